@@ -1,0 +1,244 @@
+/*
+ * portcullis.h - the public API of libportcullis.
+ *
+ * Everything the server can do is reachable from here: open a context over a
+ * configuration, register and authenticate users, issue and verify tokens.
+ * The library knows no HTTP; the server binary is a thin main over it.
+ *
+ * Conventions (see STYLE.md):
+ *   - every fallible call returns enum pc_err; results go out via parameters;
+ *   - struct pc_user is a plain value with bounded fields: no ownership;
+ *   - calls that verify a credential are warn_unused_result;
+ *   - a struct pc_errinfo, when given, says which field failed and why.
+ *
+ * Thread safety: a struct pc_ctx may be used from any number of threads at
+ * once once pc_ctx_open() has returned.
+ */
+#ifndef PORTCULLIS_H
+#define PORTCULLIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PC_WUR __attribute__((warn_unused_result))
+
+/* ---- errors ------------------------------------------------------------ */
+
+enum pc_err {
+	PC_OK = 0,
+	PC_ENOMEM,        /* allocation failed */
+	PC_EINVAL,        /* malformed input; errinfo names the field */
+	PC_ETOOBIG,       /* input over its limit */
+	PC_ENOTFOUND,     /* no such user / row */
+	PC_EEXISTS,       /* unique value taken; errinfo.field says which */
+	PC_EBADCREDS,     /* unknown user, wrong password or inactive: callers never learn which */
+	PC_ENOTVERIFIED,  /* right password, but verification is required and missing */
+	PC_EUNAUTHORIZED, /* missing, malformed, expired or revoked credential */
+	PC_EFORBIDDEN,    /* authenticated, but not allowed */
+	PC_EBADPASSWORD,  /* password fails the policy; errinfo.msg says why */
+	PC_EBUSY,         /* a bounded queue is full; try again later */
+	PC_ESTORE,        /* the database failed */
+	PC_EINTERNAL,     /* a bug or a failing library */
+	PC_ERR__MAX
+};
+
+const char *pc_strerror(enum pc_err err);
+
+/* Validation detail, in the shape FastAPI/pydantic reports it. */
+struct pc_errinfo {
+	char where[8];  /* "body", "query", "path", "header" or "" */
+	char field[64]; /* "email"; "" for the body as a whole */
+	char type[48];  /* "missing", "string_type", "value_error", "json_invalid", ... */
+	char msg[256];  /* one sentence for a human; the policy reason for passwords */
+};
+
+void pc_errinfo_set(struct pc_errinfo *ei, const char *where, const char *field,
+		    const char *type, const char *msg);
+
+/* ---- configuration ----------------------------------------------------- */
+
+#define PC_CFG_STR 512
+
+struct pc_config {
+	char host[256];
+	int port;
+	char database_url[1024];
+	char jwt_secret[PC_CFG_STR];     /* "" = generated once, kept in the store */
+	char algorithm[16];              /* HS256, HS384, HS512 */
+	char jwt_audience[128];
+	int lifetime_seconds;            /* access JWT lifetime */
+	int session_lifetime_seconds;    /* database session (cookie) lifetime */
+	char cookie_name[64];
+	bool cookie_secure;
+	bool cookie_httponly;
+	char cookie_samesite[16];        /* lax, strict, none */
+	char cookie_domain[256];
+	int password_min_length;
+	int password_max_length;
+	int argon2_memory_kib;
+	int argon2_iterations;
+	int argon2_parallelism;
+	int hash_workers;                /* 0 = number of CPUs */
+	int hash_queue_max;              /* queued slow jobs before 503 */
+	int threads;                     /* HTTP threads; 0 = number of CPUs */
+	int max_body_bytes;
+	int max_connections;
+	bool requires_verification;
+	char auth_prefix[128];           /* fastapi_users auth + register routes */
+	char users_prefix[128];          /* fastapi_users users routes */
+	char bootstrap_admin_email[321];
+	char bootstrap_admin_password[PC_CFG_STR];
+	bool access_log;
+};
+
+/* Fills cfg with the built-in defaults. */
+void pc_config_defaults(struct pc_config *cfg);
+
+/* Sets one setting by its name ("lifetime_seconds") from its text form.
+ * PC_ENOTFOUND: no such setting; PC_EINVAL: the value does not parse (ei says why). */
+enum pc_err pc_config_set(struct pc_config *cfg, const char *name, const char *value,
+			  struct pc_errinfo *ei);
+
+/* Applies an INI file (keys in any section, or none). PC_EINVAL with ei on a
+ * bad line or value; PC_ENOTFOUND when the file cannot be read. */
+enum pc_err pc_config_load_ini(struct pc_config *cfg, const char *path, struct pc_errinfo *ei);
+
+/* Applies every PORTCULLIS_<NAME> variable of the environment. */
+enum pc_err pc_config_load_env(struct pc_config *cfg, struct pc_errinfo *ei);
+
+/* Checks the settings together (ranges, secret length, prefixes). */
+enum pc_err pc_config_validate(const struct pc_config *cfg, struct pc_errinfo *ei);
+
+/* Reads a string setting by name (prefixes for mounting); NULL if none. Borrowed. */
+const char *pc_config_get_str(const struct pc_config *cfg, const char *name);
+
+/* Writes the settings table (flag, variable, default, help) for --help. */
+void pc_config_print_help(FILE *out);
+
+/* Iterates the settings table: i from 0 until it returns NULL. Borrowed. */
+const char *pc_config_setting_name(size_t i, const char **help);
+
+/* ---- context ------------------------------------------------------------ */
+
+struct pc_ctx;
+
+/* Opens the store, runs migrations, loads or generates keys, starts the hash
+ * workers, creates the bootstrap superuser when configured and absent.
+ * The config is copied. Caller frees with pc_ctx_free(). */
+PC_WUR enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out,
+			       struct pc_errinfo *ei);
+void pc_ctx_free(struct pc_ctx *ctx);
+const struct pc_config *pc_ctx_config(const struct pc_ctx *ctx);
+
+/* PC_OK when the store answers. */
+enum pc_err pc_ctx_ping(struct pc_ctx *ctx);
+
+/* Runs pending migrations only (portcullis migrate). */
+enum pc_err pc_migrate(const struct pc_config *cfg, int *applied, struct pc_errinfo *ei);
+
+/* ---- users -------------------------------------------------------------- */
+
+#define PC_ID_LEN 36
+#define PC_EMAIL_MAX 320
+#define PC_USERNAME_MAX 150
+#define PC_NAME_MAX 255
+#define PC_HASH_MAX 511
+
+struct pc_user {
+	char id[PC_ID_LEN + 1];                /* UUIDv7, text form */
+	char email[PC_EMAIL_MAX + 1];
+	char username[PC_USERNAME_MAX + 1];    /* "" when the user has none */
+	char full_name[PC_NAME_MAX + 1];       /* "" when unset */
+	char hashed_password[PC_HASH_MAX + 1]; /* PHC string; "" for passwordless users */
+	bool is_active;
+	bool is_superuser;
+	bool is_verified;
+	int64_t password_changed_at;           /* unix seconds */
+	int64_t created_at;
+	int64_t updated_at;
+};
+
+/* Input for create and update. NULL / PC_UNSET mean "absent". */
+#define PC_UNSET (-1)
+struct pc_user_input {
+	const char *email;
+	const char *password;
+	size_t password_len;
+	const char *username;
+	const char *full_name;
+	int is_active;     /* PC_UNSET, 0 or 1 */
+	int is_superuser;
+	int is_verified;
+};
+
+void pc_user_input_init(struct pc_user_input *in);
+
+/* Self-service registration: the flags in `in` are ignored (a client cannot
+ * make itself superuser or verified). Hashes: call from a worker thread.
+ * PC_EINVAL (ei: field), PC_EBADPASSWORD (ei.msg), PC_EEXISTS (ei.field). */
+PC_WUR enum pc_err pc_user_register(struct pc_ctx *ctx, const struct pc_user_input *in,
+				    struct pc_user *out, struct pc_errinfo *ei);
+
+/* Administrative creation (CLI, bootstrap): honours the flags. */
+PC_WUR enum pc_err pc_user_create(struct pc_ctx *ctx, const struct pc_user_input *in,
+				  struct pc_user *out, struct pc_errinfo *ei);
+
+enum pc_user_update_flags {
+	PC_UPDATE_PRIVILEGED = 1 << 0, /* honour is_active / is_superuser / is_verified */
+};
+
+/* Applies `patch` to the user with id u->id and stores it; u is updated in
+ * place. A new email clears is_verified. Hashes when a password is given.
+ * PC_ENOTFOUND, PC_EINVAL, PC_EBADPASSWORD, PC_EEXISTS. */
+PC_WUR enum pc_err pc_user_update(struct pc_ctx *ctx, struct pc_user *u,
+				  const struct pc_user_input *patch, unsigned flags,
+				  struct pc_errinfo *ei);
+
+enum pc_err pc_user_get(struct pc_ctx *ctx, const char *id, struct pc_user *out);
+enum pc_err pc_user_get_by_email(struct pc_ctx *ctx, const char *email, struct pc_user *out);
+enum pc_err pc_user_delete(struct pc_ctx *ctx, const char *id);
+
+typedef int pc_user_cb(const struct pc_user *u, void *arg); /* nonzero stops */
+enum pc_err pc_user_list(struct pc_ctx *ctx, int64_t offset, int limit, pc_user_cb *cb, void *arg);
+enum pc_err pc_user_count(struct pc_ctx *ctx, int64_t *out);
+
+/* ---- authentication ------------------------------------------------------ */
+
+/* Password login. ident is an email (contains '@') or a username. Unknown
+ * users still cost one hash verification. Rehashes to the current policy on
+ * success when needed. Hashes: call from a worker thread.
+ * PC_EBADCREDS (unknown, wrong password, inactive), PC_ENOTVERIFIED. */
+PC_WUR enum pc_err pc_login(struct pc_ctx *ctx, const char *ident, const char *password,
+			    size_t password_len, struct pc_user *out);
+
+#define PC_JWT_MAX 2048
+#define PC_TOKEN_MAX 64 /* opaque tokens: 43 base64url chars + NUL fit */
+
+/* Issues an access JWT for the user (sub, aud, exp, iat, jti). */
+enum pc_err pc_jwt_issue(struct pc_ctx *ctx, const struct pc_user *u, char *out, size_t outsz);
+
+/* Verifies an access JWT (alg pinned, signature, exp, aud, denylist) and
+ * loads its user. PC_EUNAUTHORIZED on any failure. The user may be inactive:
+ * callers decide. */
+PC_WUR enum pc_err pc_jwt_authenticate(struct pc_ctx *ctx, const char *token, struct pc_user *out);
+
+/* Logout of a JWT: its jti is denied until the token's own expiry. */
+enum pc_err pc_jwt_revoke(struct pc_ctx *ctx, const char *token);
+
+/* Database sessions: opaque 256-bit token, stored as its SHA-256. */
+enum pc_err pc_session_create(struct pc_ctx *ctx, const struct pc_user *u, const char *ip,
+			      const char *user_agent, char token_out[PC_TOKEN_MAX]);
+PC_WUR enum pc_err pc_session_authenticate(struct pc_ctx *ctx, const char *token,
+					   struct pc_user *out);
+enum pc_err pc_session_end(struct pc_ctx *ctx, const char *token);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PORTCULLIS_H */

@@ -1,0 +1,194 @@
+/*
+ * core.h - the internal interface of the core, one group per module.
+ *
+ * Nothing here knows HTTP. The groups, bottom up:
+ *   arena     request/task memory: bump allocator + deferred cleanups
+ *   buf       bounded growable byte buffer (a maximum is mandatory)
+ *   crypto    random, SHA-256, base64url, constant-time compare, UUIDv7, wipe
+ *   time      clocks
+ *   workers   bounded pool for slow work (argon2 hashing, outbound HTTP)
+ *   password  argon2id hash/verify, dummy verify, policy
+ *   jwt       encode/decode of access tokens with the algorithm pinned
+ *   email     validation and normalisation of addresses and usernames
+ *   ctx       struct pc_ctx, what pc_ctx_open wires together
+ */
+#ifndef PC_CORE_H
+#define PC_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "portcullis.h"
+
+struct pc_store;
+
+/* ---- arena -------------------------------------------------------------- */
+
+/* A bump allocator that frees everything at once. Cleanups registered with
+ * pc_arena_defer run in reverse order when the arena is freed. Not shared
+ * between threads at the same time. Allocations are 16-byte aligned. */
+struct pc_arena;
+typedef void (*pc_cleanup_fn)(void *);
+
+struct pc_arena *pc_arena_new(size_t chunk_size);   /* NULL on ENOMEM */
+void pc_arena_free(struct pc_arena *a);             /* NULL is a no-op */
+void *pc_arena_alloc(struct pc_arena *a, size_t n); /* NULL on ENOMEM */
+void *pc_arena_calloc(struct pc_arena *a, size_t n);
+char *pc_arena_strdup(struct pc_arena *a, const char *s);
+char *pc_arena_strndup(struct pc_arena *a, const char *s, size_t n);
+char *pc_arena_printf(struct pc_arena *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+enum pc_err pc_arena_defer(struct pc_arena *a, pc_cleanup_fn fn, void *arg);
+
+/* ---- buf ---------------------------------------------------------------- */
+
+/* Always NUL-terminated after the first add (data may be NULL before). */
+struct pc_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+	size_t max; /* the most len may reach */
+};
+
+void pc_buf_init(struct pc_buf *b, size_t max);
+enum pc_err pc_buf_add(struct pc_buf *b, const void *p, size_t n); /* PC_ETOOBIG past max */
+enum pc_err pc_buf_addstr(struct pc_buf *b, const char *s);
+enum pc_err pc_buf_printf(struct pc_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void pc_buf_reset(struct pc_buf *b);   /* len = 0, keeps memory */
+void pc_buf_release(struct pc_buf *b); /* frees the data; the struct may be reused after init */
+
+/* ---- crypto --------------------------------------------------------------- */
+
+#define PC_SHA256_LEN 32
+#define PC_SHA256_HEX 65 /* 64 hex digits + NUL */
+#define PC_UUID_STR 37
+
+enum pc_err pc_random(void *out, size_t n);
+void pc_sha256(const void *p, size_t n, unsigned char out[PC_SHA256_LEN]);
+void pc_sha256_hex(const void *p, size_t n, char out[PC_SHA256_HEX]);
+void pc_hex_encode(const void *p, size_t n, char *out); /* out holds 2n+1 */
+bool pc_ct_equal(const void *a, const void *b, size_t n);
+/* Constant-time for equal lengths; different lengths compare unequal. */
+bool pc_ct_streq(const char *a, const char *b);
+void pc_wipe(void *p, size_t n);
+
+/* base64url without padding. Encode returns the length written (excluding
+ * NUL) or 0 when outsz is too small. Decode accepts no padding and rejects
+ * characters outside the alphabet. */
+size_t pc_b64url_encode(const void *p, size_t n, char *out, size_t outsz);
+enum pc_err pc_b64url_decode(const char *s, size_t n, unsigned char *out, size_t outsz,
+			     size_t *outlen);
+
+/* 256 random bits as base64url (43 chars), NUL-terminated. */
+enum pc_err pc_token_new(char out[PC_TOKEN_MAX]);
+/* The stored form of an opaque token: hex SHA-256 of its text. */
+void pc_token_hash(const char *token, char out[PC_SHA256_HEX]);
+
+enum pc_err pc_uuid7(char out[PC_UUID_STR]);
+/* 8-4-4-4-12 lower- or upper-case hex. */
+bool pc_uuid_valid(const char *s);
+
+/* ---- time ---------------------------------------------------------------- */
+
+int64_t pc_now(void);       /* unix seconds, wall clock */
+int64_t pc_now_ms(void);    /* unix milliseconds, wall clock */
+int64_t pc_mono_us(void);   /* monotonic microseconds, for durations */
+
+/* ---- workers --------------------------------------------------------------- */
+
+/* A fixed set of threads running jobs from a bounded FIFO. submit never
+ * blocks: PC_EBUSY when the queue holds max_queue jobs. free stops accepting,
+ * runs what is queued, joins the threads. */
+struct pc_workers;
+typedef void pc_job_fn(void *arg);
+
+enum pc_err pc_workers_new(unsigned nthreads, size_t max_queue, struct pc_workers **out);
+enum pc_err pc_workers_submit(struct pc_workers *w, pc_job_fn *fn, void *arg);
+unsigned pc_workers_count(const struct pc_workers *w);
+void pc_workers_free(struct pc_workers *w);
+
+/* ---- password ---------------------------------------------------------------- */
+
+struct pc_argon2_params {
+	uint32_t m_kib;
+	uint32_t t;
+	uint32_t p;
+};
+
+/* argon2id PHC string ($argon2id$v=19$m=..,t=..,p=..$salt$hash), 16-byte salt,
+ * 32-byte hash. PC_ETOOBIG when outsz is too small. */
+enum pc_err pc_password_hash(const struct pc_argon2_params *pp, const char *pw, size_t len,
+			     char *out, size_t outsz);
+
+/* PC_OK on a match; PC_EBADCREDS on a mismatch; PC_EINVAL when the stored
+ * string is not a hash we can verify. *needs_rehash is true on a match whose
+ * parameters differ from the policy. */
+PC_WUR enum pc_err pc_password_verify(const struct pc_argon2_params *policy, const char *phc,
+				      const char *pw, size_t len, bool *needs_rehash);
+
+/* Spends the time of one verification against a fixed hash made with the
+ * policy, so unknown users cost what known ones do. */
+void pc_password_dummy_verify(const struct pc_argon2_params *policy, const char *pw, size_t len);
+
+/* PC_OK or PC_EBADPASSWORD with ei->msg set to the reason ("Password should
+ * be at least 8 characters", "Password should not contain e-mail"). */
+enum pc_err pc_password_check_policy(const struct pc_config *cfg, const char *pw, size_t len,
+				     const char *email, struct pc_errinfo *ei);
+
+/* ---- jwt ------------------------------------------------------------------- */
+
+struct pc_jwt_claims {
+	char sub[64];
+	char jti[64];
+	int64_t iat;
+	int64_t exp;
+};
+
+struct pc_jwt_key {
+	unsigned char secret[256];
+	size_t len;
+	char alg[16]; /* "HS256", "HS384", "HS512": the only one accepted */
+	char aud[128];
+};
+
+/* Encodes {sub, aud, iat, exp, jti} signed with key. */
+enum pc_err pc_jwt_encode(const struct pc_jwt_key *key, const char *sub, int64_t now,
+			  int lifetime, char *out, size_t outsz, struct pc_jwt_claims *claims);
+
+/* Verifies: the header's alg must equal key->alg before anything else;
+ * signature; aud must contain key->aud; exp > now; sub and jti present.
+ * PC_EUNAUTHORIZED on any failure. Does not consult the denylist. */
+PC_WUR enum pc_err pc_jwt_decode(const struct pc_jwt_key *key, const char *token, int64_t now,
+				 struct pc_jwt_claims *out);
+
+/* ---- email / username ----------------------------------------------------------- */
+
+/* Validates an address (ASCII dot-atom local part, DNS domain with a dot,
+ * no spaces, quotes, controls or CR/LF; at most 320 bytes, local at most 64).
+ * out gets it with the domain lower-cased; out_lc fully lower-cased (the
+ * uniqueness key). Either out may be NULL. PC_EINVAL with ei (field "email"). */
+enum pc_err pc_email_normalize(const char *in, char out[PC_EMAIL_MAX + 1],
+			       char out_lc[PC_EMAIL_MAX + 1], struct pc_errinfo *ei);
+
+/* 3..150 of [A-Za-z0-9_.+-]; no '@'. out_lc lower-cased. */
+enum pc_err pc_username_normalize(const char *in, char out_lc[PC_USERNAME_MAX + 1],
+				  struct pc_errinfo *ei);
+
+void pc_lower_ascii(char *s);
+
+/* ---- ctx ----------------------------------------------------------------------- */
+
+struct pc_ctx {
+	struct pc_config cfg;
+	struct pc_store *store;
+	struct pc_workers *workers;
+	struct pc_jwt_key jwt;
+	struct pc_argon2_params argon2;
+};
+
+/* The pool that runs slow work; the HTTP layer submits hashing requests here. */
+struct pc_workers *pc_ctx_workers(struct pc_ctx *ctx);
+
+#endif /* PC_CORE_H */

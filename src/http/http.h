@@ -1,0 +1,198 @@
+/*
+ * http.h - requests, responses, routes, and the server over libmicrohttpd.
+ *
+ * Groups:
+ *   route     struct pc_route (a face's const table) and its flags
+ *   req       the request as handlers see it: arena, path params, headers,
+ *             cookies, query, parsed JSON or form body, authenticated user
+ *   resp      status, headers, body, cookies; security headers are added by
+ *             the server to every response
+ *   router    mounting tables under prefixes, collision check, matching
+ *   server    the MHD daemon: thread pool, body limit, suspend/resume to the
+ *             worker pool for PC_R_SLOW routes, access log
+ *
+ * No type from microhttpd.h appears here: faces never see MHD.
+ *
+ * Life of a request: MHD calls the access handler; headers arrive, the body
+ * is gathered into req->body (413 past max_body_bytes), the router matches
+ * (404 / 405 otherwise), then the shared checks run in this order, each
+ * rendered by the face's render_error on failure:
+ *   PC_R_JSON / PC_R_FORM  body decoding             -> 422
+ *   PC_R_AUTH (+ BEARER/COOKIE) credentials          -> 401
+ *   PC_R_ACTIVE            user is active            -> 401
+ *   PC_R_SUPERUSER         user is superuser         -> 403
+ * then the handler runs: inline, or for PC_R_SLOW on a worker thread while
+ * the connection is suspended. The arena is freed after the response is sent,
+ * when the access log line is written.
+ */
+#ifndef PC_HTTP_H
+#define PC_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <jansson.h>
+
+#include "portcullis.h"
+#include "core/core.h"
+
+struct pc_req;
+struct pc_resp;
+struct pc_face;
+
+/* ---- route -------------------------------------------------------------- */
+
+typedef enum pc_err pc_handler_fn(struct pc_req *req, struct pc_resp *resp);
+
+enum pc_route_flags {
+	PC_R_AUTH = 1 << 0,      /* a credential is required: bearer JWT or session cookie */
+	PC_R_ACTIVE = 1 << 1,    /* the user must be active, else 401 */
+	PC_R_SUPERUSER = 1 << 2, /* the user must be a superuser, else 403 */
+	PC_R_JSON = 1 << 3,      /* body: a JSON object, parsed into req->json */
+	PC_R_FORM = 1 << 4,      /* body: urlencoded form, parsed; read with pc_req_form_get */
+	PC_R_SLOW = 1 << 5,      /* the handler runs on the worker pool (it hashes) */
+	PC_R_BEARER = 1 << 6,    /* with PC_R_AUTH: only the Authorization bearer JWT counts */
+	PC_R_COOKIE = 1 << 7,    /* with PC_R_AUTH: only the session cookie counts */
+};
+
+struct pc_route {
+	const char *method;   /* "GET", "POST", "PATCH", "PUT", "DELETE" */
+	const char *pattern;  /* relative to the mount prefix: "/me", "/{id}", "" */
+	pc_handler_fn *handler;
+	unsigned flags;
+};
+
+/* ---- req ------------------------------------------------------------------- */
+
+#define PC_MAX_PARAMS 4
+
+enum pc_cred_kind { PC_CRED_NONE, PC_CRED_BEARER, PC_CRED_COOKIE };
+
+struct pc_req {
+	struct pc_ctx *ctx;
+	struct pc_arena *arena;
+	const char *method;
+	const char *path;          /* without the query string */
+	const char *client_ip;     /* text form of the peer address */
+	char request_id[40];
+	struct pc_buf body;        /* raw body, NUL-terminated, at most max_body_bytes */
+	json_t *json;              /* PC_R_JSON: the body object (borrowed from the arena) */
+	const struct pc_face *face; /* the face whose route matched (or the nearest mount) */
+	const struct pc_route *route;
+	int nparams;
+	const char *param_name[PC_MAX_PARAMS];
+	const char *param_value[PC_MAX_PARAMS]; /* percent-decoded */
+	/* authentication, filled by the router for PC_R_AUTH routes */
+	struct pc_user *user;      /* arena-owned; NULL when unauthenticated */
+	enum pc_cred_kind cred_kind;
+	const char *cred;          /* the raw credential: never log it */
+	struct pc_errinfo errinfo; /* scratch for handlers and the router */
+	void *impl;                /* server-private state */
+};
+
+/* All borrowed, valid for the life of the request; NULL when absent. */
+const char *pc_req_header_get(const struct pc_req *req, const char *name);
+const char *pc_req_cookie_get(const struct pc_req *req, const char *name);
+const char *pc_req_query_get(const struct pc_req *req, const char *name);
+const char *pc_req_param_get(const struct pc_req *req, const char *name);
+/* PC_R_FORM routes: a decoded form field (valid UTF-8), or NULL. */
+const char *pc_req_form_get(const struct pc_req *req, const char *name);
+
+/* Hands a json_t to the arena (decref at request end) and returns it. */
+json_t *pc_req_json_keep(struct pc_req *req, json_t *j);
+
+/* ---- resp ------------------------------------------------------------------- */
+
+struct pc_header {
+	const char *name;
+	const char *value;
+	struct pc_header *next;
+};
+
+struct pc_resp {
+	struct pc_arena *arena;   /* the request's */
+	int status;               /* 0 until set */
+	const char *content_type;
+	const char *body;         /* arena-owned */
+	size_t body_len;
+	struct pc_header *headers;
+};
+
+/* Serialises j (borrowed) as the body with Content-Type application/json. */
+enum pc_err pc_resp_json(struct pc_resp *resp, int status, const json_t *j);
+/* A status with no body (204) or a fixed text body. */
+enum pc_err pc_resp_status(struct pc_resp *resp, int status);
+enum pc_err pc_resp_header_add(struct pc_resp *resp, const char *name, const char *value);
+
+struct pc_cookie {
+	const char *name;
+	const char *value;
+	int max_age;              /* seconds; 0 = delete (Max-Age=0 and an old Expires) */
+	const char *path;         /* NULL = "/" */
+	const char *domain;       /* NULL or "" = host-only */
+	const char *samesite;     /* "lax", "strict", "none" */
+	bool secure;
+	bool httponly;
+};
+enum pc_err pc_resp_cookie_set(struct pc_resp *resp, const struct pc_cookie *c);
+
+/* ---- face ------------------------------------------------------------------------ */
+
+/* A mount: routes under a prefix read from a config setting, plus a suffix.
+ * prefix_setting NULL means the root. */
+struct pc_mount {
+	const char *prefix_setting; /* e.g. "auth_prefix" */
+	const char *suffix;         /* e.g. "/cookie" */
+	const struct pc_route *routes;
+	size_t nroutes;
+};
+
+/* Renders an error the router or server detected (401, 403, 404, 405, 413,
+ * 422, 500, 503) in the face's own shape. ei is set for 422. */
+typedef void pc_render_error_fn(struct pc_req *req, struct pc_resp *resp, int status,
+				const struct pc_errinfo *ei);
+
+struct pc_face {
+	const char *name;
+	const struct pc_mount *mounts;
+	size_t nmounts;
+	pc_render_error_fn *render_error;
+};
+
+/* ---- router -------------------------------------------------------------------------- */
+
+struct pc_router;
+
+/* Mounts every face's tables under the prefixes of cfg. PC_EEXISTS (ei.msg
+ * names both routes) when two routes would answer the same method and path. */
+enum pc_err pc_router_new(const struct pc_config *cfg, const struct pc_face *const *faces,
+			  size_t nfaces, struct pc_router **out, struct pc_errinfo *ei);
+void pc_router_free(struct pc_router *r);
+
+enum pc_match { PC_MATCH_OK, PC_MATCH_NOT_FOUND, PC_MATCH_BAD_METHOD };
+
+/* Literal segments win over {param} ones. On PC_MATCH_OK fills req->route,
+ * req->face and params (allocated in req->arena). On a miss sets req->face
+ * to the face with the longest mount prefix of the path (or the first face),
+ * and for PC_MATCH_BAD_METHOD writes the allowed methods to *allow. */
+enum pc_match pc_router_match(const struct pc_router *r, struct pc_req *req, const char **allow);
+
+/* ---- server --------------------------------------------------------------------------- */
+
+struct pc_server;
+
+/* Starts listening on cfg host:port with the faces mounted. */
+enum pc_err pc_server_start(struct pc_ctx *ctx, const struct pc_face *const *faces, size_t nfaces,
+			    struct pc_server **out, struct pc_errinfo *ei);
+/* Stops accepting, finishes suspended requests, joins threads. */
+void pc_server_stop(struct pc_server *s);
+
+/* ---- shared readers (req.c) ------------------------------------------------------------- */
+
+/* Reads a string member of req->json. required: absent -> PC_EINVAL "missing".
+ * Present but not a string -> PC_EINVAL "string_type". *out NULL when absent
+ * and optional. JSON null counts as absent for optional fields. */
+enum pc_err pc_req_json_str(struct pc_req *req, const char *name, bool required, const char **out);
+/* A boolean member: PC_UNSET when absent or null, else 0/1; PC_EINVAL "bool_type". */
+enum pc_err pc_req_json_bool(struct pc_req *req, const char *name, int *out);
+
+#endif /* PC_HTTP_H */
