@@ -118,6 +118,10 @@ enum pc_err pc_config_validate(const struct pc_config *cfg, struct pc_errinfo *e
 /* Reads a string setting by name (prefixes for mounting); NULL if none. Borrowed. */
 const char *pc_config_get_str(const struct pc_config *cfg, const char *name);
 
+/* Whether a setting of that name exists; whether it is a boolean. */
+bool pc_config_has(const char *name);
+bool pc_config_is_bool(const char *name);
+
 /* Writes the settings table (flag, variable, default, help) for --help. */
 void pc_config_print_help(FILE *out);
 

@@ -73,7 +73,7 @@ struct pc_req {
 	const char *method;
 	const char *path;          /* without the query string */
 	const char *client_ip;     /* text form of the peer address */
-	char request_id[40];
+	char request_id[65];       /* 1..64 of [A-Za-z0-9._-]; echoed as X-Request-ID */
 	struct pc_buf body;        /* raw body, NUL-terminated, at most max_body_bytes */
 	json_t *json;              /* PC_R_JSON: the body object (borrowed from the arena) */
 	const struct pc_face *face; /* the face whose route matched (or the nearest mount) */

@@ -96,6 +96,20 @@ struct pc_store {
 
 extern const struct pc_store_ops pc_store_sqlite;
 
+/* ---- migrations ----------------------------------------------------------------------- */
+
+/* One numbered schema step. The tables are generated at build time from
+ * src/store/migrations/<dialect>/NNN_name.sql by gen_migrations.py, sorted
+ * by number; schema_version records the ones applied. */
+struct pc_migration {
+	int number;        /* NNN of the file name, from 1 */
+	const char *name;  /* the rest of the file name: "init" */
+	const char *sql;   /* the whole file; may hold several statements */
+};
+
+extern const struct pc_migration sqlite_migrations[];
+extern const size_t sqlite_migrations_count;
+
 /* ---- dispatch (store.c) ------------------------------------------------------------ */
 
 /* Picks the back end by URL scheme. PC_EINVAL with ei for an unknown scheme. */

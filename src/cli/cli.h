@@ -1,0 +1,34 @@
+/*
+ * cli.h - what the subcommands share: the command table's entry type, and
+ * loading the configuration from --config, the environment and flags.
+ */
+#ifndef PC_CLI_H
+#define PC_CLI_H
+
+#include "portcullis.h"
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1  /* the command ran and failed */
+#define CLI_EXIT_USAGE 2 /* bad arguments */
+#define CLI_ARGS_MAX 256 /* arguments a command line may hold */
+
+struct cli_cmd {
+	const char *name;
+	int (*run)(int argc, char **argv); /* argv[0] is the command name */
+	const char *summary;
+};
+
+/* Builds cfg from defaults < --config INI < PORTCULLIS_* < setting flags.
+ * Arguments that are not settings are kept, in order, in rest[0..*nrest)
+ * (rest must hold argc entries). Returns CLI_EXIT_OK or CLI_EXIT_USAGE after
+ * printing the reason. */
+int cli_config_load(int argc, char **argv, struct pc_config *cfg, char **rest, int *nrest);
+
+/* Prints "portcullis: <what>: <ei.msg or the error>" to stderr. */
+void cli_report(const char *what, enum pc_err err, const struct pc_errinfo *ei);
+
+int cli_serve(int argc, char **argv);
+int cli_migrate(int argc, char **argv);
+int cli_user(int argc, char **argv);
+
+#endif /* PC_CLI_H */

@@ -1,0 +1,158 @@
+/*
+ * main.c - the portcullis command: a table of subcommands (git's commands[]
+ * style) and the configuration flags every subcommand shares.
+ *
+ * Flags: every setting NAME is --name-with-dashes VALUE or --name=VALUE;
+ * boolean settings also take a bare flag for true. --config FILE names an
+ * INI file. Precedence: flag > PORTCULLIS_* environment > INI > default.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct cli_cmd commands[] = {
+	{ "serve", cli_serve, "run the HTTP server" },
+	{ "migrate", cli_migrate, "apply pending database migrations and exit" },
+	{ "user", cli_user, "create and list users (user create, user list)" },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: portcullis <command> [options]\n\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\n'portcullis <command> --help' describes a command and its settings.\n");
+}
+
+void cli_report(const char *what, enum pc_err err, const struct pc_errinfo *ei)
+{
+	if (ei != NULL && ei->msg[0] != '\0')
+		fprintf(stderr, "portcullis: %s: %s\n", what, ei->msg);
+	else
+		fprintf(stderr, "portcullis: %s: %s\n", what, pc_strerror(err));
+}
+
+static bool is_bool_word(const char *s)
+{
+	static const char *const words[] = { "1", "0", "true", "false", "yes", "no", "on", "off" };
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		if (strcasecmp(s, words[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* "--cookie-secure" -> "cookie_secure" in out; false if arg is not a long flag. */
+static bool flag_to_name(const char *arg, char *out, size_t outsz, const char **inline_value)
+{
+	const char *eq;
+	size_t n;
+
+	*inline_value = NULL;
+	if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
+		return false;
+	arg += 2;
+	eq = strchr(arg, '=');
+	n = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+	if (n + 1 > outsz)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		out[i] = arg[i] == '-' ? '_' : arg[i];
+	out[n] = '\0';
+	if (eq != NULL)
+		*inline_value = eq + 1;
+	return true;
+}
+
+int cli_config_load(int argc, char **argv, struct pc_config *cfg, char **rest, int *nrest)
+{
+	struct pc_errinfo ei = { 0 };
+	const char *config_path = getenv("PORTCULLIS_CONFIG");
+	char name[96];
+	enum pc_err err;
+
+	/* Pass 1: the config file, wherever it is named. */
+	for (int i = 1; i < argc; i++) {
+		const char *v;
+
+		if (flag_to_name(argv[i], name, sizeof(name), &v) && strcmp(name, "config") == 0) {
+			if (v == NULL && i + 1 >= argc) {
+				fprintf(stderr, "portcullis: --config needs a file\n");
+				return CLI_EXIT_USAGE;
+			}
+			config_path = v != NULL ? v : argv[i + 1];
+		}
+	}
+	pc_config_defaults(cfg);
+	if (config_path != NULL && config_path[0] != '\0') {
+		err = pc_config_load_ini(cfg, config_path, &ei);
+		if (err != PC_OK) {
+			cli_report("config", err, &ei);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	err = pc_config_load_env(cfg, &ei);
+	if (err != PC_OK) {
+		cli_report("environment", err, &ei);
+		return CLI_EXIT_USAGE;
+	}
+	/* Pass 2: setting flags, in order; everything else is kept. */
+	*nrest = 0;
+	rest[(*nrest)++] = argv[0];
+	for (int i = 1; i < argc; i++) {
+		const char *v;
+
+		if (!flag_to_name(argv[i], name, sizeof(name), &v) ||
+		    (strcmp(name, "config") != 0 && !pc_config_has(name))) {
+			rest[(*nrest)++] = argv[i];
+			continue;
+		}
+		if (v == NULL) {
+			if (pc_config_is_bool(name) && (i + 1 >= argc || !is_bool_word(argv[i + 1])))
+				v = "true";
+			else if (i + 1 < argc)
+				v = argv[++i];
+			else {
+				fprintf(stderr, "portcullis: %s needs a value\n", argv[i]);
+				return CLI_EXIT_USAGE;
+			}
+		}
+		if (strcmp(name, "config") == 0)
+			continue;
+		err = pc_config_set(cfg, name, v, &ei);
+		if (err != PC_OK) {
+			cli_report("option", err, &ei);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	return CLI_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("portcullis 0.1.0\n");
+		return CLI_EXIT_OK;
+	}
+	if (argc > CLI_ARGS_MAX) {
+		fprintf(stderr, "portcullis: too many arguments\n");
+		return CLI_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "portcullis: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,120 @@
+/*
+ * auth.c - password login and access JWTs over the store.
+ *
+ * Login never tells which part was wrong: an unknown identifier, a user
+ * without a password, a hash we cannot read, a wrong password and an
+ * inactive user all answer PC_EBADCREDS, and each spends one hash
+ * verification (the dummy one when there is no hash), so timing does not
+ * tell either. Only a right password of an active but unverified user, when
+ * verification is required, answers PC_ENOTVERIFIED (fastapi-users does the
+ * same). A successful login with an old-parameter hash rehashes it.
+ *
+ * Access JWTs: pc_jwt_decode (jwt.c) checks alg, signature, aud, exp; here
+ * the jti denylist (logout) and the user's existence are checked.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "store/store.h"
+
+static enum pc_err login_lookup(struct pc_ctx *ctx, const char *ident, struct pc_user *u)
+{
+	char key[PC_EMAIL_MAX + 1];
+
+	if (strchr(ident, '@') != NULL) {
+		if (pc_email_normalize(ident, NULL, key, NULL) != PC_OK)
+			return PC_ENOTFOUND;
+		return STORE_CALL(ctx->store, user_by_email, key, u);
+	}
+	if (pc_username_normalize(ident, key, NULL) != PC_OK)
+		return PC_ENOTFOUND;
+	return STORE_CALL(ctx->store, user_by_username, key, u);
+}
+
+/* Best effort: a failed rehash leaves the old, still valid hash. */
+static void login_rehash(struct pc_ctx *ctx, struct pc_user *u, const char *pw, size_t len)
+{
+	struct pc_user next = *u;
+
+	if (pc_password_hash(&ctx->argon2, pw, len, next.hashed_password,
+			     sizeof(next.hashed_password)) != PC_OK)
+		return;
+	if (STORE_CALL(ctx->store, user_update, &next, NULL) == PC_OK)
+		memcpy(u->hashed_password, next.hashed_password, sizeof(u->hashed_password));
+	pc_wipe(next.hashed_password, sizeof(next.hashed_password));
+}
+
+enum pc_err pc_login(struct pc_ctx *ctx, const char *ident, const char *password,
+		     size_t password_len, struct pc_user *out)
+{
+	struct pc_user u;
+	bool needs_rehash = false;
+	enum pc_err err;
+
+	if (ident == NULL || password == NULL)
+		return PC_EBADCREDS;
+	err = login_lookup(ctx, ident, &u);
+	if (err == PC_ESTORE)
+		return err;
+	if (err != PC_OK || u.hashed_password[0] == '\0') {
+		pc_password_dummy_verify(&ctx->argon2, password, password_len);
+		return PC_EBADCREDS;
+	}
+	err = pc_password_verify(&ctx->argon2, u.hashed_password, password, password_len,
+				 &needs_rehash);
+	if (err != PC_OK) {
+		err = PC_EBADCREDS;
+		goto out_wipe;
+	}
+	if (!u.is_active) {
+		err = PC_EBADCREDS;
+		goto out_wipe;
+	}
+	if (ctx->cfg.requires_verification && !u.is_verified) {
+		err = PC_ENOTVERIFIED;
+		goto out_wipe;
+	}
+	if (needs_rehash)
+		login_rehash(ctx, &u, password, password_len);
+	*out = u;
+out_wipe:
+	pc_wipe(u.hashed_password, sizeof(u.hashed_password));
+	return err;
+}
+
+enum pc_err pc_jwt_issue(struct pc_ctx *ctx, const struct pc_user *u, char *out, size_t outsz)
+{
+	return pc_jwt_encode(&ctx->jwt, u->id, pc_now(), ctx->cfg.lifetime_seconds, out, outsz, NULL);
+}
+
+enum pc_err pc_jwt_authenticate(struct pc_ctx *ctx, const char *token, struct pc_user *out)
+{
+	struct pc_jwt_claims claims;
+	bool revoked = true;
+	enum pc_err err;
+
+	err = pc_jwt_decode(&ctx->jwt, token, pc_now(), &claims);
+	if (err != PC_OK)
+		return PC_EUNAUTHORIZED;
+	err = STORE_CALL(ctx->store, jti_is_revoked, claims.jti, &revoked);
+	if (err != PC_OK || revoked)
+		return PC_EUNAUTHORIZED;
+	if (!pc_uuid_valid(claims.sub))
+		return PC_EUNAUTHORIZED;
+	err = STORE_CALL(ctx->store, user_by_id, claims.sub, out);
+	if (err != PC_OK)
+		return PC_EUNAUTHORIZED;
+	return PC_OK;
+}
+
+enum pc_err pc_jwt_revoke(struct pc_ctx *ctx, const char *token)
+{
+	struct pc_jwt_claims claims;
+	enum pc_err err;
+
+	err = pc_jwt_decode(&ctx->jwt, token, pc_now(), &claims);
+	if (err != PC_OK)
+		return PC_EUNAUTHORIZED;
+	return STORE_CALL(ctx->store, jti_revoke, claims.jti, claims.exp);
+}

@@ -1,0 +1,134 @@
+/*
+ * buf.c - a bounded growable byte buffer (curl's dynbuf: the maximum is not
+ * optional).
+ *
+ * Owns: b->data (heap) from the first add until pc_buf_release.
+ *
+ * Invariants:
+ *   - len <= max, and len < cap once data is non-NULL;
+ *   - data[len] == '\0' once data is non-NULL (after the first add);
+ *   - cap grows geometrically but never past max + 1 (room for the NUL);
+ *   - an add that would pass max fails with PC_ETOOBIG and changes nothing;
+ *   - buffers often hold request bodies with passwords in them, so memory
+ *     is wiped before it is given back (on growth and on release).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+
+#define BUF_MIN_CAP 64
+
+void pc_buf_init(struct pc_buf *b, size_t max)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->max = max;
+}
+
+/* Makes room for n more bytes plus the NUL. PC_ETOOBIG past max (nothing
+ * changes), PC_ENOMEM when memory runs out (nothing changes). */
+static enum pc_err buf_reserve(struct pc_buf *b, size_t n)
+{
+	size_t need, limit, cap;
+	char *p;
+
+	if (n > b->max - b->len)
+		return PC_ETOOBIG;
+	need = b->len + n + 1; /* len + n <= max, and max + 1 is the limit below */
+	if (need == 0)
+		return PC_ETOOBIG; /* max == SIZE_MAX and the buffer is full */
+	if (b->data != NULL && need <= b->cap)
+		return PC_OK;
+	limit = b->max < SIZE_MAX ? b->max + 1 : SIZE_MAX;
+	cap = b->cap > 0 ? b->cap : BUF_MIN_CAP;
+	while (cap < need && cap <= limit / 2)
+		cap *= 2;
+	if (cap < need)
+		cap = need;
+	if (cap > limit)
+		cap = limit;
+	p = malloc(cap);
+	if (p == NULL)
+		return PC_ENOMEM;
+	if (b->data != NULL) {
+		memcpy(p, b->data, b->len);
+		pc_wipe(b->data, b->cap);
+		free(b->data);
+	}
+	p[b->len] = '\0';
+	b->data = p;
+	b->cap = cap;
+	return PC_OK;
+}
+
+/* Appends n bytes of p. PC_ETOOBIG past max, PC_ENOMEM: the buffer is
+ * unchanged in both cases. */
+enum pc_err pc_buf_add(struct pc_buf *b, const void *p, size_t n)
+{
+	enum pc_err err = buf_reserve(b, n);
+
+	if (err != PC_OK)
+		return err;
+	if (n > 0)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return PC_OK;
+}
+
+enum pc_err pc_buf_addstr(struct pc_buf *b, const char *s)
+{
+	return pc_buf_add(b, s, strlen(s));
+}
+
+/* Appends formatted text. PC_ETOOBIG past max, PC_ENOMEM, PC_EINVAL on a
+ * format error: the buffer is unchanged in each case. */
+enum pc_err pc_buf_printf(struct pc_buf *b, const char *fmt, ...)
+{
+	enum pc_err err;
+	va_list ap, ap2;
+	int n;
+
+	va_start(ap, fmt);
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	if (n < 0) {
+		err = PC_EINVAL;
+		goto out_end;
+	}
+	err = buf_reserve(b, (size_t)n);
+	if (err != PC_OK)
+		goto out_end;
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
+	b->len += (size_t)n;
+out_end:
+	va_end(ap2);
+	va_end(ap);
+	return err;
+}
+
+/* len = 0; keeps (and wipes) the memory. */
+void pc_buf_reset(struct pc_buf *b)
+{
+	if (b->data != NULL) {
+		pc_wipe(b->data, b->len);
+		b->data[0] = '\0';
+	}
+	b->len = 0;
+}
+
+/* Wipes and frees the data; max is kept, so the struct may be reused. */
+void pc_buf_release(struct pc_buf *b)
+{
+	if (b->data != NULL) {
+		pc_wipe(b->data, b->cap);
+		free(b->data);
+	}
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+}

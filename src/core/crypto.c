@@ -1,0 +1,296 @@
+/*
+ * crypto.c - randomness, SHA-256, hex, base64url, constant-time compares,
+ * opaque tokens, UUIDv7, wiping. Thin wrappers over OpenSSL 3.
+ *
+ * Owns: the UUIDv7 clock state (last millisecond and counter, under a mutex).
+ *
+ * Invariants:
+ *   - all randomness comes from RAND_bytes; a failure is reported, never
+ *     papered over;
+ *   - base64url is RFC 4648 §5 without padding; decode is strict: no '=',
+ *     no characters outside the alphabet, no length of 1 mod 4, and unused
+ *     trailing bits must be zero (one text per value);
+ *   - UUIDv7 (RFC 9562 §5.7) from this process sort in creation order: a
+ *     12-bit counter in rand_a (method 1 of §6.2) orders ids of the same
+ *     millisecond, and the clock never goes backwards.
+ */
+#include <limits.h>
+#include <pthread.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "core/core.h"
+
+static const char hex_digits[] = "0123456789abcdef";
+static const char b64url_alphabet[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* Fills out with n cryptographically strong random bytes. PC_EINTERNAL when
+ * the generator fails. */
+enum pc_err pc_random(void *out, size_t n)
+{
+	unsigned char *p = out;
+	int step;
+
+	while (n > 0) {
+		step = n > INT_MAX ? INT_MAX : (int)n;
+		if (RAND_bytes(p, step) != 1)
+			return PC_EINTERNAL;
+		p += step;
+		n -= (size_t)step;
+	}
+	return PC_OK;
+}
+
+void pc_sha256(const void *p, size_t n, unsigned char out[PC_SHA256_LEN])
+{
+	unsigned int outlen = PC_SHA256_LEN;
+
+	/* EVP_Digest fails only on a broken library; leave zeros then, which
+	 * match no stored hash of real input. */
+	if (EVP_Digest(p, n, out, &outlen, EVP_sha256(), NULL) != 1)
+		memset(out, 0, PC_SHA256_LEN);
+}
+
+void pc_sha256_hex(const void *p, size_t n, char out[PC_SHA256_HEX])
+{
+	unsigned char md[PC_SHA256_LEN];
+
+	pc_sha256(p, n, md);
+	pc_hex_encode(md, sizeof(md), out);
+}
+
+/* Lower-case hex of n bytes; out holds 2n + 1 (NUL-terminated). */
+void pc_hex_encode(const void *p, size_t n, char *out)
+{
+	const unsigned char *s = p;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hex_digits[s[i] >> 4];
+		out[2 * i + 1] = hex_digits[s[i] & 0x0f];
+	}
+	out[2 * n] = '\0';
+}
+
+bool pc_ct_equal(const void *a, const void *b, size_t n)
+{
+	return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+/* Constant time for strings of equal length; a length difference (or NULL)
+ * compares unequal at once: lengths are not secret here. */
+bool pc_ct_streq(const char *a, const char *b)
+{
+	size_t la, lb;
+
+	if (a == NULL || b == NULL)
+		return false;
+	la = strlen(a);
+	lb = strlen(b);
+	if (la != lb)
+		return false;
+	return CRYPTO_memcmp(a, b, la) == 0;
+}
+
+void pc_wipe(void *p, size_t n)
+{
+	if (p != NULL && n > 0)
+		OPENSSL_cleanse(p, n);
+}
+
+/* ---- base64url ------------------------------------------------------------ */
+
+/* Writes the base64url text of p (no padding) and a NUL. Returns its length,
+ * or 0 when outsz is too small (out then holds "" if outsz > 0). */
+size_t pc_b64url_encode(const void *p, size_t n, char *out, size_t outsz)
+{
+	const unsigned char *s = p;
+	size_t full = n / 3, rest = n % 3, need, i, o = 0;
+	uint32_t v;
+
+	if (full > (SIZE_MAX - 4) / 4)
+		goto out_small;
+	need = full * 4 + (rest ? rest + 1 : 0);
+	if (need >= outsz)
+		goto out_small;
+	for (i = 0; i < full * 3; i += 3) {
+		v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+		out[o++] = b64url_alphabet[(v >> 18) & 63];
+		out[o++] = b64url_alphabet[(v >> 12) & 63];
+		out[o++] = b64url_alphabet[(v >> 6) & 63];
+		out[o++] = b64url_alphabet[v & 63];
+	}
+	if (rest > 0) {
+		v = (uint32_t)s[i] << 16 | (rest == 2 ? (uint32_t)s[i + 1] << 8 : 0);
+		out[o++] = b64url_alphabet[(v >> 18) & 63];
+		out[o++] = b64url_alphabet[(v >> 12) & 63];
+		if (rest == 2)
+			out[o++] = b64url_alphabet[(v >> 6) & 63];
+	}
+	out[o] = '\0';
+	return o;
+out_small:
+	if (outsz > 0)
+		out[0] = '\0';
+	return 0;
+}
+
+/* The value of one alphabet character, or -1. */
+static int b64url_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+/* Decodes n characters of s into out. PC_EINVAL on a character outside the
+ * alphabet (padding included), a length of 1 mod 4, or non-zero unused bits;
+ * PC_ETOOBIG when outsz is too small. *outlen (may be NULL) gets the length. */
+enum pc_err pc_b64url_decode(const char *s, size_t n, unsigned char *out, size_t outsz,
+			     size_t *outlen)
+{
+	size_t rest = n % 4, need = n / 4 * 3 + (rest ? rest - 1 : 0), i, o = 0;
+	uint32_t v = 0;
+	int bits = 0, d;
+
+	if (rest == 1)
+		return PC_EINVAL;
+	for (i = 0; i < n; i++) {
+		if (b64url_value((unsigned char)s[i]) < 0)
+			return PC_EINVAL;
+	}
+	if (need > outsz)
+		return PC_ETOOBIG;
+	for (i = 0; i < n; i++) {
+		d = b64url_value((unsigned char)s[i]);
+		v = (v << 6 | (uint32_t)d) & 0xffffff;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (unsigned char)(v >> bits);
+		}
+	}
+	if (bits > 0 && (v & ((1u << bits) - 1)) != 0)
+		return PC_EINVAL;
+	if (outlen != NULL)
+		*outlen = o;
+	return PC_OK;
+}
+
+/* ---- opaque tokens ---------------------------------------------------------- */
+
+/* 256 random bits as 43 base64url characters. PC_EINTERNAL when the random
+ * generator fails (out is then ""). */
+enum pc_err pc_token_new(char out[PC_TOKEN_MAX])
+{
+	unsigned char raw[32];
+	enum pc_err err;
+
+	out[0] = '\0';
+	err = pc_random(raw, sizeof(raw));
+	if (err == PC_OK && pc_b64url_encode(raw, sizeof(raw), out, PC_TOKEN_MAX) != 43)
+		err = PC_EINTERNAL;
+	pc_wipe(raw, sizeof(raw));
+	return err;
+}
+
+void pc_token_hash(const char *token, char out[PC_SHA256_HEX])
+{
+	pc_sha256_hex(token, strlen(token), out);
+}
+
+/* ---- UUIDv7 ----------------------------------------------------------------- */
+
+static pthread_mutex_t uuid_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t uuid_last_ms;
+static uint32_t uuid_counter; /* 12 bits, rand_a */
+
+/* RFC 9562 UUIDv7: 48-bit unix ms, version 7, 12-bit counter (seeded at
+ * random each millisecond, top bit clear to leave room), variant 10, 62
+ * random bits. Lower-case 8-4-4-4-12. PC_EINTERNAL when randomness fails. */
+enum pc_err pc_uuid7(char out[PC_UUID_STR])
+{
+	unsigned char u[16], seed[2];
+	char hex[33];
+	int64_t ms;
+	uint32_t ctr;
+	enum pc_err err;
+
+	out[0] = '\0';
+	err = pc_random(u, sizeof(u));
+	if (err == PC_OK)
+		err = pc_random(seed, sizeof(seed));
+	if (err != PC_OK)
+		return err;
+
+	pthread_mutex_lock(&uuid_lock);
+	ms = pc_now_ms();
+	if (ms > uuid_last_ms) {
+		uuid_last_ms = ms;
+		uuid_counter = ((uint32_t)seed[0] << 8 | seed[1]) & 0x7ff;
+	} else if (uuid_counter < 0xfff) {
+		uuid_counter++; /* same (or earlier) millisecond: keep the order */
+	} else {
+		uuid_last_ms++; /* counter spent: borrow the next millisecond */
+		uuid_counter = ((uint32_t)seed[0] << 8 | seed[1]) & 0x7ff;
+	}
+	ms = uuid_last_ms;
+	ctr = uuid_counter;
+	pthread_mutex_unlock(&uuid_lock);
+
+	u[0] = (unsigned char)(ms >> 40);
+	u[1] = (unsigned char)(ms >> 32);
+	u[2] = (unsigned char)(ms >> 24);
+	u[3] = (unsigned char)(ms >> 16);
+	u[4] = (unsigned char)(ms >> 8);
+	u[5] = (unsigned char)ms;
+	u[6] = (unsigned char)(0x70 | (ctr >> 8));
+	u[7] = (unsigned char)(ctr & 0xff);
+	u[8] = (unsigned char)(0x80 | (u[8] & 0x3f));
+
+	pc_hex_encode(u, sizeof(u), hex);
+	memcpy(out, hex, 8);
+	out[8] = '-';
+	memcpy(out + 9, hex + 8, 4);
+	out[13] = '-';
+	memcpy(out + 14, hex + 12, 4);
+	out[18] = '-';
+	memcpy(out + 19, hex + 16, 4);
+	out[23] = '-';
+	memcpy(out + 24, hex + 20, 12);
+	out[36] = '\0';
+	return PC_OK;
+}
+
+/* True for 8-4-4-4-12 hex digits of either case, nothing more. */
+bool pc_uuid_valid(const char *s)
+{
+	size_t i;
+	char c;
+
+	if (s == NULL)
+		return false;
+	for (i = 0; i < 36; i++) {
+		c = s[i];
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (c != '-')
+				return false;
+		} else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+			     (c >= 'A' && c <= 'F'))) {
+			return false;
+		}
+	}
+	return s[36] == '\0';
+}

@@ -1,0 +1,169 @@
+/*
+ * email.c - validation and normalisation of email addresses and usernames.
+ *
+ * An address is accepted only in the plain dot-atom form that mail systems
+ * and email-validator (what fastapi-users relies on) accept: an ASCII local
+ * part of atext and single dots, an '@', and a DNS domain of at least two
+ * labels. Quotes, spaces, controls (CR/LF: header injection), commas,
+ * semicolons, brackets and non-ASCII bytes are refused, so an address that
+ * passes is safe to place in an SMTP envelope and a mail header as it is.
+ *
+ * Invariants: out has the domain lower-cased and the local part as given;
+ * out_lc is wholly lower-cased and is the uniqueness key.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/core.h"
+
+#define LOCAL_MAX 64
+#define LABEL_MAX 63
+
+void pc_lower_ascii(char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+	}
+}
+
+static bool is_alnum(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* RFC 5322 atext. */
+static bool is_atext(unsigned char c)
+{
+	return is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+static enum pc_err email_bad(struct pc_errinfo *ei, const char *why)
+{
+	char msg[200];
+
+	snprintf(msg, sizeof(msg), "value is not a valid email address: %s", why);
+	pc_errinfo_set(ei, "body", "email", "value_error", msg);
+	return PC_EINVAL;
+}
+
+static enum pc_err check_local(const char *s, size_t n, struct pc_errinfo *ei)
+{
+	if (n == 0)
+		return email_bad(ei, "There must be something before the @-sign.");
+	if (n > LOCAL_MAX)
+		return email_bad(ei, "The email address is too long before the @-sign.");
+	if (s[0] == '.' || s[n - 1] == '.')
+		return email_bad(ei, "An email address cannot start or end with a period.");
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '.') {
+			if (s[i + 1] == '.')
+				return email_bad(ei, "An email address cannot have two periods in a row.");
+			continue;
+		}
+		if (!is_atext(c))
+			return email_bad(ei, "The email address contains invalid characters before the @-sign.");
+	}
+	return PC_OK;
+}
+
+static enum pc_err check_domain(const char *s, size_t n, struct pc_errinfo *ei)
+{
+	size_t label = 0, labels = 1;
+	bool tld_alpha = false;
+
+	if (n == 0)
+		return email_bad(ei, "There must be something after the @-sign.");
+	if (n > 253)
+		return email_bad(ei, "The email address is too long after the @-sign.");
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return email_bad(ei, "The part after the @-sign is not valid.");
+			label = 0;
+			labels++;
+			tld_alpha = false;
+			continue;
+		}
+		if (!is_alnum(c) && c != '-')
+			return email_bad(ei, "The part after the @-sign contains invalid characters.");
+		if (c == '-' && label == 0)
+			return email_bad(ei, "The part after the @-sign is not valid.");
+		if (!(c >= '0' && c <= '9'))
+			tld_alpha = true;
+		if (++label > LABEL_MAX)
+			return email_bad(ei, "The part after the @-sign is not valid.");
+	}
+	if (label == 0 || s[n - 1] == '-')
+		return email_bad(ei, "The part after the @-sign is not valid.");
+	if (labels < 2)
+		return email_bad(ei, "The part after the @-sign is not valid. It should have a period.");
+	if (!tld_alpha)
+		return email_bad(ei, "The part after the @-sign is not valid.");
+	return PC_OK;
+}
+
+enum pc_err pc_email_normalize(const char *in, char out[PC_EMAIL_MAX + 1],
+			       char out_lc[PC_EMAIL_MAX + 1], struct pc_errinfo *ei)
+{
+	const char *at;
+	size_t n, local_n;
+	enum pc_err err;
+
+	if (in == NULL)
+		return email_bad(ei, "An email address is required.");
+	n = strnlen(in, PC_EMAIL_MAX + 1);
+	if (n > PC_EMAIL_MAX)
+		return email_bad(ei, "The email address is too long.");
+	at = strchr(in, '@');
+	if (at == NULL)
+		return email_bad(ei, "An email address must have an @-sign.");
+	if (strchr(at + 1, '@') != NULL)
+		return email_bad(ei, "The email address contains invalid characters.");
+	local_n = (size_t)(at - in);
+	err = check_local(in, local_n, ei);
+	if (err == PC_OK)
+		err = check_domain(at + 1, n - local_n - 1, ei);
+	if (err != PC_OK)
+		return err;
+	if (out != NULL) {
+		memcpy(out, in, n + 1);
+		pc_lower_ascii(out + local_n + 1);
+	}
+	if (out_lc != NULL) {
+		memcpy(out_lc, in, n + 1);
+		pc_lower_ascii(out_lc);
+	}
+	return PC_OK;
+}
+
+enum pc_err pc_username_normalize(const char *in, char out_lc[PC_USERNAME_MAX + 1],
+				  struct pc_errinfo *ei)
+{
+	size_t n;
+
+	if (in == NULL)
+		goto out_bad;
+	n = strnlen(in, PC_USERNAME_MAX + 1);
+	if (n < 3 || n > PC_USERNAME_MAX)
+		goto out_bad;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (!is_alnum(c) && c != '_' && c != '.' && c != '+' && c != '-')
+			goto out_bad;
+	}
+	if (out_lc != NULL) {
+		memcpy(out_lc, in, n + 1);
+		pc_lower_ascii(out_lc);
+	}
+	return PC_OK;
+out_bad:
+	pc_errinfo_set(ei, "body", "username", "value_error",
+		       "Value error, a username is 3 to 150 of letters, digits and _ . + -");
+	return PC_EINVAL;
+}

@@ -1,0 +1,261 @@
+/*
+ * jwt.c - access tokens: encode and verify HMAC-signed JWTs with libjwt 1.10,
+ * doing ourselves the checks libjwt 1.10 does not (alg pinning, aud, exp).
+ *
+ * Owns nothing beyond a call: every libjwt object, string and jansson value
+ * is freed before returning, on every path.
+ *
+ * Invariants of pc_jwt_decode, in the order they are checked (each failure
+ * is PC_EUNAUTHORIZED, whatever the cause):
+ *   1. the key is usable: alg is HS256, HS384 or HS512, the secret non-empty;
+ *   2. the token is at most PC_JWT_MAX bytes, has exactly two dots, and three
+ *      non-empty segments of base64url characters only;
+ *   3. the header, decoded and parsed here before libjwt sees the token, is a
+ *      JSON object whose "alg" is exactly key->alg (so "none", another HS
+ *      size, RS256 etc. never reach libjwt) and that has no "crit";
+ *   4. libjwt verifies the signature with the secret, and reports key->alg;
+ *   5. the claims: aud (a string or an array of strings) contains key->aud;
+ *      exp is an integer > now; nbf, when present, is a number <= now;
+ *      sub and jti are non-empty strings that fit struct pc_jwt_claims.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <jwt.h>
+
+#include "core/core.h"
+
+#define JWT_JTI_BYTES 16 /* 128 random bits */
+
+/* The libjwt algorithm for key->alg, or JWT_ALG_INVAL unless it is HS*. */
+static jwt_alg_t jwt_key_alg(const struct pc_jwt_key *key)
+{
+	static const struct {
+		const char *name;
+		jwt_alg_t alg;
+	} hs[] = {
+		{ "HS256", JWT_ALG_HS256 },
+		{ "HS384", JWT_ALG_HS384 },
+		{ "HS512", JWT_ALG_HS512 },
+	};
+	size_t i;
+
+	if (key->len == 0 || key->len > sizeof(key->secret))
+		return JWT_ALG_INVAL;
+	for (i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
+		if (strcmp(key->alg, hs[i].name) == 0)
+			return hs[i].alg;
+	}
+	return JWT_ALG_INVAL;
+}
+
+/* Copies a NUL-terminated string into a fixed field; false if it does not fit. */
+static bool jwt_copy(char *dst, size_t dstsz, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= dstsz)
+		return false;
+	memcpy(dst, src, n + 1);
+	return true;
+}
+
+/* Signs {sub, aud, iat = now, exp = now + lifetime, jti} with key into out.
+ * claims (may be NULL) gets what was signed. PC_EINVAL: unusable key, sub
+ * empty or too long for the claims, lifetime <= 0; PC_ETOOBIG: outsz too
+ * small; PC_ENOMEM / PC_EINTERNAL: libjwt or the random generator failed. */
+enum pc_err pc_jwt_encode(const struct pc_jwt_key *key, const char *sub, int64_t now,
+			  int lifetime, char *out, size_t outsz, struct pc_jwt_claims *claims)
+{
+	struct pc_jwt_claims c;
+	unsigned char raw[JWT_JTI_BYTES];
+	jwt_alg_t alg = jwt_key_alg(key);
+	jwt_t *jwt = NULL;
+	char *enc = NULL;
+	enum pc_err err;
+	size_t n;
+
+	if (outsz > 0)
+		out[0] = '\0';
+	memset(&c, 0, sizeof(c));
+	if (alg == JWT_ALG_INVAL || sub == NULL || sub[0] == '\0' || lifetime <= 0 ||
+	    !jwt_copy(c.sub, sizeof(c.sub), sub))
+		return PC_EINVAL;
+	err = pc_random(raw, sizeof(raw));
+	if (err != PC_OK)
+		return err;
+	if (pc_b64url_encode(raw, sizeof(raw), c.jti, sizeof(c.jti)) == 0)
+		return PC_EINTERNAL;
+	c.iat = now;
+	c.exp = now + lifetime;
+
+	if (jwt_new(&jwt) != 0)
+		return PC_ENOMEM;
+	err = PC_EINTERNAL;
+	if (jwt_set_alg(jwt, alg, key->secret, (int)key->len) != 0 ||
+	    jwt_add_grant(jwt, "sub", c.sub) != 0 || jwt_add_grant(jwt, "aud", key->aud) != 0 ||
+	    jwt_add_grant_int(jwt, "iat", (long)c.iat) != 0 ||
+	    jwt_add_grant_int(jwt, "exp", (long)c.exp) != 0 ||
+	    jwt_add_grant(jwt, "jti", c.jti) != 0)
+		goto out_free_jwt;
+	enc = jwt_encode_str(jwt);
+	if (enc == NULL)
+		goto out_free_jwt;
+	n = strlen(enc);
+	if (n >= outsz) {
+		err = PC_ETOOBIG;
+		goto out_free_enc;
+	}
+	memcpy(out, enc, n + 1);
+	if (claims != NULL)
+		*claims = c;
+	err = PC_OK;
+out_free_enc:
+	free(enc);
+out_free_jwt:
+	jwt_free(jwt);
+	return err;
+}
+
+/* Step 2: the shape. dots[] gets the positions of the two dots. */
+static bool jwt_shape_ok(const char *token, size_t len, size_t dots[2])
+{
+	size_t i, ndots = 0;
+	unsigned char c;
+
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)token[i];
+		if (c == '.') {
+			if (ndots == 2)
+				return false;
+			dots[ndots++] = i;
+		} else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			     (c >= '0' && c <= '9') || c == '-' || c == '_')) {
+			return false;
+		}
+	}
+	return ndots == 2 && dots[0] > 0 && dots[1] > dots[0] + 1 && dots[1] + 1 < len;
+}
+
+/* Step 3: the header names exactly key->alg, and nothing critical. */
+static bool jwt_header_ok(const struct pc_jwt_key *key, const char *seg, size_t n)
+{
+	unsigned char raw[PC_JWT_MAX];
+	json_t *hdr, *alg;
+	size_t rawlen;
+	bool ok = false;
+
+	if (pc_b64url_decode(seg, n, raw, sizeof(raw), &rawlen) != PC_OK)
+		return false;
+	hdr = json_loadb((const char *)raw, rawlen, JSON_REJECT_DUPLICATES, NULL);
+	if (hdr == NULL)
+		return false;
+	if (!json_is_object(hdr) || json_object_get(hdr, "crit") != NULL)
+		goto out_decref_hdr;
+	alg = json_object_get(hdr, "alg");
+	ok = json_is_string(alg) && strcmp(json_string_value(alg), key->alg) == 0 &&
+	     strlen(key->alg) == json_string_length(alg);
+out_decref_hdr:
+	json_decref(hdr);
+	return ok;
+}
+
+/* aud is key->aud, or an array with key->aud among its strings. */
+static bool jwt_aud_ok(const struct pc_jwt_key *key, json_t *aud)
+{
+	json_t *v;
+	size_t i;
+
+	if (json_is_string(aud))
+		return strcmp(json_string_value(aud), key->aud) == 0;
+	if (!json_is_array(aud))
+		return false;
+	json_array_foreach(aud, i, v) {
+		if (json_is_string(v) && strcmp(json_string_value(v), key->aud) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* A non-empty string without NUL that fits dst (dstsz with its NUL). */
+static bool jwt_claim_str(json_t *v, char *dst, size_t dstsz)
+{
+	const char *s;
+
+	if (!json_is_string(v))
+		return false;
+	s = json_string_value(v);
+	if (s[0] == '\0' || strlen(s) != json_string_length(v))
+		return false;
+	return jwt_copy(dst, dstsz, s);
+}
+
+/* Step 5 on the verified claims; fills c. */
+static bool jwt_claims_ok(const struct pc_jwt_key *key, json_t *claims, int64_t now,
+			  struct pc_jwt_claims *c)
+{
+	json_t *exp, *iat, *nbf;
+
+	if (!json_is_object(claims) || !jwt_aud_ok(key, json_object_get(claims, "aud")))
+		return false;
+	exp = json_object_get(claims, "exp");
+	if (!json_is_integer(exp) || json_integer_value(exp) <= now)
+		return false;
+	c->exp = json_integer_value(exp);
+	nbf = json_object_get(claims, "nbf");
+	if (nbf != NULL && (!json_is_number(nbf) || json_number_value(nbf) > (double)now))
+		return false;
+	iat = json_object_get(claims, "iat");
+	c->iat = json_is_integer(iat) ? json_integer_value(iat) : 0;
+	return jwt_claim_str(json_object_get(claims, "sub"), c->sub, sizeof(c->sub)) &&
+	       jwt_claim_str(json_object_get(claims, "jti"), c->jti, sizeof(c->jti));
+}
+
+/* PC_OK with *out (may be NULL) filled when token passes every check listed
+ * at the top of this file; PC_EUNAUTHORIZED otherwise. */
+enum pc_err pc_jwt_decode(const struct pc_jwt_key *key, const char *token, int64_t now,
+			  struct pc_jwt_claims *out)
+{
+	struct pc_jwt_claims c;
+	jwt_alg_t alg = jwt_key_alg(key);
+	enum pc_err err = PC_EUNAUTHORIZED;
+	json_t *claims = NULL;
+	jwt_t *jwt = NULL;
+	char *grants = NULL;
+	size_t len, dots[2];
+
+	memset(&c, 0, sizeof(c));
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (alg == JWT_ALG_INVAL || token == NULL)
+		return PC_EUNAUTHORIZED;
+	len = strnlen(token, PC_JWT_MAX + 1);
+	if (len > PC_JWT_MAX || !jwt_shape_ok(token, len, dots) ||
+	    !jwt_header_ok(key, token, dots[0]))
+		return PC_EUNAUTHORIZED;
+
+	if (jwt_decode(&jwt, token, key->secret, (int)key->len) != 0 || jwt == NULL)
+		goto out_free_jwt;
+	if (jwt_get_alg(jwt) != alg)
+		goto out_free_jwt;
+	grants = jwt_get_grants_json(jwt, NULL);
+	if (grants == NULL)
+		goto out_free_jwt;
+	claims = json_loads(grants, JSON_REJECT_DUPLICATES, NULL);
+	if (claims == NULL)
+		goto out_free_grants;
+	if (!jwt_claims_ok(key, claims, now, &c))
+		goto out_decref_claims;
+	if (out != NULL)
+		*out = c;
+	err = PC_OK;
+out_decref_claims:
+	json_decref(claims);
+out_free_grants:
+	free(grants);
+out_free_jwt:
+	jwt_free(jwt);
+	return err;
+}

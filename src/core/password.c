@@ -1,0 +1,300 @@
+/*
+ * password.c - argon2id hashing and verification, the dummy verification for
+ * unknown users, and the password policy.
+ *
+ * Owns: the cached dummy hash (under dummy_lock), made lazily with the policy
+ * parameters of the first caller and remade when a caller's policy differs.
+ *
+ * Invariants:
+ *   - new hashes are argon2id v=19 PHC strings, 16-byte salt from RAND_bytes,
+ *     32-byte hash, with the caller's parameters;
+ *   - verification accepts argon2id, argon2i and argon2d PHC strings (imported
+ *     users); anything that is not, or whose parameters are beyond
+ *     PW_MAX_M_KIB / PW_MAX_T / PW_MAX_P (a stored string must not make us
+ *     allocate gigabytes), is PC_EINVAL, never a match;
+ *   - a match asks for a rehash unless type, version, m, t, p and the salt
+ *     and hash lengths are exactly the policy's;
+ *   - passwords are never copied here; salts are wiped after use.
+ * Legacy formats (bcrypt, Django, Werkzeug) are not handled in this file yet:
+ * they verify as PC_EINVAL.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <argon2.h>
+
+#include "core/core.h"
+
+#define PW_SALT_LEN 16
+#define PW_HASH_LEN 32
+#define PW_PHC_MAX 256
+#define PW_MAX_M_KIB (1u << 20) /* 1 GiB */
+#define PW_MAX_T 64u
+#define PW_MAX_P 64u
+
+/* What a PHC string says about itself. */
+struct phc_info {
+	argon2_type type;
+	uint32_t version;
+	uint32_t m, t, p;
+	size_t salt_len; /* decoded bytes */
+	size_t hash_len;
+};
+
+static const struct {
+	const char *prefix;
+	argon2_type type;
+} phc_types[] = {
+	{ "$argon2id$", Argon2_id },
+	{ "$argon2i$", Argon2_i },
+	{ "$argon2d$", Argon2_d },
+};
+
+/* Reads "<key>=<decimal>" at *s; advances past it. No sign, no leading zero
+ * (except "0" itself), at most UINT32_MAX. */
+static bool phc_number(const char **s, const char *key, uint32_t *out)
+{
+	size_t klen = strlen(key);
+	const char *p = *s;
+	uint64_t v = 0;
+
+	if (strncmp(p, key, klen) != 0 || p[klen] != '=')
+		return false;
+	p += klen + 1;
+	if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9'))
+		return false;
+	while (*p >= '0' && *p <= '9') {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > UINT32_MAX)
+			return false;
+		p++;
+	}
+	*out = (uint32_t)v;
+	*s = p;
+	return true;
+}
+
+/* Reads unpadded standard base64 up to the next '$' or NUL; out gets the
+ * number of bytes it encodes. */
+static bool phc_b64(const char **s, size_t *out)
+{
+	const char *p = *s;
+	size_t n = 0;
+
+	while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+	       (*p >= '0' && *p <= '9') || *p == '+' || *p == '/') {
+		p++;
+		n++;
+	}
+	if (n == 0 || n % 4 == 1)
+		return false;
+	*out = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+	*s = p;
+	return true;
+}
+
+/* Parses $argon2X$[v=N$]m=N,t=N,p=N$salt$hash. False when it is not one. */
+static bool phc_parse(const char *phc, struct phc_info *pi)
+{
+	const char *s = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(phc_types) / sizeof(phc_types[0]); i++) {
+		if (strncmp(phc, phc_types[i].prefix, strlen(phc_types[i].prefix)) == 0) {
+			pi->type = phc_types[i].type;
+			s = phc + strlen(phc_types[i].prefix);
+			break;
+		}
+	}
+	if (s == NULL)
+		return false;
+	pi->version = ARGON2_VERSION_10; /* absent "v=" means version 1.0 */
+	if (strncmp(s, "v=", 2) == 0) {
+		if (!phc_number(&s, "v", &pi->version) || *s++ != '$')
+			return false;
+	}
+	if (!phc_number(&s, "m", &pi->m) || *s++ != ',' || !phc_number(&s, "t", &pi->t) ||
+	    *s++ != ',' || !phc_number(&s, "p", &pi->p) || *s++ != '$')
+		return false;
+	if (!phc_b64(&s, &pi->salt_len) || *s++ != '$' || !phc_b64(&s, &pi->hash_len))
+		return false;
+	return *s == '\0';
+}
+
+static enum pc_err argon2_to_err(int rc)
+{
+	switch (rc) {
+	case ARGON2_OK:
+		return PC_OK;
+	case ARGON2_VERIFY_MISMATCH:
+		return PC_EBADCREDS;
+	case ARGON2_MEMORY_ALLOCATION_ERROR:
+		return PC_ENOMEM;
+	case ARGON2_THREAD_FAIL:
+		return PC_EINTERNAL;
+	default:
+		return PC_EINVAL;
+	}
+}
+
+/* Hashes pw with argon2id and pp into out (a NUL-terminated PHC string).
+ * PC_EINVAL when pp or pw is unusable for argon2 (out is ""), PC_ETOOBIG when
+ * outsz cannot hold the string, PC_ENOMEM, PC_EINTERNAL (random generator or
+ * threads failed). */
+enum pc_err pc_password_hash(const struct pc_argon2_params *pp, const char *pw, size_t len,
+			     char *out, size_t outsz)
+{
+	unsigned char salt[PW_SALT_LEN];
+	enum pc_err err;
+	size_t need;
+
+	if (outsz > 0)
+		out[0] = '\0';
+	if (pp == NULL || (pw == NULL && len > 0))
+		return PC_EINVAL;
+	need = argon2_encodedlen(pp->t, pp->m_kib, pp->p, PW_SALT_LEN, PW_HASH_LEN, Argon2_id);
+	if (need > outsz)
+		return PC_ETOOBIG;
+	err = pc_random(salt, sizeof(salt));
+	if (err != PC_OK)
+		goto out_wipe_salt;
+	err = argon2_to_err(argon2id_hash_encoded(pp->t, pp->m_kib, pp->p, pw, len, salt,
+						  sizeof(salt), PW_HASH_LEN, out, outsz));
+	if (err != PC_OK && outsz > 0)
+		out[0] = '\0';
+out_wipe_salt:
+	pc_wipe(salt, sizeof(salt));
+	return err;
+}
+
+/* PC_OK on a match, PC_EBADCREDS on a mismatch, PC_EINVAL when phc is not an
+ * argon2 string we will verify, PC_ENOMEM / PC_EINTERNAL when argon2 fails.
+ * *needs_rehash (may be NULL) is set only on PC_OK, false otherwise. */
+enum pc_err pc_password_verify(const struct pc_argon2_params *policy, const char *phc,
+			       const char *pw, size_t len, bool *needs_rehash)
+{
+	struct phc_info pi;
+	enum pc_err err;
+
+	if (needs_rehash != NULL)
+		*needs_rehash = false;
+	if (phc == NULL || (pw == NULL && len > 0) || !phc_parse(phc, &pi))
+		return PC_EINVAL;
+	if (pi.m > PW_MAX_M_KIB || pi.t > PW_MAX_T || pi.p > PW_MAX_P)
+		return PC_EINVAL;
+	err = argon2_to_err(argon2_verify(phc, pw, len, pi.type));
+	if (err == PC_OK && needs_rehash != NULL) {
+		*needs_rehash = policy == NULL || pi.type != Argon2_id ||
+				pi.version != ARGON2_VERSION_13 || pi.m != policy->m_kib ||
+				pi.t != policy->t || pi.p != policy->p ||
+				pi.salt_len != PW_SALT_LEN || pi.hash_len != PW_HASH_LEN;
+	}
+	return err;
+}
+
+/* ---- dummy verification --------------------------------------------------- */
+
+static pthread_mutex_t dummy_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pc_argon2_params dummy_params;
+static char dummy_phc[PW_PHC_MAX];
+
+/* Copies into phc a hash of a random password made with policy, making it
+ * (under dummy_lock) when there is none yet for these parameters. */
+static enum pc_err dummy_get(const struct pc_argon2_params *policy, char phc[PW_PHC_MAX])
+{
+	unsigned char secret[32];
+	enum pc_err err = PC_OK;
+
+	pthread_mutex_lock(&dummy_lock);
+	if (dummy_phc[0] != '\0' && dummy_params.m_kib == policy->m_kib &&
+	    dummy_params.t == policy->t && dummy_params.p == policy->p)
+		goto out_copy;
+	err = pc_random(secret, sizeof(secret));
+	if (err != PC_OK)
+		goto out_wipe_secret;
+	err = pc_password_hash(policy, (const char *)secret, sizeof(secret), dummy_phc,
+			       sizeof(dummy_phc));
+	if (err != PC_OK)
+		goto out_wipe_secret;
+	dummy_params = *policy;
+out_wipe_secret:
+	pc_wipe(secret, sizeof(secret));
+out_copy:
+	if (err == PC_OK)
+		memcpy(phc, dummy_phc, PW_PHC_MAX);
+	pthread_mutex_unlock(&dummy_lock);
+	return err;
+}
+
+/* One argon2id verification's worth of work whose result is thrown away. If
+ * the dummy hash cannot be made, hashes pw instead: the time is spent either
+ * way. */
+void pc_password_dummy_verify(const struct pc_argon2_params *policy, const char *pw, size_t len)
+{
+	char phc[PW_PHC_MAX];
+
+	if (policy == NULL)
+		return;
+	if (dummy_get(policy, phc) == PC_OK) {
+		(void)argon2_verify(phc, pw, len, Argon2_id);
+		return;
+	}
+	(void)pc_password_hash(policy, pw, len, phc, sizeof(phc));
+	pc_wipe(phc, sizeof(phc));
+}
+
+/* ---- policy ------------------------------------------------------------------ */
+
+static unsigned char ascii_fold(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* True when needle (ASCII case-insensitively) occurs in the n bytes of hay. */
+static bool contains_nocase(const char *hay, size_t n, const char *needle)
+{
+	size_t m = strlen(needle), i, j;
+
+	if (m == 0 || m > n)
+		return false;
+	for (i = 0; i + m <= n; i++) {
+		for (j = 0; j < m; j++) {
+			if (ascii_fold((unsigned char)hay[i + j]) !=
+			    ascii_fold((unsigned char)needle[j]))
+				break;
+		}
+		if (j == m)
+			return true;
+	}
+	return false;
+}
+
+/* PC_OK, or PC_EBADPASSWORD with ei (field "password", type "value_error")
+ * carrying the reason. Lengths are in bytes; a maximum <= 0 means none. */
+enum pc_err pc_password_check_policy(const struct pc_config *cfg, const char *pw, size_t len,
+				     const char *email, struct pc_errinfo *ei)
+{
+	char msg[128];
+
+	if (pw == NULL && len > 0)
+		return PC_EINVAL;
+	if (cfg->password_min_length > 0 && len < (size_t)cfg->password_min_length) {
+		snprintf(msg, sizeof(msg), "Password should be at least %d characters",
+			 cfg->password_min_length);
+		goto out_reject;
+	}
+	if (cfg->password_max_length > 0 && len > (size_t)cfg->password_max_length) {
+		snprintf(msg, sizeof(msg), "Password should be at most %d characters",
+			 cfg->password_max_length);
+		goto out_reject;
+	}
+	if (email != NULL && email[0] != '\0' && contains_nocase(pw, len, email)) {
+		snprintf(msg, sizeof(msg), "Password should not contain e-mail");
+		goto out_reject;
+	}
+	return PC_OK;
+out_reject:
+	pc_errinfo_set(ei, "body", "password", "value_error", msg);
+	return PC_EBADPASSWORD;
+}

@@ -1,0 +1,81 @@
+/*
+ * sessions.c - database sessions behind the cookie transport.
+ *
+ * A session token is 256 random bits in base64url. Only its SHA-256 is
+ * stored, so a copy of the database opens no session. A token that is not
+ * of the shape we issue is refused before the store is asked.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "store/store.h"
+
+#define SESSION_TOKEN_LEN 43
+
+static bool token_shape_ok(const char *t)
+{
+	size_t n;
+
+	if (t == NULL)
+		return false;
+	n = strnlen(t, SESSION_TOKEN_LEN + 1);
+	if (n != SESSION_TOKEN_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = t[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+enum pc_err pc_session_create(struct pc_ctx *ctx, const struct pc_user *u, const char *ip,
+			      const char *user_agent, char token_out[PC_TOKEN_MAX])
+{
+	struct pc_session_row row;
+	char token[PC_TOKEN_MAX];
+	int64_t now = pc_now();
+	enum pc_err err;
+
+	memset(&row, 0, sizeof(row));
+	err = pc_token_new(token);
+	if (err != PC_OK)
+		return err;
+	pc_token_hash(token, row.token_hash);
+	memcpy(row.user_id, u->id, sizeof(row.user_id));
+	row.created_at = now;
+	row.last_seen_at = now;
+	row.expires_at = now + ctx->cfg.session_lifetime_seconds;
+	snprintf(row.ip, sizeof(row.ip), "%s", ip != NULL ? ip : "");
+	snprintf(row.user_agent, sizeof(row.user_agent), "%s", user_agent != NULL ? user_agent : "");
+	err = STORE_CALL(ctx->store, session_insert, &row);
+	if (err == PC_OK)
+		memcpy(token_out, token, PC_TOKEN_MAX);
+	pc_wipe(token, sizeof(token));
+	return err;
+}
+
+enum pc_err pc_session_authenticate(struct pc_ctx *ctx, const char *token, struct pc_user *out)
+{
+	char hash[PC_SHA256_HEX];
+
+	if (!token_shape_ok(token))
+		return PC_EUNAUTHORIZED;
+	pc_token_hash(token, hash);
+	if (STORE_CALL(ctx->store, session_user, hash, pc_now(), out) != PC_OK)
+		return PC_EUNAUTHORIZED;
+	return PC_OK;
+}
+
+enum pc_err pc_session_end(struct pc_ctx *ctx, const char *token)
+{
+	char hash[PC_SHA256_HEX];
+
+	if (!token_shape_ok(token))
+		return PC_EUNAUTHORIZED;
+	pc_token_hash(token, hash);
+	return STORE_CALL(ctx->store, session_delete, hash);
+}

@@ -1,0 +1,280 @@
+/*
+ * users.c - the rules of users: who may be created, what an update may
+ * change, and who is told what.
+ *
+ * Rules, in the order they are checked (fastapi-users' order where it has one):
+ *   create:  email valid -> username valid -> full_name valid -> password
+ *            policy -> email/username free -> hash -> insert (a race that
+ *            loses the unique index still answers PC_EEXISTS).
+ *   register is create with the flags forced: active, not superuser, not
+ *            verified. A client cannot raise its own privileges.
+ *   update:  a new email (compared case-insensitively) clears is_verified;
+ *            a new password is policy-checked, hashed, and stamps
+ *            password_changed_at; the flags move only with
+ *            PC_UPDATE_PRIVILEGED, and an explicit is_verified from a
+ *            superuser wins over the email rule.
+ * Hashing happens here: callers on a request path run these on a worker.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "store/store.h"
+
+void pc_user_input_init(struct pc_user_input *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->is_active = PC_UNSET;
+	in->is_superuser = PC_UNSET;
+	in->is_verified = PC_UNSET;
+}
+
+/* Printable text without controls; UTF-8 validity is the caller's (JSON). */
+static enum pc_err full_name_check(const char *s, struct pc_errinfo *ei)
+{
+	size_t n = strnlen(s, PC_NAME_MAX + 1);
+
+	if (n > PC_NAME_MAX)
+		goto out_bad;
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			goto out_bad;
+	}
+	return PC_OK;
+out_bad:
+	pc_errinfo_set(ei, "body", "full_name", "value_error",
+		       "Value error, full_name is at most 255 bytes without control characters");
+	return PC_EINVAL;
+}
+
+static enum pc_err hash_into(struct pc_ctx *ctx, const char *pw, size_t len, struct pc_user *u)
+{
+	return pc_password_hash(&ctx->argon2, pw, len, u->hashed_password,
+				sizeof(u->hashed_password));
+}
+
+/* PC_EEXISTS (ei.field) when the email or username already belongs to a user. */
+static enum pc_err taken_check(struct pc_ctx *ctx, const char *email_lc, const char *username_lc,
+			       const char *self_id, struct pc_errinfo *ei)
+{
+	struct pc_user other;
+	enum pc_err err;
+
+	if (email_lc != NULL) {
+		err = STORE_CALL(ctx->store, user_by_email, email_lc, &other);
+		if (err == PC_OK && (self_id == NULL || strcmp(other.id, self_id) != 0)) {
+			pc_errinfo_set(ei, "body", "email", "exists", "email already registered");
+			return PC_EEXISTS;
+		}
+		if (err != PC_OK && err != PC_ENOTFOUND)
+			return err;
+	}
+	if (username_lc != NULL) {
+		err = STORE_CALL(ctx->store, user_by_username, username_lc, &other);
+		if (err == PC_OK && (self_id == NULL || strcmp(other.id, self_id) != 0)) {
+			pc_errinfo_set(ei, "body", "username", "exists", "username already taken");
+			return PC_EEXISTS;
+		}
+		if (err != PC_OK && err != PC_ENOTFOUND)
+			return err;
+	}
+	return PC_OK;
+}
+
+static enum pc_err user_create(struct pc_ctx *ctx, const struct pc_user_input *in, bool honour_flags,
+			       struct pc_user *out, struct pc_errinfo *ei)
+{
+	char email_lc[PC_EMAIL_MAX + 1], username_lc[PC_USERNAME_MAX + 1];
+	struct pc_user u;
+	enum pc_err err;
+	int64_t now = pc_now();
+
+	memset(&u, 0, sizeof(u));
+	err = pc_email_normalize(in->email, u.email, email_lc, ei);
+	if (err != PC_OK)
+		return err;
+	if (in->username != NULL && in->username[0] != '\0') {
+		err = pc_username_normalize(in->username, username_lc, ei);
+		if (err != PC_OK)
+			return err;
+		memcpy(u.username, in->username, strlen(in->username) + 1);
+	}
+	if (in->full_name != NULL) {
+		err = full_name_check(in->full_name, ei);
+		if (err != PC_OK)
+			return err;
+		memcpy(u.full_name, in->full_name, strlen(in->full_name) + 1);
+	}
+	if (in->password == NULL) {
+		pc_errinfo_set(ei, "body", "password", "missing", "Field required");
+		return PC_EINVAL;
+	}
+	err = pc_password_check_policy(&ctx->cfg, in->password, in->password_len, u.email, ei);
+	if (err != PC_OK)
+		return err;
+	err = taken_check(ctx, email_lc, u.username[0] ? username_lc : NULL, NULL, ei);
+	if (err != PC_OK)
+		return err;
+	err = hash_into(ctx, in->password, in->password_len, &u);
+	if (err != PC_OK)
+		return err;
+	err = pc_uuid7(u.id);
+	if (err != PC_OK)
+		return err;
+	u.is_active = !honour_flags || in->is_active != 0;
+	u.is_superuser = honour_flags && in->is_superuser == 1;
+	u.is_verified = honour_flags && in->is_verified == 1;
+	u.password_changed_at = now;
+	u.created_at = now;
+	u.updated_at = now;
+	err = STORE_CALL(ctx->store, user_insert, &u, ei);
+	if (err == PC_OK)
+		*out = u;
+	pc_wipe(u.hashed_password, sizeof(u.hashed_password));
+	return err;
+}
+
+enum pc_err pc_user_register(struct pc_ctx *ctx, const struct pc_user_input *in,
+			     struct pc_user *out, struct pc_errinfo *ei)
+{
+	return user_create(ctx, in, false, out, ei);
+}
+
+enum pc_err pc_user_create(struct pc_ctx *ctx, const struct pc_user_input *in,
+			   struct pc_user *out, struct pc_errinfo *ei)
+{
+	return user_create(ctx, in, true, out, ei);
+}
+
+/* Applies the identity fields of patch to u. Sets *email_changed. */
+static enum pc_err patch_identity(struct pc_ctx *ctx, struct pc_user *u,
+				  const struct pc_user_input *patch, bool *email_changed,
+				  struct pc_errinfo *ei)
+{
+	char email[PC_EMAIL_MAX + 1], email_lc[PC_EMAIL_MAX + 1], old_lc[PC_EMAIL_MAX + 1];
+	char username_lc[PC_USERNAME_MAX + 1];
+	const char *check_email = NULL, *check_username = NULL;
+	enum pc_err err;
+
+	*email_changed = false;
+	if (patch->email != NULL) {
+		err = pc_email_normalize(patch->email, email, email_lc, ei);
+		if (err != PC_OK)
+			return err;
+		memcpy(old_lc, u->email, sizeof(old_lc));
+		pc_lower_ascii(old_lc);
+		if (strcmp(old_lc, email_lc) != 0) {
+			*email_changed = true;
+			check_email = email_lc;
+		}
+		memcpy(u->email, email, sizeof(u->email));
+	}
+	if (patch->username != NULL) {
+		if (patch->username[0] != '\0') {
+			err = pc_username_normalize(patch->username, username_lc, ei);
+			if (err != PC_OK)
+				return err;
+			check_username = username_lc;
+		}
+		memcpy(u->username, patch->username, strlen(patch->username) + 1);
+	}
+	if (patch->full_name != NULL) {
+		err = full_name_check(patch->full_name, ei);
+		if (err != PC_OK)
+			return err;
+		memcpy(u->full_name, patch->full_name, strlen(patch->full_name) + 1);
+	}
+	return taken_check(ctx, check_email, check_username, u->id, ei);
+}
+
+enum pc_err pc_user_update(struct pc_ctx *ctx, struct pc_user *u, const struct pc_user_input *patch,
+			   unsigned flags, struct pc_errinfo *ei)
+{
+	struct pc_user cur;
+	bool email_changed;
+	enum pc_err err;
+	int64_t now = pc_now();
+
+	err = STORE_CALL(ctx->store, user_by_id, u->id, &cur);
+	if (err != PC_OK)
+		return err;
+	err = patch_identity(ctx, &cur, patch, &email_changed, ei);
+	if (err != PC_OK)
+		goto out_wipe;
+	if (patch->password != NULL) {
+		err = pc_password_check_policy(&ctx->cfg, patch->password, patch->password_len,
+					       cur.email, ei);
+		if (err != PC_OK)
+			goto out_wipe;
+		err = hash_into(ctx, patch->password, patch->password_len, &cur);
+		if (err != PC_OK)
+			goto out_wipe;
+		cur.password_changed_at = now;
+	}
+	if (email_changed)
+		cur.is_verified = false;
+	if (flags & PC_UPDATE_PRIVILEGED) {
+		if (patch->is_active != PC_UNSET)
+			cur.is_active = patch->is_active != 0;
+		if (patch->is_superuser != PC_UNSET)
+			cur.is_superuser = patch->is_superuser != 0;
+		if (patch->is_verified != PC_UNSET)
+			cur.is_verified = patch->is_verified != 0;
+	}
+	cur.updated_at = now;
+	err = STORE_CALL(ctx->store, user_update, &cur, ei);
+	if (err == PC_OK)
+		*u = cur;
+out_wipe:
+	pc_wipe(cur.hashed_password, sizeof(cur.hashed_password));
+	return err;
+}
+
+/* Ids are stored lower-case; any other text is simply no user. */
+static bool id_canonical(const char *id, char out[PC_UUID_STR])
+{
+	if (id == NULL || !pc_uuid_valid(id))
+		return false;
+	memcpy(out, id, PC_UUID_STR);
+	pc_lower_ascii(out);
+	return true;
+}
+
+enum pc_err pc_user_get(struct pc_ctx *ctx, const char *id, struct pc_user *out)
+{
+	char key[PC_UUID_STR];
+
+	if (!id_canonical(id, key))
+		return PC_ENOTFOUND;
+	return STORE_CALL(ctx->store, user_by_id, key, out);
+}
+
+enum pc_err pc_user_get_by_email(struct pc_ctx *ctx, const char *email, struct pc_user *out)
+{
+	char email_lc[PC_EMAIL_MAX + 1];
+
+	if (pc_email_normalize(email, NULL, email_lc, NULL) != PC_OK)
+		return PC_ENOTFOUND;
+	return STORE_CALL(ctx->store, user_by_email, email_lc, out);
+}
+
+enum pc_err pc_user_delete(struct pc_ctx *ctx, const char *id)
+{
+	char key[PC_UUID_STR];
+
+	if (!id_canonical(id, key))
+		return PC_ENOTFOUND;
+	return STORE_CALL(ctx->store, user_delete, key);
+}
+
+enum pc_err pc_user_list(struct pc_ctx *ctx, int64_t offset, int limit, pc_user_cb *cb, void *arg)
+{
+	if (offset < 0 || limit < 0)
+		return PC_EINVAL;
+	return STORE_CALL(ctx->store, user_list, offset, limit, cb, arg);
+}
+
+enum pc_err pc_user_count(struct pc_ctx *ctx, int64_t *out)
+{
+	return STORE_CALL(ctx->store, user_count, out);
+}

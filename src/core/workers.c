@@ -1,0 +1,181 @@
+/*
+ * workers.c - a bounded pool for slow work (argon2 hashing, outbound HTTP).
+ *
+ * Owns: the threads, and the ring of queued jobs (not the jobs' arguments:
+ * a job owns its arg and frees it itself).
+ *
+ * Invariants (all under w->lock):
+ *   - the ring holds w->count jobs, at most w->max_queue, oldest at w->head;
+ *     jobs run in submission order (FIFO);
+ *   - submit never blocks on the queue: a full queue, or a pool that is
+ *     stopping, answers PC_EBUSY;
+ *   - once w->stopping is set nothing new is accepted; a thread leaves only
+ *     when stopping and the queue is empty, so free runs every queued job;
+ *   - worker threads block all signals: the main thread handles them.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/core.h"
+
+#define WORKERS_MAX_THREADS 1024
+
+struct workers_job {
+	pc_job_fn *fn;
+	void *arg;
+};
+
+struct pc_workers {
+	pthread_mutex_t lock;
+	pthread_cond_t nonempty;  /* signalled on submit and on stop */
+	struct workers_job *ring; /* max_queue slots */
+	size_t max_queue;
+	size_t head;              /* oldest job */
+	size_t count;             /* queued jobs */
+	bool stopping;
+	unsigned nthreads;        /* threads started */
+	pthread_t *threads;
+};
+
+static void *workers_main(void *p)
+{
+	struct pc_workers *w = p;
+	struct workers_job job;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (w->count == 0 && !w->stopping)
+			pthread_cond_wait(&w->nonempty, &w->lock);
+		if (w->count == 0)
+			break; /* stopping and drained */
+		job = w->ring[w->head];
+		w->head = (w->head + 1) % w->max_queue;
+		w->count--;
+		pthread_mutex_unlock(&w->lock);
+		job.fn(job.arg);
+		pthread_mutex_lock(&w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Stops accepting, lets the started threads drain the queue, joins them. */
+static void workers_stop(struct pc_workers *w)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&w->lock);
+	w->stopping = true;
+	pthread_cond_broadcast(&w->nonempty);
+	pthread_mutex_unlock(&w->lock);
+	for (i = 0; i < w->nthreads; i++)
+		pthread_join(w->threads[i], NULL);
+}
+
+/* Starts nthreads threads (0: one per online CPU) over a queue of max_queue
+ * jobs. *out is owned by the caller (pc_workers_free). PC_EINVAL when
+ * max_queue is 0 or nthreads is over 1024; PC_ENOMEM; PC_EINTERNAL when a
+ * thread cannot be started (the ones started are stopped again). */
+enum pc_err pc_workers_new(unsigned nthreads, size_t max_queue, struct pc_workers **out)
+{
+	struct pc_workers *w;
+	sigset_t all, old;
+	enum pc_err err = PC_OK;
+	long ncpu;
+
+	*out = NULL;
+	if (nthreads == 0) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		nthreads = ncpu > 0 && ncpu <= WORKERS_MAX_THREADS ? (unsigned)ncpu : 1;
+	}
+	if (max_queue == 0 || nthreads > WORKERS_MAX_THREADS ||
+	    max_queue > SIZE_MAX / sizeof(struct workers_job))
+		return PC_EINVAL;
+
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return PC_ENOMEM;
+	w->ring = calloc(max_queue, sizeof(*w->ring));
+	w->threads = calloc(nthreads, sizeof(*w->threads));
+	if (w->ring == NULL || w->threads == NULL) {
+		err = PC_ENOMEM;
+		goto out_free_arrays;
+	}
+	w->max_queue = max_queue;
+	if (pthread_mutex_init(&w->lock, NULL) != 0) {
+		err = PC_EINTERNAL;
+		goto out_free_arrays;
+	}
+	if (pthread_cond_init(&w->nonempty, NULL) != 0) {
+		err = PC_EINTERNAL;
+		goto out_destroy_lock;
+	}
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (w->nthreads = 0; w->nthreads < nthreads; w->nthreads++) {
+		if (pthread_create(&w->threads[w->nthreads], NULL, workers_main, w) != 0) {
+			err = PC_EINTERNAL;
+			break;
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err != PC_OK)
+		goto out_stop_threads;
+	*out = w;
+	return PC_OK;
+
+out_stop_threads:
+	workers_stop(w);
+	pthread_cond_destroy(&w->nonempty);
+out_destroy_lock:
+	pthread_mutex_destroy(&w->lock);
+out_free_arrays:
+	free(w->threads);
+	free(w->ring);
+	free(w);
+	return err;
+}
+
+/* Queues fn(arg); never blocks. PC_EBUSY when max_queue jobs are already
+ * waiting or the pool is stopping (arg stays the caller's); PC_EINVAL when
+ * w or fn is NULL. On PC_OK the job will run exactly once. */
+enum pc_err pc_workers_submit(struct pc_workers *w, pc_job_fn *fn, void *arg)
+{
+	enum pc_err err = PC_OK;
+
+	if (w == NULL || fn == NULL)
+		return PC_EINVAL;
+	pthread_mutex_lock(&w->lock);
+	if (w->stopping || w->count == w->max_queue) {
+		err = PC_EBUSY;
+		goto out_unlock;
+	}
+	w->ring[(w->head + w->count) % w->max_queue] = (struct workers_job){ fn, arg };
+	w->count++;
+	pthread_cond_signal(&w->nonempty);
+out_unlock:
+	pthread_mutex_unlock(&w->lock);
+	return err;
+}
+
+unsigned pc_workers_count(const struct pc_workers *w)
+{
+	return w == NULL ? 0 : w->nthreads;
+}
+
+/* Stops accepting, runs every queued job, joins the threads, frees. Must not
+ * be called from a job. NULL is a no-op. */
+void pc_workers_free(struct pc_workers *w)
+{
+	if (w == NULL)
+		return;
+	workers_stop(w);
+	pthread_cond_destroy(&w->nonempty);
+	pthread_mutex_destroy(&w->lock);
+	free(w->threads);
+	free(w->ring);
+	free(w);
+}

@@ -1,0 +1,392 @@
+/*
+ * fastapi_users.c - the fastapi-users API (seeds 000 and 003).
+ *
+ * Mounted as fastapi-users mounts its routers:
+ *   auth_prefix            register router + the "jwt" auth backend (bearer)
+ *   auth_prefix/cookie     the "cookie" auth backend (database sessions)
+ *   users_prefix           users router
+ *   /                      /protected, the route README 003 guards with current_user()
+ *
+ * Errors are {"detail": "CODE"}, {"detail": {"code": .., "reason": ..}} for
+ * password policy failures, and FastAPI's 422 list for validation.
+ *
+ * Reads top-down: tables, error maps, readers, renderers, handlers.
+ */
+#include <string.h>
+
+#include "faces/face.h"
+
+static pc_handler_fn fu_register, fu_jwt_login, fu_jwt_logout, fu_cookie_login,
+	fu_cookie_logout, fu_me_get, fu_me_patch, fu_user_get, fu_user_patch, fu_user_delete,
+	fu_protected;
+
+#define AUTHED (PC_R_AUTH | PC_R_ACTIVE)
+
+static const struct pc_route fu_auth_routes[] = {
+	{ "POST", "/register", fu_register, PC_R_JSON | PC_R_SLOW },
+	{ "POST", "/login", fu_jwt_login, PC_R_FORM | PC_R_SLOW },
+	{ "POST", "/logout", fu_jwt_logout, AUTHED | PC_R_BEARER },
+};
+
+static const struct pc_route fu_cookie_routes[] = {
+	{ "POST", "/login", fu_cookie_login, PC_R_FORM | PC_R_SLOW },
+	{ "POST", "/logout", fu_cookie_logout, AUTHED | PC_R_COOKIE },
+};
+
+static const struct pc_route fu_users_routes[] = {
+	{ "GET", "/me", fu_me_get, AUTHED },
+	{ "PATCH", "/me", fu_me_patch, AUTHED | PC_R_JSON | PC_R_SLOW },
+	{ "GET", "/{id}", fu_user_get, AUTHED | PC_R_SUPERUSER },
+	{ "PATCH", "/{id}", fu_user_patch, AUTHED | PC_R_SUPERUSER | PC_R_JSON | PC_R_SLOW },
+	{ "DELETE", "/{id}", fu_user_delete, AUTHED | PC_R_SUPERUSER },
+};
+
+static const struct pc_route fu_root_routes[] = {
+	{ "GET", "/protected", fu_protected, AUTHED },
+};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct pc_mount fu_mounts[] = {
+	{ "auth_prefix", "", fu_auth_routes, N(fu_auth_routes) },
+	{ "auth_prefix", "/cookie", fu_cookie_routes, N(fu_cookie_routes) },
+	{ "users_prefix", "", fu_users_routes, N(fu_users_routes) },
+	{ NULL, "", fu_root_routes, N(fu_root_routes) },
+};
+
+/* ---- error maps: core error -> status and fastapi-users code ---------------- */
+
+struct fu_errmap {
+	enum pc_err err;
+	int status;
+	const char *code;
+	bool with_reason; /* {"detail": {"code", "reason"}} */
+};
+
+static const struct fu_errmap fu_register_errs[] = {
+	{ PC_EEXISTS, 400, "REGISTER_USER_ALREADY_EXISTS", false },
+	{ PC_EBADPASSWORD, 400, "REGISTER_INVALID_PASSWORD", true },
+	{ PC_OK, 0, NULL, false },
+};
+
+static const struct fu_errmap fu_login_errs[] = {
+	{ PC_EBADCREDS, 400, "LOGIN_BAD_CREDENTIALS", false },
+	{ PC_ENOTVERIFIED, 400, "LOGIN_USER_NOT_VERIFIED", false },
+	{ PC_OK, 0, NULL, false },
+};
+
+static const struct fu_errmap fu_update_errs[] = {
+	{ PC_EEXISTS, 400, "UPDATE_USER_EMAIL_ALREADY_EXISTS", false },
+	{ PC_EBADPASSWORD, 400, "UPDATE_USER_INVALID_PASSWORD", true },
+	{ PC_ENOTFOUND, 404, "Not Found", false },
+	{ PC_OK, 0, NULL, false },
+};
+
+static const struct fu_errmap fu_lookup_errs[] = {
+	{ PC_ENOTFOUND, 404, "Not Found", false },
+	{ PC_OK, 0, NULL, false },
+};
+
+/* ---- renderers -------------------------------------------------------------- */
+
+static const char *fu_reason_phrase(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Request Entity Too Large";
+	case 422: return "Unprocessable Entity";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+/* FastAPI's RequestValidationError body. */
+static json_t *fu_validation_json(const struct pc_errinfo *ei)
+{
+	json_t *loc = json_array();
+	json_t *item;
+
+	json_array_append_new(loc, json_string(ei->where[0] ? ei->where : "body"));
+	if (ei->field[0] != '\0')
+		json_array_append_new(loc, json_string(ei->field));
+	item = json_pack("{s:s, s:o, s:s, s:n}", "type", ei->type[0] ? ei->type : "value_error",
+			 "loc", loc, "msg", ei->msg[0] ? ei->msg : "Invalid input", "input");
+	return json_pack("{s:[o]}", "detail", item);
+}
+
+static void fu_render_error(struct pc_req *req, struct pc_resp *resp, int status,
+			    const struct pc_errinfo *ei)
+{
+	json_t *body;
+
+	if (status == 422 && ei != NULL)
+		body = fu_validation_json(ei);
+	else
+		body = json_pack("{s:s}", "detail", fu_reason_phrase(status));
+	pc_resp_json(resp, status, pc_req_json_keep(req, body));
+}
+
+static enum pc_err fu_detail(struct pc_req *req, struct pc_resp *resp, int status,
+			     const char *code, const char *reason)
+{
+	json_t *body;
+
+	if (reason != NULL)
+		body = json_pack("{s:{s:s, s:s}}", "detail", "code", code, "reason", reason);
+	else
+		body = json_pack("{s:s}", "detail", code);
+	return pc_resp_json(resp, status, pc_req_json_keep(req, body));
+}
+
+/* Renders err through map; validation errors as 422; the rest as 500/503. */
+static enum pc_err fu_fail(struct pc_req *req, struct pc_resp *resp, enum pc_err err,
+			   const struct fu_errmap *map)
+{
+	for (; map->code != NULL; map++) {
+		if (map->err == err)
+			return fu_detail(req, resp, map->status, map->code,
+					 map->with_reason ? req->errinfo.msg : NULL);
+	}
+	if (err == PC_EINVAL) {
+		fu_render_error(req, resp, 422, &req->errinfo);
+		return PC_OK;
+	}
+	fu_render_error(req, resp, err == PC_EBUSY ? 503 : 500, NULL);
+	return PC_OK;
+}
+
+static json_t *fu_user_json(struct pc_req *req, const struct pc_user *u)
+{
+	json_t *j = json_pack("{s:s, s:s, s:b, s:b, s:b}", "id", u->id, "email", u->email,
+			      "is_active", u->is_active, "is_superuser", u->is_superuser,
+			      "is_verified", u->is_verified);
+
+	if (j != NULL && u->username[0] != '\0')
+		json_object_set_new(j, "username", json_string(u->username));
+	if (j != NULL && u->full_name[0] != '\0')
+		json_object_set_new(j, "full_name", json_string(u->full_name));
+	return pc_req_json_keep(req, j);
+}
+
+/* ---- readers ------------------------------------------------------------------ */
+
+/* UserCreate / UserUpdate. create: email and password are required. */
+static enum pc_err fu_read_user(struct pc_req *req, bool create, struct pc_user_input *in)
+{
+	enum pc_err err;
+
+	pc_user_input_init(in);
+	err = pc_req_json_str(req, "email", create, &in->email);
+	if (err == PC_OK)
+		err = pc_req_json_str(req, "password", create, &in->password);
+	if (err == PC_OK)
+		err = pc_req_json_str(req, "username", false, &in->username);
+	if (err == PC_OK)
+		err = pc_req_json_str(req, "full_name", false, &in->full_name);
+	if (err == PC_OK)
+		err = pc_req_json_bool(req, "is_active", &in->is_active);
+	if (err == PC_OK)
+		err = pc_req_json_bool(req, "is_superuser", &in->is_superuser);
+	if (err == PC_OK)
+		err = pc_req_json_bool(req, "is_verified", &in->is_verified);
+	if (in->password != NULL)
+		in->password_len = strlen(in->password);
+	return err;
+}
+
+/* OAuth2PasswordRequestForm: username, password; grant_type optional "password". */
+static enum pc_err fu_read_login(struct pc_req *req, const char **username, const char **password)
+{
+	const char *grant = pc_req_form_get(req, "grant_type");
+
+	*username = pc_req_form_get(req, "username");
+	*password = pc_req_form_get(req, "password");
+	if (*username == NULL) {
+		pc_errinfo_set(&req->errinfo, "body", "username", "missing", "Field required");
+		return PC_EINVAL;
+	}
+	if (*password == NULL) {
+		pc_errinfo_set(&req->errinfo, "body", "password", "missing", "Field required");
+		return PC_EINVAL;
+	}
+	if (grant != NULL && strcmp(grant, "password") != 0) {
+		pc_errinfo_set(&req->errinfo, "body", "grant_type", "string_pattern_mismatch",
+			       "String should match pattern '^password$'");
+		return PC_EINVAL;
+	}
+	return PC_OK;
+}
+
+/* ---- handlers: register and the two auth backends ------------------------------ */
+
+static enum pc_err fu_register(struct pc_req *req, struct pc_resp *resp)
+{
+	struct pc_user_input in;
+	struct pc_user u;
+	enum pc_err err = fu_read_user(req, true, &in);
+
+	if (err == PC_OK)
+		err = pc_user_register(req->ctx, &in, &u, &req->errinfo);
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_register_errs);
+	return pc_resp_json(resp, 201, fu_user_json(req, &u));
+}
+
+/* Shared by both backends: read the form, check the password. */
+static enum pc_err fu_login_user(struct pc_req *req, struct pc_user *u)
+{
+	const char *username, *password;
+	enum pc_err err = fu_read_login(req, &username, &password);
+
+	if (err != PC_OK)
+		return err;
+	return pc_login(req->ctx, username, password, strlen(password), u);
+}
+
+static enum pc_err fu_jwt_login(struct pc_req *req, struct pc_resp *resp)
+{
+	char token[PC_JWT_MAX];
+	struct pc_user u;
+	enum pc_err err = fu_login_user(req, &u);
+
+	if (err == PC_OK)
+		err = pc_jwt_issue(req->ctx, &u, token, sizeof(token));
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_login_errs);
+	return pc_resp_json(resp, 200, pc_req_json_keep(req,
+		json_pack("{s:s, s:s}", "access_token", token, "token_type", "bearer")));
+}
+
+static enum pc_err fu_jwt_logout(struct pc_req *req, struct pc_resp *resp)
+{
+	enum pc_err err = pc_jwt_revoke(req->ctx, req->cred);
+
+	if (err == PC_EUNAUTHORIZED) {
+		fu_render_error(req, resp, 401, NULL);
+		return PC_OK;
+	}
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_lookup_errs);
+	return pc_resp_status(resp, 204);
+}
+
+static struct pc_cookie fu_cookie(const struct pc_config *cfg, const char *value, int max_age)
+{
+	struct pc_cookie c = {
+		.name = cfg->cookie_name, .value = value, .max_age = max_age, .path = "/",
+		.domain = cfg->cookie_domain, .samesite = cfg->cookie_samesite,
+		.secure = cfg->cookie_secure, .httponly = cfg->cookie_httponly,
+	};
+	return c;
+}
+
+static enum pc_err fu_cookie_login(struct pc_req *req, struct pc_resp *resp)
+{
+	const struct pc_config *cfg = pc_ctx_config(req->ctx);
+	char token[PC_TOKEN_MAX];
+	struct pc_cookie c;
+	struct pc_user u;
+	enum pc_err err = fu_login_user(req, &u);
+
+	if (err == PC_OK)
+		err = pc_session_create(req->ctx, &u, req->client_ip,
+					pc_req_header_get(req, "User-Agent"), token);
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_login_errs);
+	c = fu_cookie(cfg, pc_arena_strdup(req->arena, token), cfg->session_lifetime_seconds);
+	pc_wipe(token, sizeof(token));
+	err = pc_resp_cookie_set(resp, &c);
+	if (err != PC_OK)
+		return err;
+	return pc_resp_status(resp, 204);
+}
+
+static enum pc_err fu_cookie_logout(struct pc_req *req, struct pc_resp *resp)
+{
+	struct pc_cookie c = fu_cookie(pc_ctx_config(req->ctx), "", 0);
+	enum pc_err err = pc_session_end(req->ctx, req->cred);
+
+	if (err != PC_OK && err != PC_ENOTFOUND)
+		return fu_fail(req, resp, err, fu_lookup_errs);
+	err = pc_resp_cookie_set(resp, &c);
+	if (err != PC_OK)
+		return err;
+	return pc_resp_status(resp, 204);
+}
+
+/* ---- handlers: users router ----------------------------------------------------- */
+
+static enum pc_err fu_me_get(struct pc_req *req, struct pc_resp *resp)
+{
+	return pc_resp_json(resp, 200, fu_user_json(req, req->user));
+}
+
+/* PATCH: privileged fields count only when a superuser sends them. */
+static enum pc_err fu_patch(struct pc_req *req, struct pc_resp *resp, struct pc_user *target)
+{
+	unsigned flags = req->user->is_superuser ? PC_UPDATE_PRIVILEGED : 0;
+	struct pc_user_input in;
+	enum pc_err err = fu_read_user(req, false, &in);
+
+	if (err == PC_OK)
+		err = pc_user_update(req->ctx, target, &in, flags, &req->errinfo);
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_update_errs);
+	return pc_resp_json(resp, 200, fu_user_json(req, target));
+}
+
+static enum pc_err fu_me_patch(struct pc_req *req, struct pc_resp *resp)
+{
+	struct pc_user target = *req->user;
+
+	return fu_patch(req, resp, &target);
+}
+
+static enum pc_err fu_user_get(struct pc_req *req, struct pc_resp *resp)
+{
+	struct pc_user u;
+	enum pc_err err = pc_user_get(req->ctx, pc_req_param_get(req, "id"), &u);
+
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_lookup_errs);
+	return pc_resp_json(resp, 200, fu_user_json(req, &u));
+}
+
+static enum pc_err fu_user_patch(struct pc_req *req, struct pc_resp *resp)
+{
+	struct pc_user target;
+	enum pc_err err = pc_user_get(req->ctx, pc_req_param_get(req, "id"), &target);
+
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_lookup_errs);
+	return fu_patch(req, resp, &target);
+}
+
+static enum pc_err fu_user_delete(struct pc_req *req, struct pc_resp *resp)
+{
+	enum pc_err err = pc_user_delete(req->ctx, pc_req_param_get(req, "id"));
+
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_lookup_errs);
+	return pc_resp_status(resp, 204);
+}
+
+static enum pc_err fu_protected(struct pc_req *req, struct pc_resp *resp)
+{
+	const char *msg = pc_arena_printf(req->arena, "Hello, %s!", req->user->email);
+
+	if (msg == NULL)
+		return PC_ENOMEM;
+	return pc_resp_json(resp, 200, pc_req_json_keep(req, json_pack("{s:s}", "message", msg)));
+}
+
+const struct pc_face pc_face_fastapi_users = {
+	.name = "fastapi_users",
+	.mounts = fu_mounts,
+	.nmounts = N(fu_mounts),
+	.render_error = fu_render_error,
+};

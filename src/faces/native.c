@@ -1,0 +1,51 @@
+/*
+ * native.c - portcullis' own routes: liveness and readiness.
+ *
+ *   GET /healthz  200 {"status": "ok"} while the process serves requests
+ *   GET /readyz   200 {"status": "ready"} when the store answers, else 503
+ *
+ * Errors use FastAPI's default shape {"detail": "..."}.
+ */
+#include "faces/face.h"
+
+static enum pc_err native_healthz(struct pc_req *req, struct pc_resp *resp)
+{
+	return pc_resp_json(resp, 200, pc_req_json_keep(req, json_pack("{s:s}", "status", "ok")));
+}
+
+static enum pc_err native_readyz(struct pc_req *req, struct pc_resp *resp)
+{
+	bool ready = pc_ctx_ping(req->ctx) == PC_OK;
+
+	return pc_resp_json(resp, ready ? 200 : 503, pc_req_json_keep(req,
+		json_pack("{s:s}", "status", ready ? "ready" : "unavailable")));
+}
+
+static const struct pc_route native_routes[] = {
+	{ "GET", "/healthz", native_healthz, 0 },
+	{ "GET", "/readyz", native_readyz, 0 },
+};
+
+static const struct pc_mount native_mounts[] = {
+	{ NULL, "", native_routes, sizeof(native_routes) / sizeof(native_routes[0]) },
+};
+
+static void native_render_error(struct pc_req *req, struct pc_resp *resp, int status,
+				const struct pc_errinfo *ei)
+{
+	const char *detail = status == 404 ? "Not Found"
+			   : status == 405 ? "Method Not Allowed"
+			   : status == 413 ? "Request Entity Too Large"
+			   : status == 503 ? "Service Unavailable"
+			   : status < 500 ? "Bad Request" : "Internal Server Error";
+
+	(void)ei;
+	pc_resp_json(resp, status, pc_req_json_keep(req, json_pack("{s:s}", "detail", detail)));
+}
+
+const struct pc_face pc_face_native = {
+	.name = "native",
+	.mounts = native_mounts,
+	.nmounts = sizeof(native_mounts) / sizeof(native_mounts[0]),
+	.render_error = native_render_error,
+};

@@ -1,0 +1,140 @@
+/*
+ * internal.h - what the files of src/http share and faces never see.
+ *
+ * Groups:
+ *   exchange   struct http_exchange: one request's server-side state, the
+ *              target of req->impl; it lives in the request's arena
+ *   decode     pure parsers (percent-decoding, UTF-8, Content-Type, form
+ *              bodies, the Cookie header): no MHD, unit-tested directly
+ *   body       the PC_R_JSON / PC_R_FORM checks (req.c)
+ *   resp       reason phrases, header-name rules (resp.c)
+ *   authn      the PC_R_AUTH / ACTIVE / SUPERUSER checks (authn.c)
+ *   accesslog  request ids, JSON escaping, the per-request log line
+ */
+#ifndef PC_HTTP_INTERNAL_H
+#define PC_HTTP_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/http.h"
+
+struct MHD_Connection;
+struct pc_server;
+
+/* ---- exchange ------------------------------------------------------------- */
+
+/* A decoded form field; both strings valid UTF-8 without NUL, arena-owned. */
+struct http_field {
+	const char *name;
+	const char *value;
+};
+
+/*
+ * Phases of an exchange (server.c drives them):
+ *
+ *   BODY --(final call: router, checks, inline handler)--> response queued
+ *     \--(PC_R_SLOW: suspend, submit)--> SLOW --(worker ran handler,
+ *         slow_done = 1, resume)--> final call again: response queued
+ *
+ * too_big is set while gathering the body and answered with 413 at the
+ * final call (or at the first one when Content-Length already says so).
+ */
+enum http_phase { HTTP_PHASE_BODY, HTTP_PHASE_SLOW, HTTP_PHASE_SENT };
+
+struct http_exchange {
+	struct pc_req req;               /* req.impl points back here */
+	struct pc_resp resp;
+	struct MHD_Connection *conn;     /* NULL in unit tests: no headers then */
+	struct pc_server *srv;
+	int64_t t0_us;                   /* pc_mono_us() at the first call */
+	enum http_phase phase;
+	bool too_big;                    /* the body passed max_body_bytes */
+	bool body_failed;                /* ENOMEM while gathering the body */
+	bool counted_slow;               /* counted in the server's open slow requests */
+	atomic_int slow_done;            /* set by the worker before it resumes */
+	int sent_status;                 /* status queued to MHD; 0 if none */
+	const struct http_field *form;   /* PC_R_FORM: decoded fields */
+	size_t nform;
+	char ip[48];                     /* INET6_ADDRSTRLEN */
+};
+
+/* ---- decode (req.c) ------------------------------------------------------- */
+
+/* Percent-decodes n bytes of src into dst (room for n + 1), NUL-terminating.
+ * plus: '+' becomes a space (forms). A '%' not followed by two hex digits is
+ * kept as is, as Python's unquote does. Returns the decoded length; the
+ * result may hold NUL bytes: check with http_text_ok. */
+size_t http_pct_decode(char *dst, const char *src, size_t n, bool plus);
+
+/* True when s[0..n) is well-formed UTF-8 (no overlongs, no surrogates,
+ * nothing past U+10FFFF) and holds no NUL byte. */
+bool http_text_ok(const char *s, size_t n);
+
+/* True when the Content-Type value ctype names type/subtype want (compared
+ * without case; parameters after ';' and surrounding blanks ignored). */
+bool http_ctype_is(const char *ctype, const char *want);
+
+/* Parses an application/x-www-form-urlencoded body: fields split on '&',
+ * name and value on the first '=', '+' is a space, %XX decoded; empty
+ * pieces skipped. PC_EINVAL (ei: body, value_error, "Invalid form body")
+ * when a decoded name or value is not valid UTF-8 or holds a NUL;
+ * PC_ENOMEM. Fields are arena-owned; *n may be 0. */
+enum pc_err http_form_parse(struct pc_arena *a, const char *body, size_t len,
+			    const struct http_field **out, size_t *n, struct pc_errinfo *ei);
+
+/* Finds cookie name in a Cookie header value ("a=1; b=2"): pairs split on
+ * ';', blanks around names and values trimmed, one pair of surrounding
+ * double quotes removed from the value. The first pair with that name wins.
+ * Returns a pointer into header and the value length, or NULL. */
+const char *http_cookie_find(const char *header, const char *name, size_t *vlen);
+
+/* ---- body (req.c) -------------------------------------------------------- */
+
+/* PC_R_JSON: parses req->body into req->json (an object, kept by the arena).
+ * PC_EINVAL with req->errinfo set as FastAPI reports it; PC_ENOMEM. */
+enum pc_err http_body_json(struct pc_req *req, const char *ctype);
+
+/* PC_R_FORM: decodes req->body into x->form when ctype is urlencoded (any
+ * other type gives an empty form). PC_EINVAL with req->errinfo; PC_ENOMEM. */
+enum pc_err http_body_form(struct http_exchange *x, const char *ctype);
+
+/* ---- resp (resp.c) --------------------------------------------------------- */
+
+/* "Not Found" for 404, ...; "Error" for statuses it does not know. */
+const char *http_reason(int status);
+
+/* True when the response already carries a header of that name (any case). */
+bool http_resp_has_header(const struct pc_resp *resp, const char *name);
+
+/* ---- authn (authn.c) ---------------------------------------------------------- */
+
+/* Runs the credential checks a route's flags ask for (PC_R_AUTH with
+ * PC_R_BEARER / PC_R_COOKIE, then PC_R_ACTIVE, PC_R_SUPERUSER). Fills
+ * req->user, cred_kind, cred. Returns 0 when they pass, else the status to
+ * answer: 401, 403, or 500 when the store failed. */
+int http_authn(struct pc_req *req, unsigned flags);
+
+/* ---- accesslog (accesslog.c) ---------------------------------------------------- */
+
+#define HTTP_REQUEST_ID_MAX 64
+
+/* Keeps incoming as the request id when it is 1..64 of [A-Za-z0-9._-],
+ * else writes 32 random hex digits. */
+void http_request_id_set(struct pc_req *req, const char *incoming);
+
+/* Writes s[0..n) JSON-escaped (without quotes) into dst, NUL-terminated,
+ * never more than dstsz bytes; bytes >= 0x80 and controls become \u00XX, so
+ * the output is ASCII and valid JSON whatever the input. Stops early rather
+ * than split an escape. Returns the length written. */
+size_t http_json_escape(char *dst, size_t dstsz, const char *s, size_t n);
+
+/* One JSON line on stderr for the finished exchange, with one write(2). */
+void http_access_log(const struct http_exchange *x);
+
+/* One JSON line on stderr: {"ts", "level", "msg"} (server events). */
+void http_log_event(const char *level, const char *msg);
+
+#endif /* PC_HTTP_INTERNAL_H */

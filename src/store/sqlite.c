@@ -1,0 +1,1177 @@
+/*
+ * sqlite.c - the SQLite back end: a statement table, WAL, a connection per thread.
+ *
+ * URL: as SQLAlchemy spells it. "sqlite:///rel/path.db" is the relative path
+ * "rel/path.db", "sqlite:////abs/path.db" the absolute "/abs/path.db". An
+ * in-memory database ("sqlite://", "sqlite:///:memory:") is refused: every
+ * thread has its own connection, and each would see a different database.
+ *
+ * Connections. A thread's first call opens its own connection and keeps it
+ * under the store's pthread key; the key's destructor closes it when the
+ * thread exits. Every connection is also on the store's list, under the
+ * store's mutex, so sqlite_close() can close those whose threads still live.
+ * A connection is used only by the thread that opened it (SQLITE_OPEN_NOMUTEX).
+ * Each is set up with journal_mode=WAL (readers never wait for the writer),
+ * synchronous=NORMAL, foreign_keys=ON (sessions cascade with their user) and
+ * a busy timeout of 10 s: a writer waits for the write lock rather than fail
+ * with "database is locked".
+ *
+ * Statements. enum sqlite_stmt indexes sqlite_sql[]. A connection prepares a
+ * statement the first time it needs it (SQLITE_PREPARE_PERSISTENT) and keeps
+ * it until it closes; every use ends in stmt_done() (reset + clear bindings),
+ * so no statement keeps a read snapshot open or points at a caller's buffer.
+ * Every value is a bound parameter. A hot path (user_by_id, jti_is_revoked,
+ * session_user) is one step of one cached statement and allocates nothing.
+ *
+ * Transactions. A single statement is its own transaction. Several statements
+ * that write together run inside BEGIN IMMEDIATE, which takes the write lock
+ * up front (waiting on the busy timeout); a deferred transaction that upgrades
+ * from read to write can get SQLITE_BUSY without the busy handler being tried.
+ *
+ * Invariants: text read back is copied into its bounded field, and a value
+ * that does not fit is PC_ESTORE, never truncated. Database errors are logged
+ * to stderr as one line (SQLite's message, its code, the statement text):
+ * never a parameter value.
+ *
+ * sqlite_close() must not run while other threads still call the store.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+#define SQLITE_URL_SCHEME "sqlite://"
+#define SQLITE_BUSY_TIMEOUT_MS 10000
+#define SQLITE_OPEN_FLAGS \
+	(SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE)
+
+/* ---- statements ------------------------------------------------------------ */
+
+enum sqlite_stmt {
+	STMT_BEGIN,
+	STMT_COMMIT,
+	STMT_ROLLBACK,
+	STMT_PING,
+	STMT_SCHEMA_CURRENT,
+	STMT_SCHEMA_INSERT,
+	STMT_USER_INSERT,
+	STMT_USER_BY_ID,
+	STMT_USER_BY_EMAIL,
+	STMT_USER_BY_USERNAME,
+	STMT_USER_UPDATE,
+	STMT_USER_DELETE,
+	STMT_USER_LIST,
+	STMT_USER_COUNT,
+	STMT_SESSION_INSERT,
+	STMT_SESSION_USER,
+	STMT_SESSION_DELETE,
+	STMT_SESSION_DELETE_USER,
+	STMT_JTI_REVOKE,
+	STMT_JTI_IS_REVOKED,
+	STMT_PURGE_SESSIONS,
+	STMT_PURGE_JTI,
+	STMT_KEY_GET,
+	STMT_KEY_PUT,
+	STMT__MAX
+};
+
+/* The columns of struct pc_user, in the order row_user() reads them. */
+#define USER_COLS \
+	"id, email, username, full_name, hashed_password, is_active, is_superuser, " \
+	"is_verified, password_changed_at, created_at, updated_at"
+#define USER_COLS_U \
+	"u.id, u.email, u.username, u.full_name, u.hashed_password, u.is_active, " \
+	"u.is_superuser, u.is_verified, u.password_changed_at, u.created_at, u.updated_at"
+
+/* Parameters ?1..?12 of both user writes are bound by bind_user(). */
+static const char *const sqlite_sql[STMT__MAX] = {
+	[STMT_BEGIN] = "BEGIN IMMEDIATE",
+	[STMT_COMMIT] = "COMMIT",
+	[STMT_ROLLBACK] = "ROLLBACK",
+	[STMT_PING] = "SELECT 1",
+	[STMT_SCHEMA_CURRENT] = "SELECT coalesce(max(version), 0) FROM schema_version",
+	[STMT_SCHEMA_INSERT] =
+		"INSERT INTO schema_version (version, name, applied_at) VALUES (?1, ?2, ?3)",
+	[STMT_USER_INSERT] =
+		"INSERT INTO users (id, email, email_lc, username, username_lc, full_name, "
+		"hashed_password, is_active, is_superuser, is_verified, password_changed_at, "
+		"updated_at, created_at) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+	[STMT_USER_BY_ID] = "SELECT " USER_COLS " FROM users WHERE id = ?1",
+	[STMT_USER_BY_EMAIL] = "SELECT " USER_COLS " FROM users WHERE email_lc = ?1",
+	[STMT_USER_BY_USERNAME] = "SELECT " USER_COLS " FROM users WHERE username_lc = ?1",
+	[STMT_USER_UPDATE] =
+		"UPDATE users SET email = ?2, email_lc = ?3, username = ?4, username_lc = ?5, "
+		"full_name = ?6, hashed_password = ?7, is_active = ?8, is_superuser = ?9, "
+		"is_verified = ?10, password_changed_at = ?11, updated_at = ?12 WHERE id = ?1",
+	[STMT_USER_DELETE] = "DELETE FROM users WHERE id = ?1",
+	[STMT_USER_LIST] =
+		"SELECT " USER_COLS " FROM users ORDER BY created_at, id LIMIT ?1 OFFSET ?2",
+	[STMT_USER_COUNT] = "SELECT count(*) FROM users",
+	[STMT_SESSION_INSERT] =
+		"INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_seen_at, "
+		"ip, user_agent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[STMT_SESSION_USER] =
+		"SELECT " USER_COLS_U " FROM sessions AS s JOIN users AS u ON u.id = s.user_id "
+		"WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+	[STMT_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = ?1",
+	[STMT_SESSION_DELETE_USER] = "DELETE FROM sessions WHERE user_id = ?1",
+	[STMT_JTI_REVOKE] =
+		"INSERT INTO revoked_jti (jti, expires_at) VALUES (?1, ?2) "
+		"ON CONFLICT (jti) DO NOTHING",
+	[STMT_JTI_IS_REVOKED] = "SELECT 1 FROM revoked_jti WHERE jti = ?1",
+	[STMT_PURGE_SESSIONS] = "DELETE FROM sessions WHERE expires_at <= ?1",
+	[STMT_PURGE_JTI] = "DELETE FROM revoked_jti WHERE expires_at <= ?1",
+	[STMT_KEY_GET] = "SELECT value FROM keys WHERE name = ?1",
+	[STMT_KEY_PUT] =
+		"INSERT INTO keys (name, value, created_at) VALUES (?1, ?2, ?3) "
+		"ON CONFLICT (name) DO NOTHING",
+};
+
+/* Made outside the statement table: it must exist before STMT_SCHEMA_* prepare. */
+static const char sqlite_schema_version_sql[] =
+	"CREATE TABLE IF NOT EXISTS schema_version ("
+	"version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL)";
+
+/* ---- the store and its connections --------------------------------------------- */
+
+struct sqlite_store;
+
+struct sqlite_conn {
+	struct sqlite_conn *next;  /* on store->conns */
+	struct sqlite_conn *prev;
+	struct sqlite_store *store;
+	sqlite3 *db;
+	sqlite3_stmt *stmt[STMT__MAX]; /* NULL until first used */
+};
+
+struct sqlite_store {
+	struct pc_store base; /* first: a struct pc_store * is a struct sqlite_store * */
+	pthread_key_t key;    /* this thread's struct sqlite_conn */
+	pthread_mutex_t lock; /* guards conns */
+	struct sqlite_conn *conns;
+	char path[PATH_MAX];
+};
+
+static struct sqlite_store *sqlite_store_of(struct pc_store *s)
+{
+	return (struct sqlite_store *)s;
+}
+
+/* One line: SQLite's message and code, and what we were doing. No values. */
+static void db_log(sqlite3 *db, const char *what)
+{
+	fprintf(stderr, "portcullis: sqlite: %s (code %d) in: %.80s\n", sqlite3_errmsg(db),
+		sqlite3_extended_errcode(db), what);
+}
+
+/* Finalizes the statements and closes the database. Not on the list any more. */
+static void conn_free(struct sqlite_conn *c)
+{
+	size_t i;
+
+	for (i = 0; i < STMT__MAX; i++)
+		sqlite3_finalize(c->stmt[i]);
+	sqlite3_close_v2(c->db);
+	free(c);
+}
+
+/* Called with store->lock held. */
+static void conn_unlink(struct sqlite_conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		c->store->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->next = NULL;
+	c->prev = NULL;
+}
+
+/* The pthread key's destructor: runs when a thread that used the store exits. */
+static void conn_destroy(void *p)
+{
+	struct sqlite_conn *c = p;
+	struct sqlite_store *st = c->store;
+
+	pthread_mutex_lock(&st->lock);
+	conn_unlink(c);
+	pthread_mutex_unlock(&st->lock);
+	conn_free(c);
+}
+
+/* Receives the one row of PRAGMA journal_mode: the mode now in force. */
+static int journal_mode_row(void *arg, int ncols, char **vals, char **names)
+{
+	bool *is_wal = arg;
+
+	*is_wal = ncols == 1 && vals[0] != NULL && strcmp(vals[0], "wal") == 0;
+	return 0;
+}
+
+/*
+ * Opens this thread's connection, sets it up, registers it under the key and
+ * on the list. PC_ESTORE (logged; ei->msg says why when ei is given), PC_ENOMEM.
+ */
+static enum pc_err conn_open(struct sqlite_store *st, struct sqlite_conn **out,
+			     struct pc_errinfo *ei)
+{
+	struct sqlite_conn *c;
+	bool is_wal = false;
+	char msg[sizeof(ei->msg)];
+	int rc;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return PC_ENOMEM;
+	c->store = st;
+	rc = sqlite3_open_v2(st->path, &c->db, SQLITE_OPEN_FLAGS, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(msg, sizeof(msg), "cannot open database %.128s: %s", st->path,
+			 c->db != NULL ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		goto out_fail;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	/* First: the pragmas below may themselves have to wait for a lock. */
+	rc = sqlite3_busy_timeout(c->db, SQLITE_BUSY_TIMEOUT_MS);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(c->db, "PRAGMA journal_mode = WAL", journal_mode_row, &is_wal, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON",
+				  NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(msg, sizeof(msg), "cannot set up database %.128s: %s", st->path,
+			 sqlite3_errmsg(c->db));
+		goto out_fail;
+	}
+	if (!is_wal)
+		fprintf(stderr, "portcullis: sqlite: WAL journal not available for %s; "
+			"concurrent requests will wait for each other\n", st->path);
+	if (pthread_setspecific(st->key, c) != 0) {
+		snprintf(msg, sizeof(msg), "cannot keep a connection for this thread");
+		goto out_fail;
+	}
+	pthread_mutex_lock(&st->lock);
+	c->next = st->conns;
+	if (st->conns != NULL)
+		st->conns->prev = c;
+	st->conns = c;
+	pthread_mutex_unlock(&st->lock);
+	*out = c;
+	return PC_OK;
+
+out_fail:
+	fprintf(stderr, "portcullis: sqlite: %s\n", msg);
+	pc_errinfo_set(ei, NULL, "database_url", "value_error", msg);
+	conn_free(c);
+	return PC_ESTORE;
+}
+
+/* This thread's connection, opened on first use. PC_ESTORE, PC_ENOMEM. */
+static enum pc_err conn_get(struct sqlite_store *st, struct sqlite_conn **out)
+{
+	*out = pthread_getspecific(st->key);
+	if (*out != NULL)
+		return PC_OK;
+	return conn_open(st, out, NULL);
+}
+
+/*
+ * This thread's prepared statement id, prepared on first use; borrowed until
+ * stmt_done(). PC_ESTORE (logged), PC_ENOMEM.
+ */
+static enum pc_err stmt_get(struct pc_store *s, enum sqlite_stmt id, sqlite3_stmt **out)
+{
+	struct sqlite_conn *c;
+	enum pc_err err;
+	int rc;
+
+	err = conn_get(sqlite_store_of(s), &c);
+	if (err != PC_OK)
+		return err;
+	if (c->stmt[id] == NULL) {
+		rc = sqlite3_prepare_v3(c->db, sqlite_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+					&c->stmt[id], NULL);
+		if (rc != SQLITE_OK) {
+			db_log(c->db, sqlite_sql[id]);
+			c->stmt[id] = NULL;
+			return PC_ESTORE;
+		}
+	}
+	*out = c->stmt[id];
+	return PC_OK;
+}
+
+/* Ends a use: no snapshot held, no pointer to the caller's strings kept. */
+static void stmt_done(sqlite3_stmt *stmt)
+{
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+}
+
+/*
+ * Maps a failed step. A unique violation is PC_EEXISTS with ei->field "email",
+ * "username" or "id"; a missing parent row (foreign key) is PC_ENOTFOUND;
+ * anything else is logged and PC_ESTORE.
+ */
+static enum pc_err stmt_error(sqlite3_stmt *stmt, struct pc_errinfo *ei)
+{
+	sqlite3 *db = sqlite3_db_handle(stmt);
+	int xrc = sqlite3_extended_errcode(db);
+	const char *m, *cols;
+	const char *field = "id";
+
+	if (xrc == SQLITE_CONSTRAINT_UNIQUE || xrc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+		/* "UNIQUE constraint failed: users.email_lc" */
+		m = sqlite3_errmsg(db);
+		cols = strstr(m, "failed: ");
+		cols = cols != NULL ? cols + strlen("failed: ") : "";
+		if (strcmp(cols, "users.email_lc") == 0)
+			field = "email";
+		else if (strcmp(cols, "users.username_lc") == 0)
+			field = "username";
+		pc_errinfo_set(ei, NULL, field, "value_error", "already exists");
+		return PC_EEXISTS;
+	}
+	if (xrc == SQLITE_CONSTRAINT_FOREIGNKEY)
+		return PC_ENOTFOUND;
+	db_log(db, sqlite3_sql(stmt));
+	return PC_ESTORE;
+}
+
+/* Steps a statement that returns no rows. PC_OK or stmt_error(). */
+static enum pc_err stmt_exec(sqlite3_stmt *stmt, struct pc_errinfo *ei)
+{
+	int rc = sqlite3_step(stmt);
+
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return PC_OK;
+	return stmt_error(stmt, ei);
+}
+
+/* Runs one of the argument-less statements (BEGIN, COMMIT, ...). */
+static enum pc_err stmt_run(struct pc_store *s, enum sqlite_stmt id)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+
+	err = stmt_get(s, id, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = stmt_exec(stmt, NULL);
+	stmt_done(stmt);
+	return err;
+}
+
+/* Rolls back when a transaction is open; the error that led here wins. */
+static void tx_rollback(struct pc_store *s)
+{
+	sqlite3_stmt *stmt;
+
+	if (stmt_get(s, STMT_ROLLBACK, &stmt) != PC_OK)
+		return;
+	if (!sqlite3_get_autocommit(sqlite3_db_handle(stmt)))
+		stmt_exec(stmt, NULL);
+	stmt_done(stmt);
+}
+
+/* ---- binding and reading ----------------------------------------------------------- */
+
+static enum pc_err bind_rc(sqlite3_stmt *stmt, int rc)
+{
+	if (rc == SQLITE_OK)
+		return PC_OK;
+	db_log(sqlite3_db_handle(stmt), sqlite3_sql(stmt));
+	return rc == SQLITE_NOMEM ? PC_ENOMEM : PC_ESTORE;
+}
+
+/* Binds s (NULL binds SQL NULL). Borrowed until stmt_done(). */
+static enum pc_err bind_text(sqlite3_stmt *stmt, int i, const char *s)
+{
+	if (s == NULL)
+		return bind_rc(stmt, sqlite3_bind_null(stmt, i));
+	return bind_rc(stmt, sqlite3_bind_text(stmt, i, s, -1, SQLITE_STATIC));
+}
+
+/* Binds a bounded field of size sz; "" binds NULL when empty_is_null.
+ * PC_EINVAL when the field is not NUL-terminated within sz. */
+static enum pc_err bind_field(sqlite3_stmt *stmt, int i, const char *f, size_t sz,
+			      bool empty_is_null)
+{
+	size_t n = strnlen(f, sz);
+
+	if (n == sz)
+		return PC_EINVAL;
+	if (n == 0 && empty_is_null)
+		return bind_rc(stmt, sqlite3_bind_null(stmt, i));
+	return bind_rc(stmt, sqlite3_bind_text(stmt, i, f, (int)n, SQLITE_STATIC));
+}
+
+static enum pc_err bind_int64(sqlite3_stmt *stmt, int i, int64_t v)
+{
+	return bind_rc(stmt, sqlite3_bind_int64(stmt, i, v));
+}
+
+/* ASCII lower-case copy of s into out[outsz]. PC_ETOOBIG when it does not fit. */
+static enum pc_err lower_copy(const char *s, char *out, size_t outsz)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i + 1 >= outsz)
+			return PC_ETOOBIG;
+		out[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
+	}
+	out[i] = '\0';
+	return PC_OK;
+}
+
+/*
+ * Binds ?1..?12 of STMT_USER_INSERT / STMT_USER_UPDATE from u. email_lc and
+ * username_lc are derived here; they live in the caller's buffers, which must
+ * outlive the step. PC_EINVAL for a field not NUL-terminated.
+ */
+static enum pc_err bind_user(sqlite3_stmt *stmt, const struct pc_user *u,
+			     char email_lc[PC_EMAIL_MAX + 1], char username_lc[PC_USERNAME_MAX + 1])
+{
+	enum pc_err err;
+
+	err = bind_field(stmt, 1, u->id, sizeof(u->id), false);
+	if (err == PC_OK)
+		err = bind_field(stmt, 2, u->email, sizeof(u->email), false);
+	if (err == PC_OK)
+		err = bind_field(stmt, 4, u->username, sizeof(u->username), true);
+	if (err == PC_OK)
+		err = bind_field(stmt, 6, u->full_name, sizeof(u->full_name), true);
+	if (err == PC_OK)
+		err = bind_field(stmt, 7, u->hashed_password, sizeof(u->hashed_password), true);
+	if (err != PC_OK)
+		return err;
+	/* Both fit: the source fields were just checked to be terminated within the same size. */
+	lower_copy(u->email, email_lc, PC_EMAIL_MAX + 1);
+	lower_copy(u->username, username_lc, PC_USERNAME_MAX + 1);
+	err = bind_text(stmt, 3, email_lc);
+	if (err == PC_OK)
+		err = bind_text(stmt, 5, username_lc[0] != '\0' ? username_lc : NULL);
+	if (err == PC_OK)
+		err = bind_int64(stmt, 8, u->is_active);
+	if (err == PC_OK)
+		err = bind_int64(stmt, 9, u->is_superuser);
+	if (err == PC_OK)
+		err = bind_int64(stmt, 10, u->is_verified);
+	if (err == PC_OK)
+		err = bind_int64(stmt, 11, u->password_changed_at);
+	if (err == PC_OK)
+		err = bind_int64(stmt, 12, u->updated_at);
+	return err;
+}
+
+/* Copies text column col into out[outsz]; NULL reads as "". PC_ESTORE when
+ * it does not fit (logged, without the value). */
+static enum pc_err col_text(sqlite3_stmt *stmt, int col, char *out, size_t outsz)
+{
+	const unsigned char *t;
+	size_t n;
+
+	if (sqlite3_column_type(stmt, col) == SQLITE_NULL) {
+		out[0] = '\0';
+		return PC_OK;
+	}
+	t = sqlite3_column_text(stmt, col);
+	n = (size_t)sqlite3_column_bytes(stmt, col);
+	if (t == NULL) {
+		db_log(sqlite3_db_handle(stmt), sqlite3_sql(stmt));
+		return PC_ESTORE;
+	}
+	if (n >= outsz) {
+		fprintf(stderr, "portcullis: sqlite: column %s holds %zu bytes, more than its "
+			"field (%zu) in: %.80s\n", sqlite3_column_name(stmt, col), n, outsz - 1,
+			sqlite3_sql(stmt));
+		return PC_ESTORE;
+	}
+	memcpy(out, t, n);
+	out[n] = '\0';
+	return PC_OK;
+}
+
+/* Reads the USER_COLS of the current row. On error out is zeroed. */
+static enum pc_err row_user(sqlite3_stmt *stmt, struct pc_user *out)
+{
+	enum pc_err err;
+
+	err = col_text(stmt, 0, out->id, sizeof(out->id));
+	if (err == PC_OK)
+		err = col_text(stmt, 1, out->email, sizeof(out->email));
+	if (err == PC_OK)
+		err = col_text(stmt, 2, out->username, sizeof(out->username));
+	if (err == PC_OK)
+		err = col_text(stmt, 3, out->full_name, sizeof(out->full_name));
+	if (err == PC_OK)
+		err = col_text(stmt, 4, out->hashed_password, sizeof(out->hashed_password));
+	if (err != PC_OK) {
+		memset(out, 0, sizeof(*out));
+		return err;
+	}
+	out->is_active = sqlite3_column_int64(stmt, 5) != 0;
+	out->is_superuser = sqlite3_column_int64(stmt, 6) != 0;
+	out->is_verified = sqlite3_column_int64(stmt, 7) != 0;
+	out->password_changed_at = sqlite3_column_int64(stmt, 8);
+	out->created_at = sqlite3_column_int64(stmt, 9);
+	out->updated_at = sqlite3_column_int64(stmt, 10);
+	return PC_OK;
+}
+
+/* Steps to the one user row. PC_ENOTFOUND when there is none. */
+static enum pc_err step_user(sqlite3_stmt *stmt, struct pc_user *out)
+{
+	int rc = sqlite3_step(stmt);
+
+	if (rc == SQLITE_ROW)
+		return row_user(stmt, out);
+	if (rc == SQLITE_DONE)
+		return PC_ENOTFOUND;
+	return stmt_error(stmt, NULL);
+}
+
+/* ---- open, close, migrate ---------------------------------------------------------- */
+
+/*
+ * Turns the URL into a file path in out[outsz]. PC_EINVAL (ei->msg) for an
+ * in-memory database, a host part, an empty or too long path.
+ */
+static enum pc_err url_path(const char *url, char *out, size_t outsz, struct pc_errinfo *ei)
+{
+	const char *p = url + strlen(SQLITE_URL_SCHEME);
+	const char *msg = NULL;
+
+	if (strncmp(url, SQLITE_URL_SCHEME, strlen(SQLITE_URL_SCHEME)) != 0)
+		msg = "not a sqlite:// URL";
+	else if (*p == '\0' || strcmp(p, "/:memory:") == 0)
+		msg = "in-memory SQLite databases are not supported (each thread has its own "
+		      "connection); use sqlite:///relative/path.db or sqlite:////absolute/path.db";
+	else if (*p != '/')
+		msg = "a SQLite URL has no host: use sqlite:///relative/path.db or "
+		      "sqlite:////absolute/path.db";
+	else if (p[1] == '\0')
+		msg = "the SQLite URL names no file";
+	else if (strlen(p + 1) >= outsz)
+		msg = "the SQLite database path is too long";
+	if (msg != NULL) {
+		pc_errinfo_set(ei, NULL, "database_url", "value_error", msg);
+		return PC_EINVAL;
+	}
+	snprintf(out, outsz, "%s", p + 1);
+	return PC_OK;
+}
+
+/*
+ * Creates the database file readable by its owner only when it does not exist
+ * yet (it will hold password hashes and secrets); SQLite gives its -wal and
+ * -shm files the same mode. PC_EINVAL (ei->msg) when it cannot be created.
+ */
+static enum pc_err create_private(const char *path, struct pc_errinfo *ei)
+{
+	char msg[sizeof(ei->msg)];
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0) {
+		close(fd);
+		return PC_OK;
+	}
+	if (errno == EEXIST)
+		return PC_OK;
+	snprintf(msg, sizeof(msg), "cannot create database %s: %m", path);
+	pc_errinfo_set(ei, NULL, "database_url", "value_error", msg);
+	return PC_EINVAL;
+}
+
+/*
+ * Opens the store at url and this thread's connection (so a bad path fails
+ * here, not on the first request). *out is released with sqlite_close().
+ * PC_EINVAL (bad URL, cannot create), PC_ESTORE (cannot open), PC_ENOMEM.
+ */
+static enum pc_err sqlite_open(const char *url, struct pc_store **out, struct pc_errinfo *ei)
+{
+	struct sqlite_store *st;
+	struct sqlite_conn *c;
+	enum pc_err err;
+
+	*out = NULL;
+	if (sqlite3_threadsafe() == 0) {
+		pc_errinfo_set(ei, NULL, "database_url", "value_error",
+			       "the SQLite library was built without thread support");
+		return PC_EINVAL;
+	}
+	st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return PC_ENOMEM;
+	st->base.ops = &pc_store_sqlite;
+	err = url_path(url, st->path, sizeof(st->path), ei);
+	if (err == PC_OK)
+		err = create_private(st->path, ei);
+	if (err != PC_OK)
+		goto out_free;
+	if (pthread_key_create(&st->key, conn_destroy) != 0) {
+		err = PC_ENOMEM;
+		goto out_free;
+	}
+	pthread_mutex_init(&st->lock, NULL);
+	err = conn_open(st, &c, ei);
+	if (err != PC_OK)
+		goto out_key;
+	*out = &st->base;
+	return PC_OK;
+
+out_key:
+	pthread_mutex_destroy(&st->lock);
+	pthread_key_delete(st->key);
+out_free:
+	free(st);
+	return err;
+}
+
+/*
+ * Closes every connection still open, whichever thread opened it, and frees
+ * the store. No other thread may be calling it.
+ */
+static void sqlite_close(struct pc_store *s)
+{
+	struct sqlite_store *st = sqlite_store_of(s);
+	struct sqlite_conn *c;
+
+	pthread_setspecific(st->key, NULL);
+	pthread_key_delete(st->key); /* threads exiting later run no destructor */
+	pthread_mutex_lock(&st->lock);
+	while (st->conns != NULL) {
+		c = st->conns;
+		conn_unlink(c);
+		conn_free(c);
+	}
+	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+/* Reads the highest applied version. Inside the caller's transaction. */
+static enum pc_err schema_current(struct pc_store *s, int64_t *out)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+	int rc;
+
+	err = stmt_get(s, STMT_SCHEMA_CURRENT, &stmt);
+	if (err != PC_OK)
+		return err;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(stmt, 0);
+	else
+		err = stmt_error(stmt, NULL);
+	stmt_done(stmt);
+	return err;
+}
+
+/*
+ * Applies migration m if the schema is older, in one BEGIN IMMEDIATE
+ * transaction with its schema_version row: a second process starting at the
+ * same time waits for the write lock, then finds the step done.
+ * *applied is set to whether it ran. PC_ESTORE (logged).
+ */
+static enum pc_err migrate_one(struct pc_store *s, const struct pc_migration *m, bool *applied)
+{
+	struct sqlite_conn *c;
+	sqlite3_stmt *stmt;
+	char *errmsg = NULL;
+	int64_t current = 0;
+	enum pc_err err;
+
+	*applied = false;
+	err = conn_get(sqlite_store_of(s), &c);
+	if (err != PC_OK)
+		return err;
+	err = stmt_run(s, STMT_BEGIN);
+	if (err != PC_OK)
+		return err;
+	if (sqlite3_exec(c->db, sqlite_schema_version_sql, NULL, NULL, NULL) != SQLITE_OK) {
+		db_log(c->db, sqlite_schema_version_sql);
+		err = PC_ESTORE;
+		goto out_rollback;
+	}
+	err = schema_current(s, &current);
+	if (err != PC_OK)
+		goto out_rollback;
+	if (m->number > current) {
+		if (sqlite3_exec(c->db, m->sql, NULL, NULL, &errmsg) != SQLITE_OK) {
+			fprintf(stderr, "portcullis: sqlite: migration %03d_%s: %s\n", m->number,
+				m->name, errmsg != NULL ? errmsg : "failed");
+			sqlite3_free(errmsg);
+			err = PC_ESTORE;
+			goto out_rollback;
+		}
+		err = stmt_get(s, STMT_SCHEMA_INSERT, &stmt);
+		if (err != PC_OK)
+			goto out_rollback;
+		err = bind_int64(stmt, 1, m->number);
+		if (err == PC_OK)
+			err = bind_text(stmt, 2, m->name);
+		if (err == PC_OK)
+			err = bind_int64(stmt, 3, pc_now());
+		if (err == PC_OK)
+			err = stmt_exec(stmt, NULL);
+		stmt_done(stmt);
+		if (err != PC_OK)
+			goto out_rollback;
+	}
+	err = stmt_run(s, STMT_COMMIT);
+	if (err != PC_OK)
+		goto out_rollback;
+	*applied = m->number > current;
+	return PC_OK;
+
+out_rollback:
+	tx_rollback(s);
+	return err;
+}
+
+/* Applies the pending migrations in order; *applied counts those run here. */
+static enum pc_err sqlite_migrate(struct pc_store *s, int *applied)
+{
+	enum pc_err err = PC_OK;
+	bool ran;
+	size_t i;
+
+	*applied = 0;
+	for (i = 0; i < sqlite_migrations_count && err == PC_OK; i++) {
+		err = migrate_one(s, &sqlite_migrations[i], &ran);
+		if (err == PC_OK && ran)
+			(*applied)++;
+	}
+	return err;
+}
+
+static enum pc_err sqlite_ping(struct pc_store *s)
+{
+	return stmt_run(s, STMT_PING);
+}
+
+/* ---- users ------------------------------------------------------------------------ */
+
+/* PC_EEXISTS (ei->field "email", "username" or "id"), PC_EINVAL, PC_ESTORE. */
+static enum pc_err sqlite_user_insert(struct pc_store *s, const struct pc_user *u,
+				      struct pc_errinfo *ei)
+{
+	char email_lc[PC_EMAIL_MAX + 1];
+	char username_lc[PC_USERNAME_MAX + 1];
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+
+	err = stmt_get(s, STMT_USER_INSERT, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = bind_user(stmt, u, email_lc, username_lc);
+	if (err == PC_OK)
+		err = bind_int64(stmt, 13, u->created_at);
+	if (err == PC_OK)
+		err = stmt_exec(stmt, ei);
+	stmt_done(stmt);
+	return err;
+}
+
+/* Runs a user lookup by one text key: lower-cased first when lower is set. */
+static enum pc_err user_by(struct pc_store *s, enum sqlite_stmt id, const char *key, bool lower,
+			   struct pc_user *out)
+{
+	char lc[PC_EMAIL_MAX + 1]; /* the longest key: emails */
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+
+	if (key == NULL)
+		return PC_EINVAL;
+	if (lower) {
+		if (lower_copy(key, lc, sizeof(lc)) != PC_OK)
+			return PC_ENOTFOUND; /* longer than any stored key */
+		key = lc;
+	}
+	err = stmt_get(s, id, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = bind_text(stmt, 1, key);
+	if (err == PC_OK)
+		err = step_user(stmt, out);
+	stmt_done(stmt);
+	return err;
+}
+
+/* PC_ENOTFOUND, PC_ESTORE. */
+static enum pc_err sqlite_user_by_id(struct pc_store *s, const char *id, struct pc_user *out)
+{
+	return user_by(s, STMT_USER_BY_ID, id, false, out);
+}
+
+/* email_lc is lower-cased again here, so any case finds the user. */
+static enum pc_err sqlite_user_by_email(struct pc_store *s, const char *email_lc,
+					struct pc_user *out)
+{
+	return user_by(s, STMT_USER_BY_EMAIL, email_lc, true, out);
+}
+
+static enum pc_err sqlite_user_by_username(struct pc_store *s, const char *username_lc,
+					   struct pc_user *out)
+{
+	if (username_lc == NULL || username_lc[0] == '\0')
+		return PC_ENOTFOUND;
+	return user_by(s, STMT_USER_BY_USERNAME, username_lc, true, out);
+}
+
+/* Writes every column but id and created_at. PC_ENOTFOUND, PC_EEXISTS, PC_ESTORE. */
+static enum pc_err sqlite_user_update(struct pc_store *s, const struct pc_user *u,
+				      struct pc_errinfo *ei)
+{
+	char email_lc[PC_EMAIL_MAX + 1];
+	char username_lc[PC_USERNAME_MAX + 1];
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+
+	err = stmt_get(s, STMT_USER_UPDATE, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = bind_user(stmt, u, email_lc, username_lc);
+	if (err == PC_OK)
+		err = stmt_exec(stmt, ei);
+	if (err == PC_OK && sqlite3_changes(sqlite3_db_handle(stmt)) == 0)
+		err = PC_ENOTFOUND;
+	stmt_done(stmt);
+	return err;
+}
+
+/* Runs a one-key DELETE; *n gets the rows it removed (cascades not counted). */
+static enum pc_err delete_by(struct pc_store *s, enum sqlite_stmt id, const char *key, int64_t *n)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+
+	if (key == NULL)
+		return PC_EINVAL;
+	err = stmt_get(s, id, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = bind_text(stmt, 1, key);
+	if (err == PC_OK)
+		err = stmt_exec(stmt, NULL);
+	*n = err == PC_OK ? sqlite3_changes64(sqlite3_db_handle(stmt)) : 0;
+	stmt_done(stmt);
+	return err;
+}
+
+/* The user's sessions go with it (ON DELETE CASCADE). PC_ENOTFOUND, PC_ESTORE. */
+static enum pc_err sqlite_user_delete(struct pc_store *s, const char *id)
+{
+	int64_t n;
+	enum pc_err err = delete_by(s, STMT_USER_DELETE, id, &n);
+
+	if (err == PC_OK && n == 0)
+		err = PC_ENOTFOUND;
+	return err;
+}
+
+/*
+ * Calls cb for each user in (created_at, id) order, skipping offset, at most
+ * limit. cb may call the store, but not user_list: the statement is in use.
+ * PC_EINVAL for a negative offset or limit; PC_ESTORE.
+ */
+static enum pc_err sqlite_user_list(struct pc_store *s, int64_t offset, int limit,
+				    pc_user_cb *cb, void *arg)
+{
+	struct pc_user u;
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+	int rc;
+
+	if (offset < 0 || limit < 0 || cb == NULL)
+		return PC_EINVAL;
+	err = stmt_get(s, STMT_USER_LIST, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = bind_int64(stmt, 1, limit);
+	if (err == PC_OK)
+		err = bind_int64(stmt, 2, offset);
+	while (err == PC_OK) {
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_DONE)
+			break;
+		if (rc != SQLITE_ROW) {
+			err = stmt_error(stmt, NULL);
+			break;
+		}
+		err = row_user(stmt, &u);
+		if (err == PC_OK && cb(&u, arg) != 0)
+			break;
+	}
+	stmt_done(stmt);
+	return err;
+}
+
+static enum pc_err sqlite_user_count(struct pc_store *s, int64_t *out)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+
+	err = stmt_get(s, STMT_USER_COUNT, &stmt);
+	if (err != PC_OK)
+		return err;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		*out = sqlite3_column_int64(stmt, 0);
+	else
+		err = stmt_error(stmt, NULL);
+	stmt_done(stmt);
+	return err;
+}
+
+/* ---- sessions --------------------------------------------------------------------- */
+
+/* PC_EEXISTS for a token hash already stored; PC_ENOTFOUND when the user is gone. */
+static enum pc_err sqlite_session_insert(struct pc_store *s, const struct pc_session_row *row)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+
+	err = stmt_get(s, STMT_SESSION_INSERT, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = bind_field(stmt, 1, row->token_hash, sizeof(row->token_hash), false);
+	if (err == PC_OK)
+		err = bind_field(stmt, 2, row->user_id, sizeof(row->user_id), false);
+	if (err == PC_OK)
+		err = bind_int64(stmt, 3, row->created_at);
+	if (err == PC_OK)
+		err = bind_int64(stmt, 4, row->expires_at);
+	if (err == PC_OK)
+		err = bind_int64(stmt, 5, row->last_seen_at);
+	if (err == PC_OK)
+		err = bind_field(stmt, 6, row->ip, sizeof(row->ip), true);
+	if (err == PC_OK)
+		err = bind_field(stmt, 7, row->user_agent, sizeof(row->user_agent), true);
+	if (err == PC_OK)
+		err = stmt_exec(stmt, NULL);
+	stmt_done(stmt);
+	return err;
+}
+
+/* One joined lookup: the user of the session when expires_at > now. PC_ENOTFOUND. */
+static enum pc_err sqlite_session_user(struct pc_store *s, const char *token_hash, int64_t now,
+				       struct pc_user *out)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+
+	if (token_hash == NULL)
+		return PC_EINVAL;
+	err = stmt_get(s, STMT_SESSION_USER, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = bind_text(stmt, 1, token_hash);
+	if (err == PC_OK)
+		err = bind_int64(stmt, 2, now);
+	if (err == PC_OK)
+		err = step_user(stmt, out);
+	stmt_done(stmt);
+	return err;
+}
+
+/* PC_ENOTFOUND when no session has that hash. */
+static enum pc_err sqlite_session_delete(struct pc_store *s, const char *token_hash)
+{
+	int64_t n;
+	enum pc_err err = delete_by(s, STMT_SESSION_DELETE, token_hash, &n);
+
+	if (err == PC_OK && n == 0)
+		err = PC_ENOTFOUND;
+	return err;
+}
+
+/* PC_OK also when the user had no session. */
+static enum pc_err sqlite_session_delete_user(struct pc_store *s, const char *user_id)
+{
+	int64_t n;
+
+	return delete_by(s, STMT_SESSION_DELETE_USER, user_id, &n);
+}
+
+/* ---- JWT denylist ------------------------------------------------------------------ */
+
+/* Revoking a jti twice is PC_OK; the first expiry stays. */
+static enum pc_err sqlite_jti_revoke(struct pc_store *s, const char *jti, int64_t exp)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+
+	if (jti == NULL)
+		return PC_EINVAL;
+	err = stmt_get(s, STMT_JTI_REVOKE, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = bind_text(stmt, 1, jti);
+	if (err == PC_OK)
+		err = bind_int64(stmt, 2, exp);
+	if (err == PC_OK)
+		err = stmt_exec(stmt, NULL);
+	stmt_done(stmt);
+	return err;
+}
+
+static enum pc_err sqlite_jti_is_revoked(struct pc_store *s, const char *jti, bool *out)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+	int rc;
+
+	if (jti == NULL)
+		return PC_EINVAL;
+	err = stmt_get(s, STMT_JTI_IS_REVOKED, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = bind_text(stmt, 1, jti);
+	if (err == PC_OK) {
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+			*out = rc == SQLITE_ROW;
+		else
+			err = stmt_error(stmt, NULL);
+	}
+	stmt_done(stmt);
+	return err;
+}
+
+/* ---- housekeeping ------------------------------------------------------------------- */
+
+/* Runs a DELETE ... WHERE expires_at <= ?1 and adds its row count to *removed. */
+static enum pc_err purge_one(struct pc_store *s, enum sqlite_stmt id, int64_t now,
+			     int64_t *removed)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+
+	err = stmt_get(s, id, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = bind_int64(stmt, 1, now);
+	if (err == PC_OK)
+		err = stmt_exec(stmt, NULL);
+	if (err == PC_OK)
+		*removed += sqlite3_changes64(sqlite3_db_handle(stmt));
+	stmt_done(stmt);
+	return err;
+}
+
+/* Both deletes in one write transaction. *removed counts the rows. */
+static enum pc_err sqlite_purge_expired(struct pc_store *s, int64_t now, int64_t *removed)
+{
+	enum pc_err err;
+	int64_t n = 0;
+
+	*removed = 0;
+	err = stmt_run(s, STMT_BEGIN);
+	if (err != PC_OK)
+		return err;
+	err = purge_one(s, STMT_PURGE_SESSIONS, now, &n);
+	if (err == PC_OK)
+		err = purge_one(s, STMT_PURGE_JTI, now, &n);
+	if (err == PC_OK)
+		err = stmt_run(s, STMT_COMMIT);
+	if (err != PC_OK) {
+		tx_rollback(s);
+		return err;
+	}
+	*removed = n;
+	return PC_OK;
+}
+
+/* ---- generated keys ---------------------------------------------------------------- */
+
+/* Copies the value into out[outsz]. PC_ENOTFOUND; PC_ESTORE when it does not fit. */
+static enum pc_err sqlite_key_get(struct pc_store *s, const char *name, char *out, size_t outsz)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+	int rc;
+
+	if (name == NULL || out == NULL || outsz == 0)
+		return PC_EINVAL;
+	err = stmt_get(s, STMT_KEY_GET, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = bind_text(stmt, 1, name);
+	if (err == PC_OK) {
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW)
+			err = col_text(stmt, 0, out, outsz);
+		else if (rc == SQLITE_DONE)
+			err = PC_ENOTFOUND;
+		else
+			err = stmt_error(stmt, NULL);
+	}
+	stmt_done(stmt);
+	return err;
+}
+
+/* Keeps an existing value: the first writer wins, later ones get PC_OK too. */
+static enum pc_err sqlite_key_put_if_absent(struct pc_store *s, const char *name,
+					    const char *value)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+
+	if (name == NULL || value == NULL)
+		return PC_EINVAL;
+	err = stmt_get(s, STMT_KEY_PUT, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = bind_text(stmt, 1, name);
+	if (err == PC_OK)
+		err = bind_text(stmt, 2, value);
+	if (err == PC_OK)
+		err = bind_int64(stmt, 3, pc_now());
+	if (err == PC_OK)
+		err = stmt_exec(stmt, NULL);
+	stmt_done(stmt);
+	return err;
+}
+
+/* ---- the operations table -------------------------------------------------------------- */
+
+const struct pc_store_ops pc_store_sqlite = {
+	.version = PC_STORE_OPS_VERSION,
+	.name = "sqlite",
+	.scheme = SQLITE_URL_SCHEME,
+	.open = sqlite_open,
+	.close = sqlite_close,
+	.migrate = sqlite_migrate,
+	.ping = sqlite_ping,
+	.user_insert = sqlite_user_insert,
+	.user_by_id = sqlite_user_by_id,
+	.user_by_email = sqlite_user_by_email,
+	.user_by_username = sqlite_user_by_username,
+	.user_update = sqlite_user_update,
+	.user_delete = sqlite_user_delete,
+	.user_list = sqlite_user_list,
+	.user_count = sqlite_user_count,
+	.session_insert = sqlite_session_insert,
+	.session_user = sqlite_session_user,
+	.session_delete = sqlite_session_delete,
+	.session_delete_user = sqlite_session_delete_user,
+	.jti_revoke = sqlite_jti_revoke,
+	.jti_is_revoked = sqlite_jti_is_revoked,
+	.purge_expired = sqlite_purge_expired,
+	.key_get = sqlite_key_get,
+	.key_put_if_absent = sqlite_key_put_if_absent,
+};

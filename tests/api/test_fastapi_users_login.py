@@ -1,0 +1,162 @@
+"""fastapi_users face: POST /auth/login and /auth/logout (JWT bearer backend)."""
+
+import time
+import uuid
+
+import jwt
+
+from conftest import (ADMIN_EMAIL, ADMIN_PASSWORD, assert_detail,
+                      assert_validation_error, bearer, decode_token)
+
+PW = "correct-horse-9"
+
+
+def test_login_returns_a_bearer_jwt_for_the_user(server):
+    u = server.register_ok(password=PW)
+    t0 = int(time.time())
+    r = server.login_raw(u["email"], PW)
+    t1 = int(time.time())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["token_type"] == "bearer"
+    token = body["access_token"]
+    assert jwt.get_unverified_header(token)["alg"] == "HS256"
+    claims = decode_token(token)  # independent implementation: PyJWT
+    assert claims["sub"] == u["id"]
+    assert claims["aud"] in ("fastapi-users:auth", ["fastapi-users:auth"])
+    assert t0 + 3600 - 5 <= claims["exp"] <= t1 + 3600 + 5
+    assert isinstance(claims.get("jti"), str) and claims["jti"]
+    assert "no-store" in r.headers.get("Cache-Control", "")
+    # the token is not something the server stores
+    assert not server.db("SELECT * FROM revoked_jti WHERE jti = ?", (claims["jti"],))
+
+
+def test_each_login_gets_a_distinct_jti(server):
+    u = server.register_ok(password=PW)
+    a = decode_token(server.login(u["email"], PW))
+    b = decode_token(server.login(u["email"], PW))
+    assert a["jti"] != b["jti"]
+
+
+def test_login_email_is_case_insensitive(server):
+    local = "Mixed" + uuid.uuid4().hex[:8]
+    u = server.register_ok(f"{local}@Example.com", password=PW)
+    token = server.login(f"{local.upper()}@EXAMPLE.COM", PW)
+    assert decode_token(token)["sub"] == u["id"]
+
+
+def test_login_with_username(server):
+    uname = "knight_" + uuid.uuid4().hex[:8]
+    u = server.register_ok(password=PW, username=uname)
+    token = server.login(uname, PW)
+    assert decode_token(token)["sub"] == u["id"]
+    r = server.login_raw(uname, "wrong-password-1")
+    assert_detail(r, 400, "LOGIN_BAD_CREDENTIALS")
+
+
+def test_unknown_email_is_bad_credentials(server):
+    r = server.login_raw(server.fresh_email(), PW)
+    assert_detail(r, 400, "LOGIN_BAD_CREDENTIALS")
+
+
+def test_wrong_password_is_bad_credentials(server):
+    u = server.register_ok(password=PW)
+    r = server.login_raw(u["email"], PW + "x")
+    assert_detail(r, 400, "LOGIN_BAD_CREDENTIALS")
+    r = server.login_raw(u["email"], PW.upper())
+    assert_detail(r, 400, "LOGIN_BAD_CREDENTIALS")
+    r = server.login_raw(u["email"], "")
+    assert r.status_code in (400, 422), r.text
+    assert "access_token" not in r.text
+
+
+def test_inactive_user_is_bad_credentials(server, admin_token):
+    u = server.register_ok(password=PW)
+    r = server.patch("/users/" + u["id"], json={"is_active": False}, headers=bearer(admin_token))
+    assert r.status_code == 200, r.text
+    r = server.login_raw(u["email"], PW)
+    assert_detail(r, 400, "LOGIN_BAD_CREDENTIALS")
+
+
+def test_missing_password_is_a_validation_error(server):
+    r = server.post("/auth/login", data={"username": "someone@example.com"})
+    assert_validation_error(r, "password")
+
+
+def test_missing_username_is_a_validation_error(server):
+    r = server.post("/auth/login", data={"password": PW})
+    assert_validation_error(r, "username")
+
+
+def test_json_body_is_a_validation_error(server):
+    u = server.register_ok(password=PW)
+    r = server.post("/auth/login", json={"username": u["email"], "password": PW})
+    assert r.status_code == 422, r.text
+    assert isinstance(r.json()["detail"], list)
+    assert "access_token" not in r.text
+
+
+def test_logout_revokes_only_that_token(server):
+    u = server.register_ok(password=PW)
+    t1 = server.login(u["email"], PW)
+    t2 = server.login(u["email"], PW)
+    assert server.me(t1).status_code == 200
+    r = server.post("/auth/logout", headers=bearer(t1))
+    assert r.status_code == 204, r.text
+    assert r.content == b""
+    assert_detail(server.me(t1), 401, "Unauthorized")
+    assert server.get("/protected", headers=bearer(t1)).status_code == 401
+    me2 = server.me(t2)
+    assert me2.status_code == 200 and me2.json()["id"] == u["id"]
+    # the denylist is stored, until the token's own expiry
+    c1 = decode_token(t1)
+    rows = server.db("SELECT * FROM revoked_jti WHERE jti = ?", (c1["jti"],))
+    assert len(rows) == 1
+    assert abs(rows[0]["expires_at"] - c1["exp"]) <= 1
+    # logging out again with the revoked token is unauthorized
+    assert_detail(server.post("/auth/logout", headers=bearer(t1)), 401, "Unauthorized")
+
+
+def test_logout_without_token_is_unauthorized(server):
+    assert_detail(server.post("/auth/logout"), 401, "Unauthorized")
+
+
+def test_logout_with_bad_token_is_unauthorized(server):
+    before = server.db("SELECT COUNT(*) AS n FROM revoked_jti")[0]["n"]
+    assert_detail(server.post("/auth/logout", headers=bearer("not.a.jwt")), 401, "Unauthorized")
+    forged = jwt.encode({"sub": str(uuid.uuid4()), "aud": "fastapi-users:auth",
+                         "exp": int(time.time()) + 600, "jti": uuid.uuid4().hex},
+                        "x" * 48, algorithm="HS256")
+    assert_detail(server.post("/auth/logout", headers=bearer(forged)), 401, "Unauthorized")
+    assert server.db("SELECT COUNT(*) AS n FROM revoked_jti")[0]["n"] == before
+
+
+def test_logout_survives_a_restart(server_factory):
+    srv = server_factory()
+    u = srv.register_ok(password=PW)
+    t1 = srv.login(u["email"], PW)
+    t2 = srv.login(u["email"], PW)
+    assert srv.post("/auth/logout", headers=bearer(t1)).status_code == 204
+    srv.restart()
+    assert_detail(srv.me(t1), 401, "Unauthorized")
+    assert srv.me(t2).status_code == 200
+
+
+def test_requires_verification_blocks_unverified_users(server_factory):
+    srv = server_factory(requires_verification=True, bootstrap_admin_email=ADMIN_EMAIL,
+                         bootstrap_admin_password=ADMIN_PASSWORD)
+    u = srv.register_ok(password=PW)
+    assert u["is_verified"] is False
+    assert_detail(srv.login_raw(u["email"], PW), 400, "LOGIN_USER_NOT_VERIFIED")
+    assert_detail(srv.login_raw(u["email"], PW, path="/auth/cookie/login"), 400,
+                  "LOGIN_USER_NOT_VERIFIED")
+    assert not srv.db("SELECT * FROM sessions WHERE user_id = ?", (u["id"],))
+    # a wrong password must not reveal the verification state
+    assert_detail(srv.login_raw(u["email"], "wrong-password-1"), 400, "LOGIN_BAD_CREDENTIALS")
+    # the bootstrap admin is verified and may log in; it verifies the user
+    admin = srv.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+    r = srv.patch("/users/" + u["id"], json={"is_verified": True}, headers=bearer(admin))
+    assert r.status_code == 200 and r.json()["is_verified"] is True, r.text
+    token = srv.login(u["email"], PW)
+    assert decode_token(token)["sub"] == u["id"]
+

@@ -1,0 +1,459 @@
+/*
+ * test_jwt.c - access tokens: round trips, and every way a token must be
+ * refused (signature, pinned alg, exp, aud, claims, malformed input).
+ * Hostile tokens are crafted by hand with OpenSSL HMAC, so their signatures
+ * are valid for the alg they name: only our checks can refuse them.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "core/core.h"
+
+#define SECRET "0123456789abcdef0123456789abcdef-test-secret"
+#define AUD "fastapi-users:auth"
+#define SUB "0190a6e4-3b2c-7d1e-8f00-123456789abc"
+#define NOW ((int64_t)1700000000)
+
+static struct pc_jwt_key key_for(const char *alg)
+{
+	struct pc_jwt_key k;
+
+	memset(&k, 0, sizeof(k));
+	memcpy(k.secret, SECRET, strlen(SECRET));
+	k.len = strlen(SECRET);
+	snprintf(k.alg, sizeof(k.alg), "%s", alg);
+	snprintf(k.aud, sizeof(k.aud), "%s", AUD);
+	return k;
+}
+
+/* header.payload.signature, signed with HMAC-<md> over SECRET (md NULL: the
+ * signature segment is sig_text as given). Returns a static buffer. */
+static const char *craft(const char *header, const char *payload, const EVP_MD *md,
+			 const char *sig_text)
+{
+	static char tok[4096];
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	size_t n;
+
+	n = pc_b64url_encode(header, strlen(header), tok, sizeof(tok));
+	tok[n++] = '.';
+	n += pc_b64url_encode(payload, strlen(payload), tok + n, sizeof(tok) - n);
+	if (md != NULL) {
+		cr_assert_not_null(HMAC(md, SECRET, (int)strlen(SECRET), (unsigned char *)tok, n,
+					mac, &maclen));
+		tok[n++] = '.';
+		pc_b64url_encode(mac, maclen, tok + n, sizeof(tok) - n);
+	} else {
+		snprintf(tok + n, sizeof(tok) - n, ".%s", sig_text);
+	}
+	return tok;
+}
+
+static const char *good_payload(void)
+{
+	static char p[512];
+
+	snprintf(p, sizeof(p),
+		 "{\"sub\":\"" SUB "\",\"aud\":\"" AUD "\",\"iat\":%lld,\"exp\":%lld,\"jti\":\"abc\"}",
+		 (long long)NOW, (long long)NOW + 3600);
+	return p;
+}
+
+static enum pc_err decode(const char *alg, const char *tok, struct pc_jwt_claims *c)
+{
+	struct pc_jwt_key k = key_for(alg);
+
+	return pc_jwt_decode(&k, tok, NOW, c);
+}
+
+/* ---- round trips ------------------------------------------------------------- */
+
+Test(jwt, an_issued_token_decodes_to_the_same_claims)
+{
+	struct pc_jwt_key k = key_for("HS256");
+	struct pc_jwt_claims in, out;
+	char tok[PC_JWT_MAX];
+	unsigned char raw[32];
+	size_t n;
+
+	cr_assert_eq(pc_jwt_encode(&k, SUB, NOW, 3600, tok, sizeof(tok), &in), PC_OK);
+	cr_assert_str_eq(in.sub, SUB);
+	cr_assert_eq(in.iat, NOW);
+	cr_assert_eq(in.exp, NOW + 3600);
+	cr_assert_eq(strlen(in.jti), 22, "128 bits of base64url: %s", in.jti);
+	cr_assert_eq(pc_b64url_decode(in.jti, 22, raw, sizeof(raw), &n), PC_OK);
+	cr_assert_eq(n, 16);
+
+	cr_assert_eq(pc_jwt_decode(&k, tok, NOW, &out), PC_OK);
+	cr_assert_str_eq(out.sub, SUB);
+	cr_assert_str_eq(out.jti, in.jti);
+	cr_assert_eq(out.iat, NOW);
+	cr_assert_eq(out.exp, NOW + 3600);
+}
+
+Test(jwt, the_header_names_the_configured_alg_and_the_payload_the_aud)
+{
+	struct pc_jwt_key k = key_for("HS384");
+	char tok[PC_JWT_MAX], json[PC_JWT_MAX];
+	unsigned char raw[PC_JWT_MAX];
+	const char *dot1, *dot2;
+	size_t n;
+
+	cr_assert_eq(pc_jwt_encode(&k, SUB, NOW, 60, tok, sizeof(tok), NULL), PC_OK);
+	dot1 = strchr(tok, '.');
+	dot2 = strchr(dot1 + 1, '.');
+	cr_assert_eq(pc_b64url_decode(tok, (size_t)(dot1 - tok), raw, sizeof(raw), &n), PC_OK);
+	memcpy(json, raw, n);
+	json[n] = '\0';
+	cr_assert_not_null(strstr(json, "\"alg\":\"HS384\""), "header %s", json);
+	cr_assert_eq(pc_b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), raw, sizeof(raw), &n),
+		     PC_OK);
+	memcpy(json, raw, n);
+	json[n] = '\0';
+	cr_assert_not_null(strstr(json, "\"aud\":\"" AUD "\""), "payload %s", json);
+}
+
+Test(jwt, every_hs_size_round_trips)
+{
+	const char *algs[] = { "HS256", "HS384", "HS512" };
+	struct pc_jwt_claims c;
+	char tok[PC_JWT_MAX];
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		struct pc_jwt_key k = key_for(algs[i]);
+
+		cr_assert_eq(pc_jwt_encode(&k, SUB, NOW, 60, tok, sizeof(tok), NULL), PC_OK);
+		cr_assert_eq(pc_jwt_decode(&k, tok, NOW, &c), PC_OK, "%s", algs[i]);
+	}
+}
+
+Test(jwt, two_tokens_have_different_jti)
+{
+	struct pc_jwt_key k = key_for("HS256");
+	struct pc_jwt_claims a, b;
+	char tok[PC_JWT_MAX];
+
+	cr_assert_eq(pc_jwt_encode(&k, SUB, NOW, 60, tok, sizeof(tok), &a), PC_OK);
+	cr_assert_eq(pc_jwt_encode(&k, SUB, NOW, 60, tok, sizeof(tok), &b), PC_OK);
+	cr_assert_str_neq(a.jti, b.jti);
+}
+
+Test(jwt, a_hand_made_token_with_the_right_alg_is_accepted)
+{
+	struct pc_jwt_claims c;
+	const char *tok = craft("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", good_payload(),
+				EVP_sha256(), NULL);
+
+	cr_assert_eq(decode("HS256", tok, &c), PC_OK, "the crafting helper itself works");
+	cr_assert_str_eq(c.jti, "abc");
+}
+
+/* ---- encode errors ----------------------------------------------------------- */
+
+Test(jwt, encode_reports_a_too_small_output)
+{
+	struct pc_jwt_key k = key_for("HS256");
+	char tok[64];
+
+	cr_assert_eq(pc_jwt_encode(&k, SUB, NOW, 60, tok, sizeof(tok), NULL), PC_ETOOBIG);
+	cr_assert_str_eq(tok, "");
+}
+
+Test(jwt, encode_refuses_keys_we_do_not_pin)
+{
+	const char *algs[] = { "none", "RS256", "hs256", "" };
+	char tok[PC_JWT_MAX];
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		struct pc_jwt_key k = key_for(algs[i]);
+
+		cr_assert_eq(pc_jwt_encode(&k, SUB, NOW, 60, tok, sizeof(tok), NULL), PC_EINVAL);
+	}
+	struct pc_jwt_key empty = key_for("HS256");
+	empty.len = 0;
+	cr_assert_eq(pc_jwt_encode(&empty, SUB, NOW, 60, tok, sizeof(tok), NULL), PC_EINVAL);
+	struct pc_jwt_key k = key_for("HS256");
+	cr_assert_eq(pc_jwt_encode(&k, "", NOW, 60, tok, sizeof(tok), NULL), PC_EINVAL);
+}
+
+/* ---- signature ------------------------------------------------------------------ */
+
+Test(jwt, a_tampered_signature_is_rejected)
+{
+	struct pc_jwt_key k = key_for("HS256");
+	struct pc_jwt_claims c;
+	char tok[PC_JWT_MAX];
+	size_t n;
+
+	cr_assert_eq(pc_jwt_encode(&k, SUB, NOW, 60, tok, sizeof(tok), NULL), PC_OK);
+	n = strlen(tok);
+	tok[n - 5] = tok[n - 5] == 'A' ? 'B' : 'A';
+	cr_assert_eq(pc_jwt_decode(&k, tok, NOW, &c), PC_EUNAUTHORIZED);
+	cr_assert_str_eq(c.sub, "", "no claims leak out of a failure");
+}
+
+Test(jwt, a_tampered_payload_is_rejected)
+{
+	char other[512];
+	const char *tok;
+	char copy[4096], *dot2;
+	const char *sig;
+
+	tok = craft("{\"alg\":\"HS256\"}", good_payload(), EVP_sha256(), NULL);
+	sig = strrchr(tok, '.');
+	snprintf(copy, sizeof(copy), "%s", sig);
+	snprintf(other, sizeof(other),
+		 "{\"sub\":\"someone-else\",\"aud\":\"" AUD "\",\"exp\":%lld,\"jti\":\"abc\"}",
+		 (long long)NOW + 3600);
+	tok = craft("{\"alg\":\"HS256\"}", other, NULL, copy + 1);
+	dot2 = strrchr(tok, '.');
+	cr_assert_str_eq(dot2, copy);
+	cr_assert_eq(decode("HS256", tok, NULL), PC_EUNAUTHORIZED);
+}
+
+Test(jwt, a_token_signed_with_another_secret_is_rejected)
+{
+	struct pc_jwt_key k = key_for("HS256"), other = key_for("HS256");
+	char tok[PC_JWT_MAX];
+
+	other.secret[0] ^= 1;
+	cr_assert_eq(pc_jwt_encode(&other, SUB, NOW, 60, tok, sizeof(tok), NULL), PC_OK);
+	cr_assert_eq(pc_jwt_decode(&k, tok, NOW, NULL), PC_EUNAUTHORIZED);
+}
+
+/* ---- alg pinning ------------------------------------------------------------------ */
+
+Test(jwt, token_with_alg_none_is_rejected)
+{
+	const char *p = good_payload();
+
+	cr_assert_eq(decode("HS256", craft("{\"alg\":\"none\"}", p, NULL, ""), NULL),
+		     PC_EUNAUTHORIZED);
+	cr_assert_eq(decode("HS256", craft("{\"alg\":\"none\",\"typ\":\"JWT\"}", p, NULL, "c2ln"),
+			    NULL),
+		     PC_EUNAUTHORIZED);
+	cr_assert_eq(decode("HS256", craft("{\"alg\":\"None\"}", p, NULL, "c2ln"), NULL),
+		     PC_EUNAUTHORIZED);
+	/* Even with a valid HS256 MAC over the bytes, "none" is refused. */
+	cr_assert_eq(decode("HS256", craft("{\"alg\":\"none\"}", p, EVP_sha256(), NULL), NULL),
+		     PC_EUNAUTHORIZED);
+}
+
+Test(jwt, token_with_hs512_header_is_rejected_by_an_hs256_key)
+{
+	const char *tok = craft("{\"alg\":\"HS512\",\"typ\":\"JWT\"}", good_payload(),
+				EVP_sha512(), NULL);
+	char copy[4096];
+
+	snprintf(copy, sizeof(copy), "%s", tok);
+	cr_assert_eq(decode("HS256", copy, NULL), PC_EUNAUTHORIZED);
+	/* The same token is genuine HS512: an HS512 key accepts it. */
+	cr_assert_eq(decode("HS512", copy, NULL), PC_OK);
+}
+
+Test(jwt, token_with_an_asymmetric_or_unknown_alg_is_rejected)
+{
+	const char *p = good_payload();
+
+	cr_assert_eq(decode("HS256", craft("{\"alg\":\"RS256\"}", p, EVP_sha256(), NULL), NULL),
+		     PC_EUNAUTHORIZED);
+	cr_assert_eq(decode("HS256", craft("{\"alg\":\"ES256\"}", p, EVP_sha256(), NULL), NULL),
+		     PC_EUNAUTHORIZED);
+	cr_assert_eq(decode("HS256", craft("{\"alg\":\"hs256\"}", p, EVP_sha256(), NULL), NULL),
+		     PC_EUNAUTHORIZED);
+	cr_assert_eq(decode("HS256", craft("{\"alg\":\"HS256 \"}", p, EVP_sha256(), NULL), NULL),
+		     PC_EUNAUTHORIZED);
+	cr_assert_eq(decode("HS256", craft("{\"typ\":\"JWT\"}", p, EVP_sha256(), NULL), NULL),
+		     PC_EUNAUTHORIZED);
+	cr_assert_eq(decode("HS256", craft("{\"alg\":256}", p, EVP_sha256(), NULL), NULL),
+		     PC_EUNAUTHORIZED);
+}
+
+Test(jwt, a_header_with_alg_twice_or_crit_is_rejected)
+{
+	const char *p = good_payload();
+
+	cr_assert_eq(decode("HS256", craft("{\"alg\":\"HS256\",\"alg\":\"none\"}", p, EVP_sha256(),
+					   NULL), NULL),
+		     PC_EUNAUTHORIZED);
+	cr_assert_eq(decode("HS256", craft("{\"alg\":\"HS256\",\"crit\":[\"b64\"],\"b64\":false}", p,
+					   EVP_sha256(), NULL), NULL),
+		     PC_EUNAUTHORIZED);
+}
+
+/* ---- exp --------------------------------------------------------------------------- */
+
+Test(jwt, an_expired_token_is_rejected)
+{
+	struct pc_jwt_key k = key_for("HS256");
+	char tok[PC_JWT_MAX];
+
+	cr_assert_eq(pc_jwt_encode(&k, SUB, NOW, 60, tok, sizeof(tok), NULL), PC_OK);
+	cr_assert_eq(pc_jwt_decode(&k, tok, NOW + 59, NULL), PC_OK);
+	cr_assert_eq(pc_jwt_decode(&k, tok, NOW + 60, NULL), PC_EUNAUTHORIZED, "exp == now");
+	cr_assert_eq(pc_jwt_decode(&k, tok, NOW + 86400, NULL), PC_EUNAUTHORIZED);
+}
+
+Test(jwt, exp_must_be_an_integer)
+{
+	const char *payloads[] = {
+		"{\"sub\":\"u\",\"aud\":\"" AUD "\",\"jti\":\"j\"}",
+		"{\"sub\":\"u\",\"aud\":\"" AUD "\",\"jti\":\"j\",\"exp\":\"9999999999\"}",
+		"{\"sub\":\"u\",\"aud\":\"" AUD "\",\"jti\":\"j\",\"exp\":9999999999.5}",
+		"{\"sub\":\"u\",\"aud\":\"" AUD "\",\"jti\":\"j\",\"exp\":null}",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++)
+		cr_assert_eq(decode("HS256", craft("{\"alg\":\"HS256\"}", payloads[i], EVP_sha256(),
+						   NULL), NULL),
+			     PC_EUNAUTHORIZED, "accepted %s", payloads[i]);
+}
+
+Test(jwt, a_token_not_yet_valid_is_rejected)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p),
+		 "{\"sub\":\"u\",\"aud\":\"" AUD "\",\"jti\":\"j\",\"exp\":%lld,\"nbf\":%lld}",
+		 (long long)NOW + 3600, (long long)NOW + 600);
+	cr_assert_eq(decode("HS256", craft("{\"alg\":\"HS256\"}", p, EVP_sha256(), NULL), NULL),
+		     PC_EUNAUTHORIZED);
+}
+
+/* ---- aud ---------------------------------------------------------------------------- */
+
+static enum pc_err with_aud(const char *aud_json)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "{\"sub\":\"u\",%s\"jti\":\"j\",\"exp\":%lld}", aud_json,
+		 (long long)NOW + 3600);
+	return decode("HS256", craft("{\"alg\":\"HS256\"}", p, EVP_sha256(), NULL), NULL);
+}
+
+Test(jwt, a_token_for_another_audience_is_rejected)
+{
+	struct pc_jwt_key k = key_for("HS256"), other = key_for("HS256");
+	char tok[PC_JWT_MAX];
+
+	snprintf(other.aud, sizeof(other.aud), "some-other-service");
+	cr_assert_eq(pc_jwt_encode(&other, SUB, NOW, 60, tok, sizeof(tok), NULL), PC_OK);
+	cr_assert_eq(pc_jwt_decode(&k, tok, NOW, NULL), PC_EUNAUTHORIZED);
+	cr_assert_eq(with_aud("\"aud\":\"fastapi-users:auth2\","), PC_EUNAUTHORIZED);
+	cr_assert_eq(with_aud("\"aud\":\"fastapi-users\","), PC_EUNAUTHORIZED);
+}
+
+Test(jwt, aud_may_be_an_array_that_contains_ours)
+{
+	cr_assert_eq(with_aud("\"aud\":[\"other\",\"" AUD "\"],"), PC_OK);
+	cr_assert_eq(with_aud("\"aud\":[\"" AUD "\"],"), PC_OK);
+	cr_assert_eq(with_aud("\"aud\":[\"other\",\"more\"],"), PC_EUNAUTHORIZED);
+	cr_assert_eq(with_aud("\"aud\":[],"), PC_EUNAUTHORIZED);
+	cr_assert_eq(with_aud("\"aud\":[1,null,{}],"), PC_EUNAUTHORIZED);
+}
+
+Test(jwt, a_missing_or_mistyped_aud_is_rejected)
+{
+	cr_assert_eq(with_aud(""), PC_EUNAUTHORIZED);
+	cr_assert_eq(with_aud("\"aud\":null,"), PC_EUNAUTHORIZED);
+	cr_assert_eq(with_aud("\"aud\":42,"), PC_EUNAUTHORIZED);
+	cr_assert_eq(with_aud("\"aud\":{\"" AUD "\":1},"), PC_EUNAUTHORIZED);
+}
+
+/* ---- sub and jti ---------------------------------------------------------------------- */
+
+static enum pc_err with_ids(const char *ids_json)
+{
+	char p[1024];
+
+	snprintf(p, sizeof(p), "{%s\"aud\":\"" AUD "\",\"exp\":%lld}", ids_json,
+		 (long long)NOW + 3600);
+	return decode("HS256", craft("{\"alg\":\"HS256\"}", p, EVP_sha256(), NULL), NULL);
+}
+
+Test(jwt, a_token_without_jti_is_rejected)
+{
+	cr_assert_eq(with_ids("\"sub\":\"u\",\"jti\":\"j\","), PC_OK);
+	cr_assert_eq(with_ids("\"sub\":\"u\","), PC_EUNAUTHORIZED);
+	cr_assert_eq(with_ids("\"sub\":\"u\",\"jti\":\"\","), PC_EUNAUTHORIZED);
+	cr_assert_eq(with_ids("\"sub\":\"u\",\"jti\":7,"), PC_EUNAUTHORIZED);
+}
+
+Test(jwt, a_token_without_a_string_sub_is_rejected)
+{
+	cr_assert_eq(with_ids("\"jti\":\"j\","), PC_EUNAUTHORIZED);
+	cr_assert_eq(with_ids("\"sub\":\"\",\"jti\":\"j\","), PC_EUNAUTHORIZED);
+	cr_assert_eq(with_ids("\"sub\":12,\"jti\":\"j\","), PC_EUNAUTHORIZED);
+	cr_assert_eq(with_ids("\"sub\":\"a\\u0000b\",\"jti\":\"j\","), PC_EUNAUTHORIZED);
+}
+
+Test(jwt, ids_too_long_for_the_claims_are_rejected)
+{
+	char ids[256], long_id[65];
+
+	memset(long_id, 'x', 64);
+	long_id[64] = '\0';
+	snprintf(ids, sizeof(ids), "\"sub\":\"%s\",\"jti\":\"j\",", long_id);
+	cr_assert_eq(with_ids(ids), PC_EUNAUTHORIZED);
+	snprintf(ids, sizeof(ids), "\"sub\":\"u\",\"jti\":\"%s\",", long_id);
+	cr_assert_eq(with_ids(ids), PC_EUNAUTHORIZED);
+	long_id[63] = '\0'; /* 63 fits with its NUL */
+	snprintf(ids, sizeof(ids), "\"sub\":\"%s\",\"jti\":\"%s\",", long_id, long_id);
+	cr_assert_eq(with_ids(ids), PC_OK);
+}
+
+/* ---- malformed input ---------------------------------------------------------------------- */
+
+Test(jwt, garbage_is_rejected)
+{
+	const char *junk[] = {
+		"", ".", "..", "...", "abc", "a.b", "a.b.c.d", "a..c", ".b.c", "a.b.",
+		"eyJhbGciOiJIUzI1NiJ9.e30", /* two segments */
+		"eyJhbGciOiJIUzI1NiJ9.e30.c2ln.", "eyJhbGciOiJIUzI1NiJ9.e30.c2l n",
+		"eyJhbGciOiJIUzI1NiJ9.e30.c2l+", "eyJhbGciOiJIUzI1NiJ9=.e30.c2ln",
+		"eyJhbGciOiJIUzI1NiJ9.e30.c2ln\n", "Zm9v.YmFy.YmF6", /* header not JSON */
+		"W10.e30.c2ln", /* header is an array */
+		"!!!!.????.****", "e.e.e",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(junk) / sizeof(junk[0]); i++)
+		cr_assert_eq(decode("HS256", junk[i], NULL), PC_EUNAUTHORIZED, "accepted %s", junk[i]);
+	cr_assert_eq(decode("HS256", NULL, NULL), PC_EUNAUTHORIZED);
+}
+
+Test(jwt, a_token_longer_than_the_maximum_is_rejected)
+{
+	static char big[PC_JWT_MAX + 100];
+	char p[PC_JWT_MAX];
+	const char *tok;
+
+	/* Valid in every other way, just too long. */
+	snprintf(p, sizeof(p), "{\"sub\":\"u\",\"aud\":\"" AUD "\",\"jti\":\"j\",\"exp\":%lld,\"pad\":\"%01600d\"}",
+		 (long long)NOW + 3600, 0);
+	tok = craft("{\"alg\":\"HS256\"}", p, EVP_sha256(), NULL);
+	cr_assert_gt(strlen(tok), PC_JWT_MAX);
+	snprintf(big, sizeof(big), "%s", tok);
+	cr_assert_eq(decode("HS256", big, NULL), PC_EUNAUTHORIZED);
+}
+
+Test(jwt, a_key_we_do_not_pin_accepts_nothing)
+{
+	struct pc_jwt_key k = key_for("HS256");
+	char tok[PC_JWT_MAX];
+
+	cr_assert_eq(pc_jwt_encode(&k, SUB, NOW, 60, tok, sizeof(tok), NULL), PC_OK);
+	snprintf(k.alg, sizeof(k.alg), "none");
+	cr_assert_eq(pc_jwt_decode(&k, tok, NOW, NULL), PC_EUNAUTHORIZED);
+	snprintf(k.alg, sizeof(k.alg), "HS256");
+	k.len = 0;
+	cr_assert_eq(pc_jwt_decode(&k, tok, NOW, NULL), PC_EUNAUTHORIZED);
+}

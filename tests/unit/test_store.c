@@ -1,0 +1,891 @@
+/*
+ * test_store.c - the store conformance suite.
+ *
+ * Every test reaches the database through the ops table of the back end under
+ * test. The three helpers at the top are all that names a back end: its ops,
+ * the URL of a fresh database for this test, and a way to write a row behind
+ * the store's back. A PostgreSQL back end runs the same tests by providing
+ * those three; nothing below them changes.
+ *
+ * Each test gets its own temporary directory (mkdtemp), removed afterwards.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+static char test_dir[PATH_MAX];
+
+/* ---- the back end under test ------------------------------------------------------ */
+
+static const struct pc_store_ops *backend_ops(void)
+{
+	return &pc_store_sqlite;
+}
+
+/* A database of its own for this test: a file in the test's directory. */
+static void backend_url(char *out, size_t outsz)
+{
+	int n = snprintf(out, outsz, "sqlite:///%s/store.db", test_dir);
+
+	cr_assert(n > 0 && (size_t)n < outsz);
+}
+
+/* The back end's generated migration table. */
+static const struct pc_migration *backend_migrations(size_t *count)
+{
+	*count = sqlite_migrations_count;
+	return sqlite_migrations;
+}
+
+/* Runs sql on the test's database directly, not through the store. */
+static void backend_raw_exec(const char *sql)
+{
+	char path[PATH_MAX + 16];
+	sqlite3 *db;
+	char *errmsg = NULL;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/store.db", test_dir);
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+	cr_assert_eq(rc, SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
+	rc = sqlite3_exec(db, sql, NULL, NULL, &errmsg);
+	cr_assert_eq(rc, SQLITE_OK, "%s", errmsg != NULL ? errmsg : "");
+	sqlite3_free(errmsg);
+	sqlite3_close(db);
+}
+
+/* ---- fixture --------------------------------------------------------------------- */
+
+static struct pc_store *st;
+static int applied_at_setup;
+
+static void make_test_dir(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(test_dir, sizeof(test_dir), "%s/pc_store_XXXXXX",
+		 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+	cr_assert_not_null(mkdtemp(test_dir));
+}
+
+static void remove_test_dir(void)
+{
+	char path[PATH_MAX * 2];
+	struct dirent *e;
+	DIR *d;
+
+	if (test_dir[0] == '\0')
+		return;
+	d = opendir(test_dir);
+	if (d != NULL) {
+		for (e = readdir(d); e != NULL; e = readdir(d)) {
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", test_dir, e->d_name);
+			unlink(path);
+		}
+		closedir(d);
+	}
+	rmdir(test_dir);
+	test_dir[0] = '\0';
+}
+
+/* Opens the test's database through the back end's own open. */
+static struct pc_store *open_store(void)
+{
+	char url[PATH_MAX + 32];
+	struct pc_errinfo ei = { 0 };
+	struct pc_store *s = NULL;
+	enum pc_err err;
+
+	backend_url(url, sizeof(url));
+	err = backend_ops()->open(url, &s, &ei);
+	cr_assert_eq(err, PC_OK, "open: %s: %s", pc_strerror(err), ei.msg);
+	cr_assert_not_null(s);
+	cr_assert_eq(s->ops, backend_ops());
+	return s;
+}
+
+static void setup(void)
+{
+	enum pc_err err;
+
+	make_test_dir();
+	st = open_store();
+	err = st->ops->migrate(st, &applied_at_setup);
+	cr_assert_eq(err, PC_OK, "migrate: %s", pc_strerror(err));
+}
+
+static void teardown(void)
+{
+	store_close(st);
+	st = NULL;
+	remove_test_dir();
+}
+
+static void setup_dir_only(void)
+{
+	make_test_dir();
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+TestSuite(store_open, .init = setup_dir_only, .fini = remove_test_dir);
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+/* A user with a made-up, distinct id (the store does not check the form). */
+static void make_user(struct pc_user *u, unsigned n, const char *email, const char *username)
+{
+	memset(u, 0, sizeof(*u));
+	snprintf(u->id, sizeof(u->id), "0190a000-0000-7000-8000-%012x", n);
+	snprintf(u->email, sizeof(u->email), "%s", email);
+	snprintf(u->username, sizeof(u->username), "%s", username != NULL ? username : "");
+	snprintf(u->hashed_password, sizeof(u->hashed_password), "$argon2id$v=19$m=19456,t=2,p=1$x$y");
+	u->is_active = true;
+	u->created_at = 1700000000 + (int64_t)n;
+	u->updated_at = u->created_at;
+	u->password_changed_at = u->created_at;
+}
+
+static void insert_ok(const struct pc_user *u)
+{
+	struct pc_errinfo ei = { 0 };
+	enum pc_err err = STORE_CALL(st, user_insert, u, &ei);
+
+	cr_assert_eq(err, PC_OK, "insert %s: %s (field %s)", u->email, pc_strerror(err), ei.field);
+}
+
+static void make_session(struct pc_session_row *row, const char *hash_seed, const char *user_id,
+			 int64_t expires_at)
+{
+	memset(row, 0, sizeof(*row));
+	/* 64 hex digits, like a SHA-256 */
+	snprintf(row->token_hash, sizeof(row->token_hash), "%-64.64s", hash_seed);
+	for (char *p = row->token_hash; *p != '\0'; p++)
+		if (*p == ' ')
+			*p = '0';
+	snprintf(row->user_id, sizeof(row->user_id), "%s", user_id);
+	row->created_at = expires_at - 3600;
+	row->last_seen_at = row->created_at;
+	row->expires_at = expires_at;
+	snprintf(row->ip, sizeof(row->ip), "2001:db8::1");
+	snprintf(row->user_agent, sizeof(row->user_agent), "test/1.0");
+}
+
+static void assert_same_user(const struct pc_user *a, const struct pc_user *b)
+{
+	cr_assert_str_eq(a->id, b->id);
+	cr_assert_str_eq(a->email, b->email);
+	cr_assert_str_eq(a->username, b->username);
+	cr_assert_str_eq(a->full_name, b->full_name);
+	cr_assert_str_eq(a->hashed_password, b->hashed_password);
+	cr_assert_eq(a->is_active, b->is_active);
+	cr_assert_eq(a->is_superuser, b->is_superuser);
+	cr_assert_eq(a->is_verified, b->is_verified);
+	cr_assert_eq(a->password_changed_at, b->password_changed_at);
+	cr_assert_eq(a->created_at, b->created_at);
+	cr_assert_eq(a->updated_at, b->updated_at);
+}
+
+/* ---- migrations --------------------------------------------------------------------- */
+
+Test(store, migrating_twice_applies_each_step_once)
+{
+	struct pc_store *again;
+	int applied = -1;
+
+	cr_assert_gt(applied_at_setup, 0);
+	cr_assert_eq(STORE_CALL(st, migrate, &applied), PC_OK);
+	cr_assert_eq(applied, 0);
+
+	again = open_store();
+	applied = -1;
+	cr_assert_eq(again->ops->migrate(again, &applied), PC_OK);
+	cr_assert_eq(applied, 0);
+	store_close(again);
+}
+
+Test(store, the_generated_migration_table_is_numbered_in_order)
+{
+	size_t i;
+
+	size_t count;
+	const struct pc_migration *m = backend_migrations(&count);
+
+	cr_assert_geq(count, 1);
+	cr_assert_eq(m[0].number, 1);
+	cr_assert_str_eq(m[0].name, "init");
+	for (i = 0; i < count; i++) {
+		cr_assert_gt(m[i].number, i == 0 ? 0 : m[i - 1].number);
+		cr_assert_neq(m[i].name[0], '\0');
+		cr_assert_not_null(strstr(m[i].sql, ";"), "step %d holds SQL", m[i].number);
+	}
+}
+
+struct migrate_arg {
+	enum pc_err err;
+	int applied;
+};
+
+/* Two stores on one fresh database, as two processes starting at once. */
+static void *migrate_thread(void *p)
+{
+	struct migrate_arg *a = p;
+	char url[PATH_MAX + 32];
+	struct pc_store *s = NULL;
+
+	backend_url(url, sizeof(url));
+	a->err = backend_ops()->open(url, &s, NULL);
+	if (a->err == PC_OK)
+		a->err = s->ops->migrate(s, &a->applied);
+	store_close(s);
+	return NULL;
+}
+
+Test(store_open, two_migrations_at_once_apply_each_step_exactly_once)
+{
+	struct migrate_arg args[4] = { { 0 } };
+	pthread_t t[4];
+	int total = 0;
+	size_t i, count;
+
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, migrate_thread, &args[i]), 0);
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		cr_assert_eq(args[i].err, PC_OK, "thread %zu: %s", i, pc_strerror(args[i].err));
+		total += args[i].applied;
+	}
+	backend_migrations(&count);
+	cr_assert_eq(total, (int)count);
+}
+
+/* ---- users -------------------------------------------------------------------------- */
+
+Test(store, a_user_reads_back_by_id_email_and_username)
+{
+	struct pc_user u, got;
+
+	make_user(&u, 1, "Alice@Example.COM", "AliceW");
+	snprintf(u.full_name, sizeof(u.full_name), "Alice Wonder");
+	u.is_superuser = true;
+	u.is_verified = true;
+	u.password_changed_at = 1700000123;
+	u.updated_at = 1700000456;
+	insert_ok(&u);
+
+	cr_assert_eq(STORE_CALL(st, user_by_id, u.id, &got), PC_OK);
+	assert_same_user(&got, &u);
+
+	memset(&got, 0, sizeof(got));
+	cr_assert_eq(STORE_CALL(st, user_by_email, "alice@example.com", &got), PC_OK);
+	assert_same_user(&got, &u);
+	cr_assert_str_eq(got.email, "Alice@Example.COM", "the email keeps its case");
+
+	memset(&got, 0, sizeof(got));
+	cr_assert_eq(STORE_CALL(st, user_by_username, "alicew", &got), PC_OK);
+	assert_same_user(&got, &u);
+}
+
+Test(store, an_absent_user_is_not_found)
+{
+	struct pc_user got;
+
+	cr_assert_eq(STORE_CALL(st, user_by_id, "0190a000-0000-7000-8000-00000000dead", &got),
+		     PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, user_by_email, "nobody@example.com", &got), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, user_by_username, "nobody", &got), PC_ENOTFOUND);
+}
+
+Test(store, empty_optional_fields_read_back_empty_and_never_collide)
+{
+	struct pc_user a, b, got;
+
+	make_user(&a, 1, "a@example.com", NULL);
+	make_user(&b, 2, "b@example.com", "");
+	a.hashed_password[0] = '\0'; /* passwordless */
+	insert_ok(&a);
+	insert_ok(&b); /* two users without a username are no conflict */
+
+	cr_assert_eq(STORE_CALL(st, user_by_id, a.id, &got), PC_OK);
+	cr_assert_str_eq(got.username, "");
+	cr_assert_str_eq(got.full_name, "");
+	cr_assert_str_eq(got.hashed_password, "");
+	cr_assert_eq(STORE_CALL(st, user_by_username, "", &got), PC_ENOTFOUND);
+}
+
+Test(store, an_email_differing_only_in_case_is_taken)
+{
+	struct pc_errinfo ei = { 0 };
+	struct pc_user a, b;
+	int64_t n = -1;
+
+	make_user(&a, 1, "king.arthur@camelot.bt", NULL);
+	make_user(&b, 2, "King.Arthur@CAMELOT.bt", NULL);
+	insert_ok(&a);
+	cr_assert_eq(STORE_CALL(st, user_insert, &b, &ei), PC_EEXISTS);
+	cr_assert_str_eq(ei.field, "email");
+	cr_assert_eq(STORE_CALL(st, user_count, &n), PC_OK);
+	cr_assert_eq(n, 1);
+}
+
+Test(store, a_username_differing_only_in_case_is_taken)
+{
+	struct pc_errinfo ei = { 0 };
+	struct pc_user a, b;
+
+	make_user(&a, 1, "a@example.com", "Merlin");
+	make_user(&b, 2, "b@example.com", "merlin");
+	insert_ok(&a);
+	cr_assert_eq(STORE_CALL(st, user_insert, &b, &ei), PC_EEXISTS);
+	cr_assert_str_eq(ei.field, "username");
+}
+
+Test(store, a_reused_id_is_taken)
+{
+	struct pc_errinfo ei = { 0 };
+	struct pc_user a, b;
+
+	make_user(&a, 1, "a@example.com", NULL);
+	make_user(&b, 1, "b@example.com", NULL);
+	insert_ok(&a);
+	cr_assert_eq(STORE_CALL(st, user_insert, &b, &ei), PC_EEXISTS);
+	cr_assert_str_eq(ei.field, "id");
+}
+
+Test(store, update_writes_every_column_and_moves_the_email)
+{
+	struct pc_errinfo ei = { 0 };
+	struct pc_user u, got;
+
+	make_user(&u, 1, "old@example.com", "old");
+	insert_ok(&u);
+
+	snprintf(u.email, sizeof(u.email), "New@Example.com");
+	snprintf(u.username, sizeof(u.username), "NewName");
+	snprintf(u.full_name, sizeof(u.full_name), "New Name");
+	snprintf(u.hashed_password, sizeof(u.hashed_password), "$argon2id$new");
+	u.is_active = false;
+	u.is_superuser = true;
+	u.is_verified = true;
+	u.password_changed_at = 1800000000;
+	u.updated_at = 1800000001;
+	cr_assert_eq(STORE_CALL(st, user_update, &u, &ei), PC_OK);
+
+	cr_assert_eq(STORE_CALL(st, user_by_email, "new@example.com", &got), PC_OK);
+	assert_same_user(&got, &u);
+	cr_assert_eq(STORE_CALL(st, user_by_username, "newname", &got), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_by_email, "old@example.com", &got), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, user_by_username, "old", &got), PC_ENOTFOUND);
+
+	/* created_at is not written by update */
+	u.created_at = 1;
+	cr_assert_eq(STORE_CALL(st, user_update, &u, &ei), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_by_id, u.id, &got), PC_OK);
+	cr_assert_eq(got.created_at, 1700000001);
+}
+
+Test(store, update_to_a_taken_email_or_username_is_refused)
+{
+	struct pc_errinfo ei = { 0 };
+	struct pc_user a, b, got;
+
+	make_user(&a, 1, "a@example.com", "alpha");
+	make_user(&b, 2, "b@example.com", "beta");
+	insert_ok(&a);
+	insert_ok(&b);
+
+	snprintf(b.email, sizeof(b.email), "A@EXAMPLE.COM");
+	cr_assert_eq(STORE_CALL(st, user_update, &b, &ei), PC_EEXISTS);
+	cr_assert_str_eq(ei.field, "email");
+
+	snprintf(b.email, sizeof(b.email), "b@example.com");
+	snprintf(b.username, sizeof(b.username), "Alpha");
+	memset(&ei, 0, sizeof(ei));
+	cr_assert_eq(STORE_CALL(st, user_update, &b, &ei), PC_EEXISTS);
+	cr_assert_str_eq(ei.field, "username");
+
+	cr_assert_eq(STORE_CALL(st, user_by_id, b.id, &got), PC_OK);
+	cr_assert_str_eq(got.email, "b@example.com", "a refused update changes nothing");
+	cr_assert_str_eq(got.username, "beta");
+}
+
+Test(store, update_of_an_absent_user_is_not_found)
+{
+	struct pc_user u;
+
+	make_user(&u, 9, "ghost@example.com", NULL);
+	cr_assert_eq(STORE_CALL(st, user_update, &u, NULL), PC_ENOTFOUND);
+}
+
+Test(store, delete_removes_the_user_and_its_sessions)
+{
+	struct pc_session_row row;
+	struct pc_user u, got;
+	int64_t now = 1700000000;
+
+	make_user(&u, 1, "a@example.com", NULL);
+	insert_ok(&u);
+	make_session(&row, "aa", u.id, now + 3600);
+	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_OK);
+
+	cr_assert_eq(STORE_CALL(st, user_delete, u.id), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_by_id, u.id, &got), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, user_delete, u.id), PC_ENOTFOUND);
+
+	/* A new user with the same id must not inherit the old session. */
+	insert_ok(&u);
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, now, &got), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, session_delete, row.token_hash), PC_ENOTFOUND);
+}
+
+struct list_acc {
+	char ids[16][PC_ID_LEN + 1];
+	int n;
+	int stop_after; /* 0: never */
+};
+
+static int list_cb(const struct pc_user *u, void *arg)
+{
+	struct list_acc *acc = arg;
+
+	if (acc->n < 16)
+		snprintf(acc->ids[acc->n], sizeof(acc->ids[0]), "%s", u->id);
+	acc->n++;
+	return acc->stop_after != 0 && acc->n >= acc->stop_after;
+}
+
+Test(store, list_is_ordered_by_creation_then_id_with_offset_and_limit)
+{
+	/* created_at per user number; 2 and 4 tie and order by id */
+	static const int64_t created[] = { 0, 30, 10, 20, 10, 40 };
+	static const unsigned order[] = { 2, 4, 3, 1, 5 };
+	struct list_acc acc;
+	struct pc_user u, want;
+	char email[64];
+	int64_t n = -1;
+	unsigned i;
+
+	for (i = 5; i >= 1; i--) {
+		snprintf(email, sizeof(email), "u%u@example.com", i);
+		make_user(&u, i, email, NULL);
+		u.created_at = created[i];
+		insert_ok(&u);
+	}
+	cr_assert_eq(STORE_CALL(st, user_count, &n), PC_OK);
+	cr_assert_eq(n, 5);
+
+	memset(&acc, 0, sizeof(acc));
+	cr_assert_eq(STORE_CALL(st, user_list, 0, 100, list_cb, &acc), PC_OK);
+	cr_assert_eq(acc.n, 5);
+	for (i = 0; i < 5; i++) {
+		make_user(&want, order[i], "x", NULL);
+		cr_assert_str_eq(acc.ids[i], want.id, "position %u", i);
+	}
+
+	memset(&acc, 0, sizeof(acc));
+	cr_assert_eq(STORE_CALL(st, user_list, 1, 2, list_cb, &acc), PC_OK);
+	cr_assert_eq(acc.n, 2);
+	make_user(&want, 4, "x", NULL);
+	cr_assert_str_eq(acc.ids[0], want.id);
+	make_user(&want, 3, "x", NULL);
+	cr_assert_str_eq(acc.ids[1], want.id);
+
+	memset(&acc, 0, sizeof(acc));
+	cr_assert_eq(STORE_CALL(st, user_list, 4, 10, list_cb, &acc), PC_OK);
+	cr_assert_eq(acc.n, 1);
+	memset(&acc, 0, sizeof(acc));
+	cr_assert_eq(STORE_CALL(st, user_list, 5, 10, list_cb, &acc), PC_OK);
+	cr_assert_eq(acc.n, 0);
+	memset(&acc, 0, sizeof(acc));
+	cr_assert_eq(STORE_CALL(st, user_list, 0, 0, list_cb, &acc), PC_OK);
+	cr_assert_eq(acc.n, 0);
+
+	memset(&acc, 0, sizeof(acc));
+	acc.stop_after = 2;
+	cr_assert_eq(STORE_CALL(st, user_list, 0, 100, list_cb, &acc), PC_OK);
+	cr_assert_eq(acc.n, 2, "a nonzero callback stops the walk");
+
+	cr_assert_eq(STORE_CALL(st, user_list, -1, 10, list_cb, &acc), PC_EINVAL);
+	cr_assert_eq(STORE_CALL(st, user_list, 0, -1, list_cb, &acc), PC_EINVAL);
+}
+
+Test(store, sql_metacharacters_are_stored_as_data)
+{
+	struct pc_user u, got;
+	int64_t n = -1;
+
+	make_user(&u, 1, "a'b;--@x.io", "o'reilly");
+	snprintf(u.full_name, sizeof(u.full_name), "Robert'); DROP TABLE users;-- \"%%_\\");
+	insert_ok(&u);
+
+	cr_assert_eq(STORE_CALL(st, user_by_email, "a'b;--@x.io", &got), PC_OK);
+	assert_same_user(&got, &u);
+	cr_assert_eq(STORE_CALL(st, user_by_username, "o'reilly", &got), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_by_email, "%", &got), PC_ENOTFOUND, "no LIKE matching");
+	cr_assert_eq(STORE_CALL(st, user_by_email, "' OR '1'='1", &got), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, user_count, &n), PC_OK);
+	cr_assert_eq(n, 1);
+}
+
+Test(store, a_field_without_its_terminator_is_refused_not_read_past)
+{
+	struct pc_user *u = malloc(sizeof(*u)); /* on the heap: ASan sees any overread */
+	struct pc_user got;
+
+	cr_assert_not_null(u);
+	make_user(u, 1, "a@example.com", NULL);
+	memset(u->full_name, 'x', sizeof(u->full_name)); /* no NUL */
+	cr_assert_eq(STORE_CALL(st, user_insert, u, NULL), PC_EINVAL);
+	cr_assert_eq(STORE_CALL(st, user_by_id, u->id, &got), PC_ENOTFOUND);
+	free(u);
+}
+
+Test(store, a_stored_value_too_long_for_its_field_is_an_error_not_an_overflow)
+{
+	struct pc_user *got = malloc(sizeof(*got));
+	struct pc_user u;
+	char sql[256];
+
+	cr_assert_not_null(got);
+	make_user(&u, 1, "a@example.com", NULL);
+	insert_ok(&u);
+	/* 300 bytes: over PC_NAME_MAX (255), written behind the store's back */
+	snprintf(sql, sizeof(sql),
+		 "UPDATE users SET full_name = printf('%%.300c', 'x') WHERE id = '%s'", u.id);
+	backend_raw_exec(sql);
+
+	cr_assert_eq(STORE_CALL(st, user_by_id, u.id, got), PC_ESTORE);
+	cr_assert_eq(STORE_CALL(st, user_by_email, "a@example.com", got), PC_ESTORE);
+	free(got);
+}
+
+/* ---- sessions ------------------------------------------------------------------------ */
+
+Test(store, a_session_finds_its_user_until_it_expires)
+{
+	struct pc_session_row row;
+	struct pc_user u, got;
+	int64_t exp = 1700003600;
+
+	make_user(&u, 1, "a@example.com", NULL);
+	insert_ok(&u);
+	make_session(&row, "ab12", u.id, exp);
+	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_OK);
+
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp - 1, &got), PC_OK);
+	assert_same_user(&got, &u);
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp, &got), PC_ENOTFOUND,
+		     "expired at expires_at");
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp + 100, &got), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, session_user, "cd34", exp - 1, &got), PC_ENOTFOUND);
+
+	cr_assert_eq(STORE_CALL(st, session_delete, row.token_hash), PC_OK);
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp - 1, &got), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, session_delete, row.token_hash), PC_ENOTFOUND);
+}
+
+Test(store, a_session_needs_an_existing_user_and_a_fresh_hash)
+{
+	struct pc_session_row row;
+	struct pc_user u;
+
+	make_session(&row, "ab", "0190a000-0000-7000-8000-00000000dead", 1700003600);
+	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_ENOTFOUND);
+
+	make_user(&u, 1, "a@example.com", NULL);
+	insert_ok(&u);
+	make_session(&row, "ab", u.id, 1700003600);
+	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_OK);
+	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_EEXISTS);
+}
+
+Test(store, deleting_a_users_sessions_leaves_the_others)
+{
+	struct pc_session_row row;
+	struct pc_user a, b, got;
+	int64_t exp = 1700003600;
+
+	make_user(&a, 1, "a@example.com", NULL);
+	make_user(&b, 2, "b@example.com", NULL);
+	insert_ok(&a);
+	insert_ok(&b);
+	make_session(&row, "a1", a.id, exp);
+	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_OK);
+	make_session(&row, "a2", a.id, exp);
+	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_OK);
+	make_session(&row, "b1", b.id, exp);
+	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_OK);
+
+	cr_assert_eq(STORE_CALL(st, session_delete_user, a.id), PC_OK);
+	make_session(&row, "a1", a.id, exp);
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp - 1, &got), PC_ENOTFOUND);
+	make_session(&row, "a2", a.id, exp);
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp - 1, &got), PC_ENOTFOUND);
+	make_session(&row, "b1", b.id, exp);
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp - 1, &got), PC_OK);
+	cr_assert_str_eq(got.id, b.id);
+	cr_assert_eq(STORE_CALL(st, session_delete_user, a.id), PC_OK, "none left is fine");
+}
+
+/* ---- denylist, purge --------------------------------------------------------------------- */
+
+Test(store, a_revoked_jti_stays_revoked)
+{
+	bool revoked = true;
+
+	cr_assert_eq(STORE_CALL(st, jti_is_revoked, "jti-1", &revoked), PC_OK);
+	cr_assert_eq(revoked, false);
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "jti-1", 1700003600), PC_OK);
+	cr_assert_eq(STORE_CALL(st, jti_is_revoked, "jti-1", &revoked), PC_OK);
+	cr_assert_eq(revoked, true);
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "jti-1", 1700003600), PC_OK, "twice is fine");
+	cr_assert_eq(STORE_CALL(st, jti_is_revoked, "jti-2", &revoked), PC_OK);
+	cr_assert_eq(revoked, false);
+}
+
+Test(store, purge_removes_exactly_the_expired_rows)
+{
+	struct pc_session_row row;
+	struct pc_user u, got;
+	int64_t now = 1700000000, removed = -1;
+	bool revoked;
+
+	make_user(&u, 1, "a@example.com", NULL);
+	insert_ok(&u);
+	make_session(&row, "e1", u.id, now - 10);
+	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_OK);
+	make_session(&row, "e2", u.id, now);
+	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_OK);
+	make_session(&row, "live", u.id, now + 100);
+	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_OK);
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "old", now - 1), PC_OK);
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "new", now + 100), PC_OK);
+
+	cr_assert_eq(STORE_CALL(st, purge_expired, now, &removed), PC_OK);
+	cr_assert_eq(removed, 3);
+
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, now, &got), PC_OK);
+	cr_assert_eq(STORE_CALL(st, jti_is_revoked, "new", &revoked), PC_OK);
+	cr_assert_eq(revoked, true);
+	cr_assert_eq(STORE_CALL(st, jti_is_revoked, "old", &revoked), PC_OK);
+	cr_assert_eq(revoked, false);
+	make_session(&row, "e1", u.id, now - 10);
+	cr_assert_eq(STORE_CALL(st, session_delete, row.token_hash), PC_ENOTFOUND);
+
+	cr_assert_eq(STORE_CALL(st, purge_expired, now, &removed), PC_OK);
+	cr_assert_eq(removed, 0);
+}
+
+/* ---- keys ------------------------------------------------------------------------------ */
+
+Test(store, the_first_key_written_wins)
+{
+	char out[64];
+
+	cr_assert_eq(STORE_CALL(st, key_get, "jwt_secret", out, sizeof(out)), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, key_put_if_absent, "jwt_secret", "first"), PC_OK);
+	cr_assert_eq(STORE_CALL(st, key_put_if_absent, "jwt_secret", "second"), PC_OK);
+	cr_assert_eq(STORE_CALL(st, key_get, "jwt_secret", out, sizeof(out)), PC_OK);
+	cr_assert_str_eq(out, "first");
+	cr_assert_eq(STORE_CALL(st, key_get, "other", out, sizeof(out)), PC_ENOTFOUND);
+}
+
+Test(store, a_key_too_long_for_the_buffer_is_an_error_not_an_overflow)
+{
+	char value[101];
+	char *out = malloc(16); /* on the heap: ASan sees any overflow */
+
+	cr_assert_not_null(out);
+	memset(value, 'k', 100);
+	value[100] = '\0';
+	cr_assert_eq(STORE_CALL(st, key_put_if_absent, "big", value), PC_OK);
+	cr_assert_eq(STORE_CALL(st, key_get, "big", out, 16), PC_ESTORE);
+	free(out);
+
+	out = malloc(101);
+	cr_assert_not_null(out);
+	cr_assert_eq(STORE_CALL(st, key_get, "big", out, 100), PC_ESTORE, "no room for the NUL");
+	cr_assert_eq(STORE_CALL(st, key_get, "big", out, 101), PC_OK);
+	cr_assert_str_eq(out, value);
+	free(out);
+}
+
+/* ---- concurrency, durability ----------------------------------------------------------------- */
+
+#define CONC_THREADS 8
+#define CONC_USERS 200
+
+struct conc_arg {
+	unsigned thread;
+	int failures;
+	enum pc_err first_err;
+};
+
+static void *conc_insert(void *p)
+{
+	struct conc_arg *a = p;
+	struct pc_user u, got;
+	char email[64];
+	enum pc_err err;
+	unsigned i;
+
+	for (i = 0; i < CONC_USERS; i++) {
+		snprintf(email, sizeof(email), "t%u.u%u@example.com", a->thread, i);
+		make_user(&u, a->thread * 1000 + i, email, NULL);
+		err = STORE_CALL(st, user_insert, &u, NULL);
+		if (err == PC_OK)
+			err = STORE_CALL(st, user_by_id, u.id, &got);
+		if (err != PC_OK) {
+			if (a->failures++ == 0)
+				a->first_err = err;
+		}
+	}
+	return NULL;
+}
+
+Test(store, concurrent_registrations_all_succeed, .timeout = 60)
+{
+	struct conc_arg args[CONC_THREADS];
+	pthread_t t[CONC_THREADS];
+	int64_t n = -1;
+	unsigned i;
+
+	for (i = 0; i < CONC_THREADS; i++) {
+		args[i] = (struct conc_arg){ .thread = i + 1 };
+		cr_assert_eq(pthread_create(&t[i], NULL, conc_insert, &args[i]), 0);
+	}
+	for (i = 0; i < CONC_THREADS; i++)
+		pthread_join(t[i], NULL);
+	for (i = 0; i < CONC_THREADS; i++)
+		cr_assert_eq(args[i].failures, 0, "thread %u: %d failures, first %s", i,
+			     args[i].failures, pc_strerror(args[i].first_err));
+	cr_assert_eq(STORE_CALL(st, user_count, &n), PC_OK);
+	cr_assert_eq(n, CONC_THREADS * CONC_USERS);
+}
+
+Test(store, data_survives_closing_and_reopening)
+{
+	struct pc_session_row row;
+	struct pc_user u, got;
+	char key[32];
+	int applied = -1;
+	bool revoked = false;
+
+	make_user(&u, 1, "a@example.com", "keeper");
+	insert_ok(&u);
+	make_session(&row, "s1", u.id, 1700003600);
+	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_OK);
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "j1", 1700003600), PC_OK);
+	cr_assert_eq(STORE_CALL(st, key_put_if_absent, "k", "v"), PC_OK);
+	store_close(st);
+
+	st = open_store();
+	cr_assert_eq(STORE_CALL(st, migrate, &applied), PC_OK);
+	cr_assert_eq(applied, 0);
+	cr_assert_eq(STORE_CALL(st, user_by_username, "keeper", &got), PC_OK);
+	assert_same_user(&got, &u);
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, 1700000000, &got), PC_OK);
+	cr_assert_eq(STORE_CALL(st, jti_is_revoked, "j1", &revoked), PC_OK);
+	cr_assert_eq(revoked, true);
+	cr_assert_eq(STORE_CALL(st, key_get, "k", key, sizeof(key)), PC_OK);
+	cr_assert_str_eq(key, "v");
+}
+
+Test(store, ping_answers)
+{
+	cr_assert_eq(st->ops->ping(st), PC_OK);
+}
+
+/* ---- opening by URL ------------------------------------------------------------------------ */
+
+Test(store_open, an_unknown_scheme_is_refused_with_a_message)
+{
+	struct pc_errinfo ei = { 0 };
+	struct pc_store *s = (struct pc_store *)1;
+
+	cr_assert_eq(store_open("mysql://localhost/db", &s, &ei), PC_EINVAL);
+	cr_assert_null(s);
+	cr_assert_str_eq(ei.msg, "unsupported database URL scheme");
+	cr_assert_eq(store_open("", &s, NULL), PC_EINVAL);
+	cr_assert_eq(store_open(NULL, &s, NULL), PC_EINVAL);
+}
+
+Test(store_open, the_url_scheme_picks_the_back_end)
+{
+	char url[PATH_MAX + 32];
+	struct pc_store *s = NULL;
+
+	backend_url(url, sizeof(url));
+	cr_assert_eq(store_open(url, &s, NULL), PC_OK);
+	cr_assert_eq(s->ops, backend_ops());
+	store_close(s);
+	store_close(NULL);
+}
+
+Test(store_open, sqlite_in_memory_and_hosts_are_refused)
+{
+	static const char *const bad[] = {
+		"sqlite://", "sqlite:///:memory:", "sqlite:///", "sqlite://host/x.db",
+	};
+	struct pc_errinfo ei;
+	struct pc_store *s;
+	size_t i;
+
+	if (backend_ops() != &pc_store_sqlite)
+		cr_skip_test("SQLite URLs only");
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&ei, 0, sizeof(ei));
+		cr_assert_eq(store_open(bad[i], &s, &ei), PC_EINVAL, "%s", bad[i]);
+		cr_assert_neq(ei.msg[0], '\0', "%s has a message", bad[i]);
+	}
+	memset(&ei, 0, sizeof(ei));
+	cr_assert_eq(store_open("sqlite:///:memory:", &s, &ei), PC_EINVAL);
+	cr_assert_not_null(strstr(ei.msg, "memory"));
+}
+
+Test(store_open, sqlite_three_slashes_is_a_relative_path)
+{
+	struct pc_store *s = NULL;
+	struct stat sb;
+	int applied = 0;
+
+	if (backend_ops() != &pc_store_sqlite)
+		cr_skip_test("SQLite URLs only");
+
+	cr_assert_eq(chdir(test_dir), 0);
+	cr_assert_eq(store_open("sqlite:///rel.db", &s, NULL), PC_OK);
+	cr_assert_eq(s->ops->migrate(s, &applied), PC_OK);
+	store_close(s);
+	cr_assert_eq(stat("rel.db", &sb), 0);
+	cr_assert_eq(sb.st_mode & 0777, 0600, "the database is private to its owner");
+}
+
+Test(store_open, sqlite_a_missing_directory_is_reported)
+{
+	char url[PATH_MAX + 64];
+	struct pc_errinfo ei = { 0 };
+	struct pc_store *s = NULL;
+	enum pc_err err;
+
+	if (backend_ops() != &pc_store_sqlite)
+		cr_skip_test("SQLite URLs only");
+
+	snprintf(url, sizeof(url), "sqlite:///%s/no/such/dir/x.db", test_dir);
+	err = store_open(url, &s, &ei);
+	cr_assert(err == PC_EINVAL || err == PC_ESTORE);
+	cr_assert_null(s);
+	cr_assert_not_null(strstr(ei.msg, "no/such/dir"), "%s", ei.msg);
+}

@@ -1,0 +1,200 @@
+/* The user rules of the core, over a real SQLite store in a temp dir:
+ * registration, privileges, updates, login, JWTs and sessions. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+
+static char dir[64];
+static struct pc_ctx *ctx;
+
+static void open_ctx(void)
+{
+	struct pc_config cfg;
+	struct pc_errinfo ei = { 0 };
+	char url[128];
+
+	snprintf(dir, sizeof(dir), "/tmp/pc_users_XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(url, sizeof(url), "sqlite:///%s/t.db", dir);
+	pc_config_defaults(&cfg);
+	pc_config_set(&cfg, "database_url", url, NULL);
+	pc_config_set(&cfg, "jwt_secret", "unit-test-secret-unit-test-secret-0123", NULL);
+	pc_config_set(&cfg, "argon2_memory_kib", "1024", NULL);
+	pc_config_set(&cfg, "argon2_iterations", "1", NULL);
+	pc_config_set(&cfg, "hash_workers", "1", NULL);
+	cr_assert_eq(pc_ctx_open(&cfg, &ctx, &ei), PC_OK, "%s", ei.msg);
+}
+
+static void close_ctx(void)
+{
+	char cmd[128];
+
+	pc_ctx_free(ctx);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+TestSuite(users, .init = open_ctx, .fini = close_ctx);
+
+static enum pc_err reg(const char *email, const char *pw, struct pc_user *u, struct pc_errinfo *ei)
+{
+	struct pc_user_input in;
+
+	pc_user_input_init(&in);
+	in.email = email;
+	in.password = pw;
+	in.password_len = strlen(pw);
+	in.is_superuser = 1;
+	in.is_verified = 1;
+	return pc_user_register(ctx, &in, u, ei);
+}
+
+Test(users, registration_cannot_raise_privileges_and_stores_a_hash)
+{
+	struct pc_user u, again;
+	struct pc_errinfo ei = { 0 };
+
+	cr_assert_eq(reg("Lancelot@Camelot.bt", "guinevere!", &u, &ei), PC_OK, "%s", ei.msg);
+	cr_expect(u.is_active);
+	cr_expect(!u.is_superuser);
+	cr_expect(!u.is_verified);
+	cr_expect(pc_uuid_valid(u.id));
+	cr_assert_eq(pc_user_get(ctx, u.id, &again), PC_OK);
+	cr_expect_eq(strncmp(again.hashed_password, "$argon2id$", 10), 0);
+	cr_expect_null(strstr(again.hashed_password, "guinevere"));
+}
+
+Test(users, emails_are_unique_whatever_their_case)
+{
+	struct pc_user u;
+	struct pc_errinfo ei = { 0 };
+	int64_t n = 0;
+
+	cr_assert_eq(reg("percival@camelot.bt", "grail-quest", &u, &ei), PC_OK);
+	cr_expect_eq(reg("PERCIVAL@Camelot.BT", "grail-quest", &u, &ei), PC_EEXISTS);
+	cr_expect_str_eq(ei.field, "email");
+	cr_assert_eq(pc_user_count(ctx, &n), PC_OK);
+	cr_expect_eq(n, 1);
+}
+
+Test(users, password_policy_answers_with_a_reason)
+{
+	struct pc_user u;
+	struct pc_errinfo ei = { 0 };
+	int64_t n = -1;
+
+	cr_expect_eq(reg("gawain@camelot.bt", "short", &u, &ei), PC_EBADPASSWORD);
+	cr_expect(strstr(ei.msg, "8 characters") != NULL, "%s", ei.msg);
+	cr_expect_eq(reg("gawain@camelot.bt", "xgawain@camelot.btx", &u, &ei), PC_EBADPASSWORD);
+	cr_expect_eq(reg("not an email", "long enough", &u, &ei), PC_EINVAL);
+	pc_user_count(ctx, &n);
+	cr_expect_eq(n, 0, "nothing stored");
+}
+
+Test(users, login_by_email_or_username_and_never_says_which_part_failed)
+{
+	struct pc_user u, in_user;
+	struct pc_user_input in;
+	struct pc_errinfo ei = { 0 };
+
+	pc_user_input_init(&in);
+	in.email = "bedivere@camelot.bt";
+	in.username = "Bedivere";
+	in.password = "excalibur";
+	in.password_len = 9;
+	cr_assert_eq(pc_user_create(ctx, &in, &u, &ei), PC_OK, "%s", ei.msg);
+	cr_expect_eq(pc_login(ctx, "BEDIVERE@camelot.bt", "excalibur", 9, &in_user), PC_OK);
+	cr_expect_str_eq(in_user.id, u.id);
+	cr_expect_eq(pc_login(ctx, "bedivere", "excalibur", 9, &in_user), PC_OK);
+	cr_expect_eq(pc_login(ctx, "bedivere@camelot.bt", "excalibuR", 9, &in_user), PC_EBADCREDS);
+	cr_expect_eq(pc_login(ctx, "nobody@camelot.bt", "excalibur", 9, &in_user), PC_EBADCREDS);
+	cr_expect_eq(pc_login(ctx, "x'; --", "excalibur", 9, &in_user), PC_EBADCREDS);
+}
+
+Test(users, inactive_users_cannot_log_in)
+{
+	struct pc_user u, out;
+	struct pc_user_input patch;
+	struct pc_errinfo ei = { 0 };
+
+	cr_assert_eq(reg("mordred@camelot.bt", "treachery", &u, &ei), PC_OK);
+	pc_user_input_init(&patch);
+	patch.is_active = 0;
+	cr_assert_eq(pc_user_update(ctx, &u, &patch, 0, &ei), PC_OK);
+	cr_expect(u.is_active, "without privilege the flag is ignored");
+	cr_assert_eq(pc_user_update(ctx, &u, &patch, PC_UPDATE_PRIVILEGED, &ei), PC_OK);
+	cr_expect(!u.is_active);
+	cr_expect_eq(pc_login(ctx, "mordred@camelot.bt", "treachery", 9, &out), PC_EBADCREDS);
+}
+
+Test(users, a_new_email_clears_verification_and_a_new_password_replaces_the_old)
+{
+	struct pc_user u, out;
+	struct pc_user_input patch;
+	struct pc_errinfo ei = { 0 };
+
+	cr_assert_eq(reg("tristan@camelot.bt", "isolde-1", &u, &ei), PC_OK);
+	pc_user_input_init(&patch);
+	patch.is_verified = 1;
+	cr_assert_eq(pc_user_update(ctx, &u, &patch, PC_UPDATE_PRIVILEGED, &ei), PC_OK);
+	cr_assert(u.is_verified);
+	pc_user_input_init(&patch);
+	patch.email = "tristan@cornwall.bt";
+	patch.password = "isolde-2";
+	patch.password_len = 8;
+	cr_assert_eq(pc_user_update(ctx, &u, &patch, 0, &ei), PC_OK);
+	cr_expect(!u.is_verified);
+	cr_expect_eq(pc_login(ctx, "tristan@cornwall.bt", "isolde-1", 8, &out), PC_EBADCREDS);
+	cr_expect_eq(pc_login(ctx, "tristan@cornwall.bt", "isolde-2", 8, &out), PC_OK);
+}
+
+Test(users, jwt_logout_denies_the_token_until_it_expires)
+{
+	struct pc_user u, out;
+	struct pc_errinfo ei = { 0 };
+	char t1[PC_JWT_MAX], t2[PC_JWT_MAX];
+
+	cr_assert_eq(reg("kay@camelot.bt", "seneschal", &u, &ei), PC_OK);
+	cr_assert_eq(pc_jwt_issue(ctx, &u, t1, sizeof(t1)), PC_OK);
+	cr_assert_eq(pc_jwt_issue(ctx, &u, t2, sizeof(t2)), PC_OK);
+	cr_expect_eq(pc_jwt_authenticate(ctx, t1, &out), PC_OK);
+	cr_expect_str_eq(out.id, u.id);
+	cr_assert_eq(pc_jwt_revoke(ctx, t1), PC_OK);
+	cr_expect_eq(pc_jwt_authenticate(ctx, t1, &out), PC_EUNAUTHORIZED);
+	cr_expect_eq(pc_jwt_authenticate(ctx, t2, &out), PC_OK, "other tokens still work");
+	cr_expect_eq(pc_jwt_authenticate(ctx, "not.a.jwt", &out), PC_EUNAUTHORIZED);
+}
+
+Test(users, sessions_are_stored_as_hashes_and_end_on_logout)
+{
+	struct pc_user u, out;
+	struct pc_errinfo ei = { 0 };
+	char token[PC_TOKEN_MAX];
+
+	cr_assert_eq(reg("galahad@camelot.bt", "pure-heart", &u, &ei), PC_OK);
+	cr_assert_eq(pc_session_create(ctx, &u, "127.0.0.1", "test", token), PC_OK);
+	cr_expect_eq(strlen(token), 43);
+	cr_expect_eq(pc_session_authenticate(ctx, token, &out), PC_OK);
+	cr_expect_str_eq(out.id, u.id);
+	cr_assert_eq(pc_session_end(ctx, token), PC_OK);
+	cr_expect_eq(pc_session_authenticate(ctx, token, &out), PC_EUNAUTHORIZED);
+	cr_expect_eq(pc_session_authenticate(ctx, "short", &out), PC_EUNAUTHORIZED);
+}
+
+Test(users, deleting_a_user_ends_its_sessions)
+{
+	struct pc_user u, out;
+	struct pc_errinfo ei = { 0 };
+	char token[PC_TOKEN_MAX];
+
+	cr_assert_eq(reg("agravain@camelot.bt", "orkney-1", &u, &ei), PC_OK);
+	cr_assert_eq(pc_session_create(ctx, &u, NULL, NULL, token), PC_OK);
+	cr_assert_eq(pc_user_delete(ctx, u.id), PC_OK);
+	cr_expect_eq(pc_session_authenticate(ctx, token, &out), PC_EUNAUTHORIZED);
+	cr_expect_eq(pc_user_get(ctx, u.id, &out), PC_ENOTFOUND);
+	cr_expect_eq(pc_user_delete(ctx, u.id), PC_ENOTFOUND);
+	cr_expect_eq(pc_user_get(ctx, "not-a-uuid", &out), PC_ENOTFOUND);
+}

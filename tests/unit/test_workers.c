@@ -1,0 +1,174 @@
+/*
+ * test_workers.c - the bounded pool: every job runs, FIFO order on one
+ * thread, PC_EBUSY when the queue is full, free drains the queue.
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "core/core.h"
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static int ran;
+static int started;
+static bool released;
+static int seen[64];
+
+static void count_job(void *arg)
+{
+	pthread_mutex_lock(&lock);
+	ran += *(int *)arg;
+	pthread_mutex_unlock(&lock);
+}
+
+/* Blocks until the test sets `released`. */
+static void blocking_job(void *arg)
+{
+	pthread_mutex_lock(&lock);
+	started++;
+	pthread_cond_broadcast(&cond);
+	while (!released)
+		pthread_cond_wait(&cond, &lock);
+	ran++;
+	pthread_mutex_unlock(&lock);
+}
+
+static void order_job(void *arg)
+{
+	pthread_mutex_lock(&lock);
+	seen[ran++] = (int)(intptr_t)arg;
+	pthread_mutex_unlock(&lock);
+}
+
+static void reset(void)
+{
+	ran = 0;
+	started = 0;
+	released = false;
+	memset(seen, 0, sizeof(seen));
+}
+
+static void wait_started(int n)
+{
+	pthread_mutex_lock(&lock);
+	while (started < n)
+		pthread_cond_wait(&cond, &lock);
+	pthread_mutex_unlock(&lock);
+}
+
+static void release_all(void)
+{
+	pthread_mutex_lock(&lock);
+	released = true;
+	pthread_cond_broadcast(&cond);
+	pthread_mutex_unlock(&lock);
+}
+
+Test(workers, runs_every_submitted_job, .init = reset)
+{
+	struct pc_workers *w;
+	static int one = 1;
+	int i, accepted = 0;
+
+	cr_assert_eq(pc_workers_new(4, 1000, &w), PC_OK);
+	cr_assert_eq(pc_workers_count(w), 4);
+	for (i = 0; i < 500; i++) {
+		if (pc_workers_submit(w, count_job, &one) == PC_OK)
+			accepted++;
+	}
+	cr_assert_eq(accepted, 500);
+	pc_workers_free(w);
+	cr_assert_eq(ran, 500);
+}
+
+Test(workers, one_thread_runs_jobs_in_submission_order, .init = reset)
+{
+	struct pc_workers *w;
+	intptr_t i;
+
+	cr_assert_eq(pc_workers_new(1, 64, &w), PC_OK);
+	cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_OK);
+	wait_started(1);
+	for (i = 1; i <= 40; i++)
+		cr_assert_eq(pc_workers_submit(w, order_job, (void *)i), PC_OK);
+	release_all();
+	pc_workers_free(w);
+	cr_assert_eq(ran, 41);
+	/* seen[0] was taken by the blocking job's increment of ran */
+	for (i = 1; i <= 40; i++)
+		cr_assert_eq(seen[i], i, "position %ld holds %d", (long)i, seen[i]);
+}
+
+Test(workers, a_full_queue_answers_busy_without_blocking, .init = reset)
+{
+	struct pc_workers *w;
+	int i;
+
+	cr_assert_eq(pc_workers_new(2, 3, &w), PC_OK);
+	/* Occupy both threads. */
+	cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_OK);
+	cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_OK);
+	wait_started(2);
+	/* The queue holds three more. */
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_OK);
+	cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_EBUSY);
+	cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_EBUSY);
+	release_all();
+	pc_workers_free(w);
+	cr_assert_eq(ran, 5, "the five accepted jobs ran, the rejected did not");
+}
+
+Test(workers, space_frees_up_once_jobs_are_taken, .init = reset)
+{
+	struct pc_workers *w;
+	static int one = 1;
+
+	cr_assert_eq(pc_workers_new(1, 1, &w), PC_OK);
+	cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_OK);
+	wait_started(1);
+	cr_assert_eq(pc_workers_submit(w, count_job, &one), PC_OK);
+	cr_assert_eq(pc_workers_submit(w, count_job, &one), PC_EBUSY);
+	release_all();
+	pc_workers_free(w);
+	cr_assert_eq(ran, 2);
+}
+
+Test(workers, free_drains_the_queue_before_joining, .init = reset)
+{
+	struct pc_workers *w;
+	static int ten = 10;
+	int i;
+
+	cr_assert_eq(pc_workers_new(1, 16, &w), PC_OK);
+	cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_OK);
+	wait_started(1);
+	for (i = 0; i < 16; i++)
+		cr_assert_eq(pc_workers_submit(w, count_job, &ten), PC_OK);
+	release_all();
+	pc_workers_free(w);
+	cr_assert_eq(ran, 1 + 160);
+}
+
+Test(workers, zero_threads_means_one_per_cpu)
+{
+	struct pc_workers *w;
+
+	cr_assert_eq(pc_workers_new(0, 4, &w), PC_OK);
+	cr_assert_geq(pc_workers_count(w), 1);
+	pc_workers_free(w);
+}
+
+Test(workers, bad_arguments_are_rejected)
+{
+	struct pc_workers *w = (struct pc_workers *)1;
+
+	cr_assert_eq(pc_workers_new(2, 0, &w), PC_EINVAL);
+	cr_assert_null(w);
+	cr_assert_eq(pc_workers_new(2, 4, &w), PC_OK);
+	cr_assert_eq(pc_workers_submit(w, NULL, NULL), PC_EINVAL);
+	pc_workers_free(w);
+	pc_workers_free(NULL);
+}
