@@ -60,7 +60,7 @@ def c_literal(data):
 
 
 def main(argv):
-    if len(argv) < 3:
+    if len(argv) < 2:
         fail("usage: gen_migrations.py <array_name> <output.c> <NNN_name.sql>...")
     array, output, inputs = argv[0], argv[1], argv[2:]
     if not IDENT_RE.match(array):
