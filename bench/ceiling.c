@@ -5,10 +5,11 @@
  * Content-Type: application/json) and does nothing else: no routing, no
  * parsing, no logging. It runs with the daemon flags and options of
  * portcullis' own server (src/http/server.c): internal polling thread, epoll,
- * a thread pool of --threads, suspend/resume allowed, a connection limit high
- * enough for 1 000 open connections. What wrk measures against it is the most
- * this machine gives for one HTTP request; bench/run divides the server's
- * figures by it.
+ * a thread pool of --threads, suspend/resume allowed, the same connection
+ * limit (4 096: enough for 1 000 open connections) and idle timeout (30 s);
+ * keep them in step with pc_server_start. What wrk measures against it is
+ * the most this machine gives for one HTTP request; bench/run divides the
+ * server's figures by it.
  *
  * Invariants: the response is made once and shared by every thread (MHD
  * reference-counts it); the body is exactly CEILING_BODY_LEN bytes.
@@ -166,8 +167,7 @@ int main(int argc, char **argv)
 			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 			     MHD_OPTION_THREAD_POOL_SIZE, o.threads,
 			     MHD_OPTION_CONNECTION_LIMIT, o.connections,
-			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-			     MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
 			     MHD_OPTION_END);
 	if (d == NULL) {
 		fprintf(stderr, "pc-ceiling: cannot listen on %s:%u\n", o.host, o.port);

@@ -248,7 +248,7 @@ enum pc_err pc_config_load_ini(struct pc_config *cfg, const char *path, struct p
 		} else if (ei != NULL) {
 			char msg[sizeof(ei->msg)];
 
-			snprintf(msg, sizeof(msg), "%.100s:%d: %s", path, line, ei->msg);
+			snprintf(msg, sizeof(msg), "%.100s:%d: %.140s", path, line, ei->msg);
 			memcpy(ei->msg, msg, sizeof(ei->msg));
 		}
 		return PC_EINVAL;

@@ -141,6 +141,7 @@ static enum pc_err router_prefix(const struct pc_config *cfg, const struct pc_fa
 				 struct pc_errinfo *ei)
 {
 	const char *prefix = "";
+	size_t plen;
 	int n;
 
 	if (mt->prefix_setting != NULL) {
@@ -152,7 +153,10 @@ static enum pc_err router_prefix(const struct pc_config *cfg, const struct pc_fa
 			return PC_EINVAL;
 		}
 	}
-	n = snprintf(out, outsz, "%s%s", prefix, mt->suffix != NULL ? mt->suffix : "");
+	plen = strlen(prefix);
+	while (plen > 0 && prefix[plen - 1] == '/')
+		plen--;
+	n = snprintf(out, outsz, "%.*s%s", (int)plen, prefix, mt->suffix != NULL ? mt->suffix : "");
 	if (n < 0 || (size_t)n >= outsz) {
 		pc_errinfo_set(ei, "", "", "route_invalid", "mount prefix too long");
 		return PC_EINVAL;

@@ -165,7 +165,7 @@ class Server:
             env.update({k: _value(v) for k, v in self.env.items()})
             argv = self.argv()
             argv = [a for a in argv if not a.startswith("--port=") and not a.startswith("--host=")]
-            argv += [f"--host=127.0.0.1", f"--port={self.port}"]
+            argv += ["--host=127.0.0.1", f"--port={self.port}"]
             self._errf = open(self.stderr_path, "wb")
             self._outf = open(self.stdout_path, "wb")
             self.proc = subprocess.Popen(argv, stdout=self._outf, stderr=self._errf,

@@ -856,10 +856,28 @@ Test(store_open, sqlite_in_memory_and_hosts_are_refused)
 	cr_assert_not_null(strstr(ei.msg, "memory"));
 }
 
+struct lookup_arg {
+	struct pc_store *s;
+	const char *id;
+	enum pc_err err;
+};
+
+static void *lookup_thread(void *p)
+{
+	struct lookup_arg *a = p;
+	struct pc_user got;
+
+	a->err = STORE_CALL(a->s, user_by_id, a->id, &got);
+	return NULL;
+}
+
 Test(store_open, sqlite_three_slashes_is_a_relative_path)
 {
+	struct lookup_arg arg;
 	struct pc_store *s = NULL;
+	struct pc_user u;
 	struct stat sb;
+	pthread_t t;
 	int applied = 0;
 
 	if (backend_ops() != &pc_store_sqlite)
@@ -868,7 +886,18 @@ Test(store_open, sqlite_three_slashes_is_a_relative_path)
 	cr_assert_eq(chdir(test_dir), 0);
 	cr_assert_eq(store_open("sqlite:///rel.db", &s, NULL), PC_OK);
 	cr_assert_eq(s->ops->migrate(s, &applied), PC_OK);
+	make_user(&u, 1, "a@example.com", NULL);
+	cr_assert_eq(STORE_CALL(s, user_insert, &u, NULL), PC_OK);
+
+	/* A thread's first call after a chdir still opens the same file. */
+	cr_assert_eq(chdir("/"), 0);
+	arg = (struct lookup_arg){ .s = s, .id = u.id, .err = PC_EINTERNAL };
+	cr_assert_eq(pthread_create(&t, NULL, lookup_thread, &arg), 0);
+	pthread_join(t, NULL);
+	cr_assert_eq(arg.err, PC_OK, "%s", pc_strerror(arg.err));
 	store_close(s);
+
+	cr_assert_eq(chdir(test_dir), 0);
 	cr_assert_eq(stat("rel.db", &sb), 0);
 	cr_assert_eq(sb.st_mode & 0777, 0600, "the database is private to its owner");
 }

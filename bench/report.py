@@ -1,0 +1,416 @@
+#!/usr/bin/python3
+"""bench/report.py - turns the figures bench/run gathered into the report.
+
+  finish(res)        adds the ratios and the targets table to res (in place)
+  markdown(res)      bench/results/latest.md as text
+  targets_text(res)  the targets table as plain text (bench/run prints it)
+
+Run alone, it rewrites the Markdown from a saved JSON:
+  bench/report.py [bench/results/latest.json]   -> the .md beside it
+
+The targets are the issue's, word for word; a target whose scenario could not
+run (route not yet implemented) reads "n/a", never PASS.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+NA = "n/a"
+
+
+def med(res, name):
+    s = res["scenarios"].get(name)
+    if not s or not s.get("available", True) or not s.get("median"):
+        return None
+    return s["median"]
+
+
+def ratio(a, b):
+    if a is None or b is None or not b:
+        return None
+    return round(a / b, 3)
+
+
+def get(d, *keys):
+    for k in keys:
+        if d is None:
+            return None
+        d = d.get(k) if isinstance(d, dict) else None
+    return d
+
+
+def scenario_note(res, name):
+    s = res["scenarios"].get(name)
+    if s is None:
+        return "n/a (not run)"
+    return s.get("note") or NA
+
+
+def rate(m):
+    """Successful requests a second (2xx/3xx)."""
+    return m["ok_rps"] if m else None
+
+
+# ---- derived figures ------------------------------------------------------------------------
+
+def finish(res):
+    sc = res["scenarios"]
+    for name, s in sc.items():
+        base = s.get("ceiling")
+        m = s.get("median")
+        if base and m and med(res, base):
+            s["ratio_to_ceiling"] = ratio(rate(m), med(res, base)["rps"])
+        if s.get("hashing") and m and res["hash"].get("ceiling_per_s"):
+            s["ratio_to_hashing_ceiling"] = ratio(rate(m), res["hash"]["ceiling_per_s"])
+    g = res.get("growth") or {}
+    for name in ("me_jwt_64", "login_16"):
+        if name in g and "small_median" in g[name]:
+            a, b = rate(g[name]["small_median"]), rate(g[name]["big_median"])
+            g[name]["change"] = round(b / a - 1, 4) if a else None
+    res["targets"] = targets(res)
+    return res
+
+
+def fmt_rate(x):
+    return NA if x is None else f"{x:,.0f}"
+
+
+def fmt_ms(x):
+    return NA if x is None else (f"{x:.3f}" if x < 1 else f"{x:.2f}" if x < 100 else f"{x:.0f}")
+
+
+def fmt_ratio(x):
+    return NA if x is None else f"{x:.2f}"
+
+
+def fmt_pct(x):
+    return NA if x is None else f"{x * 100:.2f} %"
+
+
+def fmt_mib(kib):
+    return NA if kib is None else f"{kib / 1024:.1f} MiB"
+
+
+def target(name, measured, ok, note=None):
+    return {"target": name, "measured": measured,
+            "result": NA if ok is None else ("PASS" if ok else "MISS"), "note": note}
+
+
+def targets(res):
+    out = []
+    sc = res["scenarios"]
+    c64, c256 = med(res, "ceiling_64"), med(res, "ceiling_256")
+
+    def vs_ceiling(label, name, base, k):
+        m = med(res, name)
+        r = ratio(rate(m), base["rps"] if base else None)
+        if r is None:
+            out.append(target(label, scenario_note(res, name), None))
+        else:
+            out.append(target(label, f"{r:.2f} × ({fmt_rate(rate(m))} / {fmt_rate(base['rps'])} "
+                                     f"req/s)", r >= k))
+
+    vs_ceiling("/users/me, JWT, 64 conns ≥ 0.7 × ceiling", "me_jwt_64", c64, 0.7)
+    vs_ceiling("/users/me, JWT, 256 conns ≥ 0.7 × ceiling", "me_jwt_256", c256, 0.7)
+    vs_ceiling("/users/me, database session ≥ 0.5 × ceiling", "me_cookie_64", c64, 0.5)
+
+    lm, hc = med(res, "login_16"), get(res, "hash", "ceiling_per_s")
+    r = ratio(rate(lm), hc)
+    out.append(target("Login ≥ 0.9 × hashing ceiling",
+                      NA if r is None else f"{r:.2f} × ({rate(lm):.1f} / {hc:.1f} logins/s)",
+                      None if r is None else r >= 0.9))
+
+    idle, flood = med(res, "me_paced_idle"), med(res, "me_paced_flood")
+    if idle and flood and idle["p99_ms"] and flood["p99_ms"] is not None:
+        k = flood["p99_ms"] / idle["p99_ms"]
+        out.append(target("p99 /users/me during a login flood ≤ 3 × idle p99",
+                          f"{k:.2f} × ({fmt_ms(flood['p99_ms'])} / {fmt_ms(idle['p99_ms'])} ms)",
+                          k <= 3))
+    else:
+        out.append(target("p99 /users/me during a login flood ≤ 3 × idle p99", NA, None))
+
+    failing = []
+    total = 0
+    for name, s in sc.items():
+        if s.get("available", True) and s.get("median"):
+            total += 1
+            if s["median"]["failed"]:
+                failing.append(f"{name} {s['median']['failed']}")
+    for name, sides in (res.get("growth") or {}).items():
+        if name != "users" and isinstance(sides, dict):
+            for side in ("small", "big"):
+                for r_ in sides.get(side, []):
+                    if r_["failed"]:
+                        failing.append(f"growth {name} {side} {r_['failed']}")
+    for name, s in ((res.get("postgres") or {}).get("scenarios") or {}).items():
+        if s.get("median", {}).get("failed"):
+            failing.append(f"postgres {name} {s['median']['failed']}")
+    out.append(target("Zero failed requests in every scenario (5xx, socket error, timeout)",
+                      "none failed in %d scenarios" % total if not failing
+                      else "failed: " + ", ".join(failing), None if total == 0 else not failing))
+
+    rg = med(res, "register_32")
+    if rg:
+        lost = rg["failed"] + rg["non2xx"]
+        locked = sc["register_32"].get("locked_in_log")
+        out.append(target("Registration, 32 conns, SQLite: nothing lost",
+                          f"{lost} of {rg['requests']} not 201"
+                          + (f"; 'database is locked' in log: {locked}" if locked else ""),
+                          lost == 0))
+    else:
+        out.append(target("Registration, 32 conns, SQLite: nothing lost",
+                          scenario_note(res, "register_32"), None))
+
+    idle_rss = get(res, "memory", "idle_fresh", "VmRSS")
+    out.append(target("RSS idle ≤ 16 MiB", fmt_mib(idle_rss),
+                      None if idle_rss is None else idle_rss <= 16 * 1024))
+
+    peak = get(res, "memory", "login_flood_peak_rss_kib")
+    a = get(res, "meta", "argon2")
+    if peak and idle_rss and a:
+        bound = idle_rss + res["meta"]["hash_workers"] * a["memory_kib"]
+        out.append(target("RSS peak in a login flood ≤ idle + workers × argon2 memory",
+                          f"{fmt_mib(peak)} (bound {fmt_mib(bound)})", peak <= bound))
+    else:
+        out.append(target("RSS peak in a login flood ≤ idle + workers × argon2 memory", NA, None))
+
+    g = res.get("growth") or {}
+    users = g.get("users") or {}
+    for name, label in (("me_jwt_64", "/users/me"), ("login_16", "login")):
+        ch = get(g, name, "change")
+        lbl = (f"{label} rate, {users.get('small', 1000):,} → {users.get('big', 1000000):,} "
+               f"users: change < 10 %")
+        if ch is None:
+            out.append(target(lbl, NA, None))
+        else:
+            out.append(target(lbl, f"{ch * 100:+.1f} % ({fmt_rate(rate(g[name]['small_median']))}"
+                                   f" → {fmt_rate(rate(g[name]['big_median']))} /s)",
+                              abs(ch) < 0.10))
+
+    su = get(res, "startup", "small_store", "median_ms")
+    out.append(target("Start-up to first /healthz 200 ≤ 100 ms (existing database)",
+                      NA if su is None else f"{su:.1f} ms", None if su is None else su <= 100))
+    return out
+
+
+# ---- text -------------------------------------------------------------------------------------
+
+def table(head, rows):
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(str(c) for c in r) + " |")
+    return "\n".join(lines)
+
+
+def targets_text(res):
+    t = res.get("targets") or []
+    w = max([len(x["target"]) for x in t] + [10])
+    lines = [f"{x['target']:<{w}}  {x['result']:<4}  {x['measured']}" for x in t]
+    return "\n".join(lines)
+
+
+SCENARIO_LABELS = {
+    "ceiling_64": "ceiling (bare libmicrohttpd, 80-byte JSON)",
+    "ceiling_256": "ceiling (bare libmicrohttpd, 80-byte JSON)",
+    "me_jwt_64": "GET /users/me, bearer JWT",
+    "me_jwt_256": "GET /users/me, bearer JWT",
+    "me_cookie_64": "GET /users/me, database session cookie",
+    "verify_64": "token verification (simplejwt)",
+    "refresh_64": "refresh rotation",
+    "login_serial": "POST /auth/login, one at a time",
+    "login_16": "POST /auth/login",
+    "login_16_beside": "POST /auth/login (the flood beside paced /users/me)",
+    "register_32": "POST /auth/register",
+    "me_paced_idle": "GET /users/me, paced, idle server",
+    "me_paced_flood": "GET /users/me, paced, beside a login flood",
+    "list_page_1": "admin user list, page 1",
+    "list_page_10000": "admin user list, page 10 000",
+}
+
+
+def conns(res, name):
+    s = res["scenarios"].get(name) or {}
+    return s.get("conns", "")
+
+
+def row_for(res, name, base_col):
+    s = res["scenarios"].get(name)
+    label = SCENARIO_LABELS.get(name, name)
+    if s is None:
+        return [label, "", "n/a (not run)", "", "", "", ""]
+    m = s.get("median")
+    if not s.get("available", True) or not m:
+        return [label, s.get("conns", ""), s.get("note") or NA, "", "", "", ""]
+    r = s.get(base_col) if base_col else None
+    return [label, s.get("conns", ""), fmt_rate(rate(m)), fmt_ms(m["p50_ms"]), fmt_ms(m["p99_ms"]),
+            "1.00" if name.startswith("ceiling") else fmt_ratio(r) if base_col else "",
+            f"{m['failed']} ({fmt_pct(m['failed_share'])})"]
+
+
+def markdown(res):
+    meta = res.get("meta", {})
+    o = []
+    o.append("# portcullis benchmark: latest results\n")
+    o.append(f"{meta.get('date', '')}, `bench/run` ({meta.get('mode', '')} mode: "
+             f"{meta.get('runs')} run(s) of {meta.get('duration_s')} s per scenario, medians), "
+             f"commit {meta.get('commit', '?')}.  ")
+    o.append(f"Machine: {meta.get('cpus')} × {meta.get('cpu', '?')}, {meta.get('mem_gib')} GiB, "
+             f"Linux {meta.get('kernel', '')}; {meta.get('wrk', 'wrk')}, SQLite "
+             f"{meta.get('sqlite', '')}. Server: release build, {meta.get('server_threads')} HTTP "
+             f"threads, {meta.get('hash_workers')} hash workers, argon2id "
+             f"m={get(meta, 'argon2', 'memory_kib')} KiB t={get(meta, 'argon2', 'iterations')} "
+             f"p={get(meta, 'argon2', 'parallelism')} (the defaults), access log off. "
+             f"Everything on loopback, wrk on the same cores.\n")
+
+    o.append("## Targets\n")
+    o.append(table(["target", "measured", "result"],
+                   [[t["target"], t["measured"], f"**{t['result']}**"] for t in res.get("targets", [])]))
+    o.append("")
+
+    o.append("## Throughput against the ceiling\n")
+    o.append("Requests/s are successful (2xx) answers a second; × ceiling divides by the ceiling "
+             "at the same connection count, measured in the same run, runs interleaved.\n")
+    names = ["ceiling_64", "me_jwt_64", "me_cookie_64", "verify_64", "refresh_64",
+             "ceiling_256", "me_jwt_256"]
+    o.append(table(["scenario", "conns", "req/s", "p50 ms", "p99 ms", "× ceiling", "failed"],
+                   [row_for(res, n, "ratio_to_ceiling") for n in names]))
+    o.append("")
+
+    h = res.get("hash") or {}
+    o.append("## Login and registration against the hashing ceiling\n")
+    if h:
+        o.append(f"One argon2id hash (m={h['params']['memory_kib']} KiB, t={h['params']['iterations']}"
+                 f", p={h['params']['parallelism']}) takes **{h['one_hash_ms']:.1f} ms** here "
+                 f"(median of {len(h['serial_ms'])}, `pc-hashtime`); with {h['workers']} workers "
+                 f"the hashing ceiling is **{h['ceiling_per_s']:.1f} hashes/s** "
+                 f"({h['workers']} threads hashing at once measured "
+                 f"{h.get('parallel_hashes_per_s')}/s). One login alone, end to end, takes "
+                 f"{fmt_ms(h.get('serial_login_ms'))} ms (p50).\n")
+    names = ["login_16", "register_32", "login_serial"]
+    o.append(table(["scenario", "conns", "req/s", "p50 ms", "p99 ms", "× hashing ceiling",
+                    "failed"], [row_for(res, n, "ratio_to_hashing_ceiling") for n in names]))
+    o.append("")
+    rg = res["scenarios"].get("register_32") or {}
+    if rg.get("median"):
+        o.append(f"Registration: {rg['median']['requests']} sign-ups attempted, "
+                 f"{rg['median']['non2xx']} answered other than 201, {rg['median']['failed']} "
+                 f"failed; \"database is locked\" in the server log: {rg.get('locked_in_log', NA)}.\n")
+
+    o.append("## /users/me latency beside a login flood\n")
+    o.append(f"8 connections, each pausing {res['scenarios'].get('me_paced_idle', {}).get('delay_ms', 2)}"
+             " ms between requests (so the latency is a request's, not a queue's); first alone, "
+             "then while 16 connections flood POST /auth/login.\n")
+    o.append(table(["scenario", "conns", "req/s", "p50 ms", "p99 ms", "", "failed"],
+                   [row_for(res, n, None) for n in ("me_paced_idle", "me_paced_flood",
+                                                    "login_16_beside")]))
+    o.append("")
+
+    mem = res.get("memory") or {}
+    o.append("## Memory (server RSS)\n")
+    rows = [["idle, after start-up", fmt_mib(get(mem, "idle_fresh", "VmRSS")), ""],
+            ["idle, after the throughput scenarios", fmt_mib(get(mem, "idle_after_load", "VmRSS")),
+             ""]]
+    for key, label in (("conns_1000_connected", "1 000 open connections (connected, no request)"),
+                       ("conns_1000_keepalive", "1 000 open connections (idle keep-alive, one "
+                                                "request each)")):
+        c = mem.get(key)
+        if c:
+            rows.append([label, fmt_mib(c.get("rss_kib")),
+                         f"{c['still_open']}/{c['opened']} held open, {c['refused']} refused, "
+                         f"/healthz while held: {c['healthz_while_held']}"])
+    c = mem.get("ceiling_conns_1000_keepalive")
+    if c:
+        rows.append(["for reference: pc-ceiling idle / with 1 000 keep-alive connections",
+                     f"{fmt_mib(get(mem, 'ceiling_idle', 'VmRSS'))} / {fmt_mib(c.get('rss_kib'))}",
+                     "bare libmicrohttpd, same daemon options"])
+    a = get(meta, "argon2")
+    peak = mem.get("login_flood_peak_rss_kib")
+    if peak:
+        rows.append(["peak during the login flood (sampled VmRSS)", fmt_mib(peak),
+                     f"bound: idle + {meta.get('hash_workers')} workers × {a['memory_kib']} KiB"
+                     if a else ""])
+    if mem.get("hwm_after_login_flood"):
+        rows.append(["VmHWM (peak since start) after the login flood",
+                     fmt_mib(mem["hwm_after_login_flood"]),
+                     f"before the flood: {fmt_mib(mem.get('hwm_before_login_flood'))}"])
+    if get(mem, "idle_big_store", "VmRSS"):
+        rows.append([f"idle, {meta.get('big_users', 0):,}-user store, after start-up",
+                     fmt_mib(get(mem, "idle_big_store", "VmRSS")), ""])
+    o.append(table(["state", "RSS", "note"], rows))
+    o.append("")
+
+    g = res.get("growth") or {}
+    users = g.get("users") or {}
+    o.append(f"## Growth: {users.get('small', 1000):,} against {users.get('big', 1000000):,} users\n")
+    if users:
+        o.append(f"Both stores served at once, runs interleaved. Stores: {users['small']:,} and "
+                 f"{users['big']:,} users ({meta.get('big_db_mib', '?')} MiB on disk).\n")
+        rows = []
+        for name, label in (("me_jwt_64", "GET /users/me, JWT, 64 conns (req/s)"),
+                            ("login_16", "POST /auth/login, 16 conns (logins/s)")):
+            if name in g and "small_median" in g[name]:
+                sm, bg = g[name]["small_median"], g[name]["big_median"]
+                rows.append([label, fmt_rate(rate(sm)) if rate(sm) > 1000 else f"{rate(sm):.1f}",
+                             fmt_rate(rate(bg)) if rate(bg) > 1000 else f"{rate(bg):.1f}",
+                             f"{g[name]['change'] * 100:+.1f} %",
+                             f"{fmt_ms(sm['p99_ms'])} / {fmt_ms(bg['p99_ms'])}"])
+        for name in ("list_page_1", "list_page_10000"):
+            s = res["scenarios"].get(name)
+            if s and s.get("available", True) and s.get("median"):
+                rows.append([SCENARIO_LABELS[name] + " (req/s)", "", fmt_rate(rate(s["median"])),
+                             "", f"— / {fmt_ms(s['median']['p99_ms'])}"])
+            else:
+                rows.append([SCENARIO_LABELS[name], "", scenario_note(res, name), "", ""])
+        o.append(table(["figure", f"{users['small']:,} users", f"{users['big']:,} users", "change",
+                        "p99 ms"], rows))
+    else:
+        o.append("not run")
+    o.append("")
+
+    st = res.get("startup") or {}
+    o.append("## Start-up\n")
+    rows = []
+    for key, label in (("small_store", f"existing store, {meta.get('small_users', 0):,} users"),
+                       ("big_store", f"existing store, {meta.get('big_users', 0):,} users")):
+        if key in st:
+            rows.append([label, f"{st[key]['median_ms']:.1f}",
+                         ", ".join(f"{x:.1f}" for x in st[key]["runs_ms"])])
+    o.append("Process start to the first 200 from GET /healthz.\n")
+    o.append(table(["store", "median ms", "runs ms"], rows))
+    o.append("")
+
+    pg = res.get("postgres")
+    o.append("## PostgreSQL\n")
+    if pg is None:
+        o.append("not run (`bench/run --postgres`).")
+    elif not pg.get("available"):
+        o.append(pg.get("note") or NA)
+    else:
+        rows = []
+        for name, s in pg["scenarios"].items():
+            m = s["median"]
+            rows.append([SCENARIO_LABELS.get(name, name), fmt_rate(rate(m)), fmt_ms(m["p50_ms"]),
+                         fmt_ms(m["p99_ms"]), f"{m['failed']} ({fmt_pct(m['failed_share'])})"])
+        o.append(table(["scenario", "req/s", "p50 ms", "p99 ms", "failed"], rows))
+    o.append("")
+
+    if res.get("notes"):
+        o.append("## Notes from the run\n")
+        for n in res["notes"]:
+            o.append(f"- {n}")
+        o.append("")
+    o.append("How each figure is measured: bench/README.md. Raw runs: latest.json.\n")
+    return "\n".join(o)
+
+
+def main():
+    src = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "results" / "latest.json")
+    res = json.loads(src.read_text())
+    finish(res)
+    src.with_suffix(".md").write_text(markdown(res))
+    print(targets_text(res))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+/*
+ * authn.c - the credential checks of PC_R_AUTH routes.
+ *
+ * Owns nothing: req->user is allocated in the arena, req->cred borrows the
+ * header or the arena copy of the cookie. The credential is never logged.
+ *
+ * Which credential counts, by the route's flags:
+ *   PC_R_AUTH                  a bearer header if one is present (no
+ *                              fallback to the cookie when it fails), else
+ *                              the session cookie (cfg.cookie_name)
+ *   PC_R_AUTH | PC_R_BEARER    only "Authorization: Bearer <jwt>"
+ *   PC_R_AUTH | PC_R_COOKIE    only the session cookie
+ * A bearer token goes to pc_jwt_authenticate, a cookie to
+ * pc_session_authenticate; the core decides validity. Then:
+ *   PC_R_ACTIVE     an inactive user is 401 (as fastapi-users answers)
+ *   PC_R_SUPERUSER  a user who is not a superuser is 403
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "http/internal.h"
+
+/* The token of an "Authorization: Bearer <token>" header (scheme without
+ * case), or NULL when the header is absent or has another scheme. An empty
+ * token is returned as "" (and fails). */
+static const char *authn_bearer(const struct pc_req *req)
+{
+	const char *h = pc_req_header_get(req, "Authorization");
+
+	if (h == NULL)
+		return NULL;
+	while (*h == ' ' || *h == '\t')
+		h++;
+	if (strncasecmp(h, "bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t' && h[6] != '\0'))
+		return NULL;
+	h += 6;
+	while (*h == ' ' || *h == '\t')
+		h++;
+	return h;
+}
+
+/* Maps the core's answer to a status: store trouble is ours, not the client's. */
+static int authn_status(enum pc_err err)
+{
+	switch (err) {
+	case PC_OK:
+		return 0;
+	case PC_ENOMEM:
+	case PC_ESTORE:
+	case PC_EINTERNAL:
+		return 500;
+	default:
+		return 401;
+	}
+}
+
+static bool authn_token_ok(const char *t)
+{
+	size_t n = strnlen(t, PC_JWT_MAX + 1);
+
+	return n > 0 && n <= PC_JWT_MAX && strpbrk(t, " \t") == NULL;
+}
+
+int http_authn(struct pc_req *req, unsigned flags)
+{
+	bool only_bearer = (flags & PC_R_BEARER) && !(flags & PC_R_COOKIE);
+	bool only_cookie = (flags & PC_R_COOKIE) && !(flags & PC_R_BEARER);
+	const char *token = NULL;
+	struct pc_user *u;
+	enum pc_err err;
+	int status;
+
+	req->user = NULL;
+	req->cred_kind = PC_CRED_NONE;
+	req->cred = NULL;
+	if (!(flags & PC_R_AUTH))
+		return 0;
+	if (!only_cookie)
+		token = authn_bearer(req);
+	if (token != NULL) {
+		req->cred_kind = PC_CRED_BEARER;
+	} else if (!only_bearer) {
+		token = pc_req_cookie_get(req, req->ctx->cfg.cookie_name);
+		req->cred_kind = token != NULL ? PC_CRED_COOKIE : PC_CRED_NONE;
+	}
+	if (token == NULL || !authn_token_ok(token))
+		goto out_unauthorized;
+	u = pc_arena_calloc(req->arena, sizeof(*u));
+	if (u == NULL)
+		return 500;
+	if (req->cred_kind == PC_CRED_BEARER)
+		err = pc_jwt_authenticate(req->ctx, token, u);
+	else
+		err = pc_session_authenticate(req->ctx, token, u);
+	status = authn_status(err);
+	if (status != 0) {
+		req->cred_kind = PC_CRED_NONE;
+		return status;
+	}
+	if ((flags & PC_R_ACTIVE) && !u->is_active)
+		goto out_unauthorized;
+	req->user = u;
+	req->cred = token;
+	if ((flags & PC_R_SUPERUSER) && !u->is_superuser)
+		return 403;
+	return 0;
+out_unauthorized:
+	req->cred_kind = PC_CRED_NONE;
+	return 401;
+}

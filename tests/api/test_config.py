@@ -1,0 +1,130 @@
+"""Configuration: flag > environment (PORTCULLIS_*) > INI (--config) > default,
+checked through what the running server does (the exp of an issued token)."""
+
+import time
+
+import jwt
+
+from conftest import (CHEAP_ARGON2, JWT_SECRET, assert_detail, bearer, decode_token, free_port,
+                      run_cli, sqlite_url)
+
+PW = "correct-horse-9"
+
+
+def issued_lifetime(srv):
+    u = srv.register_ok(password=PW)
+    t0 = time.time()
+    token = srv.login(u["email"], PW)
+    t1 = time.time()
+    exp = decode_token(token, secret=srv.jwt_secret or JWT_SECRET)["exp"]
+    return exp, t0, t1
+
+
+def assert_lifetime(srv, seconds):
+    exp, t0, t1 = issued_lifetime(srv)
+    assert t0 + seconds - 3 <= exp <= t1 + seconds + 3, (exp - t0, seconds)
+
+
+def write_ini(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_ini_file_sets_lifetime(server_factory, tmp_path):
+    ini = write_ini(tmp_path / "p.ini", "lifetime_seconds = 1000\n")
+    srv = server_factory(config_file=ini)
+    assert_lifetime(srv, 1000)
+
+
+def test_env_overrides_ini(server_factory, tmp_path):
+    ini = write_ini(tmp_path / "p.ini", "[portcullis]\nlifetime_seconds = 1000\n")
+    srv = server_factory(config_file=ini, env={"PORTCULLIS_LIFETIME_SECONDS": "2000"})
+    assert_lifetime(srv, 2000)
+
+
+def test_flag_overrides_env_and_ini(server_factory, tmp_path):
+    ini = write_ini(tmp_path / "p.ini", "lifetime_seconds = 1000\n")
+    srv = server_factory(config_file=ini, env={"PORTCULLIS_LIFETIME_SECONDS": "2000"},
+                         lifetime_seconds=3000)
+    assert_lifetime(srv, 3000)
+
+
+def test_ini_alone_can_configure_the_server(server_factory, tmp_path):
+    db = tmp_path / "ini.db"
+    secret = "ini-secret-" + "k" * 40
+    ini = write_ini(tmp_path / "full.ini", "\n".join([
+        "; portcullis configuration",
+        "[server]",
+        f"database_url = {sqlite_url(db)}",
+        f"jwt_secret = {secret}",
+        "cookie_secure = false",
+        f"argon2_memory_kib = {CHEAP_ARGON2['argon2_memory_kib']}",
+        f"argon2_iterations = {CHEAP_ARGON2['argon2_iterations']}",
+        "jwt_audience = ini:aud",
+        "",
+    ]))
+    srv = server_factory(config_file=ini, with_defaults=False, db_path=db)
+    u = srv.register_ok(password=PW)
+    token = srv.login(u["email"], PW)
+    c = jwt.decode(token, secret, algorithms=["HS256"], audience="ini:aud")
+    assert c["sub"] == u["id"]
+    assert srv.db("SELECT id FROM users WHERE id = ?", (u["id"],))  # the INI's database
+
+
+def test_environment_alone_can_configure_the_server(server_factory, tmp_path):
+    db = tmp_path / "env.db"
+    secret = "env-secret-" + "e" * 40
+    env = {
+        "PORTCULLIS_DATABASE_URL": sqlite_url(db),
+        "PORTCULLIS_JWT_SECRET": secret,
+        "PORTCULLIS_COOKIE_SECURE": "false",
+        "PORTCULLIS_ARGON2_MEMORY_KIB": "1024",
+        "PORTCULLIS_ARGON2_ITERATIONS": "1",
+        "PORTCULLIS_LIFETIME_SECONDS": "777",
+    }
+    srv = server_factory(env=env, with_defaults=False, db_path=db)
+    u = srv.register_ok(password=PW)
+    t0 = time.time()
+    token = srv.login(u["email"], PW)
+    c = jwt.decode(token, secret, algorithms=["HS256"], audience="fastapi-users:auth")
+    assert abs(c["exp"] - (t0 + 777)) <= 5
+    assert srv.user_row(id=u["id"]) is not None
+
+
+def test_prefixes_move_the_routes(server_factory):
+    srv = server_factory(auth_prefix="/api/auth", users_prefix="/api/users")
+    email = srv.fresh_email()
+    assert_detail(srv.post("/auth/register", json={"email": email, "password": PW}), 404, "Not Found")
+    assert srv.user_row(email) is None
+    r = srv.post("/api/auth/register", json={"email": email, "password": PW})
+    assert r.status_code == 201, r.text
+    r = srv.post("/api/auth/login", data={"username": email, "password": PW})
+    assert r.status_code == 200, r.text
+    token = r.json()["access_token"]
+    assert srv.get("/api/users/me", headers=bearer(token)).status_code == 200
+    assert_detail(srv.get("/users/me", headers=bearer(token)), 404, "Not Found")
+    assert srv.post("/api/auth/cookie/login", data={"username": email, "password": PW}).status_code == 204
+    assert srv.post("/auth/cookie/login", data={"username": email, "password": PW}).status_code == 404
+
+
+def test_bad_ini_value_refuses_to_start(tmp_path):
+    ini = write_ini(tmp_path / "bad.ini", "lifetime_seconds = soon\n")
+    p = run_cli(["serve", "--config", str(ini), f"--port={free_port()}"], db_path=tmp_path / "x.db",
+                env={"PORTCULLIS_JWT_SECRET": JWT_SECRET}, timeout=20)
+    assert p.returncode != 0
+    assert "lifetime_seconds" in p.stderr, p.stderr
+
+
+def test_missing_config_file_refuses_to_start(tmp_path):
+    p = run_cli(["serve", "--config", str(tmp_path / "absent.ini"), f"--port={free_port()}"],
+                db_path=tmp_path / "x.db", env={"PORTCULLIS_JWT_SECRET": JWT_SECRET}, timeout=20)
+    assert p.returncode != 0
+    assert "absent.ini" in p.stderr, p.stderr
+
+
+def test_bad_env_value_refuses_to_start(tmp_path):
+    p = run_cli(["serve", f"--port={free_port()}"], db_path=tmp_path / "x.db",
+                env={"PORTCULLIS_JWT_SECRET": JWT_SECRET, "PORTCULLIS_LIFETIME_SECONDS": "-5"},
+                timeout=20)
+    assert p.returncode != 0
+    assert "lifetime" in p.stderr.lower(), p.stderr

@@ -1,0 +1,488 @@
+/*
+ * test_req.c - reading requests and writing responses without a server:
+ * form bodies, UTF-8, the Cookie header, JSON bodies and the 422 details,
+ * Set-Cookie rendering, headers, JSON output, log escaping, request ids.
+ */
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "http/internal.h"
+
+static struct pc_arena *arena;
+static struct http_exchange *x;
+
+static void setup(void)
+{
+	arena = pc_arena_new(0);
+	cr_assert_not_null(arena);
+	x = pc_arena_calloc(arena, sizeof(*x));
+	cr_assert_not_null(x);
+	x->req.arena = arena;
+	x->req.impl = x;
+	x->resp.arena = arena;
+	pc_buf_init(&x->req.body, 4096);
+}
+
+static void teardown(void)
+{
+	pc_buf_release(&x->req.body);
+	pc_arena_free(arena);
+}
+
+TestSuite(form, .init = setup, .fini = teardown);
+TestSuite(cookie, .init = setup, .fini = teardown);
+TestSuite(json, .init = setup, .fini = teardown);
+TestSuite(resp, .init = setup, .fini = teardown);
+TestSuite(text);
+
+static void body_set(const char *s, size_t n)
+{
+	pc_buf_reset(&x->req.body);
+	cr_assert_eq(pc_buf_add(&x->req.body, s, n), PC_OK);
+}
+
+/* ---- form ------------------------------------------------------------------------ */
+
+static enum pc_err form(const char *body)
+{
+	body_set(body, strlen(body));
+	return http_body_form(x, "application/x-www-form-urlencoded");
+}
+
+Test(form, fields_decode_plus_and_percent_escapes)
+{
+	cr_assert_eq(form("username=a%40b.io&password=p+w%2Bd%26%3D&grant_type=password"), PC_OK);
+	cr_assert_eq(x->nform, 3);
+	cr_assert_str_eq(pc_req_form_get(&x->req, "username"), "a@b.io");
+	cr_assert_str_eq(pc_req_form_get(&x->req, "password"), "p w+d&=");
+	cr_assert_str_eq(pc_req_form_get(&x->req, "grant_type"), "password");
+	cr_assert_null(pc_req_form_get(&x->req, "scope"));
+}
+
+Test(form, names_are_decoded_and_empty_pieces_skipped)
+{
+	cr_assert_eq(form("&&user%5Fname=x&flag&=v&"), PC_OK);
+	cr_assert_eq(x->nform, 3);
+	cr_assert_str_eq(pc_req_form_get(&x->req, "user_name"), "x");
+	cr_assert_str_eq(pc_req_form_get(&x->req, "flag"), "");
+	cr_assert_str_eq(pc_req_form_get(&x->req, ""), "v");
+}
+
+Test(form, the_last_of_repeated_fields_wins)
+{
+	cr_assert_eq(form("a=1&a=2"), PC_OK);
+	cr_assert_str_eq(pc_req_form_get(&x->req, "a"), "2");
+}
+
+Test(form, a_bad_percent_escape_is_kept_literally)
+{
+	cr_assert_eq(form("p=100%&q=%zz&r=%4&s=%%41"), PC_OK);
+	cr_assert_str_eq(pc_req_form_get(&x->req, "p"), "100%");
+	cr_assert_str_eq(pc_req_form_get(&x->req, "q"), "%zz");
+	cr_assert_str_eq(pc_req_form_get(&x->req, "r"), "%4");
+	cr_assert_str_eq(pc_req_form_get(&x->req, "s"), "%A");
+}
+
+Test(form, multibyte_utf8_is_accepted)
+{
+	cr_assert_eq(form("n=caf%C3%A9+%E2%82%AC+%F0%9F%94%91"), PC_OK);
+	cr_assert_str_eq(pc_req_form_get(&x->req, "n"), "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91");
+}
+
+Test(form, invalid_utf8_is_a_422_value_error)
+{
+	const char *bad[] = { "p=%FF", "p=%C3", "p=%C0%AF", "p=%ED%A0%80", "p=%F4%90%80%80",
+			      "%FF=x", "p=\xff" };
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&x->req.errinfo, 0, sizeof(x->req.errinfo));
+		cr_assert_eq(form(bad[i]), PC_EINVAL, "%s", bad[i]);
+		cr_assert_str_eq(x->req.errinfo.where, "body");
+		cr_assert_str_eq(x->req.errinfo.type, "value_error");
+		cr_assert_str_eq(x->req.errinfo.msg, "Invalid form body");
+	}
+}
+
+Test(form, a_nul_byte_is_refused_encoded_or_raw)
+{
+	cr_assert_eq(form("p=a%00b"), PC_EINVAL);
+	body_set("p=a\0b", 5);
+	cr_assert_eq(http_body_form(x, "application/x-www-form-urlencoded"), PC_EINVAL);
+}
+
+Test(form, another_content_type_gives_an_empty_form)
+{
+	body_set("username=a", 10);
+	cr_assert_eq(http_body_form(x, "application/json"), PC_OK);
+	cr_assert_eq(x->nform, 0);
+	cr_assert_null(pc_req_form_get(&x->req, "username"));
+	cr_assert_eq(http_body_form(x, NULL), PC_OK);
+	cr_assert_eq(x->nform, 0);
+	cr_assert_eq(http_body_form(x, "Application/X-WWW-Form-Urlencoded; charset=utf-8"), PC_OK);
+	cr_assert_str_eq(pc_req_form_get(&x->req, "username"), "a");
+}
+
+/* ---- text helpers --------------------------------------------------------------------- */
+
+Test(text, content_types_compare_without_case_or_parameters)
+{
+	cr_assert(http_ctype_is("application/json", "application/json"));
+	cr_assert(http_ctype_is(" Application/JSON ; charset=utf-8", "application/json"));
+	cr_assert_not(http_ctype_is("application/jsonx", "application/json"));
+	cr_assert_not(http_ctype_is("text/plain", "application/json"));
+	cr_assert_not(http_ctype_is(NULL, "application/json"));
+}
+
+Test(text, percent_decoding_keeps_plus_outside_forms)
+{
+	char out[32];
+
+	cr_assert_eq(http_pct_decode(out, "a+b%20c", 7, false), 5);
+	cr_assert_str_eq(out, "a+b c");
+	cr_assert_eq(http_pct_decode(out, "a+b", 3, true), 3);
+	cr_assert_str_eq(out, "a b");
+	cr_assert_eq(http_pct_decode(out, "%2", 2, false), 2);
+	cr_assert_str_eq(out, "%2");
+}
+
+Test(text, log_escaping_yields_ascii_json_and_respects_the_size)
+{
+	char out[64];
+
+	http_json_escape(out, sizeof(out), "/a\"b\\c\n\x01\xff", 9);
+	cr_assert_str_eq(out, "/a\\\"b\\\\c\\n\\u0001\\u00ff");
+	cr_assert_eq(http_json_escape(out, 8, "\x01\x01", 2), 6);
+	cr_assert_str_eq(out, "\\u0001");
+}
+
+Test(text, request_ids_are_kept_when_clean_else_random)
+{
+	struct pc_req r;
+	char long_id[70];
+
+	memset(&r, 0, sizeof(r));
+	http_request_id_set(&r, "abc-123_X.y");
+	cr_assert_str_eq(r.request_id, "abc-123_X.y");
+	memset(long_id, 'a', 64);
+	long_id[64] = '\0';
+	http_request_id_set(&r, long_id);
+	cr_assert_str_eq(r.request_id, long_id);
+	long_id[64] = 'a';
+	long_id[65] = '\0';
+	http_request_id_set(&r, long_id);
+	cr_assert_eq(strlen(r.request_id), 32);
+	cr_assert_eq(strspn(r.request_id, "0123456789abcdef"), 32);
+	http_request_id_set(&r, "evil\"id");
+	cr_assert_eq(strlen(r.request_id), 32);
+	http_request_id_set(&r, "");
+	cr_assert_eq(strlen(r.request_id), 32);
+}
+
+/* ---- cookie header ------------------------------------------------------------------------ */
+
+static const char *cookie(const char *header, const char *name)
+{
+	size_t n;
+	const char *v = http_cookie_find(header, name, &n);
+
+	return v != NULL ? pc_arena_strndup(arena, v, n) : NULL;
+}
+
+Test(cookie, finds_a_cookie_among_others)
+{
+	const char *h = "a=1; fastapiusersauth=tok.en-_; b=2";
+
+	cr_assert_str_eq(cookie(h, "fastapiusersauth"), "tok.en-_");
+	cr_assert_str_eq(cookie(h, "a"), "1");
+	cr_assert_str_eq(cookie(h, "b"), "2");
+	cr_assert_null(cookie(h, "c"));
+	cr_assert_null(cookie(NULL, "a"));
+}
+
+Test(cookie, names_match_exactly)
+{
+	cr_assert_null(cookie("session=1", "sess"));
+	cr_assert_null(cookie("sess=1", "session"));
+	cr_assert_null(cookie("Session=1", "session"));
+	cr_assert_str_eq(cookie("xsession=0; session=1", "session"), "1");
+}
+
+Test(cookie, blanks_and_quotes_are_trimmed)
+{
+	cr_assert_str_eq(cookie("  a = 1 ;b=\"q v\"", "a"), "1");
+	cr_assert_str_eq(cookie("a=1;b=\"q v\"", "b"), "q v");
+	cr_assert_str_eq(cookie("a=", "a"), "");
+	cr_assert_str_eq(cookie("a=\"", "a"), "\"");
+}
+
+Test(cookie, the_first_of_repeated_cookies_wins_and_junk_is_skipped)
+{
+	cr_assert_str_eq(cookie("junk; a=1; a=2", "a"), "1");
+	cr_assert_str_eq(cookie(";;a=x=y;", "a"), "x=y");
+}
+
+/* ---- cookie rendering ---------------------------------------------------------------------- */
+
+static const char *set_cookie_of(const struct pc_resp *resp)
+{
+	const struct pc_header *h;
+
+	for (h = resp->headers; h != NULL; h = h->next) {
+		if (strcmp(h->name, "Set-Cookie") == 0)
+			return h->value;
+	}
+	return NULL;
+}
+
+Test(resp, a_session_cookie_renders_every_attribute)
+{
+	struct pc_cookie c = { .name = "fastapiusersauth", .value = "abc", .max_age = 3600,
+			       .samesite = "lax", .secure = true, .httponly = true };
+
+	cr_assert_eq(pc_resp_cookie_set(&x->resp, &c), PC_OK);
+	cr_assert_str_eq(set_cookie_of(&x->resp),
+			 "fastapiusersauth=abc; Max-Age=3600; Path=/; SameSite=lax; Secure; HttpOnly");
+}
+
+Test(resp, a_domain_and_path_are_rendered_when_set)
+{
+	struct pc_cookie c = { .name = "s", .value = "v", .max_age = 60, .path = "/app",
+			       .domain = "example.com", .samesite = "strict" };
+
+	cr_assert_eq(pc_resp_cookie_set(&x->resp, &c), PC_OK);
+	cr_assert_str_eq(set_cookie_of(&x->resp),
+			 "s=v; Max-Age=60; Domain=example.com; Path=/app; SameSite=strict");
+}
+
+Test(resp, deleting_a_cookie_sends_max_age_zero_and_an_old_expiry)
+{
+	struct pc_cookie c = { .name = "fastapiusersauth", .value = "", .max_age = 0,
+			       .samesite = "lax", .secure = true, .httponly = true };
+
+	cr_assert_eq(pc_resp_cookie_set(&x->resp, &c), PC_OK);
+	cr_assert_str_eq(set_cookie_of(&x->resp),
+			 "fastapiusersauth=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; "
+			 "Path=/; SameSite=lax; Secure; HttpOnly");
+}
+
+Test(resp, cookies_that_could_smuggle_attributes_are_refused)
+{
+	const char *bad_values[] = { "a;b", "a b", "a,b", "a\r\nX: y", "a\"b", "caf\xc3\xa9",
+				     "a\\b" };
+	const char *bad_names[] = { "", "a b", "a;b", "a=b", "a\x01" };
+	struct pc_cookie c = { .name = "n", .value = "v", .max_age = 1 };
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++) {
+		c.value = bad_values[i];
+		cr_assert_eq(pc_resp_cookie_set(&x->resp, &c), PC_EINVAL, "value %zu", i);
+	}
+	c.value = "v";
+	for (i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+		c.name = bad_names[i];
+		cr_assert_eq(pc_resp_cookie_set(&x->resp, &c), PC_EINVAL, "name %zu", i);
+	}
+	c.name = "n";
+	c.domain = "a.com; Secure";
+	cr_assert_eq(pc_resp_cookie_set(&x->resp, &c), PC_EINVAL);
+	c.domain = NULL;
+	c.samesite = "sometimes";
+	cr_assert_eq(pc_resp_cookie_set(&x->resp, &c), PC_EINVAL);
+	c.samesite = NULL;
+	c.max_age = -1;
+	cr_assert_eq(pc_resp_cookie_set(&x->resp, &c), PC_EINVAL);
+	cr_assert_null(x->resp.headers);
+}
+
+Test(resp, headers_are_appended_in_order_and_cannot_be_split)
+{
+	char stackval[8] = "v1";
+
+	cr_assert_eq(pc_resp_header_add(&x->resp, "X-A", stackval), PC_OK);
+	stackval[1] = '9'; /* the arena holds a copy */
+	cr_assert_eq(pc_resp_header_add(&x->resp, "X-B", "v2"), PC_OK);
+	cr_assert_eq(pc_resp_header_add(&x->resp, "X-C", "v\r\nSet-Cookie: a=b"), PC_EINVAL);
+	cr_assert_eq(pc_resp_header_add(&x->resp, "X C", "v"), PC_EINVAL);
+	cr_assert_eq(pc_resp_header_add(&x->resp, "X-D:", "v"), PC_EINVAL);
+	cr_assert_str_eq(x->resp.headers->name, "X-A");
+	cr_assert_str_eq(x->resp.headers->value, "v1");
+	cr_assert_str_eq(x->resp.headers->next->name, "X-B");
+	cr_assert_null(x->resp.headers->next->next);
+	cr_assert(http_resp_has_header(&x->resp, "x-b"));
+	cr_assert_not(http_resp_has_header(&x->resp, "x-c"));
+}
+
+Test(resp, json_bodies_are_compact_and_keep_key_order)
+{
+	json_t *j = pc_req_json_keep(&x->req, json_pack("{s:s, s:i, s:[b]}", "detail", "caf\xc3\xa9/x",
+							 "n", 1, "l", 1));
+
+	cr_assert_eq(pc_resp_json(&x->resp, 400, j), PC_OK);
+	cr_assert_eq(x->resp.status, 400);
+	cr_assert_str_eq(x->resp.content_type, "application/json");
+	cr_assert_str_eq(x->resp.body, "{\"detail\":\"caf\xc3\xa9/x\",\"n\":1,\"l\":[true]}");
+	cr_assert_eq(x->resp.body_len, strlen(x->resp.body));
+	cr_assert_eq(pc_resp_json(&x->resp, 200, NULL), PC_ENOMEM);
+	cr_assert_eq(x->resp.status, 400);
+}
+
+Test(resp, large_json_bodies_grow_in_the_arena)
+{
+	json_t *a = pc_req_json_keep(&x->req, json_array());
+	int i;
+
+	for (i = 0; i < 2000; i++)
+		json_array_append_new(a, json_string("0123456789"));
+	cr_assert_eq(pc_resp_json(&x->resp, 200, a), PC_OK);
+	cr_assert_eq(x->resp.body_len, 2 + 2000 * 12 + 1999);
+	cr_assert_eq(x->resp.body[x->resp.body_len], '\0');
+}
+
+Test(resp, a_bare_status_clears_the_body)
+{
+	json_t *j = pc_req_json_keep(&x->req, json_object());
+
+	cr_assert_eq(pc_resp_json(&x->resp, 200, j), PC_OK);
+	cr_assert_eq(pc_resp_status(&x->resp, 204), PC_OK);
+	cr_assert_eq(x->resp.status, 204);
+	cr_assert_null(x->resp.body);
+	cr_assert_null(x->resp.content_type);
+	cr_assert_eq(pc_resp_status(&x->resp, 42), PC_EINVAL);
+}
+
+/* ---- JSON bodies --------------------------------------------------------------------------- */
+
+static enum pc_err json_body(const char *ctype, const char *body)
+{
+	memset(&x->req.errinfo, 0, sizeof(x->req.errinfo));
+	body_set(body, strlen(body));
+	return http_body_json(&x->req, ctype);
+}
+
+static void assert_ei(const char *field, const char *type, const char *msg)
+{
+	cr_assert_str_eq(x->req.errinfo.where, "body");
+	cr_assert_str_eq(x->req.errinfo.field, field);
+	cr_assert_str_eq(x->req.errinfo.type, type);
+	cr_assert_str_eq(x->req.errinfo.msg, msg);
+}
+
+Test(json, an_object_body_is_parsed_and_kept)
+{
+	cr_assert_eq(json_body("application/json", "{\"email\": \"a@b.io\"}"), PC_OK);
+	cr_assert(json_is_object(x->req.json));
+	cr_assert_eq(json_body("application/json; charset=utf-8", "{}"), PC_OK);
+	cr_assert_eq(json_body("application/merge-patch+json", "{}"), PC_OK);
+	cr_assert_eq(json_body(NULL, "{}"), PC_OK); /* FastAPI parses a body without a type */
+}
+
+Test(json, malformed_json_is_json_invalid)
+{
+	const char *bad[] = { "{", "{\"a\":}", "{} x", "{\"a\":\"\\u0000\"}", "{\"a\":1,\"a\":2}",
+			      "{\"a\":\"\xff\"}", "{\"a\":\"\xed\xa0\x80\"}" };
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(json_body("application/json", bad[i]), PC_EINVAL, "%zu", i);
+		assert_ei("", "json_invalid", "JSON decode error");
+		cr_assert_null(x->req.json);
+	}
+}
+
+Test(json, a_body_that_is_not_an_object_is_model_attributes_type)
+{
+	const char *msg = "Input should be a valid dictionary or object to extract fields from";
+
+	cr_assert_eq(json_body("application/json", "[1]"), PC_EINVAL);
+	assert_ei("", "model_attributes_type", msg);
+	cr_assert_eq(json_body("application/json", "\"s\""), PC_EINVAL);
+	assert_ei("", "model_attributes_type", msg);
+	cr_assert_eq(json_body("text/plain", "{\"a\":1}"), PC_EINVAL);
+	assert_ei("", "model_attributes_type", msg);
+	cr_assert_eq(json_body("application/x-www-form-urlencoded", "a=1"), PC_EINVAL);
+	assert_ei("", "model_attributes_type", msg);
+	cr_assert_null(x->req.json);
+}
+
+Test(json, an_empty_body_is_missing)
+{
+	cr_assert_eq(json_body("application/json", ""), PC_EINVAL);
+	assert_ei("", "missing", "Field required");
+}
+
+Test(json, json_str_reports_missing_and_wrong_types_like_pydantic)
+{
+	const char *s = "unchanged";
+
+	cr_assert_eq(json_body("application/json",
+			       "{\"email\":\"a@b.io\",\"n\":1,\"z\":null,\"o\":{}}"), PC_OK);
+	cr_assert_eq(pc_req_json_str(&x->req, "email", true, &s), PC_OK);
+	cr_assert_str_eq(s, "a@b.io");
+
+	cr_assert_eq(pc_req_json_str(&x->req, "password", true, &s), PC_EINVAL);
+	cr_assert_null(s);
+	assert_ei("password", "missing", "Field required");
+
+	cr_assert_eq(pc_req_json_str(&x->req, "n", false, &s), PC_EINVAL);
+	assert_ei("n", "string_type", "Input should be a valid string");
+	cr_assert_eq(pc_req_json_str(&x->req, "o", true, &s), PC_EINVAL);
+	assert_ei("o", "string_type", "Input should be a valid string");
+
+	cr_assert_eq(pc_req_json_str(&x->req, "username", false, &s), PC_OK);
+	cr_assert_null(s);
+	cr_assert_eq(pc_req_json_str(&x->req, "z", false, &s), PC_OK);
+	cr_assert_null(s);
+	cr_assert_eq(pc_req_json_str(&x->req, "z", true, &s), PC_EINVAL);
+	assert_ei("z", "string_type", "Input should be a valid string");
+}
+
+Test(json, json_bool_accepts_pydantic_lax_booleans)
+{
+	int v = 7;
+
+	cr_assert_eq(json_body("application/json",
+			       "{\"t\":true,\"f\":false,\"z\":null,\"one\":1,\"zero\":0.0,"
+			       "\"yes\":\"YES\",\"off\":\"off\"}"), PC_OK);
+	cr_assert_eq(pc_req_json_bool(&x->req, "t", &v), PC_OK);
+	cr_assert_eq(v, 1);
+	cr_assert_eq(pc_req_json_bool(&x->req, "f", &v), PC_OK);
+	cr_assert_eq(v, 0);
+	cr_assert_eq(pc_req_json_bool(&x->req, "z", &v), PC_OK);
+	cr_assert_eq(v, PC_UNSET);
+	cr_assert_eq(pc_req_json_bool(&x->req, "absent", &v), PC_OK);
+	cr_assert_eq(v, PC_UNSET);
+	cr_assert_eq(pc_req_json_bool(&x->req, "one", &v), PC_OK);
+	cr_assert_eq(v, 1);
+	cr_assert_eq(pc_req_json_bool(&x->req, "zero", &v), PC_OK);
+	cr_assert_eq(v, 0);
+	cr_assert_eq(pc_req_json_bool(&x->req, "yes", &v), PC_OK);
+	cr_assert_eq(v, 1);
+	cr_assert_eq(pc_req_json_bool(&x->req, "off", &v), PC_OK);
+	cr_assert_eq(v, 0);
+}
+
+Test(json, json_bool_reports_wrong_types)
+{
+	int v = 7;
+
+	cr_assert_eq(json_body("application/json", "{\"a\":[],\"b\":{},\"c\":\"maybe\",\"d\":2}"),
+		     PC_OK);
+	cr_assert_eq(pc_req_json_bool(&x->req, "a", &v), PC_EINVAL);
+	assert_ei("a", "bool_type", "Input should be a valid boolean");
+	cr_assert_eq(pc_req_json_bool(&x->req, "b", &v), PC_EINVAL);
+	assert_ei("b", "bool_type", "Input should be a valid boolean");
+	cr_assert_eq(pc_req_json_bool(&x->req, "c", &v), PC_EINVAL);
+	assert_ei("c", "bool_parsing", "Input should be a valid boolean, unable to interpret input");
+	cr_assert_eq(pc_req_json_bool(&x->req, "d", &v), PC_EINVAL);
+	assert_ei("d", "bool_parsing", "Input should be a valid boolean, unable to interpret input");
+	cr_assert_eq(v, PC_UNSET);
+}
+
+Test(json, without_a_server_headers_and_query_are_absent)
+{
+	cr_assert_null(pc_req_header_get(&x->req, "Cookie"));
+	cr_assert_null(pc_req_cookie_get(&x->req, "a"));
+	cr_assert_null(pc_req_query_get(&x->req, "a"));
+}

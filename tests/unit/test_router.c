@@ -1,0 +1,334 @@
+/*
+ * test_router.c - mounting and matching: literals beat params, params are
+ * decoded, 404 versus 405 with Allow, collisions refused, prefixes read
+ * from the configuration, and the face picked for misses.
+ */
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "http/internal.h"
+
+/* ---- tiny faces -------------------------------------------------------------- */
+
+static enum pc_err h_any(struct pc_req *req, struct pc_resp *resp)
+{
+	(void)req;
+	return pc_resp_status(resp, 204);
+}
+
+static enum pc_err h_me(struct pc_req *req, struct pc_resp *resp)
+{
+	(void)req;
+	return pc_resp_status(resp, 200);
+}
+
+static enum pc_err h_user(struct pc_req *req, struct pc_resp *resp)
+{
+	(void)req;
+	return pc_resp_status(resp, 201);
+}
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The param route comes first: order must not decide. */
+static const struct pc_route users_routes[] = {
+	{ "GET", "/{id}", h_user, 0 },
+	{ "GET", "/me", h_me, 0 },
+	{ "DELETE", "/{id}", h_any, 0 },
+	{ "PATCH", "/{id}/roles/{role}", h_any, 0 },
+	{ "GET", "/{id}/sessions", h_any, 0 },
+};
+
+static const struct pc_route auth_routes[] = {
+	{ "POST", "/login", h_any, 0 },
+	{ "POST", "/logout", h_any, 0 },
+};
+
+static const struct pc_route cookie_routes[] = {
+	{ "POST", "/login", h_any, 0 },
+};
+
+static const struct pc_route root_routes[] = {
+	{ "GET", "", h_any, 0 },
+	{ "GET", "/healthz", h_any, 0 },
+};
+
+static const struct pc_mount a_mounts[] = {
+	{ "auth_prefix", "", auth_routes, N(auth_routes) },
+	{ "users_prefix", "", users_routes, N(users_routes) },
+};
+
+static const struct pc_mount b_mounts[] = {
+	{ "auth_prefix", "/cookie", cookie_routes, N(cookie_routes) },
+	{ NULL, "", root_routes, N(root_routes) },
+};
+
+static const struct pc_face face_a = { "alpha", a_mounts, N(a_mounts), NULL };
+static const struct pc_face face_b = { "beta", b_mounts, N(b_mounts), NULL };
+
+static const struct pc_route clash_routes[] = {
+	{ "GET", "/{user_id}", h_any, 0 }, /* same shape as alpha's GET /users/{id} */
+};
+static const struct pc_mount clash_mounts[] = {
+	{ "users_prefix", "", clash_routes, N(clash_routes) },
+};
+static const struct pc_face face_clash = { "clash", clash_mounts, N(clash_mounts), NULL };
+
+/* ---- fixture --------------------------------------------------------------------- */
+
+static struct pc_config cfg;
+static struct pc_router *router;
+static struct pc_arena *arena;
+static struct pc_req req;
+
+static void setup(void)
+{
+	const struct pc_face *faces[] = { &face_a, &face_b };
+	struct pc_errinfo ei = { 0 };
+
+	pc_config_defaults(&cfg);
+	cr_assert_eq(pc_router_new(&cfg, faces, 2, &router, &ei), PC_OK, "%s", ei.msg);
+	arena = pc_arena_new(0);
+	cr_assert_not_null(arena);
+}
+
+static void teardown(void)
+{
+	pc_router_free(router);
+	pc_arena_free(arena);
+}
+
+static enum pc_match match(const char *method, const char *path, const char **allow)
+{
+	memset(&req, 0, sizeof(req));
+	req.arena = arena;
+	req.method = method;
+	req.path = path;
+	return pc_router_match(router, &req, allow);
+}
+
+TestSuite(router, .init = setup, .fini = teardown);
+
+/* ---- matching ----------------------------------------------------------------------- */
+
+Test(router, matches_a_literal_route_and_names_its_face)
+{
+	cr_assert_eq(match("POST", "/auth/login", NULL), PC_MATCH_OK);
+	cr_assert_eq(req.route, &auth_routes[0]);
+	cr_assert_eq(req.face, &face_a);
+	cr_assert_eq(req.nparams, 0);
+}
+
+Test(router, a_literal_segment_beats_a_param_whatever_the_table_order)
+{
+	cr_assert_eq(match("GET", "/users/me", NULL), PC_MATCH_OK);
+	cr_assert_eq(req.route->handler, h_me);
+	cr_assert_eq(req.nparams, 0);
+
+	cr_assert_eq(match("GET", "/users/42", NULL), PC_MATCH_OK);
+	cr_assert_eq(req.route->handler, h_user);
+	cr_assert_str_eq(pc_req_param_get(&req, "id"), "42");
+}
+
+Test(router, a_param_route_still_answers_other_methods_on_a_literal_path)
+{
+	/* DELETE /users/me: only DELETE /users/{id} has that method, as in Starlette. */
+	cr_assert_eq(match("DELETE", "/users/me", NULL), PC_MATCH_OK);
+	cr_assert_eq(req.route, &users_routes[2]);
+	cr_assert_str_eq(pc_req_param_get(&req, "id"), "me");
+}
+
+Test(router, params_are_percent_decoded_into_the_arena)
+{
+	cr_assert_eq(match("PATCH", "/users/a%20b/roles/x%2Fy", NULL), PC_MATCH_OK);
+	cr_assert_eq(req.nparams, 2);
+	cr_assert_str_eq(pc_req_param_get(&req, "id"), "a b");
+	cr_assert_str_eq(pc_req_param_get(&req, "role"), "x/y");
+	cr_assert_str_eq(req.param_name[0], "id");
+	cr_assert_null(pc_req_param_get(&req, "nope"));
+
+	cr_assert_eq(match("GET", "/users/caf%C3%A9", NULL), PC_MATCH_OK);
+	cr_assert_str_eq(pc_req_param_get(&req, "id"), "caf\xc3\xa9");
+}
+
+Test(router, literal_segments_compare_with_the_decoded_path)
+{
+	cr_assert_eq(match("GET", "/users/%6De", NULL), PC_MATCH_OK);
+	cr_assert_eq(req.route->handler, h_me);
+}
+
+Test(router, segments_that_decode_to_nul_or_bad_utf8_match_nothing)
+{
+	cr_assert_eq(match("GET", "/users/a%00b", NULL), PC_MATCH_NOT_FOUND);
+	cr_assert_eq(match("GET", "/users/%FF", NULL), PC_MATCH_NOT_FOUND);
+	cr_assert_eq(match("GET", "/users/%C0%AF", NULL), PC_MATCH_NOT_FOUND);
+}
+
+Test(router, a_trailing_slash_is_a_different_path)
+{
+	cr_assert_eq(match("GET", "/users/me/", NULL), PC_MATCH_NOT_FOUND);
+	cr_assert_eq(match("POST", "/auth/login/", NULL), PC_MATCH_NOT_FOUND);
+	/* and an empty segment is no param value */
+	cr_assert_eq(match("GET", "/users/", NULL), PC_MATCH_NOT_FOUND);
+	cr_assert_eq(match("GET", "/users//sessions", NULL), PC_MATCH_NOT_FOUND);
+}
+
+Test(router, the_root_pattern_is_slash)
+{
+	cr_assert_eq(match("GET", "/", NULL), PC_MATCH_OK);
+	cr_assert_eq(req.route, &root_routes[0]);
+	cr_assert_eq(match("GET", "", NULL), PC_MATCH_NOT_FOUND);
+	cr_assert_eq(match("GET", "healthz", NULL), PC_MATCH_NOT_FOUND);
+}
+
+/* ---- misses ---------------------------------------------------------------------------- */
+
+Test(router, an_unknown_path_is_404)
+{
+	const char *allow = "unchanged";
+
+	cr_assert_eq(match("GET", "/nowhere", &allow), PC_MATCH_NOT_FOUND);
+	cr_assert_null(allow);
+	cr_assert_null(req.route);
+}
+
+Test(router, a_known_path_with_another_method_is_405_with_allow)
+{
+	const char *allow = NULL;
+
+	cr_assert_eq(match("PUT", "/users/42", &allow), PC_MATCH_BAD_METHOD);
+	cr_assert_str_eq(allow, "GET, DELETE");
+	cr_assert_null(req.route);
+	cr_assert_eq(req.face, &face_a);
+
+	cr_assert_eq(match("GET", "/auth/login", &allow), PC_MATCH_BAD_METHOD);
+	cr_assert_str_eq(allow, "POST");
+}
+
+Test(router, a_literal_path_lists_the_methods_of_param_routes_too)
+{
+	const char *allow = NULL;
+
+	cr_assert_eq(match("POST", "/users/me", &allow), PC_MATCH_BAD_METHOD);
+	cr_assert_str_eq(allow, "GET, DELETE");
+}
+
+Test(router, a_miss_goes_to_the_face_with_the_longest_mount_prefix)
+{
+	cr_assert_eq(match("GET", "/auth/cookie/nope", NULL), PC_MATCH_NOT_FOUND);
+	cr_assert_eq(req.face, &face_b);
+	cr_assert_eq(match("GET", "/auth/nope", NULL), PC_MATCH_NOT_FOUND);
+	cr_assert_eq(req.face, &face_a);
+	/* a prefix matches whole segments only: /authx is not under /auth */
+	cr_assert_eq(match("GET", "/authx", NULL), PC_MATCH_NOT_FOUND);
+	cr_assert_eq(req.face, &face_b); /* the root mount of beta */
+}
+
+Test(router, a_miss_outside_every_prefix_goes_to_the_first_face)
+{
+	const struct pc_face *faces[] = { &face_a };
+	struct pc_router *r;
+
+	cr_assert_eq(pc_router_new(&cfg, faces, 1, &r, NULL), PC_OK);
+	memset(&req, 0, sizeof(req));
+	req.arena = arena;
+	req.method = "GET";
+	req.path = "/elsewhere";
+	cr_assert_eq(pc_router_match(r, &req, NULL), PC_MATCH_NOT_FOUND);
+	cr_assert_eq(req.face, &face_a);
+	pc_router_free(r);
+}
+
+/* ---- mounting ---------------------------------------------------------------------------- */
+
+Test(router, two_routes_of_the_same_method_and_shape_collide)
+{
+	const struct pc_face *faces[] = { &face_a, &face_clash };
+	struct pc_router *r = (struct pc_router *)1;
+	struct pc_errinfo ei = { 0 };
+
+	cr_assert_eq(pc_router_new(&cfg, faces, 2, &r, &ei), PC_EEXISTS);
+	cr_assert_null(r);
+	cr_assert(strstr(ei.msg, "GET /users/{id} (alpha)") != NULL, "%s", ei.msg);
+	cr_assert(strstr(ei.msg, "GET /users/{user_id} (clash)") != NULL, "%s", ei.msg);
+}
+
+Test(router, a_face_mounted_twice_collides_with_itself)
+{
+	const struct pc_face *faces[] = { &face_b, &face_b };
+	struct pc_router *r;
+	struct pc_errinfo ei = { 0 };
+
+	cr_assert_eq(pc_router_new(&cfg, faces, 2, &r, &ei), PC_EEXISTS);
+	cr_assert(strstr(ei.msg, "route collision: GET / (beta) and GET / (beta)") != NULL, "%s",
+		  ei.msg);
+}
+
+Test(router, prefixes_come_from_the_configuration)
+{
+	const struct pc_face *faces[] = { &face_a, &face_b };
+	struct pc_config c2;
+	struct pc_router *r;
+	struct pc_errinfo ei = { 0 };
+
+	pc_config_defaults(&c2);
+	cr_assert_eq(pc_config_set(&c2, "auth_prefix", "/api/v1/auth/", &ei), PC_OK, "%s", ei.msg);
+	cr_assert_eq(pc_router_new(&c2, faces, 2, &r, &ei), PC_OK, "%s", ei.msg);
+	memset(&req, 0, sizeof(req));
+	req.arena = arena;
+	req.method = "POST";
+	req.path = "/api/v1/auth/cookie/login";
+	cr_assert_eq(pc_router_match(r, &req, NULL), PC_MATCH_OK);
+	cr_assert_eq(req.route, &cookie_routes[0]);
+	req.path = "/auth/login";
+	cr_assert_eq(pc_router_match(r, &req, NULL), PC_MATCH_NOT_FOUND);
+	pc_router_free(r);
+}
+
+Test(router, the_same_table_under_two_prefixes_does_not_collide)
+{
+	const struct pc_face *faces[] = { &face_a, &face_b };
+	struct pc_config c2;
+	struct pc_router *r;
+	struct pc_errinfo ei = { 0 };
+
+	/* auth and users both at "/x" would collide only if shapes met: they do not */
+	pc_config_defaults(&c2);
+	cr_assert_eq(pc_config_set(&c2, "users_prefix", "/accounts", &ei), PC_OK);
+	cr_assert_eq(pc_router_new(&c2, faces, 2, &r, &ei), PC_OK, "%s", ei.msg);
+	pc_router_free(r);
+}
+
+static const struct pc_route bad_brace_routes[] = { { "GET", "/{id", h_any, 0 } };
+static const struct pc_route bad_many_routes[] = { { "GET", "/{a}/{b}/{c}/{d}/{e}", h_any, 0 } };
+static const struct pc_route bad_slash_routes[] = { { "GET", "nolead", h_any, 0 } };
+
+Test(router, malformed_patterns_are_refused_at_mount)
+{
+	const struct pc_route *tables[] = { bad_brace_routes, bad_many_routes, bad_slash_routes };
+	size_t i;
+
+	for (i = 0; i < N(tables); i++) {
+		struct pc_mount m = { NULL, "", tables[i], 1 };
+		struct pc_face f = { "bad", &m, 1, NULL };
+		const struct pc_face *faces[] = { &f };
+		struct pc_router *r;
+		struct pc_errinfo ei = { 0 };
+
+		cr_assert_eq(pc_router_new(&cfg, faces, 1, &r, &ei), PC_EINVAL, "table %zu", i);
+		cr_assert(ei.msg[0] != '\0');
+	}
+}
+
+Test(router, an_unknown_prefix_setting_is_refused)
+{
+	struct pc_mount m = { "no_such_prefix", "", auth_routes, 1 };
+	struct pc_face f = { "bad", &m, 1, NULL };
+	const struct pc_face *faces[] = { &f };
+	struct pc_router *r;
+	struct pc_errinfo ei = { 0 };
+
+	cr_assert_eq(pc_router_new(&cfg, faces, 1, &r, &ei), PC_EINVAL);
+	cr_assert(strstr(ei.msg, "no_such_prefix") != NULL, "%s", ei.msg);
+}
