@@ -128,3 +128,24 @@ def test_bad_env_value_refuses_to_start(tmp_path):
                 timeout=20)
     assert p.returncode != 0
     assert "lifetime" in p.stderr.lower(), p.stderr
+
+
+def test_argon2_settings_are_honoured_and_old_hashes_upgrade_on_login(server_factory, tmp_path):
+    db = tmp_path / "rehash.db"
+    srv = server_factory(db_path=db)  # argon2 m=1024, t=1
+    u = srv.register_ok(password=PW)
+    old = srv.user_row(id=u["id"])["hashed_password"]
+    assert "$m=1024,t=1," in old, old
+    srv.stop()
+    srv2 = server_factory(db_path=db, argon2_memory_kib=2048, argon2_iterations=2)
+    # a wrong password changes nothing
+    assert_detail(srv2.login_raw(u["email"], "wrong-password-1"), 400, "LOGIN_BAD_CREDENTIALS")
+    assert srv2.user_row(id=u["id"])["hashed_password"] == old
+    # the old hash still verifies, and is replaced by one of the current policy
+    srv2.login(u["email"], PW)
+    new = srv2.user_row(id=u["id"])["hashed_password"]
+    assert new != old and "$m=2048,t=2," in new, new
+    srv2.login(u["email"], PW)
+    # a newly registered user gets the current policy straight away
+    v = srv2.register_ok(password=PW)
+    assert "$m=2048,t=2," in srv2.user_row(id=v["id"])["hashed_password"]

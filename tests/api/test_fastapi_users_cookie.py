@@ -123,3 +123,18 @@ def test_cookie_settings_are_honoured_and_sessions_survive_restart(server_factor
     srv.restart()
     r = srv.get("/users/me", headers=cookie_header(value, "portcullis_sid"))
     assert r.status_code == 200 and r.json()["id"] == u["id"]
+
+
+def test_session_cookie_is_found_among_other_cookies(server):
+    # browsers send every cookie of the site in one header
+    u = server.register_ok(password=PW)
+    value, _ = set_cookie_parts(server.cookie_login(u["email"], PW))
+    for header in (f"theme=dark; fastapiusersauth={value}; _ga=GA1.2.3",
+                   f"fastapiusersauth={value};lang=en",
+                   f"xfastapiusersauth=nope; fastapiusersauth={value}"):
+        r = server.get("/users/me", headers={"Cookie": header})
+        assert r.status_code == 200, (header, r.text)
+        assert r.json()["id"] == u["id"]
+    # a cookie whose name merely ends with the session cookie's name is not it
+    assert_detail(server.get("/users/me", headers={"Cookie": f"xfastapiusersauth={value}"}),
+                  401, "Unauthorized")

@@ -160,3 +160,36 @@ def test_requires_verification_blocks_unverified_users(server_factory):
     token = srv.login(u["email"], PW)
     assert decode_token(token)["sub"] == u["id"]
 
+
+
+def test_bearer_scheme_is_case_insensitive(server):
+    # FastAPI's OAuth2PasswordBearer compares the scheme case-insensitively
+    u, _pw, token = server.new_user()
+    for scheme in ("bearer", "BEARER"):
+        r = server.get("/users/me", headers={"Authorization": f"{scheme} {token}"})
+        assert r.status_code == 200, (scheme, r.text)
+        assert r.json()["id"] == u["id"]
+
+
+def test_each_logout_route_only_accepts_its_own_backend(server):
+    u, pw, token = server.new_user()
+    r = server.cookie_login(u["email"], pw)
+    cookie = r.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    # the JWT backend's logout does not take a session cookie ...
+    assert_detail(server.post("/auth/logout", headers={"Cookie": f"fastapiusersauth={cookie}"}),
+                  401, "Unauthorized")
+    # ... and the cookie backend's logout does not take a bearer token
+    assert_detail(server.post("/auth/cookie/logout", headers=bearer(token)), 401, "Unauthorized")
+    assert server.me(token).status_code == 200
+    assert server.get("/users/me", headers={"Cookie": f"fastapiusersauth={cookie}"}).status_code == 200
+    assert not server.db("SELECT * FROM revoked_jti WHERE jti = ?", (decode_token(token)["jti"],))
+
+
+def test_grant_type_must_be_password_when_given(server):
+    u = server.register_ok(password=PW)
+    r = server.post("/auth/login", data={"username": u["email"], "password": PW, "grant_type": "password"})
+    assert r.status_code == 200, r.text
+    r = server.post("/auth/login", data={"username": u["email"], "password": PW,
+                                         "grant_type": "client_credentials"})
+    assert_validation_error(r, "grant_type")
+    assert "access_token" not in r.text

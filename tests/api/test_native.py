@@ -101,10 +101,14 @@ def test_access_log_is_json_and_holds_no_secrets(server_factory):
     srv.patch("/users/me", json={"password": "An0ther-Secret-Pa55"}, headers=bearer(token))
     srv.post("/auth/logout", headers=bearer(token))
     srv.post("/auth/cookie/logout", headers=cookie_header(cookie))
+    # credentials misplaced in the query string are neither accepted nor logged
+    q = srv.post(f"/auth/login?username={u['email']}&password=Qu3ry-Secret-Pa55")
+    assert q.status_code == 422, q.text
     time.sleep(0.5)
     srv.stop()  # flushes; fails the test on a bad exit
     err = srv.stderr_text()
-    for secret in (password, "An0ther-Secret-Pa55", token, token.split(".")[2], cookie):
+    for secret in (password, "An0ther-Secret-Pa55", "Qu3ry-Secret-Pa55", token, token.split(".")[2],
+                   cookie):
         assert secret not in err, f"secret leaked into the log: {secret[:12]}..."
     lines = _log_lines(err)
     # one JSON line per request, naming method, path and status
