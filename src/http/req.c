@@ -262,7 +262,8 @@ enum pc_err http_body_json(struct pc_req *req, const char *ctype)
 	}
 	if (!req_ctype_json(ctype))
 		goto out_not_object;
-	j = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	j = json_loadb(req->body.data, req->body.len,
+		       JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (j == NULL) {
 		pc_errinfo_set(&req->errinfo, "body", "", "json_invalid", "JSON decode error");
 		return PC_EINVAL;
@@ -425,6 +426,13 @@ enum pc_err pc_req_json_str(struct pc_req *req, const char *name, bool required,
 	if (!json_is_string(v)) {
 		pc_errinfo_set(&req->errinfo, "body", name, "string_type",
 			       "Input should be a valid string");
+		return PC_EINVAL;
+	}
+	/* \u0000 parses (as FastAPI's parser allows it) but would cut the C
+	 * string short: refuse it on the field rather than read a prefix. */
+	if (strlen(json_string_value(v)) != json_string_length(v)) {
+		pc_errinfo_set(&req->errinfo, "body", name, "value_error",
+			       "Value error, the string contains a NUL character");
 		return PC_EINVAL;
 	}
 	*out = json_string_value(v);
