@@ -2,14 +2,18 @@
 #   make run    install what is needed, build (release), start on 127.0.0.1:8000
 #   make test   install, build with ASan+UBSan, run unit and API tests
 #   make bench  install, build (release), run the wrk scenarios in bench/
+#   make fuzz   install clang, build the libFuzzer drivers, fuzz each parser FUZZ_SECONDS
 
 PYTHON ?= /usr/bin/python3
 ASAN_DIR := build/asan
 REL_DIR := build/release
+FUZZ_DIR := build/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := form cookie jwt email
 SAN_ENV := ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: all run test unit api bench build release asan bootstrap clean
+.PHONY: all run test unit api bench fuzz build release asan bootstrap clean
 
 all: release
 
@@ -43,6 +47,21 @@ test: unit api
 
 bench: release
 	bench/run
+
+$(FUZZ_DIR)/build.ninja:
+	CC=clang meson setup $(FUZZ_DIR) --buildtype=debug -Db_sanitize=address,undefined \
+		-Db_lundef=false -Dfuzz=true
+
+fuzz:
+	@scripts/bootstrap fuzz
+	$(MAKE) $(FUZZ_DIR)/build.ninja
+	ninja -C $(FUZZ_DIR)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_DIR)/corpus/$$t; \
+		echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+		$(SAN_ENV) $(FUZZ_DIR)/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+			$(FUZZ_DIR)/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
 
 clean:
 	rm -rf build
