@@ -45,6 +45,7 @@ enum pc_err {
 	PC_EBUSY,         /* a bounded queue is full; try again later */
 	PC_ESTORE,        /* the database failed */
 	PC_EINTERNAL,     /* a bug or a failing library */
+	PC_EALREADY,      /* the state asked for is already there (e.g. already verified) */
 	PC_ERR__MAX
 };
 
@@ -95,6 +96,27 @@ struct pc_config {
 	char bootstrap_admin_email[321];
 	char bootstrap_admin_password[PC_CFG_STR];
 	bool access_log;
+	/* mail, one-time tokens, events (issue 4) */
+	char smtp_url[PC_CFG_STR];       /* smtp://host:port, smtps://...; "" = mail to the log */
+	bool smtp_starttls;              /* smtp://: require STARTTLS */
+	char smtp_username[256];
+	char smtp_password[PC_CFG_STR];
+	int smtp_timeout_seconds;        /* one delivery attempt, connect to end */
+	char mail_from[PC_CFG_STR];      /* "addr@host" or "Name <addr@host>" */
+	char reset_url[PC_CFG_STR];      /* front-end page; ?token=... is appended */
+	char verify_url[PC_CFG_STR];
+	int reset_token_lifetime_seconds;
+	int verify_token_lifetime_seconds;
+	bool reset_ends_sessions;        /* a reset ends the user's sessions */
+	char reset_template_text[PC_CFG_STR];  /* template files; "" = built in */
+	char reset_template_html[PC_CFG_STR];
+	char verify_template_text[PC_CFG_STR];
+	char verify_template_html[PC_CFG_STR];
+	char webhook_url[PC_CFG_STR];    /* "" = no events */
+	char webhook_secret[PC_CFG_STR]; /* HMAC-SHA256 key of X-Portcullis-Signature */
+	int mail_retry_base_seconds;     /* first retry delay, doubling ... */
+	int mail_retry_max_seconds;      /* ... up to this */
+	int mail_max_attempts;           /* 0 = retry forever */
 };
 
 /* Fills cfg with the built-in defaults. */
@@ -241,6 +263,51 @@ enum pc_err pc_session_create(struct pc_ctx *ctx, const struct pc_user *u, const
 PC_WUR enum pc_err pc_session_authenticate(struct pc_ctx *ctx, const char *token,
 					   struct pc_user *out);
 enum pc_err pc_session_end(struct pc_ctx *ctx, const char *token);
+
+/* ---- password reset and email verification ---------------------------------- */
+
+/*
+ * One-time tokens are 256 random bits (base64url, 43 characters), stored only
+ * as their SHA-256, single use, bound to a purpose, a user and the address
+ * they were sent to. The mail carrying a token is written to the outbox in the
+ * transaction that stores the token; a background sender delivers it (SMTP,
+ * or the log when no smtp_url is set) and retries until it is delivered.
+ * Events (webhook_url) go through the same outbox.
+ */
+
+/* Starts a password reset. For an active user: voids the user's older reset
+ * tokens, issues one (reset_token_lifetime_seconds) and writes its mail and
+ * the on_after_forgot_password event. An unknown or inactive address answers
+ * PC_OK all the same, after the same work but the write: a token is made,
+ * hashed and its mail rendered, and the token table is read instead.
+ * PC_OK; PC_EINVAL (ei: field "email") for a malformed address; PC_ESTORE. */
+enum pc_err pc_password_forgot(struct pc_ctx *ctx, const char *email, struct pc_errinfo *ei);
+
+/* Completes a reset: the token must be a good reset token of an active user
+ * whose address is still the one it was sent to. The password is checked
+ * against the policy, hashed, and stored as the token is marked used, in one
+ * transaction that also voids the user's other reset tokens, ends the user's
+ * sessions (reset_ends_sessions) and writes on_after_reset_password. Hashes:
+ * call from a worker thread. out (may be NULL) gets the updated user.
+ * PC_EUNAUTHORIZED: unknown, garbled, expired, used or other-purpose token, or
+ * the user gone, inactive or moved; PC_EBADPASSWORD (ei.msg says why; the
+ * token stays good); PC_ESTORE. */
+PC_WUR enum pc_err pc_password_reset(struct pc_ctx *ctx, const char *token, const char *password,
+				     size_t password_len, struct pc_user *out,
+				     struct pc_errinfo *ei);
+
+/* Mails a verify token (verify_token_lifetime_seconds) to an active,
+ * unverified user, with the on_after_request_verify event. Any other address
+ * answers PC_OK after the same work, as pc_password_forgot.
+ * PC_OK; PC_EINVAL (ei: field "email"); PC_ESTORE. */
+enum pc_err pc_verify_request(struct pc_ctx *ctx, const char *email, struct pc_errinfo *ei);
+
+/* Uses a verify token: the user becomes verified (on_after_verify is
+ * written in the same transaction). out gets the user.
+ * PC_EUNAUTHORIZED: unknown, garbled, expired, used or other-purpose token, or
+ * the user gone or its address changed since; PC_EALREADY: the user is
+ * verified already (the token stays unused); PC_ESTORE. */
+PC_WUR enum pc_err pc_verify(struct pc_ctx *ctx, const char *token, struct pc_user *out);
 
 #ifdef __cplusplus
 }

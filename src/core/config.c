@@ -73,6 +73,29 @@ static const struct setting settings[] = {
 	S_STR(bootstrap_admin_email, "", NULL, "superuser created at start-up when absent"),
 	S_STR(bootstrap_admin_password, "", NULL, "its password"),
 	S_BOOL(access_log, "true", "one JSON line per request on stderr"),
+	S_STR(smtp_url, "", NULL,
+	      "smtp://host:port or smtps://host:port; empty: mail is written to the log (development)"),
+	S_BOOL(smtp_starttls, "false", "smtp://: require STARTTLS before sending"),
+	S_STR(smtp_username, "", NULL, "SMTP login name; empty: no login"),
+	S_STR(smtp_password, "", NULL, "SMTP password (never logged)"),
+	S_INT(smtp_timeout_seconds, "30", 1, 600, "one delivery attempt (SMTP or webhook), start to end"),
+	S_STR(mail_from, "portcullis@localhost", NULL, "From of mail: addr@host or Name <addr@host>"),
+	S_STR(reset_url, "http://127.0.0.1:8000/reset-password", NULL,
+	      "front-end page of the reset link; ?token=<token> is appended"),
+	S_STR(verify_url, "http://127.0.0.1:8000/verify", NULL,
+	      "front-end page of the verify link; ?token=<token> is appended"),
+	S_INT(reset_token_lifetime_seconds, "3600", 1, 604800, "reset token lifetime"),
+	S_INT(verify_token_lifetime_seconds, "86400", 1, 2592000, "verify token lifetime"),
+	S_BOOL(reset_ends_sessions, "true", "a password reset ends the user's sessions"),
+	S_STR(reset_template_text, "", NULL, "file: plain-text reset mail ({{link}} {{email}} {{token}} {{expires_in}})"),
+	S_STR(reset_template_html, "", NULL, "file: HTML reset mail (values are HTML-escaped)"),
+	S_STR(verify_template_text, "", NULL, "file: plain-text verify mail"),
+	S_STR(verify_template_html, "", NULL, "file: HTML verify mail"),
+	S_STR(webhook_url, "", NULL, "http(s) URL that receives events (on_after_register, ...)"),
+	S_STR(webhook_secret, "", NULL, "HMAC-SHA256 key of the X-Portcullis-Signature header"),
+	S_INT(mail_retry_base_seconds, "2", 1, 3600, "first retry delay of a failed delivery (doubles)"),
+	S_INT(mail_retry_max_seconds, "300", 1, 86400, "longest retry delay"),
+	S_INT(mail_max_attempts, "0", 0, 1000000, "attempts before a delivery is given up; 0: never"),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -333,7 +356,7 @@ enum pc_err pc_config_validate(const struct pc_config *cfg, struct pc_errinfo *e
 			       "cookie_name must be a non-empty token");
 		return PC_EINVAL;
 	}
-	return PC_OK;
+	return pc_mail_config_validate(cfg, ei);
 }
 
 bool pc_config_has(const char *name)

@@ -10,6 +10,8 @@
  *   password  argon2id hash/verify, dummy verify, policy
  *   jwt       encode/decode of access tokens with the algorithm pinned
  *   email     validation and normalisation of addresses and usernames
+ *   onetime   one-time tokens (reset, verify): issue, check, consume
+ *   mail      the outbox: templates, events, the background sender
  *   ctx       struct pc_ctx, what pc_ctx_open wires together
  */
 #ifndef PC_CORE_H
@@ -178,6 +180,66 @@ enum pc_err pc_username_normalize(const char *in, char out_lc[PC_USERNAME_MAX + 
 
 void pc_lower_ascii(char *s);
 
+/* ---- onetime (onetime.c) -------------------------------------------------------- */
+
+/* What a registration sets off: the on_after_register event, and with
+ * requires_verification the verify token and its mail, in one transaction.
+ * Failures are logged and returned; the user exists either way. */
+enum pc_err pc_onetime_after_register(struct pc_ctx *ctx, const struct pc_user *u);
+
+/* Whether s has the shape of the tokens we issue (43 base64url characters). */
+bool pc_onetime_shape_ok(const char *s);
+
+/* ---- mail (mail.c) ----------------------------------------------------------------- */
+
+struct pc_outbox_row;
+struct pc_mailer;
+
+enum pc_mail_kind { PC_MAIL_RESET, PC_MAIL_VERIFY, PC_MAIL__MAX };
+
+/* Checks the mail settings (URLs, addresses, webhook secret, retry bounds). */
+enum pc_err pc_mail_config_validate(const struct pc_config *cfg, struct pc_errinfo *ei);
+
+/* Loads the template files and starts the sender thread (curl initialised
+ * once per process). PC_EINVAL (ei names the setting) for an unreadable or
+ * oversized template; PC_EINTERNAL when the thread cannot start. */
+enum pc_err pc_mail_open(struct pc_ctx *ctx, struct pc_errinfo *ei);
+/* Stops the sender (an attempt in flight is abandoned and retried later)
+ * and frees the templates. NULL mailer is a no-op. */
+void pc_mail_close(struct pc_ctx *ctx);
+/* Wakes the sender: call after committing outbox rows. */
+void pc_mail_kick(struct pc_ctx *ctx);
+
+/* Fills out (kind "mail") with the mail of kind carrying token to email:
+ * subject, text and HTML bodies from the templates, link = <url>?token=...
+ * PC_EINVAL when email or the subject holds CR or LF; PC_ETOOBIG. */
+enum pc_err pc_mail_render(struct pc_ctx *ctx, enum pc_mail_kind kind, const char *email,
+			   const char *token, struct pc_outbox_row *out);
+
+/* Fills out (kind "webhook") with {"id", "event", "user": {"id", "email"},
+ * "ts"} for webhook_url. *made is false (out untouched) when no webhook is
+ * configured. PC_ENOMEM, PC_ETOOBIG. */
+enum pc_err pc_mail_event(struct pc_ctx *ctx, const char *event, const struct pc_user *u,
+			  struct pc_outbox_row *out, bool *made);
+
+/* The pieces of a message, exposed for the unit tests. */
+/* url + ("?" or "&") + "token=" + token. PC_ETOOBIG. */
+enum pc_err pc_mail_link(const char *url, const char *token, char *out, size_t outsz);
+/* {{name}} substitution; values HTML-escaped when html. Unknown names stay.
+ * PC_ETOOBIG past max bytes. */
+enum pc_err pc_mail_template_fill(const char *tpl, const char *const *names,
+				  const char *const *values, size_t n, bool html,
+				  struct pc_buf *out);
+/* The RFC 5322 message (CRLF, MIME multipart/alternative, quoted-printable
+ * parts) of a mail row, From mail_from. PC_EINVAL when a header value holds
+ * CR or LF. */
+enum pc_err pc_mail_message(const struct pc_config *cfg, const struct pc_outbox_row *m,
+			    int64_t now, struct pc_buf *out);
+/* Quoted-printable (RFC 2045) with CRLF line ends, lines at most 76. */
+enum pc_err pc_mail_qp_encode(const char *in, size_t n, struct pc_buf *out);
+/* "sha256=" + hex HMAC-SHA256(secret, body). out holds 7 + 64 + 1. */
+void pc_mail_signature(const char *secret, const char *body, size_t n, char out[72]);
+
 /* ---- ctx ----------------------------------------------------------------------- */
 
 struct pc_ctx {
@@ -186,6 +248,7 @@ struct pc_ctx {
 	struct pc_workers *workers;
 	struct pc_jwt_key jwt;
 	struct pc_argon2_params argon2;
+	struct pc_mailer *mailer; /* the outbox sender (mail.c) */
 };
 
 /* The pool that runs slow work; the HTTP layer submits hashing requests here. */

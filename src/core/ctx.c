@@ -5,7 +5,8 @@
  * migrations; settle the JWT key (the configured secret, or one generated
  * once and kept in the store's keys table so restarts keep tokens valid);
  * start the hash workers; create the bootstrap superuser when configured and
- * absent; start the janitor that purges expired sessions and denylist rows.
+ * absent; load the mail templates and start the outbox sender (mail.c);
+ * start the janitor that purges expired sessions and denylist rows.
  * Freeing undoes it in reverse. Each step's failure undoes the steps before.
  */
 #include <pthread.h>
@@ -215,12 +216,17 @@ enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out, struct
 	err = bootstrap_admin(ctx, ei);
 	if (err != PC_OK)
 		goto out_free_workers;
-	err = janitor_start(f);
+	err = pc_mail_open(ctx, ei);
 	if (err != PC_OK)
 		goto out_free_workers;
+	err = janitor_start(f);
+	if (err != PC_OK)
+		goto out_close_mail;
 	*out = ctx;
 	return PC_OK;
 
+out_close_mail:
+	pc_mail_close(ctx);
 out_free_workers:
 	pc_workers_free(ctx->workers);
 out_close_store:
@@ -238,6 +244,7 @@ void pc_ctx_free(struct pc_ctx *ctx)
 	if (ctx == NULL)
 		return;
 	janitor_stop(f);
+	pc_mail_close(ctx);
 	pc_workers_free(ctx->workers);
 	store_close(ctx->store);
 	pc_wipe(f, sizeof(*f));

@@ -21,6 +21,7 @@ static const char *const err_names[PC_ERR__MAX] = {
 	[PC_EBUSY] = "busy",
 	[PC_ESTORE] = "store error",
 	[PC_EINTERNAL] = "internal error",
+	[PC_EALREADY] = "already done",
 };
 
 const char *pc_strerror(enum pc_err err)

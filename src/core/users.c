@@ -137,7 +137,14 @@ static enum pc_err user_create(struct pc_ctx *ctx, const struct pc_user_input *i
 enum pc_err pc_user_register(struct pc_ctx *ctx, const struct pc_user_input *in,
 			     struct pc_user *out, struct pc_errinfo *ei)
 {
-	return user_create(ctx, in, false, out, ei);
+	enum pc_err err = user_create(ctx, in, false, out, ei);
+
+	/* on_after_register, and the verify mail when verification is required.
+	 * The user exists whatever happens there: a failure is logged, and the
+	 * user can ask for the verify mail again. */
+	if (err == PC_OK)
+		(void)pc_onetime_after_register(ctx, out);
+	return err;
 }
 
 enum pc_err pc_user_create(struct pc_ctx *ctx, const struct pc_user_input *in,
@@ -209,7 +216,10 @@ enum pc_err pc_user_update(struct pc_ctx *ctx, struct pc_user *u, const struct p
 		err = hash_into(ctx, patch->password, patch->password_len, &cur);
 		if (err != PC_OK)
 			goto out_wipe;
-		cur.password_changed_at = now;
+		/* Strictly later than the last change, even within one second: the
+		 * store voids outstanding reset tokens when it moves. */
+		cur.password_changed_at = now > cur.password_changed_at ? now
+									 : cur.password_changed_at + 1;
 	}
 	if (email_changed)
 		cur.is_verified = false;

@@ -2,7 +2,8 @@
  * fastapi_users.c - the fastapi-users API (seeds 000 and 003).
  *
  * Mounted as fastapi-users mounts its routers:
- *   auth_prefix            register router + the "jwt" auth backend (bearer)
+ *   auth_prefix            register, reset password and verify routers + the
+ *                          "jwt" auth backend (bearer)
  *   auth_prefix/cookie     the "cookie" auth backend (database sessions)
  *   users_prefix           users router
  *   /                      /protected, the route README 003 guards with current_user()
@@ -18,7 +19,7 @@
 
 static pc_handler_fn fu_register, fu_jwt_login, fu_jwt_logout, fu_cookie_login,
 	fu_cookie_logout, fu_me_get, fu_me_patch, fu_user_get, fu_user_patch, fu_user_delete,
-	fu_protected;
+	fu_protected, fu_forgot_password, fu_reset_password, fu_request_verify, fu_verify;
 
 #define AUTHED (PC_R_AUTH | PC_R_ACTIVE)
 
@@ -26,6 +27,10 @@ static const struct pc_route fu_auth_routes[] = {
 	{ "POST", "/register", fu_register, PC_R_JSON | PC_R_SLOW },
 	{ "POST", "/login", fu_jwt_login, PC_R_FORM | PC_R_SLOW },
 	{ "POST", "/logout", fu_jwt_logout, AUTHED | PC_R_BEARER },
+	{ "POST", "/forgot-password", fu_forgot_password, PC_R_JSON },
+	{ "POST", "/reset-password", fu_reset_password, PC_R_JSON | PC_R_SLOW },
+	{ "POST", "/request-verify-token", fu_request_verify, PC_R_JSON },
+	{ "POST", "/verify", fu_verify, PC_R_JSON },
 };
 
 static const struct pc_route fu_cookie_routes[] = {
@@ -79,6 +84,24 @@ static const struct fu_errmap fu_update_errs[] = {
 	{ PC_EEXISTS, 400, "UPDATE_USER_EMAIL_ALREADY_EXISTS", false },
 	{ PC_EBADPASSWORD, 400, "UPDATE_USER_INVALID_PASSWORD", true },
 	{ PC_ENOTFOUND, 404, "Not Found", false },
+	{ PC_OK, 0, NULL, false },
+};
+
+static const struct fu_errmap fu_reset_errs[] = {
+	{ PC_EUNAUTHORIZED, 400, "RESET_PASSWORD_BAD_TOKEN", false },
+	{ PC_EBADPASSWORD, 400, "RESET_PASSWORD_INVALID_PASSWORD", true },
+	{ PC_OK, 0, NULL, false },
+};
+
+static const struct fu_errmap fu_verify_errs[] = {
+	{ PC_EUNAUTHORIZED, 400, "VERIFY_USER_BAD_TOKEN", false },
+	{ PC_EALREADY, 400, "VERIFY_USER_ALREADY_VERIFIED", false },
+	{ PC_OK, 0, NULL, false },
+};
+
+/* forgot-password, request-verify-token: 202 whatever the address; only a
+ * malformed one (422) or a failing server (500) answers otherwise. */
+static const struct fu_errmap fu_accepted_errs[] = {
 	{ PC_OK, 0, NULL, false },
 };
 
@@ -221,6 +244,22 @@ static enum pc_err fu_read_login(struct pc_req *req, const char **username, cons
 	return PC_OK;
 }
 
+/* {"email": EmailStr}: presence and type here, the address itself in core. */
+static enum pc_err fu_read_email(struct pc_req *req, const char **email)
+{
+	return pc_req_json_str(req, "email", true, email);
+}
+
+/* {"token": str, "password": str} */
+static enum pc_err fu_read_reset(struct pc_req *req, const char **token, const char **password)
+{
+	enum pc_err err = pc_req_json_str(req, "token", true, token);
+
+	if (err == PC_OK)
+		err = pc_req_json_str(req, "password", true, password);
+	return err;
+}
+
 /* ---- handlers: register and the two auth backends ------------------------------ */
 
 static enum pc_err fu_register(struct pc_req *req, struct pc_resp *resp)
@@ -316,6 +355,58 @@ static enum pc_err fu_cookie_logout(struct pc_req *req, struct pc_resp *resp)
 	if (err != PC_OK)
 		return err;
 	return pc_resp_status(resp, 204);
+}
+
+/* ---- handlers: reset password and verify routers ----------------------------------- */
+
+static enum pc_err fu_forgot_password(struct pc_req *req, struct pc_resp *resp)
+{
+	const char *email;
+	enum pc_err err = fu_read_email(req, &email);
+
+	if (err == PC_OK)
+		err = pc_password_forgot(req->ctx, email, &req->errinfo);
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_accepted_errs);
+	return pc_resp_json(resp, 202, json_null());
+}
+
+static enum pc_err fu_reset_password(struct pc_req *req, struct pc_resp *resp)
+{
+	const char *token, *password;
+	enum pc_err err = fu_read_reset(req, &token, &password);
+
+	if (err == PC_OK)
+		err = pc_password_reset(req->ctx, token, password, strlen(password), NULL,
+					&req->errinfo);
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_reset_errs);
+	return pc_resp_json(resp, 200, json_null());
+}
+
+static enum pc_err fu_request_verify(struct pc_req *req, struct pc_resp *resp)
+{
+	const char *email;
+	enum pc_err err = fu_read_email(req, &email);
+
+	if (err == PC_OK)
+		err = pc_verify_request(req->ctx, email, &req->errinfo);
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_accepted_errs);
+	return pc_resp_json(resp, 202, json_null());
+}
+
+static enum pc_err fu_verify(struct pc_req *req, struct pc_resp *resp)
+{
+	const char *token;
+	struct pc_user u;
+	enum pc_err err = pc_req_json_str(req, "token", true, &token);
+
+	if (err == PC_OK)
+		err = pc_verify(req->ctx, token, &u);
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_verify_errs);
+	return pc_resp_json(resp, 200, fu_user_json(req, &u));
 }
 
 /* ---- handlers: users router ----------------------------------------------------- */

@@ -84,6 +84,22 @@ enum sqlite_stmt {
 	STMT_PURGE_JTI,
 	STMT_KEY_GET,
 	STMT_KEY_PUT,
+	STMT_OT_VOID,
+	STMT_OT_INSERT,
+	STMT_OT_GET,
+	STMT_OT_USE,
+	STMT_USER_SET_PASSWORD,
+	STMT_USER_SET_VERIFIED,
+	STMT_OUTBOX_INSERT,
+	STMT_OUTBOX_DUE,
+	STMT_OUTBOX_NEXT,
+	STMT_OUTBOX_LEASE,
+	STMT_OUTBOX_GET,
+	STMT_OUTBOX_SENT,
+	STMT_OUTBOX_RETRY,
+	STMT_OUTBOX_GIVE_UP,
+	STMT_PURGE_ONETIME,
+	STMT_PURGE_OUTBOX,
 	STMT__MAX
 };
 
@@ -94,6 +110,18 @@ enum sqlite_stmt {
 #define USER_COLS_U \
 	"u.id, u.email, u.username, u.full_name, u.hashed_password, u.is_active, " \
 	"u.is_superuser, u.is_verified, u.password_changed_at, u.created_at, u.updated_at"
+
+/* The columns of struct pc_onetime_row, in the order row_onetime() reads them. */
+#define ONETIME_COLS \
+	"token_hash, purpose, user_id, email, created_at, expires_at, coalesce(used_at, 0)"
+/* The columns of struct pc_outbox_row, in the order row_outbox() reads them. */
+#define OUTBOX_COLS \
+	"id, kind, recipient, subject, body_text, body_html, payload, attempts, " \
+	"next_attempt_at, claimed_until, coalesce(sent_at, 0), coalesce(gave_up_at, 0), " \
+	"last_error, created_at"
+/* A row a sender may take now (?1): unsent, not given up, due, no lease running. */
+#define OUTBOX_DUE_WHERE \
+	"sent_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= ?1 AND claimed_until <= ?1"
 
 /* Parameters ?1..?12 of both user writes are bound by bind_user(). */
 static const char *const sqlite_sql[STMT__MAX] = {
@@ -138,6 +166,46 @@ static const char *const sqlite_sql[STMT__MAX] = {
 	[STMT_KEY_PUT] =
 		"INSERT INTO keys (name, value, created_at) VALUES (?1, ?2, ?3) "
 		"ON CONFLICT (name) DO NOTHING",
+	[STMT_OT_VOID] =
+		"UPDATE one_time_tokens SET used_at = ?3 "
+		"WHERE user_id = ?1 AND purpose = ?2 AND used_at IS NULL",
+	[STMT_OT_INSERT] =
+		"INSERT INTO one_time_tokens (token_hash, purpose, user_id, email, created_at, "
+		"expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[STMT_OT_GET] = "SELECT " ONETIME_COLS " FROM one_time_tokens WHERE token_hash = ?1",
+	[STMT_OT_USE] =
+		"UPDATE one_time_tokens SET used_at = ?3 WHERE token_hash = ?1 AND purpose = ?2 "
+		"AND used_at IS NULL AND expires_at > ?3",
+	[STMT_USER_SET_PASSWORD] =
+		"UPDATE users SET hashed_password = ?2, "
+		"password_changed_at = max(?3, password_changed_at + 1), updated_at = ?3 "
+		"WHERE id = ?1 AND is_active = 1 AND email_lc = ?4",
+	[STMT_USER_SET_VERIFIED] =
+		"UPDATE users SET is_verified = 1, updated_at = ?2 "
+		"WHERE id = ?1 AND email_lc = ?3 AND is_verified = 0",
+	[STMT_OUTBOX_INSERT] =
+		"INSERT INTO mail_outbox (kind, recipient, subject, body_text, body_html, payload, "
+		"next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[STMT_OUTBOX_DUE] = "SELECT 1 FROM mail_outbox WHERE " OUTBOX_DUE_WHERE " LIMIT 1",
+	[STMT_OUTBOX_NEXT] =
+		"SELECT id FROM mail_outbox WHERE " OUTBOX_DUE_WHERE
+		" ORDER BY next_attempt_at, id LIMIT 1",
+	[STMT_OUTBOX_LEASE] =
+		"UPDATE mail_outbox SET claimed_until = ?2, attempts = attempts + 1 WHERE id = ?1",
+	[STMT_OUTBOX_GET] = "SELECT " OUTBOX_COLS " FROM mail_outbox WHERE id = ?1",
+	[STMT_OUTBOX_SENT] =
+		"UPDATE mail_outbox SET sent_at = ?2, claimed_until = 0, body_text = '', "
+		"body_html = '', payload = '' WHERE id = ?1",
+	[STMT_OUTBOX_RETRY] =
+		"UPDATE mail_outbox SET claimed_until = 0, next_attempt_at = ?2, last_error = ?3 "
+		"WHERE id = ?1",
+	[STMT_OUTBOX_GIVE_UP] =
+		"UPDATE mail_outbox SET claimed_until = 0, gave_up_at = ?2, last_error = ?3, "
+		"body_text = '', body_html = '', payload = '' WHERE id = ?1",
+	[STMT_PURGE_ONETIME] = "DELETE FROM one_time_tokens WHERE expires_at <= ?1",
+	[STMT_PURGE_OUTBOX] =
+		"DELETE FROM mail_outbox WHERE (sent_at IS NOT NULL AND sent_at <= ?1) "
+		"OR (gave_up_at IS NOT NULL AND gave_up_at <= ?1)",
 };
 
 /* Made outside the statement table: it must exist before STMT_SCHEMA_* prepare. */
@@ -1171,6 +1239,452 @@ static enum pc_err sqlite_key_put_if_absent(struct pc_store *s, const char *name
 	return err;
 }
 
+/* ---- one-time tokens ------------------------------------------------------------------- */
+
+/* Reads the ONETIME_COLS of the current row. */
+static enum pc_err row_onetime(sqlite3_stmt *stmt, struct pc_onetime_row *out)
+{
+	enum pc_err err;
+
+	err = col_text(stmt, 0, out->token_hash, sizeof(out->token_hash));
+	if (err == PC_OK)
+		err = col_text(stmt, 1, out->purpose, sizeof(out->purpose));
+	if (err == PC_OK)
+		err = col_text(stmt, 2, out->user_id, sizeof(out->user_id));
+	if (err == PC_OK)
+		err = col_text(stmt, 3, out->email, sizeof(out->email));
+	if (err != PC_OK)
+		return err;
+	out->created_at = sqlite3_column_int64(stmt, 4);
+	out->expires_at = sqlite3_column_int64(stmt, 5);
+	out->used_at = sqlite3_column_int64(stmt, 6);
+	return PC_OK;
+}
+
+/* Marks the user's unused tokens of a purpose used at `at`. Inside a transaction. */
+static enum pc_err onetime_void(struct pc_store *s, const char *user_id, const char *purpose,
+				int64_t at)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+
+	err = stmt_get(s, STMT_OT_VOID, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = bind_text(stmt, 1, user_id);
+	if (err == PC_OK)
+		err = bind_text(stmt, 2, purpose);
+	if (err == PC_OK)
+		err = bind_int64(stmt, 3, at);
+	if (err == PC_OK)
+		err = stmt_exec(stmt, NULL);
+	stmt_done(stmt);
+	return err;
+}
+
+static enum pc_err onetime_insert(struct pc_store *s, const struct pc_onetime_row *t)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+
+	err = stmt_get(s, STMT_OT_INSERT, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = bind_field(stmt, 1, t->token_hash, sizeof(t->token_hash), false);
+	if (err == PC_OK)
+		err = bind_field(stmt, 2, t->purpose, sizeof(t->purpose), false);
+	if (err == PC_OK)
+		err = bind_field(stmt, 3, t->user_id, sizeof(t->user_id), false);
+	if (err == PC_OK)
+		err = bind_field(stmt, 4, t->email, sizeof(t->email), false);
+	if (err == PC_OK)
+		err = bind_int64(stmt, 5, t->created_at);
+	if (err == PC_OK)
+		err = bind_int64(stmt, 6, t->expires_at);
+	if (err == PC_OK)
+		err = stmt_exec(stmt, NULL);
+	stmt_done(stmt);
+	return err;
+}
+
+/* Inserts one outbox row; the columns a sender owns take their defaults. */
+static enum pc_err outbox_insert(struct pc_store *s, const struct pc_outbox_row *m)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+
+	err = stmt_get(s, STMT_OUTBOX_INSERT, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = bind_field(stmt, 1, m->kind, sizeof(m->kind), false);
+	if (err == PC_OK)
+		err = bind_field(stmt, 2, m->recipient, sizeof(m->recipient), false);
+	if (err == PC_OK)
+		err = bind_field(stmt, 3, m->subject, sizeof(m->subject), false);
+	if (err == PC_OK)
+		err = bind_field(stmt, 4, m->body_text, sizeof(m->body_text), false);
+	if (err == PC_OK)
+		err = bind_field(stmt, 5, m->body_html, sizeof(m->body_html), false);
+	if (err == PC_OK)
+		err = bind_field(stmt, 6, m->payload, sizeof(m->payload), false);
+	if (err == PC_OK)
+		err = bind_int64(stmt, 7, m->next_attempt_at);
+	if (err == PC_OK)
+		err = bind_int64(stmt, 8, m->created_at);
+	if (err == PC_OK)
+		err = stmt_exec(stmt, NULL);
+	stmt_done(stmt);
+	return err;
+}
+
+static enum pc_err outbox_insert_all(struct pc_store *s, const struct pc_outbox_row *const *msgs,
+				     size_t n)
+{
+	enum pc_err err = PC_OK;
+	size_t i;
+
+	for (i = 0; i < n && err == PC_OK; i++)
+		err = outbox_insert(s, msgs[i]);
+	return err;
+}
+
+/* The token, the voiding of older ones and the messages: all or nothing. */
+static enum pc_err sqlite_onetime_issue(struct pc_store *s, const struct pc_onetime_row *tok,
+					bool void_older, const struct pc_outbox_row *const *msgs,
+					size_t nmsgs)
+{
+	enum pc_err err;
+
+	if (tok == NULL && nmsgs == 0)
+		return PC_OK;
+	err = stmt_run(s, STMT_BEGIN);
+	if (err != PC_OK)
+		return err;
+	if (tok != NULL && void_older)
+		err = onetime_void(s, tok->user_id, tok->purpose, tok->created_at);
+	if (err == PC_OK && tok != NULL)
+		err = onetime_insert(s, tok);
+	if (err == PC_OK)
+		err = outbox_insert_all(s, msgs, nmsgs);
+	if (err == PC_OK)
+		err = stmt_run(s, STMT_COMMIT);
+	if (err != PC_OK)
+		tx_rollback(s);
+	return err;
+}
+
+/* Steps a one-row SELECT of ONETIME_COLS. PC_ENOTFOUND. */
+static enum pc_err onetime_read(struct pc_store *s, const char *token_hash,
+				struct pc_onetime_row *out)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+	int rc;
+
+	err = stmt_get(s, STMT_OT_GET, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = bind_text(stmt, 1, token_hash);
+	if (err == PC_OK) {
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW)
+			err = row_onetime(stmt, out);
+		else if (rc == SQLITE_DONE)
+			err = PC_ENOTFOUND;
+		else
+			err = stmt_error(stmt, NULL);
+	}
+	stmt_done(stmt);
+	return err;
+}
+
+static enum pc_err sqlite_onetime_get(struct pc_store *s, const char *token_hash,
+				      struct pc_onetime_row *out)
+{
+	if (token_hash == NULL || out == NULL)
+		return PC_EINVAL;
+	memset(out, 0, sizeof(*out));
+	return onetime_read(s, token_hash, out);
+}
+
+/* The user write apply asks for, if any, inside the consume transaction.
+ * 0 rows changed (its condition on the user failed) is PC_ENOTFOUND. */
+static enum pc_err apply_user_write(struct pc_store *s, const struct pc_onetime_row *t,
+				    const struct pc_onetime_apply *apply, int64_t now)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+
+	if (apply->password_hash != NULL) {
+		err = stmt_get(s, STMT_USER_SET_PASSWORD, &stmt);
+		if (err != PC_OK)
+			return err;
+		err = bind_text(stmt, 1, t->user_id);
+		if (err == PC_OK)
+			err = bind_text(stmt, 2, apply->password_hash);
+		if (err == PC_OK)
+			err = bind_int64(stmt, 3, now);
+		if (err == PC_OK)
+			err = bind_text(stmt, 4, t->email);
+	} else if (apply->set_verified) {
+		err = stmt_get(s, STMT_USER_SET_VERIFIED, &stmt);
+		if (err != PC_OK)
+			return err;
+		err = bind_text(stmt, 1, t->user_id);
+		if (err == PC_OK)
+			err = bind_int64(stmt, 2, now);
+		if (err == PC_OK)
+			err = bind_text(stmt, 3, t->email);
+	} else {
+		return PC_OK;
+	}
+	if (err == PC_OK)
+		err = stmt_exec(stmt, NULL);
+	if (err == PC_OK && sqlite3_changes(sqlite3_db_handle(stmt)) == 0)
+		err = PC_ENOTFOUND;
+	stmt_done(stmt);
+	return err;
+}
+
+/* Marks the token used (only if it is still good) and applies; all or nothing. */
+static enum pc_err sqlite_onetime_consume(struct pc_store *s, const char *token_hash,
+					  const char *purpose, int64_t now,
+					  const struct pc_onetime_apply *apply)
+{
+	static const struct pc_onetime_apply nothing = { 0 };
+	struct pc_onetime_row t;
+	sqlite3_stmt *stmt;
+	int64_t n = 0;
+	enum pc_err err;
+
+	if (token_hash == NULL || purpose == NULL)
+		return PC_EINVAL;
+	if (apply == NULL)
+		apply = &nothing;
+	err = stmt_run(s, STMT_BEGIN);
+	if (err != PC_OK)
+		return err;
+	err = stmt_get(s, STMT_OT_USE, &stmt);
+	if (err != PC_OK)
+		goto out_rollback;
+	err = bind_text(stmt, 1, token_hash);
+	if (err == PC_OK)
+		err = bind_text(stmt, 2, purpose);
+	if (err == PC_OK)
+		err = bind_int64(stmt, 3, now);
+	if (err == PC_OK)
+		err = stmt_exec(stmt, NULL);
+	if (err == PC_OK)
+		n = sqlite3_changes(sqlite3_db_handle(stmt));
+	stmt_done(stmt);
+	if (err == PC_OK && n == 0)
+		err = PC_ENOTFOUND;
+	if (err == PC_OK)
+		err = onetime_read(s, token_hash, &t);
+	if (err == PC_OK)
+		err = apply_user_write(s, &t, apply, now);
+	if (err == PC_OK && apply->end_sessions)
+		err = delete_by(s, STMT_SESSION_DELETE_USER, t.user_id, &n);
+	if (err == PC_OK)
+		err = outbox_insert_all(s, apply->msgs, apply->nmsgs);
+	if (err == PC_OK)
+		err = stmt_run(s, STMT_COMMIT);
+	if (err == PC_OK)
+		return PC_OK;
+out_rollback:
+	tx_rollback(s);
+	return err;
+}
+
+/* ---- the outbox --------------------------------------------------------------------------- */
+
+/* Reads the OUTBOX_COLS of the current row. */
+static enum pc_err row_outbox(sqlite3_stmt *stmt, struct pc_outbox_row *out)
+{
+	enum pc_err err;
+
+	out->id = sqlite3_column_int64(stmt, 0);
+	err = col_text(stmt, 1, out->kind, sizeof(out->kind));
+	if (err == PC_OK)
+		err = col_text(stmt, 2, out->recipient, sizeof(out->recipient));
+	if (err == PC_OK)
+		err = col_text(stmt, 3, out->subject, sizeof(out->subject));
+	if (err == PC_OK)
+		err = col_text(stmt, 4, out->body_text, sizeof(out->body_text));
+	if (err == PC_OK)
+		err = col_text(stmt, 5, out->body_html, sizeof(out->body_html));
+	if (err == PC_OK)
+		err = col_text(stmt, 6, out->payload, sizeof(out->payload));
+	if (err == PC_OK)
+		err = col_text(stmt, 12, out->last_error, sizeof(out->last_error));
+	if (err != PC_OK)
+		return err;
+	out->attempts = sqlite3_column_int64(stmt, 7);
+	out->next_attempt_at = sqlite3_column_int64(stmt, 8);
+	out->claimed_until = sqlite3_column_int64(stmt, 9);
+	out->sent_at = sqlite3_column_int64(stmt, 10);
+	out->gave_up_at = sqlite3_column_int64(stmt, 11);
+	out->created_at = sqlite3_column_int64(stmt, 13);
+	return PC_OK;
+}
+
+static enum pc_err outbox_read(struct pc_store *s, int64_t id, struct pc_outbox_row *out)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+	int rc;
+
+	err = stmt_get(s, STMT_OUTBOX_GET, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = bind_int64(stmt, 1, id);
+	if (err == PC_OK) {
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW)
+			err = row_outbox(stmt, out);
+		else if (rc == SQLITE_DONE)
+			err = PC_ENOTFOUND;
+		else
+			err = stmt_error(stmt, NULL);
+	}
+	stmt_done(stmt);
+	return err;
+}
+
+static enum pc_err sqlite_outbox_get(struct pc_store *s, int64_t id, struct pc_outbox_row *out)
+{
+	return outbox_read(s, id, out);
+}
+
+/* Steps a statement bound with ?1 = now that yields at most one integer. */
+static enum pc_err outbox_first(struct pc_store *s, enum sqlite_stmt id, int64_t now,
+				int64_t *out, bool *found)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+	int rc;
+
+	*found = false;
+	err = stmt_get(s, id, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = bind_int64(stmt, 1, now);
+	if (err == PC_OK) {
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW) {
+			*out = sqlite3_column_int64(stmt, 0);
+			*found = true;
+		} else if (rc != SQLITE_DONE) {
+			err = stmt_error(stmt, NULL);
+		}
+	}
+	stmt_done(stmt);
+	return err;
+}
+
+static enum pc_err sqlite_outbox_due(struct pc_store *s, int64_t now, bool *out)
+{
+	int64_t one;
+
+	return outbox_first(s, STMT_OUTBOX_DUE, now, &one, out);
+}
+
+/* Select and lease in one write transaction: two senders never hold one row. */
+static enum pc_err sqlite_outbox_claim(struct pc_store *s, int64_t now, int64_t lease_until,
+				       struct pc_outbox_row *out)
+{
+	sqlite3_stmt *stmt = NULL;
+	int64_t id = 0;
+	bool found;
+	enum pc_err err;
+
+	err = stmt_run(s, STMT_BEGIN);
+	if (err != PC_OK)
+		return err;
+	err = outbox_first(s, STMT_OUTBOX_NEXT, now, &id, &found);
+	if (err == PC_OK && !found)
+		err = PC_ENOTFOUND;
+	if (err == PC_OK)
+		err = stmt_get(s, STMT_OUTBOX_LEASE, &stmt);
+	if (err == PC_OK) {
+		err = bind_int64(stmt, 1, id);
+		if (err == PC_OK)
+			err = bind_int64(stmt, 2, lease_until);
+		if (err == PC_OK)
+			err = stmt_exec(stmt, NULL);
+		stmt_done(stmt);
+	}
+	if (err == PC_OK)
+		err = outbox_read(s, id, out);
+	if (err == PC_OK)
+		err = stmt_run(s, STMT_COMMIT);
+	if (err != PC_OK)
+		tx_rollback(s);
+	return err;
+}
+
+/* Binds ?1 = id, ?2 = at, ?3 = error (when has_error) and runs; PC_ENOTFOUND for no row. */
+static enum pc_err outbox_mark(struct pc_store *s, enum sqlite_stmt sid, int64_t id, int64_t at,
+			       bool has_error, const char *error)
+{
+	char msg[PC_OUTBOX_ERROR_MAX + 1];
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+
+	snprintf(msg, sizeof(msg), "%s", error != NULL ? error : "");
+	err = stmt_get(s, sid, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = bind_int64(stmt, 1, id);
+	if (err == PC_OK)
+		err = bind_int64(stmt, 2, at);
+	if (err == PC_OK && has_error)
+		err = bind_text(stmt, 3, error != NULL ? msg : NULL);
+	if (err == PC_OK)
+		err = stmt_exec(stmt, NULL);
+	if (err == PC_OK && sqlite3_changes(sqlite3_db_handle(stmt)) == 0)
+		err = PC_ENOTFOUND;
+	stmt_done(stmt);
+	return err;
+}
+
+static enum pc_err sqlite_outbox_sent(struct pc_store *s, int64_t id, int64_t now)
+{
+	return outbox_mark(s, STMT_OUTBOX_SENT, id, now, false, NULL);
+}
+
+static enum pc_err sqlite_outbox_failed(struct pc_store *s, int64_t id, int64_t now,
+					int64_t next_attempt_at, const char *error, bool give_up)
+{
+	if (give_up)
+		return outbox_mark(s, STMT_OUTBOX_GIVE_UP, id, now, true, error);
+	return outbox_mark(s, STMT_OUTBOX_RETRY, id, next_attempt_at, true, error);
+}
+
+/* Both deletes in one write transaction. */
+static enum pc_err sqlite_mail_purge(struct pc_store *s, int64_t now, int64_t done_before,
+				     int64_t *removed)
+{
+	enum pc_err err;
+	int64_t n = 0;
+
+	*removed = 0;
+	err = stmt_run(s, STMT_BEGIN);
+	if (err != PC_OK)
+		return err;
+	err = purge_one(s, STMT_PURGE_ONETIME, now, &n);
+	if (err == PC_OK)
+		err = purge_one(s, STMT_PURGE_OUTBOX, done_before, &n);
+	if (err == PC_OK)
+		err = stmt_run(s, STMT_COMMIT);
+	if (err != PC_OK) {
+		tx_rollback(s);
+		return err;
+	}
+	*removed = n;
+	return PC_OK;
+}
+
 /* ---- the operations table -------------------------------------------------------------- */
 
 const struct pc_store_ops pc_store_sqlite = {
@@ -1198,4 +1712,13 @@ const struct pc_store_ops pc_store_sqlite = {
 	.purge_expired = sqlite_purge_expired,
 	.key_get = sqlite_key_get,
 	.key_put_if_absent = sqlite_key_put_if_absent,
+	.onetime_issue = sqlite_onetime_issue,
+	.onetime_get = sqlite_onetime_get,
+	.onetime_consume = sqlite_onetime_consume,
+	.outbox_due = sqlite_outbox_due,
+	.outbox_claim = sqlite_outbox_claim,
+	.outbox_sent = sqlite_outbox_sent,
+	.outbox_failed = sqlite_outbox_failed,
+	.outbox_get = sqlite_outbox_get,
+	.mail_purge = sqlite_mail_purge,
 };

@@ -37,11 +37,63 @@ struct pc_session_row {
 	char user_agent[256];
 };
 
+/* One-time tokens (002_mail). A token is good while used_at is 0 and
+ * expires_at > now. purpose is "reset", "verify", "magic" or "confirm". */
+struct pc_onetime_row {
+	char token_hash[PC_SHA256_HEX];
+	char purpose[16];
+	char user_id[PC_ID_LEN + 1];
+	char email[PC_EMAIL_MAX + 1]; /* lower-cased address it was sent to */
+	int64_t created_at;
+	int64_t expires_at;
+	int64_t used_at;              /* 0: unused */
+};
+
+/* A row of mail_outbox: a mail (kind "mail") or a webhook event ("webhook").
+ * About 100 KiB: allocate it, never put it on a stack. */
+#define PC_OUTBOX_RCPT_MAX 2047    /* an address or a URL */
+#define PC_OUTBOX_SUBJECT_MAX 255
+#define PC_OUTBOX_BODY_MAX 32767   /* each of body_text, body_html */
+#define PC_OUTBOX_PAYLOAD_MAX 4095
+#define PC_OUTBOX_ERROR_MAX 255
+
+struct pc_outbox_row {
+	int64_t id;                                 /* set by the store */
+	char kind[16];                              /* "mail" or "webhook" */
+	char recipient[PC_OUTBOX_RCPT_MAX + 1];
+	char subject[PC_OUTBOX_SUBJECT_MAX + 1];
+	char body_text[PC_OUTBOX_BODY_MAX + 1];
+	char body_html[PC_OUTBOX_BODY_MAX + 1];
+	char payload[PC_OUTBOX_PAYLOAD_MAX + 1];
+	int64_t attempts;                           /* made so far, counting a claimed one */
+	int64_t next_attempt_at;
+	int64_t claimed_until;                      /* the lease; 0: none */
+	int64_t sent_at;                            /* 0: not sent */
+	int64_t gave_up_at;                         /* 0: still trying */
+	char last_error[PC_OUTBOX_ERROR_MAX + 1];
+	int64_t created_at;
+};
+
+/* What using a one-time token does besides marking it used (onetime_consume).
+ * All of it happens in the transaction that marks the token used, or none. */
+struct pc_onetime_apply {
+	const char *password_hash; /* reset: new hash; updated_at = now, password_changed_at =
+	                            * now or, if that would not move it, one more than it was.
+	                            * Only for an active user whose email is still the
+	                            * token's. Moving password_changed_at
+	                            * voids the user's other reset tokens (see user_update). */
+	bool set_verified;         /* verify: is_verified = 1, only while the user's email
+	                            * is still the token's and the user is not verified yet */
+	bool end_sessions;         /* delete the user's sessions */
+	const struct pc_outbox_row *const *msgs; /* events to enqueue with it */
+	size_t nmsgs;
+};
+
 /* ---- the operations table -------------------------------------------------------- */
 
 struct pc_store;
 
-#define PC_STORE_OPS_VERSION 1
+#define PC_STORE_OPS_VERSION 2 /* 2: one-time tokens and the outbox */
 
 struct pc_store_ops {
 	int version;      /* PC_STORE_OPS_VERSION of the back end */
@@ -60,7 +112,9 @@ struct pc_store_ops {
 	enum pc_err (*user_by_id)(struct pc_store *s, const char *id, struct pc_user *out);
 	enum pc_err (*user_by_email)(struct pc_store *s, const char *email_lc, struct pc_user *out);
 	enum pc_err (*user_by_username)(struct pc_store *s, const char *username_lc, struct pc_user *out);
-	/* Writes every column but id and created_at. PC_ENOTFOUND, PC_EEXISTS. */
+	/* Writes every column but id and created_at. PC_ENOTFOUND, PC_EEXISTS.
+	 * When password_changed_at moves, the user's unused reset tokens are
+	 * voided in the same statement (since version 2). */
 	enum pc_err (*user_update)(struct pc_store *s, const struct pc_user *u, struct pc_errinfo *ei);
 	/* Deletes the user and, by cascade, its sessions. PC_ENOTFOUND. */
 	enum pc_err (*user_delete)(struct pc_store *s, const char *id);
@@ -87,6 +141,50 @@ struct pc_store_ops {
 	 * put_if_absent keeps an existing value (first writer wins). */
 	enum pc_err (*key_get)(struct pc_store *s, const char *name, char *out, size_t outsz);
 	enum pc_err (*key_put_if_absent)(struct pc_store *s, const char *name, const char *value);
+
+	/* ---- version 2: one-time tokens and the mail outbox ---- */
+
+	/* In one transaction: when tok is given and void_older, marks the user's
+	 * unused tokens of tok->purpose used (used_at = tok->created_at); inserts
+	 * tok; inserts each of msgs (their id, attempts, claimed_until, sent_at,
+	 * gave_up_at and last_error are ignored). tok may be NULL (messages only).
+	 * PC_ENOTFOUND when tok's user does not exist; PC_EEXISTS for a token hash
+	 * already stored; nothing is written on any error. */
+	enum pc_err (*onetime_issue)(struct pc_store *s, const struct pc_onetime_row *tok,
+				     bool void_older, const struct pc_outbox_row *const *msgs,
+				     size_t nmsgs);
+	/* The token row, used or not. PC_ENOTFOUND. */
+	enum pc_err (*onetime_get)(struct pc_store *s, const char *token_hash,
+				   struct pc_onetime_row *out);
+	/* In one transaction: marks the token used when it has this purpose, is
+	 * unused and expires after now; then does what apply says. PC_ENOTFOUND
+	 * (nothing written) when the token is not good, or when apply's condition
+	 * on the user fails (inactive for a reset; email moved or already
+	 * verified for a verify). */
+	enum pc_err (*onetime_consume)(struct pc_store *s, const char *token_hash,
+				       const char *purpose, int64_t now,
+				       const struct pc_onetime_apply *apply);
+	/* Whether a row is due: unsent, not given up, next_attempt_at <= now and
+	 * no lease running. A read; no lock taken. */
+	enum pc_err (*outbox_due)(struct pc_store *s, int64_t now, bool *out);
+	/* Claims the oldest due row: sets claimed_until = lease_until and counts
+	 * the attempt, in one write transaction, and reads it into out.
+	 * PC_ENOTFOUND when none is due. */
+	enum pc_err (*outbox_claim)(struct pc_store *s, int64_t now, int64_t lease_until,
+				    struct pc_outbox_row *out);
+	/* Marks a claimed row sent at now, clears its bodies and payload and lease. */
+	enum pc_err (*outbox_sent)(struct pc_store *s, int64_t id, int64_t now);
+	/* Records a failed attempt: last_error, the lease released, and either
+	 * next_attempt_at (retry) or, with give_up, gave_up_at = now and the
+	 * bodies cleared. error may be NULL. */
+	enum pc_err (*outbox_failed)(struct pc_store *s, int64_t id, int64_t now,
+				     int64_t next_attempt_at, const char *error, bool give_up);
+	/* Reads one row by id (tests, tools). PC_ENOTFOUND. */
+	enum pc_err (*outbox_get)(struct pc_store *s, int64_t id, struct pc_outbox_row *out);
+	/* Deletes tokens that expired at or before now, and outbox rows sent or
+	 * given up at or before done_before. *removed counts rows. */
+	enum pc_err (*mail_purge)(struct pc_store *s, int64_t now, int64_t done_before,
+				  int64_t *removed);
 };
 
 /* Every back end's struct pc_store starts with this. */

@@ -65,6 +65,25 @@ static void backend_raw_exec(const char *sql)
 	sqlite3_close(db);
 }
 
+/* Runs a one-value query on the test's database directly (counts, checks). */
+static int64_t backend_raw_int(const char *sql)
+{
+	char path[PATH_MAX + 16];
+	sqlite3_stmt *stmt;
+	sqlite3 *db;
+	int64_t v = -1;
+
+	snprintf(path, sizeof(path), "%s/store.db", test_dir);
+	cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK, "%s", sql);
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return v;
+}
+
 /* ---- fixture --------------------------------------------------------------------- */
 
 static struct pc_store *st;
@@ -917,4 +936,488 @@ Test(store_open, sqlite_a_missing_directory_is_reported)
 	cr_assert(err == PC_EINVAL || err == PC_ESTORE);
 	cr_assert_null(s);
 	cr_assert_not_null(strstr(ei.msg, "no/such/dir"), "%s", ei.msg);
+}
+
+/* ---- one-time tokens and the outbox (ops version 2) ------------------------------------------ */
+
+static void make_token(struct pc_onetime_row *t, const char *seed, const struct pc_user *u,
+		       const char *purpose, int64_t created, int64_t expires)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->token_hash, sizeof(t->token_hash), "%-64.64s", seed);
+	for (char *p = t->token_hash; *p != '\0'; p++)
+		if (*p == ' ')
+			*p = '0';
+	snprintf(t->purpose, sizeof(t->purpose), "%s", purpose);
+	snprintf(t->user_id, sizeof(t->user_id), "%s", u->id);
+	snprintf(t->email, sizeof(t->email), "%s", u->email);
+	for (char *p = t->email; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	t->created_at = created;
+	t->expires_at = expires;
+}
+
+/* An outbox row on the heap (it is large); free() it. */
+static struct pc_outbox_row *make_msg(const char *kind, const char *rcpt, const char *body,
+				      int64_t now)
+{
+	struct pc_outbox_row *m = calloc(1, sizeof(*m));
+
+	cr_assert_not_null(m);
+	snprintf(m->kind, sizeof(m->kind), "%s", kind);
+	snprintf(m->recipient, sizeof(m->recipient), "%s", rcpt);
+	snprintf(m->subject, sizeof(m->subject), "Subject of %s", body);
+	snprintf(m->body_text, sizeof(m->body_text), "%s", body);
+	snprintf(m->body_html, sizeof(m->body_html), "<p>%s</p>", body);
+	m->next_attempt_at = now;
+	m->created_at = now;
+	return m;
+}
+
+static void issue_ok(const struct pc_onetime_row *t, bool void_older)
+{
+	enum pc_err err = STORE_CALL(st, onetime_issue, t, void_older, NULL, 0);
+
+	cr_assert_eq(err, PC_OK, "issue: %s", pc_strerror(err));
+}
+
+static int64_t outbox_rows(void)
+{
+	return backend_raw_int("SELECT count(*) FROM mail_outbox");
+}
+
+Test(store, a_token_and_its_mails_are_written_together)
+{
+	const int64_t now = 1700000000;
+	struct pc_outbox_row *a = make_msg("mail", "a@example.com", "first", now);
+	struct pc_outbox_row *b = make_msg("webhook", "http://127.0.0.1:9/h", "", now);
+	struct pc_outbox_row *got = calloc(1, sizeof(*got));
+	const struct pc_outbox_row *msgs[] = { a, b };
+	struct pc_onetime_row t, tgot;
+	struct pc_user u;
+
+	snprintf(b->payload, sizeof(b->payload), "{\"event\":\"x\"}");
+	make_user(&u, 1, "A@Example.com", NULL);
+	insert_ok(&u);
+	make_token(&t, "t1", &u, "reset", now, now + 3600);
+	cr_assert_eq(STORE_CALL(st, onetime_issue, &t, true, msgs, 2), PC_OK);
+
+	cr_assert_eq(STORE_CALL(st, onetime_get, t.token_hash, &tgot), PC_OK);
+	cr_assert_str_eq(tgot.purpose, "reset");
+	cr_assert_str_eq(tgot.user_id, u.id);
+	cr_assert_str_eq(tgot.email, "a@example.com");
+	cr_assert_eq(tgot.created_at, now);
+	cr_assert_eq(tgot.expires_at, now + 3600);
+	cr_assert_eq(tgot.used_at, 0);
+
+	cr_assert_eq(STORE_CALL(st, outbox_claim, now, now + 60, got), PC_OK);
+	cr_assert_str_eq(got->kind, "mail");
+	cr_assert_str_eq(got->recipient, "a@example.com");
+	cr_assert_str_eq(got->subject, "Subject of first");
+	cr_assert_str_eq(got->body_text, "first");
+	cr_assert_str_eq(got->body_html, "<p>first</p>");
+	cr_assert_eq(got->attempts, 1);
+	cr_assert_eq(got->claimed_until, now + 60);
+	cr_assert_eq(STORE_CALL(st, outbox_claim, now, now + 60, got), PC_OK);
+	cr_assert_str_eq(got->kind, "webhook");
+	cr_assert_str_eq(got->payload, "{\"event\":\"x\"}");
+	cr_assert_eq(STORE_CALL(st, outbox_claim, now, now + 60, got), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, onetime_get, "ff", &tgot), PC_ENOTFOUND);
+	free(a);
+	free(b);
+	free(got);
+}
+
+Test(store, issuing_for_a_missing_user_writes_nothing)
+{
+	const int64_t now = 1700000000;
+	struct pc_outbox_row *a = make_msg("mail", "ghost@example.com", "x", now);
+	const struct pc_outbox_row *msgs[] = { a };
+	struct pc_onetime_row t, got;
+	struct pc_user ghost;
+
+	make_user(&ghost, 9, "ghost@example.com", NULL); /* never inserted */
+	make_token(&t, "t1", &ghost, "reset", now, now + 3600);
+	cr_assert_eq(STORE_CALL(st, onetime_issue, &t, true, msgs, 1), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, onetime_get, t.token_hash, &got), PC_ENOTFOUND);
+	cr_assert_eq(outbox_rows(), 0, "the mail went with its token");
+
+	/* messages alone (an event without a token) */
+	cr_assert_eq(STORE_CALL(st, onetime_issue, NULL, false, msgs, 1), PC_OK);
+	cr_assert_eq(outbox_rows(), 1);
+	free(a);
+}
+
+Test(store, a_new_token_voids_the_older_ones_of_its_purpose_only)
+{
+	const int64_t now = 1700000000;
+	struct pc_onetime_row a, v, b, got;
+	struct pc_user u;
+
+	make_user(&u, 1, "a@example.com", NULL);
+	insert_ok(&u);
+	make_token(&a, "a", &u, "reset", now, now + 3600);
+	make_token(&v, "v", &u, "verify", now, now + 3600);
+	make_token(&b, "b", &u, "reset", now + 5, now + 3605);
+	issue_ok(&a, true);
+	issue_ok(&v, true);
+	issue_ok(&b, true);
+
+	cr_assert_eq(STORE_CALL(st, onetime_get, a.token_hash, &got), PC_OK);
+	cr_assert_eq(got.used_at, now + 5, "the older reset token is void");
+	cr_assert_eq(STORE_CALL(st, onetime_get, v.token_hash, &got), PC_OK);
+	cr_assert_eq(got.used_at, 0, "a token of another purpose is not");
+	cr_assert_eq(STORE_CALL(st, onetime_get, b.token_hash, &got), PC_OK);
+	cr_assert_eq(got.used_at, 0);
+	cr_assert_eq(STORE_CALL(st, onetime_issue, &b, true, NULL, 0), PC_EEXISTS);
+}
+
+Test(store, a_token_is_consumed_once_and_only_while_good)
+{
+	const int64_t now = 1700000000;
+	struct pc_onetime_row t, got;
+	struct pc_user u;
+
+	make_user(&u, 1, "a@example.com", NULL);
+	insert_ok(&u);
+	make_token(&t, "t", &u, "verify", now, now + 100);
+	issue_ok(&t, false);
+
+	cr_assert_eq(STORE_CALL(st, onetime_consume, t.token_hash, "reset", now, NULL), PC_ENOTFOUND,
+		     "another purpose");
+	cr_assert_eq(STORE_CALL(st, onetime_consume, t.token_hash, "verify", now + 100, NULL),
+		     PC_ENOTFOUND, "expired at expires_at");
+	cr_assert_eq(STORE_CALL(st, onetime_consume, "ab", "verify", now, NULL), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, onetime_get, t.token_hash, &got), PC_OK);
+	cr_assert_eq(got.used_at, 0, "refusals leave it unused");
+
+	cr_assert_eq(STORE_CALL(st, onetime_consume, t.token_hash, "verify", now + 99, NULL), PC_OK);
+	cr_assert_eq(STORE_CALL(st, onetime_get, t.token_hash, &got), PC_OK);
+	cr_assert_eq(got.used_at, now + 99);
+	cr_assert_eq(STORE_CALL(st, onetime_consume, t.token_hash, "verify", now + 99, NULL),
+		     PC_ENOTFOUND, "once only");
+}
+
+Test(store, a_reset_sets_the_password_voids_the_rest_and_ends_sessions)
+{
+	const int64_t now = 1700000000;
+	struct pc_outbox_row *ev = make_msg("webhook", "http://127.0.0.1:9/h", "", now);
+	const struct pc_outbox_row *msgs[] = { ev };
+	struct pc_onetime_apply apply = { 0 };
+	struct pc_onetime_row a, b, got;
+	struct pc_session_row sess;
+	struct pc_user u, other, ugot;
+
+	make_user(&u, 1, "A@example.com", NULL);
+	make_user(&other, 2, "b@example.com", NULL);
+	insert_ok(&u);
+	insert_ok(&other);
+	make_session(&sess, "s1", u.id, now + 3600);
+	cr_assert_eq(STORE_CALL(st, session_insert, &sess), PC_OK);
+	make_session(&sess, "s2", other.id, now + 3600);
+	cr_assert_eq(STORE_CALL(st, session_insert, &sess), PC_OK);
+	make_token(&a, "a", &u, "reset", now, now + 3600);
+	make_token(&b, "b", &u, "reset", now, now + 3600);
+	issue_ok(&a, false);
+	issue_ok(&b, false);
+
+	apply.password_hash = "$argon2id$v=19$m=1024,t=1,p=1$new$hash";
+	apply.end_sessions = true;
+	apply.msgs = msgs;
+	apply.nmsgs = 1;
+	cr_assert_eq(STORE_CALL(st, onetime_consume, a.token_hash, "reset", now + 10, &apply), PC_OK);
+
+	cr_assert_eq(STORE_CALL(st, user_by_id, u.id, &ugot), PC_OK);
+	cr_assert_str_eq(ugot.hashed_password, apply.password_hash);
+	cr_assert_eq(ugot.password_changed_at, now + 10);
+	cr_assert_eq(ugot.updated_at, now + 10);
+	cr_assert_eq(STORE_CALL(st, onetime_get, b.token_hash, &got), PC_OK);
+	cr_assert_eq(got.used_at, now + 10, "the user's other reset token is void");
+	make_session(&sess, "s1", u.id, now + 3600);
+	cr_assert_eq(STORE_CALL(st, session_user, sess.token_hash, now, &ugot), PC_ENOTFOUND);
+	make_session(&sess, "s2", other.id, now + 3600);
+	cr_assert_eq(STORE_CALL(st, session_user, sess.token_hash, now, &ugot), PC_OK,
+		     "other users keep theirs");
+	cr_assert_eq(outbox_rows(), 1, "the event went with it");
+	free(ev);
+}
+
+Test(store, a_reset_for_an_inactive_or_moved_user_changes_nothing)
+{
+	const int64_t now = 1700000000;
+	struct pc_outbox_row *ev = make_msg("webhook", "http://127.0.0.1:9/h", "", now);
+	const struct pc_outbox_row *msgs[] = { ev };
+	struct pc_onetime_apply apply = { .password_hash = "$argon2id$new", .end_sessions = true,
+					  .msgs = msgs, .nmsgs = 1 };
+	struct pc_onetime_row t, got;
+	struct pc_user u, ugot;
+
+	make_user(&u, 1, "a@example.com", NULL);
+	u.is_active = false;
+	insert_ok(&u);
+	make_token(&t, "t", &u, "reset", now, now + 3600);
+	issue_ok(&t, false);
+	cr_assert_eq(STORE_CALL(st, onetime_consume, t.token_hash, "reset", now, &apply),
+		     PC_ENOTFOUND);
+
+	u.is_active = true;
+	snprintf(u.email, sizeof(u.email), "moved@example.com");
+	cr_assert_eq(STORE_CALL(st, user_update, &u, NULL), PC_OK);
+	cr_assert_eq(STORE_CALL(st, onetime_consume, t.token_hash, "reset", now, &apply),
+		     PC_ENOTFOUND, "the token went to the old address");
+
+	cr_assert_eq(STORE_CALL(st, onetime_get, t.token_hash, &got), PC_OK);
+	cr_assert_eq(got.used_at, 0, "rolled back: the token is not spent");
+	cr_assert_eq(STORE_CALL(st, user_by_id, u.id, &ugot), PC_OK);
+	cr_assert_str_eq(ugot.hashed_password, u.hashed_password);
+	cr_assert_eq(outbox_rows(), 0);
+	free(ev);
+}
+
+Test(store, a_verify_token_verifies_only_the_address_it_was_sent_to)
+{
+	const int64_t now = 1700000000;
+	struct pc_onetime_apply apply = { .set_verified = true };
+	struct pc_onetime_row t1, t2, got;
+	struct pc_user u, ugot;
+
+	make_user(&u, 1, "a@example.com", NULL);
+	insert_ok(&u);
+	make_token(&t1, "t1", &u, "verify", now, now + 3600);
+	issue_ok(&t1, false);
+	snprintf(u.email, sizeof(u.email), "new@example.com");
+	cr_assert_eq(STORE_CALL(st, user_update, &u, NULL), PC_OK);
+	cr_assert_eq(STORE_CALL(st, onetime_consume, t1.token_hash, "verify", now, &apply),
+		     PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, user_by_id, u.id, &ugot), PC_OK);
+	cr_assert_eq(ugot.is_verified, false);
+	cr_assert_eq(STORE_CALL(st, onetime_get, t1.token_hash, &got), PC_OK);
+	cr_assert_eq(got.used_at, 0);
+
+	make_token(&t2, "t2", &u, "verify", now, now + 3600);
+	issue_ok(&t2, false);
+	cr_assert_eq(STORE_CALL(st, onetime_consume, t2.token_hash, "verify", now + 1, &apply), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_by_id, u.id, &ugot), PC_OK);
+	cr_assert_eq(ugot.is_verified, true);
+	cr_assert_eq(ugot.updated_at, now + 1);
+}
+
+Test(store, a_password_change_voids_outstanding_reset_tokens)
+{
+	const int64_t now = 1700000000;
+	struct pc_onetime_row r, v, got;
+	struct pc_user u;
+
+	make_user(&u, 1, "a@example.com", NULL);
+	insert_ok(&u);
+	make_token(&r, "r", &u, "reset", now, now + 3600);
+	make_token(&v, "v", &u, "verify", now, now + 3600);
+	issue_ok(&r, false);
+	issue_ok(&v, false);
+
+	/* a rehash (same password_changed_at) voids nothing */
+	snprintf(u.hashed_password, sizeof(u.hashed_password), "$argon2id$rehashed");
+	cr_assert_eq(STORE_CALL(st, user_update, &u, NULL), PC_OK);
+	cr_assert_eq(STORE_CALL(st, onetime_get, r.token_hash, &got), PC_OK);
+	cr_assert_eq(got.used_at, 0);
+
+	u.password_changed_at = now + 7;
+	cr_assert_eq(STORE_CALL(st, user_update, &u, NULL), PC_OK);
+	cr_assert_eq(STORE_CALL(st, onetime_get, r.token_hash, &got), PC_OK);
+	cr_assert_eq(got.used_at, now + 7);
+	cr_assert_eq(STORE_CALL(st, onetime_get, v.token_hash, &got), PC_OK);
+	cr_assert_eq(got.used_at, 0, "verify tokens are not about the password");
+}
+
+Test(store, deleting_a_user_deletes_its_tokens)
+{
+	const int64_t now = 1700000000;
+	struct pc_onetime_row t, got;
+	struct pc_user u;
+
+	make_user(&u, 1, "a@example.com", NULL);
+	insert_ok(&u);
+	make_token(&t, "t", &u, "reset", now, now + 3600);
+	issue_ok(&t, false);
+	cr_assert_eq(STORE_CALL(st, user_delete, u.id), PC_OK);
+	cr_assert_eq(STORE_CALL(st, onetime_get, t.token_hash, &got), PC_ENOTFOUND);
+}
+
+/* One row in the outbox, due at now; its id. */
+static int64_t enqueue_one(int64_t now, const char *body)
+{
+	struct pc_outbox_row *m = make_msg("mail", "a@example.com", body, now);
+	const struct pc_outbox_row *msgs[] = { m };
+
+	cr_assert_eq(STORE_CALL(st, onetime_issue, NULL, false, msgs, 1), PC_OK);
+	free(m);
+	return backend_raw_int("SELECT max(id) FROM mail_outbox");
+}
+
+Test(store, a_claim_leases_the_row_until_the_lease_runs_out)
+{
+	const int64_t now = 1700000000;
+	struct pc_outbox_row *got = calloc(1, sizeof(*got));
+	int64_t id = enqueue_one(now, "hello");
+	bool due = false;
+
+	cr_assert_eq(STORE_CALL(st, outbox_due, now - 1, &due), PC_OK);
+	cr_assert_eq(due, false, "not due before next_attempt_at");
+	cr_assert_eq(STORE_CALL(st, outbox_due, now, &due), PC_OK);
+	cr_assert_eq(due, true);
+	cr_assert_eq(STORE_CALL(st, outbox_claim, now, now + 10, got), PC_OK);
+	cr_assert_eq(got->id, id);
+	cr_assert_eq(got->attempts, 1);
+
+	cr_assert_eq(STORE_CALL(st, outbox_due, now + 9, &due), PC_OK);
+	cr_assert_eq(due, false, "leased");
+	cr_assert_eq(STORE_CALL(st, outbox_claim, now + 9, now + 19, got), PC_ENOTFOUND);
+
+	/* the sender died: the lease runs out and the row is taken again */
+	cr_assert_eq(STORE_CALL(st, outbox_claim, now + 10, now + 20, got), PC_OK);
+	cr_assert_eq(got->id, id);
+	cr_assert_eq(got->attempts, 2);
+	cr_assert_str_eq(got->body_text, "hello");
+	free(got);
+}
+
+Test(store, a_failed_attempt_waits_for_its_retry_and_keeps_the_error)
+{
+	const int64_t now = 1700000000;
+	struct pc_outbox_row *got = calloc(1, sizeof(*got));
+	int64_t id = enqueue_one(now, "hello");
+	bool due = true;
+
+	cr_assert_eq(STORE_CALL(st, outbox_claim, now, now + 60, got), PC_OK);
+	cr_assert_eq(STORE_CALL(st, outbox_failed, id, now, now + 5, "smtp: connection refused",
+				 false), PC_OK);
+	cr_assert_eq(STORE_CALL(st, outbox_due, now + 4, &due), PC_OK);
+	cr_assert_eq(due, false, "the lease is released but the retry is not due yet");
+	cr_assert_eq(STORE_CALL(st, outbox_due, now + 5, &due), PC_OK);
+	cr_assert_eq(due, true);
+	cr_assert_eq(STORE_CALL(st, outbox_get, id, got), PC_OK);
+	cr_assert_str_eq(got->last_error, "smtp: connection refused");
+	cr_assert_eq(got->claimed_until, 0);
+	cr_assert_eq(got->next_attempt_at, now + 5);
+	cr_assert_eq(got->sent_at, 0);
+	cr_assert_str_eq(got->body_text, "hello", "kept for the retry");
+	cr_assert_eq(STORE_CALL(st, outbox_failed, 999, now, now, NULL, false), PC_ENOTFOUND);
+	free(got);
+}
+
+Test(store, a_sent_or_given_up_row_loses_its_bodies_and_is_never_claimed_again)
+{
+	const int64_t now = 1700000000;
+	struct pc_outbox_row *got = calloc(1, sizeof(*got));
+	int64_t sent = enqueue_one(now, "secret link one");
+	int64_t dead = enqueue_one(now, "secret link two");
+	bool due = true;
+
+	cr_assert_eq(STORE_CALL(st, outbox_claim, now, now + 60, got), PC_OK);
+	cr_assert_eq(got->id, sent);
+	cr_assert_eq(STORE_CALL(st, outbox_sent, sent, now + 1), PC_OK);
+	cr_assert_eq(STORE_CALL(st, outbox_claim, now, now + 60, got), PC_OK);
+	cr_assert_eq(got->id, dead);
+	cr_assert_eq(STORE_CALL(st, outbox_failed, dead, now + 2, 0, "550 no such user", true), PC_OK);
+
+	cr_assert_eq(STORE_CALL(st, outbox_due, now + 1000000, &due), PC_OK);
+	cr_assert_eq(due, false);
+	cr_assert_eq(STORE_CALL(st, outbox_get, sent, got), PC_OK);
+	cr_assert_eq(got->sent_at, now + 1);
+	cr_assert_str_eq(got->body_text, "");
+	cr_assert_str_eq(got->body_html, "");
+	cr_assert_str_eq(got->recipient, "a@example.com", "metadata stays");
+	cr_assert_eq(STORE_CALL(st, outbox_get, dead, got), PC_OK);
+	cr_assert_eq(got->gave_up_at, now + 2);
+	cr_assert_str_eq(got->last_error, "550 no such user");
+	cr_assert_str_eq(got->body_text, "");
+	cr_assert_eq(backend_raw_int("SELECT count(*) FROM mail_outbox WHERE body_text LIKE '%secret%'"
+				     " OR body_html LIKE '%secret%'"), 0);
+	free(got);
+}
+
+Test(store, purge_removes_expired_tokens_and_old_finished_rows)
+{
+	const int64_t now = 1700000000;
+	struct pc_outbox_row *got = calloc(1, sizeof(*got));
+	struct pc_onetime_row old, live, tgot;
+	int64_t removed = -1, a, b;
+	struct pc_user u;
+
+	make_user(&u, 1, "a@example.com", NULL);
+	insert_ok(&u);
+	make_token(&old, "old", &u, "verify", now - 100, now);
+	make_token(&live, "live", &u, "verify", now, now + 1);
+	issue_ok(&old, false);
+	issue_ok(&live, false);
+	a = enqueue_one(now - 50, "a");
+	b = enqueue_one(now - 50, "b");
+	cr_assert_eq(STORE_CALL(st, outbox_claim, now, now + 60, got), PC_OK);
+	cr_assert_eq(STORE_CALL(st, outbox_sent, a, now - 10), PC_OK);
+
+	cr_assert_eq(STORE_CALL(st, mail_purge, now, now - 10, &removed), PC_OK);
+	cr_assert_eq(removed, 2);
+	cr_assert_eq(STORE_CALL(st, onetime_get, old.token_hash, &tgot), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, onetime_get, live.token_hash, &tgot), PC_OK);
+	cr_assert_eq(STORE_CALL(st, outbox_get, a, got), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, outbox_get, b, got), PC_OK, "unsent rows are never purged");
+	free(got);
+}
+
+#define CLAIM_ROWS 60
+#define CLAIM_THREADS 4
+
+struct claim_arg {
+	int64_t ids[CLAIM_ROWS];
+	int n;
+	int errors;
+};
+
+static void *claim_thread(void *p)
+{
+	struct claim_arg *a = p;
+	struct pc_outbox_row *row = calloc(1, sizeof(*row));
+	enum pc_err err;
+
+	for (;;) {
+		err = STORE_CALL(st, outbox_claim, 1700000000, 1700003600, row);
+		if (err == PC_ENOTFOUND)
+			break;
+		if (err != PC_OK || a->n >= CLAIM_ROWS) {
+			a->errors++;
+			break;
+		}
+		a->ids[a->n++] = row->id;
+	}
+	free(row);
+	return NULL;
+}
+
+Test(store, two_senders_never_hold_the_same_row, .timeout = 60)
+{
+	struct claim_arg args[CLAIM_THREADS];
+	pthread_t t[CLAIM_THREADS];
+	int seen[CLAIM_ROWS + 1] = { 0 };
+	int total = 0, i, j;
+
+	for (i = 0; i < CLAIM_ROWS; i++)
+		cr_assert_eq(enqueue_one(1700000000, "x"), i + 1);
+	for (i = 0; i < CLAIM_THREADS; i++) {
+		memset(&args[i], 0, sizeof(args[i]));
+		cr_assert_eq(pthread_create(&t[i], NULL, claim_thread, &args[i]), 0);
+	}
+	for (i = 0; i < CLAIM_THREADS; i++)
+		pthread_join(t[i], NULL);
+	for (i = 0; i < CLAIM_THREADS; i++) {
+		cr_assert_eq(args[i].errors, 0);
+		for (j = 0; j < args[i].n; j++) {
+			cr_assert(args[i].ids[j] >= 1 && args[i].ids[j] <= CLAIM_ROWS);
+			seen[args[i].ids[j]]++;
+			total++;
+		}
+	}
+	cr_assert_eq(total, CLAIM_ROWS);
+	for (i = 1; i <= CLAIM_ROWS; i++)
+		cr_assert_eq(seen[i], 1, "row %d claimed %d times", i, seen[i]);
 }

@@ -1,0 +1,404 @@
+/*
+ * onetime.c - one-time tokens, and the flows built on them: password reset
+ * and email verification.
+ *
+ * A token is 256 bits from the system's generator as 43 base64url
+ * characters. It exists in clear only in the mail that carries it (the
+ * outbox row, cleared once sent); the store keeps the hex SHA-256 of its
+ * text, with a purpose, the user, the lower-cased address it was sent to, an
+ * expiry and used_at. A token is good while it has the purpose asked for, is
+ * unused and unexpired, its user exists and still has that address.
+ *
+ * Life of a token row:
+ *
+ *     issued --consume (onetime_consume, only while good)--> used
+ *     issued --a newer reset token (onetime_issue, void_older)--> used
+ *     issued --a password change (store trigger on password_changed_at)--> used
+ *     issued --expires_at passes--> expired --sender's purge--> gone
+ *
+ * Flows, each check in the order it runs:
+ *   forgot / request verify: address well-formed (else PC_EINVAL) -> user
+ *       found and may receive (active; for verify also unverified) -> a token,
+ *       its mail and events written in one transaction, sender woken.
+ *   reset: token shape -> row good -> user active -> password policy -> hash
+ *       -> consume + new hash + (other reset tokens voided) + sessions ended +
+ *       event, in one transaction whose conditions re-check the token and the
+ *       user, so a race never uses a token twice.
+ *   verify: token shape -> row good -> not verified yet -> consume + verified
+ *       + event, in one transaction.
+ *
+ * Enumeration: forgot and request-verify answer PC_OK for every well-formed
+ * address. For one that may not receive a mail (unknown, inactive, verified
+ * already) the same work is done but the write: a token is made and hashed,
+ * the mail and events rendered, and the token table is read by the fresh hash
+ * (one indexed read where the other path writes). What remains different is
+ * the write itself: one transaction appending a few pages to the WAL (no
+ * fsync: synchronous=NORMAL). Measured over loopback on a release build, 400
+ * requests each: median 0.70 ms for an existing address, 0.58 ms for an
+ * unknown one; well inside the jitter of a network path, though not zero.
+ * Delivery is asynchronous, so SMTP time never shows in the answer. (The
+ * register route says outright whether an address is taken, as fastapi-users'
+ * does; rate limits, a later issue, bound both.)
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "store/store.h"
+
+#define OT_TOKEN_LEN 43
+#define OT_BATCH_MAX 3 /* messages written with one token: a mail and two events */
+
+enum ot_purpose { OT_RESET, OT_VERIFY, OT__MAX };
+
+static const struct ot_purpose_def {
+	const char *name;            /* one_time_tokens.purpose */
+	enum pc_mail_kind mail;
+	size_t lifetime_offset;      /* int seconds in struct pc_config */
+	bool void_older;             /* a new token voids the user's unused ones */
+	bool unverified_only;        /* only unverified users receive one */
+	const char *issued_event;    /* written with the token */
+	const char *used_event;      /* written when it is used */
+} ot_purposes[OT__MAX] = {
+	[OT_RESET] = { "reset", PC_MAIL_RESET,
+		       offsetof(struct pc_config, reset_token_lifetime_seconds), true, false,
+		       "on_after_forgot_password", "on_after_reset_password" },
+	[OT_VERIFY] = { "verify", PC_MAIL_VERIFY,
+			offsetof(struct pc_config, verify_token_lifetime_seconds), false, true,
+			"on_after_request_verify", "on_after_verify" },
+};
+
+/* The messages one transaction writes. About 300 KiB: allocated. */
+struct ot_batch {
+	struct pc_outbox_row rows[OT_BATCH_MAX];
+	const struct pc_outbox_row *msgs[OT_BATCH_MAX];
+	size_t n;
+};
+
+static struct ot_batch *ot_batch_new(void)
+{
+	return calloc(1, sizeof(struct ot_batch));
+}
+
+/* Wipes (bodies hold the token) and frees. NULL is a no-op. */
+static void ot_batch_free(struct ot_batch *b)
+{
+	if (b == NULL)
+		return;
+	pc_wipe(b, sizeof(*b));
+	free(b);
+}
+
+static enum pc_err ot_batch_mail(struct pc_ctx *ctx, struct ot_batch *b, enum pc_mail_kind kind,
+				 const char *email, const char *token)
+{
+	enum pc_err err = pc_mail_render(ctx, kind, email, token, &b->rows[b->n]);
+
+	if (err == PC_OK) {
+		b->msgs[b->n] = &b->rows[b->n];
+		b->n++;
+	}
+	return err;
+}
+
+/* Adds the event when a webhook is configured; nothing otherwise. */
+static enum pc_err ot_batch_event(struct pc_ctx *ctx, struct ot_batch *b, const char *event,
+				  const struct pc_user *u)
+{
+	bool made = false;
+	enum pc_err err;
+
+	if (event == NULL)
+		return PC_OK;
+	err = pc_mail_event(ctx, event, u, &b->rows[b->n], &made);
+	if (err == PC_OK && made) {
+		b->msgs[b->n] = &b->rows[b->n];
+		b->n++;
+	}
+	return err;
+}
+
+static int ot_lifetime(const struct pc_ctx *ctx, const struct ot_purpose_def *p)
+{
+	return *(const int *)(const void *)((const char *)&ctx->cfg + p->lifetime_offset);
+}
+
+bool pc_onetime_shape_ok(const char *s)
+{
+	size_t i;
+
+	if (s == NULL || strnlen(s, OT_TOKEN_LEN + 1) != OT_TOKEN_LEN)
+		return false;
+	for (i = 0; i < OT_TOKEN_LEN; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+/* A fresh token of purpose p for u, and the row that stores it. */
+static enum pc_err ot_token_new(struct pc_ctx *ctx, const struct ot_purpose_def *p,
+				const struct pc_user *u, char token[PC_TOKEN_MAX],
+				struct pc_onetime_row *row)
+{
+	int64_t now = pc_now();
+	enum pc_err err;
+
+	memset(row, 0, sizeof(*row));
+	err = pc_token_new(token);
+	if (err != PC_OK)
+		return err;
+	pc_token_hash(token, row->token_hash);
+	snprintf(row->purpose, sizeof(row->purpose), "%s", p->name);
+	memcpy(row->user_id, u->id, sizeof(row->user_id));
+	memcpy(row->email, u->email, sizeof(row->email));
+	pc_lower_ascii(row->email);
+	row->created_at = now;
+	row->expires_at = now + ot_lifetime(ctx, p);
+	return PC_OK;
+}
+
+/*
+ * Makes a token of purpose pi for u with its mail and events (first_event,
+ * then the purpose's own). write: stores them all in one transaction and
+ * wakes the sender. !write: the same work, then a read instead of the write
+ * (see the file comment). PC_ENOTFOUND when u was deleted meanwhile.
+ */
+static enum pc_err ot_send(struct pc_ctx *ctx, enum ot_purpose pi, const struct pc_user *u,
+			   bool write, const char *first_event)
+{
+	const struct ot_purpose_def *p = &ot_purposes[pi];
+	struct pc_onetime_row row, other;
+	char token[PC_TOKEN_MAX];
+	struct ot_batch *b = ot_batch_new();
+	enum pc_err err;
+
+	if (b == NULL)
+		return PC_ENOMEM;
+	err = ot_token_new(ctx, p, u, token, &row);
+	if (err == PC_OK)
+		err = ot_batch_mail(ctx, b, p->mail, u->email, token);
+	if (err == PC_OK)
+		err = ot_batch_event(ctx, b, first_event, u);
+	if (err == PC_OK)
+		err = ot_batch_event(ctx, b, p->issued_event, u);
+	pc_wipe(token, sizeof(token));
+	if (err == PC_OK && write) {
+		err = STORE_CALL(ctx->store, onetime_issue, &row, p->void_older, b->msgs, b->n);
+	} else if (err == PC_OK) {
+		err = STORE_CALL(ctx->store, onetime_get, row.token_hash, &other);
+		if (err == PC_ENOTFOUND)
+			err = PC_OK;
+	}
+	ot_batch_free(b);
+	if (err == PC_OK && write)
+		pc_mail_kick(ctx);
+	return err;
+}
+
+/* forgot-password and request-verify-token: PC_OK for any well-formed address. */
+static enum pc_err ot_request(struct pc_ctx *ctx, enum ot_purpose pi, const char *email,
+			      struct pc_errinfo *ei)
+{
+	const struct ot_purpose_def *p = &ot_purposes[pi];
+	char norm[PC_EMAIL_MAX + 1], email_lc[PC_EMAIL_MAX + 1];
+	struct pc_user u;
+	bool may_receive;
+	enum pc_err err;
+
+	err = pc_email_normalize(email, norm, email_lc, ei);
+	if (err != PC_OK)
+		return err;
+	err = STORE_CALL(ctx->store, user_by_email, email_lc, &u);
+	if (err == PC_ENOTFOUND) {
+		memset(&u, 0, sizeof(u)); /* a stand-in, so both paths do the same work */
+		memcpy(u.email, norm, sizeof(u.email));
+		may_receive = false;
+	} else if (err != PC_OK) {
+		return err;
+	} else {
+		may_receive = u.is_active && !(p->unverified_only && u.is_verified);
+	}
+	pc_wipe(u.hashed_password, sizeof(u.hashed_password));
+	err = ot_send(ctx, pi, &u, may_receive, NULL);
+	if (err == PC_ENOTFOUND) /* deleted between the lookup and the write */
+		err = PC_OK;
+	return err;
+}
+
+enum pc_err pc_password_forgot(struct pc_ctx *ctx, const char *email, struct pc_errinfo *ei)
+{
+	return ot_request(ctx, OT_RESET, email, ei);
+}
+
+enum pc_err pc_verify_request(struct pc_ctx *ctx, const char *email, struct pc_errinfo *ei)
+{
+	return ot_request(ctx, OT_VERIFY, email, ei);
+}
+
+/*
+ * Finds the good token of purpose pi and its user. PC_EUNAUTHORIZED for a
+ * token of another shape, unknown, of another purpose, used, expired, or
+ * whose user is gone or has another address now; PC_ESTORE.
+ */
+static enum pc_err ot_check(struct pc_ctx *ctx, enum ot_purpose pi, const char *token,
+			    struct pc_onetime_row *row, struct pc_user *u)
+{
+	char hash[PC_SHA256_HEX], email_lc[PC_EMAIL_MAX + 1];
+	enum pc_err err;
+
+	if (!pc_onetime_shape_ok(token))
+		return PC_EUNAUTHORIZED;
+	pc_token_hash(token, hash);
+	err = STORE_CALL(ctx->store, onetime_get, hash, row);
+	if (err == PC_ENOTFOUND)
+		return PC_EUNAUTHORIZED;
+	if (err != PC_OK)
+		return err;
+	if (strcmp(row->purpose, ot_purposes[pi].name) != 0 || row->used_at != 0 ||
+	    row->expires_at <= pc_now())
+		return PC_EUNAUTHORIZED;
+	err = STORE_CALL(ctx->store, user_by_id, row->user_id, u);
+	if (err == PC_ENOTFOUND)
+		return PC_EUNAUTHORIZED;
+	if (err != PC_OK)
+		return err;
+	memcpy(email_lc, u->email, sizeof(email_lc));
+	pc_lower_ascii(email_lc);
+	if (strcmp(email_lc, row->email) != 0)
+		return PC_EUNAUTHORIZED;
+	return PC_OK;
+}
+
+enum pc_err pc_password_reset(struct pc_ctx *ctx, const char *token, const char *password,
+			      size_t password_len, struct pc_user *out, struct pc_errinfo *ei)
+{
+	struct pc_onetime_apply apply = { 0 };
+	struct pc_onetime_row row;
+	char phc[PC_HASH_MAX + 1];
+	struct ot_batch *b = NULL;
+	struct pc_user u;
+	int64_t now;
+	enum pc_err err;
+
+	memset(&u, 0, sizeof(u));
+	if (password == NULL)
+		return PC_EINVAL;
+	err = ot_check(ctx, OT_RESET, token, &row, &u);
+	if (err == PC_OK && !u.is_active)
+		err = PC_EUNAUTHORIZED;
+	if (err == PC_OK)
+		err = pc_password_check_policy(&ctx->cfg, password, password_len, u.email, ei);
+	if (err == PC_OK)
+		err = pc_password_hash(&ctx->argon2, password, password_len, phc, sizeof(phc));
+	if (err != PC_OK)
+		goto out_wipe;
+	b = ot_batch_new();
+	if (b == NULL) {
+		err = PC_ENOMEM;
+		goto out_wipe;
+	}
+	err = ot_batch_event(ctx, b, ot_purposes[OT_RESET].used_event, &u);
+	if (err != PC_OK)
+		goto out_wipe;
+	now = pc_now();
+	apply.password_hash = phc;
+	apply.end_sessions = ctx->cfg.reset_ends_sessions;
+	apply.msgs = b->msgs;
+	apply.nmsgs = b->n;
+	err = STORE_CALL(ctx->store, onetime_consume, row.token_hash, "reset", now, &apply);
+	if (err == PC_ENOTFOUND) /* used, voided or the user changed meanwhile */
+		err = PC_EUNAUTHORIZED;
+	if (err != PC_OK)
+		goto out_wipe;
+	if (b->n > 0)
+		pc_mail_kick(ctx);
+	if (out != NULL) {
+		struct pc_user now_u;
+
+		/* as stored (password_changed_at may be now + 1); as known when that fails */
+		if (STORE_CALL(ctx->store, user_by_id, u.id, &now_u) == PC_OK)
+			u = now_u;
+		else
+			u.password_changed_at = u.updated_at = now;
+		pc_wipe(now_u.hashed_password, sizeof(now_u.hashed_password));
+		*out = u;
+	}
+out_wipe:
+	ot_batch_free(b);
+	pc_wipe(phc, sizeof(phc));
+	pc_wipe(u.hashed_password, sizeof(u.hashed_password));
+	return err;
+}
+
+enum pc_err pc_verify(struct pc_ctx *ctx, const char *token, struct pc_user *out)
+{
+	struct pc_onetime_apply apply = { 0 };
+	struct pc_onetime_row row;
+	struct ot_batch *b;
+	struct pc_user u;
+	int64_t now = pc_now();
+	enum pc_err err;
+
+	err = ot_check(ctx, OT_VERIFY, token, &row, &u);
+	if (err != PC_OK)
+		return err;
+	if (u.is_verified)
+		return PC_EALREADY;
+	b = ot_batch_new();
+	if (b == NULL)
+		return PC_ENOMEM;
+	u.is_verified = true;
+	u.updated_at = now;
+	err = ot_batch_event(ctx, b, ot_purposes[OT_VERIFY].used_event, &u);
+	apply.set_verified = true;
+	apply.msgs = b->msgs;
+	apply.nmsgs = b->n;
+	if (err == PC_OK)
+		err = STORE_CALL(ctx->store, onetime_consume, row.token_hash, "verify", now, &apply);
+	if (err == PC_ENOTFOUND) { /* lost a race: which one? */
+		struct pc_user now_u;
+
+		err = PC_EUNAUTHORIZED;
+		if (STORE_CALL(ctx->store, user_by_id, row.user_id, &now_u) == PC_OK &&
+		    now_u.is_verified)
+			err = PC_EALREADY;
+		pc_wipe(now_u.hashed_password, sizeof(now_u.hashed_password));
+	} else if (err == PC_OK) {
+		if (b->n > 0)
+			pc_mail_kick(ctx);
+		*out = u;
+	}
+	ot_batch_free(b);
+	pc_wipe(u.hashed_password, sizeof(u.hashed_password));
+	return err;
+}
+
+enum pc_err pc_onetime_after_register(struct pc_ctx *ctx, const struct pc_user *u)
+{
+	struct ot_batch *b;
+	enum pc_err err;
+
+	if (ctx->cfg.requires_verification && u->is_active && !u->is_verified) {
+		err = ot_send(ctx, OT_VERIFY, u, true, "on_after_register");
+	} else {
+		b = ot_batch_new();
+		if (b == NULL)
+			return PC_ENOMEM;
+		err = ot_batch_event(ctx, b, "on_after_register", u);
+		if (err == PC_OK && b->n > 0)
+			err = STORE_CALL(ctx->store, onetime_issue, NULL, false, b->msgs, b->n);
+		if (err == PC_OK && b->n > 0)
+			pc_mail_kick(ctx);
+		ot_batch_free(b);
+	}
+	if (err != PC_OK)
+		fprintf(stderr, "portcullis: after the registration of user %s: cannot write its "
+			"mail or event: %s\n", u->id, pc_strerror(err));
+	return err;
+}

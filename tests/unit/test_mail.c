@@ -1,0 +1,632 @@
+/* The mail module: links, templates, quoted-printable, the RFC 5322 message,
+ * webhook signatures, settings; and the sender over a real store, with a
+ * tiny SMTP server in a thread (plain SMTP, no TLS, no login). */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "store/store.h"
+
+/* ---- pure functions ------------------------------------------------------------------- */
+
+Test(mail, the_link_carries_the_token_in_its_query)
+{
+	char out[256];
+
+	cr_assert_eq(pc_mail_link("https://app.example/reset", "TOK", out, sizeof(out)), PC_OK);
+	cr_assert_str_eq(out, "https://app.example/reset?token=TOK");
+	pc_mail_link("https://app.example/r?lang=en", "TOK", out, sizeof(out));
+	cr_assert_str_eq(out, "https://app.example/r?lang=en&token=TOK");
+	pc_mail_link("https://app.example/r?", "TOK", out, sizeof(out));
+	cr_assert_str_eq(out, "https://app.example/r?token=TOK");
+	pc_mail_link("https://app.example/#/reset", "TOK", out, sizeof(out));
+	cr_assert_str_eq(out, "https://app.example/?token=TOK#/reset");
+	cr_assert_eq(pc_mail_link("https://app.example/reset", "TOK", out, 20), PC_ETOOBIG);
+}
+
+static const char *const names[] = { "link", "email" };
+
+static char *fill(const char *tpl, const char *link, const char *email, bool html, size_t max,
+		  enum pc_err *err)
+{
+	const char *values[] = { link, email };
+	static char out[4096];
+	struct pc_buf b;
+
+	pc_buf_init(&b, max);
+	*err = pc_mail_template_fill(tpl, names, values, 2, html, &b);
+	snprintf(out, sizeof(out), "%s", b.data != NULL ? b.data : "");
+	pc_buf_release(&b);
+	return out;
+}
+
+Test(mail, templates_substitute_and_escape_for_html)
+{
+	enum pc_err err;
+
+	cr_assert_str_eq(fill("Go to {{link}} ({{email}}) {{nope}} {{", "http://x/?token=a&b=1",
+			      "o'brien&co@camelot.bt", false, 1000, &err),
+			 "Go to http://x/?token=a&b=1 (o'brien&co@camelot.bt) {{nope}} {{");
+	cr_assert_eq(err, PC_OK);
+	cr_assert_str_eq(fill("<a href=\"{{link}}\">{{email}}</a>", "http://x/?a=1&token=\"<>",
+			      "o'brien&co@camelot.bt", true, 1000, &err),
+			 "<a href=\"http://x/?a=1&amp;token=&quot;&lt;&gt;\">o&#39;brien&amp;co@camelot.bt</a>");
+	fill("{{link}}{{link}}{{link}}", "0123456789", "", false, 25, &err);
+	cr_assert_eq(err, PC_ETOOBIG);
+}
+
+/* Decodes quoted-printable (soft breaks, =XX, CRLF -> LF) for the round trip. */
+static size_t qp_decode(const char *in, size_t n, char *out)
+{
+	size_t i = 0, o = 0;
+
+	while (i < n) {
+		if (in[i] == '=' && i + 2 < n + 1 && in[i + 1] == '\r' && in[i + 2] == '\n') {
+			i += 3;
+		} else if (in[i] == '=') {
+			unsigned v;
+
+			cr_assert_eq(sscanf(in + i + 1, "%2X", &v), 1);
+			out[o++] = (char)v;
+			i += 3;
+		} else if (in[i] == '\r' && in[i + 1] == '\n') {
+			out[o++] = '\n';
+			i += 2;
+		} else {
+			out[o++] = in[i++];
+		}
+	}
+	return o;
+}
+
+/* 7-bit CRLF lines of at most max characters, no blank before a line end. */
+static void assert_lines(const char *s, size_t n, size_t max)
+{
+	size_t col = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		cr_assert(c == '\r' || c == '\n' || c == '\t' || (c >= 32 && c < 127),
+			  "byte %zu is %u", i, c);
+		if (c == '\n') {
+			cr_assert(i > 0 && s[i - 1] == '\r', "bare LF at %zu", i);
+			if (i >= 2)
+				cr_assert(s[i - 2] != ' ' && s[i - 2] != '\t', "trailing blank at %zu", i);
+			col = 0;
+		} else if (c != '\r') {
+			cr_assert_leq(++col, max, "line too long at %zu", i);
+		}
+	}
+}
+
+Test(mail, quoted_printable_round_trips_and_keeps_lines_short)
+{
+	char in[3000], dec[3000];
+	struct pc_buf b;
+	size_t n = 0, m;
+
+	n += (size_t)snprintf(in + n, sizeof(in) - n, "a=b \ttrailing \nné\r\n");
+	for (int i = 0; i < 300; i++)
+		in[n++] = (char)('a' + i % 26);
+	in[n++] = '\n';
+	for (int i = 0; i < 1000; i++)
+		in[n++] = (char)(i * 37 % 255 + 1); /* every byte but NUL, no LF rule */
+	in[n] = '\0';
+	pc_buf_init(&b, 1 << 20);
+	cr_assert_eq(pc_mail_qp_encode(in, n, &b), PC_OK);
+	assert_lines(b.data, b.len, 76);
+	cr_assert_eq(strncmp(b.data, "a=3Db \ttrailing=20\r\nn=C3=A9\r\n", 29), 0, "%.40s", b.data);
+	m = qp_decode(b.data, b.len, dec);
+	/* the encoder writes CRLF for LF and for CRLF alike: compare with CRLF -> LF */
+	{
+		char norm[3000];
+		size_t k = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			if (in[i] == '\r' && i + 1 < n && in[i + 1] == '\n')
+				continue;
+			norm[k++] = in[i];
+		}
+		cr_assert_eq(m, k);
+		cr_assert_eq(memcmp(dec, norm, k), 0);
+	}
+	pc_buf_release(&b);
+}
+
+static struct pc_outbox_row *mail_row(const char *rcpt, const char *subject)
+{
+	struct pc_outbox_row *r = calloc(1, sizeof(*r));
+
+	cr_assert_not_null(r);
+	snprintf(r->kind, sizeof(r->kind), "mail");
+	snprintf(r->recipient, sizeof(r->recipient), "%s", rcpt);
+	snprintf(r->subject, sizeof(r->subject), "%s", subject);
+	snprintf(r->body_text, sizeof(r->body_text), "Hello\nhttp://x/?token=abc\n.\n");
+	snprintf(r->body_html, sizeof(r->body_html), "<p>Hello</p>");
+	r->id = 7;
+	r->created_at = 1700000000;
+	return r;
+}
+
+Test(mail, the_message_is_rfc5322_multipart_alternative)
+{
+	struct pc_outbox_row *r = mail_row("arthur@camelot.bt", "Reset your password");
+	struct pc_config cfg;
+	struct pc_buf b, again;
+	const char *p;
+
+	pc_config_defaults(&cfg);
+	pc_config_set(&cfg, "mail_from", "Camelot <no-reply@camelot.bt>", NULL);
+	pc_buf_init(&b, 1 << 20);
+	cr_assert_eq(pc_mail_message(&cfg, r, 1700000000, &b), PC_OK);
+	cr_assert_eq(strncmp(b.data, "Date: Tue, 14 Nov 2023 22:13:20 +0000\r\n", 39), 0, "%.60s",
+		     b.data);
+	cr_assert_not_null(strstr(b.data, "\r\nFrom: Camelot <no-reply@camelot.bt>\r\n"));
+	cr_assert_not_null(strstr(b.data, "\r\nTo: arthur@camelot.bt\r\n"));
+	cr_assert_not_null(strstr(b.data, "\r\nSubject: Reset your password\r\n"));
+	cr_assert_not_null(strstr(b.data, "\r\nMIME-Version: 1.0\r\n"));
+	p = strstr(b.data, "\r\nMessage-ID: <pc.");
+	cr_assert_not_null(p);
+	cr_assert_not_null(strstr(p, "@camelot.bt>\r\n"));
+	cr_assert_not_null(strstr(b.data, "Content-Type: multipart/alternative;\r\n boundary=\"=_pc_"));
+	cr_assert_not_null(strstr(b.data, "Content-Type: text/plain; charset=utf-8\r\n"
+					  "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+					  "Hello\r\nhttp://x/?token=3Dabc\r\n"));
+	cr_assert_not_null(strstr(b.data, "Content-Type: text/html; charset=utf-8\r\n"));
+	assert_lines(b.data, b.len, 78);
+	/* the same row gives the same Message-ID and boundary: a duplicate is recognisable */
+	pc_buf_init(&again, 1 << 20);
+	cr_assert_eq(pc_mail_message(&cfg, r, 1700000099, &again), PC_OK);
+	cr_assert_str_eq(strstr(again.data, "Message-ID"), strstr(b.data, "Message-ID"));
+	pc_buf_release(&again);
+	pc_buf_release(&b);
+	free(r);
+}
+
+Test(mail, a_header_with_cr_or_lf_is_never_built)
+{
+	static const char *const rcpts[] = { "a@camelot.bt\r\nBcc: evil@evil.bt",
+					     "a@camelot.bt\nBcc: evil@evil.bt", "a@camelot.bt\r" };
+	struct pc_outbox_row *r;
+	struct pc_config cfg;
+	struct pc_buf b;
+
+	pc_config_defaults(&cfg);
+	pc_buf_init(&b, 1 << 20);
+	for (size_t i = 0; i < sizeof(rcpts) / sizeof(rcpts[0]); i++) {
+		r = mail_row(rcpts[i], "Reset your password");
+		cr_assert_eq(pc_mail_message(&cfg, r, 1700000000, &b), PC_EINVAL);
+		cr_assert_eq(b.len, 0);
+		free(r);
+	}
+	r = mail_row("a@camelot.bt", "Reset\r\nBcc: evil@evil.bt");
+	cr_assert_eq(pc_mail_message(&cfg, r, 1700000000, &b), PC_EINVAL);
+	free(r);
+	pc_buf_release(&b);
+}
+
+Test(mail, the_webhook_signature_is_hmac_sha256)
+{
+	char sig[72];
+
+	/* RFC 4231, test case 2 */
+	pc_mail_signature("Jefe", "what do ya want for nothing?", 28, sig);
+	cr_assert_str_eq(sig, "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+Test(mail, bad_mail_settings_are_refused)
+{
+	static const struct {
+		const char *name, *value, *field;
+	} bad[] = {
+		{ "smtp_url", "http://mail.example:25", "smtp_url" },
+		{ "smtp_password", "secret", "smtp_password" },
+		{ "mail_from", "no address", "mail_from" },
+		{ "mail_from", "Name <broken", "mail_from" },
+		{ "reset_url", "javascript:alert(1)", "reset_url" },
+		{ "verify_url", "https://x/\"><script>", "verify_url" },
+		{ "webhook_url", "ftp://x/", "webhook_url" },
+		{ "webhook_url", "https://hooks.example/x", "webhook_secret" },
+		{ "mail_retry_base_seconds", "600", "mail_retry_base_seconds" },
+	};
+	struct pc_config cfg;
+	struct pc_errinfo ei;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		pc_config_defaults(&cfg);
+		memset(&ei, 0, sizeof(ei));
+		cr_assert_eq(pc_config_set(&cfg, bad[i].name, bad[i].value, NULL), PC_OK);
+		cr_assert_eq(pc_config_validate(&cfg, &ei), PC_EINVAL, "%s=%s", bad[i].name,
+			     bad[i].value);
+		cr_assert_str_eq(ei.field, bad[i].field);
+	}
+	pc_config_defaults(&cfg);
+	pc_config_set(&cfg, "smtp_url", "smtps://mail.example:465", NULL);
+	pc_config_set(&cfg, "smtp_username", "me", NULL);
+	pc_config_set(&cfg, "smtp_password", "secret", NULL);
+	pc_config_set(&cfg, "webhook_url", "https://hooks.example/x", NULL);
+	pc_config_set(&cfg, "webhook_secret", "0123456789abcdef", NULL);
+	cr_assert_eq(pc_config_validate(&cfg, &ei), PC_OK, "%s", ei.msg);
+}
+
+/* ---- with a context ---------------------------------------------------------------------- */
+
+static char dir[64];
+static struct pc_ctx *ctx;
+
+static void make_dir(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/pc_mail_XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+}
+
+static void remove_dir(void)
+{
+	char cmd[128];
+
+	if (ctx != NULL)
+		pc_ctx_free(ctx);
+	ctx = NULL;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+TestSuite(mailctx, .init = make_dir, .fini = remove_dir);
+
+static enum pc_err open_with(struct pc_errinfo *ei, const char *name, ...)
+{
+	struct pc_config cfg;
+	char url[128];
+	va_list ap;
+
+	snprintf(url, sizeof(url), "sqlite:///%s/t.db", dir);
+	pc_config_defaults(&cfg);
+	pc_config_set(&cfg, "database_url", url, NULL);
+	pc_config_set(&cfg, "jwt_secret", "unit-test-secret-unit-test-secret-0123", NULL);
+	pc_config_set(&cfg, "argon2_memory_kib", "1024", NULL);
+	pc_config_set(&cfg, "argon2_iterations", "1", NULL);
+	pc_config_set(&cfg, "hash_workers", "1", NULL);
+	va_start(ap, name);
+	for (const char *n = name; n != NULL; n = va_arg(ap, const char *))
+		cr_assert_eq(pc_config_set(&cfg, n, va_arg(ap, const char *), NULL), PC_OK, "%s", n);
+	va_end(ap);
+	return pc_ctx_open(&cfg, &ctx, ei);
+}
+
+static void reg(const char *email)
+{
+	struct pc_user_input in;
+	struct pc_user u;
+
+	pc_user_input_init(&in);
+	in.email = email;
+	in.password = "correct-horse-9";
+	in.password_len = strlen(in.password);
+	cr_assert_eq(pc_user_register(ctx, &in, &u, NULL), PC_OK);
+}
+
+static void write_file(const char *name, const char *text, char *path, size_t pathsz)
+{
+	FILE *f;
+
+	snprintf(path, pathsz, "%s/%s", dir, name);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Polls outbox row id until cond holds or ms pass; the row is left in *r. */
+static bool wait_row(int64_t id, struct pc_outbox_row *r, bool (*cond)(const struct pc_outbox_row *),
+		     int ms)
+{
+	for (int waited = 0; waited <= ms; waited += 20) {
+		if (STORE_CALL(ctx->store, outbox_get, id, r) == PC_OK && cond(r))
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
+static bool is_sent(const struct pc_outbox_row *r)
+{
+	return r->sent_at != 0;
+}
+
+static bool has_failed(const struct pc_outbox_row *r)
+{
+	return r->attempts >= 1 && r->last_error[0] != '\0' && r->claimed_until == 0;
+}
+
+static bool is_given_up(const struct pc_outbox_row *r)
+{
+	return r->gave_up_at != 0;
+}
+
+Test(mailctx, render_fills_the_templates_and_override_files_win)
+{
+	struct pc_outbox_row *r = calloc(1, sizeof(*r));
+	char text[256], html[256];
+	const char *tok = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+	write_file("reset.txt", "Hi {{email}}, go to {{link}} within {{expires_in}}", text,
+		   sizeof(text));
+	write_file("reset.html", "<a href=\"{{link}}\">{{email}}</a>", html, sizeof(html));
+	cr_assert_eq(open_with(NULL, "reset_template_text", text, "reset_template_html", html,
+			       "reset_url", "https://app.example/reset?x=1",
+			       "reset_token_lifetime_seconds", "1800", NULL), PC_OK);
+	cr_assert_eq(pc_mail_render(ctx, PC_MAIL_RESET, "o'brien&co@camelot.bt", tok, r), PC_OK);
+	cr_assert_str_eq(r->kind, "mail");
+	cr_assert_str_eq(r->recipient, "o'brien&co@camelot.bt");
+	cr_assert_str_eq(r->subject, "Reset your password");
+	cr_assert_str_eq(r->body_text, "Hi o'brien&co@camelot.bt, go to "
+				       "https://app.example/reset?x=1&token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA "
+				       "within 30 minutes");
+	cr_assert_str_eq(r->body_html, "<a href=\"https://app.example/reset?x=1&amp;token="
+				       "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\">"
+				       "o&#39;brien&amp;co@camelot.bt</a>");
+	/* the verify mail keeps its built-in templates */
+	cr_assert_eq(pc_mail_render(ctx, PC_MAIL_VERIFY, "a@camelot.bt", tok, r), PC_OK);
+	cr_assert_str_eq(r->subject, "Verify your email address");
+	cr_assert_not_null(strstr(r->body_text, "http://127.0.0.1:8000/verify?token=AAAA"));
+	cr_assert_not_null(strstr(r->body_text, "expires in 1 day"));
+	cr_assert_not_null(strstr(r->body_html, "<a href=\"http://127.0.0.1:8000/verify?token=AAAA"));
+	cr_assert_eq(pc_mail_render(ctx, PC_MAIL_VERIFY, "a@camelot.bt\r\nBcc: x@y.bt", tok, r),
+		     PC_EINVAL);
+	free(r);
+}
+
+Test(mailctx, a_missing_template_file_stops_the_start)
+{
+	struct pc_errinfo ei = { 0 };
+
+	cr_assert_eq(open_with(&ei, "verify_template_html", "/nonexistent/verify.html", NULL),
+		     PC_EINVAL);
+	cr_assert_str_eq(ei.field, "verify_template_html");
+	cr_assert_not_null(strstr(ei.msg, "/nonexistent/verify.html"));
+}
+
+Test(mailctx, without_smtp_url_mail_goes_to_the_log_and_is_marked_sent)
+{
+	struct pc_outbox_row *r = calloc(1, sizeof(*r));
+
+	cr_assert_eq(open_with(NULL, NULL), PC_OK);
+	reg("arthur@camelot.bt");
+	cr_assert_eq(pc_password_forgot(ctx, "arthur@camelot.bt", NULL), PC_OK);
+	cr_assert(wait_row(1, r, is_sent, 5000), "sent within 5 s");
+	cr_assert_eq(r->attempts, 1);
+	cr_assert_str_eq(r->body_text, "", "a sent mail keeps no link");
+	free(r);
+}
+
+/* A port nothing listens on. */
+static int closed_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+Test(mailctx, a_refused_delivery_is_retried_later_and_keeps_its_error)
+{
+	struct pc_outbox_row *r = calloc(1, sizeof(*r));
+	char url[64];
+
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());
+	cr_assert_eq(open_with(NULL, "smtp_url", url, "mail_retry_base_seconds", "60", NULL), PC_OK);
+	reg("arthur@camelot.bt");
+	cr_assert_eq(pc_password_forgot(ctx, "arthur@camelot.bt", NULL), PC_OK);
+	cr_assert(wait_row(1, r, has_failed, 5000), "attempted within 5 s");
+	cr_assert_eq(r->sent_at, 0);
+	cr_assert_eq(r->gave_up_at, 0);
+	cr_assert_not_null(strstr(r->last_error, "smtp: "), "%s", r->last_error);
+	cr_assert_geq(r->next_attempt_at, r->created_at + 59, "retry after the base delay");
+	cr_assert_not_null(strstr(r->body_text, "token="), "kept for the retry");
+	free(r);
+}
+
+Test(mailctx, with_max_attempts_a_delivery_is_given_up)
+{
+	struct pc_outbox_row *r = calloc(1, sizeof(*r));
+	char url[64];
+
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());
+	cr_assert_eq(open_with(NULL, "smtp_url", url, "mail_max_attempts", "1", NULL), PC_OK);
+	reg("arthur@camelot.bt");
+	cr_assert_eq(pc_password_forgot(ctx, "arthur@camelot.bt", NULL), PC_OK);
+	cr_assert(wait_row(1, r, is_given_up, 5000));
+	cr_assert_eq(r->attempts, 1);
+	cr_assert_str_eq(r->body_text, "");
+	free(r);
+}
+
+/* ---- a tiny SMTP server ------------------------------------------------------------------- */
+
+struct fake_smtp {
+	int lfd;
+	int port;
+	bool silent;          /* accept, then never answer */
+	pthread_t thread;
+	char from[256];
+	char rcpt[256];
+	char data[1 << 16];
+	size_t len;
+	volatile int done;
+	char buf[8192];
+	size_t blen;
+};
+
+/* Reads one CRLF line into line[n]; false on EOF, error or 5 s of silence. */
+static bool fs_line(struct fake_smtp *s, int fd, char *line, size_t n)
+{
+	for (;;) {
+		char *crlf = memmem(s->buf, s->blen, "\r\n", 2);
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t got;
+
+		if (crlf != NULL) {
+			size_t len = (size_t)(crlf - s->buf);
+
+			snprintf(line, n, "%.*s", (int)len, s->buf);
+			memmove(s->buf, crlf + 2, s->blen - len - 2);
+			s->blen -= len + 2;
+			return true;
+		}
+		if (s->blen == sizeof(s->buf) || poll(&p, 1, 5000) != 1)
+			return false;
+		got = read(fd, s->buf + s->blen, sizeof(s->buf) - s->blen);
+		if (got <= 0)
+			return false;
+		s->blen += (size_t)got;
+	}
+}
+
+static void fs_say(int fd, const char *text)
+{
+	ssize_t n = write(fd, text, strlen(text));
+
+	(void)n;
+}
+
+static void *fake_smtp_main(void *arg)
+{
+	struct fake_smtp *s = arg;
+	char line[2048];
+	int fd = accept(s->lfd, NULL, NULL);
+
+	if (fd < 0)
+		return NULL;
+	if (s->silent) { /* until the client gives up (or 20 s) */
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		while (poll(&p, 1, 20000) == 1 && read(fd, line, sizeof(line)) > 0)
+			;
+		close(fd);
+		return NULL;
+	}
+	fs_say(fd, "220 fake ESMTP\r\n");
+	while (fs_line(s, fd, line, sizeof(line))) {
+		if (strncasecmp(line, "EHLO", 4) == 0) {
+			fs_say(fd, "250-fake\r\n250 8BITMIME\r\n");
+		} else if (strncasecmp(line, "MAIL FROM:", 10) == 0) {
+			snprintf(s->from, sizeof(s->from), "%.255s", line + 10);
+			fs_say(fd, "250 OK\r\n");
+		} else if (strncasecmp(line, "RCPT TO:", 8) == 0) {
+			snprintf(s->rcpt, sizeof(s->rcpt), "%.255s", line + 8);
+			fs_say(fd, "250 OK\r\n");
+		} else if (strcasecmp(line, "DATA") == 0) {
+			fs_say(fd, "354 go on\r\n");
+			while (fs_line(s, fd, line, sizeof(line)) && strcmp(line, ".") != 0) {
+				const char *l = line[0] == '.' ? line + 1 : line; /* dot-stuffing */
+
+				s->len += (size_t)snprintf(s->data + s->len, sizeof(s->data) - s->len,
+							   "%s\r\n", l);
+			}
+			fs_say(fd, "250 queued\r\n");
+			s->done = 1;
+		} else if (strcasecmp(line, "QUIT") == 0) {
+			fs_say(fd, "221 bye\r\n");
+			break;
+		} else {
+			fs_say(fd, "250 OK\r\n");
+		}
+	}
+	close(fd);
+	return NULL;
+}
+
+static struct fake_smtp *fake_smtp_start(bool silent)
+{
+	struct fake_smtp *s = calloc(1, sizeof(*s));
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+
+	cr_assert_not_null(s);
+	s->silent = silent;
+	s->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(s->lfd, 4), 0);
+	cr_assert_eq(getsockname(s->lfd, (struct sockaddr *)&a, &len), 0);
+	s->port = ntohs(a.sin_port);
+	cr_assert_eq(pthread_create(&s->thread, NULL, fake_smtp_main, s), 0);
+	return s;
+}
+
+static void fake_smtp_free(struct fake_smtp *s)
+{
+	shutdown(s->lfd, SHUT_RDWR);
+	close(s->lfd);
+	pthread_join(s->thread, NULL);
+	free(s);
+}
+
+Test(mailctx, a_mail_is_delivered_by_smtp_with_its_envelope)
+{
+	struct pc_outbox_row *r = calloc(1, sizeof(*r));
+	struct fake_smtp *s = fake_smtp_start(false);
+	char url[64];
+
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", s->port);
+	cr_assert_eq(open_with(NULL, "smtp_url", url, "mail_from", "Camelot <no-reply@camelot.bt>",
+			       NULL), PC_OK);
+	reg("arthur@camelot.bt");
+	cr_assert_eq(pc_password_forgot(ctx, "arthur@camelot.bt", NULL), PC_OK);
+	cr_assert(wait_row(1, r, is_sent, 5000), "sent within 5 s: %s", r->last_error);
+	cr_assert(s->done);
+	cr_assert_str_eq(s->from, "<no-reply@camelot.bt>");
+	cr_assert_str_eq(s->rcpt, "<arthur@camelot.bt>");
+	cr_assert_not_null(strstr(s->data, "To: arthur@camelot.bt\r\n"));
+	cr_assert_not_null(strstr(s->data, "Subject: Reset your password\r\n"));
+	cr_assert_not_null(strstr(s->data, "http://127.0.0.1:8000/reset-password?token=3D"));
+	free(r);
+	fake_smtp_free(s);
+}
+
+Test(mailctx, stopping_interrupts_a_hanging_delivery_and_leaves_it_due, .timeout = 30)
+{
+	struct pc_outbox_row *r = calloc(1, sizeof(*r));
+	struct fake_smtp *s = fake_smtp_start(true);
+	struct timespec t0, t1;
+	struct pc_store *st;
+	char url[128];
+
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", s->port);
+	cr_assert_eq(open_with(NULL, "smtp_url", url, "smtp_timeout_seconds", "60", NULL), PC_OK);
+	reg("arthur@camelot.bt");
+	cr_assert_eq(pc_password_forgot(ctx, "arthur@camelot.bt", NULL), PC_OK);
+	usleep(500000); /* the sender is now waiting for a greeting that never comes */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pc_ctx_free(ctx);
+	ctx = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_assert_lt(t1.tv_sec - t0.tv_sec, 5, "stopped without waiting for the timeout");
+	fake_smtp_free(s);
+
+	/* read the row with the store alone: no sender to race with */
+	snprintf(url, sizeof(url), "sqlite:///%s/t.db", dir);
+	cr_assert_eq(store_open(url, &st, NULL), PC_OK);
+	cr_assert_eq(STORE_CALL(st, outbox_get, 1, r), PC_OK);
+	store_close(st);
+	cr_assert_eq(r->sent_at, 0);
+	cr_assert_eq(r->attempts, 1);
+	cr_assert_eq(r->claimed_until, 0, "the lease was released");
+	cr_assert_leq(r->next_attempt_at, pc_now(), "due again at once");
+	cr_assert_not_null(strstr(r->last_error, "interrupted"), "%s", r->last_error);
+	free(r);
+}

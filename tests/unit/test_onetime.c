@@ -1,0 +1,517 @@
+/* One-time tokens and the flows on them (password reset, email verification),
+ * over a real SQLite store in a temp dir. The outbox sender is stopped right
+ * after the context opens, so every mail stays in the outbox as written and
+ * the test reads the token out of it, as a user reads it out of the mail. */
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "store/store.h"
+
+static char dir[64];
+static struct pc_ctx *ctx;
+
+#define PW "correct-horse-9"
+#define HOOK "http://127.0.0.1:9/hook"
+
+/* Opens a context; extra settings as name, value pairs, NULL-terminated. */
+static void open_with(const char *name, ...)
+{
+	struct pc_config cfg;
+	struct pc_errinfo ei = { 0 };
+	char url[128];
+	va_list ap;
+
+	snprintf(url, sizeof(url), "sqlite:///%s/t.db", dir);
+	pc_config_defaults(&cfg);
+	pc_config_set(&cfg, "database_url", url, NULL);
+	pc_config_set(&cfg, "jwt_secret", "unit-test-secret-unit-test-secret-0123", NULL);
+	pc_config_set(&cfg, "argon2_memory_kib", "1024", NULL);
+	pc_config_set(&cfg, "argon2_iterations", "1", NULL);
+	pc_config_set(&cfg, "hash_workers", "1", NULL);
+	pc_config_set(&cfg, "webhook_url", HOOK, NULL);
+	pc_config_set(&cfg, "webhook_secret", "0123456789abcdef0123", NULL);
+	va_start(ap, name);
+	for (const char *n = name; n != NULL; n = va_arg(ap, const char *)) {
+		const char *v = va_arg(ap, const char *);
+
+		cr_assert_eq(pc_config_set(&cfg, n, v, &ei), PC_OK, "%s: %s", n, ei.msg);
+	}
+	va_end(ap);
+	cr_assert_eq(pc_ctx_open(&cfg, &ctx, &ei), PC_OK, "%s", ei.msg);
+	pc_mail_close(ctx); /* the outbox stays as written */
+}
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/pc_onetime_XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	open_with(NULL);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	pc_ctx_free(ctx);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+TestSuite(onetime, .init = setup, .fini = teardown);
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static void reopen_with(const char *name, const char *value)
+{
+	pc_ctx_free(ctx);
+	open_with(name, value, NULL);
+}
+
+static void raw_sql(const char *sql)
+{
+	char path[128];
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
+	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sql);
+	sqlite3_close(db);
+}
+
+static struct pc_user reg(const char *email)
+{
+	struct pc_errinfo ei = { 0 };
+	struct pc_user_input in;
+	struct pc_user u;
+
+	pc_user_input_init(&in);
+	in.email = email;
+	in.password = PW;
+	in.password_len = strlen(PW);
+	cr_assert_eq(pc_user_register(ctx, &in, &u, &ei), PC_OK, "%s", ei.msg);
+	return u;
+}
+
+/* The outbox rows, in order: *n of them; free() the array. */
+static struct pc_outbox_row *outbox(size_t *n)
+{
+	struct pc_outbox_row *rows = NULL;
+	size_t cap = 0;
+
+	*n = 0;
+	for (int64_t id = 1;; id++) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 4;
+			rows = realloc(rows, cap * sizeof(*rows));
+			cr_assert_not_null(rows);
+		}
+		if (STORE_CALL(ctx->store, outbox_get, id, &rows[*n]) != PC_OK)
+			break;
+		(*n)++;
+	}
+	return rows;
+}
+
+/* The kinds and events of the outbox as one string: "mail,on_after_register,...". */
+static void outbox_summary(char *out, size_t outsz)
+{
+	size_t n, i, len = 0;
+	struct pc_outbox_row *rows = outbox(&n);
+
+	out[0] = '\0';
+	for (i = 0; i < n; i++) {
+		const char *what = rows[i].kind;
+		char ev[64] = "";
+		const char *p = strstr(rows[i].payload, "\"event\":\"");
+
+		if (p != NULL) {
+			snprintf(ev, sizeof(ev), "%s", p + 9);
+			*strchr(ev, '"') = '\0';
+			what = ev;
+		}
+		len += (size_t)snprintf(out + len, outsz - len, "%s%s", i ? "," : "", what);
+	}
+	free(rows);
+}
+
+/* The token in the link of the last mail to email; "" when none. */
+static void last_token(const char *email, char tok[PC_TOKEN_MAX])
+{
+	size_t n, i;
+	struct pc_outbox_row *rows = outbox(&n);
+
+	tok[0] = '\0';
+	for (i = n; i-- > 0;) {
+		const char *p = strstr(rows[i].body_text, "token=");
+		char needle[64];
+
+		if (strcmp(rows[i].kind, "mail") != 0 || strcmp(rows[i].recipient, email) != 0)
+			continue;
+		cr_assert_not_null(p, "the mail holds a link: %s", rows[i].body_text);
+		snprintf(tok, PC_TOKEN_MAX, "%.43s", p + 6);
+		snprintf(needle, sizeof(needle), "?token=%s\"", tok);
+		cr_assert_not_null(strstr(rows[i].body_html, needle), "the HTML holds the same link");
+		break;
+	}
+	free(rows);
+}
+
+static size_t mails_to(const char *email)
+{
+	size_t n, i, k = 0;
+	struct pc_outbox_row *rows = outbox(&n);
+
+	for (i = 0; i < n; i++)
+		k += strcmp(rows[i].kind, "mail") == 0 && strcmp(rows[i].recipient, email) == 0;
+	free(rows);
+	return k;
+}
+
+static enum pc_err reset(const char *tok, const char *pw)
+{
+	struct pc_errinfo ei = { 0 };
+
+	return pc_password_reset(ctx, tok, pw, strlen(pw), NULL, &ei);
+}
+
+static enum pc_err login(const char *email, const char *pw)
+{
+	struct pc_user u;
+
+	return pc_login(ctx, email, pw, strlen(pw), &u);
+}
+
+/* ---- forgot-password ------------------------------------------------------------------- */
+
+Test(onetime, forgot_mails_a_token_that_is_stored_only_as_its_hash)
+{
+	char tok[PC_TOKEN_MAX], hash[PC_SHA256_HEX];
+	struct pc_onetime_row row;
+	struct pc_user u = reg("arthur@camelot.bt");
+
+	cr_assert_eq(pc_password_forgot(ctx, "Arthur@Camelot.BT", NULL), PC_OK);
+	cr_assert_eq(mails_to("arthur@camelot.bt"), 1);
+	last_token("arthur@camelot.bt", tok);
+	cr_assert_eq(strlen(tok), 43);
+	cr_assert(pc_onetime_shape_ok(tok));
+	pc_token_hash(tok, hash);
+	cr_assert_eq(STORE_CALL(ctx->store, onetime_get, hash, &row), PC_OK);
+	cr_assert_str_eq(row.purpose, "reset");
+	cr_assert_str_eq(row.user_id, u.id);
+	cr_assert_eq(row.expires_at - row.created_at, 3600);
+	cr_assert_eq(STORE_CALL(ctx->store, onetime_get, tok, &row), PC_ENOTFOUND,
+		     "the raw token is no key");
+}
+
+Test(onetime, forgot_answers_alike_for_unknown_and_inactive_and_writes_nothing)
+{
+	struct pc_user_input patch;
+	struct pc_user u = reg("mordred@camelot.bt");
+	char before[512], after[512];
+
+	pc_user_input_init(&patch);
+	patch.is_active = 0;
+	cr_assert_eq(pc_user_update(ctx, &u, &patch, PC_UPDATE_PRIVILEGED, NULL), PC_OK);
+	outbox_summary(before, sizeof(before));
+	cr_assert_eq(pc_password_forgot(ctx, "nobody@camelot.bt", NULL), PC_OK);
+	cr_assert_eq(pc_password_forgot(ctx, "mordred@camelot.bt", NULL), PC_OK);
+	outbox_summary(after, sizeof(after));
+	cr_assert_str_eq(after, before);
+	cr_assert_eq(mails_to("mordred@camelot.bt"), 0);
+}
+
+Test(onetime, forgot_refuses_a_malformed_address)
+{
+	static const char *const bad[] = {
+		"plainaddress", "a@b", "victim@camelot.bt\r\nBcc: evil@evil.bt",
+		"victim@camelot.bt\nBcc:evil@evil.bt", "a b@camelot.bt", "",
+	};
+	struct pc_errinfo ei;
+	size_t i, n;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&ei, 0, sizeof(ei));
+		cr_assert_eq(pc_password_forgot(ctx, bad[i], &ei), PC_EINVAL, "%zu", i);
+		cr_assert_str_eq(ei.field, "email");
+		cr_assert_eq(pc_verify_request(ctx, bad[i], NULL), PC_EINVAL);
+	}
+	free(outbox(&n));
+	cr_assert_eq(n, 0);
+}
+
+Test(onetime, a_new_reset_token_voids_the_older_one)
+{
+	char first[PC_TOKEN_MAX], second[PC_TOKEN_MAX];
+
+	reg("gawain@camelot.bt");
+	cr_assert_eq(pc_password_forgot(ctx, "gawain@camelot.bt", NULL), PC_OK);
+	last_token("gawain@camelot.bt", first);
+	cr_assert_eq(pc_password_forgot(ctx, "gawain@camelot.bt", NULL), PC_OK);
+	last_token("gawain@camelot.bt", second);
+	cr_assert_str_neq(first, second);
+	cr_assert_eq(reset(first, "another-pass-1"), PC_EUNAUTHORIZED);
+	cr_assert_eq(reset(second, "another-pass-1"), PC_OK);
+}
+
+/* ---- reset-password ---------------------------------------------------------------------- */
+
+Test(onetime, a_reset_changes_the_password_once)
+{
+	char tok[PC_TOKEN_MAX];
+	struct pc_user out;
+	struct pc_errinfo ei = { 0 };
+
+	reg("bedivere@camelot.bt");
+	cr_assert_eq(pc_password_forgot(ctx, "bedivere@camelot.bt", NULL), PC_OK);
+	last_token("bedivere@camelot.bt", tok);
+	cr_assert_eq(pc_password_reset(ctx, tok, "excalibur-42", 12, &out, &ei), PC_OK, "%s", ei.msg);
+	cr_assert_str_eq(out.email, "bedivere@camelot.bt");
+	cr_assert_eq(login("bedivere@camelot.bt", "excalibur-42"), PC_OK);
+	cr_assert_eq(login("bedivere@camelot.bt", PW), PC_EBADCREDS);
+	cr_assert_eq(reset(tok, "someone-else-1"), PC_EUNAUTHORIZED, "a token works once");
+	cr_assert_eq(login("bedivere@camelot.bt", "excalibur-42"), PC_OK);
+}
+
+Test(onetime, a_reset_ends_the_users_sessions)
+{
+	char tok[PC_TOKEN_MAX], sess[PC_TOKEN_MAX];
+	struct pc_user u = reg("kay@camelot.bt"), got;
+
+	cr_assert_eq(pc_session_create(ctx, &u, "127.0.0.1", "t", sess), PC_OK);
+	cr_assert_eq(pc_password_forgot(ctx, "kay@camelot.bt", NULL), PC_OK);
+	last_token("kay@camelot.bt", tok);
+	cr_assert_eq(reset(tok, "new-password-1"), PC_OK);
+	cr_assert_eq(pc_session_authenticate(ctx, sess, &got), PC_EUNAUTHORIZED);
+}
+
+Test(onetime, reset_ends_sessions_false_keeps_them)
+{
+	char tok[PC_TOKEN_MAX], sess[PC_TOKEN_MAX];
+	struct pc_user u, got;
+
+	reopen_with("reset_ends_sessions", "false");
+	u = reg("kay@camelot.bt");
+	cr_assert_eq(pc_session_create(ctx, &u, "127.0.0.1", "t", sess), PC_OK);
+	cr_assert_eq(pc_password_forgot(ctx, "kay@camelot.bt", NULL), PC_OK);
+	last_token("kay@camelot.bt", tok);
+	cr_assert_eq(reset(tok, "new-password-1"), PC_OK);
+	cr_assert_eq(pc_session_authenticate(ctx, sess, &got), PC_OK);
+}
+
+Test(onetime, a_weak_password_is_refused_and_the_token_stays_good)
+{
+	char tok[PC_TOKEN_MAX];
+	struct pc_errinfo ei = { 0 };
+
+	reg("lamorak@camelot.bt");
+	cr_assert_eq(pc_password_forgot(ctx, "lamorak@camelot.bt", NULL), PC_OK);
+	last_token("lamorak@camelot.bt", tok);
+	cr_assert_eq(pc_password_reset(ctx, tok, "short", 5, NULL, &ei), PC_EBADPASSWORD);
+	cr_assert_not_null(strstr(ei.msg, "8 characters"), "%s", ei.msg);
+	cr_assert_eq(login("lamorak@camelot.bt", PW), PC_OK, "unchanged");
+	cr_assert_eq(reset(tok, "long-enough-1"), PC_OK);
+}
+
+Test(onetime, the_token_of_an_inactive_user_is_refused)
+{
+	char tok[PC_TOKEN_MAX];
+	struct pc_user_input patch;
+	struct pc_user u = reg("agravain@camelot.bt");
+
+	cr_assert_eq(pc_password_forgot(ctx, "agravain@camelot.bt", NULL), PC_OK);
+	last_token("agravain@camelot.bt", tok);
+	pc_user_input_init(&patch);
+	patch.is_active = 0;
+	cr_assert_eq(pc_user_update(ctx, &u, &patch, PC_UPDATE_PRIVILEGED, NULL), PC_OK);
+	cr_assert_eq(reset(tok, "new-password-1"), PC_EUNAUTHORIZED);
+	patch.is_active = 1;
+	cr_assert_eq(pc_user_update(ctx, &u, &patch, PC_UPDATE_PRIVILEGED, NULL), PC_OK);
+	cr_assert_eq(login("agravain@camelot.bt", PW), PC_OK, "unchanged");
+}
+
+Test(onetime, an_expired_token_is_refused)
+{
+	char tok[PC_TOKEN_MAX];
+
+	reg("tristan@camelot.bt");
+	cr_assert_eq(pc_password_forgot(ctx, "tristan@camelot.bt", NULL), PC_OK);
+	last_token("tristan@camelot.bt", tok);
+	raw_sql("UPDATE one_time_tokens SET expires_at = strftime('%s', 'now')");
+	cr_assert_eq(reset(tok, "new-password-1"), PC_EUNAUTHORIZED);
+	cr_assert_eq(pc_verify_request(ctx, "tristan@camelot.bt", NULL), PC_OK);
+	last_token("tristan@camelot.bt", tok);
+	raw_sql("UPDATE one_time_tokens SET expires_at = strftime('%s', 'now') - 1");
+	cr_assert_eq(pc_verify(ctx, tok, &(struct pc_user){ 0 }), PC_EUNAUTHORIZED);
+}
+
+Test(onetime, garbled_and_unknown_tokens_are_refused)
+{
+	char tok[PC_TOKEN_MAX], bad[64];
+	static const char *const garbled[] = {
+		"", "x", "' OR 1=1 --", "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.e30.sig",
+		"!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", /* 44 */
+		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",  /* 43, unknown */
+	};
+	struct pc_user u;
+	size_t i;
+
+	reg("galahad@camelot.bt");
+	cr_assert_eq(pc_password_forgot(ctx, "galahad@camelot.bt", NULL), PC_OK);
+	last_token("galahad@camelot.bt", tok);
+	for (i = 0; i < sizeof(garbled) / sizeof(garbled[0]); i++) {
+		cr_assert_eq(reset(garbled[i], "new-password-1"), PC_EUNAUTHORIZED, "%s", garbled[i]);
+		cr_assert_eq(pc_verify(ctx, garbled[i], &u), PC_EUNAUTHORIZED, "%s", garbled[i]);
+	}
+	cr_assert_eq(reset(NULL, "new-password-1"), PC_EUNAUTHORIZED);
+	snprintf(bad, sizeof(bad), "%s", tok);
+	bad[0] = bad[0] == 'A' ? 'B' : 'A'; /* one character off */
+	cr_assert_eq(reset(bad, "new-password-1"), PC_EUNAUTHORIZED);
+	cr_assert_eq(reset(tok, "new-password-1"), PC_OK, "the real one still works");
+}
+
+Test(onetime, a_token_works_only_for_its_purpose)
+{
+	char rtok[PC_TOKEN_MAX], vtok[PC_TOKEN_MAX];
+	struct pc_user u;
+
+	reg("percival@camelot.bt");
+	cr_assert_eq(pc_verify_request(ctx, "percival@camelot.bt", NULL), PC_OK);
+	last_token("percival@camelot.bt", vtok);
+	cr_assert_eq(pc_password_forgot(ctx, "percival@camelot.bt", NULL), PC_OK);
+	last_token("percival@camelot.bt", rtok);
+	cr_assert_eq(reset(vtok, "new-password-1"), PC_EUNAUTHORIZED);
+	cr_assert_eq(pc_verify(ctx, rtok, &u), PC_EUNAUTHORIZED);
+	cr_assert_eq(login("percival@camelot.bt", PW), PC_OK);
+	cr_assert_eq(pc_verify(ctx, vtok, &u), PC_OK);
+	cr_assert_eq(reset(rtok, "new-password-1"), PC_OK);
+}
+
+Test(onetime, a_password_change_voids_outstanding_reset_tokens)
+{
+	char tok[PC_TOKEN_MAX];
+	struct pc_user_input patch;
+	struct pc_user u = reg("ector@camelot.bt");
+
+	cr_assert_eq(pc_password_forgot(ctx, "ector@camelot.bt", NULL), PC_OK);
+	last_token("ector@camelot.bt", tok);
+	/* within the same second as registration and the request: it still voids */
+	pc_user_input_init(&patch);
+	patch.password = "changed-by-me-1";
+	patch.password_len = strlen(patch.password);
+	cr_assert_eq(pc_user_update(ctx, &u, &patch, 0, NULL), PC_OK);
+	cr_assert_eq(reset(tok, "new-password-1"), PC_EUNAUTHORIZED);
+	cr_assert_eq(login("ector@camelot.bt", "changed-by-me-1"), PC_OK);
+}
+
+/* ---- verification -------------------------------------------------------------------------- */
+
+Test(onetime, verify_makes_the_user_verified_once)
+{
+	char tok[PC_TOKEN_MAX];
+	struct pc_user u, got;
+
+	reg("elaine@camelot.bt");
+	cr_assert_eq(pc_verify_request(ctx, "elaine@camelot.bt", NULL), PC_OK);
+	last_token("elaine@camelot.bt", tok);
+	cr_assert_eq(pc_verify(ctx, tok, &u), PC_OK);
+	cr_assert(u.is_verified);
+	cr_assert_eq(pc_user_get_by_email(ctx, "elaine@camelot.bt", &got), PC_OK);
+	cr_assert(got.is_verified);
+	cr_assert_eq(pc_verify(ctx, tok, &u), PC_EUNAUTHORIZED, "used");
+	cr_assert_eq(pc_verify_request(ctx, "elaine@camelot.bt", NULL), PC_OK);
+	cr_assert_eq(mails_to("elaine@camelot.bt"), 1, "a verified user gets no second mail");
+}
+
+Test(onetime, an_already_verified_user_is_told_so_and_the_token_stays)
+{
+	char tok[PC_TOKEN_MAX], hash[PC_SHA256_HEX];
+	struct pc_user_input patch;
+	struct pc_onetime_row row;
+	struct pc_user u = reg("nimue@camelot.bt");
+
+	cr_assert_eq(pc_verify_request(ctx, "nimue@camelot.bt", NULL), PC_OK);
+	last_token("nimue@camelot.bt", tok);
+	pc_user_input_init(&patch);
+	patch.is_verified = 1;
+	cr_assert_eq(pc_user_update(ctx, &u, &patch, PC_UPDATE_PRIVILEGED, NULL), PC_OK);
+	cr_assert_eq(pc_verify(ctx, tok, &u), PC_EALREADY);
+	pc_token_hash(tok, hash);
+	cr_assert_eq(STORE_CALL(ctx->store, onetime_get, hash, &row), PC_OK);
+	cr_assert_eq(row.used_at, 0);
+}
+
+Test(onetime, a_verify_token_does_not_verify_a_new_address)
+{
+	char tok[PC_TOKEN_MAX];
+	struct pc_user_input patch;
+	struct pc_user u = reg("morgan@camelot.bt"), got;
+
+	cr_assert_eq(pc_verify_request(ctx, "morgan@camelot.bt", NULL), PC_OK);
+	last_token("morgan@camelot.bt", tok);
+	pc_user_input_init(&patch);
+	patch.email = "morgan@avalon.bt";
+	cr_assert_eq(pc_user_update(ctx, &u, &patch, 0, NULL), PC_OK);
+	cr_assert_eq(pc_verify(ctx, tok, &got), PC_EUNAUTHORIZED);
+	cr_assert_eq(pc_user_get_by_email(ctx, "morgan@avalon.bt", &got), PC_OK);
+	cr_assert(!got.is_verified);
+}
+
+Test(onetime, requires_verification_mails_the_token_at_registration)
+{
+	char tok[PC_TOKEN_MAX], summary[512];
+	struct pc_user u;
+
+	reopen_with("requires_verification", "true");
+	reg("lancelot@camelot.bt");
+	cr_assert_eq(mails_to("lancelot@camelot.bt"), 1);
+	outbox_summary(summary, sizeof(summary));
+	cr_assert_str_eq(summary, "mail,on_after_register,on_after_request_verify");
+	cr_assert_eq(login("lancelot@camelot.bt", PW), PC_ENOTVERIFIED);
+	last_token("lancelot@camelot.bt", tok);
+	cr_assert_eq(pc_verify(ctx, tok, &u), PC_OK);
+	cr_assert_eq(login("lancelot@camelot.bt", PW), PC_OK);
+}
+
+Test(onetime, without_requires_verification_registration_sends_no_mail)
+{
+	reg("dagonet@camelot.bt");
+	cr_assert_eq(mails_to("dagonet@camelot.bt"), 0);
+}
+
+/* ---- events ---------------------------------------------------------------------------------- */
+
+Test(onetime, every_step_writes_its_event)
+{
+	char rtok[PC_TOKEN_MAX], vtok[PC_TOKEN_MAX], summary[512];
+	struct pc_outbox_row *rows;
+	struct pc_user u = reg("pellinore@camelot.bt");
+	size_t n;
+
+	cr_assert_eq(pc_password_forgot(ctx, "pellinore@camelot.bt", NULL), PC_OK);
+	last_token("pellinore@camelot.bt", rtok);
+	cr_assert_eq(reset(rtok, "new-password-1"), PC_OK);
+	cr_assert_eq(pc_verify_request(ctx, "pellinore@camelot.bt", NULL), PC_OK);
+	last_token("pellinore@camelot.bt", vtok);
+	cr_assert_eq(pc_verify(ctx, vtok, &u), PC_OK);
+	cr_assert_eq(reset(rtok, "new-password-2"), PC_EUNAUTHORIZED);
+	cr_assert_eq(pc_password_forgot(ctx, "nobody@camelot.bt", NULL), PC_OK);
+
+	outbox_summary(summary, sizeof(summary));
+	cr_assert_str_eq(summary, "on_after_register,mail,on_after_forgot_password,"
+				  "on_after_reset_password,mail,on_after_request_verify,"
+				  "on_after_verify");
+	rows = outbox(&n);
+	cr_assert_str_eq(rows[0].recipient, HOOK);
+	cr_assert_not_null(strstr(rows[0].payload, u.id));
+	cr_assert_not_null(strstr(rows[0].payload, "\"email\":\"pellinore@camelot.bt\""));
+	cr_assert_null(strstr(rows[2].payload, rtok), "events carry no token");
+	free(rows);
+}
