@@ -87,6 +87,7 @@ struct pc_config {
 	int argon2_parallelism;
 	int hash_workers;                /* 0 = number of CPUs */
 	int hash_queue_max;              /* queued slow jobs before 503 */
+	int hash_nice;                   /* niceness added to hash worker threads */
 	int threads;                     /* HTTP threads; 0 = number of CPUs */
 	int max_body_bytes;
 	int max_connections;

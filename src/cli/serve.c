@@ -5,6 +5,7 @@
  * Signals are blocked in every thread (the mask is inherited) and taken by
  * sigwait here, so no handler runs inside library code.
  */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +45,13 @@ int cli_serve(int argc, char **argv)
 			rest[i]);
 		return CLI_EXIT_USAGE;
 	}
+	/* Fixed mmap threshold: every argon2 buffer (m KiB, far above it) is
+	 * mapped for its hash and unmapped after, so memory returns to the OS
+	 * once a login flood ends instead of staying in malloc's arenas (glibc's
+	 * dynamic threshold would otherwise rise to keep them). Few arenas keep
+	 * the per-thread caches small. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	mallopt(M_ARENA_MAX, 2);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);

@@ -64,6 +64,8 @@ static const struct setting settings[] = {
 	S_INT(argon2_parallelism, "1", 1, 64, "argon2id lanes p"),
 	S_INT(hash_workers, "0", 0, 256, "password hashing threads; 0: one per CPU"),
 	S_INT(hash_queue_max, "4096", 1, 1000000, "queued hashing requests before 503"),
+	S_INT(hash_nice, "10", 0, 19,
+	      "niceness of hash worker threads, so token checks preempt hashing"),
 	S_INT(threads, "0", 0, 256, "HTTP threads; 0: one per CPU"),
 	S_INT(max_body_bytes, "65536", 1024, 16777216, "largest request body accepted (413 beyond)"),
 	S_INT(max_connections, "4096", 16, 1000000, "simultaneous connections"),

@@ -106,7 +106,8 @@ int64_t pc_mono_us(void);   /* monotonic microseconds, for durations */
 struct pc_workers;
 typedef void pc_job_fn(void *arg);
 
-enum pc_err pc_workers_new(unsigned nthreads, size_t max_queue, struct pc_workers **out);
+/* nice > 0 lowers the workers' scheduling priority by that much (0..19). */
+enum pc_err pc_workers_new(unsigned nthreads, size_t max_queue, int nice, struct pc_workers **out);
 enum pc_err pc_workers_submit(struct pc_workers *w, pc_job_fn *fn, void *arg);
 unsigned pc_workers_count(const struct pc_workers *w);
 void pc_workers_free(struct pc_workers *w);

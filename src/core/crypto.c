@@ -45,13 +45,24 @@ enum pc_err pc_random(void *out, size_t n)
 	return PC_OK;
 }
 
+/* Fetched once: EVP_sha256() makes OpenSSL 3 look the digest up (under a
+ * lock) on every call, and session cookies are hashed on every request. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void pc_sha256(const void *p, size_t n, unsigned char out[PC_SHA256_LEN])
 {
 	unsigned int outlen = PC_SHA256_LEN;
 
+	pthread_once(&sha256_once, sha256_fetch);
 	/* EVP_Digest fails only on a broken library; leave zeros then, which
 	 * match no stored hash of real input. */
-	if (EVP_Digest(p, n, out, &outlen, EVP_sha256(), NULL) != 1)
+	if (sha256_md == NULL || EVP_Digest(p, n, out, &outlen, sha256_md, NULL) != 1)
 		memset(out, 0, PC_SHA256_LEN);
 }
 

@@ -210,7 +210,7 @@ enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out, struct
 	if (err != PC_OK)
 		goto out_close_store;
 	nworkers = cfg->hash_workers > 0 ? (unsigned)cfg->hash_workers : ncpus();
-	err = pc_workers_new(nworkers, (size_t)cfg->hash_queue_max, &ctx->workers);
+	err = pc_workers_new(nworkers, (size_t)cfg->hash_queue_max, cfg->hash_nice, &ctx->workers);
 	if (err != PC_OK)
 		goto out_close_store;
 	err = bootstrap_admin(ctx, ei);

@@ -11,10 +11,15 @@
  *     stopping, answers PC_EBUSY;
  *   - once w->stopping is set nothing new is accepted; a thread leaves only
  *     when stopping and the queue is empty, so free runs every queued job;
- *   - worker threads block all signals: the main thread handles them.
+ *   - worker threads block all signals: the main thread handles them;
+ *   - worker threads run at niceness w->nice (Linux: per thread), so that
+ *     request threads waking up preempt hashing at once and cheap requests
+ *     stay fast while logins pour in.
  */
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -35,6 +40,7 @@ struct pc_workers {
 	size_t head;              /* oldest job */
 	size_t count;             /* queued jobs */
 	bool stopping;
+	int nice;                 /* added to each worker thread's niceness */
 	unsigned nthreads;        /* threads started */
 	pthread_t *threads;
 };
@@ -44,6 +50,10 @@ static void *workers_main(void *p)
 	struct pc_workers *w = p;
 	struct workers_job job;
 
+	/* Best effort: lowering one's own priority needs no privilege; should it
+	 * fail, the thread simply keeps the default priority. */
+	if (w->nice > 0)
+		(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), w->nice);
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		while (w->count == 0 && !w->stopping)
@@ -78,7 +88,7 @@ static void workers_stop(struct pc_workers *w)
  * jobs. *out is owned by the caller (pc_workers_free). PC_EINVAL when
  * max_queue is 0 or nthreads is over 1024; PC_ENOMEM; PC_EINTERNAL when a
  * thread cannot be started (the ones started are stopped again). */
-enum pc_err pc_workers_new(unsigned nthreads, size_t max_queue, struct pc_workers **out)
+enum pc_err pc_workers_new(unsigned nthreads, size_t max_queue, int nice, struct pc_workers **out)
 {
 	struct pc_workers *w;
 	sigset_t all, old;
@@ -104,6 +114,7 @@ enum pc_err pc_workers_new(unsigned nthreads, size_t max_queue, struct pc_worker
 		goto out_free_arrays;
 	}
 	w->max_queue = max_queue;
+	w->nice = nice;
 	if (pthread_mutex_init(&w->lock, NULL) != 0) {
 		err = PC_EINTERNAL;
 		goto out_free_arrays;

@@ -41,9 +41,12 @@ static bool log_rid_ok(const char *s)
 	return n > 0;
 }
 
+/* Ids are for correlation, not secrets: a 64-bit random prefix drawn once per
+ * thread and a per-thread counter make them unique without a RAND_bytes call
+ * (and its locks) on every request. */
 void http_request_id_set(struct pc_req *req, const char *incoming)
 {
-	static _Thread_local uint64_t fallback_seq;
+	static _Thread_local uint64_t prefix, seq;
 	unsigned char rnd[16];
 
 	_Static_assert(sizeof(req->request_id) > HTTP_REQUEST_ID_MAX, "request_id too small");
@@ -51,13 +54,11 @@ void http_request_id_set(struct pc_req *req, const char *incoming)
 		memcpy(req->request_id, incoming, strlen(incoming) + 1);
 		return;
 	}
-	if (pc_random(rnd, sizeof(rnd)) != PC_OK) {
-		/* Unique, if not unpredictable: ids are for correlation only. */
-		uint64_t a = (uint64_t)pc_mono_us(), b = ++fallback_seq ^ (uint64_t)(uintptr_t)req;
-
-		memcpy(rnd, &a, 8);
-		memcpy(rnd + 8, &b, 8);
-	}
+	if (prefix == 0 && pc_random(&prefix, sizeof(prefix)) != PC_OK)
+		prefix = (uint64_t)pc_mono_us() ^ (uint64_t)(uintptr_t)&seq;
+	seq++;
+	memcpy(rnd, &prefix, 8);
+	memcpy(rnd + 8, &seq, 8);
 	pc_hex_encode(rnd, sizeof(rnd), req->request_id);
 }
 

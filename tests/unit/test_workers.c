@@ -2,7 +2,11 @@
  * test_workers.c - the bounded pool: every job runs, FIFO order on one
  * thread, PC_EBUSY when the queue is full, free drains the queue.
  */
+#include <errno.h>
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -72,7 +76,7 @@ Test(workers, runs_every_submitted_job, .init = reset)
 	static int one = 1;
 	int i, accepted = 0;
 
-	cr_assert_eq(pc_workers_new(4, 1000, &w), PC_OK);
+	cr_assert_eq(pc_workers_new(4, 1000, 0, &w), PC_OK);
 	cr_assert_eq(pc_workers_count(w), 4);
 	for (i = 0; i < 500; i++) {
 		if (pc_workers_submit(w, count_job, &one) == PC_OK)
@@ -88,7 +92,7 @@ Test(workers, one_thread_runs_jobs_in_submission_order, .init = reset)
 	struct pc_workers *w;
 	intptr_t i;
 
-	cr_assert_eq(pc_workers_new(1, 64, &w), PC_OK);
+	cr_assert_eq(pc_workers_new(1, 64, 0, &w), PC_OK);
 	cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_OK);
 	wait_started(1);
 	for (i = 1; i <= 40; i++)
@@ -106,7 +110,7 @@ Test(workers, a_full_queue_answers_busy_without_blocking, .init = reset)
 	struct pc_workers *w;
 	int i;
 
-	cr_assert_eq(pc_workers_new(2, 3, &w), PC_OK);
+	cr_assert_eq(pc_workers_new(2, 3, 0, &w), PC_OK);
 	/* Occupy both threads. */
 	cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_OK);
 	cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_OK);
@@ -126,7 +130,7 @@ Test(workers, space_frees_up_once_jobs_are_taken, .init = reset)
 	struct pc_workers *w;
 	static int one = 1;
 
-	cr_assert_eq(pc_workers_new(1, 1, &w), PC_OK);
+	cr_assert_eq(pc_workers_new(1, 1, 0, &w), PC_OK);
 	cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_OK);
 	wait_started(1);
 	cr_assert_eq(pc_workers_submit(w, count_job, &one), PC_OK);
@@ -142,7 +146,7 @@ Test(workers, free_drains_the_queue_before_joining, .init = reset)
 	static int ten = 10;
 	int i;
 
-	cr_assert_eq(pc_workers_new(1, 16, &w), PC_OK);
+	cr_assert_eq(pc_workers_new(1, 16, 0, &w), PC_OK);
 	cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_OK);
 	wait_started(1);
 	for (i = 0; i < 16; i++)
@@ -156,7 +160,7 @@ Test(workers, zero_threads_means_one_per_cpu)
 {
 	struct pc_workers *w;
 
-	cr_assert_eq(pc_workers_new(0, 4, &w), PC_OK);
+	cr_assert_eq(pc_workers_new(0, 4, 0, &w), PC_OK);
 	cr_assert_geq(pc_workers_count(w), 1);
 	pc_workers_free(w);
 }
@@ -165,10 +169,49 @@ Test(workers, bad_arguments_are_rejected)
 {
 	struct pc_workers *w = (struct pc_workers *)1;
 
-	cr_assert_eq(pc_workers_new(2, 0, &w), PC_EINVAL);
+	cr_assert_eq(pc_workers_new(2, 0, 0, &w), PC_EINVAL);
 	cr_assert_null(w);
-	cr_assert_eq(pc_workers_new(2, 4, &w), PC_OK);
+	cr_assert_eq(pc_workers_new(2, 4, 0, &w), PC_OK);
 	cr_assert_eq(pc_workers_submit(w, NULL, NULL), PC_EINVAL);
 	pc_workers_free(w);
 	pc_workers_free(NULL);
+}
+
+struct nice_probe {
+	pthread_mutex_t lock;
+	pthread_cond_t done;
+	int seen;
+	bool ran;
+};
+
+static void read_nice(void *arg)
+{
+	struct nice_probe *p = arg;
+	int v;
+
+	errno = 0;
+	v = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+	pthread_mutex_lock(&p->lock);
+	p->seen = v;
+	p->ran = true;
+	pthread_cond_signal(&p->done);
+	pthread_mutex_unlock(&p->lock);
+}
+
+Test(workers, workers_run_at_the_niceness_asked_for)
+{
+	struct nice_probe p = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false };
+	struct pc_workers *w;
+	int base = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+
+	cr_assert_eq(pc_workers_new(1, 4, 7, &w), PC_OK);
+	cr_assert_eq(pc_workers_submit(w, read_nice, &p), PC_OK);
+	pthread_mutex_lock(&p.lock);
+	while (!p.ran)
+		pthread_cond_wait(&p.done, &p.lock);
+	pthread_mutex_unlock(&p.lock);
+	pc_workers_free(w);
+	cr_expect_eq(p.seen, base + 7 > 19 ? 19 : base + 7);
+	cr_expect_eq(getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)), base,
+		     "the caller's own priority is untouched");
 }
