@@ -166,6 +166,13 @@ enum pc_err pc_jwt_encode(const struct pc_jwt_key *key, const char *sub, int64_t
 PC_WUR enum pc_err pc_jwt_decode(const struct pc_jwt_key *key, const char *token, int64_t now,
 				 struct pc_jwt_claims *out);
 
+/* The claims check of pc_jwt_decode on a decoded payload. mode 0: the
+ * strict fast reader, and jansson where it declines (what decode uses);
+ * 1: the fast reader alone; 2: jansson alone; 3: the fast reader alone with
+ * its declines counted as passes (the fuzzer compares them). */
+bool pc_jwt_claims_check(const struct pc_jwt_key *key, const char *json, size_t len, int64_t now,
+			 int mode, struct pc_jwt_claims *c);
+
 /* ---- email / username ----------------------------------------------------------- */
 
 /* Validates an address (ASCII dot-atom local part, DNS domain with a dot,

@@ -232,6 +232,271 @@ static bool jwt_claims_ok(const struct pc_jwt_key *key, json_t *claims, int64_t 
 	       jwt_claim_str(json_object_get(claims, "jti"), c->jti, sizeof(c->jti));
 }
 
+/* ---- claims: a strict fast reader, jansson for everything else ------------ */
+
+/*
+ * The claims of the tokens we issue (and PyJWT's) are a flat object of ASCII
+ * strings without escapes, integers and arrays of such strings. The fast
+ * reader handles exactly that and answers JWT_FAST_DECLINE for anything else
+ * (escapes, non-ASCII, fractions, nesting, repeated keys, trailing bytes...),
+ * which then goes through jansson. It never accepts what jansson would refuse
+ * or read differently: tests/fuzz/fuzz_claims.c checks that against jansson.
+ */
+
+#define JWT_FAST_KEYS 16
+
+struct jwt_fast {
+	const char *p, *end;
+};
+
+static void fast_ws(struct jwt_fast *f)
+{
+	while (f->p < f->end && (*f->p == ' ' || *f->p == '\t' || *f->p == '\n' || *f->p == '\r'))
+		f->p++;
+}
+
+/* A string of printable ASCII without backslash; *s, *n point into the input. */
+static bool fast_str(struct jwt_fast *f, const char **s, size_t *n)
+{
+	const char *q;
+
+	if (f->p >= f->end || *f->p != '"')
+		return false;
+	for (q = ++f->p; q < f->end && *q != '"'; q++) {
+		if ((unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e || *q == '\\')
+			return false;
+	}
+	if (q >= f->end)
+		return false;
+	*s = f->p;
+	*n = (size_t)(q - f->p);
+	f->p = q + 1;
+	return true;
+}
+
+/* -?(0|[1-9][0-9]{0,17}) not followed by a fraction or exponent. */
+static bool fast_int(struct jwt_fast *f, int64_t *v)
+{
+	bool neg = false;
+	int digits = 0;
+	int64_t x = 0;
+
+	if (f->p < f->end && *f->p == '-') {
+		neg = true;
+		f->p++;
+	}
+	if (f->p >= f->end || *f->p < '0' || *f->p > '9')
+		return false;
+	if (*f->p == '0' && f->p + 1 < f->end && f->p[1] >= '0' && f->p[1] <= '9')
+		return false;
+	while (f->p < f->end && *f->p >= '0' && *f->p <= '9') {
+		if (++digits > 18)
+			return false;
+		x = x * 10 + (*f->p++ - '0');
+	}
+	if (f->p < f->end && (*f->p == '.' || *f->p == 'e' || *f->p == 'E'))
+		return false;
+	*v = neg ? -x : x;
+	return true;
+}
+
+static bool fast_word(struct jwt_fast *f, const char *w)
+{
+	size_t n = strlen(w);
+
+	if ((size_t)(f->end - f->p) < n || memcmp(f->p, w, n) != 0)
+		return false;
+	f->p += n;
+	return true;
+}
+
+static bool fast_key_is(const char *k, size_t n, const char *name)
+{
+	return strlen(name) == n && memcmp(k, name, n) == 0;
+}
+
+/* Copies a claim string: non-empty, fits. */
+static bool fast_copy(const char *s, size_t n, char *dst, size_t dstsz)
+{
+	if (n == 0 || n >= dstsz)
+		return false;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+	return true;
+}
+
+enum jwt_fast_result { JWT_FAST_OK, JWT_FAST_REJECT, JWT_FAST_DECLINE };
+
+/* One member value. Claims of interest are checked as they come; others are
+ * skipped if they are of a simple kind. */
+static enum jwt_fast_result fast_value(struct jwt_fast *f, const struct pc_jwt_key *key,
+				       const char *k, size_t kn, struct pc_jwt_claims *c,
+				       bool *aud_ok, bool *have_exp, bool *nbf_future, int64_t now)
+{
+	const char *s;
+	size_t n;
+	int64_t v;
+	bool is_aud = fast_key_is(k, kn, "aud");
+
+	if (f->p < f->end && *f->p == '"') {
+		if (!fast_str(f, &s, &n))
+			return JWT_FAST_DECLINE;
+		if (is_aud)
+			*aud_ok = strlen(key->aud) == n && memcmp(s, key->aud, n) == 0;
+		else if (fast_key_is(k, kn, "sub"))
+			return fast_copy(s, n, c->sub, sizeof(c->sub)) ? JWT_FAST_OK : JWT_FAST_REJECT;
+		else if (fast_key_is(k, kn, "jti"))
+			return fast_copy(s, n, c->jti, sizeof(c->jti)) ? JWT_FAST_OK : JWT_FAST_REJECT;
+		else if (fast_key_is(k, kn, "exp") || fast_key_is(k, kn, "nbf"))
+			return JWT_FAST_REJECT; /* not a number */
+		return JWT_FAST_OK;
+	}
+	if (f->p < f->end && (*f->p == '-' || (*f->p >= '0' && *f->p <= '9'))) {
+		if (!fast_int(f, &v))
+			return JWT_FAST_DECLINE;
+		if (fast_key_is(k, kn, "exp")) {
+			c->exp = v;
+			*have_exp = true;
+		} else if (fast_key_is(k, kn, "iat")) {
+			c->iat = v;
+		} else if (fast_key_is(k, kn, "nbf")) {
+			*nbf_future = v > now;
+		} else if (is_aud || fast_key_is(k, kn, "sub") || fast_key_is(k, kn, "jti")) {
+			return JWT_FAST_REJECT;
+		}
+		return JWT_FAST_OK;
+	}
+	if (f->p < f->end && *f->p == '[' && is_aud) {
+		f->p++;
+		fast_ws(f);
+		if (f->p < f->end && *f->p == ']') {
+			f->p++;
+			return JWT_FAST_OK;
+		}
+		for (;;) {
+			fast_ws(f);
+			if (!fast_str(f, &s, &n))
+				return JWT_FAST_DECLINE;
+			if (strlen(key->aud) == n && memcmp(s, key->aud, n) == 0)
+				*aud_ok = true;
+			fast_ws(f);
+			if (f->p < f->end && *f->p == ',') {
+				f->p++;
+				continue;
+			}
+			if (f->p < f->end && *f->p == ']') {
+				f->p++;
+				return JWT_FAST_OK;
+			}
+			return JWT_FAST_DECLINE;
+		}
+	}
+	if (fast_word(f, "true") || fast_word(f, "false") || fast_word(f, "null")) {
+		if (is_aud || fast_key_is(k, kn, "sub") || fast_key_is(k, kn, "jti") ||
+		    fast_key_is(k, kn, "exp") || fast_key_is(k, kn, "nbf"))
+			return JWT_FAST_REJECT;
+		return JWT_FAST_OK;
+	}
+	return JWT_FAST_DECLINE;
+}
+
+/* Step 5 by the fast reader. JWT_FAST_OK fills c; REJECT: the claims are
+ * well-formed but fail a check; DECLINE: let jansson decide. */
+static enum jwt_fast_result jwt_claims_fast(const struct pc_jwt_key *key, const char *json,
+					    size_t len, int64_t now, struct pc_jwt_claims *c)
+{
+	struct jwt_fast f = { json, json + len };
+	const char *keys[JWT_FAST_KEYS];
+	size_t keylens[JWT_FAST_KEYS], nkeys = 0;
+	bool aud_ok = false, have_exp = false, nbf_future = false, rejected = false;
+
+	memset(c, 0, sizeof(*c));
+	fast_ws(&f);
+	if (f.p >= f.end || *f.p++ != '{')
+		return JWT_FAST_DECLINE;
+	fast_ws(&f);
+	if (f.p < f.end && *f.p == '}') {
+		f.p++;
+		goto out_end;
+	}
+	for (;;) {
+		const char *k;
+		size_t kn;
+		enum jwt_fast_result r;
+
+		fast_ws(&f);
+		if (!fast_str(&f, &k, &kn) || nkeys == JWT_FAST_KEYS)
+			return JWT_FAST_DECLINE;
+		for (size_t i = 0; i < nkeys; i++) {
+			if (keylens[i] == kn && memcmp(keys[i], k, kn) == 0)
+				return JWT_FAST_DECLINE; /* jansson refuses duplicates */
+		}
+		keys[nkeys] = k;
+		keylens[nkeys++] = kn;
+		fast_ws(&f);
+		if (f.p >= f.end || *f.p++ != ':')
+			return JWT_FAST_DECLINE;
+		fast_ws(&f);
+		r = fast_value(&f, key, k, kn, c, &aud_ok, &have_exp, &nbf_future, now);
+		if (r == JWT_FAST_DECLINE)
+			return r;
+		rejected |= r == JWT_FAST_REJECT;
+		fast_ws(&f);
+		if (f.p < f.end && *f.p == ',') {
+			f.p++;
+			continue;
+		}
+		if (f.p < f.end && *f.p == '}') {
+			f.p++;
+			break;
+		}
+		return JWT_FAST_DECLINE;
+	}
+out_end:
+	fast_ws(&f);
+	if (f.p != f.end)
+		return JWT_FAST_DECLINE;
+	if (rejected || !aud_ok || !have_exp || c->exp <= now || nbf_future || c->sub[0] == '\0' ||
+	    c->jti[0] == '\0')
+		return JWT_FAST_REJECT;
+	return JWT_FAST_OK;
+}
+
+/* Step 5 through jansson. */
+static bool jwt_claims_parsed(const struct pc_jwt_key *key, const char *json, size_t len,
+			      int64_t now, struct pc_jwt_claims *c)
+{
+	json_t *claims = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
+	bool ok;
+
+	memset(c, 0, sizeof(*c));
+	if (claims == NULL)
+		return false;
+	ok = jwt_claims_ok(key, claims, now, c);
+	json_decref(claims);
+	return ok;
+}
+
+/* Step 5: true with c filled when the claims pass. mode: 0 both (fast, then
+ * jansson when it declines), 1 fast only (declines count as false), 2 jansson
+ * only, 3 fast only (declines count as true). Modes 1-3 exist for the
+ * differential fuzzer. */
+bool pc_jwt_claims_check(const struct pc_jwt_key *key, const char *json, size_t len, int64_t now,
+			 int mode, struct pc_jwt_claims *c)
+{
+	enum jwt_fast_result r = JWT_FAST_DECLINE;
+
+	if (mode != 2)
+		r = jwt_claims_fast(key, json, len, now, c);
+	if (r == JWT_FAST_OK)
+		return true;
+	if (r == JWT_FAST_REJECT || mode == 1)
+		return false;
+	if (mode == 3)
+		return true;
+	return jwt_claims_parsed(key, json, len, now, c);
+}
+
 /* ---- HMAC with digests fetched once ------------------------------------- */
 
 #define JWT_HMAC_MAX 64    /* SHA-512 */
@@ -320,7 +585,6 @@ enum pc_err pc_jwt_decode(const struct pc_jwt_key *key, const char *token, int64
 	struct pc_jwt_claims c;
 	jwt_alg_t alg = jwt_key_alg(key);
 	enum pc_err err = PC_EUNAUTHORIZED;
-	json_t *claims;
 	size_t len, rawlen, dots[2];
 
 	memset(&c, 0, sizeof(c));
@@ -336,14 +600,10 @@ enum pc_err pc_jwt_decode(const struct pc_jwt_key *key, const char *token, int64
 	if (pc_b64url_decode(token + dots[0] + 1, dots[1] - dots[0] - 1, raw, sizeof(raw),
 			     &rawlen) != PC_OK)
 		return PC_EUNAUTHORIZED;
-	claims = json_loadb((const char *)raw, rawlen, JSON_REJECT_DUPLICATES, NULL);
-	if (claims == NULL)
-		return PC_EUNAUTHORIZED;
-	if (jwt_claims_ok(key, claims, now, &c)) {
+	if (pc_jwt_claims_check(key, (const char *)raw, rawlen, now, 0, &c)) {
 		if (out != NULL)
 			*out = c;
 		err = PC_OK;
 	}
-	json_decref(claims);
 	return err;
 }

@@ -68,6 +68,7 @@ enum sqlite_stmt {
 	STMT_SCHEMA_INSERT,
 	STMT_USER_INSERT,
 	STMT_USER_BY_ID,
+	STMT_USER_BY_ID_UNREVOKED,
 	STMT_USER_BY_EMAIL,
 	STMT_USER_BY_USERNAME,
 	STMT_USER_UPDATE,
@@ -138,6 +139,8 @@ static const char *const sqlite_sql[STMT__MAX] = {
 		"updated_at, created_at) "
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
 	[STMT_USER_BY_ID] = "SELECT " USER_COLS " FROM users WHERE id = ?1",
+	[STMT_USER_BY_ID_UNREVOKED] = "SELECT " USER_COLS " FROM users WHERE id = ?1 "
+		"AND NOT EXISTS (SELECT 1 FROM revoked_jti WHERE jti = ?2)",
 	[STMT_USER_BY_EMAIL] = "SELECT " USER_COLS " FROM users WHERE email_lc = ?1",
 	[STMT_USER_BY_USERNAME] = "SELECT " USER_COLS " FROM users WHERE username_lc = ?1",
 	[STMT_USER_UPDATE] =
@@ -697,6 +700,9 @@ static enum pc_err sqlite_open(const char *url, struct pc_store **out, struct pc
 	enum pc_err err;
 
 	*out = NULL;
+	/* Before SQLite initialises (a no-op afterwards): memory statistics take
+	 * a global mutex on every allocation, contended by every thread. */
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (sqlite3_threadsafe() == 0) {
 		pc_errinfo_set(ei, NULL, "database_url", "value_error",
 			       "the SQLite library was built without thread support");
@@ -908,6 +914,27 @@ static enum pc_err user_by(struct pc_store *s, enum sqlite_stmt id, const char *
 static enum pc_err sqlite_user_by_id(struct pc_store *s, const char *id, struct pc_user *out)
 {
 	return user_by(s, STMT_USER_BY_ID, id, false, out);
+}
+
+/* PC_ENOTFOUND (no user, or jti revoked), PC_ESTORE. */
+static enum pc_err sqlite_user_by_id_unrevoked(struct pc_store *s, const char *id,
+					       const char *jti, struct pc_user *out)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+
+	if (id == NULL || jti == NULL)
+		return PC_EINVAL;
+	err = stmt_get(s, STMT_USER_BY_ID_UNREVOKED, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = bind_text(stmt, 1, id);
+	if (err == PC_OK)
+		err = bind_text(stmt, 2, jti);
+	if (err == PC_OK)
+		err = step_user(stmt, out);
+	stmt_done(stmt);
+	return err;
 }
 
 /* email_lc is lower-cased again here, so any case finds the user. */
@@ -1719,6 +1746,7 @@ const struct pc_store_ops pc_store_sqlite = {
 	.outbox_claim = sqlite_outbox_claim,
 	.outbox_sent = sqlite_outbox_sent,
 	.outbox_failed = sqlite_outbox_failed,
+	.user_by_id_unrevoked = sqlite_user_by_id_unrevoked,
 	.outbox_get = sqlite_outbox_get,
 	.mail_purge = sqlite_mail_purge,
 };

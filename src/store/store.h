@@ -93,7 +93,7 @@ struct pc_onetime_apply {
 
 struct pc_store;
 
-#define PC_STORE_OPS_VERSION 2 /* 2: one-time tokens and the outbox */
+#define PC_STORE_OPS_VERSION 3 /* 2: one-time tokens and the outbox; 3: user_by_id_unrevoked */
 
 struct pc_store_ops {
 	int version;      /* PC_STORE_OPS_VERSION of the back end */
@@ -185,6 +185,13 @@ struct pc_store_ops {
 	 * given up at or before done_before. *removed counts rows. */
 	enum pc_err (*mail_purge)(struct pc_store *s, int64_t now, int64_t done_before,
 				  int64_t *removed);
+
+	/* ---- version 3: the access-token check in one read ---- */
+	/* The user with that id, unless jti is on the denylist: one query (one
+	 * read transaction) for what every JWT-authenticated request needs.
+	 * PC_ENOTFOUND when there is no such user or the jti is revoked. */
+	enum pc_err (*user_by_id_unrevoked)(struct pc_store *s, const char *id, const char *jti,
+					    struct pc_user *out);
 };
 
 /* Every back end's struct pc_store starts with this. */

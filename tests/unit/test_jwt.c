@@ -457,3 +457,43 @@ Test(jwt, a_key_we_do_not_pin_accepts_nothing)
 	k.len = 0;
 	cr_assert_eq(pc_jwt_decode(&k, tok, NOW, NULL), PC_EUNAUTHORIZED);
 }
+
+/* ---- the claims fast reader and its jansson fallback ------------------------------- */
+
+Test(jwt, claims_with_escapes_or_nesting_still_verify_through_the_full_parser)
+{
+	char p[512];
+	struct pc_jwt_claims c;
+
+	snprintf(p, sizeof(p),
+		 "{ \"sub\" : \"" SUB "\", \"aud\": [\"other\", \"" AUD "\"], \"exp\": %lld,"
+		 " \"jti\": \"a\\u0062c\", \"extra\": {\"roles\": [1, 2.5, null]}, \"name\": \"\\u00e9\" }",
+		 (long long)NOW + 60);
+	cr_assert_eq(decode("HS256", craft("{\"alg\":\"HS256\"}", p, EVP_sha256(), NULL), &c), PC_OK);
+	cr_expect_str_eq(c.jti, "abc", "the escape is decoded, not copied");
+	cr_expect_str_eq(c.sub, SUB);
+	cr_expect_eq(c.exp, NOW + 60);
+}
+
+Test(jwt, repeated_claims_are_rejected_by_either_reader)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p),
+		 "{\"sub\":\"" SUB "\",\"sub\":\"0190aaaa-0000-7000-8000-000000000000\",\"aud\":\"" AUD
+		 "\",\"exp\":%lld,\"jti\":\"abc\"}", (long long)NOW + 60);
+	cr_expect_eq(decode("HS256", craft("{\"alg\":\"HS256\"}", p, EVP_sha256(), NULL), NULL),
+		     PC_EUNAUTHORIZED);
+}
+
+Test(jwt, the_fast_reader_and_jansson_agree_on_the_usual_claims)
+{
+	struct pc_jwt_key k = key_for("HS256");
+	struct pc_jwt_claims fast, slow;
+	const char *p = good_payload();
+
+	cr_assert(pc_jwt_claims_check(&k, p, strlen(p), NOW, 1, &fast), "the fast reader takes ours");
+	cr_assert(pc_jwt_claims_check(&k, p, strlen(p), NOW, 2, &slow));
+	cr_expect_eq(memcmp(&fast, &slow, sizeof(fast)), 0);
+	cr_expect(!pc_jwt_claims_check(&k, p, strlen(p), NOW + 7200, 1, &fast), "expired");
+}

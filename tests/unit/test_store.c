@@ -674,6 +674,22 @@ Test(store, a_revoked_jti_stays_revoked)
 	cr_assert_eq(revoked, false);
 }
 
+Test(store, the_access_check_reads_the_user_unless_its_jti_is_revoked)
+{
+	struct pc_user u, got;
+
+	make_user(&u, 71, "token@holder.io", NULL);
+	insert_ok(&u);
+	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-a", &got), PC_OK);
+	cr_expect_str_eq(got.email, "token@holder.io");
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "jti-a", 1700003600), PC_OK);
+	cr_expect_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-a", &got), PC_ENOTFOUND);
+	cr_expect_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-b", &got), PC_OK,
+		     "another token of the same user still counts");
+	cr_expect_eq(STORE_CALL(st, user_by_id_unrevoked, "0190a000-0000-7000-8000-00000000ffff",
+				"jti-b", &got), PC_ENOTFOUND);
+}
+
 Test(store, purge_removes_exactly_the_expired_rows)
 {
 	struct pc_session_row row;
