@@ -20,8 +20,10 @@
  * statement the first time it needs it (SQLITE_PREPARE_PERSISTENT) and keeps
  * it until it closes; every use ends in stmt_done() (reset + clear bindings),
  * so no statement keeps a read snapshot open or points at a caller's buffer.
- * Every value is a bound parameter. A hot path (user_by_id, jti_is_revoked,
- * session_user) is one step of one cached statement and allocates nothing.
+ * Every value is a bound parameter: an op lists its statement's parameters in
+ * order, as a table of struct sqlite_arg on its stack, and stmt_bind() binds
+ * them. A hot path (user_by_id, jti_is_revoked, session_user) is one step of
+ * one cached statement and allocates nothing.
  *
  * Transactions. A single statement is its own transaction. Several statements
  * that write together run inside BEGIN IMMEDIATE, which takes the write lock
@@ -124,7 +126,7 @@ enum sqlite_stmt {
 #define OUTBOX_DUE_WHERE \
 	"sent_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= ?1 AND claimed_until <= ?1"
 
-/* Parameters ?1..?12 of both user writes are bound by bind_user(). */
+/* The parameters of both user writes are bound by user_write(). */
 static const char *const sqlite_sql[STMT__MAX] = {
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
 	[STMT_COMMIT] = "COMMIT",
@@ -433,33 +435,7 @@ static enum pc_err stmt_exec(sqlite3_stmt *stmt, struct pc_errinfo *ei)
 	return stmt_error(stmt, ei);
 }
 
-/* Runs one of the argument-less statements (BEGIN, COMMIT, ...). */
-static enum pc_err stmt_run(struct pc_store *s, enum sqlite_stmt id)
-{
-	sqlite3_stmt *stmt;
-	enum pc_err err;
-
-	err = stmt_get(s, id, &stmt);
-	if (err != PC_OK)
-		return err;
-	err = stmt_exec(stmt, NULL);
-	stmt_done(stmt);
-	return err;
-}
-
-/* Rolls back when a transaction is open; the error that led here wins. */
-static void tx_rollback(struct pc_store *s)
-{
-	sqlite3_stmt *stmt;
-
-	if (stmt_get(s, STMT_ROLLBACK, &stmt) != PC_OK)
-		return;
-	if (!sqlite3_get_autocommit(sqlite3_db_handle(stmt)))
-		stmt_exec(stmt, NULL);
-	stmt_done(stmt);
-}
-
-/* ---- binding and reading ----------------------------------------------------------- */
+/* ---- binding ----------------------------------------------------------------------- */
 
 static enum pc_err bind_rc(sqlite3_stmt *stmt, int rc)
 {
@@ -491,9 +467,163 @@ static enum pc_err bind_field(sqlite3_stmt *stmt, int i, const char *f, size_t s
 	return bind_rc(stmt, sqlite3_bind_text(stmt, i, f, (int)n, SQLITE_STATIC));
 }
 
-static enum pc_err bind_int64(sqlite3_stmt *stmt, int i, int64_t v)
+/*
+ * The parameters of a statement as a table: entry k binds ?k+1, so an op reads
+ * as its SQL's parameters in order. Made with the A_* macros; a value is taken
+ * when the table is made, text is borrowed until stmt_done().
+ */
+enum sqlite_arg_kind {
+	ARG_TEXT,          /* a C string; NULL binds NULL */
+	ARG_FIELD,         /* a char array: PC_EINVAL when not NUL-terminated within it */
+	ARG_FIELD_OR_NULL, /* as ARG_FIELD; "" binds NULL */
+	ARG_INT,
+};
+
+struct sqlite_arg {
+	enum sqlite_arg_kind kind;
+	const char *text; /* ARG_TEXT, ARG_FIELD* */
+	size_t size;      /* ARG_FIELD*: sizeof the array */
+	int64_t i;        /* ARG_INT */
+};
+
+/* sizeof(f); does not compile when f is a pointer rather than an array. */
+#define FIELD_SIZE(f) \
+	(sizeof(f) + 0 * sizeof(char[1 - 2 * __builtin_types_compatible_p(__typeof__(f), \
+								    __typeof__(&(f)[0]))]))
+#define A_TEXT(s) { .kind = ARG_TEXT, .text = (s), .size = 0, .i = 0 }
+#define A_FIELD(f) { .kind = ARG_FIELD, .text = (f), .size = FIELD_SIZE(f), .i = 0 }
+#define A_FIELD_OR_NULL(f) \
+	{ .kind = ARG_FIELD_OR_NULL, .text = (f), .size = FIELD_SIZE(f), .i = 0 }
+#define A_INT(v) { .kind = ARG_INT, .text = NULL, .size = 0, .i = (v) }
+#define NARGS(args) (sizeof(args) / sizeof((args)[0]))
+
+/* Binds args[0..n) to ?1..?n, stopping at the first error: PC_EINVAL for a
+ * field not NUL-terminated; PC_ESTORE, PC_ENOMEM (logged, without the value). */
+static enum pc_err stmt_bind(sqlite3_stmt *stmt, const struct sqlite_arg *args, size_t n)
 {
-	return bind_rc(stmt, sqlite3_bind_int64(stmt, i, v));
+	enum pc_err err = PC_OK;
+	size_t k;
+
+	for (k = 0; k < n && err == PC_OK; k++) {
+		const struct sqlite_arg *a = &args[k];
+		int i = (int)k + 1;
+
+		switch (a->kind) {
+		case ARG_TEXT:
+			err = bind_text(stmt, i, a->text);
+			break;
+		case ARG_FIELD:
+		case ARG_FIELD_OR_NULL:
+			err = bind_field(stmt, i, a->text, a->size, a->kind == ARG_FIELD_OR_NULL);
+			break;
+		case ARG_INT:
+			err = bind_rc(stmt, sqlite3_bind_int64(stmt, i, a->i));
+			break;
+		}
+	}
+	return err;
+}
+
+/*
+ * Runs statement id, which returns no rows, with args bound. *changes (when
+ * not NULL) gets the rows it changed, 0 on an error. PC_EINVAL from
+ * stmt_bind(); PC_EEXISTS (ei->field), PC_ENOTFOUND, PC_ESTORE from stmt_error().
+ */
+static enum pc_err stmt_write(struct pc_store *s, enum sqlite_stmt id,
+			      const struct sqlite_arg *args, size_t n, struct pc_errinfo *ei,
+			      int64_t *changes)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+
+	if (changes != NULL)
+		*changes = 0;
+	err = stmt_get(s, id, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = stmt_bind(stmt, args, n);
+	if (err == PC_OK)
+		err = stmt_exec(stmt, ei);
+	if (err == PC_OK && changes != NULL)
+		*changes = sqlite3_changes(sqlite3_db_handle(stmt));
+	stmt_done(stmt);
+	return err;
+}
+
+/* Runs one of the argument-less statements (BEGIN, COMMIT, ...). */
+static enum pc_err stmt_run(struct pc_store *s, enum sqlite_stmt id)
+{
+	return stmt_write(s, id, NULL, 0, NULL, NULL);
+}
+
+/* Rolls back when a transaction is open; the error that led here wins. */
+static void tx_rollback(struct pc_store *s)
+{
+	sqlite3_stmt *stmt;
+
+	if (stmt_get(s, STMT_ROLLBACK, &stmt) != PC_OK)
+		return;
+	if (!sqlite3_get_autocommit(sqlite3_db_handle(stmt)))
+		stmt_exec(stmt, NULL);
+	stmt_done(stmt);
+}
+
+/*
+ * Statement id with args bound, for the caller to step. On PC_OK *out is
+ * borrowed until the caller's stmt_done(); on an error it is done already.
+ */
+static enum pc_err stmt_query(struct pc_store *s, enum sqlite_stmt id,
+			      const struct sqlite_arg *args, size_t n, sqlite3_stmt **out)
+{
+	enum pc_err err;
+
+	err = stmt_get(s, id, out);
+	if (err != PC_OK)
+		return err;
+	err = stmt_bind(*out, args, n);
+	if (err != PC_OK)
+		stmt_done(*out);
+	return err;
+}
+
+/*
+ * stmt_query(), stepped to the one row of a lookup: on PC_OK *out is on it,
+ * borrowed until the caller's stmt_done(). PC_ENOTFOUND when there is no row;
+ * on that and any other error the statement is done already.
+ */
+static enum pc_err stmt_row(struct pc_store *s, enum sqlite_stmt id,
+			    const struct sqlite_arg *args, size_t n, sqlite3_stmt **out)
+{
+	enum pc_err err;
+	int rc;
+
+	err = stmt_query(s, id, args, n, out);
+	if (err != PC_OK)
+		return err;
+	rc = sqlite3_step(*out);
+	if (rc == SQLITE_ROW)
+		return PC_OK;
+	err = rc == SQLITE_DONE ? PC_ENOTFOUND : stmt_error(*out, NULL);
+	stmt_done(*out);
+	return err;
+}
+
+/* Steps an argument-less statement to its one row: *out gets its integer.
+ * No row is an error like any other (logged, PC_ESTORE). */
+static enum pc_err stmt_int(struct pc_store *s, enum sqlite_stmt id, int64_t *out)
+{
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+
+	err = stmt_get(s, id, &stmt);
+	if (err != PC_OK)
+		return err;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		*out = sqlite3_column_int64(stmt, 0);
+	else
+		err = stmt_error(stmt, NULL);
+	stmt_done(stmt);
+	return err;
 }
 
 /* ASCII lower-case copy of s into out[outsz]. PC_ETOOBIG when it does not fit. */
@@ -510,45 +640,7 @@ static enum pc_err lower_copy(const char *s, char *out, size_t outsz)
 	return PC_OK;
 }
 
-/*
- * Binds ?1..?12 of STMT_USER_INSERT / STMT_USER_UPDATE from u. email_lc and
- * username_lc are derived here; they live in the caller's buffers, which must
- * outlive the step. PC_EINVAL for a field not NUL-terminated.
- */
-static enum pc_err bind_user(sqlite3_stmt *stmt, const struct pc_user *u,
-			     char email_lc[PC_EMAIL_MAX + 1], char username_lc[PC_USERNAME_MAX + 1])
-{
-	enum pc_err err;
-
-	err = bind_field(stmt, 1, u->id, sizeof(u->id), false);
-	if (err == PC_OK)
-		err = bind_field(stmt, 2, u->email, sizeof(u->email), false);
-	if (err == PC_OK)
-		err = bind_field(stmt, 4, u->username, sizeof(u->username), true);
-	if (err == PC_OK)
-		err = bind_field(stmt, 6, u->full_name, sizeof(u->full_name), true);
-	if (err == PC_OK)
-		err = bind_field(stmt, 7, u->hashed_password, sizeof(u->hashed_password), true);
-	if (err != PC_OK)
-		return err;
-	/* Both fit: the source fields were just checked to be terminated within the same size. */
-	lower_copy(u->email, email_lc, PC_EMAIL_MAX + 1);
-	lower_copy(u->username, username_lc, PC_USERNAME_MAX + 1);
-	err = bind_text(stmt, 3, email_lc);
-	if (err == PC_OK)
-		err = bind_text(stmt, 5, username_lc[0] != '\0' ? username_lc : NULL);
-	if (err == PC_OK)
-		err = bind_int64(stmt, 8, u->is_active);
-	if (err == PC_OK)
-		err = bind_int64(stmt, 9, u->is_superuser);
-	if (err == PC_OK)
-		err = bind_int64(stmt, 10, u->is_verified);
-	if (err == PC_OK)
-		err = bind_int64(stmt, 11, u->password_changed_at);
-	if (err == PC_OK)
-		err = bind_int64(stmt, 12, u->updated_at);
-	return err;
-}
+/* ---- reading ----------------------------------------------------------------------- */
 
 /* Copies text column col into out[outsz]; NULL reads as "". PC_ESTORE when
  * it does not fit (logged, without the value). */
@@ -605,16 +697,20 @@ static enum pc_err row_user(sqlite3_stmt *stmt, struct pc_user *out)
 	return PC_OK;
 }
 
-/* Steps to the one user row. PC_ENOTFOUND when there is none. */
-static enum pc_err step_user(sqlite3_stmt *stmt, struct pc_user *out)
+/* Steps statement id, with args bound, to its one user row. PC_ENOTFOUND
+ * when there is none. */
+static enum pc_err user_row(struct pc_store *s, enum sqlite_stmt id,
+			    const struct sqlite_arg *args, size_t n, struct pc_user *out)
 {
-	int rc = sqlite3_step(stmt);
+	sqlite3_stmt *stmt;
+	enum pc_err err;
 
-	if (rc == SQLITE_ROW)
-		return row_user(stmt, out);
-	if (rc == SQLITE_DONE)
-		return PC_ENOTFOUND;
-	return stmt_error(stmt, NULL);
+	err = stmt_row(s, id, args, n, &stmt);
+	if (err != PC_OK)
+		return err;
+	err = row_user(stmt, out);
+	stmt_done(stmt);
+	return err;
 }
 
 /* ---- open, close, migrate ---------------------------------------------------------- */
@@ -760,25 +856,6 @@ static void sqlite_close(struct pc_store *s)
 	free(st);
 }
 
-/* Reads the highest applied version. Inside the caller's transaction. */
-static enum pc_err schema_current(struct pc_store *s, int64_t *out)
-{
-	sqlite3_stmt *stmt;
-	enum pc_err err;
-	int rc;
-
-	err = stmt_get(s, STMT_SCHEMA_CURRENT, &stmt);
-	if (err != PC_OK)
-		return err;
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*out = sqlite3_column_int64(stmt, 0);
-	else
-		err = stmt_error(stmt, NULL);
-	stmt_done(stmt);
-	return err;
-}
-
 /*
  * Applies migration m if the schema is older, in one BEGIN IMMEDIATE
  * transaction with its schema_version row: a second process starting at the
@@ -788,7 +865,6 @@ static enum pc_err schema_current(struct pc_store *s, int64_t *out)
 static enum pc_err migrate_one(struct pc_store *s, const struct pc_migration *m, bool *applied)
 {
 	struct sqlite_conn *c;
-	sqlite3_stmt *stmt;
 	char *errmsg = NULL;
 	int64_t current = 0;
 	enum pc_err err;
@@ -805,10 +881,15 @@ static enum pc_err migrate_one(struct pc_store *s, const struct pc_migration *m,
 		err = PC_ESTORE;
 		goto out_rollback;
 	}
-	err = schema_current(s, &current);
+	/* The highest version applied. */
+	err = stmt_int(s, STMT_SCHEMA_CURRENT, &current);
 	if (err != PC_OK)
 		goto out_rollback;
 	if (m->number > current) {
+		const struct sqlite_arg row[] = {
+			A_INT(m->number), A_TEXT(m->name), A_INT(pc_now()),
+		};
+
 		if (sqlite3_exec(c->db, m->sql, NULL, NULL, &errmsg) != SQLITE_OK) {
 			fprintf(stderr, "portcullis: sqlite: migration %03d_%s: %s\n", m->number,
 				m->name, errmsg != NULL ? errmsg : "failed");
@@ -816,17 +897,7 @@ static enum pc_err migrate_one(struct pc_store *s, const struct pc_migration *m,
 			err = PC_ESTORE;
 			goto out_rollback;
 		}
-		err = stmt_get(s, STMT_SCHEMA_INSERT, &stmt);
-		if (err != PC_OK)
-			goto out_rollback;
-		err = bind_int64(stmt, 1, m->number);
-		if (err == PC_OK)
-			err = bind_text(stmt, 2, m->name);
-		if (err == PC_OK)
-			err = bind_int64(stmt, 3, pc_now());
-		if (err == PC_OK)
-			err = stmt_exec(stmt, NULL);
-		stmt_done(stmt);
+		err = stmt_write(s, STMT_SCHEMA_INSERT, row, NARGS(row), NULL, NULL);
 		if (err != PC_OK)
 			goto out_rollback;
 	}
@@ -864,25 +935,37 @@ static enum pc_err sqlite_ping(struct pc_store *s)
 
 /* ---- users ------------------------------------------------------------------------ */
 
+/*
+ * Runs STMT_USER_INSERT (nparams 13) or STMT_USER_UPDATE (nparams 12: all but
+ * created_at) from u; email_lc and username_lc are derived here. PC_EINVAL for
+ * a field not NUL-terminated; else as stmt_write().
+ */
+static enum pc_err user_write(struct pc_store *s, enum sqlite_stmt id, size_t nparams,
+			      const struct pc_user *u, struct pc_errinfo *ei, int64_t *changes)
+{
+	char email_lc[sizeof(u->email)];
+	char username_lc[sizeof(u->username)];
+	const struct sqlite_arg args[] = {
+		A_FIELD(u->id), A_FIELD(u->email), A_FIELD(email_lc),
+		A_FIELD_OR_NULL(u->username), A_FIELD_OR_NULL(username_lc),
+		A_FIELD_OR_NULL(u->full_name), A_FIELD_OR_NULL(u->hashed_password),
+		A_INT(u->is_active), A_INT(u->is_superuser), A_INT(u->is_verified),
+		A_INT(u->password_changed_at), A_INT(u->updated_at), A_INT(u->created_at),
+	};
+
+	/* Each copy has its field's size: it does not fit only when the field
+	 * is not NUL-terminated, and reads no further than the field's end. */
+	if (lower_copy(u->email, email_lc, sizeof(email_lc)) != PC_OK ||
+	    lower_copy(u->username, username_lc, sizeof(username_lc)) != PC_OK)
+		return PC_EINVAL;
+	return stmt_write(s, id, args, nparams, ei, changes);
+}
+
 /* PC_EEXISTS (ei->field "email", "username" or "id"), PC_EINVAL, PC_ESTORE. */
 static enum pc_err sqlite_user_insert(struct pc_store *s, const struct pc_user *u,
 				      struct pc_errinfo *ei)
 {
-	char email_lc[PC_EMAIL_MAX + 1];
-	char username_lc[PC_USERNAME_MAX + 1];
-	sqlite3_stmt *stmt;
-	enum pc_err err;
-
-	err = stmt_get(s, STMT_USER_INSERT, &stmt);
-	if (err != PC_OK)
-		return err;
-	err = bind_user(stmt, u, email_lc, username_lc);
-	if (err == PC_OK)
-		err = bind_int64(stmt, 13, u->created_at);
-	if (err == PC_OK)
-		err = stmt_exec(stmt, ei);
-	stmt_done(stmt);
-	return err;
+	return user_write(s, STMT_USER_INSERT, 13, u, ei, NULL);
 }
 
 /* Runs a user lookup by one text key: lower-cased first when lower is set. */
@@ -890,24 +973,16 @@ static enum pc_err user_by(struct pc_store *s, enum sqlite_stmt id, const char *
 			   struct pc_user *out)
 {
 	char lc[PC_EMAIL_MAX + 1]; /* the longest key: emails */
-	sqlite3_stmt *stmt;
-	enum pc_err err;
+	struct sqlite_arg arg = A_TEXT(key);
 
 	if (key == NULL)
 		return PC_EINVAL;
 	if (lower) {
 		if (lower_copy(key, lc, sizeof(lc)) != PC_OK)
 			return PC_ENOTFOUND; /* longer than any stored key */
-		key = lc;
+		arg.text = lc;
 	}
-	err = stmt_get(s, id, &stmt);
-	if (err != PC_OK)
-		return err;
-	err = bind_text(stmt, 1, key);
-	if (err == PC_OK)
-		err = step_user(stmt, out);
-	stmt_done(stmt);
-	return err;
+	return user_row(s, id, &arg, 1, out);
 }
 
 /* PC_ENOTFOUND, PC_ESTORE. */
@@ -920,21 +995,11 @@ static enum pc_err sqlite_user_by_id(struct pc_store *s, const char *id, struct 
 static enum pc_err sqlite_user_by_id_unrevoked(struct pc_store *s, const char *id,
 					       const char *jti, struct pc_user *out)
 {
-	sqlite3_stmt *stmt;
-	enum pc_err err;
+	const struct sqlite_arg args[] = { A_TEXT(id), A_TEXT(jti) };
 
 	if (id == NULL || jti == NULL)
 		return PC_EINVAL;
-	err = stmt_get(s, STMT_USER_BY_ID_UNREVOKED, &stmt);
-	if (err != PC_OK)
-		return err;
-	err = bind_text(stmt, 1, id);
-	if (err == PC_OK)
-		err = bind_text(stmt, 2, jti);
-	if (err == PC_OK)
-		err = step_user(stmt, out);
-	stmt_done(stmt);
-	return err;
+	return user_row(s, STMT_USER_BY_ID_UNREVOKED, args, NARGS(args), out);
 }
 
 /* email_lc is lower-cased again here, so any case finds the user. */
@@ -956,40 +1021,22 @@ static enum pc_err sqlite_user_by_username(struct pc_store *s, const char *usern
 static enum pc_err sqlite_user_update(struct pc_store *s, const struct pc_user *u,
 				      struct pc_errinfo *ei)
 {
-	char email_lc[PC_EMAIL_MAX + 1];
-	char username_lc[PC_USERNAME_MAX + 1];
-	sqlite3_stmt *stmt;
-	enum pc_err err;
+	int64_t n;
+	enum pc_err err = user_write(s, STMT_USER_UPDATE, 12, u, ei, &n);
 
-	err = stmt_get(s, STMT_USER_UPDATE, &stmt);
-	if (err != PC_OK)
-		return err;
-	err = bind_user(stmt, u, email_lc, username_lc);
-	if (err == PC_OK)
-		err = stmt_exec(stmt, ei);
-	if (err == PC_OK && sqlite3_changes(sqlite3_db_handle(stmt)) == 0)
+	if (err == PC_OK && n == 0)
 		err = PC_ENOTFOUND;
-	stmt_done(stmt);
 	return err;
 }
 
 /* Runs a one-key DELETE; *n gets the rows it removed (cascades not counted). */
 static enum pc_err delete_by(struct pc_store *s, enum sqlite_stmt id, const char *key, int64_t *n)
 {
-	sqlite3_stmt *stmt;
-	enum pc_err err;
+	const struct sqlite_arg args[] = { A_TEXT(key) };
 
 	if (key == NULL)
 		return PC_EINVAL;
-	err = stmt_get(s, id, &stmt);
-	if (err != PC_OK)
-		return err;
-	err = bind_text(stmt, 1, key);
-	if (err == PC_OK)
-		err = stmt_exec(stmt, NULL);
-	*n = err == PC_OK ? sqlite3_changes(sqlite3_db_handle(stmt)) : 0;
-	stmt_done(stmt);
-	return err;
+	return stmt_write(s, id, args, NARGS(args), NULL, n);
 }
 
 /* The user's sessions go with it (ON DELETE CASCADE). PC_ENOTFOUND, PC_ESTORE. */
@@ -1011,6 +1058,7 @@ static enum pc_err sqlite_user_delete(struct pc_store *s, const char *id)
 static enum pc_err sqlite_user_list(struct pc_store *s, int64_t offset, int limit,
 				    pc_user_cb *cb, void *arg)
 {
+	const struct sqlite_arg args[] = { A_INT(limit), A_INT(offset) };
 	struct pc_user u;
 	sqlite3_stmt *stmt;
 	enum pc_err err;
@@ -1018,12 +1066,9 @@ static enum pc_err sqlite_user_list(struct pc_store *s, int64_t offset, int limi
 
 	if (offset < 0 || limit < 0 || cb == NULL)
 		return PC_EINVAL;
-	err = stmt_get(s, STMT_USER_LIST, &stmt);
+	err = stmt_query(s, STMT_USER_LIST, args, NARGS(args), &stmt);
 	if (err != PC_OK)
 		return err;
-	err = bind_int64(stmt, 1, limit);
-	if (err == PC_OK)
-		err = bind_int64(stmt, 2, offset);
 	while (err == PC_OK) {
 		rc = sqlite3_step(stmt);
 		if (rc == SQLITE_DONE)
@@ -1042,18 +1087,7 @@ static enum pc_err sqlite_user_list(struct pc_store *s, int64_t offset, int limi
 
 static enum pc_err sqlite_user_count(struct pc_store *s, int64_t *out)
 {
-	sqlite3_stmt *stmt;
-	enum pc_err err;
-
-	err = stmt_get(s, STMT_USER_COUNT, &stmt);
-	if (err != PC_OK)
-		return err;
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		*out = sqlite3_column_int64(stmt, 0);
-	else
-		err = stmt_error(stmt, NULL);
-	stmt_done(stmt);
-	return err;
+	return stmt_int(s, STMT_USER_COUNT, out);
 }
 
 /* ---- sessions --------------------------------------------------------------------- */
@@ -1061,50 +1095,24 @@ static enum pc_err sqlite_user_count(struct pc_store *s, int64_t *out)
 /* PC_EEXISTS for a token hash already stored; PC_ENOTFOUND when the user is gone. */
 static enum pc_err sqlite_session_insert(struct pc_store *s, const struct pc_session_row *row)
 {
-	sqlite3_stmt *stmt;
-	enum pc_err err;
+	const struct sqlite_arg args[] = {
+		A_FIELD(row->token_hash), A_FIELD(row->user_id), A_INT(row->created_at),
+		A_INT(row->expires_at), A_INT(row->last_seen_at), A_FIELD_OR_NULL(row->ip),
+		A_FIELD_OR_NULL(row->user_agent),
+	};
 
-	err = stmt_get(s, STMT_SESSION_INSERT, &stmt);
-	if (err != PC_OK)
-		return err;
-	err = bind_field(stmt, 1, row->token_hash, sizeof(row->token_hash), false);
-	if (err == PC_OK)
-		err = bind_field(stmt, 2, row->user_id, sizeof(row->user_id), false);
-	if (err == PC_OK)
-		err = bind_int64(stmt, 3, row->created_at);
-	if (err == PC_OK)
-		err = bind_int64(stmt, 4, row->expires_at);
-	if (err == PC_OK)
-		err = bind_int64(stmt, 5, row->last_seen_at);
-	if (err == PC_OK)
-		err = bind_field(stmt, 6, row->ip, sizeof(row->ip), true);
-	if (err == PC_OK)
-		err = bind_field(stmt, 7, row->user_agent, sizeof(row->user_agent), true);
-	if (err == PC_OK)
-		err = stmt_exec(stmt, NULL);
-	stmt_done(stmt);
-	return err;
+	return stmt_write(s, STMT_SESSION_INSERT, args, NARGS(args), NULL, NULL);
 }
 
 /* One joined lookup: the user of the session when expires_at > now. PC_ENOTFOUND. */
 static enum pc_err sqlite_session_user(struct pc_store *s, const char *token_hash, int64_t now,
 				       struct pc_user *out)
 {
-	sqlite3_stmt *stmt;
-	enum pc_err err;
+	const struct sqlite_arg args[] = { A_TEXT(token_hash), A_INT(now) };
 
 	if (token_hash == NULL)
 		return PC_EINVAL;
-	err = stmt_get(s, STMT_SESSION_USER, &stmt);
-	if (err != PC_OK)
-		return err;
-	err = bind_text(stmt, 1, token_hash);
-	if (err == PC_OK)
-		err = bind_int64(stmt, 2, now);
-	if (err == PC_OK)
-		err = step_user(stmt, out);
-	stmt_done(stmt);
-	return err;
+	return user_row(s, STMT_SESSION_USER, args, NARGS(args), out);
 }
 
 /* PC_ENOTFOUND when no session has that hash. */
@@ -1131,42 +1139,30 @@ static enum pc_err sqlite_session_delete_user(struct pc_store *s, const char *us
 /* Revoking a jti twice is PC_OK; the first expiry stays. */
 static enum pc_err sqlite_jti_revoke(struct pc_store *s, const char *jti, int64_t exp)
 {
-	sqlite3_stmt *stmt;
-	enum pc_err err;
+	const struct sqlite_arg args[] = { A_TEXT(jti), A_INT(exp) };
 
 	if (jti == NULL)
 		return PC_EINVAL;
-	err = stmt_get(s, STMT_JTI_REVOKE, &stmt);
-	if (err != PC_OK)
-		return err;
-	err = bind_text(stmt, 1, jti);
-	if (err == PC_OK)
-		err = bind_int64(stmt, 2, exp);
-	if (err == PC_OK)
-		err = stmt_exec(stmt, NULL);
-	stmt_done(stmt);
-	return err;
+	return stmt_write(s, STMT_JTI_REVOKE, args, NARGS(args), NULL, NULL);
 }
 
 static enum pc_err sqlite_jti_is_revoked(struct pc_store *s, const char *jti, bool *out)
 {
+	const struct sqlite_arg args[] = { A_TEXT(jti) };
 	sqlite3_stmt *stmt;
 	enum pc_err err;
 	int rc;
 
 	if (jti == NULL)
 		return PC_EINVAL;
-	err = stmt_get(s, STMT_JTI_IS_REVOKED, &stmt);
+	err = stmt_query(s, STMT_JTI_IS_REVOKED, args, NARGS(args), &stmt);
 	if (err != PC_OK)
 		return err;
-	err = bind_text(stmt, 1, jti);
-	if (err == PC_OK) {
-		rc = sqlite3_step(stmt);
-		if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-			*out = rc == SQLITE_ROW;
-		else
-			err = stmt_error(stmt, NULL);
-	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		*out = rc == SQLITE_ROW;
+	else
+		err = stmt_error(stmt, NULL);
 	stmt_done(stmt);
 	return err;
 }
@@ -1177,23 +1173,18 @@ static enum pc_err sqlite_jti_is_revoked(struct pc_store *s, const char *jti, bo
 static enum pc_err purge_one(struct pc_store *s, enum sqlite_stmt id, int64_t now,
 			     int64_t *removed)
 {
-	sqlite3_stmt *stmt;
-	enum pc_err err;
+	const struct sqlite_arg args[] = { A_INT(now) };
+	int64_t n;
+	enum pc_err err = stmt_write(s, id, args, NARGS(args), NULL, &n);
 
-	err = stmt_get(s, id, &stmt);
-	if (err != PC_OK)
-		return err;
-	err = bind_int64(stmt, 1, now);
-	if (err == PC_OK)
-		err = stmt_exec(stmt, NULL);
-	if (err == PC_OK)
-		*removed += sqlite3_changes(sqlite3_db_handle(stmt));
-	stmt_done(stmt);
+	*removed += n; /* 0 on an error */
 	return err;
 }
 
-/* Both deletes in one write transaction. *removed counts the rows. */
-static enum pc_err sqlite_purge_expired(struct pc_store *s, int64_t now, int64_t *removed)
+/* Two purges in one write transaction: statement a with ?1 = a_before, then b
+ * with ?1 = b_before. *removed counts the rows of both; 0 on an error. */
+static enum pc_err purge_two(struct pc_store *s, enum sqlite_stmt a, int64_t a_before,
+			     enum sqlite_stmt b, int64_t b_before, int64_t *removed)
 {
 	enum pc_err err;
 	int64_t n = 0;
@@ -1202,9 +1193,9 @@ static enum pc_err sqlite_purge_expired(struct pc_store *s, int64_t now, int64_t
 	err = stmt_run(s, STMT_BEGIN);
 	if (err != PC_OK)
 		return err;
-	err = purge_one(s, STMT_PURGE_SESSIONS, now, &n);
+	err = purge_one(s, a, a_before, &n);
 	if (err == PC_OK)
-		err = purge_one(s, STMT_PURGE_JTI, now, &n);
+		err = purge_one(s, b, b_before, &n);
 	if (err == PC_OK)
 		err = stmt_run(s, STMT_COMMIT);
 	if (err != PC_OK) {
@@ -1215,30 +1206,27 @@ static enum pc_err sqlite_purge_expired(struct pc_store *s, int64_t now, int64_t
 	return PC_OK;
 }
 
+/* Expired sessions and denylist entries. */
+static enum pc_err sqlite_purge_expired(struct pc_store *s, int64_t now, int64_t *removed)
+{
+	return purge_two(s, STMT_PURGE_SESSIONS, now, STMT_PURGE_JTI, now, removed);
+}
+
 /* ---- generated keys ---------------------------------------------------------------- */
 
 /* Copies the value into out[outsz]. PC_ENOTFOUND; PC_ESTORE when it does not fit. */
 static enum pc_err sqlite_key_get(struct pc_store *s, const char *name, char *out, size_t outsz)
 {
+	const struct sqlite_arg args[] = { A_TEXT(name) };
 	sqlite3_stmt *stmt;
 	enum pc_err err;
-	int rc;
 
 	if (name == NULL || out == NULL || outsz == 0)
 		return PC_EINVAL;
-	err = stmt_get(s, STMT_KEY_GET, &stmt);
+	err = stmt_row(s, STMT_KEY_GET, args, NARGS(args), &stmt);
 	if (err != PC_OK)
 		return err;
-	err = bind_text(stmt, 1, name);
-	if (err == PC_OK) {
-		rc = sqlite3_step(stmt);
-		if (rc == SQLITE_ROW)
-			err = col_text(stmt, 0, out, outsz);
-		else if (rc == SQLITE_DONE)
-			err = PC_ENOTFOUND;
-		else
-			err = stmt_error(stmt, NULL);
-	}
+	err = col_text(stmt, 0, out, outsz);
 	stmt_done(stmt);
 	return err;
 }
@@ -1247,23 +1235,11 @@ static enum pc_err sqlite_key_get(struct pc_store *s, const char *name, char *ou
 static enum pc_err sqlite_key_put_if_absent(struct pc_store *s, const char *name,
 					    const char *value)
 {
-	sqlite3_stmt *stmt;
-	enum pc_err err;
+	const struct sqlite_arg args[] = { A_TEXT(name), A_TEXT(value), A_INT(pc_now()) };
 
 	if (name == NULL || value == NULL)
 		return PC_EINVAL;
-	err = stmt_get(s, STMT_KEY_PUT, &stmt);
-	if (err != PC_OK)
-		return err;
-	err = bind_text(stmt, 1, name);
-	if (err == PC_OK)
-		err = bind_text(stmt, 2, value);
-	if (err == PC_OK)
-		err = bind_int64(stmt, 3, pc_now());
-	if (err == PC_OK)
-		err = stmt_exec(stmt, NULL);
-	stmt_done(stmt);
-	return err;
+	return stmt_write(s, STMT_KEY_PUT, args, NARGS(args), NULL, NULL);
 }
 
 /* ---- one-time tokens ------------------------------------------------------------------- */
@@ -1292,76 +1268,31 @@ static enum pc_err row_onetime(sqlite3_stmt *stmt, struct pc_onetime_row *out)
 static enum pc_err onetime_void(struct pc_store *s, const char *user_id, const char *purpose,
 				int64_t at)
 {
-	sqlite3_stmt *stmt;
-	enum pc_err err;
+	const struct sqlite_arg args[] = { A_TEXT(user_id), A_TEXT(purpose), A_INT(at) };
 
-	err = stmt_get(s, STMT_OT_VOID, &stmt);
-	if (err != PC_OK)
-		return err;
-	err = bind_text(stmt, 1, user_id);
-	if (err == PC_OK)
-		err = bind_text(stmt, 2, purpose);
-	if (err == PC_OK)
-		err = bind_int64(stmt, 3, at);
-	if (err == PC_OK)
-		err = stmt_exec(stmt, NULL);
-	stmt_done(stmt);
-	return err;
+	return stmt_write(s, STMT_OT_VOID, args, NARGS(args), NULL, NULL);
 }
 
 static enum pc_err onetime_insert(struct pc_store *s, const struct pc_onetime_row *t)
 {
-	sqlite3_stmt *stmt;
-	enum pc_err err;
+	const struct sqlite_arg args[] = {
+		A_FIELD(t->token_hash), A_FIELD(t->purpose), A_FIELD(t->user_id),
+		A_FIELD(t->email), A_INT(t->created_at), A_INT(t->expires_at),
+	};
 
-	err = stmt_get(s, STMT_OT_INSERT, &stmt);
-	if (err != PC_OK)
-		return err;
-	err = bind_field(stmt, 1, t->token_hash, sizeof(t->token_hash), false);
-	if (err == PC_OK)
-		err = bind_field(stmt, 2, t->purpose, sizeof(t->purpose), false);
-	if (err == PC_OK)
-		err = bind_field(stmt, 3, t->user_id, sizeof(t->user_id), false);
-	if (err == PC_OK)
-		err = bind_field(stmt, 4, t->email, sizeof(t->email), false);
-	if (err == PC_OK)
-		err = bind_int64(stmt, 5, t->created_at);
-	if (err == PC_OK)
-		err = bind_int64(stmt, 6, t->expires_at);
-	if (err == PC_OK)
-		err = stmt_exec(stmt, NULL);
-	stmt_done(stmt);
-	return err;
+	return stmt_write(s, STMT_OT_INSERT, args, NARGS(args), NULL, NULL);
 }
 
 /* Inserts one outbox row; the columns a sender owns take their defaults. */
 static enum pc_err outbox_insert(struct pc_store *s, const struct pc_outbox_row *m)
 {
-	sqlite3_stmt *stmt;
-	enum pc_err err;
+	const struct sqlite_arg args[] = {
+		A_FIELD(m->kind), A_FIELD(m->recipient), A_FIELD(m->subject),
+		A_FIELD(m->body_text), A_FIELD(m->body_html), A_FIELD(m->payload),
+		A_INT(m->next_attempt_at), A_INT(m->created_at),
+	};
 
-	err = stmt_get(s, STMT_OUTBOX_INSERT, &stmt);
-	if (err != PC_OK)
-		return err;
-	err = bind_field(stmt, 1, m->kind, sizeof(m->kind), false);
-	if (err == PC_OK)
-		err = bind_field(stmt, 2, m->recipient, sizeof(m->recipient), false);
-	if (err == PC_OK)
-		err = bind_field(stmt, 3, m->subject, sizeof(m->subject), false);
-	if (err == PC_OK)
-		err = bind_field(stmt, 4, m->body_text, sizeof(m->body_text), false);
-	if (err == PC_OK)
-		err = bind_field(stmt, 5, m->body_html, sizeof(m->body_html), false);
-	if (err == PC_OK)
-		err = bind_field(stmt, 6, m->payload, sizeof(m->payload), false);
-	if (err == PC_OK)
-		err = bind_int64(stmt, 7, m->next_attempt_at);
-	if (err == PC_OK)
-		err = bind_int64(stmt, 8, m->created_at);
-	if (err == PC_OK)
-		err = stmt_exec(stmt, NULL);
-	stmt_done(stmt);
-	return err;
+	return stmt_write(s, STMT_OUTBOX_INSERT, args, NARGS(args), NULL, NULL);
 }
 
 static enum pc_err outbox_insert_all(struct pc_store *s, const struct pc_outbox_row *const *msgs,
@@ -1404,23 +1335,14 @@ static enum pc_err sqlite_onetime_issue(struct pc_store *s, const struct pc_onet
 static enum pc_err onetime_read(struct pc_store *s, const char *token_hash,
 				struct pc_onetime_row *out)
 {
+	const struct sqlite_arg args[] = { A_TEXT(token_hash) };
 	sqlite3_stmt *stmt;
 	enum pc_err err;
-	int rc;
 
-	err = stmt_get(s, STMT_OT_GET, &stmt);
+	err = stmt_row(s, STMT_OT_GET, args, NARGS(args), &stmt);
 	if (err != PC_OK)
 		return err;
-	err = bind_text(stmt, 1, token_hash);
-	if (err == PC_OK) {
-		rc = sqlite3_step(stmt);
-		if (rc == SQLITE_ROW)
-			err = row_onetime(stmt, out);
-		else if (rc == SQLITE_DONE)
-			err = PC_ENOTFOUND;
-		else
-			err = stmt_error(stmt, NULL);
-	}
+	err = row_onetime(stmt, out);
 	stmt_done(stmt);
 	return err;
 }
@@ -1439,37 +1361,25 @@ static enum pc_err sqlite_onetime_get(struct pc_store *s, const char *token_hash
 static enum pc_err apply_user_write(struct pc_store *s, const struct pc_onetime_row *t,
 				    const struct pc_onetime_apply *apply, int64_t now)
 {
-	sqlite3_stmt *stmt;
+	const struct sqlite_arg set_password[] = {
+		A_TEXT(t->user_id), A_TEXT(apply->password_hash), A_INT(now), A_TEXT(t->email),
+	};
+	const struct sqlite_arg set_verified[] = {
+		A_TEXT(t->user_id), A_INT(now), A_TEXT(t->email),
+	};
+	int64_t n;
 	enum pc_err err;
 
-	if (apply->password_hash != NULL) {
-		err = stmt_get(s, STMT_USER_SET_PASSWORD, &stmt);
-		if (err != PC_OK)
-			return err;
-		err = bind_text(stmt, 1, t->user_id);
-		if (err == PC_OK)
-			err = bind_text(stmt, 2, apply->password_hash);
-		if (err == PC_OK)
-			err = bind_int64(stmt, 3, now);
-		if (err == PC_OK)
-			err = bind_text(stmt, 4, t->email);
-	} else if (apply->set_verified) {
-		err = stmt_get(s, STMT_USER_SET_VERIFIED, &stmt);
-		if (err != PC_OK)
-			return err;
-		err = bind_text(stmt, 1, t->user_id);
-		if (err == PC_OK)
-			err = bind_int64(stmt, 2, now);
-		if (err == PC_OK)
-			err = bind_text(stmt, 3, t->email);
-	} else {
+	if (apply->password_hash != NULL)
+		err = stmt_write(s, STMT_USER_SET_PASSWORD, set_password, NARGS(set_password),
+				 NULL, &n);
+	else if (apply->set_verified)
+		err = stmt_write(s, STMT_USER_SET_VERIFIED, set_verified, NARGS(set_verified),
+				 NULL, &n);
+	else
 		return PC_OK;
-	}
-	if (err == PC_OK)
-		err = stmt_exec(stmt, NULL);
-	if (err == PC_OK && sqlite3_changes(sqlite3_db_handle(stmt)) == 0)
+	if (err == PC_OK && n == 0)
 		err = PC_ENOTFOUND;
-	stmt_done(stmt);
 	return err;
 }
 
@@ -1479,8 +1389,8 @@ static enum pc_err sqlite_onetime_consume(struct pc_store *s, const char *token_
 					  const struct pc_onetime_apply *apply)
 {
 	static const struct pc_onetime_apply nothing = { 0 };
+	const struct sqlite_arg use[] = { A_TEXT(token_hash), A_TEXT(purpose), A_INT(now) };
 	struct pc_onetime_row t;
-	sqlite3_stmt *stmt;
 	int64_t n = 0;
 	enum pc_err err;
 
@@ -1491,19 +1401,7 @@ static enum pc_err sqlite_onetime_consume(struct pc_store *s, const char *token_
 	err = stmt_run(s, STMT_BEGIN);
 	if (err != PC_OK)
 		return err;
-	err = stmt_get(s, STMT_OT_USE, &stmt);
-	if (err != PC_OK)
-		goto out_rollback;
-	err = bind_text(stmt, 1, token_hash);
-	if (err == PC_OK)
-		err = bind_text(stmt, 2, purpose);
-	if (err == PC_OK)
-		err = bind_int64(stmt, 3, now);
-	if (err == PC_OK)
-		err = stmt_exec(stmt, NULL);
-	if (err == PC_OK)
-		n = sqlite3_changes(sqlite3_db_handle(stmt));
-	stmt_done(stmt);
+	err = stmt_write(s, STMT_OT_USE, use, NARGS(use), NULL, &n);
 	if (err == PC_OK && n == 0)
 		err = PC_ENOTFOUND;
 	if (err == PC_OK)
@@ -1516,10 +1414,8 @@ static enum pc_err sqlite_onetime_consume(struct pc_store *s, const char *token_
 		err = outbox_insert_all(s, apply->msgs, apply->nmsgs);
 	if (err == PC_OK)
 		err = stmt_run(s, STMT_COMMIT);
-	if (err == PC_OK)
-		return PC_OK;
-out_rollback:
-	tx_rollback(s);
+	if (err != PC_OK)
+		tx_rollback(s);
 	return err;
 }
 
@@ -1555,55 +1451,39 @@ static enum pc_err row_outbox(sqlite3_stmt *stmt, struct pc_outbox_row *out)
 	return PC_OK;
 }
 
-static enum pc_err outbox_read(struct pc_store *s, int64_t id, struct pc_outbox_row *out)
-{
-	sqlite3_stmt *stmt;
-	enum pc_err err;
-	int rc;
-
-	err = stmt_get(s, STMT_OUTBOX_GET, &stmt);
-	if (err != PC_OK)
-		return err;
-	err = bind_int64(stmt, 1, id);
-	if (err == PC_OK) {
-		rc = sqlite3_step(stmt);
-		if (rc == SQLITE_ROW)
-			err = row_outbox(stmt, out);
-		else if (rc == SQLITE_DONE)
-			err = PC_ENOTFOUND;
-		else
-			err = stmt_error(stmt, NULL);
-	}
-	stmt_done(stmt);
-	return err;
-}
-
 static enum pc_err sqlite_outbox_get(struct pc_store *s, int64_t id, struct pc_outbox_row *out)
 {
-	return outbox_read(s, id, out);
+	const struct sqlite_arg args[] = { A_INT(id) };
+	sqlite3_stmt *stmt;
+	enum pc_err err;
+
+	err = stmt_row(s, STMT_OUTBOX_GET, args, NARGS(args), &stmt);
+	if (err != PC_OK)
+		return err;
+	err = row_outbox(stmt, out);
+	stmt_done(stmt);
+	return err;
 }
 
 /* Steps a statement bound with ?1 = now that yields at most one integer. */
 static enum pc_err outbox_first(struct pc_store *s, enum sqlite_stmt id, int64_t now,
 				int64_t *out, bool *found)
 {
+	const struct sqlite_arg args[] = { A_INT(now) };
 	sqlite3_stmt *stmt;
 	enum pc_err err;
 	int rc;
 
 	*found = false;
-	err = stmt_get(s, id, &stmt);
+	err = stmt_query(s, id, args, NARGS(args), &stmt);
 	if (err != PC_OK)
 		return err;
-	err = bind_int64(stmt, 1, now);
-	if (err == PC_OK) {
-		rc = sqlite3_step(stmt);
-		if (rc == SQLITE_ROW) {
-			*out = sqlite3_column_int64(stmt, 0);
-			*found = true;
-		} else if (rc != SQLITE_DONE) {
-			err = stmt_error(stmt, NULL);
-		}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(stmt, 0);
+		*found = true;
+	} else if (rc != SQLITE_DONE) {
+		err = stmt_error(stmt, NULL);
 	}
 	stmt_done(stmt);
 	return err;
@@ -1616,11 +1496,18 @@ static enum pc_err sqlite_outbox_due(struct pc_store *s, int64_t now, bool *out)
 	return outbox_first(s, STMT_OUTBOX_DUE, now, &one, out);
 }
 
+/* Leases row id until lease_until. Inside the claim transaction. */
+static enum pc_err outbox_lease(struct pc_store *s, int64_t id, int64_t lease_until)
+{
+	const struct sqlite_arg args[] = { A_INT(id), A_INT(lease_until) };
+
+	return stmt_write(s, STMT_OUTBOX_LEASE, args, NARGS(args), NULL, NULL);
+}
+
 /* Select and lease in one write transaction: two senders never hold one row. */
 static enum pc_err sqlite_outbox_claim(struct pc_store *s, int64_t now, int64_t lease_until,
 				       struct pc_outbox_row *out)
 {
-	sqlite3_stmt *stmt = NULL;
 	int64_t id = 0;
 	bool found;
 	enum pc_err err;
@@ -1632,17 +1519,9 @@ static enum pc_err sqlite_outbox_claim(struct pc_store *s, int64_t now, int64_t 
 	if (err == PC_OK && !found)
 		err = PC_ENOTFOUND;
 	if (err == PC_OK)
-		err = stmt_get(s, STMT_OUTBOX_LEASE, &stmt);
-	if (err == PC_OK) {
-		err = bind_int64(stmt, 1, id);
-		if (err == PC_OK)
-			err = bind_int64(stmt, 2, lease_until);
-		if (err == PC_OK)
-			err = stmt_exec(stmt, NULL);
-		stmt_done(stmt);
-	}
+		err = outbox_lease(s, id, lease_until);
 	if (err == PC_OK)
-		err = outbox_read(s, id, out);
+		err = sqlite_outbox_get(s, id, out);
 	if (err == PC_OK)
 		err = stmt_run(s, STMT_COMMIT);
 	if (err != PC_OK)
@@ -1655,23 +1534,16 @@ static enum pc_err outbox_mark(struct pc_store *s, enum sqlite_stmt sid, int64_t
 			       bool has_error, const char *error)
 {
 	char msg[PC_OUTBOX_ERROR_MAX + 1];
-	sqlite3_stmt *stmt;
+	const struct sqlite_arg args[] = {
+		A_INT(id), A_INT(at), A_TEXT(error != NULL ? msg : NULL),
+	};
+	int64_t n;
 	enum pc_err err;
 
 	snprintf(msg, sizeof(msg), "%s", error != NULL ? error : "");
-	err = stmt_get(s, sid, &stmt);
-	if (err != PC_OK)
-		return err;
-	err = bind_int64(stmt, 1, id);
-	if (err == PC_OK)
-		err = bind_int64(stmt, 2, at);
-	if (err == PC_OK && has_error)
-		err = bind_text(stmt, 3, error != NULL ? msg : NULL);
-	if (err == PC_OK)
-		err = stmt_exec(stmt, NULL);
-	if (err == PC_OK && sqlite3_changes(sqlite3_db_handle(stmt)) == 0)
+	err = stmt_write(s, sid, args, has_error ? 3 : 2, NULL, &n);
+	if (err == PC_OK && n == 0)
 		err = PC_ENOTFOUND;
-	stmt_done(stmt);
 	return err;
 }
 
@@ -1688,28 +1560,12 @@ static enum pc_err sqlite_outbox_failed(struct pc_store *s, int64_t id, int64_t 
 	return outbox_mark(s, STMT_OUTBOX_RETRY, id, next_attempt_at, true, error);
 }
 
-/* Both deletes in one write transaction. */
+/* One-time tokens expired at or before now; outbox rows sent or given up at or
+ * before done_before. */
 static enum pc_err sqlite_mail_purge(struct pc_store *s, int64_t now, int64_t done_before,
 				     int64_t *removed)
 {
-	enum pc_err err;
-	int64_t n = 0;
-
-	*removed = 0;
-	err = stmt_run(s, STMT_BEGIN);
-	if (err != PC_OK)
-		return err;
-	err = purge_one(s, STMT_PURGE_ONETIME, now, &n);
-	if (err == PC_OK)
-		err = purge_one(s, STMT_PURGE_OUTBOX, done_before, &n);
-	if (err == PC_OK)
-		err = stmt_run(s, STMT_COMMIT);
-	if (err != PC_OK) {
-		tx_rollback(s);
-		return err;
-	}
-	*removed = n;
-	return PC_OK;
+	return purge_two(s, STMT_PURGE_ONETIME, now, STMT_PURGE_OUTBOX, done_before, removed);
 }
 
 /* ---- the operations table -------------------------------------------------------------- */

@@ -16,6 +16,7 @@
 
 #include "core/core.h"
 #include "store/store.h"
+#include "helpers.h"
 
 /* ---- pure functions ------------------------------------------------------------------- */
 
@@ -267,19 +268,12 @@ static struct pc_ctx *ctx;
 
 static void make_dir(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/pc_mail_XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	test_dir_make(dir, sizeof(dir), "pc_mail_");
 }
 
 static void remove_dir(void)
 {
-	char cmd[128];
-
-	if (ctx != NULL)
-		pc_ctx_free(ctx);
-	ctx = NULL;
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	cr_expect_eq(system(cmd), 0);
+	test_ctx_close(&ctx, dir);
 }
 
 TestSuite(mailctx, .init = make_dir, .fini = remove_dir);
@@ -287,16 +281,9 @@ TestSuite(mailctx, .init = make_dir, .fini = remove_dir);
 static enum pc_err open_with(struct pc_errinfo *ei, const char *name, ...)
 {
 	struct pc_config cfg;
-	char url[128];
 	va_list ap;
 
-	snprintf(url, sizeof(url), "sqlite:///%s/t.db", dir);
-	pc_config_defaults(&cfg);
-	pc_config_set(&cfg, "database_url", url, NULL);
-	pc_config_set(&cfg, "jwt_secret", "unit-test-secret-unit-test-secret-0123", NULL);
-	pc_config_set(&cfg, "argon2_memory_kib", "1024", NULL);
-	pc_config_set(&cfg, "argon2_iterations", "1", NULL);
-	pc_config_set(&cfg, "hash_workers", "1", NULL);
+	test_config(&cfg, dir);
 	va_start(ap, name);
 	for (const char *n = name; n != NULL; n = va_arg(ap, const char *))
 		cr_assert_eq(pc_config_set(&cfg, n, va_arg(ap, const char *), NULL), PC_OK, "%s", n);
@@ -619,7 +606,7 @@ Test(mailctx, stopping_interrupts_a_hanging_delivery_and_leaves_it_due, .timeout
 	fake_smtp_free(s);
 
 	/* read the row with the store alone: no sender to race with */
-	snprintf(url, sizeof(url), "sqlite:///%s/t.db", dir);
+	test_db_url(dir, url, sizeof(url));
 	cr_assert_eq(store_open(url, &st, NULL), PC_OK);
 	cr_assert_eq(STORE_CALL(st, outbox_get, 1, r), PC_OK);
 	store_close(st);

@@ -12,6 +12,7 @@
 
 #include "core/core.h"
 #include "store/store.h"
+#include "helpers.h"
 
 static char dir[64];
 static struct pc_ctx *ctx;
@@ -24,16 +25,9 @@ static void open_with(const char *name, ...)
 {
 	struct pc_config cfg;
 	struct pc_errinfo ei = { 0 };
-	char url[128];
 	va_list ap;
 
-	snprintf(url, sizeof(url), "sqlite:///%s/t.db", dir);
-	pc_config_defaults(&cfg);
-	pc_config_set(&cfg, "database_url", url, NULL);
-	pc_config_set(&cfg, "jwt_secret", "unit-test-secret-unit-test-secret-0123", NULL);
-	pc_config_set(&cfg, "argon2_memory_kib", "1024", NULL);
-	pc_config_set(&cfg, "argon2_iterations", "1", NULL);
-	pc_config_set(&cfg, "hash_workers", "1", NULL);
+	test_config(&cfg, dir);
 	pc_config_set(&cfg, "webhook_url", HOOK, NULL);
 	pc_config_set(&cfg, "webhook_secret", "0123456789abcdef0123", NULL);
 	va_start(ap, name);
@@ -43,24 +37,19 @@ static void open_with(const char *name, ...)
 		cr_assert_eq(pc_config_set(&cfg, n, v, &ei), PC_OK, "%s: %s", n, ei.msg);
 	}
 	va_end(ap);
-	cr_assert_eq(pc_ctx_open(&cfg, &ctx, &ei), PC_OK, "%s", ei.msg);
+	test_ctx_open(&cfg, &ctx);
 	pc_mail_close(ctx); /* the outbox stays as written */
 }
 
 static void setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/pc_onetime_XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	test_dir_make(dir, sizeof(dir), "pc_onetime_");
 	open_with(NULL);
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	pc_ctx_free(ctx);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	cr_expect_eq(system(cmd), 0);
+	test_ctx_close(&ctx, dir);
 }
 
 TestSuite(onetime, .init = setup, .fini = teardown);

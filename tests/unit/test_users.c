@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "helpers.h"
 
 static char dir[64];
 static struct pc_ctx *ctx;
@@ -13,28 +14,15 @@ static struct pc_ctx *ctx;
 static void open_ctx(void)
 {
 	struct pc_config cfg;
-	struct pc_errinfo ei = { 0 };
-	char url[128];
 
-	snprintf(dir, sizeof(dir), "/tmp/pc_users_XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(url, sizeof(url), "sqlite:///%s/t.db", dir);
-	pc_config_defaults(&cfg);
-	pc_config_set(&cfg, "database_url", url, NULL);
-	pc_config_set(&cfg, "jwt_secret", "unit-test-secret-unit-test-secret-0123", NULL);
-	pc_config_set(&cfg, "argon2_memory_kib", "1024", NULL);
-	pc_config_set(&cfg, "argon2_iterations", "1", NULL);
-	pc_config_set(&cfg, "hash_workers", "1", NULL);
-	cr_assert_eq(pc_ctx_open(&cfg, &ctx, &ei), PC_OK, "%s", ei.msg);
+	test_dir_make(dir, sizeof(dir), "pc_users_");
+	test_config(&cfg, dir);
+	test_ctx_open(&cfg, &ctx);
 }
 
 static void close_ctx(void)
 {
-	char cmd[128];
-
-	pc_ctx_free(ctx);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	cr_expect_eq(system(cmd), 0);
+	test_ctx_close(&ctx, dir);
 }
 
 TestSuite(users, .init = open_ctx, .fini = close_ctx);

@@ -1,0 +1,65 @@
+/*
+ * helpers.h - what the unit tests that run the core over a real SQLite store
+ * share: a temporary directory for the database, the settings every such
+ * context starts from, opening it, and tearing it all down.
+ *
+ * A suite keeps its own `static char dir[64]` and `static struct pc_ctx *ctx`
+ * and calls these from its .init and .fini.
+ */
+#ifndef PC_TEST_HELPERS_H
+#define PC_TEST_HELPERS_H
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/core.h"
+
+/* Makes a new directory "/tmp/<prefix>XXXXXX" into dir[dirsz]. */
+static inline void test_dir_make(char *dir, size_t dirsz, const char *prefix)
+{
+	snprintf(dir, dirsz, "/tmp/%sXXXXXX", prefix);
+	cr_assert_not_null(mkdtemp(dir));
+}
+
+/* The URL of the database "t.db" in dir, into url[urlsz]. */
+static inline void test_db_url(const char *dir, char *url, size_t urlsz)
+{
+	snprintf(url, urlsz, "sqlite:///%s/t.db", dir);
+}
+
+/* Defaults, the database in dir, a fixed JWT secret, argon2 at its cheapest
+ * and one hash worker. The caller may set more before opening. */
+static inline void test_config(struct pc_config *cfg, const char *dir)
+{
+	char url[128];
+
+	test_db_url(dir, url, sizeof(url));
+	pc_config_defaults(cfg);
+	pc_config_set(cfg, "database_url", url, NULL);
+	pc_config_set(cfg, "jwt_secret", "unit-test-secret-unit-test-secret-0123", NULL);
+	pc_config_set(cfg, "argon2_memory_kib", "1024", NULL);
+	pc_config_set(cfg, "argon2_iterations", "1", NULL);
+	pc_config_set(cfg, "hash_workers", "1", NULL);
+}
+
+/* Opens *ctx from cfg; a failure fails the test with the reason. */
+static inline void test_ctx_open(const struct pc_config *cfg, struct pc_ctx **ctx)
+{
+	struct pc_errinfo ei = { 0 };
+
+	cr_assert_eq(pc_ctx_open(cfg, ctx, &ei), PC_OK, "%s", ei.msg);
+}
+
+/* Frees *ctx (when open; it is NULL after) and removes dir with all in it. */
+static inline void test_ctx_close(struct pc_ctx **ctx, const char *dir)
+{
+	char cmd[128];
+
+	pc_ctx_free(*ctx);
+	*ctx = NULL;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+#endif
