@@ -22,6 +22,24 @@ static void serve_help(void)
 	pc_config_print_help(stdout);
 }
 
+#define SERVE_TRIM_PERIOD_S 5
+
+/* Waits for SIGINT or SIGTERM; meanwhile, every few seconds, returns the
+ * pages malloc holds free (argon2 buffers after a login flood, connection
+ * pools after a burst) to the OS, so an idle server is small again. */
+static int serve_wait(const sigset_t *set)
+{
+	const struct timespec period = { SERVE_TRIM_PERIOD_S, 0 };
+	int sig;
+
+	do {
+		sig = sigtimedwait(set, NULL, &period);
+		if (sig < 0)
+			malloc_trim(0);
+	} while (sig < 0);
+	return sig;
+}
+
 int cli_serve(int argc, char **argv)
 {
 	struct pc_errinfo ei = { 0 };
@@ -45,12 +63,9 @@ int cli_serve(int argc, char **argv)
 			rest[i]);
 		return CLI_EXIT_USAGE;
 	}
-	/* Fixed mmap threshold: every argon2 buffer (m KiB, far above it) is
-	 * mapped for its hash and unmapped after, so memory returns to the OS
-	 * once a login flood ends instead of staying in malloc's arenas (glibc's
-	 * dynamic threshold would otherwise rise to keep them). Few arenas keep
-	 * the per-thread caches small. */
-	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	/* Few malloc arenas keep per-thread caches small. argon2's buffers are
+	 * reused from the heap while logins pour in (no page faults per hash),
+	 * and serve_wait() gives free memory back to the OS once they stop. */
 	mallopt(M_ARENA_MAX, 2);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -73,7 +88,7 @@ int cli_serve(int argc, char **argv)
 	if (cfg.database_url[0] != '\0' && strncmp(cfg.database_url, "sqlite:", 7) == 0 &&
 	    !cfg.cookie_secure)
 		fprintf(stderr, "portcullis: warning: cookie_secure=false: development only\n");
-	sigwait(&set, &sig);
+	sig = serve_wait(&set);
 	fprintf(stderr, "portcullis: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	pc_server_stop(server);
 	pc_ctx_free(ctx);
