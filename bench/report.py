@@ -5,8 +5,9 @@
   markdown(res)      bench/results/latest.md as text
   targets_text(res)  the targets table as plain text (bench/run prints it)
 
-Run alone, it rewrites the Markdown from a saved JSON:
-  bench/report.py [bench/results/latest.json]   -> the .md beside it
+Run alone, it recomputes the derived figures of a saved JSON and rewrites
+it and the Markdown beside it:
+  bench/report.py [bench/results/latest.json]   -> the .json and .md
 
 The targets are the issue's, word for word; a target whose scenario could not
 run (route not yet implemented) reads "n/a", never PASS.
@@ -72,6 +73,14 @@ def pair_ratios(runs, base_runs):
             if b["rps"] and not b.get("hung_connections")]
 
 
+def attempted(r):
+    """Requests a run tried: answered, lost to socket errors or timeouts, or
+    stuck on a hung connection."""
+    e = r.get("errors") or {}
+    return (r.get("requests", 0) + e.get("connect", 0) + e.get("read", 0) + e.get("write", 0)
+            + e.get("timeout", 0) + r.get("hung_connections", 0))
+
+
 def ceiling_median(res, name):
     """The ceiling's median over its runs that did not hang."""
     s = res["scenarios"].get(name) or {}
@@ -85,6 +94,11 @@ def ceiling_median(res, name):
 
 def finish(res):
     sc = res["scenarios"]
+    for name, s in sc.items():
+        # the failed share over all runs (a median would hide one bad run)
+        if s.get("runs") and s.get("median"):
+            att = sum(attempted(r) for r in s["runs"])
+            s["median"]["failed_share"] = round(s["median"]["failed"] / att, 6) if att else 0.0
     for name in ("ceiling_64", "ceiling_256"):
         cm = ceiling_median(res, name) if med(res, name) else None
         if cm:
@@ -363,7 +377,8 @@ def markdown(res):
              "those ratios (refresh, run later, by the ceiling's median).\n")
     names = ["ceiling_64", "me_jwt_64", "me_cookie_64", "verify_64", "refresh_64",
              "ceiling_256", "me_jwt_256"]
-    o.append(table(["scenario", "conns", "req/s", "p50 ms", "p99 ms", "× ceiling", "failed"],
+    o.append(table(["scenario", "conns", "req/s", "p50 ms", "p99 ms", "× ceiling",
+                    "failed (all runs)"],
                    [row_for(res, n, "ratio_to_ceiling") for n in names]))
     o.append("")
     splits = []
@@ -379,7 +394,7 @@ def markdown(res):
 
     h = res.get("hash") or {}
     o.append("## Login and registration against the hashing ceiling\n")
-    if h:
+    if h.get("one_hash_ms") and h.get("serial_ms"):
         o.append(f"One argon2id hash (m={h['params']['memory_kib']} KiB, t={h['params']['iterations']}"
                  f", p={h['params']['parallelism']}) takes **{h['one_hash_ms']:.1f} ms** here "
                  f"(median of {len(h['serial_ms'])}, `pc-hashtime`, measured before each login "
@@ -533,6 +548,7 @@ def main():
     src = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "results" / "latest.json")
     res = json.loads(src.read_text())
     finish(res)
+    src.write_text(json.dumps(res, indent=1) + "\n")
     src.with_suffix(".md").write_text(markdown(res))
     print(targets_text(res))
 
