@@ -89,6 +89,7 @@ struct pc_config {
 	int hash_queue_max;              /* queued slow jobs before 503 */
 	int hash_nice;                   /* niceness added to hash worker threads */
 	int threads;                     /* HTTP threads; 0 = number of CPUs */
+	int auth_cache_ms;               /* reuse of a verified credential; 0 = off */
 	int max_body_bytes;
 	int max_connections;
 	bool requires_verification;
@@ -251,8 +252,10 @@ PC_WUR enum pc_err pc_login(struct pc_ctx *ctx, const char *ident, const char *p
 enum pc_err pc_jwt_issue(struct pc_ctx *ctx, const struct pc_user *u, char *out, size_t outsz);
 
 /* Verifies an access JWT (alg pinned, signature, exp, aud, denylist) and
- * loads its user. PC_EUNAUTHORIZED on any failure. The user may be inactive:
- * callers decide. */
+ * loads its user, without its password hash. PC_EUNAUTHORIZED on any
+ * failure. The user may be inactive: callers decide. The same token seen
+ * again on the same thread within cfg.auth_cache_ms, with no store write in
+ * between, is answered from memory (exp still checked). */
 PC_WUR enum pc_err pc_jwt_authenticate(struct pc_ctx *ctx, const char *token, struct pc_user *out);
 
 /* Logout of a JWT: its jti is denied until the token's own expiry. */
@@ -261,6 +264,8 @@ enum pc_err pc_jwt_revoke(struct pc_ctx *ctx, const char *token);
 /* Database sessions: opaque 256-bit token, stored as its SHA-256. */
 enum pc_err pc_session_create(struct pc_ctx *ctx, const struct pc_user *u, const char *ip,
 			      const char *user_agent, char token_out[PC_TOKEN_MAX]);
+/* The user of an unexpired session, without its password hash; remembered
+ * like pc_jwt_authenticate's. PC_EUNAUTHORIZED. */
 PC_WUR enum pc_err pc_session_authenticate(struct pc_ctx *ctx, const char *token,
 					   struct pc_user *out);
 enum pc_err pc_session_end(struct pc_ctx *ctx, const char *token);

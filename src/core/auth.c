@@ -91,15 +91,23 @@ enum pc_err pc_jwt_issue(struct pc_ctx *ctx, const struct pc_user *u, char *out,
 enum pc_err pc_jwt_authenticate(struct pc_ctx *ctx, const char *token, struct pc_user *out)
 {
 	struct pc_jwt_claims claims;
+	size_t len = strnlen(token, PC_JWT_MAX + 1);
+	int64_t now = pc_now();
+	uint64_t stamp;
 	enum pc_err err;
 
-	err = pc_jwt_decode(&ctx->jwt, token, pc_now(), &claims);
+	if (pc_authcache_get(ctx, PC_AUTHCACHE_JWT, token, len, now, out))
+		return PC_OK;
+	stamp = pc_authcache_stamp(ctx); /* before the read (authcache.c) */
+	err = pc_jwt_decode(&ctx->jwt, token, now, &claims);
 	if (err != PC_OK || !pc_uuid_valid(claims.sub))
 		return PC_EUNAUTHORIZED;
 	/* The denylist and the user in one read. */
 	err = STORE_CALL(ctx->store, user_by_id_unrevoked, claims.sub, claims.jti, out);
 	if (err != PC_OK)
 		return PC_EUNAUTHORIZED;
+	pc_wipe(out->hashed_password, sizeof(out->hashed_password));
+	pc_authcache_put(ctx, PC_AUTHCACHE_JWT, token, len, claims.exp, stamp, out);
 	return PC_OK;
 }
 

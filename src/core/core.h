@@ -92,6 +92,27 @@ enum pc_err pc_uuid7(char out[PC_UUID_STR]);
 /* 8-4-4-4-12 lower- or upper-case hex. */
 bool pc_uuid_valid(const char *s);
 
+/* ---- credential cache (authcache.c) -------------------------------------------- */
+
+#define PC_AUTHCACHE_CRED_MAX 512 /* longer credentials are always checked in full */
+enum { PC_AUTHCACHE_JWT = 1, PC_AUTHCACHE_SESSION = 2 };
+
+/* The store's write generation to pass to pc_authcache_put: read it before
+ * the store lookup whose answer will be remembered. 0: do not remember
+ * (cache off, or a store that cannot report its writes). */
+uint64_t pc_authcache_stamp(struct pc_ctx *ctx);
+/* The user behind a credential verified moments ago on this thread, if the
+ * same bytes of the same kind were remembered, have not expired (now < exp),
+ * the store has not been written since and the entry is younger than
+ * cfg.auth_cache_ms. out gets no password hash. */
+bool pc_authcache_get(struct pc_ctx *ctx, unsigned kind, const char *cred, size_t len,
+		      int64_t now, struct pc_user *out);
+/* Remembers a credential that has just passed the full check, valid until
+ * exp (unix seconds). A no-op when stamp is 0 or the credential is longer
+ * than PC_AUTHCACHE_CRED_MAX. */
+void pc_authcache_put(struct pc_ctx *ctx, unsigned kind, const char *cred, size_t len,
+		      int64_t exp, uint64_t stamp, const struct pc_user *u);
+
 /* ---- time ---------------------------------------------------------------- */
 
 int64_t pc_now(void);       /* unix seconds, wall clock */
@@ -257,6 +278,7 @@ struct pc_ctx {
 	struct pc_jwt_key jwt;
 	struct pc_argon2_params argon2;
 	struct pc_mailer *mailer; /* the outbox sender (mail.c) */
+	uint64_t serial;          /* unique in the process: whose cache entries (authcache.c) */
 };
 
 /* The pool that runs slow work; the HTTP layer submits hashing requests here. */

@@ -150,50 +150,69 @@ out_small:
 	return 0;
 }
 
-/* The value of one alphabet character, or -1. */
-static int b64url_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
+/* Each byte's value in the alphabet; 255 outside it. */
+static const unsigned char b64url_values[256] = {
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,  62, 255, 255,
+	 52,  53,  54,  55,  56,  57,  58,  59,  60,  61, 255, 255, 255, 255, 255, 255,
+	255,   0,   1,   2,   3,   4,   5,   6,   7,   8,   9,  10,  11,  12,  13,  14,
+	 15,  16,  17,  18,  19,  20,  21,  22,  23,  24,  25, 255, 255, 255, 255,  63,
+	255,  26,  27,  28,  29,  30,  31,  32,  33,  34,  35,  36,  37,  38,  39,  40,
+	 41,  42,  43,  44,  45,  46,  47,  48,  49,  50,  51, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+};
 
 /* Decodes n characters of s into out. PC_EINVAL on a character outside the
- * alphabet (padding included), a length of 1 mod 4, or non-zero unused bits;
- * PC_ETOOBIG when outsz is too small. *outlen (may be NULL) gets the length. */
+ * alphabet, a length of 4k+1, or non-zero padding bits in the last
+ * character (so each byte string has exactly one encoding); PC_ETOOBIG when
+ * out cannot hold the result. Four characters at a time: the 255s of bad
+ * characters are OR-ed together and checked once per group. */
 enum pc_err pc_b64url_decode(const char *s, size_t n, unsigned char *out, size_t outsz,
 			     size_t *outlen)
 {
+	const unsigned char *p = (const unsigned char *)s;
 	size_t rest = n % 4, need = n / 4 * 3 + (rest ? rest - 1 : 0), i, o = 0;
-	uint32_t v = 0;
-	int bits = 0, d;
+	unsigned bad = 0;
+	uint32_t v;
 
 	if (rest == 1)
 		return PC_EINVAL;
-	for (i = 0; i < n; i++) {
-		if (b64url_value((unsigned char)s[i]) < 0)
-			return PC_EINVAL;
-	}
 	if (need > outsz)
 		return PC_ETOOBIG;
-	for (i = 0; i < n; i++) {
-		d = b64url_value((unsigned char)s[i]);
-		v = (v << 6 | (uint32_t)d) & 0xffffff;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (unsigned char)(v >> bits);
-		}
+	for (i = 0; i + 4 <= n; i += 4) {
+		unsigned a = b64url_values[p[i]], b = b64url_values[p[i + 1]],
+			 c = b64url_values[p[i + 2]], d = b64url_values[p[i + 3]];
+
+		bad |= a | b | c | d;
+		v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | d;
+		out[o] = (unsigned char)(v >> 16);
+		out[o + 1] = (unsigned char)(v >> 8);
+		out[o + 2] = (unsigned char)v;
+		o += 3;
 	}
-	if (bits > 0 && (v & ((1u << bits) - 1)) != 0)
+	if (rest != 0) {
+		unsigned a = b64url_values[p[i]], b = b64url_values[p[i + 1]],
+			 c = rest == 3 ? b64url_values[p[i + 2]] : 0;
+
+		bad |= a | b | c;
+		v = (uint32_t)(a & 63) << 18 | (uint32_t)(b & 63) << 12 | (uint32_t)(c & 63) << 6;
+		if (rest == 2 && (v & 0xffff) != 0)
+			return PC_EINVAL;
+		if (rest == 3 && (v & 0xff) != 0)
+			return PC_EINVAL;
+		out[o++] = (unsigned char)(v >> 16);
+		if (rest == 3)
+			out[o++] = (unsigned char)(v >> 8);
+	}
+	if (bad & 0x80)
 		return PC_EINVAL;
 	if (outlen != NULL)
 		*outlen = o;

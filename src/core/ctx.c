@@ -9,6 +9,7 @@
  * start the janitor that purges expired sessions and denylist rows.
  * Freeing undoes it in reverse. Each step's failure undoes the steps before.
  */
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +179,10 @@ static void janitor_stop(struct ctx_full *f)
 	j->running = false;
 }
 
+/* Numbers the contexts of the process (never 0), so that no cache entry of a
+ * closed context is taken for one of a new context at the same address. */
+static _Atomic uint64_t ctx_serials;
+
 enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out, struct pc_errinfo *ei)
 {
 	struct ctx_full *f;
@@ -194,6 +199,7 @@ enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out, struct
 		return PC_ENOMEM;
 	ctx = &f->ctx;
 	ctx->cfg = *cfg;
+	ctx->serial = atomic_fetch_add(&ctx_serials, 1) + 1;
 	ctx->argon2.m_kib = (uint32_t)cfg->argon2_memory_kib;
 	ctx->argon2.t = (uint32_t)cfg->argon2_iterations;
 	ctx->argon2.p = (uint32_t)cfg->argon2_parallelism;

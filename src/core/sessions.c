@@ -61,12 +61,19 @@ enum pc_err pc_session_create(struct pc_ctx *ctx, const struct pc_user *u, const
 enum pc_err pc_session_authenticate(struct pc_ctx *ctx, const char *token, struct pc_user *out)
 {
 	char hash[PC_SHA256_HEX];
+	int64_t now = pc_now(), exp = 0;
+	uint64_t stamp;
 
 	if (!token_shape_ok(token))
 		return PC_EUNAUTHORIZED;
+	if (pc_authcache_get(ctx, PC_AUTHCACHE_SESSION, token, SESSION_TOKEN_LEN, now, out))
+		return PC_OK;
+	stamp = pc_authcache_stamp(ctx); /* before the read (authcache.c) */
 	pc_token_hash(token, hash);
-	if (STORE_CALL(ctx->store, session_user, hash, pc_now(), out) != PC_OK)
+	if (STORE_CALL(ctx->store, session_user, hash, now, out, &exp) != PC_OK)
 		return PC_EUNAUTHORIZED;
+	pc_wipe(out->hashed_password, sizeof(out->hashed_password));
+	pc_authcache_put(ctx, PC_AUTHCACHE_SESSION, token, SESSION_TOKEN_LEN, exp, stamp, out);
 	return PC_OK;
 }
 

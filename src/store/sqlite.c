@@ -52,6 +52,7 @@
 
 #define SQLITE_URL_SCHEME "sqlite://"
 #define SQLITE_BUSY_TIMEOUT_MS 10000
+#define SQLITE_WAL_CHECKPOINT_FRAMES 1000 /* SQLite's own wal_autocheckpoint default */
 /* Reads of the database file through the page cache, no read() copy: ~20 %
  * off a user_by_id over 1 000 000 users. Address space only; SQLite caps it
  * at its compile-time SQLITE_MAX_MMAP_SIZE. */
@@ -110,6 +111,7 @@ enum sqlite_stmt {
 #define USER_COLS \
 	"id, email, username, full_name, hashed_password, is_active, is_superuser, " \
 	"is_verified, password_changed_at, created_at, updated_at"
+#define SQLITE_USER_NCOLS 11 /* the columns above */
 #define USER_COLS_U \
 	"u.id, u.email, u.username, u.full_name, u.hashed_password, u.is_active, " \
 	"u.is_superuser, u.is_verified, u.password_changed_at, u.created_at, u.updated_at"
@@ -157,7 +159,7 @@ static const char *const sqlite_sql[STMT__MAX] = {
 		"INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_seen_at, "
 		"ip, user_agent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[STMT_SESSION_USER] =
-		"SELECT " USER_COLS_U " FROM sessions AS s JOIN users AS u ON u.id = s.user_id "
+		"SELECT " USER_COLS_U ", s.expires_at FROM sessions AS s JOIN users AS u ON u.id = s.user_id "
 		"WHERE s.token_hash = ?1 AND s.expires_at > ?2",
 	[STMT_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = ?1",
 	[STMT_SESSION_DELETE_USER] = "DELETE FROM sessions WHERE user_id = ?1",
@@ -296,6 +298,22 @@ static int journal_mode_row(void *arg, int ncols, char **vals, char **names)
 }
 
 /*
+ * SQLite calls this after each commit that wrote something in WAL mode, once
+ * the write lock is released: the write generation moves only after the
+ * data is there to be read (store.h). It replaces SQLite's default hook, so
+ * it also checkpoints as that one does, passively, at the same WAL size.
+ */
+static int conn_on_commit(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct sqlite_store *st = arg;
+
+	atomic_fetch_add(&st->base.gen, 1);
+	if (frames >= SQLITE_WAL_CHECKPOINT_FRAMES)
+		(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	return SQLITE_OK;
+}
+
+/*
  * Opens this thread's connection, sets it up, registers it under the key and
  * on the list. PC_ESTORE (logged; ei->msg says why when ei is given), PC_ENOMEM.
  */
@@ -330,9 +348,13 @@ static enum pc_err conn_open(struct sqlite_store *st, struct sqlite_conn **out,
 			 sqlite3_errmsg(c->db));
 		goto out_fail;
 	}
-	if (!is_wal)
+	if (!is_wal) {
 		fprintf(stderr, "portcullis: sqlite: WAL journal not available for %s; "
 			"concurrent requests will wait for each other\n", st->path);
+		atomic_store(&st->base.gen_tracked, false);
+	} else {
+		sqlite3_wal_hook(c->db, conn_on_commit, st);
+	}
 	if (pthread_setspecific(st->key, c) != 0) {
 		snprintf(msg, sizeof(msg), "cannot keep a connection for this thread");
 		goto out_fail;
@@ -808,6 +830,8 @@ static enum pc_err sqlite_open(const char *url, struct pc_store **out, struct pc
 	if (st == NULL)
 		return PC_ENOMEM;
 	st->base.ops = &pc_store_sqlite;
+	atomic_init(&st->base.gen, 1);
+	atomic_init(&st->base.gen_tracked, true);
 	err = url_path(url, st->path, sizeof(st->path), ei);
 	if (err == PC_OK)
 		err = create_private(st->path, ei);
@@ -1104,15 +1128,25 @@ static enum pc_err sqlite_session_insert(struct pc_store *s, const struct pc_ses
 	return stmt_write(s, STMT_SESSION_INSERT, args, NARGS(args), NULL, NULL);
 }
 
-/* One joined lookup: the user of the session when expires_at > now. PC_ENOTFOUND. */
+/* One joined lookup: the user of the session when expires_at > now, and the
+ * expiry (the column after the user's). PC_ENOTFOUND. */
 static enum pc_err sqlite_session_user(struct pc_store *s, const char *token_hash, int64_t now,
-				       struct pc_user *out)
+				       struct pc_user *out, int64_t *expires_at)
 {
 	const struct sqlite_arg args[] = { A_TEXT(token_hash), A_INT(now) };
+	sqlite3_stmt *stmt;
+	enum pc_err err;
 
 	if (token_hash == NULL)
 		return PC_EINVAL;
-	return user_row(s, STMT_SESSION_USER, args, NARGS(args), out);
+	err = stmt_row(s, STMT_SESSION_USER, args, NARGS(args), &stmt);
+	if (err != PC_OK)
+		return err;
+	err = row_user(stmt, out);
+	if (err == PC_OK && expires_at != NULL)
+		*expires_at = sqlite3_column_int64(stmt, SQLITE_USER_NCOLS);
+	stmt_done(stmt);
+	return err;
 }
 
 /* PC_ENOTFOUND when no session has that hash. */

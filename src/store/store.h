@@ -19,6 +19,7 @@
 #ifndef PC_STORE_H
 #define PC_STORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -93,7 +94,8 @@ struct pc_onetime_apply {
 
 struct pc_store;
 
-#define PC_STORE_OPS_VERSION 3 /* 2: one-time tokens and the outbox; 3: user_by_id_unrevoked */
+#define PC_STORE_OPS_VERSION 4 /* 2: one-time tokens and the outbox; 3: user_by_id_unrevoked;
+                                * 4: session_user gives the expiry; the write generation */
 
 struct pc_store_ops {
 	int version;      /* PC_STORE_OPS_VERSION of the back end */
@@ -124,9 +126,10 @@ struct pc_store_ops {
 
 	/* sessions */
 	enum pc_err (*session_insert)(struct pc_store *s, const struct pc_session_row *row);
-	/* The user of an unexpired session (expires_at > now). PC_ENOTFOUND otherwise. */
+	/* The user of an unexpired session (expires_at > now), and (when
+	 * expires_at is not NULL) the session's expiry. PC_ENOTFOUND otherwise. */
 	enum pc_err (*session_user)(struct pc_store *s, const char *token_hash, int64_t now,
-				    struct pc_user *out);
+				    struct pc_user *out, int64_t *expires_at);
 	enum pc_err (*session_delete)(struct pc_store *s, const char *token_hash);
 	enum pc_err (*session_delete_user)(struct pc_store *s, const char *user_id);
 
@@ -194,10 +197,24 @@ struct pc_store_ops {
 					    struct pc_user *out);
 };
 
-/* Every back end's struct pc_store starts with this. */
+/* Every back end's struct pc_store starts with this.
+ * gen: the write generation, moved by the back end after each committed
+ * write (never before: a reader that reads gen before its query can then
+ * tell whether what it read may have changed since). Starts at 1.
+ * gen_tracked: whether the back end moves it; when false nothing may be
+ * cached over the store (authcache.c). */
 struct pc_store {
 	const struct pc_store_ops *ops;
+	_Atomic uint64_t gen;
+	_Atomic bool gen_tracked;
 };
+
+/* The write generation; false when the store does not track its writes. */
+static inline bool store_generation(struct pc_store *s, uint64_t *gen)
+{
+	*gen = atomic_load(&s->gen);
+	return atomic_load_explicit(&s->gen_tracked, memory_order_relaxed);
+}
 
 extern const struct pc_store_ops pc_store_sqlite;
 

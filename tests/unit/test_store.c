@@ -465,7 +465,7 @@ Test(store, delete_removes_the_user_and_its_sessions)
 
 	/* A new user with the same id must not inherit the old session. */
 	insert_ok(&u);
-	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, now, &got), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, now, &got, NULL), PC_ENOTFOUND);
 	cr_assert_eq(STORE_CALL(st, session_delete, row.token_hash), PC_ENOTFOUND);
 }
 
@@ -596,22 +596,23 @@ Test(store, a_session_finds_its_user_until_it_expires)
 {
 	struct pc_session_row row;
 	struct pc_user u, got;
-	int64_t exp = 1700003600;
+	int64_t exp = 1700003600, got_exp = 0;
 
 	make_user(&u, 1, "a@example.com", NULL);
 	insert_ok(&u);
 	make_session(&row, "ab12", u.id, exp);
 	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_OK);
 
-	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp - 1, &got), PC_OK);
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp - 1, &got, &got_exp), PC_OK);
 	assert_same_user(&got, &u);
-	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp, &got), PC_ENOTFOUND,
+	cr_assert_eq(got_exp, exp, "the session's own expiry comes back");
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp, &got, NULL), PC_ENOTFOUND,
 		     "expired at expires_at");
-	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp + 100, &got), PC_ENOTFOUND);
-	cr_assert_eq(STORE_CALL(st, session_user, "cd34", exp - 1, &got), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp + 100, &got, NULL), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, session_user, "cd34", exp - 1, &got, NULL), PC_ENOTFOUND);
 
 	cr_assert_eq(STORE_CALL(st, session_delete, row.token_hash), PC_OK);
-	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp - 1, &got), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp - 1, &got, NULL), PC_ENOTFOUND);
 	cr_assert_eq(STORE_CALL(st, session_delete, row.token_hash), PC_ENOTFOUND);
 }
 
@@ -649,11 +650,11 @@ Test(store, deleting_a_users_sessions_leaves_the_others)
 
 	cr_assert_eq(STORE_CALL(st, session_delete_user, a.id), PC_OK);
 	make_session(&row, "a1", a.id, exp);
-	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp - 1, &got), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp - 1, &got, NULL), PC_ENOTFOUND);
 	make_session(&row, "a2", a.id, exp);
-	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp - 1, &got), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp - 1, &got, NULL), PC_ENOTFOUND);
 	make_session(&row, "b1", b.id, exp);
-	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp - 1, &got), PC_OK);
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, exp - 1, &got, NULL), PC_OK);
 	cr_assert_str_eq(got.id, b.id);
 	cr_assert_eq(STORE_CALL(st, session_delete_user, a.id), PC_OK, "none left is fine");
 }
@@ -711,7 +712,7 @@ Test(store, purge_removes_exactly_the_expired_rows)
 	cr_assert_eq(STORE_CALL(st, purge_expired, now, &removed), PC_OK);
 	cr_assert_eq(removed, 3);
 
-	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, now, &got), PC_OK);
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, now, &got, NULL), PC_OK);
 	cr_assert_eq(STORE_CALL(st, jti_is_revoked, "new", &revoked), PC_OK);
 	cr_assert_eq(revoked, true);
 	cr_assert_eq(STORE_CALL(st, jti_is_revoked, "old", &revoked), PC_OK);
@@ -831,7 +832,7 @@ Test(store, data_survives_closing_and_reopening)
 	cr_assert_eq(applied, 0);
 	cr_assert_eq(STORE_CALL(st, user_by_username, "keeper", &got), PC_OK);
 	assert_same_user(&got, &u);
-	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, 1700000000, &got), PC_OK);
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, 1700000000, &got, NULL), PC_OK);
 	cr_assert_eq(STORE_CALL(st, jti_is_revoked, "j1", &revoked), PC_OK);
 	cr_assert_eq(revoked, true);
 	cr_assert_eq(STORE_CALL(st, key_get, "k", key, sizeof(key)), PC_OK);
@@ -1151,9 +1152,9 @@ Test(store, a_reset_sets_the_password_voids_the_rest_and_ends_sessions)
 	cr_assert_eq(STORE_CALL(st, onetime_get, b.token_hash, &got), PC_OK);
 	cr_assert_eq(got.used_at, now + 10, "the user's other reset token is void");
 	make_session(&sess, "s1", u.id, now + 3600);
-	cr_assert_eq(STORE_CALL(st, session_user, sess.token_hash, now, &ugot), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, session_user, sess.token_hash, now, &ugot, NULL), PC_ENOTFOUND);
 	make_session(&sess, "s2", other.id, now + 3600);
-	cr_assert_eq(STORE_CALL(st, session_user, sess.token_hash, now, &ugot), PC_OK,
+	cr_assert_eq(STORE_CALL(st, session_user, sess.token_hash, now, &ugot, NULL), PC_OK,
 		     "other users keep theirs");
 	cr_assert_eq(outbox_rows(), 1, "the event went with it");
 	free(ev);

@@ -1,0 +1,211 @@
+/* The credential cache (authcache.c) behind pc_jwt_authenticate and
+ * pc_session_authenticate, over a real SQLite store: a remembered answer
+ * must never outlive what the full check would say. */
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "helpers.h"
+
+static char dir[64];
+static struct pc_ctx *ctx;
+
+static void open_with(const char *cache_ms, const char *lifetime)
+{
+	struct pc_config cfg;
+
+	test_dir_make(dir, sizeof(dir), "pc_authcache_");
+	test_config(&cfg, dir);
+	cr_assert_eq(pc_config_set(&cfg, "auth_cache_ms", cache_ms, NULL), PC_OK);
+	cr_assert_eq(pc_config_set(&cfg, "lifetime_seconds", lifetime, NULL), PC_OK);
+	cr_assert_eq(pc_config_set(&cfg, "session_lifetime_seconds", lifetime, NULL), PC_OK);
+	test_ctx_open(&cfg, &ctx);
+}
+
+static void open_ctx(void)
+{
+	open_with("60000", "3600");
+}
+
+static void close_ctx(void)
+{
+	test_ctx_close(&ctx, dir);
+}
+
+TestSuite(authcache, .init = open_ctx, .fini = close_ctx);
+/* Tests that open the context with settings of their own. */
+TestSuite(authcache_cfg, .fini = close_ctx);
+
+static void reg(const char *email, struct pc_user *u)
+{
+	struct pc_user_input in;
+	struct pc_errinfo ei = { 0 };
+
+	pc_user_input_init(&in);
+	in.email = email;
+	in.password = "pendragon";
+	in.password_len = strlen(in.password);
+	cr_assert_eq(pc_user_register(ctx, &in, u, &ei), PC_OK, "%s", ei.msg);
+}
+
+/* A write made beside the server, by another connection (as the CLI or an
+ * operator would): it does not go through this process's store. */
+static void write_elsewhere(const char *sql)
+{
+	char path[128];
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+Test(authcache, a_token_seen_again_gives_the_same_user_and_no_password_hash)
+{
+	struct pc_user u, a, b;
+	char t[PC_JWT_MAX];
+
+	reg("arthur@camelot.bt", &u);
+	cr_assert_eq(pc_jwt_issue(ctx, &u, t, sizeof(t)), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, t, &a), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, t, &b), PC_OK);
+	cr_expect_str_eq(b.id, u.id);
+	cr_expect_str_eq(b.email, u.email);
+	cr_expect_eq(b.is_active, a.is_active);
+	cr_expect_str_eq(a.hashed_password, "", "no hash leaves a credential check");
+	cr_expect_str_eq(b.hashed_password, "");
+}
+
+Test(authcache, a_token_one_byte_off_or_cut_short_is_checked_in_full)
+{
+	struct pc_user u, out;
+	char t[PC_JWT_MAX], bad[PC_JWT_MAX];
+	size_t n;
+
+	reg("bedivere@camelot.bt", &u);
+	cr_assert_eq(pc_jwt_issue(ctx, &u, t, sizeof(t)), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, t, &out), PC_OK);
+	n = strlen(t);
+	memcpy(bad, t, n + 1);
+	bad[n - 2] = bad[n - 2] == 'A' ? 'B' : 'A';
+	cr_expect_eq(pc_jwt_authenticate(ctx, bad, &out), PC_EUNAUTHORIZED);
+	bad[n - 2] = t[n - 2];
+	bad[n - 1] = '\0';
+	cr_expect_eq(pc_jwt_authenticate(ctx, bad, &out), PC_EUNAUTHORIZED);
+	cr_expect_eq(pc_jwt_authenticate(ctx, t, &out), PC_OK);
+}
+
+Test(authcache, logout_deactivation_and_deletion_through_the_core_count_at_once)
+{
+	struct pc_user u, v, out;
+	struct pc_user_input p;
+	char t[PC_JWT_MAX], s[PC_TOKEN_MAX], tv[PC_JWT_MAX];
+	struct pc_errinfo ei = { 0 };
+
+	reg("cai@camelot.bt", &u);
+	reg("dagonet@camelot.bt", &v);
+	cr_assert_eq(pc_jwt_issue(ctx, &u, t, sizeof(t)), PC_OK);
+	cr_assert_eq(pc_jwt_issue(ctx, &v, tv, sizeof(tv)), PC_OK);
+	cr_assert_eq(pc_session_create(ctx, &u, NULL, NULL, s), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, t, &out), PC_OK);
+	cr_assert_eq(pc_session_authenticate(ctx, s, &out), PC_OK);
+	cr_assert(out.is_active);
+
+	pc_user_input_init(&p);
+	p.is_active = 0;
+	cr_assert_eq(pc_user_update(ctx, &u, &p, PC_UPDATE_PRIVILEGED, &ei), PC_OK, "%s", ei.msg);
+	cr_assert_eq(pc_jwt_authenticate(ctx, t, &out), PC_OK);
+	cr_expect_not(out.is_active, "the deactivation shows on the next request");
+	cr_assert_eq(pc_session_authenticate(ctx, s, &out), PC_OK);
+	cr_expect_not(out.is_active);
+
+	cr_assert_eq(pc_jwt_authenticate(ctx, tv, &out), PC_OK);
+	cr_assert_eq(pc_jwt_revoke(ctx, tv), PC_OK);
+	cr_expect_eq(pc_jwt_authenticate(ctx, tv, &out), PC_EUNAUTHORIZED, "logout at once");
+
+	cr_assert_eq(pc_user_delete(ctx, u.id), PC_OK);
+	cr_expect_eq(pc_jwt_authenticate(ctx, t, &out), PC_EUNAUTHORIZED, "deleted at once");
+	cr_expect_eq(pc_session_authenticate(ctx, s, &out), PC_EUNAUTHORIZED);
+}
+
+Test(authcache_cfg, a_write_by_another_process_is_seen_within_the_cache_time)
+{
+	struct pc_user u, out;
+	char t[PC_JWT_MAX], sql[160];
+
+	open_with("200", "3600");
+	reg("elaine@camelot.bt", &u);
+	cr_assert_eq(pc_jwt_issue(ctx, &u, t, sizeof(t)), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, t, &out), PC_OK);
+	snprintf(sql, sizeof(sql), "UPDATE users SET is_active = 0 WHERE id = '%s'", u.id);
+	write_elsewhere(sql);
+	usleep(300 * 1000);
+	cr_assert_eq(pc_jwt_authenticate(ctx, t, &out), PC_OK);
+	cr_expect_not(out.is_active, "seen once auth_cache_ms has passed");
+	snprintf(sql, sizeof(sql), "DELETE FROM users WHERE id = '%s'", u.id);
+	write_elsewhere(sql);
+	usleep(300 * 1000);
+	cr_expect_eq(pc_jwt_authenticate(ctx, t, &out), PC_EUNAUTHORIZED);
+}
+
+Test(authcache_cfg, with_the_cache_off_another_process_s_write_counts_at_once)
+{
+	struct pc_user u, out;
+	char t[PC_JWT_MAX], s[PC_TOKEN_MAX], sql[160];
+
+	open_with("0", "3600");
+	reg("enid@camelot.bt", &u);
+	cr_assert_eq(pc_jwt_issue(ctx, &u, t, sizeof(t)), PC_OK);
+	cr_assert_eq(pc_session_create(ctx, &u, NULL, NULL, s), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, t, &out), PC_OK);
+	cr_assert_eq(pc_session_authenticate(ctx, s, &out), PC_OK);
+	snprintf(sql, sizeof(sql), "DELETE FROM users WHERE id = '%s'", u.id);
+	write_elsewhere(sql);
+	cr_expect_eq(pc_jwt_authenticate(ctx, t, &out), PC_EUNAUTHORIZED);
+	cr_expect_eq(pc_session_authenticate(ctx, s, &out), PC_EUNAUTHORIZED);
+}
+
+Test(authcache_cfg, a_remembered_token_or_session_still_expires_on_time)
+{
+	struct pc_user u, out;
+	char t[PC_JWT_MAX], s[PC_TOKEN_MAX];
+	int64_t start;
+
+	open_with("60000", "1");
+	reg("gareth@camelot.bt", &u);
+	start = pc_now();
+	cr_assert_eq(pc_jwt_issue(ctx, &u, t, sizeof(t)), PC_OK);
+	cr_assert_eq(pc_session_create(ctx, &u, NULL, NULL, s), PC_OK);
+	if (pc_now() != start)
+		cr_skip_test("the second turned over while issuing; nothing to check");
+	cr_assert_eq(pc_jwt_authenticate(ctx, t, &out), PC_OK);
+	cr_assert_eq(pc_session_authenticate(ctx, s, &out), PC_OK);
+	while (pc_now() < start + 1)
+		usleep(20 * 1000);
+	cr_expect_eq(pc_jwt_authenticate(ctx, t, &out), PC_EUNAUTHORIZED, "exp is checked");
+	cr_expect_eq(pc_session_authenticate(ctx, s, &out), PC_EUNAUTHORIZED);
+}
+
+Test(authcache, another_context_does_not_see_this_one_s_entries)
+{
+	struct pc_config cfg;
+	struct pc_ctx *other;
+	struct pc_user u, out;
+	char t[PC_JWT_MAX], odir[64];
+
+	reg("geraint@camelot.bt", &u);
+	cr_assert_eq(pc_jwt_issue(ctx, &u, t, sizeof(t)), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, t, &out), PC_OK);
+	/* Same secret, another database where the user does not exist. */
+	test_dir_make(odir, sizeof(odir), "pc_authcache_o_");
+	test_config(&cfg, odir);
+	test_ctx_open(&cfg, &other);
+	cr_expect_eq(pc_jwt_authenticate(other, t, &out), PC_EUNAUTHORIZED);
+	test_ctx_close(&other, odir);
+	cr_expect_eq(pc_jwt_authenticate(ctx, t, &out), PC_OK);
+}
