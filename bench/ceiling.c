@@ -6,7 +6,8 @@
  * parsing, no logging. It runs with the daemon flags and options of
  * portcullis' own server (src/http/server.c): internal polling thread, epoll,
  * a thread pool of --threads, suspend/resume allowed, the same connection
- * limit (4 096: enough for 1 000 open connections) and idle timeout (30 s);
+ * limit (4 096: enough for 1 000 open connections), idle timeout (30 s) and
+ * per-connection memory pool (16 KiB);
  * keep them in step with pc_server_start. What wrk measures against it is
  * the most this machine gives for one HTTP request; bench/run divides the
  * server's figures by it.
@@ -168,6 +169,7 @@ int main(int argc, char **argv)
 			     MHD_OPTION_THREAD_POOL_SIZE, o.threads,
 			     MHD_OPTION_CONNECTION_LIMIT, o.connections,
 			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
 			     MHD_OPTION_END);
 	if (d == NULL) {
 		fprintf(stderr, "pc-ceiling: cannot listen on %s:%u\n", o.host, o.port);

@@ -6,7 +6,7 @@
  *
  * What makes a remembered answer as good as a fresh one:
  *   - the key is the whole credential: a hit needs the same kind, the same
- *     length and the same bytes, compared with CRYPTO_memcmp (no early exit
+ *     length and the same bytes, compared in constant time (no early exit
  *     that would time how much of a valid token a guess got right); the
  *     slot is chosen by a hash keyed with a per-process random secret;
  *   - the credential's own expiry is checked on every hit, as the full
@@ -31,8 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <openssl/crypto.h>
 
 #include "core/core.h"
 #include "store/store.h"
@@ -106,18 +104,24 @@ static int64_t authcache_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The slot of a credential: FNV-1a over the bytes, started from and mixed
- * with the process's random seed, so nobody outside can aim at a slot. */
+/* The slot of a credential: its length and its last 16 bytes (a JWT's
+ * signature, a session token's random tail: what tells two credentials
+ * apart), mixed with the process's random seed, so that nobody outside can
+ * aim at a slot. The whole credential is compared on a hit. */
 static size_t authcache_slot(unsigned kind, const char *cred, size_t len)
 {
-	uint64_t h = authcache_seed[0] ^ kind;
+	uint64_t a = 0, b = 0, h;
+	size_t n = len < 16 ? len : 16;
+	char tail[16] = { 0 };
 
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)cred[i]) * 0x100000001b3ull;
-	h ^= authcache_seed[1];
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
+	memcpy(tail, cred + len - n, n);
+	memcpy(&a, tail, 8);
+	memcpy(&b, tail + 8, 8);
+	h = (a ^ authcache_seed[0]) * 0x9e3779b97f4a7c15ull;
+	h ^= (b ^ authcache_seed[1] ^ ((uint64_t)len << 8 | kind)) * 0xff51afd7ed558ccdull;
+	h ^= h >> 29;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 32;
 	return (size_t)(h & (AUTHCACHE_SLOTS - 1));
 }
 
@@ -148,7 +152,7 @@ bool pc_authcache_get(struct pc_ctx *ctx, unsigned kind, const char *cred, size_
 	if (!store_generation(ctx->store, &gen) || gen != e->gen || now >= e->exp ||
 	    authcache_mono_ms() - e->loaded_ms >= ctx->cfg.auth_cache_ms)
 		return false;
-	if (CRYPTO_memcmp(e->cred, cred, len) != 0)
+	if (!pc_ct_equal(e->cred, cred, len))
 		return false;
 	*out = e->user;
 	return true;

@@ -182,17 +182,23 @@ static enum pc_err fu_fail(struct pc_req *req, struct pc_resp *resp, enum pc_err
 	return PC_OK;
 }
 
-static json_t *fu_user_json(struct pc_req *req, const struct pc_user *u)
+/* UserRead: written directly, as it answers every /users/me. */
+static enum pc_err fu_user_render(struct pc_req *req, struct pc_resp *resp, int status,
+				  const struct pc_user *u)
 {
-	json_t *j = json_pack("{s:s, s:s, s:b, s:b, s:b}", "id", u->id, "email", u->email,
-			      "is_active", u->is_active, "is_superuser", u->is_superuser,
-			      "is_verified", u->is_verified);
+	struct pc_jw w;
 
-	if (j != NULL && u->username[0] != '\0')
-		json_object_set_new(j, "username", json_string(u->username));
-	if (j != NULL && u->full_name[0] != '\0')
-		json_object_set_new(j, "full_name", json_string(u->full_name));
-	return pc_req_json_keep(req, j);
+	pc_jw_init(&w, req->arena);
+	pc_jw_str(&w, "id", u->id);
+	pc_jw_str(&w, "email", u->email);
+	pc_jw_bool(&w, "is_active", u->is_active);
+	pc_jw_bool(&w, "is_superuser", u->is_superuser);
+	pc_jw_bool(&w, "is_verified", u->is_verified);
+	if (u->username[0] != '\0')
+		pc_jw_str(&w, "username", u->username);
+	if (u->full_name[0] != '\0')
+		pc_jw_str(&w, "full_name", u->full_name);
+	return pc_resp_jw(resp, status, &w);
 }
 
 /* ---- readers ------------------------------------------------------------------ */
@@ -272,7 +278,7 @@ static enum pc_err fu_register(struct pc_req *req, struct pc_resp *resp)
 		err = pc_user_register(req->ctx, &in, &u, &req->errinfo);
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_register_errs);
-	return pc_resp_json(resp, 201, fu_user_json(req, &u));
+	return fu_user_render(req, resp, 201, &u);
 }
 
 /* Shared by both backends: read the form, check the password. */
@@ -406,14 +412,14 @@ static enum pc_err fu_verify(struct pc_req *req, struct pc_resp *resp)
 		err = pc_verify(req->ctx, token, &u);
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_verify_errs);
-	return pc_resp_json(resp, 200, fu_user_json(req, &u));
+	return fu_user_render(req, resp, 200, &u);
 }
 
 /* ---- handlers: users router ----------------------------------------------------- */
 
 static enum pc_err fu_me_get(struct pc_req *req, struct pc_resp *resp)
 {
-	return pc_resp_json(resp, 200, fu_user_json(req, req->user));
+	return fu_user_render(req, resp, 200, req->user);
 }
 
 /* PATCH: privileged fields count only when a superuser sends them. */
@@ -427,7 +433,7 @@ static enum pc_err fu_patch(struct pc_req *req, struct pc_resp *resp, struct pc_
 		err = pc_user_update(req->ctx, target, &in, flags, &req->errinfo);
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_update_errs);
-	return pc_resp_json(resp, 200, fu_user_json(req, target));
+	return fu_user_render(req, resp, 200, target);
 }
 
 static enum pc_err fu_me_patch(struct pc_req *req, struct pc_resp *resp)
@@ -444,7 +450,7 @@ static enum pc_err fu_user_get(struct pc_req *req, struct pc_resp *resp)
 
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_lookup_errs);
-	return pc_resp_json(resp, 200, fu_user_json(req, &u));
+	return fu_user_render(req, resp, 200, &u);
 }
 
 static enum pc_err fu_user_patch(struct pc_req *req, struct pc_resp *resp)

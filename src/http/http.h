@@ -119,6 +119,23 @@ struct pc_resp {
 
 /* Serialises j (borrowed) as the body with Content-Type application/json. */
 enum pc_err pc_resp_json(struct pc_resp *resp, int status, const json_t *j);
+/* A JSON object written straight into the arena, for bodies on hot paths
+ * (no jansson tree). Members in call order; strings must be valid UTF-8 (as
+ * everything that came through the request parser or the store is); the
+ * bytes equal jansson's JSON_COMPACT output. Out of memory is remembered
+ * and reported by pc_resp_jw (PC_ENOMEM, response left unset). */
+struct pc_jw {
+	struct pc_arena *arena;
+	char *p;
+	size_t len, cap;
+	unsigned members;
+	bool failed;
+};
+void pc_jw_init(struct pc_jw *w, struct pc_arena *arena);
+void pc_jw_str(struct pc_jw *w, const char *key, const char *value);
+void pc_jw_bool(struct pc_jw *w, const char *key, bool value);
+/* Closes the object and makes it the body, Content-Type application/json. */
+enum pc_err pc_resp_jw(struct pc_resp *resp, int status, struct pc_jw *w);
 /* A status with no body (204) or a fixed text body. */
 enum pc_err pc_resp_status(struct pc_resp *resp, int status);
 enum pc_err pc_resp_header_add(struct pc_resp *resp, const char *name, const char *value);

@@ -114,6 +114,112 @@ enum pc_err pc_resp_json(struct pc_resp *resp, int status, const json_t *j)
 	return PC_OK;
 }
 
+/* ---- the JSON writer: hot bodies without building a jansson tree ------------------- */
+
+static void jw_put(struct pc_jw *w, const char *s, size_t n)
+{
+	struct resp_dump d = { w->arena, w->p, w->len, w->cap };
+
+	if (w->failed)
+		return;
+	if (w->p == NULL) {
+		d.cap = RESP_JSON_FIRST;
+		d.p = pc_arena_alloc(w->arena, d.cap);
+		if (d.p == NULL) {
+			w->failed = true;
+			return;
+		}
+	}
+	if (resp_dump_cb(s, n, &d) != 0) {
+		w->failed = true;
+		return;
+	}
+	w->p = d.p;
+	w->len = d.len;
+	w->cap = d.cap;
+}
+
+/* A JSON string as jansson writes it with JSON_COMPACT: '"' and '\\'
+ * escaped, the usual short escapes for controls, other controls as \u00XX,
+ * everything else (UTF-8 included) as it is. */
+static void jw_string(struct pc_jw *w, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const char *run = s;
+	char esc[7];
+
+	jw_put(w, "\"", 1);
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		size_t n = 2;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		jw_put(w, run, (size_t)(s - run));
+		run = s + 1;
+		esc[0] = '\\';
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			n = 6;
+		}
+		jw_put(w, esc, n);
+	}
+	jw_put(w, run, (size_t)(s - run));
+	jw_put(w, "\"", 1);
+}
+
+void pc_jw_init(struct pc_jw *w, struct pc_arena *arena)
+{
+	memset(w, 0, sizeof(*w));
+	w->arena = arena;
+	jw_put(w, "{", 1);
+}
+
+static void jw_key(struct pc_jw *w, const char *key)
+{
+	if (w->members++ > 0)
+		jw_put(w, ",", 1);
+	jw_string(w, key);
+	jw_put(w, ":", 1);
+}
+
+void pc_jw_str(struct pc_jw *w, const char *key, const char *value)
+{
+	jw_key(w, key);
+	jw_string(w, value);
+}
+
+void pc_jw_bool(struct pc_jw *w, const char *key, bool value)
+{
+	jw_key(w, key);
+	if (value)
+		jw_put(w, "true", 4);
+	else
+		jw_put(w, "false", 5);
+}
+
+enum pc_err pc_resp_jw(struct pc_resp *resp, int status, struct pc_jw *w)
+{
+	jw_put(w, "}", 1);
+	if (w->failed)
+		return PC_ENOMEM;
+	resp->status = status;
+	resp->content_type = "application/json";
+	resp->body = w->p;
+	resp->body_len = w->len;
+	return PC_OK;
+}
+
 /* A status with no body; drops any body set before. */
 enum pc_err pc_resp_status(struct pc_resp *resp, int status)
 {

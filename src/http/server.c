@@ -62,6 +62,12 @@
 
 #define SERVER_ARENA_CHUNK 8192
 #define SERVER_CONN_TIMEOUT_S 30
+/* libmicrohttpd's per-connection pool: the request's header block, its
+ * parsed headers and the response's header block live in it, so it bounds
+ * the request headers (431 beyond, as Node's 16 KiB default). MHD zeroes
+ * the pool between keep-alive requests: its default 32 KiB cost two 16 KiB
+ * memsets per request, and twice the memory per idle connection. */
+#define SERVER_CONN_MEMORY 16384
 #define SERVER_DEFAULT_CONNS 1024
 #define SERVER_DRAIN_US (5 * 1000 * 1000)
 
@@ -513,6 +519,7 @@ enum pc_err pc_server_start(struct pc_ctx *ctx, const struct pc_face *const *fac
 				     MHD_OPTION_THREAD_POOL_SIZE, threads,
 				     MHD_OPTION_CONNECTION_LIMIT, conns,
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SERVER_CONN_TIMEOUT_S,
+				     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
 				     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&s->addr,
 				     MHD_OPTION_NOTIFY_COMPLETED, server_on_completed, s,
 				     MHD_OPTION_UNESCAPE_CALLBACK, server_unescape_none, NULL,

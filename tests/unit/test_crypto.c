@@ -131,6 +131,27 @@ Test(crypto, ct_equal_and_streq_compare_content_and_length)
 	cr_assert_not(pc_ct_streq(NULL, NULL));
 }
 
+Test(crypto, ct_equal_finds_one_flipped_bit_anywhere_in_words_and_tails)
+{
+	unsigned char a[67], b[67];
+
+	for (size_t i = 0; i < sizeof(a); i++)
+		a[i] = (unsigned char)(i * 37 + 11);
+	for (size_t n = 0; n <= sizeof(a); n++) {
+		memcpy(b, a, sizeof(a));
+		cr_assert(pc_ct_equal(a, b, n), "equal, n=%zu", n);
+		for (size_t i = 0; i < n; i++) {
+			b[i] ^= 0x80;
+			cr_assert_not(pc_ct_equal(a, b, n), "n=%zu, byte %zu", n, i);
+			b[i] ^= 0x80;
+		}
+		if (n < sizeof(a)) {
+			b[n] ^= 1;
+			cr_assert(pc_ct_equal(a, b, n), "bytes past n do not count, n=%zu", n);
+		}
+	}
+}
+
 Test(crypto, wipe_zeroes_memory)
 {
 	char s[16] = "secret-password";

@@ -497,3 +497,51 @@ Test(json, without_a_server_headers_and_query_are_absent)
 	cr_assert_null(pc_req_cookie_get(&x->req, "a"));
 	cr_assert_null(pc_req_query_get(&x->req, "a"));
 }
+
+/* ---- the JSON writer against jansson ------------------------------------------------ */
+
+Test(resp, the_json_writer_writes_what_jansson_writes)
+{
+	static const char *const values[] = {
+		"", "plain", "quote \" and backslash \\", "slash / stays",
+		"\b\f\n\r\t", "\x01\x1f\x7f", "caf\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x94\x91",
+		"<script>&'", "a@example.com",
+	};
+
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		struct pc_jw w;
+		json_t *j = json_pack("{s:s, s:b, s:b, s:s}", "k", values[i], "t", 1, "f", 0,
+				      values[i], "v");
+		char *want = json_dumps(j, JSON_COMPACT);
+
+		cr_assert_not_null(want);
+		pc_jw_init(&w, arena);
+		pc_jw_str(&w, "k", values[i]);
+		pc_jw_bool(&w, "t", true);
+		pc_jw_bool(&w, "f", false);
+		pc_jw_str(&w, values[i], "v");
+		cr_assert_eq(pc_resp_jw(&x->resp, 200, &w), PC_OK);
+		cr_expect_eq(x->resp.body_len, strlen(want), "value %zu", i);
+		cr_expect_str_eq(x->resp.body, want, "value %zu", i);
+		cr_expect_eq(x->resp.status, 200);
+		cr_expect_str_eq(x->resp.content_type, "application/json");
+		free(want);
+		json_decref(j);
+	}
+}
+
+Test(resp, the_json_writer_grows_past_its_first_buffer)
+{
+	char big[3000];
+	struct pc_jw w;
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	big[100] = '"';
+	pc_jw_init(&w, arena);
+	pc_jw_str(&w, "big", big);
+	cr_assert_eq(pc_resp_jw(&x->resp, 201, &w), PC_OK);
+	cr_expect_eq(x->resp.body_len, sizeof(big) - 1 + 1 + 10);
+	cr_expect_eq(strncmp(x->resp.body, "{\"big\":\"xxx", 11), 0);
+	cr_expect_str_eq(x->resp.body + x->resp.body_len - 3, "x\"}");
+}
