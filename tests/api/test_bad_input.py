@@ -451,3 +451,14 @@ def test_pipelined_requests_are_answered_in_order(server):
         head_len = buf.index(b"\r\n\r\n") + 4
         buf = buf[head_len + int(headers["content-length"]):]
     assert statuses == [200, 404]
+
+
+def test_request_headers_up_to_twelve_kib_are_still_served(server):
+    """The connection pool (16 KiB) bounds the header block: the 431 above
+    must not reach clients with many cookies or long tokens."""
+    user, _pw, token = server.new_user()
+    r = server.get("/users/me", headers={"Authorization": "Bearer " + token,
+                                          "X-Padding": "p" * 12_000,
+                                          "Cookie": "a=" + "b" * 400})
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == user["id"]
