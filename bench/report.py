@@ -317,6 +317,7 @@ SCENARIO_LABELS = {
     "me_jwt_64": "GET /users/me, bearer JWT",
     "me_jwt_256": "GET /users/me, bearer JWT",
     "me_cookie_64": "GET /users/me, database session cookie",
+    "me_jwt_64_nocache": "GET /users/me, bearer JWT, credential cache off (every request checks the signature and reads the store)",
     "verify_64": "token verification (simplejwt)",
     "refresh_64": "refresh rotation",
     "login_serial": "POST /auth/login, one at a time",
@@ -375,8 +376,8 @@ def markdown(res):
              "the runs alternate with the ceiling's at the same connection count; each run is "
              "divided by the ceiling run just before it and the column gives the median of "
              "those ratios (refresh, run later, by the ceiling's median).\n")
-    names = ["ceiling_64", "me_jwt_64", "me_cookie_64", "verify_64", "refresh_64",
-             "ceiling_256", "me_jwt_256"]
+    names = ["ceiling_64", "me_jwt_64", "me_jwt_64_nocache", "me_cookie_64", "verify_64",
+             "refresh_64", "ceiling_256", "me_jwt_256"]
     o.append(table(["scenario", "conns", "req/s", "p50 ms", "p99 ms", "× ceiling",
                     "failed (all runs)"],
                    [row_for(res, n, "ratio_to_ceiling") for n in names]))
@@ -471,7 +472,9 @@ def markdown(res):
     if users:
         o.append(f"Both stores served at once, {g.get('pairs', '?')} interleaved pairs of "
                  f"{g.get('pair_seconds', '?')} s runs; the change is the median of the per-pair "
-                 f"changes. Stores: {users['small']:,} and {users['big']:,} users "
+                 f"changes. Both servers run with the credential cache off "
+                 f"(`--auth-cache-ms 0`), so every /users/me reads the store. "
+                 f"Stores: {users['small']:,} and {users['big']:,} users "
                  f"({meta.get('big_db_mib', '?')} MiB on disk).\n")
         rows = []
         for name, label in (("me_jwt_64", "GET /users/me, JWT, 64 conns (req/s)"),
