@@ -155,6 +155,13 @@ PC_WUR enum pc_err pc_password_verify(const struct pc_argon2_params *policy, con
 /* Spends the time of one verification against a fixed hash made with the
  * policy, so unknown users cost what known ones do. */
 void pc_password_dummy_verify(const struct pc_argon2_params *policy, const char *pw, size_t len);
+/* argon2's memory (password.c): a thread that hashes often calls _keep once
+ * to reuse one mapping from hash to hash, and _release when idle to drop its
+ * pages (the mapping stays); _drop unmaps it. Other threads unmap it after
+ * each hash. */
+void pc_password_memory_keep(void);
+void pc_password_memory_release(void);
+void pc_password_memory_drop(void);
 
 /* PC_OK or PC_EBADPASSWORD with ei->msg set to the reason ("Password should
  * be at least 8 characters", "Password should not contain e-mail"). */

@@ -15,12 +15,23 @@
  *   - a match asks for a rehash unless type, version, m, t, p and the salt
  *     and hash lengths are exactly the policy's;
  *   - passwords are never copied here; salts are wiped after use.
+ *
+ * Memory: argon2's m KiB come from pw_alloc, not malloc. glibc serves a
+ * freed 19 MiB block again from the thread's arena and never gives the top
+ * of a non-main arena back (malloc_trim does not touch it), so the server
+ * kept ~20 MiB per worker after its first logins; a fixed mmap threshold
+ * gave it back but paid ~6 ms of page faults on every hash. Here each
+ * thread keeps one anonymous mapping: a hash worker (pc_password_memory_keep)
+ * reuses it hash after hash and drops its pages with
+ * pc_password_memory_release once idle; any other thread unmaps it after
+ * each hash. argon2 wipes the memory before handing it back (its default).
  * Legacy formats (bcrypt, Django, Werkzeug) are not handled in this file yet:
  * they verify as PC_EINVAL.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <argon2.h>
 
@@ -29,6 +40,7 @@
 #define PW_SALT_LEN 16
 #define PW_HASH_LEN 32
 #define PW_PHC_MAX 256
+#define PW_SEG_MAX 192 /* decoded salt or hash: a stored string is at most PC_HASH_MAX */
 #define PW_MAX_M_KIB (1u << 20) /* 1 GiB */
 #define PW_MAX_T 64u
 #define PW_MAX_P 64u
@@ -122,6 +134,163 @@ static bool phc_parse(const char *phc, struct phc_info *pi)
 	return *s == '\0';
 }
 
+/* ---- argon2 memory ----------------------------------------------------------- */
+
+struct pw_mem {
+	uint8_t *p;
+	size_t cap;
+	bool keep;     /* a hash worker: reuse the mapping */
+	bool resident; /* pages touched since the last release */
+};
+
+static _Thread_local struct pw_mem pw_mem;
+
+static void pw_mem_unmap(void)
+{
+	if (pw_mem.p != NULL)
+		munmap(pw_mem.p, pw_mem.cap);
+	pw_mem.p = NULL;
+	pw_mem.cap = 0;
+	pw_mem.resident = false;
+}
+
+static int pw_alloc(uint8_t **memory, size_t bytes)
+{
+	void *p;
+
+	if (pw_mem.p == NULL || pw_mem.cap < bytes) {
+		pw_mem_unmap();
+		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return ARGON2_MEMORY_ALLOCATION_ERROR;
+		pw_mem.p = p;
+		pw_mem.cap = bytes;
+	}
+	pw_mem.resident = true;
+	*memory = pw_mem.p;
+	return ARGON2_OK;
+}
+
+/* argon2 has wiped the block already. */
+static void pw_free(uint8_t *memory, size_t bytes)
+{
+	(void)memory;
+	(void)bytes;
+	if (!pw_mem.keep)
+		pw_mem_unmap();
+}
+
+void pc_password_memory_keep(void)
+{
+	pw_mem.keep = true;
+}
+
+void pc_password_memory_release(void)
+{
+	if (pw_mem.p != NULL && pw_mem.resident)
+		(void)madvise(pw_mem.p, pw_mem.cap, MADV_DONTNEED);
+	pw_mem.resident = false;
+}
+
+void pc_password_memory_drop(void)
+{
+	pw_mem_unmap();
+	pw_mem.keep = false;
+}
+
+/* The raw argon2 hash of pw into out[outlen], over pw_alloc's memory. */
+static int pw_argon2(argon2_type type, uint32_t version, uint32_t m, uint32_t t, uint32_t p,
+		     const char *pw, size_t len, const uint8_t *salt, size_t salt_len,
+		     uint8_t *out, size_t outlen)
+{
+	argon2_context c;
+
+	if (len > UINT32_MAX || salt_len > UINT32_MAX || outlen > UINT32_MAX)
+		return ARGON2_PWD_TOO_LONG;
+	memset(&c, 0, sizeof(c));
+	c.out = out;
+	c.outlen = (uint32_t)outlen;
+	c.pwd = (uint8_t *)(uintptr_t)pw; /* read only: no ARGON2_FLAG_CLEAR_PASSWORD */
+	c.pwdlen = (uint32_t)len;
+	c.salt = (uint8_t *)(uintptr_t)salt;
+	c.saltlen = (uint32_t)salt_len;
+	c.t_cost = t;
+	c.m_cost = m;
+	c.lanes = p;
+	c.threads = p;
+	c.version = version;
+	c.allocate_cbk = pw_alloc;
+	c.free_cbk = pw_free;
+	c.flags = ARGON2_DEFAULT_FLAGS;
+	return argon2_ctx(&c, type);
+}
+
+/* ---- PHC's base64: standard alphabet, no padding ---------------------------------- */
+
+static const char pw_b64_alphabet[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static size_t pw_b64_encode(const uint8_t *in, size_t n, char *out)
+{
+	size_t o = 0, i;
+
+	for (i = 0; i + 3 <= n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+
+		out[o++] = pw_b64_alphabet[v >> 18];
+		out[o++] = pw_b64_alphabet[(v >> 12) & 63];
+		out[o++] = pw_b64_alphabet[(v >> 6) & 63];
+		out[o++] = pw_b64_alphabet[v & 63];
+	}
+	if (n - i == 1) {
+		out[o++] = pw_b64_alphabet[in[i] >> 2];
+		out[o++] = pw_b64_alphabet[(in[i] & 3) << 4];
+	} else if (n - i == 2) {
+		uint32_t v = (uint32_t)in[i] << 8 | in[i + 1];
+
+		out[o++] = pw_b64_alphabet[v >> 10];
+		out[o++] = pw_b64_alphabet[(v >> 4) & 63];
+		out[o++] = pw_b64_alphabet[(v << 2) & 63];
+	}
+	out[o] = '\0';
+	return o;
+}
+
+static int pw_b64_value(char c)
+{
+	const char *p = c != '\0' ? strchr(pw_b64_alphabet, c) : NULL;
+
+	return p != NULL ? (int)(p - pw_b64_alphabet) : -1;
+}
+
+/* Decodes s[0..n) into out[outsz]; false on a bad character, a length of
+ * 4k+1 or too small a buffer. */
+static bool pw_b64_decode(const char *s, size_t n, uint8_t *out, size_t outsz, size_t *outlen)
+{
+	uint32_t v = 0;
+	size_t o = 0;
+	int bits = 0;
+
+	if (n % 4 == 1 || n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > outsz)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		int d = pw_b64_value(s[i]);
+
+		if (d < 0)
+			return false;
+		v = (v << 6 | (uint32_t)d) & 0xffffff;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (uint8_t)(v >> bits);
+		}
+	}
+	if (bits > 0 && (v & ((1u << bits) - 1)) != 0)
+		return false; /* one encoding per byte string, as argon2's own decoder */
+	*outlen = o;
+	return true;
+}
+
 static enum pc_err argon2_to_err(int rc)
 {
 	switch (rc) {
@@ -145,9 +314,11 @@ static enum pc_err argon2_to_err(int rc)
 enum pc_err pc_password_hash(const struct pc_argon2_params *pp, const char *pw, size_t len,
 			     char *out, size_t outsz)
 {
-	unsigned char salt[PW_SALT_LEN];
+	unsigned char salt[PW_SALT_LEN], hash[PW_HASH_LEN];
+	char salt64[PW_SALT_LEN * 4 / 3 + 4], hash64[PW_HASH_LEN * 4 / 3 + 4];
 	enum pc_err err;
 	size_t need;
+	int n;
 
 	if (outsz > 0)
 		out[0] = '\0';
@@ -158,13 +329,49 @@ enum pc_err pc_password_hash(const struct pc_argon2_params *pp, const char *pw, 
 		return PC_ETOOBIG;
 	err = pc_random(salt, sizeof(salt));
 	if (err != PC_OK)
-		goto out_wipe_salt;
-	err = argon2_to_err(argon2id_hash_encoded(pp->t, pp->m_kib, pp->p, pw, len, salt,
-						  sizeof(salt), PW_HASH_LEN, out, outsz));
-	if (err != PC_OK && outsz > 0)
-		out[0] = '\0';
-out_wipe_salt:
+		goto out_wipe;
+	err = argon2_to_err(pw_argon2(Argon2_id, ARGON2_VERSION_13, pp->m_kib, pp->t, pp->p,
+				      pw != NULL ? pw : "", len, salt, sizeof(salt), hash,
+				      sizeof(hash)));
+	if (err != PC_OK)
+		goto out_wipe;
+	pw_b64_encode(salt, sizeof(salt), salt64);
+	pw_b64_encode(hash, sizeof(hash), hash64);
+	n = snprintf(out, outsz, "$argon2id$v=%d$m=%u,t=%u,p=%u$%s$%s", ARGON2_VERSION_13,
+		     pp->m_kib, pp->t, pp->p, salt64, hash64);
+	if (n < 0 || (size_t)n >= outsz) {
+		err = PC_ETOOBIG;
+		if (outsz > 0)
+			out[0] = '\0';
+	}
+out_wipe:
 	pc_wipe(salt, sizeof(salt));
+	pc_wipe(hash, sizeof(hash));
+	return err;
+}
+
+/* Recomputes the hash of a parsed PHC string for pw and compares it in
+ * constant time. PC_EBADCREDS on a mismatch; PC_EINVAL for salts or hashes
+ * argon2 refuses. */
+static enum pc_err phc_check(const char *phc, const struct phc_info *pi, const char *pw,
+			     size_t len)
+{
+	uint8_t salt[PW_SEG_MAX], want[PW_SEG_MAX], got[PW_SEG_MAX];
+	const char *hash64 = strrchr(phc, '$'), *salt64;
+	size_t salt_len, want_len;
+	enum pc_err err;
+
+	salt64 = hash64;
+	while (salt64 > phc && salt64[-1] != '$')
+		salt64--;
+	if (!pw_b64_decode(salt64, (size_t)(hash64 - salt64), salt, sizeof(salt), &salt_len) ||
+	    !pw_b64_decode(hash64 + 1, strlen(hash64 + 1), want, sizeof(want), &want_len))
+		return PC_EINVAL;
+	err = argon2_to_err(pw_argon2(pi->type, pi->version, pi->m, pi->t, pi->p,
+				      pw != NULL ? pw : "", len, salt, salt_len, got, want_len));
+	if (err == PC_OK && !pc_ct_equal(got, want, want_len))
+		err = PC_EBADCREDS;
+	pc_wipe(got, sizeof(got));
 	return err;
 }
 
@@ -183,7 +390,7 @@ enum pc_err pc_password_verify(const struct pc_argon2_params *policy, const char
 		return PC_EINVAL;
 	if (pi.m > PW_MAX_M_KIB || pi.t > PW_MAX_T || pi.p > PW_MAX_P)
 		return PC_EINVAL;
-	err = argon2_to_err(argon2_verify(phc, pw, len, pi.type));
+	err = phc_check(phc, &pi, pw, len);
 	if (err == PC_OK && needs_rehash != NULL) {
 		*needs_rehash = policy == NULL || pi.type != Argon2_id ||
 				pi.version != ARGON2_VERSION_13 || pi.m != policy->m_kib ||
@@ -237,7 +444,9 @@ void pc_password_dummy_verify(const struct pc_argon2_params *policy, const char 
 	if (policy == NULL)
 		return;
 	if (dummy_get(policy, phc) == PC_OK) {
-		(void)argon2_verify(phc, pw, len, Argon2_id);
+		enum pc_err ignored = pc_password_verify(policy, phc, pw, len, NULL);
+
+		(void)ignored; /* the time is what counts */
 		return;
 	}
 	(void)pc_password_hash(policy, pw, len, phc, sizeof(phc));

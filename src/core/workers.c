@@ -21,11 +21,13 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/core.h"
 
 #define WORKERS_MAX_THREADS 1024
+#define WORKERS_IDLE_RELEASE_S 1
 
 struct workers_job {
 	pc_job_fn *fn;
@@ -54,8 +56,25 @@ static void *workers_main(void *p)
 	 * fail, the thread simply keeps the default priority. */
 	if (w->nice > 0)
 		(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), w->nice);
+	pc_password_memory_keep();
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
+		/* Idle for WORKERS_IDLE_RELEASE_S: give the hash memory's pages
+		 * back, so that a server past its login burst shrinks again. */
+		if (w->count == 0 && !w->stopping) {
+			struct timespec until;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += WORKERS_IDLE_RELEASE_S;
+			while (w->count == 0 && !w->stopping &&
+			       pthread_cond_timedwait(&w->nonempty, &w->lock, &until) == 0)
+				;
+			if (w->count == 0 && !w->stopping) {
+				pthread_mutex_unlock(&w->lock);
+				pc_password_memory_release();
+				pthread_mutex_lock(&w->lock);
+			}
+		}
 		while (w->count == 0 && !w->stopping)
 			pthread_cond_wait(&w->nonempty, &w->lock);
 		if (w->count == 0)
@@ -68,6 +87,7 @@ static void *workers_main(void *p)
 		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
+	pc_password_memory_drop();
 	return NULL;
 }
 

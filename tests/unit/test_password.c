@@ -255,3 +255,54 @@ Test(password, policy_rejects_a_password_containing_the_email_in_any_case)
 		     PC_OK, "a prefix of the email is not the email");
 	cr_assert_eq(pc_password_check_policy(&cfg, pw, strlen(pw), "", &ei), PC_OK);
 }
+
+Test(password, our_strings_verify_with_libargon2_itself_and_its_strings_with_ours)
+{
+	const struct pc_argon2_params two_lanes = { .m_kib = 1024, .t = 2, .p = 2 };
+	const struct pc_argon2_params *pps[] = { &fast, &two_lanes };
+	unsigned char salt[16] = "0123456789abcdef";
+	char phc[256], ref[256];
+
+	for (size_t i = 0; i < sizeof(pps) / sizeof(pps[0]); i++) {
+		hash_or_fail(pps[i], "sesame", phc, sizeof(phc));
+		cr_expect_eq(argon2_verify(phc, "sesame", 6, Argon2_id), ARGON2_OK, "%s", phc);
+		cr_expect_eq(argon2_verify(phc, "sesamE", 6, Argon2_id), ARGON2_VERIFY_MISMATCH);
+		cr_assert_eq(argon2id_hash_encoded(pps[i]->t, pps[i]->m_kib, pps[i]->p, "sesame", 6,
+						   salt, sizeof(salt), 32, ref, sizeof(ref)),
+			     ARGON2_OK);
+		cr_expect_eq(pc_password_verify(pps[i], ref, "sesame", 6, NULL), PC_OK, "%s", ref);
+		cr_expect_eq(pc_password_verify(pps[i], ref, "sesamE", 6, NULL), PC_EBADCREDS);
+	}
+}
+
+Test(password, a_kept_mapping_hashes_again_after_its_pages_were_released)
+{
+	char a[256], b[256];
+
+	pc_password_memory_keep();
+	hash_or_fail(&fast, "first", a, sizeof(a));
+	pc_password_memory_release();
+	hash_or_fail(&fast, "second", b, sizeof(b));
+	cr_expect_eq(pc_password_verify(&fast, a, "first", 5, NULL), PC_OK);
+	pc_password_memory_release();
+	cr_expect_eq(pc_password_verify(&fast, b, "second", 6, NULL), PC_OK);
+	cr_expect_eq(pc_password_verify(&fast, b, "first", 5, NULL), PC_EBADCREDS);
+	pc_password_memory_drop();
+	cr_expect_eq(pc_password_verify(&fast, a, "first", 5, NULL), PC_OK, "and after unmapping");
+}
+
+Test(password, a_hash_with_non_zero_padding_bits_is_not_a_match)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char phc[256];
+	size_t n;
+
+	hash_or_fail(&fast, "pad", phc, sizeof(phc));
+	cr_assert_eq(pc_password_verify(&fast, phc, "pad", 3, NULL), PC_OK);
+	/* 32 bytes encode as 43 characters: the last carries 2 zero bits; the
+	 * next character of the alphabet sets one of them. */
+	n = strlen(phc);
+	phc[n - 1] = alphabet[strchr(alphabet, phc[n - 1]) - alphabet + 1];
+	cr_expect_neq(pc_password_verify(&fast, phc, "pad", 3, NULL), PC_OK, "%s", phc);
+}
