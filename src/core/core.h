@@ -82,6 +82,10 @@ void pc_wipe(void *p, size_t n);
 size_t pc_b64url_encode(const void *p, size_t n, char *out, size_t outsz);
 enum pc_err pc_b64url_decode(const char *s, size_t n, unsigned char *out, size_t outsz,
 			     size_t *outlen);
+/* The same two with the standard alphabet ("+/"), unpadded: PHC strings. */
+size_t pc_b64_encode(const void *p, size_t n, char *out, size_t outsz);
+enum pc_err pc_b64_decode(const char *s, size_t n, unsigned char *out, size_t outsz,
+			  size_t *outlen);
 
 /* 256 random bits as base64url (43 chars), NUL-terminated. */
 enum pc_err pc_token_new(char out[PC_TOKEN_MAX]);

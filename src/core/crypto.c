@@ -25,6 +25,8 @@
 #include "core/core.h"
 
 static const char hex_digits[] = "0123456789abcdef";
+static const char b64_std_alphabet[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char b64url_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -130,7 +132,7 @@ void pc_wipe(void *p, size_t n)
 
 /* Writes the base64url text of p (no padding) and a NUL. Returns its length,
  * or 0 when outsz is too small (out then holds "" if outsz > 0). */
-size_t pc_b64url_encode(const void *p, size_t n, char *out, size_t outsz)
+static size_t b64_encode(const char *alphabet, const void *p, size_t n, char *out, size_t outsz)
 {
 	const unsigned char *s = p;
 	size_t full = n / 3, rest = n % 3, need, i, o = 0;
@@ -143,17 +145,17 @@ size_t pc_b64url_encode(const void *p, size_t n, char *out, size_t outsz)
 		goto out_small;
 	for (i = 0; i < full * 3; i += 3) {
 		v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-		out[o++] = b64url_alphabet[(v >> 18) & 63];
-		out[o++] = b64url_alphabet[(v >> 12) & 63];
-		out[o++] = b64url_alphabet[(v >> 6) & 63];
-		out[o++] = b64url_alphabet[v & 63];
+		out[o++] = alphabet[(v >> 18) & 63];
+		out[o++] = alphabet[(v >> 12) & 63];
+		out[o++] = alphabet[(v >> 6) & 63];
+		out[o++] = alphabet[v & 63];
 	}
 	if (rest > 0) {
 		v = (uint32_t)s[i] << 16 | (rest == 2 ? (uint32_t)s[i + 1] << 8 : 0);
-		out[o++] = b64url_alphabet[(v >> 18) & 63];
-		out[o++] = b64url_alphabet[(v >> 12) & 63];
+		out[o++] = alphabet[(v >> 18) & 63];
+		out[o++] = alphabet[(v >> 12) & 63];
 		if (rest == 2)
-			out[o++] = b64url_alphabet[(v >> 6) & 63];
+			out[o++] = alphabet[(v >> 6) & 63];
 	}
 	out[o] = '\0';
 	return o;
@@ -161,6 +163,17 @@ out_small:
 	if (outsz > 0)
 		out[0] = '\0';
 	return 0;
+}
+
+size_t pc_b64url_encode(const void *p, size_t n, char *out, size_t outsz)
+{
+	return b64_encode(b64url_alphabet, p, n, out, outsz);
+}
+
+/* The same with the standard alphabet ("+/"), as PHC strings use it. */
+size_t pc_b64_encode(const void *p, size_t n, char *out, size_t outsz)
+{
+	return b64_encode(b64_std_alphabet, p, n, out, outsz);
 }
 
 /* Each byte's value in the alphabet; 255 outside it. */
@@ -188,8 +201,8 @@ static const unsigned char b64url_values[256] = {
  * character (so each byte string has exactly one encoding); PC_ETOOBIG when
  * out cannot hold the result. Four characters at a time: the 255s of bad
  * characters are OR-ed together and checked once per group. */
-enum pc_err pc_b64url_decode(const char *s, size_t n, unsigned char *out, size_t outsz,
-			     size_t *outlen)
+static enum pc_err b64_decode(const unsigned char *values, const char *s, size_t n,
+			      unsigned char *out, size_t outsz, size_t *outlen)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t rest = n % 4, need = n / 4 * 3 + (rest ? rest - 1 : 0), i, o = 0;
@@ -201,8 +214,8 @@ enum pc_err pc_b64url_decode(const char *s, size_t n, unsigned char *out, size_t
 	if (need > outsz)
 		return PC_ETOOBIG;
 	for (i = 0; i + 4 <= n; i += 4) {
-		unsigned a = b64url_values[p[i]], b = b64url_values[p[i + 1]],
-			 c = b64url_values[p[i + 2]], d = b64url_values[p[i + 3]];
+		unsigned a = values[p[i]], b = values[p[i + 1]],
+			 c = values[p[i + 2]], d = values[p[i + 3]];
 
 		bad |= a | b | c | d;
 		v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | d;
@@ -212,8 +225,8 @@ enum pc_err pc_b64url_decode(const char *s, size_t n, unsigned char *out, size_t
 		o += 3;
 	}
 	if (rest != 0) {
-		unsigned a = b64url_values[p[i]], b = b64url_values[p[i + 1]],
-			 c = rest == 3 ? b64url_values[p[i + 2]] : 0;
+		unsigned a = values[p[i]], b = values[p[i + 1]],
+			 c = rest == 3 ? values[p[i + 2]] : 0;
 
 		bad |= a | b | c;
 		v = (uint32_t)(a & 63) << 18 | (uint32_t)(b & 63) << 12 | (uint32_t)(c & 63) << 6;
@@ -230,6 +243,38 @@ enum pc_err pc_b64url_decode(const char *s, size_t n, unsigned char *out, size_t
 	if (outlen != NULL)
 		*outlen = o;
 	return PC_OK;
+}
+
+enum pc_err pc_b64url_decode(const char *s, size_t n, unsigned char *out, size_t outsz,
+			     size_t *outlen)
+{
+	return b64_decode(b64url_values, s, n, out, outsz, outlen);
+}
+
+/* The standard alphabet's values, 255 outside it. */
+static const unsigned char b64_std_values[256] = {
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,  62, 255, 255, 255,  63,
+	 52,  53,  54,  55,  56,  57,  58,  59,  60,  61, 255, 255, 255, 255, 255, 255,
+	255,   0,   1,   2,   3,   4,   5,   6,   7,   8,   9,  10,  11,  12,  13,  14,
+	 15,  16,  17,  18,  19,  20,  21,  22,  23,  24,  25, 255, 255, 255, 255, 255,
+	255,  26,  27,  28,  29,  30,  31,  32,  33,  34,  35,  36,  37,  38,  39,  40,
+	 41,  42,  43,  44,  45,  46,  47,  48,  49,  50,  51, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+};
+
+enum pc_err pc_b64_decode(const char *s, size_t n, unsigned char *out, size_t outsz,
+			  size_t *outlen)
+{
+	return b64_decode(b64_std_values, s, n, out, outsz, outlen);
 }
 
 /* ---- opaque tokens ---------------------------------------------------------- */

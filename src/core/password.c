@@ -225,72 +225,6 @@ static int pw_argon2(argon2_type type, uint32_t version, uint32_t m, uint32_t t,
 	return argon2_ctx(&c, type);
 }
 
-/* ---- PHC's base64: standard alphabet, no padding ---------------------------------- */
-
-static const char pw_b64_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static size_t pw_b64_encode(const uint8_t *in, size_t n, char *out)
-{
-	size_t o = 0, i;
-
-	for (i = 0; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-
-		out[o++] = pw_b64_alphabet[v >> 18];
-		out[o++] = pw_b64_alphabet[(v >> 12) & 63];
-		out[o++] = pw_b64_alphabet[(v >> 6) & 63];
-		out[o++] = pw_b64_alphabet[v & 63];
-	}
-	if (n - i == 1) {
-		out[o++] = pw_b64_alphabet[in[i] >> 2];
-		out[o++] = pw_b64_alphabet[(in[i] & 3) << 4];
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)in[i] << 8 | in[i + 1];
-
-		out[o++] = pw_b64_alphabet[v >> 10];
-		out[o++] = pw_b64_alphabet[(v >> 4) & 63];
-		out[o++] = pw_b64_alphabet[(v << 2) & 63];
-	}
-	out[o] = '\0';
-	return o;
-}
-
-static int pw_b64_value(char c)
-{
-	const char *p = c != '\0' ? strchr(pw_b64_alphabet, c) : NULL;
-
-	return p != NULL ? (int)(p - pw_b64_alphabet) : -1;
-}
-
-/* Decodes s[0..n) into out[outsz]; false on a bad character, a length of
- * 4k+1 or too small a buffer. */
-static bool pw_b64_decode(const char *s, size_t n, uint8_t *out, size_t outsz, size_t *outlen)
-{
-	uint32_t v = 0;
-	size_t o = 0;
-	int bits = 0;
-
-	if (n % 4 == 1 || n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > outsz)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		int d = pw_b64_value(s[i]);
-
-		if (d < 0)
-			return false;
-		v = (v << 6 | (uint32_t)d) & 0xffffff;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(v >> bits);
-		}
-	}
-	if (bits > 0 && (v & ((1u << bits) - 1)) != 0)
-		return false; /* one encoding per byte string, as argon2's own decoder */
-	*outlen = o;
-	return true;
-}
-
 static enum pc_err argon2_to_err(int rc)
 {
 	switch (rc) {
@@ -335,8 +269,8 @@ enum pc_err pc_password_hash(const struct pc_argon2_params *pp, const char *pw, 
 				      sizeof(hash)));
 	if (err != PC_OK)
 		goto out_wipe;
-	pw_b64_encode(salt, sizeof(salt), salt64);
-	pw_b64_encode(hash, sizeof(hash), hash64);
+	pc_b64_encode(salt, sizeof(salt), salt64, sizeof(salt64));
+	pc_b64_encode(hash, sizeof(hash), hash64, sizeof(hash64));
 	n = snprintf(out, outsz, "$argon2id$v=%d$m=%u,t=%u,p=%u$%s$%s", ARGON2_VERSION_13,
 		     pp->m_kib, pp->t, pp->p, salt64, hash64);
 	if (n < 0 || (size_t)n >= outsz) {
@@ -364,8 +298,8 @@ static enum pc_err phc_check(const char *phc, const struct phc_info *pi, const c
 	salt64 = hash64;
 	while (salt64 > phc && salt64[-1] != '$')
 		salt64--;
-	if (!pw_b64_decode(salt64, (size_t)(hash64 - salt64), salt, sizeof(salt), &salt_len) ||
-	    !pw_b64_decode(hash64 + 1, strlen(hash64 + 1), want, sizeof(want), &want_len))
+	if (pc_b64_decode(salt64, (size_t)(hash64 - salt64), salt, sizeof(salt), &salt_len) != PC_OK ||
+	    pc_b64_decode(hash64 + 1, strlen(hash64 + 1), want, sizeof(want), &want_len) != PC_OK)
 		return PC_EINVAL;
 	err = argon2_to_err(pw_argon2(pi->type, pi->version, pi->m, pi->t, pi->p,
 				      pw != NULL ? pw : "", len, salt, salt_len, got, want_len));
