@@ -8,7 +8,7 @@
  * a thread pool of --threads, suspend/resume allowed, the same connection
  * limit (4 096: enough for 1 000 open connections), idle timeout (30 s) and
  * per-connection memory pool (16 KiB);
- * keep them in step with pc_server_start. What wrk measures against it is
+ * keep them in step with server_start. What wrk measures against it is
  * the most this machine gives for one HTTP request; bench/run divides the
  * server's figures by it.
  *

@@ -78,7 +78,7 @@ int cli_serve(int argc, char **argv)
 		cli_report("cannot start", err, &ei);
 		return err == PC_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
 	}
-	err = pc_server_start(ctx, pc_faces, pc_nfaces, &server, &ei);
+	err = server_start(ctx, faces_all, faces_count, &server, &ei);
 	if (err != PC_OK) {
 		cli_report("cannot listen", err, &ei);
 		pc_ctx_free(ctx);
@@ -90,7 +90,7 @@ int cli_serve(int argc, char **argv)
 		fprintf(stderr, "portcullis: warning: cookie_secure=false: development only\n");
 	sig = serve_wait(&set);
 	fprintf(stderr, "portcullis: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	pc_server_stop(server);
+	server_stop(server);
 	pc_ctx_free(ctx);
 	return CLI_EXIT_OK;
 }

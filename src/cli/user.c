@@ -115,7 +115,7 @@ static int user_create(struct pc_config *cfg, int n, char **a)
 	cfg->access_log = false;
 	err = pc_ctx_open(cfg, &ctx, &ei);
 	if (err != PC_OK) {
-		pc_wipe(pw, sizeof(pw));
+		crypto_wipe(pw, sizeof(pw));
 		cli_report("cannot open", err, &ei);
 		return CLI_EXIT_FAIL;
 	}
@@ -129,7 +129,7 @@ static int user_create(struct pc_config *cfg, int n, char **a)
 	in.is_superuser = ca.superuser;
 	in.is_verified = ca.verified || ca.superuser;
 	err = pc_user_create(ctx, &in, &u, &ei);
-	pc_wipe(pw, sizeof(pw));
+	crypto_wipe(pw, sizeof(pw));
 	pc_ctx_free(ctx);
 	if (err != PC_OK) {
 		cli_report("user create", err, &ei);

@@ -9,7 +9,7 @@
  * verification is required, answers PC_ENOTVERIFIED (fastapi-users does the
  * same). A successful login with an old-parameter hash rehashes it.
  *
- * Access JWTs: pc_jwt_decode (jwt.c) checks alg, signature, aud, exp; here
+ * Access JWTs: jwt_verify (jwt.c) checks alg, signature, aud, exp; here
  * the jti denylist (logout) and the user's existence are checked.
  */
 #include <stdio.h>
@@ -23,11 +23,11 @@ static enum pc_err login_lookup(struct pc_ctx *ctx, const char *ident, struct pc
 	char key[PC_EMAIL_MAX + 1];
 
 	if (strchr(ident, '@') != NULL) {
-		if (pc_email_normalize(ident, NULL, key, NULL) != PC_OK)
+		if (email_normalize(ident, NULL, key, NULL) != PC_OK)
 			return PC_ENOTFOUND;
 		return STORE_CALL(ctx->store, user_by_email, key, u);
 	}
-	if (pc_username_normalize(ident, key, NULL) != PC_OK)
+	if (email_username_normalize(ident, key, NULL) != PC_OK)
 		return PC_ENOTFOUND;
 	return STORE_CALL(ctx->store, user_by_username, key, u);
 }
@@ -37,12 +37,12 @@ static void login_rehash(struct pc_ctx *ctx, struct pc_user *u, const char *pw, 
 {
 	struct pc_user next = *u;
 
-	if (pc_password_hash(&ctx->argon2, pw, len, next.hashed_password,
+	if (password_hash(&ctx->argon2, pw, len, next.hashed_password,
 			     sizeof(next.hashed_password)) != PC_OK)
 		return;
 	if (STORE_CALL(ctx->store, user_update, &next, NULL) == PC_OK)
 		memcpy(u->hashed_password, next.hashed_password, sizeof(u->hashed_password));
-	pc_wipe(next.hashed_password, sizeof(next.hashed_password));
+	crypto_wipe(next.hashed_password, sizeof(next.hashed_password));
 }
 
 enum pc_err pc_login(struct pc_ctx *ctx, const char *ident, const char *password,
@@ -58,10 +58,10 @@ enum pc_err pc_login(struct pc_ctx *ctx, const char *ident, const char *password
 	if (err == PC_ESTORE)
 		return err;
 	if (err != PC_OK || u.hashed_password[0] == '\0') {
-		pc_password_dummy_verify(&ctx->argon2, password, password_len);
+		password_dummy_verify(&ctx->argon2, password, password_len);
 		return PC_EBADCREDS;
 	}
-	err = pc_password_verify(&ctx->argon2, u.hashed_password, password, password_len,
+	err = password_verify(&ctx->argon2, u.hashed_password, password, password_len,
 				 &needs_rehash);
 	if (err != PC_OK) {
 		err = PC_EBADCREDS;
@@ -79,35 +79,35 @@ enum pc_err pc_login(struct pc_ctx *ctx, const char *ident, const char *password
 		login_rehash(ctx, &u, password, password_len);
 	*out = u;
 out_wipe:
-	pc_wipe(u.hashed_password, sizeof(u.hashed_password));
+	crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
 	return err;
 }
 
 enum pc_err pc_jwt_issue(struct pc_ctx *ctx, const struct pc_user *u, char *out, size_t outsz)
 {
-	return pc_jwt_encode(&ctx->jwt, u->id, pc_now(), ctx->cfg.lifetime_seconds, out, outsz, NULL);
+	return jwt_sign(&ctx->jwt, u->id, time_now(), ctx->cfg.lifetime_seconds, out, outsz, NULL);
 }
 
 enum pc_err pc_jwt_authenticate(struct pc_ctx *ctx, const char *token, struct pc_user *out)
 {
 	struct pc_jwt_claims claims;
 	size_t len = strnlen(token, PC_JWT_MAX + 1);
-	int64_t now = pc_now();
+	int64_t now = time_now();
 	uint64_t stamp;
 	enum pc_err err;
 
-	if (pc_authcache_get(ctx, PC_AUTHCACHE_JWT, token, len, now, out))
+	if (authcache_get(ctx, PC_AUTHCACHE_JWT, token, len, now, out))
 		return PC_OK;
-	stamp = pc_authcache_stamp(ctx); /* before the read (authcache.c) */
-	err = pc_jwt_decode(&ctx->jwt, token, now, &claims);
-	if (err != PC_OK || !pc_uuid_valid(claims.sub))
+	stamp = authcache_stamp(ctx); /* before the read (authcache.c) */
+	err = jwt_verify(&ctx->jwt, token, now, &claims);
+	if (err != PC_OK || !crypto_uuid_valid(claims.sub))
 		return PC_EUNAUTHORIZED;
 	/* The denylist and the user in one read. */
 	err = STORE_CALL(ctx->store, user_by_id_unrevoked, claims.sub, claims.jti, out);
 	if (err != PC_OK)
 		return PC_EUNAUTHORIZED;
-	pc_wipe(out->hashed_password, sizeof(out->hashed_password));
-	pc_authcache_put(ctx, PC_AUTHCACHE_JWT, token, len, claims.exp, stamp, out);
+	crypto_wipe(out->hashed_password, sizeof(out->hashed_password));
+	authcache_put(ctx, PC_AUTHCACHE_JWT, token, len, claims.exp, stamp, out);
 	return PC_OK;
 }
 
@@ -116,7 +116,7 @@ enum pc_err pc_jwt_revoke(struct pc_ctx *ctx, const char *token)
 	struct pc_jwt_claims claims;
 	enum pc_err err;
 
-	err = pc_jwt_decode(&ctx->jwt, token, pc_now(), &claims);
+	err = jwt_verify(&ctx->jwt, token, time_now(), &claims);
 	if (err != PC_OK)
 		return PC_EUNAUTHORIZED;
 	return STORE_CALL(ctx->store, jti_revoke, claims.jti, claims.exp);

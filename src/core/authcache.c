@@ -64,7 +64,7 @@ static void authcache_free(void *p)
 
 	if (c == NULL)
 		return;
-	pc_wipe(c, sizeof(*c));
+	crypto_wipe(c, sizeof(*c));
 	free(c);
 	authcache_mine = NULL;
 }
@@ -72,7 +72,7 @@ static void authcache_free(void *p)
 static void authcache_init(void)
 {
 	authcache_key_ok = pthread_key_create(&authcache_key, authcache_free) == 0 &&
-			   pc_random(authcache_seed, sizeof(authcache_seed)) == PC_OK;
+			   crypto_random(authcache_seed, sizeof(authcache_seed)) == PC_OK;
 }
 
 /* This thread's table, made on first use; NULL when it cannot be. */
@@ -125,7 +125,7 @@ static size_t authcache_slot(unsigned kind, const char *cred, size_t len)
 	return (size_t)(h & (AUTHCACHE_SLOTS - 1));
 }
 
-uint64_t pc_authcache_stamp(struct pc_ctx *ctx)
+uint64_t authcache_stamp(struct pc_ctx *ctx)
 {
 	uint64_t gen;
 
@@ -134,7 +134,7 @@ uint64_t pc_authcache_stamp(struct pc_ctx *ctx)
 	return gen;
 }
 
-bool pc_authcache_get(struct pc_ctx *ctx, unsigned kind, const char *cred, size_t len,
+bool authcache_get(struct pc_ctx *ctx, unsigned kind, const char *cred, size_t len,
 		      int64_t now, struct pc_user *out)
 {
 	struct authcache_entry *e;
@@ -152,13 +152,13 @@ bool pc_authcache_get(struct pc_ctx *ctx, unsigned kind, const char *cred, size_
 	if (!store_generation(ctx->store, &gen) || gen != e->gen || now >= e->exp ||
 	    authcache_mono_ms() - e->loaded_ms >= ctx->cfg.auth_cache_ms)
 		return false;
-	if (!pc_ct_equal(e->cred, cred, len))
+	if (!crypto_ct_equal(e->cred, cred, len))
 		return false;
 	*out = e->user;
 	return true;
 }
 
-void pc_authcache_put(struct pc_ctx *ctx, unsigned kind, const char *cred, size_t len,
+void authcache_put(struct pc_ctx *ctx, unsigned kind, const char *cred, size_t len,
 		      int64_t exp, uint64_t stamp, const struct pc_user *u)
 {
 	struct authcache_entry *e;
@@ -178,5 +178,5 @@ void pc_authcache_put(struct pc_ctx *ctx, unsigned kind, const char *cred, size_
 	e->len = len;
 	memcpy(e->cred, cred, len);
 	e->user = *u;
-	pc_wipe(e->user.hashed_password, sizeof(e->user.hashed_password));
+	crypto_wipe(e->user.hashed_password, sizeof(e->user.hashed_password));
 }

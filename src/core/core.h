@@ -1,11 +1,8 @@
 /*
  * core.h - the internal interface of the core, one group per module.
  *
- * Nothing here knows HTTP. The groups, bottom up:
- *   arena     request/task memory: bump allocator + deferred cleanups
- *   buf       bounded growable byte buffer (a maximum is mandatory)
- *   crypto    random, SHA-256, base64url, constant-time compare, UUIDv7, wipe
- *   time      clocks
+ * Nothing here knows HTTP. The leaf utilities (arena, buf, crypto, time)
+ * are in base/base.h, below the store. The groups, bottom up:
  *   workers   bounded pool for slow work (argon2 hashing, outbound HTTP)
  *   password  argon2id hash/verify, dummy verify, policy
  *   jwt       encode/decode of access tokens with the algorithm pinned
@@ -25,103 +22,28 @@
 
 struct pc_store;
 
-/* ---- arena -------------------------------------------------------------- */
-
-/* A bump allocator that frees everything at once. Cleanups registered with
- * pc_arena_defer run in reverse order when the arena is freed. Not shared
- * between threads at the same time. Allocations are 16-byte aligned. */
-struct pc_arena;
-typedef void (*pc_cleanup_fn)(void *);
-
-struct pc_arena *pc_arena_new(size_t chunk_size);   /* NULL on ENOMEM */
-void pc_arena_free(struct pc_arena *a);             /* NULL is a no-op */
-void *pc_arena_alloc(struct pc_arena *a, size_t n); /* NULL on ENOMEM */
-void *pc_arena_calloc(struct pc_arena *a, size_t n);
-char *pc_arena_strdup(struct pc_arena *a, const char *s);
-char *pc_arena_strndup(struct pc_arena *a, const char *s, size_t n);
-char *pc_arena_printf(struct pc_arena *a, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-enum pc_err pc_arena_defer(struct pc_arena *a, pc_cleanup_fn fn, void *arg);
-
-/* ---- buf ---------------------------------------------------------------- */
-
-/* Always NUL-terminated after the first add (data may be NULL before). */
-struct pc_buf {
-	char *data;
-	size_t len;
-	size_t cap;
-	size_t max; /* the most len may reach */
-};
-
-void pc_buf_init(struct pc_buf *b, size_t max);
-enum pc_err pc_buf_add(struct pc_buf *b, const void *p, size_t n); /* PC_ETOOBIG past max */
-enum pc_err pc_buf_addstr(struct pc_buf *b, const char *s);
-enum pc_err pc_buf_printf(struct pc_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-void pc_buf_reset(struct pc_buf *b);   /* len = 0, keeps memory */
-void pc_buf_release(struct pc_buf *b); /* frees the data; the struct may be reused after init */
-
-/* ---- crypto --------------------------------------------------------------- */
-
-#define PC_SHA256_LEN 32
-#define PC_SHA256_HEX 65 /* 64 hex digits + NUL */
-#define PC_UUID_STR 37
-
-enum pc_err pc_random(void *out, size_t n);
-void pc_sha256(const void *p, size_t n, unsigned char out[PC_SHA256_LEN]);
-void pc_sha256_hex(const void *p, size_t n, char out[PC_SHA256_HEX]);
-void pc_hex_encode(const void *p, size_t n, char *out); /* out holds 2n+1 */
-bool pc_ct_equal(const void *a, const void *b, size_t n);
-/* Constant-time for equal lengths; different lengths compare unequal. */
-bool pc_ct_streq(const char *a, const char *b);
-void pc_wipe(void *p, size_t n);
-
-/* base64url without padding. Encode returns the length written (excluding
- * NUL) or 0 when outsz is too small. Decode accepts no padding and rejects
- * characters outside the alphabet. */
-size_t pc_b64url_encode(const void *p, size_t n, char *out, size_t outsz);
-enum pc_err pc_b64url_decode(const char *s, size_t n, unsigned char *out, size_t outsz,
-			     size_t *outlen);
-/* The same two with the standard alphabet ("+/"), unpadded: PHC strings. */
-size_t pc_b64_encode(const void *p, size_t n, char *out, size_t outsz);
-enum pc_err pc_b64_decode(const char *s, size_t n, unsigned char *out, size_t outsz,
-			  size_t *outlen);
-
-/* 256 random bits as base64url (43 chars), NUL-terminated. */
-enum pc_err pc_token_new(char out[PC_TOKEN_MAX]);
-/* The stored form of an opaque token: hex SHA-256 of its text. */
-void pc_token_hash(const char *token, char out[PC_SHA256_HEX]);
-
-enum pc_err pc_uuid7(char out[PC_UUID_STR]);
-/* 8-4-4-4-12 lower- or upper-case hex. */
-bool pc_uuid_valid(const char *s);
+#include "base/base.h"
 
 /* ---- credential cache (authcache.c) -------------------------------------------- */
 
 #define PC_AUTHCACHE_CRED_MAX 512 /* longer credentials are always checked in full */
 enum { PC_AUTHCACHE_JWT = 1, PC_AUTHCACHE_SESSION = 2 };
 
-/* The store's write generation to pass to pc_authcache_put: read it before
+/* The store's write generation to pass to authcache_put: read it before
  * the store lookup whose answer will be remembered. 0: do not remember
  * (cache off, or a store that cannot report its writes). */
-uint64_t pc_authcache_stamp(struct pc_ctx *ctx);
+uint64_t authcache_stamp(struct pc_ctx *ctx);
 /* The user behind a credential verified moments ago on this thread, if the
  * same bytes of the same kind were remembered, have not expired (now < exp),
  * the store has not been written since and the entry is younger than
  * cfg.auth_cache_ms. out gets no password hash. */
-bool pc_authcache_get(struct pc_ctx *ctx, unsigned kind, const char *cred, size_t len,
+bool authcache_get(struct pc_ctx *ctx, unsigned kind, const char *cred, size_t len,
 		      int64_t now, struct pc_user *out);
 /* Remembers a credential that has just passed the full check, valid until
  * exp (unix seconds). A no-op when stamp is 0 or the credential is longer
  * than PC_AUTHCACHE_CRED_MAX. */
-void pc_authcache_put(struct pc_ctx *ctx, unsigned kind, const char *cred, size_t len,
+void authcache_put(struct pc_ctx *ctx, unsigned kind, const char *cred, size_t len,
 		      int64_t exp, uint64_t stamp, const struct pc_user *u);
-
-/* ---- time ---------------------------------------------------------------- */
-
-int64_t pc_now(void);       /* unix seconds, wall clock */
-int64_t pc_now_ms(void);    /* unix milliseconds, wall clock */
-int64_t pc_mono_us(void);   /* monotonic microseconds, for durations */
 
 /* ---- workers --------------------------------------------------------------- */
 
@@ -132,10 +54,10 @@ struct pc_workers;
 typedef void pc_job_fn(void *arg);
 
 /* nice > 0 lowers the workers' scheduling priority by that much (0..19). */
-enum pc_err pc_workers_new(unsigned nthreads, size_t max_queue, int nice, struct pc_workers **out);
-enum pc_err pc_workers_submit(struct pc_workers *w, pc_job_fn *fn, void *arg);
-unsigned pc_workers_count(const struct pc_workers *w);
-void pc_workers_free(struct pc_workers *w);
+enum pc_err workers_new(unsigned nthreads, size_t max_queue, int nice, struct pc_workers **out);
+enum pc_err workers_submit(struct pc_workers *w, pc_job_fn *fn, void *arg);
+unsigned workers_count(const struct pc_workers *w);
+void workers_free(struct pc_workers *w);
 
 /* ---- password ---------------------------------------------------------------- */
 
@@ -147,29 +69,29 @@ struct pc_argon2_params {
 
 /* argon2id PHC string ($argon2id$v=19$m=..,t=..,p=..$salt$hash), 16-byte salt,
  * 32-byte hash. PC_ETOOBIG when outsz is too small. */
-enum pc_err pc_password_hash(const struct pc_argon2_params *pp, const char *pw, size_t len,
+enum pc_err password_hash(const struct pc_argon2_params *pp, const char *pw, size_t len,
 			     char *out, size_t outsz);
 
 /* PC_OK on a match; PC_EBADCREDS on a mismatch; PC_EINVAL when the stored
  * string is not a hash we can verify. *needs_rehash is true on a match whose
  * parameters differ from the policy. */
-PC_WUR enum pc_err pc_password_verify(const struct pc_argon2_params *policy, const char *phc,
+PC_WUR enum pc_err password_verify(const struct pc_argon2_params *policy, const char *phc,
 				      const char *pw, size_t len, bool *needs_rehash);
 
 /* Spends the time of one verification against a fixed hash made with the
  * policy, so unknown users cost what known ones do. */
-void pc_password_dummy_verify(const struct pc_argon2_params *policy, const char *pw, size_t len);
+void password_dummy_verify(const struct pc_argon2_params *policy, const char *pw, size_t len);
 /* argon2's memory (password.c): a thread that hashes often calls _keep once
  * to reuse one mapping from hash to hash, and _release when idle to drop its
  * pages (the mapping stays); _drop unmaps it. Other threads unmap it after
  * each hash. */
-void pc_password_memory_keep(void);
-void pc_password_memory_release(void);
-void pc_password_memory_drop(void);
+void password_memory_keep(void);
+void password_memory_release(void);
+void password_memory_drop(void);
 
 /* PC_OK or PC_EBADPASSWORD with ei->msg set to the reason ("Password should
  * be at least 8 characters", "Password should not contain e-mail"). */
-enum pc_err pc_password_check_policy(const struct pc_config *cfg, const char *pw, size_t len,
+enum pc_err password_check_policy(const struct pc_config *cfg, const char *pw, size_t len,
 				     const char *email, struct pc_errinfo *ei);
 
 /* ---- jwt ------------------------------------------------------------------- */
@@ -189,20 +111,20 @@ struct pc_jwt_key {
 };
 
 /* Encodes {sub, aud, iat, exp, jti} signed with key. */
-enum pc_err pc_jwt_encode(const struct pc_jwt_key *key, const char *sub, int64_t now,
+enum pc_err jwt_sign(const struct pc_jwt_key *key, const char *sub, int64_t now,
 			  int lifetime, char *out, size_t outsz, struct pc_jwt_claims *claims);
 
 /* Verifies: the header's alg must equal key->alg before anything else;
  * signature; aud must contain key->aud; exp > now; sub and jti present.
  * PC_EUNAUTHORIZED on any failure. Does not consult the denylist. */
-PC_WUR enum pc_err pc_jwt_decode(const struct pc_jwt_key *key, const char *token, int64_t now,
+PC_WUR enum pc_err jwt_verify(const struct pc_jwt_key *key, const char *token, int64_t now,
 				 struct pc_jwt_claims *out);
 
-/* The claims check of pc_jwt_decode on a decoded payload. mode 0: the
+/* The claims check of jwt_verify on a decoded payload. mode 0: the
  * strict fast reader, and jansson where it declines (what decode uses);
  * 1: the fast reader alone; 2: jansson alone; 3: the fast reader alone with
  * its declines counted as passes (the fuzzer compares them). */
-bool pc_jwt_claims_check(const struct pc_jwt_key *key, const char *json, size_t len, int64_t now,
+bool jwt_claims_check(const struct pc_jwt_key *key, const char *json, size_t len, int64_t now,
 			 int mode, struct pc_jwt_claims *c);
 
 /* ---- email / username ----------------------------------------------------------- */
@@ -211,24 +133,24 @@ bool pc_jwt_claims_check(const struct pc_jwt_key *key, const char *json, size_t 
  * no spaces, quotes, controls or CR/LF; at most 320 bytes, local at most 64).
  * out gets it with the domain lower-cased; out_lc fully lower-cased (the
  * uniqueness key). Either out may be NULL. PC_EINVAL with ei (field "email"). */
-enum pc_err pc_email_normalize(const char *in, char out[PC_EMAIL_MAX + 1],
+enum pc_err email_normalize(const char *in, char out[PC_EMAIL_MAX + 1],
 			       char out_lc[PC_EMAIL_MAX + 1], struct pc_errinfo *ei);
 
 /* 3..150 of [A-Za-z0-9_.+-]; no '@'. out_lc lower-cased. */
-enum pc_err pc_username_normalize(const char *in, char out_lc[PC_USERNAME_MAX + 1],
+enum pc_err email_username_normalize(const char *in, char out_lc[PC_USERNAME_MAX + 1],
 				  struct pc_errinfo *ei);
 
-void pc_lower_ascii(char *s);
+void email_lower_ascii(char *s);
 
 /* ---- onetime (onetime.c) -------------------------------------------------------- */
 
 /* What a registration sets off: the on_after_register event, and with
  * requires_verification the verify token and its mail, in one transaction.
  * Failures are logged and returned; the user exists either way. */
-enum pc_err pc_onetime_after_register(struct pc_ctx *ctx, const struct pc_user *u);
+enum pc_err onetime_after_register(struct pc_ctx *ctx, const struct pc_user *u);
 
 /* Whether s has the shape of the tokens we issue (43 base64url characters). */
-bool pc_onetime_shape_ok(const char *s);
+bool onetime_shape_ok(const char *s);
 
 /* ---- mail (mail.c) ----------------------------------------------------------------- */
 
@@ -238,47 +160,47 @@ struct pc_mailer;
 enum pc_mail_kind { PC_MAIL_RESET, PC_MAIL_VERIFY, PC_MAIL__MAX };
 
 /* Checks the mail settings (URLs, addresses, webhook secret, retry bounds). */
-enum pc_err pc_mail_config_validate(const struct pc_config *cfg, struct pc_errinfo *ei);
+enum pc_err mail_config_validate(const struct pc_config *cfg, struct pc_errinfo *ei);
 
 /* Loads the template files and starts the sender thread (curl initialised
  * once per process). PC_EINVAL (ei names the setting) for an unreadable or
  * oversized template; PC_EINTERNAL when the thread cannot start. */
-enum pc_err pc_mail_open(struct pc_ctx *ctx, struct pc_errinfo *ei);
+enum pc_err mail_open(struct pc_ctx *ctx, struct pc_errinfo *ei);
 /* Stops the sender (an attempt in flight is abandoned and retried later)
  * and frees the templates. NULL mailer is a no-op. */
-void pc_mail_close(struct pc_ctx *ctx);
+void mail_close(struct pc_ctx *ctx);
 /* Wakes the sender: call after committing outbox rows. */
-void pc_mail_kick(struct pc_ctx *ctx);
+void mail_kick(struct pc_ctx *ctx);
 
 /* Fills out (kind "mail") with the mail of kind carrying token to email:
  * subject, text and HTML bodies from the templates, link = <url>?token=...
  * PC_EINVAL when email or the subject holds CR or LF; PC_ETOOBIG. */
-enum pc_err pc_mail_render(struct pc_ctx *ctx, enum pc_mail_kind kind, const char *email,
+enum pc_err mail_render(struct pc_ctx *ctx, enum pc_mail_kind kind, const char *email,
 			   const char *token, struct pc_outbox_row *out);
 
 /* Fills out (kind "webhook") with {"id", "event", "user": {"id", "email"},
  * "ts"} for webhook_url. *made is false (out untouched) when no webhook is
  * configured. PC_ENOMEM, PC_ETOOBIG. */
-enum pc_err pc_mail_event(struct pc_ctx *ctx, const char *event, const struct pc_user *u,
+enum pc_err mail_event(struct pc_ctx *ctx, const char *event, const struct pc_user *u,
 			  struct pc_outbox_row *out, bool *made);
 
 /* The pieces of a message, exposed for the unit tests. */
 /* url + ("?" or "&") + "token=" + token. PC_ETOOBIG. */
-enum pc_err pc_mail_link(const char *url, const char *token, char *out, size_t outsz);
+enum pc_err mail_link(const char *url, const char *token, char *out, size_t outsz);
 /* {{name}} substitution; values HTML-escaped when html. Unknown names stay.
  * PC_ETOOBIG past max bytes. */
-enum pc_err pc_mail_template_fill(const char *tpl, const char *const *names,
+enum pc_err mail_template_fill(const char *tpl, const char *const *names,
 				  const char *const *values, size_t n, bool html,
 				  struct pc_buf *out);
 /* The RFC 5322 message (CRLF, MIME multipart/alternative, quoted-printable
  * parts) of a mail row, From mail_from. PC_EINVAL when a header value holds
  * CR or LF. */
-enum pc_err pc_mail_message(const struct pc_config *cfg, const struct pc_outbox_row *m,
+enum pc_err mail_message(const struct pc_config *cfg, const struct pc_outbox_row *m,
 			    int64_t now, struct pc_buf *out);
 /* Quoted-printable (RFC 2045) with CRLF line ends, lines at most 76. */
-enum pc_err pc_mail_qp_encode(const char *in, size_t n, struct pc_buf *out);
+enum pc_err mail_qp_encode(const char *in, size_t n, struct pc_buf *out);
 /* "sha256=" + hex HMAC-SHA256(secret, body). out holds 7 + 64 + 1. */
-void pc_mail_signature(const char *secret, const char *body, size_t n, char out[72]);
+void mail_signature(const char *secret, const char *body, size_t n, char out[72]);
 
 /* ---- ctx ----------------------------------------------------------------------- */
 
@@ -293,6 +215,6 @@ struct pc_ctx {
 };
 
 /* The pool that runs slow work; the HTTP layer submits hashing requests here. */
-struct pc_workers *pc_ctx_workers(struct pc_ctx *ctx);
+struct pc_workers *ctx_workers(struct pc_ctx *ctx);
 
 #endif /* PC_CORE_H */

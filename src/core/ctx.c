@@ -36,7 +36,7 @@ struct ctx_full {
 	struct janitor janitor;
 };
 
-struct pc_workers *pc_ctx_workers(struct pc_ctx *ctx)
+struct pc_workers *ctx_workers(struct pc_ctx *ctx)
 {
 	return ctx->workers;
 }
@@ -72,13 +72,13 @@ static enum pc_err jwt_key_settle(struct pc_ctx *ctx, struct pc_errinfo *ei)
 		unsigned char raw[48];
 		char fresh[80];
 
-		err = pc_random(raw, sizeof(raw));
+		err = crypto_random(raw, sizeof(raw));
 		if (err != PC_OK)
 			return err;
-		pc_b64url_encode(raw, sizeof(raw), fresh, sizeof(fresh));
-		pc_wipe(raw, sizeof(raw));
+		crypto_b64url_encode(raw, sizeof(raw), fresh, sizeof(fresh));
+		crypto_wipe(raw, sizeof(raw));
 		err = STORE_CALL(ctx->store, key_put_if_absent, GENERATED_SECRET_KEY, fresh);
-		pc_wipe(fresh, sizeof(fresh));
+		crypto_wipe(fresh, sizeof(fresh));
 		if (err == PC_OK)
 			err = STORE_CALL(ctx->store, key_get, GENERATED_SECRET_KEY, stored, sizeof(stored));
 		if (err != PC_OK) {
@@ -96,7 +96,7 @@ static enum pc_err jwt_key_settle(struct pc_ctx *ctx, struct pc_errinfo *ei)
 		return PC_EINVAL;
 	}
 	memcpy(k->secret, secret, k->len);
-	pc_wipe(stored, sizeof(stored));
+	crypto_wipe(stored, sizeof(stored));
 	return PC_OK;
 }
 
@@ -138,7 +138,7 @@ static void *janitor_main(void *arg)
 		int64_t removed = 0;
 
 		pthread_mutex_unlock(&j->lock);
-		if (STORE_CALL(f->ctx.store, purge_expired, pc_now(), &removed) != PC_OK)
+		if (STORE_CALL(f->ctx.store, purge_expired, time_now(), &removed) != PC_OK)
 			fprintf(stderr, "portcullis: purge of expired rows failed\n");
 		pthread_mutex_lock(&j->lock);
 		clock_gettime(CLOCK_REALTIME, &until);
@@ -216,13 +216,13 @@ enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out, struct
 	if (err != PC_OK)
 		goto out_close_store;
 	nworkers = cfg->hash_workers > 0 ? (unsigned)cfg->hash_workers : ncpus();
-	err = pc_workers_new(nworkers, (size_t)cfg->hash_queue_max, cfg->hash_nice, &ctx->workers);
+	err = workers_new(nworkers, (size_t)cfg->hash_queue_max, cfg->hash_nice, &ctx->workers);
 	if (err != PC_OK)
 		goto out_close_store;
 	err = bootstrap_admin(ctx, ei);
 	if (err != PC_OK)
 		goto out_free_workers;
-	err = pc_mail_open(ctx, ei);
+	err = mail_open(ctx, ei);
 	if (err != PC_OK)
 		goto out_free_workers;
 	err = janitor_start(f);
@@ -232,13 +232,13 @@ enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out, struct
 	return PC_OK;
 
 out_close_mail:
-	pc_mail_close(ctx);
+	mail_close(ctx);
 out_free_workers:
-	pc_workers_free(ctx->workers);
+	workers_free(ctx->workers);
 out_close_store:
 	store_close(ctx->store);
 out_free:
-	pc_wipe(f, sizeof(*f));
+	crypto_wipe(f, sizeof(*f));
 	free(f);
 	return err;
 }
@@ -250,10 +250,10 @@ void pc_ctx_free(struct pc_ctx *ctx)
 	if (ctx == NULL)
 		return;
 	janitor_stop(f);
-	pc_mail_close(ctx);
-	pc_workers_free(ctx->workers);
+	mail_close(ctx);
+	workers_free(ctx->workers);
 	store_close(ctx->store);
-	pc_wipe(f, sizeof(*f));
+	crypto_wipe(f, sizeof(*f));
 	free(f);
 }
 

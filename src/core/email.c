@@ -19,7 +19,7 @@
 #define LOCAL_MAX 64
 #define LABEL_MAX 63
 
-void pc_lower_ascii(char *s)
+void email_lower_ascii(char *s)
 {
 	for (; *s != '\0'; s++) {
 		if (*s >= 'A' && *s <= 'Z')
@@ -107,7 +107,7 @@ static enum pc_err check_domain(const char *s, size_t n, struct pc_errinfo *ei)
 	return PC_OK;
 }
 
-enum pc_err pc_email_normalize(const char *in, char out[PC_EMAIL_MAX + 1],
+enum pc_err email_normalize(const char *in, char out[PC_EMAIL_MAX + 1],
 			       char out_lc[PC_EMAIL_MAX + 1], struct pc_errinfo *ei)
 {
 	const char *at;
@@ -132,16 +132,16 @@ enum pc_err pc_email_normalize(const char *in, char out[PC_EMAIL_MAX + 1],
 		return err;
 	if (out != NULL) {
 		memcpy(out, in, n + 1);
-		pc_lower_ascii(out + local_n + 1);
+		email_lower_ascii(out + local_n + 1);
 	}
 	if (out_lc != NULL) {
 		memcpy(out_lc, in, n + 1);
-		pc_lower_ascii(out_lc);
+		email_lower_ascii(out_lc);
 	}
 	return PC_OK;
 }
 
-enum pc_err pc_username_normalize(const char *in, char out_lc[PC_USERNAME_MAX + 1],
+enum pc_err email_username_normalize(const char *in, char out_lc[PC_USERNAME_MAX + 1],
 				  struct pc_errinfo *ei)
 {
 	size_t n;
@@ -159,7 +159,7 @@ enum pc_err pc_username_normalize(const char *in, char out_lc[PC_USERNAME_MAX + 
 	}
 	if (out_lc != NULL) {
 		memcpy(out_lc, in, n + 1);
-		pc_lower_ascii(out_lc);
+		email_lower_ascii(out_lc);
 	}
 	return PC_OK;
 out_bad:

@@ -13,7 +13,7 @@
  * Owns nothing beyond a call: every libjwt object, string, digest context
  * and jansson value is freed before returning, on every path.
  *
- * Invariants of pc_jwt_decode, in the order they are checked (each failure
+ * Invariants of jwt_verify, in the order they are checked (each failure
  * is PC_EUNAUTHORIZED, whatever the cause):
  *   1. the key is usable: alg is HS256, HS384 or HS512, the secret non-empty;
  *   2. the token is at most PC_JWT_MAX bytes, has exactly two dots, and three
@@ -78,7 +78,7 @@ static bool jwt_copy(char *dst, size_t dstsz, const char *src)
  * claims (may be NULL) gets what was signed. PC_EINVAL: unusable key, sub
  * empty or too long for the claims, lifetime <= 0; PC_ETOOBIG: outsz too
  * small; PC_ENOMEM / PC_EINTERNAL: libjwt or the random generator failed. */
-enum pc_err pc_jwt_encode(const struct pc_jwt_key *key, const char *sub, int64_t now,
+enum pc_err jwt_sign(const struct pc_jwt_key *key, const char *sub, int64_t now,
 			  int lifetime, char *out, size_t outsz, struct pc_jwt_claims *claims)
 {
 	struct pc_jwt_claims c;
@@ -95,10 +95,10 @@ enum pc_err pc_jwt_encode(const struct pc_jwt_key *key, const char *sub, int64_t
 	if (alg == JWT_ALG_INVAL || sub == NULL || sub[0] == '\0' || lifetime <= 0 ||
 	    !jwt_copy(c.sub, sizeof(c.sub), sub))
 		return PC_EINVAL;
-	err = pc_random(raw, sizeof(raw));
+	err = crypto_random(raw, sizeof(raw));
 	if (err != PC_OK)
 		return err;
-	if (pc_b64url_encode(raw, sizeof(raw), c.jti, sizeof(c.jti)) == 0)
+	if (crypto_b64url_encode(raw, sizeof(raw), c.jti, sizeof(c.jti)) == 0)
 		return PC_EINTERNAL;
 	c.iat = now;
 	c.exp = now + lifetime;
@@ -163,10 +163,10 @@ static bool jwt_header_ok(const struct pc_jwt_key *key, const char *seg, size_t 
 	bool ok = false;
 
 	plainlen = (size_t)snprintf(plain, sizeof(plain), "{\"alg\":\"%s\",\"typ\":\"JWT\"}", key->alg);
-	usuallen = plainlen < sizeof(plain) ? pc_b64url_encode(plain, plainlen, usual, sizeof(usual)) : 0;
+	usuallen = plainlen < sizeof(plain) ? crypto_b64url_encode(plain, plainlen, usual, sizeof(usual)) : 0;
 	if (usuallen != 0 && usuallen == n && memcmp(usual, seg, n) == 0)
 		return true;
-	if (pc_b64url_decode(seg, n, raw, sizeof(raw), &rawlen) != PC_OK)
+	if (crypto_b64url_decode(seg, n, raw, sizeof(raw), &rawlen) != PC_OK)
 		return false;
 	hdr = json_loadb((const char *)raw, rawlen, JSON_REJECT_DUPLICATES, NULL);
 	if (hdr == NULL)
@@ -481,7 +481,7 @@ static bool jwt_claims_parsed(const struct pc_jwt_key *key, const char *json, si
  * jansson when it declines), 1 fast only (declines count as false), 2 jansson
  * only, 3 fast only (declines count as true). Modes 1-3 exist for the
  * differential fuzzer. */
-bool pc_jwt_claims_check(const struct pc_jwt_key *key, const char *json, size_t len, int64_t now,
+bool jwt_claims_check(const struct pc_jwt_key *key, const char *json, size_t len, int64_t now,
 			 int mode, struct pc_jwt_claims *c)
 {
 	enum jwt_fast_result r = JWT_FAST_DECLINE;
@@ -571,14 +571,14 @@ static bool jwt_signature_ok(const struct pc_jwt_key *key, jwt_alg_t alg, const 
 
 	if (md == NULL || !jwt_hmac(md, key, token, dot2, mac, &maclen))
 		return false;
-	if (pc_b64url_decode(token + dot2 + 1, len - dot2 - 1, sig, sizeof(sig), &siglen) != PC_OK)
+	if (crypto_b64url_decode(token + dot2 + 1, len - dot2 - 1, sig, sizeof(sig), &siglen) != PC_OK)
 		return false;
 	return siglen == maclen && CRYPTO_memcmp(sig, mac, maclen) == 0;
 }
 
 /* PC_OK with *out (may be NULL) filled when token passes every check listed
  * at the top of this file; PC_EUNAUTHORIZED otherwise. */
-enum pc_err pc_jwt_decode(const struct pc_jwt_key *key, const char *token, int64_t now,
+enum pc_err jwt_verify(const struct pc_jwt_key *key, const char *token, int64_t now,
 			  struct pc_jwt_claims *out)
 {
 	unsigned char raw[PC_JWT_MAX];
@@ -597,10 +597,10 @@ enum pc_err pc_jwt_decode(const struct pc_jwt_key *key, const char *token, int64
 	    !jwt_header_ok(key, token, dots[0]) ||
 	    !jwt_signature_ok(key, alg, token, len, dots[1]))
 		return PC_EUNAUTHORIZED;
-	if (pc_b64url_decode(token + dots[0] + 1, dots[1] - dots[0] - 1, raw, sizeof(raw),
+	if (crypto_b64url_decode(token + dots[0] + 1, dots[1] - dots[0] - 1, raw, sizeof(raw),
 			     &rawlen) != PC_OK)
 		return PC_EUNAUTHORIZED;
-	if (pc_jwt_claims_check(key, (const char *)raw, rawlen, now, 0, &c)) {
+	if (jwt_claims_check(key, (const char *)raw, rawlen, now, 0, &c)) {
 		if (out != NULL)
 			*out = c;
 		err = PC_OK;

@@ -5,9 +5,9 @@
  * the sender thread with its lock and condition variable.
  *
  * Writing. Nothing here writes a row: onetime.c renders a mail or an event
- * with pc_mail_render / pc_mail_event and hands it to the store in the
+ * with mail_render / mail_event and hands it to the store in the
  * transaction that stores the token or the change it announces; then it
- * calls pc_mail_kick.
+ * calls mail_kick.
  *
  * Sending. One thread per context:
  *
@@ -153,7 +153,7 @@ static enum pc_err field_set(char *field, size_t size, const char *s)
 	return PC_OK;
 }
 
-enum pc_err pc_mail_link(const char *url, const char *token, char *out, size_t outsz)
+enum pc_err mail_link(const char *url, const char *token, char *out, size_t outsz)
 {
 	const char *hash = strchr(url, '#');
 	size_t base = hash != NULL ? (size_t)(hash - url) : strlen(url);
@@ -176,18 +176,18 @@ static enum pc_err html_escape_add(struct pc_buf *out, const char *s)
 
 	for (; *s != '\0' && err == PC_OK; s++) {
 		switch (*s) {
-		case '&': err = pc_buf_addstr(out, "&amp;"); break;
-		case '<': err = pc_buf_addstr(out, "&lt;"); break;
-		case '>': err = pc_buf_addstr(out, "&gt;"); break;
-		case '"': err = pc_buf_addstr(out, "&quot;"); break;
-		case '\'': err = pc_buf_addstr(out, "&#39;"); break;
-		default: err = pc_buf_add(out, s, 1); break;
+		case '&': err = buf_addstr(out, "&amp;"); break;
+		case '<': err = buf_addstr(out, "&lt;"); break;
+		case '>': err = buf_addstr(out, "&gt;"); break;
+		case '"': err = buf_addstr(out, "&quot;"); break;
+		case '\'': err = buf_addstr(out, "&#39;"); break;
+		default: err = buf_add(out, s, 1); break;
 		}
 	}
 	return err;
 }
 
-enum pc_err pc_mail_template_fill(const char *tpl, const char *const *names,
+enum pc_err mail_template_fill(const char *tpl, const char *const *names,
 				  const char *const *values, size_t n, bool html,
 				  struct pc_buf *out)
 {
@@ -200,24 +200,24 @@ enum pc_err pc_mail_template_fill(const char *tpl, const char *const *names,
 		size_t i, len;
 
 		if (open == NULL)
-			return pc_buf_addstr(out, p);
-		err = pc_buf_add(out, p, (size_t)(open - p));
+			return buf_addstr(out, p);
+		err = buf_add(out, p, (size_t)(open - p));
 		if (err != PC_OK)
 			break;
 		close = strstr(open + 2, "}}");
 		if (close == NULL)
-			return pc_buf_addstr(out, open);
+			return buf_addstr(out, open);
 		len = (size_t)(close - open - 2);
 		for (i = 0; i < n; i++) {
 			if (strlen(names[i]) == len && strncmp(open + 2, names[i], len) == 0)
 				break;
 		}
 		if (i == n)
-			err = pc_buf_add(out, open, len + 4); /* unknown: left as it is */
+			err = buf_add(out, open, len + 4); /* unknown: left as it is */
 		else if (html)
 			err = html_escape_add(out, values[i]);
 		else
-			err = pc_buf_addstr(out, values[i]);
+			err = buf_addstr(out, values[i]);
 		p = close + 2;
 	}
 	return err;
@@ -255,8 +255,8 @@ static enum pc_err render_into(const char *tpl, const char *const *names, const 
 {
 	enum pc_err err;
 
-	pc_buf_reset(buf);
-	err = pc_mail_template_fill(tpl, names, values, n, html, buf);
+	buf_reset(buf);
+	err = mail_template_fill(tpl, names, values, n, html, buf);
 	if (err != PC_OK)
 		return err;
 	if (buf->len >= size)
@@ -267,7 +267,7 @@ static enum pc_err render_into(const char *tpl, const char *const *names, const 
 	return PC_OK;
 }
 
-enum pc_err pc_mail_render(struct pc_ctx *ctx, enum pc_mail_kind kind, const char *email,
+enum pc_err mail_render(struct pc_ctx *ctx, enum pc_mail_kind kind, const char *email,
 			   const char *token, struct pc_outbox_row *out)
 {
 	const struct mail_kind_def *k;
@@ -275,7 +275,7 @@ enum pc_err pc_mail_render(struct pc_ctx *ctx, enum pc_mail_kind kind, const cha
 	const char *names[] = { "link", "email", "token", "expires_in" };
 	const char *values[] = { link, email, token, expires };
 	struct pc_buf buf;
-	int64_t now = pc_now();
+	int64_t now = time_now();
 	enum pc_err err;
 
 	if ((unsigned)kind >= PC_MAIL__MAX || email == NULL || token == NULL)
@@ -283,7 +283,7 @@ enum pc_err pc_mail_render(struct pc_ctx *ctx, enum pc_mail_kind kind, const cha
 	k = &mail_kinds[kind];
 	if (has_crlf(email) || has_crlf(k->subject))
 		return PC_EINVAL; /* header injection: never build such a message */
-	err = pc_mail_link(pc_config_get_str(&ctx->cfg, k->url_setting), token, link, sizeof(link));
+	err = mail_link(pc_config_get_str(&ctx->cfg, k->url_setting), token, link, sizeof(link));
 	if (err != PC_OK)
 		return err;
 	expires_text(*(const int *)(const void *)((const char *)&ctx->cfg + k->lifetime_offset),
@@ -295,14 +295,14 @@ enum pc_err pc_mail_render(struct pc_ctx *ctx, enum pc_mail_kind kind, const cha
 		err = field_set(out->subject, sizeof(out->subject), k->subject);
 	if (err != PC_OK)
 		return err;
-	pc_buf_init(&buf, PC_OUTBOX_BODY_MAX);
+	buf_init(&buf, PC_OUTBOX_BODY_MAX);
 	err = render_into(mail_tpl_text(ctx, k->text), names, values, 4, false, &buf,
 			  out->body_text, sizeof(out->body_text));
 	if (err == PC_OK)
 		err = render_into(mail_tpl_text(ctx, k->html), names, values, 4, true, &buf,
 				  out->body_html, sizeof(out->body_html));
-	pc_buf_release(&buf);
-	pc_wipe(link, sizeof(link));
+	buf_release(&buf);
+	crypto_wipe(link, sizeof(link));
 	out->next_attempt_at = now;
 	out->created_at = now;
 	return err;
@@ -310,11 +310,11 @@ enum pc_err pc_mail_render(struct pc_ctx *ctx, enum pc_mail_kind kind, const cha
 
 /* ---- events --------------------------------------------------------------------- */
 
-enum pc_err pc_mail_event(struct pc_ctx *ctx, const char *event, const struct pc_user *u,
+enum pc_err mail_event(struct pc_ctx *ctx, const char *event, const struct pc_user *u,
 			  struct pc_outbox_row *out, bool *made)
 {
 	char id[PC_UUID_STR];
-	int64_t now = pc_now();
+	int64_t now = time_now();
 	json_t *j;
 	char *text;
 	enum pc_err err;
@@ -322,7 +322,7 @@ enum pc_err pc_mail_event(struct pc_ctx *ctx, const char *event, const struct pc
 	*made = false;
 	if (ctx->cfg.webhook_url[0] == '\0')
 		return PC_OK;
-	err = pc_uuid7(id);
+	err = crypto_uuid7(id);
 	if (err != PC_OK)
 		return err;
 	j = json_pack("{s:s, s:s, s:{s:s, s:s}, s:I}", "id", id, "event", event, "user", "id",
@@ -345,7 +345,7 @@ enum pc_err pc_mail_event(struct pc_ctx *ctx, const char *event, const struct pc
 	return err;
 }
 
-void pc_mail_signature(const char *secret, const char *body, size_t n, char out[72])
+void mail_signature(const char *secret, const char *body, size_t n, char out[72])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
@@ -356,12 +356,12 @@ void pc_mail_signature(const char *secret, const char *body, size_t n, char out[
 		out[7] = '\0';
 		return;
 	}
-	pc_hex_encode(md, mdlen, out + 7);
+	crypto_hex_encode(md, mdlen, out + 7);
 }
 
 /* ---- the message ------------------------------------------------------------------ */
 
-enum pc_err pc_mail_qp_encode(const char *in, size_t n, struct pc_buf *out)
+enum pc_err mail_qp_encode(const char *in, size_t n, struct pc_buf *out)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	enum pc_err err = PC_OK;
@@ -376,7 +376,7 @@ enum pc_err pc_mail_qp_encode(const char *in, size_t n, struct pc_buf *out)
 		if (c == '\r' && i + 1 < n && in[i + 1] == '\n')
 			continue; /* CRLF is written as the LF's CRLF */
 		if (c == '\n') {
-			err = pc_buf_add(out, "\r\n", 2);
+			err = buf_add(out, "\r\n", 2);
 			col = 0;
 			continue;
 		}
@@ -392,11 +392,11 @@ enum pc_err pc_mail_qp_encode(const char *in, size_t n, struct pc_buf *out)
 			len = 3;
 		}
 		if (col + len > 75) { /* a soft break: the line with its '=' is at most 76 */
-			err = pc_buf_add(out, "=\r\n", 3);
+			err = buf_add(out, "=\r\n", 3);
 			col = 0;
 		}
 		if (err == PC_OK)
-			err = pc_buf_add(out, enc, len);
+			err = buf_add(out, enc, len);
 		col += len;
 	}
 	return err;
@@ -454,7 +454,7 @@ static bool header_text_ok(const char *s)
 	return true;
 }
 
-enum pc_err pc_mail_message(const struct pc_config *cfg, const struct pc_outbox_row *m,
+enum pc_err mail_message(const struct pc_config *cfg, const struct pc_outbox_row *m,
 			    int64_t now, struct pc_buf *out)
 {
 	char date[48], from_addr[PC_EMAIL_MAX + 1], seed[PC_OUTBOX_RCPT_MAX + 64];
@@ -477,9 +477,9 @@ enum pc_err pc_mail_message(const struct pc_config *cfg, const struct pc_outbox_
 	 * occur in quoted-printable text, so the boundary cannot either. */
 	snprintf(seed, sizeof(seed), "%lld|%lld|%s|%s", (long long)m->id, (long long)m->created_at,
 		 m->kind, m->recipient);
-	pc_sha256_hex(seed, strlen(seed), digest);
+	crypto_sha256_hex(seed, strlen(seed), digest);
 	snprintf(boundary, sizeof(boundary), "=_pc_%.24s", digest);
-	err = pc_buf_printf(out,
+	err = buf_printf(out,
 			    "Date: %s\r\n"
 			    "From: %s\r\n"
 			    "To: %s\r\n"
@@ -496,18 +496,18 @@ enum pc_err pc_mail_message(const struct pc_config *cfg, const struct pc_outbox_
 			    date, cfg->mail_from, m->recipient, m->subject, digest + 32, domain,
 			    boundary, boundary);
 	if (err == PC_OK)
-		err = pc_mail_qp_encode(m->body_text, strlen(m->body_text), out);
+		err = mail_qp_encode(m->body_text, strlen(m->body_text), out);
 	if (err == PC_OK)
-		err = pc_buf_printf(out,
+		err = buf_printf(out,
 				    "\r\n--%s\r\n"
 				    "Content-Type: text/html; charset=utf-8\r\n"
 				    "Content-Transfer-Encoding: quoted-printable\r\n"
 				    "\r\n",
 				    boundary);
 	if (err == PC_OK)
-		err = pc_mail_qp_encode(m->body_html, strlen(m->body_html), out);
+		err = mail_qp_encode(m->body_html, strlen(m->body_html), out);
 	if (err == PC_OK)
-		err = pc_buf_printf(out, "\r\n--%s--\r\n", boundary);
+		err = buf_printf(out, "\r\n--%s--\r\n", boundary);
 	return err;
 }
 
@@ -587,11 +587,11 @@ static enum pc_err smtp_send(struct pc_mailer *m, const struct pc_outbox_row *ro
 	CURL *c;
 	enum pc_err e;
 
-	pc_buf_init(&msg, MAIL_MESSAGE_MAX);
-	e = pc_mail_message(cfg, row, pc_now(), &msg);
+	buf_init(&msg, MAIL_MESSAGE_MAX);
+	e = mail_message(cfg, row, time_now(), &msg);
 	if (e != PC_OK || from_address(cfg->mail_from, from_addr, sizeof(from_addr)) != PC_OK) {
 		snprintf(err, errsz, "cannot build the message: %s", pc_strerror(e));
-		pc_buf_release(&msg);
+		buf_release(&msg);
 		return PC_EINVAL;
 	}
 	snprintf(env_from, sizeof(env_from), "<%s>", from_addr);
@@ -623,7 +623,7 @@ static enum pc_err smtp_send(struct pc_mailer *m, const struct pc_outbox_row *ro
 out_free:
 	curl_slist_free_all(rcpt);
 	curl_easy_cleanup(c);
-	pc_buf_release(&msg);
+	buf_release(&msg);
 	return e;
 }
 
@@ -639,7 +639,7 @@ static enum pc_err webhook_post(struct pc_mailer *m, const struct pc_outbox_row 
 	CURL *c;
 	enum pc_err e = PC_OK;
 
-	pc_mail_signature(m->ctx->cfg.webhook_secret, row->payload, n, sig);
+	mail_signature(m->ctx->cfg.webhook_secret, row->payload, n, sig);
 	snprintf(header, sizeof(header), "X-Portcullis-Signature: %s", sig);
 	c = curl_easy_init();
 	headers = curl_slist_append(NULL, "Content-Type: application/json");
@@ -722,7 +722,7 @@ static void mail_record(struct pc_mailer *m, const struct pc_outbox_row *row, en
 {
 	const struct pc_config *cfg = &m->ctx->cfg;
 	struct pc_store *st = m->ctx->store;
-	int64_t now = pc_now(), next;
+	int64_t now = time_now(), next;
 	bool give_up;
 	enum pc_err err;
 
@@ -768,7 +768,7 @@ static void mail_drain(struct pc_mailer *m)
 	enum pc_err err;
 
 	while (!atomic_load(&m->stop)) {
-		now = pc_now();
+		now = time_now();
 		if (STORE_CALL(st, outbox_due, now, &due) != PC_OK || !due)
 			return;
 		err = STORE_CALL(st, outbox_claim, now, now + lease, row);
@@ -779,13 +779,13 @@ static void mail_drain(struct pc_mailer *m)
 		if (err == PC_EBUSY)
 			snprintf(error, sizeof(error), "interrupted: the server stopped");
 		mail_record(m, row, err, error);
-		pc_wipe(row, sizeof(*row));
+		crypto_wipe(row, sizeof(*row));
 	}
 }
 
 static void mail_purge(struct pc_mailer *m)
 {
-	int64_t now = pc_now(), removed = 0;
+	int64_t now = time_now(), removed = 0;
 
 	if (STORE_CALL(m->ctx->store, mail_purge, now, now - MAIL_KEEP_DONE_S, &removed) != PC_OK)
 		fprintf(stderr, "portcullis: mail: purge of old tokens and outbox rows failed\n");
@@ -800,9 +800,9 @@ static void *mail_sender_main(void *arg)
 		struct timespec until;
 
 		mail_drain(m);
-		if (pc_now() >= next_purge) {
+		if (time_now() >= next_purge) {
 			mail_purge(m);
-			next_purge = pc_now() + MAIL_PURGE_PERIOD_S;
+			next_purge = time_now() + MAIL_PURGE_PERIOD_S;
 		}
 		pthread_mutex_lock(&m->lock);
 		clock_gettime(CLOCK_REALTIME, &until);
@@ -817,7 +817,7 @@ static void *mail_sender_main(void *arg)
 	return NULL;
 }
 
-void pc_mail_kick(struct pc_ctx *ctx)
+void mail_kick(struct pc_ctx *ctx)
 {
 	struct pc_mailer *m = ctx->mailer;
 
@@ -844,7 +844,7 @@ static enum pc_err mail_bad(struct pc_errinfo *ei, const char *field, const char
 	return PC_EINVAL;
 }
 
-enum pc_err pc_mail_config_validate(const struct pc_config *cfg, struct pc_errinfo *ei)
+enum pc_err mail_config_validate(const struct pc_config *cfg, struct pc_errinfo *ei)
 {
 	char addr[PC_EMAIL_MAX + 1];
 
@@ -922,7 +922,7 @@ static void mailer_free(struct pc_mailer *m)
 	free(m);
 }
 
-enum pc_err pc_mail_open(struct pc_ctx *ctx, struct pc_errinfo *ei)
+enum pc_err mail_open(struct pc_ctx *ctx, struct pc_errinfo *ei)
 {
 	const struct pc_config *cfg = &ctx->cfg;
 	struct pc_mailer *m;
@@ -973,7 +973,7 @@ enum pc_err pc_mail_open(struct pc_ctx *ctx, struct pc_errinfo *ei)
 	return PC_OK;
 }
 
-void pc_mail_close(struct pc_ctx *ctx)
+void mail_close(struct pc_ctx *ctx)
 {
 	struct pc_mailer *m = ctx->mailer;
 

@@ -87,14 +87,14 @@ static void ot_batch_free(struct ot_batch *b)
 {
 	if (b == NULL)
 		return;
-	pc_wipe(b, sizeof(*b));
+	crypto_wipe(b, sizeof(*b));
 	free(b);
 }
 
 static enum pc_err ot_batch_mail(struct pc_ctx *ctx, struct ot_batch *b, enum pc_mail_kind kind,
 				 const char *email, const char *token)
 {
-	enum pc_err err = pc_mail_render(ctx, kind, email, token, &b->rows[b->n]);
+	enum pc_err err = mail_render(ctx, kind, email, token, &b->rows[b->n]);
 
 	if (err == PC_OK) {
 		b->msgs[b->n] = &b->rows[b->n];
@@ -112,7 +112,7 @@ static enum pc_err ot_batch_event(struct pc_ctx *ctx, struct ot_batch *b, const 
 
 	if (event == NULL)
 		return PC_OK;
-	err = pc_mail_event(ctx, event, u, &b->rows[b->n], &made);
+	err = mail_event(ctx, event, u, &b->rows[b->n], &made);
 	if (err == PC_OK && made) {
 		b->msgs[b->n] = &b->rows[b->n];
 		b->n++;
@@ -125,7 +125,7 @@ static int ot_lifetime(const struct pc_ctx *ctx, const struct ot_purpose_def *p)
 	return *(const int *)(const void *)((const char *)&ctx->cfg + p->lifetime_offset);
 }
 
-bool pc_onetime_shape_ok(const char *s)
+bool onetime_shape_ok(const char *s)
 {
 	size_t i;
 
@@ -146,18 +146,18 @@ static enum pc_err ot_token_new(struct pc_ctx *ctx, const struct ot_purpose_def 
 				const struct pc_user *u, char token[PC_TOKEN_MAX],
 				struct pc_onetime_row *row)
 {
-	int64_t now = pc_now();
+	int64_t now = time_now();
 	enum pc_err err;
 
 	memset(row, 0, sizeof(*row));
-	err = pc_token_new(token);
+	err = crypto_token_new(token);
 	if (err != PC_OK)
 		return err;
-	pc_token_hash(token, row->token_hash);
+	crypto_token_hash(token, row->token_hash);
 	snprintf(row->purpose, sizeof(row->purpose), "%s", p->name);
 	memcpy(row->user_id, u->id, sizeof(row->user_id));
 	memcpy(row->email, u->email, sizeof(row->email));
-	pc_lower_ascii(row->email);
+	email_lower_ascii(row->email);
 	row->created_at = now;
 	row->expires_at = now + ot_lifetime(ctx, p);
 	return PC_OK;
@@ -187,7 +187,7 @@ static enum pc_err ot_send(struct pc_ctx *ctx, enum ot_purpose pi, const struct 
 		err = ot_batch_event(ctx, b, first_event, u);
 	if (err == PC_OK)
 		err = ot_batch_event(ctx, b, p->issued_event, u);
-	pc_wipe(token, sizeof(token));
+	crypto_wipe(token, sizeof(token));
 	if (err == PC_OK && write) {
 		err = STORE_CALL(ctx->store, onetime_issue, &row, p->void_older, b->msgs, b->n);
 	} else if (err == PC_OK) {
@@ -197,7 +197,7 @@ static enum pc_err ot_send(struct pc_ctx *ctx, enum ot_purpose pi, const struct 
 	}
 	ot_batch_free(b);
 	if (err == PC_OK && write)
-		pc_mail_kick(ctx);
+		mail_kick(ctx);
 	return err;
 }
 
@@ -211,7 +211,7 @@ static enum pc_err ot_request(struct pc_ctx *ctx, enum ot_purpose pi, const char
 	bool may_receive;
 	enum pc_err err;
 
-	err = pc_email_normalize(email, norm, email_lc, ei);
+	err = email_normalize(email, norm, email_lc, ei);
 	if (err != PC_OK)
 		return err;
 	err = STORE_CALL(ctx->store, user_by_email, email_lc, &u);
@@ -224,7 +224,7 @@ static enum pc_err ot_request(struct pc_ctx *ctx, enum ot_purpose pi, const char
 	} else {
 		may_receive = u.is_active && !(p->unverified_only && u.is_verified);
 	}
-	pc_wipe(u.hashed_password, sizeof(u.hashed_password));
+	crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
 	err = ot_send(ctx, pi, &u, may_receive, NULL);
 	if (err == PC_ENOTFOUND) /* deleted between the lookup and the write */
 		err = PC_OK;
@@ -252,16 +252,16 @@ static enum pc_err ot_check(struct pc_ctx *ctx, enum ot_purpose pi, const char *
 	char hash[PC_SHA256_HEX], email_lc[PC_EMAIL_MAX + 1];
 	enum pc_err err;
 
-	if (!pc_onetime_shape_ok(token))
+	if (!onetime_shape_ok(token))
 		return PC_EUNAUTHORIZED;
-	pc_token_hash(token, hash);
+	crypto_token_hash(token, hash);
 	err = STORE_CALL(ctx->store, onetime_get, hash, row);
 	if (err == PC_ENOTFOUND)
 		return PC_EUNAUTHORIZED;
 	if (err != PC_OK)
 		return err;
 	if (strcmp(row->purpose, ot_purposes[pi].name) != 0 || row->used_at != 0 ||
-	    row->expires_at <= pc_now())
+	    row->expires_at <= time_now())
 		return PC_EUNAUTHORIZED;
 	err = STORE_CALL(ctx->store, user_by_id, row->user_id, u);
 	if (err == PC_ENOTFOUND)
@@ -269,7 +269,7 @@ static enum pc_err ot_check(struct pc_ctx *ctx, enum ot_purpose pi, const char *
 	if (err != PC_OK)
 		return err;
 	memcpy(email_lc, u->email, sizeof(email_lc));
-	pc_lower_ascii(email_lc);
+	email_lower_ascii(email_lc);
 	if (strcmp(email_lc, row->email) != 0)
 		return PC_EUNAUTHORIZED;
 	return PC_OK;
@@ -293,9 +293,9 @@ enum pc_err pc_password_reset(struct pc_ctx *ctx, const char *token, const char 
 	if (err == PC_OK && !u.is_active)
 		err = PC_EUNAUTHORIZED;
 	if (err == PC_OK)
-		err = pc_password_check_policy(&ctx->cfg, password, password_len, u.email, ei);
+		err = password_check_policy(&ctx->cfg, password, password_len, u.email, ei);
 	if (err == PC_OK)
-		err = pc_password_hash(&ctx->argon2, password, password_len, phc, sizeof(phc));
+		err = password_hash(&ctx->argon2, password, password_len, phc, sizeof(phc));
 	if (err != PC_OK)
 		goto out_wipe;
 	b = ot_batch_new();
@@ -306,7 +306,7 @@ enum pc_err pc_password_reset(struct pc_ctx *ctx, const char *token, const char 
 	err = ot_batch_event(ctx, b, ot_purposes[OT_RESET].used_event, &u);
 	if (err != PC_OK)
 		goto out_wipe;
-	now = pc_now();
+	now = time_now();
 	apply.password_hash = phc;
 	apply.end_sessions = ctx->cfg.reset_ends_sessions;
 	apply.msgs = b->msgs;
@@ -317,7 +317,7 @@ enum pc_err pc_password_reset(struct pc_ctx *ctx, const char *token, const char 
 	if (err != PC_OK)
 		goto out_wipe;
 	if (b->n > 0)
-		pc_mail_kick(ctx);
+		mail_kick(ctx);
 	if (out != NULL) {
 		struct pc_user now_u;
 
@@ -326,13 +326,13 @@ enum pc_err pc_password_reset(struct pc_ctx *ctx, const char *token, const char 
 			u = now_u;
 		else
 			u.password_changed_at = u.updated_at = now;
-		pc_wipe(now_u.hashed_password, sizeof(now_u.hashed_password));
+		crypto_wipe(now_u.hashed_password, sizeof(now_u.hashed_password));
 		*out = u;
 	}
 out_wipe:
 	ot_batch_free(b);
-	pc_wipe(phc, sizeof(phc));
-	pc_wipe(u.hashed_password, sizeof(u.hashed_password));
+	crypto_wipe(phc, sizeof(phc));
+	crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
 	return err;
 }
 
@@ -342,7 +342,7 @@ enum pc_err pc_verify(struct pc_ctx *ctx, const char *token, struct pc_user *out
 	struct pc_onetime_row row;
 	struct ot_batch *b;
 	struct pc_user u;
-	int64_t now = pc_now();
+	int64_t now = time_now();
 	enum pc_err err;
 
 	err = ot_check(ctx, OT_VERIFY, token, &row, &u);
@@ -368,18 +368,18 @@ enum pc_err pc_verify(struct pc_ctx *ctx, const char *token, struct pc_user *out
 		if (STORE_CALL(ctx->store, user_by_id, row.user_id, &now_u) == PC_OK &&
 		    now_u.is_verified)
 			err = PC_EALREADY;
-		pc_wipe(now_u.hashed_password, sizeof(now_u.hashed_password));
+		crypto_wipe(now_u.hashed_password, sizeof(now_u.hashed_password));
 	} else if (err == PC_OK) {
 		if (b->n > 0)
-			pc_mail_kick(ctx);
+			mail_kick(ctx);
 		*out = u;
 	}
 	ot_batch_free(b);
-	pc_wipe(u.hashed_password, sizeof(u.hashed_password));
+	crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
 	return err;
 }
 
-enum pc_err pc_onetime_after_register(struct pc_ctx *ctx, const struct pc_user *u)
+enum pc_err onetime_after_register(struct pc_ctx *ctx, const struct pc_user *u)
 {
 	struct ot_batch *b;
 	enum pc_err err;
@@ -394,7 +394,7 @@ enum pc_err pc_onetime_after_register(struct pc_ctx *ctx, const struct pc_user *
 		if (err == PC_OK && b->n > 0)
 			err = STORE_CALL(ctx->store, onetime_issue, NULL, false, b->msgs, b->n);
 		if (err == PC_OK && b->n > 0)
-			pc_mail_kick(ctx);
+			mail_kick(ctx);
 		ot_batch_free(b);
 	}
 	if (err != PC_OK)

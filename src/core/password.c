@@ -21,9 +21,9 @@
  * of a non-main arena back (malloc_trim does not touch it), so the server
  * kept ~20 MiB per worker after its first logins; a fixed mmap threshold
  * gave it back but paid ~6 ms of page faults on every hash. Here each
- * thread keeps one anonymous mapping: a hash worker (pc_password_memory_keep)
+ * thread keeps one anonymous mapping: a hash worker (password_memory_keep)
  * reuses it hash after hash and drops its pages with
- * pc_password_memory_release once idle; any other thread unmaps it after
+ * password_memory_release once idle; any other thread unmaps it after
  * each hash. argon2 wipes the memory before handing it back (its default).
  * Legacy formats (bcrypt, Django, Werkzeug) are not handled in this file yet:
  * they verify as PC_EINVAL.
@@ -180,19 +180,19 @@ static void pw_free(uint8_t *memory, size_t bytes)
 		pw_mem_unmap();
 }
 
-void pc_password_memory_keep(void)
+void password_memory_keep(void)
 {
 	pw_mem.keep = true;
 }
 
-void pc_password_memory_release(void)
+void password_memory_release(void)
 {
 	if (pw_mem.p != NULL && pw_mem.resident)
 		(void)madvise(pw_mem.p, pw_mem.cap, MADV_DONTNEED);
 	pw_mem.resident = false;
 }
 
-void pc_password_memory_drop(void)
+void password_memory_drop(void)
 {
 	pw_mem_unmap();
 	pw_mem.keep = false;
@@ -245,7 +245,7 @@ static enum pc_err argon2_to_err(int rc)
  * PC_EINVAL when pp or pw is unusable for argon2 (out is ""), PC_ETOOBIG when
  * outsz cannot hold the string, PC_ENOMEM, PC_EINTERNAL (random generator or
  * threads failed). */
-enum pc_err pc_password_hash(const struct pc_argon2_params *pp, const char *pw, size_t len,
+enum pc_err password_hash(const struct pc_argon2_params *pp, const char *pw, size_t len,
 			     char *out, size_t outsz)
 {
 	unsigned char salt[PW_SALT_LEN], hash[PW_HASH_LEN];
@@ -261,7 +261,7 @@ enum pc_err pc_password_hash(const struct pc_argon2_params *pp, const char *pw, 
 	need = argon2_encodedlen(pp->t, pp->m_kib, pp->p, PW_SALT_LEN, PW_HASH_LEN, Argon2_id);
 	if (need > outsz)
 		return PC_ETOOBIG;
-	err = pc_random(salt, sizeof(salt));
+	err = crypto_random(salt, sizeof(salt));
 	if (err != PC_OK)
 		goto out_wipe;
 	err = argon2_to_err(pw_argon2(Argon2_id, ARGON2_VERSION_13, pp->m_kib, pp->t, pp->p,
@@ -269,8 +269,8 @@ enum pc_err pc_password_hash(const struct pc_argon2_params *pp, const char *pw, 
 				      sizeof(hash)));
 	if (err != PC_OK)
 		goto out_wipe;
-	pc_b64_encode(salt, sizeof(salt), salt64, sizeof(salt64));
-	pc_b64_encode(hash, sizeof(hash), hash64, sizeof(hash64));
+	crypto_b64_encode(salt, sizeof(salt), salt64, sizeof(salt64));
+	crypto_b64_encode(hash, sizeof(hash), hash64, sizeof(hash64));
 	n = snprintf(out, outsz, "$argon2id$v=%d$m=%u,t=%u,p=%u$%s$%s", ARGON2_VERSION_13,
 		     pp->m_kib, pp->t, pp->p, salt64, hash64);
 	if (n < 0 || (size_t)n >= outsz) {
@@ -279,8 +279,8 @@ enum pc_err pc_password_hash(const struct pc_argon2_params *pp, const char *pw, 
 			out[0] = '\0';
 	}
 out_wipe:
-	pc_wipe(salt, sizeof(salt));
-	pc_wipe(hash, sizeof(hash));
+	crypto_wipe(salt, sizeof(salt));
+	crypto_wipe(hash, sizeof(hash));
 	return err;
 }
 
@@ -298,21 +298,21 @@ static enum pc_err phc_check(const char *phc, const struct phc_info *pi, const c
 	salt64 = hash64;
 	while (salt64 > phc && salt64[-1] != '$')
 		salt64--;
-	if (pc_b64_decode(salt64, (size_t)(hash64 - salt64), salt, sizeof(salt), &salt_len) != PC_OK ||
-	    pc_b64_decode(hash64 + 1, strlen(hash64 + 1), want, sizeof(want), &want_len) != PC_OK)
+	if (crypto_b64_decode(salt64, (size_t)(hash64 - salt64), salt, sizeof(salt), &salt_len) != PC_OK ||
+	    crypto_b64_decode(hash64 + 1, strlen(hash64 + 1), want, sizeof(want), &want_len) != PC_OK)
 		return PC_EINVAL;
 	err = argon2_to_err(pw_argon2(pi->type, pi->version, pi->m, pi->t, pi->p,
 				      pw != NULL ? pw : "", len, salt, salt_len, got, want_len));
-	if (err == PC_OK && !pc_ct_equal(got, want, want_len))
+	if (err == PC_OK && !crypto_ct_equal(got, want, want_len))
 		err = PC_EBADCREDS;
-	pc_wipe(got, sizeof(got));
+	crypto_wipe(got, sizeof(got));
 	return err;
 }
 
 /* PC_OK on a match, PC_EBADCREDS on a mismatch, PC_EINVAL when phc is not an
  * argon2 string we will verify, PC_ENOMEM / PC_EINTERNAL when argon2 fails.
  * *needs_rehash (may be NULL) is set only on PC_OK, false otherwise. */
-enum pc_err pc_password_verify(const struct pc_argon2_params *policy, const char *phc,
+enum pc_err password_verify(const struct pc_argon2_params *policy, const char *phc,
 			       const char *pw, size_t len, bool *needs_rehash)
 {
 	struct phc_info pi;
@@ -351,16 +351,16 @@ static enum pc_err dummy_get(const struct pc_argon2_params *policy, char phc[PW_
 	if (dummy_phc[0] != '\0' && dummy_params.m_kib == policy->m_kib &&
 	    dummy_params.t == policy->t && dummy_params.p == policy->p)
 		goto out_copy;
-	err = pc_random(secret, sizeof(secret));
+	err = crypto_random(secret, sizeof(secret));
 	if (err != PC_OK)
 		goto out_wipe_secret;
-	err = pc_password_hash(policy, (const char *)secret, sizeof(secret), dummy_phc,
+	err = password_hash(policy, (const char *)secret, sizeof(secret), dummy_phc,
 			       sizeof(dummy_phc));
 	if (err != PC_OK)
 		goto out_wipe_secret;
 	dummy_params = *policy;
 out_wipe_secret:
-	pc_wipe(secret, sizeof(secret));
+	crypto_wipe(secret, sizeof(secret));
 out_copy:
 	if (err == PC_OK)
 		memcpy(phc, dummy_phc, PW_PHC_MAX);
@@ -371,20 +371,20 @@ out_copy:
 /* One argon2id verification's worth of work whose result is thrown away. If
  * the dummy hash cannot be made, hashes pw instead: the time is spent either
  * way. */
-void pc_password_dummy_verify(const struct pc_argon2_params *policy, const char *pw, size_t len)
+void password_dummy_verify(const struct pc_argon2_params *policy, const char *pw, size_t len)
 {
 	char phc[PW_PHC_MAX];
 
 	if (policy == NULL)
 		return;
 	if (dummy_get(policy, phc) == PC_OK) {
-		enum pc_err ignored = pc_password_verify(policy, phc, pw, len, NULL);
+		enum pc_err ignored = password_verify(policy, phc, pw, len, NULL);
 
 		(void)ignored; /* the time is what counts */
 		return;
 	}
-	(void)pc_password_hash(policy, pw, len, phc, sizeof(phc));
-	pc_wipe(phc, sizeof(phc));
+	(void)password_hash(policy, pw, len, phc, sizeof(phc));
+	crypto_wipe(phc, sizeof(phc));
 }
 
 /* ---- policy ------------------------------------------------------------------ */
@@ -415,7 +415,7 @@ static bool contains_nocase(const char *hay, size_t n, const char *needle)
 
 /* PC_OK, or PC_EBADPASSWORD with ei (field "password", type "value_error")
  * carrying the reason. Lengths are in bytes; a maximum <= 0 means none. */
-enum pc_err pc_password_check_policy(const struct pc_config *cfg, const char *pw, size_t len,
+enum pc_err password_check_policy(const struct pc_config *cfg, const char *pw, size_t len,
 				     const char *email, struct pc_errinfo *ei)
 {
 	char msg[128];

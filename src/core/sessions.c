@@ -37,14 +37,14 @@ enum pc_err pc_session_create(struct pc_ctx *ctx, const struct pc_user *u, const
 {
 	struct pc_session_row row;
 	char token[PC_TOKEN_MAX];
-	int64_t now = pc_now();
+	int64_t now = time_now();
 	enum pc_err err;
 
 	memset(&row, 0, sizeof(row));
-	err = pc_token_new(token);
+	err = crypto_token_new(token);
 	if (err != PC_OK)
 		return err;
-	pc_token_hash(token, row.token_hash);
+	crypto_token_hash(token, row.token_hash);
 	memcpy(row.user_id, u->id, sizeof(row.user_id));
 	row.created_at = now;
 	row.last_seen_at = now;
@@ -54,26 +54,26 @@ enum pc_err pc_session_create(struct pc_ctx *ctx, const struct pc_user *u, const
 	err = STORE_CALL(ctx->store, session_insert, &row);
 	if (err == PC_OK)
 		memcpy(token_out, token, PC_TOKEN_MAX);
-	pc_wipe(token, sizeof(token));
+	crypto_wipe(token, sizeof(token));
 	return err;
 }
 
 enum pc_err pc_session_authenticate(struct pc_ctx *ctx, const char *token, struct pc_user *out)
 {
 	char hash[PC_SHA256_HEX];
-	int64_t now = pc_now(), exp = 0;
+	int64_t now = time_now(), exp = 0;
 	uint64_t stamp;
 
 	if (!token_shape_ok(token))
 		return PC_EUNAUTHORIZED;
-	if (pc_authcache_get(ctx, PC_AUTHCACHE_SESSION, token, SESSION_TOKEN_LEN, now, out))
+	if (authcache_get(ctx, PC_AUTHCACHE_SESSION, token, SESSION_TOKEN_LEN, now, out))
 		return PC_OK;
-	stamp = pc_authcache_stamp(ctx); /* before the read (authcache.c) */
-	pc_token_hash(token, hash);
+	stamp = authcache_stamp(ctx); /* before the read (authcache.c) */
+	crypto_token_hash(token, hash);
 	if (STORE_CALL(ctx->store, session_user, hash, now, out, &exp) != PC_OK)
 		return PC_EUNAUTHORIZED;
-	pc_wipe(out->hashed_password, sizeof(out->hashed_password));
-	pc_authcache_put(ctx, PC_AUTHCACHE_SESSION, token, SESSION_TOKEN_LEN, exp, stamp, out);
+	crypto_wipe(out->hashed_password, sizeof(out->hashed_password));
+	authcache_put(ctx, PC_AUTHCACHE_SESSION, token, SESSION_TOKEN_LEN, exp, stamp, out);
 	return PC_OK;
 }
 
@@ -83,6 +83,6 @@ enum pc_err pc_session_end(struct pc_ctx *ctx, const char *token)
 
 	if (!token_shape_ok(token))
 		return PC_EUNAUTHORIZED;
-	pc_token_hash(token, hash);
+	crypto_token_hash(token, hash);
 	return STORE_CALL(ctx->store, session_delete, hash);
 }

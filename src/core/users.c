@@ -49,7 +49,7 @@ out_bad:
 
 static enum pc_err hash_into(struct pc_ctx *ctx, const char *pw, size_t len, struct pc_user *u)
 {
-	return pc_password_hash(&ctx->argon2, pw, len, u->hashed_password,
+	return password_hash(&ctx->argon2, pw, len, u->hashed_password,
 				sizeof(u->hashed_password));
 }
 
@@ -87,14 +87,14 @@ static enum pc_err user_create(struct pc_ctx *ctx, const struct pc_user_input *i
 	char email_lc[PC_EMAIL_MAX + 1], username_lc[PC_USERNAME_MAX + 1];
 	struct pc_user u;
 	enum pc_err err;
-	int64_t now = pc_now();
+	int64_t now = time_now();
 
 	memset(&u, 0, sizeof(u));
-	err = pc_email_normalize(in->email, u.email, email_lc, ei);
+	err = email_normalize(in->email, u.email, email_lc, ei);
 	if (err != PC_OK)
 		return err;
 	if (in->username != NULL && in->username[0] != '\0') {
-		err = pc_username_normalize(in->username, username_lc, ei);
+		err = email_username_normalize(in->username, username_lc, ei);
 		if (err != PC_OK)
 			return err;
 		memcpy(u.username, in->username, strlen(in->username) + 1);
@@ -109,7 +109,7 @@ static enum pc_err user_create(struct pc_ctx *ctx, const struct pc_user_input *i
 		pc_errinfo_set(ei, "body", "password", "missing", "Field required");
 		return PC_EINVAL;
 	}
-	err = pc_password_check_policy(&ctx->cfg, in->password, in->password_len, u.email, ei);
+	err = password_check_policy(&ctx->cfg, in->password, in->password_len, u.email, ei);
 	if (err != PC_OK)
 		return err;
 	err = taken_check(ctx, email_lc, u.username[0] ? username_lc : NULL, NULL, ei);
@@ -118,7 +118,7 @@ static enum pc_err user_create(struct pc_ctx *ctx, const struct pc_user_input *i
 	err = hash_into(ctx, in->password, in->password_len, &u);
 	if (err != PC_OK)
 		return err;
-	err = pc_uuid7(u.id);
+	err = crypto_uuid7(u.id);
 	if (err != PC_OK)
 		return err;
 	u.is_active = !honour_flags || in->is_active != 0;
@@ -130,7 +130,7 @@ static enum pc_err user_create(struct pc_ctx *ctx, const struct pc_user_input *i
 	err = STORE_CALL(ctx->store, user_insert, &u, ei);
 	if (err == PC_OK)
 		*out = u;
-	pc_wipe(u.hashed_password, sizeof(u.hashed_password));
+	crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
 	return err;
 }
 
@@ -143,7 +143,7 @@ enum pc_err pc_user_register(struct pc_ctx *ctx, const struct pc_user_input *in,
 	 * The user exists whatever happens there: a failure is logged, and the
 	 * user can ask for the verify mail again. */
 	if (err == PC_OK)
-		(void)pc_onetime_after_register(ctx, out);
+		(void)onetime_after_register(ctx, out);
 	return err;
 }
 
@@ -165,11 +165,11 @@ static enum pc_err patch_identity(struct pc_ctx *ctx, struct pc_user *u,
 
 	*email_changed = false;
 	if (patch->email != NULL) {
-		err = pc_email_normalize(patch->email, email, email_lc, ei);
+		err = email_normalize(patch->email, email, email_lc, ei);
 		if (err != PC_OK)
 			return err;
 		memcpy(old_lc, u->email, sizeof(old_lc));
-		pc_lower_ascii(old_lc);
+		email_lower_ascii(old_lc);
 		if (strcmp(old_lc, email_lc) != 0) {
 			*email_changed = true;
 			check_email = email_lc;
@@ -178,7 +178,7 @@ static enum pc_err patch_identity(struct pc_ctx *ctx, struct pc_user *u,
 	}
 	if (patch->username != NULL) {
 		if (patch->username[0] != '\0') {
-			err = pc_username_normalize(patch->username, username_lc, ei);
+			err = email_username_normalize(patch->username, username_lc, ei);
 			if (err != PC_OK)
 				return err;
 			check_username = username_lc;
@@ -200,7 +200,7 @@ enum pc_err pc_user_update(struct pc_ctx *ctx, struct pc_user *u, const struct p
 	struct pc_user cur;
 	bool email_changed;
 	enum pc_err err;
-	int64_t now = pc_now();
+	int64_t now = time_now();
 
 	err = STORE_CALL(ctx->store, user_by_id, u->id, &cur);
 	if (err != PC_OK)
@@ -209,7 +209,7 @@ enum pc_err pc_user_update(struct pc_ctx *ctx, struct pc_user *u, const struct p
 	if (err != PC_OK)
 		goto out_wipe;
 	if (patch->password != NULL) {
-		err = pc_password_check_policy(&ctx->cfg, patch->password, patch->password_len,
+		err = password_check_policy(&ctx->cfg, patch->password, patch->password_len,
 					       cur.email, ei);
 		if (err != PC_OK)
 			goto out_wipe;
@@ -236,17 +236,17 @@ enum pc_err pc_user_update(struct pc_ctx *ctx, struct pc_user *u, const struct p
 	if (err == PC_OK)
 		*u = cur;
 out_wipe:
-	pc_wipe(cur.hashed_password, sizeof(cur.hashed_password));
+	crypto_wipe(cur.hashed_password, sizeof(cur.hashed_password));
 	return err;
 }
 
 /* Ids are stored lower-case; any other text is simply no user. */
 static bool id_canonical(const char *id, char out[PC_UUID_STR])
 {
-	if (id == NULL || !pc_uuid_valid(id))
+	if (id == NULL || !crypto_uuid_valid(id))
 		return false;
 	memcpy(out, id, PC_UUID_STR);
-	pc_lower_ascii(out);
+	email_lower_ascii(out);
 	return true;
 }
 
@@ -263,7 +263,7 @@ enum pc_err pc_user_get_by_email(struct pc_ctx *ctx, const char *email, struct p
 {
 	char email_lc[PC_EMAIL_MAX + 1];
 
-	if (pc_email_normalize(email, NULL, email_lc, NULL) != PC_OK)
+	if (email_normalize(email, NULL, email_lc, NULL) != PC_OK)
 		return PC_ENOTFOUND;
 	return STORE_CALL(ctx->store, user_by_email, email_lc, out);
 }

@@ -56,7 +56,7 @@ static void *workers_main(void *p)
 	 * fail, the thread simply keeps the default priority. */
 	if (w->nice > 0)
 		(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), w->nice);
-	pc_password_memory_keep();
+	password_memory_keep();
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		/* Idle for WORKERS_IDLE_RELEASE_S: give the hash memory's pages
@@ -71,7 +71,7 @@ static void *workers_main(void *p)
 				;
 			if (w->count == 0 && !w->stopping) {
 				pthread_mutex_unlock(&w->lock);
-				pc_password_memory_release();
+				password_memory_release();
 				pthread_mutex_lock(&w->lock);
 			}
 		}
@@ -87,7 +87,7 @@ static void *workers_main(void *p)
 		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
-	pc_password_memory_drop();
+	password_memory_drop();
 	return NULL;
 }
 
@@ -105,10 +105,10 @@ static void workers_stop(struct pc_workers *w)
 }
 
 /* Starts nthreads threads (0: one per online CPU) over a queue of max_queue
- * jobs. *out is owned by the caller (pc_workers_free). PC_EINVAL when
+ * jobs. *out is owned by the caller (workers_free). PC_EINVAL when
  * max_queue is 0 or nthreads is over 1024; PC_ENOMEM; PC_EINTERNAL when a
  * thread cannot be started (the ones started are stopped again). */
-enum pc_err pc_workers_new(unsigned nthreads, size_t max_queue, int nice, struct pc_workers **out)
+enum pc_err workers_new(unsigned nthreads, size_t max_queue, int nice, struct pc_workers **out)
 {
 	struct pc_workers *w;
 	sigset_t all, old;
@@ -173,7 +173,7 @@ out_free_arrays:
 /* Queues fn(arg); never blocks. PC_EBUSY when max_queue jobs are already
  * waiting or the pool is stopping (arg stays the caller's); PC_EINVAL when
  * w or fn is NULL. On PC_OK the job will run exactly once. */
-enum pc_err pc_workers_submit(struct pc_workers *w, pc_job_fn *fn, void *arg)
+enum pc_err workers_submit(struct pc_workers *w, pc_job_fn *fn, void *arg)
 {
 	enum pc_err err = PC_OK;
 
@@ -192,14 +192,14 @@ out_unlock:
 	return err;
 }
 
-unsigned pc_workers_count(const struct pc_workers *w)
+unsigned workers_count(const struct pc_workers *w)
 {
 	return w == NULL ? 0 : w->nthreads;
 }
 
 /* Stops accepting, runs every queued job, joins the threads, frees. Must not
  * be called from a job. NULL is a no-op. */
-void pc_workers_free(struct pc_workers *w)
+void workers_free(struct pc_workers *w)
 {
 	if (w == NULL)
 		return;

@@ -10,12 +10,12 @@
 #include "http/http.h"
 
 /* seeds 000 and 003: /auth, /auth/cookie, /users, /protected */
-extern const struct pc_face pc_face_fastapi_users;
+extern const struct pc_face face_fastapi_users;
 /* /healthz, /readyz */
-extern const struct pc_face pc_face_native;
+extern const struct pc_face face_native;
 
 /* The faces the server mounts, in order; the first renders unmatched paths. */
-extern const struct pc_face *const pc_faces[];
-extern const size_t pc_nfaces;
+extern const struct pc_face *const faces_all[];
+extern const size_t faces_count;
 
 #endif /* PC_FACE_H */

@@ -150,7 +150,7 @@ static void fu_render_error(struct pc_req *req, struct pc_resp *resp, int status
 		body = fu_validation_json(ei);
 	else
 		body = json_pack("{s:s}", "detail", fu_reason_phrase(status));
-	pc_resp_json(resp, status, pc_req_json_keep(req, body));
+	resp_json(resp, status, req_json_keep(req, body));
 }
 
 static enum pc_err fu_detail(struct pc_req *req, struct pc_resp *resp, int status,
@@ -162,7 +162,7 @@ static enum pc_err fu_detail(struct pc_req *req, struct pc_resp *resp, int statu
 		body = json_pack("{s:{s:s, s:s}}", "detail", "code", code, "reason", reason);
 	else
 		body = json_pack("{s:s}", "detail", code);
-	return pc_resp_json(resp, status, pc_req_json_keep(req, body));
+	return resp_json(resp, status, req_json_keep(req, body));
 }
 
 /* Renders err through map; validation errors as 422; the rest as 500/503. */
@@ -188,17 +188,17 @@ static enum pc_err fu_user_render(struct pc_req *req, struct pc_resp *resp, int 
 {
 	struct pc_jw w;
 
-	pc_jw_init(&w, req->arena);
-	pc_jw_str(&w, "id", u->id);
-	pc_jw_str(&w, "email", u->email);
-	pc_jw_bool(&w, "is_active", u->is_active);
-	pc_jw_bool(&w, "is_superuser", u->is_superuser);
-	pc_jw_bool(&w, "is_verified", u->is_verified);
+	jw_init(&w, req->arena);
+	jw_str(&w, "id", u->id);
+	jw_str(&w, "email", u->email);
+	jw_bool(&w, "is_active", u->is_active);
+	jw_bool(&w, "is_superuser", u->is_superuser);
+	jw_bool(&w, "is_verified", u->is_verified);
 	if (u->username[0] != '\0')
-		pc_jw_str(&w, "username", u->username);
+		jw_str(&w, "username", u->username);
 	if (u->full_name[0] != '\0')
-		pc_jw_str(&w, "full_name", u->full_name);
-	return pc_resp_jw(resp, status, &w);
+		jw_str(&w, "full_name", u->full_name);
+	return resp_jw(resp, status, &w);
 }
 
 /* ---- readers ------------------------------------------------------------------ */
@@ -209,19 +209,19 @@ static enum pc_err fu_read_user(struct pc_req *req, bool create, struct pc_user_
 	enum pc_err err;
 
 	pc_user_input_init(in);
-	err = pc_req_json_str(req, "email", create, &in->email);
+	err = req_json_str(req, "email", create, &in->email);
 	if (err == PC_OK)
-		err = pc_req_json_str(req, "password", create, &in->password);
+		err = req_json_str(req, "password", create, &in->password);
 	if (err == PC_OK)
-		err = pc_req_json_str(req, "username", false, &in->username);
+		err = req_json_str(req, "username", false, &in->username);
 	if (err == PC_OK)
-		err = pc_req_json_str(req, "full_name", false, &in->full_name);
+		err = req_json_str(req, "full_name", false, &in->full_name);
 	if (err == PC_OK)
-		err = pc_req_json_bool(req, "is_active", &in->is_active);
+		err = req_json_bool(req, "is_active", &in->is_active);
 	if (err == PC_OK)
-		err = pc_req_json_bool(req, "is_superuser", &in->is_superuser);
+		err = req_json_bool(req, "is_superuser", &in->is_superuser);
 	if (err == PC_OK)
-		err = pc_req_json_bool(req, "is_verified", &in->is_verified);
+		err = req_json_bool(req, "is_verified", &in->is_verified);
 	if (in->password != NULL)
 		in->password_len = strlen(in->password);
 	return err;
@@ -230,10 +230,10 @@ static enum pc_err fu_read_user(struct pc_req *req, bool create, struct pc_user_
 /* OAuth2PasswordRequestForm: username, password; grant_type optional "password". */
 static enum pc_err fu_read_login(struct pc_req *req, const char **username, const char **password)
 {
-	const char *grant = pc_req_form_get(req, "grant_type");
+	const char *grant = req_form_get(req, "grant_type");
 
-	*username = pc_req_form_get(req, "username");
-	*password = pc_req_form_get(req, "password");
+	*username = req_form_get(req, "username");
+	*password = req_form_get(req, "password");
 	if (*username == NULL) {
 		pc_errinfo_set(&req->errinfo, "body", "username", "missing", "Field required");
 		return PC_EINVAL;
@@ -253,16 +253,16 @@ static enum pc_err fu_read_login(struct pc_req *req, const char **username, cons
 /* {"email": EmailStr}: presence and type here, the address itself in core. */
 static enum pc_err fu_read_email(struct pc_req *req, const char **email)
 {
-	return pc_req_json_str(req, "email", true, email);
+	return req_json_str(req, "email", true, email);
 }
 
 /* {"token": str, "password": str} */
 static enum pc_err fu_read_reset(struct pc_req *req, const char **token, const char **password)
 {
-	enum pc_err err = pc_req_json_str(req, "token", true, token);
+	enum pc_err err = req_json_str(req, "token", true, token);
 
 	if (err == PC_OK)
-		err = pc_req_json_str(req, "password", true, password);
+		err = req_json_str(req, "password", true, password);
 	return err;
 }
 
@@ -302,7 +302,7 @@ static enum pc_err fu_jwt_login(struct pc_req *req, struct pc_resp *resp)
 		err = pc_jwt_issue(req->ctx, &u, token, sizeof(token));
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_login_errs);
-	return pc_resp_json(resp, 200, pc_req_json_keep(req,
+	return resp_json(resp, 200, req_json_keep(req,
 		json_pack("{s:s, s:s}", "access_token", token, "token_type", "bearer")));
 }
 
@@ -316,7 +316,7 @@ static enum pc_err fu_jwt_logout(struct pc_req *req, struct pc_resp *resp)
 	}
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_lookup_errs);
-	return pc_resp_status(resp, 204);
+	return resp_status(resp, 204);
 }
 
 static struct pc_cookie fu_cookie(const struct pc_config *cfg, const char *value, int max_age)
@@ -339,15 +339,15 @@ static enum pc_err fu_cookie_login(struct pc_req *req, struct pc_resp *resp)
 
 	if (err == PC_OK)
 		err = pc_session_create(req->ctx, &u, req->client_ip,
-					pc_req_header_get(req, "User-Agent"), token);
+					req_header_get(req, "User-Agent"), token);
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_login_errs);
-	c = fu_cookie(cfg, pc_arena_strdup(req->arena, token), cfg->session_lifetime_seconds);
-	pc_wipe(token, sizeof(token));
-	err = pc_resp_cookie_set(resp, &c);
+	c = fu_cookie(cfg, arena_strdup(req->arena, token), cfg->session_lifetime_seconds);
+	crypto_wipe(token, sizeof(token));
+	err = resp_cookie_set(resp, &c);
 	if (err != PC_OK)
 		return err;
-	return pc_resp_status(resp, 204);
+	return resp_status(resp, 204);
 }
 
 static enum pc_err fu_cookie_logout(struct pc_req *req, struct pc_resp *resp)
@@ -357,10 +357,10 @@ static enum pc_err fu_cookie_logout(struct pc_req *req, struct pc_resp *resp)
 
 	if (err != PC_OK && err != PC_ENOTFOUND)
 		return fu_fail(req, resp, err, fu_lookup_errs);
-	err = pc_resp_cookie_set(resp, &c);
+	err = resp_cookie_set(resp, &c);
 	if (err != PC_OK)
 		return err;
-	return pc_resp_status(resp, 204);
+	return resp_status(resp, 204);
 }
 
 /* ---- handlers: reset password and verify routers ----------------------------------- */
@@ -374,7 +374,7 @@ static enum pc_err fu_forgot_password(struct pc_req *req, struct pc_resp *resp)
 		err = pc_password_forgot(req->ctx, email, &req->errinfo);
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_accepted_errs);
-	return pc_resp_json(resp, 202, json_null());
+	return resp_json(resp, 202, json_null());
 }
 
 static enum pc_err fu_reset_password(struct pc_req *req, struct pc_resp *resp)
@@ -387,7 +387,7 @@ static enum pc_err fu_reset_password(struct pc_req *req, struct pc_resp *resp)
 					&req->errinfo);
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_reset_errs);
-	return pc_resp_json(resp, 200, json_null());
+	return resp_json(resp, 200, json_null());
 }
 
 static enum pc_err fu_request_verify(struct pc_req *req, struct pc_resp *resp)
@@ -399,14 +399,14 @@ static enum pc_err fu_request_verify(struct pc_req *req, struct pc_resp *resp)
 		err = pc_verify_request(req->ctx, email, &req->errinfo);
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_accepted_errs);
-	return pc_resp_json(resp, 202, json_null());
+	return resp_json(resp, 202, json_null());
 }
 
 static enum pc_err fu_verify(struct pc_req *req, struct pc_resp *resp)
 {
 	const char *token;
 	struct pc_user u;
-	enum pc_err err = pc_req_json_str(req, "token", true, &token);
+	enum pc_err err = req_json_str(req, "token", true, &token);
 
 	if (err == PC_OK)
 		err = pc_verify(req->ctx, token, &u);
@@ -446,7 +446,7 @@ static enum pc_err fu_me_patch(struct pc_req *req, struct pc_resp *resp)
 static enum pc_err fu_user_get(struct pc_req *req, struct pc_resp *resp)
 {
 	struct pc_user u;
-	enum pc_err err = pc_user_get(req->ctx, pc_req_param_get(req, "id"), &u);
+	enum pc_err err = pc_user_get(req->ctx, req_param_get(req, "id"), &u);
 
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_lookup_errs);
@@ -456,7 +456,7 @@ static enum pc_err fu_user_get(struct pc_req *req, struct pc_resp *resp)
 static enum pc_err fu_user_patch(struct pc_req *req, struct pc_resp *resp)
 {
 	struct pc_user target;
-	enum pc_err err = pc_user_get(req->ctx, pc_req_param_get(req, "id"), &target);
+	enum pc_err err = pc_user_get(req->ctx, req_param_get(req, "id"), &target);
 
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_lookup_errs);
@@ -465,23 +465,23 @@ static enum pc_err fu_user_patch(struct pc_req *req, struct pc_resp *resp)
 
 static enum pc_err fu_user_delete(struct pc_req *req, struct pc_resp *resp)
 {
-	enum pc_err err = pc_user_delete(req->ctx, pc_req_param_get(req, "id"));
+	enum pc_err err = pc_user_delete(req->ctx, req_param_get(req, "id"));
 
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_lookup_errs);
-	return pc_resp_status(resp, 204);
+	return resp_status(resp, 204);
 }
 
 static enum pc_err fu_protected(struct pc_req *req, struct pc_resp *resp)
 {
-	const char *msg = pc_arena_printf(req->arena, "Hello, %s!", req->user->email);
+	const char *msg = arena_printf(req->arena, "Hello, %s!", req->user->email);
 
 	if (msg == NULL)
 		return PC_ENOMEM;
-	return pc_resp_json(resp, 200, pc_req_json_keep(req, json_pack("{s:s}", "message", msg)));
+	return resp_json(resp, 200, req_json_keep(req, json_pack("{s:s}", "message", msg)));
 }
 
-const struct pc_face pc_face_fastapi_users = {
+const struct pc_face face_fastapi_users = {
 	.name = "fastapi_users",
 	.mounts = fu_mounts,
 	.nmounts = N(fu_mounts),

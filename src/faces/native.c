@@ -10,14 +10,14 @@
 
 static enum pc_err native_healthz(struct pc_req *req, struct pc_resp *resp)
 {
-	return pc_resp_json(resp, 200, pc_req_json_keep(req, json_pack("{s:s}", "status", "ok")));
+	return resp_json(resp, 200, req_json_keep(req, json_pack("{s:s}", "status", "ok")));
 }
 
 static enum pc_err native_readyz(struct pc_req *req, struct pc_resp *resp)
 {
 	bool ready = pc_ctx_ping(req->ctx) == PC_OK;
 
-	return pc_resp_json(resp, ready ? 200 : 503, pc_req_json_keep(req,
+	return resp_json(resp, ready ? 200 : 503, req_json_keep(req,
 		json_pack("{s:s}", "status", ready ? "ready" : "unavailable")));
 }
 
@@ -40,10 +40,10 @@ static void native_render_error(struct pc_req *req, struct pc_resp *resp, int st
 			   : status < 500 ? "Bad Request" : "Internal Server Error";
 
 	(void)ei;
-	pc_resp_json(resp, status, pc_req_json_keep(req, json_pack("{s:s}", "detail", detail)));
+	resp_json(resp, status, req_json_keep(req, json_pack("{s:s}", "detail", detail)));
 }
 
-const struct pc_face pc_face_native = {
+const struct pc_face face_native = {
 	.name = "native",
 	.mounts = native_mounts,
 	.nmounts = sizeof(native_mounts) / sizeof(native_mounts[0]),

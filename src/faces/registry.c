@@ -4,9 +4,9 @@
  */
 #include "faces/face.h"
 
-const struct pc_face *const pc_faces[] = {
-	&pc_face_fastapi_users,
-	&pc_face_native,
+const struct pc_face *const faces_all[] = {
+	&face_fastapi_users,
+	&face_native,
 };
 
-const size_t pc_nfaces = sizeof(pc_faces) / sizeof(pc_faces[0]);
+const size_t faces_count = sizeof(faces_all) / sizeof(faces_all[0]);

@@ -54,12 +54,12 @@ void http_request_id_set(struct pc_req *req, const char *incoming)
 		memcpy(req->request_id, incoming, strlen(incoming) + 1);
 		return;
 	}
-	if (prefix == 0 && pc_random(&prefix, sizeof(prefix)) != PC_OK)
-		prefix = (uint64_t)pc_mono_us() ^ (uint64_t)(uintptr_t)&seq;
+	if (prefix == 0 && crypto_random(&prefix, sizeof(prefix)) != PC_OK)
+		prefix = (uint64_t)time_mono_us() ^ (uint64_t)(uintptr_t)&seq;
 	seq++;
 	memcpy(rnd, &prefix, 8);
 	memcpy(rnd + 8, &seq, 8);
-	pc_hex_encode(rnd, sizeof(rnd), req->request_id);
+	crypto_hex_encode(rnd, sizeof(rnd), req->request_id);
 }
 
 /* ---- escaping --------------------------------------------------------------------- */
@@ -110,7 +110,7 @@ size_t http_json_escape(char *dst, size_t dstsz, const char *s, size_t n)
 /* "2024-05-01T12:00:00.123Z" */
 static void log_ts(char out[32])
 {
-	int64_t ms = pc_now_ms();
+	int64_t ms = time_now_ms();
 	time_t secs = (time_t)(ms / 1000);
 	struct tm tm;
 
@@ -142,7 +142,7 @@ void http_access_log(const struct http_exchange *x)
 	const struct pc_req *req = &x->req;
 	char ts[32], method[64], path[LOG_PATH_MAX * 6 + 1], user[3 * (PC_ID_LEN + 1) + 3];
 	char line[LOG_LINE_MAX];
-	int64_t dur = pc_mono_us() - x->t0_us;
+	int64_t dur = time_mono_us() - x->t0_us;
 	const char *p = req->path != NULL ? req->path : "";
 	int n;
 

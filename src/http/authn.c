@@ -25,7 +25,7 @@
  * token is returned as "" (and fails). */
 static const char *authn_bearer(const struct pc_req *req)
 {
-	const char *h = pc_req_header_get(req, "Authorization");
+	const char *h = req_header_get(req, "Authorization");
 
 	if (h == NULL)
 		return NULL;
@@ -80,12 +80,12 @@ int http_authn(struct pc_req *req, unsigned flags)
 	if (token != NULL) {
 		req->cred_kind = PC_CRED_BEARER;
 	} else if (!only_bearer) {
-		token = pc_req_cookie_get(req, req->ctx->cfg.cookie_name);
+		token = req_cookie_get(req, req->ctx->cfg.cookie_name);
 		req->cred_kind = token != NULL ? PC_CRED_COOKIE : PC_CRED_NONE;
 	}
 	if (token == NULL || !authn_token_ok(token))
 		goto out_unauthorized;
-	u = pc_arena_calloc(req->arena, sizeof(*u));
+	u = arena_calloc(req->arena, sizeof(*u));
 	if (u == NULL)
 		return 500;
 	if (req->cred_kind == PC_CRED_BEARER)

@@ -48,7 +48,7 @@ enum pc_route_flags {
 	PC_R_ACTIVE = 1 << 1,    /* the user must be active, else 401 */
 	PC_R_SUPERUSER = 1 << 2, /* the user must be a superuser, else 403 */
 	PC_R_JSON = 1 << 3,      /* body: a JSON object, parsed into req->json */
-	PC_R_FORM = 1 << 4,      /* body: urlencoded form, parsed; read with pc_req_form_get */
+	PC_R_FORM = 1 << 4,      /* body: urlencoded form, parsed; read with req_form_get */
 	PC_R_SLOW = 1 << 5,      /* the handler runs on the worker pool (it hashes) */
 	PC_R_BEARER = 1 << 6,    /* with PC_R_AUTH: only the Authorization bearer JWT counts */
 	PC_R_COOKIE = 1 << 7,    /* with PC_R_AUTH: only the session cookie counts */
@@ -90,15 +90,15 @@ struct pc_req {
 };
 
 /* All borrowed, valid for the life of the request; NULL when absent. */
-const char *pc_req_header_get(const struct pc_req *req, const char *name);
-const char *pc_req_cookie_get(const struct pc_req *req, const char *name);
-const char *pc_req_query_get(const struct pc_req *req, const char *name);
-const char *pc_req_param_get(const struct pc_req *req, const char *name);
+const char *req_header_get(const struct pc_req *req, const char *name);
+const char *req_cookie_get(const struct pc_req *req, const char *name);
+const char *req_query_get(const struct pc_req *req, const char *name);
+const char *req_param_get(const struct pc_req *req, const char *name);
 /* PC_R_FORM routes: a decoded form field (valid UTF-8), or NULL. */
-const char *pc_req_form_get(const struct pc_req *req, const char *name);
+const char *req_form_get(const struct pc_req *req, const char *name);
 
 /* Hands a json_t to the arena (decref at request end) and returns it. */
-json_t *pc_req_json_keep(struct pc_req *req, json_t *j);
+json_t *req_json_keep(struct pc_req *req, json_t *j);
 
 /* ---- resp ------------------------------------------------------------------- */
 
@@ -118,12 +118,12 @@ struct pc_resp {
 };
 
 /* Serialises j (borrowed) as the body with Content-Type application/json. */
-enum pc_err pc_resp_json(struct pc_resp *resp, int status, const json_t *j);
+enum pc_err resp_json(struct pc_resp *resp, int status, const json_t *j);
 /* A JSON object written straight into the arena, for bodies on hot paths
  * (no jansson tree). Members in call order; strings must be valid UTF-8 (as
  * everything that came through the request parser or the store is); the
  * bytes equal jansson's JSON_COMPACT output. Out of memory is remembered
- * and reported by pc_resp_jw (PC_ENOMEM, response left unset). */
+ * and reported by resp_jw (PC_ENOMEM, response left unset). */
 struct pc_jw {
 	struct pc_arena *arena;
 	char *p;
@@ -131,14 +131,14 @@ struct pc_jw {
 	unsigned members;
 	bool failed;
 };
-void pc_jw_init(struct pc_jw *w, struct pc_arena *arena);
-void pc_jw_str(struct pc_jw *w, const char *key, const char *value);
-void pc_jw_bool(struct pc_jw *w, const char *key, bool value);
+void jw_init(struct pc_jw *w, struct pc_arena *arena);
+void jw_str(struct pc_jw *w, const char *key, const char *value);
+void jw_bool(struct pc_jw *w, const char *key, bool value);
 /* Closes the object and makes it the body, Content-Type application/json. */
-enum pc_err pc_resp_jw(struct pc_resp *resp, int status, struct pc_jw *w);
+enum pc_err resp_jw(struct pc_resp *resp, int status, struct pc_jw *w);
 /* A status with no body (204) or a fixed text body. */
-enum pc_err pc_resp_status(struct pc_resp *resp, int status);
-enum pc_err pc_resp_header_add(struct pc_resp *resp, const char *name, const char *value);
+enum pc_err resp_status(struct pc_resp *resp, int status);
+enum pc_err resp_header_add(struct pc_resp *resp, const char *name, const char *value);
 
 struct pc_cookie {
 	const char *name;
@@ -150,7 +150,7 @@ struct pc_cookie {
 	bool secure;
 	bool httponly;
 };
-enum pc_err pc_resp_cookie_set(struct pc_resp *resp, const struct pc_cookie *c);
+enum pc_err resp_cookie_set(struct pc_resp *resp, const struct pc_cookie *c);
 
 /* ---- face ------------------------------------------------------------------------ */
 
@@ -181,9 +181,9 @@ struct pc_router;
 
 /* Mounts every face's tables under the prefixes of cfg. PC_EEXISTS (ei.msg
  * names both routes) when two routes would answer the same method and path. */
-enum pc_err pc_router_new(const struct pc_config *cfg, const struct pc_face *const *faces,
+enum pc_err router_new(const struct pc_config *cfg, const struct pc_face *const *faces,
 			  size_t nfaces, struct pc_router **out, struct pc_errinfo *ei);
-void pc_router_free(struct pc_router *r);
+void router_free(struct pc_router *r);
 
 enum pc_match { PC_MATCH_OK, PC_MATCH_NOT_FOUND, PC_MATCH_BAD_METHOD };
 
@@ -191,25 +191,25 @@ enum pc_match { PC_MATCH_OK, PC_MATCH_NOT_FOUND, PC_MATCH_BAD_METHOD };
  * req->face and params (allocated in req->arena). On a miss sets req->face
  * to the face with the longest mount prefix of the path (or the first face),
  * and for PC_MATCH_BAD_METHOD writes the allowed methods to *allow. */
-enum pc_match pc_router_match(const struct pc_router *r, struct pc_req *req, const char **allow);
+enum pc_match router_match(const struct pc_router *r, struct pc_req *req, const char **allow);
 
 /* ---- server --------------------------------------------------------------------------- */
 
 struct pc_server;
 
 /* Starts listening on cfg host:port with the faces mounted. */
-enum pc_err pc_server_start(struct pc_ctx *ctx, const struct pc_face *const *faces, size_t nfaces,
+enum pc_err server_start(struct pc_ctx *ctx, const struct pc_face *const *faces, size_t nfaces,
 			    struct pc_server **out, struct pc_errinfo *ei);
 /* Stops accepting, finishes suspended requests, joins threads. */
-void pc_server_stop(struct pc_server *s);
+void server_stop(struct pc_server *s);
 
 /* ---- shared readers (req.c) ------------------------------------------------------------- */
 
 /* Reads a string member of req->json. required: absent -> PC_EINVAL "missing".
  * Present but not a string -> PC_EINVAL "string_type". *out NULL when absent
  * and optional. JSON null counts as absent for optional fields. */
-enum pc_err pc_req_json_str(struct pc_req *req, const char *name, bool required, const char **out);
+enum pc_err req_json_str(struct pc_req *req, const char *name, bool required, const char **out);
 /* A boolean member: PC_UNSET when absent or null, else 0/1; PC_EINVAL "bool_type". */
-enum pc_err pc_req_json_bool(struct pc_req *req, const char *name, int *out);
+enum pc_err req_json_bool(struct pc_req *req, const char *name, int *out);
 
 #endif /* PC_HTTP_H */

@@ -49,7 +49,7 @@ struct http_exchange {
 	struct pc_resp resp;
 	struct MHD_Connection *conn;     /* NULL in unit tests: no headers then */
 	struct pc_server *srv;
-	int64_t t0_us;                   /* pc_mono_us() at the first call */
+	int64_t t0_us;                   /* time_mono_us() at the first call */
 	enum http_phase phase;
 	bool too_big;                    /* the body passed max_body_bytes */
 	bool body_failed;                /* ENOMEM while gathering the body */

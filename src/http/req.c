@@ -151,7 +151,7 @@ static bool req_ctype_json(const char *ctype)
 /* Decodes one form token into the arena; NULL when it is not clean text. */
 static const char *req_form_token(struct pc_arena *a, const char *s, size_t n, bool *bad)
 {
-	char *d = pc_arena_alloc(a, n + 1);
+	char *d = arena_alloc(a, n + 1);
 	size_t len;
 
 	if (d == NULL)
@@ -178,7 +178,7 @@ enum pc_err http_form_parse(struct pc_arena *a, const char *body, size_t len,
 		return PC_OK;
 	for (i = 0; i < len; i++)
 		cap += body[i] == '&';
-	f = pc_arena_alloc(a, cap * sizeof(*f));
+	f = arena_alloc(a, cap * sizeof(*f));
 	if (f == NULL)
 		return PC_ENOMEM;
 	while (p < end) {
@@ -268,7 +268,7 @@ enum pc_err http_body_json(struct pc_req *req, const char *ctype)
 		pc_errinfo_set(&req->errinfo, "body", "", "json_invalid", "JSON decode error");
 		return PC_EINVAL;
 	}
-	if (pc_req_json_keep(req, j) == NULL)
+	if (req_json_keep(req, j) == NULL)
 		return PC_ENOMEM;
 	if (!json_is_object(j))
 		goto out_not_object;
@@ -299,7 +299,7 @@ static struct MHD_Connection *req_conn(const struct pc_req *req)
 	return x != NULL ? x->conn : NULL;
 }
 
-const char *pc_req_header_get(const struct pc_req *req, const char *name)
+const char *req_header_get(const struct pc_req *req, const char *name)
 {
 	struct MHD_Connection *c = req_conn(req);
 
@@ -308,15 +308,15 @@ const char *pc_req_header_get(const struct pc_req *req, const char *name)
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
-const char *pc_req_cookie_get(const struct pc_req *req, const char *name)
+const char *req_cookie_get(const struct pc_req *req, const char *name)
 {
 	const char *v;
 	size_t n;
 
-	v = http_cookie_find(pc_req_header_get(req, "Cookie"), name, &n);
+	v = http_cookie_find(req_header_get(req, "Cookie"), name, &n);
 	if (v == NULL || !http_text_ok(v, n))
 		return NULL;
-	return pc_arena_strndup(req->arena, v, n);
+	return arena_strndup(req->arena, v, n);
 }
 
 struct req_query_find {
@@ -349,7 +349,7 @@ static enum MHD_Result req_query_iter(void *cls, enum MHD_ValueKind kind, const 
 	return MHD_NO;
 }
 
-const char *pc_req_query_get(const struct pc_req *req, const char *name)
+const char *req_query_get(const struct pc_req *req, const char *name)
 {
 	struct MHD_Connection *c = req_conn(req);
 	struct req_query_find q = { name, NULL, false };
@@ -362,14 +362,14 @@ const char *pc_req_query_get(const struct pc_req *req, const char *name)
 	if (!q.found)
 		return NULL;
 	n = strlen(q.raw);
-	d = pc_arena_alloc(req->arena, n + 1);
+	d = arena_alloc(req->arena, n + 1);
 	if (d == NULL)
 		return NULL;
 	len = http_pct_decode(d, q.raw, n, false);
 	return http_text_ok(d, len) ? d : NULL;
 }
 
-const char *pc_req_param_get(const struct pc_req *req, const char *name)
+const char *req_param_get(const struct pc_req *req, const char *name)
 {
 	int i;
 
@@ -381,7 +381,7 @@ const char *pc_req_param_get(const struct pc_req *req, const char *name)
 }
 
 /* The last field of that name wins, as in Starlette's FormData. */
-const char *pc_req_form_get(const struct pc_req *req, const char *name)
+const char *req_form_get(const struct pc_req *req, const char *name)
 {
 	const struct http_exchange *x = req->impl;
 	size_t i;
@@ -397,11 +397,11 @@ const char *pc_req_form_get(const struct pc_req *req, const char *name)
 
 /* Returns j, now owned by the arena (decref'd when the request ends). NULL
  * when j is NULL, or when the arena cannot record it (j is released then). */
-json_t *pc_req_json_keep(struct pc_req *req, json_t *j)
+json_t *req_json_keep(struct pc_req *req, json_t *j)
 {
 	if (j == NULL)
 		return NULL;
-	if (pc_arena_defer(req->arena, req_json_decref, j) != PC_OK) {
+	if (arena_defer(req->arena, req_json_decref, j) != PC_OK) {
 		json_decref(j);
 		return NULL;
 	}
@@ -410,7 +410,7 @@ json_t *pc_req_json_keep(struct pc_req *req, json_t *j)
 
 /* ---- shared JSON readers ------------------------------------------------------- */
 
-enum pc_err pc_req_json_str(struct pc_req *req, const char *name, bool required, const char **out)
+enum pc_err req_json_str(struct pc_req *req, const char *name, bool required, const char **out)
 {
 	json_t *v = req->json != NULL ? json_object_get(req->json, name) : NULL;
 
@@ -451,7 +451,7 @@ static const struct {
 /* Accepts what pydantic's bool does in lax mode: true/false, 0/1 (integer
  * or real) and the words above; other numbers and strings are
  * "bool_parsing", other types "bool_type". */
-enum pc_err pc_req_json_bool(struct pc_req *req, const char *name, int *out)
+enum pc_err req_json_bool(struct pc_req *req, const char *name, int *out)
 {
 	json_t *v = req->json != NULL ? json_object_get(req->json, name) : NULL;
 	size_t i;

@@ -80,7 +80,7 @@ static int resp_dump_cb(const char *buf, size_t n, void *data)
 				return -1;
 			cap *= 2;
 		}
-		p = pc_arena_alloc(d->arena, cap);
+		p = arena_alloc(d->arena, cap);
 		if (p == NULL)
 			return -1;
 		memcpy(p, d->p, d->len);
@@ -95,13 +95,13 @@ static int resp_dump_cb(const char *buf, size_t n, void *data)
 
 /* PC_ENOMEM when j is NULL (a failed json_pack upstream) or memory runs out:
  * the response is left unset, so the server answers 500. */
-enum pc_err pc_resp_json(struct pc_resp *resp, int status, const json_t *j)
+enum pc_err resp_json(struct pc_resp *resp, int status, const json_t *j)
 {
 	struct resp_dump d = { resp->arena, NULL, 0, RESP_JSON_FIRST };
 
 	if (j == NULL)
 		return PC_ENOMEM;
-	d.p = pc_arena_alloc(resp->arena, d.cap);
+	d.p = arena_alloc(resp->arena, d.cap);
 	if (d.p == NULL)
 		return PC_ENOMEM;
 	d.p[0] = '\0';
@@ -124,7 +124,7 @@ static void jw_put(struct pc_jw *w, const char *s, size_t n)
 		return;
 	if (w->p == NULL) {
 		d.cap = RESP_JSON_FIRST;
-		d.p = pc_arena_alloc(w->arena, d.cap);
+		d.p = arena_alloc(w->arena, d.cap);
 		if (d.p == NULL) {
 			w->failed = true;
 			return;
@@ -178,7 +178,7 @@ static void jw_string(struct pc_jw *w, const char *s)
 	jw_put(w, "\"", 1);
 }
 
-void pc_jw_init(struct pc_jw *w, struct pc_arena *arena)
+void jw_init(struct pc_jw *w, struct pc_arena *arena)
 {
 	memset(w, 0, sizeof(*w));
 	w->arena = arena;
@@ -193,13 +193,13 @@ static void jw_key(struct pc_jw *w, const char *key)
 	jw_put(w, ":", 1);
 }
 
-void pc_jw_str(struct pc_jw *w, const char *key, const char *value)
+void jw_str(struct pc_jw *w, const char *key, const char *value)
 {
 	jw_key(w, key);
 	jw_string(w, value);
 }
 
-void pc_jw_bool(struct pc_jw *w, const char *key, bool value)
+void jw_bool(struct pc_jw *w, const char *key, bool value)
 {
 	jw_key(w, key);
 	if (value)
@@ -208,7 +208,7 @@ void pc_jw_bool(struct pc_jw *w, const char *key, bool value)
 		jw_put(w, "false", 5);
 }
 
-enum pc_err pc_resp_jw(struct pc_resp *resp, int status, struct pc_jw *w)
+enum pc_err resp_jw(struct pc_resp *resp, int status, struct pc_jw *w)
 {
 	jw_put(w, "}", 1);
 	if (w->failed)
@@ -221,7 +221,7 @@ enum pc_err pc_resp_jw(struct pc_resp *resp, int status, struct pc_jw *w)
 }
 
 /* A status with no body; drops any body set before. */
-enum pc_err pc_resp_status(struct pc_resp *resp, int status)
+enum pc_err resp_status(struct pc_resp *resp, int status)
 {
 	if (status < 100 || status > 999)
 		return PC_EINVAL;
@@ -275,17 +275,17 @@ bool http_resp_has_header(const struct pc_resp *resp, const char *name)
 
 /* Appends a header (copied into the arena). PC_EINVAL for a name that is
  * not a token or a value with control bytes; PC_ENOMEM. */
-enum pc_err pc_resp_header_add(struct pc_resp *resp, const char *name, const char *value)
+enum pc_err resp_header_add(struct pc_resp *resp, const char *name, const char *value)
 {
 	struct pc_header *h, **tail;
 
 	if (!resp_token_ok(name) || value == NULL || !resp_value_ok(value))
 		return PC_EINVAL;
-	h = pc_arena_alloc(resp->arena, sizeof(*h));
+	h = arena_alloc(resp->arena, sizeof(*h));
 	if (h == NULL)
 		return PC_ENOMEM;
-	h->name = pc_arena_strdup(resp->arena, name);
-	h->value = pc_arena_strdup(resp->arena, value);
+	h->name = arena_strdup(resp->arena, name);
+	h->value = arena_strdup(resp->arena, value);
 	h->next = NULL;
 	if (h->name == NULL || h->value == NULL)
 		return PC_ENOMEM;
@@ -325,7 +325,7 @@ static bool resp_attr_ok(const char *s)
  *   name=value; Max-Age=N[; Expires=<epoch>][; Domain=d]; Path=p[; SameSite=s][; Secure][; HttpOnly]
  * max_age 0 deletes (Max-Age=0 and an Expires in 1970). PC_EINVAL for a bad
  * name, value, path, domain or samesite, or a negative max_age; PC_ENOMEM. */
-enum pc_err pc_resp_cookie_set(struct pc_resp *resp, const struct pc_cookie *c)
+enum pc_err resp_cookie_set(struct pc_resp *resp, const struct pc_cookie *c)
 {
 	const char *path = c->path != NULL ? c->path : "/";
 	const char *domain = c->domain != NULL ? c->domain : "";
@@ -339,7 +339,7 @@ enum pc_err pc_resp_cookie_set(struct pc_resp *resp, const struct pc_cookie *c)
 	if (*samesite != '\0' && strcasecmp(samesite, "lax") != 0 &&
 	    strcasecmp(samesite, "strict") != 0 && strcasecmp(samesite, "none") != 0)
 		return PC_EINVAL;
-	line = pc_arena_printf(resp->arena, "%s=%s; Max-Age=%d%s%s%s; Path=%s%s%s%s%s", c->name,
+	line = arena_printf(resp->arena, "%s=%s; Max-Age=%d%s%s%s; Path=%s%s%s%s%s", c->name,
 			       value, c->max_age,
 			       c->max_age == 0 ? "; Expires=Thu, 01 Jan 1970 00:00:00 GMT" : "",
 			       *domain != '\0' ? "; Domain=" : "", domain, path,
@@ -347,5 +347,5 @@ enum pc_err pc_resp_cookie_set(struct pc_resp *resp, const struct pc_cookie *c)
 			       c->secure ? "; Secure" : "", c->httponly ? "; HttpOnly" : "");
 	if (line == NULL)
 		return PC_ENOMEM;
-	return pc_resp_header_add(resp, "Set-Cookie", line);
+	return resp_header_add(resp, "Set-Cookie", line);
 }

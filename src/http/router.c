@@ -252,7 +252,7 @@ static enum pc_err router_check_collisions(const struct pc_router *r, struct pc_
 	return PC_OK;
 }
 
-enum pc_err pc_router_new(const struct pc_config *cfg, const struct pc_face *const *faces,
+enum pc_err router_new(const struct pc_config *cfg, const struct pc_face *const *faces,
 			  size_t nfaces, struct pc_router **out, struct pc_errinfo *ei)
 {
 	struct pc_router *r;
@@ -313,11 +313,11 @@ enum pc_err pc_router_new(const struct pc_config *cfg, const struct pc_face *con
 	*out = r;
 	return PC_OK;
 out_free:
-	pc_router_free(r);
+	router_free(r);
 	return err;
 }
 
-void pc_router_free(struct pc_router *r)
+void router_free(struct pc_router *r)
 {
 	size_t i;
 
@@ -362,7 +362,7 @@ static int router_split_path(struct pc_arena *a, const char *path, struct router
 		s[n].len = len;
 		s[n].decoded = false;
 		if (memchr(p, '%', len) != NULL) {
-			char *d = pc_arena_alloc(a, len + 1);
+			char *d = arena_alloc(a, len + 1);
 
 			if (d == NULL)
 				return -1;
@@ -424,7 +424,7 @@ static const char *router_allow(const struct pc_router *r, struct pc_arena *a, s
 	const char *out = NULL;
 	size_t i, j;
 
-	pc_buf_init(&b, 512);
+	buf_init(&b, 512);
 	for (i = lo; i < hi; i++) {
 		bool seen = false;
 
@@ -435,18 +435,18 @@ static const char *router_allow(const struct pc_router *r, struct pc_arena *a, s
 			       strcmp(r->e[j].method, r->e[i].method) == 0;
 		if (seen)
 			continue;
-		if (b.len > 0 && pc_buf_add(&b, ", ", 2) != PC_OK)
+		if (b.len > 0 && buf_add(&b, ", ", 2) != PC_OK)
 			break;
-		if (pc_buf_addstr(&b, r->e[i].method) != PC_OK)
+		if (buf_addstr(&b, r->e[i].method) != PC_OK)
 			break;
 	}
 	if (b.data != NULL)
-		out = pc_arena_strndup(a, b.data, b.len);
-	pc_buf_release(&b);
+		out = arena_strndup(a, b.data, b.len);
+	buf_release(&b);
 	return out != NULL ? out : "";
 }
 
-enum pc_match pc_router_match(const struct pc_router *r, struct pc_req *req, const char **allow)
+enum pc_match router_match(const struct pc_router *r, struct pc_req *req, const char **allow)
 {
 	struct router_reqseg s[ROUTER_MAX_SEGS];
 	const struct router_entry *best = NULL, *path_hit = NULL;
@@ -480,7 +480,7 @@ enum pc_match pc_router_match(const struct pc_router *r, struct pc_req *req, con
 				continue;
 			req->param_name[p] = best->seg[k].text;
 			req->param_value[p] = s[k].decoded ? s[k].p
-					      : pc_arena_strndup(req->arena, s[k].p, s[k].len);
+					      : arena_strndup(req->arena, s[k].p, s[k].len);
 			if (req->param_value[p] == NULL)
 				goto out_miss;
 			p++;

@@ -117,7 +117,7 @@ static void server_render_error(struct http_exchange *x, int status, const struc
 		return;
 	resp->status = status;
 	resp->content_type = "application/json";
-	resp->body = pc_arena_printf(x->req.arena, "{\"detail\":\"%s\"}", http_reason(status));
+	resp->body = arena_printf(x->req.arena, "{\"detail\":\"%s\"}", http_reason(status));
 	resp->body_len = resp->body != NULL ? strlen(resp->body) : 0;
 }
 
@@ -178,7 +178,7 @@ static void server_slow_job(void *arg)
 static void server_busy(struct http_exchange *x)
 {
 	server_render_error(x, 503, NULL);
-	pc_resp_header_add(&x->resp, "Retry-After", "1");
+	resp_header_add(&x->resp, "Retry-After", "1");
 }
 
 /* PC_R_SLOW: suspend, then hand the handler to the worker pool. */
@@ -191,7 +191,7 @@ static void server_slow_start(struct http_exchange *x)
 		return;
 	}
 	atomic_fetch_add(&s->jobs, 1);
-	if (atomic_load(&s->stopping)) { /* seq_cst: pairs with pc_server_stop */
+	if (atomic_load(&s->stopping)) { /* seq_cst: pairs with server_stop */
 		atomic_fetch_sub(&s->jobs, 1);
 		server_busy(x);
 		return;
@@ -200,7 +200,7 @@ static void server_slow_start(struct http_exchange *x)
 	x->counted_slow = true;
 	atomic_fetch_add(&s->slow_open, 1);
 	MHD_suspend_connection(x->conn);
-	if (pc_workers_submit(s->workers, server_slow_job, x) == PC_OK)
+	if (workers_submit(s->workers, server_slow_job, x) == PC_OK)
 		return;
 	server_busy(x);
 	atomic_store_explicit(&x->slow_done, 1, memory_order_release);
@@ -216,7 +216,7 @@ static int server_checks(struct http_exchange *x)
 	enum pc_err err;
 
 	if (flags & (PC_R_JSON | PC_R_FORM)) {
-		ctype = pc_req_header_get(&x->req, "Content-Type");
+		ctype = req_header_get(&x->req, "Content-Type");
 		if (flags & PC_R_JSON)
 			err = http_body_json(&x->req, ctype);
 		else
@@ -236,7 +236,7 @@ static void server_dispatch(struct http_exchange *x)
 	enum pc_match m;
 	int status;
 
-	m = pc_router_match(x->srv->router, &x->req, &allow);
+	m = router_match(x->srv->router, &x->req, &allow);
 	if (x->too_big || x->body_failed) {
 		server_render_error(x, x->too_big ? 413 : 500, NULL);
 		return;
@@ -247,7 +247,7 @@ static void server_dispatch(struct http_exchange *x)
 	}
 	if (m == PC_MATCH_BAD_METHOD) {
 		server_render_error(x, 405, NULL);
-		pc_resp_header_add(&x->resp, "Allow", allow != NULL ? allow : "");
+		resp_header_add(&x->resp, "Allow", allow != NULL ? allow : "");
 		return;
 	}
 	status = server_checks(x);
@@ -282,12 +282,12 @@ static struct http_exchange *server_exchange_new(struct pc_server *s, struct MHD
 	struct http_exchange *x;
 	struct pc_arena *a;
 
-	a = pc_arena_new(SERVER_ARENA_CHUNK);
+	a = arena_new(SERVER_ARENA_CHUNK);
 	if (a == NULL)
 		return NULL;
-	x = pc_arena_calloc(a, sizeof(*x));
+	x = arena_calloc(a, sizeof(*x));
 	if (x == NULL) {
-		pc_arena_free(a);
+		arena_free(a);
 		return NULL;
 	}
 	x->req.ctx = s->ctx;
@@ -297,10 +297,10 @@ static struct http_exchange *server_exchange_new(struct pc_server *s, struct MHD
 	x->req.client_ip = x->ip;
 	x->req.impl = x;
 	x->resp.arena = a;
-	pc_buf_init(&x->req.body, s->max_body);
+	buf_init(&x->req.body, s->max_body);
 	x->conn = c;
 	x->srv = s;
-	x->t0_us = pc_mono_us();
+	x->t0_us = time_mono_us();
 	atomic_init(&x->slow_done, 0);
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci != NULL && ci->client_addr != NULL)
@@ -332,14 +332,14 @@ static void server_gather(struct http_exchange *x, const char *data, size_t n)
 
 	if (x->too_big || x->body_failed)
 		return;
-	err = pc_buf_add(&x->req.body, data, n);
+	err = buf_add(&x->req.body, data, n);
 	if (err == PC_OK)
 		return;
 	if (err == PC_ETOOBIG)
 		x->too_big = true;
 	else
 		x->body_failed = true;
-	pc_buf_release(&x->req.body);
+	buf_release(&x->req.body);
 }
 
 static enum MHD_Result server_on_access(void *cls, struct MHD_Connection *c, const char *url,
@@ -397,8 +397,8 @@ static void server_on_completed(void *cls, struct MHD_Connection *c, void **con_
 		http_access_log(x);
 	if (x->counted_slow)
 		atomic_fetch_sub(&s->slow_open, 1);
-	pc_buf_release(&x->req.body);
-	pc_arena_free(x->req.arena);
+	buf_release(&x->req.body);
+	arena_free(x->req.arena);
 }
 
 /* Leaves the path and query percent-encoded: req.c and the router decode. */
@@ -472,7 +472,7 @@ static enum pc_err server_resolve(struct pc_server *s, const struct pc_config *c
 	return PC_OK;
 }
 
-enum pc_err pc_server_start(struct pc_ctx *ctx, const struct pc_face *const *faces, size_t nfaces,
+enum pc_err server_start(struct pc_ctx *ctx, const struct pc_face *const *faces, size_t nfaces,
 			    struct pc_server **out, struct pc_errinfo *ei)
 {
 	const struct pc_config *cfg = &ctx->cfg;
@@ -489,14 +489,14 @@ enum pc_err pc_server_start(struct pc_ctx *ctx, const struct pc_face *const *fac
 	if (s == NULL)
 		return PC_ENOMEM;
 	s->ctx = ctx;
-	s->workers = pc_ctx_workers(ctx);
+	s->workers = ctx_workers(ctx);
 	s->max_body = cfg->max_body_bytes > 0 ? (size_t)cfg->max_body_bytes : 0;
 	s->access_log = cfg->access_log;
 	atomic_init(&s->jobs, 0);
 	atomic_init(&s->slow_open, 0);
 	atomic_init(&s->stopping, false);
 	atomic_init(&s->starting, false);
-	err = pc_router_new(cfg, faces, nfaces, &s->router, ei);
+	err = router_new(cfg, faces, nfaces, &s->router, ei);
 	if (err != PC_OK)
 		goto out_free;
 	err = server_resolve(s, cfg, ei);
@@ -538,7 +538,7 @@ enum pc_err pc_server_start(struct pc_ctx *ctx, const struct pc_face *const *fac
 	*out = s;
 	return PC_OK;
 out_free:
-	pc_router_free(s->router);
+	router_free(s->router);
 	free(s);
 	return err;
 }
@@ -550,7 +550,7 @@ static void server_nap(void)
 	nanosleep(&ts, NULL);
 }
 
-void pc_server_stop(struct pc_server *s)
+void server_stop(struct pc_server *s)
 {
 	int64_t deadline;
 
@@ -560,10 +560,10 @@ void pc_server_stop(struct pc_server *s)
 	/* Every submitted job resumes its connection; MHD must not stop before. */
 	while (atomic_load(&s->jobs) > 0)
 		server_nap();
-	deadline = pc_mono_us() + SERVER_DRAIN_US;
-	while (atomic_load(&s->slow_open) > 0 && pc_mono_us() < deadline)
+	deadline = time_mono_us() + SERVER_DRAIN_US;
+	while (atomic_load(&s->slow_open) > 0 && time_mono_us() < deadline)
 		server_nap();
 	MHD_stop_daemon(s->daemon);
-	pc_router_free(s->router);
+	router_free(s->router);
 	free(s);
 }

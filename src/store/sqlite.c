@@ -829,7 +829,7 @@ static enum pc_err sqlite_open(const char *url, struct pc_store **out, struct pc
 	st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		return PC_ENOMEM;
-	st->base.ops = &pc_store_sqlite;
+	st->base.ops = &store_sqlite_ops;
 	atomic_init(&st->base.gen, 1);
 	atomic_init(&st->base.gen_tracked, true);
 	err = url_path(url, st->path, sizeof(st->path), ei);
@@ -911,7 +911,7 @@ static enum pc_err migrate_one(struct pc_store *s, const struct pc_migration *m,
 		goto out_rollback;
 	if (m->number > current) {
 		const struct sqlite_arg row[] = {
-			A_INT(m->number), A_TEXT(m->name), A_INT(pc_now()),
+			A_INT(m->number), A_TEXT(m->name), A_INT(time_now()),
 		};
 
 		if (sqlite3_exec(c->db, m->sql, NULL, NULL, &errmsg) != SQLITE_OK) {
@@ -1269,7 +1269,7 @@ static enum pc_err sqlite_key_get(struct pc_store *s, const char *name, char *ou
 static enum pc_err sqlite_key_put_if_absent(struct pc_store *s, const char *name,
 					    const char *value)
 {
-	const struct sqlite_arg args[] = { A_TEXT(name), A_TEXT(value), A_INT(pc_now()) };
+	const struct sqlite_arg args[] = { A_TEXT(name), A_TEXT(value), A_INT(time_now()) };
 
 	if (name == NULL || value == NULL)
 		return PC_EINVAL;
@@ -1604,7 +1604,7 @@ static enum pc_err sqlite_mail_purge(struct pc_store *s, int64_t now, int64_t do
 
 /* ---- the operations table -------------------------------------------------------------- */
 
-const struct pc_store_ops pc_store_sqlite = {
+const struct pc_store_ops store_sqlite_ops = {
 	.version = PC_STORE_OPS_VERSION,
 	.name = "sqlite",
 	.scheme = SQLITE_URL_SCHEME,

@@ -11,8 +11,8 @@
 
 /* The back ends, in the order their schemes are tried. */
 static const struct pc_store_ops *const store_backends[] = {
-	&pc_store_sqlite,
-	/* &pc_store_postgres, when it lands */
+	&store_sqlite_ops,
+	/* &store_postgres_ops, when it lands */
 };
 
 #define STORE_NBACKENDS (sizeof(store_backends) / sizeof(store_backends[0]))

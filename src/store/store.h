@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #include "portcullis.h"
-#include "core/core.h"
+#include "base/base.h"
 
 /* ---- rows ---------------------------------------------------------------- */
 
@@ -216,7 +216,7 @@ static inline bool store_generation(struct pc_store *s, uint64_t *gen)
 	return atomic_load_explicit(&s->gen_tracked, memory_order_relaxed);
 }
 
-extern const struct pc_store_ops pc_store_sqlite;
+extern const struct pc_store_ops store_sqlite_ops;
 
 /* ---- migrations ----------------------------------------------------------------------- */
 

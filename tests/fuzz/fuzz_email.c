@@ -34,11 +34,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(s, data, size);
 	s[size] = '\0';
-	if (pc_email_normalize(s, out, lc, NULL) == PC_OK) {
+	if (email_normalize(s, out, lc, NULL) == PC_OK) {
 		check_safe(out);
 		check_safe(lc);
 	}
-	if (pc_username_normalize(s, ulc, NULL) == PC_OK && strchr(ulc, '@') != NULL)
+	if (email_username_normalize(s, ulc, NULL) == PC_OK && strchr(ulc, '@') != NULL)
 		__builtin_trap();
 	free(s);
 	return 0;

@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct pc_arena *a = pc_arena_new(0);
+	struct pc_arena *a = arena_new(0);
 	const struct http_field *f = NULL;
 	struct pc_errinfo ei = { 0 };
 	size_t n = 0;
@@ -24,6 +24,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				__builtin_trap();
 		}
 	}
-	pc_arena_free(a);
+	arena_free(a);
 	return 0;
 }

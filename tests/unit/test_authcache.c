@@ -178,14 +178,14 @@ Test(authcache_cfg, a_remembered_token_or_session_still_expires_on_time)
 
 	open_with("60000", "1");
 	reg("gareth@camelot.bt", &u);
-	start = pc_now();
+	start = time_now();
 	cr_assert_eq(pc_jwt_issue(ctx, &u, t, sizeof(t)), PC_OK);
 	cr_assert_eq(pc_session_create(ctx, &u, NULL, NULL, s), PC_OK);
-	if (pc_now() != start)
+	if (time_now() != start)
 		cr_skip_test("the second turned over while issuing; nothing to check");
 	cr_assert_eq(pc_jwt_authenticate(ctx, t, &out), PC_OK);
 	cr_assert_eq(pc_session_authenticate(ctx, s, &out), PC_OK);
-	while (pc_now() < start + 1)
+	while (time_now() < start + 1)
 		usleep(20 * 1000);
 	cr_expect_eq(pc_jwt_authenticate(ctx, t, &out), PC_EUNAUTHORIZED, "exp is checked");
 	cr_expect_eq(pc_session_authenticate(ctx, s, &out), PC_EUNAUTHORIZED);

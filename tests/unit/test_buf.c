@@ -11,27 +11,27 @@ Test(buf, init_leaves_data_null_and_first_add_terminates)
 {
 	struct pc_buf b;
 
-	pc_buf_init(&b, 100);
+	buf_init(&b, 100);
 	cr_assert_null(b.data);
 	cr_assert_eq(b.len, 0);
 	cr_assert_eq(b.max, 100);
-	cr_assert_eq(pc_buf_add(&b, "", 0), PC_OK);
+	cr_assert_eq(buf_add(&b, "", 0), PC_OK);
 	cr_assert_not_null(b.data);
 	cr_assert_str_eq(b.data, "");
-	pc_buf_release(&b);
+	buf_release(&b);
 }
 
 Test(buf, adds_append_and_stay_nul_terminated)
 {
 	struct pc_buf b;
 
-	pc_buf_init(&b, 1000);
-	cr_assert_eq(pc_buf_addstr(&b, "hello"), PC_OK);
-	cr_assert_eq(pc_buf_add(&b, ", world!!!", 7), PC_OK);
-	cr_assert_eq(pc_buf_printf(&b, " %d-%s", 42, "x"), PC_OK);
+	buf_init(&b, 1000);
+	cr_assert_eq(buf_addstr(&b, "hello"), PC_OK);
+	cr_assert_eq(buf_add(&b, ", world!!!", 7), PC_OK);
+	cr_assert_eq(buf_printf(&b, " %d-%s", 42, "x"), PC_OK);
 	cr_assert_str_eq(b.data, "hello, world 42-x");
 	cr_assert_eq(b.len, strlen("hello, world 42-x"));
-	pc_buf_release(&b);
+	buf_release(&b);
 }
 
 Test(buf, grows_geometrically_over_many_adds)
@@ -39,9 +39,9 @@ Test(buf, grows_geometrically_over_many_adds)
 	struct pc_buf b;
 	size_t i, grows = 0, cap = 0;
 
-	pc_buf_init(&b, 1 << 20);
+	buf_init(&b, 1 << 20);
 	for (i = 0; i < 100000; i++) {
-		cr_assert_eq(pc_buf_add(&b, "ab", 2), PC_OK);
+		cr_assert_eq(buf_add(&b, "ab", 2), PC_OK);
 		if (b.cap != cap) {
 			grows++;
 			cap = b.cap;
@@ -51,7 +51,7 @@ Test(buf, grows_geometrically_over_many_adds)
 	cr_assert_lt(grows, 20, "grew %zu times", grows);
 	cr_assert_eq(b.data[b.len], '\0');
 	cr_assert_eq(memcmp(b.data + 199998, "ab", 2), 0);
-	pc_buf_release(&b);
+	buf_release(&b);
 }
 
 Test(buf, reaching_max_exactly_is_allowed_and_cap_stays_within_max_plus_one)
@@ -60,13 +60,13 @@ Test(buf, reaching_max_exactly_is_allowed_and_cap_stays_within_max_plus_one)
 	char chunk[10];
 
 	memset(chunk, 'z', sizeof(chunk));
-	pc_buf_init(&b, 100);
+	buf_init(&b, 100);
 	for (int i = 0; i < 10; i++)
-		cr_assert_eq(pc_buf_add(&b, chunk, 10), PC_OK);
+		cr_assert_eq(buf_add(&b, chunk, 10), PC_OK);
 	cr_assert_eq(b.len, 100);
 	cr_assert_leq(b.cap, 101);
 	cr_assert_eq(b.data[100], '\0');
-	pc_buf_release(&b);
+	buf_release(&b);
 }
 
 Test(buf, an_add_past_max_fails_and_leaves_the_buffer_unchanged)
@@ -75,28 +75,28 @@ Test(buf, an_add_past_max_fails_and_leaves_the_buffer_unchanged)
 	char *data;
 	size_t cap;
 
-	pc_buf_init(&b, 10);
-	cr_assert_eq(pc_buf_addstr(&b, "12345678"), PC_OK);
+	buf_init(&b, 10);
+	cr_assert_eq(buf_addstr(&b, "12345678"), PC_OK);
 	data = b.data;
 	cap = b.cap;
-	cr_assert_eq(pc_buf_addstr(&b, "abc"), PC_ETOOBIG);
-	cr_assert_eq(pc_buf_printf(&b, "%s", "abc"), PC_ETOOBIG);
+	cr_assert_eq(buf_addstr(&b, "abc"), PC_ETOOBIG);
+	cr_assert_eq(buf_printf(&b, "%s", "abc"), PC_ETOOBIG);
 	cr_assert_eq(b.len, 8);
 	cr_assert_eq(b.data, data);
 	cr_assert_eq(b.cap, cap);
 	cr_assert_str_eq(b.data, "12345678");
-	cr_assert_eq(pc_buf_addstr(&b, "90"), PC_OK);
+	cr_assert_eq(buf_addstr(&b, "90"), PC_OK);
 	cr_assert_str_eq(b.data, "1234567890");
-	cr_assert_eq(pc_buf_add(&b, "x", 1), PC_ETOOBIG);
-	pc_buf_release(&b);
+	cr_assert_eq(buf_add(&b, "x", 1), PC_ETOOBIG);
+	buf_release(&b);
 }
 
 Test(buf, a_huge_add_on_an_empty_buffer_is_too_big)
 {
 	struct pc_buf b;
 
-	pc_buf_init(&b, 16);
-	cr_assert_eq(pc_buf_add(&b, "x", SIZE_MAX), PC_ETOOBIG);
+	buf_init(&b, 16);
+	cr_assert_eq(buf_add(&b, "x", SIZE_MAX), PC_ETOOBIG);
 	cr_assert_null(b.data);
 	cr_assert_eq(b.len, 0);
 }
@@ -105,11 +105,11 @@ Test(buf, a_zero_max_accepts_only_empty_adds)
 {
 	struct pc_buf b;
 
-	pc_buf_init(&b, 0);
-	cr_assert_eq(pc_buf_add(&b, "a", 1), PC_ETOOBIG);
-	cr_assert_eq(pc_buf_add(&b, "", 0), PC_OK);
+	buf_init(&b, 0);
+	cr_assert_eq(buf_add(&b, "a", 1), PC_ETOOBIG);
+	cr_assert_eq(buf_add(&b, "", 0), PC_OK);
 	cr_assert_str_eq(b.data, "");
-	pc_buf_release(&b);
+	buf_release(&b);
 }
 
 Test(buf, reset_keeps_memory_and_release_allows_reuse)
@@ -117,19 +117,19 @@ Test(buf, reset_keeps_memory_and_release_allows_reuse)
 	struct pc_buf b;
 	char *data;
 
-	pc_buf_init(&b, 64);
-	cr_assert_eq(pc_buf_addstr(&b, "secret password"), PC_OK);
+	buf_init(&b, 64);
+	cr_assert_eq(buf_addstr(&b, "secret password"), PC_OK);
 	data = b.data;
-	pc_buf_reset(&b);
+	buf_reset(&b);
 	cr_assert_eq(b.len, 0);
 	cr_assert_eq(b.data, data);
 	cr_assert_str_eq(b.data, "");
-	cr_assert_eq(pc_buf_addstr(&b, "again"), PC_OK);
+	cr_assert_eq(buf_addstr(&b, "again"), PC_OK);
 	cr_assert_str_eq(b.data, "again");
-	pc_buf_release(&b);
+	buf_release(&b);
 	cr_assert_null(b.data);
 	cr_assert_eq(b.len, 0);
-	cr_assert_eq(pc_buf_addstr(&b, "reused"), PC_OK);
+	cr_assert_eq(buf_addstr(&b, "reused"), PC_OK);
 	cr_assert_str_eq(b.data, "reused");
-	pc_buf_release(&b);
+	buf_release(&b);
 }

@@ -12,9 +12,9 @@ Test(crypto, sha256_hex_matches_the_standard_vectors)
 {
 	char hex[PC_SHA256_HEX];
 
-	pc_sha256_hex("abc", 3, hex);
+	crypto_sha256_hex("abc", 3, hex);
 	cr_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-	pc_sha256_hex("", 0, hex);
+	crypto_sha256_hex("", 0, hex);
 	cr_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
@@ -22,8 +22,8 @@ Test(crypto, token_hash_is_the_hex_sha256_of_the_text)
 {
 	char a[PC_SHA256_HEX], b[PC_SHA256_HEX];
 
-	pc_token_hash("abc", a);
-	pc_sha256_hex("abc", 3, b);
+	crypto_token_hash("abc", a);
+	crypto_sha256_hex("abc", 3, b);
 	cr_assert_str_eq(a, b);
 }
 
@@ -31,7 +31,7 @@ Test(crypto, hex_encode_is_lower_case)
 {
 	char out[9];
 
-	pc_hex_encode("\x00\xab\xcd\xff", 4, out);
+	crypto_hex_encode("\x00\xab\xcd\xff", 4, out);
 	cr_assert_str_eq(out, "00abcdff");
 }
 
@@ -49,10 +49,10 @@ Test(crypto, base64url_matches_rfc4648_vectors_without_padding)
 	size_t i, n;
 
 	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		n = pc_b64url_encode(v[i].in, strlen(v[i].in), enc, sizeof(enc));
+		n = crypto_b64url_encode(v[i].in, strlen(v[i].in), enc, sizeof(enc));
 		cr_assert_str_eq(enc, v[i].out);
 		cr_assert_eq(n, strlen(v[i].out));
-		cr_assert_eq(pc_b64url_decode(enc, n, dec, sizeof(dec), &n), PC_OK);
+		cr_assert_eq(crypto_b64url_decode(enc, n, dec, sizeof(dec), &n), PC_OK);
 		cr_assert_eq(n, strlen(v[i].in));
 		cr_assert_eq(memcmp(dec, v[i].in, n), 0);
 	}
@@ -65,12 +65,12 @@ Test(crypto, base64url_round_trips_every_length_of_random_bytes)
 	size_t len, n, m;
 
 	for (len = 0; len <= sizeof(in); len++) {
-		cr_assert_eq(pc_random(in, len), PC_OK);
-		n = pc_b64url_encode(in, len, enc, sizeof(enc));
+		cr_assert_eq(crypto_random(in, len), PC_OK);
+		n = crypto_b64url_encode(in, len, enc, sizeof(enc));
 		cr_assert(len == 0 || n > 0);
 		cr_assert_eq(strlen(enc), n);
 		cr_assert_eq(strspn(enc, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), n);
-		cr_assert_eq(pc_b64url_decode(enc, n, out, sizeof(out), &m), PC_OK);
+		cr_assert_eq(crypto_b64url_decode(enc, n, out, sizeof(out), &m), PC_OK);
 		cr_assert_eq(m, len);
 		cr_assert_eq(memcmp(in, out, len), 0);
 	}
@@ -80,9 +80,9 @@ Test(crypto, base64url_encode_reports_a_too_small_output)
 {
 	char out[4];
 
-	cr_assert_eq(pc_b64url_encode("foo", 3, out, sizeof(out)), 0); /* needs 5 */
+	cr_assert_eq(crypto_b64url_encode("foo", 3, out, sizeof(out)), 0); /* needs 5 */
 	cr_assert_str_eq(out, "");
-	cr_assert_eq(pc_b64url_encode("fo", 2, out, sizeof(out)), 3);
+	cr_assert_eq(crypto_b64url_encode("fo", 2, out, sizeof(out)), 3);
 	cr_assert_str_eq(out, "Zm8");
 }
 
@@ -96,7 +96,7 @@ Test(crypto, base64url_decode_rejects_bad_characters_padding_and_lengths)
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		cr_assert_eq(pc_b64url_decode(bad[i], strlen(bad[i]), out, sizeof(out), &n),
+		cr_assert_eq(crypto_b64url_decode(bad[i], strlen(bad[i]), out, sizeof(out), &n),
 			     PC_EINVAL, "accepted %s", bad[i]);
 }
 
@@ -104,31 +104,31 @@ Test(crypto, base64url_decode_rejects_non_canonical_trailing_bits)
 {
 	unsigned char out[8];
 
-	cr_assert_eq(pc_b64url_decode("Zg", 2, out, sizeof(out), NULL), PC_OK);
-	cr_assert_eq(pc_b64url_decode("Zh", 2, out, sizeof(out), NULL), PC_EINVAL);
-	cr_assert_eq(pc_b64url_decode("Zm9", 3, out, sizeof(out), NULL), PC_EINVAL);
+	cr_assert_eq(crypto_b64url_decode("Zg", 2, out, sizeof(out), NULL), PC_OK);
+	cr_assert_eq(crypto_b64url_decode("Zh", 2, out, sizeof(out), NULL), PC_EINVAL);
+	cr_assert_eq(crypto_b64url_decode("Zm9", 3, out, sizeof(out), NULL), PC_EINVAL);
 }
 
 Test(crypto, base64url_decode_reports_a_too_small_output)
 {
 	unsigned char out[2];
 
-	cr_assert_eq(pc_b64url_decode("Zm9v", 4, out, sizeof(out), NULL), PC_ETOOBIG);
-	cr_assert_eq(pc_b64url_decode("Zm8", 3, out, sizeof(out), NULL), PC_OK);
+	cr_assert_eq(crypto_b64url_decode("Zm9v", 4, out, sizeof(out), NULL), PC_ETOOBIG);
+	cr_assert_eq(crypto_b64url_decode("Zm8", 3, out, sizeof(out), NULL), PC_OK);
 }
 
 Test(crypto, ct_equal_and_streq_compare_content_and_length)
 {
-	cr_assert(pc_ct_equal("abcd", "abcd", 4));
-	cr_assert_not(pc_ct_equal("abcd", "abce", 4));
-	cr_assert(pc_ct_streq("token", "token"));
-	cr_assert(pc_ct_streq("", ""));
-	cr_assert_not(pc_ct_streq("token", "tokeN"));
-	cr_assert_not(pc_ct_streq("token", "token2"));
-	cr_assert_not(pc_ct_streq("token2", "token"));
-	cr_assert_not(pc_ct_streq("", "x"));
-	cr_assert_not(pc_ct_streq(NULL, "x"));
-	cr_assert_not(pc_ct_streq(NULL, NULL));
+	cr_assert(crypto_ct_equal("abcd", "abcd", 4));
+	cr_assert_not(crypto_ct_equal("abcd", "abce", 4));
+	cr_assert(crypto_ct_streq("token", "token"));
+	cr_assert(crypto_ct_streq("", ""));
+	cr_assert_not(crypto_ct_streq("token", "tokeN"));
+	cr_assert_not(crypto_ct_streq("token", "token2"));
+	cr_assert_not(crypto_ct_streq("token2", "token"));
+	cr_assert_not(crypto_ct_streq("", "x"));
+	cr_assert_not(crypto_ct_streq(NULL, "x"));
+	cr_assert_not(crypto_ct_streq(NULL, NULL));
 }
 
 Test(crypto, ct_equal_finds_one_flipped_bit_anywhere_in_words_and_tails)
@@ -139,15 +139,15 @@ Test(crypto, ct_equal_finds_one_flipped_bit_anywhere_in_words_and_tails)
 		a[i] = (unsigned char)(i * 37 + 11);
 	for (size_t n = 0; n <= sizeof(a); n++) {
 		memcpy(b, a, sizeof(a));
-		cr_assert(pc_ct_equal(a, b, n), "equal, n=%zu", n);
+		cr_assert(crypto_ct_equal(a, b, n), "equal, n=%zu", n);
 		for (size_t i = 0; i < n; i++) {
 			b[i] ^= 0x80;
-			cr_assert_not(pc_ct_equal(a, b, n), "n=%zu, byte %zu", n, i);
+			cr_assert_not(crypto_ct_equal(a, b, n), "n=%zu, byte %zu", n, i);
 			b[i] ^= 0x80;
 		}
 		if (n < sizeof(a)) {
 			b[n] ^= 1;
-			cr_assert(pc_ct_equal(a, b, n), "bytes past n do not count, n=%zu", n);
+			cr_assert(crypto_ct_equal(a, b, n), "bytes past n do not count, n=%zu", n);
 		}
 	}
 }
@@ -157,10 +157,10 @@ Test(crypto, wipe_zeroes_memory)
 	char s[16] = "secret-password";
 	size_t i;
 
-	pc_wipe(s, sizeof(s));
+	crypto_wipe(s, sizeof(s));
 	for (i = 0; i < sizeof(s); i++)
 		cr_assert_eq(s[i], 0);
-	pc_wipe(NULL, 0);
+	crypto_wipe(NULL, 0);
 }
 
 Test(crypto, token_new_is_43_base64url_chars_of_256_bits)
@@ -169,9 +169,9 @@ Test(crypto, token_new_is_43_base64url_chars_of_256_bits)
 	unsigned char raw[64];
 	size_t n;
 
-	cr_assert_eq(pc_token_new(t), PC_OK);
+	cr_assert_eq(crypto_token_new(t), PC_OK);
 	cr_assert_eq(strlen(t), 43);
-	cr_assert_eq(pc_b64url_decode(t, 43, raw, sizeof(raw), &n), PC_OK);
+	cr_assert_eq(crypto_b64url_decode(t, 43, raw, sizeof(raw), &n), PC_OK);
 	cr_assert_eq(n, 32);
 }
 
@@ -181,7 +181,7 @@ Test(crypto, token_new_never_repeats)
 	size_t i, j;
 
 	for (i = 0; i < 1000; i++)
-		cr_assert_eq(pc_token_new(t[i]), PC_OK);
+		cr_assert_eq(crypto_token_new(t[i]), PC_OK);
 	for (i = 0; i < 1000; i++)
 		for (j = i + 1; j < 1000; j++)
 			cr_assert_str_neq(t[i], t[j]);
@@ -192,9 +192,9 @@ Test(crypto, uuid7_has_the_rfc9562_layout)
 	char u[PC_UUID_STR];
 	size_t i;
 
-	cr_assert_eq(pc_uuid7(u), PC_OK);
+	cr_assert_eq(crypto_uuid7(u), PC_OK);
 	cr_assert_eq(strlen(u), 36);
-	cr_assert(pc_uuid_valid(u));
+	cr_assert(crypto_uuid_valid(u));
 	for (i = 0; i < 36; i++)
 		cr_assert(u[i] == '-' || (u[i] >= '0' && u[i] <= '9') || (u[i] >= 'a' && u[i] <= 'f'),
 			  "not lower-case hex: %s", u);
@@ -205,10 +205,10 @@ Test(crypto, uuid7_has_the_rfc9562_layout)
 Test(crypto, uuid7_carries_the_current_millisecond)
 {
 	char u[PC_UUID_STR], hex[13];
-	int64_t before = pc_now_ms(), after, ms;
+	int64_t before = time_now_ms(), after, ms;
 
-	cr_assert_eq(pc_uuid7(u), PC_OK);
-	after = pc_now_ms();
+	cr_assert_eq(crypto_uuid7(u), PC_OK);
+	after = time_now_ms();
 	memcpy(hex, u, 8);
 	memcpy(hex + 8, u + 9, 4);
 	hex[12] = '\0';
@@ -223,19 +223,19 @@ Test(crypto, uuid7_sorts_in_creation_order_even_within_a_millisecond)
 	size_t i;
 
 	for (i = 0; i < 5000; i++)
-		cr_assert_eq(pc_uuid7(u[i]), PC_OK);
+		cr_assert_eq(crypto_uuid7(u[i]), PC_OK);
 	for (i = 1; i < 5000; i++)
 		cr_assert_lt(strcmp(u[i - 1], u[i]), 0, "%s !< %s", u[i - 1], u[i]);
 }
 
 Test(crypto, uuid_valid_checks_shape_and_digits)
 {
-	cr_assert(pc_uuid_valid("0190a6e4-3b2c-7d1e-8f00-123456789abc"));
-	cr_assert(pc_uuid_valid("0190A6E4-3B2C-7D1E-8F00-123456789ABC"));
-	cr_assert_not(pc_uuid_valid("0190a6e4-3b2c-7d1e-8f00-123456789ab"));
-	cr_assert_not(pc_uuid_valid("0190a6e4-3b2c-7d1e-8f00-123456789abcd"));
-	cr_assert_not(pc_uuid_valid("0190a6e4x3b2c-7d1e-8f00-123456789abc"));
-	cr_assert_not(pc_uuid_valid("0190a6e4-3b2c-7d1e-8f00-123456789abg"));
-	cr_assert_not(pc_uuid_valid(""));
-	cr_assert_not(pc_uuid_valid(NULL));
+	cr_assert(crypto_uuid_valid("0190a6e4-3b2c-7d1e-8f00-123456789abc"));
+	cr_assert(crypto_uuid_valid("0190A6E4-3B2C-7D1E-8F00-123456789ABC"));
+	cr_assert_not(crypto_uuid_valid("0190a6e4-3b2c-7d1e-8f00-123456789ab"));
+	cr_assert_not(crypto_uuid_valid("0190a6e4-3b2c-7d1e-8f00-123456789abcd"));
+	cr_assert_not(crypto_uuid_valid("0190a6e4x3b2c-7d1e-8f00-123456789abc"));
+	cr_assert_not(crypto_uuid_valid("0190a6e4-3b2c-7d1e-8f00-123456789abg"));
+	cr_assert_not(crypto_uuid_valid(""));
+	cr_assert_not(crypto_uuid_valid(NULL));
 }

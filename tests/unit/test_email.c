@@ -8,7 +8,7 @@
 static enum pc_err norm(const char *in, char *out, char *lc)
 {
 	struct pc_errinfo ei = { 0 };
-	enum pc_err err = pc_email_normalize(in, out, lc, &ei);
+	enum pc_err err = email_normalize(in, out, lc, &ei);
 
 	if (err != PC_OK) {
 		cr_expect_str_eq(ei.field, "email");
@@ -61,10 +61,10 @@ Test(username, letters_digits_and_few_marks)
 {
 	char lc[PC_USERNAME_MAX + 1];
 
-	cr_assert_eq(pc_username_normalize("Arthur_Pendragon.1", lc, NULL), PC_OK);
+	cr_assert_eq(email_username_normalize("Arthur_Pendragon.1", lc, NULL), PC_OK);
 	cr_expect_str_eq(lc, "arthur_pendragon.1");
-	cr_expect_eq(pc_username_normalize("ab", lc, NULL), PC_EINVAL);
-	cr_expect_eq(pc_username_normalize("a@b", lc, NULL), PC_EINVAL);
-	cr_expect_eq(pc_username_normalize("robert'); --", lc, NULL), PC_EINVAL);
-	cr_expect_eq(pc_username_normalize("with space", lc, NULL), PC_EINVAL);
+	cr_expect_eq(email_username_normalize("ab", lc, NULL), PC_EINVAL);
+	cr_expect_eq(email_username_normalize("a@b", lc, NULL), PC_EINVAL);
+	cr_expect_eq(email_username_normalize("robert'); --", lc, NULL), PC_EINVAL);
+	cr_expect_eq(email_username_normalize("with space", lc, NULL), PC_EINVAL);
 }

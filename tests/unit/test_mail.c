@@ -24,15 +24,15 @@ Test(mail, the_link_carries_the_token_in_its_query)
 {
 	char out[256];
 
-	cr_assert_eq(pc_mail_link("https://app.example/reset", "TOK", out, sizeof(out)), PC_OK);
+	cr_assert_eq(mail_link("https://app.example/reset", "TOK", out, sizeof(out)), PC_OK);
 	cr_assert_str_eq(out, "https://app.example/reset?token=TOK");
-	pc_mail_link("https://app.example/r?lang=en", "TOK", out, sizeof(out));
+	mail_link("https://app.example/r?lang=en", "TOK", out, sizeof(out));
 	cr_assert_str_eq(out, "https://app.example/r?lang=en&token=TOK");
-	pc_mail_link("https://app.example/r?", "TOK", out, sizeof(out));
+	mail_link("https://app.example/r?", "TOK", out, sizeof(out));
 	cr_assert_str_eq(out, "https://app.example/r?token=TOK");
-	pc_mail_link("https://app.example/#/reset", "TOK", out, sizeof(out));
+	mail_link("https://app.example/#/reset", "TOK", out, sizeof(out));
 	cr_assert_str_eq(out, "https://app.example/?token=TOK#/reset");
-	cr_assert_eq(pc_mail_link("https://app.example/reset", "TOK", out, 20), PC_ETOOBIG);
+	cr_assert_eq(mail_link("https://app.example/reset", "TOK", out, 20), PC_ETOOBIG);
 }
 
 static const char *const names[] = { "link", "email" };
@@ -44,10 +44,10 @@ static char *fill(const char *tpl, const char *link, const char *email, bool htm
 	static char out[4096];
 	struct pc_buf b;
 
-	pc_buf_init(&b, max);
-	*err = pc_mail_template_fill(tpl, names, values, 2, html, &b);
+	buf_init(&b, max);
+	*err = mail_template_fill(tpl, names, values, 2, html, &b);
 	snprintf(out, sizeof(out), "%s", b.data != NULL ? b.data : "");
-	pc_buf_release(&b);
+	buf_release(&b);
 	return out;
 }
 
@@ -124,8 +124,8 @@ Test(mail, quoted_printable_round_trips_and_keeps_lines_short)
 	for (int i = 0; i < 1000; i++)
 		in[n++] = (char)(i * 37 % 255 + 1); /* every byte but NUL, no LF rule */
 	in[n] = '\0';
-	pc_buf_init(&b, 1 << 20);
-	cr_assert_eq(pc_mail_qp_encode(in, n, &b), PC_OK);
+	buf_init(&b, 1 << 20);
+	cr_assert_eq(mail_qp_encode(in, n, &b), PC_OK);
 	assert_lines(b.data, b.len, 76);
 	cr_assert_eq(strncmp(b.data, "a=3Db \ttrailing=20\r\nn=C3=A9\r\n", 29), 0, "%.40s", b.data);
 	m = qp_decode(b.data, b.len, dec);
@@ -142,7 +142,7 @@ Test(mail, quoted_printable_round_trips_and_keeps_lines_short)
 		cr_assert_eq(m, k);
 		cr_assert_eq(memcmp(dec, norm, k), 0);
 	}
-	pc_buf_release(&b);
+	buf_release(&b);
 }
 
 static struct pc_outbox_row *mail_row(const char *rcpt, const char *subject)
@@ -169,8 +169,8 @@ Test(mail, the_message_is_rfc5322_multipart_alternative)
 
 	pc_config_defaults(&cfg);
 	pc_config_set(&cfg, "mail_from", "Camelot <no-reply@camelot.bt>", NULL);
-	pc_buf_init(&b, 1 << 20);
-	cr_assert_eq(pc_mail_message(&cfg, r, 1700000000, &b), PC_OK);
+	buf_init(&b, 1 << 20);
+	cr_assert_eq(mail_message(&cfg, r, 1700000000, &b), PC_OK);
 	cr_assert_eq(strncmp(b.data, "Date: Tue, 14 Nov 2023 22:13:20 +0000\r\n", 39), 0, "%.60s",
 		     b.data);
 	cr_assert_not_null(strstr(b.data, "\r\nFrom: Camelot <no-reply@camelot.bt>\r\n"));
@@ -187,11 +187,11 @@ Test(mail, the_message_is_rfc5322_multipart_alternative)
 	cr_assert_not_null(strstr(b.data, "Content-Type: text/html; charset=utf-8\r\n"));
 	assert_lines(b.data, b.len, 78);
 	/* the same row gives the same Message-ID and boundary: a duplicate is recognisable */
-	pc_buf_init(&again, 1 << 20);
-	cr_assert_eq(pc_mail_message(&cfg, r, 1700000099, &again), PC_OK);
+	buf_init(&again, 1 << 20);
+	cr_assert_eq(mail_message(&cfg, r, 1700000099, &again), PC_OK);
 	cr_assert_str_eq(strstr(again.data, "Message-ID"), strstr(b.data, "Message-ID"));
-	pc_buf_release(&again);
-	pc_buf_release(&b);
+	buf_release(&again);
+	buf_release(&b);
 	free(r);
 }
 
@@ -204,17 +204,17 @@ Test(mail, a_header_with_cr_or_lf_is_never_built)
 	struct pc_buf b;
 
 	pc_config_defaults(&cfg);
-	pc_buf_init(&b, 1 << 20);
+	buf_init(&b, 1 << 20);
 	for (size_t i = 0; i < sizeof(rcpts) / sizeof(rcpts[0]); i++) {
 		r = mail_row(rcpts[i], "Reset your password");
-		cr_assert_eq(pc_mail_message(&cfg, r, 1700000000, &b), PC_EINVAL);
+		cr_assert_eq(mail_message(&cfg, r, 1700000000, &b), PC_EINVAL);
 		cr_assert_eq(b.len, 0);
 		free(r);
 	}
 	r = mail_row("a@camelot.bt", "Reset\r\nBcc: evil@evil.bt");
-	cr_assert_eq(pc_mail_message(&cfg, r, 1700000000, &b), PC_EINVAL);
+	cr_assert_eq(mail_message(&cfg, r, 1700000000, &b), PC_EINVAL);
 	free(r);
-	pc_buf_release(&b);
+	buf_release(&b);
 }
 
 Test(mail, the_webhook_signature_is_hmac_sha256)
@@ -222,7 +222,7 @@ Test(mail, the_webhook_signature_is_hmac_sha256)
 	char sig[72];
 
 	/* RFC 4231, test case 2 */
-	pc_mail_signature("Jefe", "what do ya want for nothing?", 28, sig);
+	mail_signature("Jefe", "what do ya want for nothing?", 28, sig);
 	cr_assert_str_eq(sig, "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
@@ -353,7 +353,7 @@ Test(mailctx, render_fills_the_templates_and_override_files_win)
 	cr_assert_eq(open_with(NULL, "reset_template_text", text, "reset_template_html", html,
 			       "reset_url", "https://app.example/reset?x=1",
 			       "reset_token_lifetime_seconds", "1800", NULL), PC_OK);
-	cr_assert_eq(pc_mail_render(ctx, PC_MAIL_RESET, "o'brien&co@camelot.bt", tok, r), PC_OK);
+	cr_assert_eq(mail_render(ctx, PC_MAIL_RESET, "o'brien&co@camelot.bt", tok, r), PC_OK);
 	cr_assert_str_eq(r->kind, "mail");
 	cr_assert_str_eq(r->recipient, "o'brien&co@camelot.bt");
 	cr_assert_str_eq(r->subject, "Reset your password");
@@ -364,12 +364,12 @@ Test(mailctx, render_fills_the_templates_and_override_files_win)
 				       "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\">"
 				       "o&#39;brien&amp;co@camelot.bt</a>");
 	/* the verify mail keeps its built-in templates */
-	cr_assert_eq(pc_mail_render(ctx, PC_MAIL_VERIFY, "a@camelot.bt", tok, r), PC_OK);
+	cr_assert_eq(mail_render(ctx, PC_MAIL_VERIFY, "a@camelot.bt", tok, r), PC_OK);
 	cr_assert_str_eq(r->subject, "Verify your email address");
 	cr_assert_not_null(strstr(r->body_text, "http://127.0.0.1:8000/verify?token=AAAA"));
 	cr_assert_not_null(strstr(r->body_text, "expires in 1 day"));
 	cr_assert_not_null(strstr(r->body_html, "<a href=\"http://127.0.0.1:8000/verify?token=AAAA"));
-	cr_assert_eq(pc_mail_render(ctx, PC_MAIL_VERIFY, "a@camelot.bt\r\nBcc: x@y.bt", tok, r),
+	cr_assert_eq(mail_render(ctx, PC_MAIL_VERIFY, "a@camelot.bt\r\nBcc: x@y.bt", tok, r),
 		     PC_EINVAL);
 	free(r);
 }
@@ -613,7 +613,7 @@ Test(mailctx, stopping_interrupts_a_hanging_delivery_and_leaves_it_due, .timeout
 	cr_assert_eq(r->sent_at, 0);
 	cr_assert_eq(r->attempts, 1);
 	cr_assert_eq(r->claimed_until, 0, "the lease was released");
-	cr_assert_leq(r->next_attempt_at, pc_now(), "due again at once");
+	cr_assert_leq(r->next_attempt_at, time_now(), "due again at once");
 	cr_assert_not_null(strstr(r->last_error, "interrupted"), "%s", r->last_error);
 	free(r);
 }

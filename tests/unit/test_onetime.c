@@ -38,7 +38,7 @@ static void open_with(const char *name, ...)
 	}
 	va_end(ap);
 	test_ctx_open(&cfg, &ctx);
-	pc_mail_close(ctx); /* the outbox stays as written */
+	mail_close(ctx); /* the outbox stays as written */
 }
 
 static void setup(void)
@@ -189,8 +189,8 @@ Test(onetime, forgot_mails_a_token_that_is_stored_only_as_its_hash)
 	cr_assert_eq(mails_to("arthur@camelot.bt"), 1);
 	last_token("arthur@camelot.bt", tok);
 	cr_assert_eq(strlen(tok), 43);
-	cr_assert(pc_onetime_shape_ok(tok));
-	pc_token_hash(tok, hash);
+	cr_assert(onetime_shape_ok(tok));
+	crypto_token_hash(tok, hash);
 	cr_assert_eq(STORE_CALL(ctx->store, onetime_get, hash, &row), PC_OK);
 	cr_assert_str_eq(row.purpose, "reset");
 	cr_assert_str_eq(row.user_id, u.id);
@@ -432,7 +432,7 @@ Test(onetime, an_already_verified_user_is_told_so_and_the_token_stays)
 	patch.is_verified = 1;
 	cr_assert_eq(pc_user_update(ctx, &u, &patch, PC_UPDATE_PRIVILEGED, NULL), PC_OK);
 	cr_assert_eq(pc_verify(ctx, tok, &u), PC_EALREADY);
-	pc_token_hash(tok, hash);
+	crypto_token_hash(tok, hash);
 	cr_assert_eq(STORE_CALL(ctx->store, onetime_get, hash, &row), PC_OK);
 	cr_assert_eq(row.used_at, 0);
 }

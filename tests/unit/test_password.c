@@ -14,7 +14,7 @@ static const struct pc_argon2_params fast = { .m_kib = 1024, .t = 1, .p = 1 };
 
 static void hash_or_fail(const struct pc_argon2_params *pp, const char *pw, char *out, size_t sz)
 {
-	cr_assert_eq(pc_password_hash(pp, pw, strlen(pw), out, sz), PC_OK);
+	cr_assert_eq(password_hash(pp, pw, strlen(pw), out, sz), PC_OK);
 }
 
 Test(password, hash_is_an_argon2id_phc_string_with_the_given_params)
@@ -46,7 +46,7 @@ Test(password, the_right_password_verifies_without_rehash)
 	bool rehash = true;
 
 	hash_or_fail(&fast, "correct horse", phc, sizeof(phc));
-	cr_assert_eq(pc_password_verify(&fast, phc, "correct horse", 13, &rehash), PC_OK);
+	cr_assert_eq(password_verify(&fast, phc, "correct horse", 13, &rehash), PC_OK);
 	cr_assert_not(rehash);
 }
 
@@ -56,10 +56,10 @@ Test(password, a_wrong_password_is_bad_credentials)
 	bool rehash = true;
 
 	hash_or_fail(&fast, "correct horse", phc, sizeof(phc));
-	cr_assert_eq(pc_password_verify(&fast, phc, "correct horsf", 13, &rehash), PC_EBADCREDS);
+	cr_assert_eq(password_verify(&fast, phc, "correct horsf", 13, &rehash), PC_EBADCREDS);
 	cr_assert_not(rehash);
-	cr_assert_eq(pc_password_verify(&fast, phc, "correct horse ", 14, &rehash), PC_EBADCREDS);
-	cr_assert_eq(pc_password_verify(&fast, phc, "", 0, &rehash), PC_EBADCREDS);
+	cr_assert_eq(password_verify(&fast, phc, "correct horse ", 14, &rehash), PC_EBADCREDS);
+	cr_assert_eq(password_verify(&fast, phc, "", 0, &rehash), PC_EBADCREDS);
 }
 
 Test(password, the_length_not_the_nul_decides_what_is_hashed)
@@ -68,9 +68,9 @@ Test(password, the_length_not_the_nul_decides_what_is_hashed)
 	const char pw[] = "abc\0def";
 	bool rehash;
 
-	cr_assert_eq(pc_password_hash(&fast, pw, 7, phc, sizeof(phc)), PC_OK);
-	cr_assert_eq(pc_password_verify(&fast, phc, pw, 7, &rehash), PC_OK);
-	cr_assert_eq(pc_password_verify(&fast, phc, pw, 3, &rehash), PC_EBADCREDS);
+	cr_assert_eq(password_hash(&fast, pw, 7, phc, sizeof(phc)), PC_OK);
+	cr_assert_eq(password_verify(&fast, phc, pw, 7, &rehash), PC_OK);
+	cr_assert_eq(password_verify(&fast, phc, pw, 3, &rehash), PC_EBADCREDS);
 }
 
 Test(password, a_match_under_other_params_needs_rehash)
@@ -82,13 +82,13 @@ Test(password, a_match_under_other_params_needs_rehash)
 	bool rehash = false;
 
 	hash_or_fail(&fast, "pw-123456", phc, sizeof(phc));
-	cr_assert_eq(pc_password_verify(&other_m, phc, "pw-123456", 9, &rehash), PC_OK);
+	cr_assert_eq(password_verify(&other_m, phc, "pw-123456", 9, &rehash), PC_OK);
 	cr_assert(rehash);
 	rehash = false;
-	cr_assert_eq(pc_password_verify(&other_t, phc, "pw-123456", 9, &rehash), PC_OK);
+	cr_assert_eq(password_verify(&other_t, phc, "pw-123456", 9, &rehash), PC_OK);
 	cr_assert(rehash);
 	rehash = false;
-	cr_assert_eq(pc_password_verify(&other_p, phc, "pw-123456", 9, &rehash), PC_OK);
+	cr_assert_eq(password_verify(&other_p, phc, "pw-123456", 9, &rehash), PC_OK);
 	cr_assert(rehash);
 }
 
@@ -100,9 +100,9 @@ Test(password, argon2i_hashes_verify_and_need_rehash)
 
 	cr_assert_eq(argon2i_hash_encoded(1, 1024, 1, "legacy", 6, salt, 16, 32, phc, sizeof(phc)),
 		     ARGON2_OK);
-	cr_assert_eq(pc_password_verify(&fast, phc, "legacy", 6, &rehash), PC_OK);
+	cr_assert_eq(password_verify(&fast, phc, "legacy", 6, &rehash), PC_OK);
 	cr_assert(rehash);
-	cr_assert_eq(pc_password_verify(&fast, phc, "legacz", 6, &rehash), PC_EBADCREDS);
+	cr_assert_eq(password_verify(&fast, phc, "legacz", 6, &rehash), PC_EBADCREDS);
 }
 
 Test(password, a_short_hash_or_salt_needs_rehash)
@@ -113,7 +113,7 @@ Test(password, a_short_hash_or_salt_needs_rehash)
 
 	cr_assert_eq(argon2id_hash_encoded(1, 1024, 1, "pw", 2, salt, 8, 16, phc, sizeof(phc)),
 		     ARGON2_OK);
-	cr_assert_eq(pc_password_verify(&fast, phc, "pw", 2, &rehash), PC_OK);
+	cr_assert_eq(password_verify(&fast, phc, "pw", 2, &rehash), PC_OK);
 	cr_assert(rehash);
 }
 
@@ -134,11 +134,11 @@ Test(password, strings_that_are_not_argon2_are_invalid)
 	bool rehash = true;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		cr_assert_eq(pc_password_verify(&fast, bad[i], "pw", 2, &rehash), PC_EINVAL,
+		cr_assert_eq(password_verify(&fast, bad[i], "pw", 2, &rehash), PC_EINVAL,
 			     "accepted %s", bad[i]);
 		cr_assert_not(rehash);
 	}
-	cr_assert_eq(pc_password_verify(&fast, NULL, "pw", 2, &rehash), PC_EINVAL);
+	cr_assert_eq(password_verify(&fast, NULL, "pw", 2, &rehash), PC_EINVAL);
 }
 
 Test(password, a_stored_string_asking_for_huge_memory_is_refused)
@@ -148,14 +148,14 @@ Test(password, a_stored_string_asking_for_huge_memory_is_refused)
 			  "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 	bool rehash;
 
-	cr_assert_eq(pc_password_verify(&fast, phc, "pw", 2, &rehash), PC_EINVAL);
+	cr_assert_eq(password_verify(&fast, phc, "pw", 2, &rehash), PC_EINVAL);
 }
 
 Test(password, hash_reports_a_too_small_output)
 {
 	char phc[40];
 
-	cr_assert_eq(pc_password_hash(&fast, "pw", 2, phc, sizeof(phc)), PC_ETOOBIG);
+	cr_assert_eq(password_hash(&fast, "pw", 2, phc, sizeof(phc)), PC_ETOOBIG);
 }
 
 Test(password, hash_rejects_impossible_params)
@@ -163,7 +163,7 @@ Test(password, hash_rejects_impossible_params)
 	const struct pc_argon2_params zero_t = { .m_kib = 1024, .t = 0, .p = 1 };
 	char phc[256];
 
-	cr_assert_eq(pc_password_hash(&zero_t, "pw", 2, phc, sizeof(phc)), PC_EINVAL);
+	cr_assert_eq(password_hash(&zero_t, "pw", 2, phc, sizeof(phc)), PC_EINVAL);
 	cr_assert_str_eq(phc, "");
 }
 
@@ -172,15 +172,15 @@ Test(password, dummy_verify_spends_a_verification_and_survives_policy_changes)
 	const struct pc_argon2_params other = { .m_kib = 2048, .t = 1, .p = 1 };
 	int64_t t0, t1;
 
-	pc_password_dummy_verify(&fast, "whatever", 8);
-	pc_password_dummy_verify(&fast, "whatever", 8);
-	pc_password_dummy_verify(&other, "whatever", 8);
+	password_dummy_verify(&fast, "whatever", 8);
+	password_dummy_verify(&fast, "whatever", 8);
+	password_dummy_verify(&other, "whatever", 8);
 	/* With a real policy it costs real time, as a true verification does. */
 	const struct pc_argon2_params real = { .m_kib = 19456, .t = 2, .p = 1 };
-	pc_password_dummy_verify(&real, "warm", 4);
-	t0 = pc_mono_us();
-	pc_password_dummy_verify(&real, "whatever", 8);
-	t1 = pc_mono_us();
+	password_dummy_verify(&real, "warm", 4);
+	t0 = time_mono_us();
+	password_dummy_verify(&real, "whatever", 8);
+	t1 = time_mono_us();
 	cr_assert_gt(t1 - t0, 1000, "dummy verify took only %lld us", (long long)(t1 - t0));
 }
 
@@ -200,8 +200,8 @@ Test(password, policy_accepts_a_reasonable_password)
 	struct pc_errinfo ei;
 
 	memset(&ei, 0, sizeof(ei));
-	cr_assert_eq(pc_password_check_policy(&cfg, "long enough", 11, "king@example.com", &ei), PC_OK);
-	cr_assert_eq(pc_password_check_policy(&cfg, "12345678", 8, NULL, &ei), PC_OK);
+	cr_assert_eq(password_check_policy(&cfg, "long enough", 11, "king@example.com", &ei), PC_OK);
+	cr_assert_eq(password_check_policy(&cfg, "12345678", 8, NULL, &ei), PC_OK);
 	cr_assert_str_eq(ei.msg, "");
 }
 
@@ -211,11 +211,11 @@ Test(password, policy_rejects_a_short_password_with_the_minimum)
 	struct pc_errinfo ei;
 
 	memset(&ei, 0, sizeof(ei));
-	cr_assert_eq(pc_password_check_policy(&cfg, "1234567", 7, NULL, &ei), PC_EBADPASSWORD);
+	cr_assert_eq(password_check_policy(&cfg, "1234567", 7, NULL, &ei), PC_EBADPASSWORD);
 	cr_assert_str_eq(ei.msg, "Password should be at least 8 characters");
 	cr_assert_str_eq(ei.field, "password");
 	cfg.password_min_length = 3;
-	cr_assert_eq(pc_password_check_policy(&cfg, "ab", 2, NULL, &ei), PC_EBADPASSWORD);
+	cr_assert_eq(password_check_policy(&cfg, "ab", 2, NULL, &ei), PC_EBADPASSWORD);
 	cr_assert_str_eq(ei.msg, "Password should be at least 3 characters");
 }
 
@@ -227,8 +227,8 @@ Test(password, policy_rejects_a_long_password_with_the_maximum)
 
 	memset(pw, 'a', sizeof(pw));
 	memset(&ei, 0, sizeof(ei));
-	cr_assert_eq(pc_password_check_policy(&cfg, pw, 64, NULL, &ei), PC_OK);
-	cr_assert_eq(pc_password_check_policy(&cfg, pw, 65, NULL, &ei), PC_EBADPASSWORD);
+	cr_assert_eq(password_check_policy(&cfg, pw, 64, NULL, &ei), PC_OK);
+	cr_assert_eq(password_check_policy(&cfg, pw, 65, NULL, &ei), PC_EBADPASSWORD);
 	cr_assert_str_eq(ei.msg, "Password should be at most 64 characters");
 }
 
@@ -238,7 +238,7 @@ Test(password, policy_counts_bytes_not_characters)
 	struct pc_errinfo ei;
 	const char *pw = "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"; /* four é, eight bytes */
 
-	cr_assert_eq(pc_password_check_policy(&cfg, pw, strlen(pw), NULL, &ei), PC_OK);
+	cr_assert_eq(password_check_policy(&cfg, pw, strlen(pw), NULL, &ei), PC_OK);
 }
 
 Test(password, policy_rejects_a_password_containing_the_email_in_any_case)
@@ -248,12 +248,12 @@ Test(password, policy_rejects_a_password_containing_the_email_in_any_case)
 	const char *pw = "my King@Example.COM pass";
 
 	memset(&ei, 0, sizeof(ei));
-	cr_assert_eq(pc_password_check_policy(&cfg, pw, strlen(pw), "king@example.com", &ei),
+	cr_assert_eq(password_check_policy(&cfg, pw, strlen(pw), "king@example.com", &ei),
 		     PC_EBADPASSWORD);
 	cr_assert_str_eq(ei.msg, "Password should not contain e-mail");
-	cr_assert_eq(pc_password_check_policy(&cfg, "king@example.co", 15, "king@example.com", &ei),
+	cr_assert_eq(password_check_policy(&cfg, "king@example.co", 15, "king@example.com", &ei),
 		     PC_OK, "a prefix of the email is not the email");
-	cr_assert_eq(pc_password_check_policy(&cfg, pw, strlen(pw), "", &ei), PC_OK);
+	cr_assert_eq(password_check_policy(&cfg, pw, strlen(pw), "", &ei), PC_OK);
 }
 
 Test(password, our_strings_verify_with_libargon2_itself_and_its_strings_with_ours)
@@ -270,8 +270,8 @@ Test(password, our_strings_verify_with_libargon2_itself_and_its_strings_with_our
 		cr_assert_eq(argon2id_hash_encoded(pps[i]->t, pps[i]->m_kib, pps[i]->p, "sesame", 6,
 						   salt, sizeof(salt), 32, ref, sizeof(ref)),
 			     ARGON2_OK);
-		cr_expect_eq(pc_password_verify(pps[i], ref, "sesame", 6, NULL), PC_OK, "%s", ref);
-		cr_expect_eq(pc_password_verify(pps[i], ref, "sesamE", 6, NULL), PC_EBADCREDS);
+		cr_expect_eq(password_verify(pps[i], ref, "sesame", 6, NULL), PC_OK, "%s", ref);
+		cr_expect_eq(password_verify(pps[i], ref, "sesamE", 6, NULL), PC_EBADCREDS);
 	}
 }
 
@@ -279,16 +279,16 @@ Test(password, a_kept_mapping_hashes_again_after_its_pages_were_released)
 {
 	char a[256], b[256];
 
-	pc_password_memory_keep();
+	password_memory_keep();
 	hash_or_fail(&fast, "first", a, sizeof(a));
-	pc_password_memory_release();
+	password_memory_release();
 	hash_or_fail(&fast, "second", b, sizeof(b));
-	cr_expect_eq(pc_password_verify(&fast, a, "first", 5, NULL), PC_OK);
-	pc_password_memory_release();
-	cr_expect_eq(pc_password_verify(&fast, b, "second", 6, NULL), PC_OK);
-	cr_expect_eq(pc_password_verify(&fast, b, "first", 5, NULL), PC_EBADCREDS);
-	pc_password_memory_drop();
-	cr_expect_eq(pc_password_verify(&fast, a, "first", 5, NULL), PC_OK, "and after unmapping");
+	cr_expect_eq(password_verify(&fast, a, "first", 5, NULL), PC_OK);
+	password_memory_release();
+	cr_expect_eq(password_verify(&fast, b, "second", 6, NULL), PC_OK);
+	cr_expect_eq(password_verify(&fast, b, "first", 5, NULL), PC_EBADCREDS);
+	password_memory_drop();
+	cr_expect_eq(password_verify(&fast, a, "first", 5, NULL), PC_OK, "and after unmapping");
 }
 
 Test(password, a_hash_with_non_zero_padding_bits_is_not_a_match)
@@ -299,10 +299,10 @@ Test(password, a_hash_with_non_zero_padding_bits_is_not_a_match)
 	size_t n;
 
 	hash_or_fail(&fast, "pad", phc, sizeof(phc));
-	cr_assert_eq(pc_password_verify(&fast, phc, "pad", 3, NULL), PC_OK);
+	cr_assert_eq(password_verify(&fast, phc, "pad", 3, NULL), PC_OK);
 	/* 32 bytes encode as 43 characters: the last carries 2 zero bits; the
 	 * next character of the alphabet sets one of them. */
 	n = strlen(phc);
 	phc[n - 1] = alphabet[strchr(alphabet, phc[n - 1]) - alphabet + 1];
-	cr_expect_neq(pc_password_verify(&fast, phc, "pad", 3, NULL), PC_OK, "%s", phc);
+	cr_expect_neq(password_verify(&fast, phc, "pad", 3, NULL), PC_OK, "%s", phc);
 }

@@ -14,20 +14,20 @@ static struct http_exchange *x;
 
 static void setup(void)
 {
-	arena = pc_arena_new(0);
+	arena = arena_new(0);
 	cr_assert_not_null(arena);
-	x = pc_arena_calloc(arena, sizeof(*x));
+	x = arena_calloc(arena, sizeof(*x));
 	cr_assert_not_null(x);
 	x->req.arena = arena;
 	x->req.impl = x;
 	x->resp.arena = arena;
-	pc_buf_init(&x->req.body, 4096);
+	buf_init(&x->req.body, 4096);
 }
 
 static void teardown(void)
 {
-	pc_buf_release(&x->req.body);
-	pc_arena_free(arena);
+	buf_release(&x->req.body);
+	arena_free(arena);
 }
 
 TestSuite(form, .init = setup, .fini = teardown);
@@ -38,8 +38,8 @@ TestSuite(text);
 
 static void body_set(const char *s, size_t n)
 {
-	pc_buf_reset(&x->req.body);
-	cr_assert_eq(pc_buf_add(&x->req.body, s, n), PC_OK);
+	buf_reset(&x->req.body);
+	cr_assert_eq(buf_add(&x->req.body, s, n), PC_OK);
 }
 
 /* ---- form ------------------------------------------------------------------------ */
@@ -54,40 +54,40 @@ Test(form, fields_decode_plus_and_percent_escapes)
 {
 	cr_assert_eq(form("username=a%40b.io&password=p+w%2Bd%26%3D&grant_type=password"), PC_OK);
 	cr_assert_eq(x->nform, 3);
-	cr_assert_str_eq(pc_req_form_get(&x->req, "username"), "a@b.io");
-	cr_assert_str_eq(pc_req_form_get(&x->req, "password"), "p w+d&=");
-	cr_assert_str_eq(pc_req_form_get(&x->req, "grant_type"), "password");
-	cr_assert_null(pc_req_form_get(&x->req, "scope"));
+	cr_assert_str_eq(req_form_get(&x->req, "username"), "a@b.io");
+	cr_assert_str_eq(req_form_get(&x->req, "password"), "p w+d&=");
+	cr_assert_str_eq(req_form_get(&x->req, "grant_type"), "password");
+	cr_assert_null(req_form_get(&x->req, "scope"));
 }
 
 Test(form, names_are_decoded_and_empty_pieces_skipped)
 {
 	cr_assert_eq(form("&&user%5Fname=x&flag&=v&"), PC_OK);
 	cr_assert_eq(x->nform, 3);
-	cr_assert_str_eq(pc_req_form_get(&x->req, "user_name"), "x");
-	cr_assert_str_eq(pc_req_form_get(&x->req, "flag"), "");
-	cr_assert_str_eq(pc_req_form_get(&x->req, ""), "v");
+	cr_assert_str_eq(req_form_get(&x->req, "user_name"), "x");
+	cr_assert_str_eq(req_form_get(&x->req, "flag"), "");
+	cr_assert_str_eq(req_form_get(&x->req, ""), "v");
 }
 
 Test(form, the_last_of_repeated_fields_wins)
 {
 	cr_assert_eq(form("a=1&a=2"), PC_OK);
-	cr_assert_str_eq(pc_req_form_get(&x->req, "a"), "2");
+	cr_assert_str_eq(req_form_get(&x->req, "a"), "2");
 }
 
 Test(form, a_bad_percent_escape_is_kept_literally)
 {
 	cr_assert_eq(form("p=100%&q=%zz&r=%4&s=%%41"), PC_OK);
-	cr_assert_str_eq(pc_req_form_get(&x->req, "p"), "100%");
-	cr_assert_str_eq(pc_req_form_get(&x->req, "q"), "%zz");
-	cr_assert_str_eq(pc_req_form_get(&x->req, "r"), "%4");
-	cr_assert_str_eq(pc_req_form_get(&x->req, "s"), "%A");
+	cr_assert_str_eq(req_form_get(&x->req, "p"), "100%");
+	cr_assert_str_eq(req_form_get(&x->req, "q"), "%zz");
+	cr_assert_str_eq(req_form_get(&x->req, "r"), "%4");
+	cr_assert_str_eq(req_form_get(&x->req, "s"), "%A");
 }
 
 Test(form, multibyte_utf8_is_accepted)
 {
 	cr_assert_eq(form("n=caf%C3%A9+%E2%82%AC+%F0%9F%94%91"), PC_OK);
-	cr_assert_str_eq(pc_req_form_get(&x->req, "n"), "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91");
+	cr_assert_str_eq(req_form_get(&x->req, "n"), "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91");
 }
 
 Test(form, invalid_utf8_is_a_422_value_error)
@@ -117,11 +117,11 @@ Test(form, another_content_type_gives_an_empty_form)
 	body_set("username=a", 10);
 	cr_assert_eq(http_body_form(x, "application/json"), PC_OK);
 	cr_assert_eq(x->nform, 0);
-	cr_assert_null(pc_req_form_get(&x->req, "username"));
+	cr_assert_null(req_form_get(&x->req, "username"));
 	cr_assert_eq(http_body_form(x, NULL), PC_OK);
 	cr_assert_eq(x->nform, 0);
 	cr_assert_eq(http_body_form(x, "Application/X-WWW-Form-Urlencoded; charset=utf-8"), PC_OK);
-	cr_assert_str_eq(pc_req_form_get(&x->req, "username"), "a");
+	cr_assert_str_eq(req_form_get(&x->req, "username"), "a");
 }
 
 /* ---- text helpers --------------------------------------------------------------------- */
@@ -187,7 +187,7 @@ static const char *cookie(const char *header, const char *name)
 	size_t n;
 	const char *v = http_cookie_find(header, name, &n);
 
-	return v != NULL ? pc_arena_strndup(arena, v, n) : NULL;
+	return v != NULL ? arena_strndup(arena, v, n) : NULL;
 }
 
 Test(cookie, finds_a_cookie_among_others)
@@ -241,7 +241,7 @@ Test(resp, a_session_cookie_renders_every_attribute)
 	struct pc_cookie c = { .name = "fastapiusersauth", .value = "abc", .max_age = 3600,
 			       .samesite = "lax", .secure = true, .httponly = true };
 
-	cr_assert_eq(pc_resp_cookie_set(&x->resp, &c), PC_OK);
+	cr_assert_eq(resp_cookie_set(&x->resp, &c), PC_OK);
 	cr_assert_str_eq(set_cookie_of(&x->resp),
 			 "fastapiusersauth=abc; Max-Age=3600; Path=/; SameSite=lax; Secure; HttpOnly");
 }
@@ -251,7 +251,7 @@ Test(resp, a_domain_and_path_are_rendered_when_set)
 	struct pc_cookie c = { .name = "s", .value = "v", .max_age = 60, .path = "/app",
 			       .domain = "example.com", .samesite = "strict" };
 
-	cr_assert_eq(pc_resp_cookie_set(&x->resp, &c), PC_OK);
+	cr_assert_eq(resp_cookie_set(&x->resp, &c), PC_OK);
 	cr_assert_str_eq(set_cookie_of(&x->resp),
 			 "s=v; Max-Age=60; Domain=example.com; Path=/app; SameSite=strict");
 }
@@ -261,7 +261,7 @@ Test(resp, deleting_a_cookie_sends_max_age_zero_and_an_old_expiry)
 	struct pc_cookie c = { .name = "fastapiusersauth", .value = "", .max_age = 0,
 			       .samesite = "lax", .secure = true, .httponly = true };
 
-	cr_assert_eq(pc_resp_cookie_set(&x->resp, &c), PC_OK);
+	cr_assert_eq(resp_cookie_set(&x->resp, &c), PC_OK);
 	cr_assert_str_eq(set_cookie_of(&x->resp),
 			 "fastapiusersauth=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; "
 			 "Path=/; SameSite=lax; Secure; HttpOnly");
@@ -277,22 +277,22 @@ Test(resp, cookies_that_could_smuggle_attributes_are_refused)
 
 	for (i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++) {
 		c.value = bad_values[i];
-		cr_assert_eq(pc_resp_cookie_set(&x->resp, &c), PC_EINVAL, "value %zu", i);
+		cr_assert_eq(resp_cookie_set(&x->resp, &c), PC_EINVAL, "value %zu", i);
 	}
 	c.value = "v";
 	for (i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
 		c.name = bad_names[i];
-		cr_assert_eq(pc_resp_cookie_set(&x->resp, &c), PC_EINVAL, "name %zu", i);
+		cr_assert_eq(resp_cookie_set(&x->resp, &c), PC_EINVAL, "name %zu", i);
 	}
 	c.name = "n";
 	c.domain = "a.com; Secure";
-	cr_assert_eq(pc_resp_cookie_set(&x->resp, &c), PC_EINVAL);
+	cr_assert_eq(resp_cookie_set(&x->resp, &c), PC_EINVAL);
 	c.domain = NULL;
 	c.samesite = "sometimes";
-	cr_assert_eq(pc_resp_cookie_set(&x->resp, &c), PC_EINVAL);
+	cr_assert_eq(resp_cookie_set(&x->resp, &c), PC_EINVAL);
 	c.samesite = NULL;
 	c.max_age = -1;
-	cr_assert_eq(pc_resp_cookie_set(&x->resp, &c), PC_EINVAL);
+	cr_assert_eq(resp_cookie_set(&x->resp, &c), PC_EINVAL);
 	cr_assert_null(x->resp.headers);
 }
 
@@ -300,12 +300,12 @@ Test(resp, headers_are_appended_in_order_and_cannot_be_split)
 {
 	char stackval[8] = "v1";
 
-	cr_assert_eq(pc_resp_header_add(&x->resp, "X-A", stackval), PC_OK);
+	cr_assert_eq(resp_header_add(&x->resp, "X-A", stackval), PC_OK);
 	stackval[1] = '9'; /* the arena holds a copy */
-	cr_assert_eq(pc_resp_header_add(&x->resp, "X-B", "v2"), PC_OK);
-	cr_assert_eq(pc_resp_header_add(&x->resp, "X-C", "v\r\nSet-Cookie: a=b"), PC_EINVAL);
-	cr_assert_eq(pc_resp_header_add(&x->resp, "X C", "v"), PC_EINVAL);
-	cr_assert_eq(pc_resp_header_add(&x->resp, "X-D:", "v"), PC_EINVAL);
+	cr_assert_eq(resp_header_add(&x->resp, "X-B", "v2"), PC_OK);
+	cr_assert_eq(resp_header_add(&x->resp, "X-C", "v\r\nSet-Cookie: a=b"), PC_EINVAL);
+	cr_assert_eq(resp_header_add(&x->resp, "X C", "v"), PC_EINVAL);
+	cr_assert_eq(resp_header_add(&x->resp, "X-D:", "v"), PC_EINVAL);
 	cr_assert_str_eq(x->resp.headers->name, "X-A");
 	cr_assert_str_eq(x->resp.headers->value, "v1");
 	cr_assert_str_eq(x->resp.headers->next->name, "X-B");
@@ -316,40 +316,40 @@ Test(resp, headers_are_appended_in_order_and_cannot_be_split)
 
 Test(resp, json_bodies_are_compact_and_keep_key_order)
 {
-	json_t *j = pc_req_json_keep(&x->req, json_pack("{s:s, s:i, s:[b]}", "detail", "caf\xc3\xa9/x",
+	json_t *j = req_json_keep(&x->req, json_pack("{s:s, s:i, s:[b]}", "detail", "caf\xc3\xa9/x",
 							 "n", 1, "l", 1));
 
-	cr_assert_eq(pc_resp_json(&x->resp, 400, j), PC_OK);
+	cr_assert_eq(resp_json(&x->resp, 400, j), PC_OK);
 	cr_assert_eq(x->resp.status, 400);
 	cr_assert_str_eq(x->resp.content_type, "application/json");
 	cr_assert_str_eq(x->resp.body, "{\"detail\":\"caf\xc3\xa9/x\",\"n\":1,\"l\":[true]}");
 	cr_assert_eq(x->resp.body_len, strlen(x->resp.body));
-	cr_assert_eq(pc_resp_json(&x->resp, 200, NULL), PC_ENOMEM);
+	cr_assert_eq(resp_json(&x->resp, 200, NULL), PC_ENOMEM);
 	cr_assert_eq(x->resp.status, 400);
 }
 
 Test(resp, large_json_bodies_grow_in_the_arena)
 {
-	json_t *a = pc_req_json_keep(&x->req, json_array());
+	json_t *a = req_json_keep(&x->req, json_array());
 	int i;
 
 	for (i = 0; i < 2000; i++)
 		json_array_append_new(a, json_string("0123456789"));
-	cr_assert_eq(pc_resp_json(&x->resp, 200, a), PC_OK);
+	cr_assert_eq(resp_json(&x->resp, 200, a), PC_OK);
 	cr_assert_eq(x->resp.body_len, 2 + 2000 * 12 + 1999);
 	cr_assert_eq(x->resp.body[x->resp.body_len], '\0');
 }
 
 Test(resp, a_bare_status_clears_the_body)
 {
-	json_t *j = pc_req_json_keep(&x->req, json_object());
+	json_t *j = req_json_keep(&x->req, json_object());
 
-	cr_assert_eq(pc_resp_json(&x->resp, 200, j), PC_OK);
-	cr_assert_eq(pc_resp_status(&x->resp, 204), PC_OK);
+	cr_assert_eq(resp_json(&x->resp, 200, j), PC_OK);
+	cr_assert_eq(resp_status(&x->resp, 204), PC_OK);
 	cr_assert_eq(x->resp.status, 204);
 	cr_assert_null(x->resp.body);
 	cr_assert_null(x->resp.content_type);
-	cr_assert_eq(pc_resp_status(&x->resp, 42), PC_EINVAL);
+	cr_assert_eq(resp_status(&x->resp, 42), PC_EINVAL);
 }
 
 /* ---- JSON bodies --------------------------------------------------------------------------- */
@@ -396,7 +396,7 @@ Test(json, an_escaped_nul_parses_but_is_refused_on_its_field)
 	const char *v = "unset";
 
 	cr_assert_eq(json_body("application/json", "{\"email\":\"a\\u0000@b.io\"}"), PC_OK);
-	cr_assert_eq(pc_req_json_str(&x->req, "email", true, &v), PC_EINVAL);
+	cr_assert_eq(req_json_str(&x->req, "email", true, &v), PC_EINVAL);
 	cr_expect_null(v, "no truncated prefix is handed out");
 	cr_expect_str_eq(x->req.errinfo.field, "email");
 	cr_expect_str_eq(x->req.errinfo.type, "value_error");
@@ -429,23 +429,23 @@ Test(json, json_str_reports_missing_and_wrong_types_like_pydantic)
 
 	cr_assert_eq(json_body("application/json",
 			       "{\"email\":\"a@b.io\",\"n\":1,\"z\":null,\"o\":{}}"), PC_OK);
-	cr_assert_eq(pc_req_json_str(&x->req, "email", true, &s), PC_OK);
+	cr_assert_eq(req_json_str(&x->req, "email", true, &s), PC_OK);
 	cr_assert_str_eq(s, "a@b.io");
 
-	cr_assert_eq(pc_req_json_str(&x->req, "password", true, &s), PC_EINVAL);
+	cr_assert_eq(req_json_str(&x->req, "password", true, &s), PC_EINVAL);
 	cr_assert_null(s);
 	assert_ei("password", "missing", "Field required");
 
-	cr_assert_eq(pc_req_json_str(&x->req, "n", false, &s), PC_EINVAL);
+	cr_assert_eq(req_json_str(&x->req, "n", false, &s), PC_EINVAL);
 	assert_ei("n", "string_type", "Input should be a valid string");
-	cr_assert_eq(pc_req_json_str(&x->req, "o", true, &s), PC_EINVAL);
+	cr_assert_eq(req_json_str(&x->req, "o", true, &s), PC_EINVAL);
 	assert_ei("o", "string_type", "Input should be a valid string");
 
-	cr_assert_eq(pc_req_json_str(&x->req, "username", false, &s), PC_OK);
+	cr_assert_eq(req_json_str(&x->req, "username", false, &s), PC_OK);
 	cr_assert_null(s);
-	cr_assert_eq(pc_req_json_str(&x->req, "z", false, &s), PC_OK);
+	cr_assert_eq(req_json_str(&x->req, "z", false, &s), PC_OK);
 	cr_assert_null(s);
-	cr_assert_eq(pc_req_json_str(&x->req, "z", true, &s), PC_EINVAL);
+	cr_assert_eq(req_json_str(&x->req, "z", true, &s), PC_EINVAL);
 	assert_ei("z", "string_type", "Input should be a valid string");
 }
 
@@ -456,21 +456,21 @@ Test(json, json_bool_accepts_pydantic_lax_booleans)
 	cr_assert_eq(json_body("application/json",
 			       "{\"t\":true,\"f\":false,\"z\":null,\"one\":1,\"zero\":0.0,"
 			       "\"yes\":\"YES\",\"off\":\"off\"}"), PC_OK);
-	cr_assert_eq(pc_req_json_bool(&x->req, "t", &v), PC_OK);
+	cr_assert_eq(req_json_bool(&x->req, "t", &v), PC_OK);
 	cr_assert_eq(v, 1);
-	cr_assert_eq(pc_req_json_bool(&x->req, "f", &v), PC_OK);
+	cr_assert_eq(req_json_bool(&x->req, "f", &v), PC_OK);
 	cr_assert_eq(v, 0);
-	cr_assert_eq(pc_req_json_bool(&x->req, "z", &v), PC_OK);
+	cr_assert_eq(req_json_bool(&x->req, "z", &v), PC_OK);
 	cr_assert_eq(v, PC_UNSET);
-	cr_assert_eq(pc_req_json_bool(&x->req, "absent", &v), PC_OK);
+	cr_assert_eq(req_json_bool(&x->req, "absent", &v), PC_OK);
 	cr_assert_eq(v, PC_UNSET);
-	cr_assert_eq(pc_req_json_bool(&x->req, "one", &v), PC_OK);
+	cr_assert_eq(req_json_bool(&x->req, "one", &v), PC_OK);
 	cr_assert_eq(v, 1);
-	cr_assert_eq(pc_req_json_bool(&x->req, "zero", &v), PC_OK);
+	cr_assert_eq(req_json_bool(&x->req, "zero", &v), PC_OK);
 	cr_assert_eq(v, 0);
-	cr_assert_eq(pc_req_json_bool(&x->req, "yes", &v), PC_OK);
+	cr_assert_eq(req_json_bool(&x->req, "yes", &v), PC_OK);
 	cr_assert_eq(v, 1);
-	cr_assert_eq(pc_req_json_bool(&x->req, "off", &v), PC_OK);
+	cr_assert_eq(req_json_bool(&x->req, "off", &v), PC_OK);
 	cr_assert_eq(v, 0);
 }
 
@@ -480,22 +480,22 @@ Test(json, json_bool_reports_wrong_types)
 
 	cr_assert_eq(json_body("application/json", "{\"a\":[],\"b\":{},\"c\":\"maybe\",\"d\":2}"),
 		     PC_OK);
-	cr_assert_eq(pc_req_json_bool(&x->req, "a", &v), PC_EINVAL);
+	cr_assert_eq(req_json_bool(&x->req, "a", &v), PC_EINVAL);
 	assert_ei("a", "bool_type", "Input should be a valid boolean");
-	cr_assert_eq(pc_req_json_bool(&x->req, "b", &v), PC_EINVAL);
+	cr_assert_eq(req_json_bool(&x->req, "b", &v), PC_EINVAL);
 	assert_ei("b", "bool_type", "Input should be a valid boolean");
-	cr_assert_eq(pc_req_json_bool(&x->req, "c", &v), PC_EINVAL);
+	cr_assert_eq(req_json_bool(&x->req, "c", &v), PC_EINVAL);
 	assert_ei("c", "bool_parsing", "Input should be a valid boolean, unable to interpret input");
-	cr_assert_eq(pc_req_json_bool(&x->req, "d", &v), PC_EINVAL);
+	cr_assert_eq(req_json_bool(&x->req, "d", &v), PC_EINVAL);
 	assert_ei("d", "bool_parsing", "Input should be a valid boolean, unable to interpret input");
 	cr_assert_eq(v, PC_UNSET);
 }
 
 Test(json, without_a_server_headers_and_query_are_absent)
 {
-	cr_assert_null(pc_req_header_get(&x->req, "Cookie"));
-	cr_assert_null(pc_req_cookie_get(&x->req, "a"));
-	cr_assert_null(pc_req_query_get(&x->req, "a"));
+	cr_assert_null(req_header_get(&x->req, "Cookie"));
+	cr_assert_null(req_cookie_get(&x->req, "a"));
+	cr_assert_null(req_query_get(&x->req, "a"));
 }
 
 /* ---- the JSON writer against jansson ------------------------------------------------ */
@@ -515,12 +515,12 @@ Test(resp, the_json_writer_writes_what_jansson_writes)
 		char *want = json_dumps(j, JSON_COMPACT);
 
 		cr_assert_not_null(want);
-		pc_jw_init(&w, arena);
-		pc_jw_str(&w, "k", values[i]);
-		pc_jw_bool(&w, "t", true);
-		pc_jw_bool(&w, "f", false);
-		pc_jw_str(&w, values[i], "v");
-		cr_assert_eq(pc_resp_jw(&x->resp, 200, &w), PC_OK);
+		jw_init(&w, arena);
+		jw_str(&w, "k", values[i]);
+		jw_bool(&w, "t", true);
+		jw_bool(&w, "f", false);
+		jw_str(&w, values[i], "v");
+		cr_assert_eq(resp_jw(&x->resp, 200, &w), PC_OK);
 		cr_expect_eq(x->resp.body_len, strlen(want), "value %zu", i);
 		cr_expect_str_eq(x->resp.body, want, "value %zu", i);
 		cr_expect_eq(x->resp.status, 200);
@@ -538,9 +538,9 @@ Test(resp, the_json_writer_grows_past_its_first_buffer)
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	big[100] = '"';
-	pc_jw_init(&w, arena);
-	pc_jw_str(&w, "big", big);
-	cr_assert_eq(pc_resp_jw(&x->resp, 201, &w), PC_OK);
+	jw_init(&w, arena);
+	jw_str(&w, "big", big);
+	cr_assert_eq(resp_jw(&x->resp, 201, &w), PC_OK);
 	cr_expect_eq(x->resp.body_len, sizeof(big) - 1 + 1 + 10);
 	cr_expect_eq(strncmp(x->resp.body, "{\"big\":\"xxx", 11), 0);
 	cr_expect_str_eq(x->resp.body + x->resp.body_len - 3, "x\"}");

@@ -14,19 +14,19 @@
 static enum pc_err h_any(struct pc_req *req, struct pc_resp *resp)
 {
 	(void)req;
-	return pc_resp_status(resp, 204);
+	return resp_status(resp, 204);
 }
 
 static enum pc_err h_me(struct pc_req *req, struct pc_resp *resp)
 {
 	(void)req;
-	return pc_resp_status(resp, 200);
+	return resp_status(resp, 200);
 }
 
 static enum pc_err h_user(struct pc_req *req, struct pc_resp *resp)
 {
 	(void)req;
-	return pc_resp_status(resp, 201);
+	return resp_status(resp, 201);
 }
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -88,15 +88,15 @@ static void setup(void)
 	struct pc_errinfo ei = { 0 };
 
 	pc_config_defaults(&cfg);
-	cr_assert_eq(pc_router_new(&cfg, faces, 2, &router, &ei), PC_OK, "%s", ei.msg);
-	arena = pc_arena_new(0);
+	cr_assert_eq(router_new(&cfg, faces, 2, &router, &ei), PC_OK, "%s", ei.msg);
+	arena = arena_new(0);
 	cr_assert_not_null(arena);
 }
 
 static void teardown(void)
 {
-	pc_router_free(router);
-	pc_arena_free(arena);
+	router_free(router);
+	arena_free(arena);
 }
 
 static enum pc_match match(const char *method, const char *path, const char **allow)
@@ -105,7 +105,7 @@ static enum pc_match match(const char *method, const char *path, const char **al
 	req.arena = arena;
 	req.method = method;
 	req.path = path;
-	return pc_router_match(router, &req, allow);
+	return router_match(router, &req, allow);
 }
 
 TestSuite(router, .init = setup, .fini = teardown);
@@ -128,7 +128,7 @@ Test(router, a_literal_segment_beats_a_param_whatever_the_table_order)
 
 	cr_assert_eq(match("GET", "/users/42", NULL), PC_MATCH_OK);
 	cr_assert_eq(req.route->handler, h_user);
-	cr_assert_str_eq(pc_req_param_get(&req, "id"), "42");
+	cr_assert_str_eq(req_param_get(&req, "id"), "42");
 }
 
 Test(router, a_param_route_still_answers_other_methods_on_a_literal_path)
@@ -136,20 +136,20 @@ Test(router, a_param_route_still_answers_other_methods_on_a_literal_path)
 	/* DELETE /users/me: only DELETE /users/{id} has that method, as in Starlette. */
 	cr_assert_eq(match("DELETE", "/users/me", NULL), PC_MATCH_OK);
 	cr_assert_eq(req.route, &users_routes[2]);
-	cr_assert_str_eq(pc_req_param_get(&req, "id"), "me");
+	cr_assert_str_eq(req_param_get(&req, "id"), "me");
 }
 
 Test(router, params_are_percent_decoded_into_the_arena)
 {
 	cr_assert_eq(match("PATCH", "/users/a%20b/roles/x%2Fy", NULL), PC_MATCH_OK);
 	cr_assert_eq(req.nparams, 2);
-	cr_assert_str_eq(pc_req_param_get(&req, "id"), "a b");
-	cr_assert_str_eq(pc_req_param_get(&req, "role"), "x/y");
+	cr_assert_str_eq(req_param_get(&req, "id"), "a b");
+	cr_assert_str_eq(req_param_get(&req, "role"), "x/y");
 	cr_assert_str_eq(req.param_name[0], "id");
-	cr_assert_null(pc_req_param_get(&req, "nope"));
+	cr_assert_null(req_param_get(&req, "nope"));
 
 	cr_assert_eq(match("GET", "/users/caf%C3%A9", NULL), PC_MATCH_OK);
-	cr_assert_str_eq(pc_req_param_get(&req, "id"), "caf\xc3\xa9");
+	cr_assert_str_eq(req_param_get(&req, "id"), "caf\xc3\xa9");
 }
 
 Test(router, literal_segments_compare_with_the_decoded_path)
@@ -230,14 +230,14 @@ Test(router, a_miss_outside_every_prefix_goes_to_the_first_face)
 	const struct pc_face *faces[] = { &face_a };
 	struct pc_router *r;
 
-	cr_assert_eq(pc_router_new(&cfg, faces, 1, &r, NULL), PC_OK);
+	cr_assert_eq(router_new(&cfg, faces, 1, &r, NULL), PC_OK);
 	memset(&req, 0, sizeof(req));
 	req.arena = arena;
 	req.method = "GET";
 	req.path = "/elsewhere";
-	cr_assert_eq(pc_router_match(r, &req, NULL), PC_MATCH_NOT_FOUND);
+	cr_assert_eq(router_match(r, &req, NULL), PC_MATCH_NOT_FOUND);
 	cr_assert_eq(req.face, &face_a);
-	pc_router_free(r);
+	router_free(r);
 }
 
 /* ---- mounting ---------------------------------------------------------------------------- */
@@ -248,7 +248,7 @@ Test(router, two_routes_of_the_same_method_and_shape_collide)
 	struct pc_router *r = (struct pc_router *)1;
 	struct pc_errinfo ei = { 0 };
 
-	cr_assert_eq(pc_router_new(&cfg, faces, 2, &r, &ei), PC_EEXISTS);
+	cr_assert_eq(router_new(&cfg, faces, 2, &r, &ei), PC_EEXISTS);
 	cr_assert_null(r);
 	cr_assert(strstr(ei.msg, "GET /users/{id} (alpha)") != NULL, "%s", ei.msg);
 	cr_assert(strstr(ei.msg, "GET /users/{user_id} (clash)") != NULL, "%s", ei.msg);
@@ -260,7 +260,7 @@ Test(router, a_face_mounted_twice_collides_with_itself)
 	struct pc_router *r;
 	struct pc_errinfo ei = { 0 };
 
-	cr_assert_eq(pc_router_new(&cfg, faces, 2, &r, &ei), PC_EEXISTS);
+	cr_assert_eq(router_new(&cfg, faces, 2, &r, &ei), PC_EEXISTS);
 	cr_assert(strstr(ei.msg, "route collision: GET / (beta) and GET / (beta)") != NULL, "%s",
 		  ei.msg);
 }
@@ -274,16 +274,16 @@ Test(router, prefixes_come_from_the_configuration)
 
 	pc_config_defaults(&c2);
 	cr_assert_eq(pc_config_set(&c2, "auth_prefix", "/api/v1/auth/", &ei), PC_OK, "%s", ei.msg);
-	cr_assert_eq(pc_router_new(&c2, faces, 2, &r, &ei), PC_OK, "%s", ei.msg);
+	cr_assert_eq(router_new(&c2, faces, 2, &r, &ei), PC_OK, "%s", ei.msg);
 	memset(&req, 0, sizeof(req));
 	req.arena = arena;
 	req.method = "POST";
 	req.path = "/api/v1/auth/cookie/login";
-	cr_assert_eq(pc_router_match(r, &req, NULL), PC_MATCH_OK);
+	cr_assert_eq(router_match(r, &req, NULL), PC_MATCH_OK);
 	cr_assert_eq(req.route, &cookie_routes[0]);
 	req.path = "/auth/login";
-	cr_assert_eq(pc_router_match(r, &req, NULL), PC_MATCH_NOT_FOUND);
-	pc_router_free(r);
+	cr_assert_eq(router_match(r, &req, NULL), PC_MATCH_NOT_FOUND);
+	router_free(r);
 }
 
 Test(router, the_same_table_under_two_prefixes_does_not_collide)
@@ -296,8 +296,8 @@ Test(router, the_same_table_under_two_prefixes_does_not_collide)
 	/* auth and users both at "/x" would collide only if shapes met: they do not */
 	pc_config_defaults(&c2);
 	cr_assert_eq(pc_config_set(&c2, "users_prefix", "/accounts", &ei), PC_OK);
-	cr_assert_eq(pc_router_new(&c2, faces, 2, &r, &ei), PC_OK, "%s", ei.msg);
-	pc_router_free(r);
+	cr_assert_eq(router_new(&c2, faces, 2, &r, &ei), PC_OK, "%s", ei.msg);
+	router_free(r);
 }
 
 static const struct pc_route bad_brace_routes[] = { { "GET", "/{id", h_any, 0 } };
@@ -316,7 +316,7 @@ Test(router, malformed_patterns_are_refused_at_mount)
 		struct pc_router *r;
 		struct pc_errinfo ei = { 0 };
 
-		cr_assert_eq(pc_router_new(&cfg, faces, 1, &r, &ei), PC_EINVAL, "table %zu", i);
+		cr_assert_eq(router_new(&cfg, faces, 1, &r, &ei), PC_EINVAL, "table %zu", i);
 		cr_assert(ei.msg[0] != '\0');
 	}
 }
@@ -329,6 +329,6 @@ Test(router, an_unknown_prefix_setting_is_refused)
 	struct pc_router *r;
 	struct pc_errinfo ei = { 0 };
 
-	cr_assert_eq(pc_router_new(&cfg, faces, 1, &r, &ei), PC_EINVAL);
+	cr_assert_eq(router_new(&cfg, faces, 1, &r, &ei), PC_EINVAL);
 	cr_assert(strstr(ei.msg, "no_such_prefix") != NULL, "%s", ei.msg);
 }

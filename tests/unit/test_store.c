@@ -29,7 +29,7 @@ static char test_dir[PATH_MAX];
 
 static const struct pc_store_ops *backend_ops(void)
 {
-	return &pc_store_sqlite;
+	return &store_sqlite_ops;
 }
 
 /* A database of its own for this test: a file in the test's directory. */
@@ -879,7 +879,7 @@ Test(store_open, sqlite_in_memory_and_hosts_are_refused)
 	struct pc_store *s;
 	size_t i;
 
-	if (backend_ops() != &pc_store_sqlite)
+	if (backend_ops() != &store_sqlite_ops)
 		cr_skip_test("SQLite URLs only");
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -916,7 +916,7 @@ Test(store_open, sqlite_three_slashes_is_a_relative_path)
 	pthread_t t;
 	int applied = 0;
 
-	if (backend_ops() != &pc_store_sqlite)
+	if (backend_ops() != &store_sqlite_ops)
 		cr_skip_test("SQLite URLs only");
 
 	cr_assert_eq(chdir(test_dir), 0);
@@ -945,7 +945,7 @@ Test(store_open, sqlite_a_missing_directory_is_reported)
 	struct pc_store *s = NULL;
 	enum pc_err err;
 
-	if (backend_ops() != &pc_store_sqlite)
+	if (backend_ops() != &store_sqlite_ops)
 		cr_skip_test("SQLite URLs only");
 
 	snprintf(url, sizeof(url), "sqlite:///%s/no/such/dir/x.db", test_dir);

@@ -49,7 +49,7 @@ Test(users, registration_cannot_raise_privileges_and_stores_a_hash)
 	cr_expect(u.is_active);
 	cr_expect(!u.is_superuser);
 	cr_expect(!u.is_verified);
-	cr_expect(pc_uuid_valid(u.id));
+	cr_expect(crypto_uuid_valid(u.id));
 	cr_assert_eq(pc_user_get(ctx, u.id, &again), PC_OK);
 	cr_expect_eq(strncmp(again.hashed_password, "$argon2id$", 10), 0);
 	cr_expect_null(strstr(again.hashed_password, "guinevere"));

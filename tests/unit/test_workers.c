@@ -76,14 +76,14 @@ Test(workers, runs_every_submitted_job, .init = reset)
 	static int one = 1;
 	int i, accepted = 0;
 
-	cr_assert_eq(pc_workers_new(4, 1000, 0, &w), PC_OK);
-	cr_assert_eq(pc_workers_count(w), 4);
+	cr_assert_eq(workers_new(4, 1000, 0, &w), PC_OK);
+	cr_assert_eq(workers_count(w), 4);
 	for (i = 0; i < 500; i++) {
-		if (pc_workers_submit(w, count_job, &one) == PC_OK)
+		if (workers_submit(w, count_job, &one) == PC_OK)
 			accepted++;
 	}
 	cr_assert_eq(accepted, 500);
-	pc_workers_free(w);
+	workers_free(w);
 	cr_assert_eq(ran, 500);
 }
 
@@ -92,13 +92,13 @@ Test(workers, one_thread_runs_jobs_in_submission_order, .init = reset)
 	struct pc_workers *w;
 	intptr_t i;
 
-	cr_assert_eq(pc_workers_new(1, 64, 0, &w), PC_OK);
-	cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_OK);
+	cr_assert_eq(workers_new(1, 64, 0, &w), PC_OK);
+	cr_assert_eq(workers_submit(w, blocking_job, NULL), PC_OK);
 	wait_started(1);
 	for (i = 1; i <= 40; i++)
-		cr_assert_eq(pc_workers_submit(w, order_job, (void *)i), PC_OK);
+		cr_assert_eq(workers_submit(w, order_job, (void *)i), PC_OK);
 	release_all();
-	pc_workers_free(w);
+	workers_free(w);
 	cr_assert_eq(ran, 41);
 	/* seen[0] was taken by the blocking job's increment of ran */
 	for (i = 1; i <= 40; i++)
@@ -110,18 +110,18 @@ Test(workers, a_full_queue_answers_busy_without_blocking, .init = reset)
 	struct pc_workers *w;
 	int i;
 
-	cr_assert_eq(pc_workers_new(2, 3, 0, &w), PC_OK);
+	cr_assert_eq(workers_new(2, 3, 0, &w), PC_OK);
 	/* Occupy both threads. */
-	cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_OK);
-	cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_OK);
+	cr_assert_eq(workers_submit(w, blocking_job, NULL), PC_OK);
+	cr_assert_eq(workers_submit(w, blocking_job, NULL), PC_OK);
 	wait_started(2);
 	/* The queue holds three more. */
 	for (i = 0; i < 3; i++)
-		cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_OK);
-	cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_EBUSY);
-	cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_EBUSY);
+		cr_assert_eq(workers_submit(w, blocking_job, NULL), PC_OK);
+	cr_assert_eq(workers_submit(w, blocking_job, NULL), PC_EBUSY);
+	cr_assert_eq(workers_submit(w, blocking_job, NULL), PC_EBUSY);
 	release_all();
-	pc_workers_free(w);
+	workers_free(w);
 	cr_assert_eq(ran, 5, "the five accepted jobs ran, the rejected did not");
 }
 
@@ -130,13 +130,13 @@ Test(workers, space_frees_up_once_jobs_are_taken, .init = reset)
 	struct pc_workers *w;
 	static int one = 1;
 
-	cr_assert_eq(pc_workers_new(1, 1, 0, &w), PC_OK);
-	cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_OK);
+	cr_assert_eq(workers_new(1, 1, 0, &w), PC_OK);
+	cr_assert_eq(workers_submit(w, blocking_job, NULL), PC_OK);
 	wait_started(1);
-	cr_assert_eq(pc_workers_submit(w, count_job, &one), PC_OK);
-	cr_assert_eq(pc_workers_submit(w, count_job, &one), PC_EBUSY);
+	cr_assert_eq(workers_submit(w, count_job, &one), PC_OK);
+	cr_assert_eq(workers_submit(w, count_job, &one), PC_EBUSY);
 	release_all();
-	pc_workers_free(w);
+	workers_free(w);
 	cr_assert_eq(ran, 2);
 }
 
@@ -146,13 +146,13 @@ Test(workers, free_drains_the_queue_before_joining, .init = reset)
 	static int ten = 10;
 	int i;
 
-	cr_assert_eq(pc_workers_new(1, 16, 0, &w), PC_OK);
-	cr_assert_eq(pc_workers_submit(w, blocking_job, NULL), PC_OK);
+	cr_assert_eq(workers_new(1, 16, 0, &w), PC_OK);
+	cr_assert_eq(workers_submit(w, blocking_job, NULL), PC_OK);
 	wait_started(1);
 	for (i = 0; i < 16; i++)
-		cr_assert_eq(pc_workers_submit(w, count_job, &ten), PC_OK);
+		cr_assert_eq(workers_submit(w, count_job, &ten), PC_OK);
 	release_all();
-	pc_workers_free(w);
+	workers_free(w);
 	cr_assert_eq(ran, 1 + 160);
 }
 
@@ -160,21 +160,21 @@ Test(workers, zero_threads_means_one_per_cpu)
 {
 	struct pc_workers *w;
 
-	cr_assert_eq(pc_workers_new(0, 4, 0, &w), PC_OK);
-	cr_assert_geq(pc_workers_count(w), 1);
-	pc_workers_free(w);
+	cr_assert_eq(workers_new(0, 4, 0, &w), PC_OK);
+	cr_assert_geq(workers_count(w), 1);
+	workers_free(w);
 }
 
 Test(workers, bad_arguments_are_rejected)
 {
 	struct pc_workers *w = (struct pc_workers *)1;
 
-	cr_assert_eq(pc_workers_new(2, 0, 0, &w), PC_EINVAL);
+	cr_assert_eq(workers_new(2, 0, 0, &w), PC_EINVAL);
 	cr_assert_null(w);
-	cr_assert_eq(pc_workers_new(2, 4, 0, &w), PC_OK);
-	cr_assert_eq(pc_workers_submit(w, NULL, NULL), PC_EINVAL);
-	pc_workers_free(w);
-	pc_workers_free(NULL);
+	cr_assert_eq(workers_new(2, 4, 0, &w), PC_OK);
+	cr_assert_eq(workers_submit(w, NULL, NULL), PC_EINVAL);
+	workers_free(w);
+	workers_free(NULL);
 }
 
 struct nice_probe {
@@ -204,13 +204,13 @@ Test(workers, workers_run_at_the_niceness_asked_for)
 	struct pc_workers *w;
 	int base = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
 
-	cr_assert_eq(pc_workers_new(1, 4, 7, &w), PC_OK);
-	cr_assert_eq(pc_workers_submit(w, read_nice, &p), PC_OK);
+	cr_assert_eq(workers_new(1, 4, 7, &w), PC_OK);
+	cr_assert_eq(workers_submit(w, read_nice, &p), PC_OK);
 	pthread_mutex_lock(&p.lock);
 	while (!p.ran)
 		pthread_cond_wait(&p.done, &p.lock);
 	pthread_mutex_unlock(&p.lock);
-	pc_workers_free(w);
+	workers_free(w);
 	cr_expect_eq(p.seen, base + 7 > 19 ? 19 : base + 7);
 	cr_expect_eq(getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)), base,
 		     "the caller's own priority is untouched");

@@ -3,9 +3,9 @@
  */
 #include <time.h>
 
-#include "core/core.h"
+#include "base/base.h"
 
-int64_t pc_now(void)
+int64_t time_now(void)
 {
 	struct timespec ts;
 
@@ -13,7 +13,7 @@ int64_t pc_now(void)
 	return (int64_t)ts.tv_sec;
 }
 
-int64_t pc_now_ms(void)
+int64_t time_now_ms(void)
 {
 	struct timespec ts;
 
@@ -21,7 +21,7 @@ int64_t pc_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t pc_mono_us(void)
+int64_t time_mono_us(void)
 {
 	struct timespec ts;
 

@@ -2,7 +2,7 @@
  * buf.c - a bounded growable byte buffer (curl's dynbuf: the maximum is not
  * optional).
  *
- * Owns: b->data (heap) from the first add until pc_buf_release.
+ * Owns: b->data (heap) from the first add until buf_release.
  *
  * Invariants:
  *   - len <= max, and len < cap once data is non-NULL;
@@ -17,11 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/core.h"
+#include "base/base.h"
 
 #define BUF_MIN_CAP 64
 
-void pc_buf_init(struct pc_buf *b, size_t max)
+void buf_init(struct pc_buf *b, size_t max)
 {
 	b->data = NULL;
 	b->len = 0;
@@ -56,7 +56,7 @@ static enum pc_err buf_reserve(struct pc_buf *b, size_t n)
 		return PC_ENOMEM;
 	if (b->data != NULL) {
 		memcpy(p, b->data, b->len);
-		pc_wipe(b->data, b->cap);
+		crypto_wipe(b->data, b->cap);
 		free(b->data);
 	}
 	p[b->len] = '\0';
@@ -67,7 +67,7 @@ static enum pc_err buf_reserve(struct pc_buf *b, size_t n)
 
 /* Appends n bytes of p. PC_ETOOBIG past max, PC_ENOMEM: the buffer is
  * unchanged in both cases. */
-enum pc_err pc_buf_add(struct pc_buf *b, const void *p, size_t n)
+enum pc_err buf_add(struct pc_buf *b, const void *p, size_t n)
 {
 	enum pc_err err = buf_reserve(b, n);
 
@@ -80,14 +80,14 @@ enum pc_err pc_buf_add(struct pc_buf *b, const void *p, size_t n)
 	return PC_OK;
 }
 
-enum pc_err pc_buf_addstr(struct pc_buf *b, const char *s)
+enum pc_err buf_addstr(struct pc_buf *b, const char *s)
 {
-	return pc_buf_add(b, s, strlen(s));
+	return buf_add(b, s, strlen(s));
 }
 
 /* Appends formatted text. PC_ETOOBIG past max, PC_ENOMEM, PC_EINVAL on a
  * format error: the buffer is unchanged in each case. */
-enum pc_err pc_buf_printf(struct pc_buf *b, const char *fmt, ...)
+enum pc_err buf_printf(struct pc_buf *b, const char *fmt, ...)
 {
 	enum pc_err err;
 	va_list ap, ap2;
@@ -112,20 +112,20 @@ out_end:
 }
 
 /* len = 0; keeps (and wipes) the memory. */
-void pc_buf_reset(struct pc_buf *b)
+void buf_reset(struct pc_buf *b)
 {
 	if (b->data != NULL) {
-		pc_wipe(b->data, b->len);
+		crypto_wipe(b->data, b->len);
 		b->data[0] = '\0';
 	}
 	b->len = 0;
 }
 
 /* Wipes and frees the data; max is kept, so the struct may be reused. */
-void pc_buf_release(struct pc_buf *b)
+void buf_release(struct pc_buf *b)
 {
 	if (b->data != NULL) {
-		pc_wipe(b->data, b->cap);
+		crypto_wipe(b->data, b->cap);
 		free(b->data);
 	}
 	b->data = NULL;

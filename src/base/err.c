@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/core.h"
+#include "base/base.h"
 
 static const char *const err_names[PC_ERR__MAX] = {
 	[PC_OK] = "ok",

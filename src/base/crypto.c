@@ -22,7 +22,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "core/core.h"
+#include "base/base.h"
 
 static const char hex_digits[] = "0123456789abcdef";
 static const char b64_std_alphabet[] =
@@ -32,7 +32,7 @@ static const char b64url_alphabet[] =
 
 /* Fills out with n cryptographically strong random bytes. PC_EINTERNAL when
  * the generator fails. */
-enum pc_err pc_random(void *out, size_t n)
+enum pc_err crypto_random(void *out, size_t n)
 {
 	unsigned char *p = out;
 	int step;
@@ -57,7 +57,7 @@ static void sha256_fetch(void)
 	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
-void pc_sha256(const void *p, size_t n, unsigned char out[PC_SHA256_LEN])
+void crypto_sha256(const void *p, size_t n, unsigned char out[PC_SHA256_LEN])
 {
 	unsigned int outlen = PC_SHA256_LEN;
 
@@ -68,16 +68,16 @@ void pc_sha256(const void *p, size_t n, unsigned char out[PC_SHA256_LEN])
 		memset(out, 0, PC_SHA256_LEN);
 }
 
-void pc_sha256_hex(const void *p, size_t n, char out[PC_SHA256_HEX])
+void crypto_sha256_hex(const void *p, size_t n, char out[PC_SHA256_HEX])
 {
 	unsigned char md[PC_SHA256_LEN];
 
-	pc_sha256(p, n, md);
-	pc_hex_encode(md, sizeof(md), out);
+	crypto_sha256(p, n, md);
+	crypto_hex_encode(md, sizeof(md), out);
 }
 
 /* Lower-case hex of n bytes; out holds 2n + 1 (NUL-terminated). */
-void pc_hex_encode(const void *p, size_t n, char *out)
+void crypto_hex_encode(const void *p, size_t n, char *out)
 {
 	const unsigned char *s = p;
 	size_t i;
@@ -91,7 +91,7 @@ void pc_hex_encode(const void *p, size_t n, char *out)
 
 /* Every byte is read whatever the others hold: the differences are OR-ed
  * together, eight bytes at a time, and looked at once at the end. */
-bool pc_ct_equal(const void *a, const void *b, size_t n)
+bool crypto_ct_equal(const void *a, const void *b, size_t n)
 {
 	const unsigned char *p = a, *q = b;
 	uint64_t diff = 0, x, y;
@@ -109,7 +109,7 @@ bool pc_ct_equal(const void *a, const void *b, size_t n)
 
 /* Constant time for strings of equal length; a length difference (or NULL)
  * compares unequal at once: lengths are not secret here. */
-bool pc_ct_streq(const char *a, const char *b)
+bool crypto_ct_streq(const char *a, const char *b)
 {
 	size_t la, lb;
 
@@ -122,7 +122,7 @@ bool pc_ct_streq(const char *a, const char *b)
 	return CRYPTO_memcmp(a, b, la) == 0;
 }
 
-void pc_wipe(void *p, size_t n)
+void crypto_wipe(void *p, size_t n)
 {
 	if (p != NULL && n > 0)
 		OPENSSL_cleanse(p, n);
@@ -165,13 +165,13 @@ out_small:
 	return 0;
 }
 
-size_t pc_b64url_encode(const void *p, size_t n, char *out, size_t outsz)
+size_t crypto_b64url_encode(const void *p, size_t n, char *out, size_t outsz)
 {
 	return b64_encode(b64url_alphabet, p, n, out, outsz);
 }
 
 /* The same with the standard alphabet ("+/"), as PHC strings use it. */
-size_t pc_b64_encode(const void *p, size_t n, char *out, size_t outsz)
+size_t crypto_b64_encode(const void *p, size_t n, char *out, size_t outsz)
 {
 	return b64_encode(b64_std_alphabet, p, n, out, outsz);
 }
@@ -245,7 +245,7 @@ static enum pc_err b64_decode(const unsigned char *values, const char *s, size_t
 	return PC_OK;
 }
 
-enum pc_err pc_b64url_decode(const char *s, size_t n, unsigned char *out, size_t outsz,
+enum pc_err crypto_b64url_decode(const char *s, size_t n, unsigned char *out, size_t outsz,
 			     size_t *outlen)
 {
 	return b64_decode(b64url_values, s, n, out, outsz, outlen);
@@ -271,7 +271,7 @@ static const unsigned char b64_std_values[256] = {
 	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
 };
 
-enum pc_err pc_b64_decode(const char *s, size_t n, unsigned char *out, size_t outsz,
+enum pc_err crypto_b64_decode(const char *s, size_t n, unsigned char *out, size_t outsz,
 			  size_t *outlen)
 {
 	return b64_decode(b64_std_values, s, n, out, outsz, outlen);
@@ -281,22 +281,22 @@ enum pc_err pc_b64_decode(const char *s, size_t n, unsigned char *out, size_t ou
 
 /* 256 random bits as 43 base64url characters. PC_EINTERNAL when the random
  * generator fails (out is then ""). */
-enum pc_err pc_token_new(char out[PC_TOKEN_MAX])
+enum pc_err crypto_token_new(char out[PC_TOKEN_MAX])
 {
 	unsigned char raw[32];
 	enum pc_err err;
 
 	out[0] = '\0';
-	err = pc_random(raw, sizeof(raw));
-	if (err == PC_OK && pc_b64url_encode(raw, sizeof(raw), out, PC_TOKEN_MAX) != 43)
+	err = crypto_random(raw, sizeof(raw));
+	if (err == PC_OK && crypto_b64url_encode(raw, sizeof(raw), out, PC_TOKEN_MAX) != 43)
 		err = PC_EINTERNAL;
-	pc_wipe(raw, sizeof(raw));
+	crypto_wipe(raw, sizeof(raw));
 	return err;
 }
 
-void pc_token_hash(const char *token, char out[PC_SHA256_HEX])
+void crypto_token_hash(const char *token, char out[PC_SHA256_HEX])
 {
-	pc_sha256_hex(token, strlen(token), out);
+	crypto_sha256_hex(token, strlen(token), out);
 }
 
 /* ---- UUIDv7 ----------------------------------------------------------------- */
@@ -308,7 +308,7 @@ static uint32_t uuid_counter; /* 12 bits, rand_a */
 /* RFC 9562 UUIDv7: 48-bit unix ms, version 7, 12-bit counter (seeded at
  * random each millisecond, top bit clear to leave room), variant 10, 62
  * random bits. Lower-case 8-4-4-4-12. PC_EINTERNAL when randomness fails. */
-enum pc_err pc_uuid7(char out[PC_UUID_STR])
+enum pc_err crypto_uuid7(char out[PC_UUID_STR])
 {
 	unsigned char u[16], seed[2];
 	char hex[33];
@@ -317,14 +317,14 @@ enum pc_err pc_uuid7(char out[PC_UUID_STR])
 	enum pc_err err;
 
 	out[0] = '\0';
-	err = pc_random(u, sizeof(u));
+	err = crypto_random(u, sizeof(u));
 	if (err == PC_OK)
-		err = pc_random(seed, sizeof(seed));
+		err = crypto_random(seed, sizeof(seed));
 	if (err != PC_OK)
 		return err;
 
 	pthread_mutex_lock(&uuid_lock);
-	ms = pc_now_ms();
+	ms = time_now_ms();
 	if (ms > uuid_last_ms) {
 		uuid_last_ms = ms;
 		uuid_counter = ((uint32_t)seed[0] << 8 | seed[1]) & 0x7ff;
@@ -348,7 +348,7 @@ enum pc_err pc_uuid7(char out[PC_UUID_STR])
 	u[7] = (unsigned char)(ctr & 0xff);
 	u[8] = (unsigned char)(0x80 | (u[8] & 0x3f));
 
-	pc_hex_encode(u, sizeof(u), hex);
+	crypto_hex_encode(u, sizeof(u), hex);
 	memcpy(out, hex, 8);
 	out[8] = '-';
 	memcpy(out + 9, hex + 8, 4);
@@ -363,7 +363,7 @@ enum pc_err pc_uuid7(char out[PC_UUID_STR])
 }
 
 /* True for 8-4-4-4-12 hex digits of either case, nothing more. */
-bool pc_uuid_valid(const char *s)
+bool crypto_uuid_valid(const char *s)
 {
 	size_t i;
 	char c;

@@ -3,7 +3,7 @@
  * cleanups (nginx's pools).
  *
  * Owns: every chunk it allocated, and the list of cleanups registered with
- * pc_arena_defer. The struct pc_arena itself lives at the start of the first
+ * arena_defer. The struct pc_arena itself lives at the start of the first
  * chunk, so a fresh arena costs one malloc.
  *
  * Invariants:
@@ -14,7 +14,7 @@
  *     the head keeps its free space;
  *   - cleanups form a LIFO list (allocated from the arena) and run in
  *     reverse order of registration, before any chunk is freed;
- *   - nothing is ever freed individually: pc_arena_free frees all.
+ *   - nothing is ever freed individually: arena_free frees all.
  * An arena is used by one thread at a time.
  */
 #include <stdarg.h>
@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/core.h"
+#include "base/base.h"
 
 #define ARENA_ALIGN 16
 #define ARENA_DEFAULT_CHUNK 4096
@@ -78,7 +78,7 @@ static struct arena_chunk *arena_chunk_new(size_t usable)
 }
 
 /* chunk_size 0 means the default (4 KiB); small sizes are raised to 256. */
-struct pc_arena *pc_arena_new(size_t chunk_size)
+struct pc_arena *arena_new(size_t chunk_size)
 {
 	struct arena_chunk *c;
 	struct pc_arena *a;
@@ -103,7 +103,7 @@ struct pc_arena *pc_arena_new(size_t chunk_size)
 
 /* Runs the cleanups newest first, then frees every chunk (the arena itself
  * lives in one of them). NULL is a no-op. */
-void pc_arena_free(struct pc_arena *a)
+void arena_free(struct pc_arena *a)
 {
 	struct arena_cleanup *cl;
 	struct arena_chunk *c, *next;
@@ -124,9 +124,9 @@ void pc_arena_free(struct pc_arena *a)
 	}
 }
 
-/* n bytes, 16-byte aligned, valid until pc_arena_free. NULL on ENOMEM or
+/* n bytes, 16-byte aligned, valid until arena_free. NULL on ENOMEM or
  * overflow. n == 0 yields a distinct minimal allocation. */
-void *pc_arena_alloc(struct pc_arena *a, size_t n)
+void *arena_alloc(struct pc_arena *a, size_t n)
 {
 	struct arena_chunk *c;
 	void *p;
@@ -160,9 +160,9 @@ void *pc_arena_alloc(struct pc_arena *a, size_t n)
 	return p;
 }
 
-void *pc_arena_calloc(struct pc_arena *a, size_t n)
+void *arena_calloc(struct pc_arena *a, size_t n)
 {
-	void *p = pc_arena_alloc(a, n);
+	void *p = arena_alloc(a, n);
 
 	if (p != NULL)
 		memset(p, 0, n);
@@ -170,15 +170,15 @@ void *pc_arena_calloc(struct pc_arena *a, size_t n)
 }
 
 /* A copy of s in the arena; NULL when s is NULL or on ENOMEM. */
-char *pc_arena_strdup(struct pc_arena *a, const char *s)
+char *arena_strdup(struct pc_arena *a, const char *s)
 {
 	if (s == NULL)
 		return NULL;
-	return pc_arena_strndup(a, s, strlen(s));
+	return arena_strndup(a, s, strlen(s));
 }
 
 /* A NUL-terminated copy of at most n bytes of s (stops at a NUL). */
-char *pc_arena_strndup(struct pc_arena *a, const char *s, size_t n)
+char *arena_strndup(struct pc_arena *a, const char *s, size_t n)
 {
 	char *p;
 
@@ -187,7 +187,7 @@ char *pc_arena_strndup(struct pc_arena *a, const char *s, size_t n)
 	n = strnlen(s, n);
 	if (n == SIZE_MAX)
 		return NULL;
-	p = pc_arena_alloc(a, n + 1);
+	p = arena_alloc(a, n + 1);
 	if (p == NULL)
 		return NULL;
 	memcpy(p, s, n);
@@ -197,7 +197,7 @@ char *pc_arena_strndup(struct pc_arena *a, const char *s, size_t n)
 
 /* Formatted text in the arena: measured with one vsnprintf, written with a
  * second. NULL on ENOMEM or a format error. */
-char *pc_arena_printf(struct pc_arena *a, const char *fmt, ...)
+char *arena_printf(struct pc_arena *a, const char *fmt, ...)
 {
 	va_list ap, ap2;
 	char *p = NULL;
@@ -208,7 +208,7 @@ char *pc_arena_printf(struct pc_arena *a, const char *fmt, ...)
 	n = vsnprintf(NULL, 0, fmt, ap);
 	if (n < 0)
 		goto out_end;
-	p = pc_arena_alloc(a, (size_t)n + 1);
+	p = arena_alloc(a, (size_t)n + 1);
 	if (p == NULL)
 		goto out_end;
 	vsnprintf(p, (size_t)n + 1, fmt, ap2);
@@ -218,16 +218,16 @@ out_end:
 	return p;
 }
 
-/* Registers fn(arg) to run at pc_arena_free, newest first. PC_ENOMEM when
+/* Registers fn(arg) to run at arena_free, newest first. PC_ENOMEM when
  * the record cannot be allocated: nothing is registered and the caller still
  * owns arg. PC_EINVAL when a or fn is NULL. */
-enum pc_err pc_arena_defer(struct pc_arena *a, pc_cleanup_fn fn, void *arg)
+enum pc_err arena_defer(struct pc_arena *a, pc_cleanup_fn fn, void *arg)
 {
 	struct arena_cleanup *cl;
 
 	if (a == NULL || fn == NULL)
 		return PC_EINVAL;
-	cl = pc_arena_alloc(a, sizeof(*cl));
+	cl = arena_alloc(a, sizeof(*cl));
 	if (cl == NULL)
 		return PC_ENOMEM;
 	cl->fn = fn;

@@ -1,0 +1,96 @@
+/*
+ * base.h - leaf utilities every layer may use: nothing here knows the core,
+ * the store or HTTP. The groups:
+ *   arena     request/task memory: bump allocator + deferred cleanups
+ *   buf       bounded growable byte buffer (a maximum is mandatory)
+ *   crypto    random, SHA-256, base64url, constant-time compare, UUIDv7, wipe
+ *   time      clocks
+ * (err.c, the public pc_strerror and pc_errinfo_set, lives here too.)
+ */
+#ifndef PC_BASE_H
+#define PC_BASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "portcullis.h"
+
+/* ---- arena -------------------------------------------------------------- */
+
+/* A bump allocator that frees everything at once. Cleanups registered with
+ * arena_defer run in reverse order when the arena is freed. Not shared
+ * between threads at the same time. Allocations are 16-byte aligned. */
+struct pc_arena;
+typedef void (*pc_cleanup_fn)(void *);
+
+struct pc_arena *arena_new(size_t chunk_size);   /* NULL on ENOMEM */
+void arena_free(struct pc_arena *a);             /* NULL is a no-op */
+void *arena_alloc(struct pc_arena *a, size_t n); /* NULL on ENOMEM */
+void *arena_calloc(struct pc_arena *a, size_t n);
+char *arena_strdup(struct pc_arena *a, const char *s);
+char *arena_strndup(struct pc_arena *a, const char *s, size_t n);
+char *arena_printf(struct pc_arena *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+enum pc_err arena_defer(struct pc_arena *a, pc_cleanup_fn fn, void *arg);
+
+/* ---- buf ---------------------------------------------------------------- */
+
+/* Always NUL-terminated after the first add (data may be NULL before). */
+struct pc_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+	size_t max; /* the most len may reach */
+};
+
+void buf_init(struct pc_buf *b, size_t max);
+enum pc_err buf_add(struct pc_buf *b, const void *p, size_t n); /* PC_ETOOBIG past max */
+enum pc_err buf_addstr(struct pc_buf *b, const char *s);
+enum pc_err buf_printf(struct pc_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void buf_reset(struct pc_buf *b);   /* len = 0, keeps memory */
+void buf_release(struct pc_buf *b); /* frees the data; the struct may be reused after init */
+
+/* ---- crypto --------------------------------------------------------------- */
+
+#define PC_SHA256_LEN 32
+#define PC_SHA256_HEX 65 /* 64 hex digits + NUL */
+#define PC_UUID_STR 37
+
+enum pc_err crypto_random(void *out, size_t n);
+void crypto_sha256(const void *p, size_t n, unsigned char out[PC_SHA256_LEN]);
+void crypto_sha256_hex(const void *p, size_t n, char out[PC_SHA256_HEX]);
+void crypto_hex_encode(const void *p, size_t n, char *out); /* out holds 2n+1 */
+bool crypto_ct_equal(const void *a, const void *b, size_t n);
+/* Constant-time for equal lengths; different lengths compare unequal. */
+bool crypto_ct_streq(const char *a, const char *b);
+void crypto_wipe(void *p, size_t n);
+
+/* base64url without padding. Encode returns the length written (excluding
+ * NUL) or 0 when outsz is too small. Decode accepts no padding and rejects
+ * characters outside the alphabet. */
+size_t crypto_b64url_encode(const void *p, size_t n, char *out, size_t outsz);
+enum pc_err crypto_b64url_decode(const char *s, size_t n, unsigned char *out, size_t outsz,
+			     size_t *outlen);
+/* The same two with the standard alphabet ("+/"), unpadded: PHC strings. */
+size_t crypto_b64_encode(const void *p, size_t n, char *out, size_t outsz);
+enum pc_err crypto_b64_decode(const char *s, size_t n, unsigned char *out, size_t outsz,
+			  size_t *outlen);
+
+/* 256 random bits as base64url (43 chars), NUL-terminated. */
+enum pc_err crypto_token_new(char out[PC_TOKEN_MAX]);
+/* The stored form of an opaque token: hex SHA-256 of its text. */
+void crypto_token_hash(const char *token, char out[PC_SHA256_HEX]);
+
+enum pc_err crypto_uuid7(char out[PC_UUID_STR]);
+/* 8-4-4-4-12 lower- or upper-case hex. */
+bool crypto_uuid_valid(const char *s);
+
+/* ---- time ---------------------------------------------------------------- */
+
+int64_t time_now(void);       /* unix seconds, wall clock */
+int64_t time_now_ms(void);    /* unix milliseconds, wall clock */
+int64_t time_mono_us(void);   /* monotonic microseconds, for durations */
+
+#endif /* PC_BASE_H */
