@@ -41,7 +41,7 @@ enum pc_err {
 	PC_ENOTVERIFIED,  /* right password, but verification is required and missing */
 	PC_EUNAUTHORIZED, /* missing, malformed, expired or revoked credential */
 	PC_EFORBIDDEN,    /* authenticated, but not allowed */
-	PC_EBADPASSWORD,  /* password fails the policy; errinfo.msg says why */
+	PC_EBADPASSWORD,  /* password fails the policy; errinfo.code says why */
 	PC_EBUSY,         /* a bounded queue is full; try again later */
 	PC_ESTORE,        /* the database failed */
 	PC_EINTERNAL,     /* a bug or a failing library */
@@ -51,16 +51,88 @@ enum pc_err {
 
 const char *pc_strerror(enum pc_err err);
 
-/* Validation detail, in the shape FastAPI/pydantic reports it. */
-struct pc_errinfo {
-	char where[8];  /* "body", "query", "path", "header" or "" */
-	char field[64]; /* "email"; "" for the body as a whole */
-	char type[48];  /* "missing", "string_type", "value_error", "json_invalid", ... */
-	char msg[256];  /* one sentence for a human; the policy reason for passwords */
+/*
+ * What is wrong with one value, as a code. The core, http and store layers
+ * report these and never a client's words: each face renders them through
+ * its own table (FastAPI's {"detail": [{"type", "loc", "msg"}]}, DRF's
+ * {"field": ["..."]}, Flask's {"msg": ...}). limit carries the bound a
+ * length or range check broke.
+ */
+enum pc_verr {
+	PC_V_NONE = 0,
+	/* shape of a request value */
+	PC_V_MISSING,             /* required and absent (field "" : the whole body) */
+	PC_V_STRING_TYPE,         /* not a string */
+	PC_V_BOOL_TYPE,           /* not a boolean */
+	PC_V_BOOL_PARSING,        /* a string or number that reads as no boolean */
+	PC_V_OBJECT_TYPE,         /* the body is not an object */
+	PC_V_JSON_INVALID,        /* the body does not parse as JSON */
+	PC_V_FORM_INVALID,        /* the body does not parse as a form */
+	PC_V_NUL_CHAR,            /* a string holding U+0000 */
+	PC_V_PATTERN,             /* not the one value allowed (detail: the pattern) */
+	/* rules on values */
+	PC_V_TOO_SHORT,           /* fewer than limit characters */
+	PC_V_TOO_LONG,            /* more than limit characters */
+	PC_V_CONTAINS_EMAIL,      /* a password holding the user's address */
+	PC_V_NAME_INVALID,        /* full_name: over 255 bytes or control characters */
+	PC_V_USERNAME_INVALID,    /* not 3..150 of [A-Za-z0-9_.+-] */
+	PC_V_TAKEN,               /* a unique value another user holds */
+	/* an email address, by the rule it breaks (email-validator's order) */
+	PC_V_EMAIL_EMPTY,
+	PC_V_EMAIL_TOO_LONG,
+	PC_V_EMAIL_NO_AT,
+	PC_V_EMAIL_BAD_CHARS,
+	PC_V_EMAIL_LOCAL_EMPTY,
+	PC_V_EMAIL_LOCAL_TOO_LONG,
+	PC_V_EMAIL_LOCAL_DOT_EDGE,
+	PC_V_EMAIL_LOCAL_DOUBLE_DOT,
+	PC_V_EMAIL_LOCAL_BAD_CHARS,
+	PC_V_EMAIL_DOMAIN_EMPTY,
+	PC_V_EMAIL_DOMAIN_TOO_LONG,
+	PC_V_EMAIL_DOMAIN_INVALID,
+	PC_V_EMAIL_DOMAIN_BAD_CHARS,
+	PC_V_EMAIL_DOMAIN_NO_DOT,
+	/* operator-facing: settings, start-up (detail says more) */
+	PC_V_UNKNOWN_SETTING,
+	PC_V_NOT_INTEGER,
+	PC_V_NOT_BOOL,
+	PC_V_RANGE,               /* outside its range */
+	PC_V_CHOICE,              /* not one of its choices */
+	PC_V_CONTROL_CHARS,
+	PC_V_RULE,                /* a rule over several settings */
+	PC_V_IO,                  /* a file that cannot be read or made */
+	PC_V_SYNTAX,              /* a file that does not parse */
+	PC_V_STORE,               /* the database failed */
+	PC_V_ROUTE,               /* a route table that cannot be mounted */
+	PC_V_LISTEN,              /* the address cannot be resolved or bound */
+	PC_V_INTERNAL,
+	PC_V__MAX
 };
 
+struct pc_errinfo {
+	char where[8];      /* "body", "query", "path", "header", "config" or "" */
+	char field[64];     /* "email"; "" for the body as a whole */
+	enum pc_verr code;
+	long limit;         /* PC_V_TOO_SHORT, PC_V_TOO_LONG, PC_V_RANGE: the bound */
+	char detail[256];   /* context for operators and logs (a file and line, the
+	                     * choices of a setting, a pattern); no face sends it
+	                     * to a client except as PC_V_PATTERN's pattern */
+};
+
+/* Sets where, field (each when not NULL), code and limit; clears detail. ei may be NULL. */
 void pc_errinfo_set(struct pc_errinfo *ei, const char *where, const char *field,
-		    const char *type, const char *msg);
+		    enum pc_verr code, long limit);
+/* Writes detail (printf-style). ei may be NULL. */
+void pc_errinfo_detail(struct pc_errinfo *ei, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* pc_errinfo_set with limit 0, then the detail: for operator-facing failures. */
+void pc_errinfo_setf(struct pc_errinfo *ei, const char *where, const char *field,
+		     enum pc_verr code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* A stable snake_case name of the code ("missing", "too_short"), for logs. */
+const char *pc_verr_name(enum pc_verr code);
+/* One line for an operator (the CLI, logs): the detail when there is one,
+ * else "<field>: <code name> (limit N)". Returns out. */
+const char *pc_errinfo_describe(const struct pc_errinfo *ei, char *out, size_t outsz);
 
 /* ---- configuration ----------------------------------------------------- */
 

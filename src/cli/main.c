@@ -30,8 +30,11 @@ static void usage(FILE *out)
 
 void cli_report(const char *what, enum pc_err err, const struct pc_errinfo *ei)
 {
-	if (ei != NULL && ei->msg[0] != '\0')
-		fprintf(stderr, "portcullis: %s: %s\n", what, ei->msg);
+	char line[320];
+
+	if (ei != NULL && (ei->detail[0] != '\0' || ei->code != PC_V_NONE))
+		fprintf(stderr, "portcullis: %s: %s: %s\n", what, pc_strerror(err),
+			pc_errinfo_describe(ei, line, sizeof(line)));
 	else
 		fprintf(stderr, "portcullis: %s: %s\n", what, pc_strerror(err));
 }

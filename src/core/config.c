@@ -133,7 +133,7 @@ static enum pc_err bad_value(struct pc_errinfo *ei, const struct setting *s, con
 	char msg[256];
 
 	snprintf(msg, sizeof(msg), "%s: %s", s->name, why);
-	pc_errinfo_set(ei, "config", s->name, "value_error", msg);
+	pc_errinfo_setf(ei, "config", s->name, PC_V_RULE, "%s", msg);
 	return PC_EINVAL;
 }
 
@@ -220,7 +220,7 @@ enum pc_err pc_config_set(struct pc_config *cfg, const char *name, const char *v
 		char msg[160];
 
 		snprintf(msg, sizeof(msg), "unknown setting '%.100s'", name);
-		pc_errinfo_set(ei, "config", name, "unknown", msg);
+		pc_errinfo_setf(ei, "config", name, PC_V_UNKNOWN_SETTING, "%s", msg);
 		return PC_ENOTFOUND;
 	}
 	return setting_apply(cfg, s, value, ei);
@@ -263,7 +263,7 @@ enum pc_err pc_config_load_ini(struct pc_config *cfg, const char *path, struct p
 		char msg[256];
 
 		snprintf(msg, sizeof(msg), "cannot read config file %.200s", path);
-		pc_errinfo_set(ei, "config", "config", "io", msg);
+		pc_errinfo_setf(ei, "config", "config", PC_V_IO, "%s", msg);
 		return PC_ENOTFOUND;
 	}
 	if (line != 0) {
@@ -271,12 +271,12 @@ enum pc_err pc_config_load_ini(struct pc_config *cfg, const char *path, struct p
 			char msg[256];
 
 			snprintf(msg, sizeof(msg), "%.200s:%d: cannot parse this line", path, line);
-			pc_errinfo_set(ei, "config", "config", "syntax", msg);
+			pc_errinfo_setf(ei, "config", "config", PC_V_SYNTAX, "%s", msg);
 		} else if (ei != NULL) {
-			char msg[sizeof(ei->msg)];
+			char msg[sizeof(ei->detail)];
 
-			snprintf(msg, sizeof(msg), "%.100s:%d: %.140s", path, line, ei->msg);
-			memcpy(ei->msg, msg, sizeof(ei->msg));
+			snprintf(msg, sizeof(msg), "%.100s:%d: %.140s", path, line, ei->detail);
+			memcpy(ei->detail, msg, sizeof(ei->detail));
 		}
 		return PC_EINVAL;
 	}
@@ -331,33 +331,27 @@ enum pc_err pc_config_validate(const struct pc_config *cfg, struct pc_errinfo *e
 	size_t secret_len = strlen(cfg->jwt_secret);
 
 	if (secret_len > 0 && secret_len < 32) {
-		pc_errinfo_set(ei, "config", "jwt_secret", "value_error",
-			       "jwt_secret: must be at least 32 bytes (generate one with: openssl rand -base64 48)");
+		pc_errinfo_setf(ei, "config", "jwt_secret", PC_V_RULE, "jwt_secret: must be at least 32 bytes (generate one with: openssl rand -base64 48)");
 		return PC_EINVAL;
 	}
 	if (!prefix_ok(cfg->auth_prefix) || !prefix_ok(cfg->users_prefix)) {
-		pc_errinfo_set(ei, "config", "auth_prefix", "value_error",
-			       "prefixes must be empty or start with '/' and not end with '/'");
+		pc_errinfo_setf(ei, "config", "auth_prefix", PC_V_RULE, "prefixes must be empty or start with '/' and not end with '/'");
 		return PC_EINVAL;
 	}
 	if (cfg->password_min_length > cfg->password_max_length) {
-		pc_errinfo_set(ei, "config", "password_min_length", "value_error",
-			       "password_min_length is above password_max_length");
+		pc_errinfo_setf(ei, "config", "password_min_length", PC_V_RULE, "password_min_length is above password_max_length");
 		return PC_EINVAL;
 	}
 	if ((cfg->bootstrap_admin_email[0] == '\0') != (cfg->bootstrap_admin_password[0] == '\0')) {
-		pc_errinfo_set(ei, "config", "bootstrap_admin_email", "value_error",
-			       "bootstrap_admin_email and bootstrap_admin_password go together");
+		pc_errinfo_setf(ei, "config", "bootstrap_admin_email", PC_V_RULE, "bootstrap_admin_email and bootstrap_admin_password go together");
 		return PC_EINVAL;
 	}
 	if (strcmp(cfg->cookie_samesite, "none") == 0 && !cfg->cookie_secure) {
-		pc_errinfo_set(ei, "config", "cookie_samesite", "value_error",
-			       "cookie_samesite=none requires cookie_secure=true");
+		pc_errinfo_setf(ei, "config", "cookie_samesite", PC_V_RULE, "cookie_samesite=none requires cookie_secure=true");
 		return PC_EINVAL;
 	}
 	if (strpbrk(cfg->cookie_name, " ;,=\"\\") != NULL || cfg->cookie_name[0] == '\0') {
-		pc_errinfo_set(ei, "config", "cookie_name", "value_error",
-			       "cookie_name must be a non-empty token");
+		pc_errinfo_setf(ei, "config", "cookie_name", PC_V_RULE, "cookie_name must be a non-empty token");
 		return PC_EINVAL;
 	}
 	return mail_config_validate(cfg, ei);

@@ -82,8 +82,7 @@ static enum pc_err jwt_key_settle(struct pc_ctx *ctx, struct pc_errinfo *ei)
 		if (err == PC_OK)
 			err = STORE_CALL(ctx->store, key_get, GENERATED_SECRET_KEY, stored, sizeof(stored));
 		if (err != PC_OK) {
-			pc_errinfo_set(ei, "config", "jwt_secret", "store",
-				       "cannot keep a generated JWT secret in the database");
+			pc_errinfo_setf(ei, "config", "jwt_secret", PC_V_STORE, "cannot keep a generated JWT secret in the database");
 			return err;
 		}
 		fprintf(stderr, "portcullis: warning: no jwt_secret configured; using a generated "
@@ -92,7 +91,7 @@ static enum pc_err jwt_key_settle(struct pc_ctx *ctx, struct pc_errinfo *ei)
 	}
 	k->len = strlen(secret);
 	if (k->len > sizeof(k->secret)) {
-		pc_errinfo_set(ei, "config", "jwt_secret", "value_error", "jwt_secret: too long");
+		pc_errinfo_setf(ei, "config", "jwt_secret", PC_V_RULE, "jwt_secret: too long");
 		return PC_EINVAL;
 	}
 	memcpy(k->secret, secret, k->len);
@@ -209,7 +208,7 @@ enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out, struct
 		goto out_free;
 	err = STORE_CALL(ctx->store, migrate, &applied);
 	if (err != PC_OK) {
-		pc_errinfo_set(ei, "config", "database_url", "store", "database migration failed");
+		pc_errinfo_setf(ei, "config", "database_url", PC_V_STORE, "database migration failed");
 		goto out_close_store;
 	}
 	err = jwt_key_settle(ctx, ei);
@@ -267,7 +266,7 @@ enum pc_err pc_migrate(const struct pc_config *cfg, int *applied, struct pc_erri
 		return err;
 	err = STORE_CALL(store, migrate, applied);
 	if (err != PC_OK)
-		pc_errinfo_set(ei, "config", "database_url", "store", "database migration failed");
+		pc_errinfo_setf(ei, "config", "database_url", PC_V_STORE, "database migration failed");
 	store_close(store);
 	return err;
 }

@@ -38,33 +38,30 @@ static bool is_atext(unsigned char c)
 	return is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
 }
 
-static enum pc_err email_bad(struct pc_errinfo *ei, const char *why)
+static enum pc_err email_bad(struct pc_errinfo *ei, enum pc_verr why)
 {
-	char msg[200];
-
-	snprintf(msg, sizeof(msg), "value is not a valid email address: %s", why);
-	pc_errinfo_set(ei, "body", "email", "value_error", msg);
+	pc_errinfo_set(ei, "body", "email", why, 0);
 	return PC_EINVAL;
 }
 
 static enum pc_err check_local(const char *s, size_t n, struct pc_errinfo *ei)
 {
 	if (n == 0)
-		return email_bad(ei, "There must be something before the @-sign.");
+		return email_bad(ei, PC_V_EMAIL_LOCAL_EMPTY);
 	if (n > LOCAL_MAX)
-		return email_bad(ei, "The email address is too long before the @-sign.");
+		return email_bad(ei, PC_V_EMAIL_LOCAL_TOO_LONG);
 	if (s[0] == '.' || s[n - 1] == '.')
-		return email_bad(ei, "An email address cannot start or end with a period.");
+		return email_bad(ei, PC_V_EMAIL_LOCAL_DOT_EDGE);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c == '.') {
 			if (s[i + 1] == '.')
-				return email_bad(ei, "An email address cannot have two periods in a row.");
+				return email_bad(ei, PC_V_EMAIL_LOCAL_DOUBLE_DOT);
 			continue;
 		}
 		if (!is_atext(c))
-			return email_bad(ei, "The email address contains invalid characters before the @-sign.");
+			return email_bad(ei, PC_V_EMAIL_LOCAL_BAD_CHARS);
 	}
 	return PC_OK;
 }
@@ -75,35 +72,35 @@ static enum pc_err check_domain(const char *s, size_t n, struct pc_errinfo *ei)
 	bool tld_alpha = false;
 
 	if (n == 0)
-		return email_bad(ei, "There must be something after the @-sign.");
+		return email_bad(ei, PC_V_EMAIL_DOMAIN_EMPTY);
 	if (n > 253)
-		return email_bad(ei, "The email address is too long after the @-sign.");
+		return email_bad(ei, PC_V_EMAIL_DOMAIN_TOO_LONG);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c == '.') {
 			if (label == 0 || s[i - 1] == '-')
-				return email_bad(ei, "The part after the @-sign is not valid.");
+				return email_bad(ei, PC_V_EMAIL_DOMAIN_INVALID);
 			label = 0;
 			labels++;
 			tld_alpha = false;
 			continue;
 		}
 		if (!is_alnum(c) && c != '-')
-			return email_bad(ei, "The part after the @-sign contains invalid characters.");
+			return email_bad(ei, PC_V_EMAIL_DOMAIN_BAD_CHARS);
 		if (c == '-' && label == 0)
-			return email_bad(ei, "The part after the @-sign is not valid.");
+			return email_bad(ei, PC_V_EMAIL_DOMAIN_INVALID);
 		if (!(c >= '0' && c <= '9'))
 			tld_alpha = true;
 		if (++label > LABEL_MAX)
-			return email_bad(ei, "The part after the @-sign is not valid.");
+			return email_bad(ei, PC_V_EMAIL_DOMAIN_INVALID);
 	}
 	if (label == 0 || s[n - 1] == '-')
-		return email_bad(ei, "The part after the @-sign is not valid.");
+		return email_bad(ei, PC_V_EMAIL_DOMAIN_INVALID);
 	if (labels < 2)
-		return email_bad(ei, "The part after the @-sign is not valid. It should have a period.");
+		return email_bad(ei, PC_V_EMAIL_DOMAIN_NO_DOT);
 	if (!tld_alpha)
-		return email_bad(ei, "The part after the @-sign is not valid.");
+		return email_bad(ei, PC_V_EMAIL_DOMAIN_INVALID);
 	return PC_OK;
 }
 
@@ -115,15 +112,15 @@ enum pc_err email_normalize(const char *in, char out[PC_EMAIL_MAX + 1],
 	enum pc_err err;
 
 	if (in == NULL)
-		return email_bad(ei, "An email address is required.");
+		return email_bad(ei, PC_V_EMAIL_EMPTY);
 	n = strnlen(in, PC_EMAIL_MAX + 1);
 	if (n > PC_EMAIL_MAX)
-		return email_bad(ei, "The email address is too long.");
+		return email_bad(ei, PC_V_EMAIL_TOO_LONG);
 	at = strchr(in, '@');
 	if (at == NULL)
-		return email_bad(ei, "An email address must have an @-sign.");
+		return email_bad(ei, PC_V_EMAIL_NO_AT);
 	if (strchr(at + 1, '@') != NULL)
-		return email_bad(ei, "The email address contains invalid characters.");
+		return email_bad(ei, PC_V_EMAIL_BAD_CHARS);
 	local_n = (size_t)(at - in);
 	err = check_local(in, local_n, ei);
 	if (err == PC_OK)
@@ -163,7 +160,6 @@ enum pc_err email_username_normalize(const char *in, char out_lc[PC_USERNAME_MAX
 	}
 	return PC_OK;
 out_bad:
-	pc_errinfo_set(ei, "body", "username", "value_error",
-		       "Value error, a username is 3 to 150 of letters, digits and _ . + -");
+	pc_errinfo_set(ei, "body", "username", PC_V_USERNAME_INVALID, PC_USERNAME_MAX);
 	return PC_EINVAL;
 }

@@ -840,7 +840,7 @@ static bool http_url_ok(const char *u)
 
 static enum pc_err mail_bad(struct pc_errinfo *ei, const char *field, const char *msg)
 {
-	pc_errinfo_set(ei, "config", field, "value_error", msg);
+	pc_errinfo_setf(ei, "config", field, PC_V_RULE, "%s", msg);
 	return PC_EINVAL;
 }
 
@@ -876,7 +876,7 @@ enum pc_err mail_config_validate(const struct pc_config *cfg, struct pc_errinfo 
 static enum pc_err tpl_load(const char *setting, const char *path, char **out,
 			    struct pc_errinfo *ei)
 {
-	char msg[sizeof(ei->msg)];
+	char msg[sizeof(ei->detail)];
 	FILE *f = fopen(path, "rb");
 	char *text;
 	size_t n;
@@ -931,7 +931,7 @@ enum pc_err mail_open(struct pc_ctx *ctx, struct pc_errinfo *ei)
 
 	pthread_once(&curl_once, curl_init_once);
 	if (curl_init_rc != CURLE_OK) {
-		pc_errinfo_set(ei, "config", "smtp_url", "internal", "libcurl failed to initialise");
+		pc_errinfo_setf(ei, "config", "smtp_url", PC_V_INTERNAL, "libcurl failed to initialise");
 		return PC_EINTERNAL;
 	}
 	m = calloc(1, sizeof(*m));

@@ -413,31 +413,32 @@ static bool contains_nocase(const char *hay, size_t n, const char *needle)
 	return false;
 }
 
-/* PC_OK, or PC_EBADPASSWORD with ei (field "password", type "value_error")
- * carrying the reason. Lengths are in bytes; a maximum <= 0 means none. */
+/* PC_OK, or PC_EBADPASSWORD with ei (field "password") carrying the rule
+ * broken: PC_V_TOO_SHORT / PC_V_TOO_LONG (limit) or PC_V_CONTAINS_EMAIL. Lengths are in bytes; a maximum <= 0 means none. */
 enum pc_err password_check_policy(const struct pc_config *cfg, const char *pw, size_t len,
 				     const char *email, struct pc_errinfo *ei)
 {
-	char msg[128];
+	enum pc_verr why;
+	long limit = 0;
 
 	if (pw == NULL && len > 0)
 		return PC_EINVAL;
 	if (cfg->password_min_length > 0 && len < (size_t)cfg->password_min_length) {
-		snprintf(msg, sizeof(msg), "Password should be at least %d characters",
-			 cfg->password_min_length);
+		why = PC_V_TOO_SHORT;
+		limit = cfg->password_min_length;
 		goto out_reject;
 	}
 	if (cfg->password_max_length > 0 && len > (size_t)cfg->password_max_length) {
-		snprintf(msg, sizeof(msg), "Password should be at most %d characters",
-			 cfg->password_max_length);
+		why = PC_V_TOO_LONG;
+		limit = cfg->password_max_length;
 		goto out_reject;
 	}
 	if (email != NULL && email[0] != '\0' && contains_nocase(pw, len, email)) {
-		snprintf(msg, sizeof(msg), "Password should not contain e-mail");
+		why = PC_V_CONTAINS_EMAIL;
 		goto out_reject;
 	}
 	return PC_OK;
 out_reject:
-	pc_errinfo_set(ei, "body", "password", "value_error", msg);
+	pc_errinfo_set(ei, "body", "password", why, limit);
 	return PC_EBADPASSWORD;
 }

@@ -42,8 +42,7 @@ static enum pc_err full_name_check(const char *s, struct pc_errinfo *ei)
 	}
 	return PC_OK;
 out_bad:
-	pc_errinfo_set(ei, "body", "full_name", "value_error",
-		       "Value error, full_name is at most 255 bytes without control characters");
+	pc_errinfo_set(ei, "body", "full_name", PC_V_NAME_INVALID, PC_NAME_MAX);
 	return PC_EINVAL;
 }
 
@@ -63,7 +62,7 @@ static enum pc_err taken_check(struct pc_ctx *ctx, const char *email_lc, const c
 	if (email_lc != NULL) {
 		err = STORE_CALL(ctx->store, user_by_email, email_lc, &other);
 		if (err == PC_OK && (self_id == NULL || strcmp(other.id, self_id) != 0)) {
-			pc_errinfo_set(ei, "body", "email", "exists", "email already registered");
+			pc_errinfo_set(ei, "body", "email", PC_V_TAKEN, 0);
 			return PC_EEXISTS;
 		}
 		if (err != PC_OK && err != PC_ENOTFOUND)
@@ -72,7 +71,7 @@ static enum pc_err taken_check(struct pc_ctx *ctx, const char *email_lc, const c
 	if (username_lc != NULL) {
 		err = STORE_CALL(ctx->store, user_by_username, username_lc, &other);
 		if (err == PC_OK && (self_id == NULL || strcmp(other.id, self_id) != 0)) {
-			pc_errinfo_set(ei, "body", "username", "exists", "username already taken");
+			pc_errinfo_set(ei, "body", "username", PC_V_TAKEN, 0);
 			return PC_EEXISTS;
 		}
 		if (err != PC_OK && err != PC_ENOTFOUND)
@@ -106,7 +105,7 @@ static enum pc_err user_create(struct pc_ctx *ctx, const struct pc_user_input *i
 		memcpy(u.full_name, in->full_name, strlen(in->full_name) + 1);
 	}
 	if (in->password == NULL) {
-		pc_errinfo_set(ei, "body", "password", "missing", "Field required");
+		pc_errinfo_set(ei, "body", "password", PC_V_MISSING, 0);
 		return PC_EINVAL;
 	}
 	err = password_check_policy(&ctx->cfg, in->password, in->password_len, u.email, ei);

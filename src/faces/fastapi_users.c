@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "faces/face.h"
+#include "faces/errors.h"
 
 static pc_handler_fn fu_register, fu_jwt_login, fu_jwt_logout, fu_cookie_login,
 	fu_cookie_logout, fu_me_get, fu_me_patch, fu_user_get, fu_user_patch, fu_user_delete,
@@ -127,27 +128,13 @@ static const char *fu_reason_phrase(int status)
 	}
 }
 
-/* FastAPI's RequestValidationError body. */
-static json_t *fu_validation_json(const struct pc_errinfo *ei)
-{
-	json_t *loc = json_array();
-	json_t *item;
-
-	json_array_append_new(loc, json_string(ei->where[0] ? ei->where : "body"));
-	if (ei->field[0] != '\0')
-		json_array_append_new(loc, json_string(ei->field));
-	item = json_pack("{s:s, s:o, s:s, s:n}", "type", ei->type[0] ? ei->type : "value_error",
-			 "loc", loc, "msg", ei->msg[0] ? ei->msg : "Invalid input", "input");
-	return json_pack("{s:[o]}", "detail", item);
-}
-
 static void fu_render_error(struct pc_req *req, struct pc_resp *resp, int status,
 			    const struct pc_errinfo *ei)
 {
 	json_t *body;
 
 	if (status == 422 && ei != NULL)
-		body = fu_validation_json(ei);
+		body = fastapi_validation_new(ei);
 	else
 		body = json_pack("{s:s}", "detail", fu_reason_phrase(status));
 	resp_json(resp, status, req_json_keep(req, body));
@@ -169,10 +156,12 @@ static enum pc_err fu_detail(struct pc_req *req, struct pc_resp *resp, int statu
 static enum pc_err fu_fail(struct pc_req *req, struct pc_resp *resp, enum pc_err err,
 			   const struct fu_errmap *map)
 {
+	char reason[128];
+
 	for (; map->code != NULL; map++) {
 		if (map->err == err)
-			return fu_detail(req, resp, map->status, map->code,
-					 map->with_reason ? req->errinfo.msg : NULL);
+			return fu_detail(req, resp, map->status, map->code, !map->with_reason ? NULL :
+					 fastapi_password_reason(&req->errinfo, reason, sizeof(reason)));
 	}
 	if (err == PC_EINVAL) {
 		fu_render_error(req, resp, 422, &req->errinfo);
@@ -235,16 +224,16 @@ static enum pc_err fu_read_login(struct pc_req *req, const char **username, cons
 	*username = req_form_get(req, "username");
 	*password = req_form_get(req, "password");
 	if (*username == NULL) {
-		pc_errinfo_set(&req->errinfo, "body", "username", "missing", "Field required");
+		pc_errinfo_set(&req->errinfo, "body", "username", PC_V_MISSING, 0);
 		return PC_EINVAL;
 	}
 	if (*password == NULL) {
-		pc_errinfo_set(&req->errinfo, "body", "password", "missing", "Field required");
+		pc_errinfo_set(&req->errinfo, "body", "password", PC_V_MISSING, 0);
 		return PC_EINVAL;
 	}
 	if (grant != NULL && strcmp(grant, "password") != 0) {
-		pc_errinfo_set(&req->errinfo, "body", "grant_type", "string_pattern_mismatch",
-			       "String should match pattern '^password$'");
+		pc_errinfo_set(&req->errinfo, "body", "grant_type", PC_V_PATTERN, 0);
+		pc_errinfo_detail(&req->errinfo, "^password$");
 		return PC_EINVAL;
 	}
 	return PC_OK;

@@ -193,7 +193,7 @@ enum pc_err http_form_parse(struct pc_arena *a, const char *body, size_t len,
 			f[*n].value = eq < amp ? req_form_token(a, eq + 1, (size_t)(amp - eq - 1), &bad)
 					       : req_form_token(a, "", 0, &bad);
 			if (bad) {
-				pc_errinfo_set(ei, "body", "", "value_error", "Invalid form body");
+				pc_errinfo_set(ei, "body", "", PC_V_FORM_INVALID, 0);
 				return PC_EINVAL;
 			}
 			if (f[*n].name == NULL || f[*n].value == NULL)
@@ -257,7 +257,7 @@ enum pc_err http_body_json(struct pc_req *req, const char *ctype)
 
 	req->json = NULL;
 	if (req->body.len == 0) {
-		pc_errinfo_set(&req->errinfo, "body", "", "missing", "Field required");
+		pc_errinfo_set(&req->errinfo, "body", "", PC_V_MISSING, 0);
 		return PC_EINVAL;
 	}
 	if (!req_ctype_json(ctype))
@@ -265,7 +265,7 @@ enum pc_err http_body_json(struct pc_req *req, const char *ctype)
 	j = json_loadb(req->body.data, req->body.len,
 		       JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (j == NULL) {
-		pc_errinfo_set(&req->errinfo, "body", "", "json_invalid", "JSON decode error");
+		pc_errinfo_set(&req->errinfo, "body", "", PC_V_JSON_INVALID, 0);
 		return PC_EINVAL;
 	}
 	if (req_json_keep(req, j) == NULL)
@@ -275,8 +275,7 @@ enum pc_err http_body_json(struct pc_req *req, const char *ctype)
 	req->json = j;
 	return PC_OK;
 out_not_object:
-	pc_errinfo_set(&req->errinfo, "body", "", "model_attributes_type",
-		       "Input should be a valid dictionary or object to extract fields from");
+	pc_errinfo_set(&req->errinfo, "body", "", PC_V_OBJECT_TYPE, 0);
 	return PC_EINVAL;
 }
 
@@ -418,21 +417,19 @@ enum pc_err req_json_str(struct pc_req *req, const char *name, bool required, co
 	if (v == NULL) {
 		if (!required)
 			return PC_OK;
-		pc_errinfo_set(&req->errinfo, "body", name, "missing", "Field required");
+		pc_errinfo_set(&req->errinfo, "body", name, PC_V_MISSING, 0);
 		return PC_EINVAL;
 	}
 	if (json_is_null(v) && !required)
 		return PC_OK;
 	if (!json_is_string(v)) {
-		pc_errinfo_set(&req->errinfo, "body", name, "string_type",
-			       "Input should be a valid string");
+		pc_errinfo_set(&req->errinfo, "body", name, PC_V_STRING_TYPE, 0);
 		return PC_EINVAL;
 	}
 	/* \u0000 parses (as FastAPI's parser allows it) but would cut the C
 	 * string short: refuse it on the field rather than read a prefix. */
 	if (strlen(json_string_value(v)) != json_string_length(v)) {
-		pc_errinfo_set(&req->errinfo, "body", name, "value_error",
-			       "Value error, the string contains a NUL character");
+		pc_errinfo_set(&req->errinfo, "body", name, PC_V_NUL_CHAR, 0);
 		return PC_EINVAL;
 	}
 	*out = json_string_value(v);
@@ -481,10 +478,9 @@ enum pc_err req_json_bool(struct pc_req *req, const char *name, int *out)
 		}
 		goto out_parsing;
 	}
-	pc_errinfo_set(&req->errinfo, "body", name, "bool_type", "Input should be a valid boolean");
+	pc_errinfo_set(&req->errinfo, "body", name, PC_V_BOOL_TYPE, 0);
 	return PC_EINVAL;
 out_parsing:
-	pc_errinfo_set(&req->errinfo, "body", name, "bool_parsing",
-		       "Input should be a valid boolean, unable to interpret input");
+	pc_errinfo_set(&req->errinfo, "body", name, PC_V_BOOL_PARSING, 0);
 	return PC_EINVAL;
 }

@@ -97,8 +97,7 @@ static enum pc_err router_entry_split(struct router_entry *e, struct pc_errinfo 
 		slash = strchr(p, '/');
 		len = slash != NULL ? (size_t)(slash - p) : strlen(p);
 		if (i == ROUTER_MAX_SEGS) {
-			pc_errinfo_set(ei, "", "", "route_invalid", "");
-			snprintf(ei->msg, sizeof(ei->msg), "route %s %s: more than %d segments",
+			pc_errinfo_setf(ei, "", "", PC_V_ROUTE, "route %s %s: more than %d segments",
 				 e->method, e->full, ROUTER_MAX_SEGS);
 			return PC_EINVAL;
 		}
@@ -110,8 +109,7 @@ static enum pc_err router_entry_split(struct router_entry *e, struct pc_errinfo 
 			e->seg[i] = (struct router_seg){ p + 1, len - 2, true };
 			e->nparams++;
 		} else if (memchr(p, '{', len) != NULL || memchr(p, '}', len) != NULL) {
-			pc_errinfo_set(ei, "", "", "route_invalid", "");
-			snprintf(ei->msg, sizeof(ei->msg), "route %s %s: bad {param} segment",
+			pc_errinfo_setf(ei, "", "", PC_V_ROUTE, "route %s %s: bad {param} segment",
 				 e->method, e->full);
 			return PC_EINVAL;
 		} else {
@@ -127,8 +125,7 @@ static enum pc_err router_entry_split(struct router_entry *e, struct pc_errinfo 
 	/* Shift the mask so comparisons between equal lengths are left to right. */
 	e->literal_mask >>= ROUTER_MAX_SEGS - i;
 	if (e->nparams > PC_MAX_PARAMS) {
-		pc_errinfo_set(ei, "", "", "route_invalid", "");
-		snprintf(ei->msg, sizeof(ei->msg), "route %s %s: more than %d parameters",
+		pc_errinfo_setf(ei, "", "", PC_V_ROUTE, "route %s %s: more than %d parameters",
 			 e->method, e->full, PC_MAX_PARAMS);
 		return PC_EINVAL;
 	}
@@ -147,8 +144,7 @@ static enum pc_err router_prefix(const struct pc_config *cfg, const struct pc_fa
 	if (mt->prefix_setting != NULL) {
 		prefix = pc_config_get_str(cfg, mt->prefix_setting);
 		if (prefix == NULL) {
-			pc_errinfo_set(ei, "", mt->prefix_setting, "route_invalid", "");
-			snprintf(ei->msg, sizeof(ei->msg), "face %s: no string setting %s",
+			pc_errinfo_setf(ei, "", mt->prefix_setting, PC_V_ROUTE, "face %s: no string setting %s",
 				 f->name, mt->prefix_setting);
 			return PC_EINVAL;
 		}
@@ -158,12 +154,11 @@ static enum pc_err router_prefix(const struct pc_config *cfg, const struct pc_fa
 		plen--;
 	n = snprintf(out, outsz, "%.*s%s", (int)plen, prefix, mt->suffix != NULL ? mt->suffix : "");
 	if (n < 0 || (size_t)n >= outsz) {
-		pc_errinfo_set(ei, "", "", "route_invalid", "mount prefix too long");
+		pc_errinfo_setf(ei, "", "", PC_V_ROUTE, "mount prefix too long");
 		return PC_EINVAL;
 	}
 	if (out[0] != '\0' && out[0] != '/') {
-		pc_errinfo_set(ei, "", "", "route_invalid", "");
-		snprintf(ei->msg, sizeof(ei->msg), "face %s: prefix \"%s\" must start with '/'",
+		pc_errinfo_setf(ei, "", "", PC_V_ROUTE, "face %s: prefix \"%s\" must start with '/'",
 			 f->name, out);
 		return PC_EINVAL;
 	}
@@ -183,14 +178,12 @@ static enum pc_err router_entry_init(struct router_entry *e, const char *prefix,
 	e->route = rt;
 	e->face = f;
 	if (rt->method == NULL || rt->handler == NULL) {
-		pc_errinfo_set(ei, "", "", "route_invalid", "");
-		snprintf(ei->msg, sizeof(ei->msg), "face %s: route %s without %s", f->name, pat,
+		pc_errinfo_setf(ei, "", "", PC_V_ROUTE, "face %s: route %s without %s", f->name, pat,
 			 rt->method == NULL ? "a method" : "a handler");
 		return PC_EINVAL;
 	}
 	if (pat[0] != '\0' && pat[0] != '/') {
-		pc_errinfo_set(ei, "", "", "route_invalid", "");
-		snprintf(ei->msg, sizeof(ei->msg), "face %s: pattern \"%s\" must start with '/'",
+		pc_errinfo_setf(ei, "", "", PC_V_ROUTE, "face %s: pattern \"%s\" must start with '/'",
 			 f->name, pat);
 		return PC_EINVAL;
 	}
@@ -242,9 +235,7 @@ static enum pc_err router_check_collisions(const struct pc_router *r, struct pc_
 
 			if (strcmp(a->method, b->method) != 0 || !router_same_shape(a, b))
 				continue;
-			pc_errinfo_set(ei, "", "", "route_collision", "");
-			snprintf(ei->msg, sizeof(ei->msg),
-				 "route collision: %s %s (%s) and %s %s (%s) answer the same requests",
+			pc_errinfo_setf(ei, "", "", PC_V_ROUTE, "route collision: %s %s (%s) and %s %s (%s) answer the same requests",
 				 a->method, a->full, a->face->name, b->method, b->full, b->face->name);
 			return PC_EEXISTS;
 		}

@@ -461,10 +461,8 @@ static enum pc_err server_resolve(struct pc_server *s, const struct pc_config *c
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	rc = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &res);
 	if (rc != 0 || res == NULL) {
-		pc_errinfo_set(ei, "", "host", "value_error", "");
-		if (snprintf(ei->msg, sizeof(ei->msg), "cannot resolve host \"%s\": %s", cfg->host,
-			     rc != 0 ? gai_strerror(rc) : "no address") < 0)
-			ei->msg[0] = '\0';
+		pc_errinfo_setf(ei, "", "host", PC_V_LISTEN, "cannot resolve host \"%s\": %s",
+				cfg->host, rc != 0 ? gai_strerror(rc) : "no address");
 		return PC_EINVAL;
 	}
 	memcpy(&s->addr, res->ai_addr, res->ai_addrlen);
@@ -526,12 +524,11 @@ enum pc_err server_start(struct pc_ctx *ctx, const struct pc_face *const *faces,
 				     MHD_OPTION_END);
 	atomic_store(&s->starting, false);
 	if (s->daemon == NULL) {
-		pc_errinfo_set(ei, "", "port", "listen_failed", "");
-		if (snprintf(ei->msg, sizeof(ei->msg), "cannot listen on %s:%d: %s", cfg->host,
-			     cfg->port, s->start_err[0] != '\0' ? s->start_err
-							   : "MHD_start_daemon failed") < 0)
-			ei->msg[0] = '\0';
-		ei->msg[strcspn(ei->msg, "\n")] = '\0';
+		pc_errinfo_setf(ei, "", "port", PC_V_LISTEN, "cannot listen on %s:%d: %s", cfg->host,
+				cfg->port, s->start_err[0] != '\0' ? s->start_err
+								    : "MHD_start_daemon failed");
+		if (ei != NULL)
+			ei->detail[strcspn(ei->detail, "\n")] = '\0';
 		err = PC_EINTERNAL;
 		goto out_free;
 	}

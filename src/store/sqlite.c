@@ -315,14 +315,14 @@ static int conn_on_commit(void *arg, sqlite3 *db, const char *name, int frames)
 
 /*
  * Opens this thread's connection, sets it up, registers it under the key and
- * on the list. PC_ESTORE (logged; ei->msg says why when ei is given), PC_ENOMEM.
+ * on the list. PC_ESTORE (logged; ei->detail says why when ei is given), PC_ENOMEM.
  */
 static enum pc_err conn_open(struct sqlite_store *st, struct sqlite_conn **out,
 			     struct pc_errinfo *ei)
 {
 	struct sqlite_conn *c;
 	bool is_wal = false;
-	char msg[sizeof(ei->msg)];
+	char msg[sizeof(ei->detail)];
 	int rc;
 
 	c = calloc(1, sizeof(*c));
@@ -370,7 +370,7 @@ static enum pc_err conn_open(struct sqlite_store *st, struct sqlite_conn **out,
 
 out_fail:
 	fprintf(stderr, "portcullis: sqlite: %s\n", msg);
-	pc_errinfo_set(ei, NULL, "database_url", "value_error", msg);
+	pc_errinfo_setf(ei, NULL, "database_url", PC_V_RULE, "%s", msg);
 	conn_free(c);
 	return PC_ESTORE;
 }
@@ -438,7 +438,7 @@ static enum pc_err stmt_error(sqlite3_stmt *stmt, struct pc_errinfo *ei)
 			field = "email";
 		else if (strcmp(cols, "users.username_lc") == 0)
 			field = "username";
-		pc_errinfo_set(ei, NULL, field, "value_error", "already exists");
+		pc_errinfo_setf(ei, NULL, field, PC_V_TAKEN, "already exists");
 		return PC_EEXISTS;
 	}
 	if (xrc == SQLITE_CONSTRAINT_FOREIGNKEY)
@@ -738,7 +738,7 @@ static enum pc_err user_row(struct pc_store *s, enum sqlite_stmt id,
 /* ---- open, close, migrate ---------------------------------------------------------- */
 
 /*
- * Turns the URL into a file path in out[outsz]. PC_EINVAL (ei->msg) for an
+ * Turns the URL into a file path in out[outsz]. PC_EINVAL (ei->detail) for an
  * in-memory database, a host part, an empty or too long path.
  */
 static enum pc_err url_path(const char *url, char *out, size_t outsz, struct pc_errinfo *ei)
@@ -759,7 +759,7 @@ static enum pc_err url_path(const char *url, char *out, size_t outsz, struct pc_
 	else if (strlen(p + 1) >= outsz)
 		msg = "the SQLite database path is too long";
 	if (msg != NULL) {
-		pc_errinfo_set(ei, NULL, "database_url", "value_error", msg);
+		pc_errinfo_setf(ei, NULL, "database_url", PC_V_RULE, "%s", msg);
 		return PC_EINVAL;
 	}
 	snprintf(out, outsz, "%s", p + 1);
@@ -769,11 +769,11 @@ static enum pc_err url_path(const char *url, char *out, size_t outsz, struct pc_
 /*
  * Creates the database file readable by its owner only when it does not exist
  * yet (it will hold password hashes and secrets); SQLite gives its -wal and
- * -shm files the same mode. PC_EINVAL (ei->msg) when it cannot be created.
+ * -shm files the same mode. PC_EINVAL (ei->detail) when it cannot be created.
  */
 static enum pc_err create_private(const char *path, struct pc_errinfo *ei)
 {
-	char msg[sizeof(ei->msg)];
+	char msg[sizeof(ei->detail)];
 	int fd;
 
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -784,7 +784,7 @@ static enum pc_err create_private(const char *path, struct pc_errinfo *ei)
 	if (errno == EEXIST)
 		return PC_OK;
 	snprintf(msg, sizeof(msg), "cannot create database %s: %m", path);
-	pc_errinfo_set(ei, NULL, "database_url", "value_error", msg);
+	pc_errinfo_setf(ei, NULL, "database_url", PC_V_RULE, "%s", msg);
 	return PC_EINVAL;
 }
 
@@ -795,11 +795,11 @@ static enum pc_err create_private(const char *path, struct pc_errinfo *ei)
 static enum pc_err absolute_path(char path[PATH_MAX], struct pc_errinfo *ei)
 {
 	char resolved[PATH_MAX];
-	char msg[sizeof(ei->msg)];
+	char msg[sizeof(ei->detail)];
 
 	if (realpath(path, resolved) == NULL) {
 		snprintf(msg, sizeof(msg), "cannot resolve database path %.128s: %m", path);
-		pc_errinfo_set(ei, NULL, "database_url", "value_error", msg);
+		pc_errinfo_setf(ei, NULL, "database_url", PC_V_RULE, "%s", msg);
 		return PC_EINVAL;
 	}
 	memcpy(path, resolved, strlen(resolved) + 1);
@@ -822,8 +822,7 @@ static enum pc_err sqlite_open(const char *url, struct pc_store **out, struct pc
 	 * a global mutex on every allocation, contended by every thread. */
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (sqlite3_threadsafe() == 0) {
-		pc_errinfo_set(ei, NULL, "database_url", "value_error",
-			       "the SQLite library was built without thread support");
+		pc_errinfo_setf(ei, NULL, "database_url", PC_V_RULE, "the SQLite library was built without thread support");
 		return PC_EINVAL;
 	}
 	st = calloc(1, sizeof(*st));

@@ -20,7 +20,7 @@ static const struct pc_store_ops *const store_backends[] = {
 /*
  * Opens the back end whose scheme prefixes url. *out is owned by the caller
  * and released with store_close().
- * PC_EINVAL (ei->msg) for a NULL, unknown or malformed URL; otherwise what the
+ * PC_EINVAL (ei->detail) for a NULL, unknown or malformed URL; otherwise what the
  * back end's open returns.
  */
 enum pc_err store_open(const char *url, struct pc_store **out, struct pc_errinfo *ei)
@@ -29,7 +29,7 @@ enum pc_err store_open(const char *url, struct pc_store **out, struct pc_errinfo
 
 	*out = NULL;
 	if (url == NULL) {
-		pc_errinfo_set(ei, NULL, "database_url", "value_error", "no database URL");
+		pc_errinfo_setf(ei, NULL, "database_url", PC_V_RULE, "no database URL");
 		return PC_EINVAL;
 	}
 	for (i = 0; i < STORE_NBACKENDS; i++) {
@@ -38,7 +38,7 @@ enum pc_err store_open(const char *url, struct pc_store **out, struct pc_errinfo
 		if (strncmp(url, ops->scheme, strlen(ops->scheme)) == 0)
 			return ops->open(url, out, ei);
 	}
-	pc_errinfo_set(ei, NULL, "database_url", "value_error", "unsupported database URL scheme");
+	pc_errinfo_setf(ei, NULL, "database_url", PC_V_RULE, "unsupported database URL scheme");
 	return PC_EINVAL;
 }
 

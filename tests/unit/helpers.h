@@ -48,7 +48,7 @@ static inline void test_ctx_open(const struct pc_config *cfg, struct pc_ctx **ct
 {
 	struct pc_errinfo ei = { 0 };
 
-	cr_assert_eq(pc_ctx_open(cfg, ctx, &ei), PC_OK, "%s", ei.msg);
+	cr_assert_eq(pc_ctx_open(cfg, ctx, &ei), PC_OK, "%s", ei.detail);
 }
 
 /* Frees *ctx (when open; it is NULL after) and removes dir with all in it. */

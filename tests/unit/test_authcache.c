@@ -49,7 +49,7 @@ static void reg(const char *email, struct pc_user *u)
 	in.email = email;
 	in.password = "pendragon";
 	in.password_len = strlen(in.password);
-	cr_assert_eq(pc_user_register(ctx, &in, u, &ei), PC_OK, "%s", ei.msg);
+	cr_assert_eq(pc_user_register(ctx, &in, u, &ei), PC_OK, "%s", ei.detail);
 }
 
 /* A write made beside the server, by another connection (as the CLI or an
@@ -118,7 +118,7 @@ Test(authcache, logout_deactivation_and_deletion_through_the_core_count_at_once)
 
 	pc_user_input_init(&p);
 	p.is_active = 0;
-	cr_assert_eq(pc_user_update(ctx, &u, &p, PC_UPDATE_PRIVILEGED, &ei), PC_OK, "%s", ei.msg);
+	cr_assert_eq(pc_user_update(ctx, &u, &p, PC_UPDATE_PRIVILEGED, &ei), PC_OK, "%s", ei.detail);
 	cr_assert_eq(pc_jwt_authenticate(ctx, t, &out), PC_OK);
 	cr_expect_not(out.is_active, "the deactivation shows on the next request");
 	cr_assert_eq(pc_session_authenticate(ctx, s, &out), PC_OK);

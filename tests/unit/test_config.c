@@ -13,7 +13,7 @@ Test(config, defaults_are_valid_and_documented)
 	struct pc_errinfo ei = { 0 };
 
 	pc_config_defaults(&cfg);
-	cr_assert_eq(pc_config_validate(&cfg, &ei), PC_OK, "%s", ei.msg);
+	cr_assert_eq(pc_config_validate(&cfg, &ei), PC_OK, "%s", ei.detail);
 	cr_expect_str_eq(cfg.host, "127.0.0.1");
 	cr_expect_eq(cfg.port, 8000);
 	cr_expect_str_eq(cfg.database_url, "sqlite:///portcullis.db");
@@ -62,7 +62,7 @@ Test(config, short_secrets_and_bad_prefixes_are_refused)
 	pc_config_defaults(&cfg);
 	pc_config_set(&cfg, "jwt_secret", "too-short", NULL);
 	cr_expect_eq(pc_config_validate(&cfg, &ei), PC_EINVAL);
-	cr_expect(strstr(ei.msg, "32 bytes") != NULL);
+	cr_expect(strstr(ei.detail, "32 bytes") != NULL);
 	pc_config_set(&cfg, "jwt_secret", "0123456789abcdef0123456789abcdef", NULL);
 	cr_expect_eq(pc_config_validate(&cfg, &ei), PC_OK);
 	pc_config_set(&cfg, "auth_prefix", "auth/", NULL);
@@ -80,7 +80,7 @@ Test(config, ini_then_environment)
 	fprintf(f, "[portcullis]\nlifetime_seconds = 120\nport = 9100\n");
 	fclose(f);
 	pc_config_defaults(&cfg);
-	cr_assert_eq(pc_config_load_ini(&cfg, path, &ei), PC_OK, "%s", ei.msg);
+	cr_assert_eq(pc_config_load_ini(&cfg, path, &ei), PC_OK, "%s", ei.detail);
 	cr_expect_eq(cfg.lifetime_seconds, 120);
 	setenv("PORTCULLIS_LIFETIME_SECONDS", "60", 1);
 	cr_assert_eq(pc_config_load_env(&cfg, &ei), PC_OK);
@@ -92,7 +92,7 @@ Test(config, ini_then_environment)
 	fprintf(f, "lifetime_seconds = soon\n");
 	fclose(f);
 	cr_expect_eq(pc_config_load_ini(&cfg, path, &ei), PC_EINVAL);
-	cr_expect(strstr(ei.msg, ":1:") != NULL, "the message names the line: %s", ei.msg);
+	cr_expect(strstr(ei.detail, ":1:") != NULL, "the message names the line: %s", ei.detail);
 	unlink(path);
 	cr_expect_eq(pc_config_load_ini(&cfg, path, &ei), PC_ENOTFOUND);
 }

@@ -258,7 +258,7 @@ Test(mail, bad_mail_settings_are_refused)
 	pc_config_set(&cfg, "smtp_password", "secret", NULL);
 	pc_config_set(&cfg, "webhook_url", "https://hooks.example/x", NULL);
 	pc_config_set(&cfg, "webhook_secret", "0123456789abcdef", NULL);
-	cr_assert_eq(pc_config_validate(&cfg, &ei), PC_OK, "%s", ei.msg);
+	cr_assert_eq(pc_config_validate(&cfg, &ei), PC_OK, "%s", ei.detail);
 }
 
 /* ---- with a context ---------------------------------------------------------------------- */
@@ -381,7 +381,7 @@ Test(mailctx, a_missing_template_file_stops_the_start)
 	cr_assert_eq(open_with(&ei, "verify_template_html", "/nonexistent/verify.html", NULL),
 		     PC_EINVAL);
 	cr_assert_str_eq(ei.field, "verify_template_html");
-	cr_assert_not_null(strstr(ei.msg, "/nonexistent/verify.html"));
+	cr_assert_not_null(strstr(ei.detail, "/nonexistent/verify.html"));
 }
 
 Test(mailctx, without_smtp_url_mail_goes_to_the_log_and_is_marked_sent)

@@ -88,7 +88,7 @@ static void setup(void)
 	struct pc_errinfo ei = { 0 };
 
 	pc_config_defaults(&cfg);
-	cr_assert_eq(router_new(&cfg, faces, 2, &router, &ei), PC_OK, "%s", ei.msg);
+	cr_assert_eq(router_new(&cfg, faces, 2, &router, &ei), PC_OK, "%s", ei.detail);
 	arena = arena_new(0);
 	cr_assert_not_null(arena);
 }
@@ -250,8 +250,8 @@ Test(router, two_routes_of_the_same_method_and_shape_collide)
 
 	cr_assert_eq(router_new(&cfg, faces, 2, &r, &ei), PC_EEXISTS);
 	cr_assert_null(r);
-	cr_assert(strstr(ei.msg, "GET /users/{id} (alpha)") != NULL, "%s", ei.msg);
-	cr_assert(strstr(ei.msg, "GET /users/{user_id} (clash)") != NULL, "%s", ei.msg);
+	cr_assert(strstr(ei.detail, "GET /users/{id} (alpha)") != NULL, "%s", ei.detail);
+	cr_assert(strstr(ei.detail, "GET /users/{user_id} (clash)") != NULL, "%s", ei.detail);
 }
 
 Test(router, a_face_mounted_twice_collides_with_itself)
@@ -261,8 +261,8 @@ Test(router, a_face_mounted_twice_collides_with_itself)
 	struct pc_errinfo ei = { 0 };
 
 	cr_assert_eq(router_new(&cfg, faces, 2, &r, &ei), PC_EEXISTS);
-	cr_assert(strstr(ei.msg, "route collision: GET / (beta) and GET / (beta)") != NULL, "%s",
-		  ei.msg);
+	cr_assert(strstr(ei.detail, "route collision: GET / (beta) and GET / (beta)") != NULL, "%s",
+		  ei.detail);
 }
 
 Test(router, prefixes_come_from_the_configuration)
@@ -273,8 +273,8 @@ Test(router, prefixes_come_from_the_configuration)
 	struct pc_errinfo ei = { 0 };
 
 	pc_config_defaults(&c2);
-	cr_assert_eq(pc_config_set(&c2, "auth_prefix", "/api/v1/auth/", &ei), PC_OK, "%s", ei.msg);
-	cr_assert_eq(router_new(&c2, faces, 2, &r, &ei), PC_OK, "%s", ei.msg);
+	cr_assert_eq(pc_config_set(&c2, "auth_prefix", "/api/v1/auth/", &ei), PC_OK, "%s", ei.detail);
+	cr_assert_eq(router_new(&c2, faces, 2, &r, &ei), PC_OK, "%s", ei.detail);
 	memset(&req, 0, sizeof(req));
 	req.arena = arena;
 	req.method = "POST";
@@ -296,7 +296,7 @@ Test(router, the_same_table_under_two_prefixes_does_not_collide)
 	/* auth and users both at "/x" would collide only if shapes met: they do not */
 	pc_config_defaults(&c2);
 	cr_assert_eq(pc_config_set(&c2, "users_prefix", "/accounts", &ei), PC_OK);
-	cr_assert_eq(router_new(&c2, faces, 2, &r, &ei), PC_OK, "%s", ei.msg);
+	cr_assert_eq(router_new(&c2, faces, 2, &r, &ei), PC_OK, "%s", ei.detail);
 	router_free(r);
 }
 
@@ -317,7 +317,7 @@ Test(router, malformed_patterns_are_refused_at_mount)
 		struct pc_errinfo ei = { 0 };
 
 		cr_assert_eq(router_new(&cfg, faces, 1, &r, &ei), PC_EINVAL, "table %zu", i);
-		cr_assert(ei.msg[0] != '\0');
+		cr_assert(ei.detail[0] != '\0');
 	}
 }
 
@@ -330,5 +330,5 @@ Test(router, an_unknown_prefix_setting_is_refused)
 	struct pc_errinfo ei = { 0 };
 
 	cr_assert_eq(router_new(&cfg, faces, 1, &r, &ei), PC_EINVAL);
-	cr_assert(strstr(ei.msg, "no_such_prefix") != NULL, "%s", ei.msg);
+	cr_assert(strstr(ei.detail, "no_such_prefix") != NULL, "%s", ei.detail);
 }

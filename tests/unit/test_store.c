@@ -130,7 +130,7 @@ static struct pc_store *open_store(void)
 
 	backend_url(url, sizeof(url));
 	err = backend_ops()->open(url, &s, &ei);
-	cr_assert_eq(err, PC_OK, "open: %s: %s", pc_strerror(err), ei.msg);
+	cr_assert_eq(err, PC_OK, "open: %s: %s", pc_strerror(err), ei.detail);
 	cr_assert_not_null(s);
 	cr_assert_eq(s->ops, backend_ops());
 	return s;
@@ -853,7 +853,7 @@ Test(store_open, an_unknown_scheme_is_refused_with_a_message)
 
 	cr_assert_eq(store_open("mysql://localhost/db", &s, &ei), PC_EINVAL);
 	cr_assert_null(s);
-	cr_assert_str_eq(ei.msg, "unsupported database URL scheme");
+	cr_assert_str_eq(ei.detail, "unsupported database URL scheme");
 	cr_assert_eq(store_open("", &s, NULL), PC_EINVAL);
 	cr_assert_eq(store_open(NULL, &s, NULL), PC_EINVAL);
 }
@@ -885,11 +885,11 @@ Test(store_open, sqlite_in_memory_and_hosts_are_refused)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memset(&ei, 0, sizeof(ei));
 		cr_assert_eq(store_open(bad[i], &s, &ei), PC_EINVAL, "%s", bad[i]);
-		cr_assert_neq(ei.msg[0], '\0', "%s has a message", bad[i]);
+		cr_assert_neq(ei.detail[0], '\0', "%s has a message", bad[i]);
 	}
 	memset(&ei, 0, sizeof(ei));
 	cr_assert_eq(store_open("sqlite:///:memory:", &s, &ei), PC_EINVAL);
-	cr_assert_not_null(strstr(ei.msg, "memory"));
+	cr_assert_not_null(strstr(ei.detail, "memory"));
 }
 
 struct lookup_arg {
@@ -952,7 +952,7 @@ Test(store_open, sqlite_a_missing_directory_is_reported)
 	err = store_open(url, &s, &ei);
 	cr_assert(err == PC_EINVAL || err == PC_ESTORE);
 	cr_assert_null(s);
-	cr_assert_not_null(strstr(ei.msg, "no/such/dir"), "%s", ei.msg);
+	cr_assert_not_null(strstr(ei.detail, "no/such/dir"), "%s", ei.detail);
 }
 
 /* ---- one-time tokens and the outbox (ops version 2) ------------------------------------------ */
