@@ -4,6 +4,7 @@
  *   arena     request/task memory: bump allocator + deferred cleanups
  *   buf       bounded growable byte buffer (a maximum is mandatory)
  *   crypto    random, SHA-256, base64url, constant-time compare, UUIDv7, wipe
+ *   ascii     locale-free character classes
  *   time      clocks
  * (err.c, the public pc_strerror and pc_errinfo_set, lives here too.)
  */
@@ -78,6 +79,9 @@ size_t crypto_b64_encode(const void *p, size_t n, char *out, size_t outsz);
 enum pc_err crypto_b64_decode(const char *s, size_t n, unsigned char *out, size_t outsz,
 			  size_t *outlen);
 
+/* Whether s has the shape of the opaque tokens crypto_token_new makes:
+ * exactly 43 base64url characters. */
+bool crypto_token_shape_ok(const char *s);
 /* 256 random bits as base64url (43 chars), NUL-terminated. */
 enum pc_err crypto_token_new(char out[PC_TOKEN_MAX]);
 /* The stored form of an opaque token: hex SHA-256 of its text. */
@@ -86,6 +90,41 @@ void crypto_token_hash(const char *token, char out[PC_SHA256_HEX]);
 enum pc_err crypto_uuid7(char out[PC_UUID_STR]);
 /* 8-4-4-4-12 lower- or upper-case hex. */
 bool crypto_uuid_valid(const char *s);
+
+/* ---- ascii ---------------------------------------------------------------- */
+
+/* Locale-free character classes: the bytes of protocols, never of text. */
+static inline bool ascii_is_digit(int c)
+{
+	return c >= '0' && c <= '9';
+}
+static inline bool ascii_is_alpha(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+static inline bool ascii_is_alnum(int c)
+{
+	return ascii_is_alpha(c) || ascii_is_digit(c);
+}
+/* The base64url alphabet: A-Z a-z 0-9 - _ */
+static inline bool ascii_is_b64url(int c)
+{
+	return ascii_is_alnum(c) || c == '-' || c == '_';
+}
+static inline char ascii_lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+static inline char ascii_upper(char c)
+{
+	return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+}
+/* Lower-cases s in place, ASCII letters only. */
+static inline void ascii_lower_str(char *s)
+{
+	for (; *s != '\0'; s++)
+		*s = ascii_lower(*s);
+}
 
 /* ---- time ---------------------------------------------------------------- */
 

@@ -27,6 +27,8 @@
 static const char hex_digits[] = "0123456789abcdef";
 static const char b64_std_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+#define CRYPTO_TOKEN_LEN 43 /* 256 bits in base64url, unpadded */
+
 static const char b64url_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -281,6 +283,17 @@ enum pc_err crypto_b64_decode(const char *s, size_t n, unsigned char *out, size_
 
 /* 256 random bits as 43 base64url characters. PC_EINTERNAL when the random
  * generator fails (out is then ""). */
+bool crypto_token_shape_ok(const char *s)
+{
+	if (s == NULL || strnlen(s, CRYPTO_TOKEN_LEN + 1) != CRYPTO_TOKEN_LEN)
+		return false;
+	for (size_t i = 0; i < CRYPTO_TOKEN_LEN; i++) {
+		if (!ascii_is_b64url((unsigned char)s[i]))
+			return false;
+	}
+	return true;
+}
+
 enum pc_err crypto_token_new(char out[PC_TOKEN_MAX])
 {
 	unsigned char raw[32];
@@ -288,7 +301,7 @@ enum pc_err crypto_token_new(char out[PC_TOKEN_MAX])
 
 	out[0] = '\0';
 	err = crypto_random(raw, sizeof(raw));
-	if (err == PC_OK && crypto_b64url_encode(raw, sizeof(raw), out, PC_TOKEN_MAX) != 43)
+	if (err == PC_OK && crypto_b64url_encode(raw, sizeof(raw), out, PC_TOKEN_MAX) != CRYPTO_TOKEN_LEN)
 		err = PC_EINTERNAL;
 	crypto_wipe(raw, sizeof(raw));
 	return err;

@@ -140,7 +140,6 @@ enum pc_err email_normalize(const char *in, char out[PC_EMAIL_MAX + 1],
 enum pc_err email_username_normalize(const char *in, char out_lc[PC_USERNAME_MAX + 1],
 				  struct pc_errinfo *ei);
 
-void email_lower_ascii(char *s);
 
 /* ---- onetime (onetime.c) -------------------------------------------------------- */
 
@@ -149,8 +148,6 @@ void email_lower_ascii(char *s);
  * Failures are logged and returned; the user exists either way. */
 enum pc_err onetime_after_register(struct pc_ctx *ctx, const struct pc_user *u);
 
-/* Whether s has the shape of the tokens we issue (43 base64url characters). */
-bool onetime_shape_ok(const char *s);
 
 /* ---- mail (mail.c) ----------------------------------------------------------------- */
 

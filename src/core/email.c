@@ -19,23 +19,10 @@
 #define LOCAL_MAX 64
 #define LABEL_MAX 63
 
-void email_lower_ascii(char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*s >= 'A' && *s <= 'Z')
-			*s = (char)(*s - 'A' + 'a');
-	}
-}
-
-static bool is_alnum(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
 /* RFC 5322 atext. */
 static bool is_atext(unsigned char c)
 {
-	return is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+	return ascii_is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
 }
 
 static enum pc_err email_bad(struct pc_errinfo *ei, enum pc_verr why)
@@ -86,7 +73,7 @@ static enum pc_err check_domain(const char *s, size_t n, struct pc_errinfo *ei)
 			tld_alpha = false;
 			continue;
 		}
-		if (!is_alnum(c) && c != '-')
+		if (!ascii_is_alnum(c) && c != '-')
 			return email_bad(ei, PC_V_EMAIL_DOMAIN_BAD_CHARS);
 		if (c == '-' && label == 0)
 			return email_bad(ei, PC_V_EMAIL_DOMAIN_INVALID);
@@ -129,11 +116,11 @@ enum pc_err email_normalize(const char *in, char out[PC_EMAIL_MAX + 1],
 		return err;
 	if (out != NULL) {
 		memcpy(out, in, n + 1);
-		email_lower_ascii(out + local_n + 1);
+		ascii_lower_str(out + local_n + 1);
 	}
 	if (out_lc != NULL) {
 		memcpy(out_lc, in, n + 1);
-		email_lower_ascii(out_lc);
+		ascii_lower_str(out_lc);
 	}
 	return PC_OK;
 }
@@ -151,12 +138,12 @@ enum pc_err email_username_normalize(const char *in, char out_lc[PC_USERNAME_MAX
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)in[i];
 
-		if (!is_alnum(c) && c != '_' && c != '.' && c != '+' && c != '-')
+		if (!ascii_is_alnum(c) && c != '_' && c != '.' && c != '+' && c != '-')
 			goto out_bad;
 	}
 	if (out_lc != NULL) {
 		memcpy(out_lc, in, n + 1);
-		email_lower_ascii(out_lc);
+		ascii_lower_str(out_lc);
 	}
 	return PC_OK;
 out_bad:

@@ -48,7 +48,6 @@
 #include "core/core.h"
 #include "store/store.h"
 
-#define OT_TOKEN_LEN 43
 #define OT_BATCH_MAX 3 /* messages written with one token: a mail and two events */
 
 enum ot_purpose { OT_RESET, OT_VERIFY, OT__MAX };
@@ -125,22 +124,6 @@ static int ot_lifetime(const struct pc_ctx *ctx, const struct ot_purpose_def *p)
 	return *(const int *)(const void *)((const char *)&ctx->cfg + p->lifetime_offset);
 }
 
-bool onetime_shape_ok(const char *s)
-{
-	size_t i;
-
-	if (s == NULL || strnlen(s, OT_TOKEN_LEN + 1) != OT_TOKEN_LEN)
-		return false;
-	for (i = 0; i < OT_TOKEN_LEN; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_'))
-			return false;
-	}
-	return true;
-}
-
 /* A fresh token of purpose p for u, and the row that stores it. */
 static enum pc_err ot_token_new(struct pc_ctx *ctx, const struct ot_purpose_def *p,
 				const struct pc_user *u, char token[PC_TOKEN_MAX],
@@ -157,7 +140,7 @@ static enum pc_err ot_token_new(struct pc_ctx *ctx, const struct ot_purpose_def 
 	snprintf(row->purpose, sizeof(row->purpose), "%s", p->name);
 	memcpy(row->user_id, u->id, sizeof(row->user_id));
 	memcpy(row->email, u->email, sizeof(row->email));
-	email_lower_ascii(row->email);
+	ascii_lower_str(row->email);
 	row->created_at = now;
 	row->expires_at = now + ot_lifetime(ctx, p);
 	return PC_OK;
@@ -252,7 +235,7 @@ static enum pc_err ot_check(struct pc_ctx *ctx, enum ot_purpose pi, const char *
 	char hash[PC_SHA256_HEX], email_lc[PC_EMAIL_MAX + 1];
 	enum pc_err err;
 
-	if (!onetime_shape_ok(token))
+	if (!crypto_token_shape_ok(token))
 		return PC_EUNAUTHORIZED;
 	crypto_token_hash(token, hash);
 	err = STORE_CALL(ctx->store, onetime_get, hash, row);
@@ -269,7 +252,7 @@ static enum pc_err ot_check(struct pc_ctx *ctx, enum ot_purpose pi, const char *
 	if (err != PC_OK)
 		return err;
 	memcpy(email_lc, u->email, sizeof(email_lc));
-	email_lower_ascii(email_lc);
+	ascii_lower_str(email_lc);
 	if (strcmp(email_lc, row->email) != 0)
 		return PC_EUNAUTHORIZED;
 	return PC_OK;

@@ -168,7 +168,7 @@ static enum pc_err patch_identity(struct pc_ctx *ctx, struct pc_user *u,
 		if (err != PC_OK)
 			return err;
 		memcpy(old_lc, u->email, sizeof(old_lc));
-		email_lower_ascii(old_lc);
+		ascii_lower_str(old_lc);
 		if (strcmp(old_lc, email_lc) != 0) {
 			*email_changed = true;
 			check_email = email_lc;
@@ -245,7 +245,7 @@ static bool id_canonical(const char *id, char out[PC_UUID_STR])
 	if (id == NULL || !crypto_uuid_valid(id))
 		return false;
 	memcpy(out, id, PC_UUID_STR);
-	email_lower_ascii(out);
+	ascii_lower_str(out);
 	return true;
 }
 

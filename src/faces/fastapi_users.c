@@ -113,21 +113,6 @@ static const struct fu_errmap fu_lookup_errs[] = {
 
 /* ---- renderers -------------------------------------------------------------- */
 
-static const char *fu_reason_phrase(int status)
-{
-	switch (status) {
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 413: return "Request Entity Too Large";
-	case 422: return "Unprocessable Entity";
-	case 503: return "Service Unavailable";
-	default: return "Internal Server Error";
-	}
-}
-
 static void fu_render_error(struct pc_req *req, struct pc_resp *resp, int status,
 			    const struct pc_errinfo *ei)
 {
@@ -136,7 +121,7 @@ static void fu_render_error(struct pc_req *req, struct pc_resp *resp, int status
 	if (status == 422 && ei != NULL)
 		body = fastapi_validation_new(ei);
 	else
-		body = json_pack("{s:s}", "detail", fu_reason_phrase(status));
+		body = json_pack("{s:s}", "detail", resp_reason(status));
 	resp_json(resp, status, req_json_keep(req, body));
 }
 

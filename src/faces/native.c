@@ -33,14 +33,8 @@ static const struct pc_mount native_mounts[] = {
 static void native_render_error(struct pc_req *req, struct pc_resp *resp, int status,
 				const struct pc_errinfo *ei)
 {
-	const char *detail = status == 404 ? "Not Found"
-			   : status == 405 ? "Method Not Allowed"
-			   : status == 413 ? "Request Entity Too Large"
-			   : status == 503 ? "Service Unavailable"
-			   : status < 500 ? "Bad Request" : "Internal Server Error";
-
 	(void)ei;
-	resp_json(resp, status, req_json_keep(req, json_pack("{s:s}", "detail", detail)));
+	resp_json(resp, status, req_json_keep(req, json_pack("{s:s}", "detail", resp_reason(status))));
 }
 
 const struct pc_face face_native = {

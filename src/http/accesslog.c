@@ -34,8 +34,7 @@ static bool log_rid_ok(const char *s)
 
 		if (n == HTTP_REQUEST_ID_MAX)
 			return false;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
+		if (!(ascii_is_alnum(c) || c == '.' || c == '_' || c == '-'))
 			return false;
 	}
 	return n > 0;

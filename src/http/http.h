@@ -136,6 +136,9 @@ void jw_str(struct pc_jw *w, const char *key, const char *value);
 void jw_bool(struct pc_jw *w, const char *key, bool value);
 /* Closes the object and makes it the body, Content-Type application/json. */
 enum pc_err resp_jw(struct pc_resp *resp, int status, struct pc_jw *w);
+/* The HTTP reason phrase: "Not Found" for 404, ...; "Error" for a status
+ * it does not know. Static. */
+const char *resp_reason(int status);
 /* A status with no body (204) or a fixed text body. */
 enum pc_err resp_status(struct pc_resp *resp, int status);
 enum pc_err resp_header_add(struct pc_resp *resp, const char *name, const char *value);

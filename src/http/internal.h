@@ -103,8 +103,6 @@ enum pc_err http_body_form(struct http_exchange *x, const char *ctype);
 
 /* ---- resp (resp.c) --------------------------------------------------------- */
 
-/* "Not Found" for 404, ...; "Error" for statuses it does not know. */
-const char *http_reason(int status);
 
 /* True when the response already carries a header of that name (any case). */
 bool http_resp_has_header(const struct pc_resp *resp, const char *name);

@@ -46,7 +46,7 @@ static const struct {
 	{ 503, "Service Unavailable" },
 };
 
-const char *http_reason(int status)
+const char *resp_reason(int status)
 {
 	size_t i;
 
@@ -236,8 +236,7 @@ enum pc_err resp_status(struct pc_resp *resp, int status)
 
 static bool resp_tchar(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+	return ascii_is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 static bool resp_token_ok(const char *s)

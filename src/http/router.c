@@ -78,8 +78,7 @@ static bool router_param_name_ok(const char *s, size_t n)
 	for (i = 0; i < n; i++) {
 		char c = s[i];
 
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '_'))
+		if (!(ascii_is_alnum(c) || c == '_'))
 			return false;
 	}
 	return true;

@@ -117,7 +117,7 @@ static void server_render_error(struct http_exchange *x, int status, const struc
 		return;
 	resp->status = status;
 	resp->content_type = "application/json";
-	resp->body = arena_printf(x->req.arena, "{\"detail\":\"%s\"}", http_reason(status));
+	resp->body = arena_printf(x->req.arena, "{\"detail\":\"%s\"}", resp_reason(status));
 	resp->body_len = resp->body != NULL ? strlen(resp->body) : 0;
 }
 

@@ -189,7 +189,7 @@ Test(onetime, forgot_mails_a_token_that_is_stored_only_as_its_hash)
 	cr_assert_eq(mails_to("arthur@camelot.bt"), 1);
 	last_token("arthur@camelot.bt", tok);
 	cr_assert_eq(strlen(tok), 43);
-	cr_assert(onetime_shape_ok(tok));
+	cr_assert(crypto_token_shape_ok(tok));
 	crypto_token_hash(tok, hash);
 	cr_assert_eq(STORE_CALL(ctx->store, onetime_get, hash, &row), PC_OK);
 	cr_assert_str_eq(row.purpose, "reset");
