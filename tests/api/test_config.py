@@ -149,3 +149,29 @@ def test_argon2_settings_are_honoured_and_old_hashes_upgrade_on_login(server_fac
     # a newly registered user gets the current policy straight away
     v = srv2.register_ok(password=PW)
     assert "$m=2048,t=2," in srv2.user_row(id=v["id"])["hashed_password"]
+
+
+def test_without_a_jwt_secret_the_generated_one_is_kept_and_tokens_survive_a_restart(
+        server_factory, tmp_path):
+    """DESIGN §7: with no jwt_secret, a secret is generated once and kept in
+    the database, so a restart on the same file keeps tokens valid."""
+    db = tmp_path / "nosecret.db"
+    srv = server_factory(db_path=db, jwt_secret=None)
+    assert "--jwt-secret" not in " ".join(srv.argv())
+    u = srv.register_ok(password=PW)
+    token = srv.login(u["email"], PW)
+    assert srv.me(token).status_code == 200
+    # not signed with the harness's secret: the generated one is in use
+    try:
+        decode_token(token)
+        raise AssertionError("a token of a server without jwt_secret verified with the test secret")
+    except jwt.InvalidSignatureError:
+        pass
+    srv.restart()
+    r = srv.me(token)
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == u["id"]
+    # and a second server on the same file accepts it too
+    srv.stop()
+    other = server_factory(db_path=db, jwt_secret=None)
+    assert other.me(token).status_code == 200
