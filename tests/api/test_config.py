@@ -111,14 +111,14 @@ def test_bad_ini_value_refuses_to_start(tmp_path):
     ini = write_ini(tmp_path / "bad.ini", "lifetime_seconds = soon\n")
     p = run_cli(["serve", "--config", str(ini), f"--port={free_port()}"], db_path=tmp_path / "x.db",
                 env={"PORTCULLIS_JWT_SECRET": JWT_SECRET}, timeout=20)
-    assert p.returncode != 0
+    assert p.returncode == 2, (p.returncode, p.stderr)  # a bad setting is a bad argument
     assert "lifetime_seconds" in p.stderr, p.stderr
 
 
 def test_missing_config_file_refuses_to_start(tmp_path):
     p = run_cli(["serve", "--config", str(tmp_path / "absent.ini"), f"--port={free_port()}"],
                 db_path=tmp_path / "x.db", env={"PORTCULLIS_JWT_SECRET": JWT_SECRET}, timeout=20)
-    assert p.returncode != 0
+    assert p.returncode == 2, (p.returncode, p.stderr)
     assert "absent.ini" in p.stderr, p.stderr
 
 
@@ -126,7 +126,7 @@ def test_bad_env_value_refuses_to_start(tmp_path):
     p = run_cli(["serve", f"--port={free_port()}"], db_path=tmp_path / "x.db",
                 env={"PORTCULLIS_JWT_SECRET": JWT_SECRET, "PORTCULLIS_LIFETIME_SECONDS": "-5"},
                 timeout=20)
-    assert p.returncode != 0
+    assert p.returncode == 2, (p.returncode, p.stderr)
     assert "lifetime" in p.stderr.lower(), p.stderr
 
 
