@@ -6,7 +6,7 @@ import time
 import jwt
 
 from conftest import (CHEAP_ARGON2, JWT_SECRET, assert_detail, bearer, decode_token, free_port,
-                      run_cli, sqlite_url)
+                      run_cli, set_cookie_parts, sqlite_url)
 
 PW = "correct-horse-9"
 
@@ -175,3 +175,38 @@ def test_without_a_jwt_secret_the_generated_one_is_kept_and_tokens_survive_a_res
     srv.stop()
     other = server_factory(db_path=db, jwt_secret=None)
     assert other.me(token).status_code == 200
+
+
+def cookie_of(srv, name):
+    u = srv.register_ok(password=PW)
+    r = srv.login_raw(u["email"], PW, path="/auth/cookie/login")
+    assert r.status_code == 204, r.text
+    names = [h.split("=", 1)[0].strip() for h in r.raw.headers.getlist("Set-Cookie")]
+    assert names == [name], names
+    _value, attrs = set_cookie_parts(r, name=name)
+    return attrs
+
+
+def test_precedence_flag_over_env_over_ini_over_default_for_a_string_and_a_boolean(
+        server_factory, tmp_path):
+    """README: flag > environment > file > default, for cookie_name (a string)
+    and cookie_httponly (a boolean), as a running server's Set-Cookie shows."""
+    ini = write_ini(tmp_path / "c.ini", "[cookies]\ncookie_name = ini_sid\ncookie_httponly = false\n")
+    env = {"PORTCULLIS_COOKIE_NAME": "env_sid", "PORTCULLIS_COOKIE_HTTPONLY": "true"}
+    # default
+    attrs = cookie_of(server_factory(), "fastapiusersauth")
+    assert attrs.get("httponly") is True, attrs
+    # the file over the default
+    attrs = cookie_of(server_factory(config_file=ini), "ini_sid")
+    assert "httponly" not in attrs, attrs
+    # the environment over the file
+    attrs = cookie_of(server_factory(config_file=ini, env=env), "env_sid")
+    assert attrs.get("httponly") is True, attrs
+    # the flag over the environment and the file
+    attrs = cookie_of(server_factory(config_file=ini, env=dict(env, PORTCULLIS_COOKIE_HTTPONLY="on"),
+                                     cookie_name="flag_sid", cookie_httponly=False), "flag_sid")
+    assert "httponly" not in attrs, attrs
+    # each level only where it is set: env's name, the flag's boolean
+    attrs = cookie_of(server_factory(config_file=ini, env={"PORTCULLIS_COOKIE_NAME": "env_sid"},
+                                     cookie_httponly=True), "env_sid")
+    assert attrs.get("httponly") is True, attrs
