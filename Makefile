@@ -3,6 +3,7 @@
 #   make test   install, build with ASan+UBSan, run unit and API tests
 #   make bench  install, build (release), run the wrk scenarios in bench/
 #   make fuzz   install clang, build the libFuzzer drivers, fuzz each parser FUZZ_SECONDS
+#   make mutants  apply each mutant of tests/mutants.txt in a scratch copy; its tests must fail
 
 PYTHON ?= /usr/bin/python3
 ASAN_DIR := build/asan
@@ -13,7 +14,7 @@ FUZZ_TARGETS := form cookie jwt claims email
 SAN_ENV := ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: all run test unit api bench fuzz build release asan bootstrap clean
+.PHONY: all run test unit api bench fuzz build release asan bootstrap clean mutants
 
 all: release
 
@@ -47,6 +48,9 @@ test: unit api
 
 bench: release
 	bench/run
+
+mutants: bootstrap
+	scripts/mutants
 
 $(FUZZ_DIR)/build.ninja:
 	CC=clang meson setup $(FUZZ_DIR) --buildtype=debug -Db_sanitize=address,undefined \

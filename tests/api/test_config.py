@@ -6,7 +6,7 @@ import time
 import jwt
 
 from conftest import (CHEAP_ARGON2, JWT_SECRET, assert_detail, bearer, decode_token, free_port,
-                      run_cli, sqlite_url)
+                      run_cli, set_cookie_parts, sqlite_url)
 
 PW = "correct-horse-9"
 
@@ -111,14 +111,14 @@ def test_bad_ini_value_refuses_to_start(tmp_path):
     ini = write_ini(tmp_path / "bad.ini", "lifetime_seconds = soon\n")
     p = run_cli(["serve", "--config", str(ini), f"--port={free_port()}"], db_path=tmp_path / "x.db",
                 env={"PORTCULLIS_JWT_SECRET": JWT_SECRET}, timeout=20)
-    assert p.returncode != 0
+    assert p.returncode == 2, (p.returncode, p.stderr)  # a bad setting is a bad argument
     assert "lifetime_seconds" in p.stderr, p.stderr
 
 
 def test_missing_config_file_refuses_to_start(tmp_path):
     p = run_cli(["serve", "--config", str(tmp_path / "absent.ini"), f"--port={free_port()}"],
                 db_path=tmp_path / "x.db", env={"PORTCULLIS_JWT_SECRET": JWT_SECRET}, timeout=20)
-    assert p.returncode != 0
+    assert p.returncode == 2, (p.returncode, p.stderr)
     assert "absent.ini" in p.stderr, p.stderr
 
 
@@ -126,7 +126,7 @@ def test_bad_env_value_refuses_to_start(tmp_path):
     p = run_cli(["serve", f"--port={free_port()}"], db_path=tmp_path / "x.db",
                 env={"PORTCULLIS_JWT_SECRET": JWT_SECRET, "PORTCULLIS_LIFETIME_SECONDS": "-5"},
                 timeout=20)
-    assert p.returncode != 0
+    assert p.returncode == 2, (p.returncode, p.stderr)
     assert "lifetime" in p.stderr.lower(), p.stderr
 
 
@@ -149,3 +149,64 @@ def test_argon2_settings_are_honoured_and_old_hashes_upgrade_on_login(server_fac
     # a newly registered user gets the current policy straight away
     v = srv2.register_ok(password=PW)
     assert "$m=2048,t=2," in srv2.user_row(id=v["id"])["hashed_password"]
+
+
+def test_without_a_jwt_secret_the_generated_one_is_kept_and_tokens_survive_a_restart(
+        server_factory, tmp_path):
+    """DESIGN §7: with no jwt_secret, a secret is generated once and kept in
+    the database, so a restart on the same file keeps tokens valid."""
+    db = tmp_path / "nosecret.db"
+    srv = server_factory(db_path=db, jwt_secret=None)
+    assert "--jwt-secret" not in " ".join(srv.argv())
+    u = srv.register_ok(password=PW)
+    token = srv.login(u["email"], PW)
+    assert srv.me(token).status_code == 200
+    # not signed with the harness's secret: the generated one is in use
+    try:
+        decode_token(token)
+        raise AssertionError("a token of a server without jwt_secret verified with the test secret")
+    except jwt.InvalidSignatureError:
+        pass
+    srv.restart()
+    r = srv.me(token)
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == u["id"]
+    # and a second server on the same file accepts it too
+    srv.stop()
+    other = server_factory(db_path=db, jwt_secret=None)
+    assert other.me(token).status_code == 200
+
+
+def cookie_of(srv, name):
+    u = srv.register_ok(password=PW)
+    r = srv.login_raw(u["email"], PW, path="/auth/cookie/login")
+    assert r.status_code == 204, r.text
+    names = [h.split("=", 1)[0].strip() for h in r.raw.headers.getlist("Set-Cookie")]
+    assert names == [name], names
+    _value, attrs = set_cookie_parts(r, name=name)
+    return attrs
+
+
+def test_precedence_flag_over_env_over_ini_over_default_for_a_string_and_a_boolean(
+        server_factory, tmp_path):
+    """README: flag > environment > file > default, for cookie_name (a string)
+    and cookie_httponly (a boolean), as a running server's Set-Cookie shows."""
+    ini = write_ini(tmp_path / "c.ini", "[cookies]\ncookie_name = ini_sid\ncookie_httponly = false\n")
+    env = {"PORTCULLIS_COOKIE_NAME": "env_sid", "PORTCULLIS_COOKIE_HTTPONLY": "true"}
+    # default
+    attrs = cookie_of(server_factory(), "fastapiusersauth")
+    assert attrs.get("httponly") is True, attrs
+    # the file over the default
+    attrs = cookie_of(server_factory(config_file=ini), "ini_sid")
+    assert "httponly" not in attrs, attrs
+    # the environment over the file
+    attrs = cookie_of(server_factory(config_file=ini, env=env), "env_sid")
+    assert attrs.get("httponly") is True, attrs
+    # the flag over the environment and the file
+    attrs = cookie_of(server_factory(config_file=ini, env=dict(env, PORTCULLIS_COOKIE_HTTPONLY="on"),
+                                     cookie_name="flag_sid", cookie_httponly=False), "flag_sid")
+    assert "httponly" not in attrs, attrs
+    # each level only where it is set: env's name, the flag's boolean
+    attrs = cookie_of(server_factory(config_file=ini, env={"PORTCULLIS_COOKIE_NAME": "env_sid"},
+                                     cookie_httponly=True), "env_sid")
+    assert attrs.get("httponly") is True, attrs

@@ -2,6 +2,8 @@
 
 import time
 
+import pytest
+
 from conftest import (assert_detail, cookie_header, set_cookie_parts, sha256_hex)
 
 PW = "correct-horse-9"
@@ -138,3 +140,39 @@ def test_session_cookie_is_found_among_other_cookies(server):
     # a cookie whose name merely ends with the session cookie's name is not it
     assert_detail(server.get("/users/me", headers={"Cookie": f"xfastapiusersauth={value}"}),
                   401, "Unauthorized")
+
+
+@pytest.mark.parametrize("settings,expect", [
+    # each cookie setting, as the running server's Set-Cookie shows it
+    ({"cookie_samesite": "strict", "cookie_domain": "app.example.test", "cookie_httponly": False,
+      "cookie_secure": False, "session_lifetime_seconds": 777},
+     {"samesite": "strict", "domain": "app.example.test", "httponly": None, "secure": None,
+      "max-age": "777"}),
+    ({"cookie_samesite": "none", "cookie_secure": True, "cookie_httponly": True,
+      "cookie_name": "sid"},
+     {"samesite": "none", "domain": None, "httponly": True, "secure": True, "max-age": "3600"}),
+    ({"cookie_samesite": "lax"},
+     {"samesite": "lax", "domain": None, "httponly": True, "secure": None, "max-age": "3600"}),
+], ids=["strict-domain-no-httponly", "none-secure-name", "lax"])
+def test_each_cookie_setting_reaches_set_cookie(server_factory, settings, expect):
+    srv = server_factory(**settings)
+    name = settings.get("cookie_name", "fastapiusersauth")
+    u = srv.register_ok(password=PW)
+    r = srv.cookie_login(u["email"], PW)
+    value, attrs = set_cookie_parts(r, name=name)
+    for attr, want in expect.items():
+        if want is None:
+            assert attr not in attrs, (attr, attrs)
+        elif want is True:
+            assert attrs.get(attr) is True, (attr, attrs)
+        else:
+            assert str(attrs.get(attr, "")).lower() == want, (attr, attrs)
+    assert attrs.get("path") == "/"
+    # the cookie of that name is the one read back; logout clears it with the same attributes
+    assert srv.get("/users/me", headers=cookie_header(value, name)).status_code == 200
+    out = srv.post("/auth/cookie/logout", headers=cookie_header(value, name))
+    assert out.status_code == 204, out.text
+    _v, gone = set_cookie_parts(out, name=name)
+    assert gone.get("max-age") == "0", gone
+    if expect["domain"]:
+        assert gone.get("domain") == expect["domain"], gone

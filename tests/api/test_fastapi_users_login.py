@@ -1,5 +1,6 @@
 """fastapi_users face: POST /auth/login and /auth/logout (JWT bearer backend)."""
 
+import statistics
 import time
 import uuid
 
@@ -193,3 +194,31 @@ def test_grant_type_must_be_password_when_given(server):
                                          "grant_type": "client_credentials"})
     assert_validation_error(r, "grant_type")
     assert "access_token" not in r.text
+
+
+def test_an_unknown_email_costs_the_same_hash_as_a_wrong_password(server_factory):
+    """DESIGN §4: a login for an unknown email spends one (dummy) hash
+    verification, so timing does not tell which emails exist. With a hash
+    costing several milliseconds, an unknown email answered without it is
+    many times faster than a wrong password. Samples alternate (so load
+    hits both alike) and medians are compared with a wide margin."""
+    srv = server_factory(argon2_memory_kib=8192, argon2_iterations=3, hash_workers=1)
+    u = srv.register_ok(password=PW)
+    known, unknown = [], []
+
+    def timed(email):
+        t0 = time.perf_counter()
+        r = srv.login_raw(email, "wrong-password-1")
+        dt = time.perf_counter() - t0
+        assert_detail(r, 400, "LOGIN_BAD_CREDENTIALS")
+        return dt
+
+    timed(u["email"])  # warm up: connection, first hash worker allocation
+    timed(srv.fresh_email())
+    for _ in range(9):
+        known.append(timed(u["email"]))
+        unknown.append(timed(srv.fresh_email()))
+    k, n = statistics.median(known), statistics.median(unknown)
+    print(f"login medians: wrong password {k * 1000:.1f} ms, unknown email {n * 1000:.1f} ms")
+    assert n >= 0.5 * k, (f"unknown email median {n * 1000:.1f} ms against wrong password "
+                          f"{k * 1000:.1f} ms: the dummy hash is skipped")

@@ -170,3 +170,36 @@ def test_configured_algorithm_and_audience(server_factory):
     assert_detail(srv.me(other_aud), 401, "Unauthorized")
     good = jwt.encode(claims_for(u["id"], aud="my-app:users"), JWT_SECRET, algorithm="HS512")
     assert srv.me(good).status_code == 200
+
+
+def same_tail(token, at):
+    """token with one byte at index `at` changed: same length, same last 16
+    bytes (what picks the credential cache's slot), so only the cache's full
+    compare tells it from the real one."""
+    assert 0 <= at < len(token) - 16
+    c = "B" if token[at] == "A" else "A"
+    t = token[:at] + c + token[at + 1:]
+    assert len(t) == len(token) and t[-16:] == token[-16:] and t != token
+    return t
+
+
+def test_a_remembered_token_never_answers_for_another_of_the_same_length_and_tail(server_factory):
+    # One HTTP thread: every request sees the same per-thread cache; a long
+    # cache time: the entry is still there when the tampered token comes.
+    srv = server_factory(threads=1, auth_cache_ms=60000)
+    u = srv.register_ok(password=PW)
+    token = srv.login(u["email"], PW)
+    cookie, _ = set_cookie_parts(srv.cookie_login(u["email"], PW))
+    # remembered now; nothing is written from here on
+    assert srv.me(token).status_code == 200
+    assert srv.get("/users/me", headers=cookie_header(cookie)).status_code == 200
+    header, payload, sig = token.split(".")
+    for t in (same_tail(token, len(header) + 1 + len(payload) // 2),   # the payload
+              same_tail(token, len(token) - 20)):                       # the signature's head
+        assert_detail(srv.me(t), 401, "Unauthorized")
+    assert_detail(srv.get("/users/me", headers=cookie_header(same_tail(cookie, 0))), 401,
+                  "Unauthorized")
+    # the real ones are still good (and were never written over)
+    r = srv.me(token)
+    assert r.status_code == 200 and r.json()["id"] == u["id"]
+    assert srv.get("/users/me", headers=cookie_header(cookie)).status_code == 200

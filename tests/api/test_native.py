@@ -1,6 +1,7 @@
 """Native routes and conventions shared by every response (DESIGN §6)."""
 
 import json
+import shutil
 import time
 
 from conftest import assert_detail, bearer, cookie_header, set_cookie_parts
@@ -9,9 +10,27 @@ PW = "correct-horse-9"
 
 
 def test_healthz_and_readyz(server):
-    for path in ("/healthz", "/readyz"):
+    for path, body in (("/healthz", {"status": "ok"}), ("/readyz", {"status": "ready"})):
         r = server.get(path)
         assert r.status_code == 200, (path, r.text)
+        assert r.headers.get("Content-Type", "").startswith("application/json"), r.headers
+        assert r.json() == body, (path, r.text)
+
+
+def test_readyz_is_503_when_the_database_does_not_answer(server_factory, tmp_path):
+    """README: /readyz is 200 only while the database answers; /healthz
+    (the process is up) stays 200. The database's directory goes away
+    before the request thread ever opened its connection (one HTTP thread;
+    the start-up check asks only /healthz), so its ping cannot open it."""
+    dbdir = tmp_path / "dbdir"
+    dbdir.mkdir()
+    srv = server_factory(threads=1, db_path=dbdir / "p.db")
+    shutil.rmtree(dbdir)
+    r = srv.get("/readyz")
+    assert r.status_code == 503, r.text
+    assert r.json() != {"status": "ready"}, r.text
+    r = srv.get("/healthz")
+    assert r.status_code == 200 and r.json() == {"status": "ok"}, r.text
 
 
 def test_protected_greets_the_authenticated_user(server):

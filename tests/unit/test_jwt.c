@@ -497,3 +497,40 @@ Test(jwt, the_fast_reader_and_jansson_agree_on_the_usual_claims)
 	cr_expect_eq(memcmp(&fast, &slow, sizeof(fast)), 0);
 	cr_expect(!jwt_claims_check(&k, p, strlen(p), NOW + 7200, 1, &fast), "expired");
 }
+
+/* exp and aud are checked by each reader on its own: a token the fast reader
+ * declines (here: a nested claim) is judged by jansson alone. */
+Test(jwt, each_reader_refuses_an_expired_token_or_another_audience)
+{
+	struct pc_jwt_key k = key_for("HS256");
+	struct pc_jwt_claims c;
+	const char *bad_aud[] = { "\"" AUD "2\"", "\"other\"", "[\"other\",\"more\"]" };
+	char p[512];
+
+	for (int mode = 1; mode <= 2; mode++) {
+		snprintf(p, sizeof(p),
+			 "{\"sub\":\"" SUB "\",\"aud\":\"" AUD "\",\"exp\":%lld,\"jti\":\"abc\"}",
+			 (long long)NOW + 60);
+		cr_assert(jwt_claims_check(&k, p, strlen(p), NOW + 59, mode, &c), "mode %d", mode);
+		cr_expect(!jwt_claims_check(&k, p, strlen(p), NOW + 60, mode, &c),
+			  "mode %d: exp == now is expired", mode);
+		for (size_t i = 0; i < sizeof(bad_aud) / sizeof(bad_aud[0]); i++) {
+			snprintf(p, sizeof(p),
+				 "{\"sub\":\"" SUB "\",\"aud\":%s,\"exp\":%lld,\"jti\":\"abc\"}",
+				 bad_aud[i], (long long)NOW + 60);
+			cr_expect(!jwt_claims_check(&k, p, strlen(p), NOW, mode, &c),
+				  "mode %d accepted aud %s", mode, bad_aud[i]);
+		}
+	}
+	/* whole tokens through the full parser */
+	snprintf(p, sizeof(p),
+		 "{\"sub\":\"" SUB "\",\"aud\":\"" AUD "\",\"exp\":%lld,\"jti\":\"abc\","
+		 "\"extra\":{\"n\":1}}", (long long)NOW);
+	cr_expect_eq(decode("HS256", craft("{\"alg\":\"HS256\"}", p, EVP_sha256(), NULL), NULL),
+		     PC_EUNAUTHORIZED, "expired, judged by jansson");
+	snprintf(p, sizeof(p),
+		 "{\"sub\":\"" SUB "\",\"aud\":\"other\",\"exp\":%lld,\"jti\":\"abc\","
+		 "\"extra\":{\"n\":1}}", (long long)NOW + 60);
+	cr_expect_eq(decode("HS256", craft("{\"alg\":\"HS256\"}", p, EVP_sha256(), NULL), NULL),
+		     PC_EUNAUTHORIZED, "another audience, judged by jansson");
+}

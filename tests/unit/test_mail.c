@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -425,6 +426,69 @@ Test(mailctx, a_refused_delivery_is_retried_later_and_keeps_its_error)
 	cr_assert_not_null(strstr(r->last_error, "smtp: "), "%s", r->last_error);
 	cr_assert_geq(r->next_attempt_at, r->created_at + 59, "retry after the base delay");
 	cr_assert_not_null(strstr(r->body_text, "token="), "kept for the retry");
+	free(r);
+}
+
+/* The row that is attempt n of row 1, done: counted, failed and released. */
+static int64_t want_attempts;
+
+static bool attempt_done(const struct pc_outbox_row *r)
+{
+	return r->attempts == want_attempts && r->claimed_until == 0 && r->last_error[0] != '\0';
+}
+
+/* Makes row id due now, from another connection (as a second instance
+ * would see it), and wakes the sender. */
+static void make_due(int64_t id, int64_t attempts)
+{
+	char path[128], sql[160];
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE mail_outbox SET next_attempt_at = 0 WHERE id = %lld AND attempts = %lld",
+		 (long long)id, (long long)attempts);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_busy_timeout(db, 10000), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+	cr_assert_eq(sqlite3_changes(db), 1, "row %lld at attempt %lld", (long long)id,
+		     (long long)attempts);
+	sqlite3_close(db);
+	mail_kick(ctx);
+}
+
+Test(mailctx, the_retry_delay_doubles_from_the_base_up_to_the_cap, .timeout = 60)
+{
+	/* base 10 s, cap 30 s: after attempts 1, 2, 3, 4 the next one is due
+	 * 10, 20, 30 (not 40), 30 s after the failure. Each failure happened at
+	 * some second in [before, after], read around it. */
+	static const int64_t delay[] = { 10, 20, 30, 30 };
+	struct pc_outbox_row *r = calloc(1, sizeof(*r));
+	char url[64];
+	int64_t before, after;
+
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());
+	cr_assert_eq(open_with(NULL, "smtp_url", url, "mail_retry_base_seconds", "10",
+			       "mail_retry_max_seconds", "30", NULL), PC_OK);
+	reg("arthur@camelot.bt");
+	before = time_now();
+	cr_assert_eq(pc_password_forgot(ctx, "arthur@camelot.bt", NULL), PC_OK);
+	for (int64_t n = 1; n <= 4; n++) {
+		if (n > 1) {
+			before = time_now();
+			make_due(1, n - 1);
+		}
+		want_attempts = n;
+		cr_assert(wait_row(1, r, attempt_done, 10000), "attempt %lld within 10 s", (long long)n);
+		after = time_now();
+		cr_assert_eq(r->sent_at, 0);
+		cr_assert_eq(r->gave_up_at, 0);
+		cr_expect(r->next_attempt_at >= before + delay[n - 1] &&
+			  r->next_attempt_at <= after + delay[n - 1],
+			  "after attempt %lld the next is due in %lld s, not %lld..%lld s",
+			  (long long)n, (long long)delay[n - 1],
+			  (long long)(r->next_attempt_at - after), (long long)(r->next_attempt_at - before));
+	}
 	free(r);
 }
 
