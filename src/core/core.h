@@ -8,6 +8,7 @@
  *   jwt       encode/decode of access tokens with the algorithm pinned
  *   email     validation and normalisation of addresses and usernames
  *   onetime   one-time tokens (reset, verify): issue, check, consume
+ *   httpc     outbound HTTP: one request, one bounded response (libcurl)
  *   mail      the outbox: templates, events, the background sender
  *   ctx       struct pc_ctx, what pc_ctx_open wires together
  */
@@ -151,6 +152,52 @@ enum pc_err onetime_after_register(struct pc_ctx *ctx, const struct pc_user *u);
 
 /* Whether s has the shape of the tokens we issue (43 base64url characters). */
 bool onetime_shape_ok(const char *s);
+
+/* ---- httpc (httpc.c) ------------------------------------------------------------ */
+
+/* libcurl's process-wide set-up, done once (every user of libcurl in the
+ * core calls this before its first handle). PC_EINTERNAL when it failed. */
+enum pc_err httpc_global_init(void);
+
+/* A hook asked during a transfer: true aborts it (PC_EBUSY). fn NULL: none. */
+struct httpc_cancel {
+	bool (*fn)(void *arg);
+	void *arg;
+};
+
+struct httpc_request {
+	const char *method;          /* "GET", "POST", "PUT", "HEAD", ... */
+	const char *url;             /* http:// or https:// only; redirects are not followed */
+	const char *const *headers;  /* "Name: value" lines, NULL-terminated; NULL: none */
+	const void *body;            /* NULL: no body */
+	size_t body_len;
+	long timeout_s;              /* the whole exchange, connect to last byte */
+	size_t response_max;         /* response body bytes kept; 0: the body is discarded */
+	struct httpc_cancel cancel;
+};
+
+struct httpc_response {
+	long status;         /* the HTTP status; 0 when none came */
+	struct pc_buf body;  /* NUL-terminated once non-empty; httpc_response_release frees */
+	char error[256];     /* why it failed, for logs and last_error (no header values) */
+};
+
+/* Makes one request. PC_OK when a response came, whatever its status;
+ * PC_EINVAL for a bad method or a header line with CR, LF or no colon
+ * (nothing sent); PC_ETOOBIG when the body passed response_max; PC_EBUSY
+ * when cancelled; PC_EINTERNAL when the exchange failed (refused, timed out,
+ * TLS, a scheme other than http/https: resp->error says); PC_ENOMEM. The
+ * caller releases resp in every case. */
+enum pc_err httpc_do(const struct httpc_request *req, struct httpc_response *resp);
+void httpc_response_release(struct httpc_response *resp);
+
+/* For the core's other libcurl transfers (SMTP): the options every transfer
+ * shares (no signals, timeouts, protocols, error buffer, cancel hook) on a
+ * CURL handle, and a failed curl_easy_perform's code put in words into err
+ * (PC_EBUSY when cancelled, PC_EINTERNAL otherwise). */
+void httpc_curl_setup(void *curl, long timeout_s, char *errbuf, const char *protocols,
+		      const struct httpc_cancel *cancel);
+enum pc_err httpc_curl_error(int rc, const char *errbuf, char *err, size_t errsz);
 
 /* ---- mail (mail.c) ----------------------------------------------------------------- */
 

@@ -134,6 +134,7 @@ struct pc_mailer {
 	pthread_cond_t wake;
 	bool kicked;                 /* under lock */
 	atomic_bool stop;            /* also read by curl's progress callback */
+	struct httpc_cancel cancel;  /* mail_stopping(this): aborts a transfer in flight */
 	bool running;
 };
 
@@ -531,47 +532,12 @@ static size_t upload_read(char *buf, size_t size, size_t nitems, void *arg)
 	return n;
 }
 
-static size_t discard_body(char *p, size_t size, size_t nmemb, void *arg)
-{
-	(void)p;
-	(void)arg;
-	return size * nmemb;
-}
-
-/* Aborts the transfer when the mailer is stopping. */
-static int progress_stop(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-			 curl_off_t ulnow)
+/* The sender's cancel hook: true once the mailer is stopping. */
+static bool mail_stopping(void *arg)
 {
 	struct pc_mailer *m = arg;
 
-	(void)dltotal;
-	(void)dlnow;
-	(void)ultotal;
-	(void)ulnow;
-	return atomic_load(&m->stop) ? 1 : 0;
-}
-
-/* The options every transfer shares: no signals, time limits, the stop hook. */
-static void curl_common(CURL *c, struct pc_mailer *m, char *errbuf, const char *protocols)
-{
-	long timeout = m->ctx->cfg.smtp_timeout_seconds;
-
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, protocols);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_stop);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, m);
-}
-
-static enum pc_err curl_failed(CURLcode rc, const char *errbuf, const char *what, char *err,
-			       size_t errsz)
-{
-	snprintf(err, errsz, "%s: %s%s%s", what, curl_easy_strerror(rc), errbuf[0] ? ": " : "",
-		 errbuf);
-	return rc == CURLE_ABORTED_BY_CALLBACK ? PC_EBUSY : PC_EINTERNAL;
+	return atomic_load(&m->stop);
 }
 
 static enum pc_err smtp_send(struct pc_mailer *m, const struct pc_outbox_row *row, char *err,
@@ -605,7 +571,7 @@ static enum pc_err smtp_send(struct pc_mailer *m, const struct pc_outbox_row *ro
 	}
 	up.p = msg.data;
 	up.left = msg.len;
-	curl_common(c, m, errbuf, "smtp,smtps");
+	httpc_curl_setup(c, cfg->smtp_timeout_seconds, errbuf, "smtp,smtps", &m->cancel);
 	curl_easy_setopt(c, CURLOPT_URL, cfg->smtp_url);
 	curl_easy_setopt(c, CURLOPT_MAIL_FROM, env_from);
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
@@ -619,7 +585,12 @@ static enum pc_err smtp_send(struct pc_mailer *m, const struct pc_outbox_row *ro
 		curl_easy_setopt(c, CURLOPT_PASSWORD, cfg->smtp_password);
 	}
 	rc = curl_easy_perform(c);
-	e = rc == CURLE_OK ? PC_OK : curl_failed(rc, errbuf, "smtp", err, errsz);
+	if (rc != CURLE_OK) {
+		char why[MAIL_ERR_MAX];
+
+		e = httpc_curl_error(rc, errbuf, why, sizeof(why));
+		snprintf(err, errsz, "smtp: %s", why);
+	}
 out_free:
 	curl_slist_free_all(rcpt);
 	curl_easy_cleanup(c);
@@ -630,45 +601,31 @@ out_free:
 static enum pc_err webhook_post(struct pc_mailer *m, const struct pc_outbox_row *row, char *err,
 				size_t errsz)
 {
-	char errbuf[CURL_ERROR_SIZE] = "";
-	char sig[72], header[96];
-	struct curl_slist *headers = NULL, *h;
-	size_t n = strlen(row->payload);
-	long status = 0;
-	CURLcode rc;
-	CURL *c;
-	enum pc_err e = PC_OK;
+	char sig[72], sig_header[96];
+	const char *headers[] = { "Content-Type: application/json", sig_header, NULL };
+	struct httpc_request req = {
+		.method = "POST",
+		.url = row->recipient,
+		.headers = headers,
+		.body = row->payload,
+		.body_len = strlen(row->payload),
+		.timeout_s = m->ctx->cfg.smtp_timeout_seconds,
+		.response_max = 0,
+		.cancel = m->cancel,
+	};
+	struct httpc_response resp;
+	enum pc_err e;
 
-	mail_signature(m->ctx->cfg.webhook_secret, row->payload, n, sig);
-	snprintf(header, sizeof(header), "X-Portcullis-Signature: %s", sig);
-	c = curl_easy_init();
-	headers = curl_slist_append(NULL, "Content-Type: application/json");
-	h = headers != NULL ? curl_slist_append(headers, header) : NULL;
-	if (c == NULL || h == NULL) {
-		snprintf(err, errsz, "webhook: out of memory");
-		e = PC_ENOMEM;
-		goto out_free;
-	}
-	curl_common(c, m, errbuf, "http,https");
-	curl_easy_setopt(c, CURLOPT_URL, row->recipient);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, row->payload);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)n);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "portcullis");
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
-	rc = curl_easy_perform(c);
-	if (rc != CURLE_OK) {
-		e = curl_failed(rc, errbuf, "webhook", err, errsz);
-		goto out_free;
-	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	if (status < 200 || status > 299) {
-		snprintf(err, errsz, "webhook: HTTP status %ld", status);
+	mail_signature(m->ctx->cfg.webhook_secret, row->payload, req.body_len, sig);
+	snprintf(sig_header, sizeof(sig_header), "X-Portcullis-Signature: %s", sig);
+	e = httpc_do(&req, &resp);
+	if (e != PC_OK)
+		snprintf(err, errsz, "webhook: %s", resp.error);
+	else if (resp.status < 200 || resp.status > 299) {
+		snprintf(err, errsz, "webhook: HTTP status %ld", resp.status);
 		e = PC_EINTERNAL;
 	}
-out_free:
-	curl_slist_free_all(headers);
-	curl_easy_cleanup(c);
+	httpc_response_release(&resp);
 	return e;
 }
 
@@ -904,14 +861,6 @@ static enum pc_err tpl_load(const char *setting, const char *path, char **out,
 	return PC_OK;
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void curl_init_once(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static void mailer_free(struct pc_mailer *m)
 {
 	size_t i;
@@ -929,8 +878,7 @@ enum pc_err mail_open(struct pc_ctx *ctx, struct pc_errinfo *ei)
 	enum pc_err err = PC_OK;
 	size_t i;
 
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_rc != CURLE_OK) {
+	if (httpc_global_init() != PC_OK) {
 		pc_errinfo_set(ei, "config", "smtp_url", "internal", "libcurl failed to initialise");
 		return PC_EINTERNAL;
 	}
@@ -938,6 +886,8 @@ enum pc_err mail_open(struct pc_ctx *ctx, struct pc_errinfo *ei)
 	if (m == NULL)
 		return PC_ENOMEM;
 	m->ctx = ctx;
+	m->cancel.fn = mail_stopping;
+	m->cancel.arg = m;
 	m->row = malloc(sizeof(*m->row));
 	if (m->row == NULL)
 		err = PC_ENOMEM;
