@@ -9,7 +9,7 @@
  *   email     validation and normalisation of addresses and usernames
  *   onetime   one-time tokens (reset, verify): issue, check, consume
  *   httpc     outbound HTTP: one request, one bounded response (libcurl)
- *   mail      the outbox: templates, events, the background sender
+ *   mail      the outbox and its sender, the mail message, webhooks
  *   ctx       struct pc_ctx, what pc_ctx_open wires together
  */
 #ifndef PC_CORE_H
@@ -199,55 +199,74 @@ void httpc_curl_setup(void *curl, long timeout_s, char *errbuf, const char *prot
 		      const struct httpc_cancel *cancel);
 enum pc_err httpc_curl_error(int rc, const char *errbuf, char *err, size_t errsz);
 
-/* ---- mail (mail.c) ----------------------------------------------------------------- */
+/* ---- mail: the outbox (outbox.c), the message (message.c), webhooks (webhook.c) ---- */
 
 struct pc_outbox_row;
 struct pc_mailer;
+struct message_templates;
 
 enum pc_mail_kind { PC_MAIL_RESET, PC_MAIL_VERIFY, PC_MAIL__MAX };
 
 /* Checks the mail settings (URLs, addresses, webhook secret, retry bounds). */
 enum pc_err mail_config_validate(const struct pc_config *cfg, struct pc_errinfo *ei);
 
-/* Loads the template files and starts the sender thread (curl initialised
- * once per process). PC_EINVAL (ei names the setting) for an unreadable or
- * oversized template; PC_EINTERNAL when the thread cannot start. */
+/* The mail modules' set-up: loads the template files (message.c) and starts
+ * the outbox sender thread (curl initialised once per process). PC_EINVAL
+ * (ei names the setting) for an unreadable or oversized template;
+ * PC_EINTERNAL when the thread cannot start. */
 enum pc_err mail_open(struct pc_ctx *ctx, struct pc_errinfo *ei);
 /* Stops the sender (an attempt in flight is abandoned and retried later)
- * and frees the templates. NULL mailer is a no-op. */
+ * and frees the templates. Closing what is not open is a no-op. */
 void mail_close(struct pc_ctx *ctx);
-/* Wakes the sender: call after committing outbox rows. */
-void mail_kick(struct pc_ctx *ctx);
 
-/* Fills out (kind "mail") with the mail of kind carrying token to email:
- * subject, text and HTML bodies from the templates, link = <url>?token=...
- * PC_EINVAL when email or the subject holds CR or LF; PC_ETOOBIG. */
-enum pc_err mail_render(struct pc_ctx *ctx, enum pc_mail_kind kind, const char *email,
+/* outbox.c. Wakes the sender: call after committing outbox rows. */
+void outbox_kick(struct pc_ctx *ctx);
+
+/* One delivery attempt of a claimed row, as the sender hands it to the
+ * transport of its kind. A transport returns PC_OK (delivered), PC_EBUSY
+ * (cancelled: the server is stopping), PC_EINVAL (can never be delivered)
+ * or another code (retry later), and on failure says why in error. */
+struct outbox_attempt {
+	const struct pc_config *cfg;
+	const struct pc_outbox_row *row;
+	int64_t now;                     /* when the attempt started (the Date of a mail) */
+	struct httpc_cancel cancel;      /* passed on to the transfer */
+	char error[256];                 /* kept as the row's last_error */
+};
+
+/* message.c. Fills out (kind "mail") with the mail of kind carrying token to
+ * email: subject, text and HTML bodies from the templates, the link being
+ * the kind's URL with token=<token> added to its query. PC_EINVAL when email
+ * or the subject holds CR or LF, or the URL does not parse; PC_ETOOBIG. */
+enum pc_err message_render(struct pc_ctx *ctx, enum pc_mail_kind kind, const char *email,
 			   const char *token, struct pc_outbox_row *out);
-
-/* Fills out (kind "webhook") with {"id", "event", "user": {"id", "email"},
- * "ts"} for webhook_url. *made is false (out untouched) when no webhook is
- * configured. PC_ENOMEM, PC_ETOOBIG. */
-enum pc_err mail_event(struct pc_ctx *ctx, const char *event, const struct pc_user *u,
-			  struct pc_outbox_row *out, bool *made);
-
-/* The pieces of a message, exposed for the unit tests. */
-/* url + ("?" or "&") + "token=" + token. PC_ETOOBIG. */
-enum pc_err mail_link(const char *url, const char *token, char *out, size_t outsz);
+/* The transport of kind "mail": by SMTP to smtp_url as a MIME
+ * multipart/alternative message (text/plain, text/html, quoted-printable),
+ * or to the log when smtp_url is empty. PC_EINVAL (nothing sent) when a
+ * header value holds CR, LF or a byte outside printable ASCII. */
+enum pc_err message_deliver(struct outbox_attempt *a);
+/* Loads the override files named by the *_template_* settings into
+ * ctx->templates; _free frees them (the built-in ones are used after). */
+enum pc_err message_templates_load(struct pc_ctx *ctx, struct pc_errinfo *ei);
+void message_templates_free(struct pc_ctx *ctx);
+/* url with token=<token> added to its query (before any #fragment), by
+ * libcurl's URL API. PC_EINVAL when url does not parse; PC_ETOOBIG. */
+enum pc_err message_link(const char *url, const char *token, char *out, size_t outsz);
 /* {{name}} substitution; values HTML-escaped when html. Unknown names stay.
- * PC_ETOOBIG past max bytes. */
-enum pc_err mail_template_fill(const char *tpl, const char *const *names,
-				  const char *const *values, size_t n, bool html,
-				  struct pc_buf *out);
-/* The RFC 5322 message (CRLF, MIME multipart/alternative, quoted-printable
- * parts) of a mail row, From mail_from. PC_EINVAL when a header value holds
- * CR or LF. */
-enum pc_err mail_message(const struct pc_config *cfg, const struct pc_outbox_row *m,
-			    int64_t now, struct pc_buf *out);
-/* Quoted-printable (RFC 2045) with CRLF line ends, lines at most 76. */
-enum pc_err mail_qp_encode(const char *in, size_t n, struct pc_buf *out);
+ * PC_ETOOBIG past out's max. */
+enum pc_err message_fill(const char *tpl, const char *const *names, const char *const *values,
+			 size_t n, bool html, struct pc_buf *out);
+
+/* webhook.c. Fills out (kind "webhook") with {"id", "event", "user": {"id",
+ * "email"}, "ts"} for webhook_url. *made is false (out untouched) when no
+ * webhook is configured. PC_ENOMEM, PC_ETOOBIG. */
+enum pc_err webhook_event(struct pc_ctx *ctx, const char *event, const struct pc_user *u,
+			  struct pc_outbox_row *out, bool *made);
+/* The transport of kind "webhook": the payload POSTed (httpc) with its
+ * signature; a 2xx status is delivered. */
+enum pc_err webhook_deliver(struct outbox_attempt *a);
 /* "sha256=" + hex HMAC-SHA256(secret, body). out holds 7 + 64 + 1. */
-void mail_signature(const char *secret, const char *body, size_t n, char out[72]);
+void webhook_signature(const char *secret, const char *body, size_t n, char out[72]);
 
 /* ---- ctx ----------------------------------------------------------------------- */
 
@@ -257,7 +276,8 @@ struct pc_ctx {
 	struct pc_workers *workers;
 	struct pc_jwt_key jwt;
 	struct pc_argon2_params argon2;
-	struct pc_mailer *mailer; /* the outbox sender (mail.c) */
+	struct pc_mailer *mailer; /* the outbox sender (outbox.c) */
+	struct message_templates *templates; /* mail template overrides (message.c) */
 	uint64_t serial;          /* unique in the process: whose cache entries (authcache.c) */
 };
 
