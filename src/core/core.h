@@ -221,6 +221,9 @@ void mail_close(struct pc_ctx *ctx);
 
 /* outbox.c. Wakes the sender: call after committing outbox rows. */
 void outbox_kick(struct pc_ctx *ctx);
+/* Deletes one-time tokens expired at now and outbox rows sent or given up
+ * over 7 days before it (a housekeeping job of ctx.c). PC_ESTORE. */
+enum pc_err outbox_purge(struct pc_ctx *ctx, int64_t now);
 
 /* One delivery attempt of a claimed row, as the sender hands it to the
  * transport of its kind. A transport returns PC_OK (delivered), PC_EBUSY

@@ -14,7 +14,7 @@
  *     issued --consume (onetime_consume, only while good)--> used
  *     issued --a newer reset token (onetime_issue, void_older)--> used
  *     issued --a password change (store trigger on password_changed_at)--> used
- *     issued --expires_at passes--> expired --sender's purge--> gone
+ *     issued --expires_at passes--> expired --housekeeping's purge--> gone
  *
  * Flows, each check in the order it runs:
  *   forgot / request verify: address well-formed (else PC_EINVAL) -> user

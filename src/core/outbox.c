@@ -31,6 +31,9 @@
  * answers PC_OK (delivered), PC_EBUSY (interrupted by stopping), PC_EINVAL
  * (can never be delivered: given up at once) or another code (retried).
  *
+ * Purging (outbox_purge, run by the housekeeping thread of ctx.c): expired
+ * one-time tokens, and rows sent or given up more than 7 days ago.
+ *
  * Invariants: sent and given-up rows lose their bodies (store); a claimed
  * row is wiped from memory once recorded.
  */
@@ -168,27 +171,21 @@ static void outbox_drain(struct pc_mailer *m)
 	}
 }
 
-static void outbox_purge(struct pc_mailer *m)
+enum pc_err outbox_purge(struct pc_ctx *ctx, int64_t now)
 {
-	int64_t now = time_now(), removed = 0;
+	int64_t removed = 0;
 
-	if (STORE_CALL(m->ctx->store, mail_purge, now, now - OUTBOX_KEEP_DONE_S, &removed) != PC_OK)
-		fprintf(stderr, "portcullis: mail: purge of old tokens and outbox rows failed\n");
+	return STORE_CALL(ctx->store, mail_purge, now, now - OUTBOX_KEEP_DONE_S, &removed);
 }
 
 static void *outbox_main(void *arg)
 {
 	struct pc_mailer *m = arg;
-	int64_t next_purge = 0;
 
 	while (!atomic_load(&m->stop)) {
 		struct timespec until;
 
 		outbox_drain(m);
-		if (time_now() >= next_purge) {
-			outbox_purge(m);
-			next_purge = time_now() + 300;
-		}
 		pthread_mutex_lock(&m->lock);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += OUTBOX_POLL_S;

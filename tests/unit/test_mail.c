@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -530,6 +531,57 @@ Test(mailctx, without_smtp_url_mail_goes_to_the_log_and_is_marked_sent)
 	cr_assert_eq(r->attempts, 1);
 	cr_assert_str_eq(r->body_text, "", "a sent mail keeps no link");
 	free(r);
+}
+
+static int64_t count_rows(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t n = -1;
+
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+Test(mailctx, housekeeping_purges_at_start_and_stops_at_once)
+{
+	struct timespec t0, t1;
+	char path[128];
+	sqlite3 *db;
+	int waited;
+
+	cr_assert_eq(open_with(NULL, NULL), PC_OK);
+	reg("arthur@camelot.bt");
+	pc_ctx_free(ctx);
+	ctx = NULL;
+	/* long expired: one for each job of the table */
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db,
+		"INSERT INTO revoked_jti (jti, expires_at) VALUES ('j-old', 1);"
+		"INSERT INTO one_time_tokens (token_hash, purpose, user_id, email, created_at, "
+		"expires_at) SELECT 'h-old', 'reset', id, email_lc, 1, 2 FROM users;"
+		"INSERT INTO one_time_tokens (token_hash, purpose, user_id, email, created_at, "
+		"expires_at) SELECT 'h-new', 'reset', id, email_lc, 1, 4000000000 FROM users;",
+		NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+	cr_assert_eq(open_with(NULL, NULL), PC_OK);
+	for (waited = 0; waited < 5000; waited += 20) {
+		if (count_rows(db, "SELECT count(*) FROM revoked_jti") == 0 &&
+		    count_rows(db, "SELECT count(*) FROM one_time_tokens") == 1)
+			break;
+		usleep(20000);
+	}
+	cr_assert_lt(waited, 5000, "both purges ran at start-up");
+	cr_assert_eq(count_rows(db, "SELECT count(*) FROM one_time_tokens WHERE token_hash = 'h-new'"), 1);
+	sqlite3_close(db);
+	/* the next round is 300 s away: stopping must not wait for it */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pc_ctx_free(ctx);
+	ctx = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_assert_lt((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000, 500);
 }
 
 Test(mailctx, a_refused_delivery_is_retried_later_and_keeps_its_error)
