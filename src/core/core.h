@@ -207,9 +207,6 @@ struct message_templates;
 
 enum pc_mail_kind { PC_MAIL_RESET, PC_MAIL_VERIFY, PC_MAIL__MAX };
 
-/* Checks the mail settings (URLs, addresses, webhook secret, retry bounds). */
-enum pc_err mail_config_validate(const struct pc_config *cfg, struct pc_errinfo *ei);
-
 /* The mail modules' set-up: loads the template files (message.c) and starts
  * the outbox sender thread (curl initialised once per process). PC_EINVAL
  * (ei names the setting) for an unreadable or oversized template;

@@ -568,45 +568,10 @@ enum pc_err message_deliver(struct outbox_attempt *a)
 
 /* ---- set-up ------------------------------------------------------------------------------ */
 
-static bool http_url_ok(const char *u)
-{
-	if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
-		return false;
-	return strpbrk(u, " \"'<>\\`") == NULL;
-}
-
 static enum pc_err message_bad(struct pc_errinfo *ei, const char *field, const char *msg)
 {
 	pc_errinfo_set(ei, "config", field, "value_error", msg);
 	return PC_EINVAL;
-}
-
-enum pc_err mail_config_validate(const struct pc_config *cfg, struct pc_errinfo *ei)
-{
-	char addr[PC_EMAIL_MAX + 1];
-
-	if (cfg->smtp_url[0] != '\0' && strncmp(cfg->smtp_url, "smtp://", 7) != 0 &&
-	    strncmp(cfg->smtp_url, "smtps://", 8) != 0)
-		return message_bad(ei, "smtp_url", "smtp_url must start with smtp:// or smtps://");
-	if (cfg->smtp_password[0] != '\0' && cfg->smtp_username[0] == '\0')
-		return message_bad(ei, "smtp_password", "smtp_password needs smtp_username");
-	if (from_address(cfg->mail_from, addr, sizeof(addr)) != PC_OK ||
-	    !header_text_ok(cfg->mail_from))
-		return message_bad(ei, "mail_from",
-				   "mail_from must be addr@host or Name <addr@host> (printable ASCII)");
-	if (!http_url_ok(cfg->reset_url))
-		return message_bad(ei, "reset_url", "reset_url must be an http:// or https:// URL");
-	if (!http_url_ok(cfg->verify_url))
-		return message_bad(ei, "verify_url", "verify_url must be an http:// or https:// URL");
-	if (cfg->webhook_url[0] != '\0' && !http_url_ok(cfg->webhook_url))
-		return message_bad(ei, "webhook_url", "webhook_url must be an http:// or https:// URL");
-	if (cfg->webhook_url[0] != '\0' && strlen(cfg->webhook_secret) < 16)
-		return message_bad(ei, "webhook_secret",
-				   "webhook_url needs a webhook_secret of at least 16 bytes");
-	if (cfg->mail_retry_base_seconds > cfg->mail_retry_max_seconds)
-		return message_bad(ei, "mail_retry_base_seconds",
-				   "mail_retry_base_seconds is above mail_retry_max_seconds");
-	return PC_OK;
 }
 
 /* Reads a template file whole: at most PC_OUTBOX_BODY_MAX / 2 bytes, no NUL. */

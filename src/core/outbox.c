@@ -50,6 +50,9 @@
 #define OUTBOX_POLL_S 1
 #define OUTBOX_KEEP_DONE_S (7 * 86400) /* sent or given-up rows kept this long */
 
+_Static_assert(sizeof(((struct outbox_attempt *)0)->error) == PC_OUTBOX_ERROR_MAX + 1,
+	       "an attempt's error is what last_error holds");
+
 /* How each kind of row is delivered. */
 static const struct outbox_transport {
 	const char *kind;                               /* mail_outbox.kind */

@@ -1,7 +1,8 @@
 /* The mail modules: the link and templates (message.c), the MIME message as
- * it reaches an SMTP server, webhook signatures (webhook.c), settings; and
- * the outbox sender over a real store (outbox.c). A tiny SMTP server in a
- * thread (plain SMTP, no TLS, no login) takes the messages. */
+ * it reaches an SMTP server, webhook signatures (webhook.c); the outbox
+ * sender over a real store (outbox.c) and the housekeeping purges (ctx.c).
+ * A tiny SMTP server in a thread (plain SMTP, no TLS, no login) takes the
+ * messages. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
@@ -360,41 +361,6 @@ Test(mail, the_webhook_signature_is_hmac_sha256)
 	/* RFC 4231, test case 2 */
 	webhook_signature("Jefe", "what do ya want for nothing?", 28, sig);
 	cr_assert_str_eq(sig, "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-}
-
-Test(mail, bad_mail_settings_are_refused)
-{
-	static const struct {
-		const char *name, *value, *field;
-	} bad[] = {
-		{ "smtp_url", "http://mail.example:25", "smtp_url" },
-		{ "smtp_password", "secret", "smtp_password" },
-		{ "mail_from", "no address", "mail_from" },
-		{ "mail_from", "Name <broken", "mail_from" },
-		{ "reset_url", "javascript:alert(1)", "reset_url" },
-		{ "verify_url", "https://x/\"><script>", "verify_url" },
-		{ "webhook_url", "ftp://x/", "webhook_url" },
-		{ "webhook_url", "https://hooks.example/x", "webhook_secret" },
-		{ "mail_retry_base_seconds", "600", "mail_retry_base_seconds" },
-	};
-	struct pc_config cfg;
-	struct pc_errinfo ei;
-
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		pc_config_defaults(&cfg);
-		memset(&ei, 0, sizeof(ei));
-		cr_assert_eq(pc_config_set(&cfg, bad[i].name, bad[i].value, NULL), PC_OK);
-		cr_assert_eq(pc_config_validate(&cfg, &ei), PC_EINVAL, "%s=%s", bad[i].name,
-			     bad[i].value);
-		cr_assert_str_eq(ei.field, bad[i].field);
-	}
-	pc_config_defaults(&cfg);
-	pc_config_set(&cfg, "smtp_url", "smtps://mail.example:465", NULL);
-	pc_config_set(&cfg, "smtp_username", "me", NULL);
-	pc_config_set(&cfg, "smtp_password", "secret", NULL);
-	pc_config_set(&cfg, "webhook_url", "https://hooks.example/x", NULL);
-	pc_config_set(&cfg, "webhook_secret", "0123456789abcdef", NULL);
-	cr_assert_eq(pc_config_validate(&cfg, &ei), PC_OK, "%s", ei.msg);
 }
 
 /* ---- with a context ---------------------------------------------------------------------- */
