@@ -8,7 +8,8 @@
  *   jwt       encode/decode of access tokens with the algorithm pinned
  *   email     validation and normalisation of addresses and usernames
  *   onetime   one-time tokens (reset, verify): issue, check, consume
- *   mail      the outbox: templates, events, the background sender
+ *   httpc     outbound HTTP: one request, one bounded response (libcurl)
+ *   mail      the outbox and its sender, the mail message, webhooks
  *   ctx       struct pc_ctx, what pc_ctx_open wires together
  */
 #ifndef PC_CORE_H
@@ -149,55 +150,120 @@ enum pc_err email_username_normalize(const char *in, char out_lc[PC_USERNAME_MAX
 enum pc_err onetime_after_register(struct pc_ctx *ctx, const struct pc_user *u);
 
 
-/* ---- mail (mail.c) ----------------------------------------------------------------- */
+/* ---- httpc (httpc.c) ------------------------------------------------------------ */
+
+/* libcurl's process-wide set-up, done once (every user of libcurl in the
+ * core calls this before its first handle). PC_EINTERNAL when it failed. */
+enum pc_err httpc_global_init(void);
+
+/* A hook asked during a transfer: true aborts it (PC_EBUSY). fn NULL: none. */
+struct httpc_cancel {
+	bool (*fn)(void *arg);
+	void *arg;
+};
+
+struct httpc_request {
+	const char *method;          /* "GET", "POST", "PUT", "HEAD", ... */
+	const char *url;             /* http:// or https:// only; redirects are not followed */
+	const char *const *headers;  /* "Name: value" lines, NULL-terminated; NULL: none */
+	const void *body;            /* NULL: no body */
+	size_t body_len;
+	long timeout_s;              /* the whole exchange, connect to last byte */
+	size_t response_max;         /* response body bytes kept; 0: the body is discarded */
+	struct httpc_cancel cancel;
+};
+
+struct httpc_response {
+	long status;         /* the HTTP status; 0 when none came */
+	struct pc_buf body;  /* NUL-terminated once non-empty; httpc_response_release frees */
+	char error[256];     /* why it failed, for logs and last_error (no header values) */
+};
+
+/* Makes one request. PC_OK when a response came, whatever its status;
+ * PC_EINVAL for a bad method or a header line with CR, LF or no colon
+ * (nothing sent); PC_ETOOBIG when the body passed response_max; PC_EBUSY
+ * when cancelled; PC_EINTERNAL when the exchange failed (refused, timed out,
+ * TLS, a scheme other than http/https: resp->error says); PC_ENOMEM. The
+ * caller releases resp in every case. */
+enum pc_err httpc_do(const struct httpc_request *req, struct httpc_response *resp);
+void httpc_response_release(struct httpc_response *resp);
+
+/* For the core's other libcurl transfers (SMTP): the options every transfer
+ * shares (no signals, timeouts, protocols, error buffer, cancel hook) on a
+ * CURL handle, and a failed curl_easy_perform's code put in words into err
+ * (PC_EBUSY when cancelled, PC_EINTERNAL otherwise). */
+void httpc_curl_setup(void *curl, long timeout_s, char *errbuf, const char *protocols,
+		      const struct httpc_cancel *cancel);
+enum pc_err httpc_curl_error(int rc, const char *errbuf, char *err, size_t errsz);
+
+/* ---- mail: the outbox (outbox.c), the message (message.c), webhooks (webhook.c) ---- */
 
 struct pc_outbox_row;
 struct pc_mailer;
+struct message_templates;
 
 enum pc_mail_kind { PC_MAIL_RESET, PC_MAIL_VERIFY, PC_MAIL__MAX };
 
-/* Checks the mail settings (URLs, addresses, webhook secret, retry bounds). */
-enum pc_err mail_config_validate(const struct pc_config *cfg, struct pc_errinfo *ei);
-
-/* Loads the template files and starts the sender thread (curl initialised
- * once per process). PC_EINVAL (ei names the setting) for an unreadable or
- * oversized template; PC_EINTERNAL when the thread cannot start. */
+/* The mail modules' set-up: loads the template files (message.c) and starts
+ * the outbox sender thread (curl initialised once per process). PC_EINVAL
+ * (ei names the setting) for an unreadable or oversized template;
+ * PC_EINTERNAL when the thread cannot start. */
 enum pc_err mail_open(struct pc_ctx *ctx, struct pc_errinfo *ei);
 /* Stops the sender (an attempt in flight is abandoned and retried later)
- * and frees the templates. NULL mailer is a no-op. */
+ * and frees the templates. Closing what is not open is a no-op. */
 void mail_close(struct pc_ctx *ctx);
-/* Wakes the sender: call after committing outbox rows. */
-void mail_kick(struct pc_ctx *ctx);
 
-/* Fills out (kind "mail") with the mail of kind carrying token to email:
- * subject, text and HTML bodies from the templates, link = <url>?token=...
- * PC_EINVAL when email or the subject holds CR or LF; PC_ETOOBIG. */
-enum pc_err mail_render(struct pc_ctx *ctx, enum pc_mail_kind kind, const char *email,
+/* outbox.c. Wakes the sender: call after committing outbox rows. */
+void outbox_kick(struct pc_ctx *ctx);
+/* Deletes one-time tokens expired at now and outbox rows sent or given up
+ * over 7 days before it (a housekeeping job of ctx.c). PC_ESTORE. */
+enum pc_err outbox_purge(struct pc_ctx *ctx, int64_t now);
+
+/* One delivery attempt of a claimed row, as the sender hands it to the
+ * transport of its kind. A transport returns PC_OK (delivered), PC_EBUSY
+ * (cancelled: the server is stopping), PC_EINVAL (can never be delivered)
+ * or another code (retry later), and on failure says why in error. */
+struct outbox_attempt {
+	const struct pc_config *cfg;
+	const struct pc_outbox_row *row;
+	int64_t now;                     /* when the attempt started (the Date of a mail) */
+	struct httpc_cancel cancel;      /* passed on to the transfer */
+	char error[256];                 /* kept as the row's last_error */
+};
+
+/* message.c. Fills out (kind "mail") with the mail of kind carrying token to
+ * email: subject, text and HTML bodies from the templates, the link being
+ * the kind's URL with token=<token> added to its query. PC_EINVAL when email
+ * or the subject holds CR or LF, or the URL does not parse; PC_ETOOBIG. */
+enum pc_err message_render(struct pc_ctx *ctx, enum pc_mail_kind kind, const char *email,
 			   const char *token, struct pc_outbox_row *out);
-
-/* Fills out (kind "webhook") with {"id", "event", "user": {"id", "email"},
- * "ts"} for webhook_url. *made is false (out untouched) when no webhook is
- * configured. PC_ENOMEM, PC_ETOOBIG. */
-enum pc_err mail_event(struct pc_ctx *ctx, const char *event, const struct pc_user *u,
-			  struct pc_outbox_row *out, bool *made);
-
-/* The pieces of a message, exposed for the unit tests. */
-/* url + ("?" or "&") + "token=" + token. PC_ETOOBIG. */
-enum pc_err mail_link(const char *url, const char *token, char *out, size_t outsz);
+/* The transport of kind "mail": by SMTP to smtp_url as a MIME
+ * multipart/alternative message (text/plain, text/html, quoted-printable),
+ * or to the log when smtp_url is empty. PC_EINVAL (nothing sent) when a
+ * header value holds CR, LF or a byte outside printable ASCII. */
+enum pc_err message_deliver(struct outbox_attempt *a);
+/* Loads the override files named by the *_template_* settings into
+ * ctx->templates; _free frees them (the built-in ones are used after). */
+enum pc_err message_templates_load(struct pc_ctx *ctx, struct pc_errinfo *ei);
+void message_templates_free(struct pc_ctx *ctx);
+/* url with token=<token> added to its query (before any #fragment), by
+ * libcurl's URL API. PC_EINVAL when url does not parse; PC_ETOOBIG. */
+enum pc_err message_link(const char *url, const char *token, char *out, size_t outsz);
 /* {{name}} substitution; values HTML-escaped when html. Unknown names stay.
- * PC_ETOOBIG past max bytes. */
-enum pc_err mail_template_fill(const char *tpl, const char *const *names,
-				  const char *const *values, size_t n, bool html,
-				  struct pc_buf *out);
-/* The RFC 5322 message (CRLF, MIME multipart/alternative, quoted-printable
- * parts) of a mail row, From mail_from. PC_EINVAL when a header value holds
- * CR or LF. */
-enum pc_err mail_message(const struct pc_config *cfg, const struct pc_outbox_row *m,
-			    int64_t now, struct pc_buf *out);
-/* Quoted-printable (RFC 2045) with CRLF line ends, lines at most 76. */
-enum pc_err mail_qp_encode(const char *in, size_t n, struct pc_buf *out);
+ * PC_ETOOBIG past out's max. */
+enum pc_err message_fill(const char *tpl, const char *const *names, const char *const *values,
+			 size_t n, bool html, struct pc_buf *out);
+
+/* webhook.c. Fills out (kind "webhook") with {"id", "event", "user": {"id",
+ * "email"}, "ts"} for webhook_url. *made is false (out untouched) when no
+ * webhook is configured. PC_ENOMEM, PC_ETOOBIG. */
+enum pc_err webhook_event(struct pc_ctx *ctx, const char *event, const struct pc_user *u,
+			  struct pc_outbox_row *out, bool *made);
+/* The transport of kind "webhook": the payload POSTed (httpc) with its
+ * signature; a 2xx status is delivered. */
+enum pc_err webhook_deliver(struct outbox_attempt *a);
 /* "sha256=" + hex HMAC-SHA256(secret, body). out holds 7 + 64 + 1. */
-void mail_signature(const char *secret, const char *body, size_t n, char out[72]);
+void webhook_signature(const char *secret, const char *body, size_t n, char out[72]);
 
 /* ---- ctx ----------------------------------------------------------------------- */
 
@@ -207,7 +273,8 @@ struct pc_ctx {
 	struct pc_workers *workers;
 	struct pc_jwt_key jwt;
 	struct pc_argon2_params argon2;
-	struct pc_mailer *mailer; /* the outbox sender (mail.c) */
+	struct pc_mailer *mailer; /* the outbox sender (outbox.c) */
+	struct message_templates *templates; /* mail template overrides (message.c) */
 	uint64_t serial;          /* unique in the process: whose cache entries (authcache.c) */
 };
 

@@ -5,8 +5,9 @@
  * migrations; settle the JWT key (the configured secret, or one generated
  * once and kept in the store's keys table so restarts keep tokens valid);
  * start the hash workers; create the bootstrap superuser when configured and
- * absent; load the mail templates and start the outbox sender (mail.c);
- * start the janitor that purges expired sessions and denylist rows.
+ * absent; load the mail templates and start the outbox sender (mail_open);
+ * start the housekeeping thread, which runs each purge of housekeeping_jobs[]
+ * at start-up and then every interval.
  * Freeing undoes it in reverse. Each step's failure undoes the steps before.
  */
 #include <stdatomic.h>
@@ -14,26 +15,40 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/core.h"
 #include "store/store.h"
 
-#define JANITOR_PERIOD_S 300
 #define GENERATED_SECRET_KEY "jwt_secret"
 
-struct janitor {
+static enum pc_err purge_sessions(struct pc_ctx *ctx, int64_t now);
+
+/* What the housekeeping thread runs: each job at start-up, then every
+ * interval_s seconds. A failure is logged and the job runs again next time. */
+static const struct housekeeping_job {
+	const char *name; /* for the log */
+	int interval_s;
+	enum pc_err (*run)(struct pc_ctx *ctx, int64_t now);
+} housekeeping_jobs[] = {
+	{ "expired sessions and revoked JWT ids", 300, purge_sessions },
+	{ "expired one-time tokens and delivered outbox rows", 300, outbox_purge },
+};
+#define HOUSEKEEPING_NJOBS (sizeof(housekeeping_jobs) / sizeof(housekeeping_jobs[0]))
+
+struct housekeeping {
 	pthread_t thread;
 	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stop;
+	pthread_cond_t wake;   /* on CLOCK_MONOTONIC; signalled to stop */
+	bool stop;             /* under lock */
 	bool running;
 };
 
-/* The janitor lives beside the ctx so struct pc_ctx stays plain data. */
+/* The housekeeping thread lives beside the ctx so struct pc_ctx stays plain data. */
 struct ctx_full {
 	struct pc_ctx ctx;
-	struct janitor janitor;
+	struct housekeeping hk;
 };
 
 struct pc_workers *ctx_workers(struct pc_ctx *ctx)
@@ -126,56 +141,98 @@ static enum pc_err bootstrap_admin(struct pc_ctx *ctx, struct pc_errinfo *ei)
 	return err;
 }
 
-static void *janitor_main(void *arg)
+static enum pc_err purge_sessions(struct pc_ctx *ctx, int64_t now)
+{
+	int64_t removed = 0;
+
+	return STORE_CALL(ctx->store, purge_expired, now, &removed);
+}
+
+static int64_t mono_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec;
+}
+
+/* Runs the jobs that are due; each one's next run goes into next[]. */
+static void housekeeping_round(struct pc_ctx *ctx, int64_t *next)
+{
+	for (size_t i = 0; i < HOUSEKEEPING_NJOBS; i++) {
+		const struct housekeeping_job *job = &housekeeping_jobs[i];
+		enum pc_err err;
+
+		if (mono_s() < next[i])
+			continue;
+		err = job->run(ctx, time_now());
+		if (err != PC_OK)
+			fprintf(stderr, "portcullis: housekeeping: purge of %s failed (%s)\n", job->name,
+				pc_strerror(err));
+		next[i] = mono_s() + job->interval_s;
+	}
+}
+
+static void *housekeeping_main(void *arg)
 {
 	struct ctx_full *f = arg;
-	struct janitor *j = &f->janitor;
+	struct housekeeping *hk = &f->hk;
+	int64_t next[HOUSEKEEPING_NJOBS] = { 0 };
 
-	pthread_mutex_lock(&j->lock);
-	while (!j->stop) {
-		struct timespec until;
-		int64_t removed = 0;
+	pthread_mutex_lock(&hk->lock);
+	while (!hk->stop) {
+		struct timespec until = { 0 };
+		int64_t soonest;
 
-		pthread_mutex_unlock(&j->lock);
-		if (STORE_CALL(f->ctx.store, purge_expired, time_now(), &removed) != PC_OK)
-			fprintf(stderr, "portcullis: purge of expired rows failed\n");
-		pthread_mutex_lock(&j->lock);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += JANITOR_PERIOD_S;
-		while (!j->stop && pthread_cond_timedwait(&j->wake, &j->lock, &until) == 0)
+		pthread_mutex_unlock(&hk->lock);
+		housekeeping_round(&f->ctx, next);
+		soonest = next[0];
+		for (size_t i = 1; i < HOUSEKEEPING_NJOBS; i++)
+			soonest = next[i] < soonest ? next[i] : soonest;
+		until.tv_sec = (time_t)soonest;
+		pthread_mutex_lock(&hk->lock);
+		/* until the soonest job is due, or stop */
+		while (!hk->stop && pthread_cond_timedwait(&hk->wake, &hk->lock, &until) == 0)
 			;
 	}
-	pthread_mutex_unlock(&j->lock);
+	pthread_mutex_unlock(&hk->lock);
 	return NULL;
 }
 
-static enum pc_err janitor_start(struct ctx_full *f)
+static enum pc_err housekeeping_start(struct ctx_full *f)
 {
-	struct janitor *j = &f->janitor;
+	struct housekeeping *hk = &f->hk;
+	pthread_condattr_t attr;
 
-	pthread_mutex_init(&j->lock, NULL);
-	pthread_cond_init(&j->wake, NULL);
-	j->stop = false;
-	if (pthread_create(&j->thread, NULL, janitor_main, f) != 0)
+	pthread_mutex_init(&hk->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&hk->wake, &attr);
+	pthread_condattr_destroy(&attr);
+	hk->stop = false;
+	if (pthread_create(&hk->thread, NULL, housekeeping_main, f) != 0) {
+		pthread_cond_destroy(&hk->wake);
+		pthread_mutex_destroy(&hk->lock);
 		return PC_EINTERNAL;
-	j->running = true;
+	}
+	hk->running = true;
 	return PC_OK;
 }
 
-static void janitor_stop(struct ctx_full *f)
+static void housekeeping_stop(struct ctx_full *f)
 {
-	struct janitor *j = &f->janitor;
+	struct housekeeping *hk = &f->hk;
 
-	if (!j->running)
+	if (!hk->running)
 		return;
-	pthread_mutex_lock(&j->lock);
-	j->stop = true;
-	pthread_cond_signal(&j->wake);
-	pthread_mutex_unlock(&j->lock);
-	pthread_join(j->thread, NULL);
-	pthread_cond_destroy(&j->wake);
-	pthread_mutex_destroy(&j->lock);
-	j->running = false;
+	pthread_mutex_lock(&hk->lock);
+	hk->stop = true;
+	pthread_cond_signal(&hk->wake);
+	pthread_mutex_unlock(&hk->lock);
+	pthread_join(hk->thread, NULL);
+	pthread_cond_destroy(&hk->wake);
+	pthread_mutex_destroy(&hk->lock);
+	hk->running = false;
 }
 
 /* Numbers the contexts of the process (never 0), so that no cache entry of a
@@ -224,7 +281,7 @@ enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out, struct
 	err = mail_open(ctx, ei);
 	if (err != PC_OK)
 		goto out_free_workers;
-	err = janitor_start(f);
+	err = housekeeping_start(f);
 	if (err != PC_OK)
 		goto out_close_mail;
 	*out = ctx;
@@ -248,7 +305,7 @@ void pc_ctx_free(struct pc_ctx *ctx)
 
 	if (ctx == NULL)
 		return;
-	janitor_stop(f);
+	housekeeping_stop(f);
 	mail_close(ctx);
 	workers_free(ctx->workers);
 	store_close(ctx->store);

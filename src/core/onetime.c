@@ -14,7 +14,7 @@
  *     issued --consume (onetime_consume, only while good)--> used
  *     issued --a newer reset token (onetime_issue, void_older)--> used
  *     issued --a password change (store trigger on password_changed_at)--> used
- *     issued --expires_at passes--> expired --sender's purge--> gone
+ *     issued --expires_at passes--> expired --housekeeping's purge--> gone
  *
  * Flows, each check in the order it runs:
  *   forgot / request verify: address well-formed (else PC_EINVAL) -> user
@@ -93,7 +93,7 @@ static void ot_batch_free(struct ot_batch *b)
 static enum pc_err ot_batch_mail(struct pc_ctx *ctx, struct ot_batch *b, enum pc_mail_kind kind,
 				 const char *email, const char *token)
 {
-	enum pc_err err = mail_render(ctx, kind, email, token, &b->rows[b->n]);
+	enum pc_err err = message_render(ctx, kind, email, token, &b->rows[b->n]);
 
 	if (err == PC_OK) {
 		b->msgs[b->n] = &b->rows[b->n];
@@ -111,7 +111,7 @@ static enum pc_err ot_batch_event(struct pc_ctx *ctx, struct ot_batch *b, const 
 
 	if (event == NULL)
 		return PC_OK;
-	err = mail_event(ctx, event, u, &b->rows[b->n], &made);
+	err = webhook_event(ctx, event, u, &b->rows[b->n], &made);
 	if (err == PC_OK && made) {
 		b->msgs[b->n] = &b->rows[b->n];
 		b->n++;
@@ -180,7 +180,7 @@ static enum pc_err ot_send(struct pc_ctx *ctx, enum ot_purpose pi, const struct 
 	}
 	ot_batch_free(b);
 	if (err == PC_OK && write)
-		mail_kick(ctx);
+		outbox_kick(ctx);
 	return err;
 }
 
@@ -300,7 +300,7 @@ enum pc_err pc_password_reset(struct pc_ctx *ctx, const char *token, const char 
 	if (err != PC_OK)
 		goto out_wipe;
 	if (b->n > 0)
-		mail_kick(ctx);
+		outbox_kick(ctx);
 	if (out != NULL) {
 		struct pc_user now_u;
 
@@ -354,7 +354,7 @@ enum pc_err pc_verify(struct pc_ctx *ctx, const char *token, struct pc_user *out
 		crypto_wipe(now_u.hashed_password, sizeof(now_u.hashed_password));
 	} else if (err == PC_OK) {
 		if (b->n > 0)
-			mail_kick(ctx);
+			outbox_kick(ctx);
 		*out = u;
 	}
 	ot_batch_free(b);
@@ -377,7 +377,7 @@ enum pc_err onetime_after_register(struct pc_ctx *ctx, const struct pc_user *u)
 		if (err == PC_OK && b->n > 0)
 			err = STORE_CALL(ctx->store, onetime_issue, NULL, false, b->msgs, b->n);
 		if (err == PC_OK && b->n > 0)
-			mail_kick(ctx);
+			outbox_kick(ctx);
 		ot_batch_free(b);
 	}
 	if (err != PC_OK)

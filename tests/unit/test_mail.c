@@ -1,6 +1,7 @@
-/* The mail module: links, templates, quoted-printable, the RFC 5322 message,
- * webhook signatures, settings; and the sender over a real store, with a
- * tiny SMTP server in a thread (plain SMTP, no TLS, no login). */
+/* The mail modules: the link and templates (message.c), the MIME message as
+ * it reaches an SMTP server; the outbox sender over a real store (outbox.c)
+ * and the housekeeping purges (ctx.c). A tiny SMTP server in a thread (plain
+ * SMTP, no TLS, no login) takes the messages. Webhooks: test_webhook.c. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
@@ -19,21 +20,26 @@
 #include "store/store.h"
 #include "helpers.h"
 
+
 /* ---- pure functions ------------------------------------------------------------------- */
 
 Test(mail, the_link_carries_the_token_in_its_query)
 {
 	char out[256];
 
-	cr_assert_eq(mail_link("https://app.example/reset", "TOK", out, sizeof(out)), PC_OK);
+	cr_assert_eq(message_link("https://app.example/reset", "TOK", out, sizeof(out)), PC_OK);
 	cr_assert_str_eq(out, "https://app.example/reset?token=TOK");
-	mail_link("https://app.example/r?lang=en", "TOK", out, sizeof(out));
+	message_link("https://app.example/r?lang=en", "TOK", out, sizeof(out));
 	cr_assert_str_eq(out, "https://app.example/r?lang=en&token=TOK");
-	mail_link("https://app.example/r?", "TOK", out, sizeof(out));
+	message_link("https://app.example/r?", "TOK", out, sizeof(out));
 	cr_assert_str_eq(out, "https://app.example/r?token=TOK");
-	mail_link("https://app.example/#/reset", "TOK", out, sizeof(out));
+	message_link("https://app.example/#/reset", "TOK", out, sizeof(out));
 	cr_assert_str_eq(out, "https://app.example/?token=TOK#/reset");
-	cr_assert_eq(mail_link("https://app.example/reset", "TOK", out, 20), PC_ETOOBIG);
+	message_link("https://app.example/r?a=1&", "TOK", out, sizeof(out));
+	cr_assert_str_eq(out, "https://app.example/r?a=1&token=TOK");
+	cr_assert_eq(message_link("https://app.example/reset", "TOK", out, 20), PC_ETOOBIG);
+	cr_assert_eq(message_link("not a url", "TOK", out, sizeof(out)), PC_EINVAL);
+	cr_assert_eq(message_link("javascript:alert(1)", "TOK", out, sizeof(out)), PC_EINVAL);
 }
 
 static const char *const names[] = { "link", "email" };
@@ -46,7 +52,7 @@ static char *fill(const char *tpl, const char *link, const char *email, bool htm
 	struct pc_buf b;
 
 	buf_init(&b, max);
-	*err = mail_template_fill(tpl, names, values, 2, html, &b);
+	*err = message_fill(tpl, names, values, 2, html, &b);
 	snprintf(out, sizeof(out), "%s", b.data != NULL ? b.data : "");
 	buf_release(&b);
 	return out;
@@ -68,29 +74,6 @@ Test(mail, templates_substitute_and_escape_for_html)
 }
 
 /* Decodes quoted-printable (soft breaks, =XX, CRLF -> LF) for the round trip. */
-static size_t qp_decode(const char *in, size_t n, char *out)
-{
-	size_t i = 0, o = 0;
-
-	while (i < n) {
-		if (in[i] == '=' && i + 2 < n + 1 && in[i + 1] == '\r' && in[i + 2] == '\n') {
-			i += 3;
-		} else if (in[i] == '=') {
-			unsigned v;
-
-			cr_assert_eq(sscanf(in + i + 1, "%2X", &v), 1);
-			out[o++] = (char)v;
-			i += 3;
-		} else if (in[i] == '\r' && in[i + 1] == '\n') {
-			out[o++] = '\n';
-			i += 2;
-		} else {
-			out[o++] = in[i++];
-		}
-	}
-	return o;
-}
-
 /* 7-bit CRLF lines of at most max characters, no blank before a line end. */
 static void assert_lines(const char *s, size_t n, size_t max)
 {
@@ -112,39 +95,6 @@ static void assert_lines(const char *s, size_t n, size_t max)
 	}
 }
 
-Test(mail, quoted_printable_round_trips_and_keeps_lines_short)
-{
-	char in[3000], dec[3000];
-	struct pc_buf b;
-	size_t n = 0, m;
-
-	n += (size_t)snprintf(in + n, sizeof(in) - n, "a=b \ttrailing \nné\r\n");
-	for (int i = 0; i < 300; i++)
-		in[n++] = (char)('a' + i % 26);
-	in[n++] = '\n';
-	for (int i = 0; i < 1000; i++)
-		in[n++] = (char)(i * 37 % 255 + 1); /* every byte but NUL, no LF rule */
-	in[n] = '\0';
-	buf_init(&b, 1 << 20);
-	cr_assert_eq(mail_qp_encode(in, n, &b), PC_OK);
-	assert_lines(b.data, b.len, 76);
-	cr_assert_eq(strncmp(b.data, "a=3Db \ttrailing=20\r\nn=C3=A9\r\n", 29), 0, "%.40s", b.data);
-	m = qp_decode(b.data, b.len, dec);
-	/* the encoder writes CRLF for LF and for CRLF alike: compare with CRLF -> LF */
-	{
-		char norm[3000];
-		size_t k = 0;
-
-		for (size_t i = 0; i < n; i++) {
-			if (in[i] == '\r' && i + 1 < n && in[i + 1] == '\n')
-				continue;
-			norm[k++] = in[i];
-		}
-		cr_assert_eq(m, k);
-		cr_assert_eq(memcmp(dec, norm, k), 0);
-	}
-	buf_release(&b);
-}
 
 static struct pc_outbox_row *mail_row(const char *rcpt, const char *subject)
 {
@@ -161,242 +111,6 @@ static struct pc_outbox_row *mail_row(const char *rcpt, const char *subject)
 	return r;
 }
 
-Test(mail, the_message_is_rfc5322_multipart_alternative)
-{
-	struct pc_outbox_row *r = mail_row("arthur@camelot.bt", "Reset your password");
-	struct pc_config cfg;
-	struct pc_buf b, again;
-	const char *p;
-
-	pc_config_defaults(&cfg);
-	pc_config_set(&cfg, "mail_from", "Camelot <no-reply@camelot.bt>", NULL);
-	buf_init(&b, 1 << 20);
-	cr_assert_eq(mail_message(&cfg, r, 1700000000, &b), PC_OK);
-	cr_assert_eq(strncmp(b.data, "Date: Tue, 14 Nov 2023 22:13:20 +0000\r\n", 39), 0, "%.60s",
-		     b.data);
-	cr_assert_not_null(strstr(b.data, "\r\nFrom: Camelot <no-reply@camelot.bt>\r\n"));
-	cr_assert_not_null(strstr(b.data, "\r\nTo: arthur@camelot.bt\r\n"));
-	cr_assert_not_null(strstr(b.data, "\r\nSubject: Reset your password\r\n"));
-	cr_assert_not_null(strstr(b.data, "\r\nMIME-Version: 1.0\r\n"));
-	p = strstr(b.data, "\r\nMessage-ID: <pc.");
-	cr_assert_not_null(p);
-	cr_assert_not_null(strstr(p, "@camelot.bt>\r\n"));
-	cr_assert_not_null(strstr(b.data, "Content-Type: multipart/alternative;\r\n boundary=\"=_pc_"));
-	cr_assert_not_null(strstr(b.data, "Content-Type: text/plain; charset=utf-8\r\n"
-					  "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-					  "Hello\r\nhttp://x/?token=3Dabc\r\n"));
-	cr_assert_not_null(strstr(b.data, "Content-Type: text/html; charset=utf-8\r\n"));
-	assert_lines(b.data, b.len, 78);
-	/* the same row gives the same Message-ID and boundary: a duplicate is recognisable */
-	buf_init(&again, 1 << 20);
-	cr_assert_eq(mail_message(&cfg, r, 1700000099, &again), PC_OK);
-	cr_assert_str_eq(strstr(again.data, "Message-ID"), strstr(b.data, "Message-ID"));
-	buf_release(&again);
-	buf_release(&b);
-	free(r);
-}
-
-Test(mail, a_header_with_cr_or_lf_is_never_built)
-{
-	static const char *const rcpts[] = { "a@camelot.bt\r\nBcc: evil@evil.bt",
-					     "a@camelot.bt\nBcc: evil@evil.bt", "a@camelot.bt\r" };
-	struct pc_outbox_row *r;
-	struct pc_config cfg;
-	struct pc_buf b;
-
-	pc_config_defaults(&cfg);
-	buf_init(&b, 1 << 20);
-	for (size_t i = 0; i < sizeof(rcpts) / sizeof(rcpts[0]); i++) {
-		r = mail_row(rcpts[i], "Reset your password");
-		cr_assert_eq(mail_message(&cfg, r, 1700000000, &b), PC_EINVAL);
-		cr_assert_eq(b.len, 0);
-		free(r);
-	}
-	r = mail_row("a@camelot.bt", "Reset\r\nBcc: evil@evil.bt");
-	cr_assert_eq(mail_message(&cfg, r, 1700000000, &b), PC_EINVAL);
-	free(r);
-	buf_release(&b);
-}
-
-Test(mail, the_webhook_signature_is_hmac_sha256)
-{
-	char sig[72];
-
-	/* RFC 4231, test case 2 */
-	mail_signature("Jefe", "what do ya want for nothing?", 28, sig);
-	cr_assert_str_eq(sig, "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-}
-
-Test(mail, bad_mail_settings_are_refused)
-{
-	static const struct {
-		const char *name, *value, *field;
-	} bad[] = {
-		{ "smtp_url", "http://mail.example:25", "smtp_url" },
-		{ "smtp_password", "secret", "smtp_password" },
-		{ "mail_from", "no address", "mail_from" },
-		{ "mail_from", "Name <broken", "mail_from" },
-		{ "reset_url", "javascript:alert(1)", "reset_url" },
-		{ "verify_url", "https://x/\"><script>", "verify_url" },
-		{ "webhook_url", "ftp://x/", "webhook_url" },
-		{ "webhook_url", "https://hooks.example/x", "webhook_secret" },
-		{ "mail_retry_base_seconds", "600", "mail_retry_base_seconds" },
-	};
-	struct pc_config cfg;
-	struct pc_errinfo ei;
-
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		pc_config_defaults(&cfg);
-		memset(&ei, 0, sizeof(ei));
-		cr_assert_eq(pc_config_set(&cfg, bad[i].name, bad[i].value, NULL), PC_OK);
-		cr_assert_eq(pc_config_validate(&cfg, &ei), PC_EINVAL, "%s=%s", bad[i].name,
-			     bad[i].value);
-		cr_assert_str_eq(ei.field, bad[i].field);
-	}
-	pc_config_defaults(&cfg);
-	pc_config_set(&cfg, "smtp_url", "smtps://mail.example:465", NULL);
-	pc_config_set(&cfg, "smtp_username", "me", NULL);
-	pc_config_set(&cfg, "smtp_password", "secret", NULL);
-	pc_config_set(&cfg, "webhook_url", "https://hooks.example/x", NULL);
-	pc_config_set(&cfg, "webhook_secret", "0123456789abcdef", NULL);
-	cr_assert_eq(pc_config_validate(&cfg, &ei), PC_OK, "%s", ei.detail);
-}
-
-/* ---- with a context ---------------------------------------------------------------------- */
-
-static char dir[64];
-static struct pc_ctx *ctx;
-
-static void make_dir(void)
-{
-	test_dir_make(dir, sizeof(dir), "pc_mail_");
-}
-
-static void remove_dir(void)
-{
-	test_ctx_close(&ctx, dir);
-}
-
-TestSuite(mailctx, .init = make_dir, .fini = remove_dir);
-
-static enum pc_err open_with(struct pc_errinfo *ei, const char *name, ...)
-{
-	struct pc_config cfg;
-	va_list ap;
-
-	test_config(&cfg, dir);
-	va_start(ap, name);
-	for (const char *n = name; n != NULL; n = va_arg(ap, const char *))
-		cr_assert_eq(pc_config_set(&cfg, n, va_arg(ap, const char *), NULL), PC_OK, "%s", n);
-	va_end(ap);
-	return pc_ctx_open(&cfg, &ctx, ei);
-}
-
-static void reg(const char *email)
-{
-	struct pc_user_input in;
-	struct pc_user u;
-
-	pc_user_input_init(&in);
-	in.email = email;
-	in.password = "correct-horse-9";
-	in.password_len = strlen(in.password);
-	cr_assert_eq(pc_user_register(ctx, &in, &u, NULL), PC_OK);
-}
-
-static void write_file(const char *name, const char *text, char *path, size_t pathsz)
-{
-	FILE *f;
-
-	snprintf(path, pathsz, "%s/%s", dir, name);
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
-/* Polls outbox row id until cond holds or ms pass; the row is left in *r. */
-static bool wait_row(int64_t id, struct pc_outbox_row *r, bool (*cond)(const struct pc_outbox_row *),
-		     int ms)
-{
-	for (int waited = 0; waited <= ms; waited += 20) {
-		if (STORE_CALL(ctx->store, outbox_get, id, r) == PC_OK && cond(r))
-			return true;
-		usleep(20000);
-	}
-	return false;
-}
-
-static bool is_sent(const struct pc_outbox_row *r)
-{
-	return r->sent_at != 0;
-}
-
-static bool has_failed(const struct pc_outbox_row *r)
-{
-	return r->attempts >= 1 && r->last_error[0] != '\0' && r->claimed_until == 0;
-}
-
-static bool is_given_up(const struct pc_outbox_row *r)
-{
-	return r->gave_up_at != 0;
-}
-
-Test(mailctx, render_fills_the_templates_and_override_files_win)
-{
-	struct pc_outbox_row *r = calloc(1, sizeof(*r));
-	char text[256], html[256];
-	const char *tok = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-
-	write_file("reset.txt", "Hi {{email}}, go to {{link}} within {{expires_in}}", text,
-		   sizeof(text));
-	write_file("reset.html", "<a href=\"{{link}}\">{{email}}</a>", html, sizeof(html));
-	cr_assert_eq(open_with(NULL, "reset_template_text", text, "reset_template_html", html,
-			       "reset_url", "https://app.example/reset?x=1",
-			       "reset_token_lifetime_seconds", "1800", NULL), PC_OK);
-	cr_assert_eq(mail_render(ctx, PC_MAIL_RESET, "o'brien&co@camelot.bt", tok, r), PC_OK);
-	cr_assert_str_eq(r->kind, "mail");
-	cr_assert_str_eq(r->recipient, "o'brien&co@camelot.bt");
-	cr_assert_str_eq(r->subject, "Reset your password");
-	cr_assert_str_eq(r->body_text, "Hi o'brien&co@camelot.bt, go to "
-				       "https://app.example/reset?x=1&token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA "
-				       "within 30 minutes");
-	cr_assert_str_eq(r->body_html, "<a href=\"https://app.example/reset?x=1&amp;token="
-				       "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\">"
-				       "o&#39;brien&amp;co@camelot.bt</a>");
-	/* the verify mail keeps its built-in templates */
-	cr_assert_eq(mail_render(ctx, PC_MAIL_VERIFY, "a@camelot.bt", tok, r), PC_OK);
-	cr_assert_str_eq(r->subject, "Verify your email address");
-	cr_assert_not_null(strstr(r->body_text, "http://127.0.0.1:8000/verify?token=AAAA"));
-	cr_assert_not_null(strstr(r->body_text, "expires in 1 day"));
-	cr_assert_not_null(strstr(r->body_html, "<a href=\"http://127.0.0.1:8000/verify?token=AAAA"));
-	cr_assert_eq(mail_render(ctx, PC_MAIL_VERIFY, "a@camelot.bt\r\nBcc: x@y.bt", tok, r),
-		     PC_EINVAL);
-	free(r);
-}
-
-Test(mailctx, a_missing_template_file_stops_the_start)
-{
-	struct pc_errinfo ei = { 0 };
-
-	cr_assert_eq(open_with(&ei, "verify_template_html", "/nonexistent/verify.html", NULL),
-		     PC_EINVAL);
-	cr_assert_str_eq(ei.field, "verify_template_html");
-	cr_assert_not_null(strstr(ei.detail, "/nonexistent/verify.html"));
-}
-
-Test(mailctx, without_smtp_url_mail_goes_to_the_log_and_is_marked_sent)
-{
-	struct pc_outbox_row *r = calloc(1, sizeof(*r));
-
-	cr_assert_eq(open_with(NULL, NULL), PC_OK);
-	reg("arthur@camelot.bt");
-	cr_assert_eq(pc_password_forgot(ctx, "arthur@camelot.bt", NULL), PC_OK);
-	cr_assert(wait_row(1, r, is_sent, 5000), "sent within 5 s");
-	cr_assert_eq(r->attempts, 1);
-	cr_assert_str_eq(r->body_text, "", "a sent mail keeps no link");
-	free(r);
-}
 
 /* A port nothing listens on. */
 static int closed_port(void)
@@ -409,102 +123,6 @@ static int closed_port(void)
 	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
 	close(fd);
 	return ntohs(a.sin_port);
-}
-
-Test(mailctx, a_refused_delivery_is_retried_later_and_keeps_its_error)
-{
-	struct pc_outbox_row *r = calloc(1, sizeof(*r));
-	char url[64];
-
-	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());
-	cr_assert_eq(open_with(NULL, "smtp_url", url, "mail_retry_base_seconds", "60", NULL), PC_OK);
-	reg("arthur@camelot.bt");
-	cr_assert_eq(pc_password_forgot(ctx, "arthur@camelot.bt", NULL), PC_OK);
-	cr_assert(wait_row(1, r, has_failed, 5000), "attempted within 5 s");
-	cr_assert_eq(r->sent_at, 0);
-	cr_assert_eq(r->gave_up_at, 0);
-	cr_assert_not_null(strstr(r->last_error, "smtp: "), "%s", r->last_error);
-	cr_assert_geq(r->next_attempt_at, r->created_at + 59, "retry after the base delay");
-	cr_assert_not_null(strstr(r->body_text, "token="), "kept for the retry");
-	free(r);
-}
-
-/* The row that is attempt n of row 1, done: counted, failed and released. */
-static int64_t want_attempts;
-
-static bool attempt_done(const struct pc_outbox_row *r)
-{
-	return r->attempts == want_attempts && r->claimed_until == 0 && r->last_error[0] != '\0';
-}
-
-/* Makes row id due now, from another connection (as a second instance
- * would see it), and wakes the sender. */
-static void make_due(int64_t id, int64_t attempts)
-{
-	char path[128], sql[160];
-	sqlite3 *db;
-
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-	snprintf(sql, sizeof(sql),
-		 "UPDATE mail_outbox SET next_attempt_at = 0 WHERE id = %lld AND attempts = %lld",
-		 (long long)id, (long long)attempts);
-	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-	cr_assert_eq(sqlite3_busy_timeout(db, 10000), SQLITE_OK);
-	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-	cr_assert_eq(sqlite3_changes(db), 1, "row %lld at attempt %lld", (long long)id,
-		     (long long)attempts);
-	sqlite3_close(db);
-	mail_kick(ctx);
-}
-
-Test(mailctx, the_retry_delay_doubles_from_the_base_up_to_the_cap, .timeout = 60)
-{
-	/* base 10 s, cap 30 s: after attempts 1, 2, 3, 4 the next one is due
-	 * 10, 20, 30 (not 40), 30 s after the failure. Each failure happened at
-	 * some second in [before, after], read around it. */
-	static const int64_t delay[] = { 10, 20, 30, 30 };
-	struct pc_outbox_row *r = calloc(1, sizeof(*r));
-	char url[64];
-	int64_t before, after;
-
-	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());
-	cr_assert_eq(open_with(NULL, "smtp_url", url, "mail_retry_base_seconds", "10",
-			       "mail_retry_max_seconds", "30", NULL), PC_OK);
-	reg("arthur@camelot.bt");
-	before = time_now();
-	cr_assert_eq(pc_password_forgot(ctx, "arthur@camelot.bt", NULL), PC_OK);
-	for (int64_t n = 1; n <= 4; n++) {
-		if (n > 1) {
-			before = time_now();
-			make_due(1, n - 1);
-		}
-		want_attempts = n;
-		cr_assert(wait_row(1, r, attempt_done, 10000), "attempt %lld within 10 s", (long long)n);
-		after = time_now();
-		cr_assert_eq(r->sent_at, 0);
-		cr_assert_eq(r->gave_up_at, 0);
-		cr_expect(r->next_attempt_at >= before + delay[n - 1] &&
-			  r->next_attempt_at <= after + delay[n - 1],
-			  "after attempt %lld the next is due in %lld s, not %lld..%lld s",
-			  (long long)n, (long long)delay[n - 1],
-			  (long long)(r->next_attempt_at - after), (long long)(r->next_attempt_at - before));
-	}
-	free(r);
-}
-
-Test(mailctx, with_max_attempts_a_delivery_is_given_up)
-{
-	struct pc_outbox_row *r = calloc(1, sizeof(*r));
-	char url[64];
-
-	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());
-	cr_assert_eq(open_with(NULL, "smtp_url", url, "mail_max_attempts", "1", NULL), PC_OK);
-	reg("arthur@camelot.bt");
-	cr_assert_eq(pc_password_forgot(ctx, "arthur@camelot.bt", NULL), PC_OK);
-	cr_assert(wait_row(1, r, is_given_up, 5000));
-	cr_assert_eq(r->attempts, 1);
-	cr_assert_str_eq(r->body_text, "");
-	free(r);
 }
 
 /* ---- a tiny SMTP server ------------------------------------------------------------------- */
@@ -619,12 +237,403 @@ static struct fake_smtp *fake_smtp_start(bool silent)
 	return s;
 }
 
+/* Stops the server (joined already when thread is 0) and frees it. */
 static void fake_smtp_free(struct fake_smtp *s)
 {
 	shutdown(s->lfd, SHUT_RDWR);
 	close(s->lfd);
-	pthread_join(s->thread, NULL);
+	if (s->thread != 0)
+		pthread_join(s->thread, NULL);
 	free(s);
+}
+
+
+/* ---- the message, as an SMTP server receives it ---------------------------------------- */
+
+static void attempt_init(struct outbox_attempt *a, struct pc_config *cfg, const char *url,
+			 const struct pc_outbox_row *r)
+{
+	pc_config_defaults(cfg);
+	pc_config_set(cfg, "mail_from", "Camelot <no-reply@camelot.bt>", NULL);
+	pc_config_set(cfg, "smtp_url", url, NULL);
+	pc_config_set(cfg, "smtp_timeout_seconds", "5", NULL);
+	memset(a, 0, sizeof(*a));
+	a->cfg = cfg;
+	a->row = r;
+	a->now = 1700000000;
+}
+
+/* Sends r to a fresh fake SMTP server; returns it, done. */
+static struct fake_smtp *send_one(const struct pc_outbox_row *r)
+{
+	struct fake_smtp *s = fake_smtp_start(false);
+	struct outbox_attempt a;
+	struct pc_config cfg;
+	char url[64];
+
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", s->port);
+	attempt_init(&a, &cfg, url, r);
+	cr_assert_eq(message_deliver(&a), PC_OK, "%s", a.error);
+	pthread_join(s->thread, NULL);
+	s->thread = 0;
+	cr_assert(s->done);
+	return s;
+}
+
+Test(mail, the_message_is_mime_multipart_alternative_with_qp_parts)
+{
+	struct pc_outbox_row *r = mail_row("arthur@camelot.bt", "Reset your password");
+	struct fake_smtp *s, *again;
+	const char *p, *id1, *id2;
+
+	s = send_one(r);
+	cr_assert_str_eq(s->from, "<no-reply@camelot.bt>");
+	cr_assert_str_eq(s->rcpt, "<arthur@camelot.bt>");
+	cr_assert_not_null(strstr(s->data, "Date: Tue, 14 Nov 2023 22:13:20 +0000\r\n"), "%s", s->data);
+	cr_assert_not_null(strstr(s->data, "\r\nFrom: Camelot <no-reply@camelot.bt>\r\n"));
+	cr_assert_not_null(strstr(s->data, "\r\nTo: arthur@camelot.bt\r\n"));
+	cr_assert_not_null(strstr(s->data, "\r\nSubject: Reset your password\r\n"));
+	cr_assert_not_null(strstr(s->data, "\r\nAuto-Submitted: auto-generated\r\n"));
+	cr_assert_not_null(strcasestr(s->data, "MIME-Version: 1.0\r\n"));
+	p = strstr(s->data, "\r\nMessage-ID: <pc.");
+	cr_assert_not_null(p);
+	cr_assert_not_null(strstr(p, "@camelot.bt>\r\n"));
+	/* one Content-Type header at the top, curl's boundary in it */
+	p = strstr(s->data, "Content-Type: multipart/alternative; boundary=");
+	cr_assert_not_null(p, "%s", s->data);
+	cr_assert_lt(p, strstr(s->data, "\r\n\r\n"), "in the header");
+	cr_assert_null(strstr(p + 1, "Content-Type: multipart/alternative"));
+	/* LF line ends became CRLF hard breaks; '=' is encoded */
+	cr_assert_not_null(strstr(s->data, "Content-Type: text/plain; charset=utf-8\r\n"
+					   "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+					   "Hello\r\nhttp://x/?token=3Dabc\r\n"), "%s", s->data);
+	cr_assert_not_null(strstr(s->data, "Content-Type: text/html; charset=utf-8\r\n"
+					   "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+					   "<p>Hello</p>"));
+	cr_assert_lt(strstr(s->data, "text/plain"), strstr(s->data, "text/html"), "plain first");
+	assert_lines(s->data, s->len, 998);
+	/* the same row gives the same Message-ID: a duplicate is recognisable */
+	again = send_one(r);
+	id1 = strstr(s->data, "Message-ID");
+	id2 = strstr(again->data, "Message-ID");
+	cr_assert_eq(strcspn(id1, "\r"), strcspn(id2, "\r"));
+	cr_assert_eq(strncmp(id1, id2, strcspn(id1, "\r")), 0);
+	fake_smtp_free(again);
+	fake_smtp_free(s);
+	free(r);
+}
+
+Test(mail, a_header_with_cr_or_lf_is_never_built)
+{
+	static const char *const rcpts[] = { "a@camelot.bt\r\nBcc: evil@evil.bt",
+					     "a@camelot.bt\nBcc: evil@evil.bt", "a@camelot.bt\r",
+					     "a@camelot.bt\tBcc" };
+	struct pc_outbox_row *r;
+	struct outbox_attempt a;
+	struct pc_config cfg;
+	char url[64];
+
+	/* nothing listens there: a connection would fail otherwise than PC_EINVAL */
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());
+	for (size_t i = 0; i < sizeof(rcpts) / sizeof(rcpts[0]); i++) {
+		r = mail_row(rcpts[i], "Reset your password");
+		attempt_init(&a, &cfg, url, r);
+		cr_assert_eq(message_deliver(&a), PC_EINVAL, "%zu", i);
+		cr_assert_not_null(strstr(a.error, "cannot build the message"), "%s", a.error);
+		free(r);
+	}
+	r = mail_row("a@camelot.bt", "Reset\r\nBcc: evil@evil.bt");
+	attempt_init(&a, &cfg, url, r);
+	cr_assert_eq(message_deliver(&a), PC_EINVAL);
+	free(r);
+	r = mail_row("a@camelot.bt", "Reset your password");
+	attempt_init(&a, &cfg, url, r);
+	snprintf(cfg.mail_from, sizeof(cfg.mail_from), "x@camelot.bt\r\nBcc: evil@evil.bt");
+	cr_assert_eq(message_deliver(&a), PC_EINVAL);
+	free(r);
+}
+
+/* ---- with a context ---------------------------------------------------------------------- */
+
+static char dir[64];
+static struct pc_ctx *ctx;
+
+static void make_dir(void)
+{
+	test_dir_make(dir, sizeof(dir), "pc_mail_");
+}
+
+static void remove_dir(void)
+{
+	test_ctx_close(&ctx, dir);
+}
+
+TestSuite(mailctx, .init = make_dir, .fini = remove_dir);
+
+static enum pc_err open_with(struct pc_errinfo *ei, const char *name, ...)
+{
+	struct pc_config cfg;
+	va_list ap;
+
+	test_config(&cfg, dir);
+	va_start(ap, name);
+	for (const char *n = name; n != NULL; n = va_arg(ap, const char *))
+		cr_assert_eq(pc_config_set(&cfg, n, va_arg(ap, const char *), NULL), PC_OK, "%s", n);
+	va_end(ap);
+	return pc_ctx_open(&cfg, &ctx, ei);
+}
+
+static void reg(const char *email)
+{
+	struct pc_user_input in;
+	struct pc_user u;
+
+	pc_user_input_init(&in);
+	in.email = email;
+	in.password = "correct-horse-9";
+	in.password_len = strlen(in.password);
+	cr_assert_eq(pc_user_register(ctx, &in, &u, NULL), PC_OK);
+}
+
+static void write_file(const char *name, const char *text, char *path, size_t pathsz)
+{
+	FILE *f;
+
+	snprintf(path, pathsz, "%s/%s", dir, name);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Polls outbox row id until cond holds or ms pass; the row is left in *r. */
+static bool wait_row(int64_t id, struct pc_outbox_row *r, bool (*cond)(const struct pc_outbox_row *),
+		     int ms)
+{
+	for (int waited = 0; waited <= ms; waited += 20) {
+		if (STORE_CALL(ctx->store, outbox_get, id, r) == PC_OK && cond(r))
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
+static bool is_sent(const struct pc_outbox_row *r)
+{
+	return r->sent_at != 0;
+}
+
+static bool has_failed(const struct pc_outbox_row *r)
+{
+	return r->attempts >= 1 && r->last_error[0] != '\0' && r->claimed_until == 0;
+}
+
+static bool is_given_up(const struct pc_outbox_row *r)
+{
+	return r->gave_up_at != 0;
+}
+
+Test(mailctx, render_fills_the_templates_and_override_files_win)
+{
+	struct pc_outbox_row *r = calloc(1, sizeof(*r));
+	char text[256], html[256];
+	const char *tok = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+	write_file("reset.txt", "Hi {{email}}, go to {{link}} within {{expires_in}}", text,
+		   sizeof(text));
+	write_file("reset.html", "<a href=\"{{link}}\">{{email}}</a>", html, sizeof(html));
+	cr_assert_eq(open_with(NULL, "reset_template_text", text, "reset_template_html", html,
+			       "reset_url", "https://app.example/reset?x=1",
+			       "reset_token_lifetime_seconds", "1800", NULL), PC_OK);
+	cr_assert_eq(message_render(ctx, PC_MAIL_RESET, "o'brien&co@camelot.bt", tok, r), PC_OK);
+	cr_assert_str_eq(r->kind, "mail");
+	cr_assert_str_eq(r->recipient, "o'brien&co@camelot.bt");
+	cr_assert_str_eq(r->subject, "Reset your password");
+	cr_assert_str_eq(r->body_text, "Hi o'brien&co@camelot.bt, go to "
+				       "https://app.example/reset?x=1&token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA "
+				       "within 30 minutes");
+	cr_assert_str_eq(r->body_html, "<a href=\"https://app.example/reset?x=1&amp;token="
+				       "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\">"
+				       "o&#39;brien&amp;co@camelot.bt</a>");
+	/* the verify mail keeps its built-in templates */
+	cr_assert_eq(message_render(ctx, PC_MAIL_VERIFY, "a@camelot.bt", tok, r), PC_OK);
+	cr_assert_str_eq(r->subject, "Verify your email address");
+	cr_assert_not_null(strstr(r->body_text, "http://127.0.0.1:8000/verify?token=AAAA"));
+	cr_assert_not_null(strstr(r->body_text, "expires in 1 day"));
+	cr_assert_not_null(strstr(r->body_html, "<a href=\"http://127.0.0.1:8000/verify?token=AAAA"));
+	cr_assert_eq(message_render(ctx, PC_MAIL_VERIFY, "a@camelot.bt\r\nBcc: x@y.bt", tok, r),
+		     PC_EINVAL);
+	free(r);
+}
+
+Test(mailctx, a_missing_template_file_stops_the_start)
+{
+	struct pc_errinfo ei = { 0 };
+
+	cr_assert_eq(open_with(&ei, "verify_template_html", "/nonexistent/verify.html", NULL),
+		     PC_EINVAL);
+	cr_assert_str_eq(ei.field, "verify_template_html");
+	cr_assert_not_null(strstr(ei.detail, "/nonexistent/verify.html"));
+}
+
+Test(mailctx, without_smtp_url_mail_goes_to_the_log_and_is_marked_sent)
+{
+	struct pc_outbox_row *r = calloc(1, sizeof(*r));
+
+	cr_assert_eq(open_with(NULL, NULL), PC_OK);
+	reg("arthur@camelot.bt");
+	cr_assert_eq(pc_password_forgot(ctx, "arthur@camelot.bt", NULL), PC_OK);
+	cr_assert(wait_row(1, r, is_sent, 5000), "sent within 5 s");
+	cr_assert_eq(r->attempts, 1);
+	cr_assert_str_eq(r->body_text, "", "a sent mail keeps no link");
+	free(r);
+}
+
+static int64_t count_rows(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t n = -1;
+
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+Test(mailctx, housekeeping_purges_at_start_and_stops_at_once)
+{
+	struct timespec t0, t1;
+	char path[128];
+	sqlite3 *db;
+	int waited;
+
+	cr_assert_eq(open_with(NULL, NULL), PC_OK);
+	reg("arthur@camelot.bt");
+	pc_ctx_free(ctx);
+	ctx = NULL;
+	/* long expired: one for each job of the table */
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db,
+		"INSERT INTO revoked_jti (jti, expires_at) VALUES ('j-old', 1);"
+		"INSERT INTO one_time_tokens (token_hash, purpose, user_id, email, created_at, "
+		"expires_at) SELECT 'h-old', 'reset', id, email_lc, 1, 2 FROM users;"
+		"INSERT INTO one_time_tokens (token_hash, purpose, user_id, email, created_at, "
+		"expires_at) SELECT 'h-new', 'reset', id, email_lc, 1, 4000000000 FROM users;",
+		NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+	cr_assert_eq(open_with(NULL, NULL), PC_OK);
+	for (waited = 0; waited < 5000; waited += 20) {
+		if (count_rows(db, "SELECT count(*) FROM revoked_jti") == 0 &&
+		    count_rows(db, "SELECT count(*) FROM one_time_tokens") == 1)
+			break;
+		usleep(20000);
+	}
+	cr_assert_lt(waited, 5000, "both purges ran at start-up");
+	cr_assert_eq(count_rows(db, "SELECT count(*) FROM one_time_tokens WHERE token_hash = 'h-new'"), 1);
+	sqlite3_close(db);
+	/* the next round is 300 s away: stopping must not wait for it */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pc_ctx_free(ctx);
+	ctx = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_assert_lt((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000, 500);
+}
+
+Test(mailctx, a_refused_delivery_is_retried_later_and_keeps_its_error)
+{
+	struct pc_outbox_row *r = calloc(1, sizeof(*r));
+	char url[64];
+
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());
+	cr_assert_eq(open_with(NULL, "smtp_url", url, "mail_retry_base_seconds", "60", NULL), PC_OK);
+	reg("arthur@camelot.bt");
+	cr_assert_eq(pc_password_forgot(ctx, "arthur@camelot.bt", NULL), PC_OK);
+	cr_assert(wait_row(1, r, has_failed, 5000), "attempted within 5 s");
+	cr_assert_eq(r->sent_at, 0);
+	cr_assert_eq(r->gave_up_at, 0);
+	cr_assert_not_null(strstr(r->last_error, "smtp: "), "%s", r->last_error);
+	cr_assert_geq(r->next_attempt_at, r->created_at + 59, "retry after the base delay");
+	cr_assert_not_null(strstr(r->body_text, "token="), "kept for the retry");
+	free(r);
+}
+
+/* The row that is attempt n of row 1, done: counted, failed and released. */
+static int64_t want_attempts;
+
+static bool attempt_done(const struct pc_outbox_row *r)
+{
+	return r->attempts == want_attempts && r->claimed_until == 0 && r->last_error[0] != '\0';
+}
+
+/* Makes row id due now, from another connection (as a second instance
+ * would see it), and wakes the sender. */
+static void make_due(int64_t id, int64_t attempts)
+{
+	char path[128], sql[160];
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE mail_outbox SET next_attempt_at = 0 WHERE id = %lld AND attempts = %lld",
+		 (long long)id, (long long)attempts);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_busy_timeout(db, 10000), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+	cr_assert_eq(sqlite3_changes(db), 1, "row %lld at attempt %lld", (long long)id,
+		     (long long)attempts);
+	sqlite3_close(db);
+	outbox_kick(ctx);
+}
+
+Test(mailctx, the_retry_delay_doubles_from_the_base_up_to_the_cap, .timeout = 60)
+{
+	/* base 10 s, cap 30 s: after attempts 1, 2, 3, 4 the next one is due
+	 * 10, 20, 30 (not 40), 30 s after the failure. Each failure happened at
+	 * some second in [before, after], read around it. */
+	static const int64_t delay[] = { 10, 20, 30, 30 };
+	struct pc_outbox_row *r = calloc(1, sizeof(*r));
+	char url[64];
+	int64_t before, after;
+
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());
+	cr_assert_eq(open_with(NULL, "smtp_url", url, "mail_retry_base_seconds", "10",
+			       "mail_retry_max_seconds", "30", NULL), PC_OK);
+	reg("arthur@camelot.bt");
+	before = time_now();
+	cr_assert_eq(pc_password_forgot(ctx, "arthur@camelot.bt", NULL), PC_OK);
+	for (int64_t n = 1; n <= 4; n++) {
+		if (n > 1) {
+			before = time_now();
+			make_due(1, n - 1);
+		}
+		want_attempts = n;
+		cr_assert(wait_row(1, r, attempt_done, 10000), "attempt %lld within 10 s", (long long)n);
+		after = time_now();
+		cr_assert_eq(r->sent_at, 0);
+		cr_assert_eq(r->gave_up_at, 0);
+		cr_expect(r->next_attempt_at >= before + delay[n - 1] &&
+			  r->next_attempt_at <= after + delay[n - 1],
+			  "after attempt %lld the next is due in %lld s, not %lld..%lld s",
+			  (long long)n, (long long)delay[n - 1],
+			  (long long)(r->next_attempt_at - after), (long long)(r->next_attempt_at - before));
+	}
+	free(r);
+}
+
+Test(mailctx, with_max_attempts_a_delivery_is_given_up)
+{
+	struct pc_outbox_row *r = calloc(1, sizeof(*r));
+	char url[64];
+
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());
+	cr_assert_eq(open_with(NULL, "smtp_url", url, "mail_max_attempts", "1", NULL), PC_OK);
+	reg("arthur@camelot.bt");
+	cr_assert_eq(pc_password_forgot(ctx, "arthur@camelot.bt", NULL), PC_OK);
+	cr_assert(wait_row(1, r, is_given_up, 5000));
+	cr_assert_eq(r->attempts, 1);
+	cr_assert_str_eq(r->body_text, "");
+	free(r);
 }
 
 Test(mailctx, a_mail_is_delivered_by_smtp_with_its_envelope)
@@ -681,3 +690,4 @@ Test(mailctx, stopping_interrupts_a_hanging_delivery_and_leaves_it_due, .timeout
 	cr_assert_not_null(strstr(r->last_error, "interrupted"), "%s", r->last_error);
 	free(r);
 }
+

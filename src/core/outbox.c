@@ -1,0 +1,285 @@
+/*
+ * outbox.c - the outbox sender: the background thread that delivers
+ * mail_outbox rows, with leases, retries and backoff.
+ *
+ * Owns: struct pc_mailer (ctx->mailer): the sender thread with its lock and
+ * condition variable, and the row it has claimed. mail_open also loads the
+ * templates (message.c) and mail_close frees them: the mail modules' set-up.
+ *
+ * Writing. Nothing here writes a row: onetime.c renders a mail
+ * (message_render) or an event (webhook_event) and hands it to the store in
+ * the transaction that stores the token or the change it announces; then it
+ * calls outbox_kick.
+ *
+ * Sending. One thread per context:
+ *
+ *     wait (kick, 1 s, or stop) -> due row? -> claim (lease) -> deliver
+ *         ^                                                       |
+ *         +---- outbox_sent / outbox_failed (backoff, last_error) +
+ *
+ * A claim sets claimed_until = now + lease, so no other sender (another
+ * instance on the same database) takes the row while this one works on it.
+ * The lease is longer than an attempt can take (twice smtp_timeout_seconds,
+ * plus one). If the process dies mid-attempt, the lease runs out and the row
+ * is taken again: a mail may then arrive twice, never zero times. A failed
+ * attempt sets next_attempt_at = now + base * 2^(attempts-1), at most
+ * mail_retry_max_seconds, and keeps the error; with mail_max_attempts the row
+ * is given up after that many attempts. Stopping interrupts an attempt in
+ * flight (the transports' cancel hook) and leaves the row due at once.
+ *
+ * Delivery goes by the row's kind through outbox_transports[]: a transport
+ * answers PC_OK (delivered), PC_EBUSY (interrupted by stopping), PC_EINVAL
+ * (can never be delivered: given up at once) or another code (retried).
+ *
+ * Purging (outbox_purge, run by the housekeeping thread of ctx.c): expired
+ * one-time tokens, and rows sent or given up more than 7 days ago.
+ *
+ * Invariants: sent and given-up rows lose their bodies (store); a claimed
+ * row is wiped from memory once recorded.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/core.h"
+#include "store/store.h"
+
+#define OUTBOX_POLL_S 1
+#define OUTBOX_KEEP_DONE_S (7 * 86400) /* sent or given-up rows kept this long */
+
+_Static_assert(sizeof(((struct outbox_attempt *)0)->error) == PC_OUTBOX_ERROR_MAX + 1,
+	       "an attempt's error is what last_error holds");
+
+/* How each kind of row is delivered. */
+static const struct outbox_transport {
+	const char *kind;                               /* mail_outbox.kind */
+	enum pc_err (*deliver)(struct outbox_attempt *a);
+} outbox_transports[] = {
+	{ "mail", message_deliver },    /* SMTP; the log without smtp_url */
+	{ "webhook", webhook_deliver }, /* signed POST through httpc */
+};
+
+struct pc_mailer {
+	struct pc_ctx *ctx;
+	struct pc_outbox_row *row;   /* the sender's claimed row */
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool kicked;                 /* under lock */
+	atomic_bool stop;            /* also read by the transfers' cancel hook */
+	bool running;
+};
+
+/* The transfers' cancel hook: true once the sender is stopping. */
+static bool outbox_stopping(void *arg)
+{
+	struct pc_mailer *m = arg;
+
+	return atomic_load(&m->stop);
+}
+
+static enum pc_err outbox_deliver(struct outbox_attempt *a)
+{
+	for (size_t i = 0; i < sizeof(outbox_transports) / sizeof(outbox_transports[0]); i++) {
+		if (strcmp(a->row->kind, outbox_transports[i].kind) == 0)
+			return outbox_transports[i].deliver(a);
+	}
+	snprintf(a->error, sizeof(a->error), "unknown outbox kind");
+	return PC_EINVAL;
+}
+
+/* base * 2^(attempts-1), at most max. */
+static int64_t retry_delay(const struct pc_config *cfg, int64_t attempts)
+{
+	int64_t d = cfg->mail_retry_base_seconds;
+	int64_t i;
+
+	for (i = 1; i < attempts && d < cfg->mail_retry_max_seconds; i++)
+		d *= 2;
+	return d < cfg->mail_retry_max_seconds ? d : cfg->mail_retry_max_seconds;
+}
+
+/* Records the outcome of one attempt on the claimed row. */
+static void outbox_record(struct pc_mailer *m, const struct pc_outbox_row *row, enum pc_err result,
+			  const char *error)
+{
+	const struct pc_config *cfg = &m->ctx->cfg;
+	struct pc_store *st = m->ctx->store;
+	int64_t now = time_now(), next;
+	bool give_up;
+	enum pc_err err;
+
+	if (result == PC_OK) {
+		err = STORE_CALL(st, outbox_sent, row->id, now);
+		if (err != PC_OK)
+			fprintf(stderr, "portcullis: mail: outbox row %lld was delivered but cannot "
+				"be marked sent (%s): it may be delivered again\n",
+				(long long)row->id, pc_strerror(err));
+		return;
+	}
+	if (result == PC_EBUSY) { /* interrupted by stopping: due again at once */
+		next = now;
+		give_up = false;
+	} else {
+		next = now + retry_delay(cfg, row->attempts);
+		/* A message that cannot be built never will be: no retry. */
+		give_up = result == PC_EINVAL ||
+			  (cfg->mail_max_attempts > 0 && row->attempts >= cfg->mail_max_attempts);
+	}
+	if (give_up)
+		fprintf(stderr, "portcullis: mail: %s outbox row %lld given up after %lld attempts: %s\n",
+			row->kind, (long long)row->id, (long long)row->attempts, error);
+	else if (result != PC_EBUSY)
+		fprintf(stderr, "portcullis: mail: %s outbox row %lld, attempt %lld failed: %s; "
+			"next in %lld s\n", row->kind, (long long)row->id, (long long)row->attempts,
+			error, (long long)(next - now));
+	err = STORE_CALL(st, outbox_failed, row->id, now, next, error, give_up);
+	if (err != PC_OK)
+		fprintf(stderr, "portcullis: mail: cannot record a failed attempt (%s)\n",
+			pc_strerror(err));
+}
+
+/* Delivers every due row, one claim at a time, until none is due or stop. */
+static void outbox_drain(struct pc_mailer *m)
+{
+	const struct pc_config *cfg = &m->ctx->cfg;
+	struct pc_store *st = m->ctx->store;
+	struct pc_outbox_row *row = m->row;
+	struct outbox_attempt a = {
+		.cfg = cfg,
+		.row = row,
+		.cancel = { .fn = outbox_stopping, .arg = m },
+	};
+	int64_t now, lease = 2 * (int64_t)cfg->smtp_timeout_seconds + 1;
+	bool due = false;
+	enum pc_err err;
+
+	while (!atomic_load(&m->stop)) {
+		now = time_now();
+		if (STORE_CALL(st, outbox_due, now, &due) != PC_OK || !due)
+			return;
+		err = STORE_CALL(st, outbox_claim, now, now + lease, row);
+		if (err != PC_OK)
+			return; /* taken by another sender meanwhile, or the store failed */
+		a.now = now;
+		a.error[0] = '\0';
+		err = outbox_deliver(&a);
+		if (err == PC_EBUSY)
+			snprintf(a.error, sizeof(a.error), "interrupted: the server stopped");
+		outbox_record(m, row, err, a.error);
+		crypto_wipe(row, sizeof(*row));
+	}
+}
+
+enum pc_err outbox_purge(struct pc_ctx *ctx, int64_t now)
+{
+	int64_t removed = 0;
+
+	return STORE_CALL(ctx->store, mail_purge, now, now - OUTBOX_KEEP_DONE_S, &removed);
+}
+
+static void *outbox_main(void *arg)
+{
+	struct pc_mailer *m = arg;
+
+	while (!atomic_load(&m->stop)) {
+		struct timespec until;
+
+		outbox_drain(m);
+		pthread_mutex_lock(&m->lock);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += OUTBOX_POLL_S;
+		while (!m->kicked && !atomic_load(&m->stop)) {
+			if (pthread_cond_timedwait(&m->wake, &m->lock, &until) != 0)
+				break;
+		}
+		m->kicked = false;
+		pthread_mutex_unlock(&m->lock);
+	}
+	return NULL;
+}
+
+void outbox_kick(struct pc_ctx *ctx)
+{
+	struct pc_mailer *m = ctx->mailer;
+
+	if (m == NULL || !m->running)
+		return;
+	pthread_mutex_lock(&m->lock);
+	m->kicked = true;
+	pthread_cond_signal(&m->wake);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* ---- set-up ------------------------------------------------------------------------------ */
+
+enum pc_err mail_open(struct pc_ctx *ctx, struct pc_errinfo *ei)
+{
+	const struct pc_config *cfg = &ctx->cfg;
+	struct pc_mailer *m;
+	enum pc_err err;
+
+	if (httpc_global_init() != PC_OK) {
+		pc_errinfo_setf(ei, "config", "smtp_url", PC_V_INTERNAL, "libcurl failed to initialise");
+		return PC_EINTERNAL;
+	}
+	err = message_templates_load(ctx, ei);
+	if (err != PC_OK)
+		return err;
+	m = calloc(1, sizeof(*m));
+	if (m != NULL)
+		m->row = malloc(sizeof(*m->row));
+	if (m == NULL || m->row == NULL) {
+		free(m);
+		message_templates_free(ctx);
+		return PC_ENOMEM;
+	}
+	m->ctx = ctx;
+	atomic_init(&m->stop, false);
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->wake, NULL);
+	ctx->mailer = m;
+	if (pthread_create(&m->thread, NULL, outbox_main, m) != 0) {
+		ctx->mailer = NULL;
+		pthread_cond_destroy(&m->wake);
+		pthread_mutex_destroy(&m->lock);
+		free(m->row);
+		free(m);
+		message_templates_free(ctx);
+		return PC_EINTERNAL;
+	}
+	m->running = true;
+	if (cfg->smtp_url[0] == '\0')
+		fprintf(stderr, "portcullis: warning: no smtp_url: mail is written to the log, "
+			"not sent (development default)\n");
+	else if (cfg->smtp_username[0] != '\0' && strncmp(cfg->smtp_url, "smtp://", 7) == 0 &&
+		 !cfg->smtp_starttls)
+		fprintf(stderr, "portcullis: warning: SMTP login over smtp:// without "
+			"smtp_starttls: the password crosses the network in clear\n");
+	return PC_OK;
+}
+
+void mail_close(struct pc_ctx *ctx)
+{
+	struct pc_mailer *m = ctx->mailer;
+
+	if (m != NULL) {
+		if (m->running) {
+			pthread_mutex_lock(&m->lock);
+			atomic_store(&m->stop, true);
+			pthread_cond_signal(&m->wake);
+			pthread_mutex_unlock(&m->lock);
+			pthread_join(m->thread, NULL);
+			m->running = false;
+		}
+		pthread_cond_destroy(&m->wake);
+		pthread_mutex_destroy(&m->lock);
+		ctx->mailer = NULL;
+		free(m->row);
+		free(m);
+	}
+	message_templates_free(ctx);
+}
