@@ -73,6 +73,20 @@ struct pc_argon2_params {
 enum pc_err password_hash(const struct pc_argon2_params *pp, const char *pw, size_t len,
 			     char *out, size_t outsz);
 
+/* What a PHC string says about itself (password_phc_parse). */
+struct phc_info {
+	int type; /* argon2_type: Argon2_d, Argon2_i, Argon2_id */
+	uint32_t version;
+	uint32_t m, t, p;
+	size_t salt_len; /* decoded bytes */
+	size_t hash_len;
+};
+
+/* Reads $argon2X$[v=N$]m=N,t=N,p=N$salt$hash (no sign or leading zero in a
+ * number, unpadded standard base64). False when it is not one; true says
+ * nothing of whether argon2 takes the parameters. Exposed for the fuzzer. */
+bool password_phc_parse(const char *phc, struct phc_info *pi);
+
 /* PC_OK on a match; PC_EBADCREDS on a mismatch; PC_EINVAL when the stored
  * string is not a hash we can verify. *needs_rehash is true on a match whose
  * parameters differ from the policy. */

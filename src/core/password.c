@@ -45,15 +45,6 @@
 #define PW_MAX_T 64u
 #define PW_MAX_P 64u
 
-/* What a PHC string says about itself. */
-struct phc_info {
-	argon2_type type;
-	uint32_t version;
-	uint32_t m, t, p;
-	size_t salt_len; /* decoded bytes */
-	size_t hash_len;
-};
-
 static const struct {
 	const char *prefix;
 	argon2_type type;
@@ -107,7 +98,7 @@ static bool phc_b64(const char **s, size_t *out)
 }
 
 /* Parses $argon2X$[v=N$]m=N,t=N,p=N$salt$hash. False when it is not one. */
-static bool phc_parse(const char *phc, struct phc_info *pi)
+bool password_phc_parse(const char *phc, struct phc_info *pi)
 {
 	const char *s = NULL;
 	size_t i;
@@ -320,7 +311,7 @@ enum pc_err password_verify(const struct pc_argon2_params *policy, const char *p
 
 	if (needs_rehash != NULL)
 		*needs_rehash = false;
-	if (phc == NULL || (pw == NULL && len > 0) || !phc_parse(phc, &pi))
+	if (phc == NULL || (pw == NULL && len > 0) || !password_phc_parse(phc, &pi))
 		return PC_EINVAL;
 	if (pi.m > PW_MAX_M_KIB || pi.t > PW_MAX_T || pi.p > PW_MAX_P)
 		return PC_EINVAL;
