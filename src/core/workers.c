@@ -16,6 +16,7 @@
  *     request threads waking up preempt hashing at once and cheap requests
  *     stay fast while logins pour in.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -54,8 +55,16 @@ static void *workers_main(void *p)
 
 	/* Best effort: lowering one's own priority needs no privilege; should it
 	 * fail, the thread simply keeps the default priority. */
-	if (w->nice > 0)
-		(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), w->nice);
+	if (w->nice > 0) {
+		id_t tid = (id_t)syscall(SYS_gettid);
+		int base;
+
+		/* niceness is added to the one inherited, capped at 19 */
+		errno = 0;
+		base = getpriority(PRIO_PROCESS, tid);
+		if (errno == 0)
+			(void)setpriority(PRIO_PROCESS, tid, base + w->nice > 19 ? 19 : base + w->nice);
+	}
 	password_memory_keep();
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
