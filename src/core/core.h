@@ -25,6 +25,66 @@ struct jwt_claims_table;
 
 #include "base/base.h"
 
+/* ---- config (config.c): setting rows, of the core and of the layers above ---- */
+
+enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL };
+
+/* Checks the value of a string setting: NULL when it is good, else the
+ * reason, a phrase that follows the setting's name ("must be an http:// or
+ * https:// URL"). Run by pc_config_validate on every value, defaults
+ * included (numbers and booleans have their range, checked when set). */
+typedef const char *config_check_fn(const char *value);
+
+/* One setting. Its flag (--name-with-dashes), environment variable
+ * (PORTCULLIS_NAME), INI key and --help line all come from the row. */
+struct config_row {
+	const char *name;
+	enum config_type type;
+	size_t offset;          /* of the value in its struct: pc_config, or a layer's */
+	size_t size;            /* CONFIG_STR: capacity of the char array */
+	const char *def;        /* parsed like user input */
+	long min, max;          /* CONFIG_INT range */
+	const char *choices;    /* CONFIG_STR: "a|b|c" or NULL */
+	config_check_fn *check; /* NULL: none */
+	const char *help;
+};
+
+#define CONFIG_ROW_STR(type, name, member, def, choices, check, help) \
+	{ name, CONFIG_STR, offsetof(type, member), sizeof(((type *)0)->member), def, 0, 0, \
+	  choices, check, help }
+#define CONFIG_ROW_INT(type, name, member, def, lo, hi, help) \
+	{ name, CONFIG_INT, offsetof(type, member), sizeof(int), def, lo, hi, NULL, NULL, help }
+#define CONFIG_ROW_BOOL(type, name, member, def, help) \
+	{ name, CONFIG_BOOL, offsetof(type, member), sizeof(bool), def, 0, 0, NULL, NULL, help }
+
+/* Settings that a layer above the core declares (a face's route prefixes
+ * and cookie): rows over the layer's own struct, whose value lives in
+ * pc_config's layer area. Adding a face adds a layer, not config fields. */
+struct config_layer {
+	const char *name;              /* the face's name, for messages */
+	const struct config_row *rows;
+	size_t nrows;
+	size_t size;                   /* sizeof the layer's struct */
+	/* Cross-field rule over the layer's values: NULL when they hold, else
+	 * the message, with *field set to the setting to name. NULL: none. */
+	const char *(*rule)(const void *values, const char **field);
+};
+
+/* Registers a layer's rows, before the configuration is read (the CLI does
+ * it for every face); registering it again does nothing. PC_EEXISTS when
+ * one of its names is taken, PC_ETOOBIG when the area is full, PC_EINVAL
+ * for a row outside the layer's struct: start-up errors, with ei. */
+enum pc_err config_layer_add(const struct config_layer *l, struct pc_errinfo *ei);
+/* The layer's values in cfg, or NULL when the layer is not registered. */
+const void *config_layer_get(const struct pc_config *cfg, const struct config_layer *l);
+/* A row of the layer by name, or NULL (mount prefixes, at start-up). */
+const struct config_row *config_layer_row(const struct config_layer *l, const char *name);
+
+/* Leaf checks that rows share (config.c). */
+const char *config_check_http_url(const char *v);   /* http:// or https://, no quotes */
+const char *config_check_prefix(const char *v);     /* "" or /a/b, no trailing '/' */
+const char *config_check_cookie_name(const char *v);/* a non-empty cookie token */
+
 /* ---- credential cache (authcache.c) -------------------------------------------- */
 
 #define PC_AUTHCACHE_CRED_MAX 512 /* longer credentials are always checked in full */
