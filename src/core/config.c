@@ -607,6 +607,11 @@ void pc_config_print_help(FILE *out)
 		const struct config_row *s = r.row;
 		size_t n = (size_t)snprintf(flag, sizeof(flag), "--%s", s->name);
 
+		for (size_t k = 0; k < nlayers; k++) {
+			if (s == &layers[k].layer->rows[0])
+				fprintf(out, "Settings of %s:\n", layers[k].layer->name);
+		}
+
 		for (size_t j = 0; j < n && j < sizeof(flag); j++) {
 			if (flag[j] == '_')
 				flag[j] = '-';

@@ -71,6 +71,10 @@ struct fu_settings {
 	CONFIG_ROW_STR(struct fu_settings, name, member, def, ch, chk, help)
 
 static const struct config_row fu_setting_rows[] = {
+	FU_STR("auth_prefix", auth_prefix, "/auth", NULL, config_check_prefix,
+	       "prefix of the fastapi_users auth and register routes"),
+	FU_STR("users_prefix", users_prefix, "/users", NULL, config_check_prefix,
+	       "prefix of the fastapi_users users routes"),
 	FU_STR("cookie_name", cookie.name, "fastapiusersauth", NULL, config_check_cookie_name,
 	       "session cookie name"),
 	CONFIG_ROW_BOOL(struct fu_settings, "cookie_secure", cookie.secure, "true",
@@ -81,10 +85,6 @@ static const struct config_row fu_setting_rows[] = {
 	       "SameSite attribute of cookies"),
 	FU_STR("cookie_domain", cookie.domain, "", NULL, NULL,
 	       "Domain attribute of cookies; empty: host-only"),
-	FU_STR("auth_prefix", auth_prefix, "/auth", NULL, config_check_prefix,
-	       "prefix of the fastapi_users auth and register routes"),
-	FU_STR("users_prefix", users_prefix, "/users", NULL, config_check_prefix,
-	       "prefix of the fastapi_users users routes"),
 };
 
 static const char *fu_settings_rule(const void *values, const char **field)
