@@ -116,7 +116,7 @@ struct pc_config {
 	/* The settings the layers above the core declare (each face's route
 	 * prefixes and cookie): set, loaded and listed by name like the fields
 	 * above, read by their layer; opaque here. */
-	_Alignas(16) unsigned char layer[PC_CFG_LAYER_MAX];
+	unsigned char layer[PC_CFG_LAYER_MAX] __attribute__((aligned(16)));
 };
 
 /* Fills cfg with the built-in defaults (those of the registered layers too). */

@@ -2,10 +2,13 @@
  * core.h - the internal interface of the core, one group per module.
  *
  * Nothing here knows HTTP. The leaf utilities (arena, buf, crypto, time)
- * are in base/base.h, below the store. The groups, bottom up:
+ * are in base/base.h, below the store. The groups, in file order:
+ *   config    setting rows (the core's and those a face declares), checks
+ *   authcache remembered credentials; authcache_through, the one check path
+ *   auth      access JWTs by a face's claims table (login is public API)
  *   workers   bounded pool for slow work (argon2 hashing, outbound HTTP)
  *   password  argon2id hash/verify, dummy verify, policy
- *   jwt       encode/decode of access tokens with the algorithm pinned
+ *   jwt       claims tables; issue/verify access tokens, the algorithm pinned
  *   email     validation and normalisation of addresses and usernames
  *   onetime   one-time tokens (reset, verify): issue, check, consume
  *   mail      the outbox: templates, events, the background sender
