@@ -137,6 +137,7 @@ const char *pc_errinfo_describe(const struct pc_errinfo *ei, char *out, size_t o
 /* ---- configuration ----------------------------------------------------- */
 
 #define PC_CFG_STR 512
+#define PC_CFG_LAYER_MAX 2048 /* bytes for the settings the faces declare */
 
 struct pc_config {
 	char host[256];
@@ -147,11 +148,6 @@ struct pc_config {
 	char jwt_audience[128];
 	int lifetime_seconds;            /* access JWT lifetime */
 	int session_lifetime_seconds;    /* database session (cookie) lifetime */
-	char cookie_name[64];
-	bool cookie_secure;
-	bool cookie_httponly;
-	char cookie_samesite[16];        /* lax, strict, none */
-	char cookie_domain[256];
 	int password_min_length;
 	int password_max_length;
 	int argon2_memory_kib;
@@ -165,8 +161,6 @@ struct pc_config {
 	int max_body_bytes;
 	int max_connections;
 	bool requires_verification;
-	char auth_prefix[128];           /* fastapi_users auth + register routes */
-	char users_prefix[128];          /* fastapi_users users routes */
 	char bootstrap_admin_email[321];
 	char bootstrap_admin_password[PC_CFG_STR];
 	bool access_log;
@@ -191,9 +185,13 @@ struct pc_config {
 	int mail_retry_base_seconds;     /* first retry delay, doubling ... */
 	int mail_retry_max_seconds;      /* ... up to this */
 	int mail_max_attempts;           /* 0 = retry forever */
+	/* The settings the layers above the core declare (each face's route
+	 * prefixes and cookie): set, loaded and listed by name like the fields
+	 * above, read by their layer; opaque here. */
+	unsigned char layer[PC_CFG_LAYER_MAX] __attribute__((aligned(16)));
 };
 
-/* Fills cfg with the built-in defaults. */
+/* Fills cfg with the built-in defaults (those of the registered layers too). */
 void pc_config_defaults(struct pc_config *cfg);
 
 /* Sets one setting by its name ("lifetime_seconds") from its text form.
@@ -208,10 +206,12 @@ enum pc_err pc_config_load_ini(struct pc_config *cfg, const char *path, struct p
 /* Applies every PORTCULLIS_<NAME> variable of the environment. */
 enum pc_err pc_config_load_env(struct pc_config *cfg, struct pc_errinfo *ei);
 
-/* Checks the settings together (ranges, secret length, prefixes). */
+/* Checks each value (its row's check) and the settings together (the
+ * cross-field rules: secret length, password bounds, pairs that go together). */
 enum pc_err pc_config_validate(const struct pc_config *cfg, struct pc_errinfo *ei);
 
-/* Reads a string setting by name (prefixes for mounting); NULL if none. Borrowed. */
+/* Reads a string setting by name, for embedders; NULL if none. Borrowed.
+ * Modules of portcullis read their typed fields instead. */
 const char *pc_config_get_str(const struct pc_config *cfg, const char *name);
 
 /* Whether a setting of that name exists; whether it is a boolean. */

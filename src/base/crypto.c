@@ -91,22 +91,10 @@ void crypto_hex_encode(const void *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-/* Every byte is read whatever the others hold: the differences are OR-ed
- * together, eight bytes at a time, and looked at once at the end. */
+/* OpenSSL's CRYPTO_memcmp: every byte is read whatever the others hold. */
 bool crypto_ct_equal(const void *a, const void *b, size_t n)
 {
-	const unsigned char *p = a, *q = b;
-	uint64_t diff = 0, x, y;
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&x, p + i, 8);
-		memcpy(&y, q + i, 8);
-		diff |= x ^ y;
-	}
-	for (; i < n; i++)
-		diff |= (uint64_t)(p[i] ^ q[i]);
-	return diff == 0;
+	return CRYPTO_memcmp(a, b, n) == 0;
 }
 
 /* Constant time for strings of equal length; a length difference (or NULL)

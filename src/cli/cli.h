@@ -24,7 +24,7 @@ struct cli_cmd {
  * printing the reason. */
 int cli_config_load(int argc, char **argv, struct pc_config *cfg, char **rest, int *nrest);
 
-/* Prints "portcullis: <what>: <ei.msg or the error>" to stderr. */
+/* Prints "portcullis: <what>: <the error>: <ei described>" to stderr. */
 void cli_report(const char *what, enum pc_err err, const struct pc_errinfo *ei);
 
 int cli_serve(int argc, char **argv);

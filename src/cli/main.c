@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "faces/face.h"
 
 static const struct cli_cmd commands[] = {
 	{ "serve", cli_serve, "run the HTTP server" },
@@ -90,6 +91,11 @@ int cli_config_load(int argc, char **argv, struct pc_config *cfg, char **rest, i
 			}
 			config_path = v != NULL ? v : argv[i + 1];
 		}
+	}
+	err = faces_settings_add(&ei); /* the faces' own settings, before any source */
+	if (err != PC_OK) {
+		cli_report("settings", err, &ei);
+		return CLI_EXIT_FAIL;
 	}
 	pc_config_defaults(cfg);
 	if (config_path != NULL && config_path[0] != '\0') {

@@ -24,6 +24,18 @@ static void serve_help(void)
 
 #define SERVE_TRIM_PERIOD_S 5
 
+/* Whether a face sends its session cookie without Secure. */
+static bool serve_insecure_cookie(const struct pc_config *cfg)
+{
+	for (size_t i = 0; i < faces_count; i++) {
+		const struct pc_cookie_conf *ck = face_cookie_conf(faces_all[i], cfg);
+
+		if (ck != NULL && !ck->secure)
+			return true;
+	}
+	return false;
+}
+
 /* Waits for SIGINT or SIGTERM; meanwhile, every few seconds, returns the
  * pages malloc holds free (argon2 buffers after a login flood, connection
  * pools after a burst) to the OS, so an idle server is small again. */
@@ -86,7 +98,7 @@ int cli_serve(int argc, char **argv)
 	}
 	fprintf(stderr, "portcullis: listening on http://%s:%d\n", cfg.host, cfg.port);
 	if (cfg.database_url[0] != '\0' && strncmp(cfg.database_url, "sqlite:", 7) == 0 &&
-	    !cfg.cookie_secure)
+	    serve_insecure_cookie(&cfg))
 		fprintf(stderr, "portcullis: warning: cookie_secure=false: development only\n");
 	sig = serve_wait(&set);
 	fprintf(stderr, "portcullis: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -9,8 +9,10 @@
  * verification is required, answers PC_ENOTVERIFIED (fastapi-users does the
  * same). A successful login with an old-parameter hash rehashes it.
  *
- * Access JWTs: jwt_verify (jwt.c) checks alg, signature, aud, exp; here
- * the jti denylist (logout) and the user's existence are checked.
+ * Access JWTs: jwt_verify (jwt.c) checks alg, signature and the claims by
+ * the face's table; here the token id denylist (logout) and the user's
+ * existence are checked, behind the credential cache (authcache_through).
+ * The public pc_jwt_* calls use RFC 7519's table (sub, jti, aud).
  */
 #include <stdio.h>
 #include <string.h>
@@ -83,41 +85,61 @@ out_wipe:
 	return err;
 }
 
+/* ---- access JWTs ------------------------------------------------------------- */
+
+enum pc_err auth_jwt_issue(struct pc_ctx *ctx, const struct jwt_claims_table *t,
+			   const struct pc_user *u, char *out, size_t outsz)
+{
+	return jwt_sign(&ctx->jwt, t, u->id, time_now(), ctx->cfg.lifetime_seconds, out, outsz,
+			NULL);
+}
+
+/* The full check behind the cache: signature and claims by the table, then
+ * the denylist and the user in one store read. */
+static enum pc_err auth_jwt_check(struct pc_ctx *ctx, const void *arg, const char *token,
+				  int64_t now, struct pc_user *out, int64_t *exp)
+{
+	struct pc_jwt_claims claims;
+
+	if (jwt_verify(&ctx->jwt, arg, token, now, &claims) != PC_OK ||
+	    !crypto_uuid_valid(claims.sub))
+		return PC_EUNAUTHORIZED;
+	if (STORE_CALL(ctx->store, user_by_id_unrevoked, claims.sub, claims.jti, out) != PC_OK)
+		return PC_EUNAUTHORIZED;
+	*exp = claims.exp;
+	return PC_OK;
+}
+
+enum pc_err auth_jwt_authenticate(struct pc_ctx *ctx, const struct jwt_claims_table *t,
+				  const char *token, struct pc_user *out)
+{
+	if (token == NULL || t == NULL)
+		return PC_EUNAUTHORIZED;
+	return authcache_through(ctx, (uintptr_t)t, token, strnlen(token, PC_JWT_MAX + 1),
+				 auth_jwt_check, t, out);
+}
+
+enum pc_err auth_jwt_revoke(struct pc_ctx *ctx, const struct jwt_claims_table *t,
+			    const char *token)
+{
+	struct pc_jwt_claims claims;
+
+	if (jwt_verify(&ctx->jwt, t, token, time_now(), &claims) != PC_OK)
+		return PC_EUNAUTHORIZED;
+	return STORE_CALL(ctx->store, jti_revoke, claims.jti, claims.exp);
+}
+
 enum pc_err pc_jwt_issue(struct pc_ctx *ctx, const struct pc_user *u, char *out, size_t outsz)
 {
-	return jwt_sign(&ctx->jwt, u->id, time_now(), ctx->cfg.lifetime_seconds, out, outsz, NULL);
+	return auth_jwt_issue(ctx, &jwt_claims_rfc7519, u, out, outsz);
 }
 
 enum pc_err pc_jwt_authenticate(struct pc_ctx *ctx, const char *token, struct pc_user *out)
 {
-	struct pc_jwt_claims claims;
-	size_t len = strnlen(token, PC_JWT_MAX + 1);
-	int64_t now = time_now();
-	uint64_t stamp;
-	enum pc_err err;
-
-	if (authcache_get(ctx, PC_AUTHCACHE_JWT, token, len, now, out))
-		return PC_OK;
-	stamp = authcache_stamp(ctx); /* before the read (authcache.c) */
-	err = jwt_verify(&ctx->jwt, token, now, &claims);
-	if (err != PC_OK || !crypto_uuid_valid(claims.sub))
-		return PC_EUNAUTHORIZED;
-	/* The denylist and the user in one read. */
-	err = STORE_CALL(ctx->store, user_by_id_unrevoked, claims.sub, claims.jti, out);
-	if (err != PC_OK)
-		return PC_EUNAUTHORIZED;
-	crypto_wipe(out->hashed_password, sizeof(out->hashed_password));
-	authcache_put(ctx, PC_AUTHCACHE_JWT, token, len, claims.exp, stamp, out);
-	return PC_OK;
+	return auth_jwt_authenticate(ctx, &jwt_claims_rfc7519, token, out);
 }
 
 enum pc_err pc_jwt_revoke(struct pc_ctx *ctx, const char *token)
 {
-	struct pc_jwt_claims claims;
-	enum pc_err err;
-
-	err = jwt_verify(&ctx->jwt, token, time_now(), &claims);
-	if (err != PC_OK)
-		return PC_EUNAUTHORIZED;
-	return STORE_CALL(ctx->store, jti_revoke, claims.jti, claims.exp);
+	return auth_jwt_revoke(ctx, &jwt_claims_rfc7519, token);
 }

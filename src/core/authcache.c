@@ -42,7 +42,7 @@ struct authcache_entry {
 	uint64_t gen;      /* the store's write generation when it was filled */
 	int64_t loaded_ms; /* monotonic */
 	int64_t exp;       /* the credential's expiry, unix seconds */
-	unsigned kind;
+	uintptr_t kind;
 	size_t len;
 	char cred[PC_AUTHCACHE_CRED_MAX];
 	struct pc_user user;
@@ -108,7 +108,7 @@ static int64_t authcache_mono_ms(void)
  * signature, a session token's random tail: what tells two credentials
  * apart), mixed with the process's random seed, so that nobody outside can
  * aim at a slot. The whole credential is compared on a hit. */
-static size_t authcache_slot(unsigned kind, const char *cred, size_t len)
+static size_t authcache_slot(uintptr_t kind, const char *cred, size_t len)
 {
 	uint64_t a = 0, b = 0, h;
 	size_t n = len < 16 ? len : 16;
@@ -118,7 +118,7 @@ static size_t authcache_slot(unsigned kind, const char *cred, size_t len)
 	memcpy(&a, tail, 8);
 	memcpy(&b, tail + 8, 8);
 	h = (a ^ authcache_seed[0]) * 0x9e3779b97f4a7c15ull;
-	h ^= (b ^ authcache_seed[1] ^ ((uint64_t)len << 8 | kind)) * 0xff51afd7ed558ccdull;
+	h ^= (b ^ authcache_seed[1] ^ ((uint64_t)len << 8) ^ (uint64_t)kind) * 0xff51afd7ed558ccdull;
 	h ^= h >> 29;
 	h *= 0xc4ceb9fe1a85ec53ull;
 	h ^= h >> 32;
@@ -134,8 +134,8 @@ uint64_t authcache_stamp(struct pc_ctx *ctx)
 	return gen;
 }
 
-bool authcache_get(struct pc_ctx *ctx, unsigned kind, const char *cred, size_t len,
-		      int64_t now, struct pc_user *out)
+bool authcache_get(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t len,
+		   int64_t now, struct pc_user *out)
 {
 	struct authcache_entry *e;
 	struct authcache *c;
@@ -158,8 +158,8 @@ bool authcache_get(struct pc_ctx *ctx, unsigned kind, const char *cred, size_t l
 	return true;
 }
 
-void authcache_put(struct pc_ctx *ctx, unsigned kind, const char *cred, size_t len,
-		      int64_t exp, uint64_t stamp, const struct pc_user *u)
+void authcache_put(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t len,
+		   int64_t exp, uint64_t stamp, const struct pc_user *u)
 {
 	struct authcache_entry *e;
 	struct authcache *c;
@@ -179,4 +179,22 @@ void authcache_put(struct pc_ctx *ctx, unsigned kind, const char *cred, size_t l
 	memcpy(e->cred, cred, len);
 	e->user = *u;
 	crypto_wipe(e->user.hashed_password, sizeof(e->user.hashed_password));
+}
+
+enum pc_err authcache_through(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t len,
+			      authcache_check_fn *check, const void *arg, struct pc_user *out)
+{
+	int64_t now = time_now(), exp = 0;
+	uint64_t stamp;
+	enum pc_err err;
+
+	if (authcache_get(ctx, kind, cred, len, now, out))
+		return PC_OK;
+	stamp = authcache_stamp(ctx); /* before the read: a write after it voids the entry */
+	err = check(ctx, arg, cred, now, out, &exp);
+	if (err != PC_OK)
+		return err;
+	crypto_wipe(out->hashed_password, sizeof(out->hashed_password));
+	authcache_put(ctx, kind, cred, len, exp, stamp, out);
+	return PC_OK;
 }

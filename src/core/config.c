@@ -1,12 +1,25 @@
 /*
  * config.c - the settings table, and the four sources that fill it.
  *
- * Every setting is one row of `settings[]`: its name (also the INI key), its
- * type, where it lives in struct pc_config, its default as text, its range or
- * choices, and one line of help. The flag (--name-with-dashes) and the
- * environment variable (PORTCULLIS_NAME) are derived from the name, so the
- * three sources cannot drift apart. Defaults go through the same parser as
- * user input.
+ * Every setting is one row (struct config_row, core.h): its name (also the
+ * INI key), its type, where it lives, its default as text, its range or
+ * choices, a check of its value, and one line of help. The flag
+ * (--name-with-dashes) and the environment variable (PORTCULLIS_NAME) are
+ * derived from the name, so the sources cannot drift apart. Defaults go
+ * through the same parser as user input.
+ *
+ * The core's rows are `settings[]` over struct pc_config. The layers above
+ * (each face: its route prefixes, its cookie) declare their own rows over
+ * their own structs and register them with config_layer_add before the
+ * configuration is read; their values live in pc_config's layer area, at a
+ * place given at registration, and every source, --help and validation
+ * treat them as the core's. A setting is read as a typed field: the core's
+ * from struct pc_config, a layer's from config_layer_get's struct; a name
+ * that matches no row fails registration or start-up, never a request.
+ *
+ * Validation (pc_config_validate): each row's check on its value, then the
+ * rules that tie settings together, all in `rules[]` below (and a layer's
+ * own rule over its values).
  *
  * Precedence is the order of application, lowest first:
  *   pc_config_defaults < pc_config_load_ini < pc_config_load_env < flags
@@ -23,40 +36,107 @@
 
 #include "core/core.h"
 
-enum setting_type { T_STR, T_INT, T_BOOL };
+/* ---- checks of one value ------------------------------------------------------ */
 
-struct setting {
-	const char *name;
-	enum setting_type type;
-	size_t offset;
-	size_t size;          /* T_STR: capacity of the char array */
-	const char *def;
-	long min, max;        /* T_INT range */
-	const char *choices;  /* T_STR: "a|b|c" or NULL */
-	const char *help;
-};
+static const char *check_jwt_secret(const char *v)
+{
+	size_t n = strlen(v);
 
-#define S_STR(f, d, ch, h) { #f, T_STR, offsetof(struct pc_config, f), \
-	sizeof(((struct pc_config *)0)->f), d, 0, 0, ch, h }
-#define S_INT(f, d, lo, hi, h) { #f, T_INT, offsetof(struct pc_config, f), 0, d, lo, hi, NULL, h }
-#define S_BOOL(f, d, h) { #f, T_BOOL, offsetof(struct pc_config, f), 0, d, 0, 0, NULL, h }
+	if (n > 0 && n < 32)
+		return "must be at least 32 bytes (generate one with: openssl rand -base64 48)";
+	return NULL;
+}
 
-static const struct setting settings[] = {
-	S_STR(host, "127.0.0.1", NULL, "address to listen on"),
+const char *config_check_http_url(const char *v)
+{
+	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+		return "must be an http:// or https:// URL";
+	if (strpbrk(v, " \"'<>\\`") != NULL)
+		return "must be an http:// or https:// URL without quotes, spaces or angle brackets";
+	return NULL;
+}
+
+static const char *check_http_url_or_empty(const char *v)
+{
+	return v[0] == '\0' ? NULL : config_check_http_url(v);
+}
+
+static const char *check_smtp_url(const char *v)
+{
+	if (v[0] != '\0' && strncmp(v, "smtp://", 7) != 0 && strncmp(v, "smtps://", 8) != 0)
+		return "must start with smtp:// or smtps://";
+	return NULL;
+}
+
+/* addr@host or Name <addr@host>: printable ASCII; the address without
+ * blanks, quotes, commas or angle brackets. */
+static const char *check_mail_from(const char *v)
+{
+	static const char why[] = "must be addr@host or Name <addr@host> (printable ASCII)";
+	const char *lt = strrchr(v, '<');
+	const char *gt = lt != NULL ? strchr(lt, '>') : NULL;
+	const char *a = v;
+	size_t n;
+
+	for (const char *p = v; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			return why;
+	}
+	if (lt != NULL && gt == NULL)
+		return why;
+	if (lt != NULL) {
+		a = lt + 1;
+		n = (size_t)(gt - a);
+	} else {
+		n = strlen(v);
+	}
+	if (n == 0 || n > PC_EMAIL_MAX || memchr(a, '@', n) == NULL)
+		return why;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)a[i];
+
+		if (c <= ' ' || c == '<' || c == '>' || c == '"' || c == ',')
+			return why;
+	}
+	return NULL;
+}
+
+const char *config_check_prefix(const char *p)
+{
+	size_t n = strlen(p);
+
+	if (n == 0)
+		return NULL;
+	if (p[0] != '/' || p[n - 1] == '/' || strpbrk(p, "{}?# ") != NULL)
+		return "must be empty or start with '/' and not end with '/'";
+	return NULL;
+}
+
+const char *config_check_cookie_name(const char *v)
+{
+	if (v[0] == '\0' || strpbrk(v, " ;,=\"\\") != NULL)
+		return "must be a non-empty token";
+	return NULL;
+}
+
+/* ---- the core's rows ---------------------------------------------------------------- */
+
+#define S_STR(f, d, ch, chk, h) CONFIG_ROW_STR(struct pc_config, #f, f, d, ch, chk, h)
+#define S_INT(f, d, lo, hi, h) CONFIG_ROW_INT(struct pc_config, #f, f, d, lo, hi, h)
+#define S_BOOL(f, d, h) CONFIG_ROW_BOOL(struct pc_config, #f, f, d, h)
+
+static const struct config_row settings[] = {
+	S_STR(host, "127.0.0.1", NULL, NULL, "address to listen on"),
 	S_INT(port, "8000", 1, 65535, "TCP port to listen on"),
-	S_STR(database_url, "sqlite:///portcullis.db", NULL,
+	S_STR(database_url, "sqlite:///portcullis.db", NULL, NULL,
 	      "sqlite:///relative.db or sqlite:////absolute/path.db"),
-	S_STR(jwt_secret, "", NULL,
+	S_STR(jwt_secret, "", NULL, check_jwt_secret,
 	      "HMAC secret for access JWTs, at least 32 bytes; empty: generated and kept in the database"),
-	S_STR(algorithm, "HS256", "HS256|HS384|HS512", "JWT signing algorithm (the only one accepted)"),
-	S_STR(jwt_audience, "fastapi-users:auth", NULL, "aud claim of access JWTs"),
+	S_STR(algorithm, "HS256", "HS256|HS384|HS512", NULL,
+	      "JWT signing algorithm (the only one accepted)"),
+	S_STR(jwt_audience, "fastapi-users:auth", NULL, NULL, "aud claim of access JWTs"),
 	S_INT(lifetime_seconds, "3600", 1, 31536000, "access JWT lifetime"),
 	S_INT(session_lifetime_seconds, "3600", 1, 31536000, "database session (cookie) lifetime"),
-	S_STR(cookie_name, "fastapiusersauth", NULL, "session cookie name"),
-	S_BOOL(cookie_secure, "true", "Secure attribute on cookies (set false for plain-HTTP development)"),
-	S_BOOL(cookie_httponly, "true", "HttpOnly attribute on the session cookie"),
-	S_STR(cookie_samesite, "lax", "lax|strict|none", "SameSite attribute of cookies"),
-	S_STR(cookie_domain, "", NULL, "Domain attribute of cookies; empty: host-only"),
 	S_INT(password_min_length, "8", 1, 4096, "shortest password accepted"),
 	S_INT(password_max_length, "4096", 8, 65536, "longest password accepted, in bytes"),
 	S_INT(argon2_memory_kib, "19456", 8, 4194304, "argon2id memory cost m (KiB)"),
@@ -72,31 +152,32 @@ static const struct setting settings[] = {
 	S_INT(max_body_bytes, "65536", 1024, 16777216, "largest request body accepted (413 beyond)"),
 	S_INT(max_connections, "4096", 16, 1000000, "simultaneous connections"),
 	S_BOOL(requires_verification, "false", "unverified users cannot log in"),
-	S_STR(auth_prefix, "/auth", NULL, "prefix of the fastapi_users auth and register routes"),
-	S_STR(users_prefix, "/users", NULL, "prefix of the fastapi_users users routes"),
-	S_STR(bootstrap_admin_email, "", NULL, "superuser created at start-up when absent"),
-	S_STR(bootstrap_admin_password, "", NULL, "its password"),
+	S_STR(bootstrap_admin_email, "", NULL, NULL, "superuser created at start-up when absent"),
+	S_STR(bootstrap_admin_password, "", NULL, NULL, "its password"),
 	S_BOOL(access_log, "true", "one JSON line per request on stderr"),
-	S_STR(smtp_url, "", NULL,
+	S_STR(smtp_url, "", NULL, check_smtp_url,
 	      "smtp://host:port or smtps://host:port; empty: mail is written to the log (development)"),
 	S_BOOL(smtp_starttls, "false", "smtp://: require STARTTLS before sending"),
-	S_STR(smtp_username, "", NULL, "SMTP login name; empty: no login"),
-	S_STR(smtp_password, "", NULL, "SMTP password (never logged)"),
+	S_STR(smtp_username, "", NULL, NULL, "SMTP login name; empty: no login"),
+	S_STR(smtp_password, "", NULL, NULL, "SMTP password (never logged)"),
 	S_INT(smtp_timeout_seconds, "30", 1, 600, "one delivery attempt (SMTP or webhook), start to end"),
-	S_STR(mail_from, "portcullis@localhost", NULL, "From of mail: addr@host or Name <addr@host>"),
-	S_STR(reset_url, "http://127.0.0.1:8000/reset-password", NULL,
+	S_STR(mail_from, "portcullis@localhost", NULL, check_mail_from,
+	      "From of mail: addr@host or Name <addr@host>"),
+	S_STR(reset_url, "http://127.0.0.1:8000/reset-password", NULL, config_check_http_url,
 	      "front-end page of the reset link; ?token=<token> is appended"),
-	S_STR(verify_url, "http://127.0.0.1:8000/verify", NULL,
+	S_STR(verify_url, "http://127.0.0.1:8000/verify", NULL, config_check_http_url,
 	      "front-end page of the verify link; ?token=<token> is appended"),
 	S_INT(reset_token_lifetime_seconds, "3600", 1, 604800, "reset token lifetime"),
 	S_INT(verify_token_lifetime_seconds, "86400", 1, 2592000, "verify token lifetime"),
 	S_BOOL(reset_ends_sessions, "true", "a password reset ends the user's sessions"),
-	S_STR(reset_template_text, "", NULL, "file: plain-text reset mail ({{link}} {{email}} {{token}} {{expires_in}})"),
-	S_STR(reset_template_html, "", NULL, "file: HTML reset mail (values are HTML-escaped)"),
-	S_STR(verify_template_text, "", NULL, "file: plain-text verify mail"),
-	S_STR(verify_template_html, "", NULL, "file: HTML verify mail"),
-	S_STR(webhook_url, "", NULL, "http(s) URL that receives events (on_after_register, ...)"),
-	S_STR(webhook_secret, "", NULL, "HMAC-SHA256 key of the X-Portcullis-Signature header"),
+	S_STR(reset_template_text, "", NULL, NULL,
+	      "file: plain-text reset mail ({{link}} {{email}} {{token}} {{expires_in}})"),
+	S_STR(reset_template_html, "", NULL, NULL, "file: HTML reset mail (values are HTML-escaped)"),
+	S_STR(verify_template_text, "", NULL, NULL, "file: plain-text verify mail"),
+	S_STR(verify_template_html, "", NULL, NULL, "file: HTML verify mail"),
+	S_STR(webhook_url, "", NULL, check_http_url_or_empty,
+	      "http(s) URL that receives events (on_after_register, ...)"),
+	S_STR(webhook_secret, "", NULL, NULL, "HMAC-SHA256 key of the X-Portcullis-Signature header"),
 	S_INT(mail_retry_base_seconds, "2", 1, 3600, "first retry delay of a failed delivery (doubles)"),
 	S_INT(mail_retry_max_seconds, "300", 1, 86400, "longest retry delay"),
 	S_INT(mail_max_attempts, "0", 0, 1000000, "attempts before a delivery is given up; 0: never"),
@@ -104,14 +185,155 @@ static const struct setting settings[] = {
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
-static const struct setting *setting_find(const char *name)
+/* ---- rules that tie settings together ----------------------------------------------- */
+
+struct config_rule {
+	const char *field;                          /* the setting the message names */
+	bool (*holds)(const struct pc_config *cfg);
+	const char *msg;
+};
+
+static bool rule_password_bounds(const struct pc_config *c)
 {
-	for (size_t i = 0; i < NSETTINGS; i++) {
-		if (strcmp(settings[i].name, name) == 0)
-			return &settings[i];
+	return c->password_min_length <= c->password_max_length;
+}
+
+static bool rule_bootstrap_pair(const struct pc_config *c)
+{
+	return (c->bootstrap_admin_email[0] == '\0') == (c->bootstrap_admin_password[0] == '\0');
+}
+
+static bool rule_smtp_login(const struct pc_config *c)
+{
+	return c->smtp_password[0] == '\0' || c->smtp_username[0] != '\0';
+}
+
+static bool rule_webhook_secret(const struct pc_config *c)
+{
+	return c->webhook_url[0] == '\0' || strlen(c->webhook_secret) >= 16;
+}
+
+static bool rule_retry_bounds(const struct pc_config *c)
+{
+	return c->mail_retry_base_seconds <= c->mail_retry_max_seconds;
+}
+
+static const struct config_rule rules[] = {
+	{ "password_min_length", rule_password_bounds,
+	  "password_min_length is above password_max_length" },
+	{ "bootstrap_admin_email", rule_bootstrap_pair,
+	  "bootstrap_admin_email and bootstrap_admin_password go together" },
+	{ "smtp_password", rule_smtp_login, "smtp_password needs smtp_username" },
+	{ "webhook_secret", rule_webhook_secret,
+	  "webhook_url needs a webhook_secret of at least 16 bytes" },
+	{ "mail_retry_base_seconds", rule_retry_bounds,
+	  "mail_retry_base_seconds is above mail_retry_max_seconds" },
+};
+
+/* ---- the layers' rows ------------------------------------------------------------------ */
+
+#define CONFIG_LAYERS_MAX 8
+
+static struct {
+	const struct config_layer *layer;
+	size_t base; /* offset of its values in pc_config */
+} layers[CONFIG_LAYERS_MAX];
+static size_t nlayers, layer_used;
+
+/* A row and where its struct starts in pc_config. */
+struct row_ref {
+	const struct config_row *row;
+	size_t base;
+};
+
+/* The i-th row: the core's, then each layer's in registration order. */
+static bool row_at(size_t i, struct row_ref *out)
+{
+	if (i < NSETTINGS) {
+		*out = (struct row_ref){ &settings[i], 0 };
+		return true;
+	}
+	i -= NSETTINGS;
+	for (size_t k = 0; k < nlayers; k++) {
+		if (i < layers[k].layer->nrows) {
+			*out = (struct row_ref){ &layers[k].layer->rows[i], layers[k].base };
+			return true;
+		}
+		i -= layers[k].layer->nrows;
+	}
+	return false;
+}
+
+static bool row_find(const char *name, struct row_ref *out)
+{
+	for (size_t i = 0; row_at(i, out); i++) {
+		if (strcmp(out->row->name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static char *row_field(const struct pc_config *cfg, const struct row_ref *r)
+{
+	return (char *)cfg + r->base + r->row->offset;
+}
+
+enum pc_err config_layer_add(const struct config_layer *l, struct pc_errinfo *ei)
+{
+	size_t base = (layer_used + 15) & ~(size_t)15;
+	struct row_ref taken;
+	char msg[200];
+
+	for (size_t k = 0; k < nlayers; k++) {
+		if (layers[k].layer == l)
+			return PC_OK;
+	}
+	if (nlayers == CONFIG_LAYERS_MAX || base + l->size > PC_CFG_LAYER_MAX) {
+		snprintf(msg, sizeof(msg), "settings of %s: no room left in the configuration", l->name);
+		pc_errinfo_setf(ei, "config", l->name, PC_V_INTERNAL, "%s", msg);
+		return PC_ETOOBIG;
+	}
+	for (size_t i = 0; i < l->nrows; i++) {
+		const struct config_row *r = &l->rows[i];
+
+		if (row_find(r->name, &taken)) {
+			snprintf(msg, sizeof(msg), "settings of %s: %s is declared twice", l->name,
+				 r->name);
+			pc_errinfo_setf(ei, "config", r->name, PC_V_INTERNAL, "%s", msg);
+			return PC_EEXISTS;
+		}
+		if (r->offset + r->size > l->size || (r->type == CONFIG_STR && r->size == 0)) {
+			snprintf(msg, sizeof(msg), "settings of %s: %s lies outside them", l->name, r->name);
+			pc_errinfo_setf(ei, "config", r->name, PC_V_INTERNAL, "%s", msg);
+			return PC_EINVAL;
+		}
+	}
+	layers[nlayers].layer = l;
+	layers[nlayers].base = offsetof(struct pc_config, layer) + base;
+	nlayers++;
+	layer_used = base + l->size;
+	return PC_OK;
+}
+
+const void *config_layer_get(const struct pc_config *cfg, const struct config_layer *l)
+{
+	for (size_t k = 0; k < nlayers; k++) {
+		if (layers[k].layer == l)
+			return (const char *)cfg + layers[k].base;
 	}
 	return NULL;
 }
+
+const struct config_row *config_layer_row(const struct config_layer *l, const char *name)
+{
+	for (size_t i = 0; l != NULL && i < l->nrows; i++) {
+		if (strcmp(l->rows[i].name, name) == 0)
+			return &l->rows[i];
+	}
+	return NULL;
+}
+
+/* ---- parsing one value ---------------------------------------------------------------- */
 
 static bool choice_ok(const char *choices, const char *v)
 {
@@ -128,12 +350,13 @@ static bool choice_ok(const char *choices, const char *v)
 	return false;
 }
 
-static enum pc_err bad_value(struct pc_errinfo *ei, const struct setting *s, const char *why)
+static enum pc_err bad_value(struct pc_errinfo *ei, const struct config_row *s, enum pc_verr code,
+			     const char *why)
 {
 	char msg[256];
 
 	snprintf(msg, sizeof(msg), "%s: %s", s->name, why);
-	pc_errinfo_setf(ei, "config", s->name, PC_V_RULE, "%s", msg);
+	pc_errinfo_setf(ei, "config", s->name, code, "%s", msg);
 	return PC_EINVAL;
 }
 
@@ -155,47 +378,49 @@ static enum pc_err parse_bool(const char *v, bool *out)
 	return PC_EINVAL;
 }
 
-static enum pc_err setting_apply(struct pc_config *cfg, const struct setting *s, const char *v,
+static enum pc_err setting_apply(struct pc_config *cfg, const struct row_ref *r, const char *v,
 				 struct pc_errinfo *ei)
 {
-	char *field = (char *)cfg + s->offset;
+	const struct config_row *s = r->row;
+	char *field = row_field(cfg, r);
 	char *end;
 	long n;
 	size_t len;
 
 	switch (s->type) {
-	case T_STR:
+	case CONFIG_STR:
 		len = strlen(v);
 		if (len >= s->size)
-			return bad_value(ei, s, "value too long");
+			return bad_value(ei, s, PC_V_TOO_LONG, "value too long");
 		for (size_t i = 0; i < len; i++) {
 			if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
-				return bad_value(ei, s, "control characters are not allowed");
+				return bad_value(ei, s, PC_V_CONTROL_CHARS,
+						 "control characters are not allowed");
 		}
 		if (s->choices != NULL && !choice_ok(s->choices, v)) {
 			char why[160];
 
 			snprintf(why, sizeof(why), "must be one of %s", s->choices);
-			return bad_value(ei, s, why);
+			return bad_value(ei, s, PC_V_CHOICE, why);
 		}
 		memcpy(field, v, len + 1);
 		return PC_OK;
-	case T_INT:
+	case CONFIG_INT:
 		errno = 0;
 		n = strtol(v, &end, 10);
 		if (errno != 0 || end == v || *end != '\0')
-			return bad_value(ei, s, "not an integer");
+			return bad_value(ei, s, PC_V_NOT_INTEGER, "not an integer");
 		if (n < s->min || n > s->max) {
 			char why[96];
 
 			snprintf(why, sizeof(why), "must be between %ld and %ld", s->min, s->max);
-			return bad_value(ei, s, why);
+			return bad_value(ei, s, PC_V_RANGE, why);
 		}
 		*(int *)(void *)field = (int)n;
 		return PC_OK;
-	case T_BOOL:
+	case CONFIG_BOOL:
 		if (parse_bool(v, (bool *)(void *)field) != PC_OK)
-			return bad_value(ei, s, "must be true or false");
+			return bad_value(ei, s, PC_V_NOT_BOOL, "must be true or false");
 		return PC_OK;
 	}
 	return PC_EINTERNAL;
@@ -203,9 +428,11 @@ static enum pc_err setting_apply(struct pc_config *cfg, const struct setting *s,
 
 void pc_config_defaults(struct pc_config *cfg)
 {
+	struct row_ref r;
+
 	memset(cfg, 0, sizeof(*cfg));
-	for (size_t i = 0; i < NSETTINGS; i++) {
-		enum pc_err err = setting_apply(cfg, &settings[i], settings[i].def, NULL);
+	for (size_t i = 0; row_at(i, &r); i++) {
+		enum pc_err err = setting_apply(cfg, &r, r.row->def, NULL);
 
 		(void)err; /* the defaults are valid: test_config checks it */
 	}
@@ -214,25 +441,25 @@ void pc_config_defaults(struct pc_config *cfg)
 enum pc_err pc_config_set(struct pc_config *cfg, const char *name, const char *value,
 			  struct pc_errinfo *ei)
 {
-	const struct setting *s = setting_find(name);
+	struct row_ref r;
 
-	if (s == NULL) {
+	if (!row_find(name, &r)) {
 		char msg[160];
 
 		snprintf(msg, sizeof(msg), "unknown setting '%.100s'", name);
 		pc_errinfo_setf(ei, "config", name, PC_V_UNKNOWN_SETTING, "%s", msg);
 		return PC_ENOTFOUND;
 	}
-	return setting_apply(cfg, s, value, ei);
+	return setting_apply(cfg, &r, value, ei);
 }
 
 const char *pc_config_get_str(const struct pc_config *cfg, const char *name)
 {
-	const struct setting *s = setting_find(name);
+	struct row_ref r;
 
-	if (s == NULL || s->type != T_STR)
+	if (!row_find(name, &r) || r.row->type != CONFIG_STR)
 		return NULL;
-	return (const char *)cfg + s->offset;
+	return row_field(cfg, &r);
 }
 
 struct ini_state {
@@ -294,98 +521,98 @@ static void env_name(const char *name, char *out, size_t outsz)
 
 enum pc_err pc_config_load_env(struct pc_config *cfg, struct pc_errinfo *ei)
 {
+	struct row_ref r;
 	char var[96];
 
-	for (size_t i = 0; i < NSETTINGS; i++) {
+	for (size_t i = 0; row_at(i, &r); i++) {
 		const char *v;
 		enum pc_err err;
 
-		env_name(settings[i].name, var, sizeof(var));
+		env_name(r.row->name, var, sizeof(var));
 		v = getenv(var);
 		if (v == NULL)
 			continue;
-		err = setting_apply(cfg, &settings[i], v, ei);
+		err = setting_apply(cfg, &r, v, ei);
 		if (err != PC_OK)
 			return err;
 	}
 	return PC_OK;
 }
 
-static bool prefix_ok(const char *p)
-{
-	size_t n = strlen(p);
-
-	if (n == 0)
-		return true;
-	if (p[0] != '/' || p[n - 1] == '/')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] == '{' || p[i] == '}' || p[i] == '?' || p[i] == '#' || p[i] == ' ')
-			return false;
-	}
-	return true;
-}
-
+/* Each string row's check (numbers and booleans have their range, checked
+ * as they are set), then the rules, then each layer's rule. */
 enum pc_err pc_config_validate(const struct pc_config *cfg, struct pc_errinfo *ei)
 {
-	size_t secret_len = strlen(cfg->jwt_secret);
+	struct row_ref r;
 
-	if (secret_len > 0 && secret_len < 32) {
-		pc_errinfo_setf(ei, "config", "jwt_secret", PC_V_RULE, "jwt_secret: must be at least 32 bytes (generate one with: openssl rand -base64 48)");
-		return PC_EINVAL;
+	for (size_t i = 0; row_at(i, &r); i++) {
+		const char *why;
+
+		if (r.row->check == NULL || r.row->type != CONFIG_STR)
+			continue;
+		why = r.row->check(row_field(cfg, &r));
+		if (why != NULL)
+			return bad_value(ei, r.row, PC_V_RULE, why);
 	}
-	if (!prefix_ok(cfg->auth_prefix) || !prefix_ok(cfg->users_prefix)) {
-		pc_errinfo_setf(ei, "config", "auth_prefix", PC_V_RULE, "prefixes must be empty or start with '/' and not end with '/'");
-		return PC_EINVAL;
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		if (!rules[i].holds(cfg)) {
+			pc_errinfo_setf(ei, "config", rules[i].field, PC_V_RULE, "%s", rules[i].msg);
+			return PC_EINVAL;
+		}
 	}
-	if (cfg->password_min_length > cfg->password_max_length) {
-		pc_errinfo_setf(ei, "config", "password_min_length", PC_V_RULE, "password_min_length is above password_max_length");
-		return PC_EINVAL;
+	for (size_t k = 0; k < nlayers; k++) {
+		const char *field = layers[k].layer->name, *msg;
+
+		if (layers[k].layer->rule == NULL)
+			continue;
+		msg = layers[k].layer->rule((const char *)cfg + layers[k].base, &field);
+		if (msg != NULL) {
+			pc_errinfo_setf(ei, "config", field, PC_V_RULE, "%s", msg);
+			return PC_EINVAL;
+		}
 	}
-	if ((cfg->bootstrap_admin_email[0] == '\0') != (cfg->bootstrap_admin_password[0] == '\0')) {
-		pc_errinfo_setf(ei, "config", "bootstrap_admin_email", PC_V_RULE, "bootstrap_admin_email and bootstrap_admin_password go together");
-		return PC_EINVAL;
-	}
-	if (strcmp(cfg->cookie_samesite, "none") == 0 && !cfg->cookie_secure) {
-		pc_errinfo_setf(ei, "config", "cookie_samesite", PC_V_RULE, "cookie_samesite=none requires cookie_secure=true");
-		return PC_EINVAL;
-	}
-	if (strpbrk(cfg->cookie_name, " ;,=\"\\") != NULL || cfg->cookie_name[0] == '\0') {
-		pc_errinfo_setf(ei, "config", "cookie_name", PC_V_RULE, "cookie_name must be a non-empty token");
-		return PC_EINVAL;
-	}
-	return PC_OK; /* mail checks: moved to the setting rows (authn branch) */
+	return PC_OK;
 }
 
 bool pc_config_has(const char *name)
 {
-	return setting_find(name) != NULL;
+	struct row_ref r;
+
+	return row_find(name, &r);
 }
 
 bool pc_config_is_bool(const char *name)
 {
-	const struct setting *s = setting_find(name);
+	struct row_ref r;
 
-	return s != NULL && s->type == T_BOOL;
+	return row_find(name, &r) && r.row->type == CONFIG_BOOL;
 }
 
 const char *pc_config_setting_name(size_t i, const char **help)
 {
-	if (i >= NSETTINGS)
+	struct row_ref r;
+
+	if (!row_at(i, &r))
 		return NULL;
 	if (help != NULL)
-		*help = settings[i].help;
-	return settings[i].name;
+		*help = r.row->help;
+	return r.row->name;
 }
 
 void pc_config_print_help(FILE *out)
 {
 	char var[96], flag[96];
+	struct row_ref r;
 
 	fprintf(out, "Settings (flag > environment > --config INI file > default):\n");
-	for (size_t i = 0; i < NSETTINGS; i++) {
-		const struct setting *s = &settings[i];
+	for (size_t i = 0; row_at(i, &r); i++) {
+		const struct config_row *s = r.row;
 		size_t n = (size_t)snprintf(flag, sizeof(flag), "--%s", s->name);
+
+		for (size_t k = 0; k < nlayers; k++) {
+			if (s == &layers[k].layer->rows[0])
+				fprintf(out, "Settings of %s:\n", layers[k].layer->name);
+		}
 
 		for (size_t j = 0; j < n && j < sizeof(flag); j++) {
 			if (flag[j] == '_')

@@ -2,10 +2,13 @@
  * core.h - the internal interface of the core, one group per module.
  *
  * Nothing here knows HTTP. The leaf utilities (arena, buf, crypto, time)
- * are in base/base.h, below the store. The groups, bottom up:
+ * are in base/base.h, below the store. The groups, in file order:
+ *   config    setting rows (the core's and those a face declares), checks
+ *   authcache remembered credentials; authcache_through, the one check path
+ *   auth      access JWTs by a face's claims table (login is public API)
  *   workers   bounded pool for slow work (argon2 hashing, outbound HTTP)
  *   password  argon2id hash/verify, dummy verify, policy
- *   jwt       encode/decode of access tokens with the algorithm pinned
+ *   jwt       claims tables; issue/verify access tokens, the algorithm pinned
  *   email     validation and normalisation of addresses and usernames
  *   onetime   one-time tokens (reset, verify): issue, check, consume
  *   httpc     outbound HTTP: one request, one bounded response (libcurl)
@@ -22,12 +25,76 @@
 #include "portcullis.h"
 
 struct pc_store;
+struct jwt_claims_table;
 
 #include "base/base.h"
+
+/* ---- config (config.c): setting rows, of the core and of the layers above ---- */
+
+enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL };
+
+/* Checks the value of a string setting: NULL when it is good, else the
+ * reason, a phrase that follows the setting's name ("must be an http:// or
+ * https:// URL"). Run by pc_config_validate on every value, defaults
+ * included (numbers and booleans have their range, checked when set). */
+typedef const char *config_check_fn(const char *value);
+
+/* One setting. Its flag (--name-with-dashes), environment variable
+ * (PORTCULLIS_NAME), INI key and --help line all come from the row. */
+struct config_row {
+	const char *name;
+	enum config_type type;
+	size_t offset;          /* of the value in its struct: pc_config, or a layer's */
+	size_t size;            /* CONFIG_STR: capacity of the char array */
+	const char *def;        /* parsed like user input */
+	long min, max;          /* CONFIG_INT range */
+	const char *choices;    /* CONFIG_STR: "a|b|c" or NULL */
+	config_check_fn *check; /* NULL: none */
+	const char *help;
+};
+
+#define CONFIG_ROW_STR(type, name, member, def, choices, check, help) \
+	{ name, CONFIG_STR, offsetof(type, member), sizeof(((type *)0)->member), def, 0, 0, \
+	  choices, check, help }
+#define CONFIG_ROW_INT(type, name, member, def, lo, hi, help) \
+	{ name, CONFIG_INT, offsetof(type, member), sizeof(int), def, lo, hi, NULL, NULL, help }
+#define CONFIG_ROW_BOOL(type, name, member, def, help) \
+	{ name, CONFIG_BOOL, offsetof(type, member), sizeof(bool), def, 0, 0, NULL, NULL, help }
+
+/* Settings that a layer above the core declares (a face's route prefixes
+ * and cookie): rows over the layer's own struct, whose value lives in
+ * pc_config's layer area. Adding a face adds a layer, not config fields. */
+struct config_layer {
+	const char *name;              /* the face's name, for messages */
+	const struct config_row *rows;
+	size_t nrows;
+	size_t size;                   /* sizeof the layer's struct */
+	/* Cross-field rule over the layer's values: NULL when they hold, else
+	 * the message, with *field set to the setting to name. NULL: none. */
+	const char *(*rule)(const void *values, const char **field);
+};
+
+/* Registers a layer's rows, before the configuration is read (the CLI does
+ * it for every face); registering it again does nothing. PC_EEXISTS when
+ * one of its names is taken, PC_ETOOBIG when the area is full, PC_EINVAL
+ * for a row outside the layer's struct: start-up errors, with ei. */
+enum pc_err config_layer_add(const struct config_layer *l, struct pc_errinfo *ei);
+/* The layer's values in cfg, or NULL when the layer is not registered. */
+const void *config_layer_get(const struct pc_config *cfg, const struct config_layer *l);
+/* A row of the layer by name, or NULL (mount prefixes, at start-up). */
+const struct config_row *config_layer_row(const struct config_layer *l, const char *name);
+
+/* Leaf checks that rows share (config.c). */
+const char *config_check_http_url(const char *v);   /* http:// or https://, no quotes */
+const char *config_check_prefix(const char *v);     /* "" or /a/b, no trailing '/' */
+const char *config_check_cookie_name(const char *v);/* a non-empty cookie token */
 
 /* ---- credential cache (authcache.c) -------------------------------------------- */
 
 #define PC_AUTHCACHE_CRED_MAX 512 /* longer credentials are always checked in full */
+/* The kind of a remembered credential: a session token, or a JWT checked
+ * with a claims table, whose address is then its kind (a token good for
+ * one face's table is not remembered as good for another's). */
 enum { PC_AUTHCACHE_JWT = 1, PC_AUTHCACHE_SESSION = 2 };
 
 /* The store's write generation to pass to authcache_put: read it before
@@ -38,13 +105,34 @@ uint64_t authcache_stamp(struct pc_ctx *ctx);
  * same bytes of the same kind were remembered, have not expired (now < exp),
  * the store has not been written since and the entry is younger than
  * cfg.auth_cache_ms. out gets no password hash. */
-bool authcache_get(struct pc_ctx *ctx, unsigned kind, const char *cred, size_t len,
-		      int64_t now, struct pc_user *out);
+bool authcache_get(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t len,
+		   int64_t now, struct pc_user *out);
 /* Remembers a credential that has just passed the full check, valid until
  * exp (unix seconds). A no-op when stamp is 0 or the credential is longer
  * than PC_AUTHCACHE_CRED_MAX. */
-void authcache_put(struct pc_ctx *ctx, unsigned kind, const char *cred, size_t len,
-		      int64_t exp, uint64_t stamp, const struct pc_user *u);
+void authcache_put(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t len,
+		   int64_t exp, uint64_t stamp, const struct pc_user *u);
+
+/* The full check of a credential: PC_OK with out (the user) and *exp (the
+ * credential's expiry) filled, else the error to answer. */
+typedef enum pc_err authcache_check_fn(struct pc_ctx *ctx, const void *arg, const char *cred,
+				       int64_t now, struct pc_user *out, int64_t *exp);
+/* The one way credentials are checked: a remembered answer (authcache_get),
+ * else stamp, check(ctx, arg, ...), wipe the password hash, remember. */
+PC_WUR enum pc_err authcache_through(struct pc_ctx *ctx, uintptr_t kind, const char *cred,
+				     size_t len, authcache_check_fn *check, const void *arg,
+				     struct pc_user *out);
+
+/* ---- auth (auth.c): access JWTs by a face's claims table ------------------------ */
+
+/* pc_jwt_issue, pc_jwt_authenticate and pc_jwt_revoke use jwt_claims_rfc7519;
+ * a face with other claims calls these with its table. */
+enum pc_err auth_jwt_issue(struct pc_ctx *ctx, const struct jwt_claims_table *t,
+			   const struct pc_user *u, char *out, size_t outsz);
+PC_WUR enum pc_err auth_jwt_authenticate(struct pc_ctx *ctx, const struct jwt_claims_table *t,
+					 const char *token, struct pc_user *out);
+enum pc_err auth_jwt_revoke(struct pc_ctx *ctx, const struct jwt_claims_table *t,
+			    const char *token);
 
 /* ---- workers --------------------------------------------------------------- */
 
@@ -104,8 +192,8 @@ void password_memory_keep(void);
 void password_memory_release(void);
 void password_memory_drop(void);
 
-/* PC_OK or PC_EBADPASSWORD with ei->msg set to the reason ("Password should
- * be at least 8 characters", "Password should not contain e-mail"). */
+/* PC_OK or PC_EBADPASSWORD with ei->code the rule broken (PC_V_TOO_SHORT,
+ * PC_V_TOO_LONG with ei->limit, PC_V_CONTAINS_EMAIL). */
 enum pc_err password_check_policy(const struct pc_config *cfg, const char *pw, size_t len,
 				     const char *email, struct pc_errinfo *ei);
 
@@ -118,29 +206,56 @@ struct pc_jwt_claims {
 	int64_t exp;
 };
 
+/* The claims a face's access tokens carry, issued and checked by jwt.c. The
+ * subject and token id claims are required non-empty strings; exp is
+ * required, iat issued, nbf honoured. */
+struct jwt_claims_table {
+	const char *subject;     /* the user id: "sub"; simplejwt: "user_id" */
+	const char *token_id;    /* the denylist key: "jti" */
+	bool audience;           /* aud is issued as key->aud and must contain it */
+	const char *type_claim;  /* NULL: none; simplejwt: "token_type" */
+	const char *access_type; /* its value in access tokens: "access" */
+};
+
+/* sub, jti, aud: RFC 7519's names, what fastapi-users issues and checks. */
+extern const struct jwt_claims_table jwt_claims_rfc7519;
+
 struct pc_jwt_key {
 	unsigned char secret[256];
 	size_t len;
 	char alg[16]; /* "HS256", "HS384", "HS512": the only one accepted */
 	char aud[128];
+	void *mac;    /* EVP_MAC_CTX keyed once by jwt_key_open; NULL: keyed per call */
 };
 
-/* Encodes {sub, aud, iat, exp, jti} signed with key. */
-enum pc_err jwt_sign(const struct pc_jwt_key *key, const char *sub, int64_t now,
-			  int lifetime, char *out, size_t outsz, struct pc_jwt_claims *claims);
+/* Keys key->mac from secret and alg (start-up). PC_EINVAL for an unusable
+ * key; PC_EINTERNAL. jwt_key_close frees it; both leave the rest alone. */
+enum pc_err jwt_key_open(struct pc_jwt_key *key);
+void jwt_key_close(struct pc_jwt_key *key);
+
+/* Encodes the table's claims for sub (iat = now, exp = now + lifetime, a
+ * fresh 128-bit token id) signed with key. */
+enum pc_err jwt_sign(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+		     const char *sub, int64_t now, int lifetime, char *out, size_t outsz,
+		     struct pc_jwt_claims *claims);
 
 /* Verifies: the header's alg must equal key->alg before anything else;
- * signature; aud must contain key->aud; exp > now; sub and jti present.
- * PC_EUNAUTHORIZED on any failure. Does not consult the denylist. */
-PC_WUR enum pc_err jwt_verify(const struct pc_jwt_key *key, const char *token, int64_t now,
-				 struct pc_jwt_claims *out);
+ * signature; then the claims by the table (aud, exp > now, nbf, type,
+ * subject and token id present). PC_EUNAUTHORIZED on any failure. Does not
+ * consult the denylist. */
+PC_WUR enum pc_err jwt_verify(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+			      const char *token, int64_t now, struct pc_jwt_claims *out);
 
-/* The claims check of jwt_verify on a decoded payload. mode 0: the
- * strict fast reader, and jansson where it declines (what decode uses);
- * 1: the fast reader alone; 2: jansson alone; 3: the fast reader alone with
- * its declines counted as passes (the fuzzer compares them). */
-bool jwt_claims_check(const struct pc_jwt_key *key, const char *json, size_t len, int64_t now,
-			 int mode, struct pc_jwt_claims *c);
+/* The two readers of a decoded payload that jwt_verify combines (fast,
+ * then jansson where the fast one declines); apart for the differential
+ * fuzzer and the micro-benchmark. OK fills c; REJECT: well-formed but
+ * failing a check; DECLINE: not the simple shape the fast reader takes. */
+enum jwt_read { JWT_READ_OK, JWT_READ_REJECT, JWT_READ_DECLINE };
+enum jwt_read jwt_claims_read_fast(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+				   const char *json, size_t len, int64_t now,
+				   struct pc_jwt_claims *c);
+bool jwt_claims_read_full(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+			  const char *json, size_t len, int64_t now, struct pc_jwt_claims *c);
 
 /* ---- email / username ----------------------------------------------------------- */
 

@@ -111,6 +111,11 @@ static enum pc_err jwt_key_settle(struct pc_ctx *ctx, struct pc_errinfo *ei)
 	}
 	memcpy(k->secret, secret, k->len);
 	crypto_wipe(stored, sizeof(stored));
+	if (jwt_key_open(k) != PC_OK) {
+		pc_errinfo_setf(ei, "config", "algorithm", PC_V_RULE,
+				"cannot key an HMAC with this algorithm and secret");
+		return PC_EINVAL;
+	}
 	return PC_OK;
 }
 
@@ -274,7 +279,7 @@ enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out, struct
 	nworkers = cfg->hash_workers > 0 ? (unsigned)cfg->hash_workers : ncpus();
 	err = workers_new(nworkers, (size_t)cfg->hash_queue_max, cfg->hash_nice, &ctx->workers);
 	if (err != PC_OK)
-		goto out_close_store;
+		goto out_close_key;
 	err = bootstrap_admin(ctx, ei);
 	if (err != PC_OK)
 		goto out_free_workers;
@@ -291,6 +296,8 @@ out_close_mail:
 	mail_close(ctx);
 out_free_workers:
 	workers_free(ctx->workers);
+out_close_key:
+	jwt_key_close(&ctx->jwt);
 out_close_store:
 	store_close(ctx->store);
 out_free:
@@ -308,6 +315,7 @@ void pc_ctx_free(struct pc_ctx *ctx)
 	housekeeping_stop(f);
 	mail_close(ctx);
 	workers_free(ctx->workers);
+	jwt_key_close(&ctx->jwt);
 	store_close(ctx->store);
 	crypto_wipe(f, sizeof(*f));
 	free(f);

@@ -1,67 +1,155 @@
 /*
- * jwt.c - access tokens: encode HMAC-signed JWTs with libjwt 1.10, and
- * verify them here with OpenSSL's digests directly.
+ * jwt.c - access tokens: HMAC-signed JWTs issued and verified here, against
+ * a claims table (struct jwt_claims_table: which claim holds the subject and
+ * the token id, whether aud is issued and checked, the token type claim).
  *
- * Why verification does not go through libjwt: its jwt_decode costs ~10 us
- * a token (two JSON parses, BIO-based base64, an HMAC algorithm fetch per
- * call) on the hottest path of the server (every authenticated request), and
- * it compares signatures as base64 text with strcmp, not in constant time.
- * Here the header is checked before anything else, the HMAC is computed with
- * digests fetched once, the raw signature is compared with CRYPTO_memcmp,
- * and the claims are parsed once.
+ * Encoding: the header is the fixed {"alg":"HS256","typ":"JWT"} (keys sorted),
+ * the payload jansson's compact dump with sorted keys, both base64url, and
+ * the signature an HMAC through OpenSSL's EVP_MAC. With the RFC 7519 table
+ * (sub, jti, aud) the tokens are exactly those libjwt 1.10 wrote before:
+ * {"aud":..,"exp":..,"iat":..,"jti":..,"sub":..}; test_jwt holds one.
  *
- * Owns nothing beyond a call: every libjwt object, string, digest context
- * and jansson value is freed before returning, on every path.
+ * HMAC: jwt_key_open makes one keyed EVP_MAC_CTX per key at start-up; each
+ * signature duplicates it (EVP_MAC_CTX_dup), which skips the key schedule
+ * (measured, 1M HS256 MACs of a 226-byte header.payload, -O2: dup 0.62 us,
+ * new + init with the key 1.01 us; a whole verification 1.08 us against
+ * 1.53 us). A key never opened (unit tests, fuzz drivers) makes a context
+ * per call.
+ *
+ * Owns nothing beyond a call, except key->mac (jwt_key_close frees it):
+ * every digest context, string and jansson value is freed on every path.
  *
  * Invariants of jwt_verify, in the order they are checked (each failure
  * is PC_EUNAUTHORIZED, whatever the cause):
  *   1. the key is usable: alg is HS256, HS384 or HS512, the secret non-empty;
  *   2. the token is at most PC_JWT_MAX bytes, has exactly two dots, and three
  *      non-empty segments of base64url characters only;
- *   3. the header, decoded and parsed here before libjwt sees the token, is a
- *      JSON object whose "alg" is exactly key->alg (so "none", another HS
- *      size, RS256 etc. never reach libjwt) and that has no "crit";
+ *   3. the header, decoded and parsed here, is a JSON object whose "alg" is
+ *      exactly key->alg (so "none", another HS size, RS256 etc. go no
+ *      further) and that has no "crit";
  *   4. the signature segment decodes to exactly the HMAC of "header.payload"
  *      under the secret with key->alg's digest (constant-time comparison);
- *   5. the claims: aud (a string or an array of strings) contains key->aud;
- *      exp is an integer > now; nbf, when present, is a number <= now;
- *      sub and jti are non-empty strings that fit struct pc_jwt_claims.
+ *   5. the claims, by the table: with t->audience, aud (a string or an array
+ *      of strings) contains key->aud; exp is an integer > now; nbf, when
+ *      present, is a number <= now; with t->type_claim, that claim is the
+ *      string t->access_type; t->subject and t->token_id are non-empty
+ *      strings that fit struct pc_jwt_claims.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
-#include <jwt.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <pthread.h>
 
 #include "core/core.h"
 
-#define JWT_JTI_BYTES 16 /* 128 random bits */
+#define JWT_JTI_BYTES 16   /* 128 random bits */
+#define JWT_HMAC_MAX 64    /* SHA-512 */
 
-/* The libjwt algorithm for key->alg, or JWT_ALG_INVAL unless it is HS*. */
-static jwt_alg_t jwt_key_alg(const struct pc_jwt_key *key)
+/* RFC 7519's registered names; what fastapi-users issues and checks. */
+const struct jwt_claims_table jwt_claims_rfc7519 = {
+	.subject = "sub",
+	.token_id = "jti",
+	.audience = true,
+	.type_claim = NULL,
+	.access_type = NULL,
+};
+
+/* ---- keys and HMAC -------------------------------------------------------- */
+
+static const struct {
+	const char *alg;
+	const char *digest;
+	size_t mac_len;
+	const char *header; /* base64url of {"alg":"HSxxx","typ":"JWT"} */
+} jwt_algs[] = {
+	{ "HS256", "SHA256", 32, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9" },
+	{ "HS384", "SHA384", 48, "eyJhbGciOiJIUzM4NCIsInR5cCI6IkpXVCJ9" },
+	{ "HS512", "SHA512", 64, "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9" },
+};
+
+#define JWT_NALGS (sizeof(jwt_algs) / sizeof(jwt_algs[0]))
+
+/* The index of key->alg in jwt_algs, or -1 unless the key is usable. */
+static int jwt_key_alg(const struct pc_jwt_key *key)
 {
-	static const struct {
-		const char *name;
-		jwt_alg_t alg;
-	} hs[] = {
-		{ "HS256", JWT_ALG_HS256 },
-		{ "HS384", JWT_ALG_HS384 },
-		{ "HS512", JWT_ALG_HS512 },
-	};
-	size_t i;
-
 	if (key->len == 0 || key->len > sizeof(key->secret))
-		return JWT_ALG_INVAL;
-	for (i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
-		if (strcmp(key->alg, hs[i].name) == 0)
-			return hs[i].alg;
+		return -1;
+	for (size_t i = 0; i < JWT_NALGS; i++) {
+		if (strcmp(key->alg, jwt_algs[i].alg) == 0)
+			return (int)i;
 	}
-	return JWT_ALG_INVAL;
+	return -1;
 }
+
+static EVP_MAC *jwt_hmac;
+static pthread_once_t jwt_hmac_once = PTHREAD_ONCE_INIT;
+
+static void jwt_hmac_fetch(void)
+{
+	jwt_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
+/* A context keyed with key's secret and digest; NULL on failure. */
+static EVP_MAC_CTX *jwt_mac_new(const struct pc_jwt_key *key, int alg)
+{
+	OSSL_PARAM params[2];
+	EVP_MAC_CTX *c;
+
+	pthread_once(&jwt_hmac_once, jwt_hmac_fetch);
+	if (jwt_hmac == NULL)
+		return NULL;
+	c = EVP_MAC_CTX_new(jwt_hmac);
+	if (c == NULL)
+		return NULL;
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+						     (char *)jwt_algs[alg].digest, 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (EVP_MAC_init(c, key->secret, key->len, params) != 1) {
+		EVP_MAC_CTX_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+enum pc_err jwt_key_open(struct pc_jwt_key *key)
+{
+	int alg = jwt_key_alg(key);
+
+	key->mac = NULL;
+	if (alg < 0)
+		return PC_EINVAL;
+	key->mac = jwt_mac_new(key, alg);
+	return key->mac != NULL ? PC_OK : PC_EINTERNAL;
+}
+
+void jwt_key_close(struct pc_jwt_key *key)
+{
+	EVP_MAC_CTX_free(key->mac);
+	key->mac = NULL;
+}
+
+/* HMAC of msg[0..n) under key into mac; *maclen gets its size. */
+static bool jwt_mac(const struct pc_jwt_key *key, int alg, const char *msg, size_t n,
+		    unsigned char mac[JWT_HMAC_MAX], size_t *maclen)
+{
+	EVP_MAC_CTX *c = key->mac != NULL ? EVP_MAC_CTX_dup(key->mac) : jwt_mac_new(key, alg);
+	bool ok;
+
+	if (c == NULL)
+		return false;
+	ok = EVP_MAC_update(c, (const unsigned char *)msg, n) == 1 &&
+	     EVP_MAC_final(c, mac, maclen, JWT_HMAC_MAX) == 1;
+	EVP_MAC_CTX_free(c);
+	return ok;
+}
+
+/* ---- issuing ------------------------------------------------------------------ */
 
 /* Copies a NUL-terminated string into a fixed field; false if it does not fit. */
 static bool jwt_copy(char *dst, size_t dstsz, const char *src)
@@ -74,25 +162,49 @@ static bool jwt_copy(char *dst, size_t dstsz, const char *src)
 	return true;
 }
 
-/* Signs {sub, aud, iat = now, exp = now + lifetime, jti} with key into out.
- * claims (may be NULL) gets what was signed. PC_EINVAL: unusable key, sub
- * empty or too long for the claims, lifetime <= 0; PC_ETOOBIG: outsz too
- * small; PC_ENOMEM / PC_EINTERNAL: libjwt or the random generator failed. */
-enum pc_err jwt_sign(const struct pc_jwt_key *key, const char *sub, int64_t now,
-			  int lifetime, char *out, size_t outsz, struct pc_jwt_claims *claims)
+/* The payload of c by the table: compact, keys sorted. Caller frees. */
+static char *jwt_payload_new(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+			     const struct pc_jwt_claims *c)
 {
+	json_t *p = json_object();
+	char *text = NULL;
+	int rc;
+
+	if (p == NULL)
+		return NULL;
+	rc = json_object_set_new(p, t->subject, json_string(c->sub));
+	rc |= json_object_set_new(p, t->token_id, json_string(c->jti));
+	rc |= json_object_set_new(p, "iat", json_integer(c->iat));
+	rc |= json_object_set_new(p, "exp", json_integer(c->exp));
+	if (t->audience)
+		rc |= json_object_set_new(p, "aud", json_string(key->aud));
+	if (t->type_claim != NULL)
+		rc |= json_object_set_new(p, t->type_claim, json_string(t->access_type));
+	if (rc == 0)
+		text = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(p);
+	return text;
+}
+
+/* Signs the table's claims for sub (iat = now, exp = now + lifetime, a new
+ * token id) with key into out. claims (may be NULL) gets what was signed.
+ * PC_EINVAL: unusable key, sub empty or too long for the claims, lifetime
+ * <= 0; PC_ETOOBIG: outsz too small; PC_ENOMEM / PC_EINTERNAL. */
+enum pc_err jwt_sign(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+		     const char *sub, int64_t now, int lifetime, char *out, size_t outsz,
+		     struct pc_jwt_claims *claims)
+{
+	unsigned char raw[JWT_JTI_BYTES], mac[JWT_HMAC_MAX];
 	struct pc_jwt_claims c;
-	unsigned char raw[JWT_JTI_BYTES];
-	jwt_alg_t alg = jwt_key_alg(key);
-	jwt_t *jwt = NULL;
-	char *enc = NULL;
+	int alg = jwt_key_alg(key);
+	size_t n, hlen, plen, maclen = 0, w;
+	char *payload;
 	enum pc_err err;
-	size_t n;
 
 	if (outsz > 0)
 		out[0] = '\0';
 	memset(&c, 0, sizeof(c));
-	if (alg == JWT_ALG_INVAL || sub == NULL || sub[0] == '\0' || lifetime <= 0 ||
+	if (alg < 0 || sub == NULL || sub[0] == '\0' || lifetime <= 0 ||
 	    !jwt_copy(c.sub, sizeof(c.sub), sub))
 		return PC_EINVAL;
 	err = crypto_random(raw, sizeof(raw));
@@ -103,33 +215,39 @@ enum pc_err jwt_sign(const struct pc_jwt_key *key, const char *sub, int64_t now,
 	c.iat = now;
 	c.exp = now + lifetime;
 
-	if (jwt_new(&jwt) != 0)
+	payload = jwt_payload_new(key, t, &c);
+	if (payload == NULL)
 		return PC_ENOMEM;
+	err = PC_ETOOBIG;
+	hlen = strlen(jwt_algs[alg].header);
+	plen = strlen(payload);
+	/* header . payload . signature, each base64url without padding */
+	if (hlen + 1 + (plen * 4 + 2) / 3 + 1 + (jwt_algs[alg].mac_len * 4 + 2) / 3 + 1 > outsz)
+		goto out_free_payload;
+	memcpy(out, jwt_algs[alg].header, hlen);
+	n = hlen;
+	out[n++] = '.';
+	w = crypto_b64url_encode(payload, plen, out + n, outsz - n);
+	if (w == 0)
+		goto out_free_payload;
+	n += w;
 	err = PC_EINTERNAL;
-	if (jwt_set_alg(jwt, alg, key->secret, (int)key->len) != 0 ||
-	    jwt_add_grant(jwt, "sub", c.sub) != 0 || jwt_add_grant(jwt, "aud", key->aud) != 0 ||
-	    jwt_add_grant_int(jwt, "iat", (long)c.iat) != 0 ||
-	    jwt_add_grant_int(jwt, "exp", (long)c.exp) != 0 ||
-	    jwt_add_grant(jwt, "jti", c.jti) != 0)
-		goto out_free_jwt;
-	enc = jwt_encode_str(jwt);
-	if (enc == NULL)
-		goto out_free_jwt;
-	n = strlen(enc);
-	if (n >= outsz) {
-		err = PC_ETOOBIG;
-		goto out_free_enc;
-	}
-	memcpy(out, enc, n + 1);
+	if (!jwt_mac(key, alg, out, n, mac, &maclen))
+		goto out_free_payload;
+	out[n++] = '.';
+	if (crypto_b64url_encode(mac, maclen, out + n, outsz - n) == 0)
+		goto out_free_payload;
 	if (claims != NULL)
 		*claims = c;
 	err = PC_OK;
-out_free_enc:
-	free(enc);
-out_free_jwt:
-	jwt_free(jwt);
+out_free_payload:
+	if (err != PC_OK && outsz > 0)
+		out[0] = '\0';
+	free(payload);
 	return err;
 }
+
+/* ---- verifying: shape, header, signature ---------------------------------------- */
 
 /* Step 2: the shape. dots[] gets the positions of the two dots. */
 static bool jwt_shape_ok(const char *token, size_t len, size_t dots[2])
@@ -154,17 +272,14 @@ static bool jwt_shape_ok(const char *token, size_t len, size_t dots[2])
 /* Step 3: the header names exactly key->alg, and nothing critical. The
  * header we and PyJWT write, {"alg":"HS256","typ":"JWT"}, is recognised by
  * its encoded text without a JSON parse; any other is parsed. */
-static bool jwt_header_ok(const struct pc_jwt_key *key, const char *seg, size_t n)
+static bool jwt_header_ok(const struct pc_jwt_key *key, int alg, const char *seg, size_t n)
 {
 	unsigned char raw[PC_JWT_MAX];
-	char plain[64], usual[96];
-	json_t *hdr, *alg;
-	size_t rawlen, plainlen, usuallen;
+	json_t *hdr, *a;
+	size_t rawlen;
 	bool ok = false;
 
-	plainlen = (size_t)snprintf(plain, sizeof(plain), "{\"alg\":\"%s\",\"typ\":\"JWT\"}", key->alg);
-	usuallen = plainlen < sizeof(plain) ? crypto_b64url_encode(plain, plainlen, usual, sizeof(usual)) : 0;
-	if (usuallen != 0 && usuallen == n && memcmp(usual, seg, n) == 0)
+	if (strlen(jwt_algs[alg].header) == n && memcmp(jwt_algs[alg].header, seg, n) == 0)
 		return true;
 	if (crypto_b64url_decode(seg, n, raw, sizeof(raw), &rawlen) != PC_OK)
 		return false;
@@ -173,13 +288,29 @@ static bool jwt_header_ok(const struct pc_jwt_key *key, const char *seg, size_t 
 		return false;
 	if (!json_is_object(hdr) || json_object_get(hdr, "crit") != NULL)
 		goto out_decref_hdr;
-	alg = json_object_get(hdr, "alg");
-	ok = json_is_string(alg) && strcmp(json_string_value(alg), key->alg) == 0 &&
-	     strlen(key->alg) == json_string_length(alg);
+	a = json_object_get(hdr, "alg");
+	ok = json_is_string(a) && strcmp(json_string_value(a), key->alg) == 0 &&
+	     strlen(key->alg) == json_string_length(a);
 out_decref_hdr:
 	json_decref(hdr);
 	return ok;
 }
+
+/* Step 4: the signature segment is the HMAC of everything before it. */
+static bool jwt_signature_ok(const struct pc_jwt_key *key, int alg, const char *token,
+			     size_t len, size_t dot2)
+{
+	unsigned char mac[JWT_HMAC_MAX], sig[JWT_HMAC_MAX + 4];
+	size_t maclen = 0, siglen = 0;
+
+	if (!jwt_mac(key, alg, token, dot2, mac, &maclen))
+		return false;
+	if (crypto_b64url_decode(token + dot2 + 1, len - dot2 - 1, sig, sizeof(sig), &siglen) != PC_OK)
+		return false;
+	return siglen == maclen && CRYPTO_memcmp(sig, mac, maclen) == 0;
+}
+
+/* ---- claims through jansson ---------------------------------------------------------- */
 
 /* aud is key->aud, or an array with key->aud among its strings. */
 static bool jwt_aud_ok(const struct pc_jwt_key *key, json_t *aud)
@@ -212,12 +343,14 @@ static bool jwt_claim_str(json_t *v, char *dst, size_t dstsz)
 }
 
 /* Step 5 on the verified claims; fills c. */
-static bool jwt_claims_ok(const struct pc_jwt_key *key, json_t *claims, int64_t now,
-			  struct pc_jwt_claims *c)
+static bool jwt_claims_ok(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+			  json_t *claims, int64_t now, struct pc_jwt_claims *c)
 {
-	json_t *exp, *iat, *nbf;
+	json_t *exp, *iat, *nbf, *type;
 
-	if (!json_is_object(claims) || !jwt_aud_ok(key, json_object_get(claims, "aud")))
+	if (!json_is_object(claims))
+		return false;
+	if (t->audience && !jwt_aud_ok(key, json_object_get(claims, "aud")))
 		return false;
 	exp = json_object_get(claims, "exp");
 	if (!json_is_integer(exp) || json_integer_value(exp) <= now)
@@ -226,10 +359,30 @@ static bool jwt_claims_ok(const struct pc_jwt_key *key, json_t *claims, int64_t 
 	nbf = json_object_get(claims, "nbf");
 	if (nbf != NULL && (!json_is_number(nbf) || json_number_value(nbf) > (double)now))
 		return false;
+	if (t->type_claim != NULL) {
+		type = json_object_get(claims, t->type_claim);
+		if (!json_is_string(type) || strcmp(json_string_value(type), t->access_type) != 0 ||
+		    strlen(t->access_type) != json_string_length(type))
+			return false;
+	}
 	iat = json_object_get(claims, "iat");
 	c->iat = json_is_integer(iat) ? json_integer_value(iat) : 0;
-	return jwt_claim_str(json_object_get(claims, "sub"), c->sub, sizeof(c->sub)) &&
-	       jwt_claim_str(json_object_get(claims, "jti"), c->jti, sizeof(c->jti));
+	return jwt_claim_str(json_object_get(claims, t->subject), c->sub, sizeof(c->sub)) &&
+	       jwt_claim_str(json_object_get(claims, t->token_id), c->jti, sizeof(c->jti));
+}
+
+bool jwt_claims_read_full(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+			  const char *json, size_t len, int64_t now, struct pc_jwt_claims *c)
+{
+	json_t *claims = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
+	bool ok;
+
+	memset(c, 0, sizeof(*c));
+	if (claims == NULL)
+		return false;
+	ok = jwt_claims_ok(key, t, claims, now, c);
+	json_decref(claims);
+	return ok;
 }
 
 /* ---- claims: a strict fast reader, jansson for everything else ------------ */
@@ -237,10 +390,12 @@ static bool jwt_claims_ok(const struct pc_jwt_key *key, json_t *claims, int64_t 
 /*
  * The claims of the tokens we issue (and PyJWT's) are a flat object of ASCII
  * strings without escapes, integers and arrays of such strings. The fast
- * reader handles exactly that and answers JWT_FAST_DECLINE for anything else
+ * reader handles exactly that and answers JWT_READ_DECLINE for anything else
  * (escapes, non-ASCII, fractions, nesting, repeated keys, trailing bytes...),
  * which then goes through jansson. It never accepts what jansson would refuse
  * or read differently: tests/fuzz/fuzz_claims.c checks that against jansson.
+ * Measured (1M reads of our 138-byte payload, -O2): 0.17 us here against
+ * 1.93 us through jansson, more than the rest of a verification; so it stays.
  */
 
 #define JWT_FAST_KEYS 16
@@ -248,6 +403,9 @@ static bool jwt_claims_ok(const struct pc_jwt_key *key, json_t *claims, int64_t 
 struct jwt_fast {
 	const char *p, *end;
 };
+
+/* What a member is to the table. */
+enum jwt_role { ROLE_OTHER, ROLE_AUD, ROLE_SUB, ROLE_JTI, ROLE_TYPE, ROLE_EXP, ROLE_IAT, ROLE_NBF };
 
 static void fast_ws(struct jwt_fast *f)
 {
@@ -310,9 +468,28 @@ static bool fast_word(struct jwt_fast *f, const char *w)
 	return true;
 }
 
-static bool fast_key_is(const char *k, size_t n, const char *name)
+static bool fast_eq(const char *s, size_t n, const char *name)
 {
-	return strlen(name) == n && memcmp(k, name, n) == 0;
+	return name != NULL && strlen(name) == n && memcmp(s, name, n) == 0;
+}
+
+static enum jwt_role fast_role(const struct jwt_claims_table *t, const char *k, size_t kn)
+{
+	if (t->audience && fast_eq(k, kn, "aud"))
+		return ROLE_AUD;
+	if (fast_eq(k, kn, t->subject))
+		return ROLE_SUB;
+	if (fast_eq(k, kn, t->token_id))
+		return ROLE_JTI;
+	if (fast_eq(k, kn, t->type_claim))
+		return ROLE_TYPE;
+	if (fast_eq(k, kn, "exp"))
+		return ROLE_EXP;
+	if (fast_eq(k, kn, "iat"))
+		return ROLE_IAT;
+	if (fast_eq(k, kn, "nbf"))
+		return ROLE_NBF;
+	return ROLE_OTHER;
 }
 
 /* Copies a claim string: non-empty, fits. */
@@ -325,60 +502,75 @@ static bool fast_copy(const char *s, size_t n, char *dst, size_t dstsz)
 	return true;
 }
 
-enum jwt_fast_result { JWT_FAST_OK, JWT_FAST_REJECT, JWT_FAST_DECLINE };
+struct jwt_fast_seen {
+	bool aud_ok, have_exp, nbf_future, type_ok;
+};
 
 /* One member value. Claims of interest are checked as they come; others are
  * skipped if they are of a simple kind. */
-static enum jwt_fast_result fast_value(struct jwt_fast *f, const struct pc_jwt_key *key,
-				       const char *k, size_t kn, struct pc_jwt_claims *c,
-				       bool *aud_ok, bool *have_exp, bool *nbf_future, int64_t now)
+static enum jwt_read fast_value(struct jwt_fast *f, const struct pc_jwt_key *key,
+				enum jwt_role role, struct pc_jwt_claims *c,
+				struct jwt_fast_seen *seen, const struct jwt_claims_table *t,
+				int64_t now)
 {
 	const char *s;
 	size_t n;
 	int64_t v;
-	bool is_aud = fast_key_is(k, kn, "aud");
 
 	if (f->p < f->end && *f->p == '"') {
 		if (!fast_str(f, &s, &n))
-			return JWT_FAST_DECLINE;
-		if (is_aud)
-			*aud_ok = strlen(key->aud) == n && memcmp(s, key->aud, n) == 0;
-		else if (fast_key_is(k, kn, "sub"))
-			return fast_copy(s, n, c->sub, sizeof(c->sub)) ? JWT_FAST_OK : JWT_FAST_REJECT;
-		else if (fast_key_is(k, kn, "jti"))
-			return fast_copy(s, n, c->jti, sizeof(c->jti)) ? JWT_FAST_OK : JWT_FAST_REJECT;
-		else if (fast_key_is(k, kn, "exp") || fast_key_is(k, kn, "nbf"))
-			return JWT_FAST_REJECT; /* not a number */
-		return JWT_FAST_OK;
+			return JWT_READ_DECLINE;
+		switch (role) {
+		case ROLE_AUD:
+			seen->aud_ok = fast_eq(s, n, key->aud);
+			return JWT_READ_OK;
+		case ROLE_SUB:
+			return fast_copy(s, n, c->sub, sizeof(c->sub)) ? JWT_READ_OK : JWT_READ_REJECT;
+		case ROLE_JTI:
+			return fast_copy(s, n, c->jti, sizeof(c->jti)) ? JWT_READ_OK : JWT_READ_REJECT;
+		case ROLE_TYPE:
+			seen->type_ok = fast_eq(s, n, t->access_type);
+			return JWT_READ_OK;
+		case ROLE_EXP:
+		case ROLE_NBF:
+			return JWT_READ_REJECT; /* not a number */
+		default:
+			return JWT_READ_OK;
+		}
 	}
 	if (f->p < f->end && (*f->p == '-' || (*f->p >= '0' && *f->p <= '9'))) {
 		if (!fast_int(f, &v))
-			return JWT_FAST_DECLINE;
-		if (fast_key_is(k, kn, "exp")) {
+			return JWT_READ_DECLINE;
+		switch (role) {
+		case ROLE_EXP:
 			c->exp = v;
-			*have_exp = true;
-		} else if (fast_key_is(k, kn, "iat")) {
+			seen->have_exp = true;
+			return JWT_READ_OK;
+		case ROLE_IAT:
 			c->iat = v;
-		} else if (fast_key_is(k, kn, "nbf")) {
-			*nbf_future = v > now;
-		} else if (is_aud || fast_key_is(k, kn, "sub") || fast_key_is(k, kn, "jti")) {
-			return JWT_FAST_REJECT;
+			return JWT_READ_OK;
+		case ROLE_NBF:
+			seen->nbf_future = v > now;
+			return JWT_READ_OK;
+		case ROLE_OTHER:
+			return JWT_READ_OK;
+		default:
+			return JWT_READ_REJECT;
 		}
-		return JWT_FAST_OK;
 	}
-	if (f->p < f->end && *f->p == '[' && is_aud) {
+	if (f->p < f->end && *f->p == '[' && role == ROLE_AUD) {
 		f->p++;
 		fast_ws(f);
 		if (f->p < f->end && *f->p == ']') {
 			f->p++;
-			return JWT_FAST_OK;
+			return JWT_READ_OK;
 		}
 		for (;;) {
 			fast_ws(f);
 			if (!fast_str(f, &s, &n))
-				return JWT_FAST_DECLINE;
-			if (strlen(key->aud) == n && memcmp(s, key->aud, n) == 0)
-				*aud_ok = true;
+				return JWT_READ_DECLINE;
+			if (fast_eq(s, n, key->aud))
+				seen->aud_ok = true;
 			fast_ws(f);
 			if (f->p < f->end && *f->p == ',') {
 				f->p++;
@@ -386,34 +578,30 @@ static enum jwt_fast_result fast_value(struct jwt_fast *f, const struct pc_jwt_k
 			}
 			if (f->p < f->end && *f->p == ']') {
 				f->p++;
-				return JWT_FAST_OK;
+				return JWT_READ_OK;
 			}
-			return JWT_FAST_DECLINE;
+			return JWT_READ_DECLINE;
 		}
 	}
-	if (fast_word(f, "true") || fast_word(f, "false") || fast_word(f, "null")) {
-		if (is_aud || fast_key_is(k, kn, "sub") || fast_key_is(k, kn, "jti") ||
-		    fast_key_is(k, kn, "exp") || fast_key_is(k, kn, "nbf"))
-			return JWT_FAST_REJECT;
-		return JWT_FAST_OK;
-	}
-	return JWT_FAST_DECLINE;
+	if (fast_word(f, "true") || fast_word(f, "false") || fast_word(f, "null"))
+		return role == ROLE_OTHER || role == ROLE_IAT ? JWT_READ_OK : JWT_READ_REJECT;
+	return JWT_READ_DECLINE;
 }
 
-/* Step 5 by the fast reader. JWT_FAST_OK fills c; REJECT: the claims are
- * well-formed but fail a check; DECLINE: let jansson decide. */
-static enum jwt_fast_result jwt_claims_fast(const struct pc_jwt_key *key, const char *json,
-					    size_t len, int64_t now, struct pc_jwt_claims *c)
+enum jwt_read jwt_claims_read_fast(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+				   const char *json, size_t len, int64_t now,
+				   struct pc_jwt_claims *c)
 {
 	struct jwt_fast f = { json, json + len };
+	struct jwt_fast_seen seen = { false, false, false, false };
 	const char *keys[JWT_FAST_KEYS];
 	size_t keylens[JWT_FAST_KEYS], nkeys = 0;
-	bool aud_ok = false, have_exp = false, nbf_future = false, rejected = false;
+	bool rejected = false;
 
 	memset(c, 0, sizeof(*c));
 	fast_ws(&f);
 	if (f.p >= f.end || *f.p++ != '{')
-		return JWT_FAST_DECLINE;
+		return JWT_READ_DECLINE;
 	fast_ws(&f);
 	if (f.p < f.end && *f.p == '}') {
 		f.p++;
@@ -422,25 +610,25 @@ static enum jwt_fast_result jwt_claims_fast(const struct pc_jwt_key *key, const 
 	for (;;) {
 		const char *k;
 		size_t kn;
-		enum jwt_fast_result r;
+		enum jwt_read r;
 
 		fast_ws(&f);
 		if (!fast_str(&f, &k, &kn) || nkeys == JWT_FAST_KEYS)
-			return JWT_FAST_DECLINE;
+			return JWT_READ_DECLINE;
 		for (size_t i = 0; i < nkeys; i++) {
 			if (keylens[i] == kn && memcmp(keys[i], k, kn) == 0)
-				return JWT_FAST_DECLINE; /* jansson refuses duplicates */
+				return JWT_READ_DECLINE; /* jansson refuses duplicates */
 		}
 		keys[nkeys] = k;
 		keylens[nkeys++] = kn;
 		fast_ws(&f);
 		if (f.p >= f.end || *f.p++ != ':')
-			return JWT_FAST_DECLINE;
+			return JWT_READ_DECLINE;
 		fast_ws(&f);
-		r = fast_value(&f, key, k, kn, c, &aud_ok, &have_exp, &nbf_future, now);
-		if (r == JWT_FAST_DECLINE)
+		r = fast_value(&f, key, fast_role(t, k, kn), c, &seen, t, now);
+		if (r == JWT_READ_DECLINE)
 			return r;
-		rejected |= r == JWT_FAST_REJECT;
+		rejected |= r == JWT_READ_REJECT;
 		fast_ws(&f);
 		if (f.p < f.end && *f.p == ',') {
 			f.p++;
@@ -450,160 +638,58 @@ static enum jwt_fast_result jwt_claims_fast(const struct pc_jwt_key *key, const 
 			f.p++;
 			break;
 		}
-		return JWT_FAST_DECLINE;
+		return JWT_READ_DECLINE;
 	}
 out_end:
 	fast_ws(&f);
 	if (f.p != f.end)
-		return JWT_FAST_DECLINE;
-	if (rejected || !aud_ok || !have_exp || c->exp <= now || nbf_future || c->sub[0] == '\0' ||
+		return JWT_READ_DECLINE;
+	if (rejected || (t->audience && !seen.aud_ok) || !seen.have_exp || c->exp <= now ||
+	    seen.nbf_future || (t->type_claim != NULL && !seen.type_ok) || c->sub[0] == '\0' ||
 	    c->jti[0] == '\0')
-		return JWT_FAST_REJECT;
-	return JWT_FAST_OK;
+		return JWT_READ_REJECT;
+	return JWT_READ_OK;
 }
 
-/* Step 5 through jansson. */
-static bool jwt_claims_parsed(const struct pc_jwt_key *key, const char *json, size_t len,
-			      int64_t now, struct pc_jwt_claims *c)
+/* Step 5: the fast reader, and jansson where it declines. */
+static bool jwt_claims_check(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+			     const char *json, size_t len, int64_t now, struct pc_jwt_claims *c)
 {
-	json_t *claims = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
-	bool ok;
+	enum jwt_read r = jwt_claims_read_fast(key, t, json, len, now, c);
 
-	memset(c, 0, sizeof(*c));
-	if (claims == NULL)
-		return false;
-	ok = jwt_claims_ok(key, claims, now, c);
-	json_decref(claims);
-	return ok;
-}
-
-/* Step 5: true with c filled when the claims pass. mode: 0 both (fast, then
- * jansson when it declines), 1 fast only (declines count as false), 2 jansson
- * only, 3 fast only (declines count as true). Modes 1-3 exist for the
- * differential fuzzer. */
-bool jwt_claims_check(const struct pc_jwt_key *key, const char *json, size_t len, int64_t now,
-			 int mode, struct pc_jwt_claims *c)
-{
-	enum jwt_fast_result r = JWT_FAST_DECLINE;
-
-	if (mode != 2)
-		r = jwt_claims_fast(key, json, len, now, c);
-	if (r == JWT_FAST_OK)
+	if (r == JWT_READ_OK)
 		return true;
-	if (r == JWT_FAST_REJECT || mode == 1)
+	if (r == JWT_READ_REJECT)
 		return false;
-	if (mode == 3)
-		return true;
-	return jwt_claims_parsed(key, json, len, now, c);
-}
-
-/* ---- HMAC with digests fetched once ------------------------------------- */
-
-#define JWT_HMAC_MAX 64    /* SHA-512 */
-#define JWT_BLOCK_MAX 128  /* SHA-384/512 block */
-
-static EVP_MD *jwt_mds[3];
-static pthread_once_t jwt_mds_once = PTHREAD_ONCE_INIT;
-
-static void jwt_mds_fetch(void)
-{
-	jwt_mds[0] = EVP_MD_fetch(NULL, "SHA256", NULL);
-	jwt_mds[1] = EVP_MD_fetch(NULL, "SHA384", NULL);
-	jwt_mds[2] = EVP_MD_fetch(NULL, "SHA512", NULL);
-}
-
-/* Borrowed; NULL if the fetch failed. */
-static const EVP_MD *jwt_md(jwt_alg_t alg)
-{
-	pthread_once(&jwt_mds_once, jwt_mds_fetch);
-	switch (alg) {
-	case JWT_ALG_HS256: return jwt_mds[0];
-	case JWT_ALG_HS384: return jwt_mds[1];
-	case JWT_ALG_HS512: return jwt_mds[2];
-	default: return NULL;
-	}
-}
-
-/* RFC 2104 over msg[0..n) into mac; *maclen gets the digest size. */
-static bool jwt_hmac(const EVP_MD *md, const struct pc_jwt_key *key, const char *msg, size_t n,
-		     unsigned char mac[JWT_HMAC_MAX], unsigned *maclen)
-{
-	unsigned char k0[JWT_BLOCK_MAX], pad[JWT_BLOCK_MAX], inner[JWT_HMAC_MAX];
-	int block = EVP_MD_get_block_size(md);
-	unsigned klen = (unsigned)key->len, ilen = 0;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	bool ok = false;
-
-	if (ctx == NULL || block <= 0 || block > JWT_BLOCK_MAX)
-		goto out_free_ctx;
-	memset(k0, 0, sizeof(k0));
-	if (key->len > (size_t)block) {
-		if (EVP_Digest(key->secret, key->len, k0, &klen, md, NULL) != 1)
-			goto out_free_ctx;
-	} else {
-		memcpy(k0, key->secret, key->len);
-	}
-	for (int i = 0; i < block; i++)
-		pad[i] = k0[i] ^ 0x36;
-	if (EVP_DigestInit_ex(ctx, md, NULL) != 1 || EVP_DigestUpdate(ctx, pad, (size_t)block) != 1 ||
-	    EVP_DigestUpdate(ctx, msg, n) != 1 || EVP_DigestFinal_ex(ctx, inner, &ilen) != 1)
-		goto out_free_ctx;
-	for (int i = 0; i < block; i++)
-		pad[i] = k0[i] ^ 0x5c;
-	ok = EVP_DigestInit_ex(ctx, md, NULL) == 1 &&
-	     EVP_DigestUpdate(ctx, pad, (size_t)block) == 1 &&
-	     EVP_DigestUpdate(ctx, inner, ilen) == 1 && EVP_DigestFinal_ex(ctx, mac, maclen) == 1;
-out_free_ctx:
-	OPENSSL_cleanse(k0, sizeof(k0));
-	OPENSSL_cleanse(pad, sizeof(pad));
-	EVP_MD_CTX_free(ctx);
-	return ok;
-}
-
-/* Step 4: the signature segment is the HMAC of everything before it. */
-static bool jwt_signature_ok(const struct pc_jwt_key *key, jwt_alg_t alg, const char *token,
-			     size_t len, size_t dot2)
-{
-	unsigned char mac[JWT_HMAC_MAX], sig[JWT_HMAC_MAX + 4];
-	const EVP_MD *md = jwt_md(alg);
-	unsigned maclen = 0;
-	size_t siglen = 0;
-
-	if (md == NULL || !jwt_hmac(md, key, token, dot2, mac, &maclen))
-		return false;
-	if (crypto_b64url_decode(token + dot2 + 1, len - dot2 - 1, sig, sizeof(sig), &siglen) != PC_OK)
-		return false;
-	return siglen == maclen && CRYPTO_memcmp(sig, mac, maclen) == 0;
+	return jwt_claims_read_full(key, t, json, len, now, c);
 }
 
 /* PC_OK with *out (may be NULL) filled when token passes every check listed
  * at the top of this file; PC_EUNAUTHORIZED otherwise. */
-enum pc_err jwt_verify(const struct pc_jwt_key *key, const char *token, int64_t now,
-			  struct pc_jwt_claims *out)
+enum pc_err jwt_verify(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+		       const char *token, int64_t now, struct pc_jwt_claims *out)
 {
 	unsigned char raw[PC_JWT_MAX];
 	struct pc_jwt_claims c;
-	jwt_alg_t alg = jwt_key_alg(key);
-	enum pc_err err = PC_EUNAUTHORIZED;
+	int alg = jwt_key_alg(key);
 	size_t len, rawlen, dots[2];
 
 	memset(&c, 0, sizeof(c));
 	if (out != NULL)
 		memset(out, 0, sizeof(*out));
-	if (alg == JWT_ALG_INVAL || token == NULL)
+	if (alg < 0 || token == NULL || t == NULL)
 		return PC_EUNAUTHORIZED;
 	len = strnlen(token, PC_JWT_MAX + 1);
 	if (len > PC_JWT_MAX || !jwt_shape_ok(token, len, dots) ||
-	    !jwt_header_ok(key, token, dots[0]) ||
+	    !jwt_header_ok(key, alg, token, dots[0]) ||
 	    !jwt_signature_ok(key, alg, token, len, dots[1]))
 		return PC_EUNAUTHORIZED;
 	if (crypto_b64url_decode(token + dots[0] + 1, dots[1] - dots[0] - 1, raw, sizeof(raw),
-			     &rawlen) != PC_OK)
+				 &rawlen) != PC_OK)
 		return PC_EUNAUTHORIZED;
-	if (jwt_claims_check(key, (const char *)raw, rawlen, now, 0, &c)) {
-		if (out != NULL)
-			*out = c;
-		err = PC_OK;
-	}
-	return err;
+	if (!jwt_claims_check(key, t, (const char *)raw, rawlen, now, &c))
+		return PC_EUNAUTHORIZED;
+	if (out != NULL)
+		*out = c;
+	return PC_OK;
 }

@@ -58,23 +58,25 @@ enum pc_err pc_session_create(struct pc_ctx *ctx, const struct pc_user *u, const
 	return err;
 }
 
-enum pc_err pc_session_authenticate(struct pc_ctx *ctx, const char *token, struct pc_user *out)
+/* The full check behind the cache: the unexpired session's user. */
+static enum pc_err session_check(struct pc_ctx *ctx, const void *arg, const char *token,
+				 int64_t now, struct pc_user *out, int64_t *exp)
 {
 	char hash[PC_SHA256_HEX];
-	int64_t now = time_now(), exp = 0;
-	uint64_t stamp;
 
+	(void)arg;
+	crypto_token_hash(token, hash);
+	if (STORE_CALL(ctx->store, session_user, hash, now, out, exp) != PC_OK)
+		return PC_EUNAUTHORIZED;
+	return PC_OK;
+}
+
+enum pc_err pc_session_authenticate(struct pc_ctx *ctx, const char *token, struct pc_user *out)
+{
 	if (!token_shape_ok(token))
 		return PC_EUNAUTHORIZED;
-	if (authcache_get(ctx, PC_AUTHCACHE_SESSION, token, SESSION_TOKEN_LEN, now, out))
-		return PC_OK;
-	stamp = authcache_stamp(ctx); /* before the read (authcache.c) */
-	crypto_token_hash(token, hash);
-	if (STORE_CALL(ctx->store, session_user, hash, now, out, &exp) != PC_OK)
-		return PC_EUNAUTHORIZED;
-	crypto_wipe(out->hashed_password, sizeof(out->hashed_password));
-	authcache_put(ctx, PC_AUTHCACHE_SESSION, token, SESSION_TOKEN_LEN, exp, stamp, out);
-	return PC_OK;
+	return authcache_through(ctx, PC_AUTHCACHE_SESSION, token, SESSION_TOKEN_LEN, session_check,
+				 NULL, out);
 }
 
 enum pc_err pc_session_end(struct pc_ctx *ctx, const char *token)

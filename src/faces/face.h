@@ -3,6 +3,9 @@
  *
  * A face holds no business rules; it reads the request, calls the core,
  * and renders the core's answer in its API's exact JSON and status codes.
+ * It declares (struct pc_face, http.h) its route tables, its settings rows
+ * (prefixes, cookie) and how it authenticates (bearer, which cookie, CSRF,
+ * the claims table of its tokens).
  */
 #ifndef PC_FACE_H
 #define PC_FACE_H
@@ -17,5 +20,10 @@ extern const struct pc_face face_native;
 /* The faces the server mounts, in order; the first renders unmatched paths. */
 extern const struct pc_face *const faces_all[];
 extern const size_t faces_count;
+
+/* Registers every face's settings rows (config_layer_add): call once
+ * before the configuration is read. A name declared twice fails (PC_EEXISTS
+ * with ei), so does a layer that does not fit. */
+enum pc_err faces_settings_add(struct pc_errinfo *ei);
 
 #endif /* PC_FACE_H */

@@ -11,6 +11,13 @@
  * Errors are {"detail": "CODE"}, {"detail": {"code": .., "reason": ..}} for
  * password policy failures, and FastAPI's 422 list for validation.
  *
+ * Authentication (the face's auth profile): bearer JWTs with RFC 7519's
+ * claims (sub, jti, aud = jwt_audience), and the session cookie of the
+ * cookie backend, named and shaped by this face's settings (cookie_name,
+ * cookie_secure, cookie_httponly, cookie_samesite, cookie_domain); no CSRF
+ * double submit, as fastapi-users has none. The settings (those and the two
+ * prefixes) are rows of this file, registered with the configuration.
+ *
  * Reads top-down: tables, error maps, readers, renderers, handlers.
  */
 #include <string.h>
@@ -52,6 +59,53 @@ static const struct pc_route fu_root_routes[] = {
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- settings: rows of this face, values in the configuration's layer area ---- */
+
+struct fu_settings {
+	char auth_prefix[128];  /* register, reset, verify and both auth backends */
+	char users_prefix[128]; /* users router */
+	struct pc_cookie_conf cookie;
+};
+
+#define FU_STR(name, member, def, ch, chk, help) \
+	CONFIG_ROW_STR(struct fu_settings, name, member, def, ch, chk, help)
+
+static const struct config_row fu_setting_rows[] = {
+	FU_STR("auth_prefix", auth_prefix, "/auth", NULL, config_check_prefix,
+	       "prefix of the fastapi_users auth and register routes"),
+	FU_STR("users_prefix", users_prefix, "/users", NULL, config_check_prefix,
+	       "prefix of the fastapi_users users routes"),
+	FU_STR("cookie_name", cookie.name, "fastapiusersauth", NULL, config_check_cookie_name,
+	       "session cookie name"),
+	CONFIG_ROW_BOOL(struct fu_settings, "cookie_secure", cookie.secure, "true",
+			"Secure attribute on cookies (set false for plain-HTTP development)"),
+	CONFIG_ROW_BOOL(struct fu_settings, "cookie_httponly", cookie.httponly, "true",
+			"HttpOnly attribute on the session cookie"),
+	FU_STR("cookie_samesite", cookie.samesite, "lax", "lax|strict|none", NULL,
+	       "SameSite attribute of cookies"),
+	FU_STR("cookie_domain", cookie.domain, "", NULL, NULL,
+	       "Domain attribute of cookies; empty: host-only"),
+};
+
+static const char *fu_settings_rule(const void *values, const char **field)
+{
+	const struct fu_settings *s = values;
+
+	if (strcmp(s->cookie.samesite, "none") == 0 && !s->cookie.secure) {
+		*field = "cookie_samesite";
+		return "cookie_samesite=none requires cookie_secure=true";
+	}
+	return NULL;
+}
+
+static const struct config_layer fu_settings = {
+	.name = "fastapi_users",
+	.rows = fu_setting_rows,
+	.nrows = N(fu_setting_rows),
+	.size = sizeof(struct fu_settings),
+	.rule = fu_settings_rule,
+};
 
 static const struct pc_mount fu_mounts[] = {
 	{ "auth_prefix", "", fu_auth_routes, N(fu_auth_routes) },
@@ -293,12 +347,15 @@ static enum pc_err fu_jwt_logout(struct pc_req *req, struct pc_resp *resp)
 	return resp_status(resp, 204);
 }
 
+/* The session cookie as this face's settings shape it (router_new has
+ * checked at start-up that they are registered). */
 static struct pc_cookie fu_cookie(const struct pc_config *cfg, const char *value, int max_age)
 {
+	const struct pc_cookie_conf *ck = face_cookie_conf(&face_fastapi_users, cfg);
 	struct pc_cookie c = {
-		.name = cfg->cookie_name, .value = value, .max_age = max_age, .path = "/",
-		.domain = cfg->cookie_domain, .samesite = cfg->cookie_samesite,
-		.secure = cfg->cookie_secure, .httponly = cfg->cookie_httponly,
+		.name = ck->name, .value = value, .max_age = max_age, .path = "/",
+		.domain = ck->domain, .samesite = ck->samesite,
+		.secure = ck->secure, .httponly = ck->httponly,
 	};
 	return c;
 }
@@ -460,4 +517,12 @@ const struct pc_face face_fastapi_users = {
 	.mounts = fu_mounts,
 	.nmounts = N(fu_mounts),
 	.render_error = fu_render_error,
+	.settings = &fu_settings,
+	.auth = {
+		.bearer = true,
+		.cookie = true,
+		.cookie_at = offsetof(struct fu_settings, cookie),
+		.csrf = false,
+		.claims = &jwt_claims_rfc7519,
+	},
 };

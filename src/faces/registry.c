@@ -1,6 +1,7 @@
 /*
  * registry.c - the faces the server mounts. The first one renders errors for
- * paths that match no mount.
+ * paths that match no mount. Their settings join the configuration through
+ * faces_settings_add, before it is read.
  */
 #include "faces/face.h"
 
@@ -10,3 +11,17 @@ const struct pc_face *const faces_all[] = {
 };
 
 const size_t faces_count = sizeof(faces_all) / sizeof(faces_all[0]);
+
+enum pc_err faces_settings_add(struct pc_errinfo *ei)
+{
+	for (size_t i = 0; i < faces_count; i++) {
+		enum pc_err err;
+
+		if (faces_all[i]->settings == NULL)
+			continue;
+		err = config_layer_add(faces_all[i]->settings, ei);
+		if (err != PC_OK)
+			return err;
+	}
+	return PC_OK;
+}

@@ -1,17 +1,22 @@
 /*
- * authn.c - the credential checks of PC_R_AUTH routes.
+ * authn.c - the credential checks of PC_R_AUTH routes, by the auth profile
+ * of the face whose route matched (struct pc_auth_profile, http.h).
  *
  * Owns nothing: req->user is allocated in the arena, req->cred borrows the
  * header or the arena copy of the cookie. The credential is never logged.
  *
- * Which credential counts, by the route's flags:
- *   PC_R_AUTH                  a bearer header if one is present (no
- *                              fallback to the cookie when it fails), else
- *                              the session cookie (cfg.cookie_name)
+ * Which credential counts, by the profile and the route's flags:
+ *   PC_R_AUTH                  a bearer header if the profile takes one and
+ *                              one is present (no fallback to the cookie
+ *                              when it fails), else the profile's session
+ *                              cookie (its name from the face's settings)
  *   PC_R_AUTH | PC_R_BEARER    only "Authorization: Bearer <jwt>"
  *   PC_R_AUTH | PC_R_COOKIE    only the session cookie
- * A bearer token goes to pc_jwt_authenticate, a cookie to
- * pc_session_authenticate; the core decides validity. Then:
+ * A bearer token goes to auth_jwt_authenticate with the profile's claims
+ * table, a cookie to pc_session_authenticate; the core decides validity.
+ * Then:
+ *   profile csrf    a cookie-authenticated unsafe method without the
+ *                   double submit (header equal to the CSRF cookie) is 403
  *   PC_R_ACTIVE     an inactive user is 401 (as fastapi-users answers)
  *   PC_R_SUPERUSER  a user who is not a superuser is 403
  */
@@ -61,10 +66,37 @@ static bool authn_token_ok(const char *t)
 	return n > 0 && n <= PC_JWT_MAX && strpbrk(t, " \t") == NULL;
 }
 
+const struct pc_cookie_conf *face_cookie_conf(const struct pc_face *f, const struct pc_config *cfg)
+{
+	const char *values;
+
+	if (f == NULL || !f->auth.cookie)
+		return NULL;
+	values = config_layer_get(cfg, f->settings);
+	return values != NULL ? (const struct pc_cookie_conf *)(const void *)(values + f->auth.cookie_at)
+			      : NULL;
+}
+
+/* The double submit: on a method that changes state, the CSRF header must
+ * equal the CSRF cookie (both present, compared in constant time). */
+static bool authn_csrf_ok(const struct pc_req *req, const struct pc_auth_profile *ap)
+{
+	const char *m = req->method, *header, *cookie;
+
+	if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0)
+		return true;
+	header = req_header_get(req, ap->csrf_header);
+	cookie = req_cookie_get(req, ap->csrf_cookie);
+	return header != NULL && cookie != NULL && header[0] != '\0' && crypto_ct_streq(header, cookie);
+}
+
 int http_authn(struct pc_req *req, unsigned flags)
 {
+	static const struct pc_auth_profile none = { 0 };
+	const struct pc_auth_profile *ap = req->face != NULL ? &req->face->auth : &none;
 	bool only_bearer = (flags & PC_R_BEARER) && !(flags & PC_R_COOKIE);
 	bool only_cookie = (flags & PC_R_COOKIE) && !(flags & PC_R_BEARER);
+	const struct pc_cookie_conf *ck = NULL;
 	const char *token = NULL;
 	struct pc_user *u;
 	enum pc_err err;
@@ -75,12 +107,13 @@ int http_authn(struct pc_req *req, unsigned flags)
 	req->cred = NULL;
 	if (!(flags & PC_R_AUTH))
 		return 0;
-	if (!only_cookie)
+	if (ap->bearer && ap->claims != NULL && !only_cookie)
 		token = authn_bearer(req);
 	if (token != NULL) {
 		req->cred_kind = PC_CRED_BEARER;
 	} else if (!only_bearer) {
-		token = req_cookie_get(req, req->ctx->cfg.cookie_name);
+		ck = face_cookie_conf(req->face, &req->ctx->cfg);
+		token = ck != NULL ? req_cookie_get(req, ck->name) : NULL;
 		req->cred_kind = token != NULL ? PC_CRED_COOKIE : PC_CRED_NONE;
 	}
 	if (token == NULL || !authn_token_ok(token))
@@ -89,13 +122,17 @@ int http_authn(struct pc_req *req, unsigned flags)
 	if (u == NULL)
 		return 500;
 	if (req->cred_kind == PC_CRED_BEARER)
-		err = pc_jwt_authenticate(req->ctx, token, u);
+		err = auth_jwt_authenticate(req->ctx, ap->claims, token, u);
 	else
 		err = pc_session_authenticate(req->ctx, token, u);
 	status = authn_status(err);
 	if (status != 0) {
 		req->cred_kind = PC_CRED_NONE;
 		return status;
+	}
+	if (req->cred_kind == PC_CRED_COOKIE && ap->csrf && !authn_csrf_ok(req, ap)) {
+		req->cred_kind = PC_CRED_NONE;
+		return 403;
 	}
 	if ((flags & PC_R_ACTIVE) && !u->is_active)
 		goto out_unauthorized;

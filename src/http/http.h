@@ -44,7 +44,7 @@ struct pc_face;
 typedef enum pc_err pc_handler_fn(struct pc_req *req, struct pc_resp *resp);
 
 enum pc_route_flags {
-	PC_R_AUTH = 1 << 0,      /* a credential is required: bearer JWT or session cookie */
+	PC_R_AUTH = 1 << 0,      /* a credential is required, as the face's auth profile says */
 	PC_R_ACTIVE = 1 << 1,    /* the user must be active, else 401 */
 	PC_R_SUPERUSER = 1 << 2, /* the user must be a superuser, else 403 */
 	PC_R_JSON = 1 << 3,      /* body: a JSON object, parsed into req->json */
@@ -157,8 +157,9 @@ enum pc_err resp_cookie_set(struct pc_resp *resp, const struct pc_cookie *c);
 
 /* ---- face ------------------------------------------------------------------------ */
 
-/* A mount: routes under a prefix read from a config setting, plus a suffix.
- * prefix_setting NULL means the root. */
+/* A mount: routes under a prefix read from one of the face's own settings
+ * (a CONFIG_STR row of face->settings), plus a suffix. prefix_setting NULL
+ * means the root. A name that is not such a row fails router_new. */
 struct pc_mount {
 	const char *prefix_setting; /* e.g. "auth_prefix" */
 	const char *suffix;         /* e.g. "/cookie" */
@@ -171,19 +172,55 @@ struct pc_mount {
 typedef void pc_render_error_fn(struct pc_req *req, struct pc_resp *resp, int status,
 				const struct pc_errinfo *ei);
 
+/* A face's session cookie, as its settings rows fill it (cookie_name,
+ * cookie_secure, ... for fastapi_users). */
+struct pc_cookie_conf {
+	char name[64];
+	bool secure;
+	bool httponly;
+	char samesite[16];  /* lax, strict, none */
+	char domain[256];   /* "" = host-only */
+};
+
+/* How a face authenticates its PC_R_AUTH routes (authn.c):
+ *   bearer  "Authorization: Bearer <jwt>" counts, checked with `claims`;
+ *   cookie  the session cookie of the struct pc_cookie_conf at cookie_at in
+ *           the face's settings counts (a database session);
+ *   csrf    a cookie-authenticated POST/PUT/PATCH/DELETE also needs the
+ *           header csrf_header equal (constant time) to the cookie
+ *           csrf_cookie: the double submit. */
+struct pc_auth_profile {
+	bool bearer;
+	bool cookie;
+	size_t cookie_at;
+	bool csrf;
+	const char *csrf_cookie;
+	const char *csrf_header;
+	const struct jwt_claims_table *claims;
+};
+
 struct pc_face {
 	const char *name;
 	const struct pc_mount *mounts;
 	size_t nmounts;
 	pc_render_error_fn *render_error;
+	const struct config_layer *settings; /* its settings rows; NULL: none */
+	struct pc_auth_profile auth;
 };
+
+/* The face's cookie settings in cfg; NULL when it has no cookie or its
+ * settings are not registered (router_new refuses such a face). */
+const struct pc_cookie_conf *face_cookie_conf(const struct pc_face *f, const struct pc_config *cfg);
 
 /* ---- router -------------------------------------------------------------------------- */
 
 struct pc_router;
 
-/* Mounts every face's tables under the prefixes of cfg. PC_EEXISTS (ei.msg
- * names both routes) when two routes would answer the same method and path. */
+/* Mounts every face's tables under the prefixes of cfg. PC_EEXISTS (ei.detail
+ * names both routes) when two routes would answer the same method and path;
+ * PC_EINVAL (ei.detail says which) when a face's settings are not registered,
+ * a mount names a setting its face does not declare, or the auth profile
+ * does not fit the face's settings. */
 enum pc_err router_new(const struct pc_config *cfg, const struct pc_face *const *faces,
 			  size_t nfaces, struct pc_router **out, struct pc_errinfo *ei);
 void router_free(struct pc_router *r);

@@ -5,7 +5,7 @@
  * entry's pattern text); it borrows the faces and their tables, which are
  * static.
  *
- * A full pattern is prefix (a config setting) + mount suffix + route
+ * A full pattern is prefix (a setting of the face) + mount suffix + route
  * pattern, e.g. "/auth" + "/cookie" + "/login". It is split on '/' after
  * its leading slash into segments: "/users/{id}" -> ["users", {id}],
  * "/" -> [""], "/users/" -> ["users", ""]. A trailing slash is one more
@@ -131,22 +131,49 @@ static enum pc_err router_entry_split(struct router_entry *e, struct pc_errinfo 
 	return PC_OK;
 }
 
-/* The prefix a mount's setting names, without a trailing '/'. */
+/* What a face declares holds together: its settings are registered, its
+ * auth profile's cookie lies inside them, bearer comes with a claims table,
+ * CSRF with its cookie and header names. Checked once, at start-up. */
+static enum pc_err router_face_check(const struct pc_config *cfg, const struct pc_face *f,
+				     struct pc_errinfo *ei)
+{
+	const struct pc_auth_profile *ap = &f->auth;
+	const char *why = NULL;
+
+	if (f->settings != NULL && config_layer_get(cfg, f->settings) == NULL)
+		why = "its settings are not registered (config_layer_add)";
+	else if (ap->cookie && (f->settings == NULL ||
+				ap->cookie_at + sizeof(struct pc_cookie_conf) > f->settings->size))
+		why = "its auth profile's cookie lies outside its settings";
+	else if (ap->bearer && ap->claims == NULL)
+		why = "bearer tokens without a claims table";
+	else if (ap->csrf && (!ap->cookie || ap->csrf_cookie == NULL || ap->csrf_header == NULL))
+		why = "CSRF without a session cookie, a CSRF cookie and a CSRF header";
+	if (why == NULL)
+		return PC_OK;
+	pc_errinfo_setf(ei, "", f->name, PC_V_ROUTE, "face %s: %s", f->name, why);
+	return PC_EINVAL;
+}
+
+/* The prefix a mount's setting names, without a trailing '/'. The setting
+ * is a string row of the face's own settings, read as a typed field. */
 static enum pc_err router_prefix(const struct pc_config *cfg, const struct pc_face *f,
 				 const struct pc_mount *mt, char *out, size_t outsz,
 				 struct pc_errinfo *ei)
 {
+	const struct config_row *row;
 	const char *prefix = "";
 	size_t plen;
 	int n;
 
 	if (mt->prefix_setting != NULL) {
-		prefix = pc_config_get_str(cfg, mt->prefix_setting);
-		if (prefix == NULL) {
+		row = config_layer_row(f->settings, mt->prefix_setting);
+		if (row == NULL || row->type != CONFIG_STR) {
 			pc_errinfo_setf(ei, "", mt->prefix_setting, PC_V_ROUTE, "face %s: no string setting %s",
 				 f->name, mt->prefix_setting);
 			return PC_EINVAL;
 		}
+		prefix = (const char *)config_layer_get(cfg, f->settings) + row->offset;
 	}
 	plen = strlen(prefix);
 	while (plen > 0 && prefix[plen - 1] == '/')
@@ -272,6 +299,7 @@ enum pc_err router_new(const struct pc_config *cfg, const struct pc_face *const 
 	for (i = 0; i < nfaces && err == PC_OK; i++) {
 		const struct pc_face *f = faces[i];
 
+		err = router_face_check(cfg, f, ei);
 		for (j = 0; j < f->nmounts && err == PC_OK; j++) {
 			const struct pc_mount *mt = &f->mounts[j];
 

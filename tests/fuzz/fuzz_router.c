@@ -118,6 +118,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	method = nparts >= 2 ? part[0] : "GET";
 	path = nparts >= 2 ? part[1] : part[0];
 	if (router == NULL) {
+		if (faces_settings_add(NULL) != PC_OK)
+			__builtin_trap(); /* the faces' settings must register, once */
 		cfg = malloc(sizeof(*cfg));
 		if (cfg == NULL)
 			goto out;

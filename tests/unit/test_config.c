@@ -1,11 +1,44 @@
-/* The settings table: defaults, each source, precedence and validation. */
+/* The settings table: defaults, each source, precedence and validation;
+ * settings a layer declares (as a face does) go through all of it too. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "portcullis.h"
+#include "core/core.h"
+
+/* A layer as a face declares one: its own struct, its own rows, a rule. */
+struct face_values {
+	char prefix[64];
+	bool secure;
+	int depth;
+	char same[16];
+};
+
+static const char *face_rule(const void *values, const char **field)
+{
+	const struct face_values *v = values;
+
+	if (strcmp(v->same, "none") == 0 && !v->secure) {
+		*field = "test_same";
+		return "test_same=none requires test_secure=true";
+	}
+	return NULL;
+}
+
+static const struct config_row face_rows[] = {
+	CONFIG_ROW_STR(struct face_values, "test_prefix", prefix, "/t", NULL, config_check_prefix,
+		       "prefix of the test face"),
+	CONFIG_ROW_BOOL(struct face_values, "test_secure", secure, "true", "a flag"),
+	CONFIG_ROW_INT(struct face_values, "test_depth", depth, "3", 1, 9, "a number"),
+	CONFIG_ROW_STR(struct face_values, "test_same", same, "lax", "lax|none", NULL, "a choice"),
+};
+
+static const struct config_layer face_layer = {
+	"test_face", face_rows, sizeof(face_rows) / sizeof(face_rows[0]),
+	sizeof(struct face_values), face_rule,
+};
 
 Test(config, defaults_are_valid_and_documented)
 {
@@ -21,11 +54,8 @@ Test(config, defaults_are_valid_and_documented)
 	cr_expect_str_eq(cfg.algorithm, "HS256");
 	cr_expect_eq(cfg.password_min_length, 8);
 	cr_expect_eq(cfg.argon2_memory_kib, 19456);
-	cr_expect(cfg.cookie_secure);
-	cr_expect(cfg.cookie_httponly);
 	cr_expect(!cfg.requires_verification);
-	cr_expect_str_eq(cfg.auth_prefix, "/auth");
-	cr_expect_str_eq(cfg.users_prefix, "/users");
+	cr_expect(!pc_config_has("auth_prefix"), "route prefixes are the faces' settings");
 	for (size_t i = 0; pc_config_setting_name(i, NULL) != NULL; i++) {
 		const char *help = NULL;
 
@@ -45,16 +75,16 @@ Test(config, values_are_parsed_and_checked)
 	cr_expect_eq(pc_config_set(&cfg, "port", "70000", &ei), PC_EINVAL);
 	cr_expect_eq(pc_config_set(&cfg, "port", "12x", &ei), PC_EINVAL);
 	cr_expect_eq(cfg.port, 9000, "a refused value leaves the setting as it was");
-	cr_expect_eq(pc_config_set(&cfg, "cookie_secure", "off", &ei), PC_OK);
-	cr_expect(!cfg.cookie_secure);
-	cr_expect_eq(pc_config_set(&cfg, "cookie_secure", "maybe", &ei), PC_EINVAL);
+	cr_expect_eq(pc_config_set(&cfg, "access_log", "off", &ei), PC_OK);
+	cr_expect(!cfg.access_log);
+	cr_expect_eq(pc_config_set(&cfg, "access_log", "maybe", &ei), PC_EINVAL);
 	cr_expect_eq(pc_config_set(&cfg, "algorithm", "none", &ei), PC_EINVAL);
 	cr_expect_eq(pc_config_set(&cfg, "algorithm", "HS512", &ei), PC_OK);
 	cr_expect_eq(pc_config_set(&cfg, "no_such_thing", "1", &ei), PC_ENOTFOUND);
 	cr_expect_eq(pc_config_set(&cfg, "host", "a\nb", &ei), PC_EINVAL);
 }
 
-Test(config, short_secrets_and_bad_prefixes_are_refused)
+Test(config, short_secrets_are_refused)
 {
 	struct pc_config cfg;
 	struct pc_errinfo ei = { 0 };
@@ -63,10 +93,118 @@ Test(config, short_secrets_and_bad_prefixes_are_refused)
 	pc_config_set(&cfg, "jwt_secret", "too-short", NULL);
 	cr_expect_eq(pc_config_validate(&cfg, &ei), PC_EINVAL);
 	cr_expect(strstr(ei.detail, "32 bytes") != NULL);
+	cr_expect_str_eq(ei.field, "jwt_secret");
 	pc_config_set(&cfg, "jwt_secret", "0123456789abcdef0123456789abcdef", NULL);
 	cr_expect_eq(pc_config_validate(&cfg, &ei), PC_OK);
-	pc_config_set(&cfg, "auth_prefix", "auth/", NULL);
-	cr_expect_eq(pc_config_validate(&cfg, &ei), PC_EINVAL);
+}
+
+/* Each row's check and each rule names the setting it refuses. */
+Test(config, each_check_and_rule_names_its_setting)
+{
+	static const struct {
+		const char *name, *value, *field;
+	} bad[] = {
+		{ "smtp_url", "http://mail.example:25", "smtp_url" },
+		{ "smtp_password", "secret", "smtp_password" },
+		{ "mail_from", "no address", "mail_from" },
+		{ "mail_from", "Name <broken", "mail_from" },
+		{ "mail_from", "Ren\xc3\xa9 <r@example.org>", "mail_from" },
+		{ "reset_url", "javascript:alert(1)", "reset_url" },
+		{ "verify_url", "https://x/\"><script>", "verify_url" },
+		{ "webhook_url", "ftp://x/", "webhook_url" },
+		{ "webhook_url", "https://hooks.example/x", "webhook_secret" },
+		{ "mail_retry_base_seconds", "600", "mail_retry_base_seconds" },
+		{ "password_min_length", "100", "password_min_length" },
+		{ "bootstrap_admin_email", "admin@example.org", "bootstrap_admin_email" },
+	};
+	struct pc_config cfg;
+	struct pc_errinfo ei;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		pc_config_defaults(&cfg);
+		memset(&ei, 0, sizeof(ei));
+		pc_config_set(&cfg, "password_max_length", "64", NULL);
+		cr_assert_eq(pc_config_set(&cfg, bad[i].name, bad[i].value, NULL), PC_OK);
+		cr_assert_eq(pc_config_validate(&cfg, &ei), PC_EINVAL, "%s=%s", bad[i].name,
+			     bad[i].value);
+		cr_expect_str_eq(ei.field, bad[i].field, "%s=%s", bad[i].name, bad[i].value);
+	}
+	pc_config_defaults(&cfg);
+	pc_config_set(&cfg, "smtp_url", "smtps://mail.example:465", NULL);
+	pc_config_set(&cfg, "smtp_username", "me", NULL);
+	pc_config_set(&cfg, "smtp_password", "secret", NULL);
+	pc_config_set(&cfg, "mail_from", "Portcullis <no-reply@example.org>", NULL);
+	pc_config_set(&cfg, "webhook_url", "https://hooks.example/x", NULL);
+	pc_config_set(&cfg, "webhook_secret", "0123456789abcdef", NULL);
+	cr_assert_eq(pc_config_validate(&cfg, &ei), PC_OK, "%s", ei.detail);
+}
+
+Test(config, a_layer_s_settings_go_through_every_source)
+{
+	struct pc_config cfg;
+	struct pc_errinfo ei = { 0 };
+	const struct face_values *v;
+	char path[] = "/tmp/pc_config_XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f = fdopen(fd, "w");
+	bool listed = false;
+
+	cr_assert_eq(config_layer_add(&face_layer, &ei), PC_OK, "%s", ei.detail);
+	cr_assert_eq(config_layer_add(&face_layer, &ei), PC_OK, "registering twice is harmless");
+	pc_config_defaults(&cfg);
+	v = config_layer_get(&cfg, &face_layer);
+	cr_assert_not_null(v);
+	cr_expect_str_eq(v->prefix, "/t");
+	cr_expect(v->secure);
+	cr_expect_eq(v->depth, 3);
+	cr_expect(pc_config_has("test_prefix") && pc_config_is_bool("test_secure"));
+	cr_expect_str_eq(pc_config_get_str(&cfg, "test_prefix"), "/t");
+	for (size_t i = 0; pc_config_setting_name(i, NULL) != NULL; i++)
+		listed |= strcmp(pc_config_setting_name(i, NULL), "test_depth") == 0;
+	cr_expect(listed, "--help lists the layer's settings");
+
+	fprintf(f, "test_depth = 5\ntest_prefix = /from-ini\n");
+	fclose(f);
+	cr_assert_eq(pc_config_load_ini(&cfg, path, &ei), PC_OK, "%s", ei.detail);
+	unlink(path);
+	setenv("PORTCULLIS_TEST_DEPTH", "7", 1);
+	cr_assert_eq(pc_config_load_env(&cfg, &ei), PC_OK);
+	unsetenv("PORTCULLIS_TEST_DEPTH");
+	cr_assert_eq(pc_config_set(&cfg, "test_secure", "off", &ei), PC_OK);
+	cr_expect_eq(v->depth, 7, "environment over file");
+	cr_expect_str_eq(v->prefix, "/from-ini");
+	cr_expect(!v->secure);
+	cr_expect_eq(pc_config_set(&cfg, "test_depth", "10", &ei), PC_EINVAL, "range");
+	cr_expect_eq(pc_config_set(&cfg, "test_same", "strict", &ei), PC_EINVAL, "choices");
+
+	cr_assert_eq(pc_config_validate(&cfg, &ei), PC_OK, "%s", ei.detail);
+	pc_config_set(&cfg, "test_same", "none", NULL);
+	cr_expect_eq(pc_config_validate(&cfg, &ei), PC_EINVAL, "the layer's rule");
+	cr_expect_str_eq(ei.field, "test_same");
+	pc_config_set(&cfg, "test_same", "lax", NULL);
+	pc_config_set(&cfg, "test_prefix", "t/", NULL);
+	cr_expect_eq(pc_config_validate(&cfg, &ei), PC_EINVAL, "the row's check");
+	cr_expect_str_eq(ei.field, "test_prefix");
+}
+
+Test(config, a_layer_cannot_take_a_name_already_declared)
+{
+	static const struct config_row rows[] = {
+		CONFIG_ROW_INT(struct face_values, "port", depth, "1", 1, 2, "clash"),
+	};
+	static const struct config_layer clash = {
+		"clash", rows, 1, sizeof(struct face_values), NULL,
+	};
+	static const struct config_row outside[] = {
+		CONFIG_ROW_INT(struct face_values, "test_outside", depth, "1", 1, 2, "outside"),
+	};
+	static const struct config_layer small = { "small", outside, 1, 4, NULL };
+	struct pc_errinfo ei = { 0 };
+
+	cr_expect_eq(config_layer_add(&clash, &ei), PC_EEXISTS);
+	cr_expect_str_eq(ei.field, "port");
+	cr_expect_eq(config_layer_add(&small, &ei), PC_EINVAL);
+	cr_expect_null(config_layer_get(NULL, &clash), "not registered");
 }
 
 Test(config, ini_then_environment)

@@ -1,7 +1,8 @@
 /*
  * test_router.c - mounting and matching: literals beat params, params are
  * decoded, 404 versus 405 with Allow, collisions refused, prefixes read
- * from the configuration, and the face picked for misses.
+ * from the faces' settings in the configuration, and the face picked for
+ * misses.
  */
 #include <string.h>
 
@@ -64,8 +65,25 @@ static const struct pc_mount b_mounts[] = {
 	{ NULL, "", root_routes, N(root_routes) },
 };
 
-static const struct pc_face face_a = { "alpha", a_mounts, N(a_mounts), NULL };
-static const struct pc_face face_b = { "beta", b_mounts, N(b_mounts), NULL };
+/* The prefixes are the faces' own settings (a settings layer, as each face declares). */
+struct prefixes {
+	char auth_prefix[128];
+	char users_prefix[128];
+};
+static const struct config_row prefix_rows[] = {
+	CONFIG_ROW_STR(struct prefixes, "auth_prefix", auth_prefix, "/auth", NULL,
+		       config_check_prefix, "auth"),
+	CONFIG_ROW_STR(struct prefixes, "users_prefix", users_prefix, "/users", NULL,
+		       config_check_prefix, "users"),
+};
+static const struct config_layer prefix_layer = {
+	"test", prefix_rows, N(prefix_rows), sizeof(struct prefixes), NULL,
+};
+
+static const struct pc_face face_a = { .name = "alpha", .mounts = a_mounts,
+				       .nmounts = N(a_mounts), .settings = &prefix_layer };
+static const struct pc_face face_b = { .name = "beta", .mounts = b_mounts,
+				       .nmounts = N(b_mounts), .settings = &prefix_layer };
 
 static const struct pc_route clash_routes[] = {
 	{ "GET", "/{user_id}", h_any, 0 }, /* same shape as alpha's GET /users/{id} */
@@ -73,7 +91,8 @@ static const struct pc_route clash_routes[] = {
 static const struct pc_mount clash_mounts[] = {
 	{ "users_prefix", "", clash_routes, N(clash_routes) },
 };
-static const struct pc_face face_clash = { "clash", clash_mounts, N(clash_mounts), NULL };
+static const struct pc_face face_clash = { .name = "clash", .mounts = clash_mounts,
+					  .nmounts = N(clash_mounts), .settings = &prefix_layer };
 
 /* ---- fixture --------------------------------------------------------------------- */
 
@@ -87,6 +106,7 @@ static void setup(void)
 	const struct pc_face *faces[] = { &face_a, &face_b };
 	struct pc_errinfo ei = { 0 };
 
+	cr_assert_eq(config_layer_add(&prefix_layer, &ei), PC_OK, "%s", ei.detail);
 	pc_config_defaults(&cfg);
 	cr_assert_eq(router_new(&cfg, faces, 2, &router, &ei), PC_OK, "%s", ei.detail);
 	arena = arena_new(0);
@@ -311,7 +331,7 @@ Test(router, malformed_patterns_are_refused_at_mount)
 
 	for (i = 0; i < N(tables); i++) {
 		struct pc_mount m = { NULL, "", tables[i], 1 };
-		struct pc_face f = { "bad", &m, 1, NULL };
+		struct pc_face f = { .name = "bad", .mounts = &m, .nmounts = 1 };
 		const struct pc_face *faces[] = { &f };
 		struct pc_router *r;
 		struct pc_errinfo ei = { 0 };
@@ -324,7 +344,8 @@ Test(router, malformed_patterns_are_refused_at_mount)
 Test(router, an_unknown_prefix_setting_is_refused)
 {
 	struct pc_mount m = { "no_such_prefix", "", auth_routes, 1 };
-	struct pc_face f = { "bad", &m, 1, NULL };
+	struct pc_face f = { .name = "bad", .mounts = &m, .nmounts = 1,
+			     .settings = &prefix_layer };
 	const struct pc_face *faces[] = { &f };
 	struct pc_router *r;
 	struct pc_errinfo ei = { 0 };
