@@ -214,6 +214,10 @@ enum pc_err pc_config_validate(const struct pc_config *cfg, struct pc_errinfo *e
  * Modules of portcullis read their typed fields instead. */
 const char *pc_config_get_str(const struct pc_config *cfg, const char *name);
 
+/* The boolean words every source accepts, in any case: 1/true/yes/on and
+ * 0/false/no/off. PC_EINVAL for anything else. */
+enum pc_err pc_config_parse_bool(const char *v, bool *out);
+
 /* Whether a setting of that name exists; whether it is a boolean. */
 bool pc_config_has(const char *name);
 bool pc_config_is_bool(const char *name);

@@ -42,13 +42,9 @@ void cli_report(const char *what, enum pc_err err, const struct pc_errinfo *ei)
 
 static bool is_bool_word(const char *s)
 {
-	static const char *const words[] = { "1", "0", "true", "false", "yes", "no", "on", "off" };
+	bool ignored;
 
-	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
-		if (strcasecmp(s, words[i]) == 0)
-			return true;
-	}
-	return false;
+	return pc_config_parse_bool(s, &ignored) == PC_OK;
 }
 
 /* "--cookie-secure" -> "cookie_secure" in out; false if arg is not a long flag. */

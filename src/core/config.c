@@ -25,7 +25,6 @@
  *   pc_config_defaults < pc_config_load_ini < pc_config_load_env < flags
  * (the CLI applies flags last with pc_config_set).
  */
-#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
@@ -360,7 +359,7 @@ static enum pc_err bad_value(struct pc_errinfo *ei, const struct config_row *s, 
 	return PC_EINVAL;
 }
 
-static enum pc_err parse_bool(const char *v, bool *out)
+enum pc_err pc_config_parse_bool(const char *v, bool *out)
 {
 	static const char *const yes[] = { "1", "true", "yes", "on" };
 	static const char *const no[] = { "0", "false", "no", "off" };
@@ -419,7 +418,7 @@ static enum pc_err setting_apply(struct pc_config *cfg, const struct row_ref *r,
 		*(int *)(void *)field = (int)n;
 		return PC_OK;
 	case CONFIG_BOOL:
-		if (parse_bool(v, (bool *)(void *)field) != PC_OK)
+		if (pc_config_parse_bool(v, (bool *)(void *)field) != PC_OK)
 			return bad_value(ei, s, PC_V_NOT_BOOL, "must be true or false");
 		return PC_OK;
 	}
@@ -516,7 +515,7 @@ static void env_name(const char *name, char *out, size_t outsz)
 	size_t n = (size_t)snprintf(out, outsz, "PORTCULLIS_%s", name);
 
 	for (size_t i = 0; i < n && i < outsz; i++)
-		out[i] = (char)toupper((unsigned char)out[i]);
+		out[i] = ascii_upper(out[i]);
 }
 
 enum pc_err pc_config_load_env(struct pc_config *cfg, struct pc_errinfo *ei)

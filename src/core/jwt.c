@@ -261,8 +261,7 @@ static bool jwt_shape_ok(const char *token, size_t len, size_t dots[2])
 			if (ndots == 2)
 				return false;
 			dots[ndots++] = i;
-		} else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-			     (c >= '0' && c <= '9') || c == '-' || c == '_')) {
+		} else if (!ascii_is_b64url(c)) {
 			return false;
 		}
 	}
@@ -445,9 +444,9 @@ static bool fast_int(struct jwt_fast *f, int64_t *v)
 	}
 	if (f->p >= f->end || *f->p < '0' || *f->p > '9')
 		return false;
-	if (*f->p == '0' && f->p + 1 < f->end && f->p[1] >= '0' && f->p[1] <= '9')
+	if (*f->p == '0' && f->p + 1 < f->end && ascii_is_digit(f->p[1]))
 		return false;
-	while (f->p < f->end && *f->p >= '0' && *f->p <= '9') {
+	while (f->p < f->end && ascii_is_digit(*f->p)) {
 		if (++digits > 18)
 			return false;
 		x = x * 10 + (*f->p++ - '0');
@@ -538,7 +537,7 @@ static enum jwt_read fast_value(struct jwt_fast *f, const struct pc_jwt_key *key
 			return JWT_READ_OK;
 		}
 	}
-	if (f->p < f->end && (*f->p == '-' || (*f->p >= '0' && *f->p <= '9'))) {
+	if (f->p < f->end && (*f->p == '-' || ascii_is_digit(*f->p))) {
 		if (!fast_int(f, &v))
 			return JWT_READ_DECLINE;
 		switch (role) {

@@ -65,9 +65,9 @@ static bool phc_number(const char **s, const char *key, uint32_t *out)
 	if (strncmp(p, key, klen) != 0 || p[klen] != '=')
 		return false;
 	p += klen + 1;
-	if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9'))
+	if (!ascii_is_digit(*p) || (p[0] == '0' && ascii_is_digit(p[1])))
 		return false;
-	while (*p >= '0' && *p <= '9') {
+	while (ascii_is_digit(*p)) {
 		v = v * 10 + (uint64_t)(*p - '0');
 		if (v > UINT32_MAX)
 			return false;
@@ -85,8 +85,7 @@ static bool phc_b64(const char **s, size_t *out)
 	const char *p = *s;
 	size_t n = 0;
 
-	while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-	       (*p >= '0' && *p <= '9') || *p == '+' || *p == '/') {
+	while (ascii_is_alnum(*p) || *p == '+' || *p == '/') {
 		p++;
 		n++;
 	}
@@ -380,11 +379,6 @@ void password_dummy_verify(const struct pc_argon2_params *policy, const char *pw
 
 /* ---- policy ------------------------------------------------------------------ */
 
-static unsigned char ascii_fold(unsigned char c)
-{
-	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
-}
-
 /* True when needle (ASCII case-insensitively) occurs in the n bytes of hay. */
 static bool contains_nocase(const char *hay, size_t n, const char *needle)
 {
@@ -394,8 +388,7 @@ static bool contains_nocase(const char *hay, size_t n, const char *needle)
 		return false;
 	for (i = 0; i + m <= n; i++) {
 		for (j = 0; j < m; j++) {
-			if (ascii_fold((unsigned char)hay[i + j]) !=
-			    ascii_fold((unsigned char)needle[j]))
+			if (ascii_lower(hay[i + j]) != ascii_lower(needle[j]))
 				break;
 		}
 		if (j == m)

@@ -13,25 +13,6 @@
 
 #define SESSION_TOKEN_LEN 43
 
-static bool token_shape_ok(const char *t)
-{
-	size_t n;
-
-	if (t == NULL)
-		return false;
-	n = strnlen(t, SESSION_TOKEN_LEN + 1);
-	if (n != SESSION_TOKEN_LEN)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = t[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_'))
-			return false;
-	}
-	return true;
-}
-
 enum pc_err pc_session_create(struct pc_ctx *ctx, const struct pc_user *u, const char *ip,
 			      const char *user_agent, char token_out[PC_TOKEN_MAX])
 {
@@ -73,7 +54,7 @@ static enum pc_err session_check(struct pc_ctx *ctx, const void *arg, const char
 
 enum pc_err pc_session_authenticate(struct pc_ctx *ctx, const char *token, struct pc_user *out)
 {
-	if (!token_shape_ok(token))
+	if (!crypto_token_shape_ok(token))
 		return PC_EUNAUTHORIZED;
 	return authcache_through(ctx, PC_AUTHCACHE_SESSION, token, SESSION_TOKEN_LEN, session_check,
 				 NULL, out);
@@ -83,7 +64,7 @@ enum pc_err pc_session_end(struct pc_ctx *ctx, const char *token)
 {
 	char hash[PC_SHA256_HEX];
 
-	if (!token_shape_ok(token))
+	if (!crypto_token_shape_ok(token))
 		return PC_EUNAUTHORIZED;
 	crypto_token_hash(token, hash);
 	return STORE_CALL(ctx->store, session_delete, hash);
