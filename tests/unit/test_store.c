@@ -1,11 +1,12 @@
 /*
  * test_store.c - the store conformance suite.
  *
- * Every test reaches the database through the ops table of the back end under
- * test. The three helpers at the top are all that names a back end: its ops,
- * the URL of a fresh database for this test, and a way to write a row behind
- * the store's back. A PostgreSQL back end runs the same tests by providing
- * those three; nothing below them changes.
+ * Every test reaches the database through the store's operations (ops.c),
+ * which run over the driver of the back end under test. The helpers at the
+ * top are all that names a back end (the per-back-end setup hook): its
+ * driver, the URL of a fresh database for this test, and a way to read and
+ * write rows behind the store's back. A PostgreSQL back end runs the same
+ * tests by providing those; nothing below them changes.
  *
  * Each test gets its own temporary directory (mkdtemp), removed afterwards.
  */
@@ -21,15 +22,15 @@
 
 #include <sqlite3.h>
 
-#include "store/store.h"
+#include "store/driver.h"
 
 static char test_dir[PATH_MAX];
 
 /* ---- the back end under test ------------------------------------------------------ */
 
-static const struct pc_store_ops *backend_ops(void)
+static const struct store_driver *backend_driver(void)
 {
-	return &store_sqlite_ops;
+	return &store_sqlite_driver;
 }
 
 /* A database of its own for this test: a file in the test's directory. */
@@ -43,8 +44,8 @@ static void backend_url(char *out, size_t outsz)
 /* The back end's generated migration table. */
 static const struct pc_migration *backend_migrations(size_t *count)
 {
-	*count = sqlite_migrations_count;
-	return sqlite_migrations;
+	*count = *backend_driver()->nmigrations;
+	return backend_driver()->migrations;
 }
 
 /* Runs sql on the test's database directly, not through the store. */
@@ -129,10 +130,10 @@ static struct pc_store *open_store(void)
 	enum pc_err err;
 
 	backend_url(url, sizeof(url));
-	err = backend_ops()->open(url, &s, &ei);
+	err = backend_driver()->open(url, &s, &ei);
 	cr_assert_eq(err, PC_OK, "open: %s: %s", pc_strerror(err), ei.msg);
 	cr_assert_not_null(s);
-	cr_assert_eq(s->ops, backend_ops());
+	cr_assert_eq(s->drv, backend_driver());
 	return s;
 }
 
@@ -142,7 +143,7 @@ static void setup(void)
 
 	make_test_dir();
 	st = open_store();
-	err = st->ops->migrate(st, &applied_at_setup);
+	err = store_migrate(st, &applied_at_setup);
 	cr_assert_eq(err, PC_OK, "migrate: %s", pc_strerror(err));
 }
 
@@ -230,7 +231,7 @@ Test(store, migrating_twice_applies_each_step_once)
 
 	again = open_store();
 	applied = -1;
-	cr_assert_eq(again->ops->migrate(again, &applied), PC_OK);
+	cr_assert_eq(store_migrate(again, &applied), PC_OK);
 	cr_assert_eq(applied, 0);
 	store_close(again);
 }
@@ -265,9 +266,9 @@ static void *migrate_thread(void *p)
 	struct pc_store *s = NULL;
 
 	backend_url(url, sizeof(url));
-	a->err = backend_ops()->open(url, &s, NULL);
+	a->err = backend_driver()->open(url, &s, NULL);
 	if (a->err == PC_OK)
-		a->err = s->ops->migrate(s, &a->applied);
+		a->err = store_migrate(s, &a->applied);
 	store_close(s);
 	return NULL;
 }
@@ -841,7 +842,7 @@ Test(store, data_survives_closing_and_reopening)
 
 Test(store, ping_answers)
 {
-	cr_assert_eq(st->ops->ping(st), PC_OK);
+	cr_assert_eq(store_ping(st), PC_OK);
 }
 
 /* ---- opening by URL ------------------------------------------------------------------------ */
@@ -865,7 +866,7 @@ Test(store_open, the_url_scheme_picks_the_back_end)
 
 	backend_url(url, sizeof(url));
 	cr_assert_eq(store_open(url, &s, NULL), PC_OK);
-	cr_assert_eq(s->ops, backend_ops());
+	cr_assert_eq(s->drv, backend_driver());
 	store_close(s);
 	store_close(NULL);
 }
@@ -879,7 +880,7 @@ Test(store_open, sqlite_in_memory_and_hosts_are_refused)
 	struct pc_store *s;
 	size_t i;
 
-	if (backend_ops() != &store_sqlite_ops)
+	if (backend_driver()->dialect != STORE_DIALECT_SQLITE)
 		cr_skip_test("SQLite URLs only");
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -916,12 +917,12 @@ Test(store_open, sqlite_three_slashes_is_a_relative_path)
 	pthread_t t;
 	int applied = 0;
 
-	if (backend_ops() != &store_sqlite_ops)
+	if (backend_driver()->dialect != STORE_DIALECT_SQLITE)
 		cr_skip_test("SQLite URLs only");
 
 	cr_assert_eq(chdir(test_dir), 0);
 	cr_assert_eq(store_open("sqlite:///rel.db", &s, NULL), PC_OK);
-	cr_assert_eq(s->ops->migrate(s, &applied), PC_OK);
+	cr_assert_eq(store_migrate(s, &applied), PC_OK);
 	make_user(&u, 1, "a@example.com", NULL);
 	cr_assert_eq(STORE_CALL(s, user_insert, &u, NULL), PC_OK);
 
@@ -945,7 +946,7 @@ Test(store_open, sqlite_a_missing_directory_is_reported)
 	struct pc_store *s = NULL;
 	enum pc_err err;
 
-	if (backend_ops() != &store_sqlite_ops)
+	if (backend_driver()->dialect != STORE_DIALECT_SQLITE)
 		cr_skip_test("SQLite URLs only");
 
 	snprintf(url, sizeof(url), "sqlite:///%s/no/such/dir/x.db", test_dir);
@@ -955,7 +956,7 @@ Test(store_open, sqlite_a_missing_directory_is_reported)
 	cr_assert_not_null(strstr(ei.msg, "no/such/dir"), "%s", ei.msg);
 }
 
-/* ---- one-time tokens and the outbox (ops version 2) ------------------------------------------ */
+/* ---- one-time tokens and the outbox  ------------------------------------------ */
 
 static void make_token(struct pc_onetime_row *t, const char *seed, const struct pc_user *u,
 		       const char *purpose, int64_t created, int64_t expires)
