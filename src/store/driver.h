@@ -23,6 +23,13 @@
  * the statement, so an operation reads a column by its enum (COL_USER_EMAIL),
  * never by a number it has to keep in step with the text.
  *
+ * SQLite binds ":name" natively; a PostgreSQL driver rewrites the names to
+ * $1..$n when it prepares (so no text may use a "::" cast: write CAST()).
+ *
+ * There is no version number in the table: drivers are compiled into the
+ * binary from this header, so there is no older table to tell apart, only an
+ * unfinished one; store_open() refuses a driver that leaves a slot empty.
+ *
  * A prepared statement (struct store_ps) is borrowed from the driver between
  * prepare and done, by the thread that prepared it; done resets it and drops
  * its bindings, so it holds no read snapshot and no pointer to the caller's

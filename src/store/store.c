@@ -5,6 +5,7 @@
  * the first whose scheme prefixes it. Everything after open goes through the
  * operations of ops.c, which reach the database through s->drv.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "store/driver.h"
@@ -18,10 +19,32 @@ static const struct store_driver *const store_drivers[] = {
 #define STORE_NDRIVERS (sizeof(store_drivers) / sizeof(store_drivers[0]))
 
 /*
+ * Whether d fills every slot: each method and the text of each statement.
+ * (This stands where a version number would: drivers are compiled into the
+ * binary from driver.h, so there is no older table to tell apart, only an
+ * unfinished one.)
+ */
+static bool driver_complete(const struct store_driver *d)
+{
+	size_t i;
+
+	if (d->name == NULL || d->scheme == NULL || d->sql == NULL || d->migrations == NULL ||
+	    d->nmigrations == NULL || d->open == NULL || d->close == NULL || d->exec == NULL ||
+	    d->prepare == NULL || d->bind == NULL || d->step == NULL || d->column_int == NULL ||
+	    d->column_text == NULL || d->changes == NULL || d->done == NULL ||
+	    d->begin == NULL || d->commit == NULL || d->rollback == NULL)
+		return false;
+	for (i = 0; i < STMT__MAX; i++)
+		if (d->sql[i] == NULL)
+			return false;
+	return true;
+}
+
+/*
  * Opens the driver whose scheme prefixes url. *out is owned by the caller
  * and released with store_close().
- * PC_EINVAL (ei->msg) for a NULL, unknown or malformed URL; otherwise what the
- * driver's open returns.
+ * PC_EINVAL (ei->msg) for a NULL, unknown or malformed URL; PC_EINTERNAL
+ * (logged) for a driver with an empty slot; otherwise what its open returns.
  */
 enum pc_err store_open(const char *url, struct pc_store **out, struct pc_errinfo *ei)
 {
@@ -35,8 +58,13 @@ enum pc_err store_open(const char *url, struct pc_store **out, struct pc_errinfo
 	for (i = 0; i < STORE_NDRIVERS; i++) {
 		const struct store_driver *d = store_drivers[i];
 
-		if (strncmp(url, d->scheme, strlen(d->scheme)) == 0)
-			return d->open(url, out, ei);
+		if (strncmp(url, d->scheme, strlen(d->scheme)) != 0)
+			continue;
+		if (!driver_complete(d)) {
+			fprintf(stderr, "portcullis: the %s driver leaves a slot empty\n", d->name);
+			return PC_EINTERNAL;
+		}
+		return d->open(url, out, ei);
 	}
 	pc_errinfo_set(ei, NULL, "database_url", "value_error", "unsupported database URL scheme");
 	return PC_EINVAL;
