@@ -24,6 +24,11 @@ struct cli_cmd {
  * printing the reason. */
 int cli_config_load(int argc, char **argv, struct pc_config *cfg, char **rest, int *nrest);
 
+/* The exit status of a failure: CLI_EXIT_USAGE for a setting or argument
+ * that cannot be right (PC_EINVAL on a value), CLI_EXIT_FAIL when something
+ * could not be done (a database or file that cannot be opened, the store, a
+ * bug). */
+int cli_exit_for(enum pc_err err, const struct pc_errinfo *ei);
 /* Prints "portcullis: <what>: <the error>: <ei described>" to stderr. */
 void cli_report(const char *what, enum pc_err err, const struct pc_errinfo *ei);
 

@@ -29,6 +29,21 @@ static void usage(FILE *out)
 	fprintf(out, "\n'portcullis <command> --help' describes a command and its settings.\n");
 }
 
+int cli_exit_for(enum pc_err err, const struct pc_errinfo *ei)
+{
+	if (err != PC_EINVAL)
+		return CLI_EXIT_FAIL;
+	switch (ei->code) {
+	case PC_V_IO:
+	case PC_V_STORE:
+	case PC_V_INTERNAL:
+	case PC_V_LISTEN:
+		return CLI_EXIT_FAIL;
+	default:
+		return CLI_EXIT_USAGE;
+	}
+}
+
 void cli_report(const char *what, enum pc_err err, const struct pc_errinfo *ei)
 {
 	char line[320];

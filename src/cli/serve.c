@@ -88,7 +88,7 @@ int cli_serve(int argc, char **argv)
 	err = pc_ctx_open(&cfg, &ctx, &ei);
 	if (err != PC_OK) {
 		cli_report("cannot start", err, &ei);
-		return err == PC_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+		return cli_exit_for(err, &ei);
 	}
 	err = server_start(ctx, faces_all, faces_count, &server, &ei);
 	if (err != PC_OK) {

@@ -63,7 +63,7 @@ const struct pc_config *pc_ctx_config(const struct pc_ctx *ctx)
 
 enum pc_err pc_ctx_ping(struct pc_ctx *ctx)
 {
-	return ctx->store->ops->ping(ctx->store);
+	return store_ping(ctx->store);
 }
 
 static unsigned ncpus(void)

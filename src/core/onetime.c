@@ -304,11 +304,13 @@ enum pc_err pc_password_reset(struct pc_ctx *ctx, const char *token, const char 
 	if (out != NULL) {
 		struct pc_user now_u;
 
-		/* as stored (password_changed_at may be now + 1); as known when that fails */
-		if (STORE_CALL(ctx->store, user_by_id, u.id, &now_u) == PC_OK)
+		/* as stored; as the store's rule moved it when that read fails */
+		if (STORE_CALL(ctx->store, user_by_id, u.id, &now_u) == PC_OK) {
 			u = now_u;
-		else
-			u.password_changed_at = u.updated_at = now;
+		} else {
+			u.password_changed_at = store_password_changed_at(u.password_changed_at, now);
+			u.updated_at = now;
+		}
 		crypto_wipe(now_u.hashed_password, sizeof(now_u.hashed_password));
 		*out = u;
 	}

@@ -215,10 +215,8 @@ enum pc_err pc_user_update(struct pc_ctx *ctx, struct pc_user *u, const struct p
 		err = hash_into(ctx, patch->password, patch->password_len, &cur);
 		if (err != PC_OK)
 			goto out_wipe;
-		/* Strictly later than the last change, even within one second: the
-		 * store voids outstanding reset tokens when it moves. */
-		cur.password_changed_at = now > cur.password_changed_at ? now
-									 : cur.password_changed_at + 1;
+		/* Strictly later than the last change (the store's rule). */
+		cur.password_changed_at = store_password_changed_at(cur.password_changed_at, now);
 	}
 	if (email_changed)
 		cur.is_verified = false;

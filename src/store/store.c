@@ -1,27 +1,50 @@
 /*
  * store.c - opening a store by the scheme of its URL, and closing it.
  *
- * The back ends are a const table of ops; store_open() walks it and hands the
- * URL to the first whose scheme prefixes it. Everything after open goes
- * straight through s->ops (STORE_CALL), so this file holds no per-call code.
+ * The drivers are a const table; store_open() walks it and hands the URL to
+ * the first whose scheme prefixes it. Everything after open goes through the
+ * operations of ops.c, which reach the database through s->drv.
  */
+#include <stdio.h>
 #include <string.h>
 
-#include "store/store.h"
+#include "store/driver.h"
 
-/* The back ends, in the order their schemes are tried. */
-static const struct pc_store_ops *const store_backends[] = {
-	&store_sqlite_ops,
-	/* &store_postgres_ops, when it lands */
+/* The drivers, in the order their schemes are tried. */
+static const struct store_driver *const store_drivers[] = {
+	&store_sqlite_driver,
+	/* &store_postgres_driver, when it lands */
 };
 
-#define STORE_NBACKENDS (sizeof(store_backends) / sizeof(store_backends[0]))
+#define STORE_NDRIVERS (sizeof(store_drivers) / sizeof(store_drivers[0]))
 
 /*
- * Opens the back end whose scheme prefixes url. *out is owned by the caller
+ * Whether d fills every slot: each method and the text of each statement.
+ * (This stands where a version number would: drivers are compiled into the
+ * binary from driver.h, so there is no older table to tell apart, only an
+ * unfinished one.)
+ */
+static bool driver_complete(const struct store_driver *d)
+{
+	size_t i;
+
+	if (d->name == NULL || d->scheme == NULL || d->sql == NULL || d->migrations == NULL ||
+	    d->nmigrations == NULL || d->open == NULL || d->close == NULL || d->exec == NULL ||
+	    d->prepare == NULL || d->bind == NULL || d->step == NULL || d->column_int == NULL ||
+	    d->column_text == NULL || d->changes == NULL || d->done == NULL ||
+	    d->begin == NULL || d->commit == NULL || d->rollback == NULL)
+		return false;
+	for (i = 0; i < STMT__MAX; i++)
+		if (d->sql[i] == NULL)
+			return false;
+	return true;
+}
+
+/*
+ * Opens the driver whose scheme prefixes url. *out is owned by the caller
  * and released with store_close().
- * PC_EINVAL (ei->detail) for a NULL, unknown or malformed URL; otherwise what the
- * back end's open returns.
+ * PC_EINVAL (ei->detail) for a NULL, unknown or malformed URL; PC_EINTERNAL
+ * (logged) for a driver with an empty slot; otherwise what its open returns.
  */
 enum pc_err store_open(const char *url, struct pc_store **out, struct pc_errinfo *ei)
 {
@@ -29,16 +52,21 @@ enum pc_err store_open(const char *url, struct pc_store **out, struct pc_errinfo
 
 	*out = NULL;
 	if (url == NULL) {
-		pc_errinfo_setf(ei, NULL, "database_url", PC_V_RULE, "no database URL");
+		pc_errinfo_setf(ei, NULL, "database_url", PC_V_MISSING, "no database URL");
 		return PC_EINVAL;
 	}
-	for (i = 0; i < STORE_NBACKENDS; i++) {
-		const struct pc_store_ops *ops = store_backends[i];
+	for (i = 0; i < STORE_NDRIVERS; i++) {
+		const struct store_driver *d = store_drivers[i];
 
-		if (strncmp(url, ops->scheme, strlen(ops->scheme)) == 0)
-			return ops->open(url, out, ei);
+		if (strncmp(url, d->scheme, strlen(d->scheme)) != 0)
+			continue;
+		if (!driver_complete(d)) {
+			fprintf(stderr, "portcullis: the %s driver leaves a slot empty\n", d->name);
+			return PC_EINTERNAL;
+		}
+		return d->open(url, out, ei);
 	}
-	pc_errinfo_setf(ei, NULL, "database_url", PC_V_RULE, "unsupported database URL scheme");
+	pc_errinfo_setf(ei, NULL, "database_url", PC_V_CHOICE, "unsupported database URL scheme");
 	return PC_EINVAL;
 }
 
@@ -47,5 +75,5 @@ void store_close(struct pc_store *s)
 {
 	if (s == NULL)
 		return;
-	s->ops->close(s);
+	s->drv->close(s);
 }

@@ -1,11 +1,12 @@
 /*
  * store.h - the one storage interface, and its row structs.
  *
- * A back end is a versioned table of operations (struct pc_store_ops), as
- * SQLite's VFS is: slots are added at the end and the version bumped. The
- * core reaches storage only through store_*() below, which dispatch through
- * the table. Every query is parameterized; every string column that comes
- * back is copied into a bounded field (truncation is an error, PC_ESTORE).
+ * The core reaches storage only through the store_*() functions below. They
+ * are written once (ops.c) over a small SQL driver (driver.h: prepare, bind,
+ * step, column, begin/commit/rollback), one per back end; each back end
+ * brings its dialect's text of one statement enum. Every query is
+ * parameterized; every string column that comes back is copied into a bounded
+ * field (truncation is an error, PC_ESTORE).
  *
  * Threads: a store may be called from any thread at once. The SQLite back end
  * keeps one connection per thread, opened on first use, and one prepared
@@ -90,121 +91,34 @@ struct pc_onetime_apply {
 	size_t nmsgs;
 };
 
-/* ---- the operations table -------------------------------------------------------- */
+/* ---- the rule of password_changed_at ------------------------------------------------ */
 
-struct pc_store;
+/*
+ * The one place of the rule: a password change moves password_changed_at
+ * strictly later than it was: to now, or to one more than it was when now
+ * would not move it (two changes within one second). A move voids the user's
+ * outstanding reset tokens (the store's trigger), and a token issued before
+ * the change can be told from one issued after.
+ */
+static inline int64_t store_password_changed_at(int64_t was, int64_t now)
+{
+	return now > was ? now : was + 1;
+}
 
-#define PC_STORE_OPS_VERSION 4 /* 2: one-time tokens and the outbox; 3: user_by_id_unrevoked;
-                                * 4: session_user gives the expiry; the write generation */
+/* ---- the store ------------------------------------------------------------------------- */
 
-struct pc_store_ops {
-	int version;      /* PC_STORE_OPS_VERSION of the back end */
-	const char *name; /* "sqlite" */
-	const char *scheme; /* URL prefix it claims: "sqlite://" */
+struct store_driver; /* driver.h: the back end's method table */
 
-	/* url is the whole database URL. */
-	enum pc_err (*open)(const char *url, struct pc_store **out, struct pc_errinfo *ei);
-	void (*close)(struct pc_store *s);
-	/* Applies pending numbered migrations in one transaction each; *applied counts them. */
-	enum pc_err (*migrate)(struct pc_store *s, int *applied);
-	enum pc_err (*ping)(struct pc_store *s);
-
-	/* users; email_lc and username_lc are derived by the back end from u. */
-	enum pc_err (*user_insert)(struct pc_store *s, const struct pc_user *u, struct pc_errinfo *ei);
-	enum pc_err (*user_by_id)(struct pc_store *s, const char *id, struct pc_user *out);
-	enum pc_err (*user_by_email)(struct pc_store *s, const char *email_lc, struct pc_user *out);
-	enum pc_err (*user_by_username)(struct pc_store *s, const char *username_lc, struct pc_user *out);
-	/* Writes every column but id and created_at. PC_ENOTFOUND, PC_EEXISTS.
-	 * When password_changed_at moves, the user's unused reset tokens are
-	 * voided in the same statement (since version 2). */
-	enum pc_err (*user_update)(struct pc_store *s, const struct pc_user *u, struct pc_errinfo *ei);
-	/* Deletes the user and, by cascade, its sessions. PC_ENOTFOUND. */
-	enum pc_err (*user_delete)(struct pc_store *s, const char *id);
-	/* Ordered by created_at, id. cb returning nonzero stops the walk. */
-	enum pc_err (*user_list)(struct pc_store *s, int64_t offset, int limit, pc_user_cb *cb, void *arg);
-	enum pc_err (*user_count)(struct pc_store *s, int64_t *out);
-
-	/* sessions */
-	enum pc_err (*session_insert)(struct pc_store *s, const struct pc_session_row *row);
-	/* The user of an unexpired session (expires_at > now), and (when
-	 * expires_at is not NULL) the session's expiry. PC_ENOTFOUND otherwise. */
-	enum pc_err (*session_user)(struct pc_store *s, const char *token_hash, int64_t now,
-				    struct pc_user *out, int64_t *expires_at);
-	enum pc_err (*session_delete)(struct pc_store *s, const char *token_hash);
-	enum pc_err (*session_delete_user)(struct pc_store *s, const char *user_id);
-
-	/* JWT denylist */
-	enum pc_err (*jti_revoke)(struct pc_store *s, const char *jti, int64_t exp);
-	enum pc_err (*jti_is_revoked)(struct pc_store *s, const char *jti, bool *out);
-
-	/* Deletes expired sessions and denylist entries; *removed counts rows. */
-	enum pc_err (*purge_expired)(struct pc_store *s, int64_t now, int64_t *removed);
-
-	/* Generated secrets of the embedded default. get: PC_ENOTFOUND when absent.
-	 * put_if_absent keeps an existing value (first writer wins). */
-	enum pc_err (*key_get)(struct pc_store *s, const char *name, char *out, size_t outsz);
-	enum pc_err (*key_put_if_absent)(struct pc_store *s, const char *name, const char *value);
-
-	/* ---- version 2: one-time tokens and the mail outbox ---- */
-
-	/* In one transaction: when tok is given and void_older, marks the user's
-	 * unused tokens of tok->purpose used (used_at = tok->created_at); inserts
-	 * tok; inserts each of msgs (their id, attempts, claimed_until, sent_at,
-	 * gave_up_at and last_error are ignored). tok may be NULL (messages only).
-	 * PC_ENOTFOUND when tok's user does not exist; PC_EEXISTS for a token hash
-	 * already stored; nothing is written on any error. */
-	enum pc_err (*onetime_issue)(struct pc_store *s, const struct pc_onetime_row *tok,
-				     bool void_older, const struct pc_outbox_row *const *msgs,
-				     size_t nmsgs);
-	/* The token row, used or not. PC_ENOTFOUND. */
-	enum pc_err (*onetime_get)(struct pc_store *s, const char *token_hash,
-				   struct pc_onetime_row *out);
-	/* In one transaction: marks the token used when it has this purpose, is
-	 * unused and expires after now; then does what apply says. PC_ENOTFOUND
-	 * (nothing written) when the token is not good, or when apply's condition
-	 * on the user fails (inactive for a reset; email moved or already
-	 * verified for a verify). */
-	enum pc_err (*onetime_consume)(struct pc_store *s, const char *token_hash,
-				       const char *purpose, int64_t now,
-				       const struct pc_onetime_apply *apply);
-	/* Whether a row is due: unsent, not given up, next_attempt_at <= now and
-	 * no lease running. A read; no lock taken. */
-	enum pc_err (*outbox_due)(struct pc_store *s, int64_t now, bool *out);
-	/* Claims the oldest due row: sets claimed_until = lease_until and counts
-	 * the attempt, in one write transaction, and reads it into out.
-	 * PC_ENOTFOUND when none is due. */
-	enum pc_err (*outbox_claim)(struct pc_store *s, int64_t now, int64_t lease_until,
-				    struct pc_outbox_row *out);
-	/* Marks a claimed row sent at now, clears its bodies and payload and lease. */
-	enum pc_err (*outbox_sent)(struct pc_store *s, int64_t id, int64_t now);
-	/* Records a failed attempt: last_error, the lease released, and either
-	 * next_attempt_at (retry) or, with give_up, gave_up_at = now and the
-	 * bodies cleared. error may be NULL. */
-	enum pc_err (*outbox_failed)(struct pc_store *s, int64_t id, int64_t now,
-				     int64_t next_attempt_at, const char *error, bool give_up);
-	/* Reads one row by id (tests, tools). PC_ENOTFOUND. */
-	enum pc_err (*outbox_get)(struct pc_store *s, int64_t id, struct pc_outbox_row *out);
-	/* Deletes tokens that expired at or before now, and outbox rows sent or
-	 * given up at or before done_before. *removed counts rows. */
-	enum pc_err (*mail_purge)(struct pc_store *s, int64_t now, int64_t done_before,
-				  int64_t *removed);
-
-	/* ---- version 3: the access-token check in one read ---- */
-	/* The user with that id, unless jti is on the denylist: one query (one
-	 * read transaction) for what every JWT-authenticated request needs.
-	 * PC_ENOTFOUND when there is no such user or the jti is revoked. */
-	enum pc_err (*user_by_id_unrevoked)(struct pc_store *s, const char *id, const char *jti,
-					    struct pc_user *out);
-};
-
-/* Every back end's struct pc_store starts with this.
+/*
+ * Every back end's store starts with this.
  * gen: the write generation, moved by the back end after each committed
  * write (never before: a reader that reads gen before its query can then
  * tell whether what it read may have changed since). Starts at 1.
  * gen_tracked: whether the back end moves it; when false nothing may be
- * cached over the store (authcache.c). */
+ * cached over the store (authcache.c).
+ */
 struct pc_store {
-	const struct pc_store_ops *ops;
+	const struct store_driver *drv;
 	_Atomic uint64_t gen;
 	_Atomic bool gen_tracked;
 };
@@ -216,28 +130,131 @@ static inline bool store_generation(struct pc_store *s, uint64_t *gen)
 	return atomic_load_explicit(&s->gen_tracked, memory_order_relaxed);
 }
 
-extern const struct pc_store_ops store_sqlite_ops;
-
-/* ---- migrations ----------------------------------------------------------------------- */
-
-/* One numbered schema step. The tables are generated at build time from
- * src/store/migrations/<dialect>/NNN_name.sql by gen_migrations.py, sorted
- * by number; schema_version records the ones applied. */
-struct pc_migration {
-	int number;        /* NNN of the file name, from 1 */
-	const char *name;  /* the rest of the file name: "init" */
-	const char *sql;   /* the whole file; may hold several statements */
-};
-
-extern const struct pc_migration sqlite_migrations[];
-extern const size_t sqlite_migrations_count;
-
-/* ---- dispatch (store.c) ------------------------------------------------------------ */
-
-/* Picks the back end by URL scheme. PC_EINVAL with ei for an unknown scheme. */
+/* Picks the back end by URL scheme (store.c). PC_EINVAL with ei for an
+ * unknown scheme; otherwise what the driver's open returns. */
 enum pc_err store_open(const char *url, struct pc_store **out, struct pc_errinfo *ei);
+/* Closes every connection of the store and frees it. NULL is a no-op. */
 void store_close(struct pc_store *s);
+/* Applies pending numbered migrations in one transaction each; *applied counts them. */
+enum pc_err store_migrate(struct pc_store *s, int *applied);
+enum pc_err store_ping(struct pc_store *s);
 
-#define STORE_CALL(s, op, ...) ((s)->ops->op((s), __VA_ARGS__))
+/* ---- transactions ---------------------------------------------------------------------- */
+
+/*
+ * A transaction of the calling thread's connection: the operations called
+ * between begin and commit, on this thread, are written together or (rollback,
+ * or any error before commit) not at all. begin takes the write lock up front
+ * on SQLite (writers wait their turn on the busy timeout, never fail with
+ * "database is locked"). Keep it short: no hashing or network inside.
+ *
+ * No nesting. begin inside an open transaction, and commit or rollback with
+ * none open, are refused with PC_EINVAL and change nothing. The operations
+ * that run their own transaction (onetime_issue, onetime_consume,
+ * outbox_claim, purge_expired, mail_purge, migrate) are refused the same way
+ * inside one; the others join it. After an error inside a transaction, roll
+ * back. A failed commit leaves the transaction open: roll back.
+ */
+enum pc_err store_begin(struct pc_store *s);
+enum pc_err store_commit(struct pc_store *s);
+enum pc_err store_rollback(struct pc_store *s);
+
+/* ---- the operations (ops.c), written once over the driver ------------------------------ */
+
+/* users; email_lc and username_lc are derived by the store from u.
+ * insert: PC_EEXISTS (ei->field "email", "username" or "id"), PC_EINVAL. */
+enum pc_err store_user_insert(struct pc_store *s, const struct pc_user *u, struct pc_errinfo *ei);
+enum pc_err store_user_by_id(struct pc_store *s, const char *id, struct pc_user *out);
+/* The key is lower-cased again here, so any case finds the user. */
+enum pc_err store_user_by_email(struct pc_store *s, const char *email_lc, struct pc_user *out);
+enum pc_err store_user_by_username(struct pc_store *s, const char *username_lc,
+				   struct pc_user *out);
+/* The user with that id, unless jti is on the denylist: one query (one read
+ * transaction) for what every JWT-authenticated request needs.
+ * PC_ENOTFOUND when there is no such user or the jti is revoked. */
+enum pc_err store_user_by_id_unrevoked(struct pc_store *s, const char *id, const char *jti,
+				       struct pc_user *out);
+/* Writes every column but id and created_at, as given (a new password's
+ * password_changed_at comes from store_password_changed_at()). PC_ENOTFOUND,
+ * PC_EEXISTS. When password_changed_at moves, the user's unused reset tokens
+ * are voided in the same statement. */
+enum pc_err store_user_update(struct pc_store *s, const struct pc_user *u, struct pc_errinfo *ei);
+/* Deletes the user and, by cascade, its sessions and tokens. PC_ENOTFOUND. */
+enum pc_err store_user_delete(struct pc_store *s, const char *id);
+/* Ordered by created_at, id. cb returning nonzero stops the walk. cb may
+ * call the store, but not user_list: the statement is in use. */
+enum pc_err store_user_list(struct pc_store *s, int64_t offset, int limit, pc_user_cb *cb,
+			    void *arg);
+enum pc_err store_user_count(struct pc_store *s, int64_t *out);
+
+/* sessions. insert: PC_EEXISTS for a hash already stored, PC_ENOTFOUND when
+ * the user is gone. */
+enum pc_err store_session_insert(struct pc_store *s, const struct pc_session_row *row);
+/* The user of an unexpired session (expires_at > now), and (when
+ * expires_at is not NULL) the session's expiry. PC_ENOTFOUND otherwise. */
+enum pc_err store_session_user(struct pc_store *s, const char *token_hash, int64_t now,
+			       struct pc_user *out, int64_t *expires_at);
+enum pc_err store_session_delete(struct pc_store *s, const char *token_hash); /* PC_ENOTFOUND */
+enum pc_err store_session_delete_user(struct pc_store *s, const char *user_id);
+
+/* JWT denylist. Revoking a jti twice is PC_OK; the first expiry stays. */
+enum pc_err store_jti_revoke(struct pc_store *s, const char *jti, int64_t exp);
+enum pc_err store_jti_is_revoked(struct pc_store *s, const char *jti, bool *out);
+
+/* Deletes expired sessions and denylist entries, in one transaction;
+ * *removed counts rows. */
+enum pc_err store_purge_expired(struct pc_store *s, int64_t now, int64_t *removed);
+
+/* Generated secrets of the embedded default. get: PC_ENOTFOUND when absent,
+ * PC_ESTORE when the value does not fit out[outsz]. put_if_absent keeps an
+ * existing value (first writer wins). */
+enum pc_err store_key_get(struct pc_store *s, const char *name, char *out, size_t outsz);
+enum pc_err store_key_put_if_absent(struct pc_store *s, const char *name, const char *value);
+
+/* In one transaction: when tok is given and void_older, marks the user's
+ * unused tokens of tok->purpose used (used_at = tok->created_at); inserts
+ * tok; inserts each of msgs (their id, attempts, claimed_until, sent_at,
+ * gave_up_at and last_error are ignored). tok may be NULL (messages only).
+ * PC_ENOTFOUND when tok's user does not exist; PC_EEXISTS for a token hash
+ * already stored; nothing is written on any error. */
+enum pc_err store_onetime_issue(struct pc_store *s, const struct pc_onetime_row *tok,
+				bool void_older, const struct pc_outbox_row *const *msgs,
+				size_t nmsgs);
+/* The token row, used or not. PC_ENOTFOUND. */
+enum pc_err store_onetime_get(struct pc_store *s, const char *token_hash,
+			      struct pc_onetime_row *out);
+/* In one transaction: marks the token used when it has this purpose, is
+ * unused and expires after now; then does what apply says. PC_ENOTFOUND
+ * (nothing written) when the token is not good, or when apply's condition
+ * on the user fails (inactive for a reset; email moved or already
+ * verified for a verify). */
+enum pc_err store_onetime_consume(struct pc_store *s, const char *token_hash,
+				  const char *purpose, int64_t now,
+				  const struct pc_onetime_apply *apply);
+
+/* Whether an outbox row is due: unsent, not given up, next_attempt_at <= now
+ * and no lease running. A read; no lock taken. */
+enum pc_err store_outbox_due(struct pc_store *s, int64_t now, bool *out);
+/* Claims the oldest due row: sets claimed_until = lease_until and counts
+ * the attempt, in one write transaction, and reads it into out.
+ * PC_ENOTFOUND when none is due. */
+enum pc_err store_outbox_claim(struct pc_store *s, int64_t now, int64_t lease_until,
+			       struct pc_outbox_row *out);
+/* Marks a claimed row sent at now, clears its bodies and payload and lease. */
+enum pc_err store_outbox_sent(struct pc_store *s, int64_t id, int64_t now);
+/* Records a failed attempt: last_error, the lease released, and either
+ * next_attempt_at (retry) or, with give_up, gave_up_at = now and the
+ * bodies cleared. error may be NULL. */
+enum pc_err store_outbox_failed(struct pc_store *s, int64_t id, int64_t now,
+				int64_t next_attempt_at, const char *error, bool give_up);
+/* Reads one row by id (tests, tools). PC_ENOTFOUND. */
+enum pc_err store_outbox_get(struct pc_store *s, int64_t id, struct pc_outbox_row *out);
+/* Deletes tokens that expired at or before now, and outbox rows sent or
+ * given up at or before done_before, in one transaction. *removed counts rows. */
+enum pc_err store_mail_purge(struct pc_store *s, int64_t now, int64_t done_before,
+			     int64_t *removed);
+
+/* The callers' spelling: STORE_CALL(s, user_by_id, id, &u) is store_user_by_id(s, id, &u). */
+#define STORE_CALL(s, op, ...) store_##op((s), __VA_ARGS__)
 
 #endif /* PC_STORE_H */

@@ -113,8 +113,6 @@ def test_serve_on_a_port_in_use_exits_1(tmp_db):
     assert str(port) in p.stderr, p.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="serve answers 2 (as for a bad argument) when its "
-                   "database cannot be opened, where migrate and user list answer 1")
 def test_serve_with_a_database_that_cannot_be_opened_exits_1(tmp_db, tmp_path):
     env = dict(missing_dir_db(tmp_path), PORTCULLIS_JWT_SECRET=JWT_SECRET)
     p = run_cli(["serve", f"--port={free_port()}"], db_path=tmp_db, env=env, timeout=SERVE_TIMEOUT)

@@ -1,11 +1,12 @@
 /*
  * test_store.c - the store conformance suite.
  *
- * Every test reaches the database through the ops table of the back end under
- * test. The three helpers at the top are all that names a back end: its ops,
- * the URL of a fresh database for this test, and a way to write a row behind
- * the store's back. A PostgreSQL back end runs the same tests by providing
- * those three; nothing below them changes.
+ * Every test reaches the database through the store's operations (ops.c),
+ * which run over the driver of the back end under test. The helpers at the
+ * top are all that names a back end (the per-back-end setup hook): its
+ * driver, the URL of a fresh database for this test, and a way to read and
+ * write rows behind the store's back. A PostgreSQL back end runs the same
+ * tests by providing those; nothing below them changes.
  *
  * Each test gets its own temporary directory (mkdtemp), removed afterwards.
  */
@@ -21,15 +22,15 @@
 
 #include <sqlite3.h>
 
-#include "store/store.h"
+#include "store/driver.h"
 
 static char test_dir[PATH_MAX];
 
 /* ---- the back end under test ------------------------------------------------------ */
 
-static const struct pc_store_ops *backend_ops(void)
+static const struct store_driver *backend_driver(void)
 {
-	return &store_sqlite_ops;
+	return &store_sqlite_driver;
 }
 
 /* A database of its own for this test: a file in the test's directory. */
@@ -43,8 +44,8 @@ static void backend_url(char *out, size_t outsz)
 /* The back end's generated migration table. */
 static const struct pc_migration *backend_migrations(size_t *count)
 {
-	*count = sqlite_migrations_count;
-	return sqlite_migrations;
+	*count = *backend_driver()->nmigrations;
+	return backend_driver()->migrations;
 }
 
 /* Runs sql on the test's database directly, not through the store. */
@@ -129,10 +130,10 @@ static struct pc_store *open_store(void)
 	enum pc_err err;
 
 	backend_url(url, sizeof(url));
-	err = backend_ops()->open(url, &s, &ei);
+	err = backend_driver()->open(url, &s, &ei);
 	cr_assert_eq(err, PC_OK, "open: %s: %s", pc_strerror(err), ei.detail);
 	cr_assert_not_null(s);
-	cr_assert_eq(s->ops, backend_ops());
+	cr_assert_eq(s->drv, backend_driver());
 	return s;
 }
 
@@ -142,7 +143,7 @@ static void setup(void)
 
 	make_test_dir();
 	st = open_store();
-	err = st->ops->migrate(st, &applied_at_setup);
+	err = store_migrate(st, &applied_at_setup);
 	cr_assert_eq(err, PC_OK, "migrate: %s", pc_strerror(err));
 }
 
@@ -230,7 +231,7 @@ Test(store, migrating_twice_applies_each_step_once)
 
 	again = open_store();
 	applied = -1;
-	cr_assert_eq(again->ops->migrate(again, &applied), PC_OK);
+	cr_assert_eq(store_migrate(again, &applied), PC_OK);
 	cr_assert_eq(applied, 0);
 	store_close(again);
 }
@@ -265,9 +266,9 @@ static void *migrate_thread(void *p)
 	struct pc_store *s = NULL;
 
 	backend_url(url, sizeof(url));
-	a->err = backend_ops()->open(url, &s, NULL);
+	a->err = backend_driver()->open(url, &s, NULL);
 	if (a->err == PC_OK)
-		a->err = s->ops->migrate(s, &a->applied);
+		a->err = store_migrate(s, &a->applied);
 	store_close(s);
 	return NULL;
 }
@@ -841,7 +842,7 @@ Test(store, data_survives_closing_and_reopening)
 
 Test(store, ping_answers)
 {
-	cr_assert_eq(st->ops->ping(st), PC_OK);
+	cr_assert_eq(store_ping(st), PC_OK);
 }
 
 /* ---- opening by URL ------------------------------------------------------------------------ */
@@ -865,7 +866,7 @@ Test(store_open, the_url_scheme_picks_the_back_end)
 
 	backend_url(url, sizeof(url));
 	cr_assert_eq(store_open(url, &s, NULL), PC_OK);
-	cr_assert_eq(s->ops, backend_ops());
+	cr_assert_eq(s->drv, backend_driver());
 	store_close(s);
 	store_close(NULL);
 }
@@ -879,7 +880,7 @@ Test(store_open, sqlite_in_memory_and_hosts_are_refused)
 	struct pc_store *s;
 	size_t i;
 
-	if (backend_ops() != &store_sqlite_ops)
+	if (backend_driver()->dialect != STORE_DIALECT_SQLITE)
 		cr_skip_test("SQLite URLs only");
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -916,12 +917,12 @@ Test(store_open, sqlite_three_slashes_is_a_relative_path)
 	pthread_t t;
 	int applied = 0;
 
-	if (backend_ops() != &store_sqlite_ops)
+	if (backend_driver()->dialect != STORE_DIALECT_SQLITE)
 		cr_skip_test("SQLite URLs only");
 
 	cr_assert_eq(chdir(test_dir), 0);
 	cr_assert_eq(store_open("sqlite:///rel.db", &s, NULL), PC_OK);
-	cr_assert_eq(s->ops->migrate(s, &applied), PC_OK);
+	cr_assert_eq(store_migrate(s, &applied), PC_OK);
 	make_user(&u, 1, "a@example.com", NULL);
 	cr_assert_eq(STORE_CALL(s, user_insert, &u, NULL), PC_OK);
 
@@ -945,7 +946,7 @@ Test(store_open, sqlite_a_missing_directory_is_reported)
 	struct pc_store *s = NULL;
 	enum pc_err err;
 
-	if (backend_ops() != &store_sqlite_ops)
+	if (backend_driver()->dialect != STORE_DIALECT_SQLITE)
 		cr_skip_test("SQLite URLs only");
 
 	snprintf(url, sizeof(url), "sqlite:///%s/no/such/dir/x.db", test_dir);
@@ -955,7 +956,7 @@ Test(store_open, sqlite_a_missing_directory_is_reported)
 	cr_assert_not_null(strstr(ei.detail, "no/such/dir"), "%s", ei.detail);
 }
 
-/* ---- one-time tokens and the outbox (ops version 2) ------------------------------------------ */
+/* ---- one-time tokens and the outbox  ------------------------------------------ */
 
 static void make_token(struct pc_onetime_row *t, const char *seed, const struct pc_user *u,
 		       const char *purpose, int64_t created, int64_t expires)
@@ -1158,6 +1159,25 @@ Test(store, a_reset_sets_the_password_voids_the_rest_and_ends_sessions)
 		     "other users keep theirs");
 	cr_assert_eq(outbox_rows(), 1, "the event went with it");
 	free(ev);
+}
+
+Test(store, a_reset_moves_password_changed_at_strictly_later)
+{
+	const int64_t now = 1700000000;
+	struct pc_onetime_apply apply = { .password_hash = "$argon2id$new" };
+	struct pc_onetime_row t;
+	struct pc_user u, ugot;
+
+	make_user(&u, 1, "a@example.com", NULL);
+	u.password_changed_at = now + 5; /* changed "later" than this reset's clock */
+	insert_ok(&u);
+	make_token(&t, "t", &u, "reset", now, now + 3600);
+	issue_ok(&t, false);
+	cr_assert_eq(STORE_CALL(st, onetime_consume, t.token_hash, "reset", now, &apply), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_by_id, u.id, &ugot), PC_OK);
+	cr_assert_eq(ugot.password_changed_at, store_password_changed_at(now + 5, now));
+	cr_assert_eq(ugot.password_changed_at, now + 6);
+	cr_assert_eq(ugot.updated_at, now);
 }
 
 Test(store, a_reset_for_an_inactive_or_moved_user_changes_nothing)
@@ -1437,4 +1457,200 @@ Test(store, two_senders_never_hold_the_same_row, .timeout = 60)
 	cr_assert_eq(total, CLAIM_ROWS);
 	for (i = 1; i <= CLAIM_ROWS; i++)
 		cr_assert_eq(seen[i], 1, "row %d claimed %d times", i, seen[i]);
+}
+
+/* ---- the driver: statements, named arguments and columns ------------------------------------ */
+
+Test(store, every_statement_has_text_and_prepares_with_its_named_columns)
+{
+	const struct store_driver *d = backend_driver();
+	struct store_ps *ps;
+	int i;
+
+	for (i = 0; i < STMT__MAX; i++) {
+		cr_assert_not_null(d->sql[i], "statement %d has %s text", i, d->name);
+		/* the driver checks the result columns against store_stmt_cols[] */
+		cr_assert_eq(d->prepare(st, (enum store_stmt)i, &ps), PC_OK, "%s", d->sql[i]);
+		d->done(ps);
+	}
+}
+
+Test(store, arguments_bind_by_name_and_must_cover_every_parameter)
+{
+	const struct store_driver *d = backend_driver();
+	const struct store_arg reversed[] = { A_TEXT(":jti", "j1"), A_TEXT(":id", NULL) };
+	const struct store_arg unknown[] = { A_TEXT(":id", "x"), A_TEXT(":nope", "j1") };
+	const struct store_arg missing[] = { A_TEXT(":id", "x") };
+	char unterminated[4] = { 'a', 'b', 'c', 'd' };
+	const struct store_arg bad_field[] = { A_FIELD(":id", unterminated), A_TEXT(":jti", "j") };
+	struct store_arg by_id[2] = { A_TEXT(":jti", "j1"), A_TEXT(":id", NULL) };
+	struct store_ps *ps;
+	struct pc_user u;
+	const char *text;
+	size_t len;
+	bool row = false;
+
+	make_user(&u, 1, "a@example.com", NULL);
+	insert_ok(&u);
+	by_id[1].text = u.id;
+
+	cr_assert_eq(d->prepare(st, STMT_USER_BY_ID_UNREVOKED, &ps), PC_OK);
+	cr_assert_eq(d->bind(ps, by_id, 2), PC_OK, "any order: the names decide");
+	cr_assert_eq(d->step(ps, NULL, &row), PC_OK);
+	cr_assert(row);
+	cr_assert_eq(d->column_text(ps, COL_USER_EMAIL, &text, &len), PC_OK);
+	cr_assert_eq(len, strlen("a@example.com"));
+	cr_assert_eq(memcmp(text, "a@example.com", len), 0);
+	cr_assert_eq(d->column_int(ps, COL_USER_CREATED_AT), u.created_at);
+	d->done(ps);
+
+	cr_assert_eq(d->prepare(st, STMT_USER_BY_ID_UNREVOKED, &ps), PC_OK);
+	cr_assert_eq(d->bind(ps, reversed, NARGS(reversed)), PC_OK, "NULL text binds NULL");
+	cr_assert_eq(d->step(ps, NULL, &row), PC_OK);
+	cr_assert(!row, "id = NULL matches nothing");
+	d->done(ps);
+
+	cr_assert_eq(d->prepare(st, STMT_USER_BY_ID_UNREVOKED, &ps), PC_OK);
+	cr_assert_eq(d->bind(ps, unknown, NARGS(unknown)), PC_ESTORE, "a name the text lacks");
+	d->done(ps);
+	cr_assert_eq(d->prepare(st, STMT_USER_BY_ID_UNREVOKED, &ps), PC_OK);
+	cr_assert_eq(d->bind(ps, missing, NARGS(missing)), PC_ESTORE, "a parameter left unbound");
+	d->done(ps);
+	cr_assert_eq(d->prepare(st, STMT_USER_BY_ID_UNREVOKED, &ps), PC_OK);
+	cr_assert_eq(d->bind(ps, bad_field, NARGS(bad_field)), PC_EINVAL,
+		     "a field not NUL-terminated within its array");
+	d->done(ps);
+
+	/* and the statement is clean for the next use */
+	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "j1", &u), PC_OK);
+}
+
+/* ---- transactions ------------------------------------------------------------------------ */
+
+struct peer_arg {
+	const char *id;
+	enum pc_err err;
+};
+
+static void *peer_lookup(void *p)
+{
+	struct peer_arg *a = p;
+	struct pc_user got;
+
+	a->err = STORE_CALL(st, user_by_id, a->id, &got);
+	return NULL;
+}
+
+/* user_by_id from another thread, through its own connection. */
+static enum pc_err lookup_elsewhere(const char *id)
+{
+	struct peer_arg arg = { .id = id, .err = PC_EINTERNAL };
+	pthread_t t;
+
+	cr_assert_eq(pthread_create(&t, NULL, peer_lookup, &arg), 0);
+	pthread_join(t, NULL);
+	return arg.err;
+}
+
+Test(store, a_transaction_commits_all_of_its_writes_at_once)
+{
+	struct pc_session_row row;
+	struct pc_user a, b, got;
+	uint64_t g0, g1, g2;
+	int64_t n = -1;
+
+	make_user(&a, 1, "a@example.com", NULL);
+	make_user(&b, 2, "b@example.com", NULL);
+	cr_assert(store_generation(st, &g0));
+	cr_assert_eq(store_begin(st), PC_OK);
+	insert_ok(&a);
+	insert_ok(&b);
+	make_session(&row, "s1", a.id, 1700003600);
+	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_by_id, b.id, &got), PC_OK, "it reads its own writes");
+	cr_assert_eq(lookup_elsewhere(a.id), PC_ENOTFOUND, "others do not, before the commit");
+	store_generation(st, &g1);
+	cr_assert_eq(g1, g0, "the generation moves after the commit, not before");
+	cr_assert_eq(store_commit(st), PC_OK);
+
+	store_generation(st, &g2);
+	cr_assert_gt(g2, g0);
+	cr_assert_eq(lookup_elsewhere(a.id), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_count, &n), PC_OK);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(STORE_CALL(st, session_user, row.token_hash, 1700000000, &got, NULL), PC_OK);
+}
+
+Test(store, a_rollback_leaves_nothing_written)
+{
+	struct pc_user u, got;
+	uint64_t g0, g1;
+	bool revoked = true;
+
+	make_user(&u, 1, "a@example.com", NULL);
+	store_generation(st, &g0);
+	cr_assert_eq(store_begin(st), PC_OK);
+	insert_ok(&u);
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "j1", 1700003600), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_insert, &u, NULL), PC_EEXISTS);
+	cr_assert_eq(store_rollback(st), PC_OK);
+
+	cr_assert_eq(STORE_CALL(st, user_by_id, u.id, &got), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, jti_is_revoked, "j1", &revoked), PC_OK);
+	cr_assert_eq(revoked, false);
+	cr_assert_eq(backend_raw_int("SELECT count(*) FROM users"), 0);
+	store_generation(st, &g1);
+	cr_assert_eq(g1, g0, "nothing committed, nothing to tell the caches");
+}
+
+Test(store, nested_or_unbalanced_transactions_are_refused)
+{
+	struct pc_user u, got;
+
+	cr_assert_eq(store_commit(st), PC_EINVAL, "commit with none open");
+	cr_assert_eq(store_rollback(st), PC_EINVAL, "rollback with none open");
+	cr_assert_eq(store_begin(st), PC_OK);
+	cr_assert_eq(store_begin(st), PC_EINVAL, "no nesting");
+	make_user(&u, 1, "a@example.com", NULL);
+	insert_ok(&u);
+	cr_assert_eq(store_commit(st), PC_OK, "the refused begin left the first one as it was");
+	cr_assert_eq(store_commit(st), PC_EINVAL);
+	cr_assert_eq(STORE_CALL(st, user_by_id, u.id, &got), PC_OK);
+}
+
+Test(store, operations_with_their_own_transaction_are_refused_inside_one)
+{
+	const int64_t now = 1700000000;
+	struct pc_outbox_row *claimed = calloc(1, sizeof(*claimed));
+	struct pc_onetime_row t, got;
+	struct pc_user u, v, ugot;
+	int64_t removed = -1;
+
+	cr_assert_not_null(claimed);
+	make_user(&u, 1, "a@example.com", NULL);
+	insert_ok(&u);
+	make_token(&t, "t", &u, "reset", now, now + 3600);
+
+	cr_assert_eq(store_begin(st), PC_OK);
+	cr_assert_eq(STORE_CALL(st, onetime_issue, &t, true, NULL, 0), PC_EINVAL);
+	cr_assert_eq(STORE_CALL(st, onetime_consume, t.token_hash, "reset", now, NULL), PC_EINVAL);
+	cr_assert_eq(STORE_CALL(st, outbox_claim, now, now + 60, claimed), PC_EINVAL);
+	cr_assert_eq(STORE_CALL(st, purge_expired, now, &removed), PC_EINVAL);
+	cr_assert_eq(STORE_CALL(st, mail_purge, now, now, &removed), PC_EINVAL);
+	make_user(&v, 2, "b@example.com", NULL);
+	insert_ok(&v); /* one statement: it joins */
+	cr_assert_eq(store_commit(st), PC_OK, "the refusals did not end the transaction");
+
+	cr_assert_eq(STORE_CALL(st, user_by_id, v.id, &ugot), PC_OK);
+	cr_assert_eq(STORE_CALL(st, onetime_get, t.token_hash, &got), PC_ENOTFOUND);
+	free(claimed);
+}
+
+/* ---- the rule of password_changed_at ------------------------------------------------------- */
+
+Test(store, password_changed_at_moves_strictly_later)
+{
+	cr_assert_eq(store_password_changed_at(100, 200), 200);
+	cr_assert_eq(store_password_changed_at(200, 200), 201, "twice in one second");
+	cr_assert_eq(store_password_changed_at(250, 200), 251, "a clock behind the last change");
 }

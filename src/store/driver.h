@@ -1,0 +1,292 @@
+/*
+ * driver.h - what a SQL back end provides to the store, and the statements
+ * the store runs through it.
+ *
+ * The operations (ops.c) are written once, over this interface. A driver is a
+ * const method table, as SQLite's VFS or curl's Curl_ssl are: it opens and
+ * closes a store, keeps the connections (per thread, a pool: its own
+ * business), prepares the statements of the enum below from its dialect's SQL
+ * text table, binds, steps, reads columns, and runs transactions. It maps its
+ * database's errors to enum pc_err (a unique violation is PC_EEXISTS, a
+ * missing parent row PC_ENOTFOUND, the rest PC_ESTORE, logged without
+ * parameter values) and moves the store's write generation after each
+ * committed write (store.h), or clears gen_tracked.
+ *
+ * Statements. enum store_stmt is the one list of statements; each dialect has
+ * one SQL text table indexed by it (sql_sqlite.c), written with designated
+ * initializers so order cannot drift. The text names its parameters
+ * (":email_lc"): an operation binds a const table of struct store_arg, each
+ * entry naming its parameter, and the driver refuses (PC_ESTORE, logged) a
+ * name the statement lacks or a parameter left unbound. A statement that
+ * returns rows yields the columns of its set in store_stmt_cols[] (ops.c), in
+ * that order and with those names; the driver checks this when it prepares
+ * the statement, so an operation reads a column by its enum (COL_USER_EMAIL),
+ * never by a number it has to keep in step with the text.
+ *
+ * SQLite binds ":name" natively; a PostgreSQL driver rewrites the names to
+ * $1..$n when it prepares (so no text may use a "::" cast: write CAST()).
+ *
+ * There is no version number in the table: drivers are compiled into the
+ * binary from this header, so there is no older table to tell apart, only an
+ * unfinished one; store_open() refuses a driver that leaves a slot empty.
+ *
+ * A prepared statement (struct store_ps) is borrowed from the driver between
+ * prepare and done, by the thread that prepared it; done resets it and drops
+ * its bindings, so it holds no read snapshot and no pointer to the caller's
+ * strings. Text bound is borrowed until done.
+ */
+#ifndef PC_STORE_DRIVER_H
+#define PC_STORE_DRIVER_H
+
+#include <string.h>
+
+#include "store/store.h"
+
+/* ---- the statements ---------------------------------------------------------------- */
+
+enum store_stmt {
+	STMT_BEGIN, /* the driver's begin/commit/rollback run these three */
+	STMT_COMMIT,
+	STMT_ROLLBACK,
+	STMT_PING,
+	STMT_SCHEMA_CREATE, /* run as a script (exec), before STMT_SCHEMA_* can prepare */
+	STMT_SCHEMA_CURRENT,
+	STMT_SCHEMA_INSERT,
+	STMT_USER_INSERT,
+	STMT_USER_BY_ID,
+	STMT_USER_BY_ID_UNREVOKED,
+	STMT_USER_BY_EMAIL,
+	STMT_USER_BY_USERNAME,
+	STMT_USER_UPDATE,
+	STMT_USER_DELETE,
+	STMT_USER_LIST,
+	STMT_USER_COUNT,
+	STMT_SESSION_INSERT,
+	STMT_SESSION_USER,
+	STMT_SESSION_DELETE,
+	STMT_SESSION_DELETE_USER,
+	STMT_JTI_REVOKE,
+	STMT_JTI_IS_REVOKED,
+	STMT_PURGE_SESSIONS,
+	STMT_PURGE_JTI,
+	STMT_KEY_GET,
+	STMT_KEY_PUT,
+	STMT_OT_VOID,
+	STMT_OT_INSERT,
+	STMT_OT_GET,
+	STMT_OT_USE,
+	STMT_USER_SET_PASSWORD,
+	STMT_USER_SET_VERIFIED,
+	STMT_OUTBOX_INSERT,
+	STMT_OUTBOX_DUE,
+	STMT_OUTBOX_NEXT,
+	STMT_OUTBOX_LEASE,
+	STMT_OUTBOX_GET,
+	STMT_OUTBOX_SENT,
+	STMT_OUTBOX_RETRY,
+	STMT_OUTBOX_GIVE_UP,
+	STMT_PURGE_ONETIME,
+	STMT_PURGE_OUTBOX,
+	STMT__MAX
+};
+
+/* ---- result columns, by name ------------------------------------------------------------ */
+
+#define COL_ENUM(e, name) e,
+#define COL_NAME(e, name) name,
+
+/* struct pc_user, in every statement that returns users. */
+#define USER_COLUMNS(X) \
+	X(COL_USER_ID, "id") \
+	X(COL_USER_EMAIL, "email") \
+	X(COL_USER_USERNAME, "username") \
+	X(COL_USER_FULL_NAME, "full_name") \
+	X(COL_USER_HASHED_PASSWORD, "hashed_password") \
+	X(COL_USER_IS_ACTIVE, "is_active") \
+	X(COL_USER_IS_SUPERUSER, "is_superuser") \
+	X(COL_USER_IS_VERIFIED, "is_verified") \
+	X(COL_USER_PASSWORD_CHANGED_AT, "password_changed_at") \
+	X(COL_USER_CREATED_AT, "created_at") \
+	X(COL_USER_UPDATED_AT, "updated_at")
+
+enum store_user_col {
+	USER_COLUMNS(COL_ENUM)
+	COL_USER__N,
+	COL_SESSION_EXPIRES_AT = COL_USER__N, /* STMT_SESSION_USER: the user's, then this */
+};
+
+/* struct pc_onetime_row. */
+#define ONETIME_COLUMNS(X) \
+	X(COL_OT_TOKEN_HASH, "token_hash") \
+	X(COL_OT_PURPOSE, "purpose") \
+	X(COL_OT_USER_ID, "user_id") \
+	X(COL_OT_EMAIL, "email") \
+	X(COL_OT_CREATED_AT, "created_at") \
+	X(COL_OT_EXPIRES_AT, "expires_at") \
+	X(COL_OT_USED_AT, "used_at")
+
+enum store_onetime_col { ONETIME_COLUMNS(COL_ENUM) COL_OT__N };
+
+/* struct pc_outbox_row. */
+#define OUTBOX_COLUMNS(X) \
+	X(COL_OB_ID, "id") \
+	X(COL_OB_KIND, "kind") \
+	X(COL_OB_RECIPIENT, "recipient") \
+	X(COL_OB_SUBJECT, "subject") \
+	X(COL_OB_BODY_TEXT, "body_text") \
+	X(COL_OB_BODY_HTML, "body_html") \
+	X(COL_OB_PAYLOAD, "payload") \
+	X(COL_OB_ATTEMPTS, "attempts") \
+	X(COL_OB_NEXT_ATTEMPT_AT, "next_attempt_at") \
+	X(COL_OB_CLAIMED_UNTIL, "claimed_until") \
+	X(COL_OB_SENT_AT, "sent_at") \
+	X(COL_OB_GAVE_UP_AT, "gave_up_at") \
+	X(COL_OB_LAST_ERROR, "last_error") \
+	X(COL_OB_CREATED_AT, "created_at")
+
+enum store_outbox_col { OUTBOX_COLUMNS(COL_ENUM) COL_OB__N };
+
+/* A statement of one column (a count, an id, a value): its name is the
+ * statement's own (store_stmt_cols[]). */
+enum store_value_col { COL_VALUE = 0 };
+
+/* The result columns of a statement: names[0..n) in order; n = 0 for one
+ * that returns no rows. */
+struct store_cols {
+	const char *const *names;
+	int n;
+};
+
+extern const struct store_cols store_stmt_cols[STMT__MAX]; /* ops.c */
+
+/* ---- arguments --------------------------------------------------------------------------- */
+
+/*
+ * One parameter of a statement: its name as the SQL text writes it (":id")
+ * and its value. Made with the A_* macros into a const table on the caller's
+ * stack; a value is taken when the table is made, text is borrowed until the
+ * statement is done. The order of a table is free.
+ */
+enum store_arg_kind {
+	ARG_TEXT,          /* a C string; NULL binds NULL */
+	ARG_FIELD,         /* a char array: PC_EINVAL when not NUL-terminated within it */
+	ARG_FIELD_OR_NULL, /* as ARG_FIELD; "" binds NULL */
+	ARG_INT,
+};
+
+struct store_arg {
+	const char *name; /* ":email_lc" */
+	enum store_arg_kind kind;
+	const char *text; /* ARG_TEXT, ARG_FIELD* */
+	size_t size;      /* ARG_FIELD*: sizeof the array */
+	int64_t i;        /* ARG_INT */
+};
+
+/* sizeof(f); does not compile when f is a pointer rather than an array. */
+#define FIELD_SIZE(f) \
+	(sizeof(f) + 0 * sizeof(char[1 - 2 * __builtin_types_compatible_p(__typeof__(f), \
+								    __typeof__(&(f)[0]))]))
+#define A_TEXT(n, s) { .name = (n), .kind = ARG_TEXT, .text = (s), .size = 0, .i = 0 }
+#define A_FIELD(n, f) { .name = (n), .kind = ARG_FIELD, .text = (f), .size = FIELD_SIZE(f), .i = 0 }
+#define A_FIELD_OR_NULL(n, f) \
+	{ .name = (n), .kind = ARG_FIELD_OR_NULL, .text = (f), .size = FIELD_SIZE(f), .i = 0 }
+#define A_INT(n, v) { .name = (n), .kind = ARG_INT, .text = NULL, .size = 0, .i = (v) }
+#define NARGS(args) (sizeof(args) / sizeof((args)[0]))
+
+/*
+ * The text an ARG_TEXT or ARG_FIELD* argument binds: *text NULL for SQL NULL,
+ * else *len bytes at *text (no NUL counted). PC_EINVAL for a field not
+ * NUL-terminated within its array. Every driver's bind uses this, so the
+ * rules of the kinds are here once.
+ */
+static inline enum pc_err store_arg_text(const struct store_arg *a, const char **text,
+					 size_t *len)
+{
+	size_t n;
+
+	*text = NULL;
+	*len = 0;
+	if (a->kind == ARG_TEXT) {
+		if (a->text != NULL) {
+			*text = a->text;
+			*len = strlen(a->text);
+		}
+		return PC_OK;
+	}
+	n = strnlen(a->text, a->size);
+	if (n == a->size)
+		return PC_EINVAL;
+	if (n == 0 && a->kind == ARG_FIELD_OR_NULL)
+		return PC_OK;
+	*text = a->text;
+	*len = n;
+	return PC_OK;
+}
+
+/* ---- the driver ---------------------------------------------------------------------- */
+
+/* One numbered schema step. The tables are generated at build time from
+ * src/store/migrations/<dialect>/NNN_name.sql by gen_migrations.py, sorted
+ * by number; schema_version records the ones applied. */
+struct pc_migration {
+	int number;        /* NNN of the file name, from 1 */
+	const char *name;  /* the rest of the file name: "init" */
+	const char *sql;   /* the whole file; may hold several statements */
+};
+
+enum store_dialect {
+	STORE_DIALECT_SQLITE,
+	STORE_DIALECT_POSTGRES,
+};
+
+struct store_ps; /* a driver's prepared statement; opaque to the operations */
+
+struct store_driver {
+	const char *name;               /* "sqlite": logs and tests */
+	enum store_dialect dialect;
+	const char *scheme;             /* URL prefix it claims: "sqlite://" */
+	const char *const *sql;         /* [STMT__MAX]: the dialect's text of each statement */
+	const struct pc_migration *migrations;
+	const size_t *nmigrations;
+
+	/* url is the whole database URL; *out is released with close. PC_EINVAL
+	 * (ei->detail) for a URL it cannot use; PC_ESTORE, PC_ENOMEM. */
+	enum pc_err (*open)(const char *url, struct pc_store **out, struct pc_errinfo *ei);
+	/* Closes every connection; no other thread may still call the store. */
+	void (*close)(struct pc_store *s);
+	/* Runs a script of several statements, no parameters (migrations). */
+	enum pc_err (*exec)(struct pc_store *s, const char *sql);
+
+	/* Statement id of this thread's connection, prepared on first use;
+	 * borrowed until done. PC_ESTORE (logged), PC_ENOMEM. */
+	enum pc_err (*prepare)(struct pc_store *s, enum store_stmt id, struct store_ps **out);
+	/* Binds args[0..n) by name; n must cover every parameter of the text.
+	 * PC_EINVAL (store_arg_text), PC_ESTORE (logged), PC_ENOMEM. */
+	enum pc_err (*bind)(struct store_ps *ps, const struct store_arg *args, size_t n);
+	/* One step: PC_OK with *row true on a row, false when done. Else the
+	 * error mapped (PC_EEXISTS with ei->field, PC_ENOTFOUND, PC_ESTORE). */
+	enum pc_err (*step)(struct store_ps *ps, struct pc_errinfo *ei, bool *row);
+	/* The current row's column col (an enum of its set). Text: *text NULL
+	 * for SQL NULL, else *len bytes, valid until the next step or done;
+	 * PC_ESTORE (logged) when the driver cannot give it. */
+	int64_t (*column_int)(struct store_ps *ps, int col);
+	enum pc_err (*column_text)(struct store_ps *ps, int col, const char **text, size_t *len);
+	/* Rows the last step of a write changed (cascades not counted). */
+	int64_t (*changes)(struct store_ps *ps);
+	void (*done)(struct store_ps *ps);
+
+	/* A transaction of this thread's connection; it takes the write lock up
+	 * front where the dialect needs that. No nesting: begin inside an open
+	 * transaction, or commit or rollback outside one, is PC_EINVAL and changes
+	 * nothing. A commit that fails leaves the transaction open (roll back). */
+	enum pc_err (*begin)(struct pc_store *s);
+	enum pc_err (*commit)(struct pc_store *s);
+	enum pc_err (*rollback)(struct pc_store *s);
+};
+
+extern const struct store_driver store_sqlite_driver; /* sqlite.c */
+extern const char *const store_sql_sqlite[STMT__MAX]; /* sql_sqlite.c */
+extern const struct pc_migration sqlite_migrations[];  /* generated */
+extern const size_t sqlite_migrations_count;
+
+#endif /* PC_STORE_DRIVER_H */

@@ -1,0 +1,965 @@
+/*
+ * ops.c - every operation of the store, written once over the driver.
+ *
+ * An operation names its statement (enum store_stmt), binds a const table of
+ * named arguments, steps, and reads the columns of the statement's set by
+ * their enum; the driver (driver.h) supplies the dialect's text and does the
+ * database's part. Nothing here knows which database is underneath.
+ *
+ * Transactions. A single statement is its own transaction (or joins the
+ * caller's, store_begin). Several statements that must be written together
+ * run between tx_begin and tx_end: onetime_issue, onetime_consume,
+ * outbox_claim and the purges. They refuse (PC_EINVAL) to run inside a
+ * caller's transaction, as store_begin does: there is no nesting.
+ *
+ * Hot paths (user_by_id_unrevoked, session_user, jti_is_revoked): one cached
+ * statement, one step, no allocation.
+ *
+ * Invariants: text read back is copied into its bounded field, and a value
+ * that does not fit is PC_ESTORE (logged: the column's name and the
+ * statement, never a value), never truncated.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "store/driver.h"
+
+/* ---- the statements' result columns ---------------------------------------------------- */
+
+static const char *const user_cols[] = { USER_COLUMNS(COL_NAME) };
+static const char *const session_user_cols[] = { USER_COLUMNS(COL_NAME) "expires_at" };
+static const char *const onetime_cols[] = { ONETIME_COLUMNS(COL_NAME) };
+static const char *const outbox_cols[] = { OUTBOX_COLUMNS(COL_NAME) };
+static const char *const one_cols[] = { "one" };
+static const char *const version_cols[] = { "version" };
+static const char *const n_cols[] = { "n" };
+static const char *const id_cols[] = { "id" };
+static const char *const value_cols[] = { "value" };
+
+#define COLS(a) { .names = (a), .n = (int)(sizeof(a) / sizeof((a)[0])) }
+
+/* Statements absent here return no rows. */
+const struct store_cols store_stmt_cols[STMT__MAX] = {
+	[STMT_PING] = COLS(one_cols),
+	[STMT_SCHEMA_CURRENT] = COLS(version_cols),
+	[STMT_USER_BY_ID] = COLS(user_cols),
+	[STMT_USER_BY_ID_UNREVOKED] = COLS(user_cols),
+	[STMT_USER_BY_EMAIL] = COLS(user_cols),
+	[STMT_USER_BY_USERNAME] = COLS(user_cols),
+	[STMT_USER_LIST] = COLS(user_cols),
+	[STMT_USER_COUNT] = COLS(n_cols),
+	[STMT_SESSION_USER] = COLS(session_user_cols),
+	[STMT_JTI_IS_REVOKED] = COLS(one_cols),
+	[STMT_KEY_GET] = COLS(value_cols),
+	[STMT_OT_GET] = COLS(onetime_cols),
+	[STMT_OUTBOX_DUE] = COLS(one_cols),
+	[STMT_OUTBOX_NEXT] = COLS(id_cols),
+	[STMT_OUTBOX_GET] = COLS(outbox_cols),
+};
+
+/* ---- one use of a statement ---------------------------------------------------------------- */
+
+struct q {
+	struct pc_store *s;
+	const struct store_driver *d;
+	struct store_ps *ps;
+	enum store_stmt id;
+};
+
+/*
+ * Statement id with args bound, for the caller to step. On PC_OK q is
+ * borrowed until q_done(); on an error it is done already.
+ */
+static enum pc_err q_open(struct pc_store *s, enum store_stmt id, const struct store_arg *args,
+			  size_t n, struct q *q)
+{
+	enum pc_err err;
+
+	q->s = s;
+	q->d = s->drv;
+	q->id = id;
+	err = q->d->prepare(s, id, &q->ps);
+	if (err != PC_OK)
+		return err;
+	err = q->d->bind(q->ps, args, n);
+	if (err != PC_OK)
+		q->d->done(q->ps);
+	return err;
+}
+
+static void q_done(struct q *q)
+{
+	q->d->done(q->ps);
+}
+
+static enum pc_err q_step(struct q *q, struct pc_errinfo *ei, bool *row)
+{
+	return q->d->step(q->ps, ei, row);
+}
+
+static int64_t q_int(struct q *q, int col)
+{
+	return q->d->column_int(q->ps, col);
+}
+
+/* Copies text column col into out[outsz]; NULL reads as "". PC_ESTORE when
+ * it does not fit (logged, without the value). */
+static enum pc_err q_text(struct q *q, int col, char *out, size_t outsz)
+{
+	const char *t;
+	size_t n;
+	enum pc_err err = q->d->column_text(q->ps, col, &t, &n);
+
+	if (err != PC_OK)
+		return err;
+	if (t == NULL) {
+		out[0] = '\0';
+		return PC_OK;
+	}
+	if (n >= outsz) {
+		fprintf(stderr, "portcullis: %s: column %s holds %zu bytes, more than its "
+			"field (%zu) in: %.80s\n", q->d->name, store_stmt_cols[q->id].names[col], n,
+			outsz - 1, q->d->sql[q->id]);
+		return PC_ESTORE;
+	}
+	memcpy(out, t, n);
+	out[n] = '\0';
+	return PC_OK;
+}
+
+/*
+ * q_open(), stepped to the one row of a lookup: on PC_OK q is on it, borrowed
+ * until q_done(). PC_ENOTFOUND when there is no row; on that and any other
+ * error the statement is done already.
+ */
+static enum pc_err q_row(struct pc_store *s, enum store_stmt id, const struct store_arg *args,
+			 size_t n, struct q *q)
+{
+	bool row = false;
+	enum pc_err err;
+
+	err = q_open(s, id, args, n, q);
+	if (err != PC_OK)
+		return err;
+	err = q_step(q, NULL, &row);
+	if (err == PC_OK && row)
+		return PC_OK;
+	q_done(q);
+	return err != PC_OK ? err : PC_ENOTFOUND;
+}
+
+/*
+ * Runs statement id, which returns no rows, with args bound. *changes (when
+ * not NULL) gets the rows it changed, 0 on an error. PC_EINVAL from binding;
+ * PC_EEXISTS (ei->field), PC_ENOTFOUND, PC_ESTORE from the step.
+ */
+static enum pc_err q_write(struct pc_store *s, enum store_stmt id, const struct store_arg *args,
+			   size_t n, struct pc_errinfo *ei, int64_t *changes)
+{
+	struct q q;
+	bool row;
+	enum pc_err err;
+
+	if (changes != NULL)
+		*changes = 0;
+	err = q_open(s, id, args, n, &q);
+	if (err != PC_OK)
+		return err;
+	err = q_step(&q, ei, &row);
+	if (err == PC_OK && changes != NULL)
+		*changes = q.d->changes(q.ps);
+	q_done(&q);
+	return err;
+}
+
+/* q_write(), with 0 rows changed as PC_ENOTFOUND. */
+static enum pc_err q_write_one(struct pc_store *s, enum store_stmt id,
+			       const struct store_arg *args, size_t n, struct pc_errinfo *ei)
+{
+	int64_t changed;
+	enum pc_err err = q_write(s, id, args, n, ei, &changed);
+
+	if (err == PC_OK && changed == 0)
+		err = PC_ENOTFOUND;
+	return err;
+}
+
+/* The integer of the one column of statement id's first row: *found false
+ * (and *out untouched) when there is no row. */
+static enum pc_err q_value(struct pc_store *s, enum store_stmt id, const struct store_arg *args,
+			   size_t n, int64_t *out, bool *found)
+{
+	struct q q;
+	enum pc_err err;
+
+	*found = false;
+	err = q_row(s, id, args, n, &q);
+	if (err == PC_ENOTFOUND)
+		return PC_OK;
+	if (err != PC_OK)
+		return err;
+	*out = q_int(&q, COL_VALUE);
+	*found = true;
+	q_done(&q);
+	return PC_OK;
+}
+
+/* ---- transactions --------------------------------------------------------------------------- */
+
+enum pc_err store_begin(struct pc_store *s)
+{
+	return s->drv->begin(s);
+}
+
+enum pc_err store_commit(struct pc_store *s)
+{
+	return s->drv->commit(s);
+}
+
+enum pc_err store_rollback(struct pc_store *s)
+{
+	return s->drv->rollback(s);
+}
+
+/* An operation's own transaction: PC_EINVAL inside the caller's. */
+static enum pc_err tx_begin(struct pc_store *s)
+{
+	return s->drv->begin(s);
+}
+
+/* Ends the operation's transaction: commits when err is PC_OK, else (or when
+ * the commit fails) rolls back. The error that led here wins. */
+static enum pc_err tx_end(struct pc_store *s, enum pc_err err)
+{
+	if (err == PC_OK)
+		err = s->drv->commit(s);
+	if (err != PC_OK)
+		(void)s->drv->rollback(s);
+	return err;
+}
+
+/* ---- migrations ----------------------------------------------------------------------------- */
+
+/*
+ * Applies migration m if the schema is older, in one transaction with its
+ * schema_version row: a second process starting at the same time waits for
+ * the write lock, then finds the step done. *applied is set to whether it
+ * ran. PC_ESTORE (logged).
+ */
+static enum pc_err migrate_one(struct pc_store *s, const struct pc_migration *m, bool *applied)
+{
+	const struct store_arg row[] = {
+		A_INT(":version", m->number), A_TEXT(":name", m->name),
+		A_INT(":applied_at", time_now()),
+	};
+	int64_t current = 0;
+	bool found;
+	enum pc_err err;
+
+	*applied = false;
+	err = tx_begin(s);
+	if (err != PC_OK)
+		return err;
+	err = s->drv->exec(s, s->drv->sql[STMT_SCHEMA_CREATE]);
+	if (err == PC_OK)
+		err = q_value(s, STMT_SCHEMA_CURRENT, NULL, 0, &current, &found);
+	if (err == PC_OK && m->number > current) {
+		err = s->drv->exec(s, m->sql);
+		if (err != PC_OK)
+			fprintf(stderr, "portcullis: %s: migration %03d_%s failed\n", s->drv->name,
+				m->number, m->name);
+		if (err == PC_OK)
+			err = q_write(s, STMT_SCHEMA_INSERT, row, NARGS(row), NULL, NULL);
+	}
+	err = tx_end(s, err);
+	if (err == PC_OK)
+		*applied = m->number > current;
+	return err;
+}
+
+/* Applies the driver's pending migrations in order; *applied counts those run here. */
+enum pc_err store_migrate(struct pc_store *s, int *applied)
+{
+	const struct pc_migration *m = s->drv->migrations;
+	enum pc_err err = PC_OK;
+	bool ran;
+	size_t i;
+
+	*applied = 0;
+	for (i = 0; i < *s->drv->nmigrations && err == PC_OK; i++) {
+		err = migrate_one(s, &m[i], &ran);
+		if (err == PC_OK && ran)
+			(*applied)++;
+	}
+	return err;
+}
+
+enum pc_err store_ping(struct pc_store *s)
+{
+	return q_write(s, STMT_PING, NULL, 0, NULL, NULL);
+}
+
+/* ---- users ---------------------------------------------------------------------------------- */
+
+/* ASCII lower-case copy of s into out[outsz]. PC_ETOOBIG when it does not fit. */
+static enum pc_err lower_copy(const char *s, char *out, size_t outsz)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i + 1 >= outsz)
+			return PC_ETOOBIG;
+		out[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
+	}
+	out[i] = '\0';
+	return PC_OK;
+}
+
+/* Reads the user columns of the current row (the first COL_USER__N of its
+ * set). On error out is zeroed. */
+static enum pc_err row_user(struct q *q, struct pc_user *out)
+{
+	enum pc_err err;
+
+	err = q_text(q, COL_USER_ID, out->id, sizeof(out->id));
+	if (err == PC_OK)
+		err = q_text(q, COL_USER_EMAIL, out->email, sizeof(out->email));
+	if (err == PC_OK)
+		err = q_text(q, COL_USER_USERNAME, out->username, sizeof(out->username));
+	if (err == PC_OK)
+		err = q_text(q, COL_USER_FULL_NAME, out->full_name, sizeof(out->full_name));
+	if (err == PC_OK)
+		err = q_text(q, COL_USER_HASHED_PASSWORD, out->hashed_password,
+			     sizeof(out->hashed_password));
+	if (err != PC_OK) {
+		memset(out, 0, sizeof(*out));
+		return err;
+	}
+	out->is_active = q_int(q, COL_USER_IS_ACTIVE) != 0;
+	out->is_superuser = q_int(q, COL_USER_IS_SUPERUSER) != 0;
+	out->is_verified = q_int(q, COL_USER_IS_VERIFIED) != 0;
+	out->password_changed_at = q_int(q, COL_USER_PASSWORD_CHANGED_AT);
+	out->created_at = q_int(q, COL_USER_CREATED_AT);
+	out->updated_at = q_int(q, COL_USER_UPDATED_AT);
+	return PC_OK;
+}
+
+/* Steps statement id, with args bound, to its one user row. PC_ENOTFOUND
+ * when there is none. */
+static enum pc_err user_row(struct pc_store *s, enum store_stmt id, const struct store_arg *args,
+			    size_t n, struct pc_user *out)
+{
+	struct q q;
+	enum pc_err err;
+
+	err = q_row(s, id, args, n, &q);
+	if (err != PC_OK)
+		return err;
+	err = row_user(&q, out);
+	q_done(&q);
+	return err;
+}
+
+/*
+ * Runs STMT_USER_INSERT or STMT_USER_UPDATE from u; email_lc and username_lc
+ * are derived here. The update has no :created_at: its table stops before it.
+ * PC_EINVAL for a field not NUL-terminated; else as q_write().
+ */
+static enum pc_err user_write(struct pc_store *s, enum store_stmt id, const struct pc_user *u,
+			      struct pc_errinfo *ei, int64_t *changes)
+{
+	char email_lc[sizeof(u->email)];
+	char username_lc[sizeof(u->username)];
+	const struct store_arg args[] = {
+		A_FIELD(":id", u->id),
+		A_FIELD(":email", u->email),
+		A_FIELD(":email_lc", email_lc),
+		A_FIELD_OR_NULL(":username", u->username),
+		A_FIELD_OR_NULL(":username_lc", username_lc),
+		A_FIELD_OR_NULL(":full_name", u->full_name),
+		A_FIELD_OR_NULL(":hashed_password", u->hashed_password),
+		A_INT(":is_active", u->is_active),
+		A_INT(":is_superuser", u->is_superuser),
+		A_INT(":is_verified", u->is_verified),
+		A_INT(":password_changed_at", u->password_changed_at),
+		A_INT(":updated_at", u->updated_at),
+		A_INT(":created_at", u->created_at), /* last: not in the update */
+	};
+	size_t n = NARGS(args) - (id == STMT_USER_UPDATE ? 1 : 0);
+
+	/* Each copy has its field's size: it does not fit only when the field
+	 * is not NUL-terminated, and reads no further than the field's end. */
+	if (lower_copy(u->email, email_lc, sizeof(email_lc)) != PC_OK ||
+	    lower_copy(u->username, username_lc, sizeof(username_lc)) != PC_OK)
+		return PC_EINVAL;
+	return q_write(s, id, args, n, ei, changes);
+}
+
+enum pc_err store_user_insert(struct pc_store *s, const struct pc_user *u, struct pc_errinfo *ei)
+{
+	return user_write(s, STMT_USER_INSERT, u, ei, NULL);
+}
+
+enum pc_err store_user_update(struct pc_store *s, const struct pc_user *u, struct pc_errinfo *ei)
+{
+	int64_t n;
+	enum pc_err err = user_write(s, STMT_USER_UPDATE, u, ei, &n);
+
+	if (err == PC_OK && n == 0)
+		err = PC_ENOTFOUND;
+	return err;
+}
+
+/* Runs a user lookup by one text key (:key): lower-cased first when lower is set. */
+static enum pc_err user_by(struct pc_store *s, enum store_stmt id, const char *key, bool lower,
+			   struct pc_user *out)
+{
+	char lc[PC_EMAIL_MAX + 1]; /* the longest key: emails */
+	struct store_arg arg = A_TEXT(":key", key);
+
+	if (key == NULL)
+		return PC_EINVAL;
+	if (lower) {
+		if (lower_copy(key, lc, sizeof(lc)) != PC_OK)
+			return PC_ENOTFOUND; /* longer than any stored key */
+		arg.text = lc;
+	}
+	return user_row(s, id, &arg, 1, out);
+}
+
+enum pc_err store_user_by_id(struct pc_store *s, const char *id, struct pc_user *out)
+{
+	const struct store_arg args[] = { A_TEXT(":id", id) };
+
+	if (id == NULL)
+		return PC_EINVAL;
+	return user_row(s, STMT_USER_BY_ID, args, NARGS(args), out);
+}
+
+enum pc_err store_user_by_id_unrevoked(struct pc_store *s, const char *id, const char *jti,
+				       struct pc_user *out)
+{
+	const struct store_arg args[] = { A_TEXT(":id", id), A_TEXT(":jti", jti) };
+
+	if (id == NULL || jti == NULL)
+		return PC_EINVAL;
+	return user_row(s, STMT_USER_BY_ID_UNREVOKED, args, NARGS(args), out);
+}
+
+enum pc_err store_user_by_email(struct pc_store *s, const char *email_lc, struct pc_user *out)
+{
+	return user_by(s, STMT_USER_BY_EMAIL, email_lc, true, out);
+}
+
+enum pc_err store_user_by_username(struct pc_store *s, const char *username_lc,
+				   struct pc_user *out)
+{
+	if (username_lc == NULL || username_lc[0] == '\0')
+		return PC_ENOTFOUND;
+	return user_by(s, STMT_USER_BY_USERNAME, username_lc, true, out);
+}
+
+/* Runs a one-key DELETE (:key); *n gets the rows it removed (cascades not counted). */
+static enum pc_err delete_by(struct pc_store *s, enum store_stmt id, const char *key, int64_t *n)
+{
+	const struct store_arg args[] = { A_TEXT(":key", key) };
+
+	if (key == NULL)
+		return PC_EINVAL;
+	return q_write(s, id, args, NARGS(args), NULL, n);
+}
+
+/* The user's sessions and tokens go with it (ON DELETE CASCADE). */
+enum pc_err store_user_delete(struct pc_store *s, const char *id)
+{
+	int64_t n;
+	enum pc_err err = delete_by(s, STMT_USER_DELETE, id, &n);
+
+	if (err == PC_OK && n == 0)
+		err = PC_ENOTFOUND;
+	return err;
+}
+
+/* PC_EINVAL for a negative offset or limit. */
+enum pc_err store_user_list(struct pc_store *s, int64_t offset, int limit, pc_user_cb *cb,
+			    void *arg)
+{
+	const struct store_arg args[] = { A_INT(":limit", limit), A_INT(":offset", offset) };
+	struct pc_user u;
+	struct q q;
+	bool row = true;
+	enum pc_err err;
+
+	if (offset < 0 || limit < 0 || cb == NULL)
+		return PC_EINVAL;
+	err = q_open(s, STMT_USER_LIST, args, NARGS(args), &q);
+	if (err != PC_OK)
+		return err;
+	while (err == PC_OK) {
+		err = q_step(&q, NULL, &row);
+		if (err != PC_OK || !row)
+			break;
+		err = row_user(&q, &u);
+		if (err == PC_OK && cb(&u, arg) != 0)
+			break;
+	}
+	q_done(&q);
+	return err;
+}
+
+enum pc_err store_user_count(struct pc_store *s, int64_t *out)
+{
+	bool found;
+	enum pc_err err = q_value(s, STMT_USER_COUNT, NULL, 0, out, &found);
+
+	if (err == PC_OK && !found)
+		err = PC_ESTORE;
+	return err;
+}
+
+/* ---- sessions ------------------------------------------------------------------------------ */
+
+enum pc_err store_session_insert(struct pc_store *s, const struct pc_session_row *row)
+{
+	const struct store_arg args[] = {
+		A_FIELD(":token_hash", row->token_hash),
+		A_FIELD(":user_id", row->user_id),
+		A_INT(":created_at", row->created_at),
+		A_INT(":expires_at", row->expires_at),
+		A_INT(":last_seen_at", row->last_seen_at),
+		A_FIELD_OR_NULL(":ip", row->ip),
+		A_FIELD_OR_NULL(":user_agent", row->user_agent),
+	};
+
+	return q_write(s, STMT_SESSION_INSERT, args, NARGS(args), NULL, NULL);
+}
+
+/* One joined lookup: the user of the session when expires_at > now, and the expiry. */
+enum pc_err store_session_user(struct pc_store *s, const char *token_hash, int64_t now,
+			       struct pc_user *out, int64_t *expires_at)
+{
+	const struct store_arg args[] = { A_TEXT(":token_hash", token_hash), A_INT(":now", now) };
+	struct q q;
+	enum pc_err err;
+
+	if (token_hash == NULL)
+		return PC_EINVAL;
+	err = q_row(s, STMT_SESSION_USER, args, NARGS(args), &q);
+	if (err != PC_OK)
+		return err;
+	err = row_user(&q, out);
+	if (err == PC_OK && expires_at != NULL)
+		*expires_at = q_int(&q, COL_SESSION_EXPIRES_AT);
+	q_done(&q);
+	return err;
+}
+
+enum pc_err store_session_delete(struct pc_store *s, const char *token_hash)
+{
+	int64_t n;
+	enum pc_err err = delete_by(s, STMT_SESSION_DELETE, token_hash, &n);
+
+	if (err == PC_OK && n == 0)
+		err = PC_ENOTFOUND;
+	return err;
+}
+
+/* PC_OK also when the user had no session. */
+enum pc_err store_session_delete_user(struct pc_store *s, const char *user_id)
+{
+	int64_t n;
+
+	return delete_by(s, STMT_SESSION_DELETE_USER, user_id, &n);
+}
+
+/* ---- JWT denylist ------------------------------------------------------------------------- */
+
+enum pc_err store_jti_revoke(struct pc_store *s, const char *jti, int64_t exp)
+{
+	const struct store_arg args[] = { A_TEXT(":jti", jti), A_INT(":expires_at", exp) };
+
+	if (jti == NULL)
+		return PC_EINVAL;
+	return q_write(s, STMT_JTI_REVOKE, args, NARGS(args), NULL, NULL);
+}
+
+enum pc_err store_jti_is_revoked(struct pc_store *s, const char *jti, bool *out)
+{
+	const struct store_arg args[] = { A_TEXT(":jti", jti) };
+	int64_t one;
+
+	if (jti == NULL)
+		return PC_EINVAL;
+	return q_value(s, STMT_JTI_IS_REVOKED, args, NARGS(args), &one, out);
+}
+
+/* ---- housekeeping -------------------------------------------------------------------------- */
+
+/* Runs a DELETE ... WHERE x <= :before and adds its row count to *removed. */
+static enum pc_err purge_one(struct pc_store *s, enum store_stmt id, int64_t before,
+			     int64_t *removed)
+{
+	const struct store_arg args[] = { A_INT(":before", before) };
+	int64_t n;
+	enum pc_err err = q_write(s, id, args, NARGS(args), NULL, &n);
+
+	*removed += n; /* 0 on an error */
+	return err;
+}
+
+/* Two purges in one transaction: statement a before a_before, then b before
+ * b_before. *removed counts the rows of both; 0 on an error. */
+static enum pc_err purge_two(struct pc_store *s, enum store_stmt a, int64_t a_before,
+			     enum store_stmt b, int64_t b_before, int64_t *removed)
+{
+	enum pc_err err;
+	int64_t n = 0;
+
+	*removed = 0;
+	err = tx_begin(s);
+	if (err != PC_OK)
+		return err;
+	err = purge_one(s, a, a_before, &n);
+	if (err == PC_OK)
+		err = purge_one(s, b, b_before, &n);
+	err = tx_end(s, err);
+	if (err == PC_OK)
+		*removed = n;
+	return err;
+}
+
+enum pc_err store_purge_expired(struct pc_store *s, int64_t now, int64_t *removed)
+{
+	return purge_two(s, STMT_PURGE_SESSIONS, now, STMT_PURGE_JTI, now, removed);
+}
+
+enum pc_err store_mail_purge(struct pc_store *s, int64_t now, int64_t done_before,
+			     int64_t *removed)
+{
+	return purge_two(s, STMT_PURGE_ONETIME, now, STMT_PURGE_OUTBOX, done_before, removed);
+}
+
+/* ---- generated keys -------------------------------------------------------------------------- */
+
+enum pc_err store_key_get(struct pc_store *s, const char *name, char *out, size_t outsz)
+{
+	const struct store_arg args[] = { A_TEXT(":name", name) };
+	struct q q;
+	enum pc_err err;
+
+	if (name == NULL || out == NULL || outsz == 0)
+		return PC_EINVAL;
+	err = q_row(s, STMT_KEY_GET, args, NARGS(args), &q);
+	if (err != PC_OK)
+		return err;
+	err = q_text(&q, COL_VALUE, out, outsz);
+	q_done(&q);
+	return err;
+}
+
+enum pc_err store_key_put_if_absent(struct pc_store *s, const char *name, const char *value)
+{
+	const struct store_arg args[] = {
+		A_TEXT(":name", name), A_TEXT(":value", value), A_INT(":created_at", time_now()),
+	};
+
+	if (name == NULL || value == NULL)
+		return PC_EINVAL;
+	return q_write(s, STMT_KEY_PUT, args, NARGS(args), NULL, NULL);
+}
+
+/* ---- one-time tokens ---------------------------------------------------------------------- */
+
+static enum pc_err row_onetime(struct q *q, struct pc_onetime_row *out)
+{
+	enum pc_err err;
+
+	err = q_text(q, COL_OT_TOKEN_HASH, out->token_hash, sizeof(out->token_hash));
+	if (err == PC_OK)
+		err = q_text(q, COL_OT_PURPOSE, out->purpose, sizeof(out->purpose));
+	if (err == PC_OK)
+		err = q_text(q, COL_OT_USER_ID, out->user_id, sizeof(out->user_id));
+	if (err == PC_OK)
+		err = q_text(q, COL_OT_EMAIL, out->email, sizeof(out->email));
+	if (err != PC_OK)
+		return err;
+	out->created_at = q_int(q, COL_OT_CREATED_AT);
+	out->expires_at = q_int(q, COL_OT_EXPIRES_AT);
+	out->used_at = q_int(q, COL_OT_USED_AT);
+	return PC_OK;
+}
+
+static enum pc_err onetime_insert(struct pc_store *s, const struct pc_onetime_row *t)
+{
+	const struct store_arg args[] = {
+		A_FIELD(":token_hash", t->token_hash),
+		A_FIELD(":purpose", t->purpose),
+		A_FIELD(":user_id", t->user_id),
+		A_FIELD(":email", t->email),
+		A_INT(":created_at", t->created_at),
+		A_INT(":expires_at", t->expires_at),
+	};
+
+	return q_write(s, STMT_OT_INSERT, args, NARGS(args), NULL, NULL);
+}
+
+/* Marks the user's unused tokens of the token's purpose used at its creation. */
+static enum pc_err onetime_void_older(struct pc_store *s, const struct pc_onetime_row *t)
+{
+	const struct store_arg args[] = {
+		A_FIELD(":user_id", t->user_id),
+		A_FIELD(":purpose", t->purpose),
+		A_INT(":at", t->created_at),
+	};
+
+	return q_write(s, STMT_OT_VOID, args, NARGS(args), NULL, NULL);
+}
+
+/* Inserts one outbox row; the columns a sender owns take their defaults. */
+static enum pc_err outbox_insert(struct pc_store *s, const struct pc_outbox_row *m)
+{
+	const struct store_arg args[] = {
+		A_FIELD(":kind", m->kind),
+		A_FIELD(":recipient", m->recipient),
+		A_FIELD(":subject", m->subject),
+		A_FIELD(":body_text", m->body_text),
+		A_FIELD(":body_html", m->body_html),
+		A_FIELD(":payload", m->payload),
+		A_INT(":next_attempt_at", m->next_attempt_at),
+		A_INT(":created_at", m->created_at),
+	};
+
+	return q_write(s, STMT_OUTBOX_INSERT, args, NARGS(args), NULL, NULL);
+}
+
+static enum pc_err outbox_insert_all(struct pc_store *s, const struct pc_outbox_row *const *msgs,
+				     size_t n)
+{
+	enum pc_err err = PC_OK;
+	size_t i;
+
+	for (i = 0; i < n && err == PC_OK; i++)
+		err = outbox_insert(s, msgs[i]);
+	return err;
+}
+
+/* The token, the voiding of older ones and the messages: all or nothing. */
+enum pc_err store_onetime_issue(struct pc_store *s, const struct pc_onetime_row *tok,
+				bool void_older, const struct pc_outbox_row *const *msgs,
+				size_t nmsgs)
+{
+	enum pc_err err;
+
+	if (tok == NULL && nmsgs == 0)
+		return PC_OK;
+	err = tx_begin(s);
+	if (err != PC_OK)
+		return err;
+	if (tok != NULL && void_older)
+		err = onetime_void_older(s, tok);
+	if (err == PC_OK && tok != NULL)
+		err = onetime_insert(s, tok);
+	if (err == PC_OK)
+		err = outbox_insert_all(s, msgs, nmsgs);
+	return tx_end(s, err);
+}
+
+enum pc_err store_onetime_get(struct pc_store *s, const char *token_hash,
+			      struct pc_onetime_row *out)
+{
+	const struct store_arg args[] = { A_TEXT(":token_hash", token_hash) };
+	struct q q;
+	enum pc_err err;
+
+	if (token_hash == NULL || out == NULL)
+		return PC_EINVAL;
+	memset(out, 0, sizeof(*out));
+	err = q_row(s, STMT_OT_GET, args, NARGS(args), &q);
+	if (err != PC_OK)
+		return err;
+	err = row_onetime(&q, out);
+	q_done(&q);
+	return err;
+}
+
+/* Writes a reset's new password and its password_changed_at; PC_ENOTFOUND
+ * unless the user is active and its email is still the token's. */
+static enum pc_err set_password(struct pc_store *s, const struct pc_onetime_row *t,
+				const char *hash, int64_t changed_at, int64_t now)
+{
+	const struct store_arg args[] = {
+		A_FIELD(":id", t->user_id),
+		A_TEXT(":hashed_password", hash),
+		A_INT(":password_changed_at", changed_at),
+		A_INT(":now", now),
+		A_FIELD(":email_lc", t->email),
+	};
+
+	return q_write_one(s, STMT_USER_SET_PASSWORD, args, NARGS(args), NULL);
+}
+
+/*
+ * A reset, inside the consume transaction: password_changed_at moves by
+ * store_password_changed_at() from its value read here, under the
+ * transaction's write lock.
+ */
+static enum pc_err apply_password(struct pc_store *s, const struct pc_onetime_row *t,
+				  const char *hash, int64_t now)
+{
+	struct pc_user u;
+	enum pc_err err;
+
+	err = store_user_by_id(s, t->user_id, &u);
+	if (err != PC_OK)
+		return err;
+	crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
+	return set_password(s, t, hash, store_password_changed_at(u.password_changed_at, now), now);
+}
+
+/* A verify: is_verified = 1 while the user's email is still the token's and
+ * the user is not verified yet; otherwise PC_ENOTFOUND. */
+static enum pc_err apply_verified(struct pc_store *s, const struct pc_onetime_row *t, int64_t now)
+{
+	const struct store_arg args[] = {
+		A_FIELD(":id", t->user_id), A_INT(":now", now), A_FIELD(":email_lc", t->email),
+	};
+
+	return q_write_one(s, STMT_USER_SET_VERIFIED, args, NARGS(args), NULL);
+}
+
+/* Marks the token used (only if it is still good) and applies; all or nothing. */
+enum pc_err store_onetime_consume(struct pc_store *s, const char *token_hash,
+				  const char *purpose, int64_t now,
+				  const struct pc_onetime_apply *apply)
+{
+	static const struct pc_onetime_apply nothing = { 0 };
+	const struct store_arg use[] = {
+		A_TEXT(":token_hash", token_hash), A_TEXT(":purpose", purpose), A_INT(":now", now),
+	};
+	struct pc_onetime_row t;
+	int64_t n;
+	enum pc_err err;
+
+	if (token_hash == NULL || purpose == NULL)
+		return PC_EINVAL;
+	if (apply == NULL)
+		apply = &nothing;
+	err = tx_begin(s);
+	if (err != PC_OK)
+		return err;
+	err = q_write_one(s, STMT_OT_USE, use, NARGS(use), NULL);
+	if (err == PC_OK)
+		err = store_onetime_get(s, token_hash, &t);
+	if (err == PC_OK && apply->password_hash != NULL)
+		err = apply_password(s, &t, apply->password_hash, now);
+	else if (err == PC_OK && apply->set_verified)
+		err = apply_verified(s, &t, now);
+	if (err == PC_OK && apply->end_sessions)
+		err = delete_by(s, STMT_SESSION_DELETE_USER, t.user_id, &n);
+	if (err == PC_OK)
+		err = outbox_insert_all(s, apply->msgs, apply->nmsgs);
+	return tx_end(s, err);
+}
+
+/* ---- the outbox ------------------------------------------------------------------------------ */
+
+static enum pc_err row_outbox(struct q *q, struct pc_outbox_row *out)
+{
+	enum pc_err err;
+
+	err = q_text(q, COL_OB_KIND, out->kind, sizeof(out->kind));
+	if (err == PC_OK)
+		err = q_text(q, COL_OB_RECIPIENT, out->recipient, sizeof(out->recipient));
+	if (err == PC_OK)
+		err = q_text(q, COL_OB_SUBJECT, out->subject, sizeof(out->subject));
+	if (err == PC_OK)
+		err = q_text(q, COL_OB_BODY_TEXT, out->body_text, sizeof(out->body_text));
+	if (err == PC_OK)
+		err = q_text(q, COL_OB_BODY_HTML, out->body_html, sizeof(out->body_html));
+	if (err == PC_OK)
+		err = q_text(q, COL_OB_PAYLOAD, out->payload, sizeof(out->payload));
+	if (err == PC_OK)
+		err = q_text(q, COL_OB_LAST_ERROR, out->last_error, sizeof(out->last_error));
+	if (err != PC_OK)
+		return err;
+	out->id = q_int(q, COL_OB_ID);
+	out->attempts = q_int(q, COL_OB_ATTEMPTS);
+	out->next_attempt_at = q_int(q, COL_OB_NEXT_ATTEMPT_AT);
+	out->claimed_until = q_int(q, COL_OB_CLAIMED_UNTIL);
+	out->sent_at = q_int(q, COL_OB_SENT_AT);
+	out->gave_up_at = q_int(q, COL_OB_GAVE_UP_AT);
+	out->created_at = q_int(q, COL_OB_CREATED_AT);
+	return PC_OK;
+}
+
+enum pc_err store_outbox_get(struct pc_store *s, int64_t id, struct pc_outbox_row *out)
+{
+	const struct store_arg args[] = { A_INT(":id", id) };
+	struct q q;
+	enum pc_err err;
+
+	err = q_row(s, STMT_OUTBOX_GET, args, NARGS(args), &q);
+	if (err != PC_OK)
+		return err;
+	err = row_outbox(&q, out);
+	q_done(&q);
+	return err;
+}
+
+enum pc_err store_outbox_due(struct pc_store *s, int64_t now, bool *out)
+{
+	const struct store_arg args[] = { A_INT(":now", now) };
+	int64_t one;
+
+	return q_value(s, STMT_OUTBOX_DUE, args, NARGS(args), &one, out);
+}
+
+/* Select and lease in one write transaction: two senders never hold one row.
+ * (The dialect's STMT_OUTBOX_NEXT takes whatever row lock that needs.) */
+enum pc_err store_outbox_claim(struct pc_store *s, int64_t now, int64_t lease_until,
+			       struct pc_outbox_row *out)
+{
+	const struct store_arg next[] = { A_INT(":now", now) };
+	int64_t id = 0;
+	bool found;
+	enum pc_err err;
+
+	err = tx_begin(s);
+	if (err != PC_OK)
+		return err;
+	err = q_value(s, STMT_OUTBOX_NEXT, next, NARGS(next), &id, &found);
+	if (err == PC_OK && !found)
+		err = PC_ENOTFOUND;
+	if (err == PC_OK) {
+		const struct store_arg lease[] = {
+			A_INT(":id", id), A_INT(":lease_until", lease_until),
+		};
+
+		err = q_write(s, STMT_OUTBOX_LEASE, lease, NARGS(lease), NULL, NULL);
+	}
+	if (err == PC_OK)
+		err = store_outbox_get(s, id, out);
+	return tx_end(s, err);
+}
+
+enum pc_err store_outbox_sent(struct pc_store *s, int64_t id, int64_t now)
+{
+	const struct store_arg args[] = { A_INT(":id", id), A_INT(":at", now) };
+
+	return q_write_one(s, STMT_OUTBOX_SENT, args, NARGS(args), NULL);
+}
+
+enum pc_err store_outbox_failed(struct pc_store *s, int64_t id, int64_t now,
+				int64_t next_attempt_at, const char *error, bool give_up)
+{
+	char msg[PC_OUTBOX_ERROR_MAX + 1];
+	const struct store_arg args[] = {
+		A_INT(":id", id),
+		A_INT(":at", give_up ? now : next_attempt_at),
+		A_TEXT(":error", error != NULL ? msg : NULL),
+	};
+
+	snprintf(msg, sizeof(msg), "%s", error != NULL ? error : "");
+	return q_write_one(s, give_up ? STMT_OUTBOX_GIVE_UP : STMT_OUTBOX_RETRY, args,
+			   NARGS(args), NULL);
+}

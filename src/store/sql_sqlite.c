@@ -1,0 +1,139 @@
+/*
+ * sql_sqlite.c - the SQL text of every statement of enum store_stmt, for SQLite.
+ *
+ * Parameters are named (":id") and bound by name (driver.h). A statement that
+ * returns rows lists the columns of its set in store_stmt_cols[] (ops.c), in
+ * that order: the driver checks the names when it prepares the statement.
+ *
+ * Where SQLite differs from PostgreSQL:
+ *  - BEGIN IMMEDIATE takes the write lock up front, waiting on the busy
+ *    timeout; a deferred transaction that upgrades from read to write can get
+ *    SQLITE_BUSY without the busy handler being tried.
+ *  - STMT_OUTBOX_NEXT needs no row lock: the transaction that claims already
+ *    holds the one write lock of the database (PostgreSQL: FOR UPDATE SKIP
+ *    LOCKED, so that two senders pass each other instead of waiting).
+ */
+#include "store/driver.h"
+
+/* The columns of struct pc_user (USER_COLUMNS). */
+#define USER_COLS \
+	"id, email, username, full_name, hashed_password, is_active, is_superuser, " \
+	"is_verified, password_changed_at, created_at, updated_at"
+#define USER_COLS_U \
+	"u.id, u.email, u.username, u.full_name, u.hashed_password, u.is_active, " \
+	"u.is_superuser, u.is_verified, u.password_changed_at, u.created_at, u.updated_at"
+/* The columns of struct pc_onetime_row (ONETIME_COLUMNS). */
+#define ONETIME_COLS \
+	"token_hash, purpose, user_id, email, created_at, expires_at, " \
+	"coalesce(used_at, 0) AS used_at"
+/* The columns of struct pc_outbox_row (OUTBOX_COLUMNS). */
+#define OUTBOX_COLS \
+	"id, kind, recipient, subject, body_text, body_html, payload, attempts, " \
+	"next_attempt_at, claimed_until, coalesce(sent_at, 0) AS sent_at, " \
+	"coalesce(gave_up_at, 0) AS gave_up_at, last_error, created_at"
+/* A row a sender may take at :now: unsent, not given up, due, no lease running. */
+#define OUTBOX_DUE_WHERE \
+	"sent_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= :now " \
+	"AND claimed_until <= :now"
+
+const char *const store_sql_sqlite[STMT__MAX] = {
+	[STMT_BEGIN] = "BEGIN IMMEDIATE",
+	[STMT_COMMIT] = "COMMIT",
+	[STMT_ROLLBACK] = "ROLLBACK",
+	[STMT_PING] = "SELECT 1 AS one",
+	[STMT_SCHEMA_CREATE] =
+		"CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY NOT NULL, "
+		"name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+	[STMT_SCHEMA_CURRENT] =
+		"SELECT coalesce(max(version), 0) AS version FROM schema_version",
+	[STMT_SCHEMA_INSERT] =
+		"INSERT INTO schema_version (version, name, applied_at) "
+		"VALUES (:version, :name, :applied_at)",
+	[STMT_USER_INSERT] =
+		"INSERT INTO users (id, email, email_lc, username, username_lc, full_name, "
+		"hashed_password, is_active, is_superuser, is_verified, password_changed_at, "
+		"updated_at, created_at) "
+		"VALUES (:id, :email, :email_lc, :username, :username_lc, :full_name, "
+		":hashed_password, :is_active, :is_superuser, :is_verified, :password_changed_at, "
+		":updated_at, :created_at)",
+	[STMT_USER_BY_ID] = "SELECT " USER_COLS " FROM users WHERE id = :id",
+	[STMT_USER_BY_ID_UNREVOKED] = "SELECT " USER_COLS " FROM users WHERE id = :id "
+		"AND NOT EXISTS (SELECT 1 FROM revoked_jti WHERE jti = :jti)",
+	[STMT_USER_BY_EMAIL] = "SELECT " USER_COLS " FROM users WHERE email_lc = :key",
+	[STMT_USER_BY_USERNAME] = "SELECT " USER_COLS " FROM users WHERE username_lc = :key",
+	[STMT_USER_UPDATE] =
+		"UPDATE users SET email = :email, email_lc = :email_lc, username = :username, "
+		"username_lc = :username_lc, full_name = :full_name, "
+		"hashed_password = :hashed_password, is_active = :is_active, "
+		"is_superuser = :is_superuser, is_verified = :is_verified, "
+		"password_changed_at = :password_changed_at, updated_at = :updated_at "
+		"WHERE id = :id",
+	[STMT_USER_DELETE] = "DELETE FROM users WHERE id = :key",
+	[STMT_USER_LIST] =
+		"SELECT " USER_COLS " FROM users ORDER BY created_at, id "
+		"LIMIT :limit OFFSET :offset",
+	[STMT_USER_COUNT] = "SELECT count(*) AS n FROM users",
+	[STMT_SESSION_INSERT] =
+		"INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_seen_at, "
+		"ip, user_agent) VALUES (:token_hash, :user_id, :created_at, :expires_at, "
+		":last_seen_at, :ip, :user_agent)",
+	[STMT_SESSION_USER] =
+		"SELECT " USER_COLS_U ", s.expires_at FROM sessions AS s "
+		"JOIN users AS u ON u.id = s.user_id "
+		"WHERE s.token_hash = :token_hash AND s.expires_at > :now",
+	[STMT_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = :key",
+	[STMT_SESSION_DELETE_USER] = "DELETE FROM sessions WHERE user_id = :key",
+	[STMT_JTI_REVOKE] =
+		"INSERT INTO revoked_jti (jti, expires_at) VALUES (:jti, :expires_at) "
+		"ON CONFLICT (jti) DO NOTHING",
+	[STMT_JTI_IS_REVOKED] = "SELECT 1 AS one FROM revoked_jti WHERE jti = :jti",
+	[STMT_PURGE_SESSIONS] = "DELETE FROM sessions WHERE expires_at <= :before",
+	[STMT_PURGE_JTI] = "DELETE FROM revoked_jti WHERE expires_at <= :before",
+	[STMT_KEY_GET] = "SELECT value FROM keys WHERE name = :name",
+	[STMT_KEY_PUT] =
+		"INSERT INTO keys (name, value, created_at) VALUES (:name, :value, :created_at) "
+		"ON CONFLICT (name) DO NOTHING",
+	[STMT_OT_VOID] =
+		"UPDATE one_time_tokens SET used_at = :at "
+		"WHERE user_id = :user_id AND purpose = :purpose AND used_at IS NULL",
+	[STMT_OT_INSERT] =
+		"INSERT INTO one_time_tokens (token_hash, purpose, user_id, email, created_at, "
+		"expires_at) VALUES (:token_hash, :purpose, :user_id, :email, :created_at, "
+		":expires_at)",
+	[STMT_OT_GET] = "SELECT " ONETIME_COLS " FROM one_time_tokens WHERE token_hash = :token_hash",
+	[STMT_OT_USE] =
+		"UPDATE one_time_tokens SET used_at = :now WHERE token_hash = :token_hash "
+		"AND purpose = :purpose AND used_at IS NULL AND expires_at > :now",
+	[STMT_USER_SET_PASSWORD] =
+		"UPDATE users SET hashed_password = :hashed_password, "
+		"password_changed_at = :password_changed_at, updated_at = :now "
+		"WHERE id = :id AND is_active = 1 AND email_lc = :email_lc",
+	[STMT_USER_SET_VERIFIED] =
+		"UPDATE users SET is_verified = 1, updated_at = :now "
+		"WHERE id = :id AND email_lc = :email_lc AND is_verified = 0",
+	[STMT_OUTBOX_INSERT] =
+		"INSERT INTO mail_outbox (kind, recipient, subject, body_text, body_html, payload, "
+		"next_attempt_at, created_at) VALUES (:kind, :recipient, :subject, :body_text, "
+		":body_html, :payload, :next_attempt_at, :created_at)",
+	[STMT_OUTBOX_DUE] = "SELECT 1 AS one FROM mail_outbox WHERE " OUTBOX_DUE_WHERE " LIMIT 1",
+	[STMT_OUTBOX_NEXT] =
+		"SELECT id FROM mail_outbox WHERE " OUTBOX_DUE_WHERE
+		" ORDER BY next_attempt_at, id LIMIT 1",
+	[STMT_OUTBOX_LEASE] =
+		"UPDATE mail_outbox SET claimed_until = :lease_until, attempts = attempts + 1 "
+		"WHERE id = :id",
+	[STMT_OUTBOX_GET] = "SELECT " OUTBOX_COLS " FROM mail_outbox WHERE id = :id",
+	[STMT_OUTBOX_SENT] =
+		"UPDATE mail_outbox SET sent_at = :at, claimed_until = 0, body_text = '', "
+		"body_html = '', payload = '' WHERE id = :id",
+	[STMT_OUTBOX_RETRY] =
+		"UPDATE mail_outbox SET claimed_until = 0, next_attempt_at = :at, "
+		"last_error = :error WHERE id = :id",
+	[STMT_OUTBOX_GIVE_UP] =
+		"UPDATE mail_outbox SET claimed_until = 0, gave_up_at = :at, last_error = :error, "
+		"body_text = '', body_html = '', payload = '' WHERE id = :id",
+	[STMT_PURGE_ONETIME] = "DELETE FROM one_time_tokens WHERE expires_at <= :before",
+	[STMT_PURGE_OUTBOX] =
+		"DELETE FROM mail_outbox WHERE (sent_at IS NOT NULL AND sent_at <= :before) "
+		"OR (gave_up_at IS NOT NULL AND gave_up_at <= :before)",
+};
