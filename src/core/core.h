@@ -95,7 +95,7 @@ const char *config_check_cookie_name(const char *v);/* a non-empty cookie token 
 /* The kind of a remembered credential: a session token, or a JWT checked
  * with a claims table, whose address is then its kind (a token good for
  * one face's table is not remembered as good for another's). */
-enum { PC_AUTHCACHE_JWT = 1, PC_AUTHCACHE_SESSION = 2 };
+enum { PC_AUTHCACHE_SESSION = 2 }; /* never an address */
 
 /* The store's write generation to pass to authcache_put: read it before
  * the store lookup whose answer will be remembered. 0: do not remember
