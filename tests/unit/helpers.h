@@ -10,6 +10,7 @@
 #define PC_TEST_HELPERS_H
 
 #include <criterion/criterion.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -60,6 +61,29 @@ static inline void test_ctx_close(struct pc_ctx **ctx, const char *dir)
 	*ctx = NULL;
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	cr_expect_eq(system(cmd), 0);
+}
+
+/* The first column of the first row of sql (?1 bound to arg when given) on
+ * the database "t.db" in dir, as text into out ("" when none), read through
+ * a connection of the test's own. */
+static inline void test_db_text(const char *dir, const char *sql, const char *arg, char *out,
+				size_t outsz)
+{
+	char path[128];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_busy_timeout(db, 10000), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+	if (arg != NULL)
+		sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+		snprintf(out, outsz, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
 }
 
 #endif

@@ -11,6 +11,8 @@
 #include "helpers.h"
 
 static char dir[64];
+
+#define STORED_HASH "SELECT hashed_password FROM users WHERE email = 'percival@camelot.bt'"
 static struct pc_ctx *ctx;
 
 static void open_with(const char *requires_verification)
@@ -66,25 +68,6 @@ static void db_exec(const char *sql, const char *arg)
 	if (arg != NULL)
 		sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
 	cr_assert_eq(sqlite3_step(st), SQLITE_DONE, "%s", sqlite3_errmsg(db));
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-}
-
-/* The first column of the first row as text into out ("" when none). */
-static void db_text(const char *sql, const char *arg, char *out, size_t outsz)
-{
-	char path[128];
-	sqlite3 *db;
-	sqlite3_stmt *st;
-
-	out[0] = '\0';
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-	if (arg != NULL)
-		sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
-		snprintf(out, outsz, "%s", (const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 }
@@ -165,12 +148,10 @@ Test(auth, an_old_parameter_hash_is_rehashed_on_the_next_login)
 	cr_assert_eq(password_hash(&old, PW, strlen(PW), phc, sizeof(phc)), PC_OK);
 	db_exec("UPDATE users SET hashed_password = ?1", phc);
 	cr_assert_eq(pc_login(ctx, "percival@camelot.bt", "wrong-pass", 10, &out), PC_EBADCREDS);
-	db_text("SELECT hashed_password FROM users WHERE email = 'percival@camelot.bt'", NULL, stored,
-		sizeof(stored));
+	test_db_text(dir, STORED_HASH, NULL, stored, sizeof(stored));
 	cr_expect_str_eq(stored, phc, "a failed login rewrites nothing");
 	cr_assert_eq(pc_login(ctx, "percival@camelot.bt", PW, strlen(PW), &out), PC_OK);
-	db_text("SELECT hashed_password FROM users WHERE email = 'percival@camelot.bt'", NULL, stored,
-		sizeof(stored));
+	test_db_text(dir, STORED_HASH, NULL, stored, sizeof(stored));
 	cr_expect(strstr(stored, "$m=4096,t=1,p=1$") != NULL, "rehashed to the policy: %s", stored);
 	cr_assert_eq(pc_login(ctx, "percival@camelot.bt", PW, strlen(PW), &out), PC_OK,
 		     "and the new hash verifies");
@@ -214,7 +195,7 @@ Test(auth, a_revoked_token_is_refused_and_its_jti_is_stored_until_expiry)
 	cr_assert_eq(pc_jwt_revoke(ctx, t), PC_OK);
 	cr_expect_eq(pc_jwt_authenticate(ctx, t, &out), PC_EUNAUTHORIZED);
 	cr_assert_eq(jwt_verify(&ctx->jwt, &jwt_claims_rfc7519, t, time_now(), &c), PC_OK);
-	db_text("SELECT expires_at FROM revoked_jti WHERE jti = ?1", c.jti, exp, sizeof(exp));
+	test_db_text(dir, "SELECT expires_at FROM revoked_jti WHERE jti = ?1", c.jti, exp, sizeof(exp));
 	snprintf(want, sizeof(want), "%lld", (long long)c.exp);
 	cr_expect_str_eq(exp, want);
 	cr_expect_eq(pc_jwt_revoke(ctx, "not.a.token"), PC_EUNAUTHORIZED);

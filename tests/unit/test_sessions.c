@@ -39,25 +39,6 @@ static void reg(const char *email, struct pc_user *u)
 	cr_assert_eq(pc_user_register(ctx, &in, u, &ei), PC_OK, "%s", ei.detail);
 }
 
-/* The first column of the first row as text ("" when none); ?1 is arg. */
-static void db_text(const char *sql, const char *arg, char *out, size_t outsz)
-{
-	char path[128];
-	sqlite3 *db;
-	sqlite3_stmt *st;
-
-	out[0] = '\0';
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-	if (arg != NULL)
-		sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
-		snprintf(out, outsz, "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-}
-
 Test(sessions, the_store_keeps_the_token_s_hash_never_the_token)
 {
 	char token[PC_TOKEN_MAX], hash[PC_SHA256_HEX], got[128];
@@ -67,15 +48,16 @@ Test(sessions, the_store_keeps_the_token_s_hash_never_the_token)
 	cr_assert_eq(pc_session_create(ctx, &u, "192.0.2.7", "curl/8", token), PC_OK);
 	cr_expect_eq(strlen(token), 43, "256 bits of base64url");
 	crypto_token_hash(token, hash);
-	db_text("SELECT user_id FROM sessions WHERE token_hash = ?1", hash, got, sizeof(got));
+	test_db_text(dir, "SELECT user_id FROM sessions WHERE token_hash = ?1", hash, got, sizeof(got));
 	cr_expect_str_eq(got, u.id);
-	db_text("SELECT ip || ' ' || user_agent FROM sessions WHERE token_hash = ?1", hash, got,
-		sizeof(got));
+	test_db_text(dir, "SELECT ip || ' ' || user_agent FROM sessions WHERE token_hash = ?1", hash,
+		     got, sizeof(got));
 	cr_expect_str_eq(got, "192.0.2.7 curl/8");
-	db_text("SELECT COUNT(*) FROM sessions WHERE token_hash = ?1 OR ip = ?1 OR user_agent = ?1",
-		token, got, sizeof(got));
+	test_db_text(dir,
+		     "SELECT COUNT(*) FROM sessions WHERE token_hash = ?1 OR ip = ?1 OR user_agent = ?1",
+		     token, got, sizeof(got));
 	cr_expect_str_eq(got, "0", "the raw token is nowhere");
-	db_text("SELECT expires_at - created_at FROM sessions", NULL, got, sizeof(got));
+	test_db_text(dir, "SELECT expires_at - created_at FROM sessions", NULL, got, sizeof(got));
 	cr_expect_str_eq(got, "3600", "session_lifetime_seconds");
 }
 
@@ -128,7 +110,7 @@ Test(sessions, an_ended_session_is_refused_and_its_row_gone)
 	cr_assert_eq(pc_session_end(ctx, a), PC_OK);
 	cr_expect_eq(pc_session_authenticate(ctx, a, &out), PC_EUNAUTHORIZED);
 	cr_expect_eq(pc_session_authenticate(ctx, b, &out), PC_OK, "the other session stays");
-	db_text("SELECT COUNT(*) FROM sessions", NULL, n, sizeof(n));
+	test_db_text(dir, "SELECT COUNT(*) FROM sessions", NULL, n, sizeof(n));
 	cr_expect_str_eq(n, "1");
 }
 
@@ -159,6 +141,6 @@ Test(sessions, a_deleted_user_takes_the_sessions_along)
 	cr_assert_eq(pc_session_authenticate(ctx, token, &out), PC_OK);
 	cr_assert_eq(pc_user_delete(ctx, u.id), PC_OK);
 	cr_expect_eq(pc_session_authenticate(ctx, token, &out), PC_EUNAUTHORIZED);
-	db_text("SELECT COUNT(*) FROM sessions", NULL, n, sizeof(n));
+	test_db_text(dir, "SELECT COUNT(*) FROM sessions", NULL, n, sizeof(n));
 	cr_expect_str_eq(n, "0");
 }
