@@ -63,7 +63,10 @@ enum pc_err crypto_random(void *out, size_t n);
 void crypto_sha256(const void *p, size_t n, unsigned char out[PC_SHA256_LEN]);
 void crypto_sha256_hex(const void *p, size_t n, char out[PC_SHA256_HEX]);
 void crypto_hex_encode(const void *p, size_t n, char *out); /* out holds 2n+1 */
+/* Constant-time equality of n bytes (CRYPTO_memcmp). */
 bool crypto_ct_equal(const void *a, const void *b, size_t n);
+/* The same, word by word: for long inputs on hot paths (authcache.c). */
+bool crypto_ct_equal_words(const void *a, const void *b, size_t n);
 /* Constant-time for equal lengths; different lengths compare unequal. */
 bool crypto_ct_streq(const char *a, const char *b);
 void crypto_wipe(void *p, size_t n);

@@ -97,6 +97,27 @@ bool crypto_ct_equal(const void *a, const void *b, size_t n)
 	return CRYPTO_memcmp(a, b, n) == 0;
 }
 
+/* The same answer eight bytes at a time, for the one long compare on the
+ * hottest path: the credential cache compares a whole JWT (about 250 bytes)
+ * on every remembered request, where CRYPTO_memcmp's byte loop cost 1.7k
+ * more instructions a request (callgrind, cached /users/me: 55.0k against
+ * 53.3k). No early exit: every word is read, the differences OR-ed. */
+bool crypto_ct_equal_words(const void *a, const void *b, size_t n)
+{
+	const unsigned char *p = a, *q = b;
+	uint64_t diff = 0, x, y;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&x, p + i, 8);
+		memcpy(&y, q + i, 8);
+		diff |= x ^ y;
+	}
+	for (; i < n; i++)
+		diff |= (uint64_t)(p[i] ^ q[i]);
+	return diff == 0;
+}
+
 /* Constant time for strings of equal length; a length difference (or NULL)
  * compares unequal at once: lengths are not secret here. */
 bool crypto_ct_streq(const char *a, const char *b)

@@ -152,7 +152,7 @@ bool authcache_get(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t 
 	if (!store_generation(ctx->store, &gen) || gen != e->gen || now >= e->exp ||
 	    authcache_mono_ms() - e->loaded_ms >= ctx->cfg.auth_cache_ms)
 		return false;
-	if (!crypto_ct_equal(e->cred, cred, len))
+	if (!crypto_ct_equal_words(e->cred, cred, len))
 		return false;
 	*out = e->user;
 	return true;
