@@ -75,6 +75,7 @@ struct pc_server {
 	struct MHD_Daemon *daemon;
 	struct pc_ctx *ctx;
 	struct pc_router *router;
+	const struct pc_face *first_face; /* renders errors met before routing */
 	struct pc_workers *workers;   /* NULL: slow handlers run inline */
 	size_t max_body;
 	bool access_log;
@@ -100,19 +101,23 @@ static const struct {
 
 /* ---- rendering and sending ----------------------------------------------------- */
 
-/* Replaces whatever the response held by the face's rendering of status
- * ({"detail": "<reason>"} when there is no face or it rendered nothing). */
+/* Replaces whatever the response held by the face's rendering of status:
+ * the matched (or nearest) face's, else the first face's; {"detail":
+ * "<reason>"} only when the face rendered nothing (out of memory). */
 static void server_render_error(struct http_exchange *x, int status, const struct pc_errinfo *ei)
 {
 	struct pc_resp *resp = &x->resp;
+	const struct pc_face *f = x->req.face;
 
+	if (f == NULL && x->srv != NULL)
+		f = x->srv->first_face;
 	resp->status = 0;
 	resp->content_type = NULL;
 	resp->body = NULL;
 	resp->body_len = 0;
 	resp->headers = NULL;
-	if (x->req.face != NULL && x->req.face->render_error != NULL)
-		x->req.face->render_error(&x->req, resp, status, ei);
+	if (f != NULL && f->render_error != NULL)
+		f->render_error(&x->req, resp, status, ei);
 	if (resp->status != 0)
 		return;
 	resp->status = status;
@@ -497,6 +502,7 @@ enum pc_err server_start(struct pc_ctx *ctx, const struct pc_face *const *faces,
 	err = router_new(cfg, faces, nfaces, &s->router, ei);
 	if (err != PC_OK)
 		goto out_free;
+	s->first_face = nfaces > 0 ? faces[0] : NULL;
 	err = server_resolve(s, cfg, ei);
 	if (err != PC_OK)
 		goto out_free;
