@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "helpers.h"
 #include "http_listener.h"
 
 Test(httpc, a_post_sends_method_headers_and_body_and_reads_status_and_body)
@@ -104,26 +105,13 @@ Test(httpc, a_header_with_cr_or_lf_is_refused_before_anything_is_sent)
 	httpc_response_release(&resp);
 }
 
-/* A port nothing listens on. */
-static int closed_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
 Test(httpc, a_refused_connection_or_another_scheme_fails_with_the_reason)
 {
 	struct httpc_request req = { .method = "GET", .timeout_s = 5 };
 	struct httpc_response resp;
 	char url[64];
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", closed_port());
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", test_closed_port());
 	req.url = url;
 	cr_assert_eq(httpc_do(&req, &resp), PC_EINTERNAL);
 	cr_assert_eq(resp.status, 0);

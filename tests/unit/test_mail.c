@@ -20,7 +20,6 @@
 #include "store/store.h"
 #include "helpers.h"
 
-
 /* ---- pure functions ------------------------------------------------------------------- */
 
 Test(mail, the_link_carries_the_token_in_its_query)
@@ -95,7 +94,6 @@ static void assert_lines(const char *s, size_t n, size_t max)
 	}
 }
 
-
 static struct pc_outbox_row *mail_row(const char *rcpt, const char *subject)
 {
 	struct pc_outbox_row *r = calloc(1, sizeof(*r));
@@ -109,20 +107,6 @@ static struct pc_outbox_row *mail_row(const char *rcpt, const char *subject)
 	r->id = 7;
 	r->created_at = 1700000000;
 	return r;
-}
-
-
-/* A port nothing listens on. */
-static int closed_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	close(fd);
-	return ntohs(a.sin_port);
 }
 
 /* ---- a tiny SMTP server ------------------------------------------------------------------- */
@@ -247,7 +231,6 @@ static void fake_smtp_free(struct fake_smtp *s)
 	free(s);
 }
 
-
 /* ---- the message, as an SMTP server receives it ---------------------------------------- */
 
 static void attempt_init(struct outbox_attempt *a, struct pc_config *cfg, const char *url,
@@ -334,7 +317,7 @@ Test(mail, a_header_with_cr_or_lf_is_never_built)
 	char url[64];
 
 	/* nothing listens there: a connection would fail otherwise than PC_EINVAL */
-	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", test_closed_port());
 	for (size_t i = 0; i < sizeof(rcpts) / sizeof(rcpts[0]); i++) {
 		r = mail_row(rcpts[i], "Reset your password");
 		attempt_init(&a, &cfg, url, r);
@@ -545,7 +528,7 @@ Test(mailctx, a_refused_delivery_is_retried_later_and_keeps_its_error)
 	struct pc_outbox_row *r = calloc(1, sizeof(*r));
 	char url[64];
 
-	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", test_closed_port());
 	cr_assert_eq(open_with(NULL, "smtp_url", url, "mail_retry_base_seconds", "60", NULL), PC_OK);
 	reg("arthur@camelot.bt");
 	cr_assert_eq(pc_password_forgot(ctx, "arthur@camelot.bt", NULL), PC_OK);
@@ -596,7 +579,7 @@ Test(mailctx, the_retry_delay_doubles_from_the_base_up_to_the_cap, .timeout = 60
 	char url[64];
 	int64_t before, after;
 
-	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", test_closed_port());
 	cr_assert_eq(open_with(NULL, "smtp_url", url, "mail_retry_base_seconds", "10",
 			       "mail_retry_max_seconds", "30", NULL), PC_OK);
 	reg("arthur@camelot.bt");
@@ -626,7 +609,7 @@ Test(mailctx, with_max_attempts_a_delivery_is_given_up)
 	struct pc_outbox_row *r = calloc(1, sizeof(*r));
 	char url[64];
 
-	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", test_closed_port());
 	cr_assert_eq(open_with(NULL, "smtp_url", url, "mail_max_attempts", "1", NULL), PC_OK);
 	reg("arthur@camelot.bt");
 	cr_assert_eq(pc_password_forgot(ctx, "arthur@camelot.bt", NULL), PC_OK);
