@@ -157,6 +157,32 @@ static int conn_on_commit(void *arg, sqlite3 *db, const char *name, int frames)
 }
 
 /*
+ * Runs one set-up statement, retrying while the database is busy: switching
+ * a new file to WAL, or opening one while another connection (another
+ * instance) is still doing so, can answer SQLITE_BUSY without calling the
+ * busy handler (SQLite does so where waiting could deadlock). Retries every
+ * 2..64 ms, for at most SQLITE_BUSY_TIMEOUT_MS in all.
+ */
+static int conn_setup_exec(sqlite3 *db, const char *sql, int (*cb)(void *, int, char **, char **),
+			   void *arg)
+{
+	int64_t waited_ms = 0, step_ms = 2;
+	int rc;
+
+	for (;;) {
+		rc = sqlite3_exec(db, sql, cb, arg, NULL);
+		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+			return rc;
+		if (waited_ms >= SQLITE_BUSY_TIMEOUT_MS)
+			return rc;
+		sqlite3_sleep((int)step_ms);
+		waited_ms += step_ms;
+		if (step_ms < 64)
+			step_ms *= 2;
+	}
+}
+
+/*
  * Opens this thread's connection, sets it up, registers it under the key and
  * on the list. PC_ESTORE (logged; ei->detail says why when ei is given), PC_ENOMEM.
  */
@@ -182,13 +208,13 @@ static enum pc_err conn_open(struct sqlite_store *st, struct sqlite_conn **out,
 	/* First: the pragmas below may themselves have to wait for a lock. */
 	rc = sqlite3_busy_timeout(c->db, SQLITE_BUSY_TIMEOUT_MS);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(c->db, "PRAGMA journal_mode = WAL", journal_mode_row, &is_wal, NULL);
+		rc = conn_setup_exec(c->db, "PRAGMA journal_mode = WAL", journal_mode_row, &is_wal);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
-				  "PRAGMA mmap_size = " SQLITE_MMAP_BYTES, NULL, NULL, NULL);
+		rc = conn_setup_exec(c->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
+				     "PRAGMA mmap_size = " SQLITE_MMAP_BYTES, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		snprintf(msg, sizeof(msg), "cannot set up database %.128s: %s", st->path,
-			 sqlite3_errmsg(c->db));
+		snprintf(msg, sizeof(msg), "cannot set up database %.128s: %s (extended code %d)",
+			 st->path, sqlite3_errmsg(c->db), sqlite3_extended_errcode(c->db));
 		goto out_fail;
 	}
 	if (!is_wal) {
