@@ -46,6 +46,7 @@ enum pc_err {
 	PC_ESTORE,        /* the database failed */
 	PC_EINTERNAL,     /* a bug or a failing library */
 	PC_EALREADY,      /* the state asked for is already there (e.g. already verified) */
+	PC_EREVOKED,      /* a spent refresh token presented again: its family is now revoked */
 	PC_ERR__MAX
 };
 
@@ -148,6 +149,8 @@ struct pc_config {
 	char jwt_audience[128];
 	int lifetime_seconds;            /* access JWT lifetime */
 	int session_lifetime_seconds;    /* database session (cookie) lifetime */
+	int refresh_token_lifetime_seconds; /* a refresh token (and so a family at rest) */
+	int refresh_grace_seconds;       /* a spent refresh token may be used again within this */
 	int password_min_length;
 	int password_max_length;
 	int argon2_memory_kib;

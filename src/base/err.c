@@ -24,6 +24,7 @@ static const char *const err_names[PC_ERR__MAX] = {
 	[PC_ESTORE] = "store error",
 	[PC_EINTERNAL] = "internal error",
 	[PC_EALREADY] = "already done",
+	[PC_EREVOKED] = "token reused: family revoked",
 };
 
 const char *pc_strerror(enum pc_err err)

@@ -12,6 +12,11 @@
  * Access JWTs: jwt_verify (jwt.c) checks alg, signature and the claims by
  * the face's table; here the token id denylist (logout) and the user's
  * existence are checked, behind the credential cache (authcache_through).
+ * A token that carries a refresh family claim (myauth's) is good only while
+ * that family is its user's and live: the same single store read, by a
+ * statement that adds the family's row to the user and jti lookup
+ * (user_by_id_unrevoked_in_family). Revoking a family is a committed write,
+ * which voids the credential cache, so it counts from the next request.
  * The public pc_jwt_* calls use RFC 7519's table (sub, jti, aud).
  */
 #include <stdio.h>
@@ -94,17 +99,32 @@ enum pc_err auth_jwt_issue(struct pc_ctx *ctx, const struct jwt_claims_table *t,
 			NULL);
 }
 
+enum pc_err auth_jwt_issue_family(struct pc_ctx *ctx, const struct jwt_claims_table *t,
+				  const struct pc_user *u, const char *family, char *out,
+				  size_t outsz)
+{
+	return jwt_sign_family(&ctx->jwt, t, u->id, family, time_now(),
+			       ctx->cfg.lifetime_seconds, out, outsz, NULL);
+}
+
 /* The full check behind the cache: signature and claims by the table, then
- * the denylist and the user in one store read. */
+ * the denylist, the user and (when the token names one) its refresh family
+ * in one store read. */
 static enum pc_err auth_jwt_check(struct pc_ctx *ctx, const void *arg, const char *token,
 				  int64_t now, struct pc_user *out, int64_t *exp)
 {
 	struct pc_jwt_claims claims;
+	enum pc_err err;
 
 	if (jwt_verify(&ctx->jwt, arg, token, now, &claims) != PC_OK ||
 	    !crypto_uuid_valid(claims.sub))
 		return PC_EUNAUTHORIZED;
-	if (STORE_CALL(ctx->store, user_by_id_unrevoked, claims.sub, claims.jti, out) != PC_OK)
+	if (claims.fam[0] != '\0')
+		err = STORE_CALL(ctx->store, user_by_id_unrevoked_in_family, claims.sub, claims.jti,
+				 claims.fam, out);
+	else
+		err = STORE_CALL(ctx->store, user_by_id_unrevoked, claims.sub, claims.jti, out);
+	if (err != PC_OK)
 		return PC_EUNAUTHORIZED;
 	*exp = claims.exp;
 	return PC_OK;

@@ -136,6 +136,11 @@ static const struct config_row settings[] = {
 	S_STR(jwt_audience, "fastapi-users:auth", NULL, NULL, "aud claim of access JWTs"),
 	S_INT(lifetime_seconds, "3600", 1, 31536000, "access JWT lifetime"),
 	S_INT(session_lifetime_seconds, "3600", 1, 31536000, "database session (cookie) lifetime"),
+	S_INT(refresh_token_lifetime_seconds, "2592000", 1, 31536000,
+	      "refresh token lifetime (each rotation issues a token of this lifetime)"),
+	S_INT(refresh_grace_seconds, "0", 0, 300,
+	      "a spent refresh token used again within this many seconds rotates instead of "
+	      "revoking its family (0: never)"),
 	S_INT(password_min_length, "8", 1, 4096, "shortest password accepted"),
 	S_INT(password_max_length, "4096", 8, 65536, "longest password accepted, in bytes"),
 	S_INT(argon2_memory_kib, "19456", 8, 4194304, "argon2id memory cost m (KiB)"),

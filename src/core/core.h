@@ -133,6 +133,36 @@ PC_WUR enum pc_err auth_jwt_authenticate(struct pc_ctx *ctx, const struct jwt_cl
 					 const char *token, struct pc_user *out);
 enum pc_err auth_jwt_revoke(struct pc_ctx *ctx, const struct jwt_claims_table *t,
 			    const char *token);
+/* auth_jwt_issue with the family claim (refresh.c). */
+enum pc_err auth_jwt_issue_family(struct pc_ctx *ctx, const struct jwt_claims_table *t,
+				  const struct pc_user *u, const char *family, char *out,
+				  size_t outsz);
+
+/* ---- refresh families (refresh.c) ------------------------------------------------ */
+
+/* What a login or a rotation hands out: an access JWT carrying the family
+ * claim, and an opaque refresh token of the same family. */
+struct refresh_pair {
+	char access[PC_JWT_MAX];
+	char refresh[PC_TOKEN_MAX];
+	char family[PC_ID_LEN + 1];
+};
+
+/* Starts a family for u (who has just logged in) and issues its first pair,
+ * access token by t (which must name a family claim). PC_ENOTFOUND when the
+ * user is gone; PC_ESTORE, PC_EINTERNAL. */
+enum pc_err refresh_login(struct pc_ctx *ctx, const struct jwt_claims_table *t,
+			  const struct pc_user *u, struct refresh_pair *out);
+/* Spends token and issues its child in the same family, in one transaction;
+ * u (may be NULL) gets the user. PC_EUNAUTHORIZED for a token that is not
+ * ours, expired, revoked, or whose user is inactive or gone (nothing
+ * written); PC_EREVOKED when it was spent already outside the grace
+ * interval: the family has been revoked. */
+PC_WUR enum pc_err refresh_rotate(struct pc_ctx *ctx, const struct jwt_claims_table *t,
+				  const char *token, struct refresh_pair *out, struct pc_user *u);
+/* Revokes the family of token (spent or not). PC_EUNAUTHORIZED (nothing
+ * written) for a token that is not ours, expired, or already revoked. */
+PC_WUR enum pc_err refresh_revoke(struct pc_ctx *ctx, const char *token);
 
 /* ---- workers --------------------------------------------------------------- */
 
@@ -202,6 +232,7 @@ enum pc_err password_check_policy(const struct pc_config *cfg, const char *pw, s
 struct pc_jwt_claims {
 	char sub[64];
 	char jti[64];
+	char fam[64]; /* the refresh family claim; "" when the token has none */
 	int64_t iat;
 	int64_t exp;
 };
@@ -215,9 +246,15 @@ struct jwt_claims_table {
 	bool audience;           /* aud is issued as key->aud and must contain it */
 	const char *type_claim;  /* NULL: none; simplejwt: "token_type" */
 	const char *access_type; /* its value in access tokens: "access" */
+	/* NULL: none. Else the optional claim naming the refresh family a token
+	 * was issued from ("fam"): issued when given, read when present (a
+	 * non-empty string, or the token is refused); the access check then
+	 * also requires the family to be live (auth.c). */
+	const char *family;
 };
 
-/* sub, jti, aud: RFC 7519's names, what fastapi-users issues and checks. */
+/* sub, jti, aud and the optional fam: RFC 7519's names, what fastapi-users
+ * issues and checks; fam is what myauth's tokens add. */
 extern const struct jwt_claims_table jwt_claims_rfc7519;
 
 struct pc_jwt_key {
@@ -238,6 +275,11 @@ void jwt_key_close(struct pc_jwt_key *key);
 enum pc_err jwt_sign(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
 		     const char *sub, int64_t now, int lifetime, char *out, size_t outsz,
 		     struct pc_jwt_claims *claims);
+/* jwt_sign with the table's family claim set to family (NULL: none; a
+ * family without a claim name in the table is PC_EINVAL). */
+enum pc_err jwt_sign_family(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+			    const char *sub, const char *family, int64_t now, int lifetime,
+			    char *out, size_t outsz, struct pc_jwt_claims *claims);
 
 /* Verifies: the header's alg must equal key->alg before anything else;
  * signature; then the claims by the table (aud, exp > now, nbf, type,

@@ -33,7 +33,8 @@
  *      of strings) contains key->aud; exp is an integer > now; nbf, when
  *      present, is a number <= now; with t->type_claim, that claim is the
  *      string t->access_type; t->subject and t->token_id are non-empty
- *      strings that fit struct pc_jwt_claims.
+ *      strings that fit struct pc_jwt_claims; with t->family, that claim,
+ *      when present, is such a string too (absent: claims.fam is "").
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -58,6 +59,7 @@ const struct jwt_claims_table jwt_claims_rfc7519 = {
 	.audience = true,
 	.type_claim = NULL,
 	.access_type = NULL,
+	.family = "fam",
 };
 
 /* ---- keys and HMAC -------------------------------------------------------- */
@@ -180,6 +182,8 @@ static char *jwt_payload_new(const struct pc_jwt_key *key, const struct jwt_clai
 		rc |= json_object_set_new(p, "aud", json_string(key->aud));
 	if (t->type_claim != NULL)
 		rc |= json_object_set_new(p, t->type_claim, json_string(t->access_type));
+	if (c->fam[0] != '\0')
+		rc |= json_object_set_new(p, t->family, json_string(c->fam));
 	if (rc == 0)
 		text = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(p);
@@ -187,12 +191,14 @@ static char *jwt_payload_new(const struct pc_jwt_key *key, const struct jwt_clai
 }
 
 /* Signs the table's claims for sub (iat = now, exp = now + lifetime, a new
- * token id) with key into out. claims (may be NULL) gets what was signed.
- * PC_EINVAL: unusable key, sub empty or too long for the claims, lifetime
- * <= 0; PC_ETOOBIG: outsz too small; PC_ENOMEM / PC_EINTERNAL. */
-enum pc_err jwt_sign(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
-		     const char *sub, int64_t now, int lifetime, char *out, size_t outsz,
-		     struct pc_jwt_claims *claims)
+ * token id, the family claim when family is given) with key into out. claims
+ * (may be NULL) gets what was signed. PC_EINVAL: unusable key, sub empty or
+ * too long for the claims, lifetime <= 0, a family the table has no claim
+ * for or that is empty or too long; PC_ETOOBIG: outsz too small;
+ * PC_ENOMEM / PC_EINTERNAL. */
+enum pc_err jwt_sign_family(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+			    const char *sub, const char *family, int64_t now, int lifetime,
+			    char *out, size_t outsz, struct pc_jwt_claims *claims)
 {
 	unsigned char raw[JWT_JTI_BYTES], mac[JWT_HMAC_MAX];
 	struct pc_jwt_claims c;
@@ -206,6 +212,9 @@ enum pc_err jwt_sign(const struct pc_jwt_key *key, const struct jwt_claims_table
 	memset(&c, 0, sizeof(c));
 	if (alg < 0 || sub == NULL || sub[0] == '\0' || lifetime <= 0 ||
 	    !jwt_copy(c.sub, sizeof(c.sub), sub))
+		return PC_EINVAL;
+	if (family != NULL && (t->family == NULL || family[0] == '\0' ||
+			       !jwt_copy(c.fam, sizeof(c.fam), family)))
 		return PC_EINVAL;
 	err = crypto_random(raw, sizeof(raw));
 	if (err != PC_OK)
@@ -245,6 +254,13 @@ out_free_payload:
 		out[0] = '\0';
 	free(payload);
 	return err;
+}
+
+enum pc_err jwt_sign(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+		     const char *sub, int64_t now, int lifetime, char *out, size_t outsz,
+		     struct pc_jwt_claims *claims)
+{
+	return jwt_sign_family(key, t, sub, NULL, now, lifetime, out, outsz, claims);
 }
 
 /* ---- verifying: shape, header, signature ---------------------------------------- */
@@ -345,7 +361,7 @@ static bool jwt_claim_str(json_t *v, char *dst, size_t dstsz)
 static bool jwt_claims_ok(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
 			  json_t *claims, int64_t now, struct pc_jwt_claims *c)
 {
-	json_t *exp, *iat, *nbf, *type;
+	json_t *exp, *iat, *nbf, *type, *fam;
 
 	if (!json_is_object(claims))
 		return false;
@@ -366,6 +382,9 @@ static bool jwt_claims_ok(const struct pc_jwt_key *key, const struct jwt_claims_
 	}
 	iat = json_object_get(claims, "iat");
 	c->iat = json_is_integer(iat) ? json_integer_value(iat) : 0;
+	fam = t->family != NULL ? json_object_get(claims, t->family) : NULL;
+	if (fam != NULL && !jwt_claim_str(fam, c->fam, sizeof(c->fam)))
+		return false;
 	return jwt_claim_str(json_object_get(claims, t->subject), c->sub, sizeof(c->sub)) &&
 	       jwt_claim_str(json_object_get(claims, t->token_id), c->jti, sizeof(c->jti));
 }
@@ -404,7 +423,9 @@ struct jwt_fast {
 };
 
 /* What a member is to the table. */
-enum jwt_role { ROLE_OTHER, ROLE_AUD, ROLE_SUB, ROLE_JTI, ROLE_TYPE, ROLE_EXP, ROLE_IAT, ROLE_NBF };
+enum jwt_role {
+	ROLE_OTHER, ROLE_AUD, ROLE_SUB, ROLE_JTI, ROLE_TYPE, ROLE_FAM, ROLE_EXP, ROLE_IAT, ROLE_NBF
+};
 
 static void fast_ws(struct jwt_fast *f)
 {
@@ -482,6 +503,8 @@ static enum jwt_role fast_role(const struct jwt_claims_table *t, const char *k, 
 		return ROLE_JTI;
 	if (fast_eq(k, kn, t->type_claim))
 		return ROLE_TYPE;
+	if (fast_eq(k, kn, t->family))
+		return ROLE_FAM;
 	if (fast_eq(k, kn, "exp"))
 		return ROLE_EXP;
 	if (fast_eq(k, kn, "iat"))
@@ -530,6 +553,8 @@ static enum jwt_read fast_value(struct jwt_fast *f, const struct pc_jwt_key *key
 		case ROLE_TYPE:
 			seen->type_ok = fast_eq(s, n, t->access_type);
 			return JWT_READ_OK;
+		case ROLE_FAM:
+			return fast_copy(s, n, c->fam, sizeof(c->fam)) ? JWT_READ_OK : JWT_READ_REJECT;
 		case ROLE_EXP:
 		case ROLE_NBF:
 			return JWT_READ_REJECT; /* not a number */

@@ -87,6 +87,13 @@ enum store_stmt {
 	STMT_OUTBOX_GIVE_UP,
 	STMT_PURGE_ONETIME,
 	STMT_PURGE_OUTBOX,
+	STMT_USER_BY_ID_UNREVOKED_FAMILY,
+	STMT_RF_FAMILY_INSERT,
+	STMT_RF_INSERT,
+	STMT_RF_USE,
+	STMT_RF_GET,
+	STMT_RF_FAMILY_REVOKE,
+	STMT_RF_REVOKE_TOKENS,
 	STMT__MAX
 };
 
@@ -145,6 +152,18 @@ enum store_onetime_col { ONETIME_COLUMNS(COL_ENUM) COL_OT__N };
 	X(COL_OB_CREATED_AT, "created_at")
 
 enum store_outbox_col { OUTBOX_COLUMNS(COL_ENUM) COL_OB__N };
+
+/* struct pc_refresh_row. */
+#define REFRESH_COLUMNS(X) \
+	X(COL_RF_TOKEN_HASH, "token_hash") \
+	X(COL_RF_FAMILY_ID, "family_id") \
+	X(COL_RF_USER_ID, "user_id") \
+	X(COL_RF_CREATED_AT, "created_at") \
+	X(COL_RF_EXPIRES_AT, "expires_at") \
+	X(COL_RF_USED_AT, "used_at") \
+	X(COL_RF_REVOKED_AT, "revoked_at")
+
+enum store_refresh_col { REFRESH_COLUMNS(COL_ENUM) COL_RF__N };
 
 /* A statement of one column (a count, an id, a value): its name is the
  * statement's own (store_stmt_cols[]). */

@@ -30,6 +30,7 @@ static const char *const user_cols[] = { USER_COLUMNS(COL_NAME) };
 static const char *const session_user_cols[] = { USER_COLUMNS(COL_NAME) "expires_at" };
 static const char *const onetime_cols[] = { ONETIME_COLUMNS(COL_NAME) };
 static const char *const outbox_cols[] = { OUTBOX_COLUMNS(COL_NAME) };
+static const char *const refresh_cols[] = { REFRESH_COLUMNS(COL_NAME) };
 static const char *const one_cols[] = { "one" };
 static const char *const version_cols[] = { "version" };
 static const char *const n_cols[] = { "n" };
@@ -44,6 +45,8 @@ const struct store_cols store_stmt_cols[STMT__MAX] = {
 	[STMT_SCHEMA_CURRENT] = COLS(version_cols),
 	[STMT_USER_BY_ID] = COLS(user_cols),
 	[STMT_USER_BY_ID_UNREVOKED] = COLS(user_cols),
+	[STMT_USER_BY_ID_UNREVOKED_FAMILY] = COLS(user_cols),
+	[STMT_RF_GET] = COLS(refresh_cols),
 	[STMT_USER_BY_EMAIL] = COLS(user_cols),
 	[STMT_USER_BY_USERNAME] = COLS(user_cols),
 	[STMT_USER_LIST] = COLS(user_cols),
@@ -444,6 +447,19 @@ enum pc_err store_user_by_id_unrevoked(struct pc_store *s, const char *id, const
 	if (id == NULL || jti == NULL)
 		return PC_EINVAL;
 	return user_row(s, STMT_USER_BY_ID_UNREVOKED, args, NARGS(args), out);
+}
+
+enum pc_err store_user_by_id_unrevoked_in_family(struct pc_store *s, const char *id,
+						 const char *jti, const char *family,
+						 struct pc_user *out)
+{
+	const struct store_arg args[] = {
+		A_TEXT(":id", id), A_TEXT(":jti", jti), A_TEXT(":family", family),
+	};
+
+	if (id == NULL || jti == NULL || family == NULL)
+		return PC_EINVAL;
+	return user_row(s, STMT_USER_BY_ID_UNREVOKED_FAMILY, args, NARGS(args), out);
 }
 
 enum pc_err store_user_by_email(struct pc_store *s, const char *email_lc, struct pc_user *out)
@@ -962,4 +978,86 @@ enum pc_err store_outbox_failed(struct pc_store *s, int64_t id, int64_t now,
 	snprintf(msg, sizeof(msg), "%s", error != NULL ? error : "");
 	return q_write_one(s, give_up ? STMT_OUTBOX_GIVE_UP : STMT_OUTBOX_RETRY, args,
 			   NARGS(args), NULL);
+}
+
+/* ---- refresh families ------------------------------------------------------------------------ */
+
+enum pc_err store_refresh_family_insert(struct pc_store *s, const char *family_id,
+					const char *user_id, int64_t now)
+{
+	const struct store_arg args[] = {
+		A_TEXT(":family_id", family_id), A_TEXT(":user_id", user_id),
+		A_INT(":created_at", now),
+	};
+
+	if (family_id == NULL || user_id == NULL)
+		return PC_EINVAL;
+	return q_write(s, STMT_RF_FAMILY_INSERT, args, NARGS(args), NULL, NULL);
+}
+
+enum pc_err store_refresh_insert(struct pc_store *s, const struct pc_refresh_row *row)
+{
+	const struct store_arg args[] = {
+		A_FIELD(":token_hash", row->token_hash),
+		A_FIELD(":family_id", row->family_id),
+		A_FIELD(":user_id", row->user_id),
+		A_INT(":created_at", row->created_at),
+		A_INT(":expires_at", row->expires_at),
+	};
+
+	return q_write(s, STMT_RF_INSERT, args, NARGS(args), NULL, NULL);
+}
+
+/* The compare-and-swap: the statement's condition decides, changes() == 1 says who won. */
+enum pc_err store_refresh_use(struct pc_store *s, const char *token_hash, int64_t now)
+{
+	const struct store_arg args[] = { A_TEXT(":token_hash", token_hash), A_INT(":now", now) };
+	int64_t changed;
+	enum pc_err err;
+
+	if (token_hash == NULL)
+		return PC_EINVAL;
+	err = q_write(s, STMT_RF_USE, args, NARGS(args), NULL, &changed);
+	if (err == PC_OK && changed != 1)
+		err = PC_ENOTFOUND;
+	return err;
+}
+
+enum pc_err store_refresh_get(struct pc_store *s, const char *token_hash,
+			      struct pc_refresh_row *out)
+{
+	const struct store_arg args[] = { A_TEXT(":token_hash", token_hash) };
+	struct q q;
+	enum pc_err err;
+
+	if (token_hash == NULL || out == NULL)
+		return PC_EINVAL;
+	memset(out, 0, sizeof(*out));
+	err = q_row(s, STMT_RF_GET, args, NARGS(args), &q);
+	if (err != PC_OK)
+		return err;
+	err = q_text(&q, COL_RF_TOKEN_HASH, out->token_hash, sizeof(out->token_hash));
+	if (err == PC_OK)
+		err = q_text(&q, COL_RF_FAMILY_ID, out->family_id, sizeof(out->family_id));
+	if (err == PC_OK)
+		err = q_text(&q, COL_RF_USER_ID, out->user_id, sizeof(out->user_id));
+	out->created_at = q_int(&q, COL_RF_CREATED_AT);
+	out->expires_at = q_int(&q, COL_RF_EXPIRES_AT);
+	out->used_at = q_int(&q, COL_RF_USED_AT);
+	out->revoked_at = q_int(&q, COL_RF_REVOKED_AT);
+	q_done(&q);
+	return err;
+}
+
+enum pc_err store_refresh_family_revoke(struct pc_store *s, const char *family_id, int64_t now)
+{
+	const struct store_arg args[] = { A_TEXT(":family_id", family_id), A_INT(":now", now) };
+	enum pc_err err;
+
+	if (family_id == NULL)
+		return PC_EINVAL;
+	err = q_write(s, STMT_RF_FAMILY_REVOKE, args, NARGS(args), NULL, NULL);
+	if (err == PC_OK)
+		err = q_write(s, STMT_RF_REVOKE_TOKENS, args, NARGS(args), NULL, NULL);
+	return err;
 }

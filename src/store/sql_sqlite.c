@@ -31,6 +31,10 @@
 	"id, kind, recipient, subject, body_text, body_html, payload, attempts, " \
 	"next_attempt_at, claimed_until, coalesce(sent_at, 0) AS sent_at, " \
 	"coalesce(gave_up_at, 0) AS gave_up_at, last_error, created_at"
+/* The columns of struct pc_refresh_row (REFRESH_COLUMNS). */
+#define REFRESH_COLS \
+	"token_hash, family_id, user_id, created_at, expires_at, " \
+	"coalesce(used_at, 0) AS used_at, coalesce(revoked_at, 0) AS revoked_at"
 /* A row a sender may take at :now: unsent, not given up, due, no lease running. */
 #define OUTBOX_DUE_WHERE \
 	"sent_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= :now " \
@@ -136,4 +140,27 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 	[STMT_PURGE_OUTBOX] =
 		"DELETE FROM mail_outbox WHERE (sent_at IS NOT NULL AND sent_at <= :before) "
 		"OR (gave_up_at IS NOT NULL AND gave_up_at <= :before)",
+	/* The access check of a token that names its refresh family: the user,
+	 * unless the jti is denied, while the family is the user's and live. */
+	[STMT_USER_BY_ID_UNREVOKED_FAMILY] = "SELECT " USER_COLS " FROM users WHERE id = :id "
+		"AND NOT EXISTS (SELECT 1 FROM revoked_jti WHERE jti = :jti) "
+		"AND EXISTS (SELECT 1 FROM refresh_families AS f WHERE f.family_id = :family "
+		"AND f.user_id = :id AND f.revoked_at IS NULL)",
+	[STMT_RF_FAMILY_INSERT] =
+		"INSERT INTO refresh_families (family_id, user_id, created_at) "
+		"VALUES (:family_id, :user_id, :created_at)",
+	[STMT_RF_INSERT] =
+		"INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at) "
+		"VALUES (:token_hash, :family_id, :user_id, :created_at, :expires_at)",
+	/* The compare-and-swap that spends a token: one winner, whatever the race. */
+	[STMT_RF_USE] =
+		"UPDATE refresh_tokens SET used_at = :now WHERE token_hash = :token_hash "
+		"AND used_at IS NULL AND revoked_at IS NULL AND expires_at > :now",
+	[STMT_RF_GET] = "SELECT " REFRESH_COLS " FROM refresh_tokens WHERE token_hash = :token_hash",
+	[STMT_RF_FAMILY_REVOKE] =
+		"UPDATE refresh_families SET revoked_at = :now "
+		"WHERE family_id = :family_id AND revoked_at IS NULL",
+	[STMT_RF_REVOKE_TOKENS] =
+		"UPDATE refresh_tokens SET revoked_at = :now "
+		"WHERE family_id = :family_id AND revoked_at IS NULL",
 };

@@ -76,6 +76,18 @@ struct pc_outbox_row {
 	int64_t created_at;
 };
 
+/* A refresh token (003_refresh): good while used_at and revoked_at are 0
+ * and expires_at > now. Its family is the chain of rotations from one login. */
+struct pc_refresh_row {
+	char token_hash[PC_SHA256_HEX];
+	char family_id[PC_ID_LEN + 1];
+	char user_id[PC_ID_LEN + 1];
+	int64_t created_at;
+	int64_t expires_at;
+	int64_t used_at;    /* 0: not spent */
+	int64_t revoked_at; /* 0: its family is live */
+};
+
 /* What using a one-time token does besides marking it used (onetime_consume).
  * All of it happens in the transaction that marks the token used, or none. */
 struct pc_onetime_apply {
@@ -174,6 +186,12 @@ enum pc_err store_user_by_username(struct pc_store *s, const char *username_lc,
  * PC_ENOTFOUND when there is no such user or the jti is revoked. */
 enum pc_err store_user_by_id_unrevoked(struct pc_store *s, const char *id, const char *jti,
 				       struct pc_user *out);
+/* As user_by_id_unrevoked, and only while the refresh family (named by an
+ * access token's family claim) belongs to the user and is not revoked: still
+ * one query. PC_ENOTFOUND otherwise. */
+enum pc_err store_user_by_id_unrevoked_in_family(struct pc_store *s, const char *id,
+						 const char *jti, const char *family,
+						 struct pc_user *out);
 /* Writes every column but id and created_at, as given (a new password's
  * password_changed_at comes from store_password_changed_at()). PC_ENOTFOUND,
  * PC_EEXISTS. When password_changed_at moves, the user's unused reset tokens
@@ -253,6 +271,24 @@ enum pc_err store_outbox_get(struct pc_store *s, int64_t id, struct pc_outbox_ro
  * given up at or before done_before, in one transaction. *removed counts rows. */
 enum pc_err store_mail_purge(struct pc_store *s, int64_t now, int64_t done_before,
 			     int64_t *removed);
+
+/* Refresh families (refresh.c holds the states and runs these inside one
+ * store_begin/commit: they join the caller's transaction).
+ * family_insert: a new live family of user_id. PC_ENOTFOUND when the user is gone. */
+enum pc_err store_refresh_family_insert(struct pc_store *s, const char *family_id,
+					const char *user_id, int64_t now);
+/* Inserts a token row (used_at and revoked_at NULL). PC_EEXISTS, PC_ENOTFOUND. */
+enum pc_err store_refresh_insert(struct pc_store *s, const struct pc_refresh_row *row);
+/* Spends the token by one compare-and-swap: used_at = now where it is unused,
+ * unrevoked and expires after now. PC_OK when this call spent it (exactly one
+ * row changed), PC_ENOTFOUND when it was not good (nothing written). */
+enum pc_err store_refresh_use(struct pc_store *s, const char *token_hash, int64_t now);
+/* The token row, whatever its state. PC_ENOTFOUND. */
+enum pc_err store_refresh_get(struct pc_store *s, const char *token_hash,
+			      struct pc_refresh_row *out);
+/* Revokes the family and every token of it (revoked_at = now where NULL);
+ * PC_OK also when it was revoked already (then nothing changes). */
+enum pc_err store_refresh_family_revoke(struct pc_store *s, const char *family_id, int64_t now);
 
 /* The callers' spelling: STORE_CALL(s, user_by_id, id, &u) is store_user_by_id(s, id, &u). */
 #define STORE_CALL(s, op, ...) store_##op((s), __VA_ARGS__)
