@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "faces/errors.h"
+#include "http/http.h"
 
 /* Copies fmt to out with its first "{}" replaced by the limit (or, for
  * PC_V_PATTERN, the detail). */
@@ -155,4 +156,30 @@ json_t *drf_validation_new(const struct pc_errinfo *ei)
 		fmt = "Invalid value.";
 	errors_fill(fmt, ei, msg, sizeof(msg));
 	return json_pack("{s:[s]}", ei->field[0] != '\0' ? ei->field : "non_field_errors", msg);
+}
+
+/* ---- FastAPI's OAuth2PasswordRequestForm (both FastAPI faces) ---------------- */
+
+/* OAuth2PasswordRequestForm: username, password; grant_type optional "password". */
+enum pc_err fastapi_read_password_form(struct pc_req *req, const char **username,
+				       const char **password)
+{
+	const char *grant = req_form_get(req, "grant_type");
+
+	*username = req_form_get(req, "username");
+	*password = req_form_get(req, "password");
+	if (*username == NULL) {
+		pc_errinfo_set(&req->errinfo, "body", "username", PC_V_MISSING, 0);
+		return PC_EINVAL;
+	}
+	if (*password == NULL) {
+		pc_errinfo_set(&req->errinfo, "body", "password", PC_V_MISSING, 0);
+		return PC_EINVAL;
+	}
+	if (grant != NULL && strcmp(grant, "password") != 0) {
+		pc_errinfo_set(&req->errinfo, "body", "grant_type", PC_V_PATTERN, 0);
+		pc_errinfo_detail(&req->errinfo, "^password$");
+		return PC_EINVAL;
+	}
+	return PC_OK;
 }

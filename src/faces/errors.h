@@ -23,6 +23,13 @@ json_t *fastapi_validation_new(const struct pc_errinfo *ei);
  * ("Password should be at least 8 characters"). Returns out. */
 const char *fastapi_password_reason(const struct pc_errinfo *ei, char *out, size_t outsz);
 
+struct pc_req;
+/* FastAPI's OAuth2PasswordRequestForm on a PC_R_FORM route: username and
+ * password required, grant_type optional and then "password". PC_EINVAL
+ * with req->errinfo set (rendered as FastAPI's 422); both borrowed. */
+enum pc_err fastapi_read_password_form(struct pc_req *req, const char **username,
+				       const char **password);
+
 /* DRF's serializer error body {"<field>": ["<message>"]} ("non_field_errors"
  * for the body as a whole). Caller decrefs; NULL on ENOMEM. */
 json_t *drf_validation_new(const struct pc_errinfo *ei);

@@ -14,6 +14,8 @@
 
 /* seeds 000 and 003: /auth, /auth/cookie, /users, /protected */
 extern const struct pc_face face_fastapi_users;
+/* seed 001: {myauth_prefix}/login: signup, oauth, refresh, revoke */
+extern const struct pc_face face_myauth;
 /* /healthz, /readyz */
 extern const struct pc_face face_native;
 

@@ -255,29 +255,6 @@ static enum pc_err fu_read_user(struct pc_req *req, bool create, struct pc_user_
 	return err;
 }
 
-/* OAuth2PasswordRequestForm: username, password; grant_type optional "password". */
-static enum pc_err fu_read_login(struct pc_req *req, const char **username, const char **password)
-{
-	const char *grant = req_form_get(req, "grant_type");
-
-	*username = req_form_get(req, "username");
-	*password = req_form_get(req, "password");
-	if (*username == NULL) {
-		pc_errinfo_set(&req->errinfo, "body", "username", PC_V_MISSING, 0);
-		return PC_EINVAL;
-	}
-	if (*password == NULL) {
-		pc_errinfo_set(&req->errinfo, "body", "password", PC_V_MISSING, 0);
-		return PC_EINVAL;
-	}
-	if (grant != NULL && strcmp(grant, "password") != 0) {
-		pc_errinfo_set(&req->errinfo, "body", "grant_type", PC_V_PATTERN, 0);
-		pc_errinfo_detail(&req->errinfo, "^password$");
-		return PC_EINVAL;
-	}
-	return PC_OK;
-}
-
 /* {"email": EmailStr}: presence and type here, the address itself in core. */
 static enum pc_err fu_read_email(struct pc_req *req, const char **email)
 {
@@ -313,7 +290,7 @@ static enum pc_err fu_register(struct pc_req *req, struct pc_resp *resp)
 static enum pc_err fu_login_user(struct pc_req *req, struct pc_user *u)
 {
 	const char *username, *password;
-	enum pc_err err = fu_read_login(req, &username, &password);
+	enum pc_err err = fastapi_read_password_form(req, &username, &password);
 
 	if (err != PC_OK)
 		return err;

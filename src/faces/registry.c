@@ -7,6 +7,7 @@
 
 const struct pc_face *const faces_all[] = {
 	&face_fastapi_users,
+	&face_myauth,
 	&face_native,
 };
 

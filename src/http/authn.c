@@ -25,10 +25,7 @@
 
 #include "http/internal.h"
 
-/* The token of an "Authorization: Bearer <token>" header (scheme without
- * case), or NULL when the header is absent or has another scheme. An empty
- * token is returned as "" (and fails). */
-static const char *authn_bearer(const struct pc_req *req)
+const char *req_bearer_get(const struct pc_req *req)
 {
 	const char *h = req_header_get(req, "Authorization");
 
@@ -108,7 +105,7 @@ int http_authn(struct pc_req *req, unsigned flags)
 	if (!(flags & PC_R_AUTH))
 		return 0;
 	if (ap->bearer && ap->claims != NULL && !only_cookie)
-		token = authn_bearer(req);
+		token = req_bearer_get(req);
 	if (token != NULL) {
 		req->cred_kind = PC_CRED_BEARER;
 	} else if (!only_bearer) {

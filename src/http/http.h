@@ -97,6 +97,11 @@ const char *req_param_get(const struct pc_req *req, const char *name);
 /* PC_R_FORM routes: a decoded form field (valid UTF-8), or NULL. */
 const char *req_form_get(const struct pc_req *req, const char *name);
 
+/* The token of an "Authorization: Bearer <token>" header (scheme without
+ * case), or NULL when the header is absent or has another scheme. An empty
+ * token is returned as "" (and fails). Borrowed. (authn.c) */
+const char *req_bearer_get(const struct pc_req *req);
+
 /* Hands a json_t to the arena (decref at request end) and returns it. */
 json_t *req_json_keep(struct pc_req *req, json_t *j);
 

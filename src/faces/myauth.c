@@ -1,0 +1,252 @@
+/*
+ * myauth.c - the FastAPI MyAuth API (seed 001): its login router.
+ *
+ * Mounted under myauth_prefix + "/login" (MyAuth's router included with
+ * prefix="/auth"): signup, the OAuth2 password login that hands out an
+ * access and a refresh token, refresh rotation and revocation. TOTP, magic
+ * links, password recovery and the /users router are later work.
+ *
+ * The users are the core's, shared with every face: a user registered at
+ * fastapi_users' /auth/register logs in here, and the other way round.
+ *
+ * Errors are FastAPI's: {"detail": "..."} in MyAuth's words, and the 422
+ * list for validation (errors.c, shared with fastapi_users).
+ *
+ * Authentication: the refresh and revoke routes take a refresh token (opaque,
+ * core/refresh.c) as "Authorization: Bearer <token>" and hand it to the core,
+ * which finds it by its hash: an access JWT is no refresh token. The access
+ * tokens this face issues are RFC 7519 JWTs (jwt_claims_rfc7519) with the
+ * family claim "fam": they authenticate wherever that table does (e.g.
+ * fastapi_users' /users/me) until their family is revoked.
+ *
+ * Settings (rows of this file): myauth_prefix, users_open_registration.
+ * The refresh lifetime and grace are core rules (config.c).
+ *
+ * Reads top-down: tables, settings, error maps, renderers, handlers.
+ */
+#include <string.h>
+
+#include "faces/face.h"
+#include "faces/errors.h"
+
+static pc_handler_fn ma_signup, ma_oauth, ma_refresh, ma_revoke;
+
+static const struct pc_route ma_login_routes[] = {
+	{ "POST", "/signup", ma_signup, PC_R_JSON | PC_R_SLOW },
+	{ "POST", "/oauth", ma_oauth, PC_R_FORM | PC_R_SLOW },
+	{ "POST", "/refresh", ma_refresh, 0 },
+	{ "POST", "/revoke", ma_revoke, 0 },
+};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- settings ------------------------------------------------------------------ */
+
+struct ma_settings {
+	char prefix[128];       /* MyAuth's router prefix */
+	bool open_registration; /* USERS_OPEN_REGISTRATION */
+};
+
+static const struct config_row ma_setting_rows[] = {
+	CONFIG_ROW_STR(struct ma_settings, "myauth_prefix", prefix, "/auth", NULL,
+		       config_check_prefix, "prefix of the myauth routes (its /login router)"),
+	CONFIG_ROW_BOOL(struct ma_settings, "users_open_registration", open_registration, "true",
+			"myauth: anyone may sign up at /login/signup"),
+};
+
+static const struct config_layer ma_settings = {
+	.name = "myauth",
+	.rows = ma_setting_rows,
+	.nrows = N(ma_setting_rows),
+	.size = sizeof(struct ma_settings),
+	.rule = NULL,
+};
+
+static const struct pc_mount ma_mounts[] = {
+	{ "myauth_prefix", "/login", ma_login_routes, N(ma_login_routes) },
+};
+
+/* ---- error maps: core error -> status and MyAuth's detail ------------------------ */
+
+struct ma_errmap {
+	enum pc_err err;
+	int status;
+	const char *detail; /* NULL: the password policy's reason */
+};
+
+#define MA_BAD_TOKEN "Could not validate credentials"
+
+static const struct ma_errmap ma_signup_errs[] = {
+	{ PC_EEXISTS, 400, "This username is not available." },
+	{ PC_EBADPASSWORD, 400, NULL },
+	{ PC_OK, 0, NULL },
+};
+
+static const struct ma_errmap ma_login_errs[] = {
+	{ PC_EBADCREDS, 400, "Login failed; incorrect email or password" },
+	{ PC_ENOTVERIFIED, 400, "Login failed; incorrect email or password" },
+	{ PC_OK, 0, NULL },
+};
+
+/* A refresh token that is not good, or reused (its family now revoked). */
+static const struct ma_errmap ma_token_errs[] = {
+	{ PC_EUNAUTHORIZED, 403, MA_BAD_TOKEN },
+	{ PC_EREVOKED, 403, MA_BAD_TOKEN },
+	{ PC_OK, 0, NULL },
+};
+
+/* ---- renderers ------------------------------------------------------------------ */
+
+static void ma_render_error(struct pc_req *req, struct pc_resp *resp, int status,
+			    const struct pc_errinfo *ei)
+{
+	json_t *body;
+
+	if (status == 422 && ei != NULL)
+		body = fastapi_validation_new(ei);
+	else
+		body = json_pack("{s:s}", "detail", resp_reason(status));
+	resp_json(resp, status, req_json_keep(req, body));
+}
+
+static enum pc_err ma_detail(struct pc_req *req, struct pc_resp *resp, int status,
+			     const char *detail)
+{
+	return resp_json(resp, status, req_json_keep(req, json_pack("{s:s}", "detail", detail)));
+}
+
+/* Renders err through map; validation errors as 422; the rest as 500/503. */
+static enum pc_err ma_fail(struct pc_req *req, struct pc_resp *resp, enum pc_err err,
+			   const struct ma_errmap *map)
+{
+	char reason[128];
+
+	for (; map->status != 0; map++) {
+		if (map->err == err)
+			return ma_detail(req, resp, map->status, map->detail != NULL ? map->detail :
+					 fastapi_password_reason(&req->errinfo, reason, sizeof(reason)));
+	}
+	if (err == PC_EINVAL) {
+		ma_render_error(req, resp, 422, &req->errinfo);
+		return PC_OK;
+	}
+	ma_render_error(req, resp, err == PC_EBUSY ? 503 : 500, NULL);
+	return PC_OK;
+}
+
+/* UserRead of MyAuth. */
+static enum pc_err ma_user_render(struct pc_req *req, struct pc_resp *resp,
+				  const struct pc_user *u)
+{
+	json_t *name = u->full_name[0] != '\0' ? json_string(u->full_name) : json_null();
+
+	return resp_json(resp, 200, req_json_keep(req, json_pack(
+		"{s:s, s:s, s:o, s:b, s:b, s:b, s:b}", "id", u->id, "email", u->email,
+		"full_name", name, "is_active", u->is_active, "is_superuser", u->is_superuser,
+		"is_verified", u->is_verified, "totp", false)));
+}
+
+/* Token: access, refresh, "bearer". */
+static enum pc_err ma_pair_render(struct pc_req *req, struct pc_resp *resp,
+				  struct refresh_pair *p)
+{
+	json_t *body = json_pack("{s:s, s:s, s:s}", "access_token", p->access,
+				 "refresh_token", p->refresh, "token_type", "bearer");
+
+	crypto_wipe(p, sizeof(*p));
+	return resp_json(resp, 200, req_json_keep(req, body));
+}
+
+/* OAuth2PasswordBearer's answer when there is no bearer header at all. */
+static enum pc_err ma_not_authenticated(struct pc_req *req, struct pc_resp *resp)
+{
+	enum pc_err err = resp_header_add(resp, "WWW-Authenticate", "Bearer");
+
+	if (err != PC_OK)
+		return err;
+	return ma_detail(req, resp, 401, "Not authenticated");
+}
+
+/* ---- handlers --------------------------------------------------------------------- */
+
+static enum pc_err ma_signup(struct pc_req *req, struct pc_resp *resp)
+{
+	const struct ma_settings *s = config_layer_get(pc_ctx_config(req->ctx), &ma_settings);
+	struct pc_user_input in;
+	struct pc_user u;
+	enum pc_err err;
+
+	if (s == NULL || !s->open_registration)
+		return ma_detail(req, resp, 403, "Open user registration is forbidden on this server");
+	pc_user_input_init(&in);
+	err = req_json_str(req, "email", true, &in.email);
+	if (err == PC_OK)
+		err = req_json_str(req, "password", true, &in.password);
+	if (err == PC_OK)
+		err = req_json_str(req, "full_name", false, &in.full_name);
+	if (err == PC_OK) {
+		in.password_len = strlen(in.password);
+		err = pc_user_register(req->ctx, &in, &u, &req->errinfo);
+	}
+	if (err != PC_OK)
+		return ma_fail(req, resp, err, ma_signup_errs);
+	return ma_user_render(req, resp, &u);
+}
+
+static enum pc_err ma_oauth(struct pc_req *req, struct pc_resp *resp)
+{
+	const char *username, *password;
+	struct refresh_pair pair;
+	struct pc_user u;
+	enum pc_err err = fastapi_read_password_form(req, &username, &password);
+
+	if (err == PC_OK)
+		err = pc_login(req->ctx, username, password, strlen(password), &u);
+	if (err == PC_OK)
+		err = refresh_login(req->ctx, &jwt_claims_rfc7519, &u, &pair);
+	if (err != PC_OK)
+		return ma_fail(req, resp, err, ma_login_errs);
+	return ma_pair_render(req, resp, &pair);
+}
+
+static enum pc_err ma_refresh(struct pc_req *req, struct pc_resp *resp)
+{
+	const char *token = req_bearer_get(req);
+	struct refresh_pair pair;
+	enum pc_err err;
+
+	if (token == NULL)
+		return ma_not_authenticated(req, resp);
+	err = refresh_rotate(req->ctx, &jwt_claims_rfc7519, token, &pair, NULL);
+	if (err != PC_OK)
+		return ma_fail(req, resp, err, ma_token_errs);
+	return ma_pair_render(req, resp, &pair);
+}
+
+static enum pc_err ma_revoke(struct pc_req *req, struct pc_resp *resp)
+{
+	const char *token = req_bearer_get(req);
+	enum pc_err err;
+
+	if (token == NULL)
+		return ma_not_authenticated(req, resp);
+	err = refresh_revoke(req->ctx, token);
+	if (err != PC_OK)
+		return ma_fail(req, resp, err, ma_token_errs);
+	return resp_json(resp, 200, req_json_keep(req,
+		json_pack("{s:s}", "msg", "Token revoked successfully.")));
+}
+
+const struct pc_face face_myauth = {
+	.name = "myauth",
+	.mounts = ma_mounts,
+	.nmounts = N(ma_mounts),
+	.render_error = ma_render_error,
+	.settings = &ma_settings,
+	.auth = {
+		.bearer = true,
+		.cookie = false,
+		.csrf = false,
+		.claims = &jwt_claims_rfc7519,
+	},
+};
