@@ -163,6 +163,8 @@ PC_WUR enum pc_err refresh_rotate(struct pc_ctx *ctx, const struct jwt_claims_ta
 /* Revokes the family of token (spent or not). PC_EUNAUTHORIZED (nothing
  * written) for a token that is not ours, expired, or already revoked. */
 PC_WUR enum pc_err refresh_revoke(struct pc_ctx *ctx, const char *token);
+/* Housekeeping: deletes tokens expired by now and the families left empty. */
+enum pc_err refresh_purge(struct pc_ctx *ctx, int64_t now);
 
 /* ---- workers --------------------------------------------------------------- */
 

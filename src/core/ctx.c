@@ -34,6 +34,7 @@ static const struct housekeeping_job {
 } housekeeping_jobs[] = {
 	{ "expired sessions and revoked JWT ids", 300, purge_sessions },
 	{ "expired one-time tokens and delivered outbox rows", 300, outbox_purge },
+	{ "expired refresh tokens and emptied refresh families", 300, refresh_purge },
 };
 #define HOUSEKEEPING_NJOBS (sizeof(housekeeping_jobs) / sizeof(housekeeping_jobs[0]))
 

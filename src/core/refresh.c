@@ -24,6 +24,8 @@
  *     issued, used --refresh_revoke--> revoked (the whole family)
  *     issued, used --expires_at passes--> expired (refused; nothing written)
  *     revoked, expired, unknown --anything--> refused, nothing written
+ *     expired --refresh_purge (housekeeping)--> gone; a family left without
+ *               tokens goes too, and its access tokens are refused
  *
  * Invariants:
  *   - a token is spent by one compare-and-swap in the store
@@ -209,4 +211,11 @@ enum pc_err refresh_revoke(struct pc_ctx *ctx, const char *token)
 	if (err == PC_OK)
 		err = STORE_CALL(ctx->store, refresh_family_revoke, row.family_id, now);
 	return refresh_end(ctx, err, PC_OK);
+}
+
+enum pc_err refresh_purge(struct pc_ctx *ctx, int64_t now)
+{
+	int64_t removed = 0;
+
+	return STORE_CALL(ctx->store, refresh_purge, now, &removed);
 }

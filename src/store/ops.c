@@ -9,7 +9,7 @@
  * Transactions. A single statement is its own transaction (or joins the
  * caller's, store_begin). Several statements that must be written together
  * run between tx_begin and tx_end: onetime_issue, onetime_consume,
- * outbox_claim and the purges. They refuse (PC_EINVAL) to run inside a
+ * outbox_claim and the purges (refresh_purge too). They refuse (PC_EINVAL) to run inside a
  * caller's transaction, as store_begin does: there is no nesting.
  *
  * Hot paths (user_by_id_unrevoked, session_user, jti_is_revoked): one cached
@@ -1060,4 +1060,9 @@ enum pc_err store_refresh_family_revoke(struct pc_store *s, const char *family_i
 	if (err == PC_OK)
 		err = q_write(s, STMT_RF_REVOKE_TOKENS, args, NARGS(args), NULL, NULL);
 	return err;
+}
+
+enum pc_err store_refresh_purge(struct pc_store *s, int64_t now, int64_t *removed)
+{
+	return purge_two(s, STMT_RF_PURGE_TOKENS, now, STMT_RF_PURGE_FAMILIES, now, removed);
 }

@@ -163,4 +163,8 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 	[STMT_RF_REVOKE_TOKENS] =
 		"UPDATE refresh_tokens SET revoked_at = :now "
 		"WHERE family_id = :family_id AND revoked_at IS NULL",
+	[STMT_RF_PURGE_TOKENS] = "DELETE FROM refresh_tokens WHERE expires_at <= :before",
+	[STMT_RF_PURGE_FAMILIES] =
+		"DELETE FROM refresh_families WHERE created_at <= :before AND NOT EXISTS "
+		"(SELECT 1 FROM refresh_tokens AS t WHERE t.family_id = refresh_families.family_id)",
 };

@@ -290,6 +290,11 @@ enum pc_err store_refresh_get(struct pc_store *s, const char *token_hash,
  * PC_OK also when it was revoked already (then nothing changes). */
 enum pc_err store_refresh_family_revoke(struct pc_store *s, const char *family_id, int64_t now);
 
+/* Deletes refresh tokens that expired at or before now, then the families
+ * left without a token, in one transaction; *removed counts both. A purged
+ * family's access tokens are refused, as a revoked one's. */
+enum pc_err store_refresh_purge(struct pc_store *s, int64_t now, int64_t *removed);
+
 /* The callers' spelling: STORE_CALL(s, user_by_id, id, &u) is store_user_by_id(s, id, &u). */
 #define STORE_CALL(s, op, ...) store_##op((s), __VA_ARGS__)
 

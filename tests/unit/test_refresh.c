@@ -282,3 +282,23 @@ Test(refresh_cfg, without_grace_a_second_use_in_the_same_second_revokes)
 	cr_expect_eq(refresh_rotate(ctx, T, a.refresh, &c, NULL), PC_EREVOKED);
 	cr_expect_gt(family_revoked(a.family), 0);
 }
+
+Test(refresh, purge_removes_expired_tokens_and_the_families_they_leave_empty)
+{
+	struct refresh_pair a, b, live;
+
+	login(&a);
+	cr_assert_eq(refresh_rotate(ctx, T, a.refresh, &b, NULL), PC_OK);
+	login(&live);
+	db_exec("UPDATE refresh_tokens SET expires_at = 1 WHERE family_id = "
+		"(SELECT family_id FROM refresh_tokens WHERE used_at IS NOT NULL)");
+	cr_assert_eq(refresh_purge(ctx, time_now()), PC_OK);
+	cr_expect_eq(db_int("SELECT count(*) FROM refresh_tokens WHERE family_id = ?1", a.family), 0);
+	cr_expect_eq(db_int("SELECT count(*) FROM refresh_families WHERE family_id = ?1", a.family),
+		     0);
+	cr_expect_eq(access_ok(b.access), PC_EUNAUTHORIZED, "a purged family is no family");
+	cr_expect_eq(db_int("SELECT count(*) FROM refresh_families WHERE family_id = ?1",
+			    live.family), 1);
+	cr_expect_eq(access_ok(live.access), PC_OK);
+	cr_expect_eq(refresh_rotate(ctx, T, live.refresh, &b, NULL), PC_OK);
+}
