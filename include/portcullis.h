@@ -307,6 +307,10 @@ PC_WUR enum pc_err pc_user_update(struct pc_ctx *ctx, struct pc_user *u,
 				  const struct pc_user_input *patch, unsigned flags,
 				  struct pc_errinfo *ei);
 
+/* PC_OK when pw is the password of the user with id, or the user has none;
+ * PC_EBADCREDS when pw is NULL or wrong; PC_ENOTFOUND. Hashes. */
+PC_WUR enum pc_err pc_user_check_password(struct pc_ctx *ctx, const char *id, const char *pw,
+					  size_t len);
 enum pc_err pc_user_get(struct pc_ctx *ctx, const char *id, struct pc_user *out);
 enum pc_err pc_user_get_by_email(struct pc_ctx *ctx, const char *email, struct pc_user *out);
 enum pc_err pc_user_delete(struct pc_ctx *ctx, const char *id);

@@ -237,6 +237,28 @@ out_wipe:
 	return err;
 }
 
+/* MyAuth's `original`: PC_OK when pw is the stored password of user id, or
+ * when the user has none (passwordless: nothing to prove); PC_EBADCREDS when
+ * pw is NULL or wrong. Hashes: call from a worker thread. */
+enum pc_err pc_user_check_password(struct pc_ctx *ctx, const char *id, const char *pw,
+				   size_t len)
+{
+	struct pc_user cur;
+	bool rehash;
+	enum pc_err err = STORE_CALL(ctx->store, user_by_id, id, &cur);
+
+	if (err != PC_OK)
+		return err;
+	if (cur.hashed_password[0] == '\0')
+		err = PC_OK;
+	else if (pw == NULL)
+		err = PC_EBADCREDS;
+	else if (password_verify(&ctx->argon2, cur.hashed_password, pw, len, &rehash) != PC_OK)
+		err = PC_EBADCREDS;
+	crypto_wipe(cur.hashed_password, sizeof(cur.hashed_password));
+	return err;
+}
+
 /* Ids are stored lower-case; any other text is simply no user. */
 static bool id_canonical(const char *id, char out[PC_UUID_STR])
 {

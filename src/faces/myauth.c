@@ -4,7 +4,11 @@
  * Mounted under myauth_prefix + "/login" (MyAuth's router included with
  * prefix="/auth"): signup, the OAuth2 password login that hands out an
  * access and a refresh token, refresh rotation and revocation. TOTP, magic
- * links, password recovery and the /users router are later work.
+ * links, password recovery are later work.
+ *
+ * Its users router, under myauth_prefix + "/users": GET, PUT and DELETE /me
+ * (MyAuth's UserRead, UserUpdate with `original`). The admin routes (/users/,
+ * toggle-state, create, /{user_id}) are later work.
  *
  * The users are the core's, shared with every face: a user registered at
  * fastapi_users' /auth/register logs in here, and the other way round.
@@ -29,13 +33,24 @@
 #include "faces/face.h"
 #include "faces/errors.h"
 
-static pc_handler_fn ma_signup, ma_oauth, ma_refresh, ma_revoke;
+static pc_handler_fn ma_signup, ma_oauth, ma_refresh, ma_revoke, ma_me_get, ma_me_put,
+	ma_me_delete;
 
 static const struct pc_route ma_login_routes[] = {
 	{ "POST", "/signup", ma_signup, PC_R_JSON | PC_R_SLOW },
 	{ "POST", "/oauth", ma_oauth, PC_R_FORM | PC_R_SLOW },
 	{ "POST", "/refresh", ma_refresh, 0 },
 	{ "POST", "/revoke", ma_revoke, 0 },
+};
+
+/* Bearer access JWTs only; "Inactive user" (400) is the handlers' answer, as
+ * MyAuth's get_current_active_user gives it, so PC_R_ACTIVE (401) is not set. */
+#define MA_AUTHED (PC_R_AUTH | PC_R_BEARER)
+
+static const struct pc_route ma_users_routes[] = {
+	{ "GET", "/me", ma_me_get, MA_AUTHED },
+	{ "PUT", "/me", ma_me_put, MA_AUTHED | PC_R_JSON | PC_R_SLOW },
+	{ "DELETE", "/me", ma_me_delete, MA_AUTHED },
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -64,6 +79,7 @@ static const struct config_layer ma_settings = {
 
 static const struct pc_mount ma_mounts[] = {
 	{ "myauth_prefix", "/login", ma_login_routes, N(ma_login_routes) },
+	{ "myauth_prefix", "/users", ma_users_routes, N(ma_users_routes) },
 };
 
 /* ---- error maps: core error -> status and MyAuth's detail ------------------------ */
@@ -88,6 +104,18 @@ static const struct ma_errmap ma_login_errs[] = {
 	{ PC_OK, 0, NULL },
 };
 
+static const struct ma_errmap ma_update_errs[] = {
+	{ PC_EEXISTS, 400, "This username is not available." },
+	{ PC_EBADPASSWORD, 400, NULL },
+	{ PC_EBADCREDS, 400, "Unable to authenticate this update." },
+	{ PC_OK, 0, NULL },
+};
+
+static const struct ma_errmap ma_delete_errs[] = {
+	{ PC_ENOTFOUND, 404, "Not Found" },
+	{ PC_OK, 0, NULL },
+};
+
 /* A refresh token that is not good, or reused (its family now revoked). */
 static const struct ma_errmap ma_token_errs[] = {
 	{ PC_EUNAUTHORIZED, 403, MA_BAD_TOKEN },
@@ -104,8 +132,13 @@ static void ma_render_error(struct pc_req *req, struct pc_resp *resp, int status
 
 	if (status == 422 && ei != NULL)
 		body = fastapi_validation_new(ei);
+	else if (status == 401) /* the router's: OAuth2PasswordBearer, then the JWT check */
+		body = json_pack("{s:s}", "detail", req_bearer_get(req) == NULL ?
+				 "Not authenticated" : MA_BAD_TOKEN);
 	else
 		body = json_pack("{s:s}", "detail", resp_reason(status));
+	if (status == 401) /* without it (out of memory) the answer still stands */
+		(void)resp_header_add(resp, "WWW-Authenticate", "Bearer");
 	resp_json(resp, status, req_json_keep(req, body));
 }
 
@@ -235,6 +268,70 @@ static enum pc_err ma_revoke(struct pc_req *req, struct pc_resp *resp)
 		return ma_fail(req, resp, err, ma_token_errs);
 	return resp_json(resp, 200, req_json_keep(req,
 		json_pack("{s:s}", "msg", "Token revoked successfully.")));
+}
+
+/* get_current_active_user: the router authenticated; an inactive user is 400. */
+static bool ma_inactive(struct pc_req *req, struct pc_resp *resp)
+{
+	if (req->user->is_active)
+		return false;
+	ma_detail(req, resp, 400, "Inactive user");
+	return true;
+}
+
+static enum pc_err ma_me_get(struct pc_req *req, struct pc_resp *resp)
+{
+	if (ma_inactive(req, resp))
+		return PC_OK;
+	return ma_user_render(req, resp, req->user);
+}
+
+/* UserUpdate {email?, password?, full_name?, original?}: a new email or
+ * password needs `original`, the current password, when the user has one. */
+static enum pc_err ma_me_put(struct pc_req *req, struct pc_resp *resp)
+{
+	struct pc_user target = *req->user;
+	struct pc_user_input in;
+	const char *original = NULL;
+	enum pc_err err;
+
+	if (ma_inactive(req, resp))
+		return PC_OK;
+	pc_user_input_init(&in);
+	err = req_json_str(req, "email", false, &in.email);
+	if (err == PC_OK)
+		err = req_json_str(req, "password", false, &in.password);
+	if (err == PC_OK)
+		err = req_json_str(req, "full_name", false, &in.full_name);
+	if (err == PC_OK)
+		err = req_json_str(req, "original", false, &original);
+	if (err == PC_OK && (in.email != NULL || in.password != NULL))
+		err = pc_user_check_password(req->ctx, target.id, original,
+					     original != NULL ? strlen(original) : 0);
+	if (err == PC_OK) {
+		if (in.password != NULL)
+			in.password_len = strlen(in.password);
+		err = pc_user_update(req->ctx, &target, &in, 0, &req->errinfo);
+	}
+	if (err != PC_OK)
+		return ma_fail(req, resp, err, ma_update_errs);
+	return ma_user_render(req, resp, &target);
+}
+
+/* A superuser may not delete itself (the template's rule): 400. */
+static enum pc_err ma_me_delete(struct pc_req *req, struct pc_resp *resp)
+{
+	enum pc_err err;
+
+	if (ma_inactive(req, resp))
+		return PC_OK;
+	if (req->user->is_superuser)
+		return ma_detail(req, resp, 400, "Super users are not allowed to delete themselves");
+	err = pc_user_delete(req->ctx, req->user->id);
+	if (err != PC_OK)
+		return ma_fail(req, resp, err, ma_delete_errs);
+	return resp_json(resp, 200, req_json_keep(req,
+		json_pack("{s:s}", "msg", "User deleted successfully")));
 }
 
 const struct pc_face face_myauth = {
