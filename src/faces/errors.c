@@ -41,6 +41,9 @@ struct fastapi_word {
 
 static const struct fastapi_word fastapi_words[PC_V__MAX] = {
 	[PC_V_MISSING] = { "missing", "Field required" },
+	[PC_V_NOT_INTEGER] = { "int_parsing",
+			       "Input should be a valid integer, unable to parse string as an integer" },
+	[PC_V_RANGE] = { "greater_than_equal", "Input should be greater than or equal to {}" },
 	[PC_V_STRING_TYPE] = { "string_type", "Input should be a valid string" },
 	[PC_V_BOOL_TYPE] = { "bool_type", "Input should be a valid boolean" },
 	[PC_V_BOOL_PARSING] = { "bool_parsing",

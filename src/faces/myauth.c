@@ -7,8 +7,9 @@
  * links, password recovery are later work.
  *
  * Its users router, under myauth_prefix + "/users": GET, PUT and DELETE /me
- * (MyAuth's UserRead, UserUpdate with `original`). The admin routes (/users/,
- * toggle-state, create, /{user_id}) are later work.
+ * (MyAuth's UserRead, UserUpdate with `original`), and for a superuser GET
+ * /users/?page=N (myauth_page_size a page), POST /toggle-state, POST /create,
+ * GET, POST and DELETE /{user_id}.
  *
  * The users are the core's, shared with every face: a user registered at
  * fastapi_users' /auth/register logs in here, and the other way round.
@@ -23,18 +24,24 @@
  * family claim "fam": they authenticate wherever that table does (e.g.
  * fastapi_users' /users/me) until their family is revoked.
  *
- * Settings (rows of this file): myauth_prefix, users_open_registration.
+ * Settings (rows of this file): myauth_prefix, users_open_registration,
+ * myauth_page_size.
  * The refresh lifetime and grace are core rules (config.c).
  *
  * Reads top-down: tables, settings, error maps, renderers, handlers.
  */
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "faces/face.h"
 #include "faces/errors.h"
 
 static pc_handler_fn ma_signup, ma_oauth, ma_refresh, ma_revoke, ma_me_get, ma_me_put,
-	ma_me_delete;
+	ma_me_delete, ma_users_list, ma_toggle_state, ma_user_create, ma_user_get, ma_user_post,
+	ma_user_delete;
 
 static const struct pc_route ma_login_routes[] = {
 	{ "POST", "/signup", ma_signup, PC_R_JSON | PC_R_SLOW },
@@ -46,11 +53,21 @@ static const struct pc_route ma_login_routes[] = {
 /* Bearer access JWTs only; "Inactive user" (400) is the handlers' answer, as
  * MyAuth's get_current_active_user gives it, so PC_R_ACTIVE (401) is not set. */
 #define MA_AUTHED (PC_R_AUTH | PC_R_BEARER)
+/* An inactive superuser is refused by the router (401) before the 403 check
+ * could pass it: no admin route runs for an inactive user. */
+#define MA_ADMIN (MA_AUTHED | PC_R_ACTIVE | PC_R_SUPERUSER)
 
 static const struct pc_route ma_users_routes[] = {
 	{ "GET", "/me", ma_me_get, MA_AUTHED },
 	{ "PUT", "/me", ma_me_put, MA_AUTHED | PC_R_JSON | PC_R_SLOW },
 	{ "DELETE", "/me", ma_me_delete, MA_AUTHED },
+	/* admin: a superuser (else 403, the router's) */
+	{ "GET", "/", ma_users_list, MA_ADMIN },
+	{ "POST", "/toggle-state", ma_toggle_state, MA_ADMIN | PC_R_JSON },
+	{ "POST", "/create", ma_user_create, MA_ADMIN | PC_R_JSON | PC_R_SLOW },
+	{ "GET", "/{user_id}", ma_user_get, MA_ADMIN },
+	{ "POST", "/{user_id}", ma_user_post, MA_ADMIN | PC_R_JSON | PC_R_SLOW },
+	{ "DELETE", "/{user_id}", ma_user_delete, MA_ADMIN },
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -60,6 +77,7 @@ static const struct pc_route ma_users_routes[] = {
 struct ma_settings {
 	char prefix[128];       /* MyAuth's router prefix */
 	bool open_registration; /* USERS_OPEN_REGISTRATION */
+	int page_size;          /* users per page of GET /users/ */
 };
 
 static const struct config_row ma_setting_rows[] = {
@@ -67,6 +85,8 @@ static const struct config_row ma_setting_rows[] = {
 		       config_check_prefix, "prefix of the myauth routes (its /login router)"),
 	CONFIG_ROW_BOOL(struct ma_settings, "users_open_registration", open_registration, "true",
 			"myauth: anyone may sign up at /login/signup"),
+	CONFIG_ROW_INT(struct ma_settings, "myauth_page_size", page_size, "100", 1, 10000,
+		       "myauth: users per page of GET /users/?page=N"),
 };
 
 static const struct config_layer ma_settings = {
@@ -111,8 +131,17 @@ static const struct ma_errmap ma_update_errs[] = {
 	{ PC_OK, 0, NULL },
 };
 
+#define MA_NO_USER "User not found"
+
 static const struct ma_errmap ma_delete_errs[] = {
-	{ PC_ENOTFOUND, 404, "Not Found" },
+	{ PC_ENOTFOUND, 404, MA_NO_USER },
+	{ PC_OK, 0, NULL },
+};
+
+static const struct ma_errmap ma_admin_errs[] = {
+	{ PC_ENOTFOUND, 404, MA_NO_USER },
+	{ PC_EEXISTS, 400, "This username is not available." },
+	{ PC_EBADPASSWORD, 400, NULL },
 	{ PC_OK, 0, NULL },
 };
 
@@ -330,6 +359,170 @@ static enum pc_err ma_me_delete(struct pc_req *req, struct pc_resp *resp)
 	err = pc_user_delete(req->ctx, req->user->id);
 	if (err != PC_OK)
 		return ma_fail(req, resp, err, ma_delete_errs);
+	return resp_json(resp, 200, req_json_keep(req,
+		json_pack("{s:s}", "msg", "User deleted successfully")));
+}
+
+/* ---- admin handlers (superuser; the router answers 401/403) ----------------------- */
+
+struct ma_list {
+	struct pc_req *req;
+	json_t *arr;
+	enum pc_err err;
+};
+
+static int ma_list_one(const struct pc_user *u, void *arg)
+{
+	struct ma_list *l = arg;
+	json_t *name = u->full_name[0] != '\0' ? json_string(u->full_name) : json_null();
+	json_t *o = json_pack("{s:s, s:s, s:o, s:b, s:b, s:b, s:b}", "id", u->id, "email",
+			      u->email, "full_name", name, "is_active", u->is_active,
+			      "is_superuser", u->is_superuser, "is_verified", u->is_verified,
+			      "totp", false);
+
+	if (o == NULL || json_array_append_new(l->arr, o) != 0) {
+		l->err = PC_ENOMEM;
+		return 1;
+	}
+	return 0;
+}
+
+/* ?page=N, from 0 (FastAPI's int query parameter, here with ge=0). */
+static enum pc_err ma_read_page(struct pc_req *req, int64_t *page)
+{
+	const char *v = req_query_get(req, "page");
+	char *end;
+	long long n;
+
+	*page = 0;
+	if (v == NULL)
+		return PC_OK;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (v[0] == '\0' || *end != '\0' || errno != 0 || isspace((unsigned char)v[0])) {
+		pc_errinfo_set(&req->errinfo, "query", "page", PC_V_NOT_INTEGER, 0);
+		return PC_EINVAL;
+	}
+	if (n < 0) {
+		pc_errinfo_set(&req->errinfo, "query", "page", PC_V_RANGE, 0);
+		return PC_EINVAL;
+	}
+	*page = n;
+	return PC_OK;
+}
+
+/* Pages in (created_at, id) order over the users_created index; a page is
+ * OFFSET page * size into it. */
+static enum pc_err ma_users_list(struct pc_req *req, struct pc_resp *resp)
+{
+	const struct ma_settings *s = config_layer_get(pc_ctx_config(req->ctx), &ma_settings);
+	struct ma_list l = { .req = req, .arr = json_array(), .err = PC_OK };
+	int64_t page;
+	enum pc_err err = ma_read_page(req, &page);
+
+	if (l.arr == NULL || s == NULL)
+		err = PC_ENOMEM;
+	else if (err == PC_OK && page > INT64_MAX / s->page_size)
+		page = INT64_MAX / s->page_size; /* far past the end: an empty page */
+	if (err == PC_OK)
+		err = pc_user_list(req->ctx, page * s->page_size, s->page_size, ma_list_one, &l);
+	if (err == PC_OK)
+		err = l.err;
+	if (err != PC_OK) {
+		json_decref(l.arr);
+		return ma_fail(req, resp, err, ma_admin_errs);
+	}
+	return resp_json(resp, 200, req_json_keep(req, l.arr));
+}
+
+static enum pc_err ma_toggle_state(struct pc_req *req, struct pc_resp *resp)
+{
+	const char *email;
+	struct pc_user u;
+	struct pc_user_input in;
+	enum pc_err err = req_json_str(req, "user_email", true, &email);
+
+	if (err == PC_OK)
+		err = pc_user_get_by_email(req->ctx, email, &u);
+	if (err == PC_OK) {
+		pc_user_input_init(&in);
+		in.is_active = !u.is_active;
+		err = pc_user_update(req->ctx, &u, &in, PC_UPDATE_PRIVILEGED, &req->errinfo);
+	}
+	crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
+	if (err != PC_OK)
+		return ma_fail(req, resp, err, ma_admin_errs);
+	return resp_json(resp, 200, req_json_keep(req,
+		json_pack("{s:s}", "msg", "User state toggled successfully.")));
+}
+
+/* UserCreate / UserUpdate of an admin: the flags count. */
+static enum pc_err ma_read_admin_user(struct pc_req *req, bool create, struct pc_user_input *in)
+{
+	enum pc_err err;
+
+	pc_user_input_init(in);
+	err = req_json_str(req, "email", create, &in->email);
+	if (err == PC_OK)
+		err = req_json_str(req, "password", create, &in->password);
+	if (err == PC_OK)
+		err = req_json_str(req, "full_name", false, &in->full_name);
+	if (err == PC_OK)
+		err = req_json_bool(req, "is_active", &in->is_active);
+	if (err == PC_OK)
+		err = req_json_bool(req, "is_superuser", &in->is_superuser);
+	if (err == PC_OK)
+		err = req_json_bool(req, "is_verified", &in->is_verified);
+	if (err == PC_OK && in->password != NULL)
+		in->password_len = strlen(in->password);
+	return err;
+}
+
+static enum pc_err ma_user_create(struct pc_req *req, struct pc_resp *resp)
+{
+	struct pc_user_input in;
+	struct pc_user u;
+	enum pc_err err = ma_read_admin_user(req, true, &in);
+
+	if (err == PC_OK)
+		err = pc_user_create(req->ctx, &in, &u, &req->errinfo);
+	if (err != PC_OK)
+		return ma_fail(req, resp, err, ma_admin_errs);
+	return ma_user_render(req, resp, &u);
+}
+
+/* A user_id that is no UUID is no user: 404, as for an unknown one. */
+static enum pc_err ma_user_get(struct pc_req *req, struct pc_resp *resp)
+{
+	struct pc_user u;
+	enum pc_err err = pc_user_get(req->ctx, req_param_get(req, "user_id"), &u);
+
+	if (err != PC_OK)
+		return ma_fail(req, resp, err, ma_admin_errs);
+	return ma_user_render(req, resp, &u);
+}
+
+static enum pc_err ma_user_post(struct pc_req *req, struct pc_resp *resp)
+{
+	struct pc_user_input in;
+	struct pc_user u;
+	enum pc_err err = pc_user_get(req->ctx, req_param_get(req, "user_id"), &u);
+
+	if (err == PC_OK)
+		err = ma_read_admin_user(req, false, &in);
+	if (err == PC_OK)
+		err = pc_user_update(req->ctx, &u, &in, PC_UPDATE_PRIVILEGED, &req->errinfo);
+	if (err != PC_OK)
+		return ma_fail(req, resp, err, ma_admin_errs);
+	return ma_user_render(req, resp, &u);
+}
+
+static enum pc_err ma_user_delete(struct pc_req *req, struct pc_resp *resp)
+{
+	enum pc_err err = pc_user_delete(req->ctx, req_param_get(req, "user_id"));
+
+	if (err != PC_OK)
+		return ma_fail(req, resp, err, ma_admin_errs);
 	return resp_json(resp, 200, req_json_keep(req,
 		json_pack("{s:s}", "msg", "User deleted successfully")));
 }

@@ -2,7 +2,8 @@
 
 import pytest
 
-from conftest import assert_detail, assert_validation_error, bearer
+from conftest import (ADMIN_EMAIL, ADMIN_PASSWORD, assert_detail, assert_validation_error,
+                      bearer)
 
 PW = "correct-horse-9"
 NEW_PW = "battery-staple-7"
@@ -163,3 +164,140 @@ def test_a_superuser_cannot_delete_itself(server, admin_token):
     r = server.delete("/auth/users/me", headers=bearer(admin_token))
     assert_detail(r, 400, "Super users are not allowed to delete themselves")
     assert server.db("SELECT 1 FROM users WHERE is_superuser = 1")
+
+
+# ---- admin routes ---------------------------------------------------------------------
+
+ADMIN_ROUTES = [
+    ("GET", "/auth/users/"),
+    ("POST", "/auth/users/toggle-state"),
+    ("POST", "/auth/users/create"),
+    ("GET", "/auth/users/{id}"),
+    ("POST", "/auth/users/{id}"),
+    ("DELETE", "/auth/users/{id}"),
+]
+
+
+@pytest.mark.parametrize("method, path", ADMIN_ROUTES)
+def test_admin_routes_refuse_a_member_403_and_no_token_401(server, method, path):
+    email, uid, access, _ = member(server)
+    before = dict(row(server, uid))
+    body = {"user_email": email, "email": server.fresh_email("mu-a"), "password": PW,
+            "is_superuser": True}
+    url = path.replace("{id}", uid)
+    r = server.request(method, url, json=body, headers=bearer(access))
+    assert r.status_code == 403, r.text
+    r = server.request(method, url, json=body)
+    assert_detail(r, 401, "Not authenticated")
+    assert dict(row(server, uid)) == before
+
+
+def test_list_pages_in_creation_order(server_factory):
+    srv = server_factory(settings={"myauth_page_size": 2, "bootstrap_admin_email": ADMIN_EMAIL,
+                                   "bootstrap_admin_password": ADMIN_PASSWORD})
+    admin = srv.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+    for _ in range(3):
+        member(srv)
+    ids = [r["id"] for r in srv.db("SELECT id FROM users ORDER BY created_at, id")]
+    assert len(ids) == 4
+    got = []
+    for page in range(3):
+        r = srv.get(f"/auth/users/?page={page}", headers=bearer(admin))
+        assert r.status_code == 200, r.text
+        got.append([u["id"] for u in r.json()])
+    assert got == [ids[0:2], ids[2:4], []]
+    r = srv.get("/auth/users/", headers=bearer(admin))
+    assert [u["id"] for u in r.json()] == ids[0:2]
+    assert set(r.json()[0]) == {"id", "email", "full_name", "is_active", "is_superuser",
+                                "is_verified", "totp"}
+    r = srv.get("/auth/users/?page=99999999999999999", headers=bearer(admin))
+    assert r.status_code == 200 and r.json() == [], r.text
+
+
+@pytest.mark.parametrize("page", ["-1", "abc", "", "1.5"])
+def test_list_bad_page_is_422(server, admin_token, page):
+    r = server.get(f"/auth/users/?page={page}", headers=bearer(admin_token))
+    assert_validation_error(r, "page", where="query")
+
+
+def test_toggle_state_flips_is_active(server, admin_token):
+    email, uid, access, _ = member(server)
+    r = server.post("/auth/users/toggle-state", json={"user_email": email},
+                    headers=bearer(admin_token))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"msg": "User state toggled successfully."}
+    assert row(server, uid)["is_active"] == 0
+    assert_detail(server.get("/auth/users/me", headers=bearer(access)), 400, "Inactive user")
+    r = server.post("/auth/users/toggle-state", json={"user_email": email},
+                    headers=bearer(admin_token))
+    assert r.status_code == 200, r.text
+    assert row(server, uid)["is_active"] == 1
+
+
+def test_toggle_state_of_an_unknown_email_is_404(server, admin_token):
+    before = server.users_snapshot()
+    r = server.post("/auth/users/toggle-state", json={"user_email": "nobody@example.com"},
+                    headers=bearer(admin_token))
+    assert_detail(r, 404, "User not found")
+    assert server.users_snapshot() == before
+
+
+@pytest.mark.parametrize("body", [{}, {"user_email": 7}])
+def test_toggle_state_bad_input_is_422(server, admin_token, body):
+    r = server.post("/auth/users/toggle-state", json=body, headers=bearer(admin_token))
+    assert_validation_error(r, "user_email")
+
+
+def test_create_honours_the_flags(server, admin_token):
+    email = server.fresh_email("mu-c")
+    r = server.post("/auth/users/create", headers=bearer(admin_token),
+                    json={"email": email, "password": PW, "full_name": "Kay",
+                          "is_superuser": True})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["email"] == email and body["full_name"] == "Kay" and body["is_superuser"] is True
+    assert row(server, body["id"])["is_superuser"] == 1
+    assert logs_in(server, email, PW)
+
+
+def test_create_of_a_taken_email_is_400(server, admin_token):
+    email, _, _, _ = member(server)
+    r = server.post("/auth/users/create", json={"email": email, "password": PW},
+                    headers=bearer(admin_token))
+    assert_detail(r, 400, "This username is not available.")
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"password": PW}, "email"),
+    ({"email": "kay@example.com"}, "password"),
+    ({"email": "kay2@example.com", "password": PW, "is_superuser": "maybe"}, "is_superuser"),
+])
+def test_create_bad_input_is_422(server, admin_token, body, field):
+    before = server.users_snapshot()
+    r = server.post("/auth/users/create", json=body, headers=bearer(admin_token))
+    assert_validation_error(r, field)
+    assert server.users_snapshot() == before
+
+
+def test_get_update_and_delete_a_user_by_id(server, admin_token):
+    email, uid, _, _ = member(server)
+    r = server.get(f"/auth/users/{uid}", headers=bearer(admin_token))
+    assert r.status_code == 200 and r.json()["email"] == email, r.text
+    r = server.post(f"/auth/users/{uid}", json={"full_name": "Bedivere", "is_verified": True},
+                    headers=bearer(admin_token))
+    assert r.status_code == 200, r.text
+    assert r.json()["full_name"] == "Bedivere" and r.json()["is_verified"] is True
+    assert row(server, uid)["is_verified"] == 1
+    r = server.delete(f"/auth/users/{uid}", headers=bearer(admin_token))
+    assert r.status_code == 200 and r.json() == {"msg": "User deleted successfully"}, r.text
+    assert row(server, uid) is None
+
+
+@pytest.mark.parametrize("uid", ["0190f6c4-0000-7000-8000-000000000000", "not-a-uuid"])
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_an_unknown_user_id_is_404(server, admin_token, uid, method):
+    before = server.users_snapshot()
+    r = server.request(method, f"/auth/users/{uid}", json={"full_name": "x"},
+                       headers=bearer(admin_token))
+    assert_detail(r, 404, "User not found")
+    assert server.users_snapshot() == before
