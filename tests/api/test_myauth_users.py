@@ -50,13 +50,15 @@ def test_get_me_is_the_user_read(server):
 def test_no_token_is_401(server, method):
     r = server.request(method, "/auth/users/me", json={})
     assert_detail(r, 401, "Not authenticated")
+    assert r.headers.get("WWW-Authenticate") == "Bearer"
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
 def test_a_refresh_token_is_no_access_token(server, method):
     _, uid, _, refresh = member(server)
     r = server.request(method, "/auth/users/me", json={"full_name": "x"}, headers=bearer(refresh))
-    assert r.status_code == 401, r.text
+    assert_detail(r, 401, "Could not validate credentials")
+    assert r.headers.get("WWW-Authenticate") == "Bearer"
     assert row(server, uid) is not None and row(server, uid)["full_name"] in (None, "")
 
 
