@@ -186,3 +186,29 @@ enum pc_err fastapi_read_password_form(struct pc_req *req, const char **username
 	}
 	return PC_OK;
 }
+
+/* ---- FastAPI's UserCreate / UserUpdate (both FastAPI faces) ------------------------ */
+
+enum pc_err fastapi_read_user(struct pc_req *req, bool create, bool with_username,
+			      struct pc_user_input *in)
+{
+	enum pc_err err;
+
+	pc_user_input_init(in);
+	err = req_json_str(req, "email", create, &in->email);
+	if (err == PC_OK)
+		err = req_json_str(req, "password", create, &in->password);
+	if (err == PC_OK && with_username)
+		err = req_json_str(req, "username", false, &in->username);
+	if (err == PC_OK)
+		err = req_json_str(req, "full_name", false, &in->full_name);
+	if (err == PC_OK)
+		err = req_json_bool(req, "is_active", &in->is_active);
+	if (err == PC_OK)
+		err = req_json_bool(req, "is_superuser", &in->is_superuser);
+	if (err == PC_OK)
+		err = req_json_bool(req, "is_verified", &in->is_verified);
+	if (in->password != NULL)
+		in->password_len = strlen(in->password);
+	return err;
+}

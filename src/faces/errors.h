@@ -30,6 +30,13 @@ struct pc_req;
 enum pc_err fastapi_read_password_form(struct pc_req *req, const char **username,
 				       const char **password);
 
+/* A UserCreate (create: email and password required) or UserUpdate JSON
+ * body into in: email, password, full_name, username (with_username; MyAuth's
+ * models have none) and the flags is_active, is_superuser, is_verified, for
+ * the caller to honour or not. PC_EINVAL with req->errinfo set. */
+enum pc_err fastapi_read_user(struct pc_req *req, bool create, bool with_username,
+			      struct pc_user_input *in);
+
 /* DRF's serializer error body {"<field>": ["<message>"]} ("non_field_errors"
  * for the body as a whole). Caller decrefs; NULL on ENOMEM. */
 json_t *drf_validation_new(const struct pc_errinfo *ei);

@@ -231,30 +231,6 @@ static enum pc_err fu_user_render(struct pc_req *req, struct pc_resp *resp, int 
 
 /* ---- readers ------------------------------------------------------------------ */
 
-/* UserCreate / UserUpdate. create: email and password are required. */
-static enum pc_err fu_read_user(struct pc_req *req, bool create, struct pc_user_input *in)
-{
-	enum pc_err err;
-
-	pc_user_input_init(in);
-	err = req_json_str(req, "email", create, &in->email);
-	if (err == PC_OK)
-		err = req_json_str(req, "password", create, &in->password);
-	if (err == PC_OK)
-		err = req_json_str(req, "username", false, &in->username);
-	if (err == PC_OK)
-		err = req_json_str(req, "full_name", false, &in->full_name);
-	if (err == PC_OK)
-		err = req_json_bool(req, "is_active", &in->is_active);
-	if (err == PC_OK)
-		err = req_json_bool(req, "is_superuser", &in->is_superuser);
-	if (err == PC_OK)
-		err = req_json_bool(req, "is_verified", &in->is_verified);
-	if (in->password != NULL)
-		in->password_len = strlen(in->password);
-	return err;
-}
-
 /* {"email": EmailStr}: presence and type here, the address itself in core. */
 static enum pc_err fu_read_email(struct pc_req *req, const char **email)
 {
@@ -277,7 +253,7 @@ static enum pc_err fu_register(struct pc_req *req, struct pc_resp *resp)
 {
 	struct pc_user_input in;
 	struct pc_user u;
-	enum pc_err err = fu_read_user(req, true, &in);
+	enum pc_err err = fastapi_read_user(req, true, true, &in);
 
 	if (err == PC_OK)
 		err = pc_user_register(req->ctx, &in, &u, &req->errinfo);
@@ -435,7 +411,7 @@ static enum pc_err fu_patch(struct pc_req *req, struct pc_resp *resp, struct pc_
 {
 	unsigned flags = req->user->is_superuser ? PC_UPDATE_PRIVILEGED : 0;
 	struct pc_user_input in;
-	enum pc_err err = fu_read_user(req, false, &in);
+	enum pc_err err = fastapi_read_user(req, false, true, &in);
 
 	if (err == PC_OK)
 		err = pc_user_update(req->ctx, target, &in, flags, &req->errinfo);

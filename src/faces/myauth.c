@@ -456,33 +456,11 @@ static enum pc_err ma_toggle_state(struct pc_req *req, struct pc_resp *resp)
 		json_pack("{s:s}", "msg", "User state toggled successfully.")));
 }
 
-/* UserCreate / UserUpdate of an admin: the flags count. */
-static enum pc_err ma_read_admin_user(struct pc_req *req, bool create, struct pc_user_input *in)
-{
-	enum pc_err err;
-
-	pc_user_input_init(in);
-	err = req_json_str(req, "email", create, &in->email);
-	if (err == PC_OK)
-		err = req_json_str(req, "password", create, &in->password);
-	if (err == PC_OK)
-		err = req_json_str(req, "full_name", false, &in->full_name);
-	if (err == PC_OK)
-		err = req_json_bool(req, "is_active", &in->is_active);
-	if (err == PC_OK)
-		err = req_json_bool(req, "is_superuser", &in->is_superuser);
-	if (err == PC_OK)
-		err = req_json_bool(req, "is_verified", &in->is_verified);
-	if (err == PC_OK && in->password != NULL)
-		in->password_len = strlen(in->password);
-	return err;
-}
-
 static enum pc_err ma_user_create(struct pc_req *req, struct pc_resp *resp)
 {
 	struct pc_user_input in;
 	struct pc_user u;
-	enum pc_err err = ma_read_admin_user(req, true, &in);
+	enum pc_err err = fastapi_read_user(req, true, false, &in);
 
 	if (err == PC_OK)
 		err = pc_user_create(req->ctx, &in, &u, &req->errinfo);
@@ -509,7 +487,7 @@ static enum pc_err ma_user_post(struct pc_req *req, struct pc_resp *resp)
 	enum pc_err err = pc_user_get(req->ctx, req_param_get(req, "user_id"), &u);
 
 	if (err == PC_OK)
-		err = ma_read_admin_user(req, false, &in);
+		err = fastapi_read_user(req, false, false, &in);
 	if (err == PC_OK)
 		err = pc_user_update(req->ctx, &u, &in, PC_UPDATE_PRIVILEGED, &req->errinfo);
 	if (err != PC_OK)
