@@ -255,20 +255,31 @@ static enum pc_err ma_signup(struct pc_req *req, struct pc_resp *resp)
 	return ma_user_render(req, resp, &u);
 }
 
+/* What every first factor (password at /oauth, a magic link at /claim) ends
+ * in: the Token of a new refresh family for u. The one place a login is
+ * turned into tokens. */
+static enum pc_err ma_login_issue(struct pc_req *req, struct pc_resp *resp,
+				  const struct pc_user *u, const struct ma_errmap *errs)
+{
+	struct refresh_pair pair;
+	enum pc_err err = refresh_login(req->ctx, &jwt_claims_rfc7519, u, &pair);
+
+	if (err != PC_OK)
+		return ma_fail(req, resp, err, errs);
+	return ma_pair_render(req, resp, &pair);
+}
+
 static enum pc_err ma_oauth(struct pc_req *req, struct pc_resp *resp)
 {
 	const char *username, *password;
-	struct refresh_pair pair;
 	struct pc_user u;
 	enum pc_err err = fastapi_read_password_form(req, &username, &password);
 
 	if (err == PC_OK)
 		err = pc_login(req->ctx, username, password, strlen(password), &u);
-	if (err == PC_OK)
-		err = refresh_login(req->ctx, &jwt_claims_rfc7519, &u, &pair);
 	if (err != PC_OK)
 		return ma_fail(req, resp, err, ma_login_errs);
-	return ma_pair_render(req, resp, &pair);
+	return ma_login_issue(req, resp, &u, ma_login_errs);
 }
 
 static enum pc_err ma_refresh(struct pc_req *req, struct pc_resp *resp)
