@@ -239,7 +239,7 @@ static enum pc_err ma_signup(struct pc_req *req, struct pc_resp *resp)
 	enum pc_err err;
 
 	if (s == NULL || !s->open_registration)
-		return ma_detail(req, resp, 403, "Open user registration is forbidden on this server");
+		return ma_detail(req, resp, 403, "Registration is closed.");
 	pc_user_input_init(&in);
 	err = req_json_str(req, "email", true, &in.email);
 	if (err == PC_OK)

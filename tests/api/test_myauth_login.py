@@ -85,7 +85,7 @@ def test_signup_of_a_taken_email_is_400(server):
 def test_signup_when_registration_is_closed_is_403(server_factory):
     srv = server_factory(users_open_registration=False)
     before = srv.users_snapshot()
-    assert_detail(signup(srv), 403, "Open user registration is forbidden on this server")
+    assert_detail(signup(srv), 403, "Registration is closed.")
     assert srv.users_snapshot() == before
 
 
