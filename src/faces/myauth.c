@@ -119,8 +119,8 @@ static const struct ma_errmap ma_signup_errs[] = {
 };
 
 static const struct ma_errmap ma_login_errs[] = {
-	{ PC_EBADCREDS, 400, "Login failed; incorrect email or password" },
-	{ PC_ENOTVERIFIED, 400, "Login failed; incorrect email or password" },
+	{ PC_EBADCREDS, 400, "Login failed; incorrect email or password." },
+	{ PC_ENOTVERIFIED, 400, "Login failed; incorrect email or password." },
 	{ PC_OK, 0, NULL },
 };
 
@@ -506,14 +506,20 @@ static enum pc_err ma_user_post(struct pc_req *req, struct pc_resp *resp)
 	return ma_user_render(req, resp, &u);
 }
 
+/* The /me rule holds here too: a superuser deleting itself by its own id
+ * would leave the server without the admin who asked. */
 static enum pc_err ma_user_delete(struct pc_req *req, struct pc_resp *resp)
 {
-	enum pc_err err = pc_user_delete(req->ctx, req_param_get(req, "user_id"));
+	const char *id = req_param_get(req, "user_id");
+	enum pc_err err;
 
+	if (id != NULL && strcmp(id, req->user->id) == 0)
+		return ma_detail(req, resp, 400, "Super users are not allowed to delete themselves");
+	err = pc_user_delete(req->ctx, id);
 	if (err != PC_OK)
 		return ma_fail(req, resp, err, ma_admin_errs);
 	return resp_json(resp, 200, req_json_keep(req,
-		json_pack("{s:s}", "msg", "User deleted successfully")));
+		json_pack("{s:s}", "msg", "User deleted successfully.")));
 }
 
 const struct pc_face face_myauth = {

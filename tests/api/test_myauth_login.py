@@ -155,13 +155,13 @@ def test_oauth_bad_credentials_are_400(server, password):
     u = server.register_ok(password=PW)
     before = refresh_rows(server)
     assert_detail(oauth(server, u["email"], password), 400,
-                  "Login failed; incorrect email or password")
+                  "Login failed; incorrect email or password.")
     assert refresh_rows(server) == before
 
 
 def test_oauth_unknown_user_is_400(server):
     assert_detail(oauth(server, server.fresh_email("nobody")), 400,
-                  "Login failed; incorrect email or password")
+                  "Login failed; incorrect email or password.")
 
 
 @pytest.mark.parametrize("form,field", [

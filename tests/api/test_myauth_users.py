@@ -291,7 +291,7 @@ def test_get_update_and_delete_a_user_by_id(server, admin_token):
     assert r.json()["full_name"] == "Bedivere" and r.json()["is_verified"] is True
     assert row(server, uid)["is_verified"] == 1
     r = server.delete(f"/auth/users/{uid}", headers=bearer(admin_token))
-    assert r.status_code == 200 and r.json() == {"msg": "User deleted successfully"}, r.text
+    assert r.status_code == 200 and r.json() == {"msg": "User deleted successfully."}, r.text
     assert row(server, uid) is None
 
 
@@ -303,3 +303,12 @@ def test_an_unknown_user_id_is_404(server, admin_token, uid, method):
                        headers=bearer(admin_token))
     assert_detail(r, 404, "User not found")
     assert server.users_snapshot() == before
+
+
+def test_a_superuser_cannot_delete_itself_by_id(server, admin_token):
+    me = server.get("/auth/users/me", headers=bearer(admin_token)).json()
+    before = server.users_snapshot()
+    r = server.delete(f"/auth/users/{me['id']}", headers=bearer(admin_token))
+    assert_detail(r, 400, "Super users are not allowed to delete themselves")
+    assert server.users_snapshot() == before
+    assert row(server, me["id"]) is not None
