@@ -78,6 +78,7 @@ enum pc_verr {
 	PC_V_NAME_INVALID,        /* full_name: over 255 bytes or control characters */
 	PC_V_USERNAME_INVALID,    /* not 3..150 of [A-Za-z0-9_.+-] */
 	PC_V_TAKEN,               /* a unique value another user holds */
+	PC_V_INACTIVE,            /* a good credential whose user is inactive (the router's 401) */
 	/* an email address, by the rule it breaks (email-validator's order) */
 	PC_V_EMAIL_EMPTY,
 	PC_V_EMAIL_TOO_LONG,

@@ -51,6 +51,7 @@ static const char *const verr_names[PC_V__MAX] = {
 	[PC_V_NAME_INVALID] = "name_invalid",
 	[PC_V_USERNAME_INVALID] = "username_invalid",
 	[PC_V_TAKEN] = "taken",
+	[PC_V_INACTIVE] = "inactive",
 	[PC_V_EMAIL_EMPTY] = "email_empty",
 	[PC_V_EMAIL_TOO_LONG] = "email_too_long",
 	[PC_V_EMAIL_NO_AT] = "email_no_at",

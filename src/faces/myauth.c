@@ -50,12 +50,12 @@ static const struct pc_route ma_login_routes[] = {
 	{ "POST", "/revoke", ma_revoke, 0 },
 };
 
-/* Bearer access JWTs only; "Inactive user" (400) is the handlers' answer, as
- * MyAuth's get_current_active_user gives it, so PC_R_ACTIVE (401) is not set. */
-#define MA_AUTHED (PC_R_AUTH | PC_R_BEARER)
-/* An inactive superuser is refused by the router (401) before the 403 check
- * could pass it: no admin route runs for an inactive user. */
-#define MA_ADMIN (MA_AUTHED | PC_R_ACTIVE | PC_R_SUPERUSER)
+/* Bearer access JWTs of an active user: MyAuth's get_current_active_user.
+ * The router refuses an inactive one before any handler runs, and
+ * ma_render_error says it as MyAuth does: 400 "Inactive user" (also before
+ * the superuser check, as get_current_active_superuser builds on it). */
+#define MA_AUTHED (PC_R_AUTH | PC_R_BEARER | PC_R_ACTIVE)
+#define MA_ADMIN (MA_AUTHED | PC_R_SUPERUSER)
 
 static const struct pc_route ma_users_routes[] = {
 	{ "GET", "/me", ma_me_get, MA_AUTHED },
@@ -159,6 +159,11 @@ static void ma_render_error(struct pc_req *req, struct pc_resp *resp, int status
 {
 	json_t *body;
 
+	if (status == 401 && ei != NULL && ei->code == PC_V_INACTIVE) {
+		resp_json(resp, 400, req_json_keep(req, json_pack("{s:s}", "detail",
+								  "Inactive user")));
+		return;
+	}
 	if (status == 422 && ei != NULL)
 		body = fastapi_validation_new(ei);
 	else if (status == 401) /* the router's: OAuth2PasswordBearer, then the JWT check */
@@ -310,19 +315,8 @@ static enum pc_err ma_revoke(struct pc_req *req, struct pc_resp *resp)
 		json_pack("{s:s}", "msg", "Token revoked successfully.")));
 }
 
-/* get_current_active_user: the router authenticated; an inactive user is 400. */
-static bool ma_inactive(struct pc_req *req, struct pc_resp *resp)
-{
-	if (req->user->is_active)
-		return false;
-	ma_detail(req, resp, 400, "Inactive user");
-	return true;
-}
-
 static enum pc_err ma_me_get(struct pc_req *req, struct pc_resp *resp)
 {
-	if (ma_inactive(req, resp))
-		return PC_OK;
 	return ma_user_render(req, resp, req->user);
 }
 
@@ -335,8 +329,6 @@ static enum pc_err ma_me_put(struct pc_req *req, struct pc_resp *resp)
 	const char *original = NULL;
 	enum pc_err err;
 
-	if (ma_inactive(req, resp))
-		return PC_OK;
 	pc_user_input_init(&in);
 	err = req_json_str(req, "email", false, &in.email);
 	if (err == PC_OK)
@@ -363,8 +355,6 @@ static enum pc_err ma_me_delete(struct pc_req *req, struct pc_resp *resp)
 {
 	enum pc_err err;
 
-	if (ma_inactive(req, resp))
-		return PC_OK;
 	if (req->user->is_superuser)
 		return ma_detail(req, resp, 400, "Super users are not allowed to delete themselves");
 	err = pc_user_delete(req->ctx, req->user->id);

@@ -17,7 +17,8 @@
  * Then:
  *   profile csrf    a cookie-authenticated unsafe method without the
  *                   double submit (header equal to the CSRF cookie) is 403
- *   PC_R_ACTIVE     an inactive user is 401 (as fastapi-users answers)
+ *   PC_R_ACTIVE     an inactive user is 401 (as fastapi-users answers), with
+ *                   req->errinfo PC_V_INACTIVE for a face that says otherwise
  *   PC_R_SUPERUSER  a user who is not a superuser is 403
  */
 #include <string.h>
@@ -131,8 +132,11 @@ int http_authn(struct pc_req *req, unsigned flags)
 		req->cred_kind = PC_CRED_NONE;
 		return 403;
 	}
-	if ((flags & PC_R_ACTIVE) && !u->is_active)
+	if ((flags & PC_R_ACTIVE) && !u->is_active) {
+		/* said to the face's renderer: MyAuth answers it with 400 */
+		pc_errinfo_set(&req->errinfo, "header", "Authorization", PC_V_INACTIVE, 0);
 		goto out_unauthorized;
+	}
 	req->user = u;
 	req->cred = token;
 	if ((flags & PC_R_SUPERUSER) && !u->is_superuser)

@@ -257,7 +257,7 @@ static void server_dispatch(struct http_exchange *x)
 	}
 	status = server_checks(x);
 	if (status != 0) {
-		server_render_error(x, status, status == 422 ? &x->req.errinfo : NULL);
+		server_render_error(x, status, status == 422 || status == 401 ? &x->req.errinfo : NULL);
 		return;
 	}
 	if (x->req.route->flags & PC_R_SLOW)

@@ -312,3 +312,35 @@ def test_a_superuser_cannot_delete_itself_by_id(server, admin_token):
     assert_detail(r, 400, "Super users are not allowed to delete themselves")
     assert server.users_snapshot() == before
     assert row(server, me["id"]) is not None
+
+
+@pytest.mark.parametrize("superuser", [True, False])
+def test_an_inactive_user_is_400_on_admin_routes_too(server, admin_token, superuser):
+    """get_current_active_superuser builds on get_current_active_user: an
+    inactive user hears "Inactive user" before any privilege check, and
+    nothing runs."""
+    email = server.fresh_email("ia")
+    r = server.post("/auth/users/create", json={"email": email, "password": PW,
+                                                "is_superuser": superuser},
+                    headers=bearer(admin_token))
+    assert r.status_code == 200, r.text
+    uid = r.json()["id"]
+    t = server.post("/auth/login/oauth", data={"username": email, "password": PW})
+    access = t.json()["access_token"]
+    r = server.post("/auth/users/toggle-state", json={"user_email": email},
+                    headers=bearer(admin_token))
+    assert r.status_code == 200, r.text
+    victim, vid, _, _ = member(server)
+    before = server.users_snapshot()
+    for method, path, body in (("GET", "/auth/users/", None),
+                               ("POST", "/auth/users/toggle-state", {"user_email": victim}),
+                               ("POST", "/auth/users/create",
+                                {"email": server.fresh_email("x"), "password": PW}),
+                               ("GET", f"/auth/users/{vid}", None),
+                               ("POST", f"/auth/users/{vid}", {"full_name": "x"}),
+                               ("DELETE", f"/auth/users/{vid}", None)):
+        r = server.request(method, path, json=body, headers=bearer(access))
+        assert_detail(r, 400, "Inactive user")
+        assert "WWW-Authenticate" not in r.headers
+    assert server.users_snapshot() == before
+    assert row(server, uid)["is_active"] == 0
