@@ -25,7 +25,8 @@ struct cli_cmd {
 int cli_config_load(int argc, char **argv, struct pc_config *cfg, char **rest, int *nrest);
 
 /* The exit status of a failure: CLI_EXIT_USAGE for a setting or argument
- * that cannot be right (PC_EINVAL on a value), CLI_EXIT_FAIL when something
+ * that cannot be right (PC_EINVAL on a value, routes the settings make
+ * collide), CLI_EXIT_FAIL when something
  * could not be done (a database or file that cannot be opened, the store, a
  * bug). */
 int cli_exit_for(enum pc_err err, const struct pc_errinfo *ei);
@@ -35,5 +36,6 @@ void cli_report(const char *what, enum pc_err err, const struct pc_errinfo *ei);
 int cli_serve(int argc, char **argv);
 int cli_migrate(int argc, char **argv);
 int cli_user(int argc, char **argv);
+int cli_routes(int argc, char **argv);
 
 #endif /* PC_CLI_H */

@@ -17,6 +17,7 @@ static const struct cli_cmd commands[] = {
 	{ "serve", cli_serve, "run the HTTP server" },
 	{ "migrate", cli_migrate, "apply pending database migrations and exit" },
 	{ "user", cli_user, "create and list users (user create, user list)" },
+	{ "routes", cli_routes, "print the mounted routes: method, path, face, router" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -31,6 +32,8 @@ static void usage(FILE *out)
 
 int cli_exit_for(enum pc_err err, const struct pc_errinfo *ei)
 {
+	if (err == PC_EEXISTS && ei->code == PC_V_ROUTE) /* prefixes that make routes collide */
+		return CLI_EXIT_USAGE;
 	if (err != PC_EINVAL)
 		return CLI_EXIT_FAIL;
 	switch (ei->code) {

@@ -57,6 +57,7 @@ int cli_serve(int argc, char **argv)
 	struct pc_errinfo ei = { 0 };
 	struct pc_config cfg;
 	struct pc_server *server;
+	struct pc_router *routes;
 	struct pc_ctx *ctx;
 	char *rest[CLI_ARGS_MAX];
 	int nrest, rc, sig;
@@ -85,6 +86,14 @@ int cli_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* The route table first: routes that collide are a configuration
+	 * error, reported before the database is opened or made. */
+	err = router_new(&cfg, faces_all, faces_count, &routes, &ei);
+	if (err != PC_OK) {
+		cli_report("cannot mount the routes", err, &ei);
+		return cli_exit_for(err, &ei);
+	}
+	router_free(routes);
 	err = pc_ctx_open(&cfg, &ctx, &ei);
 	if (err != PC_OK) {
 		cli_report("cannot start", err, &ei);

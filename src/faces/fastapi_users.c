@@ -1,12 +1,21 @@
 /*
  * fastapi_users.c - the fastapi-users API (seeds 000 and 003).
  *
- * Mounted as fastapi-users mounts its routers:
- *   auth_prefix            register, reset password and verify routers + the
- *                          "jwt" auth backend (bearer)
- *   auth_prefix/cookie     the "cookie" auth backend (database sessions)
- *   users_prefix           users router
- *   /                      /protected, the route README 003 guards with current_user()
+ * Mounted as fastapi-users mounts its routers, each with its own switch
+ * (<router>_router = false leaves it out) and path under its prefix:
+ *   auth_prefix + jwt_auth_path (""):         the "jwt" auth backend (bearer):
+ *                                             login, logout
+ *   auth_prefix + cookie_auth_path ("/cookie"): the "cookie" auth backend
+ *                                             (database sessions)
+ *   auth_prefix + register_path (""):         register
+ *   auth_prefix + reset_password_path (""):   forgot-password, reset-password
+ *   auth_prefix + verify_path (""):           request-verify-token, verify
+ *   users_prefix:                             users router
+ *   /                                         /protected, the route README 003
+ *                                             guards with current_user()
+ * The defaults are the seed's layout (/auth/login, /auth/register,
+ * /users/me); jwt_auth_path=/jwt gives the documentation's (/auth/jwt/login,
+ * /auth/cookie/login).
  *
  * Errors are {"detail": "CODE"}, {"detail": {"code": .., "reason": ..}} for
  * password policy failures, and FastAPI's 422 list for validation.
@@ -31,12 +40,21 @@ static pc_handler_fn fu_register, fu_jwt_login, fu_jwt_logout, fu_cookie_login,
 
 #define AUTHED (PC_R_AUTH | PC_R_ACTIVE)
 
-static const struct pc_route fu_auth_routes[] = {
-	{ "POST", "/register", fu_register, PC_R_JSON | PC_R_SLOW },
+static const struct pc_route fu_jwt_routes[] = {
 	{ "POST", "/login", fu_jwt_login, PC_R_FORM | PC_R_SLOW },
 	{ "POST", "/logout", fu_jwt_logout, AUTHED | PC_R_BEARER },
+};
+
+static const struct pc_route fu_register_routes[] = {
+	{ "POST", "/register", fu_register, PC_R_JSON | PC_R_SLOW },
+};
+
+static const struct pc_route fu_reset_routes[] = {
 	{ "POST", "/forgot-password", fu_forgot_password, PC_R_JSON },
 	{ "POST", "/reset-password", fu_reset_password, PC_R_JSON | PC_R_SLOW },
+};
+
+static const struct pc_route fu_verify_routes[] = {
 	{ "POST", "/request-verify-token", fu_request_verify, PC_R_JSON },
 	{ "POST", "/verify", fu_verify, PC_R_JSON },
 };
@@ -62,20 +80,44 @@ static const struct pc_route fu_root_routes[] = {
 
 /* ---- settings: rows of this face, values in the configuration's layer area ---- */
 
+/* The routers, in mount order: their switches and paths. */
+enum fu_router { FU_JWT, FU_COOKIE, FU_REGISTER, FU_RESET, FU_VERIFY, FU_USERS, FU__ROUTERS };
+
 struct fu_settings {
 	char auth_prefix[128];  /* register, reset, verify and both auth backends */
 	char users_prefix[128]; /* users router */
+	char path[FU__ROUTERS][128]; /* under auth_prefix (FU_USERS: unused) */
+	bool on[FU__ROUTERS];
 	struct pc_cookie_conf cookie;
 };
 
 #define FU_STR(name, member, def, ch, chk, help) \
 	CONFIG_ROW_STR(struct fu_settings, name, member, def, ch, chk, help)
+#define FU_BOOL(name, member, help) CONFIG_ROW_BOOL(struct fu_settings, name, member, "true", help)
 
 static const struct config_row fu_setting_rows[] = {
 	FU_STR("auth_prefix", auth_prefix, "/auth", NULL, config_check_prefix,
 	       "prefix of the fastapi_users auth and register routes"),
 	FU_STR("users_prefix", users_prefix, "/users", NULL, config_check_prefix,
 	       "prefix of the fastapi_users users routes"),
+	FU_STR("jwt_auth_path", path[FU_JWT], "", NULL, config_check_prefix,
+	       "path of the JWT auth router (login, logout) under auth_prefix; the docs use /jwt"),
+	FU_STR("cookie_auth_path", path[FU_COOKIE], "/cookie", NULL, config_check_prefix,
+	       "path of the cookie auth router under auth_prefix"),
+	FU_STR("register_path", path[FU_REGISTER], "", NULL, config_check_prefix,
+	       "path of the register router under auth_prefix"),
+	FU_STR("reset_password_path", path[FU_RESET], "", NULL, config_check_prefix,
+	       "path of the reset password router under auth_prefix"),
+	FU_STR("verify_path", path[FU_VERIFY], "", NULL, config_check_prefix,
+	       "path of the verify router under auth_prefix"),
+	FU_BOOL("jwt_auth_router", on[FU_JWT], "mount the JWT auth router (login, logout)"),
+	FU_BOOL("cookie_auth_router", on[FU_COOKIE], "mount the cookie auth router"),
+	FU_BOOL("register_router", on[FU_REGISTER], "mount the register router"),
+	FU_BOOL("reset_password_router", on[FU_RESET],
+		"mount the reset password router (forgot-password, reset-password)"),
+	FU_BOOL("verify_router", on[FU_VERIFY],
+		"mount the verify router (request-verify-token, verify)"),
+	FU_BOOL("users_router", on[FU_USERS], "mount the users router (/me, /{id})"),
 	FU_STR("cookie_name", cookie.name, "fastapiusersauth", NULL, config_check_cookie_name,
 	       "session cookie name"),
 	CONFIG_ROW_BOOL(struct fu_settings, "cookie_secure", cookie.secure, "true",
@@ -107,11 +149,20 @@ static const struct config_layer fu_settings = {
 	.rule = fu_settings_rule,
 };
 
+#define FU_MOUNT(name, prefix, path, on, table) \
+	{ .router = name, .prefix_setting = prefix, .suffix_setting = path, \
+	  .enable_setting = on, .routes = table, .nroutes = N(table) }
+
 static const struct pc_mount fu_mounts[] = {
-	{ "auth_prefix", "", fu_auth_routes, N(fu_auth_routes) },
-	{ "auth_prefix", "/cookie", fu_cookie_routes, N(fu_cookie_routes) },
-	{ "users_prefix", "", fu_users_routes, N(fu_users_routes) },
-	{ NULL, "", fu_root_routes, N(fu_root_routes) },
+	FU_MOUNT("jwt auth", "auth_prefix", "jwt_auth_path", "jwt_auth_router", fu_jwt_routes),
+	FU_MOUNT("cookie auth", "auth_prefix", "cookie_auth_path", "cookie_auth_router",
+		 fu_cookie_routes),
+	FU_MOUNT("register", "auth_prefix", "register_path", "register_router", fu_register_routes),
+	FU_MOUNT("reset password", "auth_prefix", "reset_password_path", "reset_password_router",
+		 fu_reset_routes),
+	FU_MOUNT("verify", "auth_prefix", "verify_path", "verify_router", fu_verify_routes),
+	FU_MOUNT("users", "users_prefix", NULL, "users_router", fu_users_routes),
+	FU_MOUNT("protected", NULL, NULL, NULL, fu_root_routes),
 };
 
 /* ---- error maps: core error -> status and fastapi-users code ---------------- */

@@ -76,6 +76,8 @@ static const struct pc_route ma_users_routes[] = {
 
 struct ma_settings {
 	char prefix[128];       /* MyAuth's router prefix */
+	bool login_router;      /* mount /login */
+	bool users_router;      /* mount /users */
 	bool open_registration; /* USERS_OPEN_REGISTRATION */
 	int page_size;          /* users per page of GET /users/ */
 };
@@ -83,6 +85,10 @@ struct ma_settings {
 static const struct config_row ma_setting_rows[] = {
 	CONFIG_ROW_STR(struct ma_settings, "myauth_prefix", prefix, "/auth", NULL,
 		       config_check_prefix, "prefix of the myauth routes (its /login router)"),
+	CONFIG_ROW_BOOL(struct ma_settings, "myauth_login_router", login_router, "true",
+			"mount the myauth login router ({myauth_prefix}/login)"),
+	CONFIG_ROW_BOOL(struct ma_settings, "myauth_users_router", users_router, "true",
+			"mount the myauth users router ({myauth_prefix}/users)"),
 	CONFIG_ROW_BOOL(struct ma_settings, "users_open_registration", open_registration, "true",
 			"myauth: anyone may sign up at /login/signup"),
 	CONFIG_ROW_INT(struct ma_settings, "myauth_page_size", page_size, "100", 1, 10000,
@@ -97,9 +103,14 @@ static const struct config_layer ma_settings = {
 	.rule = NULL,
 };
 
+/* MyAuth's get_router() includes its two routers at /login and /users. */
 static const struct pc_mount ma_mounts[] = {
-	{ "myauth_prefix", "/login", ma_login_routes, N(ma_login_routes) },
-	{ "myauth_prefix", "/users", ma_users_routes, N(ma_users_routes) },
+	{ .router = "login", .prefix_setting = "myauth_prefix", .suffix = "/login",
+	  .enable_setting = "myauth_login_router", .routes = ma_login_routes,
+	  .nroutes = N(ma_login_routes) },
+	{ .router = "users", .prefix_setting = "myauth_prefix", .suffix = "/users",
+	  .enable_setting = "myauth_users_router", .routes = ma_users_routes,
+	  .nroutes = N(ma_users_routes) },
 };
 
 /* ---- error maps: core error -> status and MyAuth's detail ------------------------ */

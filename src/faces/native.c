@@ -27,7 +27,8 @@ static const struct pc_route native_routes[] = {
 };
 
 static const struct pc_mount native_mounts[] = {
-	{ NULL, "", native_routes, sizeof(native_routes) / sizeof(native_routes[0]) },
+	{ .router = "health", .prefix_setting = NULL, .suffix = "", .routes = native_routes,
+	  .nroutes = sizeof(native_routes) / sizeof(native_routes[0]) },
 };
 
 static void native_render_error(struct pc_req *req, struct pc_resp *resp, int status,

@@ -162,14 +162,21 @@ enum pc_err resp_cookie_set(struct pc_resp *resp, const struct pc_cookie *c);
 
 /* ---- face ------------------------------------------------------------------------ */
 
-/* A mount: routes under a prefix read from one of the face's own settings
- * (a CONFIG_STR row of face->settings), plus a suffix. prefix_setting NULL
- * means the root. A name that is not such a row fails router_new. */
+/* A mount: one router of a face (as a Python app includes a router with a
+ * prefix), its routes under prefix + suffix. The prefix is the value of one
+ * of the face's own settings (a CONFIG_STR row of face->settings; NULL: the
+ * root); the suffix is the value of another (suffix_setting) or the fixed
+ * text suffix. enable_setting names a CONFIG_BOOL row that switches the
+ * router on and off (NULL: always on). A name that is not such a row fails
+ * router_new. */
 struct pc_mount {
 	const char *prefix_setting; /* e.g. "auth_prefix" */
-	const char *suffix;         /* e.g. "/cookie" */
+	const char *suffix;         /* e.g. "/cookie"; when suffix_setting is NULL */
 	const struct pc_route *routes;
 	size_t nroutes;
+	const char *router;         /* its name in messages and `portcullis routes` */
+	const char *suffix_setting; /* e.g. "cookie_auth_path"; NULL: suffix */
+	const char *enable_setting; /* e.g. "register_router"; NULL: always mounted */
 };
 
 /* Renders an error the router or server detected (401, 403, 404, 405, 413,
@@ -229,6 +236,12 @@ struct pc_router;
 enum pc_err router_new(const struct pc_config *cfg, const struct pc_face *const *faces,
 			  size_t nfaces, struct pc_router **out, struct pc_errinfo *ei);
 void router_free(struct pc_router *r);
+/* Calls fn for each mounted route, sorted by path then method (for
+ * `portcullis routes`). PC_ENOMEM: fn was not called. */
+enum pc_err router_each(const struct pc_router *r,
+		 void (*fn)(const char *method, const char *path, const char *face,
+			    const char *router, void *arg),
+		 void *arg);
 
 enum pc_match { PC_MATCH_OK, PC_MATCH_NOT_FOUND, PC_MATCH_BAD_METHOD };
 

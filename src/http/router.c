@@ -5,8 +5,10 @@
  * entry's pattern text); it borrows the faces and their tables, which are
  * static.
  *
- * A full pattern is prefix (a setting of the face) + mount suffix + route
- * pattern, e.g. "/auth" + "/cookie" + "/login". It is split on '/' after
+ * A full pattern is prefix (a setting of the face) + mount suffix (fixed,
+ * or another setting) + route pattern, e.g. "/auth" + "/cookie" + "/login".
+ * A mount whose enable setting is false is not mounted at all: its paths
+ * answer 404 and cannot collide. A pattern is split on '/' after
  * its leading slash into segments: "/users/{id}" -> ["users", {id}],
  * "/" -> [""], "/users/" -> ["users", ""]. A trailing slash is one more
  * (empty) segment, so "/users/me/" never matches "/users/me" (a 404, as
@@ -43,6 +45,7 @@ struct router_entry {
 	const char *method;
 	const struct pc_route *route;
 	const struct pc_face *face;
+	const struct pc_mount *mount; /* the router it belongs to */
 	size_t order;            /* position in the faces' tables: ties keep it */
 	char *full;              /* the full pattern, for messages (malloc) */
 	char *segtext;           /* segment storage, NUL-separated (malloc) */
@@ -155,30 +158,57 @@ static enum pc_err router_face_check(const struct pc_config *cfg, const struct p
 	return PC_EINVAL;
 }
 
-/* The prefix a mount's setting names, without a trailing '/'. The setting
- * is a string row of the face's own settings, read as a typed field. */
+/* The value of a mount's setting name, a row of type t of the face's own
+ * settings (read as a typed field); NULL with ei when there is none. */
+static const void *router_setting(const struct pc_config *cfg, const struct pc_face *f,
+				  const char *name, enum config_type t, struct pc_errinfo *ei)
+{
+	const struct config_row *row = f->settings != NULL ? config_layer_row(f->settings, name) : NULL;
+
+	if (row == NULL || row->type != t) {
+		pc_errinfo_setf(ei, "", name, PC_V_ROUTE, "face %s: no %s setting %s", f->name,
+				t == CONFIG_BOOL ? "boolean" : "string", name);
+		return NULL;
+	}
+	return (const char *)config_layer_get(cfg, f->settings) + row->offset;
+}
+
+/* Whether the mount's router is switched on. PC_EINVAL when its switch is
+ * no boolean setting of the face. */
+static enum pc_err router_enabled(const struct pc_config *cfg, const struct pc_face *f,
+				  const struct pc_mount *mt, bool *on, struct pc_errinfo *ei)
+{
+	const bool *v;
+
+	*on = true;
+	if (mt->enable_setting == NULL)
+		return PC_OK;
+	v = router_setting(cfg, f, mt->enable_setting, CONFIG_BOOL, ei);
+	if (v == NULL)
+		return PC_EINVAL;
+	*on = *v;
+	return PC_OK;
+}
+
+/* The prefix and suffix a mount's settings name, without a trailing '/'. */
 static enum pc_err router_prefix(const struct pc_config *cfg, const struct pc_face *f,
 				 const struct pc_mount *mt, char *out, size_t outsz,
 				 struct pc_errinfo *ei)
 {
-	const struct config_row *row;
-	const char *prefix = "";
+	const char *prefix = "", *suffix = mt->suffix != NULL ? mt->suffix : "";
 	size_t plen;
 	int n;
 
-	if (mt->prefix_setting != NULL) {
-		row = config_layer_row(f->settings, mt->prefix_setting);
-		if (row == NULL || row->type != CONFIG_STR) {
-			pc_errinfo_setf(ei, "", mt->prefix_setting, PC_V_ROUTE, "face %s: no string setting %s",
-				 f->name, mt->prefix_setting);
-			return PC_EINVAL;
-		}
-		prefix = (const char *)config_layer_get(cfg, f->settings) + row->offset;
-	}
+	if (mt->prefix_setting != NULL &&
+	    (prefix = router_setting(cfg, f, mt->prefix_setting, CONFIG_STR, ei)) == NULL)
+		return PC_EINVAL;
+	if (mt->suffix_setting != NULL &&
+	    (suffix = router_setting(cfg, f, mt->suffix_setting, CONFIG_STR, ei)) == NULL)
+		return PC_EINVAL;
 	plen = strlen(prefix);
 	while (plen > 0 && prefix[plen - 1] == '/')
 		plen--;
-	n = snprintf(out, outsz, "%.*s%s", (int)plen, prefix, mt->suffix != NULL ? mt->suffix : "");
+	n = snprintf(out, outsz, "%.*s%s", (int)plen, prefix, suffix);
 	if (n < 0 || (size_t)n >= outsz) {
 		pc_errinfo_setf(ei, "", "", PC_V_ROUTE, "mount prefix too long");
 		return PC_EINVAL;
@@ -251,6 +281,15 @@ static int router_entry_cmp(const void *pa, const void *pb)
 	return a->order < b->order ? -1 : a->order > b->order;
 }
 
+/* "fastapi_users users router", or the face's name for an unnamed mount. */
+static const char *router_owner(const struct router_entry *e, char *out, size_t outsz)
+{
+	if (e->mount->router == NULL)
+		return e->face->name;
+	snprintf(out, outsz, "%s %s router", e->face->name, e->mount->router);
+	return out;
+}
+
 static enum pc_err router_check_collisions(const struct pc_router *r, struct pc_errinfo *ei)
 {
 	size_t i, j;
@@ -258,11 +297,14 @@ static enum pc_err router_check_collisions(const struct pc_router *r, struct pc_
 	for (i = 0; i < r->ne; i++) {
 		for (j = i + 1; j < r->ne && r->e[j].nseg == r->e[i].nseg; j++) {
 			const struct router_entry *a = &r->e[i], *b = &r->e[j];
+			char oa[96], ob[96];
 
 			if (strcmp(a->method, b->method) != 0 || !router_same_shape(a, b))
 				continue;
-			pc_errinfo_setf(ei, "", "", PC_V_ROUTE, "route collision: %s %s (%s) and %s %s (%s) answer the same requests",
-				 a->method, a->full, a->face->name, b->method, b->full, b->face->name);
+			pc_errinfo_setf(ei, "", "", PC_V_ROUTE,
+					"route collision: %s %s (%s) and %s %s (%s) answer the same requests",
+					a->method, a->full, router_owner(a, oa, sizeof(oa)), b->method,
+					b->full, router_owner(b, ob, sizeof(ob)));
 			return PC_EEXISTS;
 		}
 	}
@@ -302,8 +344,13 @@ enum pc_err router_new(const struct pc_config *cfg, const struct pc_face *const 
 		err = router_face_check(cfg, f, ei);
 		for (j = 0; j < f->nmounts && err == PC_OK; j++) {
 			const struct pc_mount *mt = &f->mounts[j];
+			bool on;
 
-			err = router_prefix(cfg, f, mt, prefix, sizeof(prefix), ei);
+			err = router_enabled(cfg, f, mt, &on, ei);
+			if (err == PC_OK && !on)
+				continue;
+			if (err == PC_OK)
+				err = router_prefix(cfg, f, mt, prefix, sizeof(prefix), ei);
 			if (err != PC_OK)
 				break;
 			r->m[r->nm].prefix = strdup(prefix);
@@ -313,6 +360,7 @@ enum pc_err router_new(const struct pc_config *cfg, const struct pc_face *const 
 				err = PC_ENOMEM;
 			for (k = 0; k < mt->nroutes && err == PC_OK; k++) {
 				r->e[r->ne].order = r->ne;
+				r->e[r->ne].mount = mt;
 				err = router_entry_init(&r->e[r->ne++], prefix, f, &mt->routes[k], ei);
 			}
 		}
@@ -350,6 +398,35 @@ void router_free(struct pc_router *r)
 	free(r->e);
 	free(r->m);
 	free(r);
+}
+
+static int router_entry_path_cmp(const void *pa, const void *pb)
+{
+	const struct router_entry *a = *(const struct router_entry *const *)pa;
+	const struct router_entry *b = *(const struct router_entry *const *)pb;
+	int c = strcmp(a->full, b->full);
+
+	return c != 0 ? c : strcmp(a->method, b->method);
+}
+
+enum pc_err router_each(const struct pc_router *r,
+		 void (*fn)(const char *method, const char *path, const char *face,
+			    const char *router, void *arg),
+		 void *arg)
+{
+	const struct router_entry **v = calloc(r->ne > 0 ? r->ne : 1, sizeof(*v));
+	size_t i;
+
+	if (v == NULL)
+		return PC_ENOMEM;
+	for (i = 0; i < r->ne; i++)
+		v[i] = &r->e[i];
+	qsort(v, r->ne, sizeof(*v), router_entry_path_cmp);
+	for (i = 0; i < r->ne; i++)
+		fn(v[i]->method, v[i]->full, v[i]->face->name,
+		   v[i]->mount->router != NULL ? v[i]->mount->router : "", arg);
+	free(v);
+	return PC_OK;
 }
 
 /* ---- matching ------------------------------------------------------------------- */

@@ -310,7 +310,9 @@ Test(authn, every_face_s_mounts_and_profile_fit_the_settings_it_declares)
 Test(authn, a_misspelt_prefix_setting_fails_start_up)
 {
 	static const struct pc_route routes[] = { { "GET", "/me", NULL, 0 } };
-	static const struct pc_mount misspelt[] = { { "user_prefix", "", routes, 1 } };
+	static const struct pc_mount misspelt[] = {
+		{ .prefix_setting = "user_prefix", .suffix = "", .routes = routes, .nroutes = 1 }
+	};
 	struct pc_face f = face_fastapi_users;
 	const struct pc_face *faces[] = { &f };
 	struct pc_router *r;

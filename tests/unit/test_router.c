@@ -55,14 +55,16 @@ static const struct pc_route root_routes[] = {
 	{ "GET", "/healthz", h_any, 0 },
 };
 
+#define MOUNT(p, s, t, n) { .prefix_setting = p, .suffix = s, .routes = t, .nroutes = n }
+
 static const struct pc_mount a_mounts[] = {
-	{ "auth_prefix", "", auth_routes, N(auth_routes) },
-	{ "users_prefix", "", users_routes, N(users_routes) },
+	MOUNT("auth_prefix", "", auth_routes, N(auth_routes)),
+	MOUNT("users_prefix", "", users_routes, N(users_routes)),
 };
 
 static const struct pc_mount b_mounts[] = {
-	{ "auth_prefix", "/cookie", cookie_routes, N(cookie_routes) },
-	{ NULL, "", root_routes, N(root_routes) },
+	MOUNT("auth_prefix", "/cookie", cookie_routes, N(cookie_routes)),
+	MOUNT(NULL, "", root_routes, N(root_routes)),
 };
 
 /* The prefixes are the faces' own settings (a settings layer, as each face declares). */
@@ -89,7 +91,7 @@ static const struct pc_route clash_routes[] = {
 	{ "GET", "/{user_id}", h_any, 0 }, /* same shape as alpha's GET /users/{id} */
 };
 static const struct pc_mount clash_mounts[] = {
-	{ "users_prefix", "", clash_routes, N(clash_routes) },
+	MOUNT("users_prefix", "", clash_routes, N(clash_routes)),
 };
 static const struct pc_face face_clash = { .name = "clash", .mounts = clash_mounts,
 					  .nmounts = N(clash_mounts), .settings = &prefix_layer };
@@ -330,7 +332,7 @@ Test(router, malformed_patterns_are_refused_at_mount)
 	size_t i;
 
 	for (i = 0; i < N(tables); i++) {
-		struct pc_mount m = { NULL, "", tables[i], 1 };
+		struct pc_mount m = MOUNT(NULL, "", tables[i], 1);
 		struct pc_face f = { .name = "bad", .mounts = &m, .nmounts = 1 };
 		const struct pc_face *faces[] = { &f };
 		struct pc_router *r;
@@ -343,7 +345,7 @@ Test(router, malformed_patterns_are_refused_at_mount)
 
 Test(router, an_unknown_prefix_setting_is_refused)
 {
-	struct pc_mount m = { "no_such_prefix", "", auth_routes, 1 };
+	struct pc_mount m = MOUNT("no_such_prefix", "", auth_routes, 1);
 	struct pc_face f = { .name = "bad", .mounts = &m, .nmounts = 1,
 			     .settings = &prefix_layer };
 	const struct pc_face *faces[] = { &f };
@@ -352,4 +354,87 @@ Test(router, an_unknown_prefix_setting_is_refused)
 
 	cr_assert_eq(router_new(&cfg, faces, 1, &r, &ei), PC_EINVAL);
 	cr_assert(strstr(ei.detail, "no_such_prefix") != NULL, "%s", ei.detail);
+}
+
+/* ---- routers switched and moved by settings --------------------------------------------- */
+
+struct switches {
+	char base[128];
+	char path[128];
+	bool on;
+};
+static const struct config_row switch_rows[] = {
+	CONFIG_ROW_STR(struct switches, "sw_base", base, "/base", NULL, config_check_prefix, "b"),
+	CONFIG_ROW_STR(struct switches, "sw_path", path, "/in", NULL, config_check_prefix, "p"),
+	CONFIG_ROW_BOOL(struct switches, "sw_on", on, "true", "o"),
+};
+static const struct config_layer switch_layer = {
+	"switch", switch_rows, N(switch_rows), sizeof(struct switches), NULL,
+};
+static const struct pc_mount switch_mounts[] = {
+	{ .router = "moved", .prefix_setting = "sw_base", .suffix_setting = "sw_path",
+	  .enable_setting = "sw_on", .routes = users_routes, .nroutes = N(users_routes) },
+};
+static const struct pc_face face_sw = { .name = "sw", .mounts = switch_mounts,
+				       .nmounts = N(switch_mounts), .settings = &switch_layer };
+
+static void count_route(const char *method, const char *path, const char *face,
+			const char *rname, void *arg)
+{
+	(void)method;
+	cr_assert_str_eq(face, "sw");
+	cr_assert_str_eq(rname, "moved");
+	cr_assert(strncmp(path, "/base/in/", 9) == 0, "%s", path);
+	(*(int *)arg)++;
+}
+
+Test(router, a_router_is_moved_by_its_path_setting_and_left_out_by_its_switch)
+{
+	const struct pc_face *faces[] = { &face_sw, &face_a };
+	struct pc_config c2;
+	struct pc_router *r;
+	struct pc_errinfo ei = { 0 };
+	int n = 0;
+
+	cr_assert_eq(config_layer_add(&switch_layer, &ei), PC_OK, "%s", ei.detail);
+	pc_config_defaults(&c2);
+	cr_assert_eq(router_new(&c2, faces, 1, &r, &ei), PC_OK, "%s", ei.detail);
+	memset(&req, 0, sizeof(req));
+	req.arena = arena;
+	req.method = "GET";
+	req.path = "/base/in/me";
+	cr_assert_eq(router_match(r, &req, NULL), PC_MATCH_OK);
+	cr_assert_eq(router_each(r, count_route, &n), PC_OK);
+	cr_assert_eq(n, (int)N(users_routes));
+	router_free(r);
+
+	/* at alpha's /users it collides, and the message names both routers */
+	cr_assert_eq(pc_config_set(&c2, "sw_base", "/users", &ei), PC_OK);
+	cr_assert_eq(pc_config_set(&c2, "sw_path", "", &ei), PC_OK);
+	cr_assert_eq(router_new(&c2, faces, 2, &r, &ei), PC_EEXISTS);
+	cr_assert(strstr(ei.detail, "(sw moved router)") != NULL, "%s", ei.detail);
+	cr_assert(strstr(ei.detail, "(alpha)") != NULL, "%s", ei.detail);
+
+	/* switched off, it is not mounted: no collision, and its paths are 404 */
+	cr_assert_eq(pc_config_set(&c2, "sw_on", "false", &ei), PC_OK);
+	cr_assert_eq(router_new(&c2, faces, 2, &r, &ei), PC_OK, "%s", ei.detail);
+	req.path = "/base/in/me";
+	cr_assert_eq(router_match(r, &req, NULL), PC_MATCH_NOT_FOUND);
+	router_free(r);
+}
+
+Test(router, a_switch_that_is_no_boolean_setting_is_refused)
+{
+	struct pc_mount m = { .router = "x", .prefix_setting = "sw_base",
+			      .enable_setting = "sw_path", .routes = users_routes, .nroutes = 1 };
+	struct pc_face f = { .name = "bad", .mounts = &m, .nmounts = 1, .settings = &switch_layer };
+	const struct pc_face *faces[] = { &f };
+	struct pc_errinfo ei = { 0 };
+	struct pc_config c2;
+	struct pc_router *r;
+
+	(void)config_layer_add(&switch_layer, &ei);
+	pc_config_defaults(&c2);
+	cr_assert_eq(router_new(&c2, faces, 1, &r, &ei), PC_EINVAL);
+	cr_assert(strstr(ei.detail, "no boolean setting sw_path") != NULL, "%s", ei.detail);
 }
