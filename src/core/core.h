@@ -10,7 +10,8 @@
  *   password  argon2id hash/verify, dummy verify, policy
  *   jwt       claims tables; issue/verify access tokens, the algorithm pinned
  *   email     validation and normalisation of addresses and usernames
- *   onetime   one-time tokens (reset, verify): issue, check, consume
+ *   users     passwordless registration (the rest of users.c is public API)
+ *   onetime   one-time tokens (reset, verify, magic; claims): issue, check, consume
  *   httpc     outbound HTTP: one request, one bounded response (libcurl)
  *   mail      the outbox and its sender, the mail message, webhooks
  *   ctx       struct pc_ctx, what pc_ctx_open wires together

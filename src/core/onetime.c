@@ -1,6 +1,7 @@
 /*
  * onetime.c - one-time tokens, and the flows built on them: password reset
- * and email verification.
+ * and email verification (fastapi-users), magic-link login and password
+ * recovery (MyAuth).
  *
  * A token is 256 bits from the system's generator as 43 base64url
  * characters. It exists in clear only in the mail that carries it (the
@@ -8,6 +9,16 @@
  * text, with a purpose, the user, the lower-cased address it was sent to, an
  * expiry and used_at. A token is good while it has the purpose asked for, is
  * unused and unexpired, its user exists and still has that address.
+ *
+ * MyAuth's flows add a second half: the claim, another 256-bit token made
+ * with the first and handed back to the client that asked, whose hex SHA-256
+ * is claim_hash in the same row. A row with a claim is good only with its
+ * claim (its hash compared in constant time), one without only without: a
+ * recovery token (purpose reset, with a claim) does nothing at fastapi-users'
+ * reset, a fastapi-users reset token nothing at MyAuth's. Purposes and
+ * lifetimes: reset (reset_token_lifetime_seconds; with or without a claim),
+ * verify (verify_token_lifetime_seconds), magic (always with a claim,
+ * magic_token_lifetime_seconds).
  *
  * Life of a token row:
  *
@@ -26,9 +37,25 @@
  *       user, so a race never uses a token twice.
  *   verify: token shape -> row good -> not verified yet -> consume + verified
  *       + event, in one transaction.
+ *   recover (MyAuth): as forgot, with a claim made, hashed into the row and
+ *       returned (a decoy claim when no mail goes).
+ *   magic request (MyAuth): as forgot, with a claim; an unknown address, when
+ *       the face says registration is open, first becomes a passwordless user
+ *       (users_register_passwordless) and on_after_register goes with the
+ *       token; closed, it is a stand-in like any unknown address.
+ *   reset with a claim (MyAuth): as reset, the claim checked right after the
+ *       purpose.
+ *   magic claim: token shape -> row of purpose magic -> claim -> good ->
+ *       user active -> consume + verified (the user proved the address), in
+ *       one transaction whose conditions re-check the token and the user;
+ *       the face then starts a refresh family (ma_login_issue).
+ *   Refusals: a token that is not one of ours of that purpose (shape,
+ *   unknown, other purpose) is PC_EUNAUTHORIZED; ours but not good (claim,
+ *   used, expired, user gone, inactive or moved) PC_EBADCREDS, which the
+ *   one-half flows report as PC_EUNAUTHORIZED (their contract).
  *
- * Enumeration: forgot and request-verify answer PC_OK for every well-formed
- * address. For one that may not receive a mail (unknown, inactive, verified
+ * Enumeration: forgot, request-verify, recover and magic (registration
+ * closed) answer PC_OK for every well-formed address. For one that may not receive a mail (unknown, inactive, verified
  * already) the same work is done but the write: a token is made and hashed,
  * the mail and events rendered, and the token table is read by the fresh hash
  * (one indexed read where the other path writes). What remains different is

@@ -3,8 +3,10 @@
  *
  * Mounted under myauth_prefix + "/login" (MyAuth's router included with
  * prefix="/auth"): signup, the OAuth2 password login that hands out an
- * access and a refresh token, refresh rotation and revocation. TOTP, magic
- * links, password recovery are later work.
+ * access and a refresh token, refresh rotation and revocation; the magic
+ * link (POST /magic/{email} -> a claim, /claim -> the tokens of a login)
+ * and password recovery (POST /recover/{email} -> a claim, /reset). TOTP is
+ * later work.
  *
  * Its users router, under myauth_prefix + "/users": GET, PUT and DELETE /me
  * (MyAuth's UserRead, UserUpdate with `original`), and for a superuser GET
@@ -19,7 +21,14 @@
  *
  * Authentication: the refresh and revoke routes take a refresh token (opaque,
  * core/refresh.c) as "Authorization: Bearer <token>" and hand it to the core,
- * which finds it by its hash: an access JWT is no refresh token. The access
+ * which finds it by its hash: an access JWT is no refresh token. /claim and
+ * /reset take the mailed email token the same way and the claim in the body:
+ * two halves of one one-time token row (core/onetime.c), both needed. No
+ * bearer is 401; a bearer that is no token of the route's purpose is 403;
+ * one that is but fails (wrong claim, used, expired, inactive user) is 400.
+ * /magic and /recover answer a claim for any well-formed address (a decoy
+ * when no mail goes): they do not tell which addresses exist, except that
+ * with open registration a magic link to an unknown address registers it. The access
  * tokens this face issues are RFC 7519 JWTs (jwt_claims_rfc7519) with the
  * family claim "fam": they authenticate wherever that table does (e.g.
  * fastapi_users' /users/me) until their family is revoked.
