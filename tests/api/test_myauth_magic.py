@@ -96,6 +96,7 @@ def webtoken(r):
     assert r.status_code == 200, r.text
     body = r.json()
     assert set(body) == {"claim"}, body
+    assert r.headers.get("Cache-Control") == "no-store"
     assert isinstance(body["claim"], str) and len(body["claim"]) == 43, body
     return body["claim"]
 
