@@ -55,9 +55,10 @@
  *   one-half flows report as PC_EUNAUTHORIZED (their contract).
  *
  * Enumeration: forgot, request-verify, recover and magic (registration
- * closed) answer PC_OK for every well-formed address. For one that may not receive a mail (unknown, inactive, verified
- * already) the same work is done but the write: a token is made and hashed,
- * the mail and events rendered, and the token table is read by the fresh hash
+ * closed) answer PC_OK for every well-formed address. For one that may not
+ * receive a mail (unknown, inactive, verified already) the same work is done
+ * but the write: a token (and a claim) is made and hashed, the mail and
+ * events rendered, and the token table is read by the fresh hash
  * (one indexed read where the other path writes). What remains different is
  * the write itself: one transaction appending a few pages to the WAL (no
  * fsync: synchronous=NORMAL). Measured over loopback on a release build, 400
@@ -65,7 +66,9 @@
  * unknown one; well inside the jitter of a network path, though not zero.
  * Delivery is asynchronous, so SMTP time never shows in the answer. (The
  * register route says outright whether an address is taken, as fastapi-users'
- * does; rate limits, a later issue, bound both.)
+ * does, and so does MyAuth's signup; a magic link with open registration
+ * answers alike but registers the address. Rate limits, a later issue, bound
+ * them all.)
  */
 #include <stddef.h>
 #include <stdio.h>
