@@ -177,13 +177,17 @@ struct pc_config {
 	char mail_from[PC_CFG_STR];      /* "addr@host" or "Name <addr@host>" */
 	char reset_url[PC_CFG_STR];      /* front-end page; ?token=... is appended */
 	char verify_url[PC_CFG_STR];
+	char magic_url[PC_CFG_STR];      /* MyAuth's magic-link sign-in page */
 	int reset_token_lifetime_seconds;
 	int verify_token_lifetime_seconds;
+	int magic_token_lifetime_seconds;
 	bool reset_ends_sessions;        /* a reset ends the user's sessions */
 	char reset_template_text[PC_CFG_STR];  /* template files; "" = built in */
 	char reset_template_html[PC_CFG_STR];
 	char verify_template_text[PC_CFG_STR];
 	char verify_template_html[PC_CFG_STR];
+	char magic_template_text[PC_CFG_STR];
+	char magic_template_html[PC_CFG_STR];
 	char webhook_url[PC_CFG_STR];    /* "" = no events */
 	char webhook_secret[PC_CFG_STR]; /* HMAC-SHA256 key of X-Portcullis-Signature */
 	int mail_retry_base_seconds;     /* first retry delay, doubling ... */
@@ -398,6 +402,53 @@ enum pc_err pc_verify_request(struct pc_ctx *ctx, const char *email, struct pc_e
  * the user gone or its address changed since; PC_EALREADY: the user is
  * verified already (the token stays unused); PC_ESTORE. */
 PC_WUR enum pc_err pc_verify(struct pc_ctx *ctx, const char *token, struct pc_user *out);
+
+/* ---- two-half tokens: MyAuth's magic link and password recovery -------------------- */
+
+/*
+ * Each request makes two independent one-time tokens: the email token, sent
+ * in the mail's link, and the claim, handed back to the client that asked.
+ * The store keeps the SHA-256 of each, in one row. Using them needs both,
+ * once: the row is found by the email token's hash, the claim's hash
+ * compared in constant time, and the row consumed in the transaction that
+ * does its effect. A two-half token is never good alone (pc_password_reset,
+ * pc_verify refuse it), and a one-half token never with a claim.
+ */
+
+/* Starts a recovery: as pc_password_forgot, and claim gets the claim. An
+ * unknown or inactive address gets a decoy claim after the same work but
+ * the write (no token stored, no mail). PC_OK; PC_EINVAL (ei: field
+ * "email"); PC_ESTORE. */
+enum pc_err pc_password_recover(struct pc_ctx *ctx, const char *email, char claim[PC_TOKEN_MAX],
+				struct pc_errinfo *ei);
+
+/* Completes a recovery: pc_password_reset with the claim. PC_EUNAUTHORIZED
+ * when token is not a reset token at all (garbled, unknown, another
+ * purpose); PC_EBADCREDS when it is but the claim is wrong (or the token was
+ * issued without one), or it is used, expired, or its user gone, inactive or
+ * moved; PC_EBADPASSWORD (the tokens stay good); PC_EINVAL (claim NULL). */
+PC_WUR enum pc_err pc_password_reset_claim(struct pc_ctx *ctx, const char *token,
+					   const char *claim, const char *password,
+					   size_t password_len, struct pc_user *out,
+					   struct pc_errinfo *ei);
+
+/* Mails a magic sign-in link (magic_token_lifetime_seconds, magic_url) to
+ * an active user; claim gets its claim. An unknown address, with
+ * may_register, becomes an active, unverified user without a password
+ * (on_after_register is written with the token); without may_register it
+ * is answered, as an inactive user is, with a decoy claim after the same
+ * work but the write: no user, token or mail. PC_OK; PC_EINVAL (ei: field
+ * "email"); PC_ESTORE. */
+enum pc_err pc_magic_request(struct pc_ctx *ctx, const char *email, bool may_register,
+			     char claim[PC_TOKEN_MAX], struct pc_errinfo *ei);
+
+/* Uses a magic link: the token and its claim. The user, active and still
+ * at the address the link went to, becomes verified (they proved control of
+ * it) as the token is consumed, in one transaction. out gets the user; the
+ * caller then issues the login's tokens. Errors as pc_password_reset_claim's
+ * but PC_EBADPASSWORD. */
+PC_WUR enum pc_err pc_magic_claim(struct pc_ctx *ctx, const char *token, const char *claim,
+				  struct pc_user *out);
 
 #ifdef __cplusplus
 }

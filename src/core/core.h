@@ -10,7 +10,8 @@
  *   password  argon2id hash/verify, dummy verify, policy
  *   jwt       claims tables; issue/verify access tokens, the algorithm pinned
  *   email     validation and normalisation of addresses and usernames
- *   onetime   one-time tokens (reset, verify): issue, check, consume
+ *   users     passwordless registration (the rest of users.c is public API)
+ *   onetime   one-time tokens (reset, verify, magic; claims): issue, check, consume
  *   httpc     outbound HTTP: one request, one bounded response (libcurl)
  *   mail      the outbox and its sender, the mail message, webhooks
  *   ctx       struct pc_ctx, what pc_ctx_open wires together
@@ -315,6 +316,16 @@ enum pc_err email_username_normalize(const char *in, char out_lc[PC_USERNAME_MAX
 				  struct pc_errinfo *ei);
 
 
+/* ---- users (users.c) ----------------------------------------------------------------- */
+
+/* Self-service registration of a user without a password (MyAuth's magic
+ * link with open registration): active, not superuser, not verified, no
+ * hash, so no password login until a reset sets one. No event or mail: the
+ * caller writes them with its own (onetime.c). PC_EINVAL (ei: "email"),
+ * PC_EEXISTS (a race lost to another registration), PC_ESTORE. */
+enum pc_err users_register_passwordless(struct pc_ctx *ctx, const char *email,
+					struct pc_user *out, struct pc_errinfo *ei);
+
 /* ---- onetime (onetime.c) -------------------------------------------------------- */
 
 /* What a registration sets off: the on_after_register event, and with
@@ -375,7 +386,7 @@ struct pc_outbox_row;
 struct pc_mailer;
 struct message_templates;
 
-enum pc_mail_kind { PC_MAIL_RESET, PC_MAIL_VERIFY, PC_MAIL__MAX };
+enum pc_mail_kind { PC_MAIL_RESET, PC_MAIL_VERIFY, PC_MAIL_MAGIC, PC_MAIL__MAX };
 
 /* The mail modules' set-up: loads the template files (message.c) and starts
  * the outbox sender thread (curl initialised once per process). PC_EINVAL

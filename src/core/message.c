@@ -6,7 +6,8 @@
  * Owns: struct message_templates (ctx->templates), the override files' text.
  *
  * Rendering (message_render; onetime.c calls it inside the transaction that
- * stores the token): the link is the kind's page (reset_url, verify_url)
+ * stores the token): the link is the kind's page (reset_url, verify_url,
+ * magic_url)
  * with token=<token> added to its query by libcurl's URL API; the bodies are
  * the kind's templates with {{link}} {{email}} {{token}} {{expires_in}}
  * filled in (HTML-escaped in the HTML ones).
@@ -45,7 +46,10 @@
 
 /* ---- templates --------------------------------------------------------------- */
 
-enum message_tpl { TPL_RESET_TEXT, TPL_RESET_HTML, TPL_VERIFY_TEXT, TPL_VERIFY_HTML, TPL__MAX };
+enum message_tpl {
+	TPL_RESET_TEXT, TPL_RESET_HTML, TPL_VERIFY_TEXT, TPL_VERIFY_HTML, TPL_MAGIC_TEXT,
+	TPL_MAGIC_HTML, TPL__MAX
+};
 
 #define TPL_FILE(name) #name, offsetof(struct pc_config, name)
 
@@ -96,6 +100,27 @@ static const struct message_tpl_def {
 		"account, ignore this message.</p>\n"
 		"<p>If the button does not work, copy this address into your browser:<br>{{link}}</p>\n"
 		"</body></html>\n" },
+	[TPL_MAGIC_TEXT] = { TPL_FILE(magic_template_text), false,
+		"Hello,\n"
+		"\n"
+		"Someone asked to sign in to the account {{email}} without a password.\n"
+		"To sign in, open this link on the device where you asked for it:\n"
+		"\n"
+		"{{link}}\n"
+		"\n"
+		"The link works once and expires in {{expires_in}}. If you did not ask for\n"
+		"this, ignore this message: nobody can sign in without it.\n" },
+	[TPL_MAGIC_HTML] = { TPL_FILE(magic_template_html), true,
+		"<!DOCTYPE html>\n"
+		"<html><head><meta charset=\"utf-8\"><title>Your sign-in link</title></head>\n"
+		"<body>\n"
+		"<p>Hello,</p>\n"
+		"<p>Someone asked to sign in to the account {{email}} without a password.</p>\n"
+		"<p><a href=\"{{link}}\">Sign in</a> (on the device where you asked for it)</p>\n"
+		"<p>The link works once and expires in {{expires_in}}. If you did not ask for "
+		"this, ignore this message: nobody can sign in without it.</p>\n"
+		"<p>If the button does not work, copy this address into your browser:<br>{{link}}</p>\n"
+		"</body></html>\n" },
 };
 
 /* The mails there are: subject, link target, templates, token lifetime. */
@@ -112,6 +137,9 @@ static const struct message_kind_def {
 	[PC_MAIL_VERIFY] = { "Verify your email address", offsetof(struct pc_config, verify_url),
 			     TPL_VERIFY_TEXT, TPL_VERIFY_HTML,
 			     offsetof(struct pc_config, verify_token_lifetime_seconds) },
+	[PC_MAIL_MAGIC] = { "Your sign-in link", offsetof(struct pc_config, magic_url),
+			    TPL_MAGIC_TEXT, TPL_MAGIC_HTML,
+			    offsetof(struct pc_config, magic_token_lifetime_seconds) },
 };
 
 #define CFG_STR(cfg, off) ((const char *)(cfg) + (off))

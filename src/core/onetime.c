@@ -1,6 +1,7 @@
 /*
  * onetime.c - one-time tokens, and the flows built on them: password reset
- * and email verification.
+ * and email verification (fastapi-users), magic-link login and password
+ * recovery (MyAuth).
  *
  * A token is 256 bits from the system's generator as 43 base64url
  * characters. It exists in clear only in the mail that carries it (the
@@ -8,6 +9,16 @@
  * text, with a purpose, the user, the lower-cased address it was sent to, an
  * expiry and used_at. A token is good while it has the purpose asked for, is
  * unused and unexpired, its user exists and still has that address.
+ *
+ * MyAuth's flows add a second half: the claim, another 256-bit token made
+ * with the first and handed back to the client that asked, whose hex SHA-256
+ * is claim_hash in the same row. A row with a claim is good only with its
+ * claim (its hash compared in constant time), one without only without: a
+ * recovery token (purpose reset, with a claim) does nothing at fastapi-users'
+ * reset, a fastapi-users reset token nothing at MyAuth's. Purposes and
+ * lifetimes: reset (reset_token_lifetime_seconds; with or without a claim),
+ * verify (verify_token_lifetime_seconds), magic (always with a claim,
+ * magic_token_lifetime_seconds).
  *
  * Life of a token row:
  *
@@ -26,11 +37,28 @@
  *       user, so a race never uses a token twice.
  *   verify: token shape -> row good -> not verified yet -> consume + verified
  *       + event, in one transaction.
+ *   recover (MyAuth): as forgot, with a claim made, hashed into the row and
+ *       returned (a decoy claim when no mail goes).
+ *   magic request (MyAuth): as forgot, with a claim; an unknown address, when
+ *       the face says registration is open, first becomes a passwordless user
+ *       (users_register_passwordless) and on_after_register goes with the
+ *       token; closed, it is a stand-in like any unknown address.
+ *   reset with a claim (MyAuth): as reset, the claim checked right after the
+ *       purpose.
+ *   magic claim: token shape -> row of purpose magic -> claim -> good ->
+ *       user active -> consume + verified (the user proved the address), in
+ *       one transaction whose conditions re-check the token and the user;
+ *       the face then starts a refresh family (ma_login_issue).
+ *   Refusals: a token that is not one of ours of that purpose (shape,
+ *   unknown, other purpose) is PC_EUNAUTHORIZED; ours but not good (claim,
+ *   used, expired, user gone, inactive or moved) PC_EBADCREDS, which the
+ *   one-half flows report as PC_EUNAUTHORIZED (their contract).
  *
- * Enumeration: forgot and request-verify answer PC_OK for every well-formed
- * address. For one that may not receive a mail (unknown, inactive, verified
- * already) the same work is done but the write: a token is made and hashed,
- * the mail and events rendered, and the token table is read by the fresh hash
+ * Enumeration: forgot, request-verify, recover and magic (registration
+ * closed) answer PC_OK for every well-formed address. For one that may not
+ * receive a mail (unknown, inactive, verified already) the same work is done
+ * but the write: a token (and a claim) is made and hashed, the mail and
+ * events rendered, and the token table is read by the fresh hash
  * (one indexed read where the other path writes). What remains different is
  * the write itself: one transaction appending a few pages to the WAL (no
  * fsync: synchronous=NORMAL). Measured over loopback on a release build, 400
@@ -38,7 +66,9 @@
  * unknown one; well inside the jitter of a network path, though not zero.
  * Delivery is asynchronous, so SMTP time never shows in the answer. (The
  * register route says outright whether an address is taken, as fastapi-users'
- * does; rate limits, a later issue, bound both.)
+ * does, and so does MyAuth's signup; a magic link with open registration
+ * answers alike but registers the address. Rate limits, a later issue, bound
+ * them all.)
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -50,7 +80,7 @@
 
 #define OT_BATCH_MAX 3 /* messages written with one token: a mail and two events */
 
-enum ot_purpose { OT_RESET, OT_VERIFY, OT__MAX };
+enum ot_purpose { OT_RESET, OT_VERIFY, OT_MAGIC, OT__MAX };
 
 static const struct ot_purpose_def {
 	const char *name;            /* one_time_tokens.purpose */
@@ -67,6 +97,11 @@ static const struct ot_purpose_def {
 	[OT_VERIFY] = { "verify", PC_MAIL_VERIFY,
 			offsetof(struct pc_config, verify_token_lifetime_seconds), false, true,
 			"on_after_request_verify", "on_after_verify" },
+	/* MyAuth's sign-in link: two links may be out at once (two devices);
+	 * no events of its own (a registration it makes writes its own). */
+	[OT_MAGIC] = { "magic", PC_MAIL_MAGIC,
+		       offsetof(struct pc_config, magic_token_lifetime_seconds), false, false,
+		       NULL, NULL },
 };
 
 /* The messages one transaction writes. About 300 KiB: allocated. */
@@ -148,12 +183,14 @@ static enum pc_err ot_token_new(struct pc_ctx *ctx, const struct ot_purpose_def 
 
 /*
  * Makes a token of purpose pi for u with its mail and events (first_event,
- * then the purpose's own). write: stores them all in one transaction and
- * wakes the sender. !write: the same work, then a read instead of the write
- * (see the file comment). PC_ENOTFOUND when u was deleted meanwhile.
+ * then the purpose's own). claim (NULL: none) gets a second, independent
+ * token whose hash is stored in the same row: the half the client keeps.
+ * write: stores them all in one transaction and wakes the sender. !write:
+ * the same work, then a read instead of the write (see the file comment);
+ * the claim made is a decoy. PC_ENOTFOUND when u was deleted meanwhile.
  */
 static enum pc_err ot_send(struct pc_ctx *ctx, enum ot_purpose pi, const struct pc_user *u,
-			   bool write, const char *first_event)
+			   bool write, const char *first_event, char *claim)
 {
 	const struct ot_purpose_def *p = &ot_purposes[pi];
 	struct pc_onetime_row row, other;
@@ -164,6 +201,11 @@ static enum pc_err ot_send(struct pc_ctx *ctx, enum ot_purpose pi, const struct 
 	if (b == NULL)
 		return PC_ENOMEM;
 	err = ot_token_new(ctx, p, u, token, &row);
+	if (err == PC_OK && claim != NULL) {
+		err = crypto_token_new(claim);
+		if (err == PC_OK)
+			crypto_token_hash(claim, row.claim_hash);
+	}
 	if (err == PC_OK)
 		err = ot_batch_mail(ctx, b, p->mail, u->email, token);
 	if (err == PC_OK)
@@ -184,12 +226,19 @@ static enum pc_err ot_send(struct pc_ctx *ctx, enum ot_purpose pi, const struct 
 	return err;
 }
 
-/* forgot-password and request-verify-token: PC_OK for any well-formed address. */
+/*
+ * forgot-password, request-verify-token, MyAuth's recover and magic: PC_OK
+ * for any well-formed address. may_register: an unknown address becomes a
+ * passwordless user (MyAuth's magic link with open registration), and its
+ * on_after_register event goes with the token; without it an unknown
+ * address is only a stand-in, answered alike. claim: see ot_send.
+ */
 static enum pc_err ot_request(struct pc_ctx *ctx, enum ot_purpose pi, const char *email,
-			      struct pc_errinfo *ei)
+			      bool may_register, char *claim, struct pc_errinfo *ei)
 {
 	const struct ot_purpose_def *p = &ot_purposes[pi];
 	char norm[PC_EMAIL_MAX + 1], email_lc[PC_EMAIL_MAX + 1];
+	const char *first_event = NULL;
 	struct pc_user u;
 	bool may_receive;
 	enum pc_err err;
@@ -198,6 +247,13 @@ static enum pc_err ot_request(struct pc_ctx *ctx, enum ot_purpose pi, const char
 	if (err != PC_OK)
 		return err;
 	err = STORE_CALL(ctx->store, user_by_email, email_lc, &u);
+	if (err == PC_ENOTFOUND && may_register) {
+		err = users_register_passwordless(ctx, norm, &u, NULL);
+		if (err == PC_OK)
+			first_event = "on_after_register";
+		else if (err == PC_EEXISTS) /* registered meanwhile by another request */
+			err = STORE_CALL(ctx->store, user_by_email, email_lc, &u);
+	}
 	if (err == PC_ENOTFOUND) {
 		memset(&u, 0, sizeof(u)); /* a stand-in, so both paths do the same work */
 		memcpy(u.email, norm, sizeof(u.email));
@@ -208,29 +264,62 @@ static enum pc_err ot_request(struct pc_ctx *ctx, enum ot_purpose pi, const char
 		may_receive = u.is_active && !(p->unverified_only && u.is_verified);
 	}
 	crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
-	err = ot_send(ctx, pi, &u, may_receive, NULL);
+	err = ot_send(ctx, pi, &u, may_receive, first_event, claim);
 	if (err == PC_ENOTFOUND) /* deleted between the lookup and the write */
 		err = PC_OK;
+	if (err != PC_OK && claim != NULL)
+		crypto_wipe(claim, PC_TOKEN_MAX);
 	return err;
 }
 
 enum pc_err pc_password_forgot(struct pc_ctx *ctx, const char *email, struct pc_errinfo *ei)
 {
-	return ot_request(ctx, OT_RESET, email, ei);
+	return ot_request(ctx, OT_RESET, email, false, NULL, ei);
 }
 
 enum pc_err pc_verify_request(struct pc_ctx *ctx, const char *email, struct pc_errinfo *ei)
 {
-	return ot_request(ctx, OT_VERIFY, email, ei);
+	return ot_request(ctx, OT_VERIFY, email, false, NULL, ei);
+}
+
+enum pc_err pc_password_recover(struct pc_ctx *ctx, const char *email, char claim[PC_TOKEN_MAX],
+				struct pc_errinfo *ei)
+{
+	return ot_request(ctx, OT_RESET, email, false, claim, ei);
+}
+
+enum pc_err pc_magic_request(struct pc_ctx *ctx, const char *email, bool may_register,
+			     char claim[PC_TOKEN_MAX], struct pc_errinfo *ei)
+{
+	return ot_request(ctx, OT_MAGIC, email, may_register, claim, ei);
 }
 
 /*
- * Finds the good token of purpose pi and its user. PC_EUNAUTHORIZED for a
- * token of another shape, unknown, of another purpose, used, expired, or
- * whose user is gone or has another address now; PC_ESTORE.
+ * Both halves: a token issued with a claim is good only with that claim
+ * (its hash compared in constant time), one issued without only without.
+ */
+static bool ot_claim_ok(const struct pc_onetime_row *row, const char *claim)
+{
+	char hash[PC_SHA256_HEX];
+
+	if (claim == NULL || row->claim_hash[0] == '\0')
+		return claim == NULL && row->claim_hash[0] == '\0';
+	if (!crypto_token_shape_ok(claim))
+		return false;
+	crypto_token_hash(claim, hash);
+	return crypto_ct_equal(hash, row->claim_hash, sizeof(hash));
+}
+
+/*
+ * Finds the good token of purpose pi, presented with claim (NULL: none), and
+ * its user. PC_EUNAUTHORIZED when token is not one of ours of that purpose
+ * (another shape, unknown, another purpose); PC_EBADCREDS when it is but is
+ * not good: the wrong claim (or a claim where none was issued, or none
+ * where one was), used, expired, or its user gone or at another address
+ * now; PC_ESTORE.
  */
 static enum pc_err ot_check(struct pc_ctx *ctx, enum ot_purpose pi, const char *token,
-			    struct pc_onetime_row *row, struct pc_user *u)
+			    const char *claim, struct pc_onetime_row *row, struct pc_user *u)
 {
 	char hash[PC_SHA256_HEX], email_lc[PC_EMAIL_MAX + 1];
 	enum pc_err err;
@@ -243,23 +332,38 @@ static enum pc_err ot_check(struct pc_ctx *ctx, enum ot_purpose pi, const char *
 		return PC_EUNAUTHORIZED;
 	if (err != PC_OK)
 		return err;
-	if (strcmp(row->purpose, ot_purposes[pi].name) != 0 || row->used_at != 0 ||
-	    row->expires_at <= time_now())
+	if (strcmp(row->purpose, ot_purposes[pi].name) != 0)
 		return PC_EUNAUTHORIZED;
+	if (!ot_claim_ok(row, claim))
+		return PC_EBADCREDS;
+	if (row->used_at != 0 || row->expires_at <= time_now())
+		return PC_EBADCREDS;
 	err = STORE_CALL(ctx->store, user_by_id, row->user_id, u);
 	if (err == PC_ENOTFOUND)
-		return PC_EUNAUTHORIZED;
+		return PC_EBADCREDS;
 	if (err != PC_OK)
 		return err;
 	memcpy(email_lc, u->email, sizeof(email_lc));
 	ascii_lower_str(email_lc);
 	if (strcmp(email_lc, row->email) != 0)
-		return PC_EUNAUTHORIZED;
+		return PC_EBADCREDS;
 	return PC_OK;
 }
 
-enum pc_err pc_password_reset(struct pc_ctx *ctx, const char *token, const char *password,
-			      size_t password_len, struct pc_user *out, struct pc_errinfo *ei)
+/* The public contracts of the one-half flows know one refusal. */
+static enum pc_err ot_one_refusal(enum pc_err err)
+{
+	return err == PC_EBADCREDS ? PC_EUNAUTHORIZED : err;
+}
+
+/*
+ * The reset of both faces; claim NULL for fastapi-users' one-half token.
+ * Errors as ot_check (an inactive user, or a race lost at the consume, is
+ * PC_EBADCREDS), and PC_EBADPASSWORD.
+ */
+static enum pc_err ot_reset(struct pc_ctx *ctx, const char *token, const char *claim,
+			    const char *password, size_t password_len, struct pc_user *out,
+			    struct pc_errinfo *ei)
 {
 	struct pc_onetime_apply apply = { 0 };
 	struct pc_onetime_row row;
@@ -272,9 +376,9 @@ enum pc_err pc_password_reset(struct pc_ctx *ctx, const char *token, const char 
 	memset(&u, 0, sizeof(u));
 	if (password == NULL)
 		return PC_EINVAL;
-	err = ot_check(ctx, OT_RESET, token, &row, &u);
+	err = ot_check(ctx, OT_RESET, token, claim, &row, &u);
 	if (err == PC_OK && !u.is_active)
-		err = PC_EUNAUTHORIZED;
+		err = PC_EBADCREDS;
 	if (err == PC_OK)
 		err = password_check_policy(&ctx->cfg, password, password_len, u.email, ei);
 	if (err == PC_OK)
@@ -296,7 +400,7 @@ enum pc_err pc_password_reset(struct pc_ctx *ctx, const char *token, const char 
 	apply.nmsgs = b->n;
 	err = STORE_CALL(ctx->store, onetime_consume, row.token_hash, "reset", now, &apply);
 	if (err == PC_ENOTFOUND) /* used, voided or the user changed meanwhile */
-		err = PC_EUNAUTHORIZED;
+		err = PC_EBADCREDS;
 	if (err != PC_OK)
 		goto out_wipe;
 	if (b->n > 0)
@@ -321,6 +425,63 @@ out_wipe:
 	return err;
 }
 
+enum pc_err pc_password_reset(struct pc_ctx *ctx, const char *token, const char *password,
+			      size_t password_len, struct pc_user *out, struct pc_errinfo *ei)
+{
+	return ot_one_refusal(ot_reset(ctx, token, NULL, password, password_len, out, ei));
+}
+
+enum pc_err pc_password_reset_claim(struct pc_ctx *ctx, const char *token, const char *claim,
+				    const char *password, size_t password_len,
+				    struct pc_user *out, struct pc_errinfo *ei)
+{
+	if (claim == NULL)
+		return PC_EINVAL;
+	return ot_reset(ctx, token, claim, password, password_len, out, ei);
+}
+
+/* The user as stored after a consume; u as it was when that read fails. */
+static void ot_reread(struct pc_ctx *ctx, struct pc_user *u)
+{
+	struct pc_user now_u;
+
+	if (STORE_CALL(ctx->store, user_by_id, u->id, &now_u) == PC_OK)
+		*u = now_u;
+	crypto_wipe(now_u.hashed_password, sizeof(now_u.hashed_password));
+	crypto_wipe(u->hashed_password, sizeof(u->hashed_password));
+}
+
+enum pc_err pc_magic_claim(struct pc_ctx *ctx, const char *token, const char *claim,
+			   struct pc_user *out)
+{
+	struct pc_onetime_apply apply = { 0 };
+	struct pc_onetime_row row;
+	struct pc_user u;
+	int64_t now = time_now();
+	enum pc_err err;
+
+	memset(&u, 0, sizeof(u));
+	if (claim == NULL)
+		return PC_EINVAL;
+	err = ot_check(ctx, OT_MAGIC, token, claim, &row, &u);
+	if (err == PC_OK && !u.is_active)
+		err = PC_EBADCREDS;
+	if (err == PC_OK) {
+		apply.login = true;
+		err = STORE_CALL(ctx->store, onetime_consume, row.token_hash,
+				 ot_purposes[OT_MAGIC].name, now, &apply);
+		if (err == PC_ENOTFOUND) /* used meanwhile, or the user changed */
+			err = PC_EBADCREDS;
+	}
+	if (err == PC_OK) {
+		u.is_verified = true;
+		ot_reread(ctx, &u);
+		*out = u;
+	}
+	crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
+	return err;
+}
+
 enum pc_err pc_verify(struct pc_ctx *ctx, const char *token, struct pc_user *out)
 {
 	struct pc_onetime_apply apply = { 0 };
@@ -330,9 +491,9 @@ enum pc_err pc_verify(struct pc_ctx *ctx, const char *token, struct pc_user *out
 	int64_t now = time_now();
 	enum pc_err err;
 
-	err = ot_check(ctx, OT_VERIFY, token, &row, &u);
+	err = ot_check(ctx, OT_VERIFY, token, NULL, &row, &u);
 	if (err != PC_OK)
-		return err;
+		return ot_one_refusal(err);
 	if (u.is_verified)
 		return PC_EALREADY;
 	b = ot_batch_new();
@@ -370,7 +531,7 @@ enum pc_err onetime_after_register(struct pc_ctx *ctx, const struct pc_user *u)
 	enum pc_err err;
 
 	if (ctx->cfg.requires_verification && u->is_active && !u->is_verified) {
-		err = ot_send(ctx, OT_VERIFY, u, true, "on_after_register");
+		err = ot_send(ctx, OT_VERIFY, u, true, "on_after_register", NULL);
 	} else {
 		b = ot_batch_new();
 		if (b == NULL)

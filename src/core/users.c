@@ -8,6 +8,10 @@
  *            loses the unique index still answers PC_EEXISTS).
  *   register is create with the flags forced: active, not superuser, not
  *            verified. A client cannot raise its own privileges.
+ *   passwordless register (MyAuth's magic link to an unknown address, with
+ *            open registration): register without the password steps; the
+ *            user has no hash ("" here, NULL stored), so a password login
+ *            never succeeds for it (pc_login) until a reset sets one.
  *   update:  a new email (compared case-insensitively) clears is_verified;
  *            a new password is policy-checked, hashed, and stamps
  *            password_changed_at; the flags move only with
@@ -80,11 +84,18 @@ static enum pc_err taken_check(struct pc_ctx *ctx, const char *email_lc, const c
 	return PC_OK;
 }
 
-static enum pc_err user_create(struct pc_ctx *ctx, const struct pc_user_input *in, bool honour_flags,
+enum user_create_how {
+	USER_HONOUR_FLAGS = 1 << 0, /* administrative: is_active, is_superuser, is_verified */
+	USER_PASSWORDLESS = 1 << 1, /* no password asked for, none stored */
+};
+
+static enum pc_err user_create(struct pc_ctx *ctx, const struct pc_user_input *in, unsigned how,
 			       struct pc_user *out, struct pc_errinfo *ei)
 {
 	char email_lc[PC_EMAIL_MAX + 1], username_lc[PC_USERNAME_MAX + 1];
 	struct pc_user u;
+	bool honour_flags = (how & USER_HONOUR_FLAGS) != 0;
+	bool passwordless = (how & USER_PASSWORDLESS) != 0;
 	enum pc_err err;
 	int64_t now = time_now();
 
@@ -104,19 +115,23 @@ static enum pc_err user_create(struct pc_ctx *ctx, const struct pc_user_input *i
 			return err;
 		memcpy(u.full_name, in->full_name, strlen(in->full_name) + 1);
 	}
-	if (in->password == NULL) {
+	if (in->password == NULL && !passwordless) {
 		pc_errinfo_set(ei, "body", "password", PC_V_MISSING, 0);
 		return PC_EINVAL;
 	}
-	err = password_check_policy(&ctx->cfg, in->password, in->password_len, u.email, ei);
-	if (err != PC_OK)
-		return err;
+	if (!passwordless) {
+		err = password_check_policy(&ctx->cfg, in->password, in->password_len, u.email, ei);
+		if (err != PC_OK)
+			return err;
+	}
 	err = taken_check(ctx, email_lc, u.username[0] ? username_lc : NULL, NULL, ei);
 	if (err != PC_OK)
 		return err;
-	err = hash_into(ctx, in->password, in->password_len, &u);
-	if (err != PC_OK)
-		return err;
+	if (!passwordless) {
+		err = hash_into(ctx, in->password, in->password_len, &u);
+		if (err != PC_OK)
+			return err;
+	}
 	err = crypto_uuid7(u.id);
 	if (err != PC_OK)
 		return err;
@@ -136,7 +151,7 @@ static enum pc_err user_create(struct pc_ctx *ctx, const struct pc_user_input *i
 enum pc_err pc_user_register(struct pc_ctx *ctx, const struct pc_user_input *in,
 			     struct pc_user *out, struct pc_errinfo *ei)
 {
-	enum pc_err err = user_create(ctx, in, false, out, ei);
+	enum pc_err err = user_create(ctx, in, 0, out, ei);
 
 	/* on_after_register, and the verify mail when verification is required.
 	 * The user exists whatever happens there: a failure is logged, and the
@@ -149,7 +164,17 @@ enum pc_err pc_user_register(struct pc_ctx *ctx, const struct pc_user_input *in,
 enum pc_err pc_user_create(struct pc_ctx *ctx, const struct pc_user_input *in,
 			   struct pc_user *out, struct pc_errinfo *ei)
 {
-	return user_create(ctx, in, true, out, ei);
+	return user_create(ctx, in, USER_HONOUR_FLAGS, out, ei);
+}
+
+enum pc_err users_register_passwordless(struct pc_ctx *ctx, const char *email,
+					struct pc_user *out, struct pc_errinfo *ei)
+{
+	struct pc_user_input in;
+
+	pc_user_input_init(&in);
+	in.email = email;
+	return user_create(ctx, &in, USER_PASSWORDLESS, out, ei);
 }
 
 /* Applies the identity fields of patch to u. Sets *email_changed. */

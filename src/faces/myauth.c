@@ -3,8 +3,10 @@
  *
  * Mounted under myauth_prefix + "/login" (MyAuth's router included with
  * prefix="/auth"): signup, the OAuth2 password login that hands out an
- * access and a refresh token, refresh rotation and revocation. TOTP, magic
- * links, password recovery are later work.
+ * access and a refresh token, refresh rotation and revocation; the magic
+ * link (POST /magic/{email} -> a claim, /claim -> the tokens of a login)
+ * and password recovery (POST /recover/{email} -> a claim, /reset). TOTP is
+ * later work.
  *
  * Its users router, under myauth_prefix + "/users": GET, PUT and DELETE /me
  * (MyAuth's UserRead, UserUpdate with `original`), and for a superuser GET
@@ -19,7 +21,14 @@
  *
  * Authentication: the refresh and revoke routes take a refresh token (opaque,
  * core/refresh.c) as "Authorization: Bearer <token>" and hand it to the core,
- * which finds it by its hash: an access JWT is no refresh token. The access
+ * which finds it by its hash: an access JWT is no refresh token. /claim and
+ * /reset take the mailed email token the same way and the claim in the body:
+ * two halves of one one-time token row (core/onetime.c), both needed. No
+ * bearer is 401; a bearer that is no token of the route's purpose is 403;
+ * one that is but fails (wrong claim, used, expired, inactive user) is 400.
+ * /magic and /recover answer a claim for any well-formed address (a decoy
+ * when no mail goes): they do not tell which addresses exist, except that
+ * with open registration a magic link to an unknown address registers it. The access
  * tokens this face issues are RFC 7519 JWTs (jwt_claims_rfc7519) with the
  * family claim "fam": they authenticate wherever that table does (e.g.
  * fastapi_users' /users/me) until their family is revoked.
@@ -41,13 +50,18 @@
 
 static pc_handler_fn ma_signup, ma_oauth, ma_refresh, ma_revoke, ma_me_get, ma_me_put,
 	ma_me_delete, ma_users_list, ma_toggle_state, ma_user_create, ma_user_get, ma_user_post,
-	ma_user_delete;
+	ma_user_delete, ma_magic, ma_claim, ma_recover, ma_reset;
 
 static const struct pc_route ma_login_routes[] = {
 	{ "POST", "/signup", ma_signup, PC_R_JSON | PC_R_SLOW },
 	{ "POST", "/oauth", ma_oauth, PC_R_FORM | PC_R_SLOW },
 	{ "POST", "/refresh", ma_refresh, 0 },
 	{ "POST", "/revoke", ma_revoke, 0 },
+	/* magic link and recovery: the email token as the bearer, the claim in the body */
+	{ "POST", "/magic/{email}", ma_magic, 0 },
+	{ "POST", "/claim", ma_claim, PC_R_JSON },
+	{ "POST", "/recover/{email}", ma_recover, 0 },
+	{ "POST", "/reset", ma_reset, PC_R_JSON | PC_R_SLOW },
 };
 
 /* Bearer access JWTs of an active user: MyAuth's get_current_active_user.
@@ -160,6 +174,25 @@ static const struct ma_errmap ma_admin_errs[] = {
 static const struct ma_errmap ma_token_errs[] = {
 	{ PC_EUNAUTHORIZED, 403, MA_BAD_TOKEN },
 	{ PC_EREVOKED, 403, MA_BAD_TOKEN },
+	{ PC_OK, 0, NULL },
+};
+
+/* The two-half tokens (magic link, recovery): a bearer that is no token of
+ * the route's purpose at all is 403, as MyAuth's token dependency answers;
+ * one that is, but whose claim, use, expiry or user fails, is 400. */
+#define MA_BAD_CLAIM "Login failed; invalid claim."
+
+static const struct ma_errmap ma_claim_errs[] = {
+	{ PC_EBADCREDS, 400, MA_BAD_CLAIM },
+	{ PC_ENOTFOUND, 400, MA_BAD_CLAIM }, /* the user deleted as the tokens were issued */
+	{ PC_EUNAUTHORIZED, 403, MA_BAD_TOKEN },
+	{ PC_OK, 0, NULL },
+};
+
+static const struct ma_errmap ma_reset_errs[] = {
+	{ PC_EBADCREDS, 400, "Password update failed; invalid claim." },
+	{ PC_EUNAUTHORIZED, 403, MA_BAD_TOKEN },
+	{ PC_EBADPASSWORD, 400, NULL },
 	{ PC_OK, 0, NULL },
 };
 
@@ -324,6 +357,89 @@ static enum pc_err ma_revoke(struct pc_req *req, struct pc_resp *resp)
 		return ma_fail(req, resp, err, ma_token_errs);
 	return resp_json(resp, 200, req_json_keep(req,
 		json_pack("{s:s}", "msg", "Token revoked successfully.")));
+}
+
+/* ---- magic link and recovery (two-half tokens: core/onetime.c) -------------------- */
+
+/* WebToken: the claim, the half the client keeps; the other half is mailed. */
+static enum pc_err ma_webtoken_render(struct pc_req *req, struct pc_resp *resp,
+				      char claim[PC_TOKEN_MAX])
+{
+	json_t *body = json_pack("{s:s}", "claim", claim);
+
+	crypto_wipe(claim, PC_TOKEN_MAX);
+	return resp_json(resp, 200, req_json_keep(req, body));
+}
+
+/* A malformed {email} is FastAPI's 422 at ["path", "email"]. */
+static enum pc_err ma_email_fail(struct pc_req *req, struct pc_resp *resp, enum pc_err err)
+{
+	if (err == PC_EINVAL)
+		snprintf(req->errinfo.where, sizeof(req->errinfo.where), "%s", "path");
+	return ma_fail(req, resp, err, ma_claim_errs);
+}
+
+/* Known, unknown or inactive, the answer is a claim (a decoy when no mail
+ * goes); an unknown address registers only with users_open_registration. */
+static enum pc_err ma_magic(struct pc_req *req, struct pc_resp *resp)
+{
+	const struct ma_settings *s = config_layer_get(pc_ctx_config(req->ctx), &ma_settings);
+	char claim[PC_TOKEN_MAX];
+	enum pc_err err = pc_magic_request(req->ctx, req_param_get(req, "email"),
+					   s != NULL && s->open_registration, claim,
+					   &req->errinfo);
+
+	if (err != PC_OK)
+		return ma_email_fail(req, resp, err);
+	return ma_webtoken_render(req, resp, claim);
+}
+
+static enum pc_err ma_claim(struct pc_req *req, struct pc_resp *resp)
+{
+	const char *token = req_bearer_get(req);
+	const char *claim;
+	struct pc_user u;
+	enum pc_err err;
+
+	if (token == NULL)
+		return ma_not_authenticated(req, resp);
+	err = req_json_str(req, "claim", true, &claim);
+	if (err == PC_OK)
+		err = pc_magic_claim(req->ctx, token, claim, &u);
+	if (err != PC_OK)
+		return ma_fail(req, resp, err, ma_claim_errs);
+	return ma_login_issue(req, resp, &u, ma_claim_errs);
+}
+
+static enum pc_err ma_recover(struct pc_req *req, struct pc_resp *resp)
+{
+	char claim[PC_TOKEN_MAX];
+	enum pc_err err = pc_password_recover(req->ctx, req_param_get(req, "email"), claim,
+					      &req->errinfo);
+
+	if (err != PC_OK)
+		return ma_email_fail(req, resp, err);
+	return ma_webtoken_render(req, resp, claim);
+}
+
+static enum pc_err ma_reset(struct pc_req *req, struct pc_resp *resp)
+{
+	const char *token = req_bearer_get(req);
+	const char *password, *claim;
+	enum pc_err err;
+
+	if (token == NULL)
+		return ma_not_authenticated(req, resp);
+	err = req_json_str(req, "new_password", true, &password);
+	if (err == PC_OK)
+		err = req_json_str(req, "claim", true, &claim);
+	if (err == PC_OK)
+		err = pc_password_reset_claim(req->ctx, token, claim, password, strlen(password),
+					      NULL, &req->errinfo);
+	if (err != PC_OK)
+		return ma_fail(req, resp, err, ma_reset_errs);
+	return resp_json(resp, 200, req_json_keep(req,
+		json_pack("{s:s}", "msg", "Password updated successfully.")));
 }
 
 static enum pc_err ma_me_get(struct pc_req *req, struct pc_resp *resp)

@@ -77,6 +77,7 @@ enum store_stmt {
 	STMT_OT_USE,
 	STMT_USER_SET_PASSWORD,
 	STMT_USER_SET_VERIFIED,
+	STMT_USER_MAGIC_LOGIN,
 	STMT_OUTBOX_INSERT,
 	STMT_OUTBOX_DUE,
 	STMT_OUTBOX_NEXT,
@@ -130,6 +131,7 @@ enum store_user_col {
 	X(COL_OT_PURPOSE, "purpose") \
 	X(COL_OT_USER_ID, "user_id") \
 	X(COL_OT_EMAIL, "email") \
+	X(COL_OT_CLAIM_HASH, "claim_hash") \
 	X(COL_OT_CREATED_AT, "created_at") \
 	X(COL_OT_EXPIRES_AT, "expires_at") \
 	X(COL_OT_USED_AT, "used_at")

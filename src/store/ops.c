@@ -697,6 +697,8 @@ static enum pc_err row_onetime(struct q *q, struct pc_onetime_row *out)
 		err = q_text(q, COL_OT_USER_ID, out->user_id, sizeof(out->user_id));
 	if (err == PC_OK)
 		err = q_text(q, COL_OT_EMAIL, out->email, sizeof(out->email));
+	if (err == PC_OK)
+		err = q_text(q, COL_OT_CLAIM_HASH, out->claim_hash, sizeof(out->claim_hash));
 	if (err != PC_OK)
 		return err;
 	out->created_at = q_int(q, COL_OT_CREATED_AT);
@@ -712,6 +714,7 @@ static enum pc_err onetime_insert(struct pc_store *s, const struct pc_onetime_ro
 		A_FIELD(":purpose", t->purpose),
 		A_FIELD(":user_id", t->user_id),
 		A_FIELD(":email", t->email),
+		A_FIELD_OR_NULL(":claim_hash", t->claim_hash),
 		A_INT(":created_at", t->created_at),
 		A_INT(":expires_at", t->expires_at),
 	};
@@ -843,6 +846,17 @@ static enum pc_err apply_verified(struct pc_store *s, const struct pc_onetime_ro
 	return q_write_one(s, STMT_USER_SET_VERIFIED, args, NARGS(args), NULL);
 }
 
+/* A magic-link login: is_verified = 1 while the user is active and its email
+ * is still the token's (verified already is fine); otherwise PC_ENOTFOUND. */
+static enum pc_err apply_login(struct pc_store *s, const struct pc_onetime_row *t, int64_t now)
+{
+	const struct store_arg args[] = {
+		A_FIELD(":id", t->user_id), A_INT(":now", now), A_FIELD(":email_lc", t->email),
+	};
+
+	return q_write_one(s, STMT_USER_MAGIC_LOGIN, args, NARGS(args), NULL);
+}
+
 /* Marks the token used (only if it is still good) and applies; all or nothing. */
 enum pc_err store_onetime_consume(struct pc_store *s, const char *token_hash,
 				  const char *purpose, int64_t now,
@@ -870,6 +884,8 @@ enum pc_err store_onetime_consume(struct pc_store *s, const char *token_hash,
 		err = apply_password(s, &t, apply->password_hash, now);
 	else if (err == PC_OK && apply->set_verified)
 		err = apply_verified(s, &t, now);
+	else if (err == PC_OK && apply->login)
+		err = apply_login(s, &t, now);
 	if (err == PC_OK && apply->end_sessions)
 		err = delete_by(s, STMT_SESSION_DELETE_USER, t.user_id, &n);
 	if (err == PC_OK)

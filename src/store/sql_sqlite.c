@@ -24,7 +24,8 @@
 	"u.is_superuser, u.is_verified, u.password_changed_at, u.created_at, u.updated_at"
 /* The columns of struct pc_onetime_row (ONETIME_COLUMNS). */
 #define ONETIME_COLS \
-	"token_hash, purpose, user_id, email, created_at, expires_at, " \
+	"token_hash, purpose, user_id, email, coalesce(claim_hash, '') AS claim_hash, " \
+	"created_at, expires_at, " \
 	"coalesce(used_at, 0) AS used_at"
 /* The columns of struct pc_outbox_row (OUTBOX_COLUMNS). */
 #define OUTBOX_COLS \
@@ -106,9 +107,9 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 		"UPDATE one_time_tokens SET used_at = :at "
 		"WHERE user_id = :user_id AND purpose = :purpose AND used_at IS NULL",
 	[STMT_OT_INSERT] =
-		"INSERT INTO one_time_tokens (token_hash, purpose, user_id, email, created_at, "
-		"expires_at) VALUES (:token_hash, :purpose, :user_id, :email, :created_at, "
-		":expires_at)",
+		"INSERT INTO one_time_tokens (token_hash, purpose, user_id, email, claim_hash, "
+		"created_at, expires_at) VALUES (:token_hash, :purpose, :user_id, :email, "
+		":claim_hash, :created_at, :expires_at)",
 	[STMT_OT_GET] = "SELECT " ONETIME_COLS " FROM one_time_tokens WHERE token_hash = :token_hash",
 	[STMT_OT_USE] =
 		"UPDATE one_time_tokens SET used_at = :now WHERE token_hash = :token_hash "
@@ -120,6 +121,10 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 	[STMT_USER_SET_VERIFIED] =
 		"UPDATE users SET is_verified = 1, updated_at = :now "
 		"WHERE id = :id AND email_lc = :email_lc AND is_verified = 0",
+	[STMT_USER_MAGIC_LOGIN] =
+		"UPDATE users SET is_verified = 1, "
+		"updated_at = CASE WHEN is_verified = 0 THEN :now ELSE updated_at END "
+		"WHERE id = :id AND is_active = 1 AND email_lc = :email_lc",
 	[STMT_OUTBOX_INSERT] =
 		"INSERT INTO mail_outbox (kind, recipient, subject, body_text, body_html, payload, "
 		"next_attempt_at, created_at) VALUES (:kind, :recipient, :subject, :body_text, "

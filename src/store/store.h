@@ -40,12 +40,16 @@ struct pc_session_row {
 };
 
 /* One-time tokens (002_mail). A token is good while used_at is 0 and
- * expires_at > now. purpose is "reset", "verify", "magic" or "confirm". */
+ * expires_at > now. purpose is "reset", "verify", "magic" or "confirm".
+ * claim_hash: the hex SHA-256 of the second half MyAuth's two-half flows
+ * hand to the client (magic link, recovery); "" (NULL stored) for a token
+ * that is used alone. */
 struct pc_onetime_row {
 	char token_hash[PC_SHA256_HEX];
 	char purpose[16];
 	char user_id[PC_ID_LEN + 1];
 	char email[PC_EMAIL_MAX + 1]; /* lower-cased address it was sent to */
+	char claim_hash[PC_SHA256_HEX]; /* "" when the token has no claim */
 	int64_t created_at;
 	int64_t expires_at;
 	int64_t used_at;              /* 0: unused */
@@ -98,6 +102,9 @@ struct pc_onetime_apply {
 	                            * voids the user's other reset tokens (see user_update). */
 	bool set_verified;         /* verify: is_verified = 1, only while the user's email
 	                            * is still the token's and the user is not verified yet */
+	bool login;                /* magic link: is_verified = 1 (they proved the address),
+	                            * only for an active user whose email is still the
+	                            * token's */
 	bool end_sessions;         /* delete the user's sessions */
 	const struct pc_outbox_row *const *msgs; /* events to enqueue with it */
 	size_t nmsgs;
@@ -244,8 +251,8 @@ enum pc_err store_onetime_get(struct pc_store *s, const char *token_hash,
 /* In one transaction: marks the token used when it has this purpose, is
  * unused and expires after now; then does what apply says. PC_ENOTFOUND
  * (nothing written) when the token is not good, or when apply's condition
- * on the user fails (inactive for a reset; email moved or already
- * verified for a verify). */
+ * on the user fails (inactive for a reset or a login; email moved for
+ * either, or already verified for a verify). */
 enum pc_err store_onetime_consume(struct pc_store *s, const char *token_hash,
 				  const char *purpose, int64_t now,
 				  const struct pc_onetime_apply *apply);

@@ -449,6 +449,24 @@ Test(mailctx, render_fills_the_templates_and_override_files_win)
 	free(r);
 }
 
+Test(mailctx, the_magic_mail_has_its_page_lifetime_and_override_files)
+{
+	struct pc_outbox_row *r = calloc(1, sizeof(*r));
+	char text[256];
+	const char *tok = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+
+	write_file("magic.txt", "Sign in: {{link}} ({{expires_in}})", text, sizeof(text));
+	cr_assert_eq(open_with(NULL, "magic_template_text", text,
+			       "magic_url", "https://app.example/magic", NULL), PC_OK);
+	cr_assert_eq(message_render(ctx, PC_MAIL_MAGIC, "a@camelot.bt", tok, r), PC_OK);
+	cr_assert_str_eq(r->subject, "Your sign-in link");
+	cr_assert_str_eq(r->body_text, "Sign in: https://app.example/magic?token="
+				       "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB (15 minutes)");
+	/* the HTML keeps its built-in template */
+	cr_assert_not_null(strstr(r->body_html, "<a href=\"https://app.example/magic?token=BBBB"));
+	free(r);
+}
+
 Test(mailctx, a_missing_template_file_stops_the_start)
 {
 	struct pc_errinfo ei = { 0 };

@@ -505,3 +505,71 @@ Test(onetime, every_step_writes_its_event)
 	cr_assert_null(strstr(rows[2].payload, rtok), "events carry no token");
 	free(rows);
 }
+
+/* ---- MyAuth: two-half tokens (magic link, recovery) -------------------------------------- */
+
+Test(onetime, a_magic_link_needs_both_halves_once_and_verifies_the_user)
+{
+	char tok[PC_TOKEN_MAX], claim[PC_TOKEN_MAX], hash[PC_SHA256_HEX];
+	struct pc_onetime_row row;
+	struct pc_user u = reg("gareth@camelot.bt"), got;
+
+	cr_assert_eq(pc_magic_request(ctx, "gareth@camelot.bt", false, claim, NULL), PC_OK);
+	last_token("gareth@camelot.bt", tok);
+	cr_assert(crypto_token_shape_ok(claim) && strcmp(claim, tok) != 0);
+	crypto_token_hash(tok, hash);
+	cr_assert_eq(STORE_CALL(ctx->store, onetime_get, hash, &row), PC_OK);
+	cr_assert_str_eq(row.purpose, "magic");
+	cr_assert_eq(row.expires_at - row.created_at, 900);
+	crypto_token_hash(claim, hash);
+	cr_assert_str_eq(row.claim_hash, hash);
+
+	cr_assert_eq(pc_magic_claim(ctx, tok, tok, &got), PC_EBADCREDS, "the token is no claim");
+	cr_assert_eq(pc_magic_claim(ctx, claim, claim, &got), PC_EUNAUTHORIZED, "nor the claim a token");
+	cr_assert_eq(pc_magic_claim(ctx, tok, claim, &got), PC_OK);
+	cr_assert_str_eq(got.id, u.id);
+	cr_assert(got.is_verified);
+	cr_assert_eq(pc_magic_claim(ctx, tok, claim, &got), PC_EBADCREDS, "used");
+}
+
+Test(onetime, a_magic_link_registers_an_unknown_address_only_when_asked)
+{
+	char tok[PC_TOKEN_MAX], claim[PC_TOKEN_MAX];
+	struct pc_user u;
+
+	cr_assert_eq(pc_magic_request(ctx, "dinadan@camelot.bt", false, claim, NULL), PC_OK);
+	cr_assert(crypto_token_shape_ok(claim), "a decoy claim all the same");
+	cr_assert_eq(mails_to("dinadan@camelot.bt"), 0);
+	cr_assert_eq(pc_user_get_by_email(ctx, "dinadan@camelot.bt", &u), PC_ENOTFOUND);
+
+	cr_assert_eq(pc_magic_request(ctx, "dinadan@camelot.bt", true, claim, NULL), PC_OK);
+	cr_assert_eq(mails_to("dinadan@camelot.bt"), 1);
+	cr_assert_eq(pc_user_get_by_email(ctx, "dinadan@camelot.bt", &u), PC_OK);
+	cr_assert_str_eq(u.hashed_password, "");
+	cr_assert(u.is_active && !u.is_verified && !u.is_superuser);
+	cr_assert_eq(login("dinadan@camelot.bt", ""), PC_EBADCREDS);
+	cr_assert_eq(login("dinadan@camelot.bt", PW), PC_EBADCREDS);
+	last_token("dinadan@camelot.bt", tok);
+	cr_assert_eq(pc_magic_claim(ctx, tok, claim, &u), PC_OK);
+}
+
+Test(onetime, a_recovery_token_and_a_forgot_token_do_not_cross)
+{
+	char rtok[PC_TOKEN_MAX], ftok[PC_TOKEN_MAX], claim[PC_TOKEN_MAX];
+	struct pc_errinfo ei = { 0 };
+
+	reg("safir@camelot.bt");
+	cr_assert_eq(pc_password_recover(ctx, "safir@camelot.bt", claim, NULL), PC_OK);
+	last_token("safir@camelot.bt", rtok);
+	cr_assert_eq(reset(rtok, "excalibur-42"), PC_EUNAUTHORIZED, "one half is not enough");
+	cr_assert_eq(pc_password_reset_claim(ctx, rtok, claim, "short", 5, NULL, &ei),
+		     PC_EBADPASSWORD);
+	cr_assert_eq(pc_magic_claim(ctx, rtok, claim, &(struct pc_user){ 0 }), PC_EUNAUTHORIZED,
+		     "a recovery token is no magic link");
+	cr_assert_eq(pc_password_forgot(ctx, "safir@camelot.bt", NULL), PC_OK);
+	last_token("safir@camelot.bt", ftok);
+	cr_assert_eq(pc_password_reset_claim(ctx, ftok, claim, "excalibur-42", 12, NULL, &ei),
+		     PC_EBADCREDS, "a one-half token is refused with any claim");
+	cr_assert_eq(reset(ftok, "excalibur-42"), PC_OK);
+	cr_assert_eq(login("safir@camelot.bt", "excalibur-42"), PC_OK);
+}
