@@ -52,6 +52,9 @@ enum store_stmt {
 	STMT_SCHEMA_CREATE, /* run as a script (exec), before STMT_SCHEMA_* can prepare */
 	STMT_SCHEMA_CURRENT,
 	STMT_SCHEMA_INSERT,
+	STMT_FOREIGN_KEYS_OFF, /* exec, outside a transaction */
+	STMT_FOREIGN_KEYS_ON,  /* exec, outside a transaction */
+	STMT_FOREIGN_KEYS_BROKEN, /* one row, column n: references that point at nothing */
 	STMT_USER_INSERT,
 	STMT_USER_BY_ID,
 	STMT_USER_BY_ID_UNREVOKED,
@@ -255,6 +258,12 @@ struct pc_migration {
 	int number;        /* NNN of the file name, from 1 */
 	const char *name;  /* the rest of the file name: "init" */
 	const char *sql;   /* the whole file; may hold several statements */
+	/* The file holds the line "-- portcullis: foreign keys off": it rebuilds
+	 * a table other tables reference (SQLite's twelve-step ALTER), so it runs
+	 * with foreign keys off (their cascades would empty the children when the
+	 * old table is dropped) and must leave none broken (checked before its
+	 * commit). */
+	bool foreign_keys_off;
 };
 
 enum store_dialect {

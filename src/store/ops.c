@@ -43,6 +43,7 @@ static const char *const value_cols[] = { "value" };
 const struct store_cols store_stmt_cols[STMT__MAX] = {
 	[STMT_PING] = COLS(one_cols),
 	[STMT_SCHEMA_CURRENT] = COLS(version_cols),
+	[STMT_FOREIGN_KEYS_BROKEN] = COLS(n_cols),
 	[STMT_USER_BY_ID] = COLS(user_cols),
 	[STMT_USER_BY_ID_UNREVOKED] = COLS(user_cols),
 	[STMT_USER_BY_ID_UNREVOKED_FAMILY] = COLS(user_cols),
@@ -249,6 +250,22 @@ static enum pc_err tx_end(struct pc_store *s, enum pc_err err)
  * the write lock, then finds the step done. *applied is set to whether it
  * ran. PC_ESTORE (logged).
  */
+/* After a rebuild with foreign keys off: every reference still points at a
+ * row (PRAGMA foreign_key_check finds none broken), else PC_ESTORE. */
+static enum pc_err migrate_keys_intact(struct pc_store *s)
+{
+	int64_t broken = 0;
+	bool found;
+	enum pc_err err = q_value(s, STMT_FOREIGN_KEYS_BROKEN, NULL, 0, &broken, &found);
+
+	if (err == PC_OK && broken > 0) {
+		fprintf(stderr, "portcullis: %s: %lld references point at no row after the "
+			"migration\n", s->drv->name, (long long)broken);
+		err = PC_ESTORE;
+	}
+	return err;
+}
+
 static enum pc_err migrate_one(struct pc_store *s, const struct pc_migration *m, bool *applied)
 {
 	const struct store_arg row[] = {
@@ -260,14 +277,21 @@ static enum pc_err migrate_one(struct pc_store *s, const struct pc_migration *m,
 	enum pc_err err;
 
 	*applied = false;
+	if (m->foreign_keys_off) {
+		err = s->drv->exec(s, s->drv->sql[STMT_FOREIGN_KEYS_OFF]);
+		if (err != PC_OK)
+			return err;
+	}
 	err = tx_begin(s);
 	if (err != PC_OK)
-		return err;
+		goto out_keys;
 	err = s->drv->exec(s, s->drv->sql[STMT_SCHEMA_CREATE]);
 	if (err == PC_OK)
 		err = q_value(s, STMT_SCHEMA_CURRENT, NULL, 0, &current, &found);
 	if (err == PC_OK && m->number > current) {
 		err = s->drv->exec(s, m->sql);
+		if (err == PC_OK && m->foreign_keys_off)
+			err = migrate_keys_intact(s);
 		if (err != PC_OK)
 			fprintf(stderr, "portcullis: %s: migration %03d_%s failed\n", s->drv->name,
 				m->number, m->name);
@@ -277,6 +301,13 @@ static enum pc_err migrate_one(struct pc_store *s, const struct pc_migration *m,
 	err = tx_end(s, err);
 	if (err == PC_OK)
 		*applied = m->number > current;
+out_keys:
+	if (m->foreign_keys_off) {
+		enum pc_err on = s->drv->exec(s, s->drv->sql[STMT_FOREIGN_KEYS_ON]);
+
+		if (err == PC_OK)
+			err = on;
+	}
 	return err;
 }
 

@@ -54,6 +54,9 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 	[STMT_SCHEMA_INSERT] =
 		"INSERT INTO schema_version (version, name, applied_at) "
 		"VALUES (:version, :name, :applied_at)",
+	[STMT_FOREIGN_KEYS_OFF] = "PRAGMA foreign_keys = OFF",
+	[STMT_FOREIGN_KEYS_ON] = "PRAGMA foreign_keys = ON",
+	[STMT_FOREIGN_KEYS_BROKEN] = "SELECT count(*) AS n FROM pragma_foreign_key_check",
 	[STMT_USER_INSERT] =
 		"INSERT INTO users (id, email, email_lc, username, username_lc, full_name, "
 		"hashed_password, is_active, is_superuser, is_verified, password_changed_at, "
