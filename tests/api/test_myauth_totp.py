@@ -232,6 +232,19 @@ def test_enable_refuses_a_secret_of_the_clients_choosing(server):
     assert flag(server, u["id"]) == 0
 
 
+def test_enable_refuses_the_uri_of_another_secret_even_with_the_right_code(server):
+    # the code is right for the server's pending secret; the uri names another
+    u, token = member(server)
+    n = new_totp(server, token)
+    other = pyotp.random_base32(32)
+    uri = n["uri"].replace(n["key"], other)
+    assert other in uri and n["key"] not in uri
+    r = enable(server, token, pyotp.TOTP(n["key"]).now(), uri)
+    assert_detail(r, 400, ON_FAIL)
+    assert flag(server, u["id"]) == 0
+    assert totp_row(server, u["id"])["pending_enc"] is not None
+
+
 @pytest.mark.parametrize("uri", ["", "garbage", "otpauth://hotp/x?secret=AAAAAAAAAAAAAAAA",
                                  "otpauth://totp/x", "otpauth://totp/x?issuer=a",
                                  "otpauth://totp/x?secret=",
