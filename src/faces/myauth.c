@@ -168,6 +168,11 @@ static const struct ma_errmap ma_token_errs[] = {
 	{ PC_OK, 0, NULL },
 };
 
+/* Nothing to tell the client in MyAuth's words: 500/503 (ma_fail). */
+static const struct ma_errmap ma_no_errs[] = {
+	{ PC_OK, 0, NULL },
+};
+
 static const struct ma_errmap ma_totp_on_errs[] = {
 	{ PC_EBADCREDS, 400, "Unable to authenticate or activate TOTP." },
 	{ PC_OK, 0, NULL },
@@ -382,7 +387,7 @@ static enum pc_err ma_new_totp(struct pc_req *req, struct pc_resp *resp)
 		return PC_OK;
 	err = totp_new(req->ctx, req->user, &e);
 	if (err != PC_OK)
-		return ma_fail(req, resp, err, ma_token_errs);
+		return ma_fail(req, resp, err, ma_no_errs);
 	if (format != NULL && strcmp(format, "svg") == 0) {
 		svg = arena_strdup(resp->arena, e.qr_svg);
 		totp_enrolment_release(&e);
