@@ -172,7 +172,7 @@ enum pc_err refresh_purge(struct pc_ctx *ctx, int64_t now);
 #define TOTP_SECRET_BYTES 20      /* 160 bits, what new-totp makes */
 #define TOTP_SECRET_MAX 64        /* the most a sealed secret may hold */
 #define TOTP_B32_MAX 64           /* longest base32 secret read from a uri */
-#define TOTP_URI_MAX 512
+#define TOTP_URI_MAX 2048         /* a 320-byte email percent-encoded fits */
 #define TOTP_AES_KEY 32
 #define TOTP_KID_LEN 8            /* hex digits of SHA-256(key) naming it */
 #define TOTP_RECOVERY_N 10        /* recovery codes made on enabling */

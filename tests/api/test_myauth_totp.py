@@ -136,6 +136,18 @@ def test_new_totp_returns_key_uri_and_a_parseable_svg(server):
     assert me["totp"] is False
 
 
+def test_new_totp_for_a_long_address(server):
+    # every character of the local part is percent-encoded in the uri (3 bytes)
+    email = "a" + "+" * 62 + "b" + "@" + ".".join(["c" * 60] * 4)
+    assert len(email) > 300 and len(email.split("@")[1]) < 254
+    r = server.post("/auth/login/signup", json={"email": email, "password": PW})
+    assert r.status_code == 200, r.text
+    token = oauth(server, email).json()["access_token"]
+    n = new_totp(server, token)
+    assert pyotp.parse_uri(n["uri"]).name == email
+    assert ET.fromstring(n["qr_svg"]).tag == SVG_NS + "svg"
+
+
 def test_new_totp_format_svg_answers_the_image(server):
     _, token = member(server)
     r = server.post("/auth/login/new-totp?format=svg", headers=bearer(token))

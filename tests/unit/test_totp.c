@@ -112,16 +112,15 @@ Test(totp, the_uri_parser_refuses_bad_inputs)
 		"otpauth://totp/x?secret=JBSWY3DPEHPK3PXP\n", "otpauth://totp/x?issuer",
 		"otpauth://totp/x?secret=JBSWY3DPEHPK3PX=",
 	};
-	char s[TOTP_B32_MAX + 1], big[2048];
+	char s[TOTP_B32_MAX + 1], big[TOTP_URI_MAX + 64];
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_expect_not(totp_uri_secret(bad[i], s, sizeof(s)), "accepted: %s", bad[i]);
 	cr_expect_not(totp_uri_secret(NULL, s, sizeof(s)));
 	/* longer than the bound, and a secret longer than its field */
 	snprintf(big, sizeof(big), "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&issuer=");
-	memset(big + strlen(big), 'a', 600);
-	big[sizeof(big) - 1] = '\0';
-	big[strlen("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&issuer=") + 600] = '\0';
+	memset(big + strlen(big), 'a', TOTP_URI_MAX);
+	big[strlen("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&issuer=") + TOTP_URI_MAX] = '\0';
 	cr_expect_not(totp_uri_secret(big, s, sizeof(s)));
 	snprintf(big, sizeof(big), "otpauth://totp/x?secret=%0100d", 0);
 	memset(big + 24, 'A', 100);
