@@ -1175,22 +1175,27 @@ enum pc_err store_totp_disable(struct pc_store *s, const char *user_id, int64_t 
 	return tx_end(s, err);
 }
 
-/* The compare-and-swap: the statement's condition decides, changes() == 1 says who won. */
+/* A compare-and-swap: the statement's condition decides, one row changed
+ * says this call won; PC_ENOTFOUND otherwise. */
+static enum pc_err totp_cas(struct pc_store *s, enum store_stmt id, const struct store_arg *args,
+			    size_t n)
+{
+	int64_t changed;
+	enum pc_err err = q_write(s, id, args, n, NULL, &changed);
+
+	return err == PC_OK && changed != 1 ? PC_ENOTFOUND : err;
+}
+
 enum pc_err store_totp_step_use(struct pc_store *s, const char *user_id, int64_t step,
 				int64_t now)
 {
 	const struct store_arg args[] = {
 		A_TEXT(":user_id", user_id), A_INT(":step", step), A_INT(":now", now),
 	};
-	int64_t changed;
-	enum pc_err err;
 
 	if (user_id == NULL)
 		return PC_EINVAL;
-	err = q_write(s, STMT_TOTP_STEP_USE, args, NARGS(args), NULL, &changed);
-	if (err == PC_OK && changed != 1)
-		err = PC_ENOTFOUND;
-	return err;
+	return totp_cas(s, STMT_TOTP_STEP_USE, args, NARGS(args));
 }
 
 enum pc_err store_totp_recovery_use(struct pc_store *s, const char *user_id,
@@ -1200,7 +1205,6 @@ enum pc_err store_totp_recovery_use(struct pc_store *s, const char *user_id,
 		A_TEXT(":user_id", user_id), A_TEXT(":code_hash", code_hash), A_INT(":now", now),
 	};
 	const struct store_arg reset[] = { A_TEXT(":user_id", user_id), A_INT(":now", now) };
-	int64_t changed;
 	enum pc_err err;
 
 	if (user_id == NULL || code_hash == NULL)
@@ -1208,9 +1212,7 @@ enum pc_err store_totp_recovery_use(struct pc_store *s, const char *user_id,
 	err = tx_begin(s);
 	if (err != PC_OK)
 		return err;
-	err = q_write(s, STMT_TOTP_RC_USE, args, NARGS(args), NULL, &changed);
-	if (err == PC_OK && changed != 1)
-		err = PC_ENOTFOUND;
+	err = totp_cas(s, STMT_TOTP_RC_USE, args, NARGS(args));
 	if (err == PC_OK)
 		err = q_write(s, STMT_TOTP_RESET_FAILURES, reset, NARGS(reset), NULL, NULL);
 	return tx_end(s, err);
