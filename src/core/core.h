@@ -6,6 +6,8 @@
  *   config    setting rows (the core's and those a face declares), checks
  *   authcache remembered credentials; authcache_through, the one check path
  *   auth      access JWTs by a face's claims table (login is public API)
+ *   refresh   refresh families: rotate, detect reuse, revoke
+ *   totp      the second factor: enrol, verify, replay guard, recovery, lockout
  *   workers   bounded pool for slow work (argon2 hashing, outbound HTTP)
  *   password  argon2id hash/verify, dummy verify, policy
  *   jwt       claims tables; issue/verify access tokens, the algorithm pinned

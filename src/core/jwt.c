@@ -34,7 +34,8 @@
  *      present, is a number <= now; with t->type_claim, that claim is the
  *      string t->access_type; t->subject and t->token_id are non-empty
  *      strings that fit struct pc_jwt_claims; with t->family, that claim,
- *      when present, is such a string too (absent: claims.fam is "").
+ *      when present, is such a string too (absent: claims.fam is ""); with
+ *      t->flag (the TOTP-purpose token's "totp"), that claim is exactly true.
  */
 #include <errno.h>
 #include <stdlib.h>
