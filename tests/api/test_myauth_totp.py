@@ -330,11 +330,16 @@ def test_the_totp_token_is_signed_with_another_key(server):
 def test_the_totp_token_is_refused_everywhere_else(server):
     u, _, _, _ = enabled_user(server)
     token = pending_token(server, u["email"])
+    fams, row = families(server, u["id"]), totp_row(server, u["id"])
     assert_detail(server.get("/auth/users/me", headers=bearer(token)), 401, BAD_TOKEN)
     assert server.get("/users/me", headers=bearer(token)).status_code == 401
     assert_detail(server.post("/auth/login/refresh", headers=bearer(token)), 403, BAD_TOKEN)
+    assert_detail(server.post("/auth/login/revoke", headers=bearer(token)), 403, BAD_TOKEN)
     r = server.post("/auth/login/new-totp", headers=bearer(token))
     assert r.status_code == 401
+    r = server.request("DELETE", "/auth/login/totp", json={"original": PW}, headers=bearer(token))
+    assert r.status_code == 401
+    assert families(server, u["id"]) == fams and totp_row(server, u["id"]) == row
 
 
 def test_a_forged_totp_claim_under_the_access_key_is_refused(server):
@@ -348,8 +353,15 @@ def test_a_forged_totp_claim_under_the_access_key_is_refused(server):
 def test_access_refresh_and_garbage_tokens_are_refused_at_the_second_step(server):
     u, token = member(server)
     pair = oauth(server, u["email"]).json()
+    fams = families(server, u["id"])
     for t in (token, pair["access_token"], pair["refresh_token"], "garbage"):
         assert_detail(second_step(server, t, "123456"), 403, BAD_TOKEN)
+    assert families(server, u["id"]) == fams
+    # nor an access token of a user whose TOTP is on
+    v, access, totp, _ = enabled_user(server)
+    row = totp_row(server, v["id"])
+    assert_detail(second_step(server, access, totp.now()), 403, BAD_TOKEN)
+    assert totp_row(server, v["id"]) == row
 
 
 def test_the_second_step_needs_a_bearer(server):
