@@ -47,6 +47,7 @@ enum pc_err {
 	PC_EINTERNAL,     /* a bug or a failing library */
 	PC_EALREADY,      /* the state asked for is already there (e.g. already verified) */
 	PC_EREVOKED,      /* a spent refresh token presented again: its family is now revoked */
+	PC_ELIMITED,      /* too many attempts: locked out for a while */
 	PC_ERR__MAX
 };
 
@@ -193,6 +194,8 @@ struct pc_config {
 	int mail_retry_base_seconds;     /* first retry delay, doubling ... */
 	int mail_retry_max_seconds;      /* ... up to this */
 	int mail_max_attempts;           /* 0 = retry forever */
+	char totp_key[PC_CFG_STR];       /* 64 hex digits; "" = generated once, kept in the store */
+	char totp_issuer[128];           /* issuer of otpauth:// URIs */
 	/* The settings the layers above the core declare (each face's route
 	 * prefixes and cookie): set, loaded and listed by name like the fields
 	 * above, read by their layer; opaque here. */
@@ -274,6 +277,8 @@ struct pc_user {
 	int64_t password_changed_at;           /* unix seconds */
 	int64_t created_at;
 	int64_t updated_at;
+	bool totp_enabled;                     /* the second factor is on (read only here:
+	                                        * written by the TOTP calls alone) */
 };
 
 /* Input for create and update. NULL / PC_UNSET mean "absent". */

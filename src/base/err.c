@@ -25,6 +25,7 @@ static const char *const err_names[PC_ERR__MAX] = {
 	[PC_EINTERNAL] = "internal error",
 	[PC_EALREADY] = "already done",
 	[PC_EREVOKED] = "token reused: family revoked",
+	[PC_ELIMITED] = "too many attempts",
 };
 
 const char *pc_strerror(enum pc_err err)

@@ -46,6 +46,30 @@ static const char *check_jwt_secret(const char *v)
 	return NULL;
 }
 
+static const char *check_totp_key(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0)
+		return NULL;
+	if (n != 64 || strspn(v, "0123456789abcdefABCDEF") != 64)
+		return "must be 64 hex digits (32 bytes; generate one with: openssl rand -hex 32)";
+	return NULL;
+}
+
+static const char *check_totp_issuer(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 64)
+		return "must be 1 to 64 bytes";
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+			return "must hold no control characters";
+	}
+	return NULL;
+}
+
 const char *config_check_http_url(const char *v)
 {
 	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
@@ -190,6 +214,11 @@ static const struct config_row settings[] = {
 	S_INT(mail_retry_base_seconds, "2", 1, 3600, "first retry delay of a failed delivery (doubles)"),
 	S_INT(mail_retry_max_seconds, "300", 1, 86400, "longest retry delay"),
 	S_INT(mail_max_attempts, "0", 0, 1000000, "attempts before a delivery is given up; 0: never"),
+	S_STR(totp_key, "", NULL, check_totp_key,
+	      "AES-256 key sealing TOTP secrets, 64 hex digits (openssl rand -hex 32); "
+	      "empty: generated and kept in the database"),
+	S_STR(totp_issuer, "portcullis", NULL, check_totp_issuer,
+	      "issuer named in TOTP otpauth:// URIs"),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -6,6 +6,8 @@
  *   config    setting rows (the core's and those a face declares), checks
  *   authcache remembered credentials; authcache_through, the one check path
  *   auth      access JWTs by a face's claims table (login is public API)
+ *   refresh   refresh families: rotate, detect reuse, revoke
+ *   totp      the second factor: enrol, verify, replay guard, recovery, lockout
  *   workers   bounded pool for slow work (argon2 hashing, outbound HTTP)
  *   password  argon2id hash/verify, dummy verify, policy
  *   jwt       claims tables; issue/verify access tokens, the algorithm pinned
@@ -167,6 +169,72 @@ PC_WUR enum pc_err refresh_revoke(struct pc_ctx *ctx, const char *token);
 /* Housekeeping: deletes tokens expired by now and the families left empty. */
 enum pc_err refresh_purge(struct pc_ctx *ctx, int64_t now);
 
+/* ---- totp (totp.c): the second factor; states drawn atop the file ------------ */
+
+#define TOTP_PERIOD 30            /* seconds a step */
+#define TOTP_SECRET_BYTES 20      /* 160 bits, what new-totp makes */
+#define TOTP_SECRET_MAX 64        /* the most a sealed secret may hold */
+#define TOTP_B32_MAX 64           /* longest base32 secret read from a uri */
+#define TOTP_URI_MAX 2048         /* a 320-byte email percent-encoded fits */
+#define TOTP_AES_KEY 32
+#define TOTP_KID_LEN 8            /* hex digits of SHA-256(key) naming it */
+#define TOTP_RECOVERY_N 10        /* recovery codes made on enabling */
+#define TOTP_RECOVERY_LEN 19      /* XXXX-XXXX-XXXX-XXXX, base32: 80 bits */
+#define TOTP_PENDING_LIFETIME 300 /* seconds of a TOTP-purpose token */
+
+/* The TOTP-purpose token's claims (sub, jti, aud, "totp": true). */
+extern const struct jwt_claims_table jwt_claims_totp;
+
+/* What new-totp hands out. */
+struct totp_enrolment {
+	char key[TOTP_B32_MAX + 1];  /* base32 secret */
+	char uri[TOTP_URI_MAX];      /* otpauth://totp/<issuer>:<email>?secret=..&issuer=.. */
+	char *qr_svg;                /* owned: totp_enrolment_release frees */
+};
+
+/* Start-up: settles the sealing key (totp_key or the generated one), refuses
+ * (PC_EINVAL, ei names totp_key and the count) when stored secrets were
+ * sealed under another key, keys the TOTP-purpose token. totp_close undoes. */
+enum pc_err totp_open(struct pc_ctx *ctx, struct pc_errinfo *ei);
+void totp_close(struct pc_ctx *ctx);
+/* off/pending/on -> pending: a new secret for u, stored sealed as pending. */
+enum pc_err totp_new(struct pc_ctx *ctx, const struct pc_user *u, struct totp_enrolment *out);
+void totp_enrolment_release(struct totp_enrolment *e);
+/* pending -> on. PC_EBADCREDS for a wrong or missing password (when u has
+ * one), a claim that is not the right 6-digit code, a uri that does not
+ * parse or carries another secret than the pending one, or no pending
+ * secret; codes gets the recovery codes (shown once). Hashes: a worker. */
+PC_WUR enum pc_err totp_enable(struct pc_ctx *ctx, const struct pc_user *u, const char *claim,
+			       const char *uri, const char *password,
+			       char (*codes)[TOTP_RECOVERY_LEN + 1]);
+/* -> off. PC_EBADCREDS for a wrong or missing password (when u has one). */
+PC_WUR enum pc_err totp_disable(struct pc_ctx *ctx, const struct pc_user *u,
+				const char *original);
+/* The TOTP-purpose token of u (whose first factor has just passed). */
+enum pc_err totp_pending_issue(struct pc_ctx *ctx, const struct pc_user *u, char *out,
+			       size_t outsz);
+/* The second step: token must be a TOTP-purpose token (else
+ * PC_EUNAUTHORIZED), claim a code or an unused recovery code. PC_ENOTFOUND:
+ * TOTP is not on; PC_ELIMITED with *retry_after seconds while locked out;
+ * PC_EBADCREDS: wrong (counted). On PC_OK out is the user and the token spent. */
+PC_WUR enum pc_err totp_login(struct pc_ctx *ctx, const char *token, const char *claim,
+			      struct pc_user *out, int64_t *retry_after);
+/* The pieces, for the unit tests: the code of a step (digits 6..8; out
+ * holds digits + 1), sealing, the uri's secret, the QR. */
+enum pc_err totp_code(const unsigned char *secret, size_t n, int64_t step, unsigned digits,
+		      char *out);
+void totp_key_id(const unsigned char key[TOTP_AES_KEY], char out[TOTP_KID_LEN + 1]);
+enum pc_err totp_seal(const unsigned char key[TOTP_AES_KEY], const char *aad,
+		      const unsigned char *pt, size_t n, char *out, size_t outsz);
+/* PC_EUNAUTHORIZED for another key, a tampered text or another aad. */
+PC_WUR enum pc_err totp_unseal(const unsigned char key[TOTP_AES_KEY], const char *aad,
+			       const char *text, unsigned char *pt, size_t ptsz, size_t *n);
+/* The secret= of an otpauth://totp/ uri, upper-cased; false when the uri is
+ * not one (strict: printable ASCII, bounded, exactly one base32 secret). */
+bool totp_uri_secret(const char *uri, char *secret, size_t secretsz);
+/* An SVG image of the QR code of text; *out owned by the caller (free). */
+enum pc_err totp_qr_svg(const char *text, char **out);
+
 /* ---- workers --------------------------------------------------------------- */
 
 /* A fixed set of threads running jobs from a bounded FIFO. submit never
@@ -254,6 +322,9 @@ struct jwt_claims_table {
 	 * non-empty string, or the token is refused); the access check then
 	 * also requires the family to be live (auth.c). */
 	const char *family;
+	/* NULL: none. Else a claim issued as true and required to be exactly
+	 * true ("totp" of the TOTP-purpose token, totp.c). */
+	const char *flag;
 };
 
 /* sub, jti, aud and the optional fam: RFC 7519's names, what fastapi-users
@@ -460,6 +531,9 @@ struct pc_ctx {
 	struct pc_mailer *mailer; /* the outbox sender (outbox.c) */
 	struct message_templates *templates; /* mail template overrides (message.c) */
 	uint64_t serial;          /* unique in the process: whose cache entries (authcache.c) */
+	struct pc_jwt_key totp_jwt;             /* the TOTP-purpose token's key (totp.c) */
+	unsigned char totp_key[TOTP_AES_KEY];   /* seals TOTP secrets */
+	char totp_kid[TOTP_KID_LEN + 1];
 };
 
 /* The pool that runs slow work; the HTTP layer submits hashing requests here. */

@@ -277,6 +277,9 @@ enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out, struct
 	err = jwt_key_settle(ctx, ei);
 	if (err != PC_OK)
 		goto out_close_store;
+	err = totp_open(ctx, ei);
+	if (err != PC_OK)
+		goto out_close_key;
 	nworkers = cfg->hash_workers > 0 ? (unsigned)cfg->hash_workers : ncpus();
 	err = workers_new(nworkers, (size_t)cfg->hash_queue_max, cfg->hash_nice, &ctx->workers);
 	if (err != PC_OK)
@@ -298,6 +301,7 @@ out_close_mail:
 out_free_workers:
 	workers_free(ctx->workers);
 out_close_key:
+	totp_close(ctx);
 	jwt_key_close(&ctx->jwt);
 out_close_store:
 	store_close(ctx->store);
@@ -316,6 +320,7 @@ void pc_ctx_free(struct pc_ctx *ctx)
 	housekeeping_stop(f);
 	mail_close(ctx);
 	workers_free(ctx->workers);
+	totp_close(ctx);
 	jwt_key_close(&ctx->jwt);
 	store_close(ctx->store);
 	crypto_wipe(f, sizeof(*f));

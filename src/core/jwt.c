@@ -34,7 +34,8 @@
  *      present, is a number <= now; with t->type_claim, that claim is the
  *      string t->access_type; t->subject and t->token_id are non-empty
  *      strings that fit struct pc_jwt_claims; with t->family, that claim,
- *      when present, is such a string too (absent: claims.fam is "").
+ *      when present, is such a string too (absent: claims.fam is ""); with
+ *      t->flag (the TOTP-purpose token's "totp"), that claim is exactly true.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -60,6 +61,7 @@ const struct jwt_claims_table jwt_claims_rfc7519 = {
 	.type_claim = NULL,
 	.access_type = NULL,
 	.family = "fam",
+	.flag = NULL,
 };
 
 /* ---- keys and HMAC -------------------------------------------------------- */
@@ -184,6 +186,8 @@ static char *jwt_payload_new(const struct pc_jwt_key *key, const struct jwt_clai
 		rc |= json_object_set_new(p, t->type_claim, json_string(t->access_type));
 	if (c->fam[0] != '\0')
 		rc |= json_object_set_new(p, t->family, json_string(c->fam));
+	if (t->flag != NULL)
+		rc |= json_object_set_new(p, t->flag, json_true());
 	if (rc == 0)
 		text = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(p);
@@ -380,6 +384,8 @@ static bool jwt_claims_ok(const struct pc_jwt_key *key, const struct jwt_claims_
 		    strlen(t->access_type) != json_string_length(type))
 			return false;
 	}
+	if (t->flag != NULL && !json_is_true(json_object_get(claims, t->flag)))
+		return false;
 	iat = json_object_get(claims, "iat");
 	c->iat = json_is_integer(iat) ? json_integer_value(iat) : 0;
 	fam = t->family != NULL ? json_object_get(claims, t->family) : NULL;
@@ -424,7 +430,8 @@ struct jwt_fast {
 
 /* What a member is to the table. */
 enum jwt_role {
-	ROLE_OTHER, ROLE_AUD, ROLE_SUB, ROLE_JTI, ROLE_TYPE, ROLE_FAM, ROLE_EXP, ROLE_IAT, ROLE_NBF
+	ROLE_OTHER, ROLE_AUD, ROLE_SUB, ROLE_JTI, ROLE_TYPE, ROLE_FAM, ROLE_EXP, ROLE_IAT, ROLE_NBF,
+	ROLE_FLAG
 };
 
 static void fast_ws(struct jwt_fast *f)
@@ -511,6 +518,8 @@ static enum jwt_role fast_role(const struct jwt_claims_table *t, const char *k, 
 		return ROLE_IAT;
 	if (fast_eq(k, kn, "nbf"))
 		return ROLE_NBF;
+	if (fast_eq(k, kn, t->flag))
+		return ROLE_FLAG;
 	return ROLE_OTHER;
 }
 
@@ -525,7 +534,7 @@ static bool fast_copy(const char *s, size_t n, char *dst, size_t dstsz)
 }
 
 struct jwt_fast_seen {
-	bool aud_ok, have_exp, nbf_future, type_ok;
+	bool aud_ok, have_exp, nbf_future, type_ok, flag_ok;
 };
 
 /* One member value. Claims of interest are checked as they come; others are
@@ -607,7 +616,12 @@ static enum jwt_read fast_value(struct jwt_fast *f, const struct pc_jwt_key *key
 			return JWT_READ_DECLINE;
 		}
 	}
-	if (fast_word(f, "true") || fast_word(f, "false") || fast_word(f, "null"))
+	if (fast_word(f, "true")) {
+		seen->flag_ok |= role == ROLE_FLAG;
+		return role == ROLE_OTHER || role == ROLE_IAT || role == ROLE_FLAG ? JWT_READ_OK :
+		       JWT_READ_REJECT;
+	}
+	if (fast_word(f, "false") || fast_word(f, "null"))
 		return role == ROLE_OTHER || role == ROLE_IAT ? JWT_READ_OK : JWT_READ_REJECT;
 	return JWT_READ_DECLINE;
 }
@@ -617,7 +631,7 @@ enum jwt_read jwt_claims_read_fast(const struct pc_jwt_key *key, const struct jw
 				   struct pc_jwt_claims *c)
 {
 	struct jwt_fast f = { json, json + len };
-	struct jwt_fast_seen seen = { false, false, false, false };
+	struct jwt_fast_seen seen = { false, false, false, false, false };
 	const char *keys[JWT_FAST_KEYS];
 	size_t keylens[JWT_FAST_KEYS], nkeys = 0;
 	bool rejected = false;
@@ -669,7 +683,8 @@ out_end:
 	if (f.p != f.end)
 		return JWT_READ_DECLINE;
 	if (rejected || (t->audience && !seen.aud_ok) || !seen.have_exp || c->exp <= now ||
-	    seen.nbf_future || (t->type_claim != NULL && !seen.type_ok) || c->sub[0] == '\0' ||
+	    seen.nbf_future || (t->type_claim != NULL && !seen.type_ok) ||
+	    (t->flag != NULL && !seen.flag_ok) || c->sub[0] == '\0' ||
 	    c->jti[0] == '\0')
 		return JWT_READ_REJECT;
 	return JWT_READ_OK;

@@ -5,8 +5,17 @@
  * prefix="/auth"): signup, the OAuth2 password login that hands out an
  * access and a refresh token, refresh rotation and revocation; the magic
  * link (POST /magic/{email} -> a claim, /claim -> the tokens of a login)
- * and password recovery (POST /recover/{email} -> a claim, /reset). TOTP is
- * later work.
+ * and password recovery (POST /recover/{email} -> a claim, /reset); and TOTP
+ * (core/totp.c): POST /new-totp (a pending secret: key, uri, and the QR as
+ * "qr_svg", or the SVG itself with ?format=svg), PUT /totp (enable: the
+ * code, the uri new-totp gave, the password; answers the recovery codes),
+ * DELETE /totp (disable, with `original`), POST /totp (the second step of a
+ * login: a TOTP-purpose token as bearer and a code or recovery code).
+ *
+ * A first factor (password at /oauth, a magic link at /claim) ends in
+ * ma_login_issue: for a user with TOTP on, a TOTP-purpose token (its own
+ * key: no other route accepts it) and "refresh_token": null; otherwise the
+ * Token of a new refresh family.
  *
  * Its users router, under myauth_prefix + "/users": GET, PUT and DELETE /me
  * (MyAuth's UserRead, UserUpdate with `original`), and for a superuser GET
@@ -42,15 +51,24 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "faces/face.h"
 #include "faces/errors.h"
 
-static pc_handler_fn ma_signup, ma_oauth, ma_refresh, ma_revoke, ma_me_get, ma_me_put,
+static pc_handler_fn ma_signup, ma_oauth, ma_refresh, ma_revoke, ma_magic, ma_claim, ma_recover,
+	ma_reset, ma_new_totp, ma_totp_put, ma_totp_delete, ma_totp_login, ma_me_get, ma_me_put,
 	ma_me_delete, ma_users_list, ma_toggle_state, ma_user_create, ma_user_get, ma_user_post,
-	ma_user_delete, ma_magic, ma_claim, ma_recover, ma_reset;
+	ma_user_delete;
+
+/* Bearer access JWTs of an active user: MyAuth's get_current_active_user.
+ * The router refuses an inactive one before any handler runs, and
+ * ma_render_error says it as MyAuth does: 400 "Inactive user" (also before
+ * the superuser check, as get_current_active_superuser builds on it). */
+#define MA_AUTHED (PC_R_AUTH | PC_R_BEARER | PC_R_ACTIVE)
+#define MA_ADMIN (MA_AUTHED | PC_R_SUPERUSER)
 
 static const struct pc_route ma_login_routes[] = {
 	{ "POST", "/signup", ma_signup, PC_R_JSON | PC_R_SLOW },
@@ -62,14 +80,12 @@ static const struct pc_route ma_login_routes[] = {
 	{ "POST", "/claim", ma_claim, PC_R_JSON },
 	{ "POST", "/recover/{email}", ma_recover, 0 },
 	{ "POST", "/reset", ma_reset, PC_R_JSON | PC_R_SLOW },
+	{ "POST", "/new-totp", ma_new_totp, MA_AUTHED },
+	{ "PUT", "/totp", ma_totp_put, MA_AUTHED | PC_R_JSON | PC_R_SLOW },
+	{ "DELETE", "/totp", ma_totp_delete, MA_AUTHED | PC_R_JSON | PC_R_SLOW },
+	/* the TOTP-purpose token, checked by the handler (totp_login), not the router */
+	{ "POST", "/totp", ma_totp_login, PC_R_JSON },
 };
-
-/* Bearer access JWTs of an active user: MyAuth's get_current_active_user.
- * The router refuses an inactive one before any handler runs, and
- * ma_render_error says it as MyAuth does: 400 "Inactive user" (also before
- * the superuser check, as get_current_active_superuser builds on it). */
-#define MA_AUTHED (PC_R_AUTH | PC_R_BEARER | PC_R_ACTIVE)
-#define MA_ADMIN (MA_AUTHED | PC_R_SUPERUSER)
 
 static const struct pc_route ma_users_routes[] = {
 	{ "GET", "/me", ma_me_get, MA_AUTHED },
@@ -196,6 +212,29 @@ static const struct ma_errmap ma_reset_errs[] = {
 	{ PC_OK, 0, NULL },
 };
 
+/* Nothing to tell the client in MyAuth's words: 500/503 (ma_fail). */
+static const struct ma_errmap ma_no_errs[] = {
+	{ PC_OK, 0, NULL },
+};
+
+static const struct ma_errmap ma_totp_on_errs[] = {
+	{ PC_EBADCREDS, 400, "Unable to authenticate or activate TOTP." },
+	{ PC_OK, 0, NULL },
+};
+
+static const struct ma_errmap ma_totp_off_errs[] = {
+	{ PC_EBADCREDS, 400, "Unable to authenticate or deactivate TOTP." },
+	{ PC_OK, 0, NULL },
+};
+
+static const struct ma_errmap ma_totp_login_errs[] = {
+	{ PC_EUNAUTHORIZED, 403, MA_BAD_TOKEN },
+	{ PC_ENOTFOUND, 400, "Login failed; TOTP is not enabled." },
+	{ PC_EBADCREDS, 400, "Login failed; unable to verify TOTP." },
+	{ PC_ELIMITED, 429, "Too many attempts; try again later." },
+	{ PC_OK, 0, NULL },
+};
+
 /* ---- renderers ------------------------------------------------------------------ */
 
 static void ma_render_error(struct pc_req *req, struct pc_resp *resp, int status,
@@ -254,7 +293,7 @@ static enum pc_err ma_user_render(struct pc_req *req, struct pc_resp *resp,
 	return resp_json(resp, 200, req_json_keep(req, json_pack(
 		"{s:s, s:s, s:o, s:b, s:b, s:b, s:b}", "id", u->id, "email", u->email,
 		"full_name", name, "is_active", u->is_active, "is_superuser", u->is_superuser,
-		"is_verified", u->is_verified, "totp", false)));
+		"is_verified", u->is_verified, "totp", u->totp_enabled)));
 }
 
 /* Token: access, refresh, "bearer". */
@@ -304,11 +343,9 @@ static enum pc_err ma_signup(struct pc_req *req, struct pc_resp *resp)
 	return ma_user_render(req, resp, &u);
 }
 
-/* What every first factor (password at /oauth, a magic link at /claim) ends
- * in: the Token of a new refresh family for u. The one place a login is
- * turned into tokens. */
-static enum pc_err ma_login_issue(struct pc_req *req, struct pc_resp *resp,
-				  const struct pc_user *u, const struct ma_errmap *errs)
+/* The Token of a new refresh family for u: a login complete. */
+static enum pc_err ma_pair_issue(struct pc_req *req, struct pc_resp *resp,
+				 const struct pc_user *u, const struct ma_errmap *errs)
 {
 	struct refresh_pair pair;
 	enum pc_err err = refresh_login(req->ctx, &jwt_claims_rfc7519, u, &pair);
@@ -316,6 +353,28 @@ static enum pc_err ma_login_issue(struct pc_req *req, struct pc_resp *resp,
 	if (err != PC_OK)
 		return ma_fail(req, resp, err, errs);
 	return ma_pair_render(req, resp, &pair);
+}
+
+/* What every first factor (password at /oauth, a magic link at /claim) ends
+ * in, the one place a login is turned into tokens: with TOTP on, the
+ * TOTP-purpose token and no refresh token (no family is started); else the
+ * Token of a new refresh family. */
+static enum pc_err ma_login_issue(struct pc_req *req, struct pc_resp *resp,
+				  const struct pc_user *u, const struct ma_errmap *errs)
+{
+	char token[PC_JWT_MAX];
+	json_t *body;
+	enum pc_err err;
+
+	if (!u->totp_enabled)
+		return ma_pair_issue(req, resp, u, errs);
+	err = totp_pending_issue(req->ctx, u, token, sizeof(token));
+	if (err != PC_OK)
+		return ma_fail(req, resp, err, errs);
+	body = json_pack("{s:s, s:n, s:s}", "access_token", token, "refresh_token",
+			 "token_type", "bearer");
+	crypto_wipe(token, sizeof(token));
+	return resp_json(resp, 200, req_json_keep(req, body));
 }
 
 static enum pc_err ma_oauth(struct pc_req *req, struct pc_resp *resp)
@@ -442,6 +501,103 @@ static enum pc_err ma_reset(struct pc_req *req, struct pc_resp *resp)
 		json_pack("{s:s}", "msg", "Password updated successfully.")));
 }
 
+/* ---- TOTP handlers ------------------------------------------------------------------ */
+
+/* NewTOTPResponse {key, uri} and "qr_svg"; ?format=svg: the SVG itself. */
+static enum pc_err ma_new_totp(struct pc_req *req, struct pc_resp *resp)
+{
+	const char *format = req_query_get(req, "format");
+	struct totp_enrolment e;
+	json_t *body;
+	char *svg;
+	enum pc_err err;
+
+	err = totp_new(req->ctx, req->user, &e);
+	if (err != PC_OK)
+		return ma_fail(req, resp, err, ma_no_errs);
+	if (format != NULL && strcmp(format, "svg") == 0) {
+		svg = arena_strdup(resp->arena, e.qr_svg);
+		totp_enrolment_release(&e);
+		if (svg == NULL)
+			return PC_ENOMEM;
+		resp->status = 200;
+		resp->content_type = "image/svg+xml";
+		resp->body = svg;
+		resp->body_len = strlen(svg);
+		return PC_OK;
+	}
+	body = json_pack("{s:s, s:s, s:s}", "key", e.key, "uri", e.uri, "qr_svg", e.qr_svg);
+	totp_enrolment_release(&e);
+	return resp_json(resp, 200, req_json_keep(req, body));
+}
+
+/* EnableTOTP {claim, uri, password?}: answers the recovery codes, once. */
+static enum pc_err ma_totp_put(struct pc_req *req, struct pc_resp *resp)
+{
+	char codes[TOTP_RECOVERY_N][TOTP_RECOVERY_LEN + 1];
+	const char *claim, *uri, *password = NULL;
+	json_t *body, *list;
+	enum pc_err err;
+
+	err = req_json_str(req, "claim", true, &claim);
+	if (err == PC_OK)
+		err = req_json_str(req, "uri", true, &uri);
+	if (err == PC_OK)
+		err = req_json_str(req, "password", false, &password);
+	if (err == PC_OK)
+		err = totp_enable(req->ctx, req->user, claim, uri, password, codes);
+	if (err != PC_OK)
+		return ma_fail(req, resp, err, ma_totp_on_errs);
+	list = json_array();
+	for (size_t i = 0; list != NULL && i < TOTP_RECOVERY_N; i++)
+		json_array_append_new(list, json_string(codes[i]));
+	crypto_wipe(codes, sizeof(codes));
+	body = json_pack("{s:s, s:o}", "msg", "TOTP enabled. Do not lose your recovery code.",
+			 "recovery_codes", list);
+	return resp_json(resp, 200, req_json_keep(req, body));
+}
+
+/* {original?}: the password, when the user has one. */
+static enum pc_err ma_totp_delete(struct pc_req *req, struct pc_resp *resp)
+{
+	const char *original = NULL;
+	enum pc_err err;
+
+	err = req_json_str(req, "original", false, &original);
+	if (err == PC_OK)
+		err = totp_disable(req->ctx, req->user, original);
+	if (err != PC_OK)
+		return ma_fail(req, resp, err, ma_totp_off_errs);
+	return resp_json(resp, 200, req_json_keep(req,
+		json_pack("{s:s}", "msg", "TOTP disabled. You can re-enable it at any time.")));
+}
+
+/* The second step: {claim} with the TOTP-purpose token as bearer. */
+static enum pc_err ma_totp_login(struct pc_req *req, struct pc_resp *resp)
+{
+	const char *token = req_bearer_get(req), *claim;
+	struct pc_user u;
+	int64_t retry = 0;
+	char secs[24];
+	enum pc_err err;
+
+	if (token == NULL)
+		return ma_not_authenticated(req, resp);
+	err = req_json_str(req, "claim", true, &claim);
+	if (err == PC_OK)
+		err = totp_login(req->ctx, token, claim, &u, &retry);
+	if (err == PC_ELIMITED) {
+		snprintf(secs, sizeof(secs), "%lld", (long long)retry);
+		err = resp_header_add(resp, "Retry-After", secs);
+		if (err != PC_OK)
+			return err;
+		return ma_fail(req, resp, PC_ELIMITED, ma_totp_login_errs);
+	}
+	if (err != PC_OK)
+		return ma_fail(req, resp, err, ma_totp_login_errs);
+	return ma_pair_issue(req, resp, &u, ma_totp_login_errs);
+}
+
 static enum pc_err ma_me_get(struct pc_req *req, struct pc_resp *resp)
 {
 	return ma_user_render(req, resp, req->user);
@@ -506,7 +662,7 @@ static int ma_list_one(const struct pc_user *u, void *arg)
 	json_t *o = json_pack("{s:s, s:s, s:o, s:b, s:b, s:b, s:b}", "id", u->id, "email",
 			      u->email, "full_name", name, "is_active", u->is_active,
 			      "is_superuser", u->is_superuser, "is_verified", u->is_verified,
-			      "totp", false);
+			      "totp", u->totp_enabled);
 
 	if (o == NULL || json_array_append_new(l->arr, o) != 0) {
 		l->err = PC_ENOMEM;

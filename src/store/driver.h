@@ -100,6 +100,18 @@ enum store_stmt {
 	STMT_RF_REVOKE_TOKENS,
 	STMT_RF_PURGE_TOKENS,
 	STMT_RF_PURGE_FAMILIES,
+	STMT_TOTP_GET,
+	STMT_TOTP_SET_PENDING,
+	STMT_TOTP_ENABLE,
+	STMT_TOTP_USER_FLAG,
+	STMT_TOTP_DELETE,
+	STMT_TOTP_STEP_USE,
+	STMT_TOTP_FAIL,
+	STMT_TOTP_RESET_FAILURES,
+	STMT_TOTP_OTHER_KEY,
+	STMT_TOTP_RC_DELETE,
+	STMT_TOTP_RC_INSERT,
+	STMT_TOTP_RC_USE,
 	STMT__MAX
 };
 
@@ -120,7 +132,8 @@ enum store_stmt {
 	X(COL_USER_IS_VERIFIED, "is_verified") \
 	X(COL_USER_PASSWORD_CHANGED_AT, "password_changed_at") \
 	X(COL_USER_CREATED_AT, "created_at") \
-	X(COL_USER_UPDATED_AT, "updated_at")
+	X(COL_USER_UPDATED_AT, "updated_at") \
+	X(COL_USER_TOTP_ENABLED, "totp_enabled")
 
 enum store_user_col {
 	USER_COLUMNS(COL_ENUM)
@@ -171,6 +184,18 @@ enum store_outbox_col { OUTBOX_COLUMNS(COL_ENUM) COL_OB__N };
 	X(COL_RF_REVOKED_AT, "revoked_at")
 
 enum store_refresh_col { REFRESH_COLUMNS(COL_ENUM) COL_RF__N };
+
+/* struct pc_totp_row. */
+#define TOTP_COLUMNS(X) \
+	X(COL_TOTP_USER_ID, "user_id") \
+	X(COL_TOTP_SECRET_ENC, "secret_enc") \
+	X(COL_TOTP_PENDING_ENC, "pending_enc") \
+	X(COL_TOTP_LAST_STEP, "last_step") \
+	X(COL_TOTP_FAILURES, "failures") \
+	X(COL_TOTP_LOCKED_UNTIL, "locked_until") \
+	X(COL_TOTP_ENABLED, "enabled")
+
+enum store_totp_col { TOTP_COLUMNS(COL_ENUM) COL_TOTP__N };
 
 /* A statement of one column (a count, an id, a value): its name is the
  * statement's own (store_stmt_cols[]). */

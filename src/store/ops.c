@@ -31,6 +31,7 @@ static const char *const session_user_cols[] = { USER_COLUMNS(COL_NAME) "expires
 static const char *const onetime_cols[] = { ONETIME_COLUMNS(COL_NAME) };
 static const char *const outbox_cols[] = { OUTBOX_COLUMNS(COL_NAME) };
 static const char *const refresh_cols[] = { REFRESH_COLUMNS(COL_NAME) };
+static const char *const totp_cols[] = { TOTP_COLUMNS(COL_NAME) };
 static const char *const one_cols[] = { "one" };
 static const char *const version_cols[] = { "version" };
 static const char *const n_cols[] = { "n" };
@@ -59,6 +60,8 @@ const struct store_cols store_stmt_cols[STMT__MAX] = {
 	[STMT_OUTBOX_DUE] = COLS(one_cols),
 	[STMT_OUTBOX_NEXT] = COLS(id_cols),
 	[STMT_OUTBOX_GET] = COLS(outbox_cols),
+	[STMT_TOTP_GET] = COLS(totp_cols),
+	[STMT_TOTP_OTHER_KEY] = COLS(n_cols),
 };
 
 /* ---- one use of a statement ---------------------------------------------------------------- */
@@ -375,6 +378,7 @@ static enum pc_err row_user(struct q *q, struct pc_user *out)
 	out->password_changed_at = q_int(q, COL_USER_PASSWORD_CHANGED_AT);
 	out->created_at = q_int(q, COL_USER_CREATED_AT);
 	out->updated_at = q_int(q, COL_USER_UPDATED_AT);
+	out->totp_enabled = q_int(q, COL_USER_TOTP_ENABLED) != 0;
 	return PC_OK;
 }
 
@@ -1112,4 +1116,185 @@ enum pc_err store_refresh_family_revoke(struct pc_store *s, const char *family_i
 enum pc_err store_refresh_purge(struct pc_store *s, int64_t now, int64_t *removed)
 {
 	return purge_two(s, STMT_RF_PURGE_TOKENS, now, STMT_RF_PURGE_FAMILIES, now, removed);
+}
+
+/* ---- TOTP ------------------------------------------------------------------------------------ */
+
+enum pc_err store_totp_get(struct pc_store *s, const char *user_id, struct pc_totp_row *out)
+{
+	const struct store_arg args[] = { A_TEXT(":user_id", user_id) };
+	struct q q;
+	enum pc_err err;
+
+	if (user_id == NULL || out == NULL)
+		return PC_EINVAL;
+	memset(out, 0, sizeof(*out));
+	err = q_row(s, STMT_TOTP_GET, args, NARGS(args), &q);
+	if (err != PC_OK)
+		return err;
+	err = q_text(&q, COL_TOTP_USER_ID, out->user_id, sizeof(out->user_id));
+	if (err == PC_OK)
+		err = q_text(&q, COL_TOTP_SECRET_ENC, out->secret_enc, sizeof(out->secret_enc));
+	if (err == PC_OK)
+		err = q_text(&q, COL_TOTP_PENDING_ENC, out->pending_enc, sizeof(out->pending_enc));
+	out->last_step = q_int(&q, COL_TOTP_LAST_STEP);
+	out->failures = q_int(&q, COL_TOTP_FAILURES);
+	out->locked_until = q_int(&q, COL_TOTP_LOCKED_UNTIL);
+	out->enabled = q_int(&q, COL_TOTP_ENABLED) != 0;
+	q_done(&q);
+	return err;
+}
+
+enum pc_err store_totp_set_pending(struct pc_store *s, const char *user_id,
+				   const char *pending_enc, int64_t now)
+{
+	const struct store_arg args[] = {
+		A_TEXT(":user_id", user_id), A_TEXT(":pending_enc", pending_enc), A_INT(":now", now),
+	};
+
+	if (user_id == NULL || pending_enc == NULL)
+		return PC_EINVAL;
+	return q_write(s, STMT_TOTP_SET_PENDING, args, NARGS(args), NULL, NULL);
+}
+
+/* Sets users.totp_enabled; PC_ENOTFOUND when the user is gone. */
+static enum pc_err totp_user_flag(struct pc_store *s, const char *user_id, bool on, int64_t now)
+{
+	const struct store_arg args[] = {
+		A_TEXT(":user_id", user_id), A_INT(":enabled", on ? 1 : 0), A_INT(":now", now),
+	};
+
+	return q_write_one(s, STMT_TOTP_USER_FLAG, args, NARGS(args), NULL);
+}
+
+static enum pc_err totp_codes_delete(struct pc_store *s, const char *user_id)
+{
+	const struct store_arg args[] = { A_TEXT(":user_id", user_id) };
+
+	return q_write(s, STMT_TOTP_RC_DELETE, args, NARGS(args), NULL, NULL);
+}
+
+enum pc_err store_totp_enable(struct pc_store *s, const char *user_id, const char *pending_enc,
+			      int64_t step, int64_t now, const char (*code_hashes)[PC_SHA256_HEX],
+			      size_t n)
+{
+	const struct store_arg args[] = {
+		A_TEXT(":user_id", user_id), A_TEXT(":pending_enc", pending_enc),
+		A_INT(":step", step), A_INT(":now", now),
+	};
+	enum pc_err err;
+
+	if (user_id == NULL || pending_enc == NULL || (n > 0 && code_hashes == NULL))
+		return PC_EINVAL;
+	err = tx_begin(s);
+	if (err != PC_OK)
+		return err;
+	err = q_write_one(s, STMT_TOTP_ENABLE, args, NARGS(args), NULL);
+	if (err == PC_OK)
+		err = totp_user_flag(s, user_id, true, now);
+	if (err == PC_OK)
+		err = totp_codes_delete(s, user_id);
+	for (size_t i = 0; i < n && err == PC_OK; i++) {
+		const struct store_arg rc[] = {
+			A_TEXT(":user_id", user_id), A_TEXT(":code_hash", code_hashes[i]),
+		};
+
+		err = q_write(s, STMT_TOTP_RC_INSERT, rc, NARGS(rc), NULL, NULL);
+	}
+	return tx_end(s, err);
+}
+
+enum pc_err store_totp_disable(struct pc_store *s, const char *user_id, int64_t now)
+{
+	const struct store_arg args[] = { A_TEXT(":user_id", user_id) };
+	enum pc_err err;
+
+	if (user_id == NULL)
+		return PC_EINVAL;
+	err = tx_begin(s);
+	if (err != PC_OK)
+		return err;
+	err = q_write(s, STMT_TOTP_DELETE, args, NARGS(args), NULL, NULL);
+	if (err == PC_OK)
+		err = totp_codes_delete(s, user_id);
+	if (err == PC_OK)
+		err = totp_user_flag(s, user_id, false, now);
+	return tx_end(s, err);
+}
+
+/* A compare-and-swap: the statement's condition decides, one row changed
+ * says this call won; PC_ENOTFOUND otherwise. */
+static enum pc_err totp_cas(struct pc_store *s, enum store_stmt id, const struct store_arg *args,
+			    size_t n)
+{
+	int64_t changed;
+	enum pc_err err = q_write(s, id, args, n, NULL, &changed);
+
+	return err == PC_OK && changed != 1 ? PC_ENOTFOUND : err;
+}
+
+enum pc_err store_totp_step_use(struct pc_store *s, const char *user_id, int64_t step,
+				int64_t now)
+{
+	const struct store_arg args[] = {
+		A_TEXT(":user_id", user_id), A_INT(":step", step), A_INT(":now", now),
+	};
+
+	if (user_id == NULL)
+		return PC_EINVAL;
+	return totp_cas(s, STMT_TOTP_STEP_USE, args, NARGS(args));
+}
+
+enum pc_err store_totp_recovery_use(struct pc_store *s, const char *user_id,
+				    const char *code_hash, int64_t now)
+{
+	const struct store_arg args[] = {
+		A_TEXT(":user_id", user_id), A_TEXT(":code_hash", code_hash), A_INT(":now", now),
+	};
+	const struct store_arg reset[] = { A_TEXT(":user_id", user_id), A_INT(":now", now) };
+	enum pc_err err;
+
+	if (user_id == NULL || code_hash == NULL)
+		return PC_EINVAL;
+	err = tx_begin(s);
+	if (err != PC_OK)
+		return err;
+	err = totp_cas(s, STMT_TOTP_RC_USE, args, NARGS(args));
+	if (err == PC_OK)
+		err = q_write(s, STMT_TOTP_RESET_FAILURES, reset, NARGS(reset), NULL, NULL);
+	return tx_end(s, err);
+}
+
+enum pc_err store_totp_fail(struct pc_store *s, const char *user_id, int64_t now,
+			    const struct pc_totp_lockout *rule, int64_t *locked_until)
+{
+	const struct store_arg args[] = {
+		A_TEXT(":user_id", user_id), A_INT(":now", now),
+		A_INT(":threshold", rule->threshold), A_INT(":base", rule->base),
+		A_INT(":cap", rule->cap),
+	};
+	struct pc_totp_row row;
+	enum pc_err err;
+
+	*locked_until = 0;
+	if (user_id == NULL)
+		return PC_EINVAL;
+	err = q_write(s, STMT_TOTP_FAIL, args, NARGS(args), NULL, NULL);
+	if (err == PC_OK)
+		err = store_totp_get(s, user_id, &row);
+	if (err == PC_OK && row.locked_until > now)
+		*locked_until = row.locked_until;
+	crypto_wipe(&row, sizeof(row));
+	return err;
+}
+
+enum pc_err store_totp_count_other_key(struct pc_store *s, const char *prefix, int64_t *out)
+{
+	const struct store_arg args[] = { A_TEXT(":prefix", prefix) };
+	bool found;
+
+	*out = 0;
+	if (prefix == NULL)
+		return PC_EINVAL;
+	return q_value(s, STMT_TOTP_OTHER_KEY, args, NARGS(args), out, &found);
 }

@@ -18,10 +18,11 @@
 /* The columns of struct pc_user (USER_COLUMNS). */
 #define USER_COLS \
 	"id, email, username, full_name, hashed_password, is_active, is_superuser, " \
-	"is_verified, password_changed_at, created_at, updated_at"
+	"is_verified, password_changed_at, created_at, updated_at, totp_enabled"
 #define USER_COLS_U \
 	"u.id, u.email, u.username, u.full_name, u.hashed_password, u.is_active, " \
-	"u.is_superuser, u.is_verified, u.password_changed_at, u.created_at, u.updated_at"
+	"u.is_superuser, u.is_verified, u.password_changed_at, u.created_at, u.updated_at, " \
+	"u.totp_enabled"
 /* The columns of struct pc_onetime_row (ONETIME_COLUMNS). */
 #define ONETIME_COLS \
 	"token_hash, purpose, user_id, email, coalesce(claim_hash, '') AS claim_hash, " \
@@ -180,4 +181,51 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 	[STMT_RF_PURGE_FAMILIES] =
 		"DELETE FROM refresh_families WHERE created_at <= :before AND NOT EXISTS "
 		"(SELECT 1 FROM refresh_tokens AS t WHERE t.family_id = refresh_families.family_id)",
+	/* TOTP (004_totp; core/totp.c). The row with the user's flag. */
+	[STMT_TOTP_GET] =
+		"SELECT t.user_id, t.secret_enc, t.pending_enc, t.last_step, t.failures, "
+		"t.locked_until, u.totp_enabled AS enabled FROM user_totp AS t "
+		"JOIN users AS u ON u.id = t.user_id WHERE t.user_id = :user_id",
+	[STMT_TOTP_SET_PENDING] =
+		"INSERT INTO user_totp (user_id, pending_enc, updated_at) "
+		"VALUES (:user_id, :pending_enc, :now) ON CONFLICT (user_id) DO UPDATE SET "
+		"pending_enc = excluded.pending_enc, updated_at = excluded.updated_at",
+	/* Only while the pending secret is still the one checked (a second
+	 * new-totp in between makes this change nothing). */
+	[STMT_TOTP_ENABLE] =
+		"UPDATE user_totp SET secret_enc = pending_enc, pending_enc = NULL, "
+		"last_step = :step, failures = 0, locked_until = 0, updated_at = :now "
+		"WHERE user_id = :user_id AND pending_enc = :pending_enc",
+	[STMT_TOTP_USER_FLAG] =
+		"UPDATE users SET totp_enabled = :enabled, updated_at = :now WHERE id = :user_id",
+	[STMT_TOTP_DELETE] = "DELETE FROM user_totp WHERE user_id = :user_id",
+	/* The replay guard (RFC 6238 5.2): a step is accepted once, and only
+	 * after the last one accepted, by this one compare-and-swap; never while
+	 * locked. */
+	[STMT_TOTP_STEP_USE] =
+		"UPDATE user_totp SET last_step = :step, failures = 0, locked_until = 0, "
+		"updated_at = :now WHERE user_id = :user_id AND secret_enc IS NOT NULL "
+		"AND last_step < :step AND locked_until <= :now",
+	/* One more wrong code; from the threshold on, locked for base seconds,
+	 * doubling per further failure, at most cap. */
+	[STMT_TOTP_FAIL] =
+		"UPDATE user_totp SET failures = failures + 1, updated_at = :now, "
+		"locked_until = CASE WHEN failures + 1 >= :threshold THEN "
+		":now + min(:cap, :base << min(failures + 1 - :threshold, 20)) "
+		"ELSE locked_until END WHERE user_id = :user_id",
+	[STMT_TOTP_RESET_FAILURES] =
+		"UPDATE user_totp SET failures = 0, locked_until = 0, updated_at = :now "
+		"WHERE user_id = :user_id",
+	/* Users whose stored secrets were sealed under another key ("v1:<id>:"). */
+	[STMT_TOTP_OTHER_KEY] =
+		"SELECT count(*) AS n FROM user_totp WHERE "
+		"(secret_enc IS NOT NULL AND substr(secret_enc, 1, 12) <> :prefix) OR "
+		"(pending_enc IS NOT NULL AND substr(pending_enc, 1, 12) <> :prefix)",
+	[STMT_TOTP_RC_DELETE] = "DELETE FROM totp_recovery_codes WHERE user_id = :user_id",
+	[STMT_TOTP_RC_INSERT] =
+		"INSERT INTO totp_recovery_codes (user_id, code_hash) VALUES (:user_id, :code_hash)",
+	/* A recovery code is spent once: one compare-and-swap. */
+	[STMT_TOTP_RC_USE] =
+		"UPDATE totp_recovery_codes SET used_at = :now WHERE user_id = :user_id "
+		"AND code_hash = :code_hash AND used_at IS NULL",
 };

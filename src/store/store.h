@@ -92,6 +92,26 @@ struct pc_refresh_row {
 	int64_t revoked_at; /* 0: its family is live */
 };
 
+/* A user's TOTP state (004_totp). The secrets are sealed text (totp.c),
+ * "" when absent. */
+#define PC_TOTP_ENC_MAX 127
+struct pc_totp_row {
+	char user_id[PC_ID_LEN + 1];
+	char secret_enc[PC_TOTP_ENC_MAX + 1];  /* the enabled secret; "" when off */
+	char pending_enc[PC_TOTP_ENC_MAX + 1]; /* handed out by new-totp, not confirmed */
+	int64_t last_step;                     /* last accepted time step */
+	int64_t failures;                      /* wrong codes in a row */
+	int64_t locked_until;                  /* 0: not locked */
+	bool enabled;                          /* users.totp_enabled */
+};
+
+/* The lockout rule of wrong codes, in the store's one UPDATE. */
+struct pc_totp_lockout {
+	int threshold;   /* failures in a row before the first lock */
+	int base;        /* seconds of the first lock; doubles per further failure */
+	int cap;         /* longest lock */
+};
+
 /* What using a one-time token does besides marking it used (onetime_consume).
  * All of it happens in the transaction that marks the token used, or none. */
 struct pc_onetime_apply {
@@ -301,6 +321,39 @@ enum pc_err store_refresh_family_revoke(struct pc_store *s, const char *family_i
  * left without a token, in one transaction; *removed counts both. A purged
  * family's access tokens are refused, as a revoked one's. */
 enum pc_err store_refresh_purge(struct pc_store *s, int64_t now, int64_t *removed);
+
+/* TOTP (totp.c holds the states). get: PC_ENOTFOUND when the user never
+ * started enrolment. */
+enum pc_err store_totp_get(struct pc_store *s, const char *user_id, struct pc_totp_row *out);
+/* Keeps pending_enc as the user's pending secret (inserting the row). */
+enum pc_err store_totp_set_pending(struct pc_store *s, const char *user_id,
+				   const char *pending_enc, int64_t now);
+/* In one transaction: the pending secret (still equal to pending_enc)
+ * becomes the enabled one with last_step = step, users.totp_enabled = 1,
+ * the recovery codes replaced by code_hashes[0..n). PC_ENOTFOUND (nothing
+ * written) when the pending secret changed meanwhile. */
+enum pc_err store_totp_enable(struct pc_store *s, const char *user_id, const char *pending_enc,
+			      int64_t step, int64_t now, const char (*code_hashes)[PC_SHA256_HEX],
+			      size_t n);
+/* In one transaction: the row and the recovery codes deleted,
+ * users.totp_enabled = 0. PC_OK also when there was nothing. */
+enum pc_err store_totp_disable(struct pc_store *s, const char *user_id, int64_t now);
+/* The replay guard: last_step = step by one compare-and-swap, only when
+ * step > last_step, TOTP is on and no lock runs at now (failures reset).
+ * PC_OK when this call took the step; PC_ENOTFOUND otherwise (nothing written). */
+enum pc_err store_totp_step_use(struct pc_store *s, const char *user_id, int64_t step,
+				int64_t now);
+/* Spends the recovery code with that hash (used_at = now) by one
+ * compare-and-swap, and resets the failures. PC_ENOTFOUND when it is not
+ * an unused code of the user. */
+enum pc_err store_totp_recovery_use(struct pc_store *s, const char *user_id,
+				    const char *code_hash, int64_t now);
+/* Counts one wrong code; *locked_until gets the lock now in force (0: none). */
+enum pc_err store_totp_fail(struct pc_store *s, const char *user_id, int64_t now,
+			    const struct pc_totp_lockout *rule, int64_t *locked_until);
+/* Users with a stored secret sealed under a key whose text prefix
+ * ("v1:<key id>:") is not prefix. */
+enum pc_err store_totp_count_other_key(struct pc_store *s, const char *prefix, int64_t *out);
 
 /* The callers' spelling: STORE_CALL(s, user_by_id, id, &u) is store_user_by_id(s, id, &u). */
 #define STORE_CALL(s, op, ...) store_##op((s), __VA_ARGS__)

@@ -1,6 +1,7 @@
 /* libFuzzer driver: the JWT claims fast reader against jansson, on the
  * decoded payload (what jwt_verify reads once the signature holds), for
- * both kinds of claims table. Whatever the fast reader accepts, jansson
+ * each kind of claims table (RFC 7519 with a family, a type claim, the
+ * TOTP-purpose token's flag). Whatever the fast reader accepts, jansson
  * accepts with the same claims; whatever it rejects outright, jansson
  * rejects too; what it declines goes to jansson in jwt_verify. */
 #include <stdint.h>
@@ -35,5 +36,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	fuzz_compare(&jwt_claims_rfc7519, (const char *)data, size);
 	fuzz_compare(&typed, (const char *)data, size);
+	fuzz_compare(&jwt_claims_totp, (const char *)data, size);
 	return 0;
 }

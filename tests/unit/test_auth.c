@@ -58,18 +58,7 @@ static void reg(const char *email, const char *username, struct pc_user *u)
 /* One statement on the test database, beside the store; ?1 is arg. */
 static void db_exec(const char *sql, const char *arg)
 {
-	char path[128];
-	sqlite3 *db;
-	sqlite3_stmt *st;
-
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-	if (arg != NULL)
-		sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
-	cr_assert_eq(sqlite3_step(st), SQLITE_DONE, "%s", sqlite3_errmsg(db));
-	sqlite3_finalize(st);
-	sqlite3_close(db);
+	test_db_exec(dir, sql, arg);
 }
 
 static int64_t cpu_ns(void)

@@ -56,16 +56,7 @@ static void reg(const char *email, struct pc_user *u)
  * operator would): it does not go through this process's store. */
 static void write_elsewhere(const char *sql)
 {
-	char path[128];
-	sqlite3 *db;
-
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-	/* The server's own connection may hold the write lock for a moment:
-	 * wait for it as the CLI does, never fail with "database is locked". */
-	cr_assert_eq(sqlite3_busy_timeout(db, 10000), SQLITE_OK);
-	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-	sqlite3_close(db);
+	test_db_exec(dir, sql, NULL);
 }
 
 /* Polls pc_jwt_authenticate(t) until it answers want (and, for PC_OK, a

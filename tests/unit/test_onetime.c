@@ -64,14 +64,7 @@ static void reopen_with(const char *name, const char *value)
 
 static void raw_sql(const char *sql)
 {
-	char path[128];
-	sqlite3 *db;
-
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 10000);
-	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sql);
-	sqlite3_close(db);
+	test_db_exec(dir, sql, NULL);
 }
 
 static struct pc_user reg(const char *email)

@@ -51,14 +51,7 @@ TestSuite(refresh_cfg, .fini = close_ctx);
 /* A whole statement on the test database, through a connection of our own. */
 static void db_exec(const char *sql)
 {
-	char path[128];
-	sqlite3 *db;
-	char *msg = NULL;
-
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &msg), SQLITE_OK, "%s", msg);
-	sqlite3_close(db);
+	test_db_exec(dir, sql, NULL);
 }
 
 /* The integer of sql's first row (?1 = arg); 0 when there is none. */

@@ -116,18 +116,13 @@ Test(sessions, an_ended_session_is_refused_and_its_row_gone)
 
 Test(sessions, an_expired_session_is_refused)
 {
-	char token[PC_TOKEN_MAX], hash[PC_SHA256_HEX], path[128];
+	char token[PC_TOKEN_MAX], hash[PC_SHA256_HEX];
 	struct pc_user u, out;
-	sqlite3 *db;
 
 	reg("bedivere@camelot.bt", &u);
 	cr_assert_eq(pc_session_create(ctx, &u, NULL, NULL, token), PC_OK);
 	crypto_token_hash(token, hash);
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-	cr_assert_eq(sqlite3_exec(db, "UPDATE sessions SET expires_at = strftime('%s','now') - 1",
-				  NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	test_db_exec(dir, "UPDATE sessions SET expires_at = strftime('%s','now') - 1", NULL);
 	cr_expect_eq(pc_session_authenticate(ctx, token, &out), PC_EUNAUTHORIZED);
 }
 
