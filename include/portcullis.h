@@ -48,6 +48,7 @@ enum pc_err {
 	PC_EALREADY,      /* the state asked for is already there (e.g. already verified) */
 	PC_EREVOKED,      /* a spent refresh token presented again: its family is now revoked */
 	PC_ELIMITED,      /* too many attempts: locked out for a while */
+	PC_ESECONDFACTOR, /* right password, but the user's TOTP is on: a login needs its step */
 	PC_ERR__MAX
 };
 
@@ -334,7 +335,11 @@ enum pc_err pc_user_count(struct pc_ctx *ctx, int64_t *out);
 /* Password login. ident is an email (contains '@') or a username. Unknown
  * users still cost one hash verification. Rehashes to the current policy on
  * success when needed. Hashes: call from a worker thread.
- * PC_EBADCREDS (unknown, wrong password, inactive), PC_ENOTVERIFIED. */
+ * PC_EBADCREDS (unknown, wrong password, inactive), PC_ENOTVERIFIED;
+ * PC_ESECONDFACTOR when the password is right but the user has TOTP on: a
+ * password alone never makes a credential for such a user. (A face that
+ * has a second step, as MyAuth's, checks the password with
+ * auth_first_factor and hands out a TOTP-purpose token instead.) */
 PC_WUR enum pc_err pc_login(struct pc_ctx *ctx, const char *ident, const char *password,
 			    size_t password_len, struct pc_user *out);
 

@@ -26,6 +26,7 @@ static const char *const err_names[PC_ERR__MAX] = {
 	[PC_EALREADY] = "already done",
 	[PC_EREVOKED] = "token reused: family revoked",
 	[PC_ELIMITED] = "too many attempts",
+	[PC_ESECONDFACTOR] = "second factor required",
 };
 
 const char *pc_strerror(enum pc_err err)

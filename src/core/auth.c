@@ -56,6 +56,19 @@ enum pc_err pc_login(struct pc_ctx *ctx, const char *ident, const char *password
 		     size_t password_len, struct pc_user *out)
 {
 	struct pc_user u;
+	enum pc_err err = auth_first_factor(ctx, ident, password, password_len, &u);
+
+	if (err == PC_OK && u.totp_enabled)
+		err = PC_ESECONDFACTOR;
+	if (err == PC_OK)
+		*out = u;
+	return err;
+}
+
+enum pc_err auth_first_factor(struct pc_ctx *ctx, const char *ident, const char *password,
+			      size_t password_len, struct pc_user *out)
+{
+	struct pc_user u;
 	bool needs_rehash = false;
 	enum pc_err err;
 

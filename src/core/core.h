@@ -136,6 +136,10 @@ PC_WUR enum pc_err auth_jwt_authenticate(struct pc_ctx *ctx, const struct jwt_cl
 					 const char *token, struct pc_user *out);
 enum pc_err auth_jwt_revoke(struct pc_ctx *ctx, const struct jwt_claims_table *t,
 			    const char *token);
+/* pc_login without its second-factor rule: the password check alone, for a
+ * face that goes on to the TOTP step itself (out->totp_enabled says). */
+PC_WUR enum pc_err auth_first_factor(struct pc_ctx *ctx, const char *ident, const char *password,
+				     size_t password_len, struct pc_user *out);
 /* auth_jwt_issue with the family claim (refresh.c). */
 enum pc_err auth_jwt_issue_family(struct pc_ctx *ctx, const struct jwt_claims_table *t,
 				  const struct pc_user *u, const char *family, char *out,

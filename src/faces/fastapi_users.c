@@ -183,6 +183,9 @@ static const struct fu_errmap fu_register_errs[] = {
 static const struct fu_errmap fu_login_errs[] = {
 	{ PC_EBADCREDS, 400, "LOGIN_BAD_CREDENTIALS", false },
 	{ PC_ENOTVERIFIED, 400, "LOGIN_USER_NOT_VERIFIED", false },
+	/* fastapi-users has no second step: a user with TOTP on logs in at
+	 * MyAuth's /login/oauth + /login/totp, never here with a password alone */
+	{ PC_ESECONDFACTOR, 400, "LOGIN_TOTP_REQUIRED", false },
 	{ PC_OK, 0, NULL, false },
 };
 

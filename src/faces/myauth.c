@@ -384,7 +384,7 @@ static enum pc_err ma_oauth(struct pc_req *req, struct pc_resp *resp)
 	enum pc_err err = fastapi_read_password_form(req, &username, &password);
 
 	if (err == PC_OK)
-		err = pc_login(req->ctx, username, password, strlen(password), &u);
+		err = auth_first_factor(req->ctx, username, password, strlen(password), &u);
 	if (err != PC_OK)
 		return ma_fail(req, resp, err, ma_login_errs);
 	return ma_login_issue(req, resp, &u, ma_login_errs);

@@ -593,3 +593,26 @@ def test_user_read_lists_totp_for_admins(server, admin_token):
     u, _, _, _ = enabled_user(server)
     r = server.get(f"/auth/users/{u['id']}", headers=bearer(admin_token))
     assert r.status_code == 200 and r.json()["totp"] is True
+
+
+# ---- no face hands out a credential for a password alone ------------------------------------
+
+
+def test_fastapi_users_login_refuses_a_password_alone_when_totp_is_on(server):
+    """fastapi-users has no second step: its JWT and cookie logins refuse a
+    user with TOTP on (else a password would skip the second factor), and
+    make no session; with TOTP off again, they work."""
+    u, token, _, _ = enabled_user(server)
+    email = u["email"]
+    for path in ("/auth/login", "/auth/cookie/login"):
+        r = server.post(path, data={"username": email, "password": PW})
+        assert_detail(r, 400, "LOGIN_TOTP_REQUIRED")
+        assert "set-cookie" not in {k.lower() for k in r.headers}
+    assert server.db("SELECT count(*) AS n FROM sessions WHERE user_id = ?",
+                     (u["id"],))[0]["n"] == 0
+    # a wrong password still says nothing of TOTP
+    assert_detail(server.post("/auth/login", data={"username": email, "password": "nope-nope-1"}),
+                  400, "LOGIN_BAD_CREDENTIALS")
+    r = server.request("DELETE", "/auth/login/totp", json={"original": PW}, headers=bearer(token))
+    assert r.status_code == 200, r.text
+    assert server.post("/auth/login", data={"username": email, "password": PW}).status_code == 200
