@@ -78,6 +78,7 @@ enum pc_verr {
 	PC_V_TOO_LONG,            /* more than limit characters */
 	PC_V_CONTAINS_EMAIL,      /* a password holding the user's address */
 	PC_V_NAME_INVALID,        /* full_name: over 255 bytes or control characters */
+	PC_V_ROLES_INVALID,       /* roles: a name not 1..32 of [a-z0-9_.-], or over limit names */
 	PC_V_USERNAME_INVALID,    /* not 3..150 of [A-Za-z0-9_.+-] */
 	PC_V_TAKEN,               /* a unique value another user holds */
 	PC_V_INACTIVE,            /* a good credential whose user is inactive (the router's 401) */
@@ -265,6 +266,7 @@ enum pc_err pc_migrate(const struct pc_config *cfg, int *applied, struct pc_erri
 #define PC_USERNAME_MAX 150
 #define PC_NAME_MAX 255
 #define PC_HASH_MAX 511
+#define PC_ROLES_MAX 255 /* role names, space-separated */
 
 struct pc_user {
 	char id[PC_ID_LEN + 1];                /* UUIDv7, text form */
@@ -272,6 +274,7 @@ struct pc_user {
 	char username[PC_USERNAME_MAX + 1];    /* "" when the user has none */
 	char full_name[PC_NAME_MAX + 1];       /* "" when unset */
 	char hashed_password[PC_HASH_MAX + 1]; /* PHC string; "" for passwordless users */
+	char roles[PC_ROLES_MAX + 1];          /* "admin ops": sorted, one space apart; "" */
 	bool is_active;
 	bool is_superuser;
 	bool is_verified;
@@ -293,9 +296,14 @@ struct pc_user_input {
 	int is_active;     /* PC_UNSET, 0 or 1 */
 	int is_superuser;
 	int is_verified;
+	/* NULL: unchanged. Else the whole set of role names, separated by
+	 * spaces ("" clears them); honoured only where the flags are. */
+	const char *roles;
 };
 
 void pc_user_input_init(struct pc_user_input *in);
+/* Whether u has the role (a name of its roles, compared exactly). */
+bool pc_user_has_role(const struct pc_user *u, const char *role);
 
 /* Self-service registration: the flags in `in` are ignored (a client cannot
  * make itself superuser or verified). Hashes: call from a worker thread.

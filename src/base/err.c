@@ -51,6 +51,7 @@ static const char *const verr_names[PC_V__MAX] = {
 	[PC_V_TOO_LONG] = "too_long",
 	[PC_V_CONTAINS_EMAIL] = "contains_email",
 	[PC_V_NAME_INVALID] = "name_invalid",
+	[PC_V_ROLES_INVALID] = "roles_invalid",
 	[PC_V_USERNAME_INVALID] = "username_invalid",
 	[PC_V_TAKEN] = "taken",
 	[PC_V_INACTIVE] = "inactive",

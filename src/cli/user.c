@@ -2,7 +2,7 @@
  * user.c - `portcullis user create|list`.
  *
  *   user create --email E --password-stdin [--superuser] [--verified]
- *               [--username U] [--full-name N]
+ *               [--username U] [--full-name N] [--roles "R ..."]
  *   user list [--json]
  *
  * The password is read from standard input only (one line; the trailing
@@ -22,6 +22,7 @@ struct create_args {
 	const char *email;
 	const char *username;
 	const char *full_name;
+	const char *roles;
 	bool password_stdin;
 	bool superuser;
 	bool verified;
@@ -31,7 +32,7 @@ static void user_help(FILE *out)
 {
 	fprintf(out,
 		"usage: portcullis user create --email E --password-stdin [--superuser] [--verified]\n"
-		"                              [--username U] [--full-name N]\n"
+		"                              [--username U] [--full-name N] [--roles \"R ...\"]\n"
 		"       portcullis user list [--json]\n\n"
 		"Takes the same --database-url / --config settings as serve.\n");
 }
@@ -55,6 +56,8 @@ static int parse_create(int n, char **a, struct create_args *ca)
 			slot = &ca->username;
 		else if (strcmp(a[i], "--full-name") == 0)
 			slot = &ca->full_name;
+		else if (strcmp(a[i], "--roles") == 0)
+			slot = &ca->roles;
 		else {
 			fprintf(stderr, "portcullis: user create: unknown option '%s'\n", a[i]);
 			return CLI_EXIT_USAGE;
@@ -123,6 +126,7 @@ static int user_create(struct pc_config *cfg, int n, char **a)
 	in.email = ca.email;
 	in.username = ca.username;
 	in.full_name = ca.full_name;
+	in.roles = ca.roles;
 	in.password = pw;
 	in.password_len = pwlen;
 	in.is_active = 1;
@@ -150,10 +154,10 @@ static int print_user(const struct pc_user *u, void *arg)
 
 	st->seen++;
 	if (st->json) {
-		json_t *j = json_pack("{s:s, s:s, s:s?, s:b, s:b, s:b}", "id", u->id, "email", u->email,
-				      "username", u->username[0] ? u->username : NULL,
+		json_t *j = json_pack("{s:s, s:s, s:s?, s:b, s:b, s:b, s:s}", "id", u->id, "email",
+				      u->email, "username", u->username[0] ? u->username : NULL,
 				      "is_active", u->is_active, "is_superuser", u->is_superuser,
-				      "is_verified", u->is_verified);
+				      "is_verified", u->is_verified, "roles", u->roles);
 		char *line = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
 
 		if (line != NULL)
@@ -162,8 +166,9 @@ static int print_user(const struct pc_user *u, void *arg)
 		json_decref(j);
 		return 0;
 	}
-	printf("%s\t%s\t%s%s%s\n", u->id, u->email, u->is_active ? "active" : "inactive",
-	       u->is_superuser ? ",superuser" : "", u->is_verified ? ",verified" : "");
+	printf("%s\t%s\t%s%s%s%s%s\n", u->id, u->email, u->is_active ? "active" : "inactive",
+	       u->is_superuser ? ",superuser" : "", u->is_verified ? ",verified" : "",
+	       u->roles[0] != '\0' ? "\t" : "", u->roles);
 	return 0;
 }
 

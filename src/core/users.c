@@ -17,9 +17,14 @@
  *            password_changed_at; the flags move only with
  *            PC_UPDATE_PRIVILEGED, and an explicit is_verified from a
  *            superuser wins over the email rule.
+ *   roles:   set only where the flags are honoured (administrative create,
+ *            privileged update), always as a whole set: names of 1..32 of
+ *            [a-z0-9_.-], at most 16, stored sorted and once each, one space
+ *            apart (roles_normalize).
  * Hashing happens here: callers on a request path run these on a worker.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -48,6 +53,81 @@ static enum pc_err full_name_check(const char *s, struct pc_errinfo *ei)
 out_bad:
 	pc_errinfo_set(ei, "body", "full_name", PC_V_NAME_INVALID, PC_NAME_MAX);
 	return PC_EINVAL;
+}
+
+#define ROLE_NAME_MAX 32
+#define ROLES_COUNT_MAX 16
+
+static bool role_char_ok(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+}
+
+static int role_cmp(const void *a, const void *b)
+{
+	return strcmp((const char *)a, (const char *)b);
+}
+
+/* "ops  admin ops" -> "admin ops" in out. PC_EINVAL (ei: field "roles",
+ * PC_V_ROLES_INVALID) for a name of other characters or length, or more
+ * than ROLES_COUNT_MAX names. */
+static enum pc_err roles_normalize(const char *in, char out[PC_ROLES_MAX + 1],
+				   struct pc_errinfo *ei)
+{
+	char names[ROLES_COUNT_MAX][ROLE_NAME_MAX + 1];
+	size_t n = 0, len = 0, i;
+	const char *p = in;
+
+	while (*p != '\0') {
+		size_t k = 0;
+
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		if (n == ROLES_COUNT_MAX)
+			goto out_bad;
+		while (*p != '\0' && *p != ' ') {
+			if (k == ROLE_NAME_MAX || !role_char_ok(*p))
+				goto out_bad;
+			names[n][k++] = *p++;
+		}
+		names[n++][k] = '\0';
+	}
+	qsort(names, n, sizeof(names[0]), role_cmp);
+	out[0] = '\0';
+	for (i = 0; i < n; i++) {
+		size_t k = strlen(names[i]);
+
+		if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
+			continue;
+		/* 16 names of 32 with their spaces (527) may not fit PC_ROLES_MAX */
+		if (len + (len > 0) + k > PC_ROLES_MAX)
+			goto out_bad;
+		if (len > 0)
+			out[len++] = ' ';
+		memcpy(out + len, names[i], k + 1);
+		len += k;
+	}
+	return PC_OK;
+out_bad:
+	pc_errinfo_set(ei, "body", "roles", PC_V_ROLES_INVALID, ROLES_COUNT_MAX);
+	return PC_EINVAL;
+}
+
+bool pc_user_has_role(const struct pc_user *u, const char *role)
+{
+	size_t n = strlen(role);
+	const char *p = u->roles;
+
+	if (strchr(role, ' ') != NULL) /* no name holds one */
+		return false;
+	while (n > 0 && (p = strstr(p, role)) != NULL) {
+		if ((p == u->roles || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
+			return true;
+		p += n;
+	}
+	return false;
 }
 
 static enum pc_err hash_into(struct pc_ctx *ctx, const char *pw, size_t len, struct pc_user *u)
@@ -114,6 +194,11 @@ static enum pc_err user_create(struct pc_ctx *ctx, const struct pc_user_input *i
 		if (err != PC_OK)
 			return err;
 		memcpy(u.full_name, in->full_name, strlen(in->full_name) + 1);
+	}
+	if (honour_flags && in->roles != NULL) {
+		err = roles_normalize(in->roles, u.roles, ei);
+		if (err != PC_OK)
+			return err;
 	}
 	if (in->password == NULL && !passwordless) {
 		pc_errinfo_set(ei, "body", "password", PC_V_MISSING, 0);
@@ -230,6 +315,8 @@ enum pc_err pc_user_update(struct pc_ctx *ctx, struct pc_user *u, const struct p
 	if (err != PC_OK)
 		return err;
 	err = patch_identity(ctx, &cur, patch, &email_changed, ei);
+	if (err == PC_OK && (flags & PC_UPDATE_PRIVILEGED) && patch->roles != NULL)
+		err = roles_normalize(patch->roles, cur.roles, ei);
 	if (err != PC_OK)
 		goto out_wipe;
 	if (patch->password != NULL) {

@@ -60,6 +60,8 @@ static const struct fastapi_word fastapi_words[PC_V__MAX] = {
 				"Value error, full_name is at most 255 bytes without control characters" },
 	[PC_V_USERNAME_INVALID] = { "value_error",
 				    "Value error, a username is 3 to 150 of letters, digits and _ . + -" },
+	[PC_V_ROLES_INVALID] = { "value_error",
+				 "Value error, roles are at most {} names of 1 to 32 of a-z 0-9 _ . -" },
 	[PC_V_TAKEN] = { "value_error", "Value error, already taken" },
 	[PC_V_EMAIL_EMPTY] = { "value_error", EMAIL_PREFIX "An email address is required." },
 	[PC_V_EMAIL_TOO_LONG] = { "value_error", EMAIL_PREFIX "The email address is too long." },
@@ -141,6 +143,7 @@ static const char *const drf_words[PC_V__MAX] = {
 	[PC_V_CONTAINS_EMAIL] = "The password is too similar to the email address.",
 	[PC_V_NAME_INVALID] = "Ensure this field has no more than {} characters and no control characters.",
 	[PC_V_USERNAME_INVALID] = "Enter a valid username. This value may contain only letters, numbers, and ./+/-/_ characters.",
+	[PC_V_ROLES_INVALID] = "Ensure there are no more than {} roles of 1 to 32 of a-z 0-9 _ . - each.",
 	[PC_V_TAKEN] = "A user with that value already exists.",
 };
 

@@ -68,7 +68,10 @@ static pc_handler_fn ma_signup, ma_oauth, ma_refresh, ma_revoke, ma_magic, ma_cl
  * ma_render_error says it as MyAuth does: 400 "Inactive user" (also before
  * the superuser check, as get_current_active_superuser builds on it). */
 #define MA_AUTHED (PC_R_AUTH | PC_R_BEARER | PC_R_ACTIVE)
-#define MA_ADMIN (MA_AUTHED | PC_R_SUPERUSER)
+/* MyAuth's admin routes: a superuser or a user with the role "admin".
+ * What only a superuser may do beside (make superusers, give roles, act on
+ * a superuser) the handlers check (ma_admin_may). */
+#define MA_ADMIN (MA_AUTHED | PC_R_ADMIN)
 
 static const struct pc_route ma_login_routes[] = {
 	{ "POST", "/signup", ma_signup, PC_R_JSON | PC_R_SLOW },
@@ -152,6 +155,8 @@ struct ma_errmap {
 };
 
 #define MA_BAD_TOKEN "Could not validate credentials"
+/* get_current_active_superuser's 403 (the router's, and the handlers' own) */
+#define MA_NOT_ENOUGH "The user doesn't have enough privileges"
 
 static const struct ma_errmap ma_signup_errs[] = {
 	{ PC_EEXISTS, 400, "This username is not available." },
@@ -249,6 +254,8 @@ static void ma_render_error(struct pc_req *req, struct pc_resp *resp, int status
 	}
 	if (status == 422 && ei != NULL)
 		body = fastapi_validation_new(ei);
+	else if (status == 403)
+		body = json_pack("{s:s}", "detail", MA_NOT_ENOUGH);
 	else if (status == 401) /* the router's: OAuth2PasswordBearer, then the JWT check */
 		body = json_pack("{s:s}", "detail", req_bearer_get(req) == NULL ?
 				 "Not authenticated" : MA_BAD_TOKEN);
@@ -285,15 +292,34 @@ static enum pc_err ma_fail(struct pc_req *req, struct pc_resp *resp, enum pc_err
 }
 
 /* UserRead of MyAuth. */
+/* UserRead of MyAuth, with the user's roles (its RBAC): a new object, or
+ * NULL when out of memory. */
+static json_t *ma_user_json(const struct pc_user *u)
+{
+	json_t *name = u->full_name[0] != '\0' ? json_string(u->full_name) : json_null();
+	json_t *roles = json_array();
+	const char *p = u->roles;
+
+	while (roles != NULL && *p != '\0') {
+		size_t n = strcspn(p, " ");
+
+		if (json_array_append_new(roles, json_stringn(p, n)) != 0) {
+			json_decref(roles);
+			roles = NULL;
+		}
+		p += n;
+		p += *p == ' ';
+	}
+	return json_pack("{s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:o}", "id", u->id, "email",
+			 u->email, "full_name", name, "is_active", u->is_active, "is_superuser",
+			 u->is_superuser, "is_verified", u->is_verified, "totp", u->totp_enabled,
+			 "roles", roles);
+}
+
 static enum pc_err ma_user_render(struct pc_req *req, struct pc_resp *resp,
 				  const struct pc_user *u)
 {
-	json_t *name = u->full_name[0] != '\0' ? json_string(u->full_name) : json_null();
-
-	return resp_json(resp, 200, req_json_keep(req, json_pack(
-		"{s:s, s:s, s:o, s:b, s:b, s:b, s:b}", "id", u->id, "email", u->email,
-		"full_name", name, "is_active", u->is_active, "is_superuser", u->is_superuser,
-		"is_verified", u->is_verified, "totp", u->totp_enabled)));
+	return resp_json(resp, 200, req_json_keep(req, ma_user_json(u)));
 }
 
 /* Token: access, refresh, "bearer". */
@@ -658,11 +684,7 @@ struct ma_list {
 static int ma_list_one(const struct pc_user *u, void *arg)
 {
 	struct ma_list *l = arg;
-	json_t *name = u->full_name[0] != '\0' ? json_string(u->full_name) : json_null();
-	json_t *o = json_pack("{s:s, s:s, s:o, s:b, s:b, s:b, s:b}", "id", u->id, "email",
-			      u->email, "full_name", name, "is_active", u->is_active,
-			      "is_superuser", u->is_superuser, "is_verified", u->is_verified,
-			      "totp", u->totp_enabled);
+	json_t *o = ma_user_json(u);
 
 	if (o == NULL || json_array_append_new(l->arr, o) != 0) {
 		l->err = PC_ENOMEM;
@@ -719,6 +741,55 @@ static enum pc_err ma_users_list(struct pc_req *req, struct pc_resp *resp)
 	return resp_json(resp, 200, req_json_keep(req, l.arr));
 }
 
+/* What an admin that is no superuser may not do: make a superuser, give or
+ * take roles, or change a superuser (target NULL: a new user). A superuser
+ * may do everything. */
+static bool ma_admin_may(const struct pc_req *req, const struct pc_user *target,
+			 const struct pc_user_input *in)
+{
+	if (req->user->is_superuser)
+		return true;
+	if (target != NULL && target->is_superuser)
+		return false;
+	return in == NULL || (in->is_superuser != 1 && in->roles == NULL);
+}
+
+/* "roles": a list of role names, optional, into in->roles as one
+ * space-separated string (the core checks the names). PC_EINVAL (ei: roles)
+ * for another type, or a name that is no string or holds a space. */
+static enum pc_err ma_read_roles(struct pc_req *req, struct pc_user_input *in)
+{
+	json_t *v = json_object_get(req->json, "roles"), *name;
+	size_t i, len = 0;
+	char *out;
+
+	if (v == NULL || json_is_null(v))
+		return PC_OK;
+	if (!json_is_array(v) || json_array_size(v) > 64)
+		goto out_bad;
+	out = arena_alloc(req->arena, 64 * (PC_ROLES_MAX + 1));
+	if (out == NULL)
+		return PC_ENOMEM;
+	json_array_foreach(v, i, name) {
+		const char *s = json_string_value(name);
+		size_t n = s != NULL ? json_string_length(name) : 0;
+
+		if (s == NULL || n == 0 || n > PC_ROLES_MAX || memchr(s, ' ', n) != NULL ||
+		    memchr(s, '\0', n) != NULL)
+			goto out_bad;
+		if (len > 0)
+			out[len++] = ' ';
+		memcpy(out + len, s, n);
+		len += n;
+	}
+	out[len] = '\0';
+	in->roles = out;
+	return PC_OK;
+out_bad:
+	pc_errinfo_set(&req->errinfo, "body", "roles", PC_V_ROLES_INVALID, 16);
+	return PC_EINVAL;
+}
+
 static enum pc_err ma_toggle_state(struct pc_req *req, struct pc_resp *resp)
 {
 	const char *email;
@@ -728,6 +799,10 @@ static enum pc_err ma_toggle_state(struct pc_req *req, struct pc_resp *resp)
 
 	if (err == PC_OK)
 		err = pc_user_get_by_email(req->ctx, email, &u);
+	if (err == PC_OK && !ma_admin_may(req, &u, NULL)) {
+		crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
+		return ma_detail(req, resp, 403, MA_NOT_ENOUGH);
+	}
 	if (err == PC_OK) {
 		pc_user_input_init(&in);
 		in.is_active = !u.is_active;
@@ -746,6 +821,10 @@ static enum pc_err ma_user_create(struct pc_req *req, struct pc_resp *resp)
 	struct pc_user u;
 	enum pc_err err = fastapi_read_user(req, true, false, &in);
 
+	if (err == PC_OK)
+		err = ma_read_roles(req, &in);
+	if (err == PC_OK && !ma_admin_may(req, NULL, &in))
+		return ma_detail(req, resp, 403, MA_NOT_ENOUGH);
 	if (err == PC_OK)
 		err = pc_user_create(req->ctx, &in, &u, &req->errinfo);
 	if (err != PC_OK)
@@ -773,6 +852,10 @@ static enum pc_err ma_user_post(struct pc_req *req, struct pc_resp *resp)
 	if (err == PC_OK)
 		err = fastapi_read_user(req, false, false, &in);
 	if (err == PC_OK)
+		err = ma_read_roles(req, &in);
+	if (err == PC_OK && !ma_admin_may(req, &u, &in))
+		return ma_detail(req, resp, 403, MA_NOT_ENOUGH);
+	if (err == PC_OK)
 		err = pc_user_update(req->ctx, &u, &in, PC_UPDATE_PRIVILEGED, &req->errinfo);
 	if (err != PC_OK)
 		return ma_fail(req, resp, err, ma_admin_errs);
@@ -780,14 +863,24 @@ static enum pc_err ma_user_post(struct pc_req *req, struct pc_resp *resp)
 }
 
 /* The /me rule holds here too: a superuser deleting itself by its own id
- * would leave the server without the admin who asked. */
+ * would leave the server without the admin who asked. An admin that is no
+ * superuser may not delete a superuser. */
 static enum pc_err ma_user_delete(struct pc_req *req, struct pc_resp *resp)
 {
 	const char *id = req_param_get(req, "user_id");
+	struct pc_user u;
 	enum pc_err err;
 
-	if (id != NULL && strcmp(id, req->user->id) == 0)
+	if (req->user->is_superuser && id != NULL && strcmp(id, req->user->id) == 0)
 		return ma_detail(req, resp, 400, "Super users are not allowed to delete themselves");
+	if (!req->user->is_superuser) {
+		err = pc_user_get(req->ctx, id, &u);
+		crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
+		if (err != PC_OK)
+			return ma_fail(req, resp, err, ma_admin_errs);
+		if (!ma_admin_may(req, &u, NULL))
+			return ma_detail(req, resp, 403, MA_NOT_ENOUGH);
+	}
 	err = pc_user_delete(req->ctx, id);
 	if (err != PC_OK)
 		return ma_fail(req, resp, err, ma_admin_errs);

@@ -20,6 +20,8 @@
  *   PC_R_ACTIVE     an inactive user is 401 (as fastapi-users answers), with
  *                   req->errinfo PC_V_INACTIVE for a face that says otherwise
  *   PC_R_SUPERUSER  a user who is not a superuser is 403
+ *   PC_R_ADMIN      a user who is neither a superuser nor has the role
+ *                   "admin" is 403
  */
 #include <string.h>
 #include <strings.h>
@@ -140,6 +142,8 @@ int http_authn(struct pc_req *req, unsigned flags)
 	req->user = u;
 	req->cred = token;
 	if ((flags & PC_R_SUPERUSER) && !u->is_superuser)
+		return 403;
+	if ((flags & PC_R_ADMIN) && !u->is_superuser && !pc_user_has_role(u, "admin"))
 		return 403;
 	return 0;
 out_unauthorized:

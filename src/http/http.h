@@ -21,6 +21,7 @@
  *   PC_R_AUTH (+ BEARER/COOKIE) credentials          -> 401
  *   PC_R_ACTIVE            user is active            -> 401
  *   PC_R_SUPERUSER         user is superuser         -> 403
+ *   PC_R_ADMIN             superuser or role "admin" -> 403
  * then the handler runs: inline, or for PC_R_SLOW on a worker thread while
  * the connection is suspended. The arena is freed after the response is sent,
  * when the access log line is written.
@@ -52,6 +53,7 @@ enum pc_route_flags {
 	PC_R_SLOW = 1 << 5,      /* the handler runs on the worker pool (it hashes) */
 	PC_R_BEARER = 1 << 6,    /* with PC_R_AUTH: only the Authorization bearer JWT counts */
 	PC_R_COOKIE = 1 << 7,    /* with PC_R_AUTH: only the session cookie counts */
+	PC_R_ADMIN = 1 << 8,     /* a superuser or a user with the role "admin", else 403 */
 };
 
 struct pc_route {

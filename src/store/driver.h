@@ -133,7 +133,8 @@ enum store_stmt {
 	X(COL_USER_PASSWORD_CHANGED_AT, "password_changed_at") \
 	X(COL_USER_CREATED_AT, "created_at") \
 	X(COL_USER_UPDATED_AT, "updated_at") \
-	X(COL_USER_TOTP_ENABLED, "totp_enabled")
+	X(COL_USER_TOTP_ENABLED, "totp_enabled") \
+	X(COL_USER_ROLES, "roles")
 
 enum store_user_col {
 	USER_COLUMNS(COL_ENUM)

@@ -368,6 +368,8 @@ static enum pc_err row_user(struct q *q, struct pc_user *out)
 	if (err == PC_OK)
 		err = q_text(q, COL_USER_HASHED_PASSWORD, out->hashed_password,
 			     sizeof(out->hashed_password));
+	if (err == PC_OK)
+		err = q_text(q, COL_USER_ROLES, out->roles, sizeof(out->roles));
 	if (err != PC_OK) {
 		memset(out, 0, sizeof(*out));
 		return err;
@@ -420,6 +422,7 @@ static enum pc_err user_write(struct pc_store *s, enum store_stmt id, const stru
 		A_INT(":is_superuser", u->is_superuser),
 		A_INT(":is_verified", u->is_verified),
 		A_INT(":password_changed_at", u->password_changed_at),
+		A_FIELD(":roles", u->roles),
 		A_INT(":updated_at", u->updated_at),
 		A_INT(":created_at", u->created_at), /* last: not in the update */
 	};

@@ -18,11 +18,11 @@
 /* The columns of struct pc_user (USER_COLUMNS). */
 #define USER_COLS \
 	"id, email, username, full_name, hashed_password, is_active, is_superuser, " \
-	"is_verified, password_changed_at, created_at, updated_at, totp_enabled"
+	"is_verified, password_changed_at, created_at, updated_at, totp_enabled, roles"
 #define USER_COLS_U \
 	"u.id, u.email, u.username, u.full_name, u.hashed_password, u.is_active, " \
 	"u.is_superuser, u.is_verified, u.password_changed_at, u.created_at, u.updated_at, " \
-	"u.totp_enabled"
+	"u.totp_enabled, u.roles"
 /* The columns of struct pc_onetime_row (ONETIME_COLUMNS). */
 #define ONETIME_COLS \
 	"token_hash, purpose, user_id, email, coalesce(claim_hash, '') AS claim_hash, " \
@@ -61,10 +61,10 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 	[STMT_USER_INSERT] =
 		"INSERT INTO users (id, email, email_lc, username, username_lc, full_name, "
 		"hashed_password, is_active, is_superuser, is_verified, password_changed_at, "
-		"updated_at, created_at) "
+		"roles, updated_at, created_at) "
 		"VALUES (:id, :email, :email_lc, :username, :username_lc, :full_name, "
 		":hashed_password, :is_active, :is_superuser, :is_verified, :password_changed_at, "
-		":updated_at, :created_at)",
+		":roles, :updated_at, :created_at)",
 	[STMT_USER_BY_ID] = "SELECT " USER_COLS " FROM users WHERE id = :id",
 	[STMT_USER_BY_ID_UNREVOKED] = "SELECT " USER_COLS " FROM users WHERE id = :id "
 		"AND NOT EXISTS (SELECT 1 FROM revoked_jti WHERE jti = :jti)",
@@ -75,8 +75,8 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 		"username_lc = :username_lc, full_name = :full_name, "
 		"hashed_password = :hashed_password, is_active = :is_active, "
 		"is_superuser = :is_superuser, is_verified = :is_verified, "
-		"password_changed_at = :password_changed_at, updated_at = :updated_at "
-		"WHERE id = :id",
+		"password_changed_at = :password_changed_at, roles = :roles, "
+		"updated_at = :updated_at WHERE id = :id",
 	[STMT_USER_DELETE] = "DELETE FROM users WHERE id = :key",
 	/* The offset is walked in the covering index users_created (the subquery),
 	 * not over the rows: over 1 000 000 users, 100 users at offset 990 000 took

@@ -1,5 +1,6 @@
 """The command line: serve, migrate, user create, user list, --help, bad arguments."""
 
+import json
 import socket
 import sqlite3
 
@@ -225,3 +226,20 @@ def test_user_create_with_empty_stdin_is_refused(tmp_db):
     assert p.stderr.strip()
     if tmp_db.exists() and "users" in tables(tmp_db):
         assert rows(tmp_db, "SELECT COUNT(*) AS n FROM users")[0]["n"] == 0
+
+
+def test_user_create_with_roles_makes_an_admin(tmp_db, server_factory):
+    email = "seneschal@example.com"
+    p = run_cli(["user", "create", "--email", email, "--password-stdin", "--roles", "ops admin"],
+                db_path=tmp_db, input=PW)
+    assert p.returncode == 0, p.stderr
+    p = run_cli(["user", "list", "--json"], db_path=tmp_db)
+    listed = [json.loads(l) for l in p.stdout.splitlines()]
+    assert [u["roles"] for u in listed if u["email"] == email] == ["admin ops"]
+    srv = server_factory(db_path=tmp_db)
+    t = srv.post("/auth/login/oauth", data={"username": email, "password": PW})
+    r = srv.get("/auth/users/", headers=bearer(t.json()["access_token"]))
+    assert r.status_code == 200, r.text
+    p = run_cli(["user", "create", "--email", "x@example.com", "--password-stdin",
+                 "--roles", "Bad/Role"], db_path=tmp_db, input=PW)
+    assert p.returncode == 2 and "roles" in p.stderr, (p.returncode, p.stderr)

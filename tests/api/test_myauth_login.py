@@ -58,7 +58,7 @@ def test_signup_returns_the_user(server):
     assert r.status_code == 200, r.text
     body = r.json()
     assert set(body) == {"id", "email", "full_name", "is_active", "is_superuser",
-                         "is_verified", "totp"}, body
+                         "is_verified", "totp", "roles"}, body
     uuid.UUID(body["id"])
     assert body["email"] == email
     assert body["full_name"] == "Sir Percival"

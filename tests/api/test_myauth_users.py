@@ -43,7 +43,7 @@ def test_get_me_is_the_user_read(server):
     assert r.status_code == 200, r.text
     assert r.json() == {"id": uid, "email": email, "full_name": "Lady Ragnell",
                         "is_active": True, "is_superuser": False, "is_verified": False,
-                        "totp": False}
+                        "totp": False, "roles": []}
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
@@ -188,7 +188,7 @@ def test_admin_routes_refuse_a_member_403_and_no_token_401(server, method, path)
             "is_superuser": True}
     url = path.replace("{id}", uid)
     r = server.request(method, url, json=body, headers=bearer(access))
-    assert r.status_code == 403, r.text
+    assert_detail(r, 403, "The user doesn't have enough privileges")
     r = server.request(method, url, json=body)
     assert_detail(r, 401, "Not authenticated")
     assert dict(row(server, uid)) == before
@@ -211,7 +211,7 @@ def test_list_pages_in_creation_order(server_factory):
     r = srv.get("/auth/users/", headers=bearer(admin))
     assert [u["id"] for u in r.json()] == ids[0:2]
     assert set(r.json()[0]) == {"id", "email", "full_name", "is_active", "is_superuser",
-                                "is_verified", "totp"}
+                                "is_verified", "totp", "roles"}
     r = srv.get("/auth/users/?page=99999999999999999", headers=bearer(admin))
     assert r.status_code == 200 and r.json() == [], r.text
 
@@ -344,3 +344,89 @@ def test_an_inactive_user_is_400_on_admin_routes_too(server, admin_token, superu
         assert "WWW-Authenticate" not in r.headers
     assert server.users_snapshot() == before
     assert row(server, uid)["is_active"] == 0
+
+
+# ---- the admin role: MyAuth's admin routes for a superuser or an "admin" -------------------
+
+
+def role_user(server, admin_token, roles):
+    """A user with roles, made by a superuser: (email, id, access token)."""
+    email = server.fresh_email("ro")
+    r = server.post("/auth/users/create", json={"email": email, "password": PW, "roles": roles},
+                    headers=bearer(admin_token))
+    assert r.status_code == 200, r.text
+    assert r.json()["roles"] == sorted(set(roles)), r.text
+    t = server.post("/auth/login/oauth", data={"username": email, "password": PW})
+    return email, r.json()["id"], t.json()["access_token"]
+
+
+def test_an_admin_may_use_the_admin_routes(server, admin_token):
+    _, aid, admin = role_user(server, admin_token, ["admin", "ops"])
+    assert row(server, aid)["roles"] == "admin ops"
+    victim, vid, _, _ = member(server)
+    assert server.get("/auth/users/?page=0", headers=bearer(admin)).status_code == 200
+    assert server.get(f"/auth/users/{vid}", headers=bearer(admin)).json()["email"] == victim
+    r = server.post("/auth/users/toggle-state", json={"user_email": victim}, headers=bearer(admin))
+    assert r.status_code == 200, r.text
+    assert row(server, vid)["is_active"] == 0
+    r = server.post(f"/auth/users/{vid}", json={"full_name": "Dagonet"}, headers=bearer(admin))
+    assert r.status_code == 200 and r.json()["full_name"] == "Dagonet", r.text
+    r = server.post("/auth/users/create", json={"email": server.fresh_email("n"), "password": PW},
+                    headers=bearer(admin))
+    assert r.status_code == 200 and r.json()["is_superuser"] is False, r.text
+    r = server.delete(f"/auth/users/{vid}", headers=bearer(admin))
+    assert r.status_code == 200, r.text
+    assert row(server, vid) is None
+
+
+def test_another_role_is_no_admin(server, admin_token):
+    _, _, ops = role_user(server, admin_token, ["ops", "administrator"])
+    before = server.users_snapshot()
+    assert_detail(server.get("/auth/users/", headers=bearer(ops)), 403,
+                  "The user doesn't have enough privileges")
+    assert_detail(server.post("/auth/users/create", json={"email": server.fresh_email("n"),
+                                                           "password": PW}, headers=bearer(ops)),
+                  403, "The user doesn't have enough privileges")
+    assert server.users_snapshot() == before
+
+
+def test_an_admin_cannot_raise_privileges_or_touch_a_superuser(server, admin_token):
+    """Only a superuser makes superusers, gives roles, or changes a superuser:
+    an admin cannot make itself (or anyone) more than it is."""
+    _, aid, admin = role_user(server, admin_token, ["admin"])
+    me = server.get("/auth/users/me", headers=bearer(admin_token)).json()
+    _, vid, _, _ = member(server)
+    before = server.users_snapshot()
+    for method, path, body in (
+            ("POST", "/auth/users/create", {"email": server.fresh_email("s"), "password": PW,
+                                            "is_superuser": True}),
+            ("POST", "/auth/users/create", {"email": server.fresh_email("r"), "password": PW,
+                                            "roles": ["admin"]}),
+            ("POST", f"/auth/users/{aid}", {"is_superuser": True}),
+            ("POST", f"/auth/users/{vid}", {"roles": ["admin"]}),
+            ("POST", f"/auth/users/{me['id']}", {"full_name": "x"}),
+            ("POST", "/auth/users/toggle-state", {"user_email": me["email"]}),
+            ("DELETE", f"/auth/users/{me['id']}", None)):
+        r = server.request(method, path, json=body, headers=bearer(admin))
+        assert_detail(r, 403, "The user doesn't have enough privileges")
+    assert server.users_snapshot() == before
+
+
+@pytest.mark.parametrize("roles", ["admin", [1], ["has space"], ["UPPER"], [""], ["x" * 33],
+                                   [f"r{i}" for i in range(17)]])
+def test_bad_roles_are_422_and_store_nothing(server, admin_token, roles):
+    before = server.users_snapshot()
+    r = server.post("/auth/users/create", json={"email": server.fresh_email("b"), "password": PW,
+                                                "roles": roles}, headers=bearer(admin_token))
+    assert_validation_error(r, "roles")
+    assert server.users_snapshot() == before
+
+
+def test_a_superuser_sets_and_clears_roles(server, admin_token):
+    _, vid, _, _ = member(server)
+    r = server.post(f"/auth/users/{vid}", json={"roles": ["ops", "admin", "ops"]},
+                    headers=bearer(admin_token))
+    assert r.status_code == 200 and r.json()["roles"] == ["admin", "ops"], r.text
+    r = server.post(f"/auth/users/{vid}", json={"roles": []}, headers=bearer(admin_token))
+    assert r.status_code == 200 and r.json()["roles"] == [], r.text
+    assert row(server, vid)["roles"] == ""

@@ -187,3 +187,73 @@ Test(users, deleting_a_user_ends_its_sessions)
 	cr_expect_eq(pc_user_delete(ctx, u.id), PC_ENOTFOUND);
 	cr_expect_eq(pc_user_get(ctx, "not-a-uuid", &out), PC_ENOTFOUND);
 }
+
+/* ---- roles ------------------------------------------------------------------------------ */
+
+static enum pc_err create_with_roles(const char *email, const char *roles, bool privileged,
+				     struct pc_user *u, struct pc_errinfo *ei)
+{
+	struct pc_user_input in;
+
+	pc_user_input_init(&in);
+	in.email = email;
+	in.password = "excalibur!";
+	in.password_len = strlen(in.password);
+	in.roles = roles;
+	return privileged ? pc_user_create(ctx, &in, u, ei) : pc_user_register(ctx, &in, u, ei);
+}
+
+Test(users, roles_are_stored_sorted_once_and_only_by_the_privileged)
+{
+	struct pc_user u, again;
+	struct pc_errinfo ei = { 0 };
+	struct pc_user_input patch;
+
+	cr_assert_eq(create_with_roles("kay@camelot.bt", "  ops admin ops ", true, &u, &ei), PC_OK,
+		     "%s", ei.detail);
+	cr_expect_str_eq(u.roles, "admin ops");
+	cr_assert_eq(pc_user_get(ctx, u.id, &again), PC_OK);
+	cr_expect_str_eq(again.roles, "admin ops");
+	cr_expect(pc_user_has_role(&again, "admin"));
+	cr_expect(pc_user_has_role(&again, "ops"));
+	cr_expect(!pc_user_has_role(&again, "adm"));
+	cr_expect(!pc_user_has_role(&again, "dmin"));
+	cr_expect(!pc_user_has_role(&again, "admin ops"));
+
+	/* registration ignores them, as it ignores the flags */
+	cr_assert_eq(create_with_roles("gawain@camelot.bt", "admin", false, &u, &ei), PC_OK);
+	cr_expect_str_eq(u.roles, "");
+	/* an update without PC_UPDATE_PRIVILEGED leaves them */
+	pc_user_input_init(&patch);
+	patch.roles = "admin";
+	cr_assert_eq(pc_user_update(ctx, &u, &patch, 0, &ei), PC_OK);
+	cr_expect_str_eq(u.roles, "");
+	cr_assert_eq(pc_user_update(ctx, &u, &patch, PC_UPDATE_PRIVILEGED, &ei), PC_OK);
+	cr_expect_str_eq(u.roles, "admin");
+	patch.roles = "";
+	cr_assert_eq(pc_user_update(ctx, &u, &patch, PC_UPDATE_PRIVILEGED, &ei), PC_OK);
+	cr_expect_str_eq(u.roles, "");
+	cr_expect(!pc_user_has_role(&u, "admin"));
+}
+
+Test(users, bad_roles_are_refused_and_nothing_is_stored)
+{
+	static const char *const bad[] = {
+		"Admin", "a/b", "x\tz", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", /* 33 */
+		"a b c d e f g h i j k l m n o p q", /* 17 names */
+	};
+	struct pc_user u;
+	int64_t n0, n1;
+
+	cr_assert_eq(pc_user_count(ctx, &n0), PC_OK);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct pc_errinfo ei = { 0 };
+
+		cr_expect_eq(create_with_roles("bors@camelot.bt", bad[i], true, &u, &ei), PC_EINVAL,
+			     "%s", bad[i]);
+		cr_expect_eq(ei.code, PC_V_ROLES_INVALID, "%s", bad[i]);
+		cr_expect_str_eq(ei.field, "roles");
+	}
+	cr_assert_eq(pc_user_count(ctx, &n1), PC_OK);
+	cr_expect_eq(n0, n1);
+}
