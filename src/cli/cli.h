@@ -24,6 +24,12 @@ struct cli_cmd {
  * printing the reason. */
 int cli_config_load(int argc, char **argv, struct pc_config *cfg, char **rest, int *nrest);
 
+/* For a command that takes settings and --help only: cli_config_load, then
+ * --help/-h prints help() and an unknown argument is refused. Returns -1
+ * when the command should go on, else the exit status to return. */
+int cli_settings_only(int argc, char **argv, const char *cmd, void (*help)(void),
+		      struct pc_config *cfg);
+
 /* The exit status of a failure: CLI_EXIT_USAGE for a setting or argument
  * that cannot be right (PC_EINVAL on a value, routes the settings make
  * collide), CLI_EXIT_FAIL when something

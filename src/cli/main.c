@@ -30,6 +30,26 @@ static void usage(FILE *out)
 	fprintf(out, "\n'portcullis <command> --help' describes a command and its settings.\n");
 }
 
+int cli_settings_only(int argc, char **argv, const char *cmd, void (*help)(void),
+		      struct pc_config *cfg)
+{
+	char *rest[CLI_ARGS_MAX];
+	int nrest, rc = cli_config_load(argc, argv, cfg, rest, &nrest);
+
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	for (int i = 1; i < nrest; i++) {
+		if (strcmp(rest[i], "--help") == 0 || strcmp(rest[i], "-h") == 0) {
+			help();
+			return CLI_EXIT_OK;
+		}
+		fprintf(stderr, "portcullis: %s: unknown option '%s' (see portcullis %s --help)\n",
+			cmd, rest[i], cmd);
+		return CLI_EXIT_USAGE;
+	}
+	return -1;
+}
+
 int cli_exit_for(enum pc_err err, const struct pc_errinfo *ei)
 {
 	if (err == PC_EEXISTS && ei->code == PC_V_ROUTE) /* prefixes that make routes collide */

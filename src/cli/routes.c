@@ -16,28 +16,24 @@ static void routes_print(const char *method, const char *path, const char *face,
 	printf("%-7s %-40s %-14s %s\n", method, path, face, router);
 }
 
+static void routes_help(void)
+{
+	printf("usage: portcullis routes [--config FILE] [--<setting> VALUE ...]\n\n"
+	       "Prints the routes the configuration mounts: method, path, face and\n"
+	       "router, sorted by path. Fails, naming both, when two routes collide.\n");
+}
+
 int cli_routes(int argc, char **argv)
 {
 	struct pc_errinfo ei = { 0 };
 	struct pc_config cfg;
 	struct pc_router *r;
-	char *rest[CLI_ARGS_MAX];
-	int nrest, rc;
+	int rc;
 	enum pc_err err;
 
-	rc = cli_config_load(argc, argv, &cfg, rest, &nrest);
-	if (rc != CLI_EXIT_OK)
+	rc = cli_settings_only(argc, argv, "routes", routes_help, &cfg);
+	if (rc >= 0)
 		return rc;
-	for (int i = 1; i < nrest; i++) {
-		if (strcmp(rest[i], "--help") == 0 || strcmp(rest[i], "-h") == 0) {
-			printf("usage: portcullis routes [--config FILE] [--<setting> VALUE ...]\n\n"
-			       "Prints the routes the configuration mounts: method, path, face and\n"
-			       "router, sorted by path. Fails, naming both, when two routes collide.\n");
-			return CLI_EXIT_OK;
-		}
-		fprintf(stderr, "portcullis: routes: unknown option '%s'\n", rest[i]);
-		return CLI_EXIT_USAGE;
-	}
 	err = router_new(&cfg, faces_all, faces_count, &r, &ei);
 	if (err != PC_OK) {
 		cli_report("routes", err, &ei);

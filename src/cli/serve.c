@@ -59,23 +59,13 @@ int cli_serve(int argc, char **argv)
 	struct pc_server *server;
 	struct pc_router *routes;
 	struct pc_ctx *ctx;
-	char *rest[CLI_ARGS_MAX];
-	int nrest, rc, sig;
+	int rc, sig;
 	sigset_t set;
 	enum pc_err err;
 
-	rc = cli_config_load(argc, argv, &cfg, rest, &nrest);
-	if (rc != CLI_EXIT_OK)
+	rc = cli_settings_only(argc, argv, "serve", serve_help, &cfg);
+	if (rc >= 0)
 		return rc;
-	for (int i = 1; i < nrest; i++) {
-		if (strcmp(rest[i], "--help") == 0 || strcmp(rest[i], "-h") == 0) {
-			serve_help();
-			return CLI_EXIT_OK;
-		}
-		fprintf(stderr, "portcullis: serve: unknown option '%s' (see portcullis serve --help)\n",
-			rest[i]);
-		return CLI_EXIT_USAGE;
-	}
 	/* Few malloc arenas keep per-thread caches small. argon2's buffers are
 	 * reused from the heap while logins pour in (no page faults per hash),
 	 * and serve_wait() gives free memory back to the OS once they stop. */
