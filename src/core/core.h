@@ -393,6 +393,11 @@ enum pc_err email_username_normalize(const char *in, char out_lc[PC_USERNAME_MAX
 
 /* ---- users (users.c) ----------------------------------------------------------------- */
 
+/* Self-service registration (pc_user_register without its event and mail,
+ * which onetime.c writes): the flags in `in` are ignored. */
+enum pc_err users_register(struct pc_ctx *ctx, const struct pc_user_input *in,
+			   struct pc_user *out, struct pc_errinfo *ei);
+
 /* Self-service registration of a user without a password (MyAuth's magic
  * link with open registration): active, not superuser, not verified, no
  * hash, so no password login until a reset sets one. No event or mail: the
@@ -403,10 +408,9 @@ enum pc_err users_register_passwordless(struct pc_ctx *ctx, const char *email,
 
 /* ---- onetime (onetime.c) -------------------------------------------------------- */
 
-/* What a registration sets off: the on_after_register event, and with
- * requires_verification the verify token and its mail, in one transaction.
- * Failures are logged and returned; the user exists either way. */
-enum pc_err onetime_after_register(struct pc_ctx *ctx, const struct pc_user *u);
+/* (pc_user_register lives in onetime.c: a registration is users_register
+ * and then what it sets off, the on_after_register event and with
+ * requires_verification the verify token and its mail.) */
 
 
 /* ---- httpc (httpc.c) ------------------------------------------------------------ */

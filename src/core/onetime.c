@@ -1,7 +1,8 @@
 /*
  * onetime.c - one-time tokens, and the flows built on them: password reset
  * and email verification (fastapi-users), magic-link login and password
- * recovery (MyAuth).
+ * recovery (MyAuth); and registration, which sets off the verify mail and
+ * the on_after_register event (pc_user_register, over users.c's rules).
  *
  * A token is 256 bits from the system's generator as 43 base64url
  * characters. It exists in clear only in the mail that carries it (the
@@ -525,7 +526,10 @@ enum pc_err pc_verify(struct pc_ctx *ctx, const char *token, struct pc_user *out
 	return err;
 }
 
-enum pc_err onetime_after_register(struct pc_ctx *ctx, const struct pc_user *u)
+/* What a registration sets off: the on_after_register event, and with
+ * requires_verification the verify token and its mail, in one transaction.
+ * Failures are logged and returned; the user exists either way. */
+static enum pc_err ot_after_register(struct pc_ctx *ctx, const struct pc_user *u)
 {
 	struct ot_batch *b;
 	enum pc_err err;
@@ -546,5 +550,17 @@ enum pc_err onetime_after_register(struct pc_ctx *ctx, const struct pc_user *u)
 	if (err != PC_OK)
 		fprintf(stderr, "portcullis: after the registration of user %s: cannot write its "
 			"mail or event: %s\n", u->id, pc_strerror(err));
+	return err;
+}
+
+enum pc_err pc_user_register(struct pc_ctx *ctx, const struct pc_user_input *in,
+			     struct pc_user *out, struct pc_errinfo *ei)
+{
+	enum pc_err err = users_register(ctx, in, out, ei);
+
+	/* The user exists whatever happens next: a failure is logged, and the
+	 * user can ask for the verify mail again. */
+	if (err == PC_OK)
+		(void)ot_after_register(ctx, out);
 	return err;
 }

@@ -233,17 +233,10 @@ static enum pc_err user_create(struct pc_ctx *ctx, const struct pc_user_input *i
 	return err;
 }
 
-enum pc_err pc_user_register(struct pc_ctx *ctx, const struct pc_user_input *in,
-			     struct pc_user *out, struct pc_errinfo *ei)
+enum pc_err users_register(struct pc_ctx *ctx, const struct pc_user_input *in,
+			   struct pc_user *out, struct pc_errinfo *ei)
 {
-	enum pc_err err = user_create(ctx, in, 0, out, ei);
-
-	/* on_after_register, and the verify mail when verification is required.
-	 * The user exists whatever happens there: a failure is logged, and the
-	 * user can ask for the verify mail again. */
-	if (err == PC_OK)
-		(void)onetime_after_register(ctx, out);
-	return err;
+	return user_create(ctx, in, 0, out, ei);
 }
 
 enum pc_err pc_user_create(struct pc_ctx *ctx, const struct pc_user_input *in,
