@@ -896,6 +896,18 @@ static enum pc_err apply_login(struct pc_store *s, const struct pc_onetime_row *
 }
 
 /* Marks the token used (only if it is still good) and applies; all or nothing. */
+/* Revokes every live refresh family of the user and its tokens: the access
+ * tokens issued from them stop working with them (their family claim). */
+static enum pc_err revoke_user_families(struct pc_store *s, const char *user_id, int64_t now)
+{
+	const struct store_arg args[] = { A_TEXT(":key", user_id), A_INT(":now", now) };
+	enum pc_err err = q_write(s, STMT_RF_FAMILY_REVOKE_USER, args, NARGS(args), NULL, NULL);
+
+	if (err == PC_OK)
+		err = q_write(s, STMT_RF_REVOKE_TOKENS_USER, args, NARGS(args), NULL, NULL);
+	return err;
+}
+
 enum pc_err store_onetime_consume(struct pc_store *s, const char *token_hash,
 				  const char *purpose, int64_t now,
 				  const struct pc_onetime_apply *apply)
@@ -926,6 +938,8 @@ enum pc_err store_onetime_consume(struct pc_store *s, const char *token_hash,
 		err = apply_login(s, &t, now);
 	if (err == PC_OK && apply->end_sessions)
 		err = delete_by(s, STMT_SESSION_DELETE_USER, t.user_id, &n);
+	if (err == PC_OK && apply->end_sessions)
+		err = revoke_user_families(s, t.user_id, now);
 	if (err == PC_OK)
 		err = outbox_insert_all(s, apply->msgs, apply->nmsgs);
 	return tx_end(s, err);

@@ -177,6 +177,12 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 	[STMT_RF_REVOKE_TOKENS] =
 		"UPDATE refresh_tokens SET revoked_at = :now "
 		"WHERE family_id = :family_id AND revoked_at IS NULL",
+	[STMT_RF_FAMILY_REVOKE_USER] =
+		"UPDATE refresh_families SET revoked_at = :now "
+		"WHERE user_id = :key AND revoked_at IS NULL",
+	[STMT_RF_REVOKE_TOKENS_USER] =
+		"UPDATE refresh_tokens SET revoked_at = :now "
+		"WHERE user_id = :key AND revoked_at IS NULL",
 	[STMT_RF_PURGE_TOKENS] = "DELETE FROM refresh_tokens WHERE expires_at <= :before",
 	[STMT_RF_PURGE_FAMILIES] =
 		"DELETE FROM refresh_families WHERE created_at <= :before AND NOT EXISTS "

@@ -125,7 +125,7 @@ struct pc_onetime_apply {
 	bool login;                /* magic link: is_verified = 1 (they proved the address),
 	                            * only for an active user whose email is still the
 	                            * token's */
-	bool end_sessions;         /* delete the user's sessions */
+	bool end_sessions;         /* delete the user's sessions, revoke its refresh families */
 	const struct pc_outbox_row *const *msgs; /* events to enqueue with it */
 	size_t nmsgs;
 };

@@ -437,3 +437,22 @@ def test_a_malformed_address_in_the_path_is_422(srv, addr):
     for path in ("/auth/login/magic/", "/auth/login/recover/"):
         assert_validation_error(srv.post(path + addr), "email", where="path")
     assert stored_state(srv) == before
+
+
+def test_a_reset_revokes_the_users_refresh_families(srv, sink):
+    """A reset ends what the old password opened (reset_ends_sessions): the
+    refresh tokens of the user's families and the access tokens issued from
+    them stop working."""
+    u = signup(srv)
+    t = oauth(srv, u["email"], PW).json()
+    assert srv.get("/auth/users/me", headers=bearer(t["access_token"])).status_code == 200
+    token, c = recovery(srv, sink, u["email"])
+    assert reset(srv, token, c).status_code == 200
+    r = srv.post("/auth/login/refresh", headers=bearer(t["refresh_token"]))
+    assert_detail(r, 403, BAD_TOKEN)
+    assert srv.get("/auth/users/me", headers=bearer(t["access_token"])).status_code == 401
+    rows = srv.db("SELECT revoked_at FROM refresh_families WHERE user_id = ?", (u["id"],))
+    assert rows and all(r["revoked_at"] is not None for r in rows)
+    fresh = oauth(srv, u["email"], NEW_PW).json()
+    assert srv.post("/auth/login/refresh",
+                    headers=bearer(fresh["refresh_token"])).status_code == 200
