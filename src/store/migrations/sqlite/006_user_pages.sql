@@ -38,10 +38,10 @@
 -- created_at and id are never updated by portcullis (STMT_USER_UPDATE does
 -- not set them); users_pages_move keeps the invariant anyway if an operator
 -- does (a delete of the old key, then an insert of the new).
--- B = 1000: a constant in users_pages_insert and in the backfill below.
+-- B = 1000: a constant in users_pages_insert, users_pages_move and the backfill.
 -- Each bucket is found by a row-value "= (SELECT ... LIMIT 1)" on the
 -- primary key, not "IN (SELECT ...)": the IN form builds a temporary table
--- per row and made 10 000 inserts ~9x slower than this one (measured on
+-- per row and made 10 000 inserts ~15x slower than this one (measured on
 -- 1 000 000 users: +3 us an insert, +9 us a delete with these triggers).
 -- A later migration that rebuilds users (create, copy, drop, rename) drops
 -- these triggers with the old table and must create them again.
