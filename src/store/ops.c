@@ -37,6 +37,7 @@ static const char *const version_cols[] = { "version" };
 static const char *const n_cols[] = { "n" };
 static const char *const id_cols[] = { "id" };
 static const char *const value_cols[] = { "value" };
+static const char *const page_cols[] = { "first_created_at", "first_id", "n" };
 
 #define COLS(a) { .names = (a), .n = (int)(sizeof(a) / sizeof((a)[0])) }
 
@@ -52,6 +53,7 @@ const struct store_cols store_stmt_cols[STMT__MAX] = {
 	[STMT_USER_BY_EMAIL] = COLS(user_cols),
 	[STMT_USER_BY_USERNAME] = COLS(user_cols),
 	[STMT_USER_LIST] = COLS(user_cols),
+	[STMT_USER_PAGES] = COLS(page_cols),
 	[STMT_USER_COUNT] = COLS(n_cols),
 	[STMT_SESSION_USER] = COLS(session_user_cols),
 	[STMT_JTI_IS_REVOKED] = COLS(one_cols),
@@ -534,21 +536,71 @@ enum pc_err store_user_delete(struct pc_store *s, const char *id)
 	return err;
 }
 
-/* PC_EINVAL for a negative offset or limit. */
+/*
+ * The users at [offset, offset + limit) in (created_at, id) order.
+ * PC_EINVAL for a negative offset or limit.
+ *
+ * The offset is found in the count index user_pages (migration 007: buckets
+ * of about 1000 consecutive users, each keyed by a key <= every key in it,
+ * with its exact count): walk the buckets in order summing n until the one
+ * where the offset falls, then seek to its key in users_created and skip
+ * the rest of the offset inside it. Cost: about N/1000 bucket rows plus up
+ * to ~1000 index steps, at any page, instead of walking the whole offset.
+ * Page 1 reads one bucket row. An offset at or past the end finds no bucket:
+ * no rows.
+ *
+ * The bucket scan stays open (not done) while the list runs: on SQLite an
+ * open statement holds the connection's read snapshot, so both statements
+ * read one snapshot without a transaction of ours (which would take the
+ * write lock). A driver without that property must run both in a read
+ * transaction.
+ */
 enum pc_err store_user_list(struct pc_store *s, int64_t offset, int limit, pc_user_cb *cb,
 			    void *arg)
 {
-	const struct store_arg args[] = { A_INT(":limit", limit), A_INT(":offset", offset) };
 	struct pc_user u;
-	struct q q;
-	bool row = true;
+	char first_id[sizeof(u.id)];
+	int64_t before = 0, first_created_at = 0, n;
+	struct q pq, q;
+	bool row = true, found = false;
 	enum pc_err err;
 
 	if (offset < 0 || limit < 0 || cb == NULL)
 		return PC_EINVAL;
-	err = q_open(s, STMT_USER_LIST, args, NARGS(args), &q);
+	err = q_open(s, STMT_USER_PAGES, NULL, 0, &pq);
 	if (err != PC_OK)
 		return err;
+	while (err == PC_OK && !found) {
+		err = q_step(&pq, NULL, &row);
+		if (err != PC_OK || !row)
+			break;
+		n = q_int(&pq, 2);
+		if (offset - before < n) {
+			first_created_at = q_int(&pq, 0);
+			err = q_text(&pq, 1, first_id, sizeof(first_id));
+			found = true;
+		} else {
+			before += n;
+		}
+	}
+	if (err != PC_OK || !found || limit == 0) {
+		q_done(&pq);
+		return err;
+	}
+	{
+		const struct store_arg args[] = {
+			A_INT(":first_created_at", first_created_at),
+			A_TEXT(":first_id", first_id),
+			A_INT(":limit", limit),
+			A_INT(":skip", offset - before),
+		};
+
+		err = q_open(s, STMT_USER_LIST, args, NARGS(args), &q);
+	}
+	if (err != PC_OK) {
+		q_done(&pq);
+		return err;
+	}
 	while (err == PC_OK) {
 		err = q_step(&q, NULL, &row);
 		if (err != PC_OK || !row)
@@ -558,6 +610,7 @@ enum pc_err store_user_list(struct pc_store *s, int64_t offset, int limit, pc_us
 			break;
 	}
 	q_done(&q);
+	q_done(&pq);
 	return err;
 }
 

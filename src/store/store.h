@@ -226,8 +226,9 @@ enum pc_err store_user_by_id_unrevoked_in_family(struct pc_store *s, const char 
 enum pc_err store_user_update(struct pc_store *s, const struct pc_user *u, struct pc_errinfo *ei);
 /* Deletes the user and, by cascade, its sessions and tokens. PC_ENOTFOUND. */
 enum pc_err store_user_delete(struct pc_store *s, const char *id);
-/* Ordered by created_at, id. cb returning nonzero stops the walk. cb may
- * call the store, but not user_list: the statement is in use. */
+/* Ordered by created_at, id; the offset is found through the count index
+ * user_pages (migration 007), not walked. cb returning nonzero stops the
+ * walk. cb may call the store, but not user_list: its statements are in use. */
 enum pc_err store_user_list(struct pc_store *s, int64_t offset, int limit, pc_user_cb *cb,
 			    void *arg);
 enum pc_err store_user_count(struct pc_store *s, int64_t *out);
