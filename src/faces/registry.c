@@ -8,6 +8,7 @@
 const struct pc_face *const faces_all[] = {
 	&face_fastapi_users,
 	&face_myauth,
+	&face_simplejwt,
 	&face_native,
 };
 

@@ -266,6 +266,7 @@ enum pc_err http_body_json(struct pc_req *req, const char *ctype)
 		       JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (j == NULL) {
 		pc_errinfo_set(&req->errinfo, "body", "", PC_V_JSON_INVALID, 0);
+		pc_errinfo_detail(&req->errinfo, "%s", jerr.text); /* the parser's words (DRF sends them) */
 		return PC_EINVAL;
 	}
 	if (req_json_keep(req, j) == NULL)
