@@ -362,3 +362,15 @@ def test_routers_can_be_switched_off(server_factory):
     assert r.status_code == 404 and r.json() == {"detail": "Not found."}
     assert srv.post("/sj/token", json={}).status_code == 400
     assert srv.post(P + "/token", json={}).status_code == 404
+
+
+def test_a_colliding_prefix_refuses_to_start(server_factory):
+    srv = server_factory(start=False, auth_prefix="/api/auth")
+    srv.settings["port"] = 1
+    import subprocess
+    from conftest import BIN
+    out = subprocess.run([str(BIN), "routes"] + [a for a in srv.argv()[2:]
+                                                 if not a.startswith("--port")],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0
+    assert "POST /api/auth/register" in out.stderr
