@@ -374,3 +374,14 @@ def test_a_colliding_prefix_refuses_to_start(server_factory):
                          capture_output=True, text=True, timeout=30)
     assert out.returncode != 0
     assert "POST /api/auth/register" in out.stderr
+
+
+def test_an_access_typed_token_is_no_refresh_token_even_with_a_live_jti(server):
+    name, _ = new_user(server)
+    p = pair(server, name)
+    c = claims(p["refresh"])
+    typed_access = jwt.encode({**c, "token_type": "access"}, JWT_SECRET, algorithm="HS256")
+    before = counts(server)
+    assert_401(refresh(server, typed_access), NOT_VALID)
+    assert counts(server) == before
+    assert refresh(server, p["refresh"]).status_code == 200
