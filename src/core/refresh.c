@@ -39,7 +39,11 @@
  *     shared by every instance on the database (DESIGN §9, Keycloak);
  *   - a refresh token never passes as an access token (it is no JWT: the
  *     shape check refuses it) and an access token never as a refresh token
- *     (no row has its hash).
+ *     (no row has its hash). simplejwt's face hands the opaque token out
+ *     inside a JWT (refresh_jwt_wrap, at the end of this file): its
+ *     token_type "refresh" keeps it from every access check, and an access
+ *     JWT (token_type "access") is refused by refresh_jwt_unwrap before any
+ *     row is looked up.
  */
 #include <string.h>
 

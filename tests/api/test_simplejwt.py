@@ -385,3 +385,29 @@ def test_an_access_typed_token_is_no_refresh_token_even_with_a_live_jti(server):
     assert_401(refresh(server, typed_access), NOT_VALID)
     assert counts(server) == before
     assert refresh(server, p["refresh"]).status_code == 200
+
+
+def test_a_user_without_email_reads_as_null_elsewhere(server):
+    name, _ = new_user(server)
+    r = server.post("/auth/login", data={"username": name, "password": PW})
+    assert r.status_code == 200, r.text
+    fu = r.json()["access_token"]
+    r = server.get("/users/me", headers=bearer(fu))
+    assert r.status_code == 200 and r.json()["email"] is None
+    assert r.json()["username"] == name
+    r = server.post("/auth/login/oauth", data={"username": name, "password": PW})
+    assert r.status_code == 200, r.text
+    r = server.get("/auth/users/me", headers=bearer(r.json()["access_token"]))
+    assert r.status_code == 200 and r.json()["email"] is None
+    # and no mail can be asked for it (there is no address to find it by)
+    before = server.db("SELECT count(*) AS n FROM mail_outbox")[0]["n"]
+    server.post("/auth/forgot-password", json={"email": name + "@example.com"})
+    assert server.db("SELECT count(*) AS n FROM mail_outbox")[0]["n"] == before
+
+
+def test_totp_label_of_a_user_without_email_is_the_username(server):
+    name, _ = new_user(server)
+    r = server.post("/auth/login/oauth", data={"username": name, "password": PW})
+    r = server.post("/auth/login/new-totp", headers=bearer(r.json()["access_token"]))
+    assert r.status_code == 200, r.text
+    assert f":{name}?secret=" in r.json()["uri"]
