@@ -1,7 +1,9 @@
 /*
  * registry.c - the faces the server mounts. The first one renders errors for
  * paths that match no mount. Their settings join the configuration through
- * faces_settings_add, before it is read.
+ * faces_settings_add, before it is read. Their default prefixes do not
+ * meet (simplejwt's is /api/auth, not /auth: fastapi-users has
+ * POST /auth/register); router_new refuses two routes on one path.
  */
 #include "faces/face.h"
 

@@ -135,10 +135,11 @@ static const struct sj_serializer {
 	{ sj_verify, { "token", NULL } },
 };
 
-static const struct sj_serializer *sj_serializer_of(const struct pc_route *route)
+/* The serializer of a handler; NULL for one without a body. */
+static const struct sj_serializer *sj_serializer_of(pc_handler_fn *handler)
 {
-	for (size_t i = 0; route != NULL && i < N(sj_serializers); i++) {
-		if (sj_serializers[i].handler == route->handler)
+	for (size_t i = 0; i < N(sj_serializers); i++) {
+		if (sj_serializers[i].handler == handler)
 			return &sj_serializers[i];
 	}
 	return NULL;
@@ -183,23 +184,27 @@ static bool sj_has(const struct pc_req *req, const char *name)
 	return json_object_get(req->json, name) != NULL;
 }
 
-/* Reads the serializer's fields into out[] (in its order); NULL when every
- * one is good, else the 400 body naming each bad field (arena-kept). */
-static json_t *sj_read(struct pc_req *req, const struct sj_serializer *ser, const char **out)
+/* Reads the serializer's fields into out[] (in its order). true when every
+ * one is good; else false with *bad the 400 body naming each bad field
+ * (arena-kept; NULL when out of memory). */
+static bool sj_read(struct pc_req *req, const struct sj_serializer *ser, const char **out,
+		    json_t **bad)
 {
-	json_t *errs = NULL;
 	const char *why;
+	bool good = true;
 
+	*bad = NULL;
 	for (size_t i = 0; ser->fields[i] != NULL; i++) {
 		out[i] = sj_field(req, ser->fields[i], &why);
 		if (why == NULL)
 			continue;
-		if (errs == NULL)
-			errs = req_json_keep(req, json_object());
-		if (errs != NULL)
-			json_object_set_new(errs, ser->fields[i], json_pack("[s]", why));
+		if (good)
+			*bad = req_json_keep(req, json_object());
+		good = false;
+		if (*bad != NULL)
+			json_object_set_new(*bad, ser->fields[i], json_pack("[s]", why));
 	}
-	return errs;
+	return good;
 }
 
 /* ---- renderers ------------------------------------------------------------------- */
@@ -230,7 +235,8 @@ static enum pc_err sj_not_valid(struct pc_req *req, struct pc_resp *resp)
 /* The router's 400 for a body it could not read, in DRF's words. */
 static json_t *sj_body_error_new(struct pc_req *req, const struct pc_errinfo *ei)
 {
-	const struct sj_serializer *ser = sj_serializer_of(req->route);
+	const struct sj_serializer *ser = req->route != NULL ?
+					  sj_serializer_of(req->route->handler) : NULL;
 	json_t *body;
 
 	switch (ei->code) {
@@ -310,6 +316,14 @@ static enum pc_err sj_fail(struct pc_req *req, struct pc_resp *resp, enum pc_err
 	return PC_OK;
 }
 
+/* The 400 of sj_read; 500 when it could not make its body. */
+static enum pc_err sj_invalid(struct pc_req *req, struct pc_resp *resp, json_t *bad)
+{
+	if (bad == NULL)
+		return sj_fail(req, resp, PC_ENOMEM);
+	return resp_json(resp, 400, bad);
+}
+
 /* {refresh, access}: the pair's opaque refresh token as simplejwt's refresh
  * JWT. Wipes the pair. */
 static enum pc_err sj_pair_render(struct pc_req *req, struct pc_resp *resp, int status,
@@ -346,12 +360,12 @@ static enum pc_err sj_login_issue(struct pc_req *req, struct pc_resp *resp, int 
 static enum pc_err sj_token(struct pc_req *req, struct pc_resp *resp)
 {
 	const char *f[SJ_MAX_FIELDS] = { NULL, NULL };
-	json_t *bad = sj_read(req, sj_serializer_of(req->route), f);
 	struct pc_user u;
+	json_t *bad;
 	enum pc_err err;
 
-	if (bad != NULL)
-		return resp_json(resp, 400, bad);
+	if (!sj_read(req, sj_serializer_of(sj_token), f, &bad))
+		return sj_invalid(req, resp, bad);
 	err = pc_login(req->ctx, f[0], f[1], strlen(f[1]), &u);
 	/* unknown, wrong password, inactive, unverified, TOTP on: one answer */
 	if (err == PC_EBADCREDS || err == PC_ENOTVERIFIED || err == PC_ESECONDFACTOR)
@@ -373,9 +387,8 @@ static enum pc_err sj_refresh(struct pc_req *req, struct pc_resp *resp)
 	/* the seed's verify at token/refresh: {token} and no refresh */
 	if (!sj_has(req, "refresh") && sj_has(req, "token"))
 		return sj_verify(req, resp);
-	bad = sj_read(req, sj_serializer_of(req->route), f);
-	if (bad != NULL)
-		return resp_json(resp, 400, bad);
+	if (!sj_read(req, sj_serializer_of(sj_refresh), f, &bad))
+		return sj_invalid(req, resp, bad);
 	err = refresh_jwt_unwrap(req->ctx, &jwt_claims_simplejwt_refresh, f[0], token);
 	if (err == PC_OK)
 		err = refresh_rotate(req->ctx, &jwt_claims_simplejwt, token, &pair, &u);
@@ -391,15 +404,15 @@ static enum pc_err sj_refresh(struct pc_req *req, struct pc_resp *resp)
 
 static enum pc_err sj_verify(struct pc_req *req, struct pc_resp *resp)
 {
-	static const struct sj_serializer verify = { sj_verify, { "token", NULL } };
 	const char *f[SJ_MAX_FIELDS] = { NULL, NULL };
-	json_t *bad = sj_read(req, &verify, f);
 	char token[PC_TOKEN_MAX];
 	struct pc_user u;
+	json_t *bad;
 	enum pc_err err;
 
-	if (bad != NULL)
-		return resp_json(resp, 400, bad);
+	/* its own serializer also when token/refresh hands a {token} body over */
+	if (!sj_read(req, sj_serializer_of(sj_verify), f, &bad))
+		return sj_invalid(req, resp, bad);
 	err = auth_jwt_authenticate(req->ctx, &jwt_claims_simplejwt, f[0], &u);
 	if (err == PC_EUNAUTHORIZED) {
 		err = refresh_jwt_unwrap(req->ctx, &jwt_claims_simplejwt_refresh, f[0], token);
@@ -417,13 +430,13 @@ static enum pc_err sj_verify(struct pc_req *req, struct pc_resp *resp)
 static enum pc_err sj_register(struct pc_req *req, struct pc_resp *resp)
 {
 	const char *f[SJ_MAX_FIELDS] = { NULL, NULL };
-	json_t *bad = sj_read(req, sj_serializer_of(req->route), f);
 	struct pc_user_input in;
 	struct pc_user u;
+	json_t *bad;
 	enum pc_err err;
 
-	if (bad != NULL)
-		return resp_json(resp, 400, bad);
+	if (!sj_read(req, sj_serializer_of(sj_register), f, &bad))
+		return sj_invalid(req, resp, bad);
 	pc_user_input_init(&in);
 	in.username = f[0];
 	in.password = f[1];
