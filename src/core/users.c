@@ -305,6 +305,11 @@ static enum pc_err patch_identity(struct pc_ctx *ctx, struct pc_user *u,
 		}
 		memcpy(u->username, patch->username, strlen(patch->username) + 1);
 	}
+	/* clearing the username of a user without an email would leave neither */
+	if (u->email[0] == '\0' && u->username[0] == '\0') {
+		pc_errinfo_set(ei, "body", "username", PC_V_MISSING, 0);
+		return PC_EINVAL;
+	}
 	if (patch->full_name != NULL) {
 		err = full_name_check(patch->full_name, ei);
 		if (err != PC_OK)

@@ -282,4 +282,19 @@ Test(users, a_user_needs_an_email_or_a_username_not_both)
 	cr_assert_eq(pc_user_register(ctx, &in, &u, &ei), PC_OK, "%s", ei.detail);
 	in.username = "GALAHAD";
 	cr_expect_eq(pc_user_register(ctx, &in, &u, &ei), PC_EEXISTS);
+
+	/* an update cannot take the username of a user without an email */
+	pc_user_input_init(&in);
+	in.username = "";
+	cr_expect_eq(pc_user_update(ctx, &got, &in, 0, &ei), PC_EINVAL);
+	cr_expect_str_eq(ei.field, "username");
+	cr_assert_eq(pc_user_get(ctx, got.id, &u), PC_OK);
+	cr_expect_str_eq(u.username, "Galahad");
+	/* but it may give one an email, and then take the username */
+	in.username = NULL;
+	in.email = "galahad@camelot.bt";
+	cr_assert_eq(pc_user_update(ctx, &got, &in, 0, &ei), PC_OK, "%s", ei.detail);
+	in.email = NULL;
+	in.username = "";
+	cr_expect_eq(pc_user_update(ctx, &got, &in, 0, &ei), PC_OK, "%s", ei.detail);
 }
