@@ -232,6 +232,38 @@ static enum pc_err sj_not_valid(struct pc_req *req, struct pc_resp *resp)
 					   "token_not_valid"));
 }
 
+/* Python's name of the type of the JSON value the body holds (it parsed,
+ * but is no object), as DRF names it. */
+static const char *sj_json_type(const struct pc_req *req)
+{
+	const char *p = req->body.data != NULL ? req->body.data : "";
+
+	p += strspn(p, " \t\r\n");
+	switch (*p) {
+	case '[':
+		return "list";
+	case '"':
+		return "str";
+	case 't':
+	case 'f':
+		return "bool";
+	case 'n':
+		return "NoneType";
+	default:
+		return strpbrk(p, ".eE") != NULL ? "float" : "int";
+	}
+}
+
+/* The 415 of a body whose Content-Type no parser of DRF's takes. */
+static bool sj_unsupported_type(const struct pc_req *req, const struct pc_errinfo *ei)
+{
+	const char *p = req->body.data != NULL ? req->body.data : "";
+
+	/* an object refused as JSON: what refused it was its Content-Type */
+	p += strspn(p, " \t\r\n");
+	return ei->code == PC_V_OBJECT_TYPE && *p == '{';
+}
+
 /* The router's 400 for a body it could not read, in DRF's words. */
 static json_t *sj_body_error_new(struct pc_req *req, const struct pc_errinfo *ei)
 {
@@ -243,8 +275,9 @@ static json_t *sj_body_error_new(struct pc_req *req, const struct pc_errinfo *ei
 	case PC_V_JSON_INVALID:
 		return json_pack("{s:s+}", "detail", "JSON parse error - ", ei->detail);
 	case PC_V_OBJECT_TYPE:
-		return json_pack("{s:[s]}", "non_field_errors",
-				 "Invalid data. Expected a dictionary.");
+		return json_pack("{s:[s++]}", "non_field_errors",
+				 "Invalid data. Expected a dictionary, but got ", sj_json_type(req),
+				 ".");
 	case PC_V_FORM_INVALID:
 		return json_pack("{s:s}", "detail", "Malformed form data.");
 	case PC_V_MISSING: /* an empty body: every field of the serializer is missing */
@@ -281,6 +314,13 @@ static void sj_render_error(struct pc_req *req, struct pc_resp *resp, int status
 		(void)sj_401(req, resp, body);
 		return;
 	case 422:
+		if (ei != NULL && sj_unsupported_type(req, ei)) {
+			body = json_pack("{s:s++}", "detail", "Unsupported media type \"",
+					 req_header_get(req, "Content-Type") != NULL ?
+					 req_header_get(req, "Content-Type") : "", "\" in request.");
+			resp_json(resp, 415, req_json_keep(req, body));
+			return;
+		}
 		resp_json(resp, 400, req_json_keep(req, ei != NULL ? sj_body_error_new(req, ei) :
 						  json_pack("{s:s}", "detail", "Bad request.")));
 		return;

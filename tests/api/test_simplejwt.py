@@ -219,7 +219,14 @@ def test_wrong_types_blank_and_null(server):
     assert r.json() == {"username": ["This field may not be blank."],
                         "password": ["This field may not be null."]}
     r = server.post(P + "/token", json=["username", "password"])
-    assert r.status_code == 400 and list(r.json()) == ["non_field_errors"]
+    assert r.status_code == 400
+    assert r.json() == {"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}
+    r = server.post(P + "/token", json=5)
+    assert r.json() == {"non_field_errors": ["Invalid data. Expected a dictionary, but got int."]}
+    r = server.post(P + "/token", data='{"username": "a", "password": "b"}',
+                    headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415
+    assert r.json() == {"detail": 'Unsupported media type "text/plain" in request.'}
     r = server.post(P + "/token/refresh", json={"refresh": {"a": 1}})
     assert r.status_code == 400 and r.json() == {"refresh": ["Not a valid string."]}
     assert counts(server) == before
