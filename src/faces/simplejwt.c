@@ -254,14 +254,11 @@ static const char *sj_json_type(const struct pc_req *req)
 	}
 }
 
-/* The 415 of a body whose Content-Type no parser of DRF's takes. */
+/* The 415 of a body whose Content-Type no parser of DRF's takes (neither
+ * JSON nor a form: the router read it as JSON and refused it unread). */
 static bool sj_unsupported_type(const struct pc_req *req, const struct pc_errinfo *ei)
 {
-	const char *p = req->body.data != NULL ? req->body.data : "";
-
-	/* an object refused as JSON: what refused it was its Content-Type */
-	p += strspn(p, " \t\r\n");
-	return ei->code == PC_V_OBJECT_TYPE && *p == '{';
+	return ei->code == PC_V_OBJECT_TYPE && !req_body_is_json(req);
 }
 
 /* The router's 400 for a body it could not read, in DRF's words. */

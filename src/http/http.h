@@ -106,6 +106,10 @@ const char *req_form_get(const struct pc_req *req, const char *name);
  * token is returned as "" (and fails). Borrowed. (authn.c) */
 const char *req_bearer_get(const struct pc_req *req);
 
+/* Whether the request's Content-Type is one PC_R_JSON reads as JSON (none,
+ * application/json, application/<x>+json). */
+bool req_body_is_json(const struct pc_req *req);
+
 /* Hands a json_t to the arena (decref at request end) and returns it. */
 json_t *req_json_keep(struct pc_req *req, json_t *j);
 

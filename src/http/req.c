@@ -395,6 +395,11 @@ const char *req_form_get(const struct pc_req *req, const char *name)
 	return NULL;
 }
 
+bool req_body_is_json(const struct pc_req *req)
+{
+	return req_ctype_json(req_header_get(req, "Content-Type"));
+}
+
 /* Returns j, now owned by the arena (decref'd when the request ends). NULL
  * when j is NULL, or when the arena cannot record it (j is released then). */
 json_t *req_json_keep(struct pc_req *req, json_t *j)

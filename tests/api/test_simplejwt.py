@@ -227,6 +227,8 @@ def test_wrong_types_blank_and_null(server):
                     headers={"Content-Type": "text/plain"})
     assert r.status_code == 415
     assert r.json() == {"detail": 'Unsupported media type "text/plain" in request.'}
+    r = server.post(P + "/token", data="[1]", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415
     r = server.post(P + "/token/refresh", json={"refresh": {"a": 1}})
     assert r.status_code == 400 and r.json() == {"refresh": ["Not a valid string."]}
     assert counts(server) == before
