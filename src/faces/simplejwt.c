@@ -269,8 +269,9 @@ static json_t *sj_body_error_new(struct pc_req *req, const struct pc_errinfo *ei
 	json_t *body;
 
 	switch (ei->code) {
-	case PC_V_JSON_INVALID:
-		return json_pack("{s:s+}", "detail", "JSON parse error - ", ei->detail);
+	case PC_V_JSON_INVALID: /* the parser's words, or none when they are no UTF-8 */
+		body = json_pack("{s:s+}", "detail", "JSON parse error - ", ei->detail);
+		return body != NULL ? body : json_pack("{s:s}", "detail", "JSON parse error.");
 	case PC_V_OBJECT_TYPE:
 		return json_pack("{s:[s++]}", "non_field_errors",
 				 "Invalid data. Expected a dictionary, but got ", sj_json_type(req),
@@ -315,6 +316,8 @@ static void sj_render_error(struct pc_req *req, struct pc_resp *resp, int status
 			body = json_pack("{s:s++}", "detail", "Unsupported media type \"",
 					 req_header_get(req, "Content-Type") != NULL ?
 					 req_header_get(req, "Content-Type") : "", "\" in request.");
+			if (body == NULL) /* a header that is no UTF-8 */
+				body = json_pack("{s:s}", "detail", "Unsupported media type.");
 			resp_json(resp, 415, req_json_keep(req, body));
 			return;
 		}

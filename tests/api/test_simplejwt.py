@@ -229,6 +229,8 @@ def test_wrong_types_blank_and_null(server):
     assert r.json() == {"detail": 'Unsupported media type "text/plain" in request.'}
     r = server.post(P + "/token", data="[1]", headers={"Content-Type": "text/plain"})
     assert r.status_code == 415
+    r = server.post(P + "/token", data="{}", headers={"Content-Type": b"text/\xff".decode("latin-1")})
+    assert r.status_code == 415 and list(r.json()) == ["detail"]
     r = server.post(P + "/token/refresh", json={"refresh": {"a": 1}})
     assert r.status_code == 400 and r.json() == {"refresh": ["Not a valid string."]}
     assert counts(server) == before
@@ -420,3 +422,10 @@ def test_totp_label_of_a_user_without_email_is_the_username(server):
     r = server.post("/auth/login/new-totp", headers=bearer(r.json()["access_token"]))
     assert r.status_code == 200, r.text
     assert f":{name}?secret=" in r.json()["uri"]
+
+
+@pytest.mark.parametrize("raw", [b'{"username": \xff}', b'{"username": tru\xff', b'\xff\xfe'])
+def test_malformed_json_with_bytes_that_are_no_utf8(server, raw):
+    r = server.post(P + "/token", data=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["detail"].startswith("JSON parse error")
