@@ -429,3 +429,35 @@ def test_malformed_json_with_bytes_that_are_no_utf8(server, raw):
     r = server.post(P + "/token", data=raw, headers={"Content-Type": "application/json"})
     assert r.status_code == 400, r.text
     assert r.json()["detail"].startswith("JSON parse error")
+
+
+HOSTILE = [
+    b'{"username": "a", "password":',
+    b'{"username": "a" "password": "x"}',
+    b"{'username': 'a', 'password': 'b'}",
+    b'{"username": "a", "password": "b",}',
+    b'{"username": "a", "username": "b", "password": "c"}',
+    b'{"username": "a\\u0000b", "password": "c"}',
+    b'{"username": {"$gt": ""}, "password": {"$gt": ""}}',
+    b'{"username": 1e999, "password": 99999999999999999999999}',
+    b"[" * 5000 + b"]" * 5000,
+    b'{"refresh": "' + b"A" * 5000 + b'", "token": 1}',
+    b"null",
+    b"\x00\x01\x02",
+]
+
+
+@pytest.mark.parametrize("path", ["/token", "/register", "/token/refresh", "/token/verify"])
+@pytest.mark.parametrize("raw", HOSTILE)
+def test_hostile_bodies_are_drf_4xx_and_store_nothing(server, path, raw):
+    before = counts(server)
+    r = server.post(P + path, data=raw, headers={"Content-Type": "application/json"})
+    assert 400 <= r.status_code < 500, (r.status_code, r.text)
+    body = r.json()
+    assert isinstance(body, dict) and body
+    for k, v in body.items():
+        assert isinstance(v, (str, list)), body
+        if isinstance(v, list):
+            assert all(isinstance(m, str) for m in v), body
+    assert counts(server) == before
+    assert server.alive()
