@@ -461,3 +461,17 @@ def test_hostile_bodies_are_drf_4xx_and_store_nothing(server, path, raw):
             assert all(isinstance(m, str) for m in v), body
     assert counts(server) == before
     assert server.alive()
+
+
+def test_cli_lists_a_user_without_email(server_factory):
+    import json
+    from conftest import run_cli
+    srv = server_factory()
+    name, _ = new_user(srv)
+    p = run_cli(["user", "list", "--json"], db_path=srv.db_path)
+    assert p.returncode == 0, p.stderr
+    rows = [json.loads(line) for line in p.stdout.splitlines()]
+    mine = [r for r in rows if r.get("username") == name]
+    assert len(mine) == 1 and mine[0]["email"] is None
+    p = run_cli(["user", "list"], db_path=srv.db_path)
+    assert p.returncode == 0 and f"\t{name}\t" in p.stdout
