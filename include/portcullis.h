@@ -121,7 +121,8 @@ struct pc_errinfo {
 	long limit;         /* PC_V_TOO_SHORT, PC_V_TOO_LONG, PC_V_RANGE: the bound */
 	char detail[256];   /* context for operators and logs (a file and line, the
 	                     * choices of a setting, a pattern); no face sends it
-	                     * to a client except as PC_V_PATTERN's pattern */
+	                     * to a client except as PC_V_PATTERN's pattern and
+	                     * PC_V_JSON_INVALID's parser message (DRF says it) */
 };
 
 /* Sets where, field (each when not NULL), code and limit; clears detail. ei may be NULL. */

@@ -154,8 +154,9 @@ static int print_user(const struct pc_user *u, void *arg)
 
 	st->seen++;
 	if (st->json) {
-		json_t *j = json_pack("{s:s, s:s, s:s?, s:b, s:b, s:b, s:s}", "id", u->id, "email",
-				      u->email, "username", u->username[0] ? u->username : NULL,
+		/* "email": null for a username-only user (simplejwt's register) */
+		json_t *j = json_pack("{s:s, s:s?, s:s?, s:b, s:b, s:b, s:s}", "id", u->id, "email",
+				      u->email[0] ? u->email : NULL, "username", u->username[0] ? u->username : NULL,
 				      "is_active", u->is_active, "is_superuser", u->is_superuser,
 				      "is_verified", u->is_verified, "roles", u->roles);
 		char *line = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -166,7 +167,7 @@ static int print_user(const struct pc_user *u, void *arg)
 		json_decref(j);
 		return 0;
 	}
-	printf("%s\t%s\t%s%s%s%s%s\n", u->id, u->email, u->is_active ? "active" : "inactive",
+	printf("%s\t%s\t%s%s%s%s%s\n", u->id, u->email[0] ? u->email : u->username, u->is_active ? "active" : "inactive",
 	       u->is_superuser ? ",superuser" : "", u->is_verified ? ",verified" : "",
 	       u->roles[0] != '\0' ? "\t" : "", u->roles);
 	return 0;

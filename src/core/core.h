@@ -173,6 +173,22 @@ PC_WUR enum pc_err refresh_revoke(struct pc_ctx *ctx, const char *token);
 /* Housekeeping: deletes tokens expired by now and the families left empty. */
 enum pc_err refresh_purge(struct pc_ctx *ctx, int64_t now);
 
+/* simplejwt's refresh side: the opaque refresh token handed out inside a
+ * JWT of table rt (jwt_claims_simplejwt_refresh): its token id is the
+ * opaque token, its subject the user, exp the token's lifetime. The store
+ * still keeps only the opaque token's hash; the JWT is the client's alone.
+ * refresh_jwt_wrap signs p->refresh for user_id into out (PC_ETOOBIG,
+ * PC_EINVAL). refresh_jwt_unwrap checks signature, exp and type (a JWT of
+ * another table, an access token, is PC_EUNAUTHORIZED) and copies the opaque
+ * token to token. */
+enum pc_err refresh_jwt_wrap(struct pc_ctx *ctx, const struct jwt_claims_table *rt,
+			     const char *refresh, const char *user_id, char *out, size_t outsz);
+PC_WUR enum pc_err refresh_jwt_unwrap(struct pc_ctx *ctx, const struct jwt_claims_table *rt,
+				      const char *jwt, char token[PC_TOKEN_MAX]);
+/* PC_OK when token is one of ours, unspent, unrevoked and unexpired (what
+ * a rotation would spend); PC_EUNAUTHORIZED otherwise. Reads only. */
+PC_WUR enum pc_err refresh_live(struct pc_ctx *ctx, const char *token);
+
 /* ---- totp (totp.c): the second factor; states drawn atop the file ------------ */
 
 #define TOTP_PERIOD 30            /* seconds a step */
@@ -334,6 +350,12 @@ struct jwt_claims_table {
 /* sub, jti, aud and the optional fam: RFC 7519's names, what fastapi-users
  * issues and checks; fam is what myauth's tokens add. */
 extern const struct jwt_claims_table jwt_claims_rfc7519;
+/* Django REST framework simplejwt's claims: user_id, jti, exp, iat and
+ * token_type "access" (with the family claim "fam" of core/refresh.c; no
+ * aud, as simplejwt issues none by default), and its refresh tokens' with
+ * token_type "refresh" (refresh_jwt_wrap). Neither passes as the other. */
+extern const struct jwt_claims_table jwt_claims_simplejwt;
+extern const struct jwt_claims_table jwt_claims_simplejwt_refresh;
 
 struct pc_jwt_key {
 	unsigned char secret[256];
@@ -358,6 +380,13 @@ enum pc_err jwt_sign(const struct pc_jwt_key *key, const struct jwt_claims_table
 enum pc_err jwt_sign_family(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
 			    const char *sub, const char *family, int64_t now, int lifetime,
 			    char *out, size_t outsz, struct pc_jwt_claims *claims);
+
+/* jwt_sign with the token id given (a non-empty string that fits the
+ * claims, else PC_EINVAL) instead of a fresh one: the refresh JWT of
+ * simplejwt carries its opaque refresh token there (refresh.c). */
+enum pc_err jwt_sign_jti(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+			 const char *sub, const char *jti, int64_t now, int lifetime, char *out,
+			 size_t outsz, struct pc_jwt_claims *claims);
 
 /* Verifies: the header's alg must equal key->alg before anything else;
  * signature; then the claims by the table (aud, exp > now, nbf, type,

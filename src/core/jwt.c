@@ -64,6 +64,27 @@ const struct jwt_claims_table jwt_claims_rfc7519 = {
 	.flag = NULL,
 };
 
+/* simplejwt's AccessToken and RefreshToken (core.h). */
+const struct jwt_claims_table jwt_claims_simplejwt = {
+	.subject = "user_id",
+	.token_id = "jti",
+	.audience = false,
+	.type_claim = "token_type", /* so a refresh token is no access token */
+	.access_type = "access",
+	.family = "fam",
+	.flag = NULL,
+};
+
+const struct jwt_claims_table jwt_claims_simplejwt_refresh = {
+	.subject = "user_id",
+	.token_id = "jti",
+	.audience = false,
+	.type_claim = "token_type", /* so an access token is no refresh token */
+	.access_type = "refresh",
+	.family = NULL,
+	.flag = NULL,
+};
+
 /* ---- keys and HMAC -------------------------------------------------------- */
 
 static const struct {
@@ -200,9 +221,9 @@ static char *jwt_payload_new(const struct pc_jwt_key *key, const struct jwt_clai
  * too long for the claims, lifetime <= 0, a family the table has no claim
  * for or that is empty or too long; PC_ETOOBIG: outsz too small;
  * PC_ENOMEM / PC_EINTERNAL. */
-enum pc_err jwt_sign_family(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
-			    const char *sub, const char *family, int64_t now, int lifetime,
-			    char *out, size_t outsz, struct pc_jwt_claims *claims)
+static enum pc_err jwt_sign_any(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+				const char *sub, const char *family, const char *jti, int64_t now,
+				int lifetime, char *out, size_t outsz, struct pc_jwt_claims *claims)
 {
 	unsigned char raw[JWT_JTI_BYTES], mac[JWT_HMAC_MAX];
 	struct pc_jwt_claims c;
@@ -220,11 +241,16 @@ enum pc_err jwt_sign_family(const struct pc_jwt_key *key, const struct jwt_claim
 	if (family != NULL && (t->family == NULL || family[0] == '\0' ||
 			       !jwt_copy(c.fam, sizeof(c.fam), family)))
 		return PC_EINVAL;
-	err = crypto_random(raw, sizeof(raw));
-	if (err != PC_OK)
-		return err;
-	if (crypto_b64url_encode(raw, sizeof(raw), c.jti, sizeof(c.jti)) == 0)
-		return PC_EINTERNAL;
+	if (jti != NULL) {
+		if (jti[0] == '\0' || !jwt_copy(c.jti, sizeof(c.jti), jti))
+			return PC_EINVAL;
+	} else {
+		err = crypto_random(raw, sizeof(raw));
+		if (err != PC_OK)
+			return err;
+		if (crypto_b64url_encode(raw, sizeof(raw), c.jti, sizeof(c.jti)) == 0)
+			return PC_EINTERNAL;
+	}
 	c.iat = now;
 	c.exp = now + lifetime;
 
@@ -260,11 +286,25 @@ out_free_payload:
 	return err;
 }
 
+enum pc_err jwt_sign_family(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+			    const char *sub, const char *family, int64_t now, int lifetime,
+			    char *out, size_t outsz, struct pc_jwt_claims *claims)
+{
+	return jwt_sign_any(key, t, sub, family, NULL, now, lifetime, out, outsz, claims);
+}
+
+enum pc_err jwt_sign_jti(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+			 const char *sub, const char *jti, int64_t now, int lifetime, char *out,
+			 size_t outsz, struct pc_jwt_claims *claims)
+{
+	return jwt_sign_any(key, t, sub, NULL, jti, now, lifetime, out, outsz, claims);
+}
+
 enum pc_err jwt_sign(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
 		     const char *sub, int64_t now, int lifetime, char *out, size_t outsz,
 		     struct pc_jwt_claims *claims)
 {
-	return jwt_sign_family(key, t, sub, NULL, now, lifetime, out, outsz, claims);
+	return jwt_sign_any(key, t, sub, NULL, NULL, now, lifetime, out, outsz, claims);
 }
 
 /* ---- verifying: shape, header, signature ---------------------------------------- */

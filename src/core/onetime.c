@@ -129,7 +129,13 @@ static void ot_batch_free(struct ot_batch *b)
 static enum pc_err ot_batch_mail(struct pc_ctx *ctx, struct ot_batch *b, enum pc_mail_kind kind,
 				 const char *email, const char *token)
 {
-	enum pc_err err = message_render(ctx, kind, email, token, &b->rows[b->n]);
+	enum pc_err err;
+
+	/* A user without an email (a username-only one) gets no mail: as an
+	 * address that may not receive; the token row is still written. */
+	if (email[0] == '\0')
+		return PC_OK;
+	err = message_render(ctx, kind, email, token, &b->rows[b->n]);
 
 	if (err == PC_OK) {
 		b->msgs[b->n] = &b->rows[b->n];

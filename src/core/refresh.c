@@ -39,7 +39,11 @@
  *     shared by every instance on the database (DESIGN §9, Keycloak);
  *   - a refresh token never passes as an access token (it is no JWT: the
  *     shape check refuses it) and an access token never as a refresh token
- *     (no row has its hash).
+ *     (no row has its hash). simplejwt's face hands the opaque token out
+ *     inside a JWT (refresh_jwt_wrap, at the end of this file): its
+ *     token_type "refresh" keeps it from every access check, and an access
+ *     JWT (token_type "access") is refused by refresh_jwt_unwrap before any
+ *     row is looked up.
  */
 #include <string.h>
 
@@ -218,4 +222,50 @@ enum pc_err refresh_purge(struct pc_ctx *ctx, int64_t now)
 	int64_t removed = 0;
 
 	return STORE_CALL(ctx->store, refresh_purge, now, &removed);
+}
+
+/* ---- simplejwt: the opaque token inside a JWT ------------------------------------ */
+
+enum pc_err refresh_jwt_wrap(struct pc_ctx *ctx, const struct jwt_claims_table *rt,
+			     const char *refresh, const char *user_id, char *out, size_t outsz)
+{
+	return jwt_sign_jti(&ctx->jwt, rt, user_id, refresh, time_now(),
+			    ctx->cfg.refresh_token_lifetime_seconds, out, outsz, NULL);
+}
+
+enum pc_err refresh_jwt_unwrap(struct pc_ctx *ctx, const struct jwt_claims_table *rt,
+			       const char *jwt, char token[PC_TOKEN_MAX])
+{
+	struct pc_jwt_claims c;
+	enum pc_err err;
+
+	token[0] = '\0';
+	if (jwt == NULL)
+		return PC_EUNAUTHORIZED;
+	err = jwt_verify(&ctx->jwt, rt, jwt, time_now(), &c);
+	if (err == PC_OK && (!crypto_token_shape_ok(c.jti) || strlen(c.jti) >= PC_TOKEN_MAX))
+		err = PC_EUNAUTHORIZED;
+	if (err == PC_OK)
+		memcpy(token, c.jti, strlen(c.jti) + 1);
+	crypto_wipe(&c, sizeof(c));
+	return err;
+}
+
+enum pc_err refresh_live(struct pc_ctx *ctx, const char *token)
+{
+	char hash[PC_SHA256_HEX];
+	struct pc_refresh_row row;
+	enum pc_err err;
+
+	if (token == NULL || !crypto_token_shape_ok(token))
+		return PC_EUNAUTHORIZED;
+	crypto_token_hash(token, hash);
+	err = STORE_CALL(ctx->store, refresh_get, hash, &row);
+	if (err == PC_ENOTFOUND)
+		return PC_EUNAUTHORIZED;
+	if (err != PC_OK)
+		return err;
+	if (row.used_at != 0 || row.revoked_at != 0 || row.expires_at <= time_now())
+		return PC_EUNAUTHORIZED;
+	return PC_OK;
 }

@@ -581,7 +581,8 @@ enum pc_err totp_new(struct pc_ctx *ctx, const struct pc_user *u, struct totp_en
 		err = totp_seal(ctx->totp_key, u->id, secret, sizeof(secret), sealed, sizeof(sealed));
 	if (err == PC_OK) {
 		b32_encode(secret, sizeof(secret), out->key);
-		err = totp_uri_make(ctx->cfg.totp_issuer, u->email, out->key, out->uri);
+		err = totp_uri_make(ctx->cfg.totp_issuer,
+				    u->email[0] != '\0' ? u->email : u->username, out->key, out->uri);
 	}
 	if (err == PC_OK)
 		err = totp_qr_svg(out->uri, &out->qr_svg);

@@ -3,7 +3,8 @@
  * change, and who is told what.
  *
  * Rules, in the order they are checked (fastapi-users' order where it has one):
- *   create:  email valid -> username valid -> full_name valid -> password
+ *   create:  an email or a username (either may be absent, not both:
+ *            PC_EINVAL on "username") -> email valid -> username valid -> full_name valid -> password
  *            policy -> email/username free -> hash -> insert (a race that
  *            loses the unique index still answers PC_EEXISTS).
  *   register is create with the flags forced: active, not superuser, not
@@ -176,14 +177,23 @@ static enum pc_err user_create(struct pc_ctx *ctx, const struct pc_user_input *i
 	struct pc_user u;
 	bool honour_flags = (how & USER_HONOUR_FLAGS) != 0;
 	bool passwordless = (how & USER_PASSWORDLESS) != 0;
+	bool has_username;
 	enum pc_err err;
 	int64_t now = time_now();
 
 	memset(&u, 0, sizeof(u));
-	err = email_normalize(in->email, u.email, email_lc, ei);
-	if (err != PC_OK)
-		return err;
-	if (in->username != NULL && in->username[0] != '\0') {
+	has_username = in->username != NULL && in->username[0] != '\0';
+	/* An email or a username: a user may have either, needs one. */
+	if (in->email == NULL && !has_username) {
+		pc_errinfo_set(ei, "body", "username", PC_V_MISSING, 0);
+		return PC_EINVAL;
+	}
+	if (in->email != NULL) {
+		err = email_normalize(in->email, u.email, email_lc, ei);
+		if (err != PC_OK)
+			return err;
+	}
+	if (has_username) {
 		err = email_username_normalize(in->username, username_lc, ei);
 		if (err != PC_OK)
 			return err;
@@ -209,7 +219,8 @@ static enum pc_err user_create(struct pc_ctx *ctx, const struct pc_user_input *i
 		if (err != PC_OK)
 			return err;
 	}
-	err = taken_check(ctx, email_lc, u.username[0] ? username_lc : NULL, NULL, ei);
+	err = taken_check(ctx, u.email[0] ? email_lc : NULL, u.username[0] ? username_lc : NULL,
+			  NULL, ei);
 	if (err != PC_OK)
 		return err;
 	if (!passwordless) {
@@ -286,6 +297,11 @@ static enum pc_err patch_identity(struct pc_ctx *ctx, struct pc_user *u,
 			check_username = username_lc;
 		}
 		memcpy(u->username, patch->username, strlen(patch->username) + 1);
+	}
+	/* clearing the username of a user without an email would leave neither */
+	if (u->email[0] == '\0' && u->username[0] == '\0') {
+		pc_errinfo_set(ei, "body", "username", PC_V_MISSING, 0);
+		return PC_EINVAL;
 	}
 	if (patch->full_name != NULL) {
 		err = full_name_check(patch->full_name, ei);

@@ -41,8 +41,9 @@ enum pc_err webhook_event(struct pc_ctx *ctx, const char *event, const struct pc
 	err = crypto_uuid7(id);
 	if (err != PC_OK)
 		return err;
-	j = json_pack("{s:s, s:s, s:{s:s, s:s}, s:I}", "id", id, "event", event, "user", "id",
-		      u->id, "email", u->email, "ts", (json_int_t)now);
+	/* "email": null for a user without one */
+	j = json_pack("{s:s, s:s, s:{s:s, s:s?}, s:I}", "id", id, "event", event, "user", "id",
+		      u->id, "email", u->email[0] != '\0' ? u->email : NULL, "ts", (json_int_t)now);
 	if (j == NULL)
 		return PC_ENOMEM;
 	text = json_dumps(j, JSON_COMPACT);

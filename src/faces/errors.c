@@ -129,7 +129,7 @@ const char *fastapi_password_reason(const struct pc_errinfo *ei, char *out, size
 /* ---- Django REST framework (seed 002) ------------------------------------------------ */
 
 static const char *const drf_words[PC_V__MAX] = {
-	[PC_V_MISSING] = "this field is required",
+	[PC_V_MISSING] = "This field is required.", /* DRF's words (the seed writes them lower-case) */
 	[PC_V_STRING_TYPE] = "Not a valid string.",
 	[PC_V_BOOL_TYPE] = "Must be a valid boolean.",
 	[PC_V_BOOL_PARSING] = "Must be a valid boolean.",

@@ -16,6 +16,9 @@
 extern const struct pc_face face_fastapi_users;
 /* seed 001: {myauth_prefix}/login: signup, oauth, refresh, revoke */
 extern const struct pc_face face_myauth;
+/* seed 002 (Django REST framework simplejwt): {simplejwt_prefix}/token,
+ * token/refresh, token/verify, register, getuser */
+extern const struct pc_face face_simplejwt;
 /* /healthz, /readyz */
 extern const struct pc_face face_native;
 

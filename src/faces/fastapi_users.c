@@ -272,7 +272,7 @@ static enum pc_err fu_user_render(struct pc_req *req, struct pc_resp *resp, int 
 
 	jw_init(&w, req->arena);
 	jw_str(&w, "id", u->id);
-	jw_str(&w, "email", u->email);
+	jw_str(&w, "email", u->email[0] != '\0' ? u->email : NULL); /* null: a username-only user */
 	jw_bool(&w, "is_active", u->is_active);
 	jw_bool(&w, "is_superuser", u->is_superuser);
 	jw_bool(&w, "is_verified", u->is_verified);

@@ -310,8 +310,9 @@ static json_t *ma_user_json(const struct pc_user *u)
 		p += n;
 		p += *p == ' ';
 	}
-	return json_pack("{s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:o}", "id", u->id, "email",
-			 u->email, "full_name", name, "is_active", u->is_active, "is_superuser",
+	/* "email": null for a username-only user (one made at simplejwt's register) */
+	return json_pack("{s:s, s:o, s:o, s:b, s:b, s:b, s:b, s:o}", "id", u->id, "email",
+			 u->email[0] != '\0' ? json_string(u->email) : json_null(), "full_name", name, "is_active", u->is_active, "is_superuser",
 			 u->is_superuser, "is_verified", u->is_verified, "totp", u->totp_enabled,
 			 "roles", roles);
 }

@@ -1,13 +1,16 @@
 /*
  * registry.c - the faces the server mounts. The first one renders errors for
  * paths that match no mount. Their settings join the configuration through
- * faces_settings_add, before it is read.
+ * faces_settings_add, before it is read. Their default prefixes do not
+ * meet (simplejwt's is /api/auth, not /auth: fastapi-users has
+ * POST /auth/register); router_new refuses two routes on one path.
  */
 #include "faces/face.h"
 
 const struct pc_face *const faces_all[] = {
 	&face_fastapi_users,
 	&face_myauth,
+	&face_simplejwt,
 	&face_native,
 };
 

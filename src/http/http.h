@@ -49,7 +49,9 @@ enum pc_route_flags {
 	PC_R_ACTIVE = 1 << 1,    /* the user must be active, else 401 */
 	PC_R_SUPERUSER = 1 << 2, /* the user must be a superuser, else 403 */
 	PC_R_JSON = 1 << 3,      /* body: a JSON object, parsed into req->json */
-	PC_R_FORM = 1 << 4,      /* body: urlencoded form, parsed; read with req_form_get */
+	PC_R_FORM = 1 << 4,      /* body: urlencoded form, parsed; read with req_form_get.
+				  * With PC_R_JSON: either, by Content-Type (urlencoded: the
+				  * form, req->json NULL; else JSON) */
 	PC_R_SLOW = 1 << 5,      /* the handler runs on the worker pool (it hashes) */
 	PC_R_BEARER = 1 << 6,    /* with PC_R_AUTH: only the Authorization bearer JWT counts */
 	PC_R_COOKIE = 1 << 7,    /* with PC_R_AUTH: only the session cookie counts */
@@ -104,6 +106,10 @@ const char *req_form_get(const struct pc_req *req, const char *name);
  * token is returned as "" (and fails). Borrowed. (authn.c) */
 const char *req_bearer_get(const struct pc_req *req);
 
+/* Whether the request's Content-Type is one PC_R_JSON reads as JSON (none,
+ * application/json, application/<x>+json). */
+bool req_body_is_json(const struct pc_req *req);
+
 /* Hands a json_t to the arena (decref at request end) and returns it. */
 json_t *req_json_keep(struct pc_req *req, json_t *j);
 
@@ -139,6 +145,7 @@ struct pc_jw {
 	bool failed;
 };
 void jw_init(struct pc_jw *w, struct pc_arena *arena);
+/* value NULL: the member is null. */
 void jw_str(struct pc_jw *w, const char *key, const char *value);
 void jw_bool(struct pc_jw *w, const char *key, bool value);
 /* Closes the object and makes it the body, Content-Type application/json. */

@@ -266,6 +266,7 @@ enum pc_err http_body_json(struct pc_req *req, const char *ctype)
 		       JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (j == NULL) {
 		pc_errinfo_set(&req->errinfo, "body", "", PC_V_JSON_INVALID, 0);
+		pc_errinfo_detail(&req->errinfo, "%s", jerr.text); /* the parser's words (DRF sends them) */
 		return PC_EINVAL;
 	}
 	if (req_json_keep(req, j) == NULL)
@@ -392,6 +393,11 @@ const char *req_form_get(const struct pc_req *req, const char *name)
 			return x->form[i - 1].value;
 	}
 	return NULL;
+}
+
+bool req_body_is_json(const struct pc_req *req)
+{
+	return req_ctype_json(req_header_get(req, "Content-Type"));
 }
 
 /* Returns j, now owned by the arena (decref'd when the request ends). NULL

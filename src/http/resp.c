@@ -196,7 +196,10 @@ static void jw_key(struct pc_jw *w, const char *key)
 void jw_str(struct pc_jw *w, const char *key, const char *value)
 {
 	jw_key(w, key);
-	jw_string(w, value);
+	if (value == NULL)
+		jw_put(w, "null", 4);
+	else
+		jw_string(w, value);
 }
 
 void jw_bool(struct pc_jw *w, const char *key, bool value)

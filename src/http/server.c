@@ -222,10 +222,12 @@ static int server_checks(struct http_exchange *x)
 
 	if (flags & (PC_R_JSON | PC_R_FORM)) {
 		ctype = req_header_get(&x->req, "Content-Type");
-		if (flags & PC_R_JSON)
-			err = http_body_json(&x->req, ctype);
-		else
+		/* both flags: a form when the body says so, else JSON (DRF's parsers) */
+		if ((flags & PC_R_FORM) &&
+		    (!(flags & PC_R_JSON) || http_ctype_is(ctype, "application/x-www-form-urlencoded")))
 			err = http_body_form(x, ctype);
+		else
+			err = http_body_json(&x->req, ctype);
 		if (err == PC_EINVAL)
 			return 422;
 		if (err != PC_OK)

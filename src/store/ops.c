@@ -414,8 +414,8 @@ static enum pc_err user_write(struct pc_store *s, enum store_stmt id, const stru
 	char username_lc[sizeof(u->username)];
 	const struct store_arg args[] = {
 		A_FIELD(":id", u->id),
-		A_FIELD(":email", u->email),
-		A_FIELD(":email_lc", email_lc),
+		A_FIELD_OR_NULL(":email", u->email), /* "": none (a username-only user) */
+		A_FIELD_OR_NULL(":email_lc", email_lc),
 		A_FIELD_OR_NULL(":username", u->username),
 		A_FIELD_OR_NULL(":username_lc", username_lc),
 		A_FIELD_OR_NULL(":full_name", u->full_name),

@@ -92,7 +92,9 @@ def test_environment_alone_can_configure_the_server(server_factory, tmp_path):
 
 
 def test_prefixes_move_the_routes(server_factory):
-    srv = server_factory(auth_prefix="/api/auth", users_prefix="/api/users")
+    # simplejwt's default prefix is /api/auth: moved out of the way
+    srv = server_factory(auth_prefix="/api/auth", users_prefix="/api/users",
+                         simplejwt_prefix="/api/jwt")
     email = srv.fresh_email()
     assert_detail(srv.post("/auth/register", json={"email": email, "password": PW}), 404, "Not Found")
     assert srv.user_row(email) is None

@@ -37,5 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_compare(&jwt_claims_rfc7519, (const char *)data, size);
 	fuzz_compare(&typed, (const char *)data, size);
 	fuzz_compare(&jwt_claims_totp, (const char *)data, size);
+	fuzz_compare(&jwt_claims_simplejwt, (const char *)data, size);
+	fuzz_compare(&jwt_claims_simplejwt_refresh, (const char *)data, size);
 	return 0;
 }

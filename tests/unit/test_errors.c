@@ -61,7 +61,7 @@ Test(errors, a_missing_field_is_fastapis_field_required_and_drfs_required)
 	drf = dump(drf_validation_new(&ei));
 	cr_expect_str_eq(fa, "{\"detail\":[{\"input\":null,\"loc\":[\"body\",\"username\"],"
 			     "\"msg\":\"Field required\",\"type\":\"missing\"}]}");
-	cr_expect_str_eq(drf, "{\"username\":[\"this field is required\"]}");
+	cr_expect_str_eq(drf, "{\"username\":[\"This field is required.\"]}");
 	free(fa);
 	free(drf);
 }

@@ -642,3 +642,53 @@ Test(jwt, each_reader_refuses_an_expired_token_or_another_audience)
 	cr_expect_eq(decode("HS256", craft("{\"alg\":\"HS256\"}", p, EVP_sha256(), NULL), NULL),
 		     PC_EUNAUTHORIZED, "another audience, judged by jansson");
 }
+
+/* ---- simplejwt's tables ------------------------------------------------------------ */
+
+Test(jwt, simplejwt_access_and_refresh_tokens_never_pass_as_each_other)
+{
+	struct pc_jwt_key k = key_for("HS256");
+	const struct jwt_claims_table *acc = &jwt_claims_simplejwt;
+	const struct jwt_claims_table *ref = &jwt_claims_simplejwt_refresh;
+	struct pc_jwt_claims c;
+	char a[PC_JWT_MAX], r[PC_JWT_MAX];
+	const char *jti = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+	cr_assert_eq(jwt_sign_family(&k, acc, SUB, "fam-1", NOW, 300, a, sizeof(a), NULL), PC_OK);
+	cr_assert_eq(jwt_sign_jti(&k, ref, SUB, jti, NOW, 3600, r, sizeof(r), NULL), PC_OK);
+	cr_assert_eq(jwt_verify(&k, acc, a, NOW, &c), PC_OK);
+	cr_expect_str_eq(c.sub, SUB);
+	cr_expect_str_eq(c.fam, "fam-1");
+	cr_assert_eq(jwt_verify(&k, ref, r, NOW, &c), PC_OK);
+	cr_expect_str_eq(c.jti, jti);
+	cr_expect_eq(c.exp, NOW + 3600);
+	cr_expect_eq(jwt_verify(&k, acc, r, NOW, NULL), PC_EUNAUTHORIZED);
+	cr_expect_eq(jwt_verify(&k, ref, a, NOW, NULL), PC_EUNAUTHORIZED);
+	/* and neither is an RFC 7519 token (no sub, no aud), nor one of those theirs */
+	cr_expect_eq(jwt_verify(&k, T, a, NOW, NULL), PC_EUNAUTHORIZED);
+	cr_expect_eq(jwt_verify(&k, T, r, NOW, NULL), PC_EUNAUTHORIZED);
+	cr_assert_eq(jwt_sign(&k, T, SUB, NOW, 300, a, sizeof(a), NULL), PC_OK);
+	cr_expect_eq(jwt_verify(&k, acc, a, NOW, NULL), PC_EUNAUTHORIZED);
+	/* a given token id must be a non-empty string that fits */
+	cr_expect_eq(jwt_sign_jti(&k, ref, SUB, "", NOW, 60, r, sizeof(r), NULL), PC_EINVAL);
+}
+
+Test(jwt, simplejwt_claims_are_its_names_and_no_aud)
+{
+	struct pc_jwt_key k = key_for("HS256");
+	char tok[PC_JWT_MAX], payload[512];
+	const char *dot1, *dot2;
+	size_t n;
+
+	cr_assert_eq(jwt_sign(&k, &jwt_claims_simplejwt, SUB, NOW, 300, tok, sizeof(tok), NULL),
+		     PC_OK);
+	dot1 = strchr(tok, '.');
+	dot2 = strchr(dot1 + 1, '.');
+	cr_assert_eq(crypto_b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1),
+					  (unsigned char *)payload, sizeof(payload) - 1, &n), PC_OK);
+	payload[n] = '\0';
+	cr_expect_not_null(strstr(payload, "\"token_type\":\"access\""), "%s", payload);
+	cr_expect_not_null(strstr(payload, "\"user_id\":\"" SUB "\""), "%s", payload);
+	cr_expect_null(strstr(payload, "\"aud\""), "%s", payload);
+	cr_expect_null(strstr(payload, "\"sub\""), "%s", payload);
+}

@@ -295,3 +295,30 @@ Test(refresh, purge_removes_expired_tokens_and_the_families_they_leave_empty)
 	cr_expect_eq(access_ok(live.access), PC_OK);
 	cr_expect_eq(refresh_rotate(ctx, T, live.refresh, &b, NULL), PC_OK);
 }
+
+/* ---- simplejwt: the opaque token inside a JWT ---------------------------------------- */
+
+Test(refresh, a_wrapped_refresh_token_unwraps_to_itself_and_is_live_until_spent)
+{
+	const struct jwt_claims_table *rt = &jwt_claims_simplejwt_refresh;
+	struct refresh_pair a, b;
+	char jwt[PC_JWT_MAX], token[PC_TOKEN_MAX];
+
+	cr_assert_eq(refresh_login(ctx, &jwt_claims_simplejwt, &user, &a), PC_OK);
+	cr_assert_eq(refresh_jwt_wrap(ctx, rt, a.refresh, user.id, jwt, sizeof(jwt)), PC_OK);
+	cr_expect_null(strstr(db_text("SELECT group_concat(token_hash) FROM refresh_tokens", NULL),
+			      a.refresh), "only the hash is stored");
+	cr_assert_eq(refresh_jwt_unwrap(ctx, rt, jwt, token), PC_OK);
+	cr_expect_str_eq(token, a.refresh);
+	cr_expect_eq(refresh_live(ctx, token), PC_OK);
+	/* an access token is no refresh token: refused before any row is read */
+	cr_expect_eq(refresh_jwt_unwrap(ctx, rt, a.access, token), PC_EUNAUTHORIZED);
+	cr_expect_str_eq(token, "");
+	cr_expect_eq(refresh_jwt_unwrap(ctx, rt, "garbage", token), PC_EUNAUTHORIZED);
+	cr_assert_eq(refresh_rotate(ctx, &jwt_claims_simplejwt, a.refresh, &b, NULL), PC_OK);
+	cr_expect_eq(refresh_live(ctx, a.refresh), PC_EUNAUTHORIZED, "spent");
+	cr_expect_eq(refresh_live(ctx, b.refresh), PC_OK);
+	cr_expect_eq(refresh_revoke(ctx, b.refresh), PC_OK);
+	cr_expect_eq(refresh_live(ctx, b.refresh), PC_EUNAUTHORIZED, "revoked");
+	cr_expect_eq(refresh_live(ctx, NULL), PC_EUNAUTHORIZED);
+}

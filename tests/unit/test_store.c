@@ -1654,3 +1654,80 @@ Test(store, password_changed_at_moves_strictly_later)
 	cr_assert_eq(store_password_changed_at(200, 200), 201, "twice in one second");
 	cr_assert_eq(store_password_changed_at(250, 200), 251, "a clock behind the last change");
 }
+
+/* ---- 006: users rebuilt (email optional) ---------------------------------------------- */
+
+/* A database at schema 5 (the driver with its first five steps) with a user
+ * and a row in every table that references users: migrating it to the end
+ * rebuilds users with foreign keys off, so nothing cascades. */
+Test(store_open, the_users_rebuild_keeps_every_child_row)
+{
+	struct store_driver five = *backend_driver();
+	size_t n5 = 5;
+	struct pc_store *s = open_store();
+	struct pc_user u;
+	int applied = 0;
+
+	five.nmigrations = &n5;
+	s->drv = &five;
+	cr_assert_eq(store_migrate(s, &applied), PC_OK);
+	cr_assert_eq(applied, 5);
+	s->drv = backend_driver();
+	store_close(s);
+	backend_raw_exec(
+		"INSERT INTO users (id, email, email_lc, username, username_lc, hashed_password, "
+		"created_at, updated_at, totp_enabled, roles) VALUES ('u1', 'A@x.io', 'a@x.io', "
+		"'Al', 'al', 'h', 1, 2, 1, 'admin');"
+		"INSERT INTO sessions VALUES ('s1', 'u1', 1, 99999999999, 1, NULL, NULL);"
+		"INSERT INTO one_time_tokens VALUES ('o1', 'reset', 'u1', 'a@x.io', NULL, 1, "
+		"99999999999, NULL);"
+		"INSERT INTO refresh_families VALUES ('f1', 'u1', 1, NULL);"
+		"INSERT INTO refresh_tokens VALUES ('r1', 'f1', 'u1', 1, 99999999999, NULL, NULL);"
+		"INSERT INTO user_totp VALUES ('u1', 'sec', NULL, 0, 0, 0, 1);"
+		"INSERT INTO totp_recovery_codes VALUES ('u1', 'c1', NULL);");
+
+	s = open_store();
+	cr_assert_eq(store_migrate(s, &applied), PC_OK);
+	cr_assert_eq(applied, (int)*backend_driver()->nmigrations - 5);
+	cr_assert_eq(STORE_CALL(s, user_by_id, "u1", &u), PC_OK);
+	cr_expect_str_eq(u.email, "A@x.io");
+	cr_expect_str_eq(u.username, "Al");
+	cr_expect(u.totp_enabled);
+	cr_expect_str_eq(u.roles, "admin");
+	store_close(s);
+	cr_expect_eq(backend_raw_int("SELECT count(*) FROM sessions"), 1);
+	cr_expect_eq(backend_raw_int("SELECT count(*) FROM one_time_tokens"), 1);
+	cr_expect_eq(backend_raw_int("SELECT count(*) FROM refresh_families"), 1);
+	cr_expect_eq(backend_raw_int("SELECT count(*) FROM refresh_tokens"), 1);
+	cr_expect_eq(backend_raw_int("SELECT count(*) FROM user_totp"), 1);
+	cr_expect_eq(backend_raw_int("SELECT count(*) FROM totp_recovery_codes"), 1);
+	cr_expect_eq(backend_raw_int("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
+				     "AND name = 'users_password_change_voids_reset'"), 1);
+	cr_expect_eq(backend_raw_int("SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+				     "AND name = 'users_created'"), 1);
+	cr_expect_eq(backend_raw_int("SELECT count(*) FROM pragma_table_info('users') "
+				     "WHERE name IN ('phone', 'contacts')"), 2);
+	/* the references point at the new table: a delete still cascades */
+	backend_raw_exec("PRAGMA foreign_keys = ON; DELETE FROM users WHERE id = 'u1';");
+	cr_expect_eq(backend_raw_int("SELECT count(*) FROM sessions"), 0);
+	cr_expect_eq(backend_raw_int("SELECT count(*) FROM refresh_tokens"), 0);
+	cr_expect_eq(backend_raw_int("SELECT count(*) FROM user_totp"), 0);
+}
+
+Test(store, a_user_may_have_a_username_and_no_email_but_not_neither)
+{
+	struct pc_user u, v, got;
+	struct pc_errinfo ei = { 0 };
+
+	make_user(&u, 1, "", "Solo");
+	insert_ok(&u);
+	make_user(&v, 2, "", "Duo");
+	insert_ok(&v); /* two users without email: NULLs never collide */
+	cr_assert_eq(STORE_CALL(st, user_by_username, "solo", &got), PC_OK);
+	cr_expect_str_eq(got.email, "");
+	cr_expect_eq(backend_raw_int("SELECT count(*) FROM users WHERE email IS NULL "
+				     "AND email_lc IS NULL"), 2);
+	make_user(&u, 3, "", NULL);
+	cr_expect_neq(STORE_CALL(st, user_insert, &u, &ei), PC_OK);
+	cr_expect_eq(backend_raw_int("SELECT count(*) FROM users"), 2);
+}

@@ -257,3 +257,44 @@ Test(users, bad_roles_are_refused_and_nothing_is_stored)
 	cr_assert_eq(pc_user_count(ctx, &n1), PC_OK);
 	cr_expect_eq(n0, n1);
 }
+
+Test(users, a_user_needs_an_email_or_a_username_not_both)
+{
+	struct pc_user_input in;
+	struct pc_user u, got;
+	struct pc_errinfo ei = { 0 };
+
+	pc_user_input_init(&in);
+	in.password = "guinevere!";
+	in.password_len = strlen(in.password);
+	cr_assert_eq(pc_user_register(ctx, &in, &u, &ei), PC_EINVAL);
+	cr_expect_str_eq(ei.field, "username");
+	cr_expect_eq(ei.code, PC_V_MISSING);
+
+	in.username = "Galahad";
+	cr_assert_eq(pc_user_register(ctx, &in, &u, &ei), PC_OK, "%s", ei.detail);
+	cr_expect_str_eq(u.email, "");
+	cr_assert_eq(pc_login(ctx, "galahad", "guinevere!", 10, &got), PC_OK);
+	cr_expect_str_eq(got.id, u.id);
+	cr_expect_str_eq(got.email, "");
+	/* a second username-only user: no email to collide on */
+	in.username = "Gawain";
+	cr_assert_eq(pc_user_register(ctx, &in, &u, &ei), PC_OK, "%s", ei.detail);
+	in.username = "GALAHAD";
+	cr_expect_eq(pc_user_register(ctx, &in, &u, &ei), PC_EEXISTS);
+
+	/* an update cannot take the username of a user without an email */
+	pc_user_input_init(&in);
+	in.username = "";
+	cr_expect_eq(pc_user_update(ctx, &got, &in, 0, &ei), PC_EINVAL);
+	cr_expect_str_eq(ei.field, "username");
+	cr_assert_eq(pc_user_get(ctx, got.id, &u), PC_OK);
+	cr_expect_str_eq(u.username, "Galahad");
+	/* but it may give one an email, and then take the username */
+	in.username = NULL;
+	in.email = "galahad@camelot.bt";
+	cr_assert_eq(pc_user_update(ctx, &got, &in, 0, &ei), PC_OK, "%s", ei.detail);
+	in.email = NULL;
+	in.username = "";
+	cr_expect_eq(pc_user_update(ctx, &got, &in, 0, &ei), PC_OK, "%s", ei.detail);
+}
