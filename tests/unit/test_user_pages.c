@@ -18,7 +18,7 @@
 
 #include "store/driver.h"
 
-#define MAX_USERS 8000
+#define MAX_USERS 12000
 
 static char test_dir[PATH_MAX];
 static struct pc_store *st;
@@ -144,6 +144,8 @@ static void check_pages(int size, const char *when)
 	cr_assert_eq(raw_int("SELECT count(*) FROM users"),
 		     raw_int("SELECT coalesce(sum(n), 0) FROM user_pages"), "%s: sum(n)", when);
 	cr_assert_eq(raw_int("SELECT count(*) FROM user_pages WHERE n <= 0"), 0, "%s", when);
+	cr_assert_eq(raw_int("SELECT count(*) FROM user_pages WHERE n > 2000"), 0,
+		     "%s: a bucket over 2B (no split)", when);
 	cr_assert_eq(raw_int("SELECT count(*) FROM users WHERE (created_at, id) < "
 			     "(SELECT first_created_at, first_id FROM user_pages "
 			     "ORDER BY first_created_at, first_id LIMIT 1)"), 0,
@@ -278,6 +280,20 @@ Test(user_pages, every_page_matches_through_deletes_and_old_dated_inserts)
 	check_pages(10, "all deleted");
 	bulk_insert(0, 10, 1700000000, "0003");
 	check_pages(3, "after emptying");
+}
+
+/* One user dated in the future: no later sign-up is the greatest key, so no
+ * bucket is ever started at the end; the split keeps every bucket small. */
+Test(user_pages, a_future_dated_user_does_not_make_one_huge_bucket)
+{
+	bulk_insert(0, 1, 4000000000, "0009");
+	bulk_insert(0, 7000, 1700000000, "0000");
+	cr_assert_lt(raw_int("SELECT max(n) FROM user_pages"), 2001);
+	cr_assert_geq(raw_int("SELECT count(*) FROM user_pages"), 4);
+	check_pages(97, "under a future-dated user");
+	/* and old-dated ones into a middle bucket, many at once */
+	bulk_insert(0, 4500, 1700003000, "0001");
+	check_pages(89, "old-dated into the middle");
 }
 
 Test(user_pages, moving_a_key_by_hand_keeps_the_counts)

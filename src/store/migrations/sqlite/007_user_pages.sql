@@ -30,9 +30,17 @@
 --   2. the bucket with the greatest key <= k counts it (n = n + 1);
 --   3. when there is no such bucket (k is below every bucket key), the first
 --      bucket takes it and its key moves down to k.
--- A bucket in the middle, or a full last bucket that gets a user not at the
--- end, grows beyond B (old-dated users imported): the counts stay exact,
--- only the skip inside that bucket gets longer.
+--   4. split: when the bucket that counted k now holds more than 2B users,
+--      its users from the (B+1)-th on (in key order from its key) become a
+--      new bucket keyed by that user's key, and it keeps B. Both ranges then
+--      hold exactly what they count. The new bucket is made first (from the
+--      old bucket's count), then the old one, which is the greatest key
+--      <= k or the one just before it, is cut to B.
+-- So no bucket holds more than 2B users, whatever the order of the keys:
+-- old-dated imports, a clock that went back, or one user dated in the
+-- future (above whom step 1 never starts a bucket) only make buckets split.
+-- (Measured before the split existed: one future-dated user put every later
+-- sign-up of a 1 000 000-user store in one bucket, 5 pages/s at the end.)
 -- Delete of key k (users_pages_delete): the bucket with the greatest key
 -- <= k loses one; it is deleted at 0.
 -- created_at and id are never updated by portcullis (STMT_USER_UPDATE does
@@ -81,6 +89,27 @@ BEGIN
 	WHERE (first_created_at, first_id) = (SELECT first_created_at, first_id FROM user_pages
 		ORDER BY first_created_at, first_id LIMIT 1)
 	AND (first_created_at, first_id) > (NEW.created_at, NEW.id);
+	-- 4. the split (a walk of B index entries, once every B inserts at most)
+	INSERT INTO user_pages (first_created_at, first_id, n)
+	SELECT (SELECT u.created_at FROM users AS u
+			WHERE (u.created_at, u.id) >= (b.first_created_at, b.first_id)
+			ORDER BY u.created_at, u.id LIMIT 1 OFFSET 1000),
+		(SELECT u.id FROM users AS u
+			WHERE (u.created_at, u.id) >= (b.first_created_at, b.first_id)
+			ORDER BY u.created_at, u.id LIMIT 1 OFFSET 1000),
+		b.n - 1000
+	FROM (SELECT first_created_at, first_id, n FROM user_pages
+		WHERE (first_created_at, first_id) <= (NEW.created_at, NEW.id)
+		ORDER BY first_created_at DESC, first_id DESC LIMIT 1) AS b
+	WHERE b.n > 2000;
+	UPDATE user_pages SET n = 1000
+	WHERE n > 2000 AND (first_created_at, first_id) = (SELECT first_created_at, first_id
+		FROM user_pages WHERE (first_created_at, first_id) <= (NEW.created_at, NEW.id)
+		ORDER BY first_created_at DESC, first_id DESC LIMIT 1);
+	UPDATE user_pages SET n = 1000
+	WHERE n > 2000 AND (first_created_at, first_id) = (SELECT first_created_at, first_id
+		FROM user_pages WHERE (first_created_at, first_id) <= (NEW.created_at, NEW.id)
+		ORDER BY first_created_at DESC, first_id DESC LIMIT 1 OFFSET 1);
 END;
 
 CREATE TRIGGER users_pages_delete AFTER DELETE ON users
