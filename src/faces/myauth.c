@@ -252,13 +252,18 @@ static void ma_render_error(struct pc_req *req, struct pc_resp *resp, int status
 								  "Inactive user")));
 		return;
 	}
+	/* A bearer that is no good access token: MyAuth's get_token_payload
+	 * answers 403 (OAuth2PasswordBearer's 401 is only for no bearer at all). */
+	if (status == 401 && req_bearer_get(req) != NULL) {
+		resp_json(resp, 403, req_json_keep(req, json_pack("{s:s}", "detail", MA_BAD_TOKEN)));
+		return;
+	}
 	if (status == 422 && ei != NULL)
 		body = fastapi_validation_new(ei);
 	else if (status == 403)
 		body = json_pack("{s:s}", "detail", MA_NOT_ENOUGH);
-	else if (status == 401) /* the router's: OAuth2PasswordBearer, then the JWT check */
-		body = json_pack("{s:s}", "detail", req_bearer_get(req) == NULL ?
-				 "Not authenticated" : MA_BAD_TOKEN);
+	else if (status == 401) /* the router's: OAuth2PasswordBearer, no bearer */
+		body = json_pack("{s:s}", "detail", "Not authenticated");
 	else
 		body = json_pack("{s:s}", "detail", resp_reason(status));
 	if (status == 401) /* without it (out of memory) the answer still stands */

@@ -450,7 +450,7 @@ def test_a_reset_revokes_the_users_refresh_families(srv, sink):
     assert reset(srv, token, c).status_code == 200
     r = srv.post("/auth/login/refresh", headers=bearer(t["refresh_token"]))
     assert_detail(r, 403, BAD_TOKEN)
-    assert srv.get("/auth/users/me", headers=bearer(t["access_token"])).status_code == 401
+    assert srv.get("/auth/users/me", headers=bearer(t["access_token"])).status_code == 403
     rows = srv.db("SELECT revoked_at FROM refresh_families WHERE user_id = ?", (u["id"],))
     assert rows and all(r["revoked_at"] is not None for r in rows)
     fresh = oauth(srv, u["email"], NEW_PW).json()
