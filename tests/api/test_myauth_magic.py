@@ -261,6 +261,19 @@ def test_a_magic_link_works_once(srv, sink):
     refused(srv, lambda: claim(srv, token, c), 400, BAD_CLAIM)
 
 
+def test_a_password_change_voids_outstanding_magic_links(srv, sink):
+    """A magic link mailed before a password change no longer signs in."""
+    u = signup(srv)
+    token, c = magic_link(srv, sink, u["email"])
+    t = oauth(srv, u["email"], PW).json()
+    r = srv.request("PUT", "/auth/users/me", json={"password": NEW_PW, "original": PW},
+                    headers=bearer(t["access_token"]))
+    assert r.status_code == 200, r.text
+    rows = token_rows(srv, u["email"])
+    assert rows and all(r["used_at"] is not None for r in rows if r["purpose"] == "magic")
+    refused(srv, lambda: claim(srv, token, c), 400, BAD_CLAIM)
+
+
 def test_a_deactivated_users_link_is_refused(srv, sink, admin):
     u = signup(srv)
     token, c = magic_link(srv, sink, u["email"])
