@@ -219,9 +219,12 @@ def test_a_planted_csrf_cookie_proves_nothing(srv):
     attacker who can set the CSRF cookie still cannot forge a request."""
     name = new_user(srv)
     s, _ = session_login(srv, name)
-    s.cookies.set("csrf_access_token", "planted-by-attacker")
-    r = s.post(srv.url(P + "/logout"), headers={"X-CSRF-TOKEN": "planted-by-attacker"})
+    s2 = requests.Session()
+    s2.cookies.set("access_token_cookie", s.cookies["access_token_cookie"])
+    s2.cookies.set("csrf_access_token", "planted-by-attacker")
+    r = s2.post(srv.url(P + "/logout"), headers={"X-CSRF-TOKEN": "planted-by-attacker"})
     assert r.status_code == 401 and r.json() == CSRF_MISMATCH
+    assert profile(srv, s).status_code == 200  # still logged in
 
 
 def test_get_and_bearer_need_no_csrf(srv):
