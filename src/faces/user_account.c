@@ -233,10 +233,6 @@ static enum pc_err ua_read_registration(struct pc_req *req, struct pc_user_input
 
 /* ---- renderers ------------------------------------------------------------------- */
 
-#define UA_MISSING_JWT \
-	"Missing JWT in headers or cookies (Missing Authorization Header; Missing cookie " \
-	"\"access_token_cookie\")"
-
 static enum pc_err ua_msg(struct pc_req *req, struct pc_resp *resp, int status, const char *msg)
 {
 	struct pc_jw w;
@@ -323,7 +319,11 @@ static void ua_auth_refusal(struct pc_req *req, struct pc_resp *resp, const stru
 	struct pc_jwt_claims c;
 
 	if (token == NULL) {
-		ua_msg(req, resp, 401, UA_MISSING_JWT);
+		const char *msg = arena_printf(req->arena, "Missing JWT in headers or cookies (Missing "
+					       "Authorization Header; Missing cookie \"%s\")",
+					       ua_cfg(req)->cookie.name);
+
+		ua_msg(req, resp, 401, msg != NULL ? msg : "Missing JWT in headers or cookies");
 	} else if (ei != NULL && ei->code == PC_V_INACTIVE) {
 		ua_msg(req, resp, 401, "User is inactive");
 	} else if (auth_jwt_expired(req->ctx, &jwt_claims_flask, token)) {
@@ -647,6 +647,9 @@ static enum pc_err ua_registration(struct pc_req *req, struct pc_resp *resp)
 		err = pc_user_register(req->ctx, &in, &u, &req->errinfo);
 	if (err == PC_EINVAL || err == PC_EEXISTS || err == PC_EBADPASSWORD)
 		return ua_bad_field(req, resp, "pwd");
+	/* phone and contacts, checked before the user was made, are written
+	 * right after it: a store failure here answers 500 and leaves the user
+	 * without them (the hash is not made inside a transaction) */
 	if (err == PC_OK)
 		err = pc_user_profile_set(req->ctx, u.id, p, &req->errinfo);
 	/* the confirmation mail (pc_user_register sent it already when

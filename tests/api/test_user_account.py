@@ -188,6 +188,16 @@ def test_profile_settings_without_a_token_is_401(srv):
     assert r.status_code == 401 and r.json() == MISSING_JWT
 
 
+def test_the_access_cookie_name_is_a_setting(server_factory):
+    srv = server_factory(user_account_access_cookie_name="uat", **SETTINGS)
+    name = new_user(srv)
+    s, _ = session_login(srv, name)
+    assert "uat" in s.cookies and "access_token_cookie" not in s.cookies
+    assert profile(srv, s).status_code == 200
+    assert profile(srv).json() == {"msg": 'Missing JWT in headers or cookies (Missing '
+                                          'Authorization Header; Missing cookie "uat")'}
+
+
 # ---- CSRF double submit -------------------------------------------------------------------
 
 
@@ -431,6 +441,8 @@ def test_registration_refuses_a_taken_or_invalid_username(srv):
     for bad in (name, name.upper(), "a!", "ab", "x" * 151):
         r = registration(srv, bad, email=f"{uname()}@example.com")
         assert r.status_code == 400 and r.json() == {"msg": "username is not allowed"}, bad
+    r = registration(srv, uname(), email=f"{name.upper()}@example.com")
+    assert r.status_code == 400 and r.json() == {"msg": "email is not allowed"}
     assert counts(srv) == before
 
 
@@ -465,6 +477,7 @@ def test_registration_field_errors_store_nothing(srv):
 def test_reset_flow(srv, sink):
     name = new_user(srv)
     email = f"{name}@example.com"
+    before_reset, _ = session_login(srv, name)
     r = srv.post(P + "/reset_password_request", json={"username": name})
     assert r.status_code == 200 and r.json() == {"msg": "Check your email..."}
     mail = [m for m in sink.wait(email, 2) if "reset" in m.link()][0]
@@ -473,6 +486,8 @@ def test_reset_flow(srv, sink):
     assert r.status_code == 200 and r.json() == {"msg": "Your password has been reset."}
     assert srv.post(P + "/login", json={"username": name, "pwd": PW}).status_code == 401
     session_login(srv, name, NEW_PW)
+    # the reset ended the logins made before it (their refresh families)
+    assert profile(srv, before_reset).json() == REVOKED
     r = srv.post(P + f"/reset_password/{token}", json={"new_pwd": PW})
     assert r.status_code == 400 and r.json() == {"msg": "Wrong token"}
 
@@ -571,3 +586,19 @@ def test_one_user_logs_in_through_all_four_faces(srv):
 
 def claims_aud(tok):
     return jwt.decode(tok, JWT_SECRET, algorithms=["HS256"], options={"verify_aud": False})
+
+
+def test_an_inactive_users_token_is_refused(srv):
+    import sqlite3
+    name = new_user(srv)
+    _, login = session_login(srv, name)
+    conn = sqlite3.connect(str(srv.db_path), timeout=15)
+    try:
+        conn.execute("UPDATE users SET is_active = 0 WHERE username_lc = ?", (name.lower(),))
+        conn.commit()
+    finally:
+        conn.close()
+    r = profile(srv, headers=bearer(login.json()["token"]))
+    assert r.status_code == 401 and r.json() == {"msg": "User is inactive"}
+    r = srv.post(P + "/login", json={"username": name, "pwd": PW})
+    assert r.status_code == 401 and r.json() == {"msg": "Wrong username or password"}
