@@ -475,9 +475,10 @@ enum pc_err users_register_passwordless(struct pc_ctx *ctx, const char *email,
  * requires_verification the verify token and its mail.) */
 
 /* pc_password_forgot by username (the user_account face): *known says
- * whether a user has that username and an address to mail (a malformed or
- * unknown username, or a user without email, is not known: nothing is
- * done). For a known one, pc_password_forgot of its address. PC_OK;
+ * whether a user has that username and an address to mail. For a known
+ * one, pc_password_forgot of its address; a malformed or unknown username,
+ * or a user without email, is not known and gets a stand-in's work without
+ * the write (no token, no mail), as an unknown address does. PC_OK;
  * PC_ESTORE. */
 enum pc_err onetime_forgot_username(struct pc_ctx *ctx, const char *username, bool *known);
 

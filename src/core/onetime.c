@@ -291,16 +291,22 @@ enum pc_err onetime_forgot_username(struct pc_ctx *ctx, const char *username, bo
 	enum pc_err err;
 
 	*known = false;
-	if (username == NULL || email_username_normalize(username, key, NULL) != PC_OK)
-		return PC_OK;
-	err = STORE_CALL(ctx->store, user_by_username, key, &u);
-	crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
-	if (err == PC_ENOTFOUND || (err == PC_OK && u.email[0] == '\0'))
-		return PC_OK;
-	if (err != PC_OK)
+	err = PC_ENOTFOUND;
+	if (username != NULL && email_username_normalize(username, key, NULL) == PC_OK)
+		err = STORE_CALL(ctx->store, user_by_username, key, &u);
+	if (err == PC_OK)
+		crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
+	if (err == PC_OK && u.email[0] != '\0') {
+		*known = true;
+		return ot_request(ctx, OT_RESET, u.email, false, NULL, NULL);
+	}
+	if (err != PC_OK && err != PC_ENOTFOUND)
 		return err;
-	*known = true;
-	return ot_request(ctx, OT_RESET, u.email, false, NULL, NULL);
+	/* a stand-in, as ot_request's for an unknown address: the same work
+	 * but the write (its address is never used: nothing is stored) */
+	memset(&u, 0, sizeof(u));
+	snprintf(u.email, sizeof(u.email), "%s", "unknown@stand-in.invalid");
+	return ot_send(ctx, OT_RESET, &u, false, NULL, NULL);
 }
 
 enum pc_err pc_verify_request(struct pc_ctx *ctx, const char *email, struct pc_errinfo *ei)
