@@ -82,6 +82,9 @@ enum pc_verr {
 	PC_V_USERNAME_INVALID,    /* not 3..150 of [A-Za-z0-9_.+-] */
 	PC_V_TAKEN,               /* a unique value another user holds */
 	PC_V_INACTIVE,            /* a good credential whose user is inactive (the router's 401) */
+	PC_V_CSRF_MISSING,        /* a cookie-authenticated unsafe request without the CSRF header */
+	PC_V_CSRF_MISMATCH,       /* ... whose CSRF header is not the expected value */
+	PC_V_INVALID,             /* a value of the right type and length that is no valid one */
 	/* an email address, by the rule it breaks (email-validator's order) */
 	PC_V_EMAIL_EMPTY,
 	PC_V_EMAIL_TOO_LONG,
@@ -143,7 +146,7 @@ const char *pc_errinfo_describe(const struct pc_errinfo *ei, char *out, size_t o
 /* ---- configuration ----------------------------------------------------- */
 
 #define PC_CFG_STR 512
-#define PC_CFG_LAYER_MAX 2048 /* bytes for the settings the faces declare */
+#define PC_CFG_LAYER_MAX 4096 /* bytes for the settings the faces declare */
 
 struct pc_config {
 	char host[256];
@@ -303,6 +306,27 @@ struct pc_user_input {
 };
 
 void pc_user_input_init(struct pc_user_input *in);
+
+/* The user_account face's profile fields, kept apart from struct pc_user
+ * (which the credential cache copies): a phone (printable, no controls) and
+ * contacts, a JSON object or array as compact text. */
+#define PC_PHONE_MAX 64
+#define PC_CONTACTS_MAX 4096
+struct pc_user_profile {
+	bool has_phone;                        /* false: null */
+	char phone[PC_PHONE_MAX + 1];
+	char contacts[PC_CONTACTS_MAX + 1];    /* JSON text; "" when null */
+};
+/* PC_OK when p would be stored, else PC_EINVAL as pc_user_profile_set
+ * says (for a caller that checks before it creates the user). */
+enum pc_err pc_user_profile_check(const struct pc_user_profile *p, struct pc_errinfo *ei);
+/* PC_ENOTFOUND; PC_ESTORE. */
+enum pc_err pc_user_profile_get(struct pc_ctx *ctx, const char *id, struct pc_user_profile *out);
+/* Checks and stores both fields. PC_EINVAL (ei: field "phone" or
+ * "contacts") for a phone with control characters or contacts that are no
+ * JSON object or array; PC_ENOTFOUND; PC_ESTORE. */
+enum pc_err pc_user_profile_set(struct pc_ctx *ctx, const char *id,
+				const struct pc_user_profile *p, struct pc_errinfo *ei);
 /* Whether u has the role (a name of its roles, compared exactly). */
 bool pc_user_has_role(const struct pc_user *u, const char *role);
 

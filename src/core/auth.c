@@ -162,6 +162,17 @@ enum pc_err auth_jwt_revoke(struct pc_ctx *ctx, const struct jwt_claims_table *t
 	return STORE_CALL(ctx->store, jti_revoke, claims.jti, claims.exp);
 }
 
+enum pc_err auth_jwt_claims(struct pc_ctx *ctx, const struct jwt_claims_table *t,
+			    const char *token, struct pc_jwt_claims *out)
+{
+	return jwt_verify(&ctx->jwt, t, token, time_now(), out);
+}
+
+bool auth_jwt_expired(struct pc_ctx *ctx, const struct jwt_claims_table *t, const char *token)
+{
+	return jwt_expired(&ctx->jwt, t, token, time_now());
+}
+
 enum pc_err pc_jwt_issue(struct pc_ctx *ctx, const struct pc_user *u, char *out, size_t outsz)
 {
 	return auth_jwt_issue(ctx, &jwt_claims_rfc7519, u, out, outsz);

@@ -29,6 +29,7 @@
 
 struct pc_store;
 struct jwt_claims_table;
+struct pc_jwt_claims;
 
 #include "base/base.h"
 
@@ -136,6 +137,12 @@ PC_WUR enum pc_err auth_jwt_authenticate(struct pc_ctx *ctx, const struct jwt_cl
 					 const char *token, struct pc_user *out);
 enum pc_err auth_jwt_revoke(struct pc_ctx *ctx, const struct jwt_claims_table *t,
 			    const char *token);
+/* The claims of token by t (signature, exp and the table's checks: jwt_verify
+ * now; no store read, so it says nothing of revocation). PC_EUNAUTHORIZED. */
+PC_WUR enum pc_err auth_jwt_claims(struct pc_ctx *ctx, const struct jwt_claims_table *t,
+				   const char *token, struct pc_jwt_claims *out);
+/* Whether token is good by t but for its expiry (jwt_expired now). */
+bool auth_jwt_expired(struct pc_ctx *ctx, const struct jwt_claims_table *t, const char *token);
 /* pc_login without its second-factor rule: the password check alone, for a
  * face that goes on to the TOTP step itself (out->totp_enabled says). */
 PC_WUR enum pc_err auth_first_factor(struct pc_ctx *ctx, const char *ident, const char *password,
@@ -170,6 +177,11 @@ PC_WUR enum pc_err refresh_rotate(struct pc_ctx *ctx, const struct jwt_claims_ta
 /* Revokes the family of token (spent or not). PC_EUNAUTHORIZED (nothing
  * written) for a token that is not ours, expired, or already revoked. */
 PC_WUR enum pc_err refresh_revoke(struct pc_ctx *ctx, const char *token);
+/* Revokes the family named family (a family claim of an access token):
+ * its refresh tokens and its access tokens are refused from now on.
+ * PC_OK (nothing written) for an unknown id too; PC_ENOTFOUND for an
+ * empty one; PC_ESTORE. */
+enum pc_err refresh_revoke_family(struct pc_ctx *ctx, const char *family);
 /* Housekeeping: deletes tokens expired by now and the families left empty. */
 enum pc_err refresh_purge(struct pc_ctx *ctx, int64_t now);
 
@@ -324,6 +336,7 @@ struct pc_jwt_claims {
 	char sub[64];
 	char jti[64];
 	char fam[64]; /* the refresh family claim; "" when the token has none */
+	char csrf[64]; /* the CSRF claim (Flask-JWT-Extended); "" when none */
 	int64_t iat;
 	int64_t exp;
 };
@@ -345,6 +358,15 @@ struct jwt_claims_table {
 	/* NULL: none. Else a claim issued as true and required to be exactly
 	 * true ("totp" of the TOTP-purpose token, totp.c). */
 	const char *flag;
+	/* NULL: none. Else the CSRF token claim of Flask-JWT-Extended ("csrf"):
+	 * issued as a fresh 128-bit random value, read when present (a
+	 * non-empty string, or the token is refused) into claims.csrf. */
+	const char *csrf;
+	/* nbf (= iat) is issued (it is honoured whether issued or not). */
+	bool not_before;
+	/* NULL: none. Else a claim issued as false and not read (Flask-JWT-
+	 * Extended's "fresh": no token of ours is a fresh-login token). */
+	const char *fresh;
 };
 
 /* sub, jti, aud and the optional fam: RFC 7519's names, what fastapi-users
@@ -356,6 +378,12 @@ extern const struct jwt_claims_table jwt_claims_rfc7519;
  * token_type "refresh" (refresh_jwt_wrap). Neither passes as the other. */
 extern const struct jwt_claims_table jwt_claims_simplejwt;
 extern const struct jwt_claims_table jwt_claims_simplejwt_refresh;
+/* Flask-JWT-Extended's claims (the user_account face): sub, jti, type
+ * "access", fresh, iat, nbf, exp, csrf, and the family claim "fam"; its
+ * refresh tokens' with type "refresh" (refresh_jwt_wrap) and no family.
+ * Neither passes as the other, nor as a token of another face's table. */
+extern const struct jwt_claims_table jwt_claims_flask;
+extern const struct jwt_claims_table jwt_claims_flask_refresh;
 
 struct pc_jwt_key {
 	unsigned char secret[256];
@@ -394,6 +422,11 @@ enum pc_err jwt_sign_jti(const struct pc_jwt_key *key, const struct jwt_claims_t
  * consult the denylist. */
 PC_WUR enum pc_err jwt_verify(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
 			      const char *token, int64_t now, struct pc_jwt_claims *out);
+/* Whether token fails jwt_verify at now only because it has expired: its
+ * signature and every other claim check pass, and exp <= now (it would
+ * have verified at exp - 1). For a face that answers expiry apart. */
+bool jwt_expired(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+		 const char *token, int64_t now);
 
 /* The two readers of a decoded payload that jwt_verify combines (fast,
  * then jansson where the fast one declines); apart for the differential
@@ -440,6 +473,14 @@ enum pc_err users_register_passwordless(struct pc_ctx *ctx, const char *email,
 /* (pc_user_register lives in onetime.c: a registration is users_register
  * and then what it sets off, the on_after_register event and with
  * requires_verification the verify token and its mail.) */
+
+/* pc_password_forgot by username (the user_account face): *known says
+ * whether a user has that username and an address to mail. For a known
+ * one, pc_password_forgot of its address; a malformed or unknown username,
+ * or a user without email, is not known and gets a stand-in's work without
+ * the write (no token, no mail), as an unknown address does. PC_OK;
+ * PC_ESTORE. */
+enum pc_err onetime_forgot_username(struct pc_ctx *ctx, const char *username, bool *known);
 
 
 /* ---- httpc (httpc.c) ------------------------------------------------------------ */

@@ -35,7 +35,10 @@
  *      string t->access_type; t->subject and t->token_id are non-empty
  *      strings that fit struct pc_jwt_claims; with t->family, that claim,
  *      when present, is such a string too (absent: claims.fam is ""); with
- *      t->flag (the TOTP-purpose token's "totp"), that claim is exactly true.
+ *      t->flag (the TOTP-purpose token's "totp"), that claim is exactly true;
+ *      with t->csrf, that claim, when present, is a non-empty string too
+ *      (claims.csrf; "" when absent).
+ * jwt_expired runs steps 1-4 the same way, then step 5 at exp - 1.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -83,6 +86,33 @@ const struct jwt_claims_table jwt_claims_simplejwt_refresh = {
 	.access_type = "refresh",
 	.family = NULL,
 	.flag = NULL,
+};
+
+/* Flask-JWT-Extended's access and refresh tokens (core.h). */
+const struct jwt_claims_table jwt_claims_flask = {
+	.subject = "sub",
+	.token_id = "jti",
+	.audience = false,
+	.type_claim = "type", /* so a Flask refresh token is no access token */
+	.access_type = "access",
+	.family = "fam",
+	.flag = NULL,
+	.csrf = "csrf",
+	.not_before = true,
+	.fresh = "fresh",
+};
+
+const struct jwt_claims_table jwt_claims_flask_refresh = {
+	.subject = "sub",
+	.token_id = "jti",
+	.audience = false,
+	.type_claim = "type", /* so a Flask access token is no refresh token */
+	.access_type = "refresh",
+	.family = NULL,
+	.flag = NULL,
+	.csrf = "csrf",
+	.not_before = true,
+	.fresh = "fresh",
 };
 
 /* ---- keys and HMAC -------------------------------------------------------- */
@@ -209,6 +239,12 @@ static char *jwt_payload_new(const struct pc_jwt_key *key, const struct jwt_clai
 		rc |= json_object_set_new(p, t->family, json_string(c->fam));
 	if (t->flag != NULL)
 		rc |= json_object_set_new(p, t->flag, json_true());
+	if (t->csrf != NULL)
+		rc |= json_object_set_new(p, t->csrf, json_string(c->csrf));
+	if (t->not_before)
+		rc |= json_object_set_new(p, "nbf", json_integer(c->iat));
+	if (t->fresh != NULL)
+		rc |= json_object_set_new(p, t->fresh, json_false());
 	if (rc == 0)
 		text = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(p);
@@ -249,6 +285,13 @@ static enum pc_err jwt_sign_any(const struct pc_jwt_key *key, const struct jwt_c
 		if (err != PC_OK)
 			return err;
 		if (crypto_b64url_encode(raw, sizeof(raw), c.jti, sizeof(c.jti)) == 0)
+			return PC_EINTERNAL;
+	}
+	if (t->csrf != NULL) {
+		err = crypto_random(raw, sizeof(raw));
+		if (err != PC_OK)
+			return err;
+		if (crypto_b64url_encode(raw, sizeof(raw), c.csrf, sizeof(c.csrf)) == 0)
 			return PC_EINTERNAL;
 	}
 	c.iat = now;
@@ -405,7 +448,7 @@ static bool jwt_claim_str(json_t *v, char *dst, size_t dstsz)
 static bool jwt_claims_ok(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
 			  json_t *claims, int64_t now, struct pc_jwt_claims *c)
 {
-	json_t *exp, *iat, *nbf, *type, *fam;
+	json_t *exp, *iat, *nbf, *type, *fam, *csrf;
 
 	if (!json_is_object(claims))
 		return false;
@@ -430,6 +473,9 @@ static bool jwt_claims_ok(const struct pc_jwt_key *key, const struct jwt_claims_
 	c->iat = json_is_integer(iat) ? json_integer_value(iat) : 0;
 	fam = t->family != NULL ? json_object_get(claims, t->family) : NULL;
 	if (fam != NULL && !jwt_claim_str(fam, c->fam, sizeof(c->fam)))
+		return false;
+	csrf = t->csrf != NULL ? json_object_get(claims, t->csrf) : NULL;
+	if (csrf != NULL && !jwt_claim_str(csrf, c->csrf, sizeof(c->csrf)))
 		return false;
 	return jwt_claim_str(json_object_get(claims, t->subject), c->sub, sizeof(c->sub)) &&
 	       jwt_claim_str(json_object_get(claims, t->token_id), c->jti, sizeof(c->jti));
@@ -471,7 +517,7 @@ struct jwt_fast {
 /* What a member is to the table. */
 enum jwt_role {
 	ROLE_OTHER, ROLE_AUD, ROLE_SUB, ROLE_JTI, ROLE_TYPE, ROLE_FAM, ROLE_EXP, ROLE_IAT, ROLE_NBF,
-	ROLE_FLAG
+	ROLE_FLAG, ROLE_CSRF
 };
 
 static void fast_ws(struct jwt_fast *f)
@@ -560,6 +606,8 @@ static enum jwt_role fast_role(const struct jwt_claims_table *t, const char *k, 
 		return ROLE_NBF;
 	if (fast_eq(k, kn, t->flag))
 		return ROLE_FLAG;
+	if (fast_eq(k, kn, t->csrf))
+		return ROLE_CSRF;
 	return ROLE_OTHER;
 }
 
@@ -604,6 +652,9 @@ static enum jwt_read fast_value(struct jwt_fast *f, const struct pc_jwt_key *key
 			return JWT_READ_OK;
 		case ROLE_FAM:
 			return fast_copy(s, n, c->fam, sizeof(c->fam)) ? JWT_READ_OK : JWT_READ_REJECT;
+		case ROLE_CSRF:
+			return fast_copy(s, n, c->csrf, sizeof(c->csrf)) ? JWT_READ_OK :
+			       JWT_READ_REJECT;
 		case ROLE_EXP:
 		case ROLE_NBF:
 			return JWT_READ_REJECT; /* not a number */
@@ -743,6 +794,25 @@ static bool jwt_claims_check(const struct pc_jwt_key *key, const struct jwt_clai
 	return jwt_claims_read_full(key, t, json, len, now, c);
 }
 
+/* Steps 1-4: raw gets the decoded payload of a token whose shape, header
+ * and signature are good; false otherwise. */
+static bool jwt_payload_verified(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+				 const char *token, unsigned char raw[PC_JWT_MAX], size_t *rawlen)
+{
+	int alg = jwt_key_alg(key);
+	size_t len, dots[2];
+
+	if (alg < 0 || token == NULL || t == NULL)
+		return false;
+	len = strnlen(token, PC_JWT_MAX + 1);
+	if (len > PC_JWT_MAX || !jwt_shape_ok(token, len, dots) ||
+	    !jwt_header_ok(key, alg, token, dots[0]) ||
+	    !jwt_signature_ok(key, alg, token, len, dots[1]))
+		return false;
+	return crypto_b64url_decode(token + dots[0] + 1, dots[1] - dots[0] - 1, raw, PC_JWT_MAX,
+				    rawlen) == PC_OK;
+}
+
 /* PC_OK with *out (may be NULL) filled when token passes every check listed
  * at the top of this file; PC_EUNAUTHORIZED otherwise. */
 enum pc_err jwt_verify(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
@@ -750,25 +820,41 @@ enum pc_err jwt_verify(const struct pc_jwt_key *key, const struct jwt_claims_tab
 {
 	unsigned char raw[PC_JWT_MAX];
 	struct pc_jwt_claims c;
-	int alg = jwt_key_alg(key);
-	size_t len, rawlen, dots[2];
+	size_t rawlen;
 
 	memset(&c, 0, sizeof(c));
 	if (out != NULL)
 		memset(out, 0, sizeof(*out));
-	if (alg < 0 || token == NULL || t == NULL)
-		return PC_EUNAUTHORIZED;
-	len = strnlen(token, PC_JWT_MAX + 1);
-	if (len > PC_JWT_MAX || !jwt_shape_ok(token, len, dots) ||
-	    !jwt_header_ok(key, alg, token, dots[0]) ||
-	    !jwt_signature_ok(key, alg, token, len, dots[1]))
-		return PC_EUNAUTHORIZED;
-	if (crypto_b64url_decode(token + dots[0] + 1, dots[1] - dots[0] - 1, raw, sizeof(raw),
-				 &rawlen) != PC_OK)
+	if (!jwt_payload_verified(key, t, token, raw, &rawlen))
 		return PC_EUNAUTHORIZED;
 	if (!jwt_claims_check(key, t, (const char *)raw, rawlen, now, &c))
 		return PC_EUNAUTHORIZED;
 	if (out != NULL)
 		*out = c;
 	return PC_OK;
+}
+
+bool jwt_expired(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+		 const char *token, int64_t now)
+{
+	unsigned char raw[PC_JWT_MAX];
+	struct pc_jwt_claims c;
+	json_t *claims, *exp;
+	int64_t e = 0;
+	size_t rawlen;
+	bool has_exp;
+
+	if (!jwt_payload_verified(key, t, token, raw, &rawlen))
+		return false;
+	claims = json_loadb((const char *)raw, rawlen, JSON_REJECT_DUPLICATES, NULL);
+	if (claims == NULL)
+		return false;
+	exp = json_object_get(claims, "exp");
+	has_exp = json_is_integer(exp);
+	if (has_exp)
+		e = json_integer_value(exp);
+	json_decref(claims);
+	if (!has_exp || e > now || e == INT64_MIN)
+		return false;
+	return jwt_claims_read_full(key, t, (const char *)raw, rawlen, e - 1, &c);
 }

@@ -284,6 +284,31 @@ enum pc_err pc_password_forgot(struct pc_ctx *ctx, const char *email, struct pc_
 	return ot_request(ctx, OT_RESET, email, false, NULL, ei);
 }
 
+enum pc_err onetime_forgot_username(struct pc_ctx *ctx, const char *username, bool *known)
+{
+	char key[PC_USERNAME_MAX + 1];
+	struct pc_user u;
+	enum pc_err err;
+
+	*known = false;
+	err = PC_ENOTFOUND;
+	if (username != NULL && email_username_normalize(username, key, NULL) == PC_OK)
+		err = STORE_CALL(ctx->store, user_by_username, key, &u);
+	if (err == PC_OK)
+		crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
+	if (err == PC_OK && u.email[0] != '\0') {
+		*known = true;
+		return ot_request(ctx, OT_RESET, u.email, false, NULL, NULL);
+	}
+	if (err != PC_OK && err != PC_ENOTFOUND)
+		return err;
+	/* a stand-in, as ot_request's for an unknown address: the same work
+	 * but the write (its address is never used: nothing is stored) */
+	memset(&u, 0, sizeof(u));
+	snprintf(u.email, sizeof(u.email), "%s", "unknown@stand-in.invalid");
+	return ot_send(ctx, OT_RESET, &u, false, NULL, NULL);
+}
+
 enum pc_err pc_verify_request(struct pc_ctx *ctx, const char *email, struct pc_errinfo *ei)
 {
 	return ot_request(ctx, OT_VERIFY, email, false, NULL, ei);

@@ -217,6 +217,19 @@ enum pc_err refresh_revoke(struct pc_ctx *ctx, const char *token)
 	return refresh_end(ctx, err, PC_OK);
 }
 
+enum pc_err refresh_revoke_family(struct pc_ctx *ctx, const char *family)
+{
+	enum pc_err err;
+
+	if (family == NULL || family[0] == '\0')
+		return PC_ENOTFOUND;
+	err = store_begin(ctx->store);
+	if (err != PC_OK)
+		return err;
+	err = STORE_CALL(ctx->store, refresh_family_revoke, family, time_now());
+	return refresh_end(ctx, err, PC_OK);
+}
+
 enum pc_err refresh_purge(struct pc_ctx *ctx, int64_t now)
 {
 	int64_t removed = 0;

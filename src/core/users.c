@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "core/core.h"
 #include "store/store.h"
 
@@ -427,4 +429,69 @@ enum pc_err pc_user_list(struct pc_ctx *ctx, int64_t offset, int limit, pc_user_
 enum pc_err pc_user_count(struct pc_ctx *ctx, int64_t *out)
 {
 	return STORE_CALL(ctx->store, user_count, out);
+}
+
+/* ---- the user_account face's profile fields ------------------------------------------ */
+
+/* printable: no C0 controls or DEL (UTF-8 above 0x7f passes, as the request
+ * parser has checked it). */
+static bool profile_text_ok(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 0x20 || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/* contacts: "" or the text of a JSON object or array. */
+static bool profile_contacts_ok(const char *s)
+{
+	json_t *j;
+	bool ok;
+
+	if (s[0] == '\0')
+		return true;
+	j = json_loads(s, JSON_REJECT_DUPLICATES, NULL);
+	ok = json_is_object(j) || json_is_array(j);
+	json_decref(j);
+	return ok;
+}
+
+enum pc_err pc_user_profile_get(struct pc_ctx *ctx, const char *id, struct pc_user_profile *out)
+{
+	char key[PC_UUID_STR];
+
+	if (!id_canonical(id, key))
+		return PC_ENOTFOUND;
+	return STORE_CALL(ctx->store, user_profile_get, key, out);
+}
+
+enum pc_err pc_user_profile_check(const struct pc_user_profile *p, struct pc_errinfo *ei)
+{
+	if (memchr(p->phone, '\0', sizeof(p->phone)) == NULL || !profile_text_ok(p->phone)) {
+		pc_errinfo_set(ei, "body", "phone", PC_V_INVALID, 0);
+		return PC_EINVAL;
+	}
+	if (memchr(p->contacts, '\0', sizeof(p->contacts)) == NULL ||
+	    !profile_contacts_ok(p->contacts)) {
+		pc_errinfo_set(ei, "body", "contacts", PC_V_INVALID, 0);
+		return PC_EINVAL;
+	}
+	return PC_OK;
+}
+
+enum pc_err pc_user_profile_set(struct pc_ctx *ctx, const char *id,
+				const struct pc_user_profile *p, struct pc_errinfo *ei)
+{
+	char key[PC_UUID_STR];
+	enum pc_err err = pc_user_profile_check(p, ei);
+
+	if (err != PC_OK)
+		return err;
+	if (!id_canonical(id, key))
+		return PC_ENOTFOUND;
+	return STORE_CALL(ctx->store, user_profile_set, key, p, time_now());
 }

@@ -19,6 +19,11 @@ extern const struct pc_face face_myauth;
 /* seed 002 (Django REST framework simplejwt): {simplejwt_prefix}/token,
  * token/refresh, token/verify, register, getuser */
 extern const struct pc_face face_simplejwt;
+/* seed 004 (Flask, Flask-JWT-Extended): {user_account_prefix}/login, refresh,
+ * logout, registration, confirm_email/{token}, reset_password_request,
+ * reset_password/{token}, profile_settings; tokens in cookies (CSRF double
+ * submit against the token's claim) or a bearer header */
+extern const struct pc_face face_user_account;
 /* /healthz, /readyz */
 extern const struct pc_face face_native;
 

@@ -3,7 +3,8 @@
  * paths that match no mount. Their settings join the configuration through
  * faces_settings_add, before it is read. Their default prefixes do not
  * meet (simplejwt's is /api/auth, not /auth: fastapi-users has
- * POST /auth/register); router_new refuses two routes on one path.
+ * POST /auth/register; user_account's is /user_account, which nothing
+ * else uses); router_new refuses two routes on one path.
  */
 #include "faces/face.h"
 
@@ -11,6 +12,7 @@ const struct pc_face *const faces_all[] = {
 	&face_fastapi_users,
 	&face_myauth,
 	&face_simplejwt,
+	&face_user_account,
 	&face_native,
 };
 

@@ -13,10 +13,12 @@
  *   PC_R_AUTH | PC_R_BEARER    only "Authorization: Bearer <jwt>"
  *   PC_R_AUTH | PC_R_COOKIE    only the session cookie
  * A bearer token goes to auth_jwt_authenticate with the profile's claims
- * table, a cookie to pc_session_authenticate; the core decides validity.
+ * table, a cookie to pc_session_authenticate (or, with cookie_jwt, as a
+ * bearer token); the core decides validity.
  * Then:
  *   profile csrf    a cookie-authenticated unsafe method without the
- *                   double submit (header equal to the CSRF cookie) is 403
+ *                   double submit (header equal to the CSRF cookie, or the
+ *                   token's CSRF claim) is 403, errinfo saying which
  *   PC_R_ACTIVE     an inactive user is 401 (as fastapi-users answers), with
  *                   req->errinfo PC_V_INACTIVE for a face that says otherwise
  *   PC_R_SUPERUSER  a user who is not a superuser is 403
@@ -78,16 +80,31 @@ const struct pc_cookie_conf *face_cookie_conf(const struct pc_face *f, const str
 }
 
 /* The double submit: on a method that changes state, the CSRF header must
- * equal the CSRF cookie (both present, compared in constant time). */
-static bool authn_csrf_ok(const struct pc_req *req, const struct pc_auth_profile *ap)
+ * equal the CSRF cookie, or with csrf_claim the CSRF claim of the access JWT
+ * token (both present, compared in constant time). PC_V_NONE when it
+ * holds, else PC_V_CSRF_MISSING (no header) or PC_V_CSRF_MISMATCH. */
+static enum pc_verr authn_csrf(struct pc_req *req, const struct pc_auth_profile *ap,
+			       const char *token)
 {
-	const char *m = req->method, *header, *cookie;
+	const char *m = req->method, *header, *expected;
+	struct pc_jwt_claims c;
+	bool ok;
 
 	if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0)
-		return true;
+		return PC_V_NONE;
 	header = req_header_get(req, ap->csrf_header);
-	cookie = req_cookie_get(req, ap->csrf_cookie);
-	return header != NULL && cookie != NULL && header[0] != '\0' && crypto_ct_streq(header, cookie);
+	if (header == NULL || header[0] == '\0')
+		return PC_V_CSRF_MISSING;
+	memset(&c, 0, sizeof(c));
+	if (!ap->csrf_claim)
+		expected = req_cookie_get(req, ap->csrf_cookie);
+	else if (auth_jwt_claims(req->ctx, ap->claims, token, &c) == PC_OK)
+		expected = c.csrf;
+	else
+		expected = NULL;
+	ok = expected != NULL && expected[0] != '\0' && crypto_ct_streq(header, expected);
+	crypto_wipe(&c, sizeof(c));
+	return ok ? PC_V_NONE : PC_V_CSRF_MISMATCH;
 }
 
 int http_authn(struct pc_req *req, unsigned flags)
@@ -121,7 +138,7 @@ int http_authn(struct pc_req *req, unsigned flags)
 	u = arena_calloc(req->arena, sizeof(*u));
 	if (u == NULL)
 		return 500;
-	if (req->cred_kind == PC_CRED_BEARER)
+	if (req->cred_kind == PC_CRED_BEARER || ap->cookie_jwt)
 		err = auth_jwt_authenticate(req->ctx, ap->claims, token, u);
 	else
 		err = pc_session_authenticate(req->ctx, token, u);
@@ -130,9 +147,14 @@ int http_authn(struct pc_req *req, unsigned flags)
 		req->cred_kind = PC_CRED_NONE;
 		return status;
 	}
-	if (req->cred_kind == PC_CRED_COOKIE && ap->csrf && !authn_csrf_ok(req, ap)) {
-		req->cred_kind = PC_CRED_NONE;
-		return 403;
+	if (req->cred_kind == PC_CRED_COOKIE && ap->csrf) {
+		enum pc_verr why = authn_csrf(req, ap, token);
+
+		if (why != PC_V_NONE) {
+			pc_errinfo_set(&req->errinfo, "header", ap->csrf_header, why, 0);
+			req->cred_kind = PC_CRED_NONE;
+			return 403;
+		}
 	}
 	if ((flags & PC_R_ACTIVE) && !u->is_active) {
 		/* said to the face's renderer: MyAuth answers it with 400 */

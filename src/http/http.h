@@ -207,14 +207,23 @@ struct pc_cookie_conf {
  *   bearer  "Authorization: Bearer <jwt>" counts, checked with `claims`;
  *   cookie  the session cookie of the struct pc_cookie_conf at cookie_at in
  *           the face's settings counts (a database session);
- *   csrf    a cookie-authenticated POST/PUT/PATCH/DELETE also needs the
- *           header csrf_header equal (constant time) to the cookie
- *           csrf_cookie: the double submit. */
+ *   cookie_jwt  the cookie holds an access JWT, checked as a bearer one
+ *           (with `claims`), not a database session;
+ *   csrf    a cookie-authenticated request other than GET, HEAD and
+ *           OPTIONS also needs the header csrf_header equal (constant time)
+ *           to the cookie csrf_cookie: the double submit; with csrf_claim,
+ *           to the access JWT's CSRF claim instead (Flask-JWT-Extended's
+ *           check: the csrf_cookie a script reads holds that claim, and a
+ *           value planted in that cookie proves nothing). A refusal is 403
+ *           with req->errinfo PC_V_CSRF_MISSING or PC_V_CSRF_MISMATCH, for
+ *           the face's renderer to word (and status) as its API does. */
 struct pc_auth_profile {
 	bool bearer;
 	bool cookie;
 	size_t cookie_at;
+	bool cookie_jwt;
 	bool csrf;
+	bool csrf_claim;
 	const char *csrf_cookie;
 	const char *csrf_header;
 	const struct jwt_claims_table *claims;

@@ -152,6 +152,10 @@ static enum pc_err router_face_check(const struct pc_config *cfg, const struct p
 		why = "bearer tokens without a claims table";
 	else if (ap->csrf && (!ap->cookie || ap->csrf_cookie == NULL || ap->csrf_header == NULL))
 		why = "CSRF without a session cookie, a CSRF cookie and a CSRF header";
+	else if ((ap->cookie_jwt || ap->csrf_claim) && (ap->claims == NULL || !ap->cookie))
+		why = "a JWT cookie or a CSRF claim without a cookie and a claims table";
+	else if (ap->csrf_claim && (!ap->cookie_jwt || ap->claims->csrf == NULL))
+		why = "a CSRF claim without a JWT cookie whose claims table has one";
 	if (why == NULL)
 		return PC_OK;
 	pc_errinfo_setf(ei, "", f->name, PC_V_ROUTE, "face %s: %s", f->name, why);

@@ -115,6 +115,8 @@ enum store_stmt {
 	STMT_TOTP_RC_DELETE,
 	STMT_TOTP_RC_INSERT,
 	STMT_TOTP_RC_USE,
+	STMT_USER_PROFILE_GET, /* the user_account face's fields (006: phone, contacts) */
+	STMT_USER_PROFILE_SET,
 	STMT__MAX
 };
 
@@ -188,6 +190,14 @@ enum store_outbox_col { OUTBOX_COLUMNS(COL_ENUM) COL_OB__N };
 	X(COL_RF_REVOKED_AT, "revoked_at")
 
 enum store_refresh_col { REFRESH_COLUMNS(COL_ENUM) COL_RF__N };
+
+/* struct pc_user_profile. */
+#define PROFILE_COLUMNS(X) \
+	X(COL_PROFILE_PHONE, "phone") \
+	X(COL_PROFILE_CONTACTS, "contacts") \
+	X(COL_PROFILE_HAS_PHONE, "has_phone")
+
+enum store_profile_col { PROFILE_COLUMNS(COL_ENUM) COL_PROFILE__N };
 
 /* struct pc_totp_row. */
 #define TOTP_COLUMNS(X) \

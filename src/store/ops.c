@@ -32,6 +32,7 @@ static const char *const onetime_cols[] = { ONETIME_COLUMNS(COL_NAME) };
 static const char *const outbox_cols[] = { OUTBOX_COLUMNS(COL_NAME) };
 static const char *const refresh_cols[] = { REFRESH_COLUMNS(COL_NAME) };
 static const char *const totp_cols[] = { TOTP_COLUMNS(COL_NAME) };
+static const char *const profile_cols[] = { PROFILE_COLUMNS(COL_NAME) };
 static const char *const one_cols[] = { "one" };
 static const char *const version_cols[] = { "version" };
 static const char *const n_cols[] = { "n" };
@@ -64,6 +65,7 @@ const struct store_cols store_stmt_cols[STMT__MAX] = {
 	[STMT_OUTBOX_GET] = COLS(outbox_cols),
 	[STMT_TOTP_GET] = COLS(totp_cols),
 	[STMT_TOTP_OTHER_KEY] = COLS(n_cols),
+	[STMT_USER_PROFILE_GET] = COLS(profile_cols),
 };
 
 /* ---- one use of a statement ---------------------------------------------------------------- */
@@ -1186,6 +1188,43 @@ enum pc_err store_refresh_family_revoke(struct pc_store *s, const char *family_i
 enum pc_err store_refresh_purge(struct pc_store *s, int64_t now, int64_t *removed)
 {
 	return purge_two(s, STMT_RF_PURGE_TOKENS, now, STMT_RF_PURGE_FAMILIES, now, removed);
+}
+
+/* ---- the user_account face's profile fields ----------------------------------------------- */
+
+enum pc_err store_user_profile_get(struct pc_store *s, const char *id, struct pc_user_profile *out)
+{
+	const struct store_arg args[] = { A_TEXT(":id", id) };
+	struct q q;
+	enum pc_err err;
+
+	if (id == NULL || out == NULL)
+		return PC_EINVAL;
+	memset(out, 0, sizeof(*out));
+	err = q_row(s, STMT_USER_PROFILE_GET, args, NARGS(args), &q);
+	if (err != PC_OK)
+		return err;
+	err = q_text(&q, COL_PROFILE_PHONE, out->phone, sizeof(out->phone));
+	if (err == PC_OK)
+		err = q_text(&q, COL_PROFILE_CONTACTS, out->contacts, sizeof(out->contacts));
+	out->has_phone = q_int(&q, COL_PROFILE_HAS_PHONE) != 0;
+	q_done(&q);
+	return err;
+}
+
+enum pc_err store_user_profile_set(struct pc_store *s, const char *id,
+				   const struct pc_user_profile *p, int64_t now)
+{
+	const struct store_arg args[] = {
+		A_TEXT(":id", id),
+		A_TEXT(":phone", p != NULL && p->has_phone ? p->phone : NULL),
+		A_FIELD_OR_NULL(":contacts", p->contacts),
+		A_INT(":now", now),
+	};
+
+	if (id == NULL || p == NULL)
+		return PC_EINVAL;
+	return q_write_one(s, STMT_USER_PROFILE_SET, args, NARGS(args), NULL);
 }
 
 /* ---- TOTP ------------------------------------------------------------------------------------ */

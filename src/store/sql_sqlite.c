@@ -189,6 +189,12 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 	[STMT_RF_PURGE_FAMILIES] =
 		"DELETE FROM refresh_families WHERE created_at <= :before AND NOT EXISTS "
 		"(SELECT 1 FROM refresh_tokens AS t WHERE t.family_id = refresh_families.family_id)",
+	/* the user_account face's profile fields (006) */
+	[STMT_USER_PROFILE_GET] =
+		"SELECT phone, contacts, phone IS NOT NULL AS has_phone FROM users WHERE id = :id",
+	[STMT_USER_PROFILE_SET] =
+		"UPDATE users SET phone = :phone, contacts = :contacts, updated_at = :now "
+		"WHERE id = :id",
 	/* TOTP (004_totp; core/totp.c). The row with the user's flag. */
 	[STMT_TOTP_GET] =
 		"SELECT t.user_id, t.secret_enc, t.pending_enc, t.last_step, t.failures, "

@@ -232,6 +232,12 @@ enum pc_err store_user_delete(struct pc_store *s, const char *id);
 enum pc_err store_user_list(struct pc_store *s, int64_t offset, int limit, pc_user_cb *cb,
 			    void *arg);
 enum pc_err store_user_count(struct pc_store *s, int64_t *out);
+/* The user_account face's fields (phone, contacts), apart from the user row
+ * struct. get: PC_ENOTFOUND. set: writes both (has_phone false and contacts
+ * "" store NULL); PC_ENOTFOUND when no user has that id. */
+enum pc_err store_user_profile_get(struct pc_store *s, const char *id, struct pc_user_profile *out);
+enum pc_err store_user_profile_set(struct pc_store *s, const char *id,
+				   const struct pc_user_profile *p, int64_t now);
 
 /* sessions. insert: PC_EEXISTS for a hash already stored, PC_ENOTFOUND when
  * the user is gone. */

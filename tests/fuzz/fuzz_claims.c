@@ -39,5 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_compare(&jwt_claims_totp, (const char *)data, size);
 	fuzz_compare(&jwt_claims_simplejwt, (const char *)data, size);
 	fuzz_compare(&jwt_claims_simplejwt_refresh, (const char *)data, size);
+	fuzz_compare(&jwt_claims_flask, (const char *)data, size);
+	fuzz_compare(&jwt_claims_flask_refresh, (const char *)data, size);
 	return 0;
 }

@@ -296,6 +296,38 @@ Test(authn, a_cookie_on_an_unsafe_method_needs_the_double_submit_where_the_face_
 	cr_expect_eq(authn(&csrf_face, "POST", AUTHED), 0);
 }
 
+Test(authn, a_jwt_cookie_double_submit_compares_the_header_with_the_tokens_claim)
+{
+	static char line[PC_JWT_MAX + 128];
+	struct refresh_pair pair;
+	struct pc_jwt_claims c;
+
+	cr_assert_eq(refresh_login(ctx, &jwt_claims_flask, &user, &pair), PC_OK);
+	cr_assert_eq(auth_jwt_claims(ctx, &jwt_claims_flask, pair.access, &c), PC_OK);
+	/* the CSRF cookie says one thing, the token's claim another: the claim counts */
+	snprintf(line, sizeof(line), "access_token_cookie=%s; csrf_access_token=planted",
+		 pair.access);
+	hdr_cookie = line;
+	cr_expect_eq(authn(&face_user_account, "GET", AUTHED), 0, "safe methods pass");
+	cr_expect_eq(x->req.cred_kind, PC_CRED_COOKIE, "the cookie holds a JWT");
+	cr_expect_eq(authn(&face_user_account, "POST", AUTHED), 403, "no header");
+	cr_expect_eq(x->req.errinfo.code, PC_V_CSRF_MISSING);
+	hdr_csrf = "planted";
+	cr_expect_eq(authn(&face_user_account, "POST", AUTHED), 403, "the cookie's value");
+	cr_expect_eq(x->req.errinfo.code, PC_V_CSRF_MISMATCH);
+	cr_expect_null(x->req.user);
+	hdr_csrf = c.csrf;
+	cr_expect_eq(authn(&face_user_account, "DELETE", AUTHED), 0, "the claim");
+	/* a bearer token needs no header */
+	hdr_csrf = NULL;
+	hdr_cookie = NULL;
+	hdr_auth = bearer(pair.access);
+	cr_expect_eq(authn(&face_user_account, "POST", AUTHED), 0);
+	/* and the fastapi-users token fits no claim of this face */
+	hdr_auth = bearer(jwt);
+	cr_expect_eq(authn(&face_user_account, "GET", AUTHED), 401);
+}
+
 /* ---- what faces declare, checked at start-up ------------------------------------------------ */
 
 Test(authn, every_face_s_mounts_and_profile_fit_the_settings_it_declares)

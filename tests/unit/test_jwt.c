@@ -692,3 +692,100 @@ Test(jwt, simplejwt_claims_are_its_names_and_no_aud)
 	cr_expect_null(strstr(payload, "\"aud\""), "%s", payload);
 	cr_expect_null(strstr(payload, "\"sub\""), "%s", payload);
 }
+
+/* ---- Flask-JWT-Extended's tables (the user_account face) ------------------------------ */
+
+static enum pc_err jwt_verify_with(const struct jwt_claims_table *t, const char *tok)
+{
+	struct pc_jwt_key k = key_for("HS256");
+
+	return jwt_verify(&k, t, tok, NOW, NULL);
+}
+
+Test(jwt, flask_tokens_carry_type_fresh_nbf_and_a_csrf_claim)
+{
+	struct pc_jwt_key k = key_for("HS256");
+	char tok[PC_JWT_MAX], payload[512];
+	struct pc_jwt_claims signed_c, read_c;
+	const char *dot1, *dot2;
+	size_t n;
+
+	cr_assert_eq(jwt_sign_family(&k, &jwt_claims_flask, SUB, "fam-1", NOW, 300, tok,
+				     sizeof(tok), &signed_c), PC_OK);
+	cr_expect_eq(strlen(signed_c.csrf), 22, "128 bits, base64url");
+	cr_assert_eq(jwt_verify(&k, &jwt_claims_flask, tok, NOW, &read_c), PC_OK);
+	cr_expect_str_eq(read_c.csrf, signed_c.csrf);
+	cr_expect_str_eq(read_c.fam, "fam-1");
+	dot1 = strchr(tok, '.');
+	dot2 = strchr(dot1 + 1, '.');
+	cr_assert_eq(crypto_b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1),
+					  (unsigned char *)payload, sizeof(payload) - 1, &n), PC_OK);
+	payload[n] = '\0';
+	cr_expect_not_null(strstr(payload, "\"type\":\"access\""), "%s", payload);
+	cr_expect_not_null(strstr(payload, "\"fresh\":false"), "%s", payload);
+	cr_expect_not_null(strstr(payload, "\"nbf\":1700000000"), "%s", payload);
+	cr_expect_not_null(strstr(payload, "\"sub\":\"" SUB "\""), "%s", payload);
+	cr_expect_null(strstr(payload, "\"aud\""), "%s", payload);
+	/* two tokens, two CSRF values */
+	cr_assert_eq(jwt_sign(&k, &jwt_claims_flask, SUB, NOW, 300, tok, sizeof(tok), &read_c),
+		     PC_OK);
+	cr_expect_str_neq(read_c.csrf, signed_c.csrf);
+}
+
+Test(jwt, flask_access_and_refresh_tokens_never_pass_as_each_other_or_as_others)
+{
+	struct pc_jwt_key k = key_for("HS256");
+	const struct jwt_claims_table *acc = &jwt_claims_flask;
+	const struct jwt_claims_table *ref = &jwt_claims_flask_refresh;
+	char a[PC_JWT_MAX], r[PC_JWT_MAX], o[PC_JWT_MAX];
+	const char *jti = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+	cr_assert_eq(jwt_sign(&k, acc, SUB, NOW, 300, a, sizeof(a), NULL), PC_OK);
+	cr_assert_eq(jwt_sign_jti(&k, ref, SUB, jti, NOW, 3600, r, sizeof(r), NULL), PC_OK);
+	cr_expect_eq(jwt_verify(&k, acc, r, NOW, NULL), PC_EUNAUTHORIZED);
+	cr_expect_eq(jwt_verify(&k, ref, a, NOW, NULL), PC_EUNAUTHORIZED);
+	cr_expect_eq(jwt_verify(&k, T, a, NOW, NULL), PC_EUNAUTHORIZED);
+	cr_expect_eq(jwt_verify(&k, &jwt_claims_simplejwt, a, NOW, NULL), PC_EUNAUTHORIZED);
+	cr_assert_eq(jwt_sign(&k, T, SUB, NOW, 300, o, sizeof(o), NULL), PC_OK);
+	cr_expect_eq(jwt_verify(&k, acc, o, NOW, NULL), PC_EUNAUTHORIZED);
+	cr_assert_eq(jwt_sign(&k, &jwt_claims_simplejwt, SUB, NOW, 300, o, sizeof(o), NULL), PC_OK);
+	cr_expect_eq(jwt_verify(&k, acc, o, NOW, NULL), PC_EUNAUTHORIZED);
+}
+
+Test(jwt, a_csrf_claim_that_is_no_string_is_refused_by_either_reader)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "{\"sub\":\"" SUB "\",\"type\":\"access\",\"exp\":%lld,"
+		 "\"jti\":\"abc\",\"csrf\":5}", (long long)NOW + 60);
+	cr_expect_eq(jwt_verify_with(&jwt_claims_flask, craft("{\"alg\":\"HS256\"}", p,
+							      EVP_sha256(), NULL)),
+		     PC_EUNAUTHORIZED);
+	snprintf(p, sizeof(p), "{\"sub\":\"" SUB "\",\"type\":\"access\",\"exp\":%lld,"
+		 "\"jti\":\"abc\",\"csrf\":\"\",\"x\":[{}]}", (long long)NOW + 60);
+	cr_expect_eq(jwt_verify_with(&jwt_claims_flask, craft("{\"alg\":\"HS256\"}", p,
+							      EVP_sha256(), NULL)),
+		     PC_EUNAUTHORIZED);
+	snprintf(p, sizeof(p), "{\"sub\":\"" SUB "\",\"type\":\"access\",\"exp\":%lld,"
+		 "\"jti\":\"abc\",\"csrf\":\"c\"}", (long long)NOW + 60);
+	cr_expect_eq(jwt_verify_with(&jwt_claims_flask, craft("{\"alg\":\"HS256\"}", p,
+							      EVP_sha256(), NULL)),
+		     PC_OK);
+}
+
+Test(jwt, expired_says_whether_only_exp_failed)
+{
+	struct pc_jwt_key k = key_for("HS256");
+	char tok[PC_JWT_MAX];
+
+	cr_assert_eq(jwt_sign(&k, &jwt_claims_flask, SUB, NOW, 300, tok, sizeof(tok), NULL), PC_OK);
+	cr_expect_not(jwt_expired(&k, &jwt_claims_flask, tok, NOW + 299), "still good");
+	cr_expect(jwt_expired(&k, &jwt_claims_flask, tok, NOW + 300));
+	cr_expect(jwt_expired(&k, &jwt_claims_flask, tok, NOW + 100000));
+	/* another table's checks fail too: not "expired" but wrong */
+	cr_expect_not(jwt_expired(&k, &jwt_claims_flask_refresh, tok, NOW + 300));
+	/* a bad signature is not "expired" */
+	tok[strlen(tok) - 2] = tok[strlen(tok) - 2] == 'A' ? 'B' : 'A';
+	cr_expect_not(jwt_expired(&k, &jwt_claims_flask, tok, NOW + 300));
+	cr_expect_not(jwt_expired(&k, &jwt_claims_flask, "garbage", NOW));
+}

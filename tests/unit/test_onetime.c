@@ -192,6 +192,29 @@ Test(onetime, forgot_mails_a_token_that_is_stored_only_as_its_hash)
 		     "the raw token is no key");
 }
 
+Test(onetime, forgot_by_username_mails_a_known_user_and_says_who_is_unknown)
+{
+	struct pc_errinfo ei = { 0 };
+	struct pc_user_input in;
+	struct pc_user u;
+	bool known = true;
+
+	pc_user_input_init(&in);
+	in.email = "gawain@camelot.bt";
+	in.username = "Gawain";
+	in.password = PW;
+	in.password_len = strlen(PW);
+	cr_assert_eq(pc_user_register(ctx, &in, &u, &ei), PC_OK, "%s", ei.detail);
+	cr_assert_eq(onetime_forgot_username(ctx, "gAWAIN", &known), PC_OK);
+	cr_expect(known);
+	cr_expect_eq(mails_to("gawain@camelot.bt"), 1);
+	cr_assert_eq(onetime_forgot_username(ctx, "nobody", &known), PC_OK);
+	cr_expect_not(known);
+	cr_assert_eq(onetime_forgot_username(ctx, "no way!", &known), PC_OK);
+	cr_expect_not(known);
+	cr_expect_eq(mails_to("gawain@camelot.bt"), 1);
+}
+
 Test(onetime, forgot_answers_alike_for_unknown_and_inactive_and_writes_nothing)
 {
 	struct pc_user_input patch;

@@ -322,3 +322,19 @@ Test(refresh, a_wrapped_refresh_token_unwraps_to_itself_and_is_live_until_spent)
 	cr_expect_eq(refresh_live(ctx, b.refresh), PC_EUNAUTHORIZED, "revoked");
 	cr_expect_eq(refresh_live(ctx, NULL), PC_EUNAUTHORIZED);
 }
+
+Test(refresh, revoking_a_family_by_its_id_ends_its_tokens_and_no_other)
+{
+	struct refresh_pair a, b, c;
+
+	login(&a);
+	login(&b);
+	cr_expect_eq(refresh_revoke_family(ctx, a.family), PC_OK);
+	cr_expect_gt(family_revoked(a.family), 0);
+	cr_expect_eq(access_ok(a.access), PC_EUNAUTHORIZED);
+	cr_expect_eq(refresh_rotate(ctx, T, a.refresh, &c, NULL), PC_EUNAUTHORIZED);
+	cr_expect_eq(access_ok(b.access), PC_OK, "another login lives on");
+	cr_expect_eq(family_revoked(b.family), 0);
+	cr_expect_eq(refresh_revoke_family(ctx, ""), PC_ENOTFOUND);
+	cr_expect_eq(refresh_revoke_family(ctx, "no-such-family"), PC_OK);
+}

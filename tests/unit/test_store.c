@@ -1731,3 +1731,32 @@ Test(store, a_user_may_have_a_username_and_no_email_but_not_neither)
 	cr_expect_neq(STORE_CALL(st, user_insert, &u, &ei), PC_OK);
 	cr_expect_eq(backend_raw_int("SELECT count(*) FROM users"), 2);
 }
+
+Test(store, profile_fields_round_trip_with_null_apart_from_empty)
+{
+	struct pc_user u;
+	struct pc_user_profile p, got;
+
+	make_user(&u, 1, "p@example.com", "Prof");
+	insert_ok(&u);
+	cr_assert_eq(STORE_CALL(st, user_profile_get, u.id, &got), PC_OK);
+	cr_expect_not(got.has_phone);
+	cr_expect_str_eq(got.contacts, "");
+	memset(&p, 0, sizeof(p));
+	p.has_phone = true; /* an empty phone is not null */
+	snprintf(p.contacts, sizeof(p.contacts), "%s", "{\"tg\":\"@p\"}");
+	cr_assert_eq(STORE_CALL(st, user_profile_set, u.id, &p, 5), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_profile_get, u.id, &got), PC_OK);
+	cr_expect(got.has_phone);
+	cr_expect_str_eq(got.phone, "");
+	cr_expect_str_eq(got.contacts, "{\"tg\":\"@p\"}");
+	cr_expect_eq(backend_raw_int("SELECT count(*) FROM users WHERE phone = '' "
+				     "AND contacts IS NOT NULL"), 1);
+	p.has_phone = false;
+	p.contacts[0] = '\0';
+	cr_assert_eq(STORE_CALL(st, user_profile_set, u.id, &p, 6), PC_OK);
+	cr_expect_eq(backend_raw_int("SELECT count(*) FROM users WHERE phone IS NULL "
+				     "AND contacts IS NULL"), 1);
+	cr_expect_eq(STORE_CALL(st, user_profile_set, "nobody", &p, 7), PC_ENOTFOUND);
+	cr_expect_eq(STORE_CALL(st, user_profile_get, "nobody", &got), PC_ENOTFOUND);
+}
