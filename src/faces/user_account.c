@@ -107,6 +107,7 @@ struct ua_settings {
 	struct pc_cookie_conf cookie; /* name: the access cookie's */
 	int refresh_window;
 	bool reveal_unknown;
+	bool router; /* mount the blueprint */
 };
 
 static const char *ua_rule(const void *values, const char **field)
@@ -123,6 +124,8 @@ static const char *ua_rule(const void *values, const char **field)
 static const struct config_row ua_setting_rows[] = {
 	CONFIG_ROW_STR(struct ua_settings, "user_account_prefix", prefix, "/user_account", NULL,
 		       config_check_prefix, "prefix of the user_account routes"),
+	CONFIG_ROW_BOOL(struct ua_settings, "user_account_router", router, "true",
+			"mount the user_account blueprint"),
 	CONFIG_ROW_STR(struct ua_settings, "user_account_access_cookie_name", cookie.name,
 		       "access_token_cookie", NULL, config_check_cookie_name,
 		       "name of user_account's access token cookie"),
@@ -150,8 +153,8 @@ static const struct config_layer ua_settings = {
 };
 
 static const struct pc_mount ua_mounts[] = {
-	{ .router = NULL, .prefix_setting = "user_account_prefix", .suffix = "",
-	  .routes = ua_routes, .nroutes = N(ua_routes) },
+	{ .router = "user_account", .prefix_setting = "user_account_prefix", .suffix = "",
+	  .enable_setting = "user_account_router", .routes = ua_routes, .nroutes = N(ua_routes) },
 };
 
 static const struct ua_settings *ua_cfg(const struct pc_req *req)

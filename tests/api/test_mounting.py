@@ -79,3 +79,13 @@ def test_routes_prints_the_mounted_table(tmp_path):
     assert [l[1] for l in lines[1:]] == sorted(l[1] for l in lines[1:])
     p = run_cli(["routes", "--users-prefix=/auth/users"], db_path=tmp_path / "x.db")
     assert p.returncode == 2 and "route collision" in p.stderr, (p.returncode, p.stderr)
+
+
+def test_every_face_has_its_switches(server_factory):
+    """simplejwt's and user_account's routers switch off like the others."""
+    srv = server_factory(user_account_router=False, simplejwt_register_router=False)
+    assert srv.post("/user_account/login", json={"username": "x", "pwd": "y"}).status_code == 404
+    r = srv.post("/api/auth/register", json={"username": "someone", "password": PW})
+    assert r.status_code == 404
+    assert srv.db("SELECT count(*) AS n FROM users WHERE username = 'someone'")[0]["n"] == 0
+    assert srv.post("/api/auth/token", json={"username": "x", "password": "y"}).status_code == 401
