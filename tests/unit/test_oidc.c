@@ -241,6 +241,13 @@ Test(oidc, forged_signatures_and_algs_are_refused)
 	t = sign("HS256", "rsa1", NULL, c, pem);
 	refused(t, "HS256 with the public key as secret");
 	free(t);
+	/* a good RS256 signature under a header naming another alg */
+	t = sign("RS384", "rsa1", rsa, c, NULL);
+	refused(t, "header alg RS384");
+	free(t);
+	t = sign("PS256", "rsa1", rsa, c, NULL);
+	refused(t, "header alg PS256");
+	free(t);
 	/* RS256 naming the EC key; ES256 naming the RSA key */
 	t = sign("RS256", "ec1", rsa, c, NULL);
 	refused(t, "RS256 with an EC key");
