@@ -453,21 +453,27 @@ out_decref:
 	return err;
 }
 
-enum pc_err oidc_jwks_fetch(struct oidc_jwks *j, int64_t now)
+/* GET jwks_uri and load it (the caller has stamped fetched_at). */
+static enum pc_err oidc_jwks_get(struct oidc_jwks *j)
 {
 	struct httpc_response resp;
 	enum pc_err err;
 
-	if (j->uri[0] == '\0')
-		return PC_EINVAL;
-	pthread_mutex_lock(&j->lock);
-	j->fetched_at = now;
-	pthread_mutex_unlock(&j->lock);
 	err = oidc_get(j->uri, j->timeout_s, &resp);
 	if (err == PC_OK)
 		err = oidc_jwks_load(j, resp.body.data != NULL ? resp.body.data : "", resp.body.len);
 	httpc_response_release(&resp);
 	return err;
+}
+
+enum pc_err oidc_jwks_fetch(struct oidc_jwks *j, int64_t now)
+{
+	if (j->uri[0] == '\0')
+		return PC_EINVAL;
+	pthread_mutex_lock(&j->lock);
+	j->fetched_at = now;
+	pthread_mutex_unlock(&j->lock);
+	return oidc_jwks_get(j);
 }
 
 enum pc_err oidc_jwks_describe(struct oidc_jwks *j, struct pc_buf *out)
@@ -517,12 +523,15 @@ static enum pc_err oidc_jwks_key(struct oidc_jwks *j, const char *kid, enum oidc
 	*out = oidc_jwks_find(j, kid, kty);
 	if (*out != NULL)
 		return PC_OK;
+	/* decided and stamped under one lock: of threads missing at once, one fetches */
 	pthread_mutex_lock(&j->lock);
 	refetch = j->uri[0] != '\0' && (j->fetched_at == 0 || now - j->fetched_at >= OIDC_REFETCH_S);
+	if (refetch)
+		j->fetched_at = now;
 	pthread_mutex_unlock(&j->lock);
 	if (!refetch)
 		return PC_EUNAUTHORIZED;
-	err = oidc_jwks_fetch(j, now);
+	err = oidc_jwks_get(j);
 	if (err != PC_OK)
 		return err == PC_EBUSY ? PC_EBUSY : PC_EINTERNAL;
 	*out = oidc_jwks_find(j, kid, kty);

@@ -16,6 +16,7 @@
 #include <openssl/pem.h>
 
 #include "core/core.h"
+#include "http_listener.h"
 
 #define NOW 1700000000
 #define ISS "https://issuer.example.com"
@@ -359,6 +360,46 @@ Test(oidc, jwks_documents_that_are_not_are_refused)
 	oidc_jwks_free(j);
 	cr_expect_eq(oidc_jwks_new("http://example.com/jwks", 1, &j), PC_EINVAL);
 	cr_expect_null(j);
+}
+
+Test(oidc, an_unknown_kid_refetches_the_jwks_at_most_once_a_minute)
+{
+	struct listener *l;
+	struct oidc_jwks *j;
+	struct oidc_id_claims out;
+	struct pc_buf body, answer;
+	char url[128], c[1024], *t;
+	struct oidc_expect e = expect;
+
+	buf_init(&body, OIDC_DOC_MAX);
+	cr_assert_eq(buf_addstr(&body, "{\"keys\":["), PC_OK);
+	jwk_append(&body, rsa_other, "rsa2");
+	cr_assert_eq(buf_addstr(&body, "]}"), PC_OK);
+	buf_init(&answer, OIDC_DOC_MAX + 256);
+	cr_assert_eq(buf_printf(&answer, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+				"Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+				body.len, body.data), PC_OK);
+	l = listener_start(answer.data, false);
+	url_of(l, "/jwks", url, sizeof(url));
+	cr_assert_eq(oidc_jwks_new(url, 2, &j), PC_OK);
+	/* a kid not held: fetched, then found */
+	good_claims(c, sizeof(c));
+	t = sign("RS256", "rsa2", rsa_other, c, NULL);
+	cr_assert_eq(oidc_id_token_verify(j, &e, t, &out), PC_OK);
+	free(t);
+	listener_free(l); /* the listener is gone: another fetch would fail */
+	/* another unknown kid within the minute: refused without a fetch */
+	e.now = NOW + 59;
+	t = sign("RS256", "rsa9", rsa, c, NULL);
+	cr_expect_eq(oidc_id_token_verify(j, &e, t, &out), PC_EUNAUTHORIZED);
+	/* a minute on: fetched again (and failing: the provider is down) */
+	e.now = NOW + 60;
+	cr_expect_eq(oidc_id_token_verify(j, &e, t, &out), PC_EINTERNAL);
+	cr_expect_eq(out.sub[0], '\0');
+	free(t);
+	oidc_jwks_free(j);
+	buf_release(&body);
+	buf_release(&answer);
 }
 
 /* ---- discovery and URLs ---------------------------------------------------------------- */
