@@ -6,6 +6,7 @@ tests/unit/oidc_probe runs the core's calls; the routes come later."""
 
 import base64
 import hashlib
+import json
 import os
 import secrets
 import subprocess
@@ -86,6 +87,17 @@ def test_its_token_with_another_nonce_or_client_is_refused(provider):
     s = ("B" if s[0] == "A" else "A") + s[1:]
     r = probe(provider.issuer, provider.client_id, nonce, f"{h}.{p}.{s}")
     assert r.returncode == 1 and "error id_token" in r.stderr
+
+
+def test_the_factory_fixture_starts_a_provider_with_our_redirect(oidc_provider_factory):
+    p = oidc_provider_factory(redirect_uri="http://127.0.0.1:9/auth/oidc/callback",
+                              id_token_alg="ES256")
+    token, nonce = id_token(p)
+    head = token.split(".")[0]
+    head = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    assert head["alg"] == "ES256" and head["kid"] == "es1"
+    r = probe(p.issuer, p.client_id, nonce, token)
+    assert r.returncode == 0, r.stderr
 
 
 def test_another_issuer_name_or_a_provider_down_fails_discovery(provider):
