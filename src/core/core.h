@@ -15,6 +15,7 @@
  *   users     passwordless registration (the rest of users.c is public API)
  *   onetime   one-time tokens (reset, verify, magic; claims): issue, check, consume
  *   httpc     outbound HTTP: one request, one bounded response (libcurl)
+ *   oidc      OpenID Connect client core: discovery, JWKS, ID tokens, PKCE, state
  *   mail      the outbox and its sender, the mail message, webhooks
  *   ctx       struct pc_ctx, what pc_ctx_open wires together
  */
@@ -528,6 +529,127 @@ void httpc_response_release(struct httpc_response *resp);
 void httpc_curl_setup(void *curl, long timeout_s, char *errbuf, const char *protocols,
 		      const struct httpc_cancel *cancel);
 enum pc_err httpc_curl_error(int rc, const char *errbuf, char *err, size_t errsz);
+
+/* ---- oidc (oidc.c): the OpenID Connect client core; flow drawn atop the file ---- */
+
+#define OIDC_URL_MAX 1024         /* an issuer or endpoint URL, NUL included */
+#define OIDC_DOC_MAX 65536        /* discovery document and JWKS bodies */
+#define OIDC_TOKEN_MAX 16384      /* the longest ID token looked at */
+#define OIDC_KEYS_MAX 16          /* keys kept from one JWKS */
+#define OIDC_KID_MAX 128          /* a key id, NUL included */
+#define OIDC_LEEWAY 60            /* seconds of clock skew allowed on exp and iat */
+#define OIDC_REFETCH_S 60         /* an unknown kid refetches the JWKS at most this often */
+#define OIDC_SUB_MAX 256          /* sub, NUL included (OIDC: at most 255 ASCII) */
+#define OIDC_VERIFIER_LEN 43      /* what oidc_pkce_verifier makes (32 bytes) */
+#define OIDC_CHALLENGE_LEN 43     /* base64url of a SHA-256 */
+#define OIDC_NONCE_LEN 43
+#define OIDC_PROVIDER_MAX 32      /* a provider name in a state, NUL included */
+#define OIDC_STATE_MAX 768        /* a state's text, NUL included */
+#define OIDC_STATE_KEY 32
+
+/* Whether url may be an issuer or an endpoint: https://, or http:// to
+ * 127.0.0.1 or localhost only (test providers); no fragment, no userinfo,
+ * no whitespace, shorter than OIDC_URL_MAX. NULL when fine, else why. */
+const char *oidc_url_check(const char *url);
+
+/* What a discovery document says (oidc_discover). */
+struct oidc_discovery {
+	char issuer[OIDC_URL_MAX];
+	char authorization_endpoint[OIDC_URL_MAX];
+	char token_endpoint[OIDC_URL_MAX];
+	char jwks_uri[OIDC_URL_MAX];
+	char userinfo_endpoint[OIDC_URL_MAX]; /* "" when not given */
+};
+
+/* GETs {issuer}/.well-known/openid-configuration (httpc, timeout_s) and
+ * reads it (oidc_discovery_parse). PC_EINVAL with ei (field "issuer") for an
+ * issuer oidc_url_check refuses; PC_EINTERNAL / PC_EBUSY when the exchange
+ * failed or the status is not 200 (ei says, never a body); PC_ETOOBIG past
+ * OIDC_DOC_MAX; PC_EUNAUTHORIZED for a document that is not one or names
+ * another issuer. */
+enum pc_err oidc_discover(const char *issuer, long timeout_s, struct oidc_discovery *out,
+			  struct pc_errinfo *ei);
+/* The document's checks alone: a JSON object whose "issuer" is exactly
+ * issuer, with authorization_endpoint, token_endpoint and jwks_uri (and
+ * userinfo_endpoint when present) URLs oidc_url_check takes.
+ * PC_EUNAUTHORIZED otherwise. For the fuzzer and the tests. */
+enum pc_err oidc_discovery_parse(const char *issuer, const char *json, size_t len,
+				 struct oidc_discovery *out);
+
+/* A provider's signing keys (RSA, EC P-256), by kid; thread-safe. */
+struct oidc_jwks;
+/* An empty set that fetches from jwks_uri (NULL: never fetches; keys come
+ * from oidc_jwks_load only). PC_EINVAL for a URL oidc_url_check refuses. */
+enum pc_err oidc_jwks_new(const char *jwks_uri, long timeout_s, struct oidc_jwks **out);
+void oidc_jwks_free(struct oidc_jwks *j); /* NULL is a no-op */
+/* Replaces the keys with those of a JWKS document: RSA (2048..8192 bits)
+ * and EC P-256 keys whose use is absent or "sig" and alg absent or
+ * RS256/ES256; others are skipped. PC_EUNAUTHORIZED for a document that is
+ * not a JWKS or a usable key that does not decode; PC_ETOOBIG. */
+enum pc_err oidc_jwks_load(struct oidc_jwks *j, const char *json, size_t len);
+/* Fetches jwks_uri now and loads it. PC_EINTERNAL / PC_EBUSY (exchange,
+ * status), PC_ETOOBIG, PC_EUNAUTHORIZED (the body). */
+enum pc_err oidc_jwks_fetch(struct oidc_jwks *j, int64_t now);
+/* The kids held, as "kty:kid" lines into out (the probe and tests). */
+enum pc_err oidc_jwks_describe(struct oidc_jwks *j, struct pc_buf *out);
+
+/* What ID token verification expects. */
+struct oidc_expect {
+	const char *issuer;    /* iss, exactly */
+	const char *client_id; /* in aud; azp when aud names several */
+	const char *nonce;     /* the nonce sent with the authorization request */
+	int64_t now;
+};
+
+struct oidc_id_claims {
+	char sub[OIDC_SUB_MAX];
+	char email[PC_EMAIL_MAX + 1]; /* "" when the token has none */
+	bool email_verified;          /* the claim is exactly true */
+};
+
+/* Verifies a compact JWS ID token (the checks listed atop oidc.c): alg
+ * RS256 or ES256 matching the key's type, the key found by kid (an unknown
+ * kid refetches once a minute at most), the signature, iss, aud/azp, exp,
+ * iat, nonce. PC_OK fills out; PC_EUNAUTHORIZED for any fault of the token
+ * (out zeroed); PC_EINTERNAL / PC_EBUSY when a needed refetch failed. */
+PC_WUR enum pc_err oidc_id_token_verify(struct oidc_jwks *j, const struct oidc_expect *e,
+					const char *token, struct oidc_id_claims *out);
+
+/* PKCE (RFC 7636): a verifier of 43 base64url characters from 32 random
+ * bytes; the S256 challenge of a verifier (43..128 unreserved characters,
+ * else PC_EINVAL). */
+enum pc_err oidc_pkce_verifier(char out[OIDC_VERIFIER_LEN + 1]);
+enum pc_err oidc_pkce_challenge(const char *verifier, char out[OIDC_CHALLENGE_LEN + 1]);
+/* A nonce: 43 base64url characters from 32 random bytes. */
+enum pc_err oidc_nonce_new(char out[OIDC_NONCE_LEN + 1]);
+
+/* The state's MAC key: HMAC-SHA256(jwt secret, "portcullis oidc-state v1"). */
+enum pc_err oidc_state_key(const struct pc_jwt_key *jwt, unsigned char out[OIDC_STATE_KEY]);
+
+/* What a state carries: the provider, the nonce, and the SHA-256 (base64url)
+ * of the PKCE verifier and of the browser's CSRF cookie value, so neither
+ * secret travels in the URL. */
+struct oidc_state {
+	char provider[OIDC_PROVIDER_MAX];
+	char nonce[OIDC_NONCE_LEN + 1];
+	char verifier_hash[OIDC_CHALLENGE_LEN + 1];
+	char csrf_hash[OIDC_CHALLENGE_LEN + 1];
+	int64_t exp;
+};
+
+/* base64url({"c","exp","n","p","v"}) "." base64url(HMAC-SHA256(key, first
+ * part)), expiring at now + lifetime. PC_EINVAL for an empty or oversized
+ * provider, nonce, verifier or csrf, lifetime <= 0; PC_ETOOBIG. */
+enum pc_err oidc_state_new(const unsigned char key[OIDC_STATE_KEY], const char *provider,
+			   const char *nonce, const char *verifier, const char *csrf,
+			   int64_t now, int lifetime, char out[OIDC_STATE_MAX]);
+/* PC_OK with out filled when text is a state made under key (constant-time
+ * MAC compare), unexpired at now, and csrf (the cookie's value) is the one
+ * it was made for; PC_EUNAUTHORIZED otherwise (out zeroed). */
+PC_WUR enum pc_err oidc_state_verify(const unsigned char key[OIDC_STATE_KEY], const char *text,
+				     const char *csrf, int64_t now, struct oidc_state *out);
+/* Whether verifier is the one a verified state was made with (constant time). */
+bool oidc_state_verifier_ok(const struct oidc_state *st, const char *verifier);
 
 /* ---- mail: the outbox (outbox.c), the message (message.c), webhooks (webhook.c) ---- */
 

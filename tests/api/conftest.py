@@ -15,6 +15,9 @@ Fixtures:
   server_factory  function-scoped factory: server_factory(**settings, env=..., config_file=...)
   admin_token     bearer token of the session server's bootstrap superuser
   tmp_db          a fresh database path (for CLI tests)
+  oidc_provider_factory  function-scoped: oidc_provider_factory(redirect_uri=..., id_token_alg=...)
+                  starts npm's oidc-provider (tests/api/oidc_provider.py) on a free port;
+                  each one started is stopped at teardown
 
 Helpers importable by the test modules (`from conftest import ...`):
   bearer(token), assert_detail(resp, status, detail), assert_validation_error(resp, *fields),
@@ -543,3 +546,18 @@ def admin_token(server):
 @pytest.fixture
 def tmp_db(tmp_path):
     return tmp_path / "cli.db"
+
+
+@pytest.fixture
+def oidc_provider_factory():
+    from oidc_provider import OidcProvider
+    started = []
+
+    def make(**kwargs):
+        p = OidcProvider(**kwargs)
+        started.append(p)
+        return p
+
+    yield make
+    for p in started:
+        p.stop()
