@@ -19,6 +19,7 @@
  * that does not fit is PC_ESTORE (logged: the column's name and the
  * statement, never a value), never truncated.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -358,6 +359,51 @@ static enum pc_err lower_copy(const char *s, char *out, size_t outsz)
 
 /* Reads the user columns of the current row (the first COL_USER__N of its
  * set). On error out is zeroed. */
+/* One result column and the field of the struct it fills (row_read). */
+struct row_field {
+	int col;
+	enum { ROW_TEXT, ROW_INT, ROW_BOOL } type;
+	size_t off;  /* of the field in the struct */
+	size_t size; /* ROW_TEXT: the char array's */
+};
+
+#define ROW_T(c, type, m) { c, ROW_TEXT, offsetof(type, m), sizeof(((type *)0)->m) }
+#define ROW_I(c, type, m) { c, ROW_INT, offsetof(type, m), sizeof(int64_t) }
+#define ROW_B(c, type, m) { c, ROW_BOOL, offsetof(type, m), sizeof(bool) }
+
+/* Fills out (outsz bytes, zeroed first) from q's current row, field by
+ * field: text columns copied whole (PC_ETOOBIG when one does not fit, and
+ * out is zeroed again), numbers as int64_t (NULL: 0), booleans as != 0. */
+static enum pc_err row_read(struct q *q, void *out, size_t outsz, const struct row_field *f,
+			    size_t n)
+{
+	char *base = out;
+	enum pc_err err;
+
+	memset(out, 0, outsz);
+	for (size_t i = 0; i < n; i++) {
+		switch (f[i].type) {
+		case ROW_TEXT:
+			err = q_text(q, f[i].col, base + f[i].off, f[i].size);
+			if (err != PC_OK) {
+				memset(out, 0, outsz);
+				return err;
+			}
+			break;
+		case ROW_INT:
+			*(int64_t *)(void *)(base + f[i].off) = q_int(q, f[i].col);
+			break;
+		case ROW_BOOL:
+			*(bool *)(void *)(base + f[i].off) = q_int(q, f[i].col) != 0;
+			break;
+		}
+	}
+	return PC_OK;
+}
+
+#define ROW_READ(q, out, fields) row_read((q), (out), sizeof(*(out)), (fields), \
+					  sizeof(fields) / sizeof((fields)[0]))
+
 static enum pc_err row_user(struct q *q, struct pc_user *out)
 {
 	enum pc_err err;
@@ -779,25 +825,20 @@ enum pc_err store_key_put_if_absent(struct pc_store *s, const char *name, const 
 
 /* ---- one-time tokens ---------------------------------------------------------------------- */
 
+static const struct row_field onetime_fields[] = {
+	ROW_T(COL_OT_TOKEN_HASH, struct pc_onetime_row, token_hash),
+	ROW_T(COL_OT_PURPOSE, struct pc_onetime_row, purpose),
+	ROW_T(COL_OT_USER_ID, struct pc_onetime_row, user_id),
+	ROW_T(COL_OT_EMAIL, struct pc_onetime_row, email),
+	ROW_T(COL_OT_CLAIM_HASH, struct pc_onetime_row, claim_hash),
+	ROW_I(COL_OT_CREATED_AT, struct pc_onetime_row, created_at),
+	ROW_I(COL_OT_EXPIRES_AT, struct pc_onetime_row, expires_at),
+	ROW_I(COL_OT_USED_AT, struct pc_onetime_row, used_at),
+};
+
 static enum pc_err row_onetime(struct q *q, struct pc_onetime_row *out)
 {
-	enum pc_err err;
-
-	err = q_text(q, COL_OT_TOKEN_HASH, out->token_hash, sizeof(out->token_hash));
-	if (err == PC_OK)
-		err = q_text(q, COL_OT_PURPOSE, out->purpose, sizeof(out->purpose));
-	if (err == PC_OK)
-		err = q_text(q, COL_OT_USER_ID, out->user_id, sizeof(out->user_id));
-	if (err == PC_OK)
-		err = q_text(q, COL_OT_EMAIL, out->email, sizeof(out->email));
-	if (err == PC_OK)
-		err = q_text(q, COL_OT_CLAIM_HASH, out->claim_hash, sizeof(out->claim_hash));
-	if (err != PC_OK)
-		return err;
-	out->created_at = q_int(q, COL_OT_CREATED_AT);
-	out->expires_at = q_int(q, COL_OT_EXPIRES_AT);
-	out->used_at = q_int(q, COL_OT_USED_AT);
-	return PC_OK;
+	return ROW_READ(q, out, onetime_fields);
 }
 
 static enum pc_err onetime_insert(struct pc_store *s, const struct pc_onetime_row *t)
@@ -1002,33 +1043,26 @@ enum pc_err store_onetime_consume(struct pc_store *s, const char *token_hash,
 
 /* ---- the outbox ------------------------------------------------------------------------------ */
 
+static const struct row_field outbox_fields[] = {
+	ROW_T(COL_OB_KIND, struct pc_outbox_row, kind),
+	ROW_T(COL_OB_RECIPIENT, struct pc_outbox_row, recipient),
+	ROW_T(COL_OB_SUBJECT, struct pc_outbox_row, subject),
+	ROW_T(COL_OB_BODY_TEXT, struct pc_outbox_row, body_text),
+	ROW_T(COL_OB_BODY_HTML, struct pc_outbox_row, body_html),
+	ROW_T(COL_OB_PAYLOAD, struct pc_outbox_row, payload),
+	ROW_T(COL_OB_LAST_ERROR, struct pc_outbox_row, last_error),
+	ROW_I(COL_OB_ID, struct pc_outbox_row, id),
+	ROW_I(COL_OB_ATTEMPTS, struct pc_outbox_row, attempts),
+	ROW_I(COL_OB_NEXT_ATTEMPT_AT, struct pc_outbox_row, next_attempt_at),
+	ROW_I(COL_OB_CLAIMED_UNTIL, struct pc_outbox_row, claimed_until),
+	ROW_I(COL_OB_SENT_AT, struct pc_outbox_row, sent_at),
+	ROW_I(COL_OB_GAVE_UP_AT, struct pc_outbox_row, gave_up_at),
+	ROW_I(COL_OB_CREATED_AT, struct pc_outbox_row, created_at),
+};
+
 static enum pc_err row_outbox(struct q *q, struct pc_outbox_row *out)
 {
-	enum pc_err err;
-
-	err = q_text(q, COL_OB_KIND, out->kind, sizeof(out->kind));
-	if (err == PC_OK)
-		err = q_text(q, COL_OB_RECIPIENT, out->recipient, sizeof(out->recipient));
-	if (err == PC_OK)
-		err = q_text(q, COL_OB_SUBJECT, out->subject, sizeof(out->subject));
-	if (err == PC_OK)
-		err = q_text(q, COL_OB_BODY_TEXT, out->body_text, sizeof(out->body_text));
-	if (err == PC_OK)
-		err = q_text(q, COL_OB_BODY_HTML, out->body_html, sizeof(out->body_html));
-	if (err == PC_OK)
-		err = q_text(q, COL_OB_PAYLOAD, out->payload, sizeof(out->payload));
-	if (err == PC_OK)
-		err = q_text(q, COL_OB_LAST_ERROR, out->last_error, sizeof(out->last_error));
-	if (err != PC_OK)
-		return err;
-	out->id = q_int(q, COL_OB_ID);
-	out->attempts = q_int(q, COL_OB_ATTEMPTS);
-	out->next_attempt_at = q_int(q, COL_OB_NEXT_ATTEMPT_AT);
-	out->claimed_until = q_int(q, COL_OB_CLAIMED_UNTIL);
-	out->sent_at = q_int(q, COL_OB_SENT_AT);
-	out->gave_up_at = q_int(q, COL_OB_GAVE_UP_AT);
-	out->created_at = q_int(q, COL_OB_CREATED_AT);
-	return PC_OK;
+	return ROW_READ(q, out, outbox_fields);
 }
 
 enum pc_err store_outbox_get(struct pc_store *s, int64_t id, struct pc_outbox_row *out)
@@ -1146,6 +1180,16 @@ enum pc_err store_refresh_use(struct pc_store *s, const char *token_hash, int64_
 	return err;
 }
 
+static const struct row_field refresh_fields[] = {
+	ROW_T(COL_RF_TOKEN_HASH, struct pc_refresh_row, token_hash),
+	ROW_T(COL_RF_FAMILY_ID, struct pc_refresh_row, family_id),
+	ROW_T(COL_RF_USER_ID, struct pc_refresh_row, user_id),
+	ROW_I(COL_RF_CREATED_AT, struct pc_refresh_row, created_at),
+	ROW_I(COL_RF_EXPIRES_AT, struct pc_refresh_row, expires_at),
+	ROW_I(COL_RF_USED_AT, struct pc_refresh_row, used_at),
+	ROW_I(COL_RF_REVOKED_AT, struct pc_refresh_row, revoked_at),
+};
+
 enum pc_err store_refresh_get(struct pc_store *s, const char *token_hash,
 			      struct pc_refresh_row *out)
 {
@@ -1159,15 +1203,7 @@ enum pc_err store_refresh_get(struct pc_store *s, const char *token_hash,
 	err = q_row(s, STMT_RF_GET, args, NARGS(args), &q);
 	if (err != PC_OK)
 		return err;
-	err = q_text(&q, COL_RF_TOKEN_HASH, out->token_hash, sizeof(out->token_hash));
-	if (err == PC_OK)
-		err = q_text(&q, COL_RF_FAMILY_ID, out->family_id, sizeof(out->family_id));
-	if (err == PC_OK)
-		err = q_text(&q, COL_RF_USER_ID, out->user_id, sizeof(out->user_id));
-	out->created_at = q_int(&q, COL_RF_CREATED_AT);
-	out->expires_at = q_int(&q, COL_RF_EXPIRES_AT);
-	out->used_at = q_int(&q, COL_RF_USED_AT);
-	out->revoked_at = q_int(&q, COL_RF_REVOKED_AT);
+	err = ROW_READ(&q, out, refresh_fields);
 	q_done(&q);
 	return err;
 }
@@ -1192,6 +1228,12 @@ enum pc_err store_refresh_purge(struct pc_store *s, int64_t now, int64_t *remove
 
 /* ---- the user_account face's profile fields ----------------------------------------------- */
 
+static const struct row_field profile_fields[] = {
+	ROW_T(COL_PROFILE_PHONE, struct pc_user_profile, phone),
+	ROW_T(COL_PROFILE_CONTACTS, struct pc_user_profile, contacts),
+	ROW_B(COL_PROFILE_HAS_PHONE, struct pc_user_profile, has_phone),
+};
+
 enum pc_err store_user_profile_get(struct pc_store *s, const char *id, struct pc_user_profile *out)
 {
 	const struct store_arg args[] = { A_TEXT(":id", id) };
@@ -1204,10 +1246,7 @@ enum pc_err store_user_profile_get(struct pc_store *s, const char *id, struct pc
 	err = q_row(s, STMT_USER_PROFILE_GET, args, NARGS(args), &q);
 	if (err != PC_OK)
 		return err;
-	err = q_text(&q, COL_PROFILE_PHONE, out->phone, sizeof(out->phone));
-	if (err == PC_OK)
-		err = q_text(&q, COL_PROFILE_CONTACTS, out->contacts, sizeof(out->contacts));
-	out->has_phone = q_int(&q, COL_PROFILE_HAS_PHONE) != 0;
+	err = ROW_READ(&q, out, profile_fields);
 	q_done(&q);
 	return err;
 }
@@ -1229,6 +1268,16 @@ enum pc_err store_user_profile_set(struct pc_store *s, const char *id,
 
 /* ---- TOTP ------------------------------------------------------------------------------------ */
 
+static const struct row_field totp_fields[] = {
+	ROW_T(COL_TOTP_USER_ID, struct pc_totp_row, user_id),
+	ROW_T(COL_TOTP_SECRET_ENC, struct pc_totp_row, secret_enc),
+	ROW_T(COL_TOTP_PENDING_ENC, struct pc_totp_row, pending_enc),
+	ROW_I(COL_TOTP_LAST_STEP, struct pc_totp_row, last_step),
+	ROW_I(COL_TOTP_FAILURES, struct pc_totp_row, failures),
+	ROW_I(COL_TOTP_LOCKED_UNTIL, struct pc_totp_row, locked_until),
+	ROW_B(COL_TOTP_ENABLED, struct pc_totp_row, enabled),
+};
+
 enum pc_err store_totp_get(struct pc_store *s, const char *user_id, struct pc_totp_row *out)
 {
 	const struct store_arg args[] = { A_TEXT(":user_id", user_id) };
@@ -1241,15 +1290,7 @@ enum pc_err store_totp_get(struct pc_store *s, const char *user_id, struct pc_to
 	err = q_row(s, STMT_TOTP_GET, args, NARGS(args), &q);
 	if (err != PC_OK)
 		return err;
-	err = q_text(&q, COL_TOTP_USER_ID, out->user_id, sizeof(out->user_id));
-	if (err == PC_OK)
-		err = q_text(&q, COL_TOTP_SECRET_ENC, out->secret_enc, sizeof(out->secret_enc));
-	if (err == PC_OK)
-		err = q_text(&q, COL_TOTP_PENDING_ENC, out->pending_enc, sizeof(out->pending_enc));
-	out->last_step = q_int(&q, COL_TOTP_LAST_STEP);
-	out->failures = q_int(&q, COL_TOTP_FAILURES);
-	out->locked_until = q_int(&q, COL_TOTP_LOCKED_UNTIL);
-	out->enabled = q_int(&q, COL_TOTP_ENABLED) != 0;
+	err = ROW_READ(&q, out, totp_fields);
 	q_done(&q);
 	return err;
 }
