@@ -401,8 +401,30 @@ static enum pc_err row_read(struct q *q, void *out, size_t outsz, const struct r
 	return PC_OK;
 }
 
-#define ROW_READ(q, out, fields) row_read((q), (out), sizeof(*(out)), (fields), \
-					  sizeof(fields) / sizeof((fields)[0]))
+/* The one row statement id finds by its one argument (name = key), read
+ * into out by its field table. PC_EINVAL for a NULL key or out; out is
+ * zeroed on every failure; PC_ENOTFOUND, PC_ESTORE as q_row. */
+static enum pc_err row_get(struct pc_store *s, enum store_stmt id, const struct store_arg *key,
+			   void *out, size_t outsz, const struct row_field *f, size_t n)
+{
+	struct q q;
+	enum pc_err err;
+
+	if (out == NULL)
+		return PC_EINVAL;
+	memset(out, 0, outsz);
+	if (key->kind == ARG_TEXT && key->text == NULL)
+		return PC_EINVAL;
+	err = q_row(s, id, key, 1, &q);
+	if (err != PC_OK)
+		return err;
+	err = row_read(&q, out, outsz, f, n);
+	q_done(&q);
+	return err;
+}
+
+#define ROW_GET(s, id, key, out, fields) row_get((s), (id), (key), (out), sizeof(*(out)), \
+						 (fields), sizeof(fields) / sizeof((fields)[0]))
 
 static enum pc_err row_user(struct q *q, struct pc_user *out)
 {
@@ -836,11 +858,6 @@ static const struct row_field onetime_fields[] = {
 	ROW_I(COL_OT_USED_AT, struct pc_onetime_row, used_at),
 };
 
-static enum pc_err row_onetime(struct q *q, struct pc_onetime_row *out)
-{
-	return ROW_READ(q, out, onetime_fields);
-}
-
 static enum pc_err onetime_insert(struct pc_store *s, const struct pc_onetime_row *t)
 {
 	const struct store_arg args[] = {
@@ -920,19 +937,9 @@ enum pc_err store_onetime_issue(struct pc_store *s, const struct pc_onetime_row 
 enum pc_err store_onetime_get(struct pc_store *s, const char *token_hash,
 			      struct pc_onetime_row *out)
 {
-	const struct store_arg args[] = { A_TEXT(":token_hash", token_hash) };
-	struct q q;
-	enum pc_err err;
+	const struct store_arg key = A_TEXT(":token_hash", token_hash);
 
-	if (token_hash == NULL || out == NULL)
-		return PC_EINVAL;
-	memset(out, 0, sizeof(*out));
-	err = q_row(s, STMT_OT_GET, args, NARGS(args), &q);
-	if (err != PC_OK)
-		return err;
-	err = row_onetime(&q, out);
-	q_done(&q);
-	return err;
+	return ROW_GET(s, STMT_OT_GET, &key, out, onetime_fields);
 }
 
 /* Writes a reset's new password and its password_changed_at; PC_ENOTFOUND
@@ -1060,23 +1067,11 @@ static const struct row_field outbox_fields[] = {
 	ROW_I(COL_OB_CREATED_AT, struct pc_outbox_row, created_at),
 };
 
-static enum pc_err row_outbox(struct q *q, struct pc_outbox_row *out)
-{
-	return ROW_READ(q, out, outbox_fields);
-}
-
 enum pc_err store_outbox_get(struct pc_store *s, int64_t id, struct pc_outbox_row *out)
 {
-	const struct store_arg args[] = { A_INT(":id", id) };
-	struct q q;
-	enum pc_err err;
+	const struct store_arg key = A_INT(":id", id);
 
-	err = q_row(s, STMT_OUTBOX_GET, args, NARGS(args), &q);
-	if (err != PC_OK)
-		return err;
-	err = row_outbox(&q, out);
-	q_done(&q);
-	return err;
+	return ROW_GET(s, STMT_OUTBOX_GET, &key, out, outbox_fields);
 }
 
 enum pc_err store_outbox_due(struct pc_store *s, int64_t now, bool *out)
@@ -1193,19 +1188,9 @@ static const struct row_field refresh_fields[] = {
 enum pc_err store_refresh_get(struct pc_store *s, const char *token_hash,
 			      struct pc_refresh_row *out)
 {
-	const struct store_arg args[] = { A_TEXT(":token_hash", token_hash) };
-	struct q q;
-	enum pc_err err;
+	const struct store_arg key = A_TEXT(":token_hash", token_hash);
 
-	if (token_hash == NULL || out == NULL)
-		return PC_EINVAL;
-	memset(out, 0, sizeof(*out));
-	err = q_row(s, STMT_RF_GET, args, NARGS(args), &q);
-	if (err != PC_OK)
-		return err;
-	err = ROW_READ(&q, out, refresh_fields);
-	q_done(&q);
-	return err;
+	return ROW_GET(s, STMT_RF_GET, &key, out, refresh_fields);
 }
 
 enum pc_err store_refresh_family_revoke(struct pc_store *s, const char *family_id, int64_t now)
@@ -1236,33 +1221,24 @@ static const struct row_field profile_fields[] = {
 
 enum pc_err store_user_profile_get(struct pc_store *s, const char *id, struct pc_user_profile *out)
 {
-	const struct store_arg args[] = { A_TEXT(":id", id) };
-	struct q q;
-	enum pc_err err;
+	const struct store_arg key = A_TEXT(":id", id);
 
-	if (id == NULL || out == NULL)
-		return PC_EINVAL;
-	memset(out, 0, sizeof(*out));
-	err = q_row(s, STMT_USER_PROFILE_GET, args, NARGS(args), &q);
-	if (err != PC_OK)
-		return err;
-	err = ROW_READ(&q, out, profile_fields);
-	q_done(&q);
-	return err;
+	return ROW_GET(s, STMT_USER_PROFILE_GET, &key, out, profile_fields);
 }
 
 enum pc_err store_user_profile_set(struct pc_store *s, const char *id,
 				   const struct pc_user_profile *p, int64_t now)
 {
+	if (id == NULL || p == NULL)
+		return PC_EINVAL;
+
 	const struct store_arg args[] = {
 		A_TEXT(":id", id),
-		A_TEXT(":phone", p != NULL && p->has_phone ? p->phone : NULL),
+		A_TEXT(":phone", p->has_phone ? p->phone : NULL),
 		A_FIELD_OR_NULL(":contacts", p->contacts),
 		A_INT(":now", now),
 	};
 
-	if (id == NULL || p == NULL)
-		return PC_EINVAL;
 	return q_write_one(s, STMT_USER_PROFILE_SET, args, NARGS(args), NULL);
 }
 
@@ -1280,19 +1256,9 @@ static const struct row_field totp_fields[] = {
 
 enum pc_err store_totp_get(struct pc_store *s, const char *user_id, struct pc_totp_row *out)
 {
-	const struct store_arg args[] = { A_TEXT(":user_id", user_id) };
-	struct q q;
-	enum pc_err err;
+	const struct store_arg key = A_TEXT(":user_id", user_id);
 
-	if (user_id == NULL || out == NULL)
-		return PC_EINVAL;
-	memset(out, 0, sizeof(*out));
-	err = q_row(s, STMT_TOTP_GET, args, NARGS(args), &q);
-	if (err != PC_OK)
-		return err;
-	err = ROW_READ(&q, out, totp_fields);
-	q_done(&q);
-	return err;
+	return ROW_GET(s, STMT_TOTP_GET, &key, out, totp_fields);
 }
 
 enum pc_err store_totp_set_pending(struct pc_store *s, const char *user_id,
