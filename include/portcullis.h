@@ -146,7 +146,7 @@ const char *pc_errinfo_describe(const struct pc_errinfo *ei, char *out, size_t o
 /* ---- configuration ----------------------------------------------------- */
 
 #define PC_CFG_STR 512
-#define PC_CFG_LAYER_MAX 4096 /* bytes for the settings the faces declare */
+#define PC_CFG_LAYER_MAX 16384 /* bytes for the settings the faces declare */
 
 struct pc_config {
 	char host[256];

@@ -6,6 +6,7 @@
  *   crypto    random, SHA-256, base64url, constant-time compare, UUIDv7, wipe
  *   ascii     locale-free character classes
  *   time      clocks
+ *   stats     counters for /metrics: per thread, no lock on the hot path
  * (err.c, the public pc_strerror and pc_errinfo_set, lives here too.)
  */
 #ifndef PC_BASE_H
@@ -134,5 +135,36 @@ static inline void ascii_lower_str(char *s)
 int64_t time_now(void);       /* unix seconds, wall clock */
 int64_t time_now_ms(void);    /* unix milliseconds, wall clock */
 int64_t time_mono_us(void);   /* monotonic microseconds, for durations */
+
+/* ---- stats (stats.c) -------------------------------------------------------- */
+
+/* Counters that any layer bumps and /metrics sums. Each thread owns a block
+ * of STATS_SLOTS counters (made on its first bump, kept for the life of the
+ * process on a list the reader walks); a bump is a relaxed load and store
+ * on the thread's own cache lines: no lock, no shared write. A reader sums
+ * every block with relaxed loads, so a total may miss a bump in flight.
+ * Slots below STAT__NAMED are the named counters; the HTTP layer reserves
+ * ranges above them (stats_reserve) for its per-route series. */
+enum stat_id {
+	STAT_LOGIN_OK,        /* a password (first factor) login that passed */
+	STAT_LOGIN_FAILED,    /* one that did not (wrong password, unknown user, ...) */
+	STAT_AUTHCACHE_HIT,   /* a credential answered from the per-thread cache */
+	STAT_AUTHCACHE_MISS,  /* one that took the full check */
+	STAT_STORE_ERRORS,    /* store statements that failed (PC_ESTORE) */
+	STAT_HASH_JOBS,       /* jobs the hash workers took from their queue */
+	STAT_HASH_WAIT_US,    /* their total wait in the queue, microseconds */
+	STAT__NAMED
+};
+
+#define STATS_SLOTS 8192
+
+void stats_add(unsigned id, uint64_t n);
+/* The sum of slot id over every thread's block. */
+uint64_t stats_sum(unsigned id);
+/* Sums slots [first, first + n) into out[0..n). */
+void stats_sum_range(unsigned first, size_t n, uint64_t *out);
+/* Reserves n slots for the life of the process: their first index, or -1
+ * when fewer are left. */
+long stats_reserve(size_t n);
 
 #endif /* PC_BASE_H */

@@ -65,8 +65,27 @@ enum pc_err pc_login(struct pc_ctx *ctx, const char *ident, const char *password
 	return err;
 }
 
+static enum pc_err auth_first_factor_check(struct pc_ctx *ctx, const char *ident,
+					   const char *password, size_t password_len,
+					   struct pc_user *out);
+
+/* Counts the attempt (STAT_LOGIN_OK or STAT_LOGIN_FAILED; store trouble is
+ * not the user's failure and counts as neither) around the check. */
 enum pc_err auth_first_factor(struct pc_ctx *ctx, const char *ident, const char *password,
 			      size_t password_len, struct pc_user *out)
+{
+	enum pc_err err = auth_first_factor_check(ctx, ident, password, password_len, out);
+
+	if (err == PC_OK)
+		stats_add(STAT_LOGIN_OK, 1);
+	else if (err != PC_ESTORE && err != PC_ENOMEM)
+		stats_add(STAT_LOGIN_FAILED, 1);
+	return err;
+}
+
+static enum pc_err auth_first_factor_check(struct pc_ctx *ctx, const char *ident,
+					   const char *password, size_t password_len,
+					   struct pc_user *out)
 {
 	struct pc_user u;
 	bool needs_rehash = false;

@@ -188,8 +188,11 @@ enum pc_err authcache_through(struct pc_ctx *ctx, uintptr_t kind, const char *cr
 	uint64_t stamp;
 	enum pc_err err;
 
-	if (authcache_get(ctx, kind, cred, len, now, out))
+	if (authcache_get(ctx, kind, cred, len, now, out)) {
+		stats_add(STAT_AUTHCACHE_HIT, 1);
 		return PC_OK;
+	}
+	stats_add(STAT_AUTHCACHE_MISS, 1);
 	stamp = authcache_stamp(ctx); /* before the read: a write after it voids the entry */
 	err = check(ctx, arg, cred, now, out, &exp);
 	if (err != PC_OK)

@@ -270,7 +270,7 @@ static const struct config_rule rules[] = {
 
 /* ---- the layers' rows ------------------------------------------------------------------ */
 
-#define CONFIG_LAYERS_MAX 8
+#define CONFIG_LAYERS_MAX 16
 
 static struct {
 	const struct config_layer *layer;

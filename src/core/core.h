@@ -280,6 +280,8 @@ typedef void pc_job_fn(void *arg);
 enum pc_err workers_new(unsigned nthreads, size_t max_queue, int nice, struct pc_workers **out);
 enum pc_err workers_submit(struct pc_workers *w, pc_job_fn *fn, void *arg);
 unsigned workers_count(const struct pc_workers *w);
+/* Jobs waiting in the queue now (takes the lock: for /metrics, not hot paths). */
+size_t workers_queued(struct pc_workers *w);
 void workers_free(struct pc_workers *w);
 
 /* ---- password ---------------------------------------------------------------- */
@@ -673,6 +675,11 @@ void outbox_kick(struct pc_ctx *ctx);
 /* Deletes one-time tokens expired at now and outbox rows sent or given up
  * over 7 days before it (a housekeeping job of ctx.c). PC_ESTORE. */
 enum pc_err outbox_purge(struct pc_ctx *ctx, int64_t now);
+/* For /metrics: rows waiting to be delivered, those of them that have
+ * failed at least once, and the age in seconds of the oldest (0: none).
+ * PC_ESTORE. */
+enum pc_err outbox_stats(struct pc_ctx *ctx, int64_t *pending, int64_t *failed,
+			 int64_t *oldest_age_s);
 
 /* One delivery attempt of a claimed row, as the sender hands it to the
  * transport of its kind. A transport returns PC_OK (delivered), PC_EBUSY

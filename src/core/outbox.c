@@ -283,3 +283,16 @@ void mail_close(struct pc_ctx *ctx)
 	}
 	message_templates_free(ctx);
 }
+
+enum pc_err outbox_stats(struct pc_ctx *ctx, int64_t *pending, int64_t *failed,
+			 int64_t *oldest_age_s)
+{
+	struct pc_outbox_stats st;
+	enum pc_err err = STORE_CALL(ctx->store, outbox_stats, &st);
+	int64_t now = time_now();
+
+	*pending = st.pending;
+	*failed = st.failed;
+	*oldest_age_s = st.pending > 0 && st.oldest_created_at < now ? now - st.oldest_created_at : 0;
+	return err;
+}

@@ -33,6 +33,7 @@
 struct workers_job {
 	pc_job_fn *fn;
 	void *arg;
+	int64_t queued_us; /* time_mono_us() at submit: the wait goes to STAT_HASH_WAIT_US */
 };
 
 struct pc_workers {
@@ -92,6 +93,8 @@ static void *workers_main(void *p)
 		w->head = (w->head + 1) % w->max_queue;
 		w->count--;
 		pthread_mutex_unlock(&w->lock);
+		stats_add(STAT_HASH_JOBS, 1);
+		stats_add(STAT_HASH_WAIT_US, (uint64_t)(time_mono_us() - job.queued_us));
 		job.fn(job.arg);
 		pthread_mutex_lock(&w->lock);
 	}
@@ -193,12 +196,25 @@ enum pc_err workers_submit(struct pc_workers *w, pc_job_fn *fn, void *arg)
 		err = PC_EBUSY;
 		goto out_unlock;
 	}
-	w->ring[(w->head + w->count) % w->max_queue] = (struct workers_job){ fn, arg };
+	w->ring[(w->head + w->count) % w->max_queue] = (struct workers_job){ fn, arg,
+										    time_mono_us() };
 	w->count++;
 	pthread_cond_signal(&w->nonempty);
 out_unlock:
 	pthread_mutex_unlock(&w->lock);
 	return err;
+}
+
+size_t workers_queued(struct pc_workers *w)
+{
+	size_t n;
+
+	if (w == NULL)
+		return 0;
+	pthread_mutex_lock(&w->lock);
+	n = w->count;
+	pthread_mutex_unlock(&w->lock);
+	return n;
 }
 
 unsigned workers_count(const struct pc_workers *w)

@@ -20,6 +20,10 @@ const size_t faces_count = sizeof(faces_all) / sizeof(faces_all[0]);
 
 enum pc_err faces_settings_add(struct pc_errinfo *ei)
 {
+	enum pc_err cerr = config_layer_add(&http_cors_layer, ei); /* the server's own */
+
+	if (cerr != PC_OK)
+		return cerr;
 	for (size_t i = 0; i < faces_count; i++) {
 		enum pc_err err;
 

@@ -82,6 +82,7 @@ struct pc_req {
 	json_t *json;              /* PC_R_JSON: the body object (borrowed from the arena) */
 	const struct pc_face *face; /* the face whose route matched (or the nearest mount) */
 	const struct pc_route *route;
+	size_t route_id;           /* the router's number of route (1..), 0: none (metrics) */
 	int nparams;
 	const char *param_name[PC_MAX_PARAMS];
 	const char *param_value[PC_MAX_PARAMS]; /* percent-decoded */
@@ -278,6 +279,16 @@ enum pc_err server_start(struct pc_ctx *ctx, const struct pc_face *const *faces,
 			    struct pc_server **out, struct pc_errinfo *ei);
 /* Stops accepting, finishes suspended requests, joins threads. */
 void server_stop(struct pc_server *s);
+
+/* The CORS settings (cors.c): a configuration layer the registry adds with
+ * the faces' (cors_origins, cors_methods, cors_headers, cors_credentials,
+ * cors_max_age). */
+extern const struct config_layer http_cors_layer;
+
+/* GET /metrics: the Prometheus text exposition of the server that serves
+ * req (requests by face, route and status, latency histograms, logins,
+ * hash queue, outbox, store errors, credential cache). */
+enum pc_err resp_metrics(struct pc_req *req, struct pc_resp *resp);
 
 /* ---- shared readers (req.c) ------------------------------------------------------------- */
 

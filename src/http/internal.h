@@ -115,6 +115,47 @@ bool http_resp_has_header(const struct pc_resp *resp, const char *name);
  * answer: 401, 403, or 500 when the store failed. */
 int http_authn(struct pc_req *req, unsigned flags);
 
+/* ---- cors (cors.c) -------------------------------------------------------------- */
+
+/* Whether cors_origins names any origin. */
+bool http_cors_on(const struct pc_config *cfg);
+/* OPTIONS with Origin and Access-Control-Request-Method, CORS on. */
+bool http_cors_is_preflight(const struct pc_config *cfg, const struct pc_req *req);
+/* Answers a preflight to a mounted path: 0 with resp made (204 and the
+ * Access-Control-Allow-Methods/-Headers/-Max-Age headers), else the status
+ * to render: 403 (origin, method or a header not allowed), 500. */
+int http_cors_preflight(const struct pc_config *cfg, struct pc_req *req, struct pc_resp *resp);
+/* Adds Vary: Origin, and for an allowed Origin Access-Control-Allow-Origin
+ * (and -Credentials), to any answer; nothing when CORS is off. */
+enum pc_err http_cors_headers(const struct pc_config *cfg, const struct pc_req *req,
+			      struct pc_resp *resp);
+
+/* ---- metrics (metrics.c) ------------------------------------------------------------ */
+
+/* Per-route series: one block of slots per router entry, plus block 0 for
+ * requests that matched no route. */
+struct http_metrics {
+	long base;      /* first stats slot; -1: per-route series off (no room) */
+	size_t nblocks; /* router entries + 1 */
+};
+
+/* Reserves the slots of r's routes. */
+void http_metrics_init(struct http_metrics *m, const struct pc_router *r);
+/* Counts one answered request: route_id (0: no route), status, duration. */
+void http_metrics_record(const struct http_metrics *m, size_t route_id, int status,
+			 int64_t dur_us);
+/* The Prometheus text exposition of every counter into out. PC_ENOMEM, PC_ETOOBIG. */
+enum pc_err http_metrics_write(const struct http_metrics *m, const struct pc_router *r,
+			       struct pc_ctx *ctx, struct pc_buf *out);
+
+/* ---- router (router.c) ------------------------------------------------------------- */
+
+/* Number of mounted routes; route ids run 1..router_size. */
+size_t router_size(const struct pc_router *r);
+/* Labels of route id (1-based): method, full pattern, face name. */
+void router_route_labels(const struct pc_router *r, size_t id, const char **method,
+			 const char **path, const char **face);
+
 /* ---- accesslog (accesslog.c) ---------------------------------------------------- */
 
 #define HTTP_REQUEST_ID_MAX 64

@@ -433,6 +433,21 @@ enum pc_err router_each(const struct pc_router *r,
 	return PC_OK;
 }
 
+size_t router_size(const struct pc_router *r)
+{
+	return r->ne;
+}
+
+void router_route_labels(const struct pc_router *r, size_t id, const char **method,
+			 const char **path, const char **face)
+{
+	const struct router_entry *e = &r->e[id - 1];
+
+	*method = e->method;
+	*path = e->full;
+	*face = e->face->name;
+}
+
 /* ---- matching ------------------------------------------------------------------- */
 
 struct router_reqseg {
@@ -553,6 +568,7 @@ enum pc_match router_match(const struct pc_router *r, struct pc_req *req, const 
 	int n, k, p;
 
 	req->route = NULL;
+	req->route_id = 0;
 	req->nparams = 0;
 	if (allow != NULL)
 		*allow = NULL;
@@ -586,6 +602,7 @@ enum pc_match router_match(const struct pc_router *r, struct pc_req *req, const 
 		}
 		req->nparams = p;
 		req->route = best->route;
+		req->route_id = (size_t)(best - r->e) + 1;
 		req->face = best->face;
 		return PC_MATCH_OK;
 	}

@@ -79,6 +79,8 @@ struct pc_server {
 	struct pc_workers *workers;   /* NULL: slow handlers run inline */
 	size_t max_body;
 	bool access_log;
+	bool cors;                    /* cors_origins names an origin */
+	struct http_metrics metrics;  /* per-route series of /metrics */
 	atomic_bool starting;         /* MHD messages go to start_err too */
 	char start_err[256];
 	struct sockaddr_storage addr;
@@ -93,6 +95,7 @@ static const struct {
 	const char *value;
 } server_headers[] = {
 	{ "Cache-Control", "no-store" },
+	{ "Pragma", "no-cache" },     /* HTTP/1.0 caches: RFC 6749 5.1 asks both of token answers */
 	{ "X-Content-Type-Options", "nosniff" },
 	{ "X-Frame-Options", "DENY" },
 	{ "Referrer-Policy", "no-referrer" },
@@ -126,6 +129,22 @@ static void server_render_error(struct http_exchange *x, int status, const struc
 	resp->body_len = resp->body != NULL ? strlen(resp->body) : 0;
 }
 
+/* A 401 of a route that takes a bearer token says so (RFC 6750 3), as
+ * FastAPI's OAuth2PasswordBearer does: "Bearer", with error="invalid_token"
+ * when a token was presented and refused. Cookie-only routes name no scheme. */
+static void server_challenge(struct http_exchange *x)
+{
+	const struct pc_route *rt = x->req.route;
+	const struct pc_face *f = x->req.face;
+
+	if (x->resp.status != 401 || rt == NULL || !(rt->flags & PC_R_AUTH) || f == NULL ||
+	    !f->auth.bearer || ((rt->flags & PC_R_COOKIE) && !(rt->flags & PC_R_BEARER)) ||
+	    http_resp_has_header(&x->resp, "WWW-Authenticate"))
+		return;
+	resp_header_add(&x->resp, "WWW-Authenticate",
+			req_bearer_get(&x->req) != NULL ? "Bearer error=\"invalid_token\"" : "Bearer");
+}
+
 static enum MHD_Result server_send(struct http_exchange *x)
 {
 	const struct pc_resp *resp = &x->resp;
@@ -134,6 +153,9 @@ static enum MHD_Result server_send(struct http_exchange *x)
 	enum MHD_Result ret;
 	size_t i;
 
+	server_challenge(x);
+	if (x->srv->cors)
+		http_cors_headers(&x->srv->ctx->cfg, &x->req, &x->resp);
 	r = MHD_create_response_from_buffer(resp->body != NULL ? resp->body_len : 0,
 					    (void *)resp->body, MHD_RESPMEM_PERSISTENT);
 	if (r == NULL)
@@ -252,6 +274,13 @@ static void server_dispatch(struct http_exchange *x)
 		server_render_error(x, 404, NULL);
 		return;
 	}
+	/* a preflight to a mounted path, whatever methods the path has */
+	if (x->srv->cors && http_cors_is_preflight(&x->srv->ctx->cfg, &x->req)) {
+		status = http_cors_preflight(&x->srv->ctx->cfg, &x->req, &x->resp);
+		if (status != 0)
+			server_render_error(x, status, NULL);
+		return;
+	}
 	if (m == PC_MATCH_BAD_METHOD) {
 		server_render_error(x, 405, NULL);
 		resp_header_add(&x->resp, "Allow", allow != NULL ? allow : "");
@@ -266,6 +295,29 @@ static void server_dispatch(struct http_exchange *x)
 		server_slow_start(x);
 	else
 		server_run_handler(x);
+}
+
+enum pc_err resp_metrics(struct pc_req *req, struct pc_resp *resp)
+{
+	struct http_exchange *x = req->impl;
+	struct pc_buf b;
+	enum pc_err err;
+
+	if (x == NULL || x->srv == NULL)
+		return PC_EINVAL;
+	buf_init(&b, 4 * 1024 * 1024);
+	err = http_metrics_write(&x->srv->metrics, x->srv->router, req->ctx, &b);
+	if (err == PC_OK) {
+		resp->body = arena_strndup(req->arena, b.data != NULL ? b.data : "", b.len);
+		err = resp->body != NULL ? PC_OK : PC_ENOMEM;
+	}
+	buf_release(&b);
+	if (err != PC_OK)
+		return err;
+	resp->status = 200;
+	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	resp->body_len = strlen(resp->body);
+	return PC_OK;
 }
 
 /* ---- MHD callbacks ---------------------------------------------------------------- */
@@ -402,6 +454,9 @@ static void server_on_completed(void *cls, struct MHD_Connection *c, void **con_
 	*con_cls = NULL;
 	if (s->access_log)
 		http_access_log(x);
+	if (x->sent_status != 0)
+		http_metrics_record(&s->metrics, x->req.route_id, x->sent_status,
+				    time_mono_us() - x->t0_us);
 	if (x->counted_slow)
 		atomic_fetch_sub(&s->slow_open, 1);
 	buf_release(&x->req.body);
@@ -505,6 +560,8 @@ enum pc_err server_start(struct pc_ctx *ctx, const struct pc_face *const *faces,
 	if (err != PC_OK)
 		goto out_free;
 	s->first_face = nfaces > 0 ? faces[0] : NULL;
+	s->cors = http_cors_on(cfg);
+	http_metrics_init(&s->metrics, s->router);
 	err = server_resolve(s, cfg, ei);
 	if (err != PC_OK)
 		goto out_free;

@@ -40,6 +40,7 @@ static const char *const n_cols[] = { "n" };
 static const char *const id_cols[] = { "id" };
 static const char *const value_cols[] = { "value" };
 static const char *const page_cols[] = { "first_created_at", "first_id", "n" };
+static const char *const outbox_stats_cols[] = { "pending", "failed", "oldest" };
 
 #define COLS(a) { .names = (a), .n = (int)(sizeof(a) / sizeof((a)[0])) }
 
@@ -64,6 +65,7 @@ const struct store_cols store_stmt_cols[STMT__MAX] = {
 	[STMT_OUTBOX_DUE] = COLS(one_cols),
 	[STMT_OUTBOX_NEXT] = COLS(id_cols),
 	[STMT_OUTBOX_GET] = COLS(outbox_cols),
+	[STMT_OUTBOX_STATS] = COLS(outbox_stats_cols),
 	[STMT_TOTP_GET] = COLS(totp_cols),
 	[STMT_TOTP_OTHER_KEY] = COLS(n_cols),
 	[STMT_USER_PROFILE_GET] = COLS(profile_cols),
@@ -1080,6 +1082,21 @@ enum pc_err store_outbox_due(struct pc_store *s, int64_t now, bool *out)
 	int64_t one;
 
 	return q_value(s, STMT_OUTBOX_DUE, args, NARGS(args), &one, out);
+}
+
+enum pc_err store_outbox_stats(struct pc_store *s, struct pc_outbox_stats *out)
+{
+	struct q q;
+	enum pc_err err = q_row(s, STMT_OUTBOX_STATS, NULL, 0, &q);
+
+	memset(out, 0, sizeof(*out));
+	if (err != PC_OK)
+		return err == PC_ENOTFOUND ? PC_ESTORE : err;
+	out->pending = q_int(&q, 0);
+	out->failed = q_int(&q, 1);
+	out->oldest_created_at = q_int(&q, 2);
+	q_done(&q);
+	return PC_OK;
 }
 
 /* Select and lease in one write transaction: two senders never hold one row.

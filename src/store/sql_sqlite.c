@@ -131,6 +131,11 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 		"UPDATE users SET is_verified = 1, "
 		"updated_at = CASE WHEN is_verified = 0 THEN :now ELSE updated_at END "
 		"WHERE id = :id AND is_active = 1 AND email_lc = :email_lc",
+	[STMT_OUTBOX_STATS] =
+		"SELECT count(*) AS pending, "
+		"coalesce(sum(attempts > 0), 0) AS failed, "
+		"coalesce(min(created_at), 0) AS oldest "
+		"FROM mail_outbox WHERE sent_at IS NULL AND gave_up_at IS NULL",
 	[STMT_OUTBOX_INSERT] =
 		"INSERT INTO mail_outbox (kind, recipient, subject, body_text, body_html, payload, "
 		"next_attempt_at, created_at) VALUES (:kind, :recipient, :subject, :body_text, "

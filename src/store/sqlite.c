@@ -91,6 +91,7 @@ static struct sqlite_store *sqlite_store_of(struct pc_store *s)
 /* One line: SQLite's message and code, and what we were doing. No values. */
 static void db_log(sqlite3 *db, const char *what)
 {
+	stats_add(STAT_STORE_ERRORS, 1);
 	fprintf(stderr, "portcullis: sqlite: %s (code %d) in: %.80s\n", sqlite3_errmsg(db),
 		sqlite3_extended_errcode(db), what);
 }

@@ -287,6 +287,14 @@ enum pc_err store_onetime_consume(struct pc_store *s, const char *token_hash,
 /* Whether an outbox row is due: unsent, not given up, next_attempt_at <= now
  * and no lease running. A read; no lock taken. */
 enum pc_err store_outbox_due(struct pc_store *s, int64_t now, bool *out);
+/* Rows not yet sent nor given up: how many, how many of them have failed at
+ * least once, and the created_at of the oldest (0 when none). For /metrics. */
+struct pc_outbox_stats {
+	int64_t pending;
+	int64_t failed;
+	int64_t oldest_created_at;
+};
+enum pc_err store_outbox_stats(struct pc_store *s, struct pc_outbox_stats *out);
 /* Claims the oldest due row: sets claimed_until = lease_until and counts
  * the attempt, in one write transaction, and reads it into out.
  * PC_ENOTFOUND when none is due. */
