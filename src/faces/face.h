@@ -24,7 +24,9 @@ extern const struct pc_face face_simplejwt;
  * reset_password/{token}, profile_settings; tokens in cookies (CSRF double
  * submit against the token's claim) or a bearer header */
 extern const struct pc_face face_user_account;
-/* /healthz, /readyz */
+/* {forward_auth_prefix}/forward: forward auth for nginx, Traefik, Caddy */
+extern const struct pc_face face_forward_auth;
+/* /healthz, /readyz, /metrics */
 extern const struct pc_face face_native;
 
 /* The faces the server mounts, in order; the first renders unmatched paths. */

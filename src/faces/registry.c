@@ -13,6 +13,7 @@ const struct pc_face *const faces_all[] = {
 	&face_myauth,
 	&face_simplejwt,
 	&face_user_account,
+	&face_forward_auth,
 	&face_native,
 };
 

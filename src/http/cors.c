@@ -16,8 +16,9 @@
  *   - a preflight (OPTIONS with Origin and Access-Control-Request-Method)
  *     to a mounted path is answered 204 with the allowed methods, headers
  *     and max-age when the origin, the method and every requested header
- *     are allowed, else 403 without Access-Control-* headers (the server
- *     renders it in the face's shape).
+ *     are allowed, else 403 without Access-Control-Allow-Methods/-Headers/
+ *     -Max-Age (rendered in the face's shape; an allowed origin still gets
+ *     its Allow-Origin, as on every answer, which grants nothing here).
  * The configuration is refused when an origin is not scheme://host[:port]
  * in lower case without path ("null" and patterns included), and when "*"
  * (any origin) comes with cors_credentials: a page of any site could then

@@ -129,20 +129,26 @@ static void server_render_error(struct http_exchange *x, int status, const struc
 	resp->body_len = resp->body != NULL ? strlen(resp->body) : 0;
 }
 
-/* A 401 of a route that takes a bearer token says so (RFC 6750 3), as
- * FastAPI's OAuth2PasswordBearer does: "Bearer", with error="invalid_token"
- * when a token was presented and refused. Cookie-only routes name no scheme. */
+/* A 401 of a bearer route says so (RFC 6750 3), as FastAPI's
+ * OAuth2PasswordBearer does: "Bearer", with error="invalid_token" when a
+ * bearer token was presented and refused. A bearer route: a PC_R_AUTH route
+ * (not cookie-only) of a face that takes bearer tokens. A face that words
+ * its own challenge (simplejwt: DRF's realm) keeps it. */
 static void server_challenge(struct http_exchange *x)
 {
 	const struct pc_route *rt = x->req.route;
 	const struct pc_face *f = x->req.face;
+	const char *token;
 
-	if (x->resp.status != 401 || rt == NULL || !(rt->flags & PC_R_AUTH) || f == NULL ||
-	    !f->auth.bearer || ((rt->flags & PC_R_COOKIE) && !(rt->flags & PC_R_BEARER)) ||
+	if (x->resp.status != 401 || rt == NULL || f == NULL || !f->auth.bearer ||
+	    ((rt->flags & PC_R_COOKIE) && !(rt->flags & PC_R_BEARER)) ||
 	    http_resp_has_header(&x->resp, "WWW-Authenticate"))
 		return;
+	token = req_bearer_get(&x->req);
+	if (!(rt->flags & PC_R_AUTH))
+		return;
 	resp_header_add(&x->resp, "WWW-Authenticate",
-			req_bearer_get(&x->req) != NULL ? "Bearer error=\"invalid_token\"" : "Bearer");
+			token != NULL ? "Bearer error=\"invalid_token\"" : "Bearer");
 }
 
 static enum MHD_Result server_send(struct http_exchange *x)
