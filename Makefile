@@ -10,7 +10,7 @@ ASAN_DIR := build/asan
 REL_DIR := build/release
 FUZZ_DIR := build/fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := form cookie jwt claims email phc router config totp_uri oidc
+FUZZ_TARGETS := form cookie jwt claims email phc router config totp_uri oidc forward
 SAN_ENV := ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 

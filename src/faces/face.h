@@ -26,6 +26,15 @@ extern const struct pc_face face_simplejwt;
 extern const struct pc_face face_user_account;
 /* {forward_auth_prefix}/forward: forward auth for nginx, Traefik, Caddy */
 extern const struct pc_face face_forward_auth;
+/* The check forward auth runs on a forwarded URI (X-Forwarded-Uri, ...):
+ * true when u is origin-form (/path?query) or an absolute http(s) URL of
+ * printable ASCII with well-formed %XX whose path decodes without NUL,
+ * control bytes or an encoded '/', and stays under "/" once "//", "." and
+ * ".." are resolved. path_out (FORWARD_URI_MAX bytes) then holds that
+ * normalised, decoded path: "/" and segments, none empty, "." or "..",
+ * ending in '/' only when the path did. (forward.c; fuzzed) */
+#define FORWARD_URI_MAX 8192
+bool forward_uri_parse(const char *u, char *path_out);
 /* /healthz, /readyz, /metrics */
 extern const struct pc_face face_native;
 

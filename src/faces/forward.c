@@ -33,7 +33,7 @@
 #include "faces/face.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
-#define FWD_URI_MAX 8192
+#define FWD_URI_MAX FORWARD_URI_MAX
 
 enum fwd_need { FWD_VERIFIED = 1 << 0, FWD_SUPERUSER = 1 << 1 };
 
@@ -138,8 +138,7 @@ static bool fwd_path_normalise(const char *p, size_t n, char *out)
 	return true;
 }
 
-/* A forwarded URI: origin-form or an absolute http(s) URL; see the top. */
-static bool fwd_uri_ok(const char *u, char *path_out)
+bool forward_uri_parse(const char *u, char *path_out)
 {
 	size_t n = strnlen(u, FWD_URI_MAX), i, plen;
 
@@ -182,7 +181,7 @@ static bool fwd_request_ok(struct pc_req *req)
 	for (size_t i = 0; i < N(uri_headers); i++) {
 		const char *u = req_header_get(req, uri_headers[i]);
 
-		if (u != NULL && !fwd_uri_ok(u, path))
+		if (u != NULL && !forward_uri_parse(u, path))
 			return false;
 	}
 	if (m != NULL && (m[0] == '\0' || strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(m)))

@@ -18,6 +18,7 @@
  * the outbox (one store query): a scrape is not a hot path.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,10 +39,28 @@ static const int64_t metrics_le_us[] = {
 #define METRICS_NBUCKETS (METRICS_NLE + 1)
 #define METRICS_PER (METRICS_NSTATUS + METRICS_NBUCKETS + 1)
 
+/* The range reserved by the first server of the process. A later one (an
+ * embedder restarting its server) takes it over when it is large enough, so
+ * restarts do not use the slots up; its series then continue the old counts,
+ * as a Prometheus counter may, but under the new route table's labels. */
+static pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
+static long metrics_base = -1;
+static size_t metrics_nblocks;
+
 void http_metrics_init(struct http_metrics *m, const struct pc_router *r)
 {
 	m->nblocks = router_size(r) + 1;
-	m->base = stats_reserve(m->nblocks * METRICS_PER);
+	pthread_mutex_lock(&metrics_lock);
+	if (metrics_base < 0 || metrics_nblocks < m->nblocks) {
+		long base = stats_reserve(m->nblocks * METRICS_PER);
+
+		if (base >= 0) {
+			metrics_base = base;
+			metrics_nblocks = m->nblocks;
+		}
+	}
+	m->base = metrics_nblocks >= m->nblocks ? metrics_base : -1;
+	pthread_mutex_unlock(&metrics_lock);
 }
 
 static size_t metrics_status_slot(int status)
