@@ -14,8 +14,14 @@
  *     400  the proxy's X-Forwarded-Uri / X-Original-URL / X-Original-URI or
  *          X-Forwarded-Method cannot be parsed, or require names something
  *          unknown
- * Requirements come from the query and from forward_auth_require_verified
- * and forward_auth_require_superuser (the settings apply to every call).
+ * Requirements come from the query, from forward_auth_require_verified
+ * and forward_auth_require_superuser (the settings apply to every call), and
+ * from forward_auth_rules by the forwarded path ("/admin=superuser": /admin
+ * and everything under it), matched on the path as forward_uri_parse
+ * normalises it, so "//admin", "/x/../admin" and "/%61dmin" meet the rule
+ * for /admin (better-auth's CVE-2025-71399 matched before normalising).
+ * With rules set, a request without a URI header is 400: a rule is never
+ * skipped for want of a path.
  *
  * Fails closed: nothing but a well-formed request with a good credential
  * meeting every requirement answers 200. A URI header that is present is
@@ -24,7 +30,7 @@
  * http(s) URL, printable ASCII, each % followed by two hex digits, and its
  * path must percent-decode to text without NUL or control bytes and, with
  * "//" folded and "." and ".." segments resolved, stay under "/"
- * (fwd_path_normalise, for rules by path: none are configured yet).
+ * (fwd_path_normalise); several URI headers must name one path.
  *
  * Errors use FastAPI's default shape {"detail": "..."}.
  */
@@ -44,8 +50,117 @@ struct fwd_settings {
 	bool router;
 	bool require_verified;
 	bool require_superuser;
+	char rules[1024];
 	struct pc_cookie_conf cookie; /* only its name is a setting */
 };
+
+/* One rule of forward_auth_rules, "PATH=REQ[+REQ]": its path and length,
+ * the requirements, and where the next one starts. False at the end, or
+ * (with *bad) when the rule does not parse. */
+struct fwd_rule {
+	const char *path;
+	size_t len;
+	unsigned need;
+};
+
+static bool fwd_rule_next(const char **p, struct fwd_rule *r, bool *bad)
+{
+	const char *s = *p, *eq, *end;
+
+	*bad = false;
+	while (*s == ',' || *s == ' ')
+		s++;
+	if (*s == '\0')
+		return false;
+	end = s + strcspn(s, ",");
+	eq = memchr(s, '=', (size_t)(end - s));
+	*p = end;
+	if (eq == NULL) {
+		*bad = true;
+		return false;
+	}
+	r->path = s;
+	r->len = (size_t)(eq - s);
+	while (r->len > 0 && s[r->len - 1] == ' ')
+		r->len--;
+	r->need = 0;
+	for (const char *q = eq + 1; q < end;) {
+		size_t n = strcspn(q, "+,");
+
+		while (n > 0 && q[n - 1] == ' ')
+			n--;
+		while (n > 0 && *q == ' ')
+			q++, n--;
+		if (n == 8 && strncmp(q, "verified", 8) == 0)
+			r->need |= FWD_VERIFIED;
+		else if (n == 9 && strncmp(q, "superuser", 9) == 0)
+			r->need |= FWD_SUPERUSER;
+		else
+			*bad = true;
+		q += strcspn(q, "+,");
+		if (*q == '+' && ++q == end)
+			*bad = true; /* "verified+" */
+	}
+	return !*bad;
+}
+
+/* A rule's path is already in normal form: "/" or "/seg/seg" of
+ * [A-Za-z0-9._~-] segments, none empty, "." or "..", no trailing '/'. */
+static bool fwd_rule_path_ok(const char *p, size_t n)
+{
+	if (n == 0 || p[0] != '/')
+		return false;
+	if (n == 1)
+		return true;
+	if (p[n - 1] == '/')
+		return false;
+	for (size_t i = 1, seg = 1; i <= n; i++) {
+		if (i == n || p[i] == '/') {
+			size_t len = i - seg;
+
+			if (len == 0 || (len == 1 && p[seg] == '.') ||
+			    (len == 2 && p[seg] == '.' && p[seg + 1] == '.'))
+				return false;
+			seg = i + 1;
+		} else if (!(ascii_is_alnum(p[i]) || strchr("._~-", p[i]) != NULL)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static const char *fwd_check_rules(const char *v)
+{
+	const char *p = v;
+	struct fwd_rule r;
+	bool bad;
+
+	while (fwd_rule_next(&p, &r, &bad)) {
+		if (!fwd_rule_path_ok(r.path, r.len) || r.need == 0)
+			return "must be PATH=REQ[+REQ],... with PATH /a/b (no %, //, . or .., no "
+			       "trailing /) and REQ verified or superuser";
+	}
+	if (bad)
+		return "must be PATH=REQ[+REQ],... with REQ verified or superuser";
+	return NULL;
+}
+
+/* The requirements of the rules whose path is the request's (normalised)
+ * path or a segment prefix of it. */
+static unsigned fwd_rules_need(const char *rules, const char *path)
+{
+	const char *p = rules;
+	struct fwd_rule r;
+	unsigned need = 0;
+	bool bad;
+
+	while (fwd_rule_next(&p, &r, &bad)) {
+		if (r.len == 1 || (strncmp(path, r.path, r.len) == 0 &&
+				   (path[r.len] == '\0' || path[r.len] == '/')))
+			need |= r.need;
+	}
+	return need;
+}
 
 static const struct config_row fwd_setting_rows[] = {
 	CONFIG_ROW_STR(struct fwd_settings, "forward_auth_prefix", prefix, "/auth", NULL,
@@ -56,6 +171,9 @@ static const struct config_row fwd_setting_rows[] = {
 			"false", "forward auth answers 403 for users who are not verified"),
 	CONFIG_ROW_BOOL(struct fwd_settings, "forward_auth_require_superuser", require_superuser,
 			"false", "forward auth answers 403 for users who are not superusers"),
+	CONFIG_ROW_STR(struct fwd_settings, "forward_auth_rules", rules, "", NULL, fwd_check_rules,
+		       "requirements by forwarded path: /admin=superuser,/billing=verified+superuser "
+		       "(a path and everything under it, matched after normalising)"),
 	CONFIG_ROW_STR(struct fwd_settings, "forward_auth_cookie", cookie.name, "fastapiusersauth",
 		       NULL, config_check_cookie_name,
 		       "session cookie forward auth reads (the cookie backend's cookie_name)"),
@@ -167,21 +285,29 @@ bool forward_uri_parse(const char *u, char *path_out)
 	return fwd_path_normalise(u, plen, path_out);
 }
 
-/* Every URI header present parses; X-Forwarded-Method, when present, is a
- * method name. */
-static bool fwd_request_ok(struct pc_req *req)
+/* Every URI header present parses, and when several are present they name
+ * the same path (a client behind nginx, which sets X-Original-URI, may add
+ * an X-Forwarded-Uri of its own: two paths are refused, never one picked);
+ * X-Forwarded-Method, when present, is a method name. *path: the
+ * normalised path, NULL when no URI header came. */
+static bool fwd_request_ok(struct pc_req *req, const char **path)
 {
 	static const char *const uri_headers[] = { "X-Forwarded-Uri", "X-Original-URL",
 						   "X-Original-URI" };
 	const char *m = req_header_get(req, "X-Forwarded-Method");
-	char *path = arena_alloc(req->arena, FWD_URI_MAX);
+	char *buf = arena_alloc(req->arena, FWD_URI_MAX);
 
-	if (path == NULL)
+	*path = NULL;
+	if (buf == NULL)
 		return false;
 	for (size_t i = 0; i < N(uri_headers); i++) {
 		const char *u = req_header_get(req, uri_headers[i]);
 
-		if (u != NULL && !forward_uri_parse(u, path))
+		if (u == NULL)
+			continue;
+		if (!forward_uri_parse(u, buf) || (*path != NULL && strcmp(*path, buf) != 0))
+			return false;
+		if (*path == NULL && (*path = arena_strdup(req->arena, buf)) == NULL)
 			return false;
 	}
 	if (m != NULL && (m[0] == '\0' || strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(m)))
@@ -247,14 +373,19 @@ static enum pc_err fwd_forward(struct pc_req *req, struct pc_resp *resp)
 {
 	const struct fwd_settings *s = config_layer_get(&req->ctx->cfg, &fwd_settings);
 	const struct pc_user *u = req->user;
+	const char *path;
 	unsigned need;
 
 	if (s == NULL || u == NULL)
 		return PC_EINTERNAL;
-	if (!fwd_request_ok(req))
+	if (!fwd_request_ok(req, &path))
 		return fwd_detail(req, resp, 400, "MALFORMED_FORWARDED_REQUEST");
+	if (s->rules[0] != '\0' && path == NULL) /* rules, and no path to apply them to */
+		return fwd_detail(req, resp, 400, "MISSING_FORWARDED_URI");
 	if (fwd_read_needs(req, s, &need) != PC_OK)
 		return fwd_detail(req, resp, 400, "UNKNOWN_REQUIREMENT");
+	if (path != NULL)
+		need |= fwd_rules_need(s->rules, path);
 	if (((need & FWD_VERIFIED) && !u->is_verified) ||
 	    ((need & FWD_SUPERUSER) && !u->is_superuser))
 		return fwd_detail(req, resp, 403, "REQUIREMENT_NOT_MET");

@@ -3,6 +3,7 @@ Traefik ForwardAuth and Caddy forward_auth. Driven directly and through a real
 Debian nginx started here on a free port, in front of a tiny upstream
 (http.server) that records the headers it receives."""
 
+import contextlib
 import http.server
 import os
 import shutil
@@ -177,6 +178,83 @@ def test_mount_is_configurable_and_switchable(server_factory):
     assert srv.get(FWD, headers=bearer(tok)).status_code == 404
 
 
+# ---- rules by path --------------------------------------------------------------------
+
+RULES = "/admin=superuser, /billing=verified, /ops/deploy=verified+superuser"
+
+
+def fwd_to(srv, tok, uri, header="X-Forwarded-Uri"):
+    return srv.get(FWD, headers={**bearer(tok), header: uri})
+
+
+def test_path_rules_apply_after_normalising(server_factory):
+    srv = server_factory(forward_auth_rules=RULES)
+    u, pw, tok = srv.new_user()
+    for uri in ("/", "/app", "/administrator", "/admin-panel", "/billingx", "/ops", "/ops/deployx",
+                "https://app.example.com/app?next=/admin"):
+        r = fwd_to(srv, tok, uri)
+        assert r.status_code == 200, (uri, r.status_code)
+        assert r.headers["X-Auth-User-Id"] == u["id"]
+    # every spelling of a ruled path meets the rule (better-auth CVE-2025-71399)
+    for uri in ("/admin", "/admin/", "/admin/users?x=1", "//admin", "///admin//users",
+                "/./admin", "/x/../admin", "/x/%2e%2e/admin", "/%61dmin/panel", "/%61%64%6d%69%6e",
+                "https://app.example.com//admin", "http://app.example.com/app/../admin/x",
+                "/billing", "/billing/invoices", "/ops/deploy", "/ops//deploy/now"):
+        for h in ("X-Forwarded-Uri", "X-Original-URL", "X-Original-URI"):
+            r = fwd_to(srv, tok, uri, h)
+            assert r.status_code == 403, (uri, h, r.status_code)
+            assert r.json() == {"detail": "REQUIREMENT_NOT_MET"}
+            assert "X-Auth-User-Id" not in r.headers
+
+
+def test_path_rules_let_the_right_users_in(server_factory):
+    srv = server_factory(forward_auth_rules=RULES)
+    u, pw, tok = srv.new_user()
+    db_write(srv, "UPDATE users SET is_superuser = 1 WHERE id = ?", (u["id"],))
+    time.sleep(1.1)
+    assert fwd_to(srv, tok, "//admin/x").status_code == 200
+    assert fwd_to(srv, tok, "/billing").status_code == 403      # not verified
+    assert fwd_to(srv, tok, "/ops/deploy").status_code == 403   # needs both
+    db_write(srv, "UPDATE users SET is_verified = 1 WHERE id = ?", (u["id"],))
+    time.sleep(1.1)
+    assert fwd_to(srv, tok, "/billing").status_code == 200
+    assert fwd_to(srv, tok, "/ops/deploy/x").status_code == 200
+
+
+def test_with_rules_a_missing_or_ambiguous_path_fails_closed(server_factory):
+    srv = server_factory(forward_auth_rules=RULES)
+    u, pw, tok = srv.new_user()
+    r = srv.get(FWD, headers=bearer(tok))
+    assert r.status_code == 400
+    assert r.json() == {"detail": "MISSING_FORWARDED_URI"}
+    # a client's own X-Forwarded-Uri beside the proxy's X-Original-URI
+    r = srv.get(FWD, headers={**bearer(tok), "X-Forwarded-Uri": "/public",
+                              "X-Original-URI": "/admin/panel"})
+    assert r.status_code == 400
+    assert r.json() == {"detail": "MALFORMED_FORWARDED_REQUEST"}
+    # the same path spelt twice is one path
+    r = srv.get(FWD, headers={**bearer(tok), "X-Forwarded-Uri": "/app",
+                              "X-Original-URL": "https://h.example/x/../app"})
+    assert r.status_code == 200
+    # no rules: a path may be absent
+    srv2 = server_factory()
+    u2, pw2, tok2 = srv2.new_user()
+    assert srv2.get(FWD, headers=bearer(tok2)).status_code == 200
+
+
+@pytest.mark.parametrize("rules", [
+    "/admin/=superuser", "admin=superuser", "/a//b=verified", "/a/../b=verified", "/a/./b=verified",
+    "/admin=root", "/admin", "/%61dmin=superuser", "/admin=", "/admin=verified+", "/a b=verified",
+    "/admin=superuser,/billing",
+])
+def test_bad_rules_are_refused(tmp_path, rules):
+    from conftest import JWT_SECRET, run_cli
+    p = run_cli(["serve", f"--port={free_port()}", f"--forward-auth-rules={rules}"],
+                db_path=tmp_path / "x.db", env={"PORTCULLIS_JWT_SECRET": JWT_SECRET}, timeout=20)
+    assert p.returncode == 2, (rules, p.stderr)
+    assert "forward_auth_rules" in p.stderr
+
+
 # ---- through a real nginx -------------------------------------------------------------
 
 
@@ -255,8 +333,8 @@ def _nginx_bin():
     return found
 
 
-@pytest.fixture
-def proxied(server, tmp_path):
+@contextlib.contextmanager
+def nginx_in_front_of(server, tmp_path):
     """(nginx base URL, upstream request log)."""
     upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
@@ -283,15 +361,23 @@ def proxied(server, tmp_path):
                 pytest.fail(f"nginx did not start: {err}", pytrace=False)
             time.sleep(0.05)
     Recorder.seen = []
-    yield base, Recorder.seen
-    proc.send_signal(signal.SIGQUIT)
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    upstream.shutdown()
-    upstream.server_close()
+        yield base, Recorder.seen
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        upstream.shutdown()
+        upstream.server_close()
+
+
+@pytest.fixture
+def proxied(server, tmp_path):
+    with nginx_in_front_of(server, tmp_path) as p:
+        yield p
 
 
 def test_nginx_hands_the_user_to_the_upstream(server, proxied):
@@ -361,3 +447,20 @@ def test_nginx_malformed_uris_never_reach_upstream(server, proxied):
     # and a well-formed one still passes
     assert requests.get(base + "/ok%20fine", headers=bearer(tok), timeout=10).status_code == 200
     assert len(seen) == 1
+
+
+def test_nginx_with_path_rules(server_factory, tmp_path):
+    """The rule for /admin holds for every spelling nginx passes on, and a
+    client's own X-Forwarded-Uri cannot point the rule at another path."""
+    srv = server_factory(forward_auth_rules="/admin=superuser")
+    u, pw, tok = srv.new_user()
+    with nginx_in_front_of(srv, tmp_path) as (base, seen):
+        assert requests.get(base + "/app", headers=bearer(tok), timeout=10).status_code == 200
+        assert len(seen) == 1
+        for path in ("/admin", "/admin/x", "//admin/x", "/%61dmin/x", "/x/../admin"):
+            r = requests.get(base + path, headers=bearer(tok), timeout=10)
+            assert r.status_code == 403, (path, r.status_code)
+        r = requests.get(base + "/admin/x", headers={**bearer(tok), "X-Forwarded-Uri": "/app"},
+                         timeout=10)
+        assert r.status_code != 200 and r.status_code >= 400, r.status_code
+        assert len(seen) == 1  # none of these reached the upstream
