@@ -204,6 +204,31 @@ Test(router, the_root_pattern_is_slash)
 	cr_assert_eq(match("GET", "healthz", NULL), PC_MATCH_NOT_FOUND);
 }
 
+Test(router, each_route_has_an_id_that_names_it_for_metrics)
+{
+	const char *method, *path, *face;
+	size_t seen[64] = { 0 };
+	const char *const hits[][2] = { { "POST", "/auth/login" }, { "GET", "/users/me" },
+					{ "GET", "/users/42" }, { "DELETE", "/users/7" } };
+	const char *const want[] = { "/auth/login", "/users/me", "/users/{id}", "/users/{id}" };
+
+	cr_assert_lt(router_size(router), 64);
+	for (size_t i = 0; i < sizeof(hits) / sizeof(hits[0]); i++) {
+		cr_assert_eq(match(hits[i][0], hits[i][1], NULL), PC_MATCH_OK);
+		cr_assert(req.route_id >= 1 && req.route_id <= router_size(router));
+		router_route_labels(router, req.route_id, &method, &path, &face);
+		cr_assert_str_eq(method, hits[i][0]);
+		cr_assert_str_eq(path, want[i]);
+		cr_assert_str_eq(face, req.face->name);
+		seen[req.route_id]++;
+	}
+	cr_assert_eq(seen[req.route_id], 1); /* DELETE and GET /users/{id} are two routes */
+	cr_assert_eq(match("GET", "/nowhere", NULL), PC_MATCH_NOT_FOUND);
+	cr_assert_eq(req.route_id, 0);
+	cr_assert_eq(match("PUT", "/users/42", NULL), PC_MATCH_BAD_METHOD);
+	cr_assert_eq(req.route_id, 0);
+}
+
 /* ---- misses ---------------------------------------------------------------------------- */
 
 Test(router, an_unknown_path_is_404)
