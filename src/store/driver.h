@@ -90,7 +90,7 @@ enum store_stmt {
 	STMT_OUTBOX_SENT,
 	STMT_OUTBOX_RETRY,
 	STMT_OUTBOX_GIVE_UP,
-	STMT_OUTBOX_STATS,  /* one row: pending, failed, oldest (created_at of the oldest pending) */
+	STMT_OUTBOX_STATS,  /* one row: pending, failed (with a last_error), oldest (its created_at) */
 	STMT_PURGE_ONETIME,
 	STMT_PURGE_OUTBOX,
 	STMT_USER_BY_ID_UNREVOKED_FAMILY,

@@ -133,7 +133,7 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 		"WHERE id = :id AND is_active = 1 AND email_lc = :email_lc",
 	[STMT_OUTBOX_STATS] =
 		"SELECT count(*) AS pending, "
-		"coalesce(sum(attempts > 0), 0) AS failed, "
+		"coalesce(sum(last_error IS NOT NULL), 0) AS failed, "
 		"coalesce(min(created_at), 0) AS oldest "
 		"FROM mail_outbox WHERE sent_at IS NULL AND gave_up_at IS NULL",
 	[STMT_OUTBOX_INSERT] =

@@ -288,7 +288,8 @@ enum pc_err store_onetime_consume(struct pc_store *s, const char *token_hash,
  * and no lease running. A read; no lock taken. */
 enum pc_err store_outbox_due(struct pc_store *s, int64_t now, bool *out);
 /* Rows not yet sent nor given up: how many, how many of them have failed at
- * least once, and the created_at of the oldest (0 when none). For /metrics. */
+ * least once (hold a last_error; a first attempt in flight does not count),
+ * and the created_at of the oldest (0 when none). For /metrics. */
 struct pc_outbox_stats {
 	int64_t pending;
 	int64_t failed;

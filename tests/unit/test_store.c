@@ -1343,6 +1343,43 @@ Test(store, a_failed_attempt_waits_for_its_retry_and_keeps_the_error)
 	free(got);
 }
 
+Test(store, outbox_stats_count_the_waiting_the_failed_and_the_oldest)
+{
+	const int64_t now = 1700000000;
+	struct pc_outbox_row *got = calloc(1, sizeof(*got));
+	struct pc_outbox_stats os;
+	int64_t a, b, c;
+
+	cr_assert_eq(STORE_CALL(st, outbox_stats, &os), PC_OK);
+	cr_assert_eq(os.pending, 0);
+	cr_assert_eq(os.failed, 0);
+	cr_assert_eq(os.oldest_created_at, 0);
+	a = enqueue_one(now, "one");
+	b = enqueue_one(now + 5, "two");
+	c = enqueue_one(now + 9, "three");
+	backend_raw_exec("UPDATE mail_outbox SET created_at = next_attempt_at");
+	cr_assert_eq(STORE_CALL(st, outbox_claim, now, now + 60, got), PC_OK);
+	cr_assert_eq(got->id, a);
+	cr_assert_eq(STORE_CALL(st, outbox_stats, &os), PC_OK);
+	cr_assert_eq(os.pending, 3);
+	cr_assert_eq(os.failed, 0, "an attempt in flight has not failed");
+	cr_assert_eq(os.oldest_created_at, now);
+	cr_assert_eq(STORE_CALL(st, outbox_failed, a, now, now + 5, "refused", false), PC_OK);
+	cr_assert_eq(STORE_CALL(st, outbox_stats, &os), PC_OK);
+	cr_assert_eq(os.failed, 1);
+	/* delivered and given-up rows leave the figures */
+	cr_assert_eq(STORE_CALL(st, outbox_sent, a, now + 6), PC_OK);
+	cr_assert_eq(STORE_CALL(st, outbox_claim, now + 6, now + 60, got), PC_OK);
+	cr_assert_eq(got->id, b);
+	cr_assert_eq(STORE_CALL(st, outbox_failed, b, now + 7, 0, "550", true), PC_OK);
+	cr_assert_eq(STORE_CALL(st, outbox_stats, &os), PC_OK);
+	cr_assert_eq(os.pending, 1);
+	cr_assert_eq(os.failed, 0);
+	cr_assert_eq(os.oldest_created_at, now + 9);
+	(void)c;
+	free(got);
+}
+
 Test(store, a_sent_or_given_up_row_loses_its_bodies_and_is_never_claimed_again)
 {
 	const int64_t now = 1700000000;
