@@ -269,6 +269,11 @@ class Recorder(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        self.rfile.read(n)
+        self.do_GET()
+
     def log_message(self, *a):
         pass
 
@@ -396,6 +401,13 @@ def test_nginx_hands_the_user_to_the_upstream(server, proxied):
     assert h["x-auth-user-id"] == u["id"]
     assert h["x-auth-email"] == u["email"]
     assert h["x-auth-roles"] == "editor"
+    # any method of the main request: the subrequest is a GET without the body
+    r = requests.post(base + "/app/form", data={"a": "b"}, headers=bearer(tok), timeout=10)
+    assert r.status_code == 200, r.text
+    assert seen[-1][0] == "/app/form" and seen[-1][1]["x-auth-user-id"] == u["id"]
+    r = requests.post(base + "/app/form", data={"a": "b"}, timeout=10)
+    assert r.status_code == 401
+    assert len(seen) == 2
 
 
 def test_nginx_with_a_session_cookie(server, proxied):
