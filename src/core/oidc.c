@@ -48,7 +48,7 @@
  *      non-empty string under OIDC_SUB_MAX; email, when present, a string
  *      that fits; email_verified true only when exactly JSON true.
  *
- * The state: base64url(JSON {"c": SHA-256 of the CSRF cookie value, "exp",
+ * The state: base64url(JSON {"a": purpose, "c": SHA-256 of the CSRF cookie value, "exp",
  * "n": nonce, "p": provider, "v": SHA-256 of the verifier}) "."
  * base64url(HMAC-SHA256(key, first part)); the key derived from the JWT
  * secret with its own label, as totp.c derives the TOTP-purpose key.
@@ -862,23 +862,25 @@ static bool oidc_field_ok(const char *s, size_t max)
 }
 
 enum pc_err oidc_state_new(const unsigned char key[OIDC_STATE_KEY], const char *provider,
-			   const char *nonce, const char *verifier, const char *csrf,
-			   int64_t now, int lifetime, char out[OIDC_STATE_MAX])
+			   const char *purpose, const char *nonce, const char *verifier,
+			   const char *csrf, int64_t now, int lifetime, char out[OIDC_STATE_MAX])
 {
-	char vh[44], ch[44], payload[256];
+	char vh[44], ch[44], payload[384];
 	unsigned char mac[PC_SHA256_LEN];
 	size_t n, w;
 	int pn;
 
 	out[0] = '\0';
-	if (!oidc_field_ok(provider, OIDC_PROVIDER_MAX) || !oidc_field_ok(nonce, OIDC_NONCE_LEN + 1) ||
+	if (!oidc_field_ok(provider, OIDC_PROVIDER_MAX) || !oidc_field_ok(purpose, OIDC_PURPOSE_MAX) ||
+	    !oidc_field_ok(nonce, OIDC_NONCE_LEN + 1) ||
 	    !oidc_verifier_ok(verifier) || !oidc_field_ok(csrf, 257) || lifetime <= 0)
 		return PC_EINVAL;
 	oidc_hash43(verifier, vh);
 	oidc_hash43(csrf, ch);
 	/* keys sorted; every value is plain ASCII without quotes (checked above) */
-	pn = snprintf(payload, sizeof(payload), "{\"c\":\"%s\",\"exp\":%lld,\"n\":\"%s\",\"p\":\"%s\",\"v\":\"%s\"}",
-		      ch, (long long)(now + lifetime), nonce, provider, vh);
+	pn = snprintf(payload, sizeof(payload),
+		      "{\"a\":\"%s\",\"c\":\"%s\",\"exp\":%lld,\"n\":\"%s\",\"p\":\"%s\",\"v\":\"%s\"}",
+		      purpose, ch, (long long)(now + lifetime), nonce, provider, vh);
 	if (pn < 0 || (size_t)pn >= sizeof(payload))
 		return PC_EINVAL;
 	n = crypto_b64url_encode(payload, (size_t)pn, out, OIDC_STATE_MAX);
@@ -938,6 +940,7 @@ enum pc_err oidc_state_verify(const unsigned char key[OIDC_STATE_KEY], const cha
 		goto out_free;
 	out->exp = json_integer_value(exp);
 	if (!oidc_state_str(o, "p", out->provider, sizeof(out->provider)) ||
+	    !oidc_state_str(o, "a", out->purpose, sizeof(out->purpose)) ||
 	    !oidc_state_str(o, "n", out->nonce, sizeof(out->nonce)) ||
 	    !oidc_state_str(o, "v", out->verifier_hash, sizeof(out->verifier_hash)) ||
 	    !oidc_state_str(o, "c", out->csrf_hash, sizeof(out->csrf_hash)))
