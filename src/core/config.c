@@ -419,24 +419,23 @@ static bool keyed_find(const struct pc_config *cfg, const char *name, bool creat
 {
 	struct pc_config *c = (struct pc_config *)cfg;
 	const char *key;
-	size_t keylen, slot = PC_OAUTH_MAX;
+	size_t keylen, slot = PC_OAUTH_MAX, free_slot = PC_OAUTH_MAX;
 
 	*full = false;
 	if (!keyed_parse(name, &out->row, &key, &keylen))
 		return false;
-	for (size_t i = 0; i < PC_OAUTH_MAX; i++) {
-		if (strlen(c->oauth[i].name) == keylen && strncmp(c->oauth[i].name, key, keylen) == 0) {
+	for (size_t i = 0; i < PC_OAUTH_MAX && slot == PC_OAUTH_MAX; i++) {
+		if (strlen(c->oauth[i].name) == keylen && strncmp(c->oauth[i].name, key, keylen) == 0)
 			slot = i;
-			break;
-		}
-		if (slot == PC_OAUTH_MAX && create && c->oauth[i].name[0] == '\0')
-			slot = i + PC_OAUTH_MAX; /* the first free one, unless the key has one */
+		else if (free_slot == PC_OAUTH_MAX && c->oauth[i].name[0] == '\0')
+			free_slot = i;
 	}
-	if (slot >= PC_OAUTH_MAX && slot < 2 * PC_OAUTH_MAX) {
-		slot -= PC_OAUTH_MAX;
+	if (slot == PC_OAUTH_MAX && create && free_slot < PC_OAUTH_MAX) {
+		slot = free_slot;
 		memcpy(c->oauth[slot].name, key, keylen);
 		c->oauth[slot].name[keylen] = '\0';
-	} else if (slot == PC_OAUTH_MAX) {
+	}
+	if (slot == PC_OAUTH_MAX) {
 		*full = create;
 		return false;
 	}
@@ -799,7 +798,7 @@ static enum pc_err keyed_validate(const struct pc_config *cfg, struct pc_errinfo
 		if ((o->client_secret[0] == '\0') == (o->client_secret_file[0] == '\0'))
 			return keyed_bad(ei, o->name, "client_secret",
 					 "give it or client_secret_file, one of them");
-		if (strcmp(o->kind, "oidc") == 0 && o->issuer[0] == '\0')
+		if (strcmp(oauth_kind_of(o), "oidc") == 0 && o->issuer[0] == '\0')
 			return keyed_bad(ei, o->name, "issuer", "is required for kind oidc");
 	}
 	for (const char *p = cfg->oauth_providers; *p != '\0';) {
