@@ -536,6 +536,7 @@ static enum pc_err oauth_exchange(struct pc_ctx *ctx, struct oauth_provider *p, 
 	const char *headers[4] = { "Accept: application/json",
 				   "Content-Type: application/x-www-form-urlencoded", NULL, NULL };
 	struct pc_buf form, cred;
+	size_t n;
 	enum pc_err err;
 
 	buf_init(&form, 16384);
@@ -559,9 +560,13 @@ static enum pc_err oauth_exchange(struct pc_ctx *ctx, struct oauth_provider *p, 
 		if (err == PC_OK)
 			err = oauth_put_enc(&cred, p->secret);
 		memcpy(basic, "Authorization: Basic ", 21);
-		if (err == PC_OK &&
-		    crypto_b64_encode(cred.data, cred.len, basic + 21, sizeof(basic) - 21) == 0)
+		n = err == PC_OK ? crypto_b64_encode(cred.data, cred.len, basic + 21,
+						     sizeof(basic) - 24) : 0;
+		if (n == 0)
 			err = PC_ETOOBIG;
+		while (n > 0 && n % 4 != 0)
+			basic[21 + n++] = '='; /* RFC 7617 takes padded base64 */
+		basic[21 + n] = '\0';
 		headers[2] = basic;
 	}
 	if (err == PC_OK)
