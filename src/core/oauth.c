@@ -500,11 +500,11 @@ static enum pc_err oauth_call(struct pc_ctx *ctx, const char *method, const char
 	*doc = NULL;
 	if (err == PC_OK && resp.body.len > 0)
 		j = json_loadb(resp.body.data, resp.body.len, JSON_REJECT_DUPLICATES, NULL);
-	if (err != PC_OK || resp.status >= 500 || resp.status < 200 || j == NULL) {
+	if (err != PC_OK || resp.status >= 500 || resp.status < 200) {
 		out->fail = OAUTH_F_UNREACHABLE;
 		err = PC_EUNAUTHORIZED;
 	} else if (resp.status >= 300 || json_object_get(j, "error") != NULL) {
-		/* GitHub answers 200 {"error": ...} to a bad code */
+		/* a 4xx; GitHub answers 200 {"error": ...} to a bad code */
 		out->fail = OAUTH_F_TOKEN_REFUSED;
 		oauth_error_code(oauth_str(j, "error"), out->provider_error);
 		err = PC_EUNAUTHORIZED;
@@ -533,7 +533,7 @@ static enum pc_err oauth_exchange(struct pc_ctx *ctx, struct oauth_provider *p, 
 				  struct oauth_result *out, json_t **doc)
 {
 	char basic[OAUTH_SECRET_MAX * 4 + 1024];
-	const char *headers[4] = { "Accept: application/json",
+	const char *headers[5] = { "Accept: application/json", OAUTH_UA,
 				   "Content-Type: application/x-www-form-urlencoded", NULL, NULL };
 	struct pc_buf form, cred;
 	size_t n;
@@ -567,7 +567,7 @@ static enum pc_err oauth_exchange(struct pc_ctx *ctx, struct oauth_provider *p, 
 		while (n > 0 && n % 4 != 0)
 			basic[21 + n++] = '='; /* RFC 7617 takes padded base64 */
 		basic[21 + n] = '\0';
-		headers[2] = basic;
+		headers[3] = basic;
 	}
 	if (err == PC_OK)
 		err = oauth_call(ctx, "POST", p->token_url, headers, form.data, out, doc);

@@ -313,6 +313,19 @@ def test_state_from_another_browser_is_refused(srv, provider):
     assert callback(srv, q, cookie).status_code == 200
 
 
+def test_state_of_another_provider_is_refused(server_factory, provider):
+    settings = oauth_settings(provider.issuer, oauth_providers="corp,corp2")
+    settings.update({"oauth_corp2_client_id": "portcullis",
+                     "oauth_corp2_client_secret": "portcullis-secret",
+                     "oauth_corp2_issuer": provider.issuer})
+    srv = server_factory(**settings)
+    q, cookie = provider_flow(srv, provider, login="crosser")
+    n = users_count(srv)
+    r = callback(srv, q, cookie, path="/auth/corp2/callback")
+    assert_detail(r, 400, "OAUTH_INVALID_STATE")
+    assert users_count(srv) == n
+
+
 def test_provider_error_is_400_with_its_code_never_a_login(srv, provider):
     url, cookie, _ = authorize(srv)
     state = url_params(url)["state"]
