@@ -307,6 +307,7 @@ def test_state_from_another_browser_is_refused(srv, provider):
     csrf, verifier = cookie.split(".")
     other_csrf, other_verifier = other_cookie.split(".")
     assert_detail(callback(srv, q, f"{csrf}.{other_verifier}"), 400, "OAUTH_INVALID_STATE")
+    assert_detail(callback(srv, q, f"{other_csrf}.{verifier}"), 400, "OAUTH_INVALID_STATE")
     assert_detail(callback(srv, q, csrf), 400, "OAUTH_INVALID_STATE")
     assert users_count(srv) == n
     # the rightful browser still completes: the refusals spent nothing
