@@ -39,7 +39,7 @@ def ensure_installed():
     """node_modules present, installed from the lockfile once."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.fail("node and npm are needed (scripts/bootstrap installs them)", pytrace=False)
-    if (OIDC_DIR / "node_modules" / "oidc-provider").is_dir():
+    if (OIDC_DIR / "node_modules" / "oidc-provider" / "package.json").is_file():
         return
     r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=OIDC_DIR,
                        capture_output=True, text=True, timeout=300)
