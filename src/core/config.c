@@ -609,6 +609,7 @@ enum pc_err pc_config_set(struct pc_config *cfg, const char *name, const char *v
 {
 	struct row_ref r;
 	bool full = false;
+	enum pc_err err;
 
 	if (!row_find(name, &r) && !keyed_find(cfg, name, true, &r, &full)) {
 		char msg[160];
@@ -624,7 +625,16 @@ enum pc_err pc_config_set(struct pc_config *cfg, const char *name, const char *v
 		pc_errinfo_setf(ei, "config", name, PC_V_UNKNOWN_SETTING, "%s", msg);
 		return PC_ENOTFOUND;
 	}
-	return setting_apply(cfg, &r, value, ei);
+	err = setting_apply(cfg, &r, value, ei);
+	if (err != PC_OK && ei != NULL && strcmp(r.row->name, name) != 0 &&
+	    strncmp(ei->detail, r.row->name, strlen(r.row->name)) == 0) {
+		char msg[sizeof(ei->detail)];
+
+		/* a keyed row's message names the whole setting: oauth_corp_kind */
+		snprintf(msg, sizeof(msg), "%.100s%.140s", name, ei->detail + strlen(r.row->name));
+		memcpy(ei->detail, msg, sizeof(ei->detail));
+	}
+	return err;
 }
 
 const char *pc_config_get_str(const struct pc_config *cfg, const char *name)
@@ -718,7 +728,7 @@ static enum pc_err keyed_load_env(struct pc_config *cfg, struct pc_errinfo *ei)
 			continue;
 		n -= strlen("PORTCULLIS_");
 		for (size_t i = 0; i < n; i++)
-			name[i] = (char)((*e)[strlen("PORTCULLIS_") + i] | 0x20); /* A-Z_0-9 lowered */
+			name[i] = ascii_lower((*e)[strlen("PORTCULLIS_") + i]);
 		name[n] = '\0';
 		if (row_find(name, &r) || !keyed_parse(name, &row, &key, &keylen))
 			continue;
@@ -908,7 +918,15 @@ void pc_config_print_help(FILE *out)
 			s->def[0] != '\0' ? s->def : "(empty)", s->help);
 	}
 	fprintf(out, "Settings of each OAuth provider <name> of oauth_providers:\n");
-	for (size_t i = 0; i < NOAUTH_ROWS; i++)
-		fprintf(out, "  --oauth-<name>-%-16s PORTCULLIS_OAUTH_<NAME>_%-16s\n      %s\n",
-			oauth_rows[i].name, oauth_rows[i].name, oauth_rows[i].help);
+	for (size_t i = 0; i < NOAUTH_ROWS; i++) {
+		size_t n = (size_t)snprintf(flag, sizeof(flag), "--oauth-<name>-%s", oauth_rows[i].name);
+		size_t m = (size_t)snprintf(var, sizeof(var), "PORTCULLIS_OAUTH_<NAME>_%s",
+					    oauth_rows[i].name);
+
+		for (size_t j = 0; j < n && j < sizeof(flag); j++)
+			flag[j] = flag[j] == '_' ? '-' : flag[j];
+		for (size_t j = 0; j < m && j < sizeof(var); j++)
+			var[j] = ascii_upper(var[j]);
+		fprintf(out, "  %-30s %s\n      %s\n", flag, var, oauth_rows[i].help);
+	}
 }

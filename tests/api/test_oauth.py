@@ -568,3 +568,48 @@ def test_stored_provider_tokens_are_sealed_not_in_clear(fake_srv, fake):
         assert fake.refresh_token.encode() not in data, path
     assert fake.access_token not in fake_srv.stderr_text()
     assert "fake-secret" not in fake_srv.stderr_text()
+
+
+# ---- settings ---------------------------------------------------------------------------------------
+
+def test_provider_settings_from_environment_ini_and_a_secret_file(server_factory, fake, tmp_path):
+    secret = tmp_path / "corp.secret"
+    secret.write_text("fake-secret\n")
+    ini = tmp_path / "oauth.ini"
+    ini.write_text("[oauth]\noauth_corp_client_id = fake-client\n")
+    srv = server_factory(config_file=ini, env={
+        "PORTCULLIS_OAUTH_PROVIDERS": "corp",
+        "PORTCULLIS_OAUTH_CORP_ISSUER": fake.issuer,
+        "PORTCULLIS_OAUTH_CORP_CLIENT_SECRET_FILE": str(secret),
+        "PORTCULLIS_OAUTH_CALLBACK_BASE": APP,
+    })
+    r, _ = fake_flow(srv, fake, {})
+    assert r.status_code == 200, r.text
+    headers, _ = fake.token_requests[-1]
+    assert headers["Authorization"] == "Basic " + base64.b64encode(
+        b"fake-client:fake-secret").decode()
+    assert "fake-secret" not in srv.stderr_text()
+
+
+@pytest.mark.parametrize("args,word", [
+    (["--oauth-providers=corp"], "oauth_corp_client_id"),
+    (["--oauth-corp-client-id=c", "--oauth-corp-client-secret=s",
+      "--oauth-corp-issuer=https://idp.example.com"], "oauth_providers"),
+    (["--oauth-providers=corp", "--oauth-corp-client-id=c",
+      "--oauth-corp-issuer=https://idp.example.com"], "oauth_corp_client_secret"),
+    (["--oauth-providers=corp", "--oauth-corp-client-id=c", "--oauth-corp-client-secret=s"],
+     "oauth_corp_issuer"),
+    (["--oauth-providers=corp", "--oauth-corp-client-id=c", "--oauth-corp-client-secret=s",
+      "--oauth-corp-issuer=http://idp.example.com"], "oauth_corp_issuer"),
+    (["--oauth-providers=corp", "--oauth-corp-client-id=c",
+      "--oauth-corp-client-secret-file=/nonexistent/secret",
+      "--oauth-corp-issuer=https://idp.example.com"], "client_secret_file"),
+    (["--oauth-providers=corp", "--oauth-corp-kind=saml"], "oauth_corp_kind"),
+], ids=["no-client", "unlisted", "no-secret", "no-issuer", "plain-http", "secret-file", "kind"])
+def test_bad_provider_settings_refuse_to_start(tmp_path, args, word):
+    from conftest import JWT_SECRET, run_cli
+    p = run_cli(["serve", f"--port={free_port()}", *args], db_path=tmp_path / "x.db",
+                env={"PORTCULLIS_JWT_SECRET": JWT_SECRET}, timeout=20)
+    assert p.returncode != 0, (p.returncode, p.stderr)
+    assert word in p.stderr, p.stderr
+    assert "secret=s" not in p.stderr
