@@ -441,6 +441,10 @@ class FakeProvider:
             hashlib.sha256(str(time.time()).encode()).digest()).decode()[:20]
         self.refresh_token = "fake-refresh-token-value-0123456789"
         self.token_requests = []
+        self.token_body = None   # None: the OpenID answer with an ID token
+        self.user = {"id": 4242, "email": None}            # github /user, facebook /me
+        self.emails = [{"email": "octo@example.com", "primary": True, "verified": True}]
+        self.userinfo_requests = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -465,6 +469,14 @@ class FakeProvider:
                     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(fake.key.public_key()))
                     jwk.update(kid="fake1", alg="RS256", use="sig")
                     self._json({"keys": [jwk]})
+                elif self.path.startswith("/user") or self.path.startswith("/me"):
+                    fake.userinfo_requests.append((self.path, dict(self.headers)))
+                    if self.headers.get("Authorization") != "Bearer " + fake.access_token:
+                        self._json({"message": "Bad credentials"}, 401)
+                    elif self.path == "/user/emails":
+                        self._json(fake.emails)
+                    else:
+                        self._json({k: v for k, v in fake.user.items() if v is not None})
                 else:
                     self._json({"error": "not_found"}, 404)
 
@@ -472,6 +484,9 @@ class FakeProvider:
                 n = int(self.headers.get("Content-Length", "0"))
                 form = dict(urllib.parse.parse_qsl(self.rfile.read(n).decode()))
                 fake.token_requests.append((dict(self.headers), form))
+                if fake.token_body is not None:
+                    self._json(fake.token_body)
+                    return
                 now = int(time.time())
                 claims = {"iss": fake.issuer, "aud": "fake-client", "sub": "fake-sub",
                           "iat": now, "exp": now + 300, "email": "fake@example.com",
@@ -613,3 +628,85 @@ def test_bad_provider_settings_refuse_to_start(tmp_path, args, word):
     assert p.returncode != 0, (p.returncode, p.stderr)
     assert word in p.stderr, p.stderr
     assert "secret=s" not in p.stderr
+
+
+# ---- the presets' rules (github, facebook) against the test's provider -----------------------------
+
+def preset_srv(server_factory, fake, kind, **extra):
+    """A provider of a preset kind whose every endpoint is the test's own."""
+    settings = {
+        "oauth_providers": "corp", "oauth_corp_kind": kind,
+        "oauth_corp_client_id": "fake-client", "oauth_corp_client_secret": "fake-secret",
+        "oauth_corp_authorize_url": fake.issuer + "/authorize",
+        "oauth_corp_token_url": fake.issuer + "/token",
+        "oauth_corp_userinfo_url": fake.issuer + ("/user" if kind == "github" else "/me"),
+        "oauth_callback_base": APP,
+    }
+    if kind == "github":
+        settings["oauth_corp_emails_url"] = fake.issuer + "/user/emails"
+    settings.update(extra)
+    fake.token_body = {"access_token": fake.access_token, "token_type": "bearer",
+                       "scope": "read:user,user:email"}
+    return server_factory(**settings)
+
+
+def preset_flow(srv):
+    url, cookie, _ = authorize(srv)
+    p = url_params(url)
+    assert "nonce" not in p  # no ID token: no nonce
+    return callback(srv, {"code": "fake-code", "state": p["state"]}, cookie)
+
+
+def test_github_user_is_its_id_with_the_primary_verified_email(server_factory, fake):
+    srv = preset_srv(server_factory, fake, "github")
+    fake.emails = [{"email": "old@example.com", "primary": False, "verified": True},
+                   {"email": "octo@example.com", "primary": True, "verified": True}]
+    r = preset_flow(srv)
+    assert r.status_code == 200, r.text
+    me = srv.me(r.json()["access_token"]).json()
+    assert me["email"] == "octo@example.com" and me["is_verified"] is True
+    assert me["oauth_accounts"][0]["account_id"] == "4242"
+    _, form = fake.token_requests[-1]
+    assert form["client_id"] == "fake-client" and form["client_secret"] == "fake-secret"
+    paths = [p for p, _ in fake.userinfo_requests]
+    assert paths == ["/user", "/user/emails"]
+    assert all(h.get("User-Agent") for _, h in fake.userinfo_requests)
+
+
+def test_github_unverified_primary_email_does_not_link(server_factory, fake):
+    srv = preset_srv(server_factory, fake, "github", oauth_associate_by_email=True)
+    srv.new_user(email="octo@example.com")
+    n = users_count(srv)
+    fake.emails = [{"email": "octo@example.com", "primary": True, "verified": False}]
+    assert_detail(preset_flow(srv), 400, "OAUTH_USER_ALREADY_EXISTS")
+    fake.emails = [{"email": "octo@example.com", "primary": False, "verified": True}]
+    assert_detail(preset_flow(srv), 400, "OAUTH_NOT_AVAILABLE_EMAIL")
+    assert users_count(srv) == n
+    fake.emails = [{"email": "octo@example.com", "primary": True, "verified": True}]
+    r = preset_flow(srv)
+    assert r.status_code == 200, r.text  # verified and linking on: linked
+
+
+def test_github_error_in_a_200_token_answer_is_a_refusal(server_factory, fake):
+    srv = preset_srv(server_factory, fake, "github")
+    fake.token_body = {"error": "bad_verification_code",
+                       "error_description": "The code passed is incorrect or expired."}
+    n = users_count(srv)
+    assert_detail(preset_flow(srv), 400, "bad_verification_code")
+    assert users_count(srv) == n
+
+
+def test_facebook_email_is_never_taken_as_verified(server_factory, fake):
+    srv = preset_srv(server_factory, fake, "facebook", oauth_associate_by_email=True)
+    srv.new_user(email="zuck@example.com")
+    fake.user = {"id": "10001", "email": "zuck@example.com"}
+    n = users_count(srv)
+    assert_detail(preset_flow(srv), 400, "OAUTH_USER_ALREADY_EXISTS")
+    assert users_count(srv) == n
+    fake.user = {"id": "10002", "email": "new-fb@example.com", "email_verified": True}
+    r = preset_flow(srv)
+    assert r.status_code == 200, r.text
+    me = srv.me(r.json()["access_token"]).json()
+    assert me["is_verified"] is False and me["oauth_accounts"][0]["account_id"] == "10002"
+    fake.user = {"id": "10003"}
+    assert_detail(preset_flow(srv), 400, "OAUTH_NOT_AVAILABLE_EMAIL")
