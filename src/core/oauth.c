@@ -569,10 +569,12 @@ static enum pc_err oauth_exchange(struct pc_ctx *ctx, struct oauth_provider *p, 
 		basic[21 + n] = '\0';
 		headers[3] = basic;
 	}
-	if (err == PC_OK)
+	if (err == PC_OK) {
 		err = oauth_call(ctx, "POST", p->token_url, headers, form.data, out, doc);
-	else
-		out->fail = OAUTH_F_UNREACHABLE;
+	} else {
+		out->fail = OAUTH_F_NO_CODE; /* a code too long to send is no code */
+		err = PC_EUNAUTHORIZED;
+	}
 	if (cred.data != NULL)
 		crypto_wipe(cred.data, cred.len);
 	if (form.data != NULL)
@@ -945,7 +947,7 @@ enum pc_err oauth_callback(struct pc_ctx *ctx, const char *name, const struct oa
 		oauth_error_code(in->error, out->provider_error);
 		return PC_EUNAUTHORIZED;
 	}
-	if (in->code == NULL || in->code[0] == '\0') {
+	if (in->code == NULL || in->code[0] == '\0' || strnlen(in->code, 4097) > 4096) {
 		out->fail = OAUTH_F_NO_CODE;
 		return PC_EUNAUTHORIZED;
 	}

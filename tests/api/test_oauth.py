@@ -339,6 +339,9 @@ def test_provider_error_is_400_with_its_code_never_a_login(srv, provider):
     assert_detail(r, 400, "OAUTH_PROVIDER_ERROR")
     r = callback(srv, {"state": state}, cookie)
     assert_detail(r, 400, "OAUTH_MISSING_CODE")
+    r = callback(srv, {"code": "c" * 5000, "state": state}, cookie)
+    assert_detail(r, 400, "OAUTH_MISSING_CODE")
+    assert count(srv, "SELECT count(*) FROM oauth_used_states") == 0
     assert users_count(srv) == n
 
 
@@ -710,3 +713,29 @@ def test_facebook_email_is_never_taken_as_verified(server_factory, fake):
     assert me["is_verified"] is False and me["oauth_accounts"][0]["account_id"] == "10002"
     fake.user = {"id": "10003"}
     assert_detail(preset_flow(srv), 400, "OAUTH_NOT_AVAILABLE_EMAIL")
+
+
+def test_prefix_and_switches_move_and_remove_the_routers(server_factory, fake):
+    srv = server_factory(**oauth_settings(fake.issuer, client_id="fake-client",
+                                          secret="fake-secret", oauth_prefix="/sso",
+                                          oauth_associate_router=False))
+    url, _, _ = authorize(srv, path="/sso/corp/authorize")
+    assert url_params(url)["redirect_uri"] == APP + "/sso/corp/callback"
+    assert srv.get("/auth/corp/authorize",
+                   params={"authentication_backend": "jwt"}).status_code == 404
+    token = srv.new_user()[2]
+    assert srv.get("/sso/corp/associate/authorize", headers=bearer(token)).status_code == 404
+    off = server_factory(**oauth_settings(fake.issuer, client_id="fake-client",
+                                          secret="fake-secret", oauth_router=False))
+    assert off.get("/auth/corp/authorize",
+                   params={"authentication_backend": "jwt"}).status_code == 404
+    r = off.get("/auth/corp/associate/authorize", headers=bearer(off.new_user()[2]))
+    assert r.status_code == 200, r.text
+
+
+def test_a_backend_whose_router_is_off_is_unknown(server_factory, fake):
+    srv = server_factory(**oauth_settings(fake.issuer, client_id="fake-client",
+                                          secret="fake-secret", cookie_auth_router=False))
+    r = srv.get("/auth/corp/authorize", params={"authentication_backend": "cookie"})
+    assert_detail(r, 400, "OAUTH_UNKNOWN_AUTHENTICATION_BACKEND")
+    authorize(srv, backend="jwt")
