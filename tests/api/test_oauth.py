@@ -445,6 +445,7 @@ class FakeProvider:
         self.refresh_token = "fake-refresh-token-value-0123456789"
         self.token_requests = []
         self.token_body = None   # None: the OpenID answer with an ID token
+        self.token_delay = 0     # seconds the token endpoint waits before answering
         self.user = {"id": 4242, "email": None}            # github /user, facebook /me
         self.emails = [{"email": "octo@example.com", "primary": True, "verified": True}]
         self.userinfo_requests = []
@@ -487,6 +488,7 @@ class FakeProvider:
                 n = int(self.headers.get("Content-Length", "0"))
                 form = dict(urllib.parse.parse_qsl(self.rfile.read(n).decode()))
                 fake.token_requests.append((dict(self.headers), form))
+                time.sleep(fake.token_delay)
                 if fake.token_body is not None:
                     self._json(fake.token_body)
                     return
@@ -739,3 +741,16 @@ def test_a_backend_whose_router_is_off_is_unknown(server_factory, fake):
     r = srv.get("/auth/corp/authorize", params={"authentication_backend": "cookie"})
     assert_detail(r, 400, "OAUTH_UNKNOWN_AUTHENTICATION_BACKEND")
     authorize(srv, backend="jwt")
+
+
+def test_a_provider_that_does_not_answer_in_time_is_502(server_factory, fake):
+    srv = server_factory(**oauth_settings(fake.issuer, client_id="fake-client",
+                                          secret="fake-secret", oauth_timeout_seconds=1))
+    fake.token_delay = 3
+    n = users_count(srv)
+    t0 = time.monotonic()
+    r, _ = fake_flow(srv, fake, {})
+    assert r.status_code == 502, r.text
+    assert time.monotonic() - t0 < 2.9
+    assert users_count(srv) == n
+    fake.token_delay = 0
