@@ -489,6 +489,7 @@ Test(oidc, a_state_round_trips_bound_to_its_cookie)
 		     PC_OK);
 	cr_assert_eq(oidc_state_verify(key, s, "csrf-cookie-value", NOW + 599, &st), PC_OK);
 	cr_expect_str_eq(st.provider, "oidc");
+	cr_expect_str_eq(st.purpose, "jwt");
 	cr_expect_str_eq(st.nonce, NONCE);
 	cr_expect_eq(st.exp, NOW + 600);
 	cr_expect(oidc_state_verifier_ok(&st, VERIFIER));
@@ -532,4 +533,7 @@ Test(oidc, a_tampered_expired_foreign_or_cookieless_state_is_refused)
 	cr_expect_eq(oidc_state_new(key, "a\"b", "jwt", NONCE, VERIFIER, "c", NOW, 600, t), PC_EINVAL);
 	cr_expect_eq(oidc_state_new(key, "oidc", "jwt", NONCE, "short", "c", NOW, 600, t), PC_EINVAL);
 	cr_expect_eq(oidc_state_new(key, "oidc", "jwt", NONCE, VERIFIER, "c", NOW, 0, t), PC_EINVAL);
+	cr_expect_eq(oidc_state_new(key, "oidc", "", NONCE, VERIFIER, "c", NOW, 600, t), PC_EINVAL);
+	cr_expect_eq(oidc_state_new(key, "oidc", "assoc:0190a000-0000-7000-8000-000000000001-far-too-long",
+				    NONCE, VERIFIER, "c", NOW, 600, t), PC_EINVAL);
 }
