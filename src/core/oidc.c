@@ -1,7 +1,7 @@
 /*
  * oidc.c - the OpenID Connect client core: discovery, the provider's JWKS
  * (cached, by kid), ID token verification, PKCE and the signed state. The
- * routes that use them (authorize, callback, associate) are not here yet.
+ * flow that uses them (authorize, callback, associate, linking) is oauth.c's.
  *
  * The flow these pieces serve (the function for each step beside it):
  *
@@ -10,12 +10,12 @@
  *                on its jwks_uri
  *   authorize    oidc_pkce_verifier + oidc_pkce_challenge (S256),
  *                oidc_nonce_new, a CSRF value for an HttpOnly cookie,
- *                oidc_state_new(provider, nonce, verifier, csrf): the state
+ *                oidc_state_new(provider, purpose, nonce, verifier, csrf): the state
  *                carries hashes of the verifier and of the cookie, never
  *                the secrets themselves
  *   callback     oidc_state_verify(state, cookie): MAC, expiry, the cookie
  *                (a state from another browser fails here), then
- *                oidc_state_verifier_ok; the code exchanged (later slice);
+ *                oidc_state_verifier_ok; the code exchanged (oauth.c);
  *                oidc_id_token_verify(id_token, nonce from the state)
  *
  * URLs (oidc_url_check): https:// always; http:// only to 127.0.0.1 or
