@@ -309,7 +309,7 @@ static enum pc_err oauth_put_enc(struct pc_buf *b, const char *s)
 	return err;
 }
 
-/* "&name=" + value encoded. */
+/* "&name=" + value encoded (no '&' first): a query or a form body. */
 static enum pc_err oauth_param(struct pc_buf *b, const char *name, const char *value)
 {
 	enum pc_err err = buf_printf(b, "%s%s=", b->len > 0 ? "&" : "", name);
@@ -521,12 +521,6 @@ static enum pc_err oauth_call(struct pc_ctx *ctx, const char *method, const char
 	return PC_OK;
 }
 
-/* Appends name=value to a form body, the value encoded. */
-static enum pc_err oauth_form(struct pc_buf *b, const char *name, const char *value)
-{
-	return oauth_param(b, name, value);
-}
-
 /* POST token_url: the code for tokens. *doc gets the answer. */
 static enum pc_err oauth_exchange(struct pc_ctx *ctx, struct oauth_provider *p, const char *code,
 				  const char *verifier, const char *redirect_uri,
@@ -541,17 +535,17 @@ static enum pc_err oauth_exchange(struct pc_ctx *ctx, struct oauth_provider *p, 
 
 	buf_init(&form, 16384);
 	buf_init(&cred, (sizeof(basic) - 32) / 4 * 3);
-	err = oauth_form(&form, "grant_type", "authorization_code");
+	err = oauth_param(&form, "grant_type", "authorization_code");
 	if (err == PC_OK)
-		err = oauth_form(&form, "code", code);
+		err = oauth_param(&form, "code", code);
 	if (err == PC_OK)
-		err = oauth_form(&form, "redirect_uri", redirect_uri);
+		err = oauth_param(&form, "redirect_uri", redirect_uri);
 	if (err == PC_OK)
-		err = oauth_form(&form, "code_verifier", verifier);
+		err = oauth_param(&form, "code_verifier", verifier);
 	if (err == PC_OK && !p->preset->basic_auth) {
-		err = oauth_form(&form, "client_id", p->conf->client_id);
+		err = oauth_param(&form, "client_id", p->conf->client_id);
 		if (err == PC_OK)
-			err = oauth_form(&form, "client_secret", p->secret);
+			err = oauth_param(&form, "client_secret", p->secret);
 	} else if (err == PC_OK) {
 		/* RFC 6749 2.3.1: each form-encoded, then Basic */
 		err = oauth_put_enc(&cred, p->conf->client_id);
