@@ -754,3 +754,42 @@ def test_a_provider_that_does_not_answer_in_time_is_502(server_factory, fake):
     assert time.monotonic() - t0 < 2.9
     assert users_count(srv) == n
     fake.token_delay = 0
+
+
+def test_associate_of_an_account_linked_to_another_user_is_refused(srv, provider):
+    q, cookie = provider_flow(srv, provider, login="shared")
+    first = srv.me(callback(srv, q, cookie).json()["access_token"]).json()
+    _, _, token = srv.new_user(email="second@example.com")
+    h = bearer(token)
+    url, cookie, _ = authorize(srv, backend=None, headers=h,
+                               path="/auth/corp/associate/authorize")
+    q = provider.login(url_params(url), login="shared")
+    r = callback(srv, {"code": q["code"], "state": q["state"]}, cookie,
+                 path="/auth/corp/associate/callback", headers=h)
+    assert_detail(r, 400, "OAUTH_ACCOUNT_ALREADY_LINKED")
+    rows = srv.db("SELECT user_id FROM oauth_accounts")
+    assert rows == [{"user_id": first["id"]}]
+
+
+def _sql(srv, sql, *args):
+    import sqlite3
+    conn = sqlite3.connect(str(srv.db_path), timeout=15)
+    try:
+        conn.execute(sql, args)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def test_inactive_or_second_factor_users_do_not_log_in_by_a_provider(srv, provider):
+    q, cookie = provider_flow(srv, provider, login="gated")
+    uid = srv.me(callback(srv, q, cookie).json()["access_token"]).json()["id"]
+    _sql(srv, "UPDATE users SET is_active = 0 WHERE id = ?", uid)
+    q, cookie = provider_flow(srv, provider, login="gated")
+    assert_detail(callback(srv, q, cookie), 400, "LOGIN_BAD_CREDENTIALS")
+    _sql(srv, "UPDATE users SET is_active = 1, totp_enabled = 1 WHERE id = ?", uid)
+    q, cookie = provider_flow(srv, provider, login="gated", backend="cookie")
+    r = callback(srv, q, cookie)
+    assert_detail(r, 400, "LOGIN_TOTP_REQUIRED")
+    assert set_cookie(r, "fastapiusersauth") is None
+    assert count(srv, "SELECT count(*) FROM sessions") == 0
