@@ -147,6 +147,24 @@ const char *pc_errinfo_describe(const struct pc_errinfo *ei, char *out, size_t o
 
 #define PC_CFG_STR 512
 #define PC_CFG_LAYER_MAX 16384 /* bytes for the settings the faces declare */
+#define PC_OAUTH_MAX 8        /* OAuth providers configured at once */
+
+/* One OAuth provider's settings, oauth_<name>_<field> (config.c's keyed
+ * rows): a slot is taken by the first setting naming a new provider. */
+struct pc_oauth_conf {
+	char name[32];                   /* "" = free slot; [a-z0-9]{1,31} */
+	char kind[16];                   /* google, github, facebook, oidc */
+	char client_id[256];
+	char client_secret[PC_CFG_STR];  /* never logged */
+	char client_secret_file[PC_CFG_STR];
+	char issuer[PC_CFG_STR];         /* oidc: discovery; google: preset */
+	char authorize_url[PC_CFG_STR];  /* "" = the preset's or discovery's */
+	char token_url[PC_CFG_STR];
+	char userinfo_url[PC_CFG_STR];
+	char emails_url[PC_CFG_STR];     /* github: /user/emails */
+	char jwks_url[PC_CFG_STR];
+	char scopes[PC_CFG_STR];         /* blank-separated; "" = the preset's */
+};
 
 struct pc_config {
 	char host[256];
@@ -202,6 +220,14 @@ struct pc_config {
 	int mail_max_attempts;           /* 0 = retry forever */
 	char totp_key[PC_CFG_STR];       /* 64 hex digits; "" = generated once, kept in the store */
 	char totp_issuer[128];           /* issuer of otpauth:// URIs */
+	/* OAuth2 / OpenID Connect social login (issue 11) */
+	char oauth_providers[256];       /* "google,corp": the providers, by name */
+	bool oauth_associate_by_email;   /* link a verified provider email to its user */
+	char oauth_redirect_url[PC_CFG_STR]; /* cookie backend: 302 here after a login */
+	char oauth_callback_base[PC_CFG_STR]; /* public base URL of the callbacks */
+	int oauth_state_lifetime_seconds;
+	int oauth_timeout_seconds;       /* one exchange with a provider */
+	struct pc_oauth_conf oauth[PC_OAUTH_MAX];
 	/* The settings the layers above the core declare (each face's route
 	 * prefixes and cookie): set, loaded and listed by name like the fields
 	 * above, read by their layer; opaque here. */

@@ -142,6 +142,35 @@ const char *config_check_cookie_name(const char *v)
 	return NULL;
 }
 
+/* [a-z0-9]{1,31}: an OAuth provider's name (its URL segment, its keys). */
+static bool oauth_name_ok(const char *p, size_t n)
+{
+	if (n == 0 || n >= sizeof(((struct pc_oauth_conf *)0)->name))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9')))
+			return false;
+	}
+	return true;
+}
+
+static const char *check_oauth_providers(const char *v)
+{
+	for (const char *p = v; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+
+		if (!oauth_name_ok(p, n))
+			return "must be names of [a-z0-9] (at most 31), comma-separated";
+		p += n + (p[n] == ',' ? 1 : 0);
+	}
+	return NULL;
+}
+
+static const char *check_oauth_url(const char *v)
+{
+	return v[0] == '\0' ? NULL : oidc_url_check(v);
+}
+
 /* ---- the core's rows ---------------------------------------------------------------- */
 
 #define S_STR(f, d, ch, chk, h) CONFIG_ROW_STR(struct pc_config, #f, f, d, ch, chk, h)
@@ -219,6 +248,21 @@ static const struct config_row settings[] = {
 	      "empty: generated and kept in the database"),
 	S_STR(totp_issuer, "portcullis", NULL, check_totp_issuer,
 	      "issuer named in TOTP otpauth:// URIs"),
+	S_STR(oauth_providers, "", NULL, check_oauth_providers,
+	      "OAuth providers by name, comma-separated (google,corp); each one's settings are "
+	      "oauth_<name>_<field>, listed below"),
+	S_BOOL(oauth_associate_by_email, "false",
+	       "an OAuth login whose provider asserts a verified email links to the user of "
+	       "that email (off: 400 OAUTH_USER_ALREADY_EXISTS)"),
+	S_STR(oauth_redirect_url, "", NULL, check_http_url_or_empty,
+	      "cookie backend: after an OAuth login answer 302 to this exact front-end URL "
+	      "(empty: 204)"),
+	S_STR(oauth_callback_base, "http://127.0.0.1:8000", NULL, config_check_http_url,
+	      "public base URL of this server: redirect_uri = base + the callback route's path"),
+	S_INT(oauth_state_lifetime_seconds, "600", 30, 3600,
+	      "how long an OAuth state (authorize to callback) is good"),
+	S_INT(oauth_timeout_seconds, "10", 1, 120,
+	      "one exchange with an OAuth provider (token, user info, discovery), start to end"),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -315,6 +359,90 @@ static char *row_field(const struct pc_config *cfg, const struct row_ref *r)
 {
 	return (char *)cfg + r->base + r->row->offset;
 }
+
+/* ---- keyed rows: oauth_<name>_<field>, one slot of pc_config.oauth a provider ---- */
+
+#define K_STR(f, ch, chk, h) CONFIG_ROW_STR(struct pc_oauth_conf, #f, f, "", ch, chk, h)
+
+static const struct config_row oauth_rows[] = {
+	K_STR(kind, "google|github|facebook|oidc", NULL,
+	      "preset: google, github, facebook; oidc: any OpenID provider by discovery "
+	      "(empty: the name when it is a preset, else oidc)"),
+	K_STR(client_id, NULL, NULL, "the client id registered with the provider"),
+	K_STR(client_secret, NULL, NULL, "its client secret (never logged)"),
+	K_STR(client_secret_file, NULL, NULL, "a file holding the client secret instead"),
+	K_STR(issuer, NULL, check_oauth_url,
+	      "oidc: the issuer URL (discovery at {issuer}/.well-known/openid-configuration)"),
+	K_STR(authorize_url, NULL, check_oauth_url, "authorization endpoint (overrides the preset)"),
+	K_STR(token_url, NULL, check_oauth_url, "token endpoint (overrides the preset)"),
+	K_STR(userinfo_url, NULL, check_oauth_url, "user info endpoint (overrides the preset)"),
+	K_STR(emails_url, NULL, check_oauth_url, "github: the emails endpoint (overrides the preset)"),
+	K_STR(jwks_url, NULL, check_oauth_url, "JWKS of ID tokens (overrides the preset)"),
+	K_STR(scopes, NULL, NULL, "scopes asked, blank-separated (empty: the preset's)"),
+};
+
+#define NOAUTH_ROWS (sizeof(oauth_rows) / sizeof(oauth_rows[0]))
+#define OAUTH_KEY_PREFIX "oauth_"
+
+/* The keyed row name spells (oauth_<key>_<row>, the longest row name that
+ * fits), with the key's place in it; false when name is no such setting. */
+static bool keyed_parse(const char *name, const struct config_row **row, const char **key,
+			size_t *keylen)
+{
+	size_t n, rn, best = 0;
+	const char *rest;
+
+	*row = NULL;
+	if (strncmp(name, OAUTH_KEY_PREFIX, strlen(OAUTH_KEY_PREFIX)) != 0)
+		return false;
+	rest = name + strlen(OAUTH_KEY_PREFIX);
+	n = strlen(rest);
+	for (size_t i = 0; i < NOAUTH_ROWS; i++) {
+		rn = strlen(oauth_rows[i].name);
+		if (rn + 2 > n || rn <= best || rest[n - rn - 1] != '_' ||
+		    strcmp(rest + n - rn, oauth_rows[i].name) != 0)
+			continue;
+		best = rn;
+		*row = &oauth_rows[i];
+	}
+	if (*row == NULL || !oauth_name_ok(rest, n - best - 1))
+		return false;
+	*key = rest;
+	*keylen = n - best - 1;
+	return true;
+}
+
+/* The keyed row name spells, in cfg's slot of its key (taken when create
+ * and the key has none). false: not such a name, or no slot (*full). */
+static bool keyed_find(const struct pc_config *cfg, const char *name, bool create,
+		       struct row_ref *out, bool *full)
+{
+	struct pc_config *c = (struct pc_config *)cfg;
+	const char *key;
+	size_t keylen, slot = PC_OAUTH_MAX, free_slot = PC_OAUTH_MAX;
+
+	*full = false;
+	if (!keyed_parse(name, &out->row, &key, &keylen))
+		return false;
+	for (size_t i = 0; i < PC_OAUTH_MAX && slot == PC_OAUTH_MAX; i++) {
+		if (strlen(c->oauth[i].name) == keylen && strncmp(c->oauth[i].name, key, keylen) == 0)
+			slot = i;
+		else if (free_slot == PC_OAUTH_MAX && c->oauth[i].name[0] == '\0')
+			free_slot = i;
+	}
+	if (slot == PC_OAUTH_MAX && create && free_slot < PC_OAUTH_MAX) {
+		slot = free_slot;
+		memcpy(c->oauth[slot].name, key, keylen);
+		c->oauth[slot].name[keylen] = '\0';
+	}
+	if (slot == PC_OAUTH_MAX) {
+		*full = create;
+		return false;
+	}
+	out->base = offsetof(struct pc_config, oauth) + slot * sizeof(struct pc_oauth_conf);
+	return true;
+}
+
 
 enum pc_err config_layer_add(const struct config_layer *l, struct pc_errinfo *ei)
 {
@@ -480,22 +608,42 @@ enum pc_err pc_config_set(struct pc_config *cfg, const char *name, const char *v
 			  struct pc_errinfo *ei)
 {
 	struct row_ref r;
+	bool full = false;
+	enum pc_err err;
 
-	if (!row_find(name, &r)) {
+	if (!row_find(name, &r) && !keyed_find(cfg, name, true, &r, &full)) {
 		char msg[160];
+
+		if (full) {
+			snprintf(msg, sizeof(msg), "%.100s: more than %d OAuth providers", name,
+				 PC_OAUTH_MAX);
+			pc_errinfo_setf(ei, "config", name, PC_V_RULE, "%s", msg);
+			return PC_EINVAL;
+		}
 
 		snprintf(msg, sizeof(msg), "unknown setting '%.100s'", name);
 		pc_errinfo_setf(ei, "config", name, PC_V_UNKNOWN_SETTING, "%s", msg);
 		return PC_ENOTFOUND;
 	}
-	return setting_apply(cfg, &r, value, ei);
+	err = setting_apply(cfg, &r, value, ei);
+	if (err != PC_OK && ei != NULL && strcmp(r.row->name, name) != 0 &&
+	    strncmp(ei->detail, r.row->name, strlen(r.row->name)) == 0) {
+		char msg[sizeof(ei->detail)];
+
+		/* a keyed row's message names the whole setting: oauth_corp_kind */
+		snprintf(msg, sizeof(msg), "%.100s%.140s", name, ei->detail + strlen(r.row->name));
+		memcpy(ei->detail, msg, sizeof(ei->detail));
+	}
+	return err;
 }
 
 const char *pc_config_get_str(const struct pc_config *cfg, const char *name)
 {
 	struct row_ref r;
+	bool full;
 
-	if (!row_find(name, &r) || r.row->type != CONFIG_STR)
+	if ((!row_find(name, &r) && !keyed_find(cfg, name, false, &r, &full)) ||
+	    r.row->type != CONFIG_STR)
 		return NULL;
 	return row_field(cfg, &r);
 }
@@ -557,6 +705,40 @@ static void env_name(const char *name, char *out, size_t outsz)
 		out[i] = ascii_upper(out[i]);
 }
 
+extern char **environ;
+
+/* PORTCULLIS_OAUTH_<NAME>_<FIELD> variables: the keyed rows, whose names
+ * the row table cannot list. */
+static enum pc_err keyed_load_env(struct pc_config *cfg, struct pc_errinfo *ei)
+{
+	static const char pre[] = "PORTCULLIS_OAUTH_";
+	char name[96];
+	const struct config_row *row;
+	const char *key;
+	size_t keylen;
+	struct row_ref r;
+
+	for (char **e = environ; e != NULL && *e != NULL; e++) {
+		const char *eq = strchr(*e, '=');
+		size_t n = eq != NULL ? (size_t)(eq - *e) : 0;
+		enum pc_err err;
+
+		if (n <= strlen("PORTCULLIS_") || n - strlen("PORTCULLIS_") >= sizeof(name) ||
+		    strncmp(*e, pre, strlen(pre)) != 0)
+			continue;
+		n -= strlen("PORTCULLIS_");
+		for (size_t i = 0; i < n; i++)
+			name[i] = ascii_lower((*e)[strlen("PORTCULLIS_") + i]);
+		name[n] = '\0';
+		if (row_find(name, &r) || !keyed_parse(name, &row, &key, &keylen))
+			continue;
+		err = pc_config_set(cfg, name, eq + 1, ei);
+		if (err != PC_OK)
+			return err;
+	}
+	return PC_OK;
+}
+
 enum pc_err pc_config_load_env(struct pc_config *cfg, struct pc_errinfo *ei)
 {
 	struct row_ref r;
@@ -573,6 +755,76 @@ enum pc_err pc_config_load_env(struct pc_config *cfg, struct pc_errinfo *ei)
 		err = setting_apply(cfg, &r, v, ei);
 		if (err != PC_OK)
 			return err;
+	}
+	return keyed_load_env(cfg, ei);
+}
+
+/* Whether name is one of the comma-separated list. */
+static bool list_has(const char *list, const char *name)
+{
+	size_t want = strlen(name);
+
+	for (const char *p = list; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+
+		if (n == want && strncmp(p, name, n) == 0)
+			return true;
+		p += n + (p[n] == ',' ? 1 : 0);
+	}
+	return false;
+}
+
+static enum pc_err keyed_bad(struct pc_errinfo *ei, const char *name, const char *field,
+			     const char *why)
+{
+	char setting[96];
+
+	snprintf(setting, sizeof(setting), "oauth_%s_%s", name, field);
+	pc_errinfo_setf(ei, "config", field, PC_V_RULE, "%s: %s", setting, why);
+	return PC_EINVAL;
+}
+
+/* Each provider slot: its values' checks, its name in oauth_providers, a
+ * client id, one secret source, an issuer for oidc; each listed name has a
+ * slot. */
+static enum pc_err keyed_validate(const struct pc_config *cfg, struct pc_errinfo *ei)
+{
+	for (size_t i = 0; i < PC_OAUTH_MAX; i++) {
+		const struct pc_oauth_conf *o = &cfg->oauth[i];
+
+		if (o->name[0] == '\0')
+			continue;
+		for (size_t k = 0; k < NOAUTH_ROWS; k++) {
+			const char *why = oauth_rows[k].check == NULL ? NULL :
+				oauth_rows[k].check((const char *)o + oauth_rows[k].offset);
+
+			if (why != NULL)
+				return keyed_bad(ei, o->name, oauth_rows[k].name, why);
+		}
+		if (!list_has(cfg->oauth_providers, o->name))
+			return keyed_bad(ei, o->name, "client_id", "the provider is not in oauth_providers");
+		if (o->client_id[0] == '\0')
+			return keyed_bad(ei, o->name, "client_id", "is required");
+		if ((o->client_secret[0] == '\0') == (o->client_secret_file[0] == '\0'))
+			return keyed_bad(ei, o->name, "client_secret",
+					 "give it or client_secret_file, one of them");
+		if (strcmp(oauth_kind_of(o), "oidc") == 0 && o->issuer[0] == '\0')
+			return keyed_bad(ei, o->name, "issuer", "is required for kind oidc");
+	}
+	for (const char *p = cfg->oauth_providers; *p != '\0';) {
+		size_t n = strcspn(p, ","), i;
+
+		for (i = 0; i < PC_OAUTH_MAX; i++) {
+			if (strlen(cfg->oauth[i].name) == n && strncmp(cfg->oauth[i].name, p, n) == 0)
+				break;
+		}
+		if (i == PC_OAUTH_MAX) {
+			pc_errinfo_setf(ei, "config", "oauth_providers", PC_V_RULE,
+					"oauth_providers: %.*s has no oauth_%.*s_client_id", (int)n, p,
+					(int)n, p);
+			return PC_EINVAL;
+		}
+		p += n + (p[n] == ',' ? 1 : 0);
 	}
 	return PC_OK;
 }
@@ -598,6 +850,8 @@ enum pc_err pc_config_validate(const struct pc_config *cfg, struct pc_errinfo *e
 			return PC_EINVAL;
 		}
 	}
+	if (keyed_validate(cfg, ei) != PC_OK)
+		return PC_EINVAL;
 	for (size_t k = 0; k < nlayers; k++) {
 		const char *field = layers[k].layer->name, *msg;
 
@@ -614,9 +868,12 @@ enum pc_err pc_config_validate(const struct pc_config *cfg, struct pc_errinfo *e
 
 bool pc_config_has(const char *name)
 {
+	const struct config_row *row;
+	const char *key;
+	size_t keylen;
 	struct row_ref r;
 
-	return row_find(name, &r);
+	return row_find(name, &r) || keyed_parse(name, &row, &key, &keylen);
 }
 
 bool pc_config_is_bool(const char *name)
@@ -659,5 +916,17 @@ void pc_config_print_help(FILE *out)
 		env_name(s->name, var, sizeof(var));
 		fprintf(out, "  %-30s %-38s default: %s\n      %s\n", flag, var,
 			s->def[0] != '\0' ? s->def : "(empty)", s->help);
+	}
+	fprintf(out, "Settings of each OAuth provider <name> of oauth_providers:\n");
+	for (size_t i = 0; i < NOAUTH_ROWS; i++) {
+		size_t n = (size_t)snprintf(flag, sizeof(flag), "--oauth-<name>-%s", oauth_rows[i].name);
+		size_t m = (size_t)snprintf(var, sizeof(var), "PORTCULLIS_OAUTH_<NAME>_%s",
+					    oauth_rows[i].name);
+
+		for (size_t j = 0; j < n && j < sizeof(flag); j++)
+			flag[j] = flag[j] == '_' ? '-' : flag[j];
+		for (size_t j = 0; j < m && j < sizeof(var); j++)
+			var[j] = ascii_upper(var[j]);
+		fprintf(out, "  %-30s %s\n      %s\n", flag, var, oauth_rows[i].help);
 	}
 }

@@ -16,6 +16,7 @@
  *   onetime   one-time tokens (reset, verify, magic; claims): issue, check, consume
  *   httpc     outbound HTTP: one request, one bounded response (libcurl)
  *   oidc      OpenID Connect client core: discovery, JWKS, ID tokens, PKCE, state
+ *   oauth     social login: providers, authorize, callback, account linking
  *   mail      the outbox and its sender, the mail message, webhooks
  *   ctx       struct pc_ctx, what pc_ctx_open wires together
  */
@@ -259,6 +260,16 @@ enum pc_err totp_code(const unsigned char *secret, size_t n, int64_t step, unsig
 void totp_key_id(const unsigned char key[TOTP_AES_KEY], char out[TOTP_KID_LEN + 1]);
 enum pc_err totp_seal(const unsigned char key[TOTP_AES_KEY], const char *aad,
 		      const unsigned char *pt, size_t n, char *out, size_t outsz);
+/* The sealing itself, for any secret of the core under the same key (TOTP
+ * secrets, OAuth provider tokens): AES-256-GCM, aad bound, "v1:<kid>:<b64>";
+ * at most SEAL_PLAIN_MAX bytes (PC_EINVAL beyond). totp_seal is this with
+ * TOTP_SECRET_MAX. */
+#define SEAL_PLAIN_MAX 4096
+#define SEAL_TEXT_MAX (3 + TOTP_KID_LEN + 1 + (12 + SEAL_PLAIN_MAX + 16 + 2) / 3 * 4 + 1)
+enum pc_err seal_text(const unsigned char key[TOTP_AES_KEY], const char *aad,
+		      const unsigned char *pt, size_t n, char *out, size_t outsz);
+PC_WUR enum pc_err unseal_text(const unsigned char key[TOTP_AES_KEY], const char *aad,
+			       const char *text, unsigned char *pt, size_t ptsz, size_t *n);
 /* PC_EUNAUTHORIZED for another key, a tampered text or another aad. */
 PC_WUR enum pc_err totp_unseal(const unsigned char key[TOTP_AES_KEY], const char *aad,
 			       const char *text, unsigned char *pt, size_t ptsz, size_t *n);
@@ -471,6 +482,12 @@ enum pc_err users_register(struct pc_ctx *ctx, const struct pc_user_input *in,
 enum pc_err users_register_passwordless(struct pc_ctx *ctx, const char *email,
 					struct pc_user *out, struct pc_errinfo *ei);
 
+/* The user an OAuth login creates: passwordless, active, is_verified as
+ * the provider asserted the email. Joins the caller's transaction.
+ * PC_EINVAL (ei: "email"), PC_EEXISTS, PC_ESTORE. */
+enum pc_err users_register_oauth(struct pc_ctx *ctx, const char *email, bool verified,
+				 struct pc_user *out, struct pc_errinfo *ei);
+
 /* ---- onetime (onetime.c) -------------------------------------------------------- */
 
 /* (pc_user_register lives in onetime.c: a registration is users_register
@@ -548,6 +565,7 @@ enum pc_err httpc_curl_error(int rc, const char *errbuf, char *err, size_t errsz
 #define OIDC_PROVIDER_MAX 32      /* a provider name in a state, NUL included */
 #define OIDC_STATE_MAX 768        /* a state's text, NUL included */
 #define OIDC_STATE_KEY 32
+#define OIDC_PURPOSE_MAX 48       /* a state's purpose, NUL included */
 
 /* Whether url may be an issuer or an endpoint: https://, or http:// to
  * 127.0.0.1 or localhost only (test providers); no fragment, no userinfo,
@@ -633,17 +651,18 @@ enum pc_err oidc_state_key(const struct pc_jwt_key *jwt, unsigned char out[OIDC_
  * secret travels in the URL. */
 struct oidc_state {
 	char provider[OIDC_PROVIDER_MAX];
+	char purpose[OIDC_PURPOSE_MAX]; /* what the flow is for: the caller's words */
 	char nonce[OIDC_NONCE_LEN + 1];
 	char verifier_hash[OIDC_CHALLENGE_LEN + 1];
 	char csrf_hash[OIDC_CHALLENGE_LEN + 1];
 	int64_t exp;
 };
 
-/* base64url({"c","exp","n","p","v"}) "." base64url(HMAC-SHA256(key, first
- * part)), expiring at now + lifetime. PC_EINVAL for an empty or oversized
- * provider, nonce, verifier or csrf, lifetime <= 0; PC_ETOOBIG. */
+/* base64url({"a","c","exp","n","p","v"}) "." base64url(HMAC-SHA256(key, first
+ * part)), expiring at now + lifetime; "a" is purpose (printable ASCII).
+ * PC_EINVAL for an empty or oversized provider, purpose, nonce, verifier or csrf, lifetime <= 0; PC_ETOOBIG. */
 enum pc_err oidc_state_new(const unsigned char key[OIDC_STATE_KEY], const char *provider,
-			   const char *nonce, const char *verifier, const char *csrf,
+			   const char *purpose, const char *nonce, const char *verifier, const char *csrf,
 			   int64_t now, int lifetime, char out[OIDC_STATE_MAX]);
 /* PC_OK with out filled when text is a state made under key (constant-time
  * MAC compare), unexpired at now, and csrf (the cookie's value) is the one
@@ -652,6 +671,87 @@ PC_WUR enum pc_err oidc_state_verify(const unsigned char key[OIDC_STATE_KEY], co
 				     const char *csrf, int64_t now, struct oidc_state *out);
 /* Whether verifier is the one a verified state was made with (constant time). */
 bool oidc_state_verifier_ok(const struct oidc_state *st, const char *verifier);
+
+/* ---- oauth (oauth.c): social login over oidc; the flow drawn atop the file ---- */
+
+#define OAUTH_URL_MAX 4096        /* an authorization URL, NUL included */
+#define OAUTH_COOKIE_MAX 96       /* "<csrf>.<verifier>", NUL included */
+#define OAUTH_SCOPES_MAX 16       /* scopes a request may name */
+#define OAUTH_ERROR_MAX 64        /* a provider's error code kept, NUL included */
+
+/* Why a callback failed, for the face to word (its codes, its statuses). */
+enum oauth_fail {
+	OAUTH_F_NONE,
+	OAUTH_F_STATE,            /* bad, expired, replayed or foreign state, no cookie */
+	OAUTH_F_PROVIDER_ERROR,   /* error= from the provider (provider_error) */
+	OAUTH_F_NO_CODE,          /* neither code nor error */
+	OAUTH_F_TOKEN_REFUSED,    /* the token endpoint refused the code (provider_error) */
+	OAUTH_F_ID_TOKEN,         /* an ID token or user info that does not verify */
+	OAUTH_F_UNREACHABLE,      /* no answer, a 5xx, or an answer that is not JSON */
+	OAUTH_F_NO_EMAIL,         /* the provider gave no usable email */
+	OAUTH_F_USER_EXISTS,      /* a user has the email; linking off or email unverified */
+	OAUTH_F_LINKED_ELSEWHERE, /* associate: the account belongs to another user */
+	OAUTH_F_INACTIVE,         /* the linked user is inactive */
+	OAUTH_F_SECOND_FACTOR,    /* the user has TOTP on: no login by a provider alone */
+};
+
+/* What authorize hands out: the URL for the browser, and the value of the
+ * HttpOnly cookie that binds the state to it. */
+struct oauth_start {
+	char url[OAUTH_URL_MAX];
+	char cookie[OAUTH_COOKIE_MAX];
+};
+
+struct oauth_callback_in {
+	const char *code, *state, *error; /* the query's; NULL when absent */
+	const char *cookie;               /* the state cookie's value; NULL when absent */
+	const char *redirect_uri;         /* the one authorize sent */
+	const struct pc_user *assoc;      /* associate: the logged-in user; NULL: login */
+};
+
+struct oauth_result {
+	enum oauth_fail fail;
+	char provider_error[OAUTH_ERROR_MAX];
+	char purpose[OIDC_PURPOSE_MAX];   /* the state's: "login:<backend>" or "assoc:<id>" */
+	struct pc_user user;              /* no password hash */
+	bool created;
+};
+
+/* Start-up: the configured providers (presets, secrets read from their
+ * files), the state key. PC_EINVAL with ei for an unreadable secret file.
+ * No network here: an oidc provider discovers on first use. */
+enum pc_err oauth_open(struct pc_ctx *ctx, struct pc_errinfo *ei);
+void oauth_close(struct pc_ctx *ctx);
+/* The kind of a provider's settings: its kind, else its name when that is a
+ * preset, else "oidc". */
+const char *oauth_kind_of(const struct pc_oauth_conf *c);
+bool oauth_provider_exists(struct pc_ctx *ctx, const char *name);
+/* The authorization URL of provider name for purpose ("login:jwt",
+ * "login:cookie", "assoc:<user id>"), scopes (nscopes 0: the configured or
+ * preset ones). PC_ENOTFOUND: no such provider; PC_EINVAL: a bad scope;
+ * PC_EINTERNAL: an oidc provider's discovery failed (network: a worker). */
+enum pc_err oauth_authorize(struct pc_ctx *ctx, const char *name, const char *purpose,
+			    const char *const *scopes, size_t nscopes, const char *redirect_uri,
+			    struct oauth_start *out);
+/* The callback, on a worker (it talks to the provider). PC_OK: out->user is
+ * logged in (or, associate, linked); PC_EUNAUTHORIZED with out->fail;
+ * PC_ENOTFOUND: no such provider; PC_ESTORE and the like. Nothing is
+ * written on a failure but the spent state. */
+PC_WUR enum pc_err oauth_callback(struct pc_ctx *ctx, const char *name,
+				  const struct oauth_callback_in *in, struct oauth_result *out);
+/* A linked provider account as the users read model shows it. */
+struct oauth_account {
+	char id[PC_ID_LEN + 1];
+	char oauth_name[32];
+	char account_id[256];
+	char account_email[PC_EMAIL_MAX + 1];
+};
+#define OAUTH_ACCOUNTS_MAX 32 /* listed per user */
+/* A user's linked accounts (never their tokens), at most OAUTH_ACCOUNTS_MAX. */
+enum pc_err oauth_accounts(struct pc_ctx *ctx, const char *user_id,
+			   struct oauth_account out[OAUTH_ACCOUNTS_MAX], size_t *n);
+/* Housekeeping: forgets spent states expired by now. */
+enum pc_err oauth_purge(struct pc_ctx *ctx, int64_t now);
 
 /* ---- mail: the outbox (outbox.c), the message (message.c), webhooks (webhook.c) ---- */
 
@@ -741,6 +841,7 @@ struct pc_ctx {
 	struct pc_jwt_key totp_jwt;             /* the TOTP-purpose token's key (totp.c) */
 	unsigned char totp_key[TOTP_AES_KEY];   /* seals TOTP secrets */
 	char totp_kid[TOTP_KID_LEN + 1];
+	struct oauth_set *oauth;                /* the OAuth providers (oauth.c) */
 };
 
 /* The pool that runs slow work; the HTTP layer submits hashing requests here. */

@@ -35,6 +35,7 @@ static const struct housekeeping_job {
 	{ "expired sessions and revoked JWT ids", 300, purge_sessions },
 	{ "expired one-time tokens and delivered outbox rows", 300, outbox_purge },
 	{ "expired refresh tokens and emptied refresh families", 300, refresh_purge },
+	{ "expired records of spent OAuth states", 300, oauth_purge },
 };
 #define HOUSEKEEPING_NJOBS (sizeof(housekeeping_jobs) / sizeof(housekeeping_jobs[0]))
 
@@ -287,9 +288,12 @@ enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out, struct
 	err = bootstrap_admin(ctx, ei);
 	if (err != PC_OK)
 		goto out_free_workers;
-	err = mail_open(ctx, ei);
+	err = oauth_open(ctx, ei);
 	if (err != PC_OK)
 		goto out_free_workers;
+	err = mail_open(ctx, ei);
+	if (err != PC_OK)
+		goto out_close_oauth;
 	err = housekeeping_start(f);
 	if (err != PC_OK)
 		goto out_close_mail;
@@ -298,6 +302,8 @@ enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out, struct
 
 out_close_mail:
 	mail_close(ctx);
+out_close_oauth:
+	oauth_close(ctx);
 out_free_workers:
 	workers_free(ctx->workers);
 out_close_key:
@@ -320,6 +326,7 @@ void pc_ctx_free(struct pc_ctx *ctx)
 	housekeeping_stop(f);
 	mail_close(ctx);
 	workers_free(ctx->workers);
+	oauth_close(ctx);
 	totp_close(ctx);
 	jwt_key_close(&ctx->jwt);
 	store_close(ctx->store);

@@ -1,7 +1,7 @@
 /*
  * oidc.c - the OpenID Connect client core: discovery, the provider's JWKS
  * (cached, by kid), ID token verification, PKCE and the signed state. The
- * routes that use them (authorize, callback, associate) are not here yet.
+ * flow that uses them (authorize, callback, associate, linking) is oauth.c's.
  *
  * The flow these pieces serve (the function for each step beside it):
  *
@@ -10,12 +10,12 @@
  *                on its jwks_uri
  *   authorize    oidc_pkce_verifier + oidc_pkce_challenge (S256),
  *                oidc_nonce_new, a CSRF value for an HttpOnly cookie,
- *                oidc_state_new(provider, nonce, verifier, csrf): the state
+ *                oidc_state_new(provider, purpose, nonce, verifier, csrf): the state
  *                carries hashes of the verifier and of the cookie, never
  *                the secrets themselves
  *   callback     oidc_state_verify(state, cookie): MAC, expiry, the cookie
  *                (a state from another browser fails here), then
- *                oidc_state_verifier_ok; the code exchanged (later slice);
+ *                oidc_state_verifier_ok; the code exchanged (oauth.c);
  *                oidc_id_token_verify(id_token, nonce from the state)
  *
  * URLs (oidc_url_check): https:// always; http:// only to 127.0.0.1 or
@@ -48,7 +48,7 @@
  *      non-empty string under OIDC_SUB_MAX; email, when present, a string
  *      that fits; email_verified true only when exactly JSON true.
  *
- * The state: base64url(JSON {"c": SHA-256 of the CSRF cookie value, "exp",
+ * The state: base64url(JSON {"a": purpose, "c": SHA-256 of the CSRF cookie value, "exp",
  * "n": nonce, "p": provider, "v": SHA-256 of the verifier}) "."
  * base64url(HMAC-SHA256(key, first part)); the key derived from the JWT
  * secret with its own label, as totp.c derives the TOTP-purpose key.
@@ -862,23 +862,25 @@ static bool oidc_field_ok(const char *s, size_t max)
 }
 
 enum pc_err oidc_state_new(const unsigned char key[OIDC_STATE_KEY], const char *provider,
-			   const char *nonce, const char *verifier, const char *csrf,
-			   int64_t now, int lifetime, char out[OIDC_STATE_MAX])
+			   const char *purpose, const char *nonce, const char *verifier,
+			   const char *csrf, int64_t now, int lifetime, char out[OIDC_STATE_MAX])
 {
-	char vh[44], ch[44], payload[256];
+	char vh[44], ch[44], payload[384];
 	unsigned char mac[PC_SHA256_LEN];
 	size_t n, w;
 	int pn;
 
 	out[0] = '\0';
-	if (!oidc_field_ok(provider, OIDC_PROVIDER_MAX) || !oidc_field_ok(nonce, OIDC_NONCE_LEN + 1) ||
+	if (!oidc_field_ok(provider, OIDC_PROVIDER_MAX) || !oidc_field_ok(purpose, OIDC_PURPOSE_MAX) ||
+	    !oidc_field_ok(nonce, OIDC_NONCE_LEN + 1) ||
 	    !oidc_verifier_ok(verifier) || !oidc_field_ok(csrf, 257) || lifetime <= 0)
 		return PC_EINVAL;
 	oidc_hash43(verifier, vh);
 	oidc_hash43(csrf, ch);
 	/* keys sorted; every value is plain ASCII without quotes (checked above) */
-	pn = snprintf(payload, sizeof(payload), "{\"c\":\"%s\",\"exp\":%lld,\"n\":\"%s\",\"p\":\"%s\",\"v\":\"%s\"}",
-		      ch, (long long)(now + lifetime), nonce, provider, vh);
+	pn = snprintf(payload, sizeof(payload),
+		      "{\"a\":\"%s\",\"c\":\"%s\",\"exp\":%lld,\"n\":\"%s\",\"p\":\"%s\",\"v\":\"%s\"}",
+		      purpose, ch, (long long)(now + lifetime), nonce, provider, vh);
 	if (pn < 0 || (size_t)pn >= sizeof(payload))
 		return PC_EINVAL;
 	n = crypto_b64url_encode(payload, (size_t)pn, out, OIDC_STATE_MAX);
@@ -938,6 +940,7 @@ enum pc_err oidc_state_verify(const unsigned char key[OIDC_STATE_KEY], const cha
 		goto out_free;
 	out->exp = json_integer_value(exp);
 	if (!oidc_state_str(o, "p", out->provider, sizeof(out->provider)) ||
+	    !oidc_state_str(o, "a", out->purpose, sizeof(out->purpose)) ||
 	    !oidc_state_str(o, "n", out->nonce, sizeof(out->nonce)) ||
 	    !oidc_state_str(o, "v", out->verifier_hash, sizeof(out->verifier_hash)) ||
 	    !oidc_state_str(o, "c", out->csrf_hash, sizeof(out->csrf_hash)))

@@ -208,14 +208,22 @@ void totp_key_id(const unsigned char key[TOTP_AES_KEY], char out[TOTP_KID_LEN + 
 enum pc_err totp_seal(const unsigned char key[TOTP_AES_KEY], const char *aad,
 		      const unsigned char *pt, size_t n, char *out, size_t outsz)
 {
-	unsigned char raw[TOTP_NONCE + TOTP_SECRET_MAX + TOTP_TAG];
+	if (n > TOTP_SECRET_MAX)
+		return PC_EINVAL;
+	return seal_text(key, aad, pt, n, out, outsz);
+}
+
+enum pc_err seal_text(const unsigned char key[TOTP_AES_KEY], const char *aad,
+		      const unsigned char *pt, size_t n, char *out, size_t outsz)
+{
+	unsigned char raw[TOTP_NONCE + SEAL_PLAIN_MAX + TOTP_TAG];
 	char kid[TOTP_KID_LEN + 1];
 	EVP_CIPHER_CTX *c;
 	int len = 0, fin = 0;
 	size_t pre, w;
 	enum pc_err err = PC_EINTERNAL;
 
-	if (n == 0 || n > TOTP_SECRET_MAX || aad == NULL)
+	if (n == 0 || n > SEAL_PLAIN_MAX || aad == NULL)
 		return PC_EINVAL;
 	err = crypto_random(raw, TOTP_NONCE);
 	if (err != PC_OK)
@@ -252,7 +260,13 @@ out_free:
 enum pc_err totp_unseal(const unsigned char key[TOTP_AES_KEY], const char *aad,
 			const char *text, unsigned char *pt, size_t ptsz, size_t *n)
 {
-	unsigned char raw[TOTP_NONCE + TOTP_SECRET_MAX + TOTP_TAG + 4];
+	return unseal_text(key, aad, text, pt, ptsz, n);
+}
+
+enum pc_err unseal_text(const unsigned char key[TOTP_AES_KEY], const char *aad,
+			const char *text, unsigned char *pt, size_t ptsz, size_t *n)
+{
+	unsigned char raw[TOTP_NONCE + SEAL_PLAIN_MAX + TOTP_TAG + 4];
 	char kid[TOTP_KID_LEN + 1];
 	EVP_CIPHER_CTX *c;
 	size_t rawlen = 0, ctlen;

@@ -170,6 +170,7 @@ static enum pc_err taken_check(struct pc_ctx *ctx, const char *email_lc, const c
 enum user_create_how {
 	USER_HONOUR_FLAGS = 1 << 0, /* administrative: is_active, is_superuser, is_verified */
 	USER_PASSWORDLESS = 1 << 1, /* no password asked for, none stored */
+	USER_VERIFIED = 1 << 2,     /* is_verified from the start (an OAuth provider said so) */
 };
 
 static enum pc_err user_create(struct pc_ctx *ctx, const struct pc_user_input *in, unsigned how,
@@ -235,7 +236,7 @@ static enum pc_err user_create(struct pc_ctx *ctx, const struct pc_user_input *i
 		return err;
 	u.is_active = !honour_flags || in->is_active != 0;
 	u.is_superuser = honour_flags && in->is_superuser == 1;
-	u.is_verified = honour_flags && in->is_verified == 1;
+	u.is_verified = (honour_flags && in->is_verified == 1) || (how & USER_VERIFIED) != 0;
 	u.password_changed_at = now;
 	u.created_at = now;
 	u.updated_at = now;
@@ -266,6 +267,16 @@ enum pc_err users_register_passwordless(struct pc_ctx *ctx, const char *email,
 	pc_user_input_init(&in);
 	in.email = email;
 	return user_create(ctx, &in, USER_PASSWORDLESS, out, ei);
+}
+
+enum pc_err users_register_oauth(struct pc_ctx *ctx, const char *email, bool verified,
+				 struct pc_user *out, struct pc_errinfo *ei)
+{
+	struct pc_user_input in;
+
+	pc_user_input_init(&in);
+	in.email = email;
+	return user_create(ctx, &in, USER_PASSWORDLESS | (verified ? USER_VERIFIED : 0), out, ei);
 }
 
 /* Applies the identity fields of patch to u. Sets *email_changed. */

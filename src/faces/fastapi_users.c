@@ -36,7 +36,8 @@
 
 static pc_handler_fn fu_register, fu_jwt_login, fu_jwt_logout, fu_cookie_login,
 	fu_cookie_logout, fu_me_get, fu_me_patch, fu_user_get, fu_user_patch, fu_user_delete,
-	fu_protected, fu_forgot_password, fu_reset_password, fu_request_verify, fu_verify;
+	fu_protected, fu_forgot_password, fu_reset_password, fu_request_verify, fu_verify,
+	fu_oauth_authorize, fu_oauth_callback, fu_oauth_assoc_authorize, fu_oauth_assoc_callback;
 
 #define AUTHED (PC_R_AUTH | PC_R_ACTIVE)
 
@@ -72,6 +73,18 @@ static const struct pc_route fu_users_routes[] = {
 	{ "DELETE", "/{id}", fu_user_delete, AUTHED | PC_R_SUPERUSER },
 };
 
+/* One router per configured provider, told apart by the {provider} segment
+ * (an unknown one is 404); the callbacks talk to the provider: workers. */
+static const struct pc_route fu_oauth_routes[] = {
+	{ "GET", "/{provider}/authorize", fu_oauth_authorize, PC_R_SLOW },
+	{ "GET", "/{provider}/callback", fu_oauth_callback, PC_R_SLOW },
+};
+
+static const struct pc_route fu_oauth_assoc_routes[] = {
+	{ "GET", "/{provider}/associate/authorize", fu_oauth_assoc_authorize, AUTHED | PC_R_SLOW },
+	{ "GET", "/{provider}/associate/callback", fu_oauth_assoc_callback, AUTHED | PC_R_SLOW },
+};
+
 static const struct pc_route fu_root_routes[] = {
 	{ "GET", "/protected", fu_protected, AUTHED },
 };
@@ -81,10 +94,12 @@ static const struct pc_route fu_root_routes[] = {
 /* ---- settings: rows of this face, values in the configuration's layer area ---- */
 
 /* The routers, in mount order: their switches and paths. */
-enum fu_router { FU_JWT, FU_COOKIE, FU_REGISTER, FU_RESET, FU_VERIFY, FU_USERS, FU__ROUTERS };
+enum fu_router { FU_JWT, FU_COOKIE, FU_REGISTER, FU_RESET, FU_VERIFY, FU_USERS, FU_OAUTH,
+		 FU_OAUTH_ASSOC, FU__ROUTERS };
 
 struct fu_settings {
 	char auth_prefix[128];  /* register, reset, verify and both auth backends */
+	char oauth_prefix[128]; /* the OAuth routers: {oauth_prefix}/{provider}/... */
 	char users_prefix[128]; /* users router */
 	char path[FU__ROUTERS][128]; /* under auth_prefix (FU_USERS: unused) */
 	bool on[FU__ROUTERS];
@@ -118,6 +133,13 @@ static const struct config_row fu_setting_rows[] = {
 	FU_BOOL("verify_router", on[FU_VERIFY],
 		"mount the verify router (request-verify-token, verify)"),
 	FU_BOOL("users_router", on[FU_USERS], "mount the users router (/me, /{id})"),
+	FU_STR("oauth_prefix", oauth_prefix, "/auth", NULL, config_check_prefix,
+	       "prefix of the OAuth routers: {oauth_prefix}/{provider}/authorize, /callback"),
+	FU_BOOL("oauth_router", on[FU_OAUTH],
+		"mount the OAuth router of each provider (authorize, callback)"),
+	FU_BOOL("oauth_associate_router", on[FU_OAUTH_ASSOC],
+		"mount the OAuth associate router of each provider (associate/authorize, "
+		"associate/callback)"),
 	FU_STR("cookie_name", cookie.name, "fastapiusersauth", NULL, config_check_cookie_name,
 	       "session cookie name"),
 	CONFIG_ROW_BOOL(struct fu_settings, "cookie_secure", cookie.secure, "true",
@@ -162,6 +184,9 @@ static const struct pc_mount fu_mounts[] = {
 		 fu_reset_routes),
 	FU_MOUNT("verify", "auth_prefix", "verify_path", "verify_router", fu_verify_routes),
 	FU_MOUNT("users", "users_prefix", NULL, "users_router", fu_users_routes),
+	FU_MOUNT("oauth", "oauth_prefix", NULL, "oauth_router", fu_oauth_routes),
+	FU_MOUNT("oauth associate", "oauth_prefix", NULL, "oauth_associate_router",
+		 fu_oauth_assoc_routes),
 	FU_MOUNT("protected", NULL, NULL, NULL, fu_root_routes),
 };
 
@@ -264,6 +289,33 @@ static enum pc_err fu_fail(struct pc_req *req, struct pc_resp *resp, enum pc_err
 	return PC_OK;
 }
 
+/* The user's linked provider accounts as JSON text: [{"id", "oauth_name",
+ * "account_id", "account_email"}], never a token. With no provider
+ * configured there is nothing to read: [] without a query. A read that
+ * fails answers [] (the user itself was read). */
+static const char *fu_oauth_accounts(struct pc_req *req, const struct pc_user *u)
+{
+	struct oauth_account links[OAUTH_ACCOUNTS_MAX];
+	size_t n = 0;
+	json_t *a;
+	char *text;
+
+	if (pc_ctx_config(req->ctx)->oauth_providers[0] == '\0' ||
+	    oauth_accounts(req->ctx, u->id, links, &n) != PC_OK)
+		return "[]";
+	a = req_json_keep(req, json_array());
+	for (size_t i = 0; a != NULL && i < n; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s}", "id", links[i].id,
+						   "oauth_name", links[i].oauth_name,
+						   "account_id", links[i].account_id,
+						   "account_email", links[i].account_email));
+	text = a != NULL ? json_dumps(a, JSON_COMPACT) : NULL;
+	if (text == NULL)
+		return "[]";
+	arena_defer(req->arena, free, text);
+	return text;
+}
+
 /* UserRead: written directly, as it answers every /users/me. */
 static enum pc_err fu_user_render(struct pc_req *req, struct pc_resp *resp, int status,
 				  const struct pc_user *u)
@@ -280,6 +332,7 @@ static enum pc_err fu_user_render(struct pc_req *req, struct pc_resp *resp, int 
 		jw_str(&w, "username", u->username);
 	if (u->full_name[0] != '\0')
 		jw_str(&w, "full_name", u->full_name);
+	jw_raw(&w, "oauth_accounts", fu_oauth_accounts(req, u));
 	return resp_jw(resp, status, &w);
 }
 
@@ -517,6 +570,215 @@ static enum pc_err fu_protected(struct pc_req *req, struct pc_resp *resp)
 	if (msg == NULL)
 		return PC_ENOMEM;
 	return resp_json(resp, 200, req_json_keep(req, json_pack("{s:s}", "message", msg)));
+}
+
+/* ---- handlers: the OAuth routers ------------------------------------------------------- */
+
+/* fastapi-users' CSRF cookie of the OAuth flow: HttpOnly, holding what binds
+ * the state to this browser (and the PKCE verifier). */
+#define FU_OAUTH_COOKIE "fastapiusersoauthcsrf"
+
+/* How each failure of a callback answers; code NULL: the provider's own. */
+static const struct {
+	enum oauth_fail fail;
+	int status;
+	const char *code;
+} fu_oauth_fails[] = {
+	{ OAUTH_F_STATE, 400, "OAUTH_INVALID_STATE" },
+	{ OAUTH_F_PROVIDER_ERROR, 400, NULL },
+	{ OAUTH_F_NO_CODE, 400, "OAUTH_MISSING_CODE" },
+	{ OAUTH_F_TOKEN_REFUSED, 400, NULL },
+	{ OAUTH_F_ID_TOKEN, 400, "OAUTH_INVALID_ID_TOKEN" },
+	{ OAUTH_F_UNREACHABLE, 502, "Bad Gateway" },
+	{ OAUTH_F_NO_EMAIL, 400, "OAUTH_NOT_AVAILABLE_EMAIL" },
+	{ OAUTH_F_USER_EXISTS, 400, "OAUTH_USER_ALREADY_EXISTS" },
+	{ OAUTH_F_LINKED_ELSEWHERE, 400, "OAUTH_ACCOUNT_ALREADY_LINKED" },
+	{ OAUTH_F_INACTIVE, 400, "LOGIN_BAD_CREDENTIALS" },
+	{ OAUTH_F_SECOND_FACTOR, 400, "LOGIN_TOTP_REQUIRED" },
+};
+
+static const struct fu_errmap fu_oauth_errs[] = {
+	{ PC_ENOTFOUND, 404, "Not Found", false },
+	{ PC_EINTERNAL, 502, "Bad Gateway", false },
+	{ PC_OK, 0, NULL, false },
+};
+
+static struct pc_cookie fu_oauth_cookie(const struct pc_config *cfg, const char *value,
+					int max_age)
+{
+	struct pc_cookie c = fu_cookie(cfg, value, max_age);
+
+	c.name = FU_OAUTH_COOKIE;
+	c.httponly = true;
+	c.samesite = "lax"; /* the provider's redirect is a top-level GET: lax sends it */
+	return c;
+}
+
+/* The callback URL of provider name: oauth_callback_base + its route's path,
+ * from settings alone, never from the request. */
+static const char *fu_oauth_redirect(struct pc_req *req, const char *name, bool assoc)
+{
+	const struct pc_config *cfg = pc_ctx_config(req->ctx);
+	const struct fu_settings *s = config_layer_get(cfg, &fu_settings);
+	size_t n = strlen(cfg->oauth_callback_base);
+
+	if (n > 0 && cfg->oauth_callback_base[n - 1] == '/')
+		n--;
+	return arena_printf(req->arena, "%.*s%s/%s%s/callback", (int)n, cfg->oauth_callback_base,
+			    s->oauth_prefix, name, assoc ? "/associate" : "");
+}
+
+/* authorize, for purpose: the URL and the state cookie. */
+static enum pc_err fu_oauth_start(struct pc_req *req, struct pc_resp *resp, const char *name,
+				  const char *purpose, bool assoc)
+{
+	const struct pc_config *cfg = pc_ctx_config(req->ctx);
+	const char *scopes[OAUTH_SCOPES_MAX];
+	struct oauth_start *st = arena_alloc(req->arena, sizeof(*st));
+	const char *redirect = fu_oauth_redirect(req, name, assoc);
+	struct pc_cookie c;
+	size_t n = 0;
+	enum pc_err err = st == NULL || redirect == NULL ? PC_ENOMEM :
+		req_query_all(req, "scopes", scopes, OAUTH_SCOPES_MAX, &n);
+
+	if (err == PC_OK)
+		err = oauth_authorize(req->ctx, name, purpose, scopes, n, redirect, st);
+	if (err == PC_EINVAL || err == PC_ETOOBIG) {
+		pc_errinfo_set(&req->errinfo, "query", "scopes", PC_V_RULE, 0);
+		err = PC_EINVAL;
+	}
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_oauth_errs);
+	c = fu_oauth_cookie(cfg, arena_strdup(req->arena, st->cookie),
+			    cfg->oauth_state_lifetime_seconds);
+	crypto_wipe(st->cookie, sizeof(st->cookie));
+	err = resp_cookie_set(resp, &c);
+	if (err != PC_OK)
+		return err;
+	return resp_json(resp, 200, req_json_keep(req,
+		json_pack("{s:s}", "authorization_url", st->url)));
+}
+
+/* The backend a login purpose names, when that router is mounted; NULL otherwise. */
+static const char *fu_oauth_backend(const struct pc_config *cfg, const char *backend)
+{
+	const struct fu_settings *s = config_layer_get(cfg, &fu_settings);
+
+	if (backend == NULL)
+		return NULL;
+	if (strcmp(backend, "jwt") == 0 && s->on[FU_JWT])
+		return "login:jwt";
+	if (strcmp(backend, "cookie") == 0 && s->on[FU_COOKIE])
+		return "login:cookie";
+	return NULL;
+}
+
+static enum pc_err fu_oauth_authorize(struct pc_req *req, struct pc_resp *resp)
+{
+	const char *name = req_param_get(req, "provider");
+	const char *backend = req_query_get(req, "authentication_backend");
+	const char *purpose = fu_oauth_backend(pc_ctx_config(req->ctx), backend);
+
+	if (!oauth_provider_exists(req->ctx, name))
+		return fu_fail(req, resp, PC_ENOTFOUND, fu_oauth_errs);
+	if (backend == NULL || backend[0] == '\0') {
+		pc_errinfo_set(&req->errinfo, "query", "authentication_backend", PC_V_MISSING, 0);
+		return fu_fail(req, resp, PC_EINVAL, fu_oauth_errs);
+	}
+	if (purpose == NULL) /* seed 000: 400, unknown authentication backend */
+		return fu_detail(req, resp, 400, "OAUTH_UNKNOWN_AUTHENTICATION_BACKEND", NULL);
+	return fu_oauth_start(req, resp, name, purpose, false);
+}
+
+static enum pc_err fu_oauth_assoc_authorize(struct pc_req *req, struct pc_resp *resp)
+{
+	const char *name = req_param_get(req, "provider");
+	const char *purpose = arena_printf(req->arena, "assoc:%s", req->user->id);
+
+	if (!oauth_provider_exists(req->ctx, name))
+		return fu_fail(req, resp, PC_ENOTFOUND, fu_oauth_errs);
+	if (purpose == NULL)
+		return PC_ENOMEM;
+	return fu_oauth_start(req, resp, name, purpose, true);
+}
+
+/* The callback, for the logged-in user assoc or (NULL) a login: r filled;
+ * the state cookie is cleared whatever the outcome. On a failure the
+ * response is rendered and *done set. */
+static enum pc_err fu_oauth_finish(struct pc_req *req, struct pc_resp *resp,
+				   const struct pc_user *assoc, struct oauth_result *r, bool *done)
+{
+	const char *name = req_param_get(req, "provider");
+	struct pc_cookie gone = fu_oauth_cookie(pc_ctx_config(req->ctx), "", 0);
+	struct oauth_callback_in in = {
+		.code = req_query_get(req, "code"), .state = req_query_get(req, "state"),
+		.error = req_query_get(req, "error"), .cookie = req_cookie_get(req, FU_OAUTH_COOKIE),
+		.assoc = assoc,
+	};
+	enum pc_err err;
+
+	*done = true;
+	if (!oauth_provider_exists(req->ctx, name))
+		return fu_fail(req, resp, PC_ENOTFOUND, fu_oauth_errs);
+	in.redirect_uri = fu_oauth_redirect(req, name, assoc != NULL);
+	err = oauth_callback(req->ctx, name, &in, r);
+	if (resp_cookie_set(resp, &gone) != PC_OK)
+		return PC_ENOMEM;
+	for (size_t i = 0; err == PC_EUNAUTHORIZED && i < N(fu_oauth_fails); i++) {
+		if (fu_oauth_fails[i].fail == r->fail)
+			return fu_detail(req, resp, fu_oauth_fails[i].status,
+					 fu_oauth_fails[i].code != NULL ? fu_oauth_fails[i].code
+									: r->provider_error, NULL);
+	}
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_oauth_errs);
+	*done = false;
+	return PC_OK;
+}
+
+/* A login by the backend the state names: the JWT body, or the session
+ * cookie (204, or 302 to the configured oauth_redirect_url exactly). */
+static enum pc_err fu_oauth_callback(struct pc_req *req, struct pc_resp *resp)
+{
+	const struct pc_config *cfg = pc_ctx_config(req->ctx);
+	struct oauth_result *r = arena_alloc(req->arena, sizeof(*r));
+	char token[PC_JWT_MAX];
+	struct pc_cookie c;
+	bool done;
+	enum pc_err err = r == NULL ? PC_ENOMEM : fu_oauth_finish(req, resp, NULL, r, &done);
+
+	if (err != PC_OK || done)
+		return err;
+	if (strcmp(r->purpose, "login:jwt") == 0) {
+		err = pc_jwt_issue(req->ctx, &r->user, token, sizeof(token));
+		if (err != PC_OK)
+			return fu_fail(req, resp, err, fu_login_errs);
+		return resp_json(resp, 200, req_json_keep(req,
+			json_pack("{s:s, s:s}", "access_token", token, "token_type", "bearer")));
+	}
+	err = pc_session_create(req->ctx, &r->user, req->client_ip,
+				req_header_get(req, "User-Agent"), token);
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_login_errs);
+	c = fu_cookie(cfg, arena_strdup(req->arena, token), cfg->session_lifetime_seconds);
+	crypto_wipe(token, sizeof(token));
+	err = resp_cookie_set(resp, &c);
+	if (err == PC_OK && cfg->oauth_redirect_url[0] != '\0')
+		err = resp_header_add(resp, "Location", cfg->oauth_redirect_url);
+	if (err != PC_OK)
+		return err;
+	return resp_status(resp, cfg->oauth_redirect_url[0] != '\0' ? 302 : 204);
+}
+
+static enum pc_err fu_oauth_assoc_callback(struct pc_req *req, struct pc_resp *resp)
+{
+	struct oauth_result *r = arena_alloc(req->arena, sizeof(*r));
+	bool done;
+	enum pc_err err = r == NULL ? PC_ENOMEM : fu_oauth_finish(req, resp, req->user, r, &done);
+
+	if (err != PC_OK || done)
+		return err;
+	return fu_user_render(req, resp, 200, &r->user);
 }
 
 const struct pc_face face_fastapi_users = {

@@ -99,6 +99,11 @@ const char *req_header_get(const struct pc_req *req, const char *name);
 const char *req_cookie_get(const struct pc_req *req, const char *name);
 const char *req_query_get(const struct pc_req *req, const char *name);
 const char *req_param_get(const struct pc_req *req, const char *name);
+/* Every value of a repeated query argument (scopes=a&scopes=b), decoded,
+ * in order, borrowed: *n of them. PC_ETOOBIG past max, PC_EINVAL for one
+ * that is not valid text (then *n is 0). */
+enum pc_err req_query_all(const struct pc_req *req, const char *name, const char **out,
+			  size_t max, size_t *n);
 /* PC_R_FORM routes: a decoded form field (valid UTF-8), or NULL. */
 const char *req_form_get(const struct pc_req *req, const char *name);
 
@@ -149,6 +154,8 @@ void jw_init(struct pc_jw *w, struct pc_arena *arena);
 /* value NULL: the member is null. */
 void jw_str(struct pc_jw *w, const char *key, const char *value);
 void jw_bool(struct pc_jw *w, const char *key, bool value);
+/* A member whose value is json, JSON text the caller made (jansson's). */
+void jw_raw(struct pc_jw *w, const char *key, const char *json);
 /* Closes the object and makes it the body, Content-Type application/json. */
 enum pc_err resp_jw(struct pc_resp *resp, int status, struct pc_jw *w);
 /* The HTTP reason phrase: "Not Found" for 404, ...; "Error" for a status

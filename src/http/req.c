@@ -349,6 +349,57 @@ static enum MHD_Result req_query_iter(void *cls, enum MHD_ValueKind kind, const 
 	return MHD_NO;
 }
 
+struct req_query_each {
+	const struct pc_req *req;
+	const char *name;
+	const char **out;
+	size_t max, n;
+	enum pc_err err;
+};
+
+static enum MHD_Result req_query_each_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+					   const char *value)
+{
+	struct req_query_each *q = cls;
+	struct req_query_find one = { q->name, NULL, false };
+	size_t n, len;
+	char *d;
+
+	if (req_query_iter(&one, kind, key, value) == MHD_YES)
+		return MHD_YES; /* another name */
+	if (q->n == q->max) {
+		q->err = PC_ETOOBIG;
+		return MHD_NO;
+	}
+	n = strlen(one.raw);
+	d = arena_alloc(q->req->arena, n + 1);
+	if (d == NULL) {
+		q->err = PC_ENOMEM;
+		return MHD_NO;
+	}
+	len = http_pct_decode(d, one.raw, n, false);
+	if (!http_text_ok(d, len)) {
+		q->err = PC_EINVAL;
+		return MHD_NO;
+	}
+	q->out[q->n++] = d;
+	return MHD_YES;
+}
+
+enum pc_err req_query_all(const struct pc_req *req, const char *name, const char **out,
+			  size_t max, size_t *n)
+{
+	struct MHD_Connection *c = req_conn(req);
+	struct req_query_each q = { req, name, out, max, 0, PC_OK };
+
+	*n = 0;
+	if (c == NULL)
+		return PC_OK;
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, req_query_each_iter, &q);
+	*n = q.err == PC_OK ? q.n : 0;
+	return q.err;
+}
+
 const char *req_query_get(const struct pc_req *req, const char *name)
 {
 	struct MHD_Connection *c = req_conn(req);

@@ -211,6 +211,12 @@ void jw_bool(struct pc_jw *w, const char *key, bool value)
 		jw_put(w, "false", 5);
 }
 
+void jw_raw(struct pc_jw *w, const char *key, const char *json)
+{
+	jw_key(w, key);
+	jw_put(w, json, strlen(json));
+}
+
 enum pc_err resp_jw(struct pc_resp *resp, int status, struct pc_jw *w)
 {
 	jw_put(w, "}", 1);

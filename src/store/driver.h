@@ -118,6 +118,12 @@ enum store_stmt {
 	STMT_TOTP_RC_USE,
 	STMT_USER_PROFILE_GET, /* the user_account face's fields (006: phone, contacts) */
 	STMT_USER_PROFILE_SET,
+	STMT_OAUTH_BY_ACCOUNT, /* 009_oauth: a linked provider account (link columns) */
+	STMT_OAUTH_LIST_USER,  /* the user's links, ordered (link columns) */
+	STMT_OAUTH_INSERT,
+	STMT_OAUTH_UPDATE,     /* fresh tokens and email of a link */
+	STMT_OAUTH_STATE_USE,  /* records a spent state; a second insert is PC_EEXISTS */
+	STMT_OAUTH_STATE_PURGE,
 	STMT__MAX
 };
 
@@ -211,6 +217,17 @@ enum store_profile_col { PROFILE_COLUMNS(COL_ENUM) COL_PROFILE__N };
 	X(COL_TOTP_ENABLED, "enabled")
 
 enum store_totp_col { TOTP_COLUMNS(COL_ENUM) COL_TOTP__N };
+
+/* struct pc_oauth_link: an oauth_accounts row without its tokens (which
+ * are written, never read back). */
+#define OAUTH_COLUMNS(X) \
+	X(COL_OA_ID, "id") \
+	X(COL_OA_USER_ID, "user_id") \
+	X(COL_OA_NAME, "oauth_name") \
+	X(COL_OA_ACCOUNT_ID, "account_id") \
+	X(COL_OA_ACCOUNT_EMAIL, "account_email")
+
+enum store_oauth_col { OAUTH_COLUMNS(COL_ENUM) COL_OA__N };
 
 /* A statement of one column (a count, an id, a value): its name is the
  * statement's own (store_stmt_cols[]). */

@@ -34,6 +34,7 @@ static const char *const outbox_cols[] = { OUTBOX_COLUMNS(COL_NAME) };
 static const char *const refresh_cols[] = { REFRESH_COLUMNS(COL_NAME) };
 static const char *const totp_cols[] = { TOTP_COLUMNS(COL_NAME) };
 static const char *const profile_cols[] = { PROFILE_COLUMNS(COL_NAME) };
+static const char *const oauth_cols[] = { OAUTH_COLUMNS(COL_NAME) };
 static const char *const one_cols[] = { "one" };
 static const char *const version_cols[] = { "version" };
 static const char *const n_cols[] = { "n" };
@@ -69,6 +70,8 @@ const struct store_cols store_stmt_cols[STMT__MAX] = {
 	[STMT_TOTP_GET] = COLS(totp_cols),
 	[STMT_TOTP_OTHER_KEY] = COLS(n_cols),
 	[STMT_USER_PROFILE_GET] = COLS(profile_cols),
+	[STMT_OAUTH_BY_ACCOUNT] = COLS(oauth_cols),
+	[STMT_OAUTH_LIST_USER] = COLS(oauth_cols),
 };
 
 /* ---- one use of a statement ---------------------------------------------------------------- */
@@ -1430,4 +1433,111 @@ enum pc_err store_totp_count_other_key(struct pc_store *s, const char *prefix, i
 	if (prefix == NULL)
 		return PC_EINVAL;
 	return q_value(s, STMT_TOTP_OTHER_KEY, args, NARGS(args), out, &found);
+}
+
+/* ---- OAuth accounts and spent states (009_oauth) ------------------------------------------ */
+
+static const struct row_field oauth_fields[] = {
+	ROW_T(COL_OA_ID, struct pc_oauth_link, id),
+	ROW_T(COL_OA_USER_ID, struct pc_oauth_link, user_id),
+	ROW_T(COL_OA_NAME, struct pc_oauth_link, oauth_name),
+	ROW_T(COL_OA_ACCOUNT_ID, struct pc_oauth_link, account_id),
+	ROW_T(COL_OA_ACCOUNT_EMAIL, struct pc_oauth_link, account_email),
+};
+
+#define N_OAUTH_FIELDS (sizeof(oauth_fields) / sizeof(oauth_fields[0]))
+
+enum pc_err store_oauth_account_get(struct pc_store *s, const char *oauth_name,
+				    const char *account_id, struct pc_oauth_link *out)
+{
+	const struct store_arg args[] = {
+		A_TEXT(":oauth_name", oauth_name), A_TEXT(":account_id", account_id),
+	};
+	struct q q;
+	enum pc_err err;
+
+	memset(out, 0, sizeof(*out));
+	if (oauth_name == NULL || account_id == NULL)
+		return PC_EINVAL;
+	err = q_row(s, STMT_OAUTH_BY_ACCOUNT, args, NARGS(args), &q);
+	if (err != PC_OK)
+		return err;
+	err = row_read(&q, out, sizeof(*out), oauth_fields, N_OAUTH_FIELDS);
+	q_done(&q);
+	return err;
+}
+
+enum pc_err store_oauth_account_list(struct pc_store *s, const char *user_id,
+				     struct pc_oauth_link *out, size_t max, size_t *n)
+{
+	const struct store_arg args[] = { A_TEXT(":user_id", user_id) };
+	struct q q;
+	bool row = false;
+	enum pc_err err;
+
+	*n = 0;
+	if (user_id == NULL)
+		return PC_EINVAL;
+	err = q_open(s, STMT_OAUTH_LIST_USER, args, NARGS(args), &q);
+	if (err != PC_OK)
+		return err;
+	while (*n < max) {
+		err = q_step(&q, NULL, &row);
+		if (err != PC_OK || !row)
+			break;
+		err = row_read(&q, &out[*n], sizeof(out[0]), oauth_fields, N_OAUTH_FIELDS);
+		if (err != PC_OK)
+			break;
+		(*n)++;
+	}
+	q_done(&q);
+	if (err != PC_OK)
+		*n = 0;
+	return err;
+}
+
+enum pc_err store_oauth_account_insert(struct pc_store *s, const struct pc_oauth_link *l,
+				       const struct pc_oauth_tokens *t, int64_t now)
+{
+	const struct store_arg args[] = {
+		A_FIELD(":id", l->id), A_FIELD(":user_id", l->user_id),
+		A_FIELD(":oauth_name", l->oauth_name), A_FIELD(":account_id", l->account_id),
+		A_FIELD(":account_email", l->account_email),
+		A_TEXT(":access_token", t->access_enc), A_TEXT(":refresh_token", t->refresh_enc),
+		A_INT(":expires_at", t->expires_at), A_INT(":now", now),
+	};
+
+	return q_write(s, STMT_OAUTH_INSERT, args, NARGS(args), NULL, NULL);
+}
+
+enum pc_err store_oauth_account_update(struct pc_store *s, const char *id,
+				       const char *account_email,
+				       const struct pc_oauth_tokens *t, int64_t now)
+{
+	const struct store_arg args[] = {
+		A_TEXT(":id", id), A_TEXT(":account_email", account_email),
+		A_TEXT(":access_token", t->access_enc), A_TEXT(":refresh_token", t->refresh_enc),
+		A_INT(":expires_at", t->expires_at), A_INT(":now", now),
+	};
+
+	if (id == NULL || account_email == NULL)
+		return PC_EINVAL;
+	return q_write_one(s, STMT_OAUTH_UPDATE, args, NARGS(args), NULL);
+}
+
+enum pc_err store_oauth_state_use(struct pc_store *s, const char *state_hash, int64_t expires_at)
+{
+	const struct store_arg args[] = {
+		A_TEXT(":state_hash", state_hash), A_INT(":expires_at", expires_at),
+	};
+
+	if (state_hash == NULL)
+		return PC_EINVAL;
+	return q_write(s, STMT_OAUTH_STATE_USE, args, NARGS(args), NULL, NULL);
+}
+
+enum pc_err store_oauth_state_purge(struct pc_store *s, int64_t now, int64_t *removed)
+{
+	*removed = 0;
+	return purge_one(s, STMT_OAUTH_STATE_PURGE, now, removed);
 }

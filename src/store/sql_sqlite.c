@@ -247,4 +247,25 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 	[STMT_TOTP_RC_USE] =
 		"UPDATE totp_recovery_codes SET used_at = :now WHERE user_id = :user_id "
 		"AND code_hash = :code_hash AND used_at IS NULL",
+	/* OAuth (009_oauth; core/oauth.c). Plain portable SQL. */
+	[STMT_OAUTH_BY_ACCOUNT] =
+		"SELECT id, user_id, oauth_name, account_id, account_email FROM oauth_accounts "
+		"WHERE oauth_name = :oauth_name AND account_id = :account_id",
+	[STMT_OAUTH_LIST_USER] =
+		"SELECT id, user_id, oauth_name, account_id, account_email FROM oauth_accounts "
+		"WHERE user_id = :user_id ORDER BY oauth_name, account_id",
+	[STMT_OAUTH_INSERT] =
+		"INSERT INTO oauth_accounts (id, user_id, oauth_name, account_id, account_email, "
+		"access_token, expires_at, refresh_token, created_at, updated_at) VALUES (:id, "
+		":user_id, :oauth_name, :account_id, :account_email, :access_token, :expires_at, "
+		":refresh_token, :now, :now)",
+	[STMT_OAUTH_UPDATE] =
+		"UPDATE oauth_accounts SET account_email = :account_email, access_token = "
+		":access_token, expires_at = :expires_at, refresh_token = :refresh_token, "
+		"updated_at = :now WHERE id = :id",
+	/* The replay record: the primary key refuses a state spent before. */
+	[STMT_OAUTH_STATE_USE] =
+		"INSERT INTO oauth_used_states (state_hash, expires_at) VALUES (:state_hash, "
+		":expires_at)",
+	[STMT_OAUTH_STATE_PURGE] = "DELETE FROM oauth_used_states WHERE expires_at <= :before",
 };

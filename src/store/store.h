@@ -105,6 +105,26 @@ struct pc_totp_row {
 	bool enabled;                          /* users.totp_enabled */
 };
 
+/* An OAuth provider account linked to a user (009_oauth), as read back:
+ * never its tokens. */
+#define PC_OAUTH_NAME_MAX 31
+#define PC_OAUTH_ACCOUNT_MAX 255
+struct pc_oauth_link {
+	char id[PC_ID_LEN + 1];
+	char user_id[PC_ID_LEN + 1];
+	char oauth_name[PC_OAUTH_NAME_MAX + 1];
+	char account_id[PC_OAUTH_ACCOUNT_MAX + 1];
+	char account_email[PC_EMAIL_MAX + 1];
+};
+
+/* The provider's tokens as written: sealed text (core/oauth.c), NULL when
+ * the provider gave none; expires_at 0 when unknown. */
+struct pc_oauth_tokens {
+	const char *access_enc;
+	const char *refresh_enc;
+	int64_t expires_at;
+};
+
 /* The lockout rule of wrong codes, in the store's one UPDATE. */
 struct pc_totp_lockout {
 	int threshold;   /* failures in a row before the first lock */
@@ -370,6 +390,27 @@ enum pc_err store_totp_fail(struct pc_store *s, const char *user_id, int64_t now
 /* Users with a stored secret sealed under a key whose text prefix
  * ("v1:<key id>:") is not prefix. */
 enum pc_err store_totp_count_other_key(struct pc_store *s, const char *prefix, int64_t *out);
+
+/* OAuth accounts (core/oauth.c; these join the caller's transaction).
+ * get: the link of (oauth_name, account_id); PC_ENOTFOUND. */
+enum pc_err store_oauth_account_get(struct pc_store *s, const char *oauth_name,
+				    const char *account_id, struct pc_oauth_link *out);
+/* The user's links, at most max, ordered by oauth_name, account_id. */
+enum pc_err store_oauth_account_list(struct pc_store *s, const char *user_id,
+				     struct pc_oauth_link *out, size_t max, size_t *n);
+/* insert: PC_EEXISTS when (oauth_name, account_id) is linked already,
+ * PC_ENOTFOUND when the user is gone. update: the link's email and fresh
+ * tokens; PC_ENOTFOUND. */
+enum pc_err store_oauth_account_insert(struct pc_store *s, const struct pc_oauth_link *l,
+				       const struct pc_oauth_tokens *t, int64_t now);
+enum pc_err store_oauth_account_update(struct pc_store *s, const char *id,
+				       const char *account_email,
+				       const struct pc_oauth_tokens *t, int64_t now);
+/* The replay record of OAuth states: records state_hash as spent until
+ * expires_at. PC_EEXISTS when it was spent already (nothing written). */
+enum pc_err store_oauth_state_use(struct pc_store *s, const char *state_hash, int64_t expires_at);
+/* Deletes the records of states expired by now; *removed counts them. */
+enum pc_err store_oauth_state_purge(struct pc_store *s, int64_t now, int64_t *removed);
 
 /* The callers' spelling: STORE_CALL(s, user_by_id, id, &u) is store_user_by_id(s, id, &u). */
 #define STORE_CALL(s, op, ...) store_##op((s), __VA_ARGS__)

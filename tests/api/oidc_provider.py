@@ -5,7 +5,7 @@ The real OpenID Connect provider for the API tests: npm's oidc-provider
 `npm ci` runs once, when tests/oidc/node_modules is missing (the network is
 needed that first time only); scripts/bootstrap installs node and npm.
 
-OidcProvider(redirect_uri=..., id_token_alg=...) starts it on a free
+OidcProvider(redirect_uri=..., id_token_alg=..., extra_redirect_uris=...) starts it on a free
 127.0.0.1 port and waits until its discovery document answers; .stop()
 ends it. .login(auth_params, login) drives its development login and
 consent forms with requests and returns the redirect URI's query
@@ -39,7 +39,7 @@ def ensure_installed():
     """node_modules present, installed from the lockfile once."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.fail("node and npm are needed (scripts/bootstrap installs them)", pytrace=False)
-    if (OIDC_DIR / "node_modules" / "oidc-provider").is_dir():
+    if (OIDC_DIR / "node_modules" / "oidc-provider" / "package.json").is_file():
         return
     r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=OIDC_DIR,
                        capture_output=True, text=True, timeout=300)
@@ -49,15 +49,18 @@ def ensure_installed():
 
 class OidcProvider:
     def __init__(self, client_id="portcullis", client_secret="portcullis-secret",
-                 redirect_uri="http://127.0.0.1:9/callback", id_token_alg="RS256"):
+                 redirect_uri="http://127.0.0.1:9/callback", id_token_alg="RS256",
+                 extra_redirect_uris=()):
         ensure_installed()
         self.port = _free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
         self.client_id = client_id
         self.client_secret = client_secret
         self.redirect_uri = redirect_uri
+        self.redirect_uris = [redirect_uri, *extra_redirect_uris]
         env = dict(os.environ, OIDC_PORT=str(self.port), OIDC_CLIENT_ID=client_id,
-                   OIDC_CLIENT_SECRET=client_secret, OIDC_REDIRECT_URI=redirect_uri,
+                   OIDC_CLIENT_SECRET=client_secret,
+                   OIDC_REDIRECT_URI=",".join(self.redirect_uris),
                    OIDC_ID_TOKEN_ALG=id_token_alg)
         self.proc = subprocess.Popen(["node", "provider.js"], cwd=OIDC_DIR, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -99,7 +102,7 @@ class OidcProvider:
             if r.status_code in (302, 303):
                 url = urllib.parse.urljoin(url, r.headers["Location"])
                 method, data = "GET", None
-                if url.startswith(self.redirect_uri):
+                if any(url.startswith(u + "?") for u in self.redirect_uris):
                     return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
                 continue
             assert r.status_code == 200, (r.status_code, r.text[:500])

@@ -2,10 +2,10 @@
 // oidc-provider (pinned in package.json), on 127.0.0.1 only.
 //
 //   OIDC_PORT=... OIDC_CLIENT_ID=... OIDC_CLIENT_SECRET=... \
-//   OIDC_REDIRECT_URI=... node provider.js
+//   OIDC_REDIRECT_URI=...[,...] node provider.js
 //
 // The issuer is http://127.0.0.1:<port> (portcullis allows http:// to the
-// loopback only). One client, registered for the given redirect URI, with
+// loopback only). One client, registered for the given redirect URIs, with
 // the authorization code grant and PKCE. Signing keys, made fresh at each
 // start: RSA 2048 (kid "rs1") and P-256 (kid "es1"); ID tokens are RS256
 // unless OIDC_ID_TOKEN_ALG says ES256. Logins go through oidc-provider's
@@ -38,7 +38,8 @@ const provider = new Provider(issuer, {
 	clients: [{
 		client_id: process.env.OIDC_CLIENT_ID || 'portcullis',
 		client_secret: process.env.OIDC_CLIENT_SECRET || 'portcullis-secret',
-		redirect_uris: [process.env.OIDC_REDIRECT_URI || 'http://127.0.0.1/callback'],
+		// one or several, comma-separated (login and associate callbacks)
+		redirect_uris: (process.env.OIDC_REDIRECT_URI || 'http://127.0.0.1/callback').split(','),
 		grant_types: ['authorization_code'],
 		response_types: ['code'],
 		id_token_signed_response_alg: process.env.OIDC_ID_TOKEN_ALG || 'RS256',

@@ -485,10 +485,11 @@ Test(oidc, a_state_round_trips_bound_to_its_cookie)
 	struct oidc_state st;
 
 	state_key(key, "state-test-secret-0123456789");
-	cr_assert_eq(oidc_state_new(key, "oidc", NONCE, VERIFIER, "csrf-cookie-value", NOW, 600, s),
+	cr_assert_eq(oidc_state_new(key, "oidc", "jwt", NONCE, VERIFIER, "csrf-cookie-value", NOW, 600, s),
 		     PC_OK);
 	cr_assert_eq(oidc_state_verify(key, s, "csrf-cookie-value", NOW + 599, &st), PC_OK);
 	cr_expect_str_eq(st.provider, "oidc");
+	cr_expect_str_eq(st.purpose, "jwt");
 	cr_expect_str_eq(st.nonce, NONCE);
 	cr_expect_eq(st.exp, NOW + 600);
 	cr_expect(oidc_state_verifier_ok(&st, VERIFIER));
@@ -506,7 +507,7 @@ Test(oidc, a_tampered_expired_foreign_or_cookieless_state_is_refused)
 
 	state_key(key, "state-test-secret-0123456789");
 	state_key(other, "another-secret-0123456789xyz");
-	cr_assert_eq(oidc_state_new(key, "oidc", NONCE, VERIFIER, "csrf", NOW, 600, s), PC_OK);
+	cr_assert_eq(oidc_state_new(key, "oidc", "jwt", NONCE, VERIFIER, "csrf", NOW, 600, s), PC_OK);
 	cr_expect_eq(oidc_state_verify(key, s, "csrf", NOW + 600, &st), PC_EUNAUTHORIZED, "expired");
 	cr_expect_eq(oidc_state_verify(other, s, "csrf", NOW, &st), PC_EUNAUTHORIZED, "wrong key");
 	cr_expect_eq(oidc_state_verify(key, s, "csrg", NOW, &st), PC_EUNAUTHORIZED, "other cookie");
@@ -528,8 +529,11 @@ Test(oidc, a_tampered_expired_foreign_or_cookieless_state_is_refused)
 	cr_expect_eq(oidc_state_verify(key, "", "csrf", NOW, &st), PC_EUNAUTHORIZED);
 	cr_expect_eq(oidc_state_verify(key, "....", "csrf", NOW, &st), PC_EUNAUTHORIZED);
 	/* bad inputs to new */
-	cr_expect_eq(oidc_state_new(key, "", NONCE, VERIFIER, "c", NOW, 600, t), PC_EINVAL);
-	cr_expect_eq(oidc_state_new(key, "a\"b", NONCE, VERIFIER, "c", NOW, 600, t), PC_EINVAL);
-	cr_expect_eq(oidc_state_new(key, "oidc", NONCE, "short", "c", NOW, 600, t), PC_EINVAL);
-	cr_expect_eq(oidc_state_new(key, "oidc", NONCE, VERIFIER, "c", NOW, 0, t), PC_EINVAL);
+	cr_expect_eq(oidc_state_new(key, "", "jwt", NONCE, VERIFIER, "c", NOW, 600, t), PC_EINVAL);
+	cr_expect_eq(oidc_state_new(key, "a\"b", "jwt", NONCE, VERIFIER, "c", NOW, 600, t), PC_EINVAL);
+	cr_expect_eq(oidc_state_new(key, "oidc", "jwt", NONCE, "short", "c", NOW, 600, t), PC_EINVAL);
+	cr_expect_eq(oidc_state_new(key, "oidc", "jwt", NONCE, VERIFIER, "c", NOW, 0, t), PC_EINVAL);
+	cr_expect_eq(oidc_state_new(key, "oidc", "", NONCE, VERIFIER, "c", NOW, 600, t), PC_EINVAL);
+	cr_expect_eq(oidc_state_new(key, "oidc", "assoc:0190a000-0000-7000-8000-000000000001-far-too-long",
+				    NONCE, VERIFIER, "c", NOW, 600, t), PC_EINVAL);
 }

@@ -1797,3 +1797,69 @@ Test(store, profile_fields_round_trip_with_null_apart_from_empty)
 	cr_expect_eq(STORE_CALL(st, user_profile_set, "nobody", &p, 7), PC_ENOTFOUND);
 	cr_expect_eq(STORE_CALL(st, user_profile_get, "nobody", &got), PC_ENOTFOUND);
 }
+
+/* ---- OAuth accounts and spent states (009_oauth) ------------------------------------------ */
+
+static void make_link(struct pc_oauth_link *l, unsigned n, const char *user_id, const char *name,
+		      const char *account)
+{
+	memset(l, 0, sizeof(*l));
+	snprintf(l->id, sizeof(l->id), "0190b000-0000-7000-8000-%012x", n);
+	snprintf(l->user_id, sizeof(l->user_id), "%s", user_id);
+	snprintf(l->oauth_name, sizeof(l->oauth_name), "%s", name);
+	snprintf(l->account_id, sizeof(l->account_id), "%s", account);
+	snprintf(l->account_email, sizeof(l->account_email), "%s@idp.example", account);
+}
+
+Test(store, an_oauth_account_links_once_reads_back_and_lists_by_user)
+{
+	struct pc_oauth_tokens t = { .access_enc = "v1:sealed-a", .refresh_enc = NULL,
+				     .expires_at = 1700003600 };
+	struct pc_oauth_link a, b, other, got, list[4];
+	struct pc_user u, v;
+	size_t n = 0;
+
+	make_user(&u, 1, "oa@example.com", NULL);
+	make_user(&v, 2, "ob@example.com", NULL);
+	insert_ok(&u);
+	insert_ok(&v);
+	make_link(&a, 1, u.id, "corp", "sub-1");
+	make_link(&b, 2, u.id, "google", "g-1");
+	make_link(&other, 3, v.id, "corp", "sub-1");
+	cr_assert_eq(STORE_CALL(st, oauth_account_insert, &a, &t, 1700000000), PC_OK);
+	cr_assert_eq(STORE_CALL(st, oauth_account_insert, &b, &t, 1700000000), PC_OK);
+	cr_expect_eq(STORE_CALL(st, oauth_account_insert, &other, &t, 1700000000), PC_EEXISTS,
+		     "one provider account belongs to one user");
+	cr_assert_eq(STORE_CALL(st, oauth_account_get, "corp", "sub-1", &got), PC_OK);
+	cr_expect_str_eq(got.id, a.id);
+	cr_expect_str_eq(got.user_id, u.id);
+	cr_expect_str_eq(got.account_email, "sub-1@idp.example");
+	cr_expect_eq(STORE_CALL(st, oauth_account_get, "google", "sub-1", &got), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, oauth_account_list, u.id, list, 4, &n), PC_OK);
+	cr_assert_eq(n, 2);
+	cr_expect_str_eq(list[0].oauth_name, "corp");
+	cr_expect_str_eq(list[1].oauth_name, "google");
+	cr_assert_eq(STORE_CALL(st, oauth_account_list, v.id, list, 4, &n), PC_OK);
+	cr_expect_eq(n, 0);
+	cr_expect_eq(STORE_CALL(st, oauth_account_update, a.id, "new@idp.example", &t, 1700000100),
+		     PC_OK);
+	cr_assert_eq(STORE_CALL(st, oauth_account_get, "corp", "sub-1", &got), PC_OK);
+	cr_expect_str_eq(got.account_email, "new@idp.example");
+	cr_expect_eq(STORE_CALL(st, oauth_account_update, "absent", "x@y.z", &t, 1), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, user_delete, u.id), PC_OK);
+	cr_expect_eq(STORE_CALL(st, oauth_account_get, "corp", "sub-1", &got), PC_ENOTFOUND,
+		     "the links go with their user");
+}
+
+Test(store, an_oauth_state_is_spent_once_until_purged)
+{
+	int64_t removed = 0;
+
+	cr_assert_eq(STORE_CALL(st, oauth_state_use, "aa11", 1700000600), PC_OK);
+	cr_expect_eq(STORE_CALL(st, oauth_state_use, "aa11", 1700000600), PC_EEXISTS);
+	cr_assert_eq(STORE_CALL(st, oauth_state_use, "bb22", 1700009999), PC_OK);
+	cr_assert_eq(STORE_CALL(st, oauth_state_purge, 1700000600, &removed), PC_OK);
+	cr_expect_eq(removed, 1);
+	cr_expect_eq(STORE_CALL(st, oauth_state_use, "bb22", 1700009999), PC_EEXISTS);
+	cr_expect_eq(STORE_CALL(st, oauth_state_use, "aa11", 1700000600), PC_OK);
+}
