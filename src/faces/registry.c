@@ -14,6 +14,7 @@ const struct pc_face *const faces_all[] = {
 	&face_simplejwt,
 	&face_user_account,
 	&face_native,
+	&face_jwks,
 };
 
 const size_t faces_count = sizeof(faces_all) / sizeof(faces_all[0]);

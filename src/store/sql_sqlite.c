@@ -242,4 +242,15 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 	[STMT_TOTP_RC_USE] =
 		"UPDATE totp_recovery_codes SET used_at = :now WHERE user_id = :user_id "
 		"AND code_hash = :code_hash AND used_at IS NULL",
+	/* Signing keys (010): newest first, the one that signs (unretired) among them. */
+	[STMT_SK_LIST] =
+		"SELECT kid, alg, private_pem, created_at, coalesce(retired_at, 0) AS retired_at "
+		"FROM signing_keys ORDER BY retired_at IS NULL DESC, created_at DESC, kid DESC",
+	[STMT_SK_INSERT] =
+		"INSERT INTO signing_keys (kid, alg, private_pem, created_at) "
+		"VALUES (:kid, :alg, :private_pem, :created_at)",
+	[STMT_SK_RETIRE] =
+		"UPDATE signing_keys SET retired_at = :at WHERE retired_at IS NULL AND kid <> :kid",
+	[STMT_SK_PURGE] =
+		"DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at <= :before",
 };
