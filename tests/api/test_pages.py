@@ -194,3 +194,11 @@ def test_pages_follow_their_routers(server_factory):
     s = server_factory(reset_password_router=False)
     assert s.get("/reset-password", params={"token": A_TOKEN}).status_code == 404
     assert s.get("/verify", params={"token": A_TOKEN}).status_code == 200
+
+
+def test_the_api_path_is_html_escaped_in_the_page(server_factory):
+    s = server_factory(auth_prefix='/a"b<c>&d')
+    r = s.get("/reset-password", params={"token": A_TOKEN})
+    assert r.status_code == 200
+    assert 'data-api="/a&quot;b&lt;c&gt;&amp;d/reset-password"' in r.text
+    assert '<c>' not in r.text
