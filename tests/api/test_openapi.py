@@ -1,0 +1,152 @@
+"""GET /openapi.json (issue 14, item 6): an OpenAPI 3.1 document generated
+from the mounted route tables. Its paths and methods are exactly those
+`portcullis routes` prints for the same settings; it validates with npm's
+@apidevtools/swagger-parser (tests/openapi, `npm ci` there on first use)."""
+
+import copy
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+
+OPENAPI_DIR = Path(__file__).resolve().parents[1] / "openapi"
+METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
+
+
+def ensure_installed():
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.fail("node and npm are needed (scripts/bootstrap installs them)", pytrace=False)
+    if (OPENAPI_DIR / "node_modules" / "@apidevtools" / "swagger-parser").is_dir():
+        return
+    r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=OPENAPI_DIR,
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        pytest.fail(f"npm ci in tests/openapi failed:\n{r.stderr[-2000:]}", pytrace=False)
+
+
+def validate(doc, tmp_path):
+    ensure_installed()
+    f = tmp_path / "openapi.json"
+    f.write_text(json.dumps(doc))
+    r = subprocess.run(["node", "validate.js", str(f)], cwd=OPENAPI_DIR, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def document(srv):
+    r = srv.get("/openapi.json")
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("application/json")
+    return r.json()
+
+
+def operations(doc):
+    return {(m.upper(), p) for p, item in doc["paths"].items() for m in item if m in METHODS}
+
+
+def cli_routes(tmp_path, *settings):
+    p = run_cli(["routes", *settings], db_path=tmp_path / "r.db")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()[1:]
+    return {(line.split()[0], line.split()[1]) for line in lines}
+
+
+def test_the_document_validates_as_openapi_3_1(server, tmp_path):
+    doc = document(server)
+    assert doc["openapi"] == "3.1.0"
+    report = validate(doc, tmp_path)
+    assert report == {"ok": True, "version": "3.1.0", "paths": len(doc["paths"])}, report
+    # the validator is no rubber stamp: a broken copy fails
+    broken = copy.deepcopy(doc)
+    del broken["paths"]["/users/me"]["get"]["responses"]["200"]["description"]
+    assert validate(broken, tmp_path)["ok"] is False
+    broken = copy.deepcopy(doc)
+    broken["paths"]["/users/{id}"]["get"]["parameters"][0]["in"] = "body"  # OpenAPI 2's
+    assert validate(broken, tmp_path)["ok"] is False
+    broken = copy.deepcopy(doc)
+    broken["paths"]["/users/{id}"]["get"]["responses"]["200"]["content"]["application/json"][
+        "schema"] = {"$ref": "#/components/schemas/Nothing"}
+    assert validate(broken, tmp_path)["ok"] is False
+
+
+def test_its_operations_are_exactly_the_mounted_routes(server, tmp_path):
+    doc = document(server)
+    assert operations(doc) == cli_routes(tmp_path)
+    ids = [op["operationId"] for item in doc["paths"].values() for m, op in item.items()
+           if m in METHODS]
+    assert len(ids) == len(set(ids))
+    # every {param} of a path is declared, and nothing else (the validator does not check it)
+    import re
+    for path, item in doc["paths"].items():
+        for m, op in item.items():
+            declared = {q["name"] for q in op.get("parameters", []) if q["in"] == "path"}
+            assert declared == set(re.findall(r"{([^}]+)}", path)), (m, path)
+
+
+@pytest.mark.parametrize("settings", [
+    {"jwt_auth_path": "/jwt", "users_router": False, "pages_router": False},
+    {"auth_prefix": "/api/v1/auth", "simplejwt_prefix": "/drf", "register_router": False},
+])
+def test_the_document_follows_the_settings(server_factory, tmp_path, settings):
+    srv = server_factory(**settings)
+    doc = document(srv)
+    flags = [f"--{k.replace('_', '-')}={str(v).lower() if isinstance(v, bool) else v}"
+             for k, v in settings.items()]
+    assert operations(doc) == cli_routes(tmp_path, *flags)
+    assert operations(doc) != operations(document_of_defaults(server_factory))
+    assert validate(doc, tmp_path)["ok"] is True
+
+
+def document_of_defaults(server_factory):
+    return document(server_factory())
+
+
+def test_security_bodies_and_error_shapes_come_from_the_tables(server):
+    doc = document(server)
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["fastapi_users_bearer"] == {"type": "http", "scheme": "bearer",
+                                               "bearerFormat": "JWT"}
+    assert schemes["fastapi_users_cookie"] == {"type": "apiKey", "in": "cookie",
+                                               "name": "fastapiusersauth"}
+    p = doc["paths"]
+    assert p["/users/me"]["get"]["security"] == [{"fastapi_users_bearer": []},
+                                                 {"fastapi_users_cookie": []}]
+    assert p["/auth/logout"]["post"]["security"] == [{"fastapi_users_bearer": []}]
+    assert "security" not in p["/auth/register"]["post"]
+    assert "401" in p["/users/me"]["get"]["responses"]
+    assert "403" in p["/users/{id}"]["delete"]["responses"]
+    assert p["/users/{id}"]["get"]["parameters"] == [
+        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    reg = p["/auth/register"]["post"]
+    assert reg["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/UserCreate"}
+    assert "201" in reg["responses"] and "422" in reg["responses"]
+    login = p["/auth/login"]["post"]["requestBody"]["content"]
+    assert list(login) == ["application/x-www-form-urlencoded"]
+
+    def err(path, method, status):
+        return p[path][method]["responses"][status]["content"]["application/json"]["schema"]
+
+    assert err("/users/me", "get", "401") == {"$ref": "#/components/schemas/FastAPIError"}
+    assert err("/api/auth/token", "post", "4XX") == {"$ref": "#/components/schemas/DRFError"}
+    ua = [path for path in p if path.startswith("/user_account/")]
+    assert ua and all(err(path, m, "4XX") == {"$ref": "#/components/schemas/FlaskError"}
+                      for path in ua for m in p[path] if m in METHODS)
+    html = p["/reset-password"]["get"]["responses"]["200"]["content"]
+    assert list(html) == ["text/html"]
+
+
+def test_a_registered_user_has_the_documented_shape(server):
+    doc = document(server)
+    user = doc["components"]["schemas"]["User"]
+    u = server.register_ok()
+    assert set(user["required"]) <= set(u) <= set(user["properties"])
+
+
+def test_other_methods_are_405(server):
+    assert server.post("/openapi.json", json={}).status_code == 405
