@@ -2,6 +2,10 @@
  * openapi.c - the API described as it is served:
  *
  *   GET /openapi.json  200: an OpenAPI 3.1 document of every mounted route
+ *   GET /docs          200: Swagger UI over it (the npm package swagger-ui-dist,
+ *                      its files read from swagger_ui_dir, which
+ *                      scripts/bootstrap fills; nothing from the internet)
+ *   GET /docs/{file}   its files: the bundle, its stylesheet, our initializer
  *
  * The document is generated, on each request, from the router the
  * configuration mounts (router_new + router_walk over faces_all, as the
@@ -17,9 +21,18 @@
  * router, method and pattern; a route it does not name is described by its
  * flags alone ("2XX", any JSON).
  *
+ * /docs runs no inline code: its page loads the bundle and our initializer
+ * from /docs/, under a CSP that allows scripts from this origin only
+ * (Swagger UI sets style attributes, so styles also allow 'unsafe-inline').
+ * Only the files of docs_files[] are served, by name: no path from the
+ * request reaches the file system.
+ *
  * Errors use FastAPI's default shape {"detail": "..."}.
  */
+#include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "faces/face.h"
@@ -76,6 +89,8 @@ static const struct route_doc route_docs[] = {
 	{ "jwks", "jwks", "GET", "/.well-known/jwks.json", "The published signing keys", NULL, "200",
 	  "JWKS" },
 	{ "docs", "docs", "GET", "/openapi.json", "This document", NULL, "200", "object" },
+	{ "docs", "docs", "GET", "/docs", "Swagger UI over this document", NULL, "200", "html" },
+	{ "docs", "docs", "GET", "/docs/{file}", "Swagger UI's files", NULL, "200", "any" },
 	{ "native", "health", "GET", "/healthz", "Liveness", NULL, "200", "object" },
 	{ "native", "health", "GET", "/readyz", "Readiness (503 when the store does not answer)",
 	  NULL, "200", "object" },
@@ -342,7 +357,31 @@ out_free:
 	return doc;
 }
 
-/* ---- the route -------------------------------------------------------------------------- */
+/* ---- settings ------------------------------------------------------------------------- */
+
+struct docs_settings {
+	char swagger_ui_dir[256];
+	bool on;
+};
+
+static const struct config_row docs_setting_rows[] = {
+	CONFIG_ROW_BOOL(struct docs_settings, "docs_router", on, "true",
+			"mount GET /openapi.json and the Swagger UI at /docs"),
+	CONFIG_ROW_STR(struct docs_settings, "swagger_ui_dir", swagger_ui_dir,
+		       "web/swagger-ui/node_modules/swagger-ui-dist", NULL, NULL,
+		       "the swagger-ui-dist package's folder (scripts/bootstrap installs it), "
+		       "served at /docs; relative to the working directory"),
+};
+
+static const struct config_layer docs_settings = {
+	.name = "docs",
+	.rows = docs_setting_rows,
+	.nrows = sizeof(docs_setting_rows) / sizeof(docs_setting_rows[0]),
+	.size = sizeof(struct docs_settings),
+	.rule = NULL,
+};
+
+/* ---- the routes --------------------------------------------------------------------------- */
 
 static enum pc_err docs_openapi(struct pc_req *req, struct pc_resp *resp)
 {
@@ -353,13 +392,117 @@ static enum pc_err docs_openapi(struct pc_req *req, struct pc_resp *resp)
 	return resp_json(resp, 200, doc);
 }
 
+#define DOCS_FILE_MAX (8 << 20)
+
+static const char docs_page[] =
+	"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+	"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+	"<title>portcullis API</title>"
+	"<link rel=\"stylesheet\" href=\"/docs/swagger-ui.css\"></head>"
+	"<body><div id=\"swagger-ui\"></div>"
+	"<script src=\"/docs/swagger-ui-bundle.js\"></script>"
+	"<script src=\"/docs/init.js\"></script></body></html>";
+
+static const char docs_init[] =
+	"window.ui = SwaggerUIBundle({ url: \"/openapi.json\", dom_id: \"#swagger-ui\", "
+	"deepLinking: true, validatorUrl: null });\n";
+
+static const char docs_csp[] =
+	"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+	"img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; "
+	"frame-ancestors 'none'";
+
+/* The files of /docs/{file}: a name in swagger-ui-dist, or our text. */
+static const struct {
+	const char *name;
+	const char *type;
+	const char *text; /* NULL: the file of that name in swagger_ui_dir */
+} docs_files[] = {
+	{ "swagger-ui-bundle.js", "text/javascript; charset=utf-8", NULL },
+	{ "swagger-ui.css", "text/css; charset=utf-8", NULL },
+	{ "init.js", "text/javascript; charset=utf-8", docs_init },
+};
+
+/* Reads dir/name into the arena (at most DOCS_FILE_MAX). PC_ENOTFOUND. */
+static enum pc_err docs_read(struct pc_arena *a, const char *dir, const char *name,
+			     const char **out, size_t *outlen)
+{
+	char path[512];
+	FILE *f;
+	char *buf;
+	long n;
+	size_t got;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+		return PC_ENOTFOUND;
+	f = fopen(path, "rb");
+	if (f == NULL)
+		return PC_ENOTFOUND;
+	n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+	if (n < 0 || n > DOCS_FILE_MAX || fseek(f, 0, SEEK_SET) != 0) {
+		fclose(f);
+		return PC_ENOTFOUND;
+	}
+	buf = arena_alloc(a, (size_t)n + 1);
+	got = buf != NULL ? fread(buf, 1, (size_t)n, f) : 0;
+	fclose(f);
+	if (buf == NULL)
+		return PC_ENOMEM;
+	if (got != (size_t)n)
+		return PC_ENOTFOUND;
+	buf[n] = '\0';
+	*out = buf;
+	*outlen = (size_t)n;
+	return PC_OK;
+}
+
+static enum pc_err docs_send(struct pc_resp *resp, const char *type, const char *body, size_t n)
+{
+	resp->status = 200;
+	resp->content_type = type;
+	resp->body = body;
+	resp->body_len = n;
+	return resp_header_add(resp, "Content-Security-Policy", docs_csp);
+}
+
+static enum pc_err docs_ui(struct pc_req *req, struct pc_resp *resp)
+{
+	return docs_send(resp, "text/html; charset=utf-8", docs_page, sizeof(docs_page) - 1);
+}
+
+static enum pc_err docs_file(struct pc_req *req, struct pc_resp *resp)
+{
+	const struct docs_settings *s = config_layer_get(pc_ctx_config(req->ctx), &docs_settings);
+	const char *name = req_param_get(req, "file"), *body;
+	size_t n;
+	enum pc_err err;
+
+	for (size_t i = 0; name != NULL && i < sizeof(docs_files) / sizeof(docs_files[0]); i++) {
+		if (strcmp(docs_files[i].name, name) != 0)
+			continue;
+		if (docs_files[i].text != NULL)
+			return docs_send(resp, docs_files[i].type, docs_files[i].text,
+					 strlen(docs_files[i].text));
+		err = docs_read(req->arena, s->swagger_ui_dir, name, &body, &n);
+		if (err == PC_OK)
+			return docs_send(resp, docs_files[i].type, body, n);
+		if (err != PC_ENOTFOUND)
+			return err;
+		break;
+	}
+	resp_json(resp, 404, req_json_keep(req, json_pack("{s:s}", "detail", "Not Found")));
+	return PC_OK;
+}
+
 static const struct pc_route docs_routes[] = {
 	{ "GET", "/openapi.json", docs_openapi, 0 },
+	{ "GET", "/docs", docs_ui, 0 },
+	{ "GET", "/docs/{file}", docs_file, 0 },
 };
 
 static const struct pc_mount docs_mounts[] = {
 	{ .router = "docs", .prefix_setting = NULL, .suffix = "", .routes = docs_routes,
-	  .nroutes = sizeof(docs_routes) / sizeof(docs_routes[0]) },
+	  .nroutes = sizeof(docs_routes) / sizeof(docs_routes[0]), .enable_setting = "docs_router" },
 };
 
 static void docs_render_error(struct pc_req *req, struct pc_resp *resp, int status,
@@ -374,4 +517,5 @@ const struct pc_face face_docs = {
 	.mounts = docs_mounts,
 	.nmounts = sizeof(docs_mounts) / sizeof(docs_mounts[0]),
 	.render_error = docs_render_error,
+	.settings = &docs_settings,
 };

@@ -150,3 +150,63 @@ def test_a_registered_user_has_the_documented_shape(server):
 
 def test_other_methods_are_405(server):
     assert server.post("/openapi.json", json={}).status_code == 405
+
+
+# ---- /docs: Swagger UI, served from this server only ---------------------------------------
+
+SWAGGER_DIR = Path(__file__).resolve().parents[2] / "web" / "swagger-ui"
+
+
+def swagger_ui_dir():
+    dist = SWAGGER_DIR / "node_modules" / "swagger-ui-dist"
+    if not (dist / "swagger-ui-bundle.js").is_file():
+        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=SWAGGER_DIR,
+                           capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            pytest.fail(f"npm ci in web/swagger-ui failed:\n{r.stderr[-2000:]}", pytrace=False)
+    return str(dist)
+
+
+def test_docs_shows_every_operation_in_a_real_browser(server_factory):
+    from browser import drive
+    from urllib.parse import urlsplit
+    srv = server_factory(swagger_ui_dir=swagger_ui_dir())
+    report = drive("docs", srv.base + "/docs")
+    assert report["status"] == 200, report
+    assert report["pageErrors"] == [], report
+    shown = {(m.upper(), p) for m, p in report["operations"]}
+    assert shown == operations(document(srv))
+    for r in report["requests"]:
+        u = urlsplit(r["url"])
+        assert u.scheme == "data" or f"{u.scheme}://{u.netloc}" == srv.base, r
+    csp = report["headers"]["content-security-policy"]
+    assert "script-src 'self';" in csp and "default-src 'none'" in csp
+
+
+def test_docs_files_are_served_by_name_only(server_factory):
+    srv = server_factory(swagger_ui_dir=swagger_ui_dir())
+    r = srv.get("/docs/swagger-ui-bundle.js")
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/javascript")
+    assert r.content == (Path(swagger_ui_dir()) / "swagger-ui-bundle.js").read_bytes()
+    assert srv.get("/docs/swagger-ui.css").headers["Content-Type"].startswith("text/css")
+    assert "openapi.json" in srv.get("/docs/init.js").text
+    for name in ["index.html", "package.json", "..%2Fpackage.json", "%2E%2E", "swagger-ui.css.map",
+                 "..", "x"]:
+        r = srv.get("/docs/" + name)
+        assert r.status_code == 404, name
+        assert r.json() == {"detail": "Not Found"}
+    assert srv.get("/docs/..%2F..%2F..%2Fetc%2Fpasswd").status_code == 404
+
+
+def test_without_swagger_ui_files_docs_files_are_404(server_factory, tmp_path):
+    srv = server_factory(swagger_ui_dir=str(tmp_path / "absent"))
+    assert srv.get("/docs").status_code == 200  # the page; its bundle is missing
+    assert srv.get("/docs/swagger-ui-bundle.js").status_code == 404
+    assert srv.alive()
+
+
+def test_the_docs_router_can_be_switched_off(server_factory, tmp_path):
+    srv = server_factory(docs_router=False)
+    assert srv.get("/openapi.json").status_code == 404
+    assert srv.get("/docs").status_code == 404
+    assert ("GET", "/openapi.json") not in cli_routes(tmp_path, "--docs-router=false")

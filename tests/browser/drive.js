@@ -3,6 +3,7 @@
 //
 //   node drive.js reset  URL PASSWORD [CONFIRM]   types the password twice, submits
 //   node drive.js verify URL                      presses the button
+//   node drive.js docs   URL                      waits for Swagger UI's operations
 //
 // Prints one JSON object on stdout: the page's status message after the
 // answer, its HTTP status and headers, the console errors and CSP reports the
@@ -29,7 +30,16 @@ try {
   out.status = resp.status();
   out.headers = resp.headers();
   out.title = await page.title();
-  if (out.status === 200) {
+  if (mode === "docs") {
+    await page.waitForSelector(".opblock", { timeout: 30000 });
+    out.operations = await page.$$eval(".opblock", (els) =>
+      els.map((e) => [
+        e.querySelector(".opblock-summary-method").textContent,
+        e.querySelector(".opblock-summary-path").getAttribute("data-path"),
+      ]),
+    );
+    out.title = await page.title();
+  } else if (out.status === 200) {
     if (mode === "reset") {
       await page.fill("#password", password);
       await page.fill("#confirm", confirm === undefined ? password : confirm);
