@@ -1,9 +1,12 @@
 /*
- * jwt.c - access tokens: HMAC-signed JWTs issued and verified here, against
- * a claims table (struct jwt_claims_table: which claim holds the subject and
- * the token id, whether aud is issued and checked, the token type claim).
+ * jwt.c - access tokens: JWTs signed (HMAC, or EdDSA/ES256/RS256 with a key
+ * of keys.c) and verified here, against a claims table (struct
+ * jwt_claims_table: which claim holds the subject and the token id, whether
+ * aud is issued and checked, the token type claim).
  *
- * Encoding: the header is the fixed {"alg":"HS256","typ":"JWT"} (keys sorted),
+ * Encoding: the header is the fixed {"alg":"HS256","typ":"JWT"} (keys sorted;
+ * an asymmetric key's is {"alg":..,"kid":..,"typ":"JWT"}, made once by
+ * jwt_key_open),
  * the payload jansson's compact dump with sorted keys, both base64url, and
  * the signature an HMAC through OpenSSL's EVP_MAC. With the RFC 7519 table
  * (sub, jti, aud) the tokens are exactly those libjwt 1.10 wrote before:
@@ -16,19 +19,29 @@
  * 1.53 us). A key never opened (unit tests, fuzz drivers) makes a context
  * per call.
  *
- * Owns nothing beyond a call, except key->mac (jwt_key_close frees it):
+ * Asymmetric: EVP_DigestSign / EVP_DigestVerify over the key's EVP_PKEY
+ * (ES256's DER signature converted to and from JWS's r || s, base/crypto.c).
+ *
+ * Owns nothing beyond a call, except key->mac and key->pkey (jwt_key_close
+ * frees them):
  * every digest context, string and jansson value is freed on every path.
  *
  * Invariants of jwt_verify, in the order they are checked (each failure
  * is PC_EUNAUTHORIZED, whatever the cause):
- *   1. the key is usable: alg is HS256, HS384 or HS512, the secret non-empty;
+ *   1. the key is usable: alg is HS256, HS384 or HS512 with a non-empty
+ *      secret and no pkey, or EdDSA, ES256 or RS256 with a pkey that
+ *      jwt_key_open found to be of that algorithm, and no secret;
  *   2. the token is at most PC_JWT_MAX bytes, has exactly two dots, and three
  *      non-empty segments of base64url characters only;
  *   3. the header, decoded and parsed here, is a JSON object whose "alg" is
  *      exactly key->alg (so "none", another HS size, RS256 etc. go no
- *      further) and that has no "crit";
- *   4. the signature segment decodes to exactly the HMAC of "header.payload"
- *      under the secret with key->alg's digest (constant-time comparison);
+ *      further), whose "kid" is exactly key->kid when the key has one, and
+ *      that has no "crit";
+ *   4. HMAC: the signature segment decodes to exactly the HMAC of
+ *      "header.payload" under the secret with key->alg's digest
+ *      (constant-time comparison); asymmetric: it decodes to exactly the
+ *      algorithm's signature size (64 bytes for EdDSA and ES256's r || s,
+ *      the modulus size for RS256) and EVP_DigestVerify accepts it;
  *   5. the claims, by the table: with t->audience, aud (a string or an array
  *      of strings) contains key->aud; exp is an integer > now; nbf, when
  *      present, is a number <= now; with t->type_claim, that claim is the
