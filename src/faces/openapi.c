@@ -86,6 +86,43 @@ static const struct route_doc route_docs[] = {
 	  "html" },
 	{ "fastapi_users", "pages", "GET", "/verify", "The verify link's page", NULL, "200",
 	  "html" },
+	/* simplejwt (seed 002) */
+	{ "simplejwt", "token", "POST", "/token", "Obtain a token pair", "SJCredentials", "200",
+	  "SJPair" },
+	{ "simplejwt", "token", "POST", "/token/refresh", "Rotate a refresh token", "SJRefresh",
+	  "200", "SJPair" },
+	{ "simplejwt", "token", "POST", "/token/verify", "Verify a token", "TokenBody", "200",
+	  "object" },
+	{ "simplejwt", "register", "POST", "/register", "Register", "SJCredentials", "201",
+	  "SJPair" },
+	{ "simplejwt", "user", "GET", "/getuser", "The current user's name", NULL, "200",
+	  "SJUser" },
+	/* MyAuth (seed 001) */
+	{ "myauth", "login", "POST", "/signup", "Sign up", "MASignup", "200", "MAUser" },
+	{ "myauth", "login", "POST", "/oauth", "Log in", "LoginForm", "200", "MAPair" },
+	{ "myauth", "login", "POST", "/refresh", "Rotate the refresh token (as bearer)", NULL, "200",
+	  "MAPair" },
+	{ "myauth", "login", "POST", "/revoke", "Revoke the refresh family (as bearer)", NULL, "200",
+	  "Msg" },
+	{ "myauth", "login", "POST", "/magic/{email}", "Mail a sign-in link", NULL, "200",
+	  "MAClaim" },
+	{ "myauth", "login", "POST", "/claim", "Sign in by the mailed link (email token as bearer)",
+	  "MAClaim", "200", "MAPair" },
+	{ "myauth", "login", "POST", "/recover/{email}", "Mail a reset link", NULL, "200",
+	  "MAClaim" },
+	{ "myauth", "login", "POST", "/reset", "Reset by the mailed link (email token as bearer)",
+	  "MAReset", "200", "Msg" },
+	{ "myauth", "login", "POST", "/totp", "Second step: a TOTP or recovery code", "MAClaim",
+	  "200", "MAPair" },
+	{ "myauth", "users", "GET", "/me", "The current user", NULL, "200", "MAUser" },
+	{ "myauth", "users", "PUT", "/me", "Update the current user", "MAUserUpdate", "200",
+	  "MAUser" },
+	{ "myauth", "users", "DELETE", "/me", "Delete the current user", NULL, "200", "Msg" },
+	{ "myauth", "users", "GET", "/", "Users, a page (admin)", NULL, "200", "MAUserList" },
+	{ "myauth", "users", "POST", "/create", "Create a user (admin)", "MAUserCreate", "200",
+	  "MAUser" },
+	{ "myauth", "users", "GET", "/{user_id}", "A user (admin)", NULL, "200", "MAUser" },
+	{ "myauth", "users", "DELETE", "/{user_id}", "Delete a user (admin)", NULL, "200", "Msg" },
 	{ "jwks", "jwks", "GET", "/.well-known/jwks.json", "The published signing keys", NULL, "200",
 	  "JWKS" },
 	{ "docs", "docs", "GET", "/openapi.json", "This document", NULL, "200", "object" },
@@ -131,6 +168,44 @@ static const char components_schemas[] =
 	"\"token\":{\"type\":\"string\"}}},"
 	"\"JWKS\":{\"type\":\"object\",\"required\":[\"keys\"],\"properties\":{\"keys\":{"
 	"\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"kty\",\"kid\",\"alg\"]}}}},"
+	"\"SJCredentials\":{\"type\":\"object\",\"required\":[\"username\",\"password\"],"
+	"\"properties\":{\"username\":{\"type\":\"string\"},\"password\":{\"type\":\"string\"}}},"
+	"\"SJRefresh\":{\"type\":\"object\",\"required\":[\"refresh\"],\"properties\":{"
+	"\"refresh\":{\"type\":\"string\"}}},"
+	"\"SJPair\":{\"type\":\"object\",\"properties\":{\"refresh\":{\"type\":\"string\"},"
+	"\"access\":{\"type\":\"string\"}}},"
+	"\"SJUser\":{\"type\":\"object\",\"required\":[\"username\"],\"properties\":{"
+	"\"username\":{\"type\":\"string\"}}},"
+	"\"MASignup\":{\"type\":\"object\",\"required\":[\"email\",\"password\"],\"properties\":{"
+	"\"email\":{\"type\":\"string\",\"format\":\"email\"},\"password\":{\"type\":\"string\"},"
+	"\"full_name\":{\"type\":\"string\"}}},"
+	"\"MAUser\":{\"type\":\"object\",\"required\":[\"id\",\"email\",\"is_active\","
+	"\"is_superuser\",\"is_verified\"],\"properties\":{"
+	"\"id\":{\"type\":\"string\",\"format\":\"uuid\"},\"email\":{\"type\":\"string\"},"
+	"\"full_name\":{\"type\":[\"string\",\"null\"]},\"is_active\":{\"type\":\"boolean\"},"
+	"\"is_superuser\":{\"type\":\"boolean\"},\"is_verified\":{\"type\":\"boolean\"},"
+	"\"totp\":{\"type\":\"boolean\"},\"roles\":{\"type\":\"array\",\"items\":{"
+	"\"type\":\"string\"}}}},"
+	"\"MAUserList\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/MAUser\"}},"
+	"\"MAUserUpdate\":{\"type\":\"object\",\"properties\":{"
+	"\"email\":{\"type\":\"string\",\"format\":\"email\"},\"password\":{\"type\":\"string\"},"
+	"\"full_name\":{\"type\":\"string\"},\"original\":{\"type\":\"string\"}}},"
+	"\"MAUserCreate\":{\"type\":\"object\",\"required\":[\"email\",\"password\"],"
+	"\"properties\":{\"email\":{\"type\":\"string\",\"format\":\"email\"},"
+	"\"password\":{\"type\":\"string\"},\"full_name\":{\"type\":\"string\"},"
+	"\"is_active\":{\"type\":\"boolean\"},\"is_superuser\":{\"type\":\"boolean\"},"
+	"\"is_verified\":{\"type\":\"boolean\"},\"roles\":{\"type\":\"array\",\"items\":{"
+	"\"type\":\"string\"}}}},"
+	"\"MAPair\":{\"type\":\"object\",\"required\":[\"access_token\",\"token_type\"],"
+	"\"properties\":{\"access_token\":{\"type\":\"string\"},"
+	"\"refresh_token\":{\"type\":[\"string\",\"null\"]},"
+	"\"token_type\":{\"type\":\"string\",\"const\":\"bearer\"}}},"
+	"\"MAClaim\":{\"type\":\"object\",\"required\":[\"claim\"],\"properties\":{"
+	"\"claim\":{\"type\":\"string\"}}},"
+	"\"MAReset\":{\"type\":\"object\",\"required\":[\"new_password\",\"claim\"],"
+	"\"properties\":{\"new_password\":{\"type\":\"string\"},\"claim\":{\"type\":\"string\"}}},"
+	"\"Msg\":{\"type\":\"object\",\"required\":[\"msg\"],\"properties\":{"
+	"\"msg\":{\"type\":\"string\"}}},"
 	"\"ValidationErrorItem\":{\"type\":\"object\",\"required\":[\"loc\",\"msg\",\"type\"],"
 	"\"properties\":{\"loc\":{\"type\":\"array\",\"items\":{\"type\":[\"string\",\"integer\"]}},"
 	"\"msg\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"}}},"

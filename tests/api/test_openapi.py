@@ -210,3 +210,28 @@ def test_the_docs_router_can_be_switched_off(server_factory, tmp_path):
     assert srv.get("/openapi.json").status_code == 404
     assert srv.get("/docs").status_code == 404
     assert ("GET", "/openapi.json") not in cli_routes(tmp_path, "--docs-router=false")
+
+
+def test_the_other_faces_bodies_are_described_too(server):
+    p = document(server)["paths"]
+
+    def body(path, method, ctype="application/json"):
+        return p[path][method]["requestBody"]["content"][ctype]["schema"]["$ref"].split("/")[-1]
+
+    def ok(path, method, status="200"):
+        return p[path][method]["responses"][status]["content"]["application/json"]["schema"]
+
+    assert body("/api/auth/token", "post") == "SJCredentials"
+    assert ok("/api/auth/token", "post") == {"$ref": "#/components/schemas/SJPair"}
+    assert ok("/api/auth/register", "post", "201") == {"$ref": "#/components/schemas/SJPair"}
+    assert body("/auth/login/signup", "post") == "MASignup"
+    assert body("/auth/login/oauth", "post", "application/x-www-form-urlencoded") == "LoginForm"
+    assert ok("/auth/login/oauth", "post") == {"$ref": "#/components/schemas/MAPair"}
+    assert ok("/auth/users/", "get") == {"$ref": "#/components/schemas/MAUserList"}
+    assert p["/auth/login/magic/{email}"]["post"]["parameters"][0]["name"] == "email"
+    # a MyAuth user as the server answers it has the documented shape
+    r = server.post("/auth/login/signup", json={"email": "oa-shape@example.com",
+                                                "password": "correct-horse-9"})
+    assert r.status_code == 200, r.text
+    schema = document(server)["components"]["schemas"]["MAUser"]
+    assert set(schema["required"]) <= set(r.json()) <= set(schema["properties"])
