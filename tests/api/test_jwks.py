@@ -131,6 +131,10 @@ def test_a_token_of_each_algorithm_verifies_by_the_jwks_alone(server_factory, al
     assert header == {"alg": alg, "kid": keys[0]["kid"], "typ": "JWT"}
     claims = verify_by_jwks(srv, token)
     assert claims["sub"] == u["id"]
+    # as a service would, with PyJWT's own JWKS client over HTTP
+    client = jwt.PyJWKClient(srv.base + "/.well-known/jwks.json")
+    signing = client.get_signing_key_from_jwt(token)
+    assert jwt.decode(token, signing.key, algorithms=[alg], audience=AUDIENCE) == claims
     assert claims["email"] == u["email"]
     assert claims["is_superuser"] is False and claims["is_verified"] is False
     # the HMAC secret does not verify it, whatever alg one claims
