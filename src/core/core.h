@@ -497,6 +497,10 @@ void keys_close(struct pc_ctx *ctx);
  * have passed); kid gets its kid. PC_EINVAL without a stored key set (HS*,
  * or a key file). */
 enum pc_err keys_rotate(struct pc_ctx *ctx, char kid[64]);
+/* Reads the store's keys again once jwt_keys_reload_seconds have passed
+ * since the last read (purging the keys no live token can need); a failed
+ * read keeps the set there is. A housekeeping job (ctx.c). */
+enum pc_err keys_reload(struct pc_ctx *ctx, int64_t now);
 /* Sign and verify by table: a published table with a key set goes to the
  * set (verification by the header's kid, alg pinned per key; the extra
  * claims added when signing); every other to the HMAC key ctx->jwt. */

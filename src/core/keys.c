@@ -19,8 +19,10 @@
  *
  * Rotation (keys_rotate, `portcullis keys rotate`): a new key is stored and
  * every other unretired key retired, in one transaction. A server reads the
- * store again every jwt_keys_reload_seconds, so another process's rotation
- * reaches it within that time.
+ * store again every jwt_keys_reload_seconds (keys_reload, a job of the
+ * housekeeping thread, ctx.c: never on a request thread, never inside a
+ * caller's transaction), so another process's rotation reaches it within
+ * that time.
  *
  * Verification (keys_verify): the key is chosen by the header's kid alone;
  * jwt_verify then requires the header's alg to be that key's (the alg is
@@ -294,23 +296,24 @@ static void keys_install(struct keyset *ks, struct keys_load *l)
 	l->v = NULL;
 }
 
-/* Reads the store again when it is time (jwt_keys_reload_seconds); a
- * failed read keeps the set there is. */
-static void keys_refresh(struct pc_ctx *ctx, int64_t now)
+enum pc_err keys_reload(struct pc_ctx *ctx, int64_t now)
 {
 	struct keyset *ks = ctx->keys;
 	struct keys_load l;
+	enum pc_err err = PC_OK;
 
-	if (ks->from_file || now < atomic_load(&ks->next_load))
-		return;
+	if (ks == NULL || ks->from_file || now < atomic_load(&ks->next_load))
+		return PC_OK;
 	if (pthread_mutex_trylock(&ks->loading) != 0)
-		return; /* another thread is at it */
+		return PC_OK; /* another thread is at it */
 	if (now >= atomic_load(&ks->next_load)) {
 		atomic_store(&ks->next_load, now + ctx->cfg.jwt_keys_reload_seconds);
-		if (keys_read_store(ctx, &l) == PC_OK)
+		err = keys_read_store(ctx, &l);
+		if (err == PC_OK)
 			keys_install(ks, &l);
 	}
 	pthread_mutex_unlock(&ks->loading);
+	return err;
 }
 
 static enum pc_err keys_open_file(struct pc_ctx *ctx, struct keyset *ks, struct pc_errinfo *ei)
@@ -468,7 +471,6 @@ enum pc_err keys_sign(struct pc_ctx *ctx, const struct jwt_claims_table *t,
 	x.email = u->email;
 	x.is_superuser = u->is_superuser;
 	x.is_verified = u->is_verified;
-	keys_refresh(ctx, now);
 	pthread_rwlock_rdlock(&ks->lock);
 	err = ks->signer < ks->n ?
 	      jwt_sign_extra(&ks->v[ks->signer].key, t, u->id, family, &x, now,
@@ -492,7 +494,6 @@ enum pc_err keys_verify(struct pc_ctx *ctx, const struct jwt_claims_table *t, co
 		memset(out, 0, sizeof(*out));
 	if (!jwt_header_kid(token, kid) || kid[0] == '\0')
 		return PC_EUNAUTHORIZED;
-	keys_refresh(ctx, now);
 	pthread_rwlock_rdlock(&ks->lock);
 	key = keys_find(ks, kid);
 	if (key != NULL)
@@ -529,7 +530,6 @@ json_t *keys_jwks_new(struct pc_ctx *ctx)
 
 	if (ks == NULL || !ok)
 		return ok ? json_pack("{s:o}", "keys", keys) : NULL;
-	keys_refresh(ctx, time_now());
 	pthread_rwlock_rdlock(&ks->lock);
 	for (size_t i = 0; ok && i < ks->n; i++) {
 		const struct pc_jwt_key *k = &ks->v[i].key;
