@@ -27,7 +27,7 @@ def ensure_installed():
         pytest.fail("node and npm are needed (scripts/bootstrap installs them)", pytrace=False)
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing (scripts/bootstrap installs chromium)", pytrace=False)
-    if (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
+    if (BROWSER_DIR / "node_modules" / "playwright-core" / "package.json").is_file():
         return
     r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER_DIR,
                        capture_output=True, text=True, timeout=300)

@@ -20,7 +20,7 @@ METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
 def ensure_installed():
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.fail("node and npm are needed (scripts/bootstrap installs them)", pytrace=False)
-    if (OPENAPI_DIR / "node_modules" / "@apidevtools" / "swagger-parser").is_dir():
+    if (OPENAPI_DIR / "node_modules" / "@apidevtools" / "swagger-parser" / "package.json").is_file():
         return
     r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=OPENAPI_DIR,
                        capture_output=True, text=True, timeout=300)
