@@ -171,8 +171,11 @@ struct pc_config {
 	int port;
 	char database_url[1024];
 	char jwt_secret[PC_CFG_STR];     /* "" = generated once, kept in the store */
-	char algorithm[16];              /* HS256, HS384, HS512 */
+	char algorithm[16];              /* HS256, HS384, HS512; EdDSA, ES256, RS256 */
 	char jwt_audience[128];
+	char jwt_private_key_file[PC_CFG_STR]; /* PEM; "" = generated keys kept in the store */
+	char jwt_extra_claims[128];      /* "email,is_superuser,is_verified" or a part; "" = none */
+	int jwt_keys_reload_seconds;     /* how often the store's signing keys are read again */
 	int lifetime_seconds;            /* access JWT lifetime */
 	int session_lifetime_seconds;    /* database session (cookie) lifetime */
 	int refresh_token_lifetime_seconds; /* a refresh token (and so a family at rest) */

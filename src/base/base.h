@@ -83,6 +83,13 @@ size_t crypto_b64_encode(const void *p, size_t n, char *out, size_t outsz);
 enum pc_err crypto_b64_decode(const char *s, size_t n, unsigned char *out, size_t outsz,
 			  size_t *outlen);
 
+/* ES256 signatures: JWS's fixed r || s (32 bytes each, RFC 7518 3.4) and
+ * the DER ECDSA-Sig-Value OpenSSL signs and verifies. false on any
+ * malformed input or a buffer too small. */
+bool crypto_ecdsa_raw_to_der(const unsigned char raw[64], unsigned char *der, size_t dersz,
+			     size_t *derlen);
+bool crypto_ecdsa_der_to_raw(const unsigned char *der, size_t derlen, unsigned char raw[64]);
+
 /* Whether s has the shape of the opaque tokens crypto_token_new makes:
  * exactly 43 base64url characters. */
 bool crypto_token_shape_ok(const char *s);

@@ -18,7 +18,9 @@
 #include <pthread.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -403,4 +405,48 @@ bool crypto_uuid_valid(const char *s)
 		}
 	}
 	return s[36] == '\0';
+}
+
+/* ---- ES256 signature encodings ------------------------------------------------------------ */
+
+bool crypto_ecdsa_raw_to_der(const unsigned char raw[64], unsigned char *der, size_t dersz,
+			     size_t *derlen)
+{
+	ECDSA_SIG *sig = ECDSA_SIG_new();
+	BIGNUM *r = BN_bin2bn(raw, 32, NULL), *s = BN_bin2bn(raw + 32, 32, NULL);
+	unsigned char *p = der;
+	int len;
+
+	if (sig == NULL || r == NULL || s == NULL || ECDSA_SIG_set0(sig, r, s) != 1) {
+		ECDSA_SIG_free(sig);
+		BN_free(r);
+		BN_free(s);
+		return false;
+	}
+	len = i2d_ECDSA_SIG(sig, NULL);
+	if (len <= 0 || (size_t)len > dersz) {
+		ECDSA_SIG_free(sig);
+		return false;
+	}
+	len = i2d_ECDSA_SIG(sig, &p);
+	ECDSA_SIG_free(sig);
+	if (len <= 0)
+		return false;
+	*derlen = (size_t)len;
+	return true;
+}
+
+bool crypto_ecdsa_der_to_raw(const unsigned char *der, size_t derlen, unsigned char raw[64])
+{
+	const unsigned char *p = der;
+	ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)derlen);
+	const BIGNUM *r, *s;
+	bool ok;
+
+	if (sig == NULL)
+		return false;
+	ECDSA_SIG_get0(sig, &r, &s);
+	ok = p == der + derlen && BN_bn2binpad(r, raw, 32) == 32 && BN_bn2binpad(s, raw + 32, 32) == 32;
+	ECDSA_SIG_free(sig);
+	return ok;
 }

@@ -127,16 +127,14 @@ out_wipe:
 enum pc_err auth_jwt_issue(struct pc_ctx *ctx, const struct jwt_claims_table *t,
 			   const struct pc_user *u, char *out, size_t outsz)
 {
-	return jwt_sign(&ctx->jwt, t, u->id, time_now(), ctx->cfg.lifetime_seconds, out, outsz,
-			NULL);
+	return keys_sign(ctx, t, u, NULL, out, outsz);
 }
 
 enum pc_err auth_jwt_issue_family(struct pc_ctx *ctx, const struct jwt_claims_table *t,
 				  const struct pc_user *u, const char *family, char *out,
 				  size_t outsz)
 {
-	return jwt_sign_family(&ctx->jwt, t, u->id, family, time_now(),
-			       ctx->cfg.lifetime_seconds, out, outsz, NULL);
+	return keys_sign(ctx, t, u, family, out, outsz);
 }
 
 /* The full check behind the cache: signature and claims by the table, then
@@ -148,7 +146,7 @@ static enum pc_err auth_jwt_check(struct pc_ctx *ctx, const void *arg, const cha
 	struct pc_jwt_claims claims;
 	enum pc_err err;
 
-	if (jwt_verify(&ctx->jwt, arg, token, now, &claims) != PC_OK ||
+	if (keys_verify(ctx, arg, token, now, &claims) != PC_OK ||
 	    !crypto_uuid_valid(claims.sub))
 		return PC_EUNAUTHORIZED;
 	if (claims.fam[0] != '\0')
@@ -176,7 +174,7 @@ enum pc_err auth_jwt_revoke(struct pc_ctx *ctx, const struct jwt_claims_table *t
 {
 	struct pc_jwt_claims claims;
 
-	if (jwt_verify(&ctx->jwt, t, token, time_now(), &claims) != PC_OK)
+	if (keys_verify(ctx, t, token, time_now(), &claims) != PC_OK)
 		return PC_EUNAUTHORIZED;
 	return STORE_CALL(ctx->store, jti_revoke, claims.jti, claims.exp);
 }
@@ -184,12 +182,12 @@ enum pc_err auth_jwt_revoke(struct pc_ctx *ctx, const struct jwt_claims_table *t
 enum pc_err auth_jwt_claims(struct pc_ctx *ctx, const struct jwt_claims_table *t,
 			    const char *token, struct pc_jwt_claims *out)
 {
-	return jwt_verify(&ctx->jwt, t, token, time_now(), out);
+	return keys_verify(ctx, t, token, time_now(), out);
 }
 
 bool auth_jwt_expired(struct pc_ctx *ctx, const struct jwt_claims_table *t, const char *token)
 {
-	return jwt_expired(&ctx->jwt, t, token, time_now());
+	return keys_expired(ctx, t, token, time_now());
 }
 
 enum pc_err pc_jwt_issue(struct pc_ctx *ctx, const struct pc_user *u, char *out, size_t outsz)

@@ -46,6 +46,48 @@ static const char *check_jwt_secret(const char *v)
 	return NULL;
 }
 
+/* The names jwt_extra_claims takes, and their bits (core.h). */
+static const struct {
+	const char *name;
+	unsigned flag;
+} jwt_extra_names[] = {
+	{ "email", JWT_EXTRA_EMAIL },
+	{ "is_superuser", JWT_EXTRA_SUPERUSER },
+	{ "is_verified", JWT_EXTRA_VERIFIED },
+};
+
+bool config_jwt_extra_flags(const char *v, unsigned *flags)
+{
+	const char *p = v;
+
+	*flags = 0;
+	while (*p != '\0') {
+		size_t n = strcspn(p, ","), i;
+
+		for (i = 0; i < sizeof(jwt_extra_names) / sizeof(jwt_extra_names[0]); i++) {
+			if (strlen(jwt_extra_names[i].name) == n &&
+			    memcmp(jwt_extra_names[i].name, p, n) == 0)
+				break;
+		}
+		if (i == sizeof(jwt_extra_names) / sizeof(jwt_extra_names[0]))
+			return false;
+		*flags |= jwt_extra_names[i].flag;
+		p += n;
+		if (*p == ',' && *++p == '\0')
+			return false;
+	}
+	return true;
+}
+
+static const char *check_jwt_extra_claims(const char *v)
+{
+	unsigned flags;
+
+	if (!config_jwt_extra_flags(v, &flags))
+		return "must be a comma list of email, is_superuser, is_verified";
+	return NULL;
+}
+
 static const char *check_totp_key(const char *v)
 {
 	size_t n = strlen(v);
@@ -184,9 +226,20 @@ static const struct config_row settings[] = {
 	      "sqlite:///relative.db or sqlite:////absolute/path.db"),
 	S_STR(jwt_secret, "", NULL, check_jwt_secret,
 	      "HMAC secret for access JWTs, at least 32 bytes; empty: generated and kept in the database"),
-	S_STR(algorithm, "HS256", "HS256|HS384|HS512", NULL,
-	      "JWT signing algorithm (the only one accepted)"),
+	S_STR(algorithm, "HS256", "HS256|HS384|HS512|EdDSA|ES256|RS256", NULL,
+	      "JWT signing algorithm (the only one accepted); EdDSA, ES256, RS256: fastapi-users "
+	      "and myauth access tokens are signed with a key published at /.well-known/jwks.json "
+	      "(simplejwt, user_account and TOTP tokens stay HS256)"),
 	S_STR(jwt_audience, "fastapi-users:auth", NULL, NULL, "aud claim of access JWTs"),
+	S_STR(jwt_private_key_file, "", NULL, NULL,
+	      "PEM file of the EdDSA/ES256/RS256 signing key; empty: generated and kept in the "
+	      "database (portcullis keys rotate adds a new one)"),
+	S_STR(jwt_extra_claims, "", NULL, check_jwt_extra_claims,
+	      "claims added to published access tokens: a comma list of email, is_superuser, "
+	      "is_verified"),
+	S_INT(jwt_keys_reload_seconds, "30", 1, 86400,
+	      "how often the signing keys are read again from the database (rotations by "
+	      "another process)"),
 	S_INT(lifetime_seconds, "3600", 1, 31536000, "access JWT lifetime"),
 	S_INT(session_lifetime_seconds, "3600", 1, 31536000, "database session (cookie) lifetime"),
 	S_INT(refresh_token_lifetime_seconds, "2592000", 1, 31536000,
@@ -300,7 +353,14 @@ static bool rule_retry_bounds(const struct pc_config *c)
 	return c->mail_retry_base_seconds <= c->mail_retry_max_seconds;
 }
 
+static bool rule_key_file_asymmetric(const struct pc_config *c)
+{
+	return c->jwt_private_key_file[0] == '\0' || jwt_alg_asymmetric(c->algorithm);
+}
+
 static const struct config_rule rules[] = {
+	{ "jwt_private_key_file", rule_key_file_asymmetric,
+	  "jwt_private_key_file needs algorithm EdDSA, ES256 or RS256" },
 	{ "password_min_length", rule_password_bounds,
 	  "password_min_length is above password_max_length" },
 	{ "bootstrap_admin_email", rule_bootstrap_pair,

@@ -31,6 +31,7 @@
 
 struct pc_store;
 struct jwt_claims_table;
+struct keyset;
 struct pc_jwt_claims;
 
 #include "base/base.h"
@@ -381,6 +382,10 @@ struct jwt_claims_table {
 	/* NULL: none. Else a claim issued as false and not read (Flask-JWT-
 	 * Extended's "fresh": no token of ours is a fresh-login token). */
 	const char *fresh;
+	/* Its tokens are signed by the published key set (keys.c) when the
+	 * configured algorithm is asymmetric, and carry the extra claims; else
+	 * by the HMAC secret (the contract of simplejwt and Flask: HS256). */
+	bool published;
 };
 
 /* sub, jti, aud and the optional fam: RFC 7519's names, what fastapi-users
@@ -402,15 +407,43 @@ extern const struct jwt_claims_table jwt_claims_flask_refresh;
 struct pc_jwt_key {
 	unsigned char secret[256];
 	size_t len;
-	char alg[16]; /* "HS256", "HS384", "HS512": the only one accepted */
+	/* the only one accepted: "HS256", "HS384", "HS512" with secret;
+	 * "EdDSA" (Ed25519), "ES256" (P-256), "RS256" (2048-4096 bits) with pkey */
+	char alg[16];
 	char aud[128];
 	void *mac;    /* EVP_MAC_CTX keyed once by jwt_key_open; NULL: keyed per call */
+	void *pkey;   /* EVP_PKEY of an asymmetric key; owned by the key once set */
+	char kid[64]; /* asymmetric: its kid (base64url), which the header must name */
+	char header[192]; /* asymmetric: base64url of its header, by jwt_key_open */
 };
 
-/* Keys key->mac from secret and alg (start-up). PC_EINVAL for an unusable
- * key; PC_EINTERNAL. jwt_key_close frees it; both leave the rest alone. */
+/* Keys key->mac from secret and alg (HMAC), or checks that key->pkey is a
+ * key of alg and key->kid a base64url kid and writes key->header
+ * (asymmetric). PC_EINVAL for an unusable key; PC_EINTERNAL. An asymmetric
+ * key signs and verifies only once opened. jwt_key_close frees mac and
+ * pkey; both leave the rest alone. */
 enum pc_err jwt_key_open(struct pc_jwt_key *key);
 void jwt_key_close(struct pc_jwt_key *key);
+/* The JWT_EXTRA_* bits a jwt_extra_claims value names; false when it is
+ * not a comma list of email, is_superuser, is_verified (config.c). */
+bool config_jwt_extra_flags(const char *v, unsigned *flags);
+/* Whether alg names an asymmetric algorithm (EdDSA, ES256, RS256). */
+bool jwt_alg_asymmetric(const char *alg);
+
+/* Optional claims of the user (jwt_extra_claims): each JWT_EXTRA_* bit adds
+ * one; "email" only when the user has one. Read by nobody here: they are
+ * for services that authorise from the token alone. */
+enum jwt_extra_flags {
+	JWT_EXTRA_EMAIL = 1 << 0,
+	JWT_EXTRA_SUPERUSER = 1 << 1,
+	JWT_EXTRA_VERIFIED = 1 << 2,
+};
+struct jwt_extra {
+	unsigned flags;
+	const char *email;
+	bool is_superuser;
+	bool is_verified;
+};
 
 /* Encodes the table's claims for sub (iat = now, exp = now + lifetime, a
  * fresh 128-bit token id) signed with key. */
@@ -422,6 +455,18 @@ enum pc_err jwt_sign(const struct pc_jwt_key *key, const struct jwt_claims_table
 enum pc_err jwt_sign_family(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
 			    const char *sub, const char *family, int64_t now, int lifetime,
 			    char *out, size_t outsz, struct pc_jwt_claims *claims);
+
+/* jwt_sign_family with the extra claims x (NULL: none). */
+enum pc_err jwt_sign_extra(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+			   const char *sub, const char *family, const struct jwt_extra *x,
+			   int64_t now, int lifetime, char *out, size_t outsz,
+			   struct pc_jwt_claims *claims);
+/* The kid a token's header names, read before anything is verified (to
+ * pick the key; jwt_verify then checks the header against that key).
+ * kid[0] is '\0' when the header has none. false: not a token of our
+ * shape, a header that is no JSON object, or a kid that is not a
+ * base64url string shorter than 64 bytes. */
+PC_WUR bool jwt_header_kid(const char *token, char kid[64]);
 
 /* jwt_sign with the token id given (a non-empty string that fits the
  * claims, else PC_EINVAL) instead of a fresh one: the refresh JWT of
@@ -452,6 +497,35 @@ enum jwt_read jwt_claims_read_fast(const struct pc_jwt_key *key, const struct jw
 				   struct pc_jwt_claims *c);
 bool jwt_claims_read_full(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
 			  const char *json, size_t len, int64_t now, struct pc_jwt_claims *c);
+
+/* ---- keys (keys.c): the published asymmetric signing keys ----------------------- */
+
+/* With an asymmetric algorithm: the key of jwt_private_key_file, or the
+ * store's keys (one generated on first start); ctx->keys NULL otherwise.
+ * PC_EINVAL (ei: an unreadable key file), PC_ESTORE, PC_ENOMEM. */
+enum pc_err keys_open(struct pc_ctx *ctx, struct pc_errinfo *ei);
+void keys_close(struct pc_ctx *ctx);
+/* Stores a new key of the configured algorithm that signs from now on
+ * (every other key retired now, still published until lifetime_seconds
+ * have passed); kid gets its kid. PC_EINVAL without a stored key set (HS*,
+ * or a key file). */
+enum pc_err keys_rotate(struct pc_ctx *ctx, char kid[64]);
+/* Reads the store's keys again once jwt_keys_reload_seconds have passed
+ * since the last read (purging the keys no live token can need); a failed
+ * read keeps the set there is. A housekeeping job (ctx.c). */
+enum pc_err keys_reload(struct pc_ctx *ctx, int64_t now);
+/* Sign and verify by table: a published table with a key set goes to the
+ * set (verification by the header's kid, alg pinned per key; the extra
+ * claims added when signing); every other to the HMAC key ctx->jwt. */
+enum pc_err keys_sign(struct pc_ctx *ctx, const struct jwt_claims_table *t,
+		      const struct pc_user *u, const char *family, char *out, size_t outsz);
+PC_WUR enum pc_err keys_verify(struct pc_ctx *ctx, const struct jwt_claims_table *t,
+			       const char *token, int64_t now, struct pc_jwt_claims *out);
+bool keys_expired(struct pc_ctx *ctx, const struct jwt_claims_table *t, const char *token,
+		  int64_t now);
+/* {"keys": [public JWKs with kid, alg, use]}: never a secret. New reference;
+ * NULL when out of memory. */
+struct json_t *keys_jwks_new(struct pc_ctx *ctx);
 
 /* ---- email / username ----------------------------------------------------------- */
 
@@ -842,6 +916,7 @@ struct pc_ctx {
 	unsigned char totp_key[TOTP_AES_KEY];   /* seals TOTP secrets */
 	char totp_kid[TOTP_KID_LEN + 1];
 	struct oauth_set *oauth;                /* the OAuth providers (oauth.c) */
+	struct keyset *keys;                    /* published signing keys; NULL: HS* (keys.c) */
 };
 
 /* The pool that runs slow work; the HTTP layer submits hashing requests here. */

@@ -36,6 +36,8 @@ static const struct housekeeping_job {
 	{ "expired one-time tokens and delivered outbox rows", 300, outbox_purge },
 	{ "expired refresh tokens and emptied refresh families", 300, refresh_purge },
 	{ "expired records of spent OAuth states", 300, oauth_purge },
+	/* due every second; reads only once jwt_keys_reload_seconds have passed */
+	{ "signing keys (reload)", 1, keys_reload },
 };
 #define HOUSEKEEPING_NJOBS (sizeof(housekeeping_jobs) / sizeof(housekeeping_jobs[0]))
 
@@ -83,7 +85,10 @@ static enum pc_err jwt_key_settle(struct pc_ctx *ctx, struct pc_errinfo *ei)
 	char stored[128];
 	enum pc_err err;
 
-	snprintf(k->alg, sizeof(k->alg), "%s", ctx->cfg.algorithm);
+	/* with an asymmetric algorithm, the secret still HMACs what is not
+	 * published (simplejwt, user_account, TOTP-pending tokens): HS256 */
+	snprintf(k->alg, sizeof(k->alg), "%s",
+		 jwt_alg_asymmetric(ctx->cfg.algorithm) ? "HS256" : ctx->cfg.algorithm);
 	snprintf(k->aud, sizeof(k->aud), "%s", ctx->cfg.jwt_audience);
 	if (secret[0] == '\0') {
 		unsigned char raw[48];
@@ -278,6 +283,9 @@ enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out, struct
 	err = jwt_key_settle(ctx, ei);
 	if (err != PC_OK)
 		goto out_close_store;
+	err = keys_open(ctx, ei);
+	if (err != PC_OK)
+		goto out_close_key;
 	err = totp_open(ctx, ei);
 	if (err != PC_OK)
 		goto out_close_key;
@@ -308,6 +316,7 @@ out_free_workers:
 	workers_free(ctx->workers);
 out_close_key:
 	totp_close(ctx);
+	keys_close(ctx);
 	jwt_key_close(&ctx->jwt);
 out_close_store:
 	store_close(ctx->store);
@@ -328,6 +337,7 @@ void pc_ctx_free(struct pc_ctx *ctx)
 	workers_free(ctx->workers);
 	oauth_close(ctx);
 	totp_close(ctx);
+	keys_close(ctx);
 	jwt_key_close(&ctx->jwt);
 	store_close(ctx->store);
 	crypto_wipe(f, sizeof(*f));

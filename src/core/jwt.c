@@ -1,9 +1,12 @@
 /*
- * jwt.c - access tokens: HMAC-signed JWTs issued and verified here, against
- * a claims table (struct jwt_claims_table: which claim holds the subject and
- * the token id, whether aud is issued and checked, the token type claim).
+ * jwt.c - access tokens: JWTs signed (HMAC, or EdDSA/ES256/RS256 with a key
+ * of keys.c) and verified here, against a claims table (struct
+ * jwt_claims_table: which claim holds the subject and the token id, whether
+ * aud is issued and checked, the token type claim).
  *
- * Encoding: the header is the fixed {"alg":"HS256","typ":"JWT"} (keys sorted),
+ * Encoding: the header is the fixed {"alg":"HS256","typ":"JWT"} (keys sorted;
+ * an asymmetric key's is {"alg":..,"kid":..,"typ":"JWT"}, made once by
+ * jwt_key_open),
  * the payload jansson's compact dump with sorted keys, both base64url, and
  * the signature an HMAC through OpenSSL's EVP_MAC. With the RFC 7519 table
  * (sub, jti, aud) the tokens are exactly those libjwt 1.10 wrote before:
@@ -16,19 +19,29 @@
  * 1.53 us). A key never opened (unit tests, fuzz drivers) makes a context
  * per call.
  *
- * Owns nothing beyond a call, except key->mac (jwt_key_close frees it):
+ * Asymmetric: EVP_DigestSign / EVP_DigestVerify over the key's EVP_PKEY
+ * (ES256's DER signature converted to and from JWS's r || s, base/crypto.c).
+ *
+ * Owns nothing beyond a call, except key->mac and key->pkey (jwt_key_close
+ * frees them):
  * every digest context, string and jansson value is freed on every path.
  *
  * Invariants of jwt_verify, in the order they are checked (each failure
  * is PC_EUNAUTHORIZED, whatever the cause):
- *   1. the key is usable: alg is HS256, HS384 or HS512, the secret non-empty;
+ *   1. the key is usable: alg is HS256, HS384 or HS512 with a non-empty
+ *      secret and no pkey, or EdDSA, ES256 or RS256 with a pkey that
+ *      jwt_key_open found to be of that algorithm, and no secret;
  *   2. the token is at most PC_JWT_MAX bytes, has exactly two dots, and three
  *      non-empty segments of base64url characters only;
  *   3. the header, decoded and parsed here, is a JSON object whose "alg" is
  *      exactly key->alg (so "none", another HS size, RS256 etc. go no
- *      further) and that has no "crit";
- *   4. the signature segment decodes to exactly the HMAC of "header.payload"
- *      under the secret with key->alg's digest (constant-time comparison);
+ *      further), whose "kid" is exactly key->kid when the key has one, and
+ *      that has no "crit";
+ *   4. HMAC: the signature segment decodes to exactly the HMAC of
+ *      "header.payload" under the secret with key->alg's digest
+ *      (constant-time comparison); asymmetric: it decodes to exactly the
+ *      algorithm's signature size (64 bytes for EdDSA and ES256's r || s,
+ *      the modulus size for RS256) and EVP_DigestVerify accepts it;
  *   5. the claims, by the table: with t->audience, aud (a string or an array
  *      of strings) contains key->aud; exp is an integer > now; nbf, when
  *      present, is a number <= now; with t->type_claim, that claim is the
@@ -48,6 +61,7 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 #include <openssl/params.h>
 #include <pthread.h>
 
@@ -55,6 +69,8 @@
 
 #define JWT_JTI_BYTES 16   /* 128 random bits */
 #define JWT_HMAC_MAX 64    /* SHA-512 */
+#define JWT_SIG_MAX 512    /* RS256 with a 4096-bit key */
+#define JWT_DER_MAX 80     /* an ES256 signature as DER */
 
 /* RFC 7519's registered names; what fastapi-users issues and checks. */
 const struct jwt_claims_table jwt_claims_rfc7519 = {
@@ -65,6 +81,7 @@ const struct jwt_claims_table jwt_claims_rfc7519 = {
 	.access_type = NULL,
 	.family = "fam",
 	.flag = NULL,
+	.published = true,
 };
 
 /* simplejwt's AccessToken and RefreshToken (core.h). */
@@ -117,29 +134,104 @@ const struct jwt_claims_table jwt_claims_flask_refresh = {
 
 /* ---- keys and HMAC -------------------------------------------------------- */
 
+enum jwt_kind { JWT_HMAC, JWT_EDDSA, JWT_ECDSA, JWT_RSA };
+
 static const struct {
 	const char *alg;
-	const char *digest;
-	size_t mac_len;
-	const char *header; /* base64url of {"alg":"HSxxx","typ":"JWT"} */
+	enum jwt_kind kind;
+	const char *digest; /* NULL: none (EdDSA signs the message itself) */
+	size_t sig_len;     /* 0: the key's size (RSA) */
+	const char *header; /* HMAC: base64url of {"alg":"HSxxx","typ":"JWT"} */
+	const char *key_type; /* asymmetric: what EVP_PKEY_is_a must say */
 } jwt_algs[] = {
-	{ "HS256", "SHA256", 32, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9" },
-	{ "HS384", "SHA384", 48, "eyJhbGciOiJIUzM4NCIsInR5cCI6IkpXVCJ9" },
-	{ "HS512", "SHA512", 64, "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9" },
+	{ "HS256", JWT_HMAC, "SHA256", 32, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9", NULL },
+	{ "HS384", JWT_HMAC, "SHA384", 48, "eyJhbGciOiJIUzM4NCIsInR5cCI6IkpXVCJ9", NULL },
+	{ "HS512", JWT_HMAC, "SHA512", 64, "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9", NULL },
+	{ "EdDSA", JWT_EDDSA, NULL, 64, NULL, "ED25519" },
+	{ "ES256", JWT_ECDSA, "SHA256", 64, NULL, "EC" },
+	{ "RS256", JWT_RSA, "SHA256", 0, NULL, "RSA" },
 };
 
 #define JWT_NALGS (sizeof(jwt_algs) / sizeof(jwt_algs[0]))
 
-/* The index of key->alg in jwt_algs, or -1 unless the key is usable. */
-static int jwt_key_alg(const struct pc_jwt_key *key)
+static int jwt_alg_index(const char *alg)
 {
-	if (key->len == 0 || key->len > sizeof(key->secret))
-		return -1;
 	for (size_t i = 0; i < JWT_NALGS; i++) {
-		if (strcmp(key->alg, jwt_algs[i].alg) == 0)
+		if (strcmp(alg, jwt_algs[i].alg) == 0)
 			return (int)i;
 	}
 	return -1;
+}
+
+bool jwt_alg_asymmetric(const char *alg)
+{
+	int i = jwt_alg_index(alg);
+
+	return i >= 0 && jwt_algs[i].kind != JWT_HMAC;
+}
+
+/* The index of key->alg in jwt_algs, or -1 unless the key is usable: an
+ * HMAC algorithm with a secret and no pkey, or an asymmetric one with a
+ * pkey that jwt_key_open accepted (it wrote the header). */
+static int jwt_key_alg(const struct pc_jwt_key *key)
+{
+	int i = jwt_alg_index(key->alg);
+
+	if (i < 0)
+		return -1;
+	if (jwt_algs[i].kind == JWT_HMAC)
+		return key->len > 0 && key->len <= sizeof(key->secret) && key->pkey == NULL ? i : -1;
+	return key->pkey != NULL && key->header[0] != '\0' && key->len == 0 ? i : -1;
+}
+
+/* The signature's size under key (alg its index). */
+static size_t jwt_sig_len(const struct pc_jwt_key *key, int alg)
+{
+	if (jwt_algs[alg].sig_len != 0)
+		return jwt_algs[alg].sig_len;
+	return (size_t)EVP_PKEY_get_size(key->pkey);
+}
+
+/* Whether pkey is a key of alg: Ed25519; P-256; RSA of 2048 to 4096 bits. */
+static bool jwt_pkey_fits(EVP_PKEY *pkey, int alg)
+{
+	char group[32];
+	int bits;
+
+	if (!EVP_PKEY_is_a(pkey, jwt_algs[alg].key_type))
+		return false;
+	switch (jwt_algs[alg].kind) {
+	case JWT_ECDSA:
+		return EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group,
+						      sizeof(group), NULL) == 1 &&
+		       strcmp(group, "prime256v1") == 0;
+	case JWT_RSA:
+		bits = EVP_PKEY_get_bits(pkey);
+		return bits >= 2048 && bits <= 4096;
+	default:
+		return true;
+	}
+}
+
+/* The header of an asymmetric key: {"alg":..,"kid":..,"typ":"JWT"}, keys
+ * sorted as jansson writes them, base64url. */
+static bool jwt_key_header(struct pc_jwt_key *key)
+{
+	char json[160];
+	int n;
+	size_t i;
+
+	if (key->kid[0] == '\0')
+		return false;
+	for (i = 0; key->kid[i] != '\0'; i++) {
+		if (!ascii_is_b64url((unsigned char)key->kid[i]))
+			return false;
+	}
+	n = snprintf(json, sizeof(json), "{\"alg\":\"%s\",\"kid\":\"%s\",\"typ\":\"JWT\"}",
+		     key->alg, key->kid);
+	if (n < 0 || (size_t)n >= sizeof(json))
+		return false;
+	return crypto_b64url_encode(json, (size_t)n, key->header, sizeof(key->header)) != 0;
 }
 
 static EVP_MAC *jwt_hmac;
@@ -174,9 +266,19 @@ static EVP_MAC_CTX *jwt_mac_new(const struct pc_jwt_key *key, int alg)
 
 enum pc_err jwt_key_open(struct pc_jwt_key *key)
 {
-	int alg = jwt_key_alg(key);
+	int alg = jwt_alg_index(key->alg);
 
 	key->mac = NULL;
+	key->header[0] = '\0';
+	if (alg >= 0 && jwt_algs[alg].kind != JWT_HMAC) {
+		if (key->pkey == NULL || key->len != 0 || !jwt_pkey_fits(key->pkey, alg) ||
+		    !jwt_key_header(key)) {
+			key->header[0] = '\0';
+			return PC_EINVAL;
+		}
+		return PC_OK;
+	}
+	alg = jwt_key_alg(key);
 	if (alg < 0)
 		return PC_EINVAL;
 	key->mac = jwt_mac_new(key, alg);
@@ -187,6 +289,9 @@ void jwt_key_close(struct pc_jwt_key *key)
 {
 	EVP_MAC_CTX_free(key->mac);
 	key->mac = NULL;
+	EVP_PKEY_free(key->pkey);
+	key->pkey = NULL;
+	key->header[0] = '\0';
 }
 
 /* HMAC of msg[0..n) under key into mac; *maclen gets its size. */
@@ -204,6 +309,35 @@ static bool jwt_mac(const struct pc_jwt_key *key, int alg, const char *msg, size
 	return ok;
 }
 
+/* The signature of msg[0..n) under key (alg its index) into sig, in JWS's
+ * form (ES256: r || s); *siglen gets its size. */
+static bool jwt_sig(const struct pc_jwt_key *key, int alg, const char *msg, size_t n,
+		    unsigned char sig[JWT_SIG_MAX], size_t *siglen)
+{
+	unsigned char der[JWT_DER_MAX];
+	size_t len;
+	EVP_MD_CTX *md;
+	bool ok;
+
+	if (jwt_algs[alg].kind == JWT_HMAC)
+		return jwt_mac(key, alg, msg, n, sig, siglen);
+	md = EVP_MD_CTX_new();
+	if (md == NULL)
+		return false;
+	len = jwt_algs[alg].kind == JWT_ECDSA ? sizeof(der) : JWT_SIG_MAX;
+	ok = EVP_DigestSignInit_ex(md, NULL, jwt_algs[alg].digest, NULL, NULL, key->pkey,
+				   NULL) == 1 &&
+	     EVP_DigestSign(md, jwt_algs[alg].kind == JWT_ECDSA ? der : sig, &len,
+			    (const unsigned char *)msg, n) == 1;
+	EVP_MD_CTX_free(md);
+	if (ok && jwt_algs[alg].kind == JWT_ECDSA) {
+		ok = crypto_ecdsa_der_to_raw(der, len, sig);
+		len = 64;
+	}
+	*siglen = len;
+	return ok && len == jwt_sig_len(key, alg);
+}
+
 /* ---- issuing ------------------------------------------------------------------ */
 
 /* Copies a NUL-terminated string into a fixed field; false if it does not fit. */
@@ -219,7 +353,7 @@ static bool jwt_copy(char *dst, size_t dstsz, const char *src)
 
 /* The payload of c by the table: compact, keys sorted. Caller frees. */
 static char *jwt_payload_new(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
-			     const struct pc_jwt_claims *c)
+			     const struct pc_jwt_claims *c, const struct jwt_extra *x)
 {
 	json_t *p = json_object();
 	char *text = NULL;
@@ -245,6 +379,12 @@ static char *jwt_payload_new(const struct pc_jwt_key *key, const struct jwt_clai
 		rc |= json_object_set_new(p, "nbf", json_integer(c->iat));
 	if (t->fresh != NULL)
 		rc |= json_object_set_new(p, t->fresh, json_false());
+	if (x != NULL && (x->flags & JWT_EXTRA_EMAIL) && x->email != NULL && x->email[0] != '\0')
+		rc |= json_object_set_new(p, "email", json_string(x->email));
+	if (x != NULL && (x->flags & JWT_EXTRA_SUPERUSER))
+		rc |= json_object_set_new(p, "is_superuser", json_boolean(x->is_superuser));
+	if (x != NULL && (x->flags & JWT_EXTRA_VERIFIED))
+		rc |= json_object_set_new(p, "is_verified", json_boolean(x->is_verified));
 	if (rc == 0)
 		text = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(p);
@@ -258,13 +398,15 @@ static char *jwt_payload_new(const struct pc_jwt_key *key, const struct jwt_clai
  * for or that is empty or too long; PC_ETOOBIG: outsz too small;
  * PC_ENOMEM / PC_EINTERNAL. */
 static enum pc_err jwt_sign_any(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
-				const char *sub, const char *family, const char *jti, int64_t now,
-				int lifetime, char *out, size_t outsz, struct pc_jwt_claims *claims)
+				const char *sub, const char *family, const char *jti,
+				const struct jwt_extra *x, int64_t now, int lifetime, char *out,
+				size_t outsz, struct pc_jwt_claims *claims)
 {
-	unsigned char raw[JWT_JTI_BYTES], mac[JWT_HMAC_MAX];
+	unsigned char raw[JWT_JTI_BYTES], mac[JWT_SIG_MAX];
 	struct pc_jwt_claims c;
 	int alg = jwt_key_alg(key);
 	size_t n, hlen, plen, maclen = 0, w;
+	const char *header;
 	char *payload;
 	enum pc_err err;
 
@@ -297,16 +439,17 @@ static enum pc_err jwt_sign_any(const struct pc_jwt_key *key, const struct jwt_c
 	c.iat = now;
 	c.exp = now + lifetime;
 
-	payload = jwt_payload_new(key, t, &c);
+	payload = jwt_payload_new(key, t, &c, x);
 	if (payload == NULL)
 		return PC_ENOMEM;
 	err = PC_ETOOBIG;
-	hlen = strlen(jwt_algs[alg].header);
+	header = jwt_algs[alg].kind == JWT_HMAC ? jwt_algs[alg].header : key->header;
+	hlen = strlen(header);
 	plen = strlen(payload);
 	/* header . payload . signature, each base64url without padding */
-	if (hlen + 1 + (plen * 4 + 2) / 3 + 1 + (jwt_algs[alg].mac_len * 4 + 2) / 3 + 1 > outsz)
+	if (hlen + 1 + (plen * 4 + 2) / 3 + 1 + (jwt_sig_len(key, alg) * 4 + 2) / 3 + 1 > outsz)
 		goto out_free_payload;
-	memcpy(out, jwt_algs[alg].header, hlen);
+	memcpy(out, header, hlen);
 	n = hlen;
 	out[n++] = '.';
 	w = crypto_b64url_encode(payload, plen, out + n, outsz - n);
@@ -314,7 +457,7 @@ static enum pc_err jwt_sign_any(const struct pc_jwt_key *key, const struct jwt_c
 		goto out_free_payload;
 	n += w;
 	err = PC_EINTERNAL;
-	if (!jwt_mac(key, alg, out, n, mac, &maclen))
+	if (!jwt_sig(key, alg, out, n, mac, &maclen))
 		goto out_free_payload;
 	out[n++] = '.';
 	if (crypto_b64url_encode(mac, maclen, out + n, outsz - n) == 0)
@@ -333,21 +476,29 @@ enum pc_err jwt_sign_family(const struct pc_jwt_key *key, const struct jwt_claim
 			    const char *sub, const char *family, int64_t now, int lifetime,
 			    char *out, size_t outsz, struct pc_jwt_claims *claims)
 {
-	return jwt_sign_any(key, t, sub, family, NULL, now, lifetime, out, outsz, claims);
+	return jwt_sign_any(key, t, sub, family, NULL, NULL, now, lifetime, out, outsz, claims);
 }
 
 enum pc_err jwt_sign_jti(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
 			 const char *sub, const char *jti, int64_t now, int lifetime, char *out,
 			 size_t outsz, struct pc_jwt_claims *claims)
 {
-	return jwt_sign_any(key, t, sub, NULL, jti, now, lifetime, out, outsz, claims);
+	return jwt_sign_any(key, t, sub, NULL, jti, NULL, now, lifetime, out, outsz, claims);
 }
 
 enum pc_err jwt_sign(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
 		     const char *sub, int64_t now, int lifetime, char *out, size_t outsz,
 		     struct pc_jwt_claims *claims)
 {
-	return jwt_sign_any(key, t, sub, NULL, NULL, now, lifetime, out, outsz, claims);
+	return jwt_sign_any(key, t, sub, NULL, NULL, NULL, now, lifetime, out, outsz, claims);
+}
+
+enum pc_err jwt_sign_extra(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
+			   const char *sub, const char *family, const struct jwt_extra *x,
+			   int64_t now, int lifetime, char *out, size_t outsz,
+			   struct pc_jwt_claims *claims)
+{
+	return jwt_sign_any(key, t, sub, family, NULL, x, now, lifetime, out, outsz, claims);
 }
 
 /* ---- verifying: shape, header, signature ---------------------------------------- */
@@ -371,17 +522,20 @@ static bool jwt_shape_ok(const char *token, size_t len, size_t dots[2])
 	return ndots == 2 && dots[0] > 0 && dots[1] > dots[0] + 1 && dots[1] + 1 < len;
 }
 
-/* Step 3: the header names exactly key->alg, and nothing critical. The
- * header we and PyJWT write, {"alg":"HS256","typ":"JWT"}, is recognised by
- * its encoded text without a JSON parse; any other is parsed. */
+/* Step 3: the header names exactly key->alg (and, for a key with a kid,
+ * exactly that kid), and nothing critical. The header we and PyJWT write,
+ * {"alg":"HS256","typ":"JWT"}, and an asymmetric key's own header are
+ * recognised by their encoded text without a JSON parse; any other is
+ * parsed. */
 static bool jwt_header_ok(const struct pc_jwt_key *key, int alg, const char *seg, size_t n)
 {
+	const char *mine = jwt_algs[alg].kind == JWT_HMAC ? jwt_algs[alg].header : key->header;
 	unsigned char raw[PC_JWT_MAX];
-	json_t *hdr, *a;
+	json_t *hdr, *a, *k;
 	size_t rawlen;
 	bool ok = false;
 
-	if (strlen(jwt_algs[alg].header) == n && memcmp(jwt_algs[alg].header, seg, n) == 0)
+	if (strlen(mine) == n && memcmp(mine, seg, n) == 0)
 		return true;
 	if (crypto_b64url_decode(seg, n, raw, sizeof(raw), &rawlen) != PC_OK)
 		return false;
@@ -391,6 +545,11 @@ static bool jwt_header_ok(const struct pc_jwt_key *key, int alg, const char *seg
 	if (!json_is_object(hdr) || json_object_get(hdr, "crit") != NULL)
 		goto out_decref_hdr;
 	a = json_object_get(hdr, "alg");
+	k = json_object_get(hdr, "kid");
+	if (key->kid[0] != '\0' &&
+	    (!json_is_string(k) || strcmp(json_string_value(k), key->kid) != 0 ||
+	     strlen(key->kid) != json_string_length(k)))
+		goto out_decref_hdr;
 	ok = json_is_string(a) && strcmp(json_string_value(a), key->alg) == 0 &&
 	     strlen(key->alg) == json_string_length(a);
 out_decref_hdr:
@@ -398,18 +557,82 @@ out_decref_hdr:
 	return ok;
 }
 
-/* Step 4: the signature segment is the HMAC of everything before it. */
+bool jwt_header_kid(const char *token, char kid[64])
+{
+	unsigned char raw[PC_JWT_MAX];
+	const char *dot;
+	json_t *hdr, *k;
+	size_t rawlen, n;
+	bool ok = false;
+
+	kid[0] = '\0';
+	if (token == NULL)
+		return false;
+	dot = memchr(token, '.', strnlen(token, PC_JWT_MAX + 1));
+	if (dot == NULL || dot == token ||
+	    crypto_b64url_decode(token, (size_t)(dot - token), raw, sizeof(raw), &rawlen) != PC_OK)
+		return false;
+	hdr = json_loadb((const char *)raw, rawlen, JSON_REJECT_DUPLICATES, NULL);
+	if (hdr == NULL)
+		return false;
+	if (!json_is_object(hdr))
+		goto out_decref_hdr;
+	k = json_object_get(hdr, "kid");
+	if (k == NULL) {
+		ok = true;
+		goto out_decref_hdr;
+	}
+	if (!json_is_string(k))
+		goto out_decref_hdr;
+	n = json_string_length(k);
+	if (n == 0 || n >= 64 || strlen(json_string_value(k)) != n)
+		goto out_decref_hdr;
+	for (size_t i = 0; i < n; i++) {
+		if (!ascii_is_b64url((unsigned char)json_string_value(k)[i]))
+			goto out_decref_hdr;
+	}
+	memcpy(kid, json_string_value(k), n + 1);
+	ok = true;
+out_decref_hdr:
+	json_decref(hdr);
+	return ok;
+}
+
+/* Step 4: the signature segment is the signature of everything before it:
+ * for HMAC, the MAC recomputed and compared in constant time; else by
+ * EVP_DigestVerify over the public key (ES256's r || s made DER first). */
 static bool jwt_signature_ok(const struct pc_jwt_key *key, int alg, const char *token,
 			     size_t len, size_t dot2)
 {
-	unsigned char mac[JWT_HMAC_MAX], sig[JWT_HMAC_MAX + 4];
-	size_t maclen = 0, siglen = 0;
+	unsigned char mac[JWT_HMAC_MAX], sig[JWT_SIG_MAX + 4], der[JWT_DER_MAX];
+	const unsigned char *vsig = sig;
+	size_t maclen = 0, siglen = 0, vlen;
+	EVP_MD_CTX *md;
+	bool ok;
 
-	if (!jwt_mac(key, alg, token, dot2, mac, &maclen))
-		return false;
 	if (crypto_b64url_decode(token + dot2 + 1, len - dot2 - 1, sig, sizeof(sig), &siglen) != PC_OK)
 		return false;
-	return siglen == maclen && CRYPTO_memcmp(sig, mac, maclen) == 0;
+	if (jwt_algs[alg].kind == JWT_HMAC) {
+		if (!jwt_mac(key, alg, token, dot2, mac, &maclen))
+			return false;
+		return siglen == maclen && CRYPTO_memcmp(sig, mac, maclen) == 0;
+	}
+	if (siglen != jwt_sig_len(key, alg))
+		return false;
+	vlen = siglen;
+	if (jwt_algs[alg].kind == JWT_ECDSA) {
+		if (!crypto_ecdsa_raw_to_der(sig, der, sizeof(der), &vlen))
+			return false;
+		vsig = der;
+	}
+	md = EVP_MD_CTX_new();
+	if (md == NULL)
+		return false;
+	ok = EVP_DigestVerifyInit_ex(md, NULL, jwt_algs[alg].digest, NULL, NULL, key->pkey,
+				     NULL) == 1 &&
+	     EVP_DigestVerify(md, vsig, vlen, (const unsigned char *)token, dot2) == 1;
+	EVP_MD_CTX_free(md);
+	return ok;
 }
 
 /* ---- claims through jansson ---------------------------------------------------------- */

@@ -608,39 +608,6 @@ static bool oidc_header_ok(json_t *hdr, enum oidc_kty *kty, char kid[OIDC_KID_MA
 	return true;
 }
 
-/* ES256: JWS's r || s (32 bytes each) as the DER OpenSSL verifies. */
-static bool oidc_es256_der(const unsigned char *raw, size_t n, unsigned char *der,
-			   size_t dersz, size_t *derlen)
-{
-	ECDSA_SIG *sig;
-	BIGNUM *r, *s;
-	unsigned char *p = der;
-	int len;
-
-	if (n != 64)
-		return false;
-	sig = ECDSA_SIG_new();
-	r = BN_bin2bn(raw, 32, NULL);
-	s = BN_bin2bn(raw + 32, 32, NULL);
-	if (sig == NULL || r == NULL || s == NULL || ECDSA_SIG_set0(sig, r, s) != 1) {
-		ECDSA_SIG_free(sig);
-		BN_free(r);
-		BN_free(s);
-		return false;
-	}
-	len = i2d_ECDSA_SIG(sig, NULL);
-	if (len <= 0 || (size_t)len > dersz) {
-		ECDSA_SIG_free(sig);
-		return false;
-	}
-	len = i2d_ECDSA_SIG(sig, &p);
-	ECDSA_SIG_free(sig);
-	if (len <= 0)
-		return false;
-	*derlen = (size_t)len;
-	return true;
-}
-
 /* Step 4: the signature over token[0..dot2). */
 static bool oidc_signature_ok(EVP_PKEY *pkey, enum oidc_kty kty, const char *token, size_t len,
 			      size_t dot2)
@@ -656,7 +623,7 @@ static bool oidc_signature_ok(EVP_PKEY *pkey, enum oidc_kty kty, const char *tok
 		return false;
 	siglen = rawlen;
 	if (kty == OIDC_KTY_EC) {
-		if (!oidc_es256_der(raw, rawlen, der, sizeof(der), &siglen))
+		if (rawlen != 64 || !crypto_ecdsa_raw_to_der(raw, der, sizeof(der), &siglen))
 			return false;
 		sig = der;
 	} else if (rawlen != (size_t)EVP_PKEY_get_size(pkey)) {

@@ -38,6 +38,23 @@ bool forward_uri_parse(const char *u, char *path_out);
 /* /healthz, /readyz, /metrics */
 extern const struct pc_face face_native;
 
+/* /.well-known/jwks.json: the public keys of the published signing keys */
+extern const struct pc_face face_jwks;
+
+/* /openapi.json: the OpenAPI 3.1 document of the mounted routes */
+extern const struct pc_face face_docs;
+/* The document for cfg, from the router it mounts (openapi.c). New
+ * reference; NULL when out of memory or the routes do not mount. */
+json_t *openapi_document_new(const struct pc_config *cfg);
+
+/* pages.c: the HTML page of a mailed link (reset or verify), which POSTs
+ * {"token", ("password")} to api through the JSON API; the token must
+ * have been shape-checked by the caller. Sets status 200, the body and its
+ * Content-Security-Policy. PC_ENOMEM, PC_ETOOBIG. */
+enum page_kind { PAGE_RESET, PAGE_VERIFY };
+enum pc_err page_render(struct pc_req *req, struct pc_resp *resp, enum page_kind kind,
+			const char *token, const char *api);
+
 /* The faces the server mounts, in order; the first renders unmatched paths. */
 extern const struct pc_face *const faces_all[];
 extern const size_t faces_count;

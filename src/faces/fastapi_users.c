@@ -37,7 +37,8 @@
 static pc_handler_fn fu_register, fu_jwt_login, fu_jwt_logout, fu_cookie_login,
 	fu_cookie_logout, fu_me_get, fu_me_patch, fu_user_get, fu_user_patch, fu_user_delete,
 	fu_protected, fu_forgot_password, fu_reset_password, fu_request_verify, fu_verify,
-	fu_oauth_authorize, fu_oauth_callback, fu_oauth_assoc_authorize, fu_oauth_assoc_callback;
+	fu_oauth_authorize, fu_oauth_callback, fu_oauth_assoc_authorize, fu_oauth_assoc_callback,
+	fu_reset_page, fu_verify_page;
 
 #define AUTHED (PC_R_AUTH | PC_R_ACTIVE)
 
@@ -58,6 +59,12 @@ static const struct pc_route fu_reset_routes[] = {
 static const struct pc_route fu_verify_routes[] = {
 	{ "POST", "/request-verify-token", fu_request_verify, PC_R_JSON },
 	{ "POST", "/verify", fu_verify, PC_R_JSON },
+};
+
+/* The pages behind the default reset_url and verify_url (pages.c). */
+static const struct pc_route fu_page_routes[] = {
+	{ "GET", "/reset-password", fu_reset_page, 0 },
+	{ "GET", "/verify", fu_verify_page, 0 },
 };
 
 static const struct pc_route fu_cookie_routes[] = {
@@ -95,7 +102,7 @@ static const struct pc_route fu_root_routes[] = {
 
 /* The routers, in mount order: their switches and paths. */
 enum fu_router { FU_JWT, FU_COOKIE, FU_REGISTER, FU_RESET, FU_VERIFY, FU_USERS, FU_OAUTH,
-		 FU_OAUTH_ASSOC, FU__ROUTERS };
+		 FU_OAUTH_ASSOC, FU_PAGES, FU__ROUTERS };
 
 struct fu_settings {
 	char auth_prefix[128];  /* register, reset, verify and both auth backends */
@@ -140,6 +147,9 @@ static const struct config_row fu_setting_rows[] = {
 	FU_BOOL("oauth_associate_router", on[FU_OAUTH_ASSOC],
 		"mount the OAuth associate router of each provider (associate/authorize, "
 		"associate/callback)"),
+	FU_BOOL("pages_router", on[FU_PAGES],
+		"mount the HTML pages of the mailed links (GET /reset-password, GET /verify), "
+		"which complete the flows through the reset password and verify routers"),
 	FU_STR("cookie_name", cookie.name, "fastapiusersauth", NULL, config_check_cookie_name,
 	       "session cookie name"),
 	CONFIG_ROW_BOOL(struct fu_settings, "cookie_secure", cookie.secure, "true",
@@ -188,6 +198,7 @@ static const struct pc_mount fu_mounts[] = {
 	FU_MOUNT("oauth associate", "oauth_prefix", NULL, "oauth_associate_router",
 		 fu_oauth_assoc_routes),
 	FU_MOUNT("protected", NULL, NULL, NULL, fu_root_routes),
+	FU_MOUNT("pages", NULL, NULL, "pages_router", fu_page_routes),
 };
 
 /* ---- error maps: core error -> status and fastapi-users code ---------------- */
@@ -504,6 +515,40 @@ static enum pc_err fu_verify(struct pc_req *req, struct pc_resp *resp)
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_verify_errs);
 	return fu_user_render(req, resp, 200, &u);
+}
+
+/* ---- handlers: the pages of the mailed links ----------------------------------------- */
+
+/* The page of kind for ?token=, posting to auth_prefix + the router's path
+ * + what. A missing or malformed token is the API's own 400 (the code a
+ * POST of it would get); a router that is not mounted, 404. */
+static enum pc_err fu_page(struct pc_req *req, struct pc_resp *resp, enum page_kind kind)
+{
+	const struct fu_settings *s = config_layer_get(pc_ctx_config(req->ctx), &fu_settings);
+	enum fu_router r = kind == PAGE_RESET ? FU_RESET : FU_VERIFY;
+	const char *token = req_query_get(req, "token");
+	char api[3 * 128 + 32];
+
+	if (!s->on[r]) {
+		fu_render_error(req, resp, 404, NULL);
+		return PC_OK;
+	}
+	if (token == NULL || !crypto_token_shape_ok(token))
+		return fu_detail(req, resp, 400, kind == PAGE_RESET ? "RESET_PASSWORD_BAD_TOKEN" :
+					      "VERIFY_USER_BAD_TOKEN", NULL);
+	snprintf(api, sizeof(api), "%s%s%s", s->auth_prefix, s->path[r],
+		 kind == PAGE_RESET ? "/reset-password" : "/verify");
+	return page_render(req, resp, kind, token, api);
+}
+
+static enum pc_err fu_reset_page(struct pc_req *req, struct pc_resp *resp)
+{
+	return fu_page(req, resp, PAGE_RESET);
+}
+
+static enum pc_err fu_verify_page(struct pc_req *req, struct pc_resp *resp)
+{
+	return fu_page(req, resp, PAGE_VERIFY);
 }
 
 /* ---- handlers: users router ----------------------------------------------------- */

@@ -15,6 +15,8 @@ const struct pc_face *const faces_all[] = {
 	&face_user_account,
 	&face_forward_auth,
 	&face_native,
+	&face_jwks,
+	&face_docs,
 };
 
 const size_t faces_count = sizeof(faces_all) / sizeof(faces_all[0]);

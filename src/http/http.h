@@ -268,6 +268,12 @@ enum pc_err router_each(const struct pc_router *r,
 		 void (*fn)(const char *method, const char *path, const char *face,
 			    const char *router, void *arg),
 		 void *arg);
+/* router_each with each route's face, mount and table row (the OpenAPI
+ * document, faces/openapi.c); path is the full pattern. */
+enum pc_err router_walk(const struct pc_router *r,
+			void (*fn)(const struct pc_face *face, const struct pc_mount *mount,
+				   const struct pc_route *route, const char *path, void *arg),
+			void *arg);
 
 enum pc_match { PC_MATCH_OK, PC_MATCH_NOT_FOUND, PC_MATCH_BAD_METHOD };
 

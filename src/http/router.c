@@ -413,10 +413,10 @@ static int router_entry_path_cmp(const void *pa, const void *pb)
 	return c != 0 ? c : strcmp(a->method, b->method);
 }
 
-enum pc_err router_each(const struct pc_router *r,
-		 void (*fn)(const char *method, const char *path, const char *face,
-			    const char *router, void *arg),
-		 void *arg)
+enum pc_err router_walk(const struct pc_router *r,
+			void (*fn)(const struct pc_face *face, const struct pc_mount *mount,
+				   const struct pc_route *route, const char *path, void *arg),
+			void *arg)
 {
 	const struct router_entry **v = calloc(r->ne > 0 ? r->ne : 1, sizeof(*v));
 	size_t i;
@@ -427,8 +427,7 @@ enum pc_err router_each(const struct pc_router *r,
 		v[i] = &r->e[i];
 	qsort(v, r->ne, sizeof(*v), router_entry_path_cmp);
 	for (i = 0; i < r->ne; i++)
-		fn(v[i]->method, v[i]->full, v[i]->face->name,
-		   v[i]->mount->router != NULL ? v[i]->mount->router : "", arg);
+		fn(v[i]->face, v[i]->mount, v[i]->route, v[i]->full, arg);
 	free(v);
 	return PC_OK;
 }
@@ -446,6 +445,30 @@ void router_route_labels(const struct pc_router *r, size_t id, const char **meth
 	*method = e->method;
 	*path = e->full;
 	*face = e->face->name;
+}
+
+struct router_each_arg {
+	void (*fn)(const char *method, const char *path, const char *face, const char *router,
+		   void *arg);
+	void *arg;
+};
+
+static void router_each_one(const struct pc_face *face, const struct pc_mount *mount,
+			    const struct pc_route *route, const char *path, void *arg)
+{
+	const struct router_each_arg *a = arg;
+
+	a->fn(route->method, path, face->name, mount->router != NULL ? mount->router : "", a->arg);
+}
+
+enum pc_err router_each(const struct pc_router *r,
+		 void (*fn)(const char *method, const char *path, const char *face,
+			    const char *router, void *arg),
+		 void *arg)
+{
+	struct router_each_arg a = { fn, arg };
+
+	return router_walk(r, router_each_one, &a);
 }
 
 /* ---- matching ------------------------------------------------------------------- */

@@ -124,6 +124,10 @@ enum store_stmt {
 	STMT_OAUTH_UPDATE,     /* fresh tokens and email of a link */
 	STMT_OAUTH_STATE_USE,  /* records a spent state; a second insert is PC_EEXISTS */
 	STMT_OAUTH_STATE_PURGE,
+	STMT_SK_LIST, /* every signing key, newest first (010) */
+	STMT_SK_INSERT,
+	STMT_SK_RETIRE, /* every unretired key but :kid, at :at */
+	STMT_SK_PURGE,  /* retired at or before :before */
 	STMT__MAX
 };
 
@@ -228,6 +232,16 @@ enum store_totp_col { TOTP_COLUMNS(COL_ENUM) COL_TOTP__N };
 	X(COL_OA_ACCOUNT_EMAIL, "account_email")
 
 enum store_oauth_col { OAUTH_COLUMNS(COL_ENUM) COL_OA__N };
+
+/* struct pc_signing_key_row. */
+#define SIGNING_KEY_COLUMNS(X) \
+	X(COL_SK_KID, "kid") \
+	X(COL_SK_ALG, "alg") \
+	X(COL_SK_PRIVATE_PEM, "private_pem") \
+	X(COL_SK_CREATED_AT, "created_at") \
+	X(COL_SK_RETIRED_AT, "retired_at")
+
+enum store_signing_key_col { SIGNING_KEY_COLUMNS(COL_ENUM) COL_SK__N };
 
 /* A statement of one column (a count, an id, a value): its name is the
  * statement's own (store_stmt_cols[]). */

@@ -21,6 +21,7 @@
  */
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/driver.h"
@@ -35,6 +36,7 @@ static const char *const refresh_cols[] = { REFRESH_COLUMNS(COL_NAME) };
 static const char *const totp_cols[] = { TOTP_COLUMNS(COL_NAME) };
 static const char *const profile_cols[] = { PROFILE_COLUMNS(COL_NAME) };
 static const char *const oauth_cols[] = { OAUTH_COLUMNS(COL_NAME) };
+static const char *const signing_key_cols[] = { SIGNING_KEY_COLUMNS(COL_NAME) };
 static const char *const one_cols[] = { "one" };
 static const char *const version_cols[] = { "version" };
 static const char *const n_cols[] = { "n" };
@@ -72,6 +74,7 @@ const struct store_cols store_stmt_cols[STMT__MAX] = {
 	[STMT_USER_PROFILE_GET] = COLS(profile_cols),
 	[STMT_OAUTH_BY_ACCOUNT] = COLS(oauth_cols),
 	[STMT_OAUTH_LIST_USER] = COLS(oauth_cols),
+	[STMT_SK_LIST] = COLS(signing_key_cols),
 };
 
 /* ---- one use of a statement ---------------------------------------------------------------- */
@@ -848,6 +851,78 @@ enum pc_err store_key_put_if_absent(struct pc_store *s, const char *name, const 
 	if (name == NULL || value == NULL)
 		return PC_EINVAL;
 	return q_write(s, STMT_KEY_PUT, args, NARGS(args), NULL, NULL);
+}
+
+/* ---- signing keys (010) ------------------------------------------------------------------------ */
+
+static const struct row_field signing_key_fields[] = {
+	ROW_T(COL_SK_KID, struct pc_signing_key_row, kid),
+	ROW_T(COL_SK_ALG, struct pc_signing_key_row, alg),
+	ROW_T(COL_SK_PRIVATE_PEM, struct pc_signing_key_row, private_pem),
+	ROW_I(COL_SK_CREATED_AT, struct pc_signing_key_row, created_at),
+	ROW_I(COL_SK_RETIRED_AT, struct pc_signing_key_row, retired_at),
+};
+
+enum pc_err store_signing_key_list(struct pc_store *s, pc_signing_key_cb *cb, void *arg)
+{
+	struct pc_signing_key_row *row;
+	struct q q;
+	bool more = true;
+	enum pc_err err;
+
+	if (cb == NULL)
+		return PC_EINVAL;
+	row = malloc(sizeof(*row));
+	if (row == NULL)
+		return PC_ENOMEM;
+	err = q_open(s, STMT_SK_LIST, NULL, 0, &q);
+	if (err != PC_OK)
+		goto out_free_row;
+	while (err == PC_OK) {
+		err = q_step(&q, NULL, &more);
+		if (err != PC_OK || !more)
+			break;
+		err = row_read(&q, row, sizeof(*row), signing_key_fields,
+			       sizeof(signing_key_fields) / sizeof(signing_key_fields[0]));
+		if (err == PC_OK && cb(row, arg) != 0)
+			break;
+	}
+	q_done(&q);
+out_free_row:
+	crypto_wipe(row, sizeof(*row)); /* it held a private key */
+	free(row);
+	return err;
+}
+
+enum pc_err store_signing_key_add(struct pc_store *s, const struct pc_signing_key_row *k)
+{
+	const struct store_arg ins[] = {
+		A_FIELD(":kid", k->kid), A_FIELD(":alg", k->alg),
+		A_FIELD(":private_pem", k->private_pem), A_INT(":created_at", k->created_at),
+	};
+	const struct store_arg ret[] = { A_FIELD(":kid", k->kid), A_INT(":at", k->created_at) };
+	enum pc_err err;
+
+	if (k->kid[0] == '\0' || k->alg[0] == '\0' || k->private_pem[0] == '\0')
+		return PC_EINVAL;
+	err = tx_begin(s);
+	if (err != PC_OK)
+		return err;
+	err = q_write(s, STMT_SK_INSERT, ins, NARGS(ins), NULL, NULL);
+	if (err == PC_OK)
+		err = q_write(s, STMT_SK_RETIRE, ret, NARGS(ret), NULL, NULL);
+	return tx_end(s, err);
+}
+
+enum pc_err store_signing_key_purge(struct pc_store *s, int64_t before, int64_t *removed)
+{
+	const struct store_arg args[] = { A_INT(":before", before) };
+	int64_t n = 0;
+	enum pc_err err = q_write(s, STMT_SK_PURGE, args, NARGS(args), NULL, &n);
+
+	if (removed != NULL)
+		*removed = err == PC_OK ? n : 0;
+	return err;
 }
 
 /* ---- one-time tokens ---------------------------------------------------------------------- */

@@ -268,4 +268,15 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 		"INSERT INTO oauth_used_states (state_hash, expires_at) VALUES (:state_hash, "
 		":expires_at)",
 	[STMT_OAUTH_STATE_PURGE] = "DELETE FROM oauth_used_states WHERE expires_at <= :before",
+	/* Signing keys (010): newest first, the one that signs (unretired) among them. */
+	[STMT_SK_LIST] =
+		"SELECT kid, alg, private_pem, created_at, coalesce(retired_at, 0) AS retired_at "
+		"FROM signing_keys ORDER BY retired_at IS NULL DESC, created_at DESC, kid DESC",
+	[STMT_SK_INSERT] =
+		"INSERT INTO signing_keys (kid, alg, private_pem, created_at) "
+		"VALUES (:kid, :alg, :private_pem, :created_at)",
+	[STMT_SK_RETIRE] =
+		"UPDATE signing_keys SET retired_at = :at WHERE retired_at IS NULL AND kid <> :kid",
+	[STMT_SK_PURGE] =
+		"DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at <= :before",
 };

@@ -283,6 +283,27 @@ enum pc_err store_purge_expired(struct pc_store *s, int64_t now, int64_t *remove
 enum pc_err store_key_get(struct pc_store *s, const char *name, char *out, size_t outsz);
 enum pc_err store_key_put_if_absent(struct pc_store *s, const char *name, const char *value);
 
+/* A row of signing_keys (010): an asymmetric key that signs or signed
+ * access JWTs (core/keys.c). retired_at 0: it signs. */
+#define PC_SIGNING_PEM_MAX 8191 /* PKCS#8 PEM of an RSA key up to 4096 bits */
+struct pc_signing_key_row {
+	char kid[64];
+	char alg[16];
+	char private_pem[PC_SIGNING_PEM_MAX + 1];
+	int64_t created_at;
+	int64_t retired_at;
+};
+
+/* cb sees each row (borrowed for the call; wiped after), newest first;
+ * non-zero stops the walk. */
+typedef int pc_signing_key_cb(const struct pc_signing_key_row *k, void *arg);
+enum pc_err store_signing_key_list(struct pc_store *s, pc_signing_key_cb *cb, void *arg);
+/* In one transaction: inserts k, and retires every other unretired key at
+ * k->created_at. PC_EEXISTS for a kid already stored; PC_EINVAL. */
+enum pc_err store_signing_key_add(struct pc_store *s, const struct pc_signing_key_row *k);
+/* Deletes the keys retired at or before before; *removed (may be NULL). */
+enum pc_err store_signing_key_purge(struct pc_store *s, int64_t before, int64_t *removed);
+
 /* In one transaction: when tok is given and void_older, marks the user's
  * unused tokens of tok->purpose used (used_at = tok->created_at); inserts
  * tok; inserts each of msgs (their id, attempts, claimed_until, sent_at,

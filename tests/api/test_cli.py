@@ -59,7 +59,7 @@ def test_help_exits_zero_and_touches_nothing(tmp_path, args, expect):
     (["serve", "--port=notanumber"], "port"),
     (["serve", "--port=70000"], "port"),
     (["serve", "--lifetime-seconds=0"], "lifetime"),
-    (["serve", "--algorithm=RS256"], "algorithm"),
+    (["serve", "--algorithm=PS256"], "algorithm"),
     (["serve", "--cookie-secure=maybe"], "cookie"),
     (["user", "frobnicate"], "frobnicate"),
     (["user", "create", "--password-stdin"], "email"),

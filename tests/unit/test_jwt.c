@@ -789,3 +789,274 @@ Test(jwt, expired_says_whether_only_exp_failed)
 	cr_expect_not(jwt_expired(&k, &jwt_claims_flask, tok, NOW + 300));
 	cr_expect_not(jwt_expired(&k, &jwt_claims_flask, "garbage", NOW));
 }
+
+/* ---- asymmetric keys (EdDSA, ES256, RS256: keys.c's published keys) ---------------------- */
+
+/* A key of alg over a fresh EVP_PKEY (bits for RSA), opened; kid "kid-1". */
+static struct pc_jwt_key akey_of(const char *alg, EVP_PKEY *pkey, const char *kid)
+{
+	struct pc_jwt_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.pkey = pkey;
+	snprintf(k.alg, sizeof(k.alg), "%s", alg);
+	snprintf(k.aud, sizeof(k.aud), "%s", AUD);
+	snprintf(k.kid, sizeof(k.kid), "%s", kid);
+	return k;
+}
+
+static EVP_PKEY *pkey_for(const char *alg)
+{
+	EVP_PKEY *p = NULL;
+
+	if (strcmp(alg, "EdDSA") == 0)
+		p = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	else if (strcmp(alg, "ES256") == 0)
+		p = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	else
+		p = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	cr_assert_not_null(p);
+	return p;
+}
+
+static struct pc_jwt_key akey(const char *alg)
+{
+	struct pc_jwt_key k = akey_of(alg, pkey_for(alg), "kid-1");
+
+	cr_assert_eq(jwt_key_open(&k), PC_OK, "%s", alg);
+	return k;
+}
+
+/* header.payload signed by pkey as alg (raw r || s for ES256); sig_extra
+ * bytes of 0 appended to the signature. Static buffer. */
+static const char *acraft(EVP_PKEY *pkey, const char *alg, const char *header,
+			  const char *payload, size_t sig_extra)
+{
+	static char tok[4096];
+	unsigned char sig[1024], raw[600];
+	size_t n, siglen = sizeof(sig), rawlen;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+	n = crypto_b64url_encode(header, strlen(header), tok, sizeof(tok));
+	tok[n++] = '.';
+	n += crypto_b64url_encode(payload, strlen(payload), tok + n, sizeof(tok) - n);
+	cr_assert_eq(EVP_DigestSignInit_ex(md, NULL, strcmp(alg, "EdDSA") == 0 ? NULL : "SHA256",
+					   NULL, NULL, pkey, NULL), 1);
+	cr_assert_eq(EVP_DigestSign(md, sig, &siglen, (unsigned char *)tok, n), 1);
+	EVP_MD_CTX_free(md);
+	if (strcmp(alg, "ES256") == 0) {
+		cr_assert(crypto_ecdsa_der_to_raw(sig, siglen, raw));
+		rawlen = 64;
+	} else {
+		memcpy(raw, sig, siglen);
+		rawlen = siglen;
+	}
+	memset(raw + rawlen, 0, sig_extra);
+	tok[n++] = '.';
+	crypto_b64url_encode(raw, rawlen + sig_extra, tok + n, sizeof(tok) - n);
+	return tok;
+}
+
+static const char *const asym_algs[] = { "EdDSA", "ES256", "RS256" };
+
+Test(jwt, each_asymmetric_alg_round_trips_with_its_kid_in_the_header)
+{
+	for (size_t i = 0; i < 3; i++) {
+		struct pc_jwt_key k = akey(asym_algs[i]);
+		struct pc_jwt_claims out;
+		char tok[PC_JWT_MAX], hdr[256], kid[64];
+		size_t n;
+
+		cr_assert_eq(jwt_sign(&k, T, SUB, NOW, 60, tok, sizeof(tok), NULL), PC_OK);
+		cr_assert_eq(crypto_b64url_decode(tok, strchr(tok, '.') - tok, (unsigned char *)hdr,
+						  sizeof(hdr) - 1, &n), PC_OK);
+		hdr[n] = '\0';
+		cr_assert(strstr(hdr, "\"kid\":\"kid-1\"") != NULL, "%s", hdr);
+		cr_assert(jwt_header_kid(tok, kid));
+		cr_assert_str_eq(kid, "kid-1");
+		cr_assert_eq(jwt_verify(&k, T, tok, NOW, &out), PC_OK, "%s", asym_algs[i]);
+		cr_assert_str_eq(out.sub, SUB);
+		/* ...and by hand, as another implementation would sign it */
+		cr_assert_eq(jwt_verify(&k, T, acraft(k.pkey, k.alg, "{\"alg\":\"", good_payload(), 0),
+					NOW, NULL), PC_EUNAUTHORIZED); /* a header that is no JSON */
+		snprintf(hdr, sizeof(hdr), "{\"kid\":\"kid-1\",\"alg\":\"%s\"}", k.alg);
+		cr_assert_eq(jwt_verify(&k, T, acraft(k.pkey, k.alg, hdr, good_payload(), 0), NOW,
+					NULL), PC_OK, "%s", asym_algs[i]);
+		jwt_key_close(&k);
+		cr_assert_null(k.pkey);
+	}
+}
+
+Test(jwt, an_es256_signature_is_jws_raw_r_and_s)
+{
+	struct pc_jwt_key k = akey("ES256");
+	char tok[PC_JWT_MAX];
+	unsigned char sig[128];
+	size_t n;
+
+	cr_assert_eq(jwt_sign(&k, T, SUB, NOW, 60, tok, sizeof(tok), NULL), PC_OK);
+	cr_assert_eq(crypto_b64url_decode(strrchr(tok, '.') + 1, strlen(strrchr(tok, '.') + 1), sig,
+					  sizeof(sig), &n), PC_OK);
+	cr_assert_eq(n, 64);
+	jwt_key_close(&k);
+}
+
+Test(jwt, a_token_naming_another_kid_is_refused_though_signed_by_the_key)
+{
+	for (size_t i = 0; i < 3; i++) {
+		struct pc_jwt_key k = akey(asym_algs[i]);
+		char hdr[128];
+
+		snprintf(hdr, sizeof(hdr), "{\"alg\":\"%s\",\"kid\":\"kid-2\"}", k.alg);
+		cr_assert_eq(jwt_verify(&k, T, acraft(k.pkey, k.alg, hdr, good_payload(), 0), NOW,
+					NULL), PC_EUNAUTHORIZED, "%s", asym_algs[i]);
+		snprintf(hdr, sizeof(hdr), "{\"alg\":\"%s\"}", k.alg);
+		cr_assert_eq(jwt_verify(&k, T, acraft(k.pkey, k.alg, hdr, good_payload(), 0), NOW,
+					NULL), PC_EUNAUTHORIZED, "no kid: %s", asym_algs[i]);
+		snprintf(hdr, sizeof(hdr), "{\"alg\":\"%s\",\"kid\":7}", k.alg);
+		cr_assert_eq(jwt_verify(&k, T, acraft(k.pkey, k.alg, hdr, good_payload(), 0), NOW,
+					NULL), PC_EUNAUTHORIZED, "%s", asym_algs[i]);
+		jwt_key_close(&k);
+	}
+}
+
+Test(jwt, an_asymmetric_key_refuses_every_other_alg_in_the_header)
+{
+	for (size_t i = 0; i < 3; i++) {
+		struct pc_jwt_key k = akey(asym_algs[i]);
+		const char *others[] = { "HS256", "none", "EdDSA", "ES256", "RS256", "PS256", "ES384" };
+		char hdr[128];
+
+		for (size_t j = 0; j < sizeof(others) / sizeof(others[0]); j++) {
+			if (strcmp(others[j], k.alg) == 0)
+				continue;
+			snprintf(hdr, sizeof(hdr), "{\"alg\":\"%s\",\"kid\":\"kid-1\"}", others[j]);
+			/* HMAC'd with the secret, and signed by the key itself */
+			cr_assert_eq(jwt_verify(&k, T, craft(hdr, good_payload(), EVP_sha256(), NULL),
+						NOW, NULL), PC_EUNAUTHORIZED);
+			cr_assert_eq(jwt_verify(&k, T, acraft(k.pkey, k.alg, hdr, good_payload(), 0),
+						NOW, NULL), PC_EUNAUTHORIZED, "%s as %s", k.alg,
+				     others[j]);
+		}
+		jwt_key_close(&k);
+	}
+}
+
+Test(jwt, an_hmac_key_refuses_asymmetric_tokens_and_the_other_way_round)
+{
+	struct pc_jwt_key hs = key_for("HS256"), ed = akey("EdDSA");
+	char tok[PC_JWT_MAX];
+
+	cr_assert_eq(jwt_sign(&ed, T, SUB, NOW, 60, tok, sizeof(tok), NULL), PC_OK);
+	cr_assert_eq(jwt_verify(&hs, T, tok, NOW, NULL), PC_EUNAUTHORIZED);
+	cr_assert_eq(jwt_sign(&hs, T, SUB, NOW, 60, tok, sizeof(tok), NULL), PC_OK);
+	cr_assert_eq(jwt_verify(&ed, T, tok, NOW, NULL), PC_EUNAUTHORIZED);
+	jwt_key_close(&ed);
+}
+
+Test(jwt, a_signature_of_the_wrong_length_is_refused)
+{
+	for (size_t i = 0; i < 3; i++) {
+		struct pc_jwt_key k = akey(asym_algs[i]);
+		char hdr[128], tok[PC_JWT_MAX];
+
+		snprintf(hdr, sizeof(hdr), "{\"alg\":\"%s\",\"kid\":\"kid-1\"}", k.alg);
+		/* a good signature with one byte more: the first 64 (ES256) would verify */
+		cr_assert_eq(jwt_verify(&k, T, acraft(k.pkey, k.alg, hdr, good_payload(), 1), NOW,
+					NULL), PC_EUNAUTHORIZED, "%s", k.alg);
+		cr_assert_eq(jwt_sign(&k, T, SUB, NOW, 60, tok, sizeof(tok), NULL), PC_OK);
+		tok[strlen(tok) - 4] = '\0';
+		cr_assert_eq(jwt_verify(&k, T, tok, NOW, NULL), PC_EUNAUTHORIZED, "%s", k.alg);
+		jwt_key_close(&k);
+	}
+}
+
+Test(jwt, an_asymmetric_key_opens_only_for_a_pkey_of_its_alg_and_a_plain_kid)
+{
+	struct pc_jwt_key k;
+	char tok[PC_JWT_MAX];
+
+	k = akey_of("EdDSA", pkey_for("ES256"), "kid-1");
+	cr_assert_eq(jwt_key_open(&k), PC_EINVAL);
+	cr_assert_eq(jwt_sign(&k, T, SUB, NOW, 60, tok, sizeof(tok), NULL), PC_EINVAL);
+	jwt_key_close(&k);
+	k = akey_of("ES256", EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384"), "kid-1");
+	cr_assert_eq(jwt_key_open(&k), PC_EINVAL);
+	jwt_key_close(&k);
+	k = akey_of("RS256", EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024), "kid-1");
+	cr_assert_eq(jwt_key_open(&k), PC_EINVAL);
+	jwt_key_close(&k);
+	k = akey_of("ES256", pkey_for("RS256"), "kid-1");
+	cr_assert_eq(jwt_key_open(&k), PC_EINVAL);
+	jwt_key_close(&k);
+	k = akey_of("EdDSA", pkey_for("EdDSA"), "kid\"1");
+	cr_assert_eq(jwt_key_open(&k), PC_EINVAL);
+	jwt_key_close(&k);
+	k = akey_of("EdDSA", pkey_for("EdDSA"), "");
+	cr_assert_eq(jwt_key_open(&k), PC_EINVAL);
+	jwt_key_close(&k);
+	/* an asymmetric key that also holds a secret is no key */
+	k = akey_of("EdDSA", pkey_for("EdDSA"), "kid-1");
+	k.len = 3;
+	cr_assert_eq(jwt_key_open(&k), PC_EINVAL);
+	jwt_key_close(&k);
+	/* and an HMAC key that holds a pkey neither */
+	k = key_for("HS256");
+	k.pkey = pkey_for("EdDSA");
+	cr_assert_eq(jwt_key_open(&k), PC_EINVAL);
+	cr_assert_eq(jwt_sign(&k, T, SUB, NOW, 60, tok, sizeof(tok), NULL), PC_EINVAL);
+	jwt_key_close(&k);
+	cr_assert(jwt_alg_asymmetric("RS256") && !jwt_alg_asymmetric("HS256") &&
+		  !jwt_alg_asymmetric("none"));
+}
+
+Test(jwt, header_kid_reads_a_plain_kid_or_none_and_refuses_the_rest)
+{
+	char kid[64];
+	const char *p = good_payload();
+
+	cr_assert(jwt_header_kid(craft("{\"alg\":\"EdDSA\",\"kid\":\"a-b_c9\"}", p, NULL, "x"), kid));
+	cr_assert_str_eq(kid, "a-b_c9");
+	cr_assert(jwt_header_kid(craft("{\"alg\":\"HS256\"}", p, NULL, "x"), kid));
+	cr_assert_str_eq(kid, "");
+	const char *bad[] = {
+		"{\"kid\":7}", "{\"kid\":null}", "{\"kid\":\"\"}", "{\"kid\":\"a.b\"}",
+		"{\"kid\":\"a\\u0000b\"}", "{\"kid\":\"x\",\"kid\":\"y\"}", "[\"kid\"]", "not json",
+		"{\"kid\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_not(jwt_header_kid(craft(bad[i], p, NULL, "x"), kid), "%s", bad[i]);
+		cr_assert_str_eq(kid, "");
+	}
+	cr_assert_not(jwt_header_kid(".x.y", kid));
+	cr_assert_not(jwt_header_kid("no-dot", kid));
+	cr_assert_not(jwt_header_kid("!!.x.y", kid));
+	cr_assert_not(jwt_header_kid(NULL, kid));
+}
+
+Test(jwt, extra_claims_are_added_by_their_flags)
+{
+	struct pc_jwt_key k = akey("EdDSA");
+	struct jwt_extra x = { JWT_EXTRA_EMAIL | JWT_EXTRA_VERIFIED, "a@example.com", true, true };
+	char tok[PC_JWT_MAX], payload[512];
+	size_t n;
+	const char *p;
+
+	cr_assert_eq(jwt_sign_extra(&k, T, SUB, NULL, &x, NOW, 60, tok, sizeof(tok), NULL), PC_OK);
+	p = strchr(tok, '.') + 1;
+	cr_assert_eq(crypto_b64url_decode(p, strchr(p, '.') - p, (unsigned char *)payload,
+					  sizeof(payload) - 1, &n), PC_OK);
+	payload[n] = '\0';
+	cr_assert(strstr(payload, "\"email\":\"a@example.com\"") != NULL, "%s", payload);
+	cr_assert(strstr(payload, "\"is_verified\":true") != NULL, "%s", payload);
+	cr_assert(strstr(payload, "is_superuser") == NULL, "%s", payload);
+	cr_assert_eq(jwt_verify(&k, T, tok, NOW, NULL), PC_OK);
+	x.email = "";
+	cr_assert_eq(jwt_sign_extra(&k, T, SUB, NULL, &x, NOW, 60, tok, sizeof(tok), NULL), PC_OK);
+	p = strchr(tok, '.') + 1;
+	cr_assert_eq(crypto_b64url_decode(p, strchr(p, '.') - p, (unsigned char *)payload,
+					  sizeof(payload) - 1, &n), PC_OK);
+	payload[n] = '\0';
+	cr_assert(strstr(payload, "email") == NULL, "no address, no claim: %s", payload);
+	jwt_key_close(&k);
+}
