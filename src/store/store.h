@@ -14,8 +14,10 @@
  *
  * Errors: PC_ENOTFOUND when the row is absent; PC_EEXISTS on a unique
  * violation, with ei->field set to "email" or "username" when ei is given;
- * PC_ESTORE for anything the database reports otherwise (logged by the back
- * end without parameter values).
+ * PC_EUNAVAILABLE when the database cannot be reached or stops answering
+ * within the store's timeout (PostgreSQL: faces answer 503); PC_ESTORE for
+ * anything the database reports otherwise (logged by the back end without
+ * parameter values).
  */
 #ifndef PC_STORE_H
 #define PC_STORE_H
@@ -169,9 +171,19 @@ static inline bool store_generation(struct pc_store *s, uint64_t *gen)
 	return atomic_load_explicit(&s->gen_tracked, memory_order_relaxed);
 }
 
+/* What a back end with a connection pool takes from the settings; 0 (or
+ * conf NULL): its default. SQLite ignores both. */
+struct store_conf {
+	int pool_size;  /* database_pool_size: connections at most */
+	int timeout_ms; /* database_timeout_ms: longest wait for a connection or an answer */
+};
+
 /* Picks the back end by URL scheme (store.c). PC_EINVAL with ei for an
- * unknown scheme; otherwise what the driver's open returns. */
+ * unknown scheme; otherwise what the driver's open returns. store_open is
+ * store_open_conf with the defaults. */
 enum pc_err store_open(const char *url, struct pc_store **out, struct pc_errinfo *ei);
+enum pc_err store_open_conf(const char *url, const struct store_conf *conf, struct pc_store **out,
+			    struct pc_errinfo *ei);
 /* Closes every connection of the store and frees it. NULL is a no-op. */
 void store_close(struct pc_store *s);
 /* Applies pending numbered migrations in one transaction each; *applied counts them. */

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "store/driver.h"
@@ -28,16 +29,55 @@ static char test_dir[PATH_MAX];
 
 /* ---- the back end under test ------------------------------------------------------ */
 
-static const struct store_driver *backend_driver(void)
+/*
+ * SQLite by default. With PORTCULLIS_TEST_DATABASE_URL set to a postgres://
+ * URL (make test sets it to its throwaway cluster), PostgreSQL: each test
+ * gets a schema of its own (pc_t_<dir suffix>), named to every connection
+ * by the URL's options (search_path), dropped afterwards.
+ */
+static const char *pg_base_url(void)
 {
-	return &store_sqlite_driver;
+	const char *u = getenv("PORTCULLIS_TEST_DATABASE_URL");
+
+	return u != NULL && strncmp(u, "postgres", 8) == 0 ? u : NULL;
 }
 
-/* A database of its own for this test: a file in the test's directory. */
+static bool backend_is_pg(void)
+{
+	return pg_base_url() != NULL;
+}
+
+static const struct store_driver *backend_driver(void)
+{
+	return backend_is_pg() ? &store_postgres_driver : &store_sqlite_driver;
+}
+
+/* The test's schema: "pc_t_" and the suffix mkdtemp gave its directory. */
+static void pg_schema(char *out, size_t outsz)
+{
+	const char *x = strrchr(test_dir, '_');
+	size_t i;
+
+	snprintf(out, outsz, "pc_t_%s", x != NULL ? x + 1 : "none");
+	for (i = 0; out[i] != '\0'; i++)
+		if (out[i] >= 'A' && out[i] <= 'Z')
+			out[i] = (char)(out[i] - 'A' + 'a');
+}
+
+/* A database of its own for this test: a file in the test's directory, or
+ * a schema of the PostgreSQL test database. */
 static void backend_url(char *out, size_t outsz)
 {
-	int n = snprintf(out, outsz, "sqlite:///%s/store.db", test_dir);
+	char schema[64];
+	int n;
 
+	if (backend_is_pg()) {
+		pg_schema(schema, sizeof(schema));
+		n = snprintf(out, outsz, "%s%soptions=-csearch_path%%3D%s", pg_base_url(),
+			     strchr(pg_base_url(), '?') != NULL ? "&" : "?", schema);
+	} else {
+		n = snprintf(out, outsz, "sqlite:///%s/store.db", test_dir);
+	}
 	cr_assert(n > 0 && (size_t)n < outsz);
 }
 
@@ -48,6 +88,38 @@ static const struct pc_migration *backend_migrations(size_t *count)
 	return backend_driver()->migrations;
 }
 
+/* A libpq connection to the test's schema. */
+static PGconn *pg_raw_connect(void)
+{
+	char url[PATH_MAX + 128];
+	PGconn *db;
+
+	backend_url(url, sizeof(url));
+	db = PQconnectdb(url);
+	cr_assert_eq(PQstatus(db), CONNECTION_OK, "%s", PQerrorMessage(db));
+	return db;
+}
+
+static void pg_quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/* Runs sql on the base database, outside any test schema. */
+static void pg_base_exec(const char *sql)
+{
+	PGconn *db = PQconnectdb(pg_base_url());
+	PGresult *r;
+
+	cr_assert_eq(PQstatus(db), CONNECTION_OK, "%s", PQerrorMessage(db));
+	PQsetNoticeProcessor(db, pg_quiet, NULL);
+	r = PQexec(db, sql);
+	cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(db));
+	PQclear(r);
+	PQfinish(db);
+}
+
 /* Runs sql on the test's database directly, not through the store. */
 static void backend_raw_exec(const char *sql)
 {
@@ -56,6 +128,16 @@ static void backend_raw_exec(const char *sql)
 	char *errmsg = NULL;
 	int rc;
 
+	if (backend_is_pg()) {
+		PGconn *pg = pg_raw_connect();
+		PGresult *r = PQexec(pg, sql);
+
+		cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK ||
+			  PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(pg));
+		PQclear(r);
+		PQfinish(pg);
+		return;
+	}
 	snprintf(path, sizeof(path), "%s/store.db", test_dir);
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
 	cr_assert_eq(rc, SQLITE_OK);
@@ -74,6 +156,17 @@ static int64_t backend_raw_int(const char *sql)
 	sqlite3 *db;
 	int64_t v = -1;
 
+	if (backend_is_pg()) {
+		PGconn *pg = pg_raw_connect();
+		PGresult *r = PQexec(pg, sql);
+
+		cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(pg));
+		if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+			v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		PQclear(r);
+		PQfinish(pg);
+		return v;
+	}
 	snprintf(path, sizeof(path), "%s/store.db", test_dir);
 	cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	sqlite3_busy_timeout(db, 10000);
@@ -84,6 +177,13 @@ static int64_t backend_raw_int(const char *sql)
 	sqlite3_close(db);
 	return v;
 }
+
+/* Skips a test that is about SQLite itself when PostgreSQL is under test. */
+#define SQLITE_ONLY() \
+	do { \
+		if (backend_is_pg()) \
+			cr_skip_test("SQLite only"); \
+	} while (0)
 
 /* ---- fixture --------------------------------------------------------------------- */
 
@@ -97,6 +197,13 @@ static void make_test_dir(void)
 	snprintf(test_dir, sizeof(test_dir), "%s/pc_store_XXXXXX",
 		 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
 	cr_assert_not_null(mkdtemp(test_dir));
+	if (backend_is_pg()) {
+		char schema[64], sql[128];
+
+		pg_schema(schema, sizeof(schema));
+		snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", schema);
+		pg_base_exec(sql);
+	}
 }
 
 static void remove_test_dir(void)
@@ -107,6 +214,13 @@ static void remove_test_dir(void)
 
 	if (test_dir[0] == '\0')
 		return;
+	if (backend_is_pg()) {
+		char schema[64], sql[128];
+
+		pg_schema(schema, sizeof(schema));
+		snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", schema);
+		pg_base_exec(sql);
+	}
 	d = opendir(test_dir);
 	if (d != NULL) {
 		for (e = readdir(d); e != NULL; e = readdir(d)) {
@@ -130,7 +244,7 @@ static struct pc_store *open_store(void)
 	enum pc_err err;
 
 	backend_url(url, sizeof(url));
-	err = backend_driver()->open(url, &s, &ei);
+	err = backend_driver()->open(url, NULL, &s, &ei);
 	cr_assert_eq(err, PC_OK, "open: %s: %s", pc_strerror(err), ei.detail);
 	cr_assert_not_null(s);
 	cr_assert_eq(s->drv, backend_driver());
@@ -266,7 +380,7 @@ static void *migrate_thread(void *p)
 	struct pc_store *s = NULL;
 
 	backend_url(url, sizeof(url));
-	a->err = backend_driver()->open(url, &s, NULL);
+	a->err = backend_driver()->open(url, NULL, &s, NULL);
 	if (a->err == PC_OK)
 		a->err = store_migrate(s, &a->applied);
 	store_close(s);
@@ -582,8 +696,8 @@ Test(store, a_stored_value_too_long_for_its_field_is_an_error_not_an_overflow)
 	make_user(&u, 1, "a@example.com", NULL);
 	insert_ok(&u);
 	/* 300 bytes: over PC_NAME_MAX (255), written behind the store's back */
-	snprintf(sql, sizeof(sql),
-		 "UPDATE users SET full_name = printf('%%.300c', 'x') WHERE id = '%s'", u.id);
+	snprintf(sql, sizeof(sql), "UPDATE users SET full_name = %s WHERE id = '%s'",
+		 backend_is_pg() ? "repeat('x', 300)" : "printf('%.300c', 'x')", u.id);
 	backend_raw_exec(sql);
 
 	cr_assert_eq(STORE_CALL(st, user_by_id, u.id, got), PC_ESTORE);
@@ -1664,9 +1778,12 @@ Test(store_open, the_users_rebuild_keeps_every_child_row)
 {
 	struct store_driver five = *backend_driver();
 	size_t n5 = 5;
-	struct pc_store *s = open_store();
+	struct pc_store *s;
 	struct pc_user u;
 	int applied = 0;
+
+	SQLITE_ONLY();
+	s = open_store();
 
 	five.nmigrations = &n5;
 	s->drv = &five;
