@@ -1,6 +1,8 @@
 # portcullis: thin wrappers over scripts/ and meson. See README.md.
 #   make run    install what is needed, build (release), start on 127.0.0.1:8000
-#   make test   install, build with ASan+UBSan, run unit and API tests
+#   make test   install, build with ASan+UBSan, run unit and API tests against SQLite,
+#               then the store suite and the API tests again against a throwaway
+#               PostgreSQL cluster (scripts/with-postgres)
 #   make bench  install, build (release), run the wrk scenarios in bench/
 #   make fuzz   install clang, build the libFuzzer drivers, fuzz each parser FUZZ_SECONDS
 #   make mutants  apply each mutant of tests/mutants.txt in a scratch copy; its tests must fail
@@ -14,7 +16,7 @@ FUZZ_TARGETS := form cookie jwt claims email phc router config totp_uri oidc
 SAN_ENV := ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: all run test unit api bench fuzz build release asan bootstrap clean mutants
+.PHONY: all run test unit api unit-pg api-pg test-postgres bench fuzz build release asan bootstrap clean mutants
 
 all: release
 
@@ -44,7 +46,19 @@ unit: asan
 api: asan
 	$(SAN_ENV) PORTCULLIS_BIN=$(CURDIR)/$(ASAN_DIR)/portcullis $(PYTHON) -m pytest -q tests/api
 
-test: unit api
+# The PostgreSQL pass: one throwaway cluster (stopped and removed afterwards,
+# also on failure) for the store conformance suite and the whole API suite;
+# PORTCULLIS_TEST_DATABASE_URL points both at it.
+unit-pg: asan
+	$(SAN_ENV) meson test -C $(ASAN_DIR) --print-errorlogs store
+
+api-pg: asan
+	$(SAN_ENV) PORTCULLIS_BIN=$(CURDIR)/$(ASAN_DIR)/portcullis $(PYTHON) -m pytest -q tests/api
+
+test-postgres: asan
+	scripts/with-postgres $(MAKE) --no-print-directory unit-pg api-pg
+
+test: unit api test-postgres
 
 bench: release
 	bench/run

@@ -43,9 +43,11 @@
  * migrations 001 and 003 notify it on commit from the tables a remembered
  * credential depends on: users, sessions, revoked_jti, refresh_families):
  * a listener thread with its own connection moves the generation on each.
- * While that connection is down gen_tracked is false, so nothing is cached;
- * when it is back, the generation moves once (what was missed meanwhile
- * voids every older entry) and caching resumes.
+ * While that connection is down gen_tracked is false, so nothing new is
+ * cached, and what was cached before it fell stays good only for the rest of
+ * its time to live (gen_grace; auth_cache_ms bounds it); when it is back, the
+ * generation moves once (what was missed meanwhile voids every older entry)
+ * and caching resumes.
  */
 #include <errno.h>
 #include <poll.h>
@@ -905,6 +907,7 @@ static void *listener_main(void *arg)
 			}
 			gen_move(st); /* whatever happened meanwhile */
 			atomic_store(&st->base.gen_tracked, true);
+			atomic_store(&st->base.gen_grace, false);
 			fprintf(stderr, "portcullis: postgres: listening on %s\n", PG_CHANNEL);
 		}
 		struct pollfd p[2] = {
@@ -918,10 +921,12 @@ static void *listener_main(void *arg)
 			break;
 		if ((p[0].revents != 0 && PQconsumeInput(db) == 0) ||
 		    PQstatus(db) != CONNECTION_OK) {
+			/* what is cached stays good for the rest of its time to
+			 * live (auth_cache_ms), nothing new is cached */
+			atomic_store(&st->base.gen_grace, true);
 			atomic_store(&st->base.gen_tracked, false);
-			gen_move(st);
-			fprintf(stderr, "portcullis: postgres: lost %s; nothing is cached until "
-				"it is back\n", PG_CHANNEL);
+			fprintf(stderr, "portcullis: postgres: lost %s; nothing new is cached "
+				"until it is back\n", PG_CHANNEL);
 			PQfinish(db);
 			db = NULL;
 			continue;
@@ -1010,6 +1015,7 @@ static enum pc_err pg_open(const char *url, const struct store_conf *conf, struc
 	st->base.drv = &store_postgres_driver;
 	atomic_init(&st->base.gen, 1);
 	atomic_init(&st->base.gen_tracked, false);
+	atomic_init(&st->base.gen_grace, false);
 	atomic_init(&st->stopping, false);
 	st->pool_size = conf != NULL && conf->pool_size > 0 ? conf->pool_size : 16;
 	st->timeout_ms = conf != NULL && conf->timeout_ms > 0 ? conf->timeout_ms : 5000;

@@ -588,6 +588,7 @@ static enum pc_err sqlite_open(const char *url, const struct store_conf *conf,
 	st->base.drv = &store_sqlite_driver;
 	atomic_init(&st->base.gen, 1);
 	atomic_init(&st->base.gen_tracked, true);
+	atomic_init(&st->base.gen_grace, false);
 	err = url_path(url, st->path, sizeof(st->path), ei);
 	if (err == PC_OK)
 		err = create_private(st->path, ei);

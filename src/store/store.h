@@ -157,18 +157,33 @@ struct store_driver; /* driver.h: the back end's method table */
  * tell whether what it read may have changed since). Starts at 1.
  * gen_tracked: whether the back end moves it; when false nothing may be
  * cached over the store (authcache.c).
+ * gen_grace: while gen_tracked is false, whether what was cached before it
+ * went false may still be used for the rest of its time to live (PostgreSQL,
+ * while its channel of other instances' writes is down: those entries are
+ * then as stale as a cache entry may be anyway, auth_cache_ms).
  */
 struct pc_store {
 	const struct store_driver *drv;
 	_Atomic uint64_t gen;
 	_Atomic bool gen_tracked;
+	_Atomic bool gen_grace;
 };
 
-/* The write generation; false when the store does not track its writes. */
+/* The write generation; false when the store does not track its writes:
+ * then nothing new may be cached. */
 static inline bool store_generation(struct pc_store *s, uint64_t *gen)
 {
 	*gen = atomic_load(&s->gen);
 	return atomic_load_explicit(&s->gen_tracked, memory_order_relaxed);
+}
+
+/* As store_generation, for using an entry cached earlier: true also in the
+ * grace of gen_grace. */
+static inline bool store_generation_use(struct pc_store *s, uint64_t *gen)
+{
+	*gen = atomic_load(&s->gen);
+	return atomic_load_explicit(&s->gen_tracked, memory_order_relaxed) ||
+	       atomic_load_explicit(&s->gen_grace, memory_order_relaxed);
 }
 
 /* What a back end with a connection pool takes from the settings; 0 (or
