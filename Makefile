@@ -63,8 +63,9 @@ test: unit api test-postgres
 bench: release
 	bench/run
 
+# under a throwaway PostgreSQL, so that the PostgreSQL mutants' tests run
 mutants: bootstrap
-	scripts/mutants
+	scripts/with-postgres scripts/mutants
 
 $(FUZZ_DIR)/build.ninja:
 	CC=clang meson setup $(FUZZ_DIR) --buildtype=debug -Db_sanitize=address,undefined \

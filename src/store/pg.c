@@ -932,7 +932,7 @@ static void *listener_main(void *arg)
 			continue;
 		}
 		while ((n = PQnotifies(db)) != NULL) {
-			gen_move(st);
+			gen_move(st); /* another instance (or this one) wrote */
 			PQfreemem(n);
 		}
 	}

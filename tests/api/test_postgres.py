@@ -49,9 +49,10 @@ def pg_ctl(*args):
 
 @pytest.fixture
 def pair(server_factory):
-    """Two instances (A, B) on two ports over one PostgreSQL schema."""
-    a = server_factory(**ADMIN)
-    b = server_factory(pg_url=a.pg_url, **ADMIN)
+    """Two instances (A, B) on two ports over one PostgreSQL schema; one HTTP
+    thread each, so that a repeated credential is answered from the cache."""
+    a = server_factory(threads=1, **ADMIN)
+    b = server_factory(pg_url=a.pg_url, threads=1, **ADMIN)
     return a, b
 
 
@@ -113,6 +114,26 @@ def test_a_user_deactivated_through_b_is_refused_on_a_at_once(pair):
     assert r.status_code == 200, r.text
     assert_detail(a.me(token), 401, "Unauthorized")
     assert a.post("/auth/login", data={"username": u["email"], "password": PW}).status_code == 400
+
+
+def test_nothing_is_cached_while_the_channel_of_other_writes_is_down(pair):
+    a, b = pair
+    u = a.register_ok(password=PW)
+    token = a.login(u["email"], PW)
+    try:
+        # the listeners cannot come back while the role takes no new connection
+        superuser_exec("ALTER ROLE portcullis CONNECTION LIMIT 0")
+        superuser_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE application_name = 'portcullis' AND query ILIKE 'LISTEN%'")
+        time.sleep(0.5)
+        for _ in range(3):
+            assert b.me(token).status_code == 200
+        # another writer (here psql's superuser): B hears nothing of it
+        superuser_exec(f"UPDATE {a.pg_url.rsplit('%3D', 1)[1]}.users SET is_active = 0 "
+                       f"WHERE id = '{u['id']}'")
+        assert_detail(b.me(token), 401, "Unauthorized")
+    finally:
+        superuser_exec("ALTER ROLE portcullis CONNECTION LIMIT -1")
 
 
 def test_32_concurrent_registrations_over_both_lose_nothing(pair):
