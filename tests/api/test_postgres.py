@@ -261,6 +261,10 @@ def test_connections_killed_mid_flow_lose_no_acknowledged_write(server_factory):
             email = f"kill{k}-{i}-{tag}@example.com"
             r = srv.post("/auth/register", json={"email": email, "password": PW})
             results.append((email, r.status_code))
+            if r.status_code == 201:
+                # a transaction of two rows: the reset token and its mail
+                r = srv.post("/auth/forgot-password", json={"email": email})
+                assert r.status_code in (202, 503), r.text
             i += 1
 
     threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
@@ -291,5 +295,8 @@ def test_connections_killed_mid_flow_lose_no_acknowledged_write(server_factory):
     assert srv.db("SELECT sum(n) AS n FROM user_pages")[0]["n"] == total
     assert srv.db("SELECT count(*) AS n FROM users WHERE hashed_password IS NULL "
                   "OR email_lc IS NULL")[0]["n"] == 0
+    # each reset token was written with its mail, or neither was
+    assert srv.db("SELECT count(*) AS n FROM one_time_tokens WHERE purpose = 'reset'")[0]["n"] == \
+        srv.db("SELECT count(*) AS n FROM mail_outbox WHERE kind = 'mail'")[0]["n"]
     # and it keeps serving
     assert srv.register_ok(password=PW)

@@ -985,6 +985,60 @@ Test(store_open, the_url_scheme_picks_the_back_end)
 	store_close(NULL);
 }
 
+Test(store_open, postgres_urls_of_both_schemes_open_and_a_bad_one_never_echoes_its_password)
+{
+	static const char *const bad[] = {
+		"postgres://u:s3cret-pw@host:notaport/db",
+		"postgresql://u:s3cret-pw@h/db?nosuchparameter=1",
+		"postgresx://u:s3cret-pw@h/db",
+	};
+	char url[PATH_MAX + 128];
+	struct pc_errinfo ei;
+	struct pc_store *s = NULL;
+	enum pc_err err;
+	size_t i;
+
+	if (!backend_is_pg())
+		cr_skip_test("PostgreSQL only");
+	backend_url(url, sizeof(url));
+	cr_assert_eq(strncmp(url, "postgres://", 11), 0);
+	{
+		char other[sizeof(url) + 2];
+
+		snprintf(other, sizeof(other), "postgresql://%s", url + 11);
+		cr_assert_eq(store_open(other, &s, NULL), PC_OK);
+		cr_assert_eq(s->drv, &store_postgres_driver);
+		store_close(s);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&ei, 0, sizeof(ei));
+		s = NULL;
+		/* refused by the parse (PC_EINVAL) or by the connection (PC_ESTORE) */
+		err = store_open(bad[i], &s, &ei);
+		cr_assert(err == PC_EINVAL || err == PC_ESTORE, "%s: %s", bad[i], pc_strerror(err));
+		cr_assert_null(s);
+		cr_assert_null(strstr(ei.detail, "s3cret"), "%s", ei.detail);
+	}
+}
+
+Test(store_open, postgres_that_nobody_answers_fails_at_open_in_time)
+{
+	const struct store_conf conf = { .pool_size = 2, .timeout_ms = 2000 };
+	struct pc_errinfo ei = { 0 };
+	struct pc_store *s = NULL;
+	int64_t t0;
+
+	if (!backend_is_pg())
+		cr_skip_test("PostgreSQL only");
+	t0 = time_now_ms();
+	/* port 1: nothing listens; refused at once */
+	cr_assert_eq(store_open_conf("postgres://u:s3cret-pw@127.0.0.1:1/db", &conf, &s, &ei),
+		     PC_ESTORE);
+	cr_assert_null(s);
+	cr_assert_null(strstr(ei.detail, "s3cret"), "%s", ei.detail);
+	cr_assert_lt(time_now_ms() - t0, 3000);
+}
+
 Test(store_open, sqlite_in_memory_and_hosts_are_refused)
 {
 	static const char *const bad[] = {
