@@ -42,7 +42,9 @@
  * Other instances' writes arrive on channel portcullis_gen (the triggers of
  * migrations 001 and 003 notify it on commit from the tables a remembered
  * credential depends on: users, sessions, revoked_jti, refresh_families):
- * a listener thread with its own connection moves the generation on each.
+ * a listener thread with its own connection moves the generation on each,
+ * and a reader that finds data waiting on that connection's socket moves it
+ * at once (store.h, gen_fd), not waiting for the thread to be scheduled.
  * While that connection is down gen_tracked is false, so nothing new is
  * cached, and what was cached before it fell stays good only for the rest of
  * its time to live (gen_grace; auth_cache_ms bounds it); when it is back, the
@@ -384,6 +386,7 @@ static PGconn *db_connect(struct pg_store *st, char *msg, size_t msgsz)
 	fprintf(stderr, "portcullis: postgres: cannot connect: %.*s\n", (int)n, why);
 	if (msg != NULL)
 		snprintf(msg, msgsz, "cannot connect to PostgreSQL: %.*s", (int)n, why);
+	atomic_store(&st->base.gen_fd, -1);
 	PQfinish(db);
 	return NULL;
 }
@@ -906,6 +909,7 @@ static void *listener_main(void *arg)
 				continue;
 			}
 			gen_move(st); /* whatever happened meanwhile */
+			atomic_store(&st->base.gen_fd, PQsocket(db));
 			atomic_store(&st->base.gen_tracked, true);
 			atomic_store(&st->base.gen_grace, false);
 			fprintf(stderr, "portcullis: postgres: listening on %s\n", PG_CHANNEL);
@@ -925,6 +929,7 @@ static void *listener_main(void *arg)
 			 * live (auth_cache_ms), nothing new is cached */
 			atomic_store(&st->base.gen_grace, true);
 			atomic_store(&st->base.gen_tracked, false);
+			atomic_store(&st->base.gen_fd, -1);
 			fprintf(stderr, "portcullis: postgres: lost %s; nothing new is cached "
 				"until it is back\n", PG_CHANNEL);
 			PQfinish(db);
@@ -1016,6 +1021,7 @@ static enum pc_err pg_open(const char *url, const struct store_conf *conf, struc
 	atomic_init(&st->base.gen, 1);
 	atomic_init(&st->base.gen_tracked, false);
 	atomic_init(&st->base.gen_grace, false);
+	atomic_init(&st->base.gen_fd, -1);
 	atomic_init(&st->stopping, false);
 	st->pool_size = conf != NULL && conf->pool_size > 0 ? conf->pool_size : 16;
 	st->timeout_ms = conf != NULL && conf->timeout_ms > 0 ? conf->timeout_ms : 5000;

@@ -589,6 +589,7 @@ static enum pc_err sqlite_open(const char *url, const struct store_conf *conf,
 	atomic_init(&st->base.gen, 1);
 	atomic_init(&st->base.gen_tracked, true);
 	atomic_init(&st->base.gen_grace, false);
+	atomic_init(&st->base.gen_fd, -1);
 	err = url_path(url, st->path, sizeof(st->path), ei);
 	if (err == PC_OK)
 		err = create_private(st->path, ei);

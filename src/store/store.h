@@ -22,6 +22,7 @@
 #ifndef PC_STORE_H
 #define PC_STORE_H
 
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -161,18 +162,36 @@ struct store_driver; /* driver.h: the back end's method table */
  * went false may still be used for the rest of its time to live (PostgreSQL,
  * while its channel of other instances' writes is down: those entries are
  * then as stale as a cache entry may be anyway, auth_cache_ms).
+ * gen_fd: a socket on which other processes' writes are announced
+ * (PostgreSQL's LISTEN connection), -1 when none: while it holds unread
+ * data, an announcement is on its way to the thread that moves gen, and
+ * the generation is moved here at once, so that a reader does not race that
+ * thread (store_generation_sync).
  */
 struct pc_store {
 	const struct store_driver *drv;
 	_Atomic uint64_t gen;
 	_Atomic bool gen_tracked;
 	_Atomic bool gen_grace;
+	_Atomic int gen_fd;
 };
+
+/* Moves the generation when an announcement of another process's write is
+ * waiting on gen_fd (a poll of 0 ms; nothing when there is no such socket). */
+static inline void store_generation_sync(struct pc_store *s)
+{
+	struct pollfd p = { .fd = atomic_load_explicit(&s->gen_fd, memory_order_relaxed),
+			    .events = POLLIN, .revents = 0 };
+
+	if (p.fd >= 0 && poll(&p, 1, 0) > 0)
+		atomic_fetch_add(&s->gen, 1);
+}
 
 /* The write generation; false when the store does not track its writes:
  * then nothing new may be cached. */
 static inline bool store_generation(struct pc_store *s, uint64_t *gen)
 {
+	store_generation_sync(s);
 	*gen = atomic_load(&s->gen);
 	return atomic_load_explicit(&s->gen_tracked, memory_order_relaxed);
 }
@@ -181,6 +200,7 @@ static inline bool store_generation(struct pc_store *s, uint64_t *gen)
  * grace of gen_grace. */
 static inline bool store_generation_use(struct pc_store *s, uint64_t *gen)
 {
+	store_generation_sync(s);
 	*gen = atomic_load(&s->gen);
 	return atomic_load_explicit(&s->gen_tracked, memory_order_relaxed) ||
 	       atomic_load_explicit(&s->gen_grace, memory_order_relaxed);
