@@ -363,7 +363,7 @@ static void notice_drop(void *arg, const char *message)
 
 /* Opens a libpq connection to the store's URL, the defaults first. NULL
  * (logged, and said in msg when given) when it fails. */
-static PGconn *db_connect(struct pg_store *st, char *msg, size_t msgsz)
+static PGconn *db_connect(struct pg_store *st, char *msg, size_t msgsz, bool quiet)
 {
 	const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
 	const char *const values[] = { st->connect_timeout, "portcullis", st->url, NULL };
@@ -383,7 +383,8 @@ static PGconn *db_connect(struct pg_store *st, char *msg, size_t msgsz)
 	}
 	why = db != NULL ? PQerrorMessage(db) : "out of memory";
 	n = strcspn(why, "\n");
-	fprintf(stderr, "portcullis: postgres: cannot connect: %.*s\n", (int)n, why);
+	if (!quiet)
+		fprintf(stderr, "portcullis: postgres: cannot connect: %.*s\n", (int)n, why);
 	if (msg != NULL)
 		snprintf(msg, msgsz, "cannot connect to PostgreSQL: %.*s", (int)n, why);
 	atomic_store(&st->base.gen_fd, -1);
@@ -534,7 +535,7 @@ static enum pc_err conn_get(struct pg_store *st, struct pg_conn **out, struct pc
 		pthread_mutex_unlock(&st->lock);
 	}
 	if (c->db == NULL) {
-		c->db = db_connect(st, msg, sizeof(msg));
+		c->db = db_connect(st, msg, sizeof(msg), false);
 		if (c->db == NULL) {
 			pc_errinfo_setf(ei, NULL, "database_url", PC_V_STORE, "%s", msg);
 			c->broken = true;
@@ -875,10 +876,10 @@ static void listener_nap(struct pg_store *st, int ms)
 	(void)poll(&p, 1, ms);
 }
 
-/* Connects and LISTENs. NULL when it cannot. */
-static PGconn *listener_connect(struct pg_store *st)
+/* Connects and LISTENs. NULL when it cannot (logged unless quiet). */
+static PGconn *listener_connect(struct pg_store *st, bool quiet)
 {
-	PGconn *db = db_connect(st, NULL, 0);
+	PGconn *db = db_connect(st, NULL, 0, quiet);
 	PGresult *res;
 
 	if (db == NULL)
@@ -900,14 +901,17 @@ static void *listener_main(void *arg)
 	struct pg_store *st = arg;
 	PGconn *db = NULL;
 	PGnotify *n;
+	bool failing = false; /* said once per outage, not every retry */
 
 	while (!atomic_load(&st->stopping)) {
 		if (db == NULL) {
-			db = listener_connect(st);
+			db = listener_connect(st, failing);
 			if (db == NULL) {
+				failing = true;
 				listener_nap(st, PG_LISTEN_RETRY_MS);
 				continue;
 			}
+			failing = false;
 			gen_move(st); /* whatever happened meanwhile */
 			atomic_store(&st->base.gen_fd, PQsocket(db));
 			atomic_store(&st->base.gen_tracked, true);
