@@ -125,6 +125,7 @@ struct pg_store {
 	/* the listener */
 	pthread_t listener;
 	bool listener_started;
+	PGconn *listen_db; /* from pg_open to the listener thread */
 	_Atomic bool stopping;
 	int wake[2];
 };
@@ -896,13 +897,24 @@ static PGconn *listener_connect(struct pg_store *st, bool quiet)
 
 /* Moves the generation for each notification; when the connection is lost,
  * gen_tracked goes false until it is listening again. */
+/* The listening connection db is up: what was missed meanwhile voids
+ * every older cache entry, and caching may resume. */
+static void listener_up(struct pg_store *st, PGconn *db)
+{
+	gen_move(st);
+	atomic_store(&st->base.gen_fd, PQsocket(db));
+	atomic_store(&st->base.gen_tracked, true);
+	atomic_store(&st->base.gen_grace, false);
+}
+
 static void *listener_main(void *arg)
 {
 	struct pg_store *st = arg;
-	PGconn *db = NULL;
+	PGconn *db = st->listen_db; /* connected by pg_open */
 	PGnotify *n;
 	bool failing = false; /* said once per outage, not every retry */
 
+	st->listen_db = NULL;
 	while (!atomic_load(&st->stopping)) {
 		if (db == NULL) {
 			db = listener_connect(st, failing);
@@ -912,11 +924,8 @@ static void *listener_main(void *arg)
 				continue;
 			}
 			failing = false;
-			gen_move(st); /* whatever happened meanwhile */
-			atomic_store(&st->base.gen_fd, PQsocket(db));
-			atomic_store(&st->base.gen_tracked, true);
-			atomic_store(&st->base.gen_grace, false);
-			fprintf(stderr, "portcullis: postgres: listening on %s\n", PG_CHANNEL);
+			listener_up(st, db);
+			fprintf(stderr, "portcullis: postgres: listening on %s again\n", PG_CHANNEL);
 		}
 		struct pollfd p[2] = {
 			{ .fd = PQsocket(db), .events = POLLIN, .revents = 0 },
@@ -970,6 +979,7 @@ static void pg_close(struct pc_store *s)
 		conn_unlink_all(c);
 		conn_free(c);
 	}
+	PQfinish(st->listen_db); /* when the thread never took it */
 	pthread_cond_destroy(&st->freed);
 	pthread_mutex_destroy(&st->lock);
 	close(st->wake[0]);
@@ -1065,6 +1075,14 @@ static enum pc_err pg_open(const char *url, const struct store_conf *conf, struc
 		conn_release(c);
 	if (err == PC_EUNAVAILABLE)
 		err = PC_ESTORE;
+	/* listening before the first write can be cached over */
+	if (err == PC_OK) {
+		st->listen_db = listener_connect(st, false);
+		if (st->listen_db == NULL)
+			err = PC_ESTORE;
+		else
+			listener_up(st, st->listen_db);
+	}
 	if (err == PC_OK && pthread_create(&st->listener, NULL, listener_main, st) == 0)
 		st->listener_started = true;
 	else if (err == PC_OK)

@@ -186,7 +186,9 @@ def test_a_mail_queued_once_is_sent_once_although_both_senders_run(server_factor
 def test_migrations_run_once_when_instances_start_together(server_factory):
     from conftest import pg_fresh_url
     url = pg_fresh_url()
-    servers = [server_factory(start=False, pg_url=url) for _ in range(3)]
+    # each with the bootstrap admin and no jwt_secret: one admin, one generated secret
+    servers = [server_factory(start=False, pg_url=url, jwt_secret=None, **ADMIN)
+               for _ in range(3)]
     threads = [threading.Thread(target=s.start) for s in servers]
     for t in threads:
         t.start()
@@ -195,6 +197,9 @@ def test_migrations_run_once_when_instances_start_together(server_factory):
     rows = servers[0].db("SELECT version FROM schema_version ORDER BY version")
     assert [r["version"] for r in rows] == list(range(1, len(rows) + 1))
     assert all(s.alive() for s in servers)
+    assert servers[0].db("SELECT count(*) AS n FROM users")[0]["n"] == 1
+    token = servers[0].login(ADMIN_EMAIL, ADMIN_PASSWORD)
+    assert all(s.me(token).status_code == 200 for s in servers)
 
 
 def test_the_database_password_is_never_logged(server_factory):

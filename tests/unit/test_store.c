@@ -1010,6 +1010,18 @@ Test(store_open, postgres_urls_of_both_schemes_open_and_a_bad_one_never_echoes_i
 		cr_assert_eq(s->drv, &store_postgres_driver);
 		store_close(s);
 	}
+	if (getenv("PORTCULLIS_TEST_PG_DIR") != NULL) {
+		/* the unix socket of scripts/with-postgres' cluster, as ?host=/dir */
+		const char *port = strrchr(pg_base_url(), ':');
+		char sock[PATH_MAX + 128];
+
+		cr_assert_not_null(port);
+		snprintf(sock, sizeof(sock), "postgres://postgres@/portcullis?host=%s&port=%d",
+			 getenv("PORTCULLIS_TEST_PG_DIR"), atoi(port + 1));
+		cr_assert_eq(store_open(sock, &s, NULL), PC_OK, "%s", sock);
+		cr_assert_eq(store_ping(s), PC_OK);
+		store_close(s);
+	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memset(&ei, 0, sizeof(ei));
 		s = NULL;
