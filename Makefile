@@ -4,6 +4,7 @@
 #               then the store suite and the API tests again against a throwaway
 #               PostgreSQL cluster (scripts/with-postgres)
 #   make bench  install, build (release), run the wrk scenarios in bench/
+#               (make bench-postgres: also on a throwaway PostgreSQL cluster)
 #   make fuzz   install clang, build the libFuzzer drivers, fuzz each parser FUZZ_SECONDS
 #   make mutants  apply each mutant of tests/mutants.txt in a scratch copy; its tests must fail
 
@@ -16,7 +17,7 @@ FUZZ_TARGETS := form cookie jwt claims email phc router config totp_uri oidc
 SAN_ENV := ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: all run test unit api unit-pg api-pg test-postgres bench fuzz build release asan bootstrap clean mutants
+.PHONY: all run test unit api unit-pg api-pg test-postgres bench bench-postgres fuzz build release asan bootstrap clean mutants
 
 all: release
 
@@ -61,7 +62,11 @@ test-postgres: asan
 test: unit api test-postgres
 
 bench: release
-	bench/run
+	bench/run $(BENCH_ARGS)
+
+# the same, with the PostgreSQL rows beside SQLite's (make bench BENCH_ARGS=--postgres)
+bench-postgres: release
+	bench/run --postgres $(BENCH_ARGS)
 
 # under a throwaway PostgreSQL, so that the PostgreSQL mutants' tests run
 mutants: bootstrap
