@@ -254,6 +254,42 @@ def test_database_stopped_answers_503_in_each_faces_shape_and_recovers(server_fa
     assert pg_password() not in srv.stderr_text()
 
 
+def test_a_database_that_stops_answering_is_503_within_the_timeout(server_factory):
+    """Every process of the cluster stopped (SIGSTOP, by pid: the postmaster
+    and its backends), so connections stay open and nothing answers."""
+    import signal
+    srv = server_factory(database_timeout_ms=TIMEOUT_MS)
+    u = srv.register_ok(password=PW)
+    data = os.environ["PORTCULLIS_TEST_PG_DIR"] + "/data"
+    with open(data + "/postmaster.pid") as f:
+        pids = [int(f.readline())]
+    pids += [r[0] for r in superuser_exec("SELECT pid FROM pg_stat_activity "
+                                          "WHERE pid <> pg_backend_pid()")]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        r = srv.post("/auth/login", data={"username": u["email"], "password": PW})
+        took = time.monotonic() - t0
+        assert r.status_code == 503 and set(r.json()) == {"detail"}, r.text
+        assert took < TIMEOUT_MS / 1000 * 2.5, took
+        assert srv.get("/healthz").status_code == 200
+        t0 = time.monotonic()
+        assert srv.get("/readyz").status_code == 503
+        assert time.monotonic() - t0 < TIMEOUT_MS / 1000 * 2.5
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + 15
+    while srv.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "not ready again"
+        time.sleep(0.2)
+    assert srv.login(u["email"], PW)
+
+
 def test_connections_killed_mid_flow_lose_no_acknowledged_write(server_factory):
     srv = server_factory(database_timeout_ms=TIMEOUT_MS, database_pool_size=4)
     tag = uuid.uuid4().hex[:8]

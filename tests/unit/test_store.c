@@ -1051,6 +1051,45 @@ Test(store_open, postgres_that_nobody_answers_fails_at_open_in_time)
 	cr_assert_lt(time_now_ms() - t0, 3000);
 }
 
+struct ping_arg {
+	struct pc_store *s;
+	enum pc_err err;
+	int64_t ms;
+};
+
+static void *ping_thread(void *p)
+{
+	struct ping_arg *a = p;
+	int64_t t0 = time_now_ms();
+
+	a->err = store_ping(a->s);
+	a->ms = time_now_ms() - t0;
+	return NULL;
+}
+
+Test(store_open, postgres_a_full_pool_answers_busy_after_its_timeout)
+{
+	const struct store_conf conf = { .pool_size = 1, .timeout_ms = 300 };
+	char url[PATH_MAX + 128];
+	struct ping_arg a = { 0 };
+	pthread_t t;
+
+	if (!backend_is_pg())
+		cr_skip_test("PostgreSQL only");
+	backend_url(url, sizeof(url));
+	cr_assert_eq(store_open_conf(url, &conf, &a.s, NULL), PC_OK);
+	cr_assert_eq(store_begin(a.s), PC_OK); /* this thread holds the one connection */
+	cr_assert_eq(pthread_create(&t, NULL, ping_thread, &a), 0);
+	pthread_join(t, NULL);
+	cr_expect_eq(a.err, PC_EBUSY, "%s", pc_strerror(a.err));
+	cr_expect(a.ms >= 250 && a.ms < 2000, "waited %lld ms", (long long)a.ms);
+	cr_assert_eq(store_rollback(a.s), PC_OK); /* given back */
+	cr_assert_eq(pthread_create(&t, NULL, ping_thread, &a), 0);
+	pthread_join(t, NULL);
+	cr_expect_eq(a.err, PC_OK, "%s", pc_strerror(a.err));
+	store_close(a.s);
+}
+
 Test(store_open, sqlite_in_memory_and_hosts_are_refused)
 {
 	static const char *const bad[] = {
