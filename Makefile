@@ -1,7 +1,10 @@
 # portcullis: thin wrappers over scripts/ and meson. See README.md.
 #   make run    install what is needed, build (release), start on 127.0.0.1:8000
-#   make test   install, build with ASan+UBSan, run unit and API tests
+#   make test   install, build with ASan+UBSan, run unit and API tests against SQLite,
+#               then the store suite and the API tests again against a throwaway
+#               PostgreSQL cluster (scripts/with-postgres)
 #   make bench  install, build (release), run the wrk scenarios in bench/
+#               (make bench-postgres: also on a throwaway PostgreSQL cluster)
 #   make fuzz   install clang, build the libFuzzer drivers, fuzz each parser FUZZ_SECONDS
 #   make mutants  apply each mutant of tests/mutants.txt in a scratch copy; its tests must fail
 
@@ -14,7 +17,7 @@ FUZZ_TARGETS := form cookie jwt claims email phc router config totp_uri oidc for
 SAN_ENV := ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: all run test unit api bench fuzz build release asan bootstrap clean mutants
+.PHONY: all run test unit api unit-pg api-pg test-postgres bench bench-postgres fuzz build release asan bootstrap clean mutants
 
 all: release
 
@@ -44,13 +47,30 @@ unit: asan
 api: asan
 	$(SAN_ENV) PORTCULLIS_BIN=$(CURDIR)/$(ASAN_DIR)/portcullis $(PYTHON) -m pytest -q tests/api
 
-test: unit api
+# The PostgreSQL pass: one throwaway cluster (stopped and removed afterwards,
+# also on failure) for the store conformance suite and the whole API suite;
+# PORTCULLIS_TEST_DATABASE_URL points both at it.
+unit-pg: asan
+	$(SAN_ENV) meson test -C $(ASAN_DIR) --print-errorlogs store
+
+api-pg: asan
+	$(SAN_ENV) PORTCULLIS_BIN=$(CURDIR)/$(ASAN_DIR)/portcullis $(PYTHON) -m pytest -q tests/api
+
+test-postgres: asan
+	scripts/with-postgres $(MAKE) --no-print-directory unit-pg api-pg
+
+test: unit api test-postgres
 
 bench: release
-	bench/run
+	bench/run $(BENCH_ARGS)
 
+# the same, with the PostgreSQL rows beside SQLite's (make bench BENCH_ARGS=--postgres)
+bench-postgres: release
+	bench/run --postgres $(BENCH_ARGS)
+
+# under a throwaway PostgreSQL, so that the PostgreSQL mutants' tests run
 mutants: bootstrap
-	scripts/mutants
+	scripts/with-postgres scripts/mutants
 
 $(FUZZ_DIR)/build.ninja:
 	CC=clang meson setup $(FUZZ_DIR) --buildtype=debug -Db_sanitize=address,undefined \

@@ -523,6 +523,13 @@ def markdown(res):
             rows.append([SCENARIO_LABELS.get(name, name), fmt_rate(rate(m)), fmt_ms(m["p50_ms"]),
                          fmt_ms(m["p99_ms"]), f"{m['failed']} ({fmt_pct(m['failed_share'])})"])
         o.append(table(["scenario", "req/s", "p50 ms", "p99 ms", "failed"], rows))
+        two = pg.get("two_instances_register_32")
+        if two:
+            o.append("")
+            o.append(f"Registration storm over two instances on one database: "
+                     f"{two['ok_rps_median']:.0f} registrations/s (median; runs "
+                     + ", ".join(f"{r['ok_rps']:.0f} ({r['failed']} failed)" for r in two["runs"])
+                     + ").")
     o.append("")
 
     hangs = []

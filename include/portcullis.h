@@ -49,6 +49,7 @@ enum pc_err {
 	PC_EREVOKED,      /* a spent refresh token presented again: its family is now revoked */
 	PC_ELIMITED,      /* too many attempts: locked out for a while */
 	PC_ESECONDFACTOR, /* right password, but the user's TOTP is on: a login needs its step */
+	PC_EUNAVAILABLE,  /* the database cannot be reached or did not answer in time: 503 */
 	PC_ERR__MAX
 };
 
@@ -190,6 +191,8 @@ struct pc_config {
 	int hash_nice;                   /* niceness added to hash worker threads */
 	int threads;                     /* HTTP threads; 0 = number of CPUs */
 	int auth_cache_ms;               /* reuse of a verified credential; 0 = off */
+	int database_pool_size;          /* PostgreSQL: connections per instance at most */
+	int database_timeout_ms;         /* PostgreSQL: longest wait for a connection or answer */
 	int max_body_bytes;
 	int max_connections;
 	bool requires_verification;

@@ -27,6 +27,7 @@ static const char *const err_names[PC_ERR__MAX] = {
 	[PC_EREVOKED] = "token reused: family revoked",
 	[PC_ELIMITED] = "too many attempts",
 	[PC_ESECONDFACTOR] = "second factor required",
+	[PC_EUNAVAILABLE] = "database unavailable",
 };
 
 const char *pc_strerror(enum pc_err err)

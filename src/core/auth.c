@@ -94,7 +94,7 @@ static enum pc_err auth_first_factor_check(struct pc_ctx *ctx, const char *ident
 	if (ident == NULL || password == NULL)
 		return PC_EBADCREDS;
 	err = login_lookup(ctx, ident, &u);
-	if (err == PC_ESTORE)
+	if (err == PC_ESTORE || err == PC_EUNAVAILABLE)
 		return err;
 	if (err != PC_OK || u.hashed_password[0] == '\0') {
 		password_dummy_verify(&ctx->argon2, password, password_len);

@@ -19,7 +19,9 @@
  *     write made by another process (the CLI, a hand edit) can go unseen;
  *     0 turns the cache off.
  * A store that cannot report its writes (SQLite without WAL) is never
- * cached. Only successes are remembered: a bad token costs the full check
+ * cached. PostgreSQL reports other instances' writes too (pg.c: LISTEN);
+ * while that channel is down nothing new is cached, and what was cached
+ * before stays good for the rest of its time to live (store.h, gen_grace). Only successes are remembered: a bad token costs the full check
  * every time. Remembered users carry no password hash.
  *
  * Memory: AUTHCACHE_SLOTS entries per thread that authenticates, allocated
@@ -149,7 +151,7 @@ bool authcache_get(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t 
 	e = &c->slot[authcache_slot(kind, cred, len)];
 	if (e->owner != ctx->serial || e->kind != kind || e->len != len)
 		return false;
-	if (!store_generation(ctx->store, &gen) || gen != e->gen || now >= e->exp ||
+	if (!store_generation_use(ctx->store, &gen) || gen != e->gen || now >= e->exp ||
 	    authcache_mono_ms() - e->loaded_ms >= ctx->cfg.auth_cache_ms)
 		return false;
 	if (!crypto_ct_equal_words(e->cred, cred, len))

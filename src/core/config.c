@@ -223,7 +223,12 @@ static const struct config_row settings[] = {
 	S_STR(host, "127.0.0.1", NULL, NULL, "address to listen on"),
 	S_INT(port, "8000", 1, 65535, "TCP port to listen on"),
 	S_STR(database_url, "sqlite:///portcullis.db", NULL, NULL,
-	      "sqlite:///relative.db or sqlite:////absolute/path.db"),
+	      "sqlite:///relative.db, sqlite:////absolute/path.db, or "
+	      "postgres://user:password@host:port/db (postgresql:// too; any libpq URI parameter)"),
+	S_INT(database_pool_size, "16", 1, 1024,
+	      "PostgreSQL: connections each instance keeps at most"),
+	S_INT(database_timeout_ms, "5000", 100, 600000,
+	      "PostgreSQL: longest wait for a free connection or an answer before 503"),
 	S_STR(jwt_secret, "", NULL, check_jwt_secret,
 	      "HMAC secret for access JWTs, at least 32 bytes; empty: generated and kept in the database"),
 	S_STR(algorithm, "HS256", "HS256|HS384|HS512|EdDSA|ES256|RS256", NULL,

@@ -253,6 +253,9 @@ static _Atomic uint64_t ctx_serials;
 
 enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out, struct pc_errinfo *ei)
 {
+	const struct store_conf conf = {
+		.pool_size = cfg->database_pool_size, .timeout_ms = cfg->database_timeout_ms,
+	};
 	struct ctx_full *f;
 	struct pc_ctx *ctx;
 	unsigned nworkers;
@@ -272,7 +275,7 @@ enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out, struct
 	ctx->argon2.t = (uint32_t)cfg->argon2_iterations;
 	ctx->argon2.p = (uint32_t)cfg->argon2_parallelism;
 
-	err = store_open(cfg->database_url, &ctx->store, ei);
+	err = store_open_conf(cfg->database_url, &conf, &ctx->store, ei);
 	if (err != PC_OK)
 		goto out_free;
 	err = STORE_CALL(ctx->store, migrate, &applied);
@@ -346,10 +349,13 @@ void pc_ctx_free(struct pc_ctx *ctx)
 
 enum pc_err pc_migrate(const struct pc_config *cfg, int *applied, struct pc_errinfo *ei)
 {
+	const struct store_conf conf = {
+		.pool_size = cfg->database_pool_size, .timeout_ms = cfg->database_timeout_ms,
+	};
 	struct pc_store *store;
 	enum pc_err err;
 
-	err = store_open(cfg->database_url, &store, ei);
+	err = store_open_conf(cfg->database_url, &conf, &store, ei);
 	if (err != PC_OK)
 		return err;
 	err = STORE_CALL(store, migrate, applied);

@@ -292,7 +292,7 @@ static enum pc_err ma_fail(struct pc_req *req, struct pc_resp *resp, enum pc_err
 		ma_render_error(req, resp, 422, &req->errinfo);
 		return PC_OK;
 	}
-	ma_render_error(req, resp, err == PC_EBUSY ? 503 : 500, NULL);
+	ma_render_error(req, resp, err == PC_EBUSY || err == PC_EUNAVAILABLE ? 503 : 500, NULL);
 	return PC_OK;
 }
 

@@ -352,7 +352,7 @@ static void sj_render_error(struct pc_req *req, struct pc_resp *resp, int status
 /* Out of our words: 500, or 503 when a queue was full. */
 static enum pc_err sj_fail(struct pc_req *req, struct pc_resp *resp, enum pc_err err)
 {
-	sj_render_error(req, resp, err == PC_EBUSY ? 503 : 500, NULL);
+	sj_render_error(req, resp, err == PC_EBUSY || err == PC_EUNAVAILABLE ? 503 : 500, NULL);
 	return PC_OK;
 }
 

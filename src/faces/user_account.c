@@ -248,7 +248,7 @@ static enum pc_err ua_msg(struct pc_req *req, struct pc_resp *resp, int status, 
 /* Out of our words: 500, or 503 when a queue was full. */
 static enum pc_err ua_fail(struct pc_req *req, struct pc_resp *resp, enum pc_err err)
 {
-	if (err == PC_EBUSY)
+	if (err == PC_EBUSY || err == PC_EUNAVAILABLE)
 		return ua_msg(req, resp, 503, "Service temporarily unavailable, try again later");
 	return ua_msg(req, resp, 500, "Internal server error");
 }

@@ -56,6 +56,8 @@ static int authn_status(enum pc_err err)
 	case PC_ESTORE:
 	case PC_EINTERNAL:
 		return 500;
+	case PC_EUNAVAILABLE: /* the database is down: try again, the credential may be fine */
+		return 503;
 	default:
 		return 401;
 	}

@@ -190,9 +190,10 @@ static void server_run_handler(struct http_exchange *x)
 {
 	enum pc_err err = x->req.route->handler(&x->req, &x->resp);
 
-	(void)err; /* PC_OK or not, what counts is whether a response was made */
+	/* PC_OK or not, what counts is whether a response was made; a handler
+	 * that let the database's absence through unrendered answers 503 */
 	if (x->resp.status == 0)
-		server_render_error(x, 500, NULL);
+		server_render_error(x, err == PC_EUNAVAILABLE ? 503 : 500, NULL);
 }
 
 static void server_slow_job(void *arg)

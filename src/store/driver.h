@@ -23,8 +23,9 @@
  * the statement, so an operation reads a column by its enum (COL_USER_EMAIL),
  * never by a number it has to keep in step with the text.
  *
- * SQLite binds ":name" natively; a PostgreSQL driver rewrites the names to
- * $1..$n when it prepares (so no text may use a "::" cast: write CAST()).
+ * SQLite binds ":name" natively; the PostgreSQL driver (pg.c) rewrites the
+ * names to $1..$n when it prepares (so no text may use a "::" cast: write
+ * CAST()).
  *
  * There is no version number in the table: drivers are compiled into the
  * binary from this header, so there is no older table to tell apart, only an
@@ -354,7 +355,8 @@ struct store_driver {
 
 	/* url is the whole database URL; *out is released with close. PC_EINVAL
 	 * (ei->detail) for a URL it cannot use; PC_ESTORE, PC_ENOMEM. */
-	enum pc_err (*open)(const char *url, struct pc_store **out, struct pc_errinfo *ei);
+	enum pc_err (*open)(const char *url, const struct store_conf *conf, struct pc_store **out,
+			    struct pc_errinfo *ei);
 	/* Closes every connection; no other thread may still call the store. */
 	void (*close)(struct pc_store *s);
 	/* Runs a script of several statements, no parameters (migrations). */
@@ -391,5 +393,9 @@ extern const struct store_driver store_sqlite_driver; /* sqlite.c */
 extern const char *const store_sql_sqlite[STMT__MAX]; /* sql_sqlite.c */
 extern const struct pc_migration sqlite_migrations[];  /* generated */
 extern const size_t sqlite_migrations_count;
+extern const struct store_driver store_postgres_driver; /* pg.c */
+extern const char *const store_sql_postgres[STMT__MAX]; /* sql_pg.c */
+extern const struct pc_migration postgres_migrations[]; /* generated */
+extern const size_t postgres_migrations_count;
 
 #endif /* PC_STORE_DRIVER_H */

@@ -567,12 +567,14 @@ static enum pc_err absolute_path(char path[PATH_MAX], struct pc_errinfo *ei)
  * here, not on the first request). *out is released with sqlite_close().
  * PC_EINVAL (bad URL, cannot create), PC_ESTORE (cannot open), PC_ENOMEM.
  */
-static enum pc_err sqlite_open(const char *url, struct pc_store **out, struct pc_errinfo *ei)
+static enum pc_err sqlite_open(const char *url, const struct store_conf *conf,
+			       struct pc_store **out, struct pc_errinfo *ei)
 {
 	struct sqlite_store *st;
 	struct sqlite_conn *c;
 	enum pc_err err;
 
+	(void)conf; /* one connection per thread: no pool to size */
 	*out = NULL;
 	/* Before SQLite initialises (a no-op afterwards): memory statistics take
 	 * a global mutex on every allocation, contended by every thread. */
@@ -587,6 +589,8 @@ static enum pc_err sqlite_open(const char *url, struct pc_store **out, struct pc
 	st->base.drv = &store_sqlite_driver;
 	atomic_init(&st->base.gen, 1);
 	atomic_init(&st->base.gen_tracked, true);
+	atomic_init(&st->base.gen_grace, false);
+	atomic_init(&st->base.gen_fd, -1);
 	err = url_path(url, st->path, sizeof(st->path), ei);
 	if (err == PC_OK)
 		err = create_private(st->path, ei);

@@ -13,7 +13,7 @@
 /* The drivers, in the order their schemes are tried. */
 static const struct store_driver *const store_drivers[] = {
 	&store_sqlite_driver,
-	/* &store_postgres_driver, when it lands */
+	&store_postgres_driver,
 };
 
 #define STORE_NDRIVERS (sizeof(store_drivers) / sizeof(store_drivers[0]))
@@ -48,6 +48,13 @@ static bool driver_complete(const struct store_driver *d)
  */
 enum pc_err store_open(const char *url, struct pc_store **out, struct pc_errinfo *ei)
 {
+	return store_open_conf(url, NULL, out, ei);
+}
+
+/* As store_open, with the pool settings of conf (NULL: the defaults). */
+enum pc_err store_open_conf(const char *url, const struct store_conf *conf, struct pc_store **out,
+			    struct pc_errinfo *ei)
+{
 	size_t i;
 
 	*out = NULL;
@@ -64,7 +71,7 @@ enum pc_err store_open(const char *url, struct pc_store **out, struct pc_errinfo
 			fprintf(stderr, "portcullis: the %s driver leaves a slot empty\n", d->name);
 			return PC_EINTERNAL;
 		}
-		return d->open(url, out, ei);
+		return d->open(url, conf, out, ei);
 	}
 	pc_errinfo_setf(ei, NULL, "database_url", PC_V_CHOICE, "unsupported database URL scheme");
 	return PC_EINVAL;

@@ -14,12 +14,15 @@
  *
  * Errors: PC_ENOTFOUND when the row is absent; PC_EEXISTS on a unique
  * violation, with ei->field set to "email" or "username" when ei is given;
- * PC_ESTORE for anything the database reports otherwise (logged by the back
- * end without parameter values).
+ * PC_EUNAVAILABLE when the database cannot be reached or stops answering
+ * within the store's timeout (PostgreSQL: faces answer 503); PC_ESTORE for
+ * anything the database reports otherwise (logged by the back end without
+ * parameter values).
  */
 #ifndef PC_STORE_H
 #define PC_STORE_H
 
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -175,23 +178,67 @@ struct store_driver; /* driver.h: the back end's method table */
  * tell whether what it read may have changed since). Starts at 1.
  * gen_tracked: whether the back end moves it; when false nothing may be
  * cached over the store (authcache.c).
+ * gen_grace: while gen_tracked is false, whether what was cached before it
+ * went false may still be used for the rest of its time to live (PostgreSQL,
+ * while its channel of other instances' writes is down: those entries are
+ * then as stale as a cache entry may be anyway, auth_cache_ms).
+ * gen_fd: a socket on which other processes' writes are announced
+ * (PostgreSQL's LISTEN connection), -1 when none: while it holds unread
+ * data, an announcement is on its way to the thread that moves gen, and
+ * the generation is moved here at once, so that a reader does not race that
+ * thread (store_generation_sync).
  */
 struct pc_store {
 	const struct store_driver *drv;
 	_Atomic uint64_t gen;
 	_Atomic bool gen_tracked;
+	_Atomic bool gen_grace;
+	_Atomic int gen_fd;
 };
 
-/* The write generation; false when the store does not track its writes. */
+/* Moves the generation when an announcement of another process's write is
+ * waiting on gen_fd (a poll of 0 ms; nothing when there is no such socket). */
+static inline void store_generation_sync(struct pc_store *s)
+{
+	struct pollfd p = { .fd = atomic_load_explicit(&s->gen_fd, memory_order_relaxed),
+			    .events = POLLIN, .revents = 0 };
+
+	if (p.fd >= 0 && poll(&p, 1, 0) > 0)
+		atomic_fetch_add(&s->gen, 1);
+}
+
+/* The write generation; false when the store does not track its writes:
+ * then nothing new may be cached. */
 static inline bool store_generation(struct pc_store *s, uint64_t *gen)
 {
+	store_generation_sync(s);
 	*gen = atomic_load(&s->gen);
 	return atomic_load_explicit(&s->gen_tracked, memory_order_relaxed);
 }
 
+/* As store_generation, for using an entry cached earlier: true also in the
+ * grace of gen_grace. */
+static inline bool store_generation_use(struct pc_store *s, uint64_t *gen)
+{
+	store_generation_sync(s);
+	*gen = atomic_load(&s->gen);
+	return atomic_load_explicit(&s->gen_tracked, memory_order_relaxed) ||
+	       atomic_load_explicit(&s->gen_grace, memory_order_relaxed);
+}
+
+/* What a back end with a connection pool takes from the settings; 0 (or
+ * conf NULL): its default. SQLite ignores both. */
+struct store_conf {
+	int pool_size;  /* database_pool_size: connections at most */
+	int timeout_ms; /* database_timeout_ms: longest wait for a connection or an answer */
+};
+
 /* Picks the back end by URL scheme (store.c). PC_EINVAL with ei for an
- * unknown scheme; otherwise what the driver's open returns. */
+ * unknown scheme; otherwise what the driver's open returns. store_open is
+ * store_open_conf with the defaults. */
 enum pc_err store_open(const char *url, struct pc_store **out, struct pc_errinfo *ei);
+enum pc_err store_open_conf(const char *url, const struct store_conf *conf, struct pc_store **out,
+			    struct pc_errinfo *ei);
 /* Closes every connection of the store and frees it. NULL is a no-op. */
 void store_close(struct pc_store *s);
 /* Applies pending numbered migrations in one transaction each; *applied counts them. */

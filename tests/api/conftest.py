@@ -6,6 +6,12 @@ under the repository root) on a free 127.0.0.1 port with a throw-away SQLite
 database, talks to it over real sockets (requests, raw sockets), and reads the
 database directly (sqlite3) to assert stored state.
 
+PostgreSQL: with PORTCULLIS_TEST_DATABASE_URL set to a postgres:// URL (`make
+test` sets it to its throwaway cluster, scripts/with-postgres), every server
+started without an explicit db_path gets a fresh schema of that database
+(named to libpq by the URL's options=-csearch_path=...), and srv.db() reads
+it through psycopg2. Tests about SQLite's own files keep SQLite (db_path).
+
 On teardown each server gets SIGTERM; the test fails when the process exits
 non-zero or its stderr holds a sanitizer report (the binary runs under
 ASan+UBSan in `make test`).
@@ -91,6 +97,25 @@ def free_port():
         return s.getsockname()[1]
 
 
+PG_BASE_URL = os.environ.get("PORTCULLIS_TEST_DATABASE_URL", "")
+if not PG_BASE_URL.startswith("postgres"):
+    PG_BASE_URL = ""
+
+
+def pg_fresh_url():
+    """A new empty schema of the test PostgreSQL database, as a URL."""
+    import psycopg2
+    schema = "pc_api_" + uuid.uuid4().hex[:16]
+    conn = psycopg2.connect(PG_BASE_URL)
+    try:
+        conn.autocommit = True
+        conn.cursor().execute(f"CREATE SCHEMA {schema}")
+    finally:
+        conn.close()
+    sep = "&" if "?" in PG_BASE_URL else "?"
+    return f"{PG_BASE_URL}{sep}options=-csearch_path%3D{schema}"
+
+
 def sqlite_url(path):
     path = str(Path(path).resolve())
     assert path.startswith("/")
@@ -111,14 +136,17 @@ class Server:
     default; env holds extra PORTCULLIS_* (or any) variables."""
 
     def __init__(self, workdir, settings=None, env=None, config_file=None, extra_args=(),
-                 db_path=None, with_defaults=True):
+                 db_path=None, with_defaults=True, pg_url=None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.db_path = Path(db_path) if db_path else self.workdir / "portcullis.db"
+        # pg_url: another server's database (instances sharing one PostgreSQL)
+        self.pg_url = pg_url or (pg_fresh_url() if PG_BASE_URL and not db_path and with_defaults
+                                 else None)
         self.settings = {}
         if with_defaults:
             self.settings.update({
-                "database_url": sqlite_url(self.db_path),
+                "database_url": self.pg_url or sqlite_url(self.db_path),
                 "jwt_secret": JWT_SECRET,
                 "cookie_secure": False,
             })
@@ -332,13 +360,44 @@ class Server:
 
     # ---- database ------------------------------------------------------------
 
+    @property
+    def database_url(self):
+        return self.pg_url or sqlite_url(self.db_path)
+
+    def sqlite_only(self, why="about SQLite's own files"):
+        if self.pg_url:
+            pytest.skip(why)
+
     def db(self, sql, params=()):
+        """Runs sql ("?" parameters) on the server's database; the rows as
+        dicts ([] for a statement that returns none); committed."""
+        if self.pg_url:
+            import psycopg2
+            import psycopg2.extras
+            conn = psycopg2.connect(self.pg_url)
+            try:
+                conn.autocommit = True
+                cur = conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor)
+                cur.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(params))
+                return [dict(r) for r in cur.fetchall()] if cur.description else []
+            finally:
+                conn.close()
         conn = sqlite3.connect(str(self.db_path), timeout=15)
         conn.row_factory = sqlite3.Row
         try:
-            return [dict(r) for r in conn.execute(sql, params).fetchall()]
+            rows = [dict(r) for r in conn.execute(sql, params).fetchall()]
+            conn.commit()
+            return rows
         finally:
             conn.close()
+
+    def table_count(self, name):
+        """1 when the server's database holds table name, else 0."""
+        if self.pg_url:
+            return self.db("SELECT count(*) AS n FROM information_schema.tables "
+                           "WHERE table_schema = current_schema() AND table_name = ?",
+                           (name,))[0]["n"]
+        return self.db("SELECT COUNT(*) AS n FROM sqlite_master WHERE name = ?", (name,))[0]["n"]
 
     def user_row(self, email=None, id=None):
         if id is not None:
@@ -474,12 +533,17 @@ def set_cookie_parts(resp, name="fastapiusersauth"):
     raise AssertionError(f"no Set-Cookie for {name}: {raw_headers}")
 
 
-def run_cli(args, db_path=None, env=None, input=None, timeout=60, check_sanitizers=True):
+def run_cli(args, db_path=None, env=None, input=None, timeout=60, check_sanitizers=True,
+            server=None):
     """Runs `portcullis <args>`; returns CompletedProcess (text). The database
-    and cheap argon2 are given through the environment."""
+    (db_path's, or server's: SQLite or PostgreSQL) and cheap argon2 are given
+    through the environment."""
     _require_bin()
     e = _base_env()
-    if db_path is not None:
+    if server is not None:
+        e["PORTCULLIS_DATABASE_URL"] = server.database_url
+        db_path = server.db_path
+    elif db_path is not None:
         e["PORTCULLIS_DATABASE_URL"] = sqlite_url(db_path)
     e["PORTCULLIS_ARGON2_MEMORY_KIB"] = "1024"
     e["PORTCULLIS_ARGON2_ITERATIONS"] = "1"
@@ -517,7 +581,7 @@ def server_factory(tmp_path):
     def make(start=True, **kw):
         n = len(started)
         settings = kw.pop("settings", {})
-        known = ("env", "config_file", "extra_args", "db_path", "with_defaults")
+        known = ("env", "config_file", "extra_args", "db_path", "with_defaults", "pg_url")
         for k in list(kw):
             if k not in known:
                 settings[k] = kw.pop(k)

@@ -166,6 +166,7 @@ def test_the_secret_is_not_stored_in_clear(server):
     n = new_totp(server, token)
     row = totp_row(server, u["id"])
     assert row["pending_enc"].startswith("v1:") and n["key"] not in row["pending_enc"]
+    server.sqlite_only("reads SQLite's database file")
     raw = server.db_path.read_bytes()
     for path in (server.db_path.with_name(server.db_path.name + "-wal"),):
         if path.exists():
@@ -493,11 +494,7 @@ def test_lockout_survives_a_restart_and_doubles(server_factory):
     for _ in range(5):
         assert_detail(second_step(srv, token, wrong), 400, BAD_CODE)
     # as if the first lock had run out: one more failure locks for 60 s
-    import sqlite3
-    conn = sqlite3.connect(str(srv.db_path), timeout=15)
-    conn.execute("UPDATE user_totp SET locked_until = 1 WHERE user_id = ?", (u["id"],))
-    conn.commit()
-    conn.close()
+    srv.db("UPDATE user_totp SET locked_until = 1 WHERE user_id = ?", (u["id"],))
     srv.restart()
     assert_detail(second_step(srv, token, wrong), 400, BAD_CODE)
     row = totp_row(srv, u["id"])

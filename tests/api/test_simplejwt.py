@@ -1,7 +1,6 @@
 """simplejwt face (seed 002): {simplejwt_prefix}/token, token/refresh,
 token/verify, register, getuser, in Django REST framework's shapes."""
 
-import sqlite3
 import time
 import uuid
 
@@ -65,12 +64,7 @@ def counts(server):
 
 
 def db_write(server, sql, params=()):
-    conn = sqlite3.connect(str(server.db_path), timeout=15)
-    try:
-        conn.execute(sql, params)
-        conn.commit()
-    finally:
-        conn.close()
+    server.db(sql, params)
 
 
 def assert_401(r, body):
@@ -468,10 +462,10 @@ def test_cli_lists_a_user_without_email(server_factory):
     from conftest import run_cli
     srv = server_factory()
     name, _ = new_user(srv)
-    p = run_cli(["user", "list", "--json"], db_path=srv.db_path)
+    p = run_cli(["user", "list", "--json"], server=srv)
     assert p.returncode == 0, p.stderr
     rows = [json.loads(line) for line in p.stdout.splitlines()]
     mine = [r for r in rows if r.get("username") == name]
     assert len(mine) == 1 and mine[0]["email"] is None
-    p = run_cli(["user", "list"], db_path=srv.db_path)
+    p = run_cli(["user", "list"], server=srv)
     assert p.returncode == 0 and f"\t{name}\t" in p.stdout

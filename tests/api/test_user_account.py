@@ -589,15 +589,9 @@ def claims_aud(tok):
 
 
 def test_an_inactive_users_token_is_refused(srv):
-    import sqlite3
     name = new_user(srv)
     _, login = session_login(srv, name)
-    conn = sqlite3.connect(str(srv.db_path), timeout=15)
-    try:
-        conn.execute("UPDATE users SET is_active = 0 WHERE username_lc = ?", (name.lower(),))
-        conn.commit()
-    finally:
-        conn.close()
+    srv.db("UPDATE users SET is_active = 0 WHERE username_lc = ?", (name.lower(),))
     r = profile(srv, headers=bearer(login.json()["token"]))
     assert r.status_code == 401 and r.json() == {"msg": "User is inactive"}
     r = srv.post(P + "/login", json={"username": name, "pwd": PW})

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "store/driver.h"
@@ -28,16 +29,55 @@ static char test_dir[PATH_MAX];
 
 /* ---- the back end under test ------------------------------------------------------ */
 
-static const struct store_driver *backend_driver(void)
+/*
+ * SQLite by default. With PORTCULLIS_TEST_DATABASE_URL set to a postgres://
+ * URL (make test sets it to its throwaway cluster), PostgreSQL: each test
+ * gets a schema of its own (pc_t_<dir suffix>), named to every connection
+ * by the URL's options (search_path), dropped afterwards.
+ */
+static const char *pg_base_url(void)
 {
-	return &store_sqlite_driver;
+	const char *u = getenv("PORTCULLIS_TEST_DATABASE_URL");
+
+	return u != NULL && strncmp(u, "postgres", 8) == 0 ? u : NULL;
 }
 
-/* A database of its own for this test: a file in the test's directory. */
+static bool backend_is_pg(void)
+{
+	return pg_base_url() != NULL;
+}
+
+static const struct store_driver *backend_driver(void)
+{
+	return backend_is_pg() ? &store_postgres_driver : &store_sqlite_driver;
+}
+
+/* The test's schema: "pc_t_" and the suffix mkdtemp gave its directory. */
+static void pg_schema(char *out, size_t outsz)
+{
+	const char *x = strrchr(test_dir, '_');
+	size_t i;
+
+	snprintf(out, outsz, "pc_t_%s", x != NULL ? x + 1 : "none");
+	for (i = 0; out[i] != '\0'; i++)
+		if (out[i] >= 'A' && out[i] <= 'Z')
+			out[i] = (char)(out[i] - 'A' + 'a');
+}
+
+/* A database of its own for this test: a file in the test's directory, or
+ * a schema of the PostgreSQL test database. */
 static void backend_url(char *out, size_t outsz)
 {
-	int n = snprintf(out, outsz, "sqlite:///%s/store.db", test_dir);
+	char schema[64];
+	int n;
 
+	if (backend_is_pg()) {
+		pg_schema(schema, sizeof(schema));
+		n = snprintf(out, outsz, "%s%soptions=-csearch_path%%3D%s", pg_base_url(),
+			     strchr(pg_base_url(), '?') != NULL ? "&" : "?", schema);
+	} else {
+		n = snprintf(out, outsz, "sqlite:///%s/store.db", test_dir);
+	}
 	cr_assert(n > 0 && (size_t)n < outsz);
 }
 
@@ -48,6 +88,38 @@ static const struct pc_migration *backend_migrations(size_t *count)
 	return backend_driver()->migrations;
 }
 
+/* A libpq connection to the test's schema. */
+static PGconn *pg_raw_connect(void)
+{
+	char url[PATH_MAX + 128];
+	PGconn *db;
+
+	backend_url(url, sizeof(url));
+	db = PQconnectdb(url);
+	cr_assert_eq(PQstatus(db), CONNECTION_OK, "%s", PQerrorMessage(db));
+	return db;
+}
+
+static void pg_quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/* Runs sql on the base database, outside any test schema. */
+static void pg_base_exec(const char *sql)
+{
+	PGconn *db = PQconnectdb(pg_base_url());
+	PGresult *r;
+
+	cr_assert_eq(PQstatus(db), CONNECTION_OK, "%s", PQerrorMessage(db));
+	PQsetNoticeProcessor(db, pg_quiet, NULL);
+	r = PQexec(db, sql);
+	cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(db));
+	PQclear(r);
+	PQfinish(db);
+}
+
 /* Runs sql on the test's database directly, not through the store. */
 static void backend_raw_exec(const char *sql)
 {
@@ -56,6 +128,16 @@ static void backend_raw_exec(const char *sql)
 	char *errmsg = NULL;
 	int rc;
 
+	if (backend_is_pg()) {
+		PGconn *pg = pg_raw_connect();
+		PGresult *r = PQexec(pg, sql);
+
+		cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK ||
+			  PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(pg));
+		PQclear(r);
+		PQfinish(pg);
+		return;
+	}
 	snprintf(path, sizeof(path), "%s/store.db", test_dir);
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
 	cr_assert_eq(rc, SQLITE_OK);
@@ -74,6 +156,17 @@ static int64_t backend_raw_int(const char *sql)
 	sqlite3 *db;
 	int64_t v = -1;
 
+	if (backend_is_pg()) {
+		PGconn *pg = pg_raw_connect();
+		PGresult *r = PQexec(pg, sql);
+
+		cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(pg));
+		if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+			v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		PQclear(r);
+		PQfinish(pg);
+		return v;
+	}
 	snprintf(path, sizeof(path), "%s/store.db", test_dir);
 	cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	sqlite3_busy_timeout(db, 10000);
@@ -84,6 +177,13 @@ static int64_t backend_raw_int(const char *sql)
 	sqlite3_close(db);
 	return v;
 }
+
+/* Skips a test that is about SQLite itself when PostgreSQL is under test. */
+#define SQLITE_ONLY() \
+	do { \
+		if (backend_is_pg()) \
+			cr_skip_test("SQLite only"); \
+	} while (0)
 
 /* ---- fixture --------------------------------------------------------------------- */
 
@@ -97,6 +197,13 @@ static void make_test_dir(void)
 	snprintf(test_dir, sizeof(test_dir), "%s/pc_store_XXXXXX",
 		 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
 	cr_assert_not_null(mkdtemp(test_dir));
+	if (backend_is_pg()) {
+		char schema[64], sql[128];
+
+		pg_schema(schema, sizeof(schema));
+		snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", schema);
+		pg_base_exec(sql);
+	}
 }
 
 static void remove_test_dir(void)
@@ -107,6 +214,13 @@ static void remove_test_dir(void)
 
 	if (test_dir[0] == '\0')
 		return;
+	if (backend_is_pg()) {
+		char schema[64], sql[128];
+
+		pg_schema(schema, sizeof(schema));
+		snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", schema);
+		pg_base_exec(sql);
+	}
 	d = opendir(test_dir);
 	if (d != NULL) {
 		for (e = readdir(d); e != NULL; e = readdir(d)) {
@@ -130,7 +244,7 @@ static struct pc_store *open_store(void)
 	enum pc_err err;
 
 	backend_url(url, sizeof(url));
-	err = backend_driver()->open(url, &s, &ei);
+	err = backend_driver()->open(url, NULL, &s, &ei);
 	cr_assert_eq(err, PC_OK, "open: %s: %s", pc_strerror(err), ei.detail);
 	cr_assert_not_null(s);
 	cr_assert_eq(s->drv, backend_driver());
@@ -266,7 +380,7 @@ static void *migrate_thread(void *p)
 	struct pc_store *s = NULL;
 
 	backend_url(url, sizeof(url));
-	a->err = backend_driver()->open(url, &s, NULL);
+	a->err = backend_driver()->open(url, NULL, &s, NULL);
 	if (a->err == PC_OK)
 		a->err = store_migrate(s, &a->applied);
 	store_close(s);
@@ -582,8 +696,8 @@ Test(store, a_stored_value_too_long_for_its_field_is_an_error_not_an_overflow)
 	make_user(&u, 1, "a@example.com", NULL);
 	insert_ok(&u);
 	/* 300 bytes: over PC_NAME_MAX (255), written behind the store's back */
-	snprintf(sql, sizeof(sql),
-		 "UPDATE users SET full_name = printf('%%.300c', 'x') WHERE id = '%s'", u.id);
+	snprintf(sql, sizeof(sql), "UPDATE users SET full_name = %s WHERE id = '%s'",
+		 backend_is_pg() ? "repeat('x', 300)" : "printf('%.300c', 'x')", u.id);
 	backend_raw_exec(sql);
 
 	cr_assert_eq(STORE_CALL(st, user_by_id, u.id, got), PC_ESTORE);
@@ -869,6 +983,111 @@ Test(store_open, the_url_scheme_picks_the_back_end)
 	cr_assert_eq(s->drv, backend_driver());
 	store_close(s);
 	store_close(NULL);
+}
+
+Test(store_open, postgres_urls_of_both_schemes_open_and_a_bad_one_never_echoes_its_password)
+{
+	static const char *const bad[] = {
+		"postgres://u:s3cret-pw@host:notaport/db",
+		"postgresql://u:s3cret-pw@h/db?nosuchparameter=1",
+		"postgresx://u:s3cret-pw@h/db",
+	};
+	char url[PATH_MAX + 128];
+	struct pc_errinfo ei;
+	struct pc_store *s = NULL;
+	enum pc_err err;
+	size_t i;
+
+	if (!backend_is_pg())
+		cr_skip_test("PostgreSQL only");
+	backend_url(url, sizeof(url));
+	cr_assert_eq(strncmp(url, "postgres://", 11), 0);
+	{
+		char other[sizeof(url) + 2];
+
+		snprintf(other, sizeof(other), "postgresql://%s", url + 11);
+		cr_assert_eq(store_open(other, &s, NULL), PC_OK);
+		cr_assert_eq(s->drv, &store_postgres_driver);
+		store_close(s);
+	}
+	if (getenv("PORTCULLIS_TEST_PG_DIR") != NULL) {
+		/* the unix socket of scripts/with-postgres' cluster, as ?host=/dir */
+		const char *port = strrchr(pg_base_url(), ':');
+		char sock[PATH_MAX + 128];
+
+		cr_assert_not_null(port);
+		snprintf(sock, sizeof(sock), "postgres://postgres@/portcullis?host=%s&port=%d",
+			 getenv("PORTCULLIS_TEST_PG_DIR"), atoi(port + 1));
+		cr_assert_eq(store_open(sock, &s, NULL), PC_OK, "%s", sock);
+		cr_assert_eq(store_ping(s), PC_OK);
+		store_close(s);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&ei, 0, sizeof(ei));
+		s = NULL;
+		/* refused by the parse (PC_EINVAL) or by the connection (PC_ESTORE) */
+		err = store_open(bad[i], &s, &ei);
+		cr_assert(err == PC_EINVAL || err == PC_ESTORE, "%s: %s", bad[i], pc_strerror(err));
+		cr_assert_null(s);
+		cr_assert_null(strstr(ei.detail, "s3cret"), "%s", ei.detail);
+	}
+}
+
+Test(store_open, postgres_that_nobody_answers_fails_at_open_in_time)
+{
+	const struct store_conf conf = { .pool_size = 2, .timeout_ms = 2000 };
+	struct pc_errinfo ei = { 0 };
+	struct pc_store *s = NULL;
+	int64_t t0;
+
+	if (!backend_is_pg())
+		cr_skip_test("PostgreSQL only");
+	t0 = time_now_ms();
+	/* port 1: nothing listens; refused at once */
+	cr_assert_eq(store_open_conf("postgres://u:s3cret-pw@127.0.0.1:1/db", &conf, &s, &ei),
+		     PC_ESTORE);
+	cr_assert_null(s);
+	cr_assert_null(strstr(ei.detail, "s3cret"), "%s", ei.detail);
+	cr_assert_lt(time_now_ms() - t0, 3000);
+}
+
+struct ping_arg {
+	struct pc_store *s;
+	enum pc_err err;
+	int64_t ms;
+};
+
+static void *ping_thread(void *p)
+{
+	struct ping_arg *a = p;
+	int64_t t0 = time_now_ms();
+
+	a->err = store_ping(a->s);
+	a->ms = time_now_ms() - t0;
+	return NULL;
+}
+
+Test(store_open, postgres_a_full_pool_answers_busy_after_its_timeout)
+{
+	const struct store_conf conf = { .pool_size = 1, .timeout_ms = 300 };
+	char url[PATH_MAX + 128];
+	struct ping_arg a = { 0 };
+	pthread_t t;
+
+	if (!backend_is_pg())
+		cr_skip_test("PostgreSQL only");
+	backend_url(url, sizeof(url));
+	cr_assert_eq(store_open_conf(url, &conf, &a.s, NULL), PC_OK);
+	cr_assert_eq(store_begin(a.s), PC_OK); /* this thread holds the one connection */
+	cr_assert_eq(pthread_create(&t, NULL, ping_thread, &a), 0);
+	pthread_join(t, NULL);
+	cr_expect_eq(a.err, PC_EBUSY, "%s", pc_strerror(a.err));
+	cr_expect(a.ms >= 250 && a.ms < 2000, "waited %lld ms", (long long)a.ms);
+	cr_assert_eq(store_rollback(a.s), PC_OK); /* given back */
+	cr_assert_eq(pthread_create(&t, NULL, ping_thread, &a), 0);
+	pthread_join(t, NULL);
+	cr_expect_eq(a.err, PC_OK, "%s", pc_strerror(a.err));
+	store_close(a.s);
 }
 
 Test(store_open, sqlite_in_memory_and_hosts_are_refused)
@@ -1701,9 +1920,12 @@ Test(store_open, the_users_rebuild_keeps_every_child_row)
 {
 	struct store_driver five = *backend_driver();
 	size_t n5 = 5;
-	struct pc_store *s = open_store();
+	struct pc_store *s;
 	struct pc_user u;
 	int applied = 0;
+
+	SQLITE_ONLY();
+	s = open_store();
 
 	five.nmigrations = &n5;
 	s->drv = &five;

@@ -95,7 +95,7 @@ static void setup(void)
 		 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
 	cr_assert_not_null(mkdtemp(test_dir));
 	snprintf(url, sizeof(url), "sqlite:///%s/store.db", test_dir);
-	cr_assert_eq(store_sqlite_driver.open(url, &st, &ei), PC_OK, "%s", ei.detail);
+	cr_assert_eq(store_sqlite_driver.open(url, NULL, &st, &ei), PC_OK, "%s", ei.detail);
 	cr_assert_eq(store_migrate(st, &applied), PC_OK);
 }
 

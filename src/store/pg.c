@@ -1,0 +1,1120 @@
+/*
+ * pg.c - the PostgreSQL driver (libpq): a connection pool, prepared
+ * statements, transactions, reconnection, and a LISTEN channel that moves the
+ * write generation when another instance writes.
+ *
+ * URL: "postgres://user:pass@host:port/db?sslmode=require" or
+ * "postgresql://..."; every libpq URI parameter works (a unix socket as
+ * "postgres:///db?host=/run/postgresql"). The URL is handed to libpq as it
+ * is and never logged or echoed into an error: it may hold the password.
+ * Defaults put before it (the URL overrides them): connect_timeout from the
+ * store's timeout, application_name=portcullis. Each new connection then
+ * sets statement_timeout to the store's timeout.
+ *
+ * Connections. The pool holds at most conf->pool_size connections. A thread
+ * takes one on its first call and keeps it while it has a statement open
+ * (between prepare and done) or a transaction open (between begin and
+ * commit or rollback); then it goes back to the pool. A thread waits for a
+ * free connection at most timeout_ms (PC_EBUSY). Each connection prepares a
+ * statement of enum store_stmt the first time it runs it (its name "pN"),
+ * with the SQL text of sql_pg.c whose ":name" parameters were rewritten to
+ * $1..$n once at open, and checks its result columns by name against
+ * store_stmt_cols[] (driver.h) as the SQLite driver does.
+ *
+ * Every round trip is asynchronous under a deadline of timeout_ms: a
+ * database that stops answering makes the call fail with PC_EUNAVAILABLE in
+ * that time, not hang. A connection that failed that way, or that the server
+ * closed (restart, pg_terminate_backend: SQLSTATE class 08, 57P01..57P03) is
+ * "broken": it is closed when it goes back, and the next taker opens a new
+ * one. A connection taken from the pool that the server has closed meanwhile
+ * (its socket readable while idle) is replaced before use, so a restart of
+ * the database costs no request once it is back. A statement is never
+ * resent after a failure: the server may have run it.
+ *
+ * Errors: unique violation (23505) is PC_EEXISTS with ei->field from the
+ * constraint's name; foreign key (23503) PC_ENOTFOUND; lost or refused
+ * connections PC_EUNAVAILABLE; the rest PC_ESTORE. Logged: the server's
+ * primary message, the SQLSTATE and the statement text; never a parameter
+ * value, never the URL.
+ *
+ * The write generation (store.h): moved after each committed statement that
+ * changed rows (autocommit) and after each COMMIT of a transaction that did.
+ * Other instances' writes arrive on channel portcullis_gen (the triggers of
+ * migrations 001 and 003 notify it on commit from the tables a remembered
+ * credential depends on: users, sessions, revoked_jti, refresh_families):
+ * a listener thread with its own connection moves the generation on each,
+ * and a reader that finds data waiting on that connection's socket moves it
+ * at once (store.h, gen_fd), not waiting for the thread to be scheduled.
+ * While that connection is down gen_tracked is false, so nothing new is
+ * cached, and what was cached before it fell stays good only for the rest of
+ * its time to live (gen_grace; auth_cache_ms bounds it); when it is back, the
+ * generation moves once (what was missed meanwhile voids every older entry)
+ * and caching resumes.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "store/driver.h"
+
+#define PG_MAX_PARAMS 32
+#define PG_NAME_MAX 40
+#define PG_CHANNEL "portcullis_gen"
+#define PG_LISTEN_RETRY_MS 250
+
+/* ---- the statements' text, rewritten ------------------------------------------------- */
+
+struct pg_text {
+	char *sql; /* with $1..$n */
+	int nparams;
+	char names[PG_MAX_PARAMS][PG_NAME_MAX]; /* ":name" of $i+1 */
+};
+
+/* ---- the store, its connections and statements ------------------------------------------ */
+
+struct pg_conn;
+
+struct pg_ps {
+	struct pg_conn *c;
+	enum store_stmt id;
+	const char *values[PG_MAX_PARAMS];
+	int lengths[PG_MAX_PARAMS];
+	char ints[PG_MAX_PARAMS][24];
+	uint64_t bound; /* bit i: $i+1 bound */
+	PGresult *res;
+	int next_row, cur_row, nrows;
+	int64_t changes;
+	bool ran;
+};
+
+struct pg_conn {
+	struct pg_conn *next_idle;
+	struct pg_conn *next_all;
+	struct pg_conn *prev_all;
+	struct pg_store *st;
+	PGconn *db;
+	int nopen;  /* statements between prepare and done */
+	bool in_tx;
+	bool wrote; /* the open transaction changed rows */
+	bool broken;
+	bool prepared[STMT__MAX];
+	struct pg_ps ps[STMT__MAX];
+};
+
+struct pg_store {
+	struct pc_store base; /* first */
+	char *url;
+	struct pg_text text[STMT__MAX];
+	int pool_size;
+	int timeout_ms;
+	char connect_timeout[16];
+	char session_setup[128]; /* run on each new connection */
+	pthread_key_t key; /* the thread's taken connection */
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	struct pg_conn *idle;
+	struct pg_conn *all;
+	int nconns;
+	/* the listener */
+	pthread_t listener;
+	bool listener_started;
+	PGconn *listen_db; /* from pg_open to the listener thread */
+	_Atomic bool stopping;
+	int wake[2];
+};
+
+static struct pg_store *pg_store_of(struct pc_store *s)
+{
+	return (struct pg_store *)s;
+}
+
+static struct pg_ps *pg_ps_of(struct store_ps *ps)
+{
+	return (struct pg_ps *)ps;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- rewriting ":name" to $n --------------------------------------------------------------- */
+
+static bool is_name_char(char ch, bool first)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_' ||
+	       (!first && ch >= '0' && ch <= '9');
+}
+
+/*
+ * Rewrites sql's ":name" parameters (outside '...' literals) to $1..$n into
+ * t; a name used twice is the same $n. PC_ESTORE (logged) for too many or
+ * too long names, PC_ENOMEM.
+ */
+static enum pc_err text_rewrite(const char *sql, struct pg_text *t)
+{
+	size_t len = strlen(sql), o = 0, i = 0;
+	bool quoted = false;
+
+	t->nparams = 0;
+	t->sql = malloc(len * 2 + 1); /* ":a" -> "$NN" grows by at most one byte per name */
+	if (t->sql == NULL)
+		return PC_ENOMEM;
+	while (i < len) {
+		char ch = sql[i];
+
+		if (ch == '\'')
+			quoted = !quoted;
+		if (quoted || ch != ':' || !is_name_char(sql[i + 1], true)) {
+			t->sql[o++] = ch;
+			i++;
+			continue;
+		}
+		size_t n = 1;
+		int k;
+
+		while (is_name_char(sql[i + n], false))
+			n++;
+		if (n >= PG_NAME_MAX)
+			goto out_bad;
+		for (k = 0; k < t->nparams; k++)
+			if (strlen(t->names[k]) == n && strncmp(t->names[k], sql + i, n) == 0)
+				break;
+		if (k == t->nparams) {
+			if (k == PG_MAX_PARAMS)
+				goto out_bad;
+			memcpy(t->names[k], sql + i, n);
+			t->names[k][n] = '\0';
+			t->nparams++;
+		}
+		o += (size_t)snprintf(t->sql + o, 8, "$%d", k + 1);
+		i += n;
+	}
+	t->sql[o] = '\0';
+	return PC_OK;
+out_bad:
+	fprintf(stderr, "portcullis: postgres: parameters too many or too long in: %.80s\n", sql);
+	free(t->sql);
+	t->sql = NULL;
+	return PC_ESTORE;
+}
+
+/* ---- errors ----------------------------------------------------------------------------- */
+
+/* Whether SQLSTATE state says the connection is gone or the server will not take one. */
+static bool state_unavailable(const char *state)
+{
+	return state != NULL && (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+				 strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0 ||
+				 strcmp(state, "53300") == 0 || strcmp(state, "57014") == 0);
+}
+
+/*
+ * Maps a failed round trip (res NULL: no answer) on c. Unique violation:
+ * PC_EEXISTS (ei->field "email", "username" or "id"); foreign key:
+ * PC_ENOTFOUND; connection trouble: PC_EUNAVAILABLE (c broken); else
+ * PC_ESTORE. Logged, except the two mapped constraint errors.
+ */
+static enum pc_err pg_error(struct pg_conn *c, const PGresult *res, struct pc_errinfo *ei,
+			    const char *what)
+{
+	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *constraint, *field = "id";
+
+	if (state != NULL && strcmp(state, "23505") == 0) {
+		constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+		if (constraint != NULL && strcmp(constraint, "users_email_lc_key") == 0)
+			field = "email";
+		else if (constraint != NULL && strcmp(constraint, "users_username_lc_key") == 0)
+			field = "username";
+		pc_errinfo_set(ei, NULL, field, PC_V_TAKEN, 0);
+		return PC_EEXISTS;
+	}
+	if (state != NULL && strcmp(state, "23503") == 0)
+		return PC_ENOTFOUND;
+	if (state == NULL || state_unavailable(state) || PQstatus(c->db) != CONNECTION_OK) {
+		c->broken = true;
+		fprintf(stderr, "portcullis: postgres: database unavailable (%s) in: %.80s\n",
+			state != NULL ? state : "no answer", what);
+		return PC_EUNAVAILABLE;
+	}
+	fprintf(stderr, "portcullis: postgres: %s (SQLSTATE %s) in: %.80s\n",
+		msg != NULL ? msg : "error", state, what);
+	return PC_ESTORE;
+}
+
+/* ---- round trips under a deadline ---------------------------------------------------------- */
+
+/* Waits until c's socket is ready for events, at most until deadline.
+ * false on a timeout or a poll failure. */
+static bool sock_wait(PGconn *db, short events, int64_t deadline)
+{
+	struct pollfd p = { .fd = PQsocket(db), .events = events, .revents = 0 };
+	int64_t left;
+	int rc;
+
+	if (p.fd < 0)
+		return false;
+	for (;;) {
+		left = deadline - mono_ms();
+		if (left <= 0)
+			return false;
+		rc = poll(&p, 1, (int)left);
+		if (rc > 0)
+			return true;
+		if (rc < 0 && errno != EINTR)
+			return false;
+	}
+}
+
+/*
+ * Collects the results of the query just sent on c: *out is the first
+ * failed one, else the last (NULL when the connection failed or the
+ * deadline passed: c is then broken). The caller clears *out.
+ */
+static void pg_collect(struct pg_conn *c, PGresult **out)
+{
+	PGconn *db = c->db;
+	int64_t deadline = mono_ms() + c->st->timeout_ms;
+	PGresult *r, *keep = NULL;
+	int f;
+
+	*out = NULL;
+	while ((f = PQflush(db)) == 1) {
+		if (!sock_wait(db, POLLIN | POLLOUT, deadline) || PQconsumeInput(db) == 0)
+			goto out_broken;
+	}
+	if (f < 0)
+		goto out_broken;
+	for (;;) {
+		while (PQisBusy(db)) {
+			if (!sock_wait(db, POLLIN, deadline) || PQconsumeInput(db) == 0)
+				goto out_broken;
+		}
+		r = PQgetResult(db);
+		if (r == NULL)
+			break;
+		if (keep != NULL && PQresultStatus(keep) == PGRES_FATAL_ERROR) {
+			PQclear(r);
+			continue;
+		}
+		PQclear(keep);
+		keep = r;
+	}
+	*out = keep;
+	return;
+out_broken:
+	PQclear(keep);
+	if (PQstatus(db) == CONNECTION_OK && keep == NULL)
+		fprintf(stderr, "portcullis: postgres: no answer within %d ms\n", c->st->timeout_ms);
+	c->broken = true;
+}
+
+/* Whether res is a success of a command or a query. */
+static bool res_ok(const PGresult *res)
+{
+	ExecStatusType t = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+	return t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK;
+}
+
+/* Runs a text of statements without parameters on c. PC_OK, or mapped. */
+static enum pc_err conn_run(struct pg_conn *c, const char *sql, struct pc_errinfo *ei,
+			    PGresult **keep)
+{
+	PGresult *res = NULL;
+	enum pc_err err = PC_OK;
+
+	if (keep != NULL)
+		*keep = NULL;
+	if (c->broken)
+		return PC_EUNAVAILABLE;
+	if (PQsendQuery(c->db, sql) == 0)
+		c->broken = true;
+	else
+		pg_collect(c, &res);
+	if (!res_ok(res))
+		err = pg_error(c, res, ei, sql);
+	if (err == PC_OK && keep != NULL)
+		*keep = res;
+	else
+		PQclear(res);
+	return err;
+}
+
+/* ---- connections ---------------------------------------------------------------------------- */
+
+/* Notices ("relation already exists, skipping") are not errors: dropped. */
+static void notice_drop(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/* Opens a libpq connection to the store's URL, the defaults first. NULL
+ * (logged, and said in msg when given) when it fails. */
+static PGconn *db_connect(struct pg_store *st, char *msg, size_t msgsz, bool quiet)
+{
+	const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
+	const char *const values[] = { st->connect_timeout, "portcullis", st->url, NULL };
+	PGconn *db = PQconnectdbParams(keys, values, 1);
+	PGresult *res;
+	const char *why;
+	size_t n;
+
+	if (db != NULL && PQstatus(db) == CONNECTION_OK) {
+		PQsetNoticeProcessor(db, notice_drop, NULL);
+		res = PQexec(db, st->session_setup);
+		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+			PQclear(res);
+			return db;
+		}
+		PQclear(res);
+	}
+	why = db != NULL ? PQerrorMessage(db) : "out of memory";
+	n = strcspn(why, "\n");
+	if (!quiet)
+		fprintf(stderr, "portcullis: postgres: cannot connect: %.*s\n", (int)n, why);
+	if (msg != NULL)
+		snprintf(msg, msgsz, "cannot connect to PostgreSQL: %.*s", (int)n, why);
+	atomic_store(&st->base.gen_fd, -1);
+	PQfinish(db);
+	return NULL;
+}
+
+/* Closes c's database connection and frees it. Not on any list. */
+static void conn_free(struct pg_conn *c)
+{
+	for (size_t i = 0; i < STMT__MAX; i++)
+		PQclear(c->ps[i].res);
+	PQfinish(c->db);
+	free(c);
+}
+
+/* Called with st->lock held. */
+static void conn_unlink_all(struct pg_conn *c)
+{
+	struct pg_store *st = c->st;
+
+	if (c->prev_all != NULL)
+		c->prev_all->next_all = c->next_all;
+	else
+		st->all = c->next_all;
+	if (c->next_all != NULL)
+		c->next_all->prev_all = c->prev_all;
+	c->next_all = c->prev_all = NULL;
+}
+
+/* Gives the thread's connection back to the pool once it holds no statement
+ * and no transaction; a broken one is closed instead. */
+static void conn_release(struct pg_conn *c)
+{
+	struct pg_store *st = c->st;
+
+	if (c->nopen > 0 || c->in_tx)
+		return;
+	pthread_setspecific(st->key, NULL);
+	pthread_mutex_lock(&st->lock);
+	if (c->broken) {
+		conn_unlink_all(c);
+		st->nconns--;
+		pthread_mutex_unlock(&st->lock);
+		pthread_cond_signal(&st->freed);
+		conn_free(c);
+		return;
+	}
+	c->next_idle = st->idle;
+	st->idle = c;
+	pthread_mutex_unlock(&st->lock);
+	pthread_cond_signal(&st->freed);
+}
+
+/* The thread ended while holding a connection: it goes back (closed, as its
+ * state is unknown). */
+static void conn_thread_exit(void *p)
+{
+	struct pg_conn *c = p;
+
+	c->nopen = 0;
+	c->in_tx = false;
+	c->broken = true;
+	pthread_setspecific(c->st->key, c); /* conn_release clears it */
+	conn_release(c);
+}
+
+/* Whether an idle connection is still good: the server closes its end on
+ * a restart or a terminate, which makes the socket readable while idle. */
+static bool conn_alive(struct pg_conn *c)
+{
+	struct pollfd p = { .fd = PQsocket(c->db), .events = POLLIN, .revents = 0 };
+
+	if (PQstatus(c->db) != CONNECTION_OK || p.fd < 0)
+		return false;
+	if (poll(&p, 1, 0) <= 0)
+		return true;
+	if (PQconsumeInput(c->db) == 0 || PQstatus(c->db) != CONNECTION_OK)
+		return false;
+	return true;
+}
+
+/*
+ * The calling thread's connection: the one it holds, else an idle one of the
+ * pool (replaced when the server closed it), else a new one while the pool
+ * has room, else the first freed within timeout_ms. PC_EBUSY when none came
+ * in time; PC_EUNAVAILABLE when the database cannot be reached; PC_ENOMEM.
+ */
+static enum pc_err conn_get(struct pg_store *st, struct pg_conn **out, struct pc_errinfo *ei)
+{
+	struct pg_conn *c = pthread_getspecific(st->key);
+	struct timespec until;
+	char msg[sizeof(ei->detail)];
+
+	*out = c;
+	if (c != NULL)
+		return PC_OK;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += st->timeout_ms / 1000;
+	until.tv_nsec += (long)(st->timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&st->lock);
+	while (st->idle == NULL && st->nconns >= st->pool_size) {
+		if (pthread_cond_timedwait(&st->freed, &st->lock, &until) == ETIMEDOUT &&
+		    st->idle == NULL && st->nconns >= st->pool_size) {
+			pthread_mutex_unlock(&st->lock);
+			fprintf(stderr, "portcullis: postgres: no free connection within %d ms "
+				"(pool of %d)\n", st->timeout_ms, st->pool_size);
+			return PC_EBUSY;
+		}
+	}
+	c = st->idle;
+	if (c != NULL) {
+		st->idle = c->next_idle;
+		c->next_idle = NULL;
+	} else {
+		st->nconns++;
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (c != NULL && !conn_alive(c)) {
+		/* replaced in place: its prepared statements went with the old one */
+		PQfinish(c->db);
+		c->db = NULL;
+		memset(c->prepared, 0, sizeof(c->prepared));
+	}
+	if (c == NULL) {
+		c = calloc(1, sizeof(*c));
+		if (c == NULL) {
+			pthread_mutex_lock(&st->lock);
+			st->nconns--;
+			pthread_mutex_unlock(&st->lock);
+			pthread_cond_signal(&st->freed);
+			return PC_ENOMEM;
+		}
+		c->st = st;
+		for (size_t i = 0; i < STMT__MAX; i++) {
+			c->ps[i].c = c;
+			c->ps[i].id = (enum store_stmt)i;
+		}
+		pthread_mutex_lock(&st->lock);
+		c->next_all = st->all;
+		if (st->all != NULL)
+			st->all->prev_all = c;
+		st->all = c;
+		pthread_mutex_unlock(&st->lock);
+	}
+	if (c->db == NULL) {
+		c->db = db_connect(st, msg, sizeof(msg), false);
+		if (c->db == NULL) {
+			pc_errinfo_setf(ei, NULL, "database_url", PC_V_STORE, "%s", msg);
+			c->broken = true;
+			pthread_setspecific(st->key, c);
+			conn_release(c);
+			return PC_EUNAVAILABLE;
+		}
+	}
+	c->broken = false;
+	pthread_setspecific(st->key, c);
+	*out = c;
+	return PC_OK;
+}
+
+/* ---- statements ------------------------------------------------------------------------------ */
+
+/* Checks the prepared statement's result columns against store_stmt_cols[id]. */
+static enum pc_err check_columns(struct pg_conn *c, enum store_stmt id, const PGresult *desc)
+{
+	const struct store_cols *want = &store_stmt_cols[id];
+	int i, n = PQnfields(desc);
+
+	if (n != want->n) {
+		fprintf(stderr, "portcullis: postgres: %d result columns, not %d, in: %.80s\n", n,
+			want->n, c->st->text[id].sql);
+		return PC_ESTORE;
+	}
+	for (i = 0; i < n; i++) {
+		if (strcmp(PQfname(desc, i), want->names[i]) != 0) {
+			fprintf(stderr, "portcullis: postgres: result column %d is %s, not %s, in: "
+				"%.80s\n", i, PQfname(desc, i), want->names[i], c->st->text[id].sql);
+			return PC_ESTORE;
+		}
+	}
+	return PC_OK;
+}
+
+/* Prepares statement id on c as "p<id>" and checks its columns. */
+static enum pc_err conn_prepare(struct pg_conn *c, enum store_stmt id)
+{
+	const struct pg_text *t = &c->st->text[id];
+	char name[16];
+	PGresult *res = NULL;
+	enum pc_err err;
+
+	snprintf(name, sizeof(name), "p%d", (int)id);
+	if (PQsendPrepare(c->db, name, t->sql, t->nparams, NULL) == 0)
+		c->broken = true;
+	else
+		pg_collect(c, &res);
+	if (!res_ok(res)) {
+		err = pg_error(c, res, NULL, t->sql);
+		PQclear(res);
+		return err == PC_EEXISTS || err == PC_ENOTFOUND ? PC_ESTORE : err;
+	}
+	PQclear(res);
+	res = NULL;
+	if (PQsendDescribePrepared(c->db, name) == 0)
+		c->broken = true;
+	else
+		pg_collect(c, &res);
+	if (!res_ok(res)) {
+		err = pg_error(c, res, NULL, t->sql);
+		PQclear(res);
+		return err == PC_EEXISTS || err == PC_ENOTFOUND ? PC_ESTORE : err;
+	}
+	err = check_columns(c, id, res);
+	PQclear(res);
+	if (err == PC_OK)
+		c->prepared[id] = true;
+	return err;
+}
+
+static enum pc_err pg_prepare(struct pc_store *s, enum store_stmt id, struct store_ps **out)
+{
+	struct pg_store *st = pg_store_of(s);
+	struct pg_conn *c;
+	struct pg_ps *ps;
+	enum pc_err err;
+
+	*out = NULL;
+	err = conn_get(st, &c, NULL);
+	if (err != PC_OK)
+		return err;
+	if (!c->prepared[id]) {
+		err = conn_prepare(c, id);
+		if (err != PC_OK) {
+			conn_release(c);
+			return err;
+		}
+	}
+	ps = &c->ps[id];
+	if (ps->ran || ps->bound != 0) {
+		fprintf(stderr, "portcullis: postgres: statement in use twice: %.80s\n",
+			st->text[id].sql);
+		conn_release(c);
+		return PC_ESTORE;
+	}
+	c->nopen++;
+	*out = (struct store_ps *)ps;
+	return PC_OK;
+}
+
+static enum pc_err pg_bind(struct store_ps *p, const struct store_arg *args, size_t n)
+{
+	struct pg_ps *ps = pg_ps_of(p);
+	const struct pg_text *t = &ps->c->st->text[ps->id];
+	const char *text;
+	size_t len;
+	enum pc_err err;
+	int k;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct store_arg *a = &args[i];
+
+		for (k = 0; k < t->nparams; k++)
+			if (strcmp(t->names[k], a->name) == 0)
+				break;
+		if (k == t->nparams) {
+			fprintf(stderr, "portcullis: postgres: no parameter %s in: %.80s\n", a->name,
+				t->sql);
+			return PC_ESTORE;
+		}
+		if (a->kind == ARG_INT) {
+			snprintf(ps->ints[k], sizeof(ps->ints[k]), "%lld", (long long)a->i);
+			ps->values[k] = ps->ints[k];
+			ps->lengths[k] = (int)strlen(ps->ints[k]);
+		} else {
+			err = store_arg_text(a, &text, &len);
+			if (err != PC_OK)
+				return err;
+			if (len > 0x3fffffff)
+				return PC_EINVAL;
+			ps->values[k] = text;
+			ps->lengths[k] = (int)len;
+		}
+		ps->bound |= (uint64_t)1 << k;
+	}
+	if ((size_t)t->nparams != n ||
+	    ps->bound != (t->nparams == 64 ? ~(uint64_t)0 : ((uint64_t)1 << t->nparams) - 1)) {
+		fprintf(stderr, "portcullis: postgres: %zu arguments for %d parameters in: %.80s\n",
+			n, t->nparams, t->sql);
+		return PC_ESTORE;
+	}
+	return PC_OK;
+}
+
+/* Moves the write generation: a write was committed. */
+static void gen_move(struct pg_store *st)
+{
+	atomic_fetch_add(&st->base.gen, 1);
+}
+
+/* Runs the statement (on the first step) and hands out its rows. */
+static enum pc_err pg_step(struct store_ps *p, struct pc_errinfo *ei, bool *row)
+{
+	struct pg_ps *ps = pg_ps_of(p);
+	struct pg_conn *c = ps->c;
+	const struct pg_text *t = &c->st->text[ps->id];
+	char name[16];
+	enum pc_err err;
+
+	*row = false;
+	if (!ps->ran) {
+		ps->ran = true;
+		if (c->broken)
+			return PC_EUNAVAILABLE;
+		snprintf(name, sizeof(name), "p%d", (int)ps->id);
+		if (PQsendQueryPrepared(c->db, name, t->nparams, ps->values, ps->lengths, NULL,
+					0) == 0)
+			c->broken = true;
+		else
+			pg_collect(c, &ps->res);
+		if (!res_ok(ps->res)) {
+			err = pg_error(c, ps->res, ei, t->sql);
+			PQclear(ps->res);
+			ps->res = NULL;
+			return err;
+		}
+		ps->nrows = PQntuples(ps->res);
+		ps->next_row = 0;
+		ps->changes = PQresultStatus(ps->res) == PGRES_COMMAND_OK ?
+			strtoll(PQcmdTuples(ps->res), NULL, 10) : 0;
+		if (ps->changes > 0) {
+			if (c->in_tx)
+				c->wrote = true;
+			else
+				gen_move(c->st);
+		}
+	}
+	if (ps->res == NULL || ps->next_row >= ps->nrows)
+		return PC_OK;
+	ps->cur_row = ps->next_row++;
+	*row = true;
+	return PC_OK;
+}
+
+static int64_t pg_column_int(struct store_ps *p, int col)
+{
+	struct pg_ps *ps = pg_ps_of(p);
+	const char *v;
+
+	if (ps->res == NULL || PQgetisnull(ps->res, ps->cur_row, col))
+		return 0;
+	v = PQgetvalue(ps->res, ps->cur_row, col);
+	if (v[0] == 't')
+		return 1;
+	if (v[0] == 'f')
+		return 0;
+	return strtoll(v, NULL, 10);
+}
+
+static enum pc_err pg_column_text(struct store_ps *p, int col, const char **text, size_t *len)
+{
+	struct pg_ps *ps = pg_ps_of(p);
+
+	*text = NULL;
+	*len = 0;
+	if (ps->res == NULL || col >= PQnfields(ps->res))
+		return PC_ESTORE;
+	if (PQgetisnull(ps->res, ps->cur_row, col))
+		return PC_OK;
+	*text = PQgetvalue(ps->res, ps->cur_row, col);
+	*len = (size_t)PQgetlength(ps->res, ps->cur_row, col);
+	return PC_OK;
+}
+
+static int64_t pg_changes(struct store_ps *p)
+{
+	return pg_ps_of(p)->changes;
+}
+
+static void pg_done(struct store_ps *p)
+{
+	struct pg_ps *ps = pg_ps_of(p);
+	struct pg_conn *c = ps->c;
+
+	PQclear(ps->res);
+	ps->res = NULL;
+	ps->ran = false;
+	ps->bound = 0;
+	ps->nrows = ps->next_row = ps->cur_row = 0;
+	ps->changes = 0;
+	memset(ps->values, 0, sizeof(ps->values));
+	if (c->nopen > 0)
+		c->nopen--;
+	conn_release(c);
+}
+
+/* ---- transactions and scripts ----------------------------------------------------------------- */
+
+static enum pc_err pg_begin(struct pc_store *s)
+{
+	struct pg_conn *c;
+	enum pc_err err = conn_get(pg_store_of(s), &c, NULL);
+
+	if (err != PC_OK)
+		return err;
+	if (c->in_tx)
+		return PC_EINVAL;
+	err = conn_run(c, s->drv->sql[STMT_BEGIN], NULL, NULL);
+	if (err == PC_OK) {
+		c->in_tx = true;
+		c->wrote = false;
+	}
+	conn_release(c);
+	return err;
+}
+
+/* COMMIT. A transaction the server had already failed answers "ROLLBACK":
+ * PC_ESTORE, and it is over. Any other failure leaves it open (roll back). */
+static enum pc_err pg_commit(struct pc_store *s)
+{
+	struct pg_store *st = pg_store_of(s);
+	struct pg_conn *c = pthread_getspecific(st->key);
+	PGresult *res;
+	enum pc_err err;
+
+	if (c == NULL || !c->in_tx)
+		return PC_EINVAL;
+	err = conn_run(c, s->drv->sql[STMT_COMMIT], NULL, &res);
+	if (err != PC_OK)
+		return err;
+	c->in_tx = false;
+	if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+		fprintf(stderr, "portcullis: postgres: the transaction was rolled back\n");
+		err = PC_ESTORE;
+	} else if (c->wrote) {
+		gen_move(st);
+	}
+	PQclear(res);
+	c->wrote = false;
+	conn_release(c);
+	return err;
+}
+
+/* ROLLBACK; on a broken connection the server has dropped it already. */
+static enum pc_err pg_rollback(struct pc_store *s)
+{
+	struct pg_store *st = pg_store_of(s);
+	struct pg_conn *c = pthread_getspecific(st->key);
+	enum pc_err err = PC_OK;
+
+	if (c == NULL || !c->in_tx)
+		return PC_EINVAL;
+	if (!c->broken)
+		err = conn_run(c, s->drv->sql[STMT_ROLLBACK], NULL, NULL);
+	c->in_tx = false;
+	c->wrote = false;
+	conn_release(c);
+	return err == PC_EUNAVAILABLE ? PC_OK : err;
+}
+
+/* A script of several statements (a migration). */
+static enum pc_err pg_exec(struct pc_store *s, const char *sql)
+{
+	struct pg_conn *c;
+	enum pc_err err = conn_get(pg_store_of(s), &c, NULL);
+
+	if (err != PC_OK)
+		return err;
+	err = conn_run(c, sql, NULL, NULL);
+	if (err == PC_EEXISTS || err == PC_ENOTFOUND)
+		err = PC_ESTORE;
+	if (err == PC_OK && c->in_tx)
+		c->wrote = true;
+	conn_release(c);
+	return err;
+}
+
+/* ---- the listener: other instances' writes ---------------------------------------------------- */
+
+/* Sleeps ms, or until the store stops. */
+static void listener_nap(struct pg_store *st, int ms)
+{
+	struct pollfd p = { .fd = st->wake[0], .events = POLLIN, .revents = 0 };
+
+	(void)poll(&p, 1, ms);
+}
+
+/* Connects and LISTENs. NULL when it cannot (logged unless quiet). */
+static PGconn *listener_connect(struct pg_store *st, bool quiet)
+{
+	PGconn *db = db_connect(st, NULL, 0, quiet);
+	PGresult *res;
+
+	if (db == NULL)
+		return NULL;
+	res = PQexec(db, "LISTEN " PG_CHANNEL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		PQclear(res);
+		PQfinish(db);
+		return NULL;
+	}
+	PQclear(res);
+	return db;
+}
+
+/* Moves the generation for each notification; when the connection is lost,
+ * gen_tracked goes false until it is listening again. */
+/* The listening connection db is up: what was missed meanwhile voids
+ * every older cache entry, and caching may resume. */
+static void listener_up(struct pg_store *st, PGconn *db)
+{
+	gen_move(st);
+	atomic_store(&st->base.gen_fd, PQsocket(db));
+	atomic_store(&st->base.gen_tracked, true);
+	atomic_store(&st->base.gen_grace, false);
+}
+
+static void *listener_main(void *arg)
+{
+	struct pg_store *st = arg;
+	PGconn *db = st->listen_db; /* connected by pg_open */
+	PGnotify *n;
+	bool failing = false; /* said once per outage, not every retry */
+
+	st->listen_db = NULL;
+	while (!atomic_load(&st->stopping)) {
+		if (db == NULL) {
+			db = listener_connect(st, failing);
+			if (db == NULL) {
+				failing = true;
+				listener_nap(st, PG_LISTEN_RETRY_MS);
+				continue;
+			}
+			failing = false;
+			listener_up(st, db);
+			fprintf(stderr, "portcullis: postgres: listening on %s again\n", PG_CHANNEL);
+		}
+		struct pollfd p[2] = {
+			{ .fd = PQsocket(db), .events = POLLIN, .revents = 0 },
+			{ .fd = st->wake[0], .events = POLLIN, .revents = 0 },
+		};
+
+		if (poll(p, 2, 1000) < 0 && errno != EINTR)
+			continue;
+		if (p[1].revents != 0)
+			break;
+		if ((p[0].revents != 0 && PQconsumeInput(db) == 0) ||
+		    PQstatus(db) != CONNECTION_OK) {
+			/* what is cached stays good for the rest of its time to
+			 * live (auth_cache_ms), nothing new is cached */
+			atomic_store(&st->base.gen_grace, true);
+			atomic_store(&st->base.gen_tracked, false);
+			atomic_store(&st->base.gen_fd, -1);
+			fprintf(stderr, "portcullis: postgres: lost %s; nothing new is cached "
+				"until it is back\n", PG_CHANNEL);
+			PQfinish(db);
+			db = NULL;
+			continue;
+		}
+		while ((n = PQnotifies(db)) != NULL) {
+			gen_move(st); /* another instance (or this one) wrote */
+			PQfreemem(n);
+		}
+	}
+	PQfinish(db);
+	return NULL;
+}
+
+/* ---- open, close ------------------------------------------------------------------------------ */
+
+static void pg_close(struct pc_store *s)
+{
+	struct pg_store *st = pg_store_of(s);
+	struct pg_conn *c;
+	char one = 1;
+
+	if (st->listener_started) {
+		atomic_store(&st->stopping, true);
+		if (write(st->wake[1], &one, 1) < 0)
+			fprintf(stderr, "portcullis: postgres: cannot wake the listener\n");
+		pthread_join(st->listener, NULL);
+	}
+	pthread_setspecific(st->key, NULL);
+	pthread_key_delete(st->key);
+	while (st->all != NULL) {
+		c = st->all;
+		conn_unlink_all(c);
+		conn_free(c);
+	}
+	PQfinish(st->listen_db); /* when the thread never took it */
+	pthread_cond_destroy(&st->freed);
+	pthread_mutex_destroy(&st->lock);
+	close(st->wake[0]);
+	close(st->wake[1]);
+	for (size_t i = 0; i < STMT__MAX; i++)
+		free(st->text[i].sql);
+	if (st->url != NULL) {
+		crypto_wipe(st->url, strlen(st->url));
+		free(st->url);
+	}
+	free(st);
+}
+
+/* Whether url is a postgres:// or postgresql:// URL libpq can read. The
+ * message never quotes the URL (it may hold a password). */
+static enum pc_err url_check(const char *url, struct pc_errinfo *ei)
+{
+	PQconninfoOption *o;
+	char *msg = NULL;
+
+	if (strncmp(url, "postgres://", 11) != 0 && strncmp(url, "postgresql://", 13) != 0) {
+		pc_errinfo_setf(ei, NULL, "database_url", PC_V_CHOICE,
+				"unsupported database URL scheme");
+		return PC_EINVAL;
+	}
+	o = PQconninfoParse(url, &msg);
+	if (o == NULL) {
+		PQfreemem(msg);
+		pc_errinfo_setf(ei, NULL, "database_url", PC_V_RULE,
+				"the PostgreSQL URL does not parse (see libpq's connection URIs)");
+		return PC_EINVAL;
+	}
+	PQconninfoFree(o);
+	return PC_OK;
+}
+
+static enum pc_err pg_open(const char *url, const struct store_conf *conf, struct pc_store **out,
+			   struct pc_errinfo *ei)
+{
+	struct pg_store *st;
+	struct pg_conn *c;
+	enum pc_err err;
+	size_t i;
+
+	*out = NULL;
+	err = url_check(url, ei);
+	if (err != PC_OK)
+		return err;
+	st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return PC_ENOMEM;
+	st->base.drv = &store_postgres_driver;
+	atomic_init(&st->base.gen, 1);
+	atomic_init(&st->base.gen_tracked, false);
+	atomic_init(&st->base.gen_grace, false);
+	atomic_init(&st->base.gen_fd, -1);
+	atomic_init(&st->stopping, false);
+	st->pool_size = conf != NULL && conf->pool_size > 0 ? conf->pool_size : 16;
+	st->timeout_ms = conf != NULL && conf->timeout_ms > 0 ? conf->timeout_ms : 5000;
+	/* libpq's connect_timeout is whole seconds, at least 2 */
+	snprintf(st->connect_timeout, sizeof(st->connect_timeout), "%d",
+		 st->timeout_ms < 2000 ? 2 : (st->timeout_ms + 999) / 1000);
+	snprintf(st->session_setup, sizeof(st->session_setup),
+		 "SET statement_timeout = %d; SET client_min_messages = warning", st->timeout_ms);
+	st->wake[0] = st->wake[1] = -1;
+	st->url = strdup(url);
+	if (st->url == NULL) {
+		free(st);
+		return PC_ENOMEM;
+	}
+	for (i = 0; i < STMT__MAX && err == PC_OK; i++)
+		err = text_rewrite(store_sql_postgres[i], &st->text[i]);
+	if (err == PC_OK && pipe(st->wake) != 0)
+		err = PC_ENOMEM;
+	if (err == PC_OK && pthread_key_create(&st->key, conn_thread_exit) != 0)
+		err = PC_ENOMEM;
+	if (err != PC_OK) {
+		for (i = 0; i < STMT__MAX; i++)
+			free(st->text[i].sql);
+		if (st->wake[0] >= 0) {
+			close(st->wake[0]);
+			close(st->wake[1]);
+		}
+		free(st->url);
+		free(st);
+		return err;
+	}
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_cond_init(&st->freed, NULL);
+	/* the first connection now, so that a wrong URL or password fails here */
+	err = conn_get(st, &c, ei);
+	if (err == PC_OK)
+		conn_release(c);
+	if (err == PC_EUNAVAILABLE)
+		err = PC_ESTORE;
+	/* listening before the first write can be cached over */
+	if (err == PC_OK) {
+		st->listen_db = listener_connect(st, false);
+		if (st->listen_db == NULL)
+			err = PC_ESTORE;
+		else
+			listener_up(st, st->listen_db);
+	}
+	if (err == PC_OK && pthread_create(&st->listener, NULL, listener_main, st) == 0)
+		st->listener_started = true;
+	else if (err == PC_OK)
+		err = PC_ENOMEM;
+	if (err != PC_OK) {
+		pg_close(&st->base);
+		return err;
+	}
+	*out = &st->base;
+	return PC_OK;
+}
+
+/* ---- the driver ------------------------------------------------------------------------------- */
+
+const struct store_driver store_postgres_driver = {
+	.name = "postgres",
+	.dialect = STORE_DIALECT_POSTGRES,
+	.scheme = "postgres", /* postgres:// and postgresql:// (pg_open checks which) */
+	.sql = store_sql_postgres,
+	.migrations = postgres_migrations,
+	.nmigrations = &postgres_migrations_count,
+	.open = pg_open,
+	.close = pg_close,
+	.exec = pg_exec,
+	.prepare = pg_prepare,
+	.bind = pg_bind,
+	.step = pg_step,
+	.column_int = pg_column_int,
+	.column_text = pg_column_text,
+	.changes = pg_changes,
+	.done = pg_done,
+	.begin = pg_begin,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
+};

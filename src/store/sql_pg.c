@@ -1,0 +1,258 @@
+/*
+ * sql_pg.c - the SQL text of every statement of enum store_stmt, for PostgreSQL.
+ *
+ * Parameters are named (":id") as in sql_sqlite.c; pg.c rewrites them to
+ * $1..$n when it prepares (the same name is the same $n). So no text here
+ * may hold "::" (write CAST()) or a ':' followed by a letter outside a
+ * string literal that is not a parameter. Adding a statement is one entry,
+ * as in sql_sqlite.c: the same text when it is portable SQL.
+ *
+ * Where PostgreSQL differs from SQLite:
+ *  - BEGIN: READ COMMITTED; the compare-and-swap UPDATEs take row locks, so
+ *    what SQLite gets from its one write lock these get row by row.
+ *  - STMT_OUTBOX_NEXT takes FOR UPDATE SKIP LOCKED: senders of several
+ *    instances pass each other's claimed row instead of waiting on it.
+ *  - STMT_SCHEMA_CREATE takes a transaction-scoped advisory lock first.
+ *  - min()/max() of two values are LEAST()/GREATEST(); a boolean
+ *    expression read as a number is a CASE.
+ */
+#include "store/driver.h"
+
+/* pg_advisory_xact_lock key of the migrations: "pcmg" */
+#define PG_MIGRATION_LOCK "1885564263"
+
+/* The columns of struct pc_user (USER_COLUMNS). */
+#define USER_COLS \
+	"id, email, username, full_name, hashed_password, is_active, is_superuser, " \
+	"is_verified, password_changed_at, created_at, updated_at, totp_enabled, roles"
+#define USER_COLS_U \
+	"u.id, u.email, u.username, u.full_name, u.hashed_password, u.is_active, " \
+	"u.is_superuser, u.is_verified, u.password_changed_at, u.created_at, u.updated_at, " \
+	"u.totp_enabled, u.roles"
+/* The columns of struct pc_onetime_row (ONETIME_COLUMNS). */
+#define ONETIME_COLS \
+	"token_hash, purpose, user_id, email, coalesce(claim_hash, '') AS claim_hash, " \
+	"created_at, expires_at, " \
+	"coalesce(used_at, 0) AS used_at"
+/* The columns of struct pc_outbox_row (OUTBOX_COLUMNS). */
+#define OUTBOX_COLS \
+	"id, kind, recipient, subject, body_text, body_html, payload, attempts, " \
+	"next_attempt_at, claimed_until, coalesce(sent_at, 0) AS sent_at, " \
+	"coalesce(gave_up_at, 0) AS gave_up_at, last_error, created_at"
+/* The columns of struct pc_refresh_row (REFRESH_COLUMNS). */
+#define REFRESH_COLS \
+	"token_hash, family_id, user_id, created_at, expires_at, " \
+	"coalesce(used_at, 0) AS used_at, coalesce(revoked_at, 0) AS revoked_at"
+/* A row a sender may take at :now: unsent, not given up, due, no lease running. */
+#define OUTBOX_DUE_WHERE \
+	"sent_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= :now " \
+	"AND claimed_until <= :now"
+
+const char *const store_sql_postgres[STMT__MAX] = {
+	[STMT_BEGIN] = "BEGIN",
+	[STMT_COMMIT] = "COMMIT",
+	[STMT_ROLLBACK] = "ROLLBACK",
+	[STMT_PING] = "SELECT 1 AS one",
+	/* Run first in each migration's transaction: the advisory lock (held to
+	 * its commit) makes instances that start together migrate one at a
+	 * time; the second then finds the step done. */
+	[STMT_SCHEMA_CREATE] =
+		"DO $$ BEGIN PERFORM pg_advisory_xact_lock(" PG_MIGRATION_LOCK "); "
+		"CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY NOT NULL, "
+		"name TEXT NOT NULL, applied_at BIGINT NOT NULL); END $$",
+	[STMT_SCHEMA_CURRENT] =
+		"SELECT coalesce(max(version), 0) AS version FROM schema_version",
+	[STMT_SCHEMA_INSERT] =
+		"INSERT INTO schema_version (version, name, applied_at) "
+		"VALUES (:version, :name, :applied_at)",
+	/* No PostgreSQL migration rebuilds a table (ALTER works in place). */
+	[STMT_FOREIGN_KEYS_OFF] = "DO $$ BEGIN END $$",
+	[STMT_FOREIGN_KEYS_ON] = "DO $$ BEGIN END $$",
+	[STMT_FOREIGN_KEYS_BROKEN] = "SELECT 0 AS n",
+	[STMT_USER_INSERT] =
+		"INSERT INTO users (id, email, email_lc, username, username_lc, full_name, "
+		"hashed_password, is_active, is_superuser, is_verified, password_changed_at, "
+		"roles, updated_at, created_at) "
+		"VALUES (:id, :email, :email_lc, :username, :username_lc, :full_name, "
+		":hashed_password, :is_active, :is_superuser, :is_verified, :password_changed_at, "
+		":roles, :updated_at, :created_at)",
+	[STMT_USER_BY_ID] = "SELECT " USER_COLS " FROM users WHERE id = :id",
+	[STMT_USER_BY_ID_UNREVOKED] = "SELECT " USER_COLS " FROM users WHERE id = :id "
+		"AND NOT EXISTS (SELECT 1 FROM revoked_jti WHERE jti = :jti)",
+	[STMT_USER_BY_EMAIL] = "SELECT " USER_COLS " FROM users WHERE email_lc = :key",
+	[STMT_USER_BY_USERNAME] = "SELECT " USER_COLS " FROM users WHERE username_lc = :key",
+	[STMT_USER_UPDATE] =
+		"UPDATE users SET email = :email, email_lc = :email_lc, username = :username, "
+		"username_lc = :username_lc, full_name = :full_name, "
+		"hashed_password = :hashed_password, is_active = :is_active, "
+		"is_superuser = :is_superuser, is_verified = :is_verified, "
+		"password_changed_at = :password_changed_at, roles = :roles, "
+		"updated_at = :updated_at WHERE id = :id",
+	[STMT_USER_DELETE] = "DELETE FROM users WHERE id = :key",
+	/* The list seeks to the key of the user_pages bucket where its offset
+	 * falls (found by store_user_list walking STMT_USER_PAGES) and skips the
+	 * rest of the offset inside that bucket: at most about 1000 index steps at
+	 * any page (migration 006). */
+	[STMT_USER_LIST] =
+		"SELECT " USER_COLS " FROM users WHERE (created_at, id) >= "
+		"(:first_created_at, :first_id) ORDER BY created_at, id LIMIT :limit OFFSET :skip",
+	[STMT_USER_PAGES] =
+		"SELECT first_created_at, first_id, n FROM user_pages "
+		"ORDER BY first_created_at, first_id",
+	[STMT_USER_COUNT] = "SELECT count(*) AS n FROM users",
+	[STMT_SESSION_INSERT] =
+		"INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_seen_at, "
+		"ip, user_agent) VALUES (:token_hash, :user_id, :created_at, :expires_at, "
+		":last_seen_at, :ip, :user_agent)",
+	[STMT_SESSION_USER] =
+		"SELECT " USER_COLS_U ", s.expires_at FROM sessions AS s "
+		"JOIN users AS u ON u.id = s.user_id "
+		"WHERE s.token_hash = :token_hash AND s.expires_at > :now",
+	[STMT_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = :key",
+	[STMT_SESSION_DELETE_USER] = "DELETE FROM sessions WHERE user_id = :key",
+	[STMT_JTI_REVOKE] =
+		"INSERT INTO revoked_jti (jti, expires_at) VALUES (:jti, :expires_at) "
+		"ON CONFLICT (jti) DO NOTHING",
+	[STMT_JTI_IS_REVOKED] = "SELECT 1 AS one FROM revoked_jti WHERE jti = :jti",
+	[STMT_PURGE_SESSIONS] = "DELETE FROM sessions WHERE expires_at <= :before",
+	[STMT_PURGE_JTI] = "DELETE FROM revoked_jti WHERE expires_at <= :before",
+	[STMT_KEY_GET] = "SELECT value FROM keys WHERE name = :name",
+	[STMT_KEY_PUT] =
+		"INSERT INTO keys (name, value, created_at) VALUES (:name, :value, :created_at) "
+		"ON CONFLICT (name) DO NOTHING",
+	[STMT_OT_VOID] =
+		"UPDATE one_time_tokens SET used_at = :at "
+		"WHERE user_id = :user_id AND purpose = :purpose AND used_at IS NULL",
+	[STMT_OT_INSERT] =
+		"INSERT INTO one_time_tokens (token_hash, purpose, user_id, email, claim_hash, "
+		"created_at, expires_at) VALUES (:token_hash, :purpose, :user_id, :email, "
+		":claim_hash, :created_at, :expires_at)",
+	[STMT_OT_GET] = "SELECT " ONETIME_COLS " FROM one_time_tokens WHERE token_hash = :token_hash",
+	[STMT_OT_USE] =
+		"UPDATE one_time_tokens SET used_at = :now WHERE token_hash = :token_hash "
+		"AND purpose = :purpose AND used_at IS NULL AND expires_at > :now",
+	[STMT_USER_SET_PASSWORD] =
+		"UPDATE users SET hashed_password = :hashed_password, "
+		"password_changed_at = :password_changed_at, updated_at = :now "
+		"WHERE id = :id AND is_active = 1 AND email_lc = :email_lc",
+	[STMT_USER_SET_VERIFIED] =
+		"UPDATE users SET is_verified = 1, updated_at = :now "
+		"WHERE id = :id AND email_lc = :email_lc AND is_verified = 0",
+	[STMT_USER_MAGIC_LOGIN] =
+		"UPDATE users SET is_verified = 1, "
+		"updated_at = CASE WHEN is_verified = 0 THEN :now ELSE updated_at END "
+		"WHERE id = :id AND is_active = 1 AND email_lc = :email_lc",
+	[STMT_OUTBOX_INSERT] =
+		"INSERT INTO mail_outbox (kind, recipient, subject, body_text, body_html, payload, "
+		"next_attempt_at, created_at) VALUES (:kind, :recipient, :subject, :body_text, "
+		":body_html, :payload, :next_attempt_at, :created_at)",
+	[STMT_OUTBOX_DUE] = "SELECT 1 AS one FROM mail_outbox WHERE " OUTBOX_DUE_WHERE " LIMIT 1",
+	[STMT_OUTBOX_NEXT] =
+		"SELECT id FROM mail_outbox WHERE " OUTBOX_DUE_WHERE
+		" ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+	[STMT_OUTBOX_LEASE] =
+		"UPDATE mail_outbox SET claimed_until = :lease_until, attempts = attempts + 1 "
+		"WHERE id = :id",
+	[STMT_OUTBOX_GET] = "SELECT " OUTBOX_COLS " FROM mail_outbox WHERE id = :id",
+	[STMT_OUTBOX_SENT] =
+		"UPDATE mail_outbox SET sent_at = :at, claimed_until = 0, body_text = '', "
+		"body_html = '', payload = '' WHERE id = :id",
+	[STMT_OUTBOX_RETRY] =
+		"UPDATE mail_outbox SET claimed_until = 0, next_attempt_at = :at, "
+		"last_error = :error WHERE id = :id",
+	[STMT_OUTBOX_GIVE_UP] =
+		"UPDATE mail_outbox SET claimed_until = 0, gave_up_at = :at, last_error = :error, "
+		"body_text = '', body_html = '', payload = '' WHERE id = :id",
+	[STMT_PURGE_ONETIME] = "DELETE FROM one_time_tokens WHERE expires_at <= :before",
+	[STMT_PURGE_OUTBOX] =
+		"DELETE FROM mail_outbox WHERE (sent_at IS NOT NULL AND sent_at <= :before) "
+		"OR (gave_up_at IS NOT NULL AND gave_up_at <= :before)",
+	/* The access check of a token that names its refresh family: the user,
+	 * unless the jti is denied, while the family is the user's and live. */
+	[STMT_USER_BY_ID_UNREVOKED_FAMILY] = "SELECT " USER_COLS " FROM users WHERE id = :id "
+		"AND NOT EXISTS (SELECT 1 FROM revoked_jti WHERE jti = :jti) "
+		"AND EXISTS (SELECT 1 FROM refresh_families AS f WHERE f.family_id = :family "
+		"AND f.user_id = :id AND f.revoked_at IS NULL)",
+	[STMT_RF_FAMILY_INSERT] =
+		"INSERT INTO refresh_families (family_id, user_id, created_at) "
+		"VALUES (:family_id, :user_id, :created_at)",
+	[STMT_RF_INSERT] =
+		"INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at) "
+		"VALUES (:token_hash, :family_id, :user_id, :created_at, :expires_at)",
+	/* The compare-and-swap that spends a token: one winner, whatever the race. */
+	[STMT_RF_USE] =
+		"UPDATE refresh_tokens SET used_at = :now WHERE token_hash = :token_hash "
+		"AND used_at IS NULL AND revoked_at IS NULL AND expires_at > :now",
+	[STMT_RF_GET] = "SELECT " REFRESH_COLS " FROM refresh_tokens WHERE token_hash = :token_hash",
+	[STMT_RF_FAMILY_REVOKE] =
+		"UPDATE refresh_families SET revoked_at = :now "
+		"WHERE family_id = :family_id AND revoked_at IS NULL",
+	[STMT_RF_REVOKE_TOKENS] =
+		"UPDATE refresh_tokens SET revoked_at = :now "
+		"WHERE family_id = :family_id AND revoked_at IS NULL",
+	[STMT_RF_FAMILY_REVOKE_USER] =
+		"UPDATE refresh_families SET revoked_at = :now "
+		"WHERE user_id = :key AND revoked_at IS NULL",
+	[STMT_RF_REVOKE_TOKENS_USER] =
+		"UPDATE refresh_tokens SET revoked_at = :now "
+		"WHERE user_id = :key AND revoked_at IS NULL",
+	[STMT_RF_PURGE_TOKENS] = "DELETE FROM refresh_tokens WHERE expires_at <= :before",
+	[STMT_RF_PURGE_FAMILIES] =
+		"DELETE FROM refresh_families WHERE created_at <= :before AND NOT EXISTS "
+		"(SELECT 1 FROM refresh_tokens AS t WHERE t.family_id = refresh_families.family_id)",
+	/* the user_account face's profile fields (006) */
+	[STMT_USER_PROFILE_GET] =
+		"SELECT phone, contacts, CASE WHEN phone IS NULL THEN 0 ELSE 1 END AS has_phone "
+		"FROM users WHERE id = :id",
+	[STMT_USER_PROFILE_SET] =
+		"UPDATE users SET phone = :phone, contacts = :contacts, updated_at = :now "
+		"WHERE id = :id",
+	/* TOTP (004_totp; core/totp.c). The row with the user's flag. */
+	[STMT_TOTP_GET] =
+		"SELECT t.user_id, t.secret_enc, t.pending_enc, t.last_step, t.failures, "
+		"t.locked_until, u.totp_enabled AS enabled FROM user_totp AS t "
+		"JOIN users AS u ON u.id = t.user_id WHERE t.user_id = :user_id",
+	[STMT_TOTP_SET_PENDING] =
+		"INSERT INTO user_totp (user_id, pending_enc, updated_at) "
+		"VALUES (:user_id, :pending_enc, :now) ON CONFLICT (user_id) DO UPDATE SET "
+		"pending_enc = excluded.pending_enc, updated_at = excluded.updated_at",
+	/* Only while the pending secret is still the one checked (a second
+	 * new-totp in between makes this change nothing). */
+	[STMT_TOTP_ENABLE] =
+		"UPDATE user_totp SET secret_enc = pending_enc, pending_enc = NULL, "
+		"last_step = :step, failures = 0, locked_until = 0, updated_at = :now "
+		"WHERE user_id = :user_id AND pending_enc = :pending_enc",
+	[STMT_TOTP_USER_FLAG] =
+		"UPDATE users SET totp_enabled = :enabled, updated_at = :now WHERE id = :user_id",
+	[STMT_TOTP_DELETE] = "DELETE FROM user_totp WHERE user_id = :user_id",
+	/* The replay guard (RFC 6238 5.2): a step is accepted once, and only
+	 * after the last one accepted, by this one compare-and-swap; never while
+	 * locked. */
+	[STMT_TOTP_STEP_USE] =
+		"UPDATE user_totp SET last_step = :step, failures = 0, locked_until = 0, "
+		"updated_at = :now WHERE user_id = :user_id AND secret_enc IS NOT NULL "
+		"AND last_step < :step AND locked_until <= :now",
+	/* One more wrong code; from the threshold on, locked for base seconds,
+	 * doubling per further failure, at most cap. */
+	[STMT_TOTP_FAIL] =
+		"UPDATE user_totp SET failures = failures + 1, updated_at = :now, "
+		"locked_until = CASE WHEN failures + 1 >= :threshold THEN "
+		":now + LEAST(CAST(:cap AS BIGINT), CAST(:base AS BIGINT) << "
+		"CAST(LEAST(failures + 1 - :threshold, 20) AS INTEGER)) "
+		"ELSE locked_until END WHERE user_id = :user_id",
+	[STMT_TOTP_RESET_FAILURES] =
+		"UPDATE user_totp SET failures = 0, locked_until = 0, updated_at = :now "
+		"WHERE user_id = :user_id",
+	/* Users whose stored secrets were sealed under another key ("v1:<id>:"). */
+	[STMT_TOTP_OTHER_KEY] =
+		"SELECT count(*) AS n FROM user_totp WHERE "
+		"(secret_enc IS NOT NULL AND substr(secret_enc, 1, 12) <> :prefix) OR "
+		"(pending_enc IS NOT NULL AND substr(pending_enc, 1, 12) <> :prefix)",
+	[STMT_TOTP_RC_DELETE] = "DELETE FROM totp_recovery_codes WHERE user_id = :user_id",
+	[STMT_TOTP_RC_INSERT] =
+		"INSERT INTO totp_recovery_codes (user_id, code_hash) VALUES (:user_id, :code_hash)",
+	/* A recovery code is spent once: one compare-and-swap. */
+	[STMT_TOTP_RC_USE] =
+		"UPDATE totp_recovery_codes SET used_at = :now WHERE user_id = :user_id "
+		"AND code_hash = :code_hash AND used_at IS NULL",
+};
