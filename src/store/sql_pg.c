@@ -255,4 +255,46 @@ const char *const store_sql_postgres[STMT__MAX] = {
 	[STMT_TOTP_RC_USE] =
 		"UPDATE totp_recovery_codes SET used_at = :now WHERE user_id = :user_id "
 		"AND code_hash = :code_hash AND used_at IS NULL",
+	/* OAuth (009_oauth; core/oauth.c): the same text as SQLite's. */
+	[STMT_OAUTH_BY_ACCOUNT] =
+		"SELECT id, user_id, oauth_name, account_id, account_email FROM oauth_accounts "
+		"WHERE oauth_name = :oauth_name AND account_id = :account_id",
+	[STMT_OAUTH_LIST_USER] =
+		"SELECT id, user_id, oauth_name, account_id, account_email FROM oauth_accounts "
+		"WHERE user_id = :user_id ORDER BY oauth_name, account_id",
+	[STMT_OAUTH_INSERT] =
+		"INSERT INTO oauth_accounts (id, user_id, oauth_name, account_id, account_email, "
+		"access_token, expires_at, refresh_token, created_at, updated_at) VALUES (:id, "
+		":user_id, :oauth_name, :account_id, :account_email, :access_token, :expires_at, "
+		":refresh_token, :now, :now)",
+	[STMT_OAUTH_UPDATE] =
+		"UPDATE oauth_accounts SET account_email = :account_email, access_token = "
+		":access_token, expires_at = :expires_at, refresh_token = :refresh_token, "
+		"updated_at = :now WHERE id = :id",
+	/* The replay record: the primary key refuses a state spent before, on
+	 * any instance (a unique violation is PC_EEXISTS). Run on its own, never
+	 * inside a transaction that must go on after it. */
+	[STMT_OAUTH_STATE_USE] =
+		"INSERT INTO oauth_used_states (state_hash, expires_at) VALUES (:state_hash, "
+		":expires_at)",
+	[STMT_OAUTH_STATE_PURGE] = "DELETE FROM oauth_used_states WHERE expires_at <= :before",
+	/* Signing keys (010; core/keys.c): newest first, the one that signs
+	 * (unretired) before all. */
+	[STMT_SK_LIST] =
+		"SELECT kid, alg, private_pem, created_at, coalesce(retired_at, 0) AS retired_at "
+		"FROM signing_keys ORDER BY (signing_keys.retired_at IS NULL) DESC, created_at DESC, "
+		"kid DESC",
+	[STMT_SK_INSERT] =
+		"INSERT INTO signing_keys (kid, alg, private_pem, created_at) "
+		"VALUES (:kid, :alg, :private_pem, :created_at)",
+	[STMT_SK_RETIRE] =
+		"UPDATE signing_keys SET retired_at = :at WHERE retired_at IS NULL AND kid <> :kid",
+	[STMT_SK_PURGE] =
+		"DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at <= :before",
+	/* /metrics: the outbox's backlog (a boolean counted as a CASE). */
+	[STMT_OUTBOX_STATS] =
+		"SELECT count(*) AS pending, "
+		"coalesce(sum(CASE WHEN last_error IS NOT NULL THEN 1 ELSE 0 END), 0) AS failed, "
+		"coalesce(min(created_at), 0) AS oldest "
+		"FROM mail_outbox WHERE sent_at IS NULL AND gave_up_at IS NULL",
 };
