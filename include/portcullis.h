@@ -188,7 +188,6 @@ struct pc_config {
 	int reset_token_lifetime_seconds;
 	int verify_token_lifetime_seconds;
 	int magic_token_lifetime_seconds;
-	bool reset_ends_sessions;        /* a reset ends the user's sessions */
 	char reset_template_text[PC_CFG_STR];  /* template files; "" = built in */
 	char reset_template_html[PC_CFG_STR];
 	char verify_template_text[PC_CFG_STR];
@@ -424,7 +423,8 @@ enum pc_err pc_password_forgot(struct pc_ctx *ctx, const char *email, struct pc_
  * whose address is still the one it was sent to. The password is checked
  * against the policy, hashed, and stored as the token is marked used, in one
  * transaction that also voids the user's other reset tokens, ends the user's
- * sessions (reset_ends_sessions) and writes on_after_reset_password. Hashes:
+ * sessions, revokes its refresh families and access JWTs (as every password
+ * change does: migration 011) and writes on_after_reset_password. Hashes:
  * call from a worker thread. out (may be NULL) gets the updated user.
  * PC_EUNAUTHORIZED: unknown, garbled, expired, used or other-purpose token, or
  * the user gone, inactive or moved; PC_EBADPASSWORD (ei.msg says why; the

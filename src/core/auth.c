@@ -17,6 +17,10 @@
  * statement that adds the family's row to the user and jti lookup
  * (user_by_id_unrevoked_in_family). Revoking a family is a committed write,
  * which voids the credential cache, so it counts from the next request.
+ * A token issued before its user's last password change is refused (the
+ * same read: credentials_epoch_ms, migration 011, against the issue
+ * millisecond its jti carries, jwt_issued_ms), so a password change ends
+ * every access token out there, on every face.
  * The public pc_jwt_* calls use RFC 7519's table (sub, jti, aud).
  */
 #include <stdio.h>
@@ -127,16 +131,19 @@ static enum pc_err auth_jwt_check(struct pc_ctx *ctx, const void *arg, const cha
 				  int64_t now, struct pc_user *out, int64_t *exp)
 {
 	struct pc_jwt_claims claims;
+	int64_t issued_ms;
 	enum pc_err err;
 
 	if (jwt_verify(&ctx->jwt, arg, token, now, &claims) != PC_OK ||
 	    !crypto_uuid_valid(claims.sub))
 		return PC_EUNAUTHORIZED;
+	issued_ms = jwt_issued_ms(&claims);
 	if (claims.fam[0] != '\0')
 		err = STORE_CALL(ctx->store, user_by_id_unrevoked_in_family, claims.sub, claims.jti,
-				 claims.fam, out);
+				 claims.fam, issued_ms, out);
 	else
-		err = STORE_CALL(ctx->store, user_by_id_unrevoked, claims.sub, claims.jti, out);
+		err = STORE_CALL(ctx->store, user_by_id_unrevoked, claims.sub, claims.jti,
+				 issued_ms, out);
 	if (err != PC_OK)
 		return PC_EUNAUTHORIZED;
 	*exp = claims.exp;

@@ -200,7 +200,6 @@ static const struct config_row settings[] = {
 	S_INT(reset_token_lifetime_seconds, "3600", 1, 604800, "reset token lifetime"),
 	S_INT(verify_token_lifetime_seconds, "86400", 1, 2592000, "verify token lifetime"),
 	S_INT(magic_token_lifetime_seconds, "900", 1, 86400, "magic sign-in link lifetime (myauth)"),
-	S_BOOL(reset_ends_sessions, "true", "a password reset ends the user's sessions and revokes its refresh families"),
 	S_STR(reset_template_text, "", NULL, NULL,
 	      "file: plain-text reset mail ({{link}} {{email}} {{token}} {{expires_in}})"),
 	S_STR(reset_template_html, "", NULL, NULL, "file: HTML reset mail (values are HTML-escaped)"),

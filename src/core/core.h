@@ -423,6 +423,11 @@ enum pc_err jwt_sign_jti(const struct pc_jwt_key *key, const struct jwt_claims_t
  * consult the denylist. */
 PC_WUR enum pc_err jwt_verify(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
 			      const char *token, int64_t now, struct pc_jwt_claims *out);
+/* When a verified token was issued, in unix milliseconds: the millisecond
+ * its token id carries (jwt.c makes ids so) when that falls in its iat
+ * second, else iat's first millisecond (an id made otherwise: taken as
+ * early as it can be). */
+int64_t jwt_issued_ms(const struct pc_jwt_claims *c);
 /* Whether token fails jwt_verify at now only because it has expired: its
  * signature and every other claim check pass, and exp <= now (it would
  * have verified at exp - 1). For a face that answers expiry apart. */

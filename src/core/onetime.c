@@ -427,7 +427,6 @@ static enum pc_err ot_reset(struct pc_ctx *ctx, const char *token, const char *c
 		goto out_wipe;
 	now = time_now();
 	apply.password_hash = phc;
-	apply.end_sessions = ctx->cfg.reset_ends_sessions;
 	apply.msgs = b->msgs;
 	apply.nmsgs = b->n;
 	err = STORE_CALL(ctx->store, onetime_consume, row.token_hash, "reset", now, &apply);

@@ -474,7 +474,9 @@ static enum pc_err user_row(struct pc_store *s, enum store_stmt id, const struct
 
 /*
  * Runs STMT_USER_INSERT or STMT_USER_UPDATE from u; email_lc and username_lc
- * are derived here. The update has no :created_at: its table stops before it.
+ * are derived here. The last argument differs: the insert's :created_at,
+ * the update's :now_ms (credentials_epoch_ms when password_changed_at
+ * moves, migration 011).
  * PC_EINVAL for a field not NUL-terminated; else as q_write().
  */
 static enum pc_err user_write(struct pc_store *s, enum store_stmt id, const struct pc_user *u,
@@ -482,6 +484,7 @@ static enum pc_err user_write(struct pc_store *s, enum store_stmt id, const stru
 {
 	char email_lc[sizeof(u->email)];
 	char username_lc[sizeof(u->username)];
+	bool update = id == STMT_USER_UPDATE;
 	const struct store_arg args[] = {
 		A_FIELD(":id", u->id),
 		A_FIELD_OR_NULL(":email", u->email), /* "": none (a username-only user) */
@@ -496,9 +499,9 @@ static enum pc_err user_write(struct pc_store *s, enum store_stmt id, const stru
 		A_INT(":password_changed_at", u->password_changed_at),
 		A_FIELD(":roles", u->roles),
 		A_INT(":updated_at", u->updated_at),
-		A_INT(":created_at", u->created_at), /* last: not in the update */
+		A_INT(update ? ":now_ms" : ":created_at", update ? time_now_ms() : u->created_at),
 	};
-	size_t n = NARGS(args) - (id == STMT_USER_UPDATE ? 1 : 0);
+	size_t n = NARGS(args);
 
 	/* Each copy has its field's size: it does not fit only when the field
 	 * is not NUL-terminated, and reads no further than the field's end. */
@@ -550,9 +553,11 @@ enum pc_err store_user_by_id(struct pc_store *s, const char *id, struct pc_user 
 }
 
 enum pc_err store_user_by_id_unrevoked(struct pc_store *s, const char *id, const char *jti,
-				       struct pc_user *out)
+				       int64_t issued_ms, struct pc_user *out)
 {
-	const struct store_arg args[] = { A_TEXT(":id", id), A_TEXT(":jti", jti) };
+	const struct store_arg args[] = {
+		A_TEXT(":id", id), A_TEXT(":jti", jti), A_INT(":issued_ms", issued_ms),
+	};
 
 	if (id == NULL || jti == NULL)
 		return PC_EINVAL;
@@ -561,10 +566,11 @@ enum pc_err store_user_by_id_unrevoked(struct pc_store *s, const char *id, const
 
 enum pc_err store_user_by_id_unrevoked_in_family(struct pc_store *s, const char *id,
 						 const char *jti, const char *family,
-						 struct pc_user *out)
+						 int64_t issued_ms, struct pc_user *out)
 {
 	const struct store_arg args[] = {
 		A_TEXT(":id", id), A_TEXT(":jti", jti), A_TEXT(":family", family),
+		A_INT(":issued_ms", issued_ms),
 	};
 
 	if (id == NULL || jti == NULL || family == NULL)
@@ -952,6 +958,7 @@ static enum pc_err set_password(struct pc_store *s, const struct pc_onetime_row 
 		A_TEXT(":hashed_password", hash),
 		A_INT(":password_changed_at", changed_at),
 		A_INT(":now", now),
+		A_INT(":now_ms", time_now_ms()),
 		A_FIELD(":email_lc", t->email),
 	};
 
@@ -999,18 +1006,6 @@ static enum pc_err apply_login(struct pc_store *s, const struct pc_onetime_row *
 }
 
 /* Marks the token used (only if it is still good) and applies; all or nothing. */
-/* Revokes every live refresh family of the user and its tokens: the access
- * tokens issued from them stop working with them (their family claim). */
-static enum pc_err revoke_user_families(struct pc_store *s, const char *user_id, int64_t now)
-{
-	const struct store_arg args[] = { A_TEXT(":key", user_id), A_INT(":now", now) };
-	enum pc_err err = q_write(s, STMT_RF_FAMILY_REVOKE_USER, args, NARGS(args), NULL, NULL);
-
-	if (err == PC_OK)
-		err = q_write(s, STMT_RF_REVOKE_TOKENS_USER, args, NARGS(args), NULL, NULL);
-	return err;
-}
-
 enum pc_err store_onetime_consume(struct pc_store *s, const char *token_hash,
 				  const char *purpose, int64_t now,
 				  const struct pc_onetime_apply *apply)
@@ -1020,7 +1015,6 @@ enum pc_err store_onetime_consume(struct pc_store *s, const char *token_hash,
 		A_TEXT(":token_hash", token_hash), A_TEXT(":purpose", purpose), A_INT(":now", now),
 	};
 	struct pc_onetime_row t;
-	int64_t n;
 	enum pc_err err;
 
 	if (token_hash == NULL || purpose == NULL)
@@ -1039,10 +1033,6 @@ enum pc_err store_onetime_consume(struct pc_store *s, const char *token_hash,
 		err = apply_verified(s, &t, now);
 	else if (err == PC_OK && apply->login)
 		err = apply_login(s, &t, now);
-	if (err == PC_OK && apply->end_sessions)
-		err = delete_by(s, STMT_SESSION_DELETE_USER, t.user_id, &n);
-	if (err == PC_OK && apply->end_sessions)
-		err = revoke_user_families(s, t.user_id, now);
 	if (err == PC_OK)
 		err = outbox_insert_all(s, apply->msgs, apply->nmsgs);
 	return tx_end(s, err);

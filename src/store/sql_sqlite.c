@@ -67,6 +67,7 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 		":roles, :updated_at, :created_at)",
 	[STMT_USER_BY_ID] = "SELECT " USER_COLS " FROM users WHERE id = :id",
 	[STMT_USER_BY_ID_UNREVOKED] = "SELECT " USER_COLS " FROM users WHERE id = :id "
+		"AND credentials_epoch_ms < :issued_ms "
 		"AND NOT EXISTS (SELECT 1 FROM revoked_jti WHERE jti = :jti)",
 	[STMT_USER_BY_EMAIL] = "SELECT " USER_COLS " FROM users WHERE email_lc = :key",
 	[STMT_USER_BY_USERNAME] = "SELECT " USER_COLS " FROM users WHERE username_lc = :key",
@@ -75,6 +76,8 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 		"username_lc = :username_lc, full_name = :full_name, "
 		"hashed_password = :hashed_password, is_active = :is_active, "
 		"is_superuser = :is_superuser, is_verified = :is_verified, "
+		"credentials_epoch_ms = CASE WHEN password_changed_at = :password_changed_at "
+		"THEN credentials_epoch_ms ELSE :now_ms END, "
 		"password_changed_at = :password_changed_at, roles = :roles, "
 		"updated_at = :updated_at WHERE id = :id",
 	[STMT_USER_DELETE] = "DELETE FROM users WHERE id = :key",
@@ -122,8 +125,8 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 		"AND purpose = :purpose AND used_at IS NULL AND expires_at > :now",
 	[STMT_USER_SET_PASSWORD] =
 		"UPDATE users SET hashed_password = :hashed_password, "
-		"password_changed_at = :password_changed_at, updated_at = :now "
-		"WHERE id = :id AND is_active = 1 AND email_lc = :email_lc",
+		"password_changed_at = :password_changed_at, credentials_epoch_ms = :now_ms, "
+		"updated_at = :now WHERE id = :id AND is_active = 1 AND email_lc = :email_lc",
 	[STMT_USER_SET_VERIFIED] =
 		"UPDATE users SET is_verified = 1, updated_at = :now "
 		"WHERE id = :id AND email_lc = :email_lc AND is_verified = 0",
@@ -159,6 +162,7 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 	/* The access check of a token that names its refresh family: the user,
 	 * unless the jti is denied, while the family is the user's and live. */
 	[STMT_USER_BY_ID_UNREVOKED_FAMILY] = "SELECT " USER_COLS " FROM users WHERE id = :id "
+		"AND credentials_epoch_ms < :issued_ms "
 		"AND NOT EXISTS (SELECT 1 FROM revoked_jti WHERE jti = :jti) "
 		"AND EXISTS (SELECT 1 FROM refresh_families AS f WHERE f.family_id = :family "
 		"AND f.user_id = :id AND f.revoked_at IS NULL)",

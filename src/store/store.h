@@ -119,13 +119,13 @@ struct pc_onetime_apply {
 	                            * now or, if that would not move it, one more than it was.
 	                            * Only for an active user whose email is still the
 	                            * token's. Moving password_changed_at
-	                            * voids the user's other reset tokens (see user_update). */
+	                            * voids the user's other reset tokens, ends its
+	                            * sessions and refresh families (see user_update). */
 	bool set_verified;         /* verify: is_verified = 1, only while the user's email
 	                            * is still the token's and the user is not verified yet */
 	bool login;                /* magic link: is_verified = 1 (they proved the address),
 	                            * only for an active user whose email is still the
 	                            * token's */
-	bool end_sessions;         /* delete the user's sessions, revoke its refresh families */
 	const struct pc_outbox_row *const *msgs; /* events to enqueue with it */
 	size_t nmsgs;
 };
@@ -208,21 +208,25 @@ enum pc_err store_user_by_id(struct pc_store *s, const char *id, struct pc_user 
 enum pc_err store_user_by_email(struct pc_store *s, const char *email_lc, struct pc_user *out);
 enum pc_err store_user_by_username(struct pc_store *s, const char *username_lc,
 				   struct pc_user *out);
-/* The user with that id, unless jti is on the denylist: one query (one read
- * transaction) for what every JWT-authenticated request needs.
- * PC_ENOTFOUND when there is no such user or the jti is revoked. */
+/* The user with that id, unless jti is on the denylist or the user's
+ * password changed at or after issued_ms (the token's issue time, unix ms;
+ * credentials_epoch_ms, migration 011): one query (one read transaction)
+ * for what every JWT-authenticated request needs. PC_ENOTFOUND when there is
+ * no such user, the jti is revoked or the token predates the password. */
 enum pc_err store_user_by_id_unrevoked(struct pc_store *s, const char *id, const char *jti,
-				       struct pc_user *out);
+				       int64_t issued_ms, struct pc_user *out);
 /* As user_by_id_unrevoked, and only while the refresh family (named by an
  * access token's family claim) belongs to the user and is not revoked: still
  * one query. PC_ENOTFOUND otherwise. */
 enum pc_err store_user_by_id_unrevoked_in_family(struct pc_store *s, const char *id,
 						 const char *jti, const char *family,
-						 struct pc_user *out);
+						 int64_t issued_ms, struct pc_user *out);
 /* Writes every column but id and created_at, as given (a new password's
  * password_changed_at comes from store_password_changed_at()). PC_ENOTFOUND,
- * PC_EEXISTS. When password_changed_at moves, the user's unused reset tokens
- * are voided in the same statement. */
+ * PC_EEXISTS. When password_changed_at moves, in the same statement: the
+ * user's unused reset and magic tokens are voided, its sessions deleted,
+ * its refresh families and their tokens revoked, and credentials_epoch_ms
+ * set to now (access tokens issued before are refused; migration 011). */
 enum pc_err store_user_update(struct pc_store *s, const struct pc_user *u, struct pc_errinfo *ei);
 /* Deletes the user and, by cascade, its sessions and tokens. PC_ENOTFOUND. */
 enum pc_err store_user_delete(struct pc_store *s, const char *id);

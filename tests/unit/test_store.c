@@ -682,14 +682,14 @@ Test(store, the_access_check_reads_the_user_unless_its_jti_is_revoked)
 
 	make_user(&u, 71, "token@holder.io", NULL);
 	insert_ok(&u);
-	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-a", &got), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-a", INT64_MAX, &got), PC_OK);
 	cr_expect_str_eq(got.email, "token@holder.io");
 	cr_assert_eq(STORE_CALL(st, jti_revoke, "jti-a", 1700003600), PC_OK);
-	cr_expect_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-a", &got), PC_ENOTFOUND);
-	cr_expect_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-b", &got), PC_OK,
+	cr_expect_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-a", INT64_MAX, &got), PC_ENOTFOUND);
+	cr_expect_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-b", INT64_MAX, &got), PC_OK,
 		     "another token of the same user still counts");
 	cr_expect_eq(STORE_CALL(st, user_by_id_unrevoked, "0190a000-0000-7000-8000-00000000ffff",
-				"jti-b", &got), PC_ENOTFOUND);
+				"jti-b", INT64_MAX, &got), PC_ENOTFOUND);
 }
 
 Test(store, purge_removes_exactly_the_expired_rows)
@@ -1141,7 +1141,6 @@ Test(store, a_reset_sets_the_password_voids_the_rest_and_ends_sessions)
 	issue_ok(&b, false);
 
 	apply.password_hash = "$argon2id$v=19$m=1024,t=1,p=1$new$hash";
-	apply.end_sessions = true;
 	apply.msgs = msgs;
 	apply.nmsgs = 1;
 	cr_assert_eq(STORE_CALL(st, onetime_consume, a.token_hash, "reset", now + 10, &apply), PC_OK);
@@ -1185,7 +1184,7 @@ Test(store, a_reset_for_an_inactive_or_moved_user_changes_nothing)
 	const int64_t now = 1700000000;
 	struct pc_outbox_row *ev = make_msg("webhook", "http://127.0.0.1:9/h", "", now);
 	const struct pc_outbox_row *msgs[] = { ev };
-	struct pc_onetime_apply apply = { .password_hash = "$argon2id$new", .end_sessions = true,
+	struct pc_onetime_apply apply = { .password_hash = "$argon2id$new",
 					  .msgs = msgs, .nmsgs = 1 };
 	struct pc_onetime_row t, got;
 	struct pc_user u, ugot;
@@ -1478,12 +1477,16 @@ Test(store, every_statement_has_text_and_prepares_with_its_named_columns)
 Test(store, arguments_bind_by_name_and_must_cover_every_parameter)
 {
 	const struct store_driver *d = backend_driver();
-	const struct store_arg reversed[] = { A_TEXT(":jti", "j1"), A_TEXT(":id", NULL) };
+	const struct store_arg reversed[] = {
+		A_TEXT(":jti", "j1"), A_INT(":issued_ms", INT64_MAX), A_TEXT(":id", NULL),
+	};
 	const struct store_arg unknown[] = { A_TEXT(":id", "x"), A_TEXT(":nope", "j1") };
 	const struct store_arg missing[] = { A_TEXT(":id", "x") };
 	char unterminated[4] = { 'a', 'b', 'c', 'd' };
 	const struct store_arg bad_field[] = { A_FIELD(":id", unterminated), A_TEXT(":jti", "j") };
-	struct store_arg by_id[2] = { A_TEXT(":jti", "j1"), A_TEXT(":id", NULL) };
+	struct store_arg by_id[3] = {
+		A_TEXT(":jti", "j1"), A_INT(":issued_ms", INT64_MAX), A_TEXT(":id", NULL),
+	};
 	struct store_ps *ps;
 	struct pc_user u;
 	const char *text;
@@ -1492,10 +1495,10 @@ Test(store, arguments_bind_by_name_and_must_cover_every_parameter)
 
 	make_user(&u, 1, "a@example.com", NULL);
 	insert_ok(&u);
-	by_id[1].text = u.id;
+	by_id[2].text = u.id;
 
 	cr_assert_eq(d->prepare(st, STMT_USER_BY_ID_UNREVOKED, &ps), PC_OK);
-	cr_assert_eq(d->bind(ps, by_id, 2), PC_OK, "any order: the names decide");
+	cr_assert_eq(d->bind(ps, by_id, 3), PC_OK, "any order: the names decide");
 	cr_assert_eq(d->step(ps, NULL, &row), PC_OK);
 	cr_assert(row);
 	cr_assert_eq(d->column_text(ps, COL_USER_EMAIL, &text, &len), PC_OK);
@@ -1522,7 +1525,7 @@ Test(store, arguments_bind_by_name_and_must_cover_every_parameter)
 	d->done(ps);
 
 	/* and the statement is clean for the next use */
-	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "j1", &u), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "j1", INT64_MAX, &u), PC_OK);
 }
 
 /* ---- transactions ------------------------------------------------------------------------ */
