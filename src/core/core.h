@@ -310,8 +310,9 @@ struct phc_info {
 bool password_phc_parse(const char *phc, struct phc_info *pi);
 
 /* PC_OK on a match; PC_EBADCREDS on a mismatch; PC_EINVAL when the stored
- * string is not a hash we can verify. *needs_rehash is true on a match whose
- * parameters differ from the policy. */
+ * string is not a hash we can verify, after spending a dummy verification
+ * with policy (when not NULL), so that such a string costs what a hash does.
+ * *needs_rehash is true on a match whose parameters differ from the policy. */
 PC_WUR enum pc_err password_verify(const struct pc_argon2_params *policy, const char *phc,
 				      const char *pw, size_t len, bool *needs_rehash);
 

@@ -310,10 +310,17 @@ enum pc_err password_verify(const struct pc_argon2_params *policy, const char *p
 
 	if (needs_rehash != NULL)
 		*needs_rehash = false;
-	if (phc == NULL || (pw == NULL && len > 0) || !password_phc_parse(phc, &pi))
+	if (pw == NULL && len > 0)
 		return PC_EINVAL;
-	if (pi.m > PW_MAX_M_KIB || pi.t > PW_MAX_T || pi.p > PW_MAX_P)
+	/* A stored string we cannot verify (a bcrypt "$2b$", a hash whose
+	 * parameters pass our limits, garbage) costs what a verification costs,
+	 * so that the time of a failed login does not tell such users apart. */
+	if (phc == NULL || !password_phc_parse(phc, &pi) || pi.m > PW_MAX_M_KIB ||
+	    pi.t > PW_MAX_T || pi.p > PW_MAX_P) {
+		if (policy != NULL)
+			password_dummy_verify(policy, pw, len);
 		return PC_EINVAL;
+	}
 	err = phc_check(phc, &pi, pw, len);
 	if (err == PC_OK && needs_rehash != NULL) {
 		*needs_rehash = policy == NULL || pi.type != Argon2_id ||
@@ -368,7 +375,8 @@ void password_dummy_verify(const struct pc_argon2_params *policy, const char *pw
 	if (policy == NULL)
 		return;
 	if (dummy_get(policy, phc) == PC_OK) {
-		enum pc_err ignored = password_verify(policy, phc, pw, len, NULL);
+		/* no policy: a dummy that fails to verify spends no second dummy */
+		enum pc_err ignored = password_verify(NULL, phc, pw, len, NULL);
 
 		(void)ignored; /* the time is what counts */
 		return;

@@ -196,6 +196,46 @@ def test_grant_type_must_be_password_when_given(server):
     assert "access_token" not in r.text
 
 
+def test_a_hash_the_server_cannot_read_costs_the_same_as_a_wrong_password(server_factory):
+    """Issue 13, item 4: a user whose stored hash password_verify cannot
+    parse (a bcrypt "$2b$" imported from elsewhere) used to be refused
+    without any hash work: tens of times faster than a wrong password, so the
+    time told such accounts apart. Now a dummy verification is spent.
+    Interleaved samples, medians compared with a wide margin (3x)."""
+    import sqlite3
+    srv = server_factory(argon2_memory_kib=8192, argon2_iterations=3, hash_workers=1)
+    plain = srv.register_ok(password=PW)
+    bcrypt = srv.register_ok(password=PW)
+    conn = sqlite3.connect(str(srv.db_path), timeout=15)
+    try:
+        conn.execute("UPDATE users SET hashed_password = ? WHERE id = ?",
+                     ("$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+                      bcrypt["id"]))
+        conn.commit()
+    finally:
+        conn.close()
+    wrong, unreadable = [], []
+
+    def timed(email):
+        t0 = time.perf_counter()
+        r = srv.login_raw(email, "wrong-password-1")
+        dt = time.perf_counter() - t0
+        assert_detail(r, 400, "LOGIN_BAD_CREDENTIALS")
+        return dt
+
+    timed(plain["email"])
+    timed(bcrypt["email"])
+    for _ in range(11):
+        wrong.append(timed(plain["email"]))
+        unreadable.append(timed(bcrypt["email"]))
+    w, u = statistics.median(wrong), statistics.median(unreadable)
+    print(f"login medians: wrong password {w * 1000:.1f} ms, unreadable hash {u * 1000:.1f} ms")
+    assert u * 3 >= w, (f"unreadable hash median {u * 1000:.1f} ms against wrong password "
+                        f"{w * 1000:.1f} ms: no hash work is spent")
+    # and the right password of the bcrypt user is refused all the same
+    assert_detail(srv.login_raw(bcrypt["email"], PW), 400, "LOGIN_BAD_CREDENTIALS")
+
+
 def test_an_unknown_email_costs_the_same_hash_as_a_wrong_password(server_factory):
     """DESIGN §4: a login for an unknown email spends one (dummy) hash
     verification, so timing does not tell which emails exist. With a hash
