@@ -152,6 +152,7 @@ struct pc_config {
 	char host[256];
 	int port;
 	char database_url[1024];
+	char sqlite_synchronous[8];      /* "full" or "normal" (a sqlite:// URL's ?synchronous=) */
 	char jwt_secret[PC_CFG_STR];     /* "" = generated once, kept in the store */
 	char algorithm[16];              /* HS256, HS384, HS512 */
 	char jwt_audience[128];
@@ -256,7 +257,7 @@ PC_WUR enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out,
 void pc_ctx_free(struct pc_ctx *ctx);
 const struct pc_config *pc_ctx_config(const struct pc_ctx *ctx);
 
-/* PC_OK when the store answers. */
+/* PC_OK when the store answers and takes a write (/readyz). */
 enum pc_err pc_ctx_ping(struct pc_ctx *ctx);
 
 /* Runs pending migrations only (portcullis migrate). */

@@ -37,12 +37,41 @@
 
 /* ---- checks of one value ------------------------------------------------------ */
 
+/* How many different byte values v holds: "aaaa..." or "abab..." of any
+ * length is no secret. */
+static size_t distinct_bytes(const char *v)
+{
+	bool seen[256] = { false };
+	size_t k = 0;
+
+	for (; *v != '\0'; v++) {
+		k += !seen[(unsigned char)*v];
+		seen[(unsigned char)*v] = true;
+	}
+	return k;
+}
+
 static const char *check_jwt_secret(const char *v)
 {
 	size_t n = strlen(v);
 
 	if (n > 0 && n < 32)
 		return "must be at least 32 bytes (generate one with: openssl rand -base64 48)";
+	if (n > 0 && distinct_bytes(v) < 10)
+		return "is too uniform to be a secret: fewer than 10 different characters "
+		       "(generate one with: openssl rand -base64 48)";
+	return NULL;
+}
+
+static const char *check_webhook_secret(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n > 0 && n < 16)
+		return "must be at least 16 bytes (generate one with: openssl rand -base64 32)";
+	if (n > 0 && distinct_bytes(v) < 8)
+		return "is too uniform to be a secret: fewer than 8 different characters "
+		       "(generate one with: openssl rand -base64 32)";
 	return NULL;
 }
 
@@ -153,6 +182,9 @@ static const struct config_row settings[] = {
 	S_INT(port, "8000", 1, 65535, "TCP port to listen on"),
 	S_STR(database_url, "sqlite:///portcullis.db", NULL, NULL,
 	      "sqlite:///relative.db or sqlite:////absolute/path.db"),
+	S_STR(sqlite_synchronous, "full", "full|normal", NULL,
+	      "SQLite: full: each commit is on disk before it is acknowledged (survives power "
+	      "loss); normal: faster, a power loss may undo the last commits"),
 	S_STR(jwt_secret, "", NULL, check_jwt_secret,
 	      "HMAC secret for access JWTs, at least 32 bytes; empty: generated and kept in the database"),
 	S_STR(algorithm, "HS256", "HS256|HS384|HS512", NULL,
@@ -209,7 +241,8 @@ static const struct config_row settings[] = {
 	S_STR(magic_template_html, "", NULL, NULL, "file: HTML magic sign-in mail"),
 	S_STR(webhook_url, "", NULL, check_http_url_or_empty,
 	      "http(s) URL that receives events (on_after_register, ...)"),
-	S_STR(webhook_secret, "", NULL, NULL, "HMAC-SHA256 key of the X-Portcullis-Signature header"),
+	S_STR(webhook_secret, "", NULL, check_webhook_secret,
+	      "HMAC-SHA256 key of the X-Portcullis-Signature header, at least 16 bytes"),
 	S_INT(mail_retry_base_seconds, "2", 1, 3600, "first retry delay of a failed delivery (doubles)"),
 	S_INT(mail_retry_max_seconds, "300", 1, 86400, "longest retry delay"),
 	S_INT(mail_max_attempts, "0", 0, 1000000, "attempts before a delivery is given up; 0: never"),

@@ -64,7 +64,11 @@ const struct pc_config *pc_ctx_config(const struct pc_ctx *ctx)
 
 enum pc_err pc_ctx_ping(struct pc_ctx *ctx)
 {
-	return store_ping(ctx->store);
+	enum pc_err err = store_ping(ctx->store);
+
+	if (err == PC_OK)
+		err = store_write_probe(ctx->store, time_now());
+	return err;
 }
 
 static unsigned ncpus(void)
@@ -245,8 +249,24 @@ static void housekeeping_stop(struct ctx_full *f)
  * closed context is taken for one of a new context at the same address. */
 static _Atomic uint64_t ctx_serials;
 
+/*
+ * The URL the store opens: database_url, with sqlite_synchronous as its
+ * ?synchronous= when it is a sqlite:// URL that says none itself (the
+ * URL's own parameter wins).
+ */
+static void ctx_store_url(const struct pc_config *cfg, char *out, size_t outsz)
+{
+	if (strncmp(cfg->database_url, "sqlite://", 9) == 0 &&
+	    strchr(cfg->database_url, '?') == NULL)
+		snprintf(out, outsz, "%s?synchronous=%s", cfg->database_url,
+			 cfg->sqlite_synchronous);
+	else
+		snprintf(out, outsz, "%s", cfg->database_url);
+}
+
 enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out, struct pc_errinfo *ei)
 {
+	char url[sizeof(cfg->database_url) + 32];
 	struct ctx_full *f;
 	struct pc_ctx *ctx;
 	unsigned nworkers;
@@ -266,7 +286,8 @@ enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out, struct
 	ctx->argon2.t = (uint32_t)cfg->argon2_iterations;
 	ctx->argon2.p = (uint32_t)cfg->argon2_parallelism;
 
-	err = store_open(cfg->database_url, &ctx->store, ei);
+	ctx_store_url(cfg, url, sizeof(url));
+	err = store_open(url, &ctx->store, ei);
 	if (err != PC_OK)
 		goto out_free;
 	err = STORE_CALL(ctx->store, migrate, &applied);
@@ -329,10 +350,12 @@ void pc_ctx_free(struct pc_ctx *ctx)
 
 enum pc_err pc_migrate(const struct pc_config *cfg, int *applied, struct pc_errinfo *ei)
 {
+	char url[sizeof(cfg->database_url) + 32];
 	struct pc_store *store;
 	enum pc_err err;
 
-	err = store_open(cfg->database_url, &store, ei);
+	ctx_store_url(cfg, url, sizeof(url));
+	err = store_open(url, &store, ei);
 	if (err != PC_OK)
 		return err;
 	err = STORE_CALL(store, migrate, applied);

@@ -75,6 +75,8 @@ enum store_stmt {
 	STMT_PURGE_JTI,
 	STMT_KEY_GET,
 	STMT_KEY_PUT,
+	STMT_WRITE_PROBE, /* one committed write of a row of its own (/readyz) */
+	STMT_SYNCHRONOUS, /* n: 2 when a commit is durable before it returns, 1 when not */
 	STMT_OT_VOID,
 	STMT_OT_INSERT,
 	STMT_OT_GET,

@@ -48,6 +48,7 @@ const struct store_cols store_stmt_cols[STMT__MAX] = {
 	[STMT_PING] = COLS(one_cols),
 	[STMT_SCHEMA_CURRENT] = COLS(version_cols),
 	[STMT_FOREIGN_KEYS_BROKEN] = COLS(n_cols),
+	[STMT_SYNCHRONOUS] = COLS(n_cols),
 	[STMT_USER_BY_ID] = COLS(user_cols),
 	[STMT_USER_BY_ID_UNREVOKED] = COLS(user_cols),
 	[STMT_USER_BY_ID_UNREVOKED_FAMILY] = COLS(user_cols),
@@ -339,6 +340,26 @@ enum pc_err store_migrate(struct pc_store *s, int *applied)
 enum pc_err store_ping(struct pc_store *s)
 {
 	return q_write(s, STMT_PING, NULL, 0, NULL, NULL);
+}
+
+enum pc_err store_durability(struct pc_store *s, int64_t *level)
+{
+	bool found = false;
+	enum pc_err err = q_value(s, STMT_SYNCHRONOUS, NULL, 0, level, &found);
+
+	if (err == PC_OK && !found)
+		err = PC_ESTORE;
+	return err;
+}
+
+/* A committed write: that the database takes writes (not full, not read-only,
+ * not locked past the busy timeout). The row is the probe's own, in keys
+ * ('write_probe'); nothing reads it. PC_ESTORE when refused. */
+enum pc_err store_write_probe(struct pc_store *s, int64_t now)
+{
+	const struct store_arg args[] = { A_INT(":now", now) };
+
+	return q_write(s, STMT_WRITE_PROBE, args, NARGS(args), NULL, NULL);
 }
 
 /* ---- users ---------------------------------------------------------------------------------- */

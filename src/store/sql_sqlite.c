@@ -112,6 +112,10 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 	[STMT_KEY_PUT] =
 		"INSERT INTO keys (name, value, created_at) VALUES (:name, :value, :created_at) "
 		"ON CONFLICT (name) DO NOTHING",
+	[STMT_SYNCHRONOUS] = "SELECT synchronous AS n FROM pragma_synchronous",
+	[STMT_WRITE_PROBE] =
+		"INSERT INTO keys (name, value, created_at) VALUES ('write_probe', '', :now) "
+		"ON CONFLICT (name) DO UPDATE SET created_at = :now",
 	[STMT_OT_VOID] =
 		"UPDATE one_time_tokens SET used_at = :at "
 		"WHERE user_id = :user_id AND purpose = :purpose AND used_at IS NULL",

@@ -177,6 +177,13 @@ void store_close(struct pc_store *s);
 /* Applies pending numbered migrations in one transaction each; *applied counts them. */
 enum pc_err store_migrate(struct pc_store *s, int *applied);
 enum pc_err store_ping(struct pc_store *s);
+/* How durable a commit is on this thread's connection: 2 (on disk before
+ * the commit returns: SQLite's synchronous=FULL), 1 (NORMAL: a power loss
+ * may undo the last commits), 0 (OFF). PC_ESTORE. */
+enum pc_err store_durability(struct pc_store *s, int64_t *level);
+/* One small committed write (a row of the keys table that only it uses):
+ * PC_ESTORE when the database refuses writes (disk full, read-only, locked). */
+enum pc_err store_write_probe(struct pc_store *s, int64_t now);
 
 /* ---- transactions ---------------------------------------------------------------------- */
 

@@ -11,6 +11,7 @@
  * Each test gets its own temporary directory (mkdtemp), removed afterwards.
  */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <dirent.h>
 #include <limits.h>
 #include <pthread.h>
@@ -891,6 +892,65 @@ Test(store_open, sqlite_in_memory_and_hosts_are_refused)
 	memset(&ei, 0, sizeof(ei));
 	cr_assert_eq(store_open("sqlite:///:memory:", &s, &ei), PC_EINVAL);
 	cr_assert_not_null(strstr(ei.detail, "memory"));
+}
+
+Test(store_open, sqlite_commits_are_durable_unless_the_url_says_normal)
+{
+	char url[PATH_MAX + 64];
+	struct pc_errinfo ei = { 0 };
+	struct pc_store *s = NULL;
+	int64_t level = -1;
+
+	if (backend_driver()->dialect != STORE_DIALECT_SQLITE)
+		cr_skip_test("SQLite URLs only");
+	backend_url(url, sizeof(url));
+	cr_assert_eq(store_open(url, &s, NULL), PC_OK);
+	cr_assert_eq(store_durability(s, &level), PC_OK);
+	cr_assert_eq(level, 2, "synchronous=FULL by default");
+	store_close(s);
+	strcat(url, "?synchronous=normal");
+	cr_assert_eq(store_open(url, &s, NULL), PC_OK);
+	cr_assert_eq(store_durability(s, &level), PC_OK);
+	cr_assert_eq(level, 1);
+	store_close(s);
+	backend_url(url, sizeof(url));
+	strcat(url, "?synchronous=off");
+	cr_assert_eq(store_open(url, &s, &ei), PC_EINVAL);
+	cr_assert_not_null(strstr(ei.detail, "synchronous"));
+}
+
+Test(store_open, a_sqlite_file_others_may_read_is_refused)
+{
+	static const char *const files[] = { "", "-wal", "-shm" };
+	char url[PATH_MAX + 64], path[PATH_MAX + 16];
+	struct pc_errinfo ei;
+	struct pc_store *s = NULL;
+	struct stat sb;
+	size_t i;
+
+	if (backend_driver()->dialect != STORE_DIALECT_SQLITE)
+		cr_skip_test("SQLite files only");
+	backend_url(url, sizeof(url));
+	cr_assert_eq(store_open(url, &s, NULL), PC_OK);
+	store_close(s);
+	snprintf(path, sizeof(path), "%s/store.db", test_dir);
+	cr_assert_eq(stat(path, &sb), 0);
+	cr_assert_eq(sb.st_mode & 0777, 0600, "made private");
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/store.db%s", test_dir, files[i]);
+		close(open(path, O_WRONLY | O_CREAT, 0600));
+		cr_assert_eq(chmod(path, 0644), 0);
+		memset(&ei, 0, sizeof(ei));
+		cr_assert_eq(store_open(url, &s, &ei), PC_EINVAL, "%s", files[i]);
+		cr_assert_not_null(strstr(ei.detail, "0644"), "%s", ei.detail);
+		cr_assert_not_null(strstr(ei.detail, "chmod 600"), "%s", ei.detail);
+		cr_assert_eq(chmod(path, 0600), 0);
+	}
+	cr_assert_eq(chmod(path, 0620), 0);
+	cr_assert_eq(store_open(url, &s, &ei), PC_EINVAL, "group-writable too");
+	cr_assert_eq(chmod(path, 0600), 0);
+	cr_assert_eq(store_open(url, &s, NULL), PC_OK);
+	store_close(s);
 }
 
 struct lookup_arg {
