@@ -62,12 +62,21 @@ const struct pc_config *pc_ctx_config(const struct pc_ctx *ctx)
 	return &ctx->cfg;
 }
 
+/* How long a write the storage refused keeps /readyz not ready. */
+#define CTX_REFUSED_WINDOW_MS 5000
+
+/* Not ready while the store refuses writes: one refused (disk full, I/O
+ * error, read-only, locked) within the last CTX_REFUSED_WINDOW_MS, or the
+ * probe's own small write refused. A small write can pass on a full disk
+ * (SQLite's WAL reuses its space) while larger ones fail: hence both. */
 enum pc_err pc_ctx_ping(struct pc_ctx *ctx)
 {
 	enum pc_err err = store_ping(ctx->store);
 
 	if (err == PC_OK)
 		err = store_write_probe(ctx->store, time_now());
+	if (err == PC_OK && store_writes_refused(ctx->store, time_now_ms(), CTX_REFUSED_WINDOW_MS))
+		err = PC_ESTORE;
 	return err;
 }
 

@@ -93,6 +93,11 @@ struct sqlite_store {
 	bool sync_normal;     /* ?synchronous=normal: no fsync per commit */
 };
 
+/* The store of this thread's last prepare: whose statement a failing step
+ * is (a connection is used only by the thread that opened it, and a step
+ * follows its prepare on that thread). */
+static _Thread_local struct sqlite_store *sqlite_current;
+
 static struct sqlite_store *sqlite_store_of(struct pc_store *s)
 {
 	return (struct sqlite_store *)s;
@@ -298,6 +303,7 @@ static enum pc_err sqlite_prepare(struct pc_store *s, enum store_stmt id, struct
 	enum pc_err err;
 	int rc;
 
+	sqlite_current = sqlite_store_of(s);
 	err = conn_get(sqlite_store_of(s), &c);
 	if (err != PC_OK)
 		return err;
@@ -327,6 +333,26 @@ static void sqlite_done(struct store_ps *ps)
 	sqlite3_clear_bindings(ps_stmt(ps));
 }
 
+/* Whether a failed write's code says the storage refuses writes, rather
+ * than that this one write was wrong (a constraint, a bug). */
+static bool refused_write(int xrc)
+{
+	switch (xrc & 0xff) {
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_PROTOCOL:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /*
  * Maps a failed step. A unique violation is PC_EEXISTS with ei->field "email",
  * "username" or "id"; a missing parent row (foreign key) is PC_ENOTFOUND;
@@ -354,6 +380,9 @@ static enum pc_err stmt_error(sqlite3_stmt *stmt, struct pc_errinfo *ei)
 	if (xrc == SQLITE_CONSTRAINT_FOREIGNKEY)
 		return PC_ENOTFOUND;
 	db_log(db, sqlite3_sql(stmt));
+	/* a COMMIT too: in a transaction, that is where the pages are written */
+	if (refused_write(xrc) && sqlite_current != NULL)
+		store_note_write_refused(&sqlite_current->base, time_now_ms());
 	return PC_ESTORE;
 }
 
@@ -635,6 +664,7 @@ static enum pc_err sqlite_open(const char *url, struct pc_store **out, struct pc
 	st->base.drv = &store_sqlite_driver;
 	atomic_init(&st->base.gen, 1);
 	atomic_init(&st->base.gen_tracked, true);
+	atomic_init(&st->base.write_refused_ms, 0);
 	err = url_path(url, st, ei);
 	if (err == PC_OK)
 		err = create_private(st->path, ei);

@@ -160,7 +160,24 @@ struct pc_store {
 	const struct store_driver *drv;
 	_Atomic uint64_t gen;
 	_Atomic bool gen_tracked;
+	_Atomic int64_t write_refused_ms; /* when storage last refused a write (unix ms); 0: never */
 };
+
+/* A driver's note that the storage refused a write (disk full, I/O error,
+ * read-only, locked past the busy timeout): /readyz is not ready for a while
+ * after (store_writes_refused). */
+static inline void store_note_write_refused(struct pc_store *s, int64_t now_ms)
+{
+	atomic_store(&s->write_refused_ms, now_ms);
+}
+
+/* Whether the storage refused a write within window_ms before now_ms. */
+static inline bool store_writes_refused(struct pc_store *s, int64_t now_ms, int64_t window_ms)
+{
+	int64_t at = atomic_load(&s->write_refused_ms);
+
+	return at != 0 && now_ms - at < window_ms;
+}
 
 /* The write generation; false when the store does not track its writes. */
 static inline bool store_generation(struct pc_store *s, uint64_t *gen)
