@@ -392,6 +392,29 @@ PC_WUR enum pc_err pc_jwt_authenticate(struct pc_ctx *ctx, const char *token, st
 /* Logout of a JWT: its jti is denied until the token's own expiry. */
 enum pc_err pc_jwt_revoke(struct pc_ctx *ctx, const char *token);
 
+/* A user's sign-ins: its live database sessions (cookie logins) and refresh
+ * families (token logins). id: "s" + 32 hex digits of the session token's
+ * hash, or "r" + the family id; it names the sign-in and opens nothing. */
+#define PC_SIGNINS_MAX 100 /* listed at most, oldest first */
+struct pc_signin {
+	char id[48];
+	char kind[8];          /* "session" or "refresh" */
+	int64_t created_at;
+	int64_t last_seen_at;  /* a family: its newest token's creation */
+	int64_t expires_at;    /* a family: its newest token's expiry */
+	char ip[64];           /* "" when not kept (families) */
+	char user_agent[256];
+};
+/* out holds PC_SIGNINS_MAX; *n gets how many. PC_ESTORE. */
+enum pc_err pc_signins_list(struct pc_ctx *ctx, const char *user_id, struct pc_signin *out,
+			    size_t *n);
+/* Ends one (deletes the session, or revokes the family, its tokens and the
+ * access tokens issued from it). PC_ENOTFOUND when the user has no live
+ * sign-in of that id. */
+enum pc_err pc_signin_end(struct pc_ctx *ctx, const char *user_id, const char *id);
+/* Ends every session and family of the user. */
+enum pc_err pc_signins_end_all(struct pc_ctx *ctx, const char *user_id);
+
 /* Database sessions: opaque 256-bit token, stored as its SHA-256. */
 enum pc_err pc_session_create(struct pc_ctx *ctx, const struct pc_user *u, const char *ip,
 			      const char *user_agent, char token_out[PC_TOKEN_MAX]);

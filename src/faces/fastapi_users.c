@@ -36,7 +36,9 @@
 
 static pc_handler_fn fu_register, fu_jwt_login, fu_jwt_logout, fu_cookie_login,
 	fu_cookie_logout, fu_me_get, fu_me_patch, fu_user_get, fu_user_patch, fu_user_delete,
-	fu_protected, fu_forgot_password, fu_reset_password, fu_request_verify, fu_verify;
+	fu_protected, fu_forgot_password, fu_reset_password, fu_request_verify, fu_verify,
+	fu_me_signins, fu_me_signin_end, fu_me_signins_end, fu_user_signins, fu_user_signin_end,
+	fu_user_signins_end;
 
 #define AUTHED (PC_R_AUTH | PC_R_ACTIVE)
 
@@ -67,6 +69,12 @@ static const struct pc_route fu_cookie_routes[] = {
 static const struct pc_route fu_users_routes[] = {
 	{ "GET", "/me", fu_me_get, AUTHED },
 	{ "PATCH", "/me", fu_me_patch, AUTHED | PC_R_JSON | PC_R_SLOW },
+	{ "GET", "/me/sessions", fu_me_signins, AUTHED },
+	{ "DELETE", "/me/sessions", fu_me_signins_end, AUTHED },
+	{ "DELETE", "/me/sessions/{sid}", fu_me_signin_end, AUTHED },
+	{ "GET", "/{id}/sessions", fu_user_signins, AUTHED | PC_R_SUPERUSER },
+	{ "DELETE", "/{id}/sessions", fu_user_signins_end, AUTHED | PC_R_SUPERUSER },
+	{ "DELETE", "/{id}/sessions/{sid}", fu_user_signin_end, AUTHED | PC_R_SUPERUSER },
 	{ "GET", "/{id}", fu_user_get, AUTHED | PC_R_SUPERUSER },
 	{ "PATCH", "/{id}", fu_user_patch, AUTHED | PC_R_SUPERUSER | PC_R_JSON | PC_R_SLOW },
 	{ "DELETE", "/{id}", fu_user_delete, AUTHED | PC_R_SUPERUSER },
@@ -508,6 +516,96 @@ static enum pc_err fu_user_delete(struct pc_req *req, struct pc_resp *resp)
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_lookup_errs);
 	return resp_status(resp, 204);
+}
+
+/* ---- handlers: a user's sign-ins (issue 13) ------------------------------------------- */
+
+/* [{"id", "kind", "created_at", "last_seen_at", "expires_at", "ip",
+ * "user_agent"}], times as unix seconds, ip and user_agent null when not kept. */
+static enum pc_err fu_signins_render(struct pc_req *req, struct pc_resp *resp, const char *uid)
+{
+	struct pc_signin *s = arena_calloc(req->arena, PC_SIGNINS_MAX * sizeof(*s));
+	json_t *list;
+	size_t n, i;
+	enum pc_err err;
+
+	if (s == NULL)
+		return PC_ENOMEM;
+	err = pc_signins_list(req->ctx, uid, s, &n);
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_lookup_errs);
+	list = req_json_keep(req, json_array());
+	for (i = 0; list != NULL && i < n; i++)
+		json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:I, s:I, s:s?, s:s?}",
+			"id", s[i].id, "kind", s[i].kind, "created_at", (json_int_t)s[i].created_at,
+			"last_seen_at", (json_int_t)s[i].last_seen_at,
+			"expires_at", (json_int_t)s[i].expires_at,
+			"ip", s[i].ip[0] != '\0' ? s[i].ip : NULL,
+			"user_agent", s[i].user_agent[0] != '\0' ? s[i].user_agent : NULL));
+	return resp_json(resp, 200, list);
+}
+
+static enum pc_err fu_signin_end(struct pc_req *req, struct pc_resp *resp, const char *uid)
+{
+	enum pc_err err = pc_signin_end(req->ctx, uid, req_param_get(req, "sid"));
+
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_lookup_errs);
+	return resp_status(resp, 204);
+}
+
+static enum pc_err fu_signins_end(struct pc_req *req, struct pc_resp *resp, const char *uid)
+{
+	enum pc_err err = pc_signins_end_all(req->ctx, uid);
+
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_lookup_errs);
+	return resp_status(resp, 204);
+}
+
+static enum pc_err fu_me_signins(struct pc_req *req, struct pc_resp *resp)
+{
+	return fu_signins_render(req, resp, req->user->id);
+}
+
+static enum pc_err fu_me_signin_end(struct pc_req *req, struct pc_resp *resp)
+{
+	return fu_signin_end(req, resp, req->user->id);
+}
+
+static enum pc_err fu_me_signins_end(struct pc_req *req, struct pc_resp *resp)
+{
+	return fu_signins_end(req, resp, req->user->id);
+}
+
+static enum pc_err fu_user_signins(struct pc_req *req, struct pc_resp *resp)
+{
+	struct pc_user u;
+	enum pc_err err = pc_user_get(req->ctx, req_param_get(req, "id"), &u);
+
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_lookup_errs);
+	return fu_signins_render(req, resp, u.id);
+}
+
+static enum pc_err fu_user_signin_end(struct pc_req *req, struct pc_resp *resp)
+{
+	struct pc_user u;
+	enum pc_err err = pc_user_get(req->ctx, req_param_get(req, "id"), &u);
+
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_lookup_errs);
+	return fu_signin_end(req, resp, u.id);
+}
+
+static enum pc_err fu_user_signins_end(struct pc_req *req, struct pc_resp *resp)
+{
+	struct pc_user u;
+	enum pc_err err = pc_user_get(req->ctx, req_param_get(req, "id"), &u);
+
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_lookup_errs);
+	return fu_signins_end(req, resp, u.id);
 }
 
 static enum pc_err fu_protected(struct pc_req *req, struct pc_resp *resp)

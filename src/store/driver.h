@@ -77,6 +77,10 @@ enum store_stmt {
 	STMT_KEY_PUT,
 	STMT_WRITE_PROBE, /* one committed write of a row of its own (/readyz) */
 	STMT_SYNCHRONOUS, /* n: 2 when a commit is durable before it returns, 1 when not */
+	STMT_SIGNINS_OF_USER,     /* :user_id's live sessions and refresh families, at :now */
+	STMT_SESSION_DELETE_ONE,  /* :user_id's session whose id is :key */
+	STMT_RF_FAMILY_REVOKE_OF, /* :user_id's family :key, at :now */
+	STMT_RF_REVOKE_TOKENS_OF, /* its tokens */
 	STMT_OT_VOID,
 	STMT_OT_INSERT,
 	STMT_OT_GET,

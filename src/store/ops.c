@@ -40,6 +40,9 @@ static const char *const n_cols[] = { "n" };
 static const char *const id_cols[] = { "id" };
 static const char *const value_cols[] = { "value" };
 static const char *const page_cols[] = { "first_created_at", "first_id", "n" };
+static const char *const signin_cols[] = {
+	"id", "kind", "created_at", "last_seen_at", "expires_at", "ip", "user_agent",
+};
 
 #define COLS(a) { .names = (a), .n = (int)(sizeof(a) / sizeof((a)[0])) }
 
@@ -49,6 +52,7 @@ const struct store_cols store_stmt_cols[STMT__MAX] = {
 	[STMT_SCHEMA_CURRENT] = COLS(version_cols),
 	[STMT_FOREIGN_KEYS_BROKEN] = COLS(n_cols),
 	[STMT_SYNCHRONOUS] = COLS(n_cols),
+	[STMT_SIGNINS_OF_USER] = COLS(signin_cols),
 	[STMT_USER_BY_ID] = COLS(user_cols),
 	[STMT_USER_BY_ID_UNREVOKED] = COLS(user_cols),
 	[STMT_USER_BY_ID_UNREVOKED_FAMILY] = COLS(user_cols),
@@ -774,6 +778,87 @@ enum pc_err store_session_delete_user(struct pc_store *s, const char *user_id)
 	int64_t n;
 
 	return delete_by(s, STMT_SESSION_DELETE_USER, user_id, &n);
+}
+
+/* ---- a user's sign-ins: its sessions and refresh families ------------------------------------- */
+
+enum pc_err store_signins_of_user(struct pc_store *s, const char *user_id, int64_t now,
+				  store_signin_cb *cb, void *arg)
+{
+	const struct store_arg args[] = { A_TEXT(":user_id", user_id), A_INT(":now", now) };
+	struct pc_signin r;
+	struct q q;
+	bool row;
+	enum pc_err err;
+
+	if (user_id == NULL || cb == NULL)
+		return PC_EINVAL;
+	err = q_open(s, STMT_SIGNINS_OF_USER, args, NARGS(args), &q);
+	if (err != PC_OK)
+		return err;
+	while (err == PC_OK) {
+		err = q_step(&q, NULL, &row);
+		if (err != PC_OK || !row)
+			break;
+		memset(&r, 0, sizeof(r));
+		err = q_text(&q, 0, r.id, sizeof(r.id));
+		if (err == PC_OK)
+			err = q_text(&q, 1, r.kind, sizeof(r.kind));
+		if (err == PC_OK)
+			err = q_text(&q, 5, r.ip, sizeof(r.ip));
+		if (err == PC_OK)
+			err = q_text(&q, 6, r.user_agent, sizeof(r.user_agent));
+		r.created_at = q_int(&q, 2);
+		r.last_seen_at = q_int(&q, 3);
+		r.expires_at = q_int(&q, 4);
+		if (err == PC_OK && cb(&r, arg) != 0)
+			break;
+	}
+	q_done(&q);
+	return err;
+}
+
+enum pc_err store_signin_end(struct pc_store *s, const char *user_id, const char *id, int64_t now)
+{
+	const struct store_arg args[] = {
+		A_TEXT(":user_id", user_id), A_TEXT(":key", id != NULL ? id + 1 : NULL),
+		A_INT(":now", now),
+	};
+	int64_t n = 0;
+	enum pc_err err;
+
+	if (user_id == NULL || id == NULL || (id[0] != 's' && id[0] != 'r') || id[1] == '\0')
+		return PC_ENOTFOUND;
+	if (id[0] == 's')
+		return q_write_one(s, STMT_SESSION_DELETE_ONE, args, 2, NULL);
+	err = tx_begin(s);
+	if (err != PC_OK)
+		return err;
+	err = q_write(s, STMT_RF_FAMILY_REVOKE_OF, args, NARGS(args), NULL, &n);
+	if (err == PC_OK && n == 0)
+		err = PC_ENOTFOUND;
+	if (err == PC_OK)
+		err = q_write(s, STMT_RF_REVOKE_TOKENS_OF, args, NARGS(args), NULL, NULL);
+	return tx_end(s, err);
+}
+
+enum pc_err store_signins_end_all(struct pc_store *s, const char *user_id, int64_t now)
+{
+	const struct store_arg args[] = { A_TEXT(":key", user_id), A_INT(":now", now) };
+	int64_t n;
+	enum pc_err err;
+
+	if (user_id == NULL)
+		return PC_EINVAL;
+	err = tx_begin(s);
+	if (err != PC_OK)
+		return err;
+	err = delete_by(s, STMT_SESSION_DELETE_USER, user_id, &n);
+	if (err == PC_OK)
+		err = q_write(s, STMT_RF_FAMILY_REVOKE_USER, args, NARGS(args), NULL, NULL);
+	if (err == PC_OK)
+		err = q_write(s, STMT_RF_REVOKE_TOKENS_USER, args, NARGS(args), NULL, NULL);
+	return tx_end(s, err);
 }
 
 /* ---- JWT denylist ------------------------------------------------------------------------- */

@@ -112,6 +112,32 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 	[STMT_KEY_PUT] =
 		"INSERT INTO keys (name, value, created_at) VALUES (:name, :value, :created_at) "
 		"ON CONFLICT (name) DO NOTHING",
+	/* A session's id is 's' and the first 32 hex digits of its token's hash
+	 * (the hash of a hash: it opens nothing); a refresh family's is 'r' and
+	 * its id. A family's last use is its newest token's creation. */
+	[STMT_SIGNINS_OF_USER] =
+		"SELECT 's' || substr(token_hash, 1, 32) AS id, 'session' AS kind, created_at, "
+		"last_seen_at, expires_at, coalesce(ip, '') AS ip, "
+		"coalesce(user_agent, '') AS user_agent FROM sessions "
+		"WHERE user_id = :user_id AND expires_at > :now "
+		"UNION ALL "
+		"SELECT 'r' || f.family_id AS id, 'refresh' AS kind, f.created_at, "
+		"(SELECT max(t.created_at) FROM refresh_tokens AS t "
+		"WHERE t.family_id = f.family_id) AS last_seen_at, "
+		"(SELECT max(t.expires_at) FROM refresh_tokens AS t "
+		"WHERE t.family_id = f.family_id) AS expires_at, '' AS ip, '' AS user_agent "
+		"FROM refresh_families AS f WHERE f.user_id = :user_id AND f.revoked_at IS NULL "
+		"AND EXISTS (SELECT 1 FROM refresh_tokens AS t WHERE t.family_id = f.family_id "
+		"AND t.used_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > :now) "
+		"ORDER BY created_at, id",
+	[STMT_SESSION_DELETE_ONE] =
+		"DELETE FROM sessions WHERE user_id = :user_id AND substr(token_hash, 1, 32) = :key",
+	[STMT_RF_FAMILY_REVOKE_OF] =
+		"UPDATE refresh_families SET revoked_at = :now "
+		"WHERE family_id = :key AND user_id = :user_id AND revoked_at IS NULL",
+	[STMT_RF_REVOKE_TOKENS_OF] =
+		"UPDATE refresh_tokens SET revoked_at = :now "
+		"WHERE family_id = :key AND user_id = :user_id AND revoked_at IS NULL",
 	[STMT_SYNCHRONOUS] = "SELECT synchronous AS n FROM pragma_synchronous",
 	[STMT_WRITE_PROBE] =
 		"INSERT INTO keys (name, value, created_at) VALUES ('write_probe', '', :now) "

@@ -277,6 +277,16 @@ enum pc_err store_session_user(struct pc_store *s, const char *token_hash, int64
 enum pc_err store_session_delete(struct pc_store *s, const char *token_hash); /* PC_ENOTFOUND */
 enum pc_err store_session_delete_user(struct pc_store *s, const char *user_id);
 
+/* A user's sign-ins (struct pc_signin, portcullis.h), oldest first. */
+typedef int store_signin_cb(const struct pc_signin *r, void *arg); /* nonzero stops */
+enum pc_err store_signins_of_user(struct pc_store *s, const char *user_id, int64_t now,
+				  store_signin_cb *cb, void *arg);
+/* Ends the user's sign-in id: deletes the session, or revokes the family and
+ * its tokens. PC_ENOTFOUND when the user has no live sign-in of that id. */
+enum pc_err store_signin_end(struct pc_store *s, const char *user_id, const char *id, int64_t now);
+/* Ends them all: deletes the sessions, revokes the families, in one transaction. */
+enum pc_err store_signins_end_all(struct pc_store *s, const char *user_id, int64_t now);
+
 /* JWT denylist. Revoking a jti twice is PC_OK; the first expiry stays. */
 enum pc_err store_jti_revoke(struct pc_store *s, const char *jti, int64_t exp);
 enum pc_err store_jti_is_revoked(struct pc_store *s, const char *jti, bool *out);
