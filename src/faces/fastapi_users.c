@@ -97,6 +97,7 @@ struct fu_settings {
 	char path[FU__ROUTERS][128]; /* under auth_prefix (FU_USERS: unused) */
 	bool on[FU__ROUTERS];
 	struct pc_cookie_conf cookie;
+	bool require_current_password; /* PATCH /me: a new password or email needs it */
 };
 
 #define FU_STR(name, member, def, ch, chk, help) \
@@ -136,6 +137,9 @@ static const struct config_row fu_setting_rows[] = {
 	       "SameSite attribute of cookies"),
 	FU_STR("cookie_domain", cookie.domain, "", NULL, NULL,
 	       "Domain attribute of cookies; empty: host-only"),
+	CONFIG_ROW_BOOL(struct fu_settings, "require_current_password", require_current_password,
+			"false", "PATCH /users/me with a new password or email must carry the "
+			"current one as current_password (fastapi-users does not ask: off)"),
 };
 
 static const char *fu_settings_rule(const void *values, const char **field)
@@ -482,11 +486,31 @@ static enum pc_err fu_patch(struct pc_req *req, struct pc_resp *resp, struct pc_
 	return fu_user_render(req, resp, 200, target);
 }
 
+/* With require_current_password, a new password or email needs the current
+ * password (current_password), unless the user has none: 400
+ * UPDATE_USER_BAD_CURRENT_PASSWORD, nothing changed, when it is missing or
+ * wrong (one hash verification either way). */
 static enum pc_err fu_me_patch(struct pc_req *req, struct pc_resp *resp)
 {
+	const struct fu_settings *st = config_layer_get(pc_ctx_config(req->ctx), &fu_settings);
 	struct pc_user target = *req->user;
+	const char *cur = NULL, *pw = NULL, *email = NULL;
+	enum pc_err err;
 
-	return fu_patch(req, resp, &target);
+	if (!st->require_current_password)
+		return fu_patch(req, resp, &target);
+	err = req_json_str(req, "password", false, &pw);
+	if (err == PC_OK)
+		err = req_json_str(req, "email", false, &email);
+	if (err == PC_OK)
+		err = req_json_str(req, "current_password", false, &cur);
+	if (err == PC_OK && (pw != NULL || email != NULL))
+		err = pc_user_check_password(req->ctx, target.id, cur, cur != NULL ? strlen(cur) : 0);
+	if (err == PC_EBADCREDS)
+		return fu_detail(req, resp, 400, "UPDATE_USER_BAD_CURRENT_PASSWORD", NULL);
+	if (err != PC_OK && err != PC_EINVAL)
+		return err;
+	return fu_patch(req, resp, &target); /* a field of the wrong type: its 422 */
 }
 
 static enum pc_err fu_user_get(struct pc_req *req, struct pc_resp *resp)

@@ -138,3 +138,34 @@ def test_a_superuser_lists_and_ends_any_users_sign_ins(server):
     r = server.get("/users/0190a000-0000-7000-8000-00000000ffff/sessions",
                    headers=bearer(admin))
     assert r.status_code == 404 and r.json() == {"detail": "Not Found"}
+
+
+# ---- require_current_password --------------------------------------------------------------
+
+
+def test_require_current_password_guards_password_and_email_changes(server_factory):
+    srv = server_factory(require_current_password=True)
+    u = srv.register_ok(password=PW)
+    jwt = srv.login(u["email"], PW)
+    before = srv.user_row(id=u["id"])
+    for body in ({"password": "another-horse-8"},
+                 {"password": "another-horse-8", "current_password": "wrong-horse-1"},
+                 {"email": srv.fresh_email()},
+                 {"email": srv.fresh_email(), "current_password": None}):
+        r = srv.patch("/users/me", json=body, headers=bearer(jwt))
+        assert r.status_code == 400, (body, r.text)
+        assert r.json() == {"detail": "UPDATE_USER_BAD_CURRENT_PASSWORD"}
+    assert srv.user_row(id=u["id"]) == before, "nothing changed"
+    r = srv.patch("/users/me", json={"full_name": "No Secret Needed"}, headers=bearer(jwt))
+    assert r.status_code == 200, r.text
+    r = srv.patch("/users/me", json={"password": "another-horse-8", "current_password": PW},
+                  headers=bearer(jwt))
+    assert r.status_code == 200, r.text
+    assert srv.me(jwt).status_code == 401, "the change ended the token it came with"
+    srv.login(u["email"], "another-horse-8")
+
+
+def test_without_require_current_password_fastapi_users_does_not_ask(server):
+    u, jwt, a, b, t = setup_user(server)
+    r = server.patch("/users/me", json={"password": "another-horse-8"}, headers=bearer(jwt))
+    assert r.status_code == 200, r.text
