@@ -77,6 +77,8 @@ enum pc_verr {
 	PC_V_TOO_SHORT,           /* fewer than limit characters */
 	PC_V_TOO_LONG,            /* more than limit characters */
 	PC_V_CONTAINS_EMAIL,      /* a password holding the user's address */
+	PC_V_CONTAINS_USERNAME,   /* a password holding the user's username */
+	PC_V_TOO_WEAK,            /* a password zxcvbn scores below limit (0..4) */
 	PC_V_NAME_INVALID,        /* full_name: over 255 bytes or control characters */
 	PC_V_ROLES_INVALID,       /* roles: a name not 1..32 of [a-z0-9_.-], or over limit names */
 	PC_V_USERNAME_INVALID,    /* not 3..150 of [A-Za-z0-9_.+-] */
@@ -162,6 +164,7 @@ struct pc_config {
 	int refresh_grace_seconds;       /* a spent refresh token may be used again within this */
 	int password_min_length;
 	int password_max_length;
+	int password_min_score;          /* zxcvbn score 0..4 a password needs; 0: no check */
 	int argon2_memory_kib;
 	int argon2_iterations;
 	int argon2_parallelism;

@@ -199,6 +199,8 @@ static const struct config_row settings[] = {
 	      "revoking its family (0: never)"),
 	S_INT(password_min_length, "8", 1, 4096, "shortest password accepted"),
 	S_INT(password_max_length, "4096", 8, 65536, "longest password accepted, in bytes"),
+	S_INT(password_min_score, "2", 0, 4,
+	      "zxcvbn score (0-4) a new password needs: 2 is at least a million guesses; 0: no check"),
 	S_INT(argon2_memory_kib, "19456", 8, 4194304, "argon2id memory cost m (KiB)"),
 	S_INT(argon2_iterations, "2", 1, 100, "argon2id time cost t"),
 	S_INT(argon2_parallelism, "1", 1, 64, "argon2id lanes p"),

@@ -328,9 +328,12 @@ void password_memory_release(void);
 void password_memory_drop(void);
 
 /* PC_OK or PC_EBADPASSWORD with ei->code the rule broken (PC_V_TOO_SHORT,
- * PC_V_TOO_LONG with ei->limit, PC_V_CONTAINS_EMAIL). */
+ * PC_V_TOO_LONG with ei->limit, PC_V_CONTAINS_EMAIL, PC_V_CONTAINS_USERNAME,
+ * PC_V_TOO_WEAK with ei->limit the zxcvbn score needed, password_min_score).
+ * email, username: the user's (NULL or "": none). */
 enum pc_err password_check_policy(const struct pc_config *cfg, const char *pw, size_t len,
-				     const char *email, struct pc_errinfo *ei);
+				     const char *email, const char *username,
+				     struct pc_errinfo *ei);
 
 /* ---- jwt ------------------------------------------------------------------- */
 

@@ -417,7 +417,8 @@ static enum pc_err ot_reset(struct pc_ctx *ctx, const char *token, const char *c
 	if (err == PC_OK && !u.is_active)
 		err = PC_EBADCREDS;
 	if (err == PC_OK)
-		err = password_check_policy(&ctx->cfg, password, password_len, u.email, ei);
+		err = password_check_policy(&ctx->cfg, password, password_len, u.email, u.username,
+					    ei);
 	if (err == PC_OK)
 		err = password_hash(&ctx->argon2, password, password_len, phc, sizeof(phc));
 	if (err != PC_OK)

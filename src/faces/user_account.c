@@ -284,6 +284,10 @@ static const char *ua_field_msg(struct pc_req *req, const struct pc_errinfo *ei,
 		return arena_printf(req->arena, "%s is too long (at most %ld)", f, ei->limit);
 	case PC_V_CONTAINS_EMAIL:
 		return arena_printf(req->arena, "%s must not contain the email", f);
+	case PC_V_CONTAINS_USERNAME:
+		return arena_printf(req->arena, "%s must not contain the username", f);
+	case PC_V_TOO_WEAK:
+		return arena_printf(req->arena, "%s is too easy to guess", f);
 	case PC_V_TAKEN:
 		return arena_printf(req->arena, "%s is not allowed", f);
 	case PC_V_INVALID:
