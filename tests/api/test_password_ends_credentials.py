@@ -206,3 +206,25 @@ def test_other_users_keep_their_credentials(srv):
     by_fu_patch(srv, None, *a, ca)
     assert probes(srv, ca) == REFUSED
     assert all(v == 200 for v in probes(srv, cb).values())
+
+
+def test_the_cli_set_password_ends_every_credential(srv, sink):
+    """`portcullis user set-password`, another process on the same database:
+    the running server sees it within auth_cache_ms (1 s)."""
+    import time
+    from conftest import run_cli
+    name, email, uid = new_user(srv)
+    c = credentials(srv, name, email)
+    p = run_cli(["user", "set-password", "--email", email, "--password-stdin"],
+                db_path=srv.db_path, input=NEW_PW + "\n", env={"PORTCULLIS_SMTP_URL": sink.url})
+    assert p.returncode == 0, p.stderr
+    assert uid in p.stdout
+    time.sleep(1.2)
+    assert probes(srv, c) == REFUSED
+    fresh = credentials(srv, name, email, NEW_PW)
+    assert all(v == 200 for v in probes(srv, fresh).values())
+    # the policy applies there too, and nothing changes
+    p = run_cli(["user", "set-password", "--email", email, "--password-stdin"],
+                db_path=srv.db_path, input="password\n", env={"PORTCULLIS_SMTP_URL": sink.url})
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    srv.login(email, NEW_PW)
