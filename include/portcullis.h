@@ -165,6 +165,13 @@ struct pc_config {
 	int password_min_length;
 	int password_max_length;
 	int password_min_score;          /* zxcvbn score 0..4 a password needs; 0: no check */
+	int rate_limit_login_ip;         /* logins per client a minute; 0: no limit */
+	int rate_limit_mail_address;     /* mail requests per address per 15 min; 0: none */
+	int rate_limit_mail_ip;          /* mail requests per client per 15 min; 0: none */
+	int lockout_threshold;           /* failed logins in a row that lock; 0: never */
+	int lockout_base_seconds;        /* the first lock; doubles per further failure */
+	int lockout_max_seconds;         /* the longest lock */
+	char trusted_proxies[PC_CFG_STR]; /* comma-separated addresses whose X-Forwarded-For counts */
 	int argon2_memory_kib;
 	int argon2_iterations;
 	int argon2_parallelism;
@@ -417,6 +424,29 @@ enum pc_err pc_signins_list(struct pc_ctx *ctx, const char *user_id, struct pc_s
 enum pc_err pc_signin_end(struct pc_ctx *ctx, const char *user_id, const char *id);
 /* Ends every session and family of the user. */
 enum pc_err pc_signins_end_all(struct pc_ctx *ctx, const char *user_id);
+
+/* Rate limits kept in the store (ratelimit.c), shared by every instance. */
+enum pc_limit {
+	PC_LIMIT_LOGIN_IP,     /* logins per client, rate_limit_login_ip a minute */
+	PC_LIMIT_MAIL_ADDRESS, /* mail requests per address, rate_limit_mail_address / 15 min */
+	PC_LIMIT_MAIL_IP,      /* mail requests per client, rate_limit_mail_ip / 15 min */
+	PC_LIMIT__MAX
+};
+#define PC_CLIENT_KEY_MAX 64
+/* Counts one hit of subject (a client key, an address); PC_ELIMITED with
+ * *retry_after seconds when it is over the limit; PC_OK when the limit is
+ * off (0). PC_ESTORE. */
+enum pc_err pc_limit_hit(struct pc_ctx *ctx, enum pc_limit kind, const char *subject,
+			 int64_t *retry_after);
+/* The client's key: the peer address, or with trusted_proxies the nearest
+ * untrusted X-Forwarded-For hop; IPv4 as is, IPv6 by its /64. */
+void pc_client_key(struct pc_ctx *ctx, const char *peer, const char *xff,
+		   char out[PC_CLIENT_KEY_MAX]);
+/* How long the login identifier stays locked (0: not locked). PC_ESTORE. */
+enum pc_err pc_login_retry_after(struct pc_ctx *ctx, const char *ident, int64_t *retry_after);
+/* Unlocks a login identifier (its failed logins forgotten): a superuser's
+ * call. PC_ESTORE. */
+enum pc_err pc_login_unlock(struct pc_ctx *ctx, const char *ident);
 
 /* Database sessions: opaque 256-bit token, stored as its SHA-256. */
 enum pc_err pc_session_create(struct pc_ctx *ctx, const struct pc_user *u, const char *ip,

@@ -4,6 +4,7 @@
  *   user create --email E --password-stdin [--superuser] [--verified]
  *               [--username U] [--full-name N] [--roles "R ..."]
  *   user set-password --email E --password-stdin
+ *   user unlock --email E | --username U
  *   user list [--json]
  *
  * set-password is a password change like any other: the policy applies, and
@@ -38,6 +39,7 @@ static void user_help(FILE *out)
 		"usage: portcullis user create --email E --password-stdin [--superuser] [--verified]\n"
 		"                              [--username U] [--full-name N] [--roles \"R ...\"]\n"
 		"       portcullis user set-password --email E --password-stdin\n"
+		"       portcullis user unlock --email E | --username U\n"
 		"       portcullis user list [--json]\n\n"
 		"Takes the same --database-url / --config settings as serve.\n");
 }
@@ -214,6 +216,33 @@ static int user_set_password(struct pc_config *cfg, int n, char **a)
 	return CLI_EXIT_OK;
 }
 
+/* unlock --email E | --username U: that identifier's failed logins are
+ * forgotten and its lock ends (known or not: locks do not tell). */
+static int user_unlock(struct pc_config *cfg, int n, char **a)
+{
+	struct pc_errinfo ei = { 0 };
+	struct pc_ctx *ctx;
+	enum pc_err err;
+
+	if (n != 2 || (strcmp(a[0], "--email") != 0 && strcmp(a[0], "--username") != 0)) {
+		fprintf(stderr, "portcullis: user unlock: --email E or --username U\n");
+		return CLI_EXIT_USAGE;
+	}
+	cfg->access_log = false;
+	err = pc_ctx_open(cfg, &ctx, &ei);
+	if (err != PC_OK) {
+		cli_report("cannot open", err, &ei);
+		return CLI_EXIT_FAIL;
+	}
+	err = pc_login_unlock(ctx, a[1]);
+	pc_ctx_free(ctx);
+	if (err != PC_OK) {
+		cli_report("user unlock", err, NULL);
+		return CLI_EXIT_FAIL;
+	}
+	return CLI_EXIT_OK;
+}
+
 struct list_state {
 	bool json;
 	int seen;
@@ -305,6 +334,8 @@ int cli_user(int argc, char **argv)
 		return user_list(&cfg, nrest - 2, rest + 2);
 	if (strcmp(rest[1], "set-password") == 0)
 		return user_set_password(&cfg, nrest - 2, rest + 2);
+	if (strcmp(rest[1], "unlock") == 0)
+		return user_unlock(&cfg, nrest - 2, rest + 2);
 	fprintf(stderr, "portcullis: user: unknown subcommand '%s'\n", rest[1]);
 	user_help(stderr);
 	return CLI_EXIT_USAGE;

@@ -29,18 +29,55 @@
 #include "core/core.h"
 #include "store/store.h"
 
-static enum pc_err login_lookup(struct pc_ctx *ctx, const char *ident, struct pc_user *u)
+/* The identifier's lookup key (a normalised address or username) into key;
+ * false when it is neither (then key holds its text, bounded, for the lock). */
+static bool login_key(const char *ident, char key[PC_EMAIL_MAX + 1], bool *is_email)
 {
-	char key[PC_EMAIL_MAX + 1];
+	*is_email = strchr(ident, '@') != NULL;
+	if (*is_email && email_normalize(ident, NULL, key, NULL) == PC_OK)
+		return true;
+	if (!*is_email && email_username_normalize(ident, key, NULL) == PC_OK)
+		return true;
+	snprintf(key, PC_EMAIL_MAX + 1, "%s", ident);
+	return false;
+}
 
-	if (strchr(ident, '@') != NULL) {
-		if (email_normalize(ident, NULL, key, NULL) != PC_OK)
-			return PC_ENOTFOUND;
-		return STORE_CALL(ctx->store, user_by_email, key, u);
-	}
-	if (email_username_normalize(ident, key, NULL) != PC_OK)
+static enum pc_err login_lookup(struct pc_ctx *ctx, const char *key, bool ok, bool is_email,
+				struct pc_user *u)
+{
+	if (!ok)
 		return PC_ENOTFOUND;
+	if (is_email)
+		return STORE_CALL(ctx->store, user_by_email, key, u);
 	return STORE_CALL(ctx->store, user_by_username, key, u);
+}
+
+enum pc_err pc_login_retry_after(struct pc_ctx *ctx, const char *ident, int64_t *retry_after)
+{
+	char key[PC_EMAIL_MAX + 1], lock[RATELIMIT_KEY_MAX];
+	int64_t hits;
+	bool is_email;
+	enum pc_err err;
+
+	*retry_after = 0;
+	if (ident == NULL)
+		return PC_OK;
+	(void)login_key(ident, key, &is_email);
+	ratelimit_lock_key(key, lock);
+	err = ratelimit_lock_check(ctx, lock, &hits, retry_after);
+	return err == PC_ELIMITED ? PC_OK : err;
+}
+
+enum pc_err pc_login_unlock(struct pc_ctx *ctx, const char *ident)
+{
+	char key[PC_EMAIL_MAX + 1], lock[RATELIMIT_KEY_MAX];
+	bool is_email;
+
+	if (ident == NULL)
+		return PC_EINVAL;
+	(void)login_key(ident, key, &is_email);
+	ratelimit_lock_key(key, lock);
+	return STORE_CALL(ctx->store, rl_clear, lock);
 }
 
 /* Best effort: a failed rehash leaves the old, still valid hash. */
@@ -72,21 +109,36 @@ enum pc_err pc_login(struct pc_ctx *ctx, const char *ident, const char *password
 enum pc_err auth_first_factor(struct pc_ctx *ctx, const char *ident, const char *password,
 			      size_t password_len, struct pc_user *out)
 {
+	char key[PC_EMAIL_MAX + 1], lock[RATELIMIT_KEY_MAX];
 	struct pc_user u;
-	bool needs_rehash = false;
+	bool needs_rehash = false, key_ok, is_email;
+	int64_t hits, retry;
 	enum pc_err err;
 
 	if (ident == NULL || password == NULL)
 		return PC_EBADCREDS;
-	err = login_lookup(ctx, ident, &u);
+	key_ok = login_key(ident, key, &is_email);
+	ratelimit_lock_key(key, lock);
+	/* a locked identifier, known or not, is refused before any hash work */
+	err = ratelimit_lock_check(ctx, lock, &hits, &retry);
+	if (err != PC_OK)
+		return err;
+	err = login_lookup(ctx, key, key_ok, is_email, &u);
 	if (err == PC_ESTORE)
 		return err;
 	if (err != PC_OK || u.hashed_password[0] == '\0') {
 		password_dummy_verify(&ctx->argon2, password, password_len);
-		return PC_EBADCREDS;
+		err = ratelimit_lock_record(ctx, lock, true, hits);
+		return err == PC_OK ? PC_EBADCREDS : err;
 	}
 	err = password_verify(&ctx->argon2, u.hashed_password, password, password_len,
 				 &needs_rehash);
+	/* the lock counts wrong passwords only: a right one clears the count,
+	 * whatever comes after (inactive, unverified) */
+	if (ratelimit_lock_record(ctx, lock, err != PC_OK, hits) != PC_OK) {
+		err = PC_ESTORE;
+		goto out_wipe;
+	}
 	if (err != PC_OK) {
 		err = PC_EBADCREDS;
 		goto out_wipe;

@@ -729,6 +729,20 @@ enum pc_err webhook_deliver(struct outbox_attempt *a);
 /* "sha256=" + hex HMAC-SHA256(secret, body). out holds 7 + 64 + 1. */
 void webhook_signature(const char *secret, const char *body, size_t n, char out[72]);
 
+/* ---- ratelimit (ratelimit.c): window counters, account lockout ----------------- */
+
+#define RATELIMIT_KEY_MAX (PC_EMAIL_MAX + 32)
+
+/* The lock key of a login identifier (its normalised address or username). */
+void ratelimit_lock_key(const char *ident_key, char out[RATELIMIT_KEY_MAX]);
+/* PC_ELIMITED with *retry_after seconds while key is locked; *hits gets its
+ * failures in a row (0: none). PC_OK when lockout is off. PC_ESTORE. */
+enum pc_err ratelimit_lock_check(struct pc_ctx *ctx, const char *key, int64_t *hits,
+				 int64_t *retry_after);
+/* After a login: a failure counts one more (and locks past the threshold);
+ * a success clears a count there was (hits, from ratelimit_lock_check). */
+enum pc_err ratelimit_lock_record(struct pc_ctx *ctx, const char *key, bool failed, int64_t hits);
+
 /* ---- ctx ----------------------------------------------------------------------- */
 
 struct pc_ctx {

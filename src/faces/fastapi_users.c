@@ -38,7 +38,7 @@ static pc_handler_fn fu_register, fu_jwt_login, fu_jwt_logout, fu_cookie_login,
 	fu_cookie_logout, fu_me_get, fu_me_patch, fu_user_get, fu_user_patch, fu_user_delete,
 	fu_protected, fu_forgot_password, fu_reset_password, fu_request_verify, fu_verify,
 	fu_me_signins, fu_me_signin_end, fu_me_signins_end, fu_user_signins, fu_user_signin_end,
-	fu_user_signins_end;
+	fu_user_signins_end, fu_user_unlock;
 
 #define AUTHED (PC_R_AUTH | PC_R_ACTIVE)
 
@@ -75,6 +75,7 @@ static const struct pc_route fu_users_routes[] = {
 	{ "GET", "/{id}/sessions", fu_user_signins, AUTHED | PC_R_SUPERUSER },
 	{ "DELETE", "/{id}/sessions", fu_user_signins_end, AUTHED | PC_R_SUPERUSER },
 	{ "DELETE", "/{id}/sessions/{sid}", fu_user_signin_end, AUTHED | PC_R_SUPERUSER },
+	{ "POST", "/{id}/unlock", fu_user_unlock, AUTHED | PC_R_SUPERUSER },
 	{ "GET", "/{id}", fu_user_get, AUTHED | PC_R_SUPERUSER },
 	{ "PATCH", "/{id}", fu_user_patch, AUTHED | PC_R_SUPERUSER | PC_R_JSON | PC_R_SLOW },
 	{ "DELETE", "/{id}", fu_user_delete, AUTHED | PC_R_SUPERUSER },
@@ -198,6 +199,8 @@ static const struct fu_errmap fu_login_errs[] = {
 	/* fastapi-users has no second step: a user with TOTP on logs in at
 	 * MyAuth's /login/oauth + /login/totp, never here with a password alone */
 	{ PC_ESECONDFACTOR, 400, "LOGIN_TOTP_REQUIRED", false },
+	/* too many logins of this client, or the identifier locked (Retry-After) */
+	{ PC_ELIMITED, 429, "LOGIN_TOO_MANY_ATTEMPTS", false },
 	{ PC_OK, 0, NULL, false },
 };
 
@@ -223,6 +226,7 @@ static const struct fu_errmap fu_verify_errs[] = {
 /* forgot-password, request-verify-token: 202 whatever the address; only a
  * malformed one (422) or a failing server (500) answers otherwise. */
 static const struct fu_errmap fu_accepted_errs[] = {
+	{ PC_ELIMITED, 429, "TOO_MANY_REQUESTS", false }, /* Retry-After */
 	{ PC_OK, 0, NULL, false },
 };
 
@@ -328,22 +332,29 @@ static enum pc_err fu_register(struct pc_req *req, struct pc_resp *resp)
 	return fu_user_render(req, resp, 201, &u);
 }
 
-/* Shared by both backends: read the form, check the password. */
-static enum pc_err fu_login_user(struct pc_req *req, struct pc_user *u)
+/* Shared by both backends: read the form, count the client's login, check
+ * the password (PC_ELIMITED, Retry-After set: the client or the identifier
+ * is over its limit). */
+static enum pc_err fu_login_user(struct pc_req *req, struct pc_resp *resp, struct pc_user *u)
 {
 	const char *username, *password;
 	enum pc_err err = fastapi_read_password_form(req, &username, &password);
 
+	if (err == PC_OK)
+		err = face_limit_client(req, resp, PC_LIMIT_LOGIN_IP);
 	if (err != PC_OK)
 		return err;
-	return pc_login(req->ctx, username, password, strlen(password), u);
+	err = pc_login(req->ctx, username, password, strlen(password), u);
+	if (err == PC_ELIMITED)
+		err = face_login_locked(req, resp, username);
+	return err;
 }
 
 static enum pc_err fu_jwt_login(struct pc_req *req, struct pc_resp *resp)
 {
 	char token[PC_JWT_MAX];
 	struct pc_user u;
-	enum pc_err err = fu_login_user(req, &u);
+	enum pc_err err = fu_login_user(req, resp, &u);
 
 	if (err == PC_OK)
 		err = pc_jwt_issue(req->ctx, &u, token, sizeof(token));
@@ -385,7 +396,7 @@ static enum pc_err fu_cookie_login(struct pc_req *req, struct pc_resp *resp)
 	char token[PC_TOKEN_MAX];
 	struct pc_cookie c;
 	struct pc_user u;
-	enum pc_err err = fu_login_user(req, &u);
+	enum pc_err err = fu_login_user(req, resp, &u);
 
 	if (err == PC_OK)
 		err = pc_session_create(req->ctx, &u, req->client_ip,
@@ -421,6 +432,8 @@ static enum pc_err fu_forgot_password(struct pc_req *req, struct pc_resp *resp)
 	enum pc_err err = fu_read_email(req, &email);
 
 	if (err == PC_OK)
+		err = face_limit_mail(req, resp, email);
+	if (err == PC_OK)
 		err = pc_password_forgot(req->ctx, email, &req->errinfo);
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_accepted_errs);
@@ -445,6 +458,8 @@ static enum pc_err fu_request_verify(struct pc_req *req, struct pc_resp *resp)
 	const char *email;
 	enum pc_err err = fu_read_email(req, &email);
 
+	if (err == PC_OK)
+		err = face_limit_mail(req, resp, email);
 	if (err == PC_OK)
 		err = pc_verify_request(req->ctx, email, &req->errinfo);
 	if (err != PC_OK)
@@ -630,6 +645,22 @@ static enum pc_err fu_user_signins_end(struct pc_req *req, struct pc_resp *resp)
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_lookup_errs);
 	return fu_signins_end(req, resp, u.id);
+}
+
+/* A superuser ends the lock of the user's address and username (its failed
+ * logins forgotten): 204. */
+static enum pc_err fu_user_unlock(struct pc_req *req, struct pc_resp *resp)
+{
+	struct pc_user u;
+	enum pc_err err = pc_user_get(req->ctx, req_param_get(req, "id"), &u);
+
+	if (err == PC_OK && u.email[0] != '\0')
+		err = pc_login_unlock(req->ctx, u.email);
+	if (err == PC_OK && u.username[0] != '\0')
+		err = pc_login_unlock(req->ctx, u.username);
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_lookup_errs);
+	return resp_status(resp, 204);
 }
 
 static enum pc_err fu_protected(struct pc_req *req, struct pc_resp *resp)

@@ -167,6 +167,7 @@ static const struct ma_errmap ma_signup_errs[] = {
 static const struct ma_errmap ma_login_errs[] = {
 	{ PC_EBADCREDS, 400, "Login failed; incorrect email or password." },
 	{ PC_ENOTVERIFIED, 400, "Login failed; incorrect email or password." },
+	{ PC_ELIMITED, 429, "Too many attempts; try again later." }, /* Retry-After */
 	{ PC_OK, 0, NULL },
 };
 
@@ -207,6 +208,7 @@ static const struct ma_errmap ma_claim_errs[] = {
 	{ PC_EBADCREDS, 400, MA_BAD_CLAIM },
 	{ PC_ENOTFOUND, 400, MA_BAD_CLAIM }, /* the user deleted as the tokens were issued */
 	{ PC_EUNAUTHORIZED, 403, MA_BAD_TOKEN },
+	{ PC_ELIMITED, 429, "Too many attempts; try again later." }, /* magic, recover */
 	{ PC_OK, 0, NULL },
 };
 
@@ -416,7 +418,12 @@ static enum pc_err ma_oauth(struct pc_req *req, struct pc_resp *resp)
 	enum pc_err err = fastapi_read_password_form(req, &username, &password);
 
 	if (err == PC_OK)
+		err = face_limit_client(req, resp, PC_LIMIT_LOGIN_IP);
+	if (err == PC_OK) {
 		err = auth_first_factor(req->ctx, username, password, strlen(password), &u);
+		if (err == PC_ELIMITED)
+			err = face_login_locked(req, resp, username);
+	}
 	if (err != PC_OK)
 		return ma_fail(req, resp, err, ma_login_errs);
 	return ma_login_issue(req, resp, &u, ma_login_errs);
@@ -476,9 +483,11 @@ static enum pc_err ma_magic(struct pc_req *req, struct pc_resp *resp)
 {
 	const struct ma_settings *s = config_layer_get(pc_ctx_config(req->ctx), &ma_settings);
 	char claim[PC_TOKEN_MAX];
-	enum pc_err err = pc_magic_request(req->ctx, req_param_get(req, "email"),
-					   s != NULL && s->open_registration, claim,
-					   &req->errinfo);
+	enum pc_err err = face_limit_mail(req, resp, req_param_get(req, "email"));
+
+	if (err == PC_OK)
+		err = pc_magic_request(req->ctx, req_param_get(req, "email"),
+				       s != NULL && s->open_registration, claim, &req->errinfo);
 
 	if (err != PC_OK)
 		return ma_email_fail(req, resp, err);
@@ -505,8 +514,11 @@ static enum pc_err ma_claim(struct pc_req *req, struct pc_resp *resp)
 static enum pc_err ma_recover(struct pc_req *req, struct pc_resp *resp)
 {
 	char claim[PC_TOKEN_MAX];
-	enum pc_err err = pc_password_recover(req->ctx, req_param_get(req, "email"), claim,
-					      &req->errinfo);
+	enum pc_err err = face_limit_mail(req, resp, req_param_get(req, "email"));
+
+	if (err == PC_OK)
+		err = pc_password_recover(req->ctx, req_param_get(req, "email"), claim,
+					  &req->errinfo);
 
 	if (err != PC_OK)
 		return ma_email_fail(req, resp, err);

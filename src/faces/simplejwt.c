@@ -406,7 +406,16 @@ static enum pc_err sj_token(struct pc_req *req, struct pc_resp *resp)
 
 	if (!sj_read(req, sj_serializer_of(sj_token), f, &bad))
 		return sj_invalid(req, resp, bad);
-	err = pc_login(req->ctx, f[0], f[1], strlen(f[1]), &u);
+	err = face_limit_client(req, resp, PC_LIMIT_LOGIN_IP);
+	if (err == PC_OK) {
+		err = pc_login(req->ctx, f[0], f[1], strlen(f[1]), &u);
+		if (err == PC_ELIMITED)
+			err = face_login_locked(req, resp, f[0]);
+	}
+	/* DRF's throttling answer (Retry-After set) */
+	if (err == PC_ELIMITED)
+		return resp_json(resp, 429, req_json_keep(req,
+			json_pack("{s:s}", "detail", "Request was throttled.")));
 	/* unknown, wrong password, inactive, unverified, TOTP on: one answer */
 	if (err == PC_EBADCREDS || err == PC_ENOTVERIFIED || err == PC_ESECONDFACTOR)
 		return sj_401(req, resp, json_pack("{s:s}", "detail", SJ_NO_ACCOUNT));

@@ -570,7 +570,14 @@ static enum pc_err ua_login(struct pc_req *req, struct pc_resp *resp)
 		err = req_json_str(req, "pwd", true, &pwd);
 	if (err != PC_OK)
 		return ua_bad_field(req, resp, "pwd");
-	err = pc_login(req->ctx, username, pwd, strlen(pwd), &u);
+	err = face_limit_client(req, resp, PC_LIMIT_LOGIN_IP);
+	if (err == PC_OK) {
+		err = pc_login(req->ctx, username, pwd, strlen(pwd), &u);
+		if (err == PC_ELIMITED)
+			err = face_login_locked(req, resp, username);
+	}
+	if (err == PC_ELIMITED) /* Flask-Limiter's words; Retry-After set */
+		return ua_msg(req, resp, 429, "Too many requests");
 	/* unknown, wrong password, inactive, unverified, TOTP on: one answer */
 	if (err == PC_EBADCREDS || err == PC_ENOTVERIFIED || err == PC_ESECONDFACTOR)
 		return ua_msg(req, resp, 401, "Wrong username or password");
@@ -692,6 +699,13 @@ static enum pc_err ua_reset_request(struct pc_req *req, struct pc_resp *resp)
 	err = ua_str(req, "username", true, PC_USERNAME_MAX, &username);
 	if (err != PC_OK)
 		return ua_bad_field(req, resp, "pwd");
+	err = face_limit_mail(req, resp, NULL);
+	if (err == PC_OK)
+		err = face_limit_subject(req, resp, PC_LIMIT_MAIL_ADDRESS, username);
+	if (err == PC_ELIMITED)
+		return ua_msg(req, resp, 429, "Too many requests");
+	if (err != PC_OK)
+		return ua_fail(req, resp, err);
 	err = onetime_forgot_username(req->ctx, username, &known);
 	if (err != PC_OK)
 		return ua_fail(req, resp, err);

@@ -40,6 +40,7 @@ static const char *const n_cols[] = { "n" };
 static const char *const id_cols[] = { "id" };
 static const char *const value_cols[] = { "value" };
 static const char *const page_cols[] = { "first_created_at", "first_id", "n" };
+static const char *const rl_cols[] = { "hits", "at" };
 static const char *const signin_cols[] = {
 	"id", "kind", "created_at", "last_seen_at", "expires_at", "ip", "user_agent",
 };
@@ -53,6 +54,9 @@ const struct store_cols store_stmt_cols[STMT__MAX] = {
 	[STMT_FOREIGN_KEYS_BROKEN] = COLS(n_cols),
 	[STMT_SYNCHRONOUS] = COLS(n_cols),
 	[STMT_SIGNINS_OF_USER] = COLS(signin_cols),
+	[STMT_RL_HIT] = COLS(rl_cols),
+	[STMT_RL_GET] = COLS(rl_cols),
+	[STMT_RL_FAIL] = COLS(rl_cols),
 	[STMT_USER_BY_ID] = COLS(user_cols),
 	[STMT_USER_BY_ID_UNREVOKED] = COLS(user_cols),
 	[STMT_USER_BY_ID_UNREVOKED_FAMILY] = COLS(user_cols),
@@ -778,6 +782,81 @@ enum pc_err store_session_delete_user(struct pc_store *s, const char *user_id)
 	int64_t n;
 
 	return delete_by(s, STMT_SESSION_DELETE_USER, user_id, &n);
+}
+
+/* ---- rate limits (migration 012) --------------------------------------------------------------- */
+
+/* Runs a statement of rl_cols with args into *hits and *at. */
+static enum pc_err rl_row(struct pc_store *s, enum store_stmt id, const struct store_arg *args,
+			  size_t n, int64_t *hits, int64_t *at)
+{
+	struct q q;
+	enum pc_err err = q_row(s, id, args, n, &q);
+
+	*hits = 0;
+	*at = 0;
+	if (err == PC_ENOTFOUND)
+		return PC_OK;
+	if (err != PC_OK)
+		return err;
+	*hits = q_int(&q, 0);
+	*at = q_int(&q, 1);
+	q_done(&q);
+	return PC_OK;
+}
+
+enum pc_err store_rl_hit(struct pc_store *s, const char *key, int64_t now, int64_t window,
+			 int64_t *hits, int64_t *window_start)
+{
+	const struct store_arg args[] = {
+		A_TEXT(":key", key), A_INT(":now", now), A_INT(":window", window),
+	};
+
+	if (key == NULL)
+		return PC_EINVAL;
+	return rl_row(s, STMT_RL_HIT, args, NARGS(args), hits, window_start);
+}
+
+enum pc_err store_rl_get(struct pc_store *s, const char *key, int64_t *hits, int64_t *locked_until)
+{
+	const struct store_arg args[] = { A_TEXT(":key", key) };
+
+	if (key == NULL)
+		return PC_EINVAL;
+	return rl_row(s, STMT_RL_GET, args, NARGS(args), hits, locked_until);
+}
+
+enum pc_err store_rl_fail(struct pc_store *s, const char *key, int64_t now, int64_t *hits,
+			  int64_t *locked_until)
+{
+	const struct store_arg args[] = { A_TEXT(":key", key), A_INT(":now", now) };
+
+	if (key == NULL)
+		return PC_EINVAL;
+	return rl_row(s, STMT_RL_FAIL, args, NARGS(args), hits, locked_until);
+}
+
+enum pc_err store_rl_lock(struct pc_store *s, const char *key, int64_t until)
+{
+	const struct store_arg args[] = { A_TEXT(":key", key), A_INT(":until", until) };
+
+	if (key == NULL)
+		return PC_EINVAL;
+	return q_write(s, STMT_RL_LOCK, args, NARGS(args), NULL, NULL);
+}
+
+enum pc_err store_rl_clear(struct pc_store *s, const char *key)
+{
+	int64_t n;
+
+	return delete_by(s, STMT_RL_CLEAR, key, &n);
+}
+
+enum pc_err store_rl_purge(struct pc_store *s, int64_t before, int64_t now)
+{
+	const struct store_arg args[] = { A_INT(":before", before), A_INT(":now", now) };
+
+	return q_write(s, STMT_RL_PURGE, args, NARGS(args), NULL, NULL);
 }
 
 /* ---- a user's sign-ins: its sessions and refresh families ------------------------------------- */

@@ -115,6 +115,25 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 	/* A session's id is 's' and the first 32 hex digits of its token's hash
 	 * (the hash of a hash: it opens nothing); a refresh family's is 'r' and
 	 * its id. A family's last use is its newest token's creation. */
+	/* A window that began :window seconds ago or more starts again. */
+	[STMT_RL_HIT] =
+		"INSERT INTO rate_limits (key, window_start, hits) VALUES (:key, :now, 1) "
+		"ON CONFLICT (key) DO UPDATE SET "
+		"hits = CASE WHEN rate_limits.window_start <= :now - :window THEN 1 "
+		"ELSE rate_limits.hits + 1 END, "
+		"window_start = CASE WHEN rate_limits.window_start <= :now - :window THEN :now "
+		"ELSE rate_limits.window_start END "
+		"RETURNING hits, window_start AS at",
+	[STMT_RL_GET] = "SELECT hits, locked_until AS at FROM rate_limits WHERE key = :key",
+	[STMT_RL_FAIL] =
+		"INSERT INTO rate_limits (key, window_start, hits) VALUES (:key, :now, 1) "
+		"ON CONFLICT (key) DO UPDATE SET hits = rate_limits.hits + 1, window_start = :now "
+		"RETURNING hits, locked_until AS at",
+	[STMT_RL_LOCK] =
+		"UPDATE rate_limits SET locked_until = :until WHERE key = :key AND locked_until < :until",
+	[STMT_RL_CLEAR] = "DELETE FROM rate_limits WHERE key = :key",
+	[STMT_RL_PURGE] =
+		"DELETE FROM rate_limits WHERE window_start <= :before AND locked_until <= :now",
 	[STMT_SIGNINS_OF_USER] =
 		"SELECT 's' || substr(token_hash, 1, 32) AS id, 'session' AS kind, created_at, "
 		"last_seen_at, expires_at, coalesce(ip, '') AS ip, "

@@ -277,6 +277,22 @@ enum pc_err store_session_user(struct pc_store *s, const char *token_hash, int64
 enum pc_err store_session_delete(struct pc_store *s, const char *token_hash); /* PC_ENOTFOUND */
 enum pc_err store_session_delete_user(struct pc_store *s, const char *user_id);
 
+/* Rate limits (migration 012). rl_hit counts one hit of key in a window of
+ * window seconds (a window begun window seconds before now or earlier starts
+ * again): *hits and *window_start after it, in one statement. rl_get reads
+ * an account lock row (*hits failures in a row, *locked_until; both 0 when
+ * there is none); rl_fail counts one more failure (*hits after it); rl_lock
+ * moves locked_until to until when that is later; rl_clear deletes key;
+ * rl_purge deletes rows idle since before and not locked at now. PC_ESTORE. */
+enum pc_err store_rl_hit(struct pc_store *s, const char *key, int64_t now, int64_t window,
+			 int64_t *hits, int64_t *window_start);
+enum pc_err store_rl_get(struct pc_store *s, const char *key, int64_t *hits, int64_t *locked_until);
+enum pc_err store_rl_fail(struct pc_store *s, const char *key, int64_t now, int64_t *hits,
+			  int64_t *locked_until);
+enum pc_err store_rl_lock(struct pc_store *s, const char *key, int64_t until);
+enum pc_err store_rl_clear(struct pc_store *s, const char *key);
+enum pc_err store_rl_purge(struct pc_store *s, int64_t before, int64_t now);
+
 /* A user's sign-ins (struct pc_signin, portcullis.h), oldest first. */
 typedef int store_signin_cb(const struct pc_signin *r, void *arg); /* nonzero stops */
 enum pc_err store_signins_of_user(struct pc_store *s, const char *user_id, int64_t now,
