@@ -739,6 +739,8 @@ void ratelimit_lock_key(const char *ident_key, char out[RATELIMIT_KEY_MAX]);
  * failures in a row (0: none). PC_OK when lockout is off. PC_ESTORE. */
 enum pc_err ratelimit_lock_check(struct pc_ctx *ctx, const char *key, int64_t *hits,
 				 int64_t *retry_after);
+/* Deletes counters idle for a day and not locked at now (housekeeping). */
+enum pc_err ratelimit_purge(struct pc_ctx *ctx, int64_t now);
 /* After a login: a failure counts one more (and locks past the threshold);
  * a success clears a count there was (hits, from ratelimit_lock_check). */
 enum pc_err ratelimit_lock_record(struct pc_ctx *ctx, const char *key, bool failed, int64_t hits);

@@ -35,6 +35,7 @@ static const struct housekeeping_job {
 	{ "expired sessions and revoked JWT ids", 300, purge_sessions },
 	{ "expired one-time tokens and delivered outbox rows", 300, outbox_purge },
 	{ "expired refresh tokens and emptied refresh families", 300, refresh_purge },
+	{ "idle rate-limit counters", 300, ratelimit_purge },
 };
 #define HOUSEKEEPING_NJOBS (sizeof(housekeeping_jobs) / sizeof(housekeeping_jobs[0]))
 

@@ -134,6 +134,11 @@ enum pc_err ratelimit_lock_record(struct pc_ctx *ctx, const char *key, bool fail
 	return STORE_CALL(ctx->store, rl_lock, key, now + lock);
 }
 
+enum pc_err ratelimit_purge(struct pc_ctx *ctx, int64_t now)
+{
+	return STORE_CALL(ctx->store, rl_purge, now - 86400, now);
+}
+
 /* ---- client keys ------------------------------------------------------------------ */
 
 /* The key of one address's text (whitespace around it ignored): IPv4 dotted,
