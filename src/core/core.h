@@ -168,6 +168,12 @@ struct refresh_pair {
  * user is gone; PC_ESTORE, PC_EINTERNAL. */
 enum pc_err refresh_login(struct pc_ctx *ctx, const struct jwt_claims_table *t,
 			  const struct pc_user *u, struct refresh_pair *out);
+/* refresh_login, keeping where the login came from (the client's address and
+ * user agent, NULL: not known; the agent cut to 255 bytes) with the family,
+ * for the user's list of its sign-ins. */
+enum pc_err refresh_login_from(struct pc_ctx *ctx, const struct jwt_claims_table *t,
+			       const struct pc_user *u, const char *ip, const char *user_agent,
+			       struct refresh_pair *out);
 /* Spends token and issues its child in the same family, in one transaction;
  * u (may be NULL) gets the user. PC_EUNAUTHORIZED for a token that is not
  * ours, expired, revoked, or whose user is inactive or gone (nothing

@@ -382,7 +382,8 @@ static enum pc_err ma_pair_issue(struct pc_req *req, struct pc_resp *resp,
 				 const struct pc_user *u, const struct ma_errmap *errs)
 {
 	struct refresh_pair pair;
-	enum pc_err err = refresh_login(req->ctx, &jwt_claims_rfc7519, u, &pair);
+	enum pc_err err = refresh_login_from(req->ctx, &jwt_claims_rfc7519, u, req->client_ip,
+					     req_header_get(req, "User-Agent"), &pair);
 
 	if (err != PC_OK)
 		return ma_fail(req, resp, err, errs);

@@ -388,7 +388,8 @@ static enum pc_err sj_login_issue(struct pc_req *req, struct pc_resp *resp, int 
 				  const struct pc_user *u)
 {
 	struct refresh_pair pair;
-	enum pc_err err = refresh_login(req->ctx, &jwt_claims_simplejwt, u, &pair);
+	enum pc_err err = refresh_login_from(req->ctx, &jwt_claims_simplejwt, u, req->client_ip,
+					     req_header_get(req, "User-Agent"), &pair);
 
 	if (err != PC_OK)
 		return sj_fail(req, resp, err);

@@ -582,7 +582,8 @@ static enum pc_err ua_login(struct pc_req *req, struct pc_resp *resp)
 	if (err == PC_EBADCREDS || err == PC_ENOTVERIFIED || err == PC_ESECONDFACTOR)
 		return ua_msg(req, resp, 401, "Wrong username or password");
 	if (err == PC_OK)
-		err = refresh_login(req->ctx, &jwt_claims_flask, &u, &pair);
+		err = refresh_login_from(req->ctx, &jwt_claims_flask, &u, req->client_ip,
+					 req_header_get(req, "User-Agent"), &pair);
 	if (err != PC_OK)
 		return ua_fail(req, resp, err);
 	return ua_pair_render(req, resp, &pair, u.id, "login successful");

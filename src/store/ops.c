@@ -1310,11 +1310,12 @@ enum pc_err store_outbox_failed(struct pc_store *s, int64_t id, int64_t now,
 /* ---- refresh families ------------------------------------------------------------------------ */
 
 enum pc_err store_refresh_family_insert(struct pc_store *s, const char *family_id,
-					const char *user_id, int64_t now)
+					const char *user_id, int64_t now, const char *ip,
+					const char *user_agent)
 {
 	const struct store_arg args[] = {
 		A_TEXT(":family_id", family_id), A_TEXT(":user_id", user_id),
-		A_INT(":created_at", now),
+		A_INT(":created_at", now), A_TEXT(":ip", ip), A_TEXT(":user_agent", user_agent),
 	};
 
 	if (family_id == NULL || user_id == NULL)

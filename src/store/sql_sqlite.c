@@ -144,7 +144,8 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 		"(SELECT max(t.created_at) FROM refresh_tokens AS t "
 		"WHERE t.family_id = f.family_id) AS last_seen_at, "
 		"(SELECT max(t.expires_at) FROM refresh_tokens AS t "
-		"WHERE t.family_id = f.family_id) AS expires_at, '' AS ip, '' AS user_agent "
+		"WHERE t.family_id = f.family_id) AS expires_at, coalesce(f.ip, '') AS ip, "
+		"coalesce(f.user_agent, '') AS user_agent "
 		"FROM refresh_families AS f WHERE f.user_id = :user_id AND f.revoked_at IS NULL "
 		"AND EXISTS (SELECT 1 FROM refresh_tokens AS t WHERE t.family_id = f.family_id "
 		"AND t.used_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > :now) "
@@ -216,8 +217,8 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 		"AND EXISTS (SELECT 1 FROM refresh_families AS f WHERE f.family_id = :family "
 		"AND f.user_id = :id AND f.revoked_at IS NULL)",
 	[STMT_RF_FAMILY_INSERT] =
-		"INSERT INTO refresh_families (family_id, user_id, created_at) "
-		"VALUES (:family_id, :user_id, :created_at)",
+		"INSERT INTO refresh_families (family_id, user_id, created_at, ip, user_agent) "
+		"VALUES (:family_id, :user_id, :created_at, :ip, :user_agent)",
 	[STMT_RF_INSERT] =
 		"INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at) "
 		"VALUES (:token_hash, :family_id, :user_id, :created_at, :expires_at)",

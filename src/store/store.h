@@ -364,7 +364,8 @@ enum pc_err store_mail_purge(struct pc_store *s, int64_t now, int64_t done_befor
  * store_begin/commit: they join the caller's transaction).
  * family_insert: a new live family of user_id. PC_ENOTFOUND when the user is gone. */
 enum pc_err store_refresh_family_insert(struct pc_store *s, const char *family_id,
-					const char *user_id, int64_t now);
+					const char *user_id, int64_t now, const char *ip,
+					const char *user_agent);
 /* Inserts a token row (used_at and revoked_at NULL). PC_EEXISTS, PC_ENOTFOUND. */
 enum pc_err store_refresh_insert(struct pc_store *s, const struct pc_refresh_row *row);
 /* Spends the token by one compare-and-swap: used_at = now where it is unused,

@@ -22,7 +22,8 @@ def cookie_login(srv, email, ua):
 
 
 def token_login(srv, email):
-    r = srv.post("/auth/login/oauth", data={"username": email, "password": PW})
+    r = srv.post("/auth/login/oauth", data={"username": email, "password": PW},
+                 headers={"User-Agent": "cli-app/3.0"})
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -50,7 +51,7 @@ def test_a_user_lists_its_sessions_and_refresh_families(server):
     assert {s["user_agent"] for s in sessions} == {"browser-a/1.0", "browser-b/2.0"}
     assert all(s["ip"] == "127.0.0.1" for s in sessions)
     fam = [s for s in got if s["kind"] == "refresh"][0]
-    assert fam["ip"] is None and fam["user_agent"] is None
+    assert fam["ip"] == "127.0.0.1" and fam["user_agent"] == "cli-app/3.0"
     for s in got:
         assert set(s) == {"id", "kind", "created_at", "last_seen_at", "expires_at", "ip",
                           "user_agent"}

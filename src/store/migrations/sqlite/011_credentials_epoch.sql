@@ -17,6 +17,11 @@
 
 ALTER TABLE users ADD COLUMN credentials_epoch_ms INTEGER NOT NULL DEFAULT 0;
 
+-- Where a refresh family (a token login) began, as database sessions keep
+-- it, for the user's list of its sign-ins (GET /users/me/sessions).
+ALTER TABLE refresh_families ADD COLUMN ip TEXT;
+ALTER TABLE refresh_families ADD COLUMN user_agent TEXT;
+
 CREATE TRIGGER users_password_change_ends_sessions
 AFTER UPDATE OF password_changed_at ON users
 WHEN NEW.password_changed_at IS NOT OLD.password_changed_at
