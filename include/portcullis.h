@@ -168,6 +168,7 @@ struct pc_config {
 	int rate_limit_login_ip;         /* logins per client a minute; 0: no limit */
 	int rate_limit_mail_address;     /* mail requests per address per 15 min; 0: none */
 	int rate_limit_mail_ip;          /* mail requests per client per 15 min; 0: none */
+	int rate_limit_register_ip;      /* registrations made per client an hour; 0: none */
 	int lockout_threshold;           /* failed logins in a row that lock; 0: never */
 	int lockout_base_seconds;        /* the first lock; doubles per further failure */
 	int lockout_max_seconds;         /* the longest lock */
@@ -430,6 +431,7 @@ enum pc_limit {
 	PC_LIMIT_LOGIN_IP,     /* logins per client, rate_limit_login_ip a minute */
 	PC_LIMIT_MAIL_ADDRESS, /* mail requests per address, rate_limit_mail_address / 15 min */
 	PC_LIMIT_MAIL_IP,      /* mail requests per client, rate_limit_mail_ip / 15 min */
+	PC_LIMIT_REGISTER_IP,  /* registrations made per client, rate_limit_register_ip / hour */
 	PC_LIMIT__MAX
 };
 #define PC_CLIENT_KEY_MAX 64
@@ -438,6 +440,11 @@ enum pc_limit {
  * off (0). PC_ESTORE. */
 enum pc_err pc_limit_hit(struct pc_ctx *ctx, enum pc_limit kind, const char *subject,
 			 int64_t *retry_after);
+/* Whether subject is at its limit already, without counting: PC_ELIMITED
+ * with *retry_after, else PC_OK (for limits counted only on success:
+ * registrations, so that refused input counts nothing). PC_ESTORE. */
+enum pc_err pc_limit_peek(struct pc_ctx *ctx, enum pc_limit kind, const char *subject,
+			  int64_t *retry_after);
 /* The client's key: the peer address, or with trusted_proxies the nearest
  * untrusted X-Forwarded-For hop; IPv4 as is, IPv6 by its /64. */
 void pc_client_key(struct pc_ctx *ctx, const char *peer, const char *xff,

@@ -205,6 +205,8 @@ static const struct config_row settings[] = {
 	      "forgot-password, verify, recovery and magic link requests per address per 15 min; 0: no limit"),
 	S_INT(rate_limit_mail_ip, "30", 0, 1000000,
 	      "the same requests per client per 15 min; 0: no limit"),
+	S_INT(rate_limit_register_ip, "20", 0, 1000000,
+	      "registrations a client may make an hour (refused ones do not count); 0: no limit"),
 	S_INT(lockout_threshold, "10", 0, 1000,
 	      "failed logins in a row that lock an account (known or not); 0: never"),
 	S_INT(lockout_base_seconds, "30", 1, 86400, "the first lock; doubled per further failure"),

@@ -7,7 +7,9 @@
  *     fixed window; past it, PC_ELIMITED with the seconds until the window
  *     ends. Logins per client IP; mail requests (forgot-password,
  *     request-verify, recovery, magic link) per address and per client IP,
- *     so nobody floods a victim's inbox or keeps voiding its reset link.
+ *     so nobody floods a victim's inbox or keeps voiding its reset link;
+ *     registrations per client, counted when one succeeds (pc_limit_peek
+ *     before, so that refused input counts nothing).
  *   - account lockout (auth_first_factor calls lock_check / lock_record):
  *     after lockout_threshold failed logins in a row for one identifier
  *     (an address or username, lower case; unknown ones too, so that a lock
@@ -41,6 +43,8 @@ static const struct rl_kind {
 	[PC_LIMIT_MAIL_ADDRESS] = { "mail-address",
 				    offsetof(struct pc_config, rate_limit_mail_address), 900 },
 	[PC_LIMIT_MAIL_IP] = { "mail-ip", offsetof(struct pc_config, rate_limit_mail_ip), 900 },
+	[PC_LIMIT_REGISTER_IP] = { "register-ip",
+				   offsetof(struct pc_config, rate_limit_register_ip), 3600 },
 };
 
 static int rl_limit(const struct pc_config *cfg, const struct rl_kind *k)
@@ -83,6 +87,30 @@ enum pc_err pc_limit_hit(struct pc_ctx *ctx, enum pc_limit kind, const char *sub
 	*retry_after = start + k->window - now;
 	if (*retry_after < 1)
 		*retry_after = 1;
+	return PC_ELIMITED;
+}
+
+enum pc_err pc_limit_peek(struct pc_ctx *ctx, enum pc_limit kind, const char *subject,
+			  int64_t *retry_after)
+{
+	const struct rl_kind *k;
+	char key[RL_KEY_MAX];
+	int64_t now = time_now(), hits = 0, start = 0;
+	enum pc_err err;
+	int limit;
+
+	*retry_after = 0;
+	if ((unsigned)kind >= PC_LIMIT__MAX)
+		return PC_EINVAL;
+	k = &rl_kinds[kind];
+	limit = rl_limit(&ctx->cfg, k);
+	if (limit <= 0)
+		return PC_OK;
+	rl_key(k->prefix, subject, key);
+	err = STORE_CALL(ctx->store, rl_window, key, &hits, &start);
+	if (err != PC_OK || hits < limit || start <= now - k->window)
+		return err;
+	*retry_after = start + k->window - now;
 	return PC_ELIMITED;
 }
 

@@ -37,6 +37,12 @@ extern const struct pc_face face_native;
 enum pc_err face_limit_client(struct pc_req *req, struct pc_resp *resp, enum pc_limit kind);
 enum pc_err face_limit_mail(struct pc_req *req, struct pc_resp *resp, const char *address);
 enum pc_err face_login_locked(struct pc_req *req, struct pc_resp *resp, const char *ident);
+/* Registrations: face_register_check before (PC_ELIMITED, Retry-After set,
+ * when the client has made rate_limit_register_ip this hour; key gets the
+ * client's key), face_register_count after one succeeded. */
+enum pc_err face_register_check(struct pc_req *req, struct pc_resp *resp,
+				char key[PC_CLIENT_KEY_MAX]);
+void face_register_count(struct pc_req *req, const char *key);
 /* One hit of subject (a username, say) in kind's window. */
 enum pc_err face_limit_subject(struct pc_req *req, struct pc_resp *resp, enum pc_limit kind,
 			       const char *subject);

@@ -190,6 +190,7 @@ struct fu_errmap {
 static const struct fu_errmap fu_register_errs[] = {
 	{ PC_EEXISTS, 400, "REGISTER_USER_ALREADY_EXISTS", false },
 	{ PC_EBADPASSWORD, 400, "REGISTER_INVALID_PASSWORD", true },
+	{ PC_ELIMITED, 429, "TOO_MANY_REQUESTS", false }, /* Retry-After */
 	{ PC_OK, 0, NULL, false },
 };
 
@@ -321,14 +322,18 @@ static enum pc_err fu_read_reset(struct pc_req *req, const char **token, const c
 
 static enum pc_err fu_register(struct pc_req *req, struct pc_resp *resp)
 {
+	char client[PC_CLIENT_KEY_MAX];
 	struct pc_user_input in;
 	struct pc_user u;
 	enum pc_err err = fastapi_read_user(req, true, true, &in);
 
 	if (err == PC_OK)
+		err = face_register_check(req, resp, client);
+	if (err == PC_OK)
 		err = pc_user_register(req->ctx, &in, &u, &req->errinfo);
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_register_errs);
+	face_register_count(req, client);
 	return fu_user_render(req, resp, 201, &u);
 }
 

@@ -62,6 +62,24 @@ enum pc_err face_limit_subject(struct pc_req *req, struct pc_resp *resp, enum pc
 	return face_limited(resp, err, retry);
 }
 
+enum pc_err face_register_check(struct pc_req *req, struct pc_resp *resp, char key[PC_CLIENT_KEY_MAX])
+{
+	int64_t retry = 0;
+	enum pc_err err;
+
+	pc_client_key(req->ctx, req->client_ip, req_header_get(req, "X-Forwarded-For"), key);
+	err = pc_limit_peek(req->ctx, PC_LIMIT_REGISTER_IP, key, &retry);
+	return face_limited(resp, err, retry);
+}
+
+void face_register_count(struct pc_req *req, const char *key)
+{
+	int64_t retry;
+
+	/* the user is made: a counter that fails to move loses one count, no more */
+	(void)pc_limit_hit(req->ctx, PC_LIMIT_REGISTER_IP, key, &retry);
+}
+
 enum pc_err face_login_locked(struct pc_req *req, struct pc_resp *resp, const char *ident)
 {
 	int64_t retry = 0;

@@ -161,6 +161,7 @@ struct ma_errmap {
 static const struct ma_errmap ma_signup_errs[] = {
 	{ PC_EEXISTS, 400, "This username is not available." },
 	{ PC_EBADPASSWORD, 400, NULL },
+	{ PC_ELIMITED, 429, "Too many attempts; try again later." }, /* Retry-After */
 	{ PC_OK, 0, NULL },
 };
 
@@ -356,6 +357,7 @@ static enum pc_err ma_not_authenticated(struct pc_req *req, struct pc_resp *resp
 static enum pc_err ma_signup(struct pc_req *req, struct pc_resp *resp)
 {
 	const struct ma_settings *s = config_layer_get(pc_ctx_config(req->ctx), &ma_settings);
+	char client[PC_CLIENT_KEY_MAX];
 	struct pc_user_input in;
 	struct pc_user u;
 	enum pc_err err;
@@ -368,12 +370,15 @@ static enum pc_err ma_signup(struct pc_req *req, struct pc_resp *resp)
 		err = req_json_str(req, "password", true, &in.password);
 	if (err == PC_OK)
 		err = req_json_str(req, "full_name", false, &in.full_name);
+	if (err == PC_OK)
+		err = face_register_check(req, resp, client);
 	if (err == PC_OK) {
 		in.password_len = strlen(in.password);
 		err = pc_user_register(req->ctx, &in, &u, &req->errinfo);
 	}
 	if (err != PC_OK)
 		return ma_fail(req, resp, err, ma_signup_errs);
+	face_register_count(req, client);
 	return ma_user_render(req, resp, &u);
 }
 

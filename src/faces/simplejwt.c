@@ -479,6 +479,7 @@ static enum pc_err sj_verify(struct pc_req *req, struct pc_resp *resp)
 
 static enum pc_err sj_register(struct pc_req *req, struct pc_resp *resp)
 {
+	char client[PC_CLIENT_KEY_MAX];
 	const char *f[SJ_MAX_FIELDS] = { NULL, NULL };
 	struct pc_user_input in;
 	struct pc_user u;
@@ -487,6 +488,12 @@ static enum pc_err sj_register(struct pc_req *req, struct pc_resp *resp)
 
 	if (!sj_read(req, sj_serializer_of(sj_register), f, &bad))
 		return sj_invalid(req, resp, bad);
+	err = face_register_check(req, resp, client);
+	if (err == PC_ELIMITED)
+		return resp_json(resp, 429, req_json_keep(req,
+			json_pack("{s:s}", "detail", "Request was throttled.")));
+	if (err != PC_OK)
+		return sj_fail(req, resp, err);
 	pc_user_input_init(&in);
 	in.username = f[0];
 	in.password = f[1];
@@ -498,6 +505,7 @@ static enum pc_err sj_register(struct pc_req *req, struct pc_resp *resp)
 		return resp_json(resp, 400, req_json_keep(req, drf_validation_new(&req->errinfo)));
 	if (err != PC_OK)
 		return sj_fail(req, resp, err);
+	face_register_count(req, client);
 	if (pc_ctx_config(req->ctx)->requires_verification)
 		return resp_json(resp, 201, req_json_keep(req, json_object()));
 	return sj_login_issue(req, resp, 201, &u);

@@ -651,6 +651,7 @@ static enum pc_err ua_logout(struct pc_req *req, struct pc_resp *resp)
 static enum pc_err ua_registration(struct pc_req *req, struct pc_resp *resp)
 {
 	struct pc_user_profile *p = arena_calloc(req->arena, sizeof(*p));
+	char client[PC_CLIENT_KEY_MAX];
 	struct pc_user_input in;
 	struct pc_user u;
 	enum pc_err err;
@@ -658,8 +659,17 @@ static enum pc_err ua_registration(struct pc_req *req, struct pc_resp *resp)
 	if (p == NULL)
 		return ua_fail(req, resp, PC_ENOMEM);
 	err = ua_read_registration(req, &in, p);
+	if (err == PC_OK) {
+		err = face_register_check(req, resp, client);
+		if (err == PC_ELIMITED)
+			return ua_msg(req, resp, 429, "Too many requests");
+		if (err != PC_OK)
+			return ua_fail(req, resp, err);
+	}
 	if (err == PC_OK)
 		err = pc_user_register(req->ctx, &in, &u, &req->errinfo);
+	if (err == PC_OK)
+		face_register_count(req, client);
 	if (err == PC_EINVAL || err == PC_EEXISTS || err == PC_EBADPASSWORD)
 		return ua_bad_field(req, resp, "pwd");
 	/* phone and contacts, checked before the user was made, are written

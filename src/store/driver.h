@@ -79,6 +79,7 @@ enum store_stmt {
 	STMT_SYNCHRONOUS, /* n: 2 when a commit is durable before it returns, 1 when not */
 	STMT_RL_HIT,              /* counts one hit of :key in a window of :window s at :now */
 	STMT_RL_GET,              /* hits, locked_until of :key */
+	STMT_RL_WINDOW,           /* hits, window_start of :key */
 	STMT_RL_FAIL,             /* one more failure of :key at :now */
 	STMT_RL_LOCK,             /* locked_until = :until when later */
 	STMT_RL_CLEAR,            /* deletes :key */

@@ -56,6 +56,7 @@ const struct store_cols store_stmt_cols[STMT__MAX] = {
 	[STMT_SIGNINS_OF_USER] = COLS(signin_cols),
 	[STMT_RL_HIT] = COLS(rl_cols),
 	[STMT_RL_GET] = COLS(rl_cols),
+	[STMT_RL_WINDOW] = COLS(rl_cols),
 	[STMT_RL_FAIL] = COLS(rl_cols),
 	[STMT_USER_BY_ID] = COLS(user_cols),
 	[STMT_USER_BY_ID_UNREVOKED] = COLS(user_cols),
@@ -824,6 +825,16 @@ enum pc_err store_rl_get(struct pc_store *s, const char *key, int64_t *hits, int
 	if (key == NULL)
 		return PC_EINVAL;
 	return rl_row(s, STMT_RL_GET, args, NARGS(args), hits, locked_until);
+}
+
+enum pc_err store_rl_window(struct pc_store *s, const char *key, int64_t *hits,
+			    int64_t *window_start)
+{
+	const struct store_arg args[] = { A_TEXT(":key", key) };
+
+	if (key == NULL)
+		return PC_EINVAL;
+	return rl_row(s, STMT_RL_WINDOW, args, NARGS(args), hits, window_start);
 }
 
 enum pc_err store_rl_fail(struct pc_store *s, const char *key, int64_t now, int64_t *hits,

@@ -125,6 +125,7 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 		"ELSE rate_limits.window_start END "
 		"RETURNING hits, window_start AS at",
 	[STMT_RL_GET] = "SELECT hits, locked_until AS at FROM rate_limits WHERE key = :key",
+	[STMT_RL_WINDOW] = "SELECT hits, window_start AS at FROM rate_limits WHERE key = :key",
 	[STMT_RL_FAIL] =
 		"INSERT INTO rate_limits (key, window_start, hits) VALUES (:key, :now, 1) "
 		"ON CONFLICT (key) DO UPDATE SET hits = rate_limits.hits + 1, window_start = :now "

@@ -287,6 +287,9 @@ enum pc_err store_session_delete_user(struct pc_store *s, const char *user_id);
 enum pc_err store_rl_hit(struct pc_store *s, const char *key, int64_t now, int64_t window,
 			 int64_t *hits, int64_t *window_start);
 enum pc_err store_rl_get(struct pc_store *s, const char *key, int64_t *hits, int64_t *locked_until);
+/* A window counter's *hits and *window_start, without counting (0, 0: none). */
+enum pc_err store_rl_window(struct pc_store *s, const char *key, int64_t *hits,
+			    int64_t *window_start);
 enum pc_err store_rl_fail(struct pc_store *s, const char *key, int64_t now, int64_t *hits,
 			  int64_t *locked_until);
 enum pc_err store_rl_lock(struct pc_store *s, const char *key, int64_t until);

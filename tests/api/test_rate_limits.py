@@ -16,7 +16,7 @@ PW = "correct-horse-9"
 
 def limited(server_factory, **settings):
     base = {"rate_limit_login_ip": 0, "rate_limit_mail_address": 0, "rate_limit_mail_ip": 0,
-            "lockout_threshold": 0}
+            "rate_limit_register_ip": 0, "lockout_threshold": 0}
     base.update(settings)
     return server_factory(**base)
 
@@ -173,3 +173,31 @@ def test_mail_requests_are_limited_per_address_and_per_client(server_factory):
     r = srv.post("/user_account/reset_password_request", json={"username": "someone"})
     retry_after(r)
     assert r.json() == {"msg": "Too many requests"}
+
+
+# ---- registrations -----------------------------------------------------------------------------
+
+
+def test_registrations_per_client_count_only_those_made(server_factory):
+    srv = limited(server_factory, rate_limit_register_ip=2)
+    a = srv.register_ok(password=PW)
+    # refused ones count nothing: taken address, bad input, weak password
+    assert srv.register(a["email"], PW).status_code == 400
+    assert srv.register("not-an-email", PW).status_code == 422
+    assert srv.register(srv.fresh_email(), "password").status_code == 400
+    srv.register_ok(password=PW)
+    before = srv.db("SELECT count(*) AS n FROM users")[0]["n"]
+    r = srv.register(srv.fresh_email(), PW)
+    assert retry_after(r) > 3000 and r.json() == {"detail": "TOO_MANY_REQUESTS"}
+    r = srv.post("/auth/login/signup", json={"email": srv.fresh_email(), "password": PW})
+    retry_after(r)
+    assert r.json() == {"detail": "Too many attempts; try again later."}
+    r = srv.post("/api/auth/register", json={"username": "someone_new", "password": PW})
+    retry_after(r)
+    assert r.json() == {"detail": "Request was throttled."}
+    r = srv.post("/user_account/registration", json={
+        "username": "someone_else", "full_name": "A B", "email": srv.fresh_email(),
+        "phone": None, "contacts": None, "pwd": PW})
+    retry_after(r)
+    assert r.json() == {"msg": "Too many requests"}
+    assert srv.db("SELECT count(*) AS n FROM users")[0]["n"] == before, "nobody was made"
