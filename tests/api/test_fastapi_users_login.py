@@ -269,7 +269,8 @@ def test_forgot_password_costs_alike_for_known_and_unknown_addresses(server_fact
     but the token's write, and makes a committed write of its own, so that
     the commit (an fsync with synchronous=FULL) is paid on both: before, an
     unknown address answered measurably faster. Interleaved samples, medians
-    compared (an unknown address may not be more than 1.5x faster)."""
+    compared (an unknown address may not be more than 1.35x faster; without
+    its commit it was 1.6-2.4x, with it 0.7-1.15x, on this machine)."""
     srv = server_factory(smtp_url="", access_log=False)
     u = srv.register_ok(password=PW)
     known, unknown = [], []
@@ -283,10 +284,10 @@ def test_forgot_password_costs_alike_for_known_and_unknown_addresses(server_fact
 
     timed(u["email"])
     timed(srv.fresh_email())
-    for _ in range(31):
+    for _ in range(41):
         known.append(timed(u["email"]))
         unknown.append(timed(srv.fresh_email()))
     k, n = statistics.median(known), statistics.median(unknown)
     print(f"forgot-password medians: known {k * 1000:.2f} ms, unknown {n * 1000:.2f} ms")
-    assert n * 1.5 >= k, (f"unknown address median {n * 1000:.2f} ms against known "
+    assert n * 1.35 >= k, (f"unknown address median {n * 1000:.2f} ms against known "
                           f"{k * 1000:.2f} ms")
