@@ -693,6 +693,137 @@ Test(store, the_access_check_reads_the_user_unless_its_jti_is_revoked)
 				"jti-b", INT64_MAX, &got), PC_ENOTFOUND);
 }
 
+/* ---- a user's sign-ins, rate limits, the password epoch (issue 13) ---------------------------- */
+
+static int signins_collect(const struct pc_signin *r, void *arg)
+{
+	struct pc_signin *out = arg;
+	int i = 0;
+
+	while (out[i].id[0] != '\0')
+		i++;
+	out[i] = *r;
+	return 0;
+}
+
+Test(store, sign_ins_are_listed_and_ended_per_user)
+{
+	const int64_t now = 1700000000;
+	struct pc_signin got[8];
+	struct pc_session_row sess;
+	struct pc_refresh_row rt;
+	struct pc_user u, other;
+
+	make_user(&u, 81, "signin@example.com", NULL);
+	make_user(&other, 82, "other@example.com", NULL);
+	insert_ok(&u);
+	insert_ok(&other);
+	make_session(&sess, "a1", u.id, now + 3600);
+	cr_assert_eq(STORE_CALL(st, session_insert, &sess), PC_OK);
+	make_session(&sess, "b2", other.id, now + 3600);
+	cr_assert_eq(STORE_CALL(st, session_insert, &sess), PC_OK);
+	cr_assert_eq(STORE_CALL(st, refresh_family_insert, "0190a000-0000-7000-8000-0000000000f1",
+				u.id, now - 10, "2001:db8::1", "app/1"), PC_OK);
+	memset(&rt, 0, sizeof(rt));
+	snprintf(rt.token_hash, sizeof(rt.token_hash), "%064d", 7);
+	snprintf(rt.family_id, sizeof(rt.family_id), "0190a000-0000-7000-8000-0000000000f1");
+	snprintf(rt.user_id, sizeof(rt.user_id), "%s", u.id);
+	rt.created_at = now - 5;
+	rt.expires_at = now + 100;
+	cr_assert_eq(STORE_CALL(st, refresh_insert, &rt), PC_OK);
+
+	memset(got, 0, sizeof(got));
+	cr_assert_eq(STORE_CALL(st, signins_of_user, u.id, now, signins_collect, got), PC_OK);
+	cr_assert_str_eq(got[0].kind, "refresh", "oldest first");
+	cr_assert_str_eq(got[0].id, "r0190a000-0000-7000-8000-0000000000f1");
+	cr_assert_eq(got[0].last_seen_at, now - 5);
+	cr_assert_eq(got[0].expires_at, now + 100);
+	cr_assert_str_eq(got[0].ip, "2001:db8::1");
+	cr_assert_str_eq(got[0].user_agent, "app/1");
+	cr_assert_str_eq(got[1].kind, "session");
+	cr_assert_eq(strlen(got[1].id), 33);
+	cr_assert_eq(got[2].id[0], '\0', "only the user's");
+
+	cr_assert_eq(STORE_CALL(st, signin_end, other.id, got[1].id, now), PC_ENOTFOUND,
+		     "not another user's");
+	cr_assert_eq(STORE_CALL(st, signin_end, other.id, got[0].id, now), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, signin_end, u.id, "x", now), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, signin_end, u.id, got[1].id, now), PC_OK);
+	cr_assert_eq(STORE_CALL(st, signin_end, u.id, got[0].id, now), PC_OK);
+	cr_assert_eq(STORE_CALL(st, signin_end, u.id, got[0].id, now), PC_ENOTFOUND, "once");
+	memset(got, 0, sizeof(got));
+	cr_assert_eq(STORE_CALL(st, signins_of_user, u.id, now, signins_collect, got), PC_OK);
+	cr_assert_eq(got[0].id[0], '\0');
+	cr_assert_eq(STORE_CALL(st, signins_end_all, other.id, now), PC_OK);
+	memset(got, 0, sizeof(got));
+	cr_assert_eq(STORE_CALL(st, signins_of_user, other.id, now, signins_collect, got), PC_OK);
+	cr_assert_eq(got[0].id[0], '\0');
+}
+
+Test(store, a_window_counter_restarts_after_its_window)
+{
+	int64_t hits, start;
+
+	cr_assert_eq(STORE_CALL(st, rl_hit, "k", 1000, 60, &hits, &start), PC_OK);
+	cr_assert_eq(hits, 1);
+	cr_assert_eq(STORE_CALL(st, rl_hit, "k", 1059, 60, &hits, &start), PC_OK);
+	cr_assert_eq(hits, 2);
+	cr_assert_eq(start, 1000);
+	cr_assert_eq(STORE_CALL(st, rl_hit, "k", 1060, 60, &hits, &start), PC_OK);
+	cr_assert_eq(hits, 1, "a new window");
+	cr_assert_eq(start, 1060);
+	cr_assert_eq(STORE_CALL(st, rl_window, "k", &hits, &start), PC_OK);
+	cr_assert_eq(hits, 1);
+	cr_assert_eq(STORE_CALL(st, rl_fail, "lock:x", 1000, &hits, &start), PC_OK);
+	cr_assert_eq(STORE_CALL(st, rl_fail, "lock:x", 1001, &hits, &start), PC_OK);
+	cr_assert_eq(hits, 2);
+	cr_assert_eq(STORE_CALL(st, rl_lock, "lock:x", 1500), PC_OK);
+	cr_assert_eq(STORE_CALL(st, rl_lock, "lock:x", 1400), PC_OK, "never earlier");
+	cr_assert_eq(STORE_CALL(st, rl_get, "lock:x", &hits, &start), PC_OK);
+	cr_assert_eq(start, 1500);
+	cr_assert_eq(STORE_CALL(st, rl_purge, 2000, 1200), PC_OK);
+	cr_assert_eq(STORE_CALL(st, rl_get, "lock:x", &hits, &start), PC_OK);
+	cr_assert_eq(hits, 2, "a lock running at now is kept");
+	cr_assert_eq(STORE_CALL(st, rl_window, "k", &hits, &start), PC_OK);
+	cr_assert_eq(hits, 0, "an idle counter is purged");
+	cr_assert_eq(STORE_CALL(st, rl_clear, "lock:x"), PC_OK);
+	cr_assert_eq(STORE_CALL(st, rl_get, "lock:x", &hits, &start), PC_OK);
+	cr_assert_eq(hits, 0);
+}
+
+Test(store, a_password_change_moves_the_epoch_and_ends_sessions_and_families)
+{
+	const int64_t now = 1700000000;
+	struct pc_session_row sess;
+	struct pc_user u, got;
+	int64_t before_ms = time_now_ms();
+
+	make_user(&u, 91, "epoch@example.com", NULL);
+	insert_ok(&u);
+	make_session(&sess, "e1", u.id, now + 3600);
+	cr_assert_eq(STORE_CALL(st, session_insert, &sess), PC_OK);
+	cr_assert_eq(STORE_CALL(st, refresh_family_insert, "0190a000-0000-7000-8000-0000000000f9",
+				u.id, now, NULL, NULL), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "j", 1, &got), PC_OK,
+		     "never changed: every token counts");
+	snprintf(u.full_name, sizeof(u.full_name), "Not a password change");
+	cr_assert_eq(STORE_CALL(st, user_update, &u, NULL), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "j", 1, &got), PC_OK);
+	make_session(&sess, "e1", u.id, now + 3600);
+	cr_assert_eq(STORE_CALL(st, session_user, sess.token_hash, now, &got, NULL), PC_OK);
+
+	u.password_changed_at = store_password_changed_at(u.password_changed_at, now);
+	cr_assert_eq(STORE_CALL(st, user_update, &u, NULL), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "j", before_ms - 1, &got),
+		     PC_ENOTFOUND, "issued before the change");
+	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "j", time_now_ms() + 1, &got),
+		     PC_OK, "issued after it");
+	cr_assert_eq(STORE_CALL(st, session_user, sess.token_hash, now, &got, NULL), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked_in_family, u.id, "j",
+				"0190a000-0000-7000-8000-0000000000f9", time_now_ms() + 1, &got),
+		     PC_ENOTFOUND, "the family is revoked");
+}
+
 Test(store, purge_removes_exactly_the_expired_rows)
 {
 	struct pc_session_row row;
