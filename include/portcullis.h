@@ -78,6 +78,8 @@ enum pc_verr {
 	PC_V_TOO_SHORT,           /* fewer than limit characters */
 	PC_V_TOO_LONG,            /* more than limit characters */
 	PC_V_CONTAINS_EMAIL,      /* a password holding the user's address */
+	PC_V_CONTAINS_USERNAME,   /* a password holding the user's username */
+	PC_V_TOO_WEAK,            /* a password zxcvbn scores below limit (0..4) */
 	PC_V_NAME_INVALID,        /* full_name: over 255 bytes or control characters */
 	PC_V_ROLES_INVALID,       /* roles: a name not 1..32 of [a-z0-9_.-], or over limit names */
 	PC_V_USERNAME_INVALID,    /* not 3..150 of [A-Za-z0-9_.+-] */
@@ -171,6 +173,7 @@ struct pc_config {
 	char host[256];
 	int port;
 	char database_url[1024];
+	char sqlite_synchronous[8];      /* "full" or "normal" (a sqlite:// URL's ?synchronous=) */
 	char jwt_secret[PC_CFG_STR];     /* "" = generated once, kept in the store */
 	char algorithm[16];              /* HS256, HS384, HS512; EdDSA, ES256, RS256 */
 	char jwt_audience[128];
@@ -183,6 +186,15 @@ struct pc_config {
 	int refresh_grace_seconds;       /* a spent refresh token may be used again within this */
 	int password_min_length;
 	int password_max_length;
+	int password_min_score;          /* zxcvbn score 0..4 a password needs; 0: no check */
+	int rate_limit_login_ip;         /* logins per client a minute; 0: no limit */
+	int rate_limit_mail_address;     /* mail requests per address per 15 min; 0: none */
+	int rate_limit_mail_ip;          /* mail requests per client per 15 min; 0: none */
+	int rate_limit_register_ip;      /* registrations made per client an hour; 0: none */
+	int lockout_threshold;           /* failed logins in a row that lock; 0: never */
+	int lockout_base_seconds;        /* the first lock; doubles per further failure */
+	int lockout_max_seconds;         /* the longest lock */
+	char trusted_proxies[PC_CFG_STR]; /* comma-separated addresses whose X-Forwarded-For counts */
 	int argon2_memory_kib;
 	int argon2_iterations;
 	int argon2_parallelism;
@@ -212,7 +224,6 @@ struct pc_config {
 	int reset_token_lifetime_seconds;
 	int verify_token_lifetime_seconds;
 	int magic_token_lifetime_seconds;
-	bool reset_ends_sessions;        /* a reset ends the user's sessions */
 	char reset_template_text[PC_CFG_STR];  /* template files; "" = built in */
 	char reset_template_html[PC_CFG_STR];
 	char verify_template_text[PC_CFG_STR];
@@ -289,7 +300,7 @@ PC_WUR enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out,
 void pc_ctx_free(struct pc_ctx *ctx);
 const struct pc_config *pc_ctx_config(const struct pc_ctx *ctx);
 
-/* PC_OK when the store answers. */
+/* PC_OK when the store answers and takes a write (/readyz). */
 enum pc_err pc_ctx_ping(struct pc_ctx *ctx);
 
 /* Runs pending migrations only (portcullis migrate). */
@@ -424,6 +435,58 @@ PC_WUR enum pc_err pc_jwt_authenticate(struct pc_ctx *ctx, const char *token, st
 /* Logout of a JWT: its jti is denied until the token's own expiry. */
 enum pc_err pc_jwt_revoke(struct pc_ctx *ctx, const char *token);
 
+/* A user's sign-ins: its live database sessions (cookie logins) and refresh
+ * families (token logins). id: "s" + 32 hex digits of the session token's
+ * hash, or "r" + the family id; it names the sign-in and opens nothing. */
+#define PC_SIGNINS_MAX 100 /* listed at most, oldest first */
+struct pc_signin {
+	char id[48];
+	char kind[8];          /* "session" or "refresh" */
+	int64_t created_at;
+	int64_t last_seen_at;  /* a family: its newest token's creation */
+	int64_t expires_at;    /* a family: its newest token's expiry */
+	char ip[64];           /* "" when not kept (families) */
+	char user_agent[256];
+};
+/* out holds PC_SIGNINS_MAX; *n gets how many. PC_ESTORE. */
+enum pc_err pc_signins_list(struct pc_ctx *ctx, const char *user_id, struct pc_signin *out,
+			    size_t *n);
+/* Ends one (deletes the session, or revokes the family, its tokens and the
+ * access tokens issued from it). PC_ENOTFOUND when the user has no live
+ * sign-in of that id. */
+enum pc_err pc_signin_end(struct pc_ctx *ctx, const char *user_id, const char *id);
+/* Ends every session and family of the user. */
+enum pc_err pc_signins_end_all(struct pc_ctx *ctx, const char *user_id);
+
+/* Rate limits kept in the store (ratelimit.c), shared by every instance. */
+enum pc_limit {
+	PC_LIMIT_LOGIN_IP,     /* logins per client, rate_limit_login_ip a minute */
+	PC_LIMIT_MAIL_ADDRESS, /* mail requests per address, rate_limit_mail_address / 15 min */
+	PC_LIMIT_MAIL_IP,      /* mail requests per client, rate_limit_mail_ip / 15 min */
+	PC_LIMIT_REGISTER_IP,  /* registrations made per client, rate_limit_register_ip / hour */
+	PC_LIMIT__MAX
+};
+#define PC_CLIENT_KEY_MAX 64
+/* Counts one hit of subject (a client key, an address); PC_ELIMITED with
+ * *retry_after seconds when it is over the limit; PC_OK when the limit is
+ * off (0). PC_ESTORE. */
+enum pc_err pc_limit_hit(struct pc_ctx *ctx, enum pc_limit kind, const char *subject,
+			 int64_t *retry_after);
+/* Whether subject is at its limit already, without counting: PC_ELIMITED
+ * with *retry_after, else PC_OK (for limits counted only on success:
+ * registrations, so that refused input counts nothing). PC_ESTORE. */
+enum pc_err pc_limit_peek(struct pc_ctx *ctx, enum pc_limit kind, const char *subject,
+			  int64_t *retry_after);
+/* The client's key: the peer address, or with trusted_proxies the nearest
+ * untrusted X-Forwarded-For hop; IPv4 as is, IPv6 by its /64. */
+void pc_client_key(struct pc_ctx *ctx, const char *peer, const char *xff,
+		   char out[PC_CLIENT_KEY_MAX]);
+/* How long the login identifier stays locked (0: not locked). PC_ESTORE. */
+enum pc_err pc_login_retry_after(struct pc_ctx *ctx, const char *ident, int64_t *retry_after);
+/* Unlocks a login identifier (its failed logins forgotten): a superuser's
+ * call. PC_ESTORE. */
+enum pc_err pc_login_unlock(struct pc_ctx *ctx, const char *ident);
+
 /* Database sessions: opaque 256-bit token, stored as its SHA-256. */
 enum pc_err pc_session_create(struct pc_ctx *ctx, const struct pc_user *u, const char *ip,
 			      const char *user_agent, char token_out[PC_TOKEN_MAX]);
@@ -456,7 +519,8 @@ enum pc_err pc_password_forgot(struct pc_ctx *ctx, const char *email, struct pc_
  * whose address is still the one it was sent to. The password is checked
  * against the policy, hashed, and stored as the token is marked used, in one
  * transaction that also voids the user's other reset tokens, ends the user's
- * sessions (reset_ends_sessions) and writes on_after_reset_password. Hashes:
+ * sessions, revokes its refresh families and access JWTs (as every password
+ * change does: migration 011) and writes on_after_reset_password. Hashes:
  * call from a worker thread. out (may be NULL) gets the updated user.
  * PC_EUNAUTHORIZED: unknown, garbled, expired, used or other-purpose token, or
  * the user gone, inactive or moved; PC_EBADPASSWORD (ei.msg says why; the

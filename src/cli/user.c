@@ -1,9 +1,14 @@
 /*
- * user.c - `portcullis user create|list`.
+ * user.c - `portcullis user create|set-password|list`.
  *
  *   user create --email E --password-stdin [--superuser] [--verified]
  *               [--username U] [--full-name N] [--roles "R ..."]
+ *   user set-password --email E --password-stdin
+ *   user unlock --email E | --username U
  *   user list [--json]
+ *
+ * set-password is a password change like any other: the policy applies, and
+ * the user's sessions, refresh families and earlier access tokens end.
  *
  * The password is read from standard input only (one line; the trailing
  * newline is dropped), never from an argument that ps would show.
@@ -33,6 +38,8 @@ static void user_help(FILE *out)
 	fprintf(out,
 		"usage: portcullis user create --email E --password-stdin [--superuser] [--verified]\n"
 		"                              [--username U] [--full-name N] [--roles \"R ...\"]\n"
+		"       portcullis user set-password --email E --password-stdin\n"
+		"       portcullis user unlock --email E | --username U\n"
 		"       portcullis user list [--json]\n\n"
 		"Takes the same --database-url / --config settings as serve.\n");
 }
@@ -143,6 +150,99 @@ static int user_create(struct pc_config *cfg, int n, char **a)
 	return CLI_EXIT_OK;
 }
 
+/* --email E --password-stdin, nothing else. */
+static int parse_set_password(int n, char **a, const char **email)
+{
+	bool stdin_flag = false;
+
+	*email = NULL;
+	for (int i = 0; i < n; i++) {
+		if (strcmp(a[i], "--password-stdin") == 0) {
+			stdin_flag = true;
+		} else if (strcmp(a[i], "--email") == 0 && i + 1 < n) {
+			*email = a[++i];
+		} else {
+			fprintf(stderr, "portcullis: user set-password: unknown or incomplete "
+				"option '%s'\n", a[i]);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (*email == NULL || !stdin_flag) {
+		fprintf(stderr, "portcullis: user set-password: --email and --password-stdin are "
+			"required\n");
+		return CLI_EXIT_USAGE;
+	}
+	return CLI_EXIT_OK;
+}
+
+static int user_set_password(struct pc_config *cfg, int n, char **a)
+{
+	struct pc_errinfo ei = { 0 };
+	struct pc_user_input in;
+	struct pc_user u;
+	struct pc_ctx *ctx;
+	char pw[PASSWORD_LINE_MAX];
+	const char *email;
+	size_t pwlen = 0;
+	enum pc_err err;
+	int rc;
+
+	rc = parse_set_password(n, a, &email);
+	if (rc == CLI_EXIT_OK)
+		rc = read_password(pw, sizeof(pw), &pwlen);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	cfg->access_log = false;
+	err = pc_ctx_open(cfg, &ctx, &ei);
+	if (err != PC_OK) {
+		crypto_wipe(pw, sizeof(pw));
+		cli_report("cannot open", err, &ei);
+		return CLI_EXIT_FAIL;
+	}
+	pc_user_input_init(&in);
+	in.password = pw;
+	in.password_len = pwlen;
+	err = pc_user_get_by_email(ctx, email, &u);
+	if (err == PC_OK)
+		err = pc_user_update(ctx, &u, &in, PC_UPDATE_PRIVILEGED, &ei);
+	crypto_wipe(pw, sizeof(pw));
+	crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
+	pc_ctx_free(ctx);
+	if (err != PC_OK) {
+		cli_report("user set-password", err, &ei);
+		return err == PC_ESTORE || err == PC_EINTERNAL ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
+	}
+	printf("%s\t%s\n", u.id, u.email);
+	return CLI_EXIT_OK;
+}
+
+/* unlock --email E | --username U: that identifier's failed logins are
+ * forgotten and its lock ends (known or not: locks do not tell). */
+static int user_unlock(struct pc_config *cfg, int n, char **a)
+{
+	struct pc_errinfo ei = { 0 };
+	struct pc_ctx *ctx;
+	enum pc_err err;
+
+	if (n != 2 || (strcmp(a[0], "--email") != 0 && strcmp(a[0], "--username") != 0)) {
+		fprintf(stderr, "portcullis: user unlock: --email E or --username U\n");
+		return CLI_EXIT_USAGE;
+	}
+	cfg->access_log = false;
+	err = pc_ctx_open(cfg, &ctx, &ei);
+	if (err != PC_OK) {
+		cli_report("cannot open", err, &ei);
+		return CLI_EXIT_FAIL;
+	}
+	err = pc_login_unlock(ctx, a[1]);
+	pc_ctx_free(ctx);
+	if (err != PC_OK) {
+		cli_report("user unlock", err, NULL);
+		return CLI_EXIT_FAIL;
+	}
+	return CLI_EXIT_OK;
+}
+
 struct list_state {
 	bool json;
 	int seen;
@@ -232,6 +332,10 @@ int cli_user(int argc, char **argv)
 		return user_create(&cfg, nrest - 2, rest + 2);
 	if (strcmp(rest[1], "list") == 0)
 		return user_list(&cfg, nrest - 2, rest + 2);
+	if (strcmp(rest[1], "set-password") == 0)
+		return user_set_password(&cfg, nrest - 2, rest + 2);
+	if (strcmp(rest[1], "unlock") == 0)
+		return user_unlock(&cfg, nrest - 2, rest + 2);
 	fprintf(stderr, "portcullis: user: unknown subcommand '%s'\n", rest[1]);
 	user_help(stderr);
 	return CLI_EXIT_USAGE;

@@ -4,8 +4,8 @@
  * Login never tells which part was wrong: an unknown identifier, a user
  * without a password, a hash we cannot read, a wrong password and an
  * inactive user all answer PC_EBADCREDS, and each spends one hash
- * verification (the dummy one when there is no hash), so timing does not
- * tell either. Only a right password of an active but unverified user, when
+ * verification (the dummy one when there is no hash or one password_verify
+ * cannot read, a bcrypt "$2b$" say), so timing does not tell either. Only a right password of an active but unverified user, when
  * verification is required, answers PC_ENOTVERIFIED (fastapi-users does the
  * same). A successful login with an old-parameter hash rehashes it.
  *
@@ -17,6 +17,10 @@
  * statement that adds the family's row to the user and jti lookup
  * (user_by_id_unrevoked_in_family). Revoking a family is a committed write,
  * which voids the credential cache, so it counts from the next request.
+ * A token issued before its user's last password change is refused (the
+ * same read: credentials_epoch_ms, migration 011, against the issue
+ * millisecond its jti carries, jwt_issued_ms), so a password change ends
+ * every access token out there, on every face.
  * The public pc_jwt_* calls use RFC 7519's table (sub, jti, aud).
  */
 #include <stdio.h>
@@ -25,18 +29,55 @@
 #include "core/core.h"
 #include "store/store.h"
 
-static enum pc_err login_lookup(struct pc_ctx *ctx, const char *ident, struct pc_user *u)
+/* The identifier's lookup key (a normalised address or username) into key;
+ * false when it is neither (then key holds its text, bounded, for the lock). */
+static bool login_key(const char *ident, char key[PC_EMAIL_MAX + 1], bool *is_email)
 {
-	char key[PC_EMAIL_MAX + 1];
+	*is_email = strchr(ident, '@') != NULL;
+	if (*is_email && email_normalize(ident, NULL, key, NULL) == PC_OK)
+		return true;
+	if (!*is_email && email_username_normalize(ident, key, NULL) == PC_OK)
+		return true;
+	snprintf(key, PC_EMAIL_MAX + 1, "%s", ident);
+	return false;
+}
 
-	if (strchr(ident, '@') != NULL) {
-		if (email_normalize(ident, NULL, key, NULL) != PC_OK)
-			return PC_ENOTFOUND;
-		return STORE_CALL(ctx->store, user_by_email, key, u);
-	}
-	if (email_username_normalize(ident, key, NULL) != PC_OK)
+static enum pc_err login_lookup(struct pc_ctx *ctx, const char *key, bool ok, bool is_email,
+				struct pc_user *u)
+{
+	if (!ok)
 		return PC_ENOTFOUND;
+	if (is_email)
+		return STORE_CALL(ctx->store, user_by_email, key, u);
 	return STORE_CALL(ctx->store, user_by_username, key, u);
+}
+
+enum pc_err pc_login_retry_after(struct pc_ctx *ctx, const char *ident, int64_t *retry_after)
+{
+	char key[PC_EMAIL_MAX + 1], lock[RATELIMIT_KEY_MAX];
+	int64_t hits;
+	bool is_email;
+	enum pc_err err;
+
+	*retry_after = 0;
+	if (ident == NULL)
+		return PC_OK;
+	(void)login_key(ident, key, &is_email);
+	ratelimit_lock_key(key, lock);
+	err = ratelimit_lock_check(ctx, lock, &hits, retry_after);
+	return err == PC_ELIMITED ? PC_OK : err;
+}
+
+enum pc_err pc_login_unlock(struct pc_ctx *ctx, const char *ident)
+{
+	char key[PC_EMAIL_MAX + 1], lock[RATELIMIT_KEY_MAX];
+	bool is_email;
+
+	if (ident == NULL)
+		return PC_EINVAL;
+	(void)login_key(ident, key, &is_email);
+	ratelimit_lock_key(key, lock);
+	return STORE_CALL(ctx->store, rl_clear, lock);
 }
 
 /* Best effort: a failed rehash leaves the old, still valid hash. */
@@ -78,7 +119,7 @@ enum pc_err auth_first_factor(struct pc_ctx *ctx, const char *ident, const char 
 
 	if (err == PC_OK)
 		stats_add(STAT_LOGIN_OK, 1);
-	else if (err != PC_ESTORE && err != PC_ENOMEM)
+	else if (err != PC_ESTORE && err != PC_ENOMEM && err != PC_EUNAVAILABLE)
 		stats_add(STAT_LOGIN_FAILED, 1);
 	return err;
 }
@@ -87,21 +128,36 @@ static enum pc_err auth_first_factor_check(struct pc_ctx *ctx, const char *ident
 					   const char *password, size_t password_len,
 					   struct pc_user *out)
 {
+	char key[PC_EMAIL_MAX + 1], lock[RATELIMIT_KEY_MAX];
 	struct pc_user u;
-	bool needs_rehash = false;
+	bool needs_rehash = false, key_ok, is_email;
+	int64_t hits, retry;
 	enum pc_err err;
 
 	if (ident == NULL || password == NULL)
 		return PC_EBADCREDS;
-	err = login_lookup(ctx, ident, &u);
+	key_ok = login_key(ident, key, &is_email);
+	ratelimit_lock_key(key, lock);
+	/* a locked identifier, known or not, is refused before any hash work */
+	err = ratelimit_lock_check(ctx, lock, &hits, &retry);
+	if (err != PC_OK)
+		return err;
+	err = login_lookup(ctx, key, key_ok, is_email, &u);
 	if (err == PC_ESTORE || err == PC_EUNAVAILABLE)
 		return err;
 	if (err != PC_OK || u.hashed_password[0] == '\0') {
 		password_dummy_verify(&ctx->argon2, password, password_len);
-		return PC_EBADCREDS;
+		err = ratelimit_lock_record(ctx, lock, true, hits);
+		return err == PC_OK ? PC_EBADCREDS : err;
 	}
 	err = password_verify(&ctx->argon2, u.hashed_password, password, password_len,
 				 &needs_rehash);
+	/* the lock counts wrong passwords only: a right one clears the count,
+	 * whatever comes after (inactive, unverified) */
+	if (ratelimit_lock_record(ctx, lock, err != PC_OK, hits) != PC_OK) {
+		err = PC_ESTORE;
+		goto out_wipe;
+	}
 	if (err != PC_OK) {
 		err = PC_EBADCREDS;
 		goto out_wipe;
@@ -144,16 +200,19 @@ static enum pc_err auth_jwt_check(struct pc_ctx *ctx, const void *arg, const cha
 				  int64_t now, struct pc_user *out, int64_t *exp)
 {
 	struct pc_jwt_claims claims;
+	int64_t issued_ms;
 	enum pc_err err;
 
 	if (keys_verify(ctx, arg, token, now, &claims) != PC_OK ||
 	    !crypto_uuid_valid(claims.sub))
 		return PC_EUNAUTHORIZED;
+	issued_ms = jwt_issued_ms(&claims);
 	if (claims.fam[0] != '\0')
 		err = STORE_CALL(ctx->store, user_by_id_unrevoked_in_family, claims.sub, claims.jti,
-				 claims.fam, out);
+				 claims.fam, issued_ms, out);
 	else
-		err = STORE_CALL(ctx->store, user_by_id_unrevoked, claims.sub, claims.jti, out);
+		err = STORE_CALL(ctx->store, user_by_id_unrevoked, claims.sub, claims.jti,
+				 issued_ms, out);
 	if (err != PC_OK)
 		return PC_EUNAUTHORIZED;
 	*exp = claims.exp;

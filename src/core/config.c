@@ -37,12 +37,41 @@
 
 /* ---- checks of one value ------------------------------------------------------ */
 
+/* How many different byte values v holds: "aaaa..." or "abab..." of any
+ * length is no secret. */
+static size_t distinct_bytes(const char *v)
+{
+	bool seen[256] = { false };
+	size_t k = 0;
+
+	for (; *v != '\0'; v++) {
+		k += !seen[(unsigned char)*v];
+		seen[(unsigned char)*v] = true;
+	}
+	return k;
+}
+
 static const char *check_jwt_secret(const char *v)
 {
 	size_t n = strlen(v);
 
 	if (n > 0 && n < 32)
 		return "must be at least 32 bytes (generate one with: openssl rand -base64 48)";
+	if (n > 0 && distinct_bytes(v) < 10)
+		return "is too uniform to be a secret: fewer than 10 different characters "
+		       "(generate one with: openssl rand -base64 48)";
+	return NULL;
+}
+
+static const char *check_webhook_secret(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n > 0 && n < 16)
+		return "must be at least 16 bytes (generate one with: openssl rand -base64 32)";
+	if (n > 0 && distinct_bytes(v) < 8)
+		return "is too uniform to be a secret: fewer than 8 different characters "
+		       "(generate one with: openssl rand -base64 32)";
 	return NULL;
 }
 
@@ -229,6 +258,9 @@ static const struct config_row settings[] = {
 	      "PostgreSQL: connections each instance keeps at most"),
 	S_INT(database_timeout_ms, "5000", 100, 600000,
 	      "PostgreSQL: longest wait for a free connection or an answer before 503"),
+	S_STR(sqlite_synchronous, "full", "full|normal", NULL,
+	      "SQLite: full: each commit is on disk before it is acknowledged (survives power "
+	      "loss); normal: faster, a power loss may undo the last commits"),
 	S_STR(jwt_secret, "", NULL, check_jwt_secret,
 	      "HMAC secret for access JWTs, at least 32 bytes; empty: generated and kept in the database"),
 	S_STR(algorithm, "HS256", "HS256|HS384|HS512|EdDSA|ES256|RS256", NULL,
@@ -254,6 +286,22 @@ static const struct config_row settings[] = {
 	      "revoking its family (0: never)"),
 	S_INT(password_min_length, "8", 1, 4096, "shortest password accepted"),
 	S_INT(password_max_length, "4096", 8, 65536, "longest password accepted, in bytes"),
+	S_INT(rate_limit_login_ip, "60", 0, 1000000,
+	      "logins a client (IP; IPv6 by /64) may try a minute, 429 beyond; 0: no limit"),
+	S_INT(rate_limit_mail_address, "5", 0, 1000000,
+	      "forgot-password, verify, recovery and magic link requests per address per 15 min; 0: no limit"),
+	S_INT(rate_limit_mail_ip, "30", 0, 1000000,
+	      "the same requests per client per 15 min; 0: no limit"),
+	S_INT(rate_limit_register_ip, "20", 0, 1000000,
+	      "registrations a client may make an hour (refused ones do not count); 0: no limit"),
+	S_INT(lockout_threshold, "10", 0, 1000,
+	      "failed logins in a row that lock an account (known or not); 0: never"),
+	S_INT(lockout_base_seconds, "30", 1, 86400, "the first lock; doubled per further failure"),
+	S_INT(lockout_max_seconds, "3600", 1, 604800, "the longest lock"),
+	S_STR(trusted_proxies, "", NULL, NULL,
+	      "comma-separated proxy addresses whose X-Forwarded-For names the client; empty: none"),
+	S_INT(password_min_score, "2", 0, 4,
+	      "zxcvbn score (0-4) a new password needs: 2 is at least a million guesses; 0: no check"),
 	S_INT(argon2_memory_kib, "19456", 8, 4194304, "argon2id memory cost m (KiB)"),
 	S_INT(argon2_iterations, "2", 1, 100, "argon2id time cost t"),
 	S_INT(argon2_parallelism, "1", 1, 64, "argon2id lanes p"),
@@ -287,7 +335,6 @@ static const struct config_row settings[] = {
 	S_INT(reset_token_lifetime_seconds, "3600", 1, 604800, "reset token lifetime"),
 	S_INT(verify_token_lifetime_seconds, "86400", 1, 2592000, "verify token lifetime"),
 	S_INT(magic_token_lifetime_seconds, "900", 1, 86400, "magic sign-in link lifetime (myauth)"),
-	S_BOOL(reset_ends_sessions, "true", "a password reset ends the user's sessions and revokes its refresh families"),
 	S_STR(reset_template_text, "", NULL, NULL,
 	      "file: plain-text reset mail ({{link}} {{email}} {{token}} {{expires_in}})"),
 	S_STR(reset_template_html, "", NULL, NULL, "file: HTML reset mail (values are HTML-escaped)"),
@@ -297,7 +344,8 @@ static const struct config_row settings[] = {
 	S_STR(magic_template_html, "", NULL, NULL, "file: HTML magic sign-in mail"),
 	S_STR(webhook_url, "", NULL, check_http_url_or_empty,
 	      "http(s) URL that receives events (on_after_register, ...)"),
-	S_STR(webhook_secret, "", NULL, NULL, "HMAC-SHA256 key of the X-Portcullis-Signature header"),
+	S_STR(webhook_secret, "", NULL, check_webhook_secret,
+	      "HMAC-SHA256 key of the X-Portcullis-Signature header, at least 16 bytes"),
 	S_INT(mail_retry_base_seconds, "2", 1, 3600, "first retry delay of a failed delivery (doubles)"),
 	S_INT(mail_retry_max_seconds, "300", 1, 86400, "longest retry delay"),
 	S_INT(mail_max_attempts, "0", 0, 1000000, "attempts before a delivery is given up; 0: never"),

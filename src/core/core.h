@@ -170,6 +170,12 @@ struct refresh_pair {
  * user is gone; PC_ESTORE, PC_EINTERNAL. */
 enum pc_err refresh_login(struct pc_ctx *ctx, const struct jwt_claims_table *t,
 			  const struct pc_user *u, struct refresh_pair *out);
+/* refresh_login, keeping where the login came from (the client's address and
+ * user agent, NULL: not known; the agent cut to 255 bytes) with the family,
+ * for the user's list of its sign-ins. */
+enum pc_err refresh_login_from(struct pc_ctx *ctx, const struct jwt_claims_table *t,
+			       const struct pc_user *u, const char *ip, const char *user_agent,
+			       struct refresh_pair *out);
 /* Spends token and issues its child in the same family, in one transaction;
  * u (may be NULL) gets the user. PC_EUNAUTHORIZED for a token that is not
  * ours, expired, revoked, or whose user is inactive or gone (nothing
@@ -324,8 +330,9 @@ struct phc_info {
 bool password_phc_parse(const char *phc, struct phc_info *pi);
 
 /* PC_OK on a match; PC_EBADCREDS on a mismatch; PC_EINVAL when the stored
- * string is not a hash we can verify. *needs_rehash is true on a match whose
- * parameters differ from the policy. */
+ * string is not a hash we can verify, after spending a dummy verification
+ * with policy (when not NULL), so that such a string costs what a hash does.
+ * *needs_rehash is true on a match whose parameters differ from the policy. */
 PC_WUR enum pc_err password_verify(const struct pc_argon2_params *policy, const char *phc,
 				      const char *pw, size_t len, bool *needs_rehash);
 
@@ -341,9 +348,12 @@ void password_memory_release(void);
 void password_memory_drop(void);
 
 /* PC_OK or PC_EBADPASSWORD with ei->code the rule broken (PC_V_TOO_SHORT,
- * PC_V_TOO_LONG with ei->limit, PC_V_CONTAINS_EMAIL). */
+ * PC_V_TOO_LONG with ei->limit, PC_V_CONTAINS_EMAIL, PC_V_CONTAINS_USERNAME,
+ * PC_V_TOO_WEAK with ei->limit the zxcvbn score needed, password_min_score).
+ * email, username: the user's (NULL or "": none). */
 enum pc_err password_check_policy(const struct pc_config *cfg, const char *pw, size_t len,
-				     const char *email, struct pc_errinfo *ei);
+				     const char *email, const char *username,
+				     struct pc_errinfo *ei);
 
 /* ---- jwt ------------------------------------------------------------------- */
 
@@ -481,6 +491,11 @@ enum pc_err jwt_sign_jti(const struct pc_jwt_key *key, const struct jwt_claims_t
  * consult the denylist. */
 PC_WUR enum pc_err jwt_verify(const struct pc_jwt_key *key, const struct jwt_claims_table *t,
 			      const char *token, int64_t now, struct pc_jwt_claims *out);
+/* When a verified token was issued, in unix milliseconds: the millisecond
+ * its token id carries (jwt.c makes ids so) when that falls in its iat
+ * second, else iat's first millisecond (an id made otherwise: taken as
+ * early as it can be). */
+int64_t jwt_issued_ms(const struct pc_jwt_claims *c);
 /* Whether token fails jwt_verify at now only because it has expired: its
  * signature and every other claim check pass, and exp <= now (it would
  * have verified at exp - 1). For a face that answers expiry apart. */
@@ -900,6 +915,22 @@ enum pc_err webhook_event(struct pc_ctx *ctx, const char *event, const struct pc
 enum pc_err webhook_deliver(struct outbox_attempt *a);
 /* "sha256=" + hex HMAC-SHA256(secret, body). out holds 7 + 64 + 1. */
 void webhook_signature(const char *secret, const char *body, size_t n, char out[72]);
+
+/* ---- ratelimit (ratelimit.c): window counters, account lockout ----------------- */
+
+#define RATELIMIT_KEY_MAX (PC_EMAIL_MAX + 32)
+
+/* The lock key of a login identifier (its normalised address or username). */
+void ratelimit_lock_key(const char *ident_key, char out[RATELIMIT_KEY_MAX]);
+/* PC_ELIMITED with *retry_after seconds while key is locked; *hits gets its
+ * failures in a row (0: none). PC_OK when lockout is off. PC_ESTORE. */
+enum pc_err ratelimit_lock_check(struct pc_ctx *ctx, const char *key, int64_t *hits,
+				 int64_t *retry_after);
+/* Deletes counters idle for a day and not locked at now (housekeeping). */
+enum pc_err ratelimit_purge(struct pc_ctx *ctx, int64_t now);
+/* After a login: a failure counts one more (and locks past the threshold);
+ * a success clears a count there was (hits, from ratelimit_lock_check). */
+enum pc_err ratelimit_lock_record(struct pc_ctx *ctx, const char *key, bool failed, int64_t hits);
 
 /* ---- ctx ----------------------------------------------------------------------- */
 

@@ -38,6 +38,7 @@ static const struct housekeeping_job {
 	{ "expired records of spent OAuth states", 300, oauth_purge },
 	/* due every second; reads only once jwt_keys_reload_seconds have passed */
 	{ "signing keys (reload)", 1, keys_reload },
+	{ "idle rate-limit counters", 300, ratelimit_purge },
 };
 #define HOUSEKEEPING_NJOBS (sizeof(housekeeping_jobs) / sizeof(housekeeping_jobs[0]))
 
@@ -65,9 +66,22 @@ const struct pc_config *pc_ctx_config(const struct pc_ctx *ctx)
 	return &ctx->cfg;
 }
 
+/* How long a write the storage refused keeps /readyz not ready. */
+#define CTX_REFUSED_WINDOW_MS 5000
+
+/* Not ready while the store refuses writes: one refused (disk full, I/O
+ * error, read-only, locked) within the last CTX_REFUSED_WINDOW_MS, or the
+ * probe's own small write refused. A small write can pass on a full disk
+ * (SQLite's WAL reuses its space) while larger ones fail: hence both. */
 enum pc_err pc_ctx_ping(struct pc_ctx *ctx)
 {
-	return store_ping(ctx->store);
+	enum pc_err err = store_ping(ctx->store);
+
+	if (err == PC_OK)
+		err = store_write_probe(ctx->store, time_now());
+	if (err == PC_OK && store_writes_refused(ctx->store, time_now_ms(), CTX_REFUSED_WINDOW_MS))
+		err = PC_ESTORE;
+	return err;
 }
 
 static unsigned ncpus(void)
@@ -251,11 +265,27 @@ static void housekeeping_stop(struct ctx_full *f)
  * closed context is taken for one of a new context at the same address. */
 static _Atomic uint64_t ctx_serials;
 
+/*
+ * The URL the store opens: database_url, with sqlite_synchronous as its
+ * ?synchronous= when it is a sqlite:// URL that says none itself (the
+ * URL's own parameter wins).
+ */
+static void ctx_store_url(const struct pc_config *cfg, char *out, size_t outsz)
+{
+	if (strncmp(cfg->database_url, "sqlite://", 9) == 0 &&
+	    strchr(cfg->database_url, '?') == NULL)
+		snprintf(out, outsz, "%s?synchronous=%s", cfg->database_url,
+			 cfg->sqlite_synchronous);
+	else
+		snprintf(out, outsz, "%s", cfg->database_url);
+}
+
 enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out, struct pc_errinfo *ei)
 {
 	const struct store_conf conf = {
 		.pool_size = cfg->database_pool_size, .timeout_ms = cfg->database_timeout_ms,
 	};
+	char url[sizeof(cfg->database_url) + 32];
 	struct ctx_full *f;
 	struct pc_ctx *ctx;
 	unsigned nworkers;
@@ -275,7 +305,8 @@ enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out, struct
 	ctx->argon2.t = (uint32_t)cfg->argon2_iterations;
 	ctx->argon2.p = (uint32_t)cfg->argon2_parallelism;
 
-	err = store_open_conf(cfg->database_url, &conf, &ctx->store, ei);
+	ctx_store_url(cfg, url, sizeof(url));
+	err = store_open_conf(url, &conf, &ctx->store, ei);
 	if (err != PC_OK)
 		goto out_free;
 	err = STORE_CALL(ctx->store, migrate, &applied);
@@ -353,9 +384,11 @@ enum pc_err pc_migrate(const struct pc_config *cfg, int *applied, struct pc_erri
 		.pool_size = cfg->database_pool_size, .timeout_ms = cfg->database_timeout_ms,
 	};
 	struct pc_store *store;
+	char url[sizeof(cfg->database_url) + 32];
 	enum pc_err err;
 
-	err = store_open_conf(cfg->database_url, &conf, &store, ei);
+	ctx_store_url(cfg, url, sizeof(url));
+	err = store_open_conf(url, &conf, &store, ei);
 	if (err != PC_OK)
 		return err;
 	err = STORE_CALL(store, migrate, applied);

@@ -67,7 +67,8 @@
 
 #include "core/core.h"
 
-#define JWT_JTI_BYTES 16   /* 128 random bits */
+#define JWT_JTI_BYTES 16   /* the issue millisecond, then 80 random bits */
+#define JWT_JTI_MS_BYTES 6 /* 48 bits of unix milliseconds, as UUIDv7 */
 #define JWT_HMAC_MAX 64    /* SHA-512 */
 #define JWT_SIG_MAX 512    /* RS256 with a 4096-bit key */
 #define JWT_DER_MAX 80     /* an ES256 signature as DER */
@@ -391,6 +392,51 @@ static char *jwt_payload_new(const struct pc_jwt_key *key, const struct jwt_clai
 	return text;
 }
 
+/*
+ * A new token id: base64url of JWT_JTI_BYTES whose first JWT_JTI_MS_BYTES
+ * are the issue time in unix milliseconds (big-endian, as UUIDv7 does) and
+ * the rest random. The millisecond lets a password change tell a token
+ * issued before it in the same second from one issued after it
+ * (jwt_issued_ms). When the clock's millisecond is not in the second now
+ * (a caller's own now, a second boundary crossed), now's first millisecond
+ * stands: earlier, so such a token is never taken for a later one.
+ */
+static enum pc_err jwt_jti_new(int64_t now, char *out, size_t outsz)
+{
+	unsigned char raw[JWT_JTI_BYTES];
+	int64_t ms = time_now_ms();
+	enum pc_err err;
+	int i;
+
+	if (ms / 1000 != now)
+		ms = now * 1000;
+	err = crypto_random(raw, sizeof(raw));
+	if (err != PC_OK)
+		return err;
+	for (i = 0; i < JWT_JTI_MS_BYTES; i++)
+		raw[i] = (unsigned char)((uint64_t)ms >> (8 * (JWT_JTI_MS_BYTES - 1 - i)));
+	if (crypto_b64url_encode(raw, sizeof(raw), out, outsz) == 0)
+		return PC_EINTERNAL;
+	return PC_OK;
+}
+
+int64_t jwt_issued_ms(const struct pc_jwt_claims *c)
+{
+	unsigned char raw[JWT_JTI_BYTES];
+	size_t n = 0;
+	uint64_t ms = 0;
+	int i;
+
+	if (crypto_b64url_decode(c->jti, strlen(c->jti), raw, sizeof(raw), &n) != PC_OK ||
+	    n != JWT_JTI_BYTES)
+		return c->iat * 1000;
+	for (i = 0; i < JWT_JTI_MS_BYTES; i++)
+		ms = ms << 8 | raw[i];
+	if ((int64_t)(ms / 1000) != c->iat)
+		return c->iat * 1000;
+	return (int64_t)ms;
+}
+
 /* Signs the table's claims for sub (iat = now, exp = now + lifetime, a new
  * token id, the family claim when family is given) with key into out. claims
  * (may be NULL) gets what was signed. PC_EINVAL: unusable key, sub empty or
@@ -423,11 +469,9 @@ static enum pc_err jwt_sign_any(const struct pc_jwt_key *key, const struct jwt_c
 		if (jti[0] == '\0' || !jwt_copy(c.jti, sizeof(c.jti), jti))
 			return PC_EINVAL;
 	} else {
-		err = crypto_random(raw, sizeof(raw));
+		err = jwt_jti_new(now, c.jti, sizeof(c.jti));
 		if (err != PC_OK)
 			return err;
-		if (crypto_b64url_encode(raw, sizeof(raw), c.jti, sizeof(c.jti)) == 0)
-			return PC_EINTERNAL;
 	}
 	if (t->csrf != NULL) {
 		err = crypto_random(raw, sizeof(raw));

@@ -558,8 +558,20 @@ static enum pc_err message_send_smtp(struct outbox_attempt *a)
 	}
 	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK) {
+		long code = 0;
+
 		e = httpc_curl_error(rc, errbuf, why, sizeof(why));
-		snprintf(a->error, sizeof(a->error), "smtp: %.*s", (int)sizeof(why) - 7, why);
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		/* A 5xx reply (RFC 5321 4.2.1: permanent) to MAIL, RCPT or DATA
+		 * will come again: the mail is given up, not retried. A refused
+		 * login is the operator's to fix: retried. */
+		if (e != PC_EBUSY && code >= 500 && code <= 599 && rc != CURLE_LOGIN_DENIED) {
+			e = PC_EINVAL;
+			snprintf(a->error, sizeof(a->error), "smtp: permanent refusal %ld: %.*s", code,
+				 (int)sizeof(why) - 40, why);
+		} else {
+			snprintf(a->error, sizeof(a->error), "smtp: %.*s", (int)sizeof(why) - 7, why);
+		}
 	}
 out_free:
 	curl_easy_cleanup(c); /* before the lists and parts it points to */

@@ -35,6 +35,8 @@
 
 #include <argon2.h>
 
+#include <zxcvbn.h>
+
 #include "core/core.h"
 
 #define PW_SALT_LEN 16
@@ -310,10 +312,17 @@ enum pc_err password_verify(const struct pc_argon2_params *policy, const char *p
 
 	if (needs_rehash != NULL)
 		*needs_rehash = false;
-	if (phc == NULL || (pw == NULL && len > 0) || !password_phc_parse(phc, &pi))
+	if (pw == NULL && len > 0)
 		return PC_EINVAL;
-	if (pi.m > PW_MAX_M_KIB || pi.t > PW_MAX_T || pi.p > PW_MAX_P)
+	/* A stored string we cannot verify (a bcrypt "$2b$", a hash whose
+	 * parameters pass our limits, garbage) costs what a verification costs,
+	 * so that the time of a failed login does not tell such users apart. */
+	if (phc == NULL || !password_phc_parse(phc, &pi) || pi.m > PW_MAX_M_KIB ||
+	    pi.t > PW_MAX_T || pi.p > PW_MAX_P) {
+		if (policy != NULL)
+			password_dummy_verify(policy, pw, len);
 		return PC_EINVAL;
+	}
 	err = phc_check(phc, &pi, pw, len);
 	if (err == PC_OK && needs_rehash != NULL) {
 		*needs_rehash = policy == NULL || pi.type != Argon2_id ||
@@ -368,7 +377,8 @@ void password_dummy_verify(const struct pc_argon2_params *policy, const char *pw
 	if (policy == NULL)
 		return;
 	if (dummy_get(policy, phc) == PC_OK) {
-		enum pc_err ignored = password_verify(policy, phc, pw, len, NULL);
+		/* no policy: a dummy that fails to verify spends no second dummy */
+		enum pc_err ignored = password_verify(NULL, phc, pw, len, NULL);
 
 		(void)ignored; /* the time is what counts */
 		return;
@@ -397,11 +407,46 @@ static bool contains_nocase(const char *hay, size_t n, const char *needle)
 	return false;
 }
 
-/* PC_OK, or PC_EBADPASSWORD with ei (field "password") carrying the rule
- * broken: PC_V_TOO_SHORT / PC_V_TOO_LONG (limit) or PC_V_CONTAINS_EMAIL. Lengths are in bytes; a maximum <= 0 means none. */
-enum pc_err password_check_policy(const struct pc_config *cfg, const char *pw, size_t len,
-				     const char *email, struct pc_errinfo *ei)
+/*
+ * zxcvbn's score (0..4) of pw: its estimate of the guesses needed, 10^3,
+ * 10^6, 10^8 and 10^10 being the steps (as zxcvbn.js scores), from Debian's
+ * libzxcvbn (zxcvbn-c: entropy in bits, log2 of the guesses). words are
+ * taken as known to an attacker (the address, its local part, the
+ * username). Only the first PW_SCORE_MAX bytes are looked at (a longer
+ * password is not made weak by its tail, and zxcvbn's time grows with it).
+ */
+#define PW_SCORE_MAX 128
+
+static int password_score(const char *pw, size_t len, const char *const *words)
 {
+	static const double steps[] = { 9.9658, 19.9316, 26.5754, 33.2193 }; /* log2 10^3.. */
+	char buf[PW_SCORE_MAX + 1];
+	double bits;
+	int score = 0;
+
+	if (len > PW_SCORE_MAX)
+		len = PW_SCORE_MAX;
+	memcpy(buf, pw, len);
+	buf[len] = '\0';
+	bits = ZxcvbnMatch(buf, (const char **)words, NULL);
+	crypto_wipe(buf, sizeof(buf));
+	while (score < 4 && bits >= steps[score])
+		score++;
+	return score;
+}
+
+/* PC_OK, or PC_EBADPASSWORD with ei (field "password") carrying the rule
+ * broken: PC_V_TOO_SHORT / PC_V_TOO_LONG (limit), PC_V_CONTAINS_EMAIL,
+ * PC_V_CONTAINS_USERNAME, PC_V_TOO_WEAK (limit: the score needed). Lengths
+ * are in bytes; a maximum <= 0 means none. email and username may be NULL. */
+enum pc_err password_check_policy(const struct pc_config *cfg, const char *pw, size_t len,
+				     const char *email, const char *username,
+				     struct pc_errinfo *ei)
+{
+	char local[PC_EMAIL_MAX + 1] = "";
+	const char *words[4] = { NULL, NULL, NULL, NULL };
+	const char *at;
+	size_t n = 0;
 	enum pc_verr why;
 	long limit = 0;
 
@@ -419,6 +464,28 @@ enum pc_err password_check_policy(const struct pc_config *cfg, const char *pw, s
 	}
 	if (email != NULL && email[0] != '\0' && contains_nocase(pw, len, email)) {
 		why = PC_V_CONTAINS_EMAIL;
+		goto out_reject;
+	}
+	if (username != NULL && username[0] != '\0' && contains_nocase(pw, len, username)) {
+		why = PC_V_CONTAINS_USERNAME;
+		goto out_reject;
+	}
+	if (cfg->password_min_score <= 0)
+		return PC_OK;
+	if (email != NULL && email[0] != '\0') {
+		words[n++] = email;
+		at = strchr(email, '@');
+		if (at != NULL && (size_t)(at - email) < sizeof(local)) {
+			memcpy(local, email, (size_t)(at - email));
+			local[at - email] = '\0';
+			words[n++] = local;
+		}
+	}
+	if (username != NULL && username[0] != '\0')
+		words[n++] = username;
+	if (password_score(pw, len, words) < cfg->password_min_score) {
+		why = PC_V_TOO_WEAK;
+		limit = cfg->password_min_score;
 		goto out_reject;
 	}
 	return PC_OK;

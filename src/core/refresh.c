@@ -102,8 +102,21 @@ static enum pc_err refresh_end(struct pc_ctx *ctx, enum pc_err err, enum pc_err 
 enum pc_err refresh_login(struct pc_ctx *ctx, const struct jwt_claims_table *t,
 			  const struct pc_user *u, struct refresh_pair *out)
 {
+	return refresh_login_from(ctx, t, u, NULL, NULL, out);
+}
+
+enum pc_err refresh_login_from(struct pc_ctx *ctx, const struct jwt_claims_table *t,
+			       const struct pc_user *u, const char *ip, const char *user_agent,
+			       struct refresh_pair *out)
+{
+	char ua[256], where[64];
 	int64_t now = time_now();
 	enum pc_err err;
+
+	if (ip != NULL)
+		snprintf(where, sizeof(where), "%s", ip);
+	if (user_agent != NULL)
+		snprintf(ua, sizeof(ua), "%s", user_agent);
 
 	memset(out, 0, sizeof(*out));
 	err = crypto_uuid7(out->family);
@@ -114,7 +127,8 @@ enum pc_err refresh_login(struct pc_ctx *ctx, const struct jwt_claims_table *t,
 	err = store_begin(ctx->store);
 	if (err != PC_OK)
 		return err;
-	err = STORE_CALL(ctx->store, refresh_family_insert, out->family, u->id, now);
+	err = STORE_CALL(ctx->store, refresh_family_insert, out->family, u->id, now,
+			 ip != NULL ? where : NULL, user_agent != NULL ? ua : NULL);
 	if (err == PC_OK)
 		err = refresh_issue(ctx, out->family, u->id, now, out->refresh);
 	err = refresh_end(ctx, err, PC_OK);

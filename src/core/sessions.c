@@ -69,3 +69,39 @@ enum pc_err pc_session_end(struct pc_ctx *ctx, const char *token)
 	crypto_token_hash(token, hash);
 	return STORE_CALL(ctx->store, session_delete, hash);
 }
+
+/* ---- a user's sign-ins: list, end one, end all ------------------------------------ */
+
+struct signins_acc {
+	struct pc_signin *out;
+	size_t n;
+};
+
+static int signins_take(const struct pc_signin *r, void *arg)
+{
+	struct signins_acc *a = arg;
+
+	a->out[a->n++] = *r;
+	return a->n == PC_SIGNINS_MAX;
+}
+
+enum pc_err pc_signins_list(struct pc_ctx *ctx, const char *user_id, struct pc_signin *out,
+			    size_t *n)
+{
+	struct signins_acc a = { out, 0 };
+	enum pc_err err = STORE_CALL(ctx->store, signins_of_user, user_id, time_now(),
+				     signins_take, &a);
+
+	*n = err == PC_OK ? a.n : 0;
+	return err;
+}
+
+enum pc_err pc_signin_end(struct pc_ctx *ctx, const char *user_id, const char *id)
+{
+	return STORE_CALL(ctx->store, signin_end, user_id, id, time_now());
+}
+
+enum pc_err pc_signins_end_all(struct pc_ctx *ctx, const char *user_id)
+{
+	return STORE_CALL(ctx->store, signins_end_all, user_id, time_now());
+}

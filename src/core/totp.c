@@ -741,7 +741,6 @@ enum pc_err totp_login(struct pc_ctx *ctx, const char *token, const char *claim,
 	struct pc_totp_row row;
 	struct pc_user u;
 	int64_t now = time_now(), locked = 0;
-	bool revoked = true;
 	enum pc_err err;
 
 	*retry_after = 0;
@@ -750,11 +749,9 @@ enum pc_err totp_login(struct pc_ctx *ctx, const char *token, const char *claim,
 	if (jwt_verify(&ctx->totp_jwt, &jwt_claims_totp, token, now, &c) != PC_OK ||
 	    !crypto_uuid_valid(c.sub))
 		return PC_EUNAUTHORIZED;
-	err = STORE_CALL(ctx->store, jti_is_revoked, c.jti, &revoked);
-	if (err == PC_OK && revoked)
-		err = PC_EUNAUTHORIZED;
-	if (err == PC_OK)
-		err = STORE_CALL(ctx->store, user_by_id, c.sub, &u);
+	/* one read: the user, unless the token is spent (its jti denied) or
+	 * predates the user's last password change (migration 011) */
+	err = STORE_CALL(ctx->store, user_by_id_unrevoked, c.sub, c.jti, jwt_issued_ms(&c), &u);
 	if (err == PC_ENOTFOUND || (err == PC_OK && !u.is_active))
 		err = PC_EUNAUTHORIZED;
 	if (err != PC_OK)

@@ -218,7 +218,8 @@ static enum pc_err user_create(struct pc_ctx *ctx, const struct pc_user_input *i
 		return PC_EINVAL;
 	}
 	if (!passwordless) {
-		err = password_check_policy(&ctx->cfg, in->password, in->password_len, u.email, ei);
+		err = password_check_policy(&ctx->cfg, in->password, in->password_len, u.email,
+					    u.username, ei);
 		if (err != PC_OK)
 			return err;
 	}
@@ -343,7 +344,7 @@ enum pc_err pc_user_update(struct pc_ctx *ctx, struct pc_user *u, const struct p
 		goto out_wipe;
 	if (patch->password != NULL) {
 		err = password_check_policy(&ctx->cfg, patch->password, patch->password_len,
-					       cur.email, ei);
+					       cur.email, cur.username, ei);
 		if (err != PC_OK)
 			goto out_wipe;
 		err = hash_into(ctx, patch->password, patch->password_len, &cur);

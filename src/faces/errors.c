@@ -95,6 +95,8 @@ static const char *const fastapi_password_words[PC_V__MAX] = {
 	[PC_V_TOO_SHORT] = "Password should be at least {} characters",
 	[PC_V_TOO_LONG] = "Password should be at most {} characters",
 	[PC_V_CONTAINS_EMAIL] = "Password should not contain e-mail",
+	[PC_V_CONTAINS_USERNAME] = "Password should not contain the username",
+	[PC_V_TOO_WEAK] = "Password is too easy to guess",
 };
 
 json_t *fastapi_validation_new(const struct pc_errinfo *ei)
@@ -141,6 +143,8 @@ static const char *const drf_words[PC_V__MAX] = {
 	[PC_V_TOO_SHORT] = "Ensure this field has at least {} characters.",
 	[PC_V_TOO_LONG] = "Ensure this field has no more than {} characters.",
 	[PC_V_CONTAINS_EMAIL] = "The password is too similar to the email address.",
+	[PC_V_CONTAINS_USERNAME] = "The password is too similar to the username.",
+	[PC_V_TOO_WEAK] = "This password is too common.",
 	[PC_V_NAME_INVALID] = "Ensure this field has no more than {} characters and no control characters.",
 	[PC_V_USERNAME_INVALID] = "Enter a valid username. This value may contain only letters, numbers, and ./+/-/_ characters.",
 	[PC_V_ROLES_INVALID] = "Ensure there are no more than {} roles of 1 to 32 of a-z 0-9 _ . - each.",

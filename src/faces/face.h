@@ -55,6 +55,26 @@ enum page_kind { PAGE_RESET, PAGE_VERIFY };
 enum pc_err page_render(struct pc_req *req, struct pc_resp *resp, enum page_kind kind,
 			const char *token, const char *api);
 
+/* Rate limits as the faces apply them (limits.c); each returns PC_OK or
+ * PC_ELIMITED with Retry-After added to resp (the face renders its 429).
+ * face_limit_client: one hit of the request's client (its IP, see
+ * pc_client_key) in kind's window. face_limit_mail: a mail request (forgot,
+ * verify, recovery, magic link): the client's window, then the address's
+ * (NULL: only the client's). face_login_locked: after a login refused with
+ * PC_ELIMITED (the identifier is locked), its Retry-After. */
+enum pc_err face_limit_client(struct pc_req *req, struct pc_resp *resp, enum pc_limit kind);
+enum pc_err face_limit_mail(struct pc_req *req, struct pc_resp *resp, const char *address);
+enum pc_err face_login_locked(struct pc_req *req, struct pc_resp *resp, const char *ident);
+/* Registrations: face_register_check before (PC_ELIMITED, Retry-After set,
+ * when the client has made rate_limit_register_ip this hour; key gets the
+ * client's key), face_register_count after one succeeded. */
+enum pc_err face_register_check(struct pc_req *req, struct pc_resp *resp,
+				char key[PC_CLIENT_KEY_MAX]);
+void face_register_count(struct pc_req *req, const char *key);
+/* One hit of subject (a username, say) in kind's window. */
+enum pc_err face_limit_subject(struct pc_req *req, struct pc_resp *resp, enum pc_limit kind,
+			       const char *subject);
+
 /* The faces the server mounts, in order; the first renders unmatched paths. */
 extern const struct pc_face *const faces_all[];
 extern const size_t faces_count;

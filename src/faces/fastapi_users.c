@@ -38,7 +38,8 @@ static pc_handler_fn fu_register, fu_jwt_login, fu_jwt_logout, fu_cookie_login,
 	fu_cookie_logout, fu_me_get, fu_me_patch, fu_user_get, fu_user_patch, fu_user_delete,
 	fu_protected, fu_forgot_password, fu_reset_password, fu_request_verify, fu_verify,
 	fu_oauth_authorize, fu_oauth_callback, fu_oauth_assoc_authorize, fu_oauth_assoc_callback,
-	fu_reset_page, fu_verify_page;
+	fu_reset_page, fu_verify_page, fu_me_signins, fu_me_signin_end, fu_me_signins_end,
+	fu_user_signins, fu_user_signin_end, fu_user_signins_end, fu_user_unlock;
 
 #define AUTHED (PC_R_AUTH | PC_R_ACTIVE)
 
@@ -75,6 +76,13 @@ static const struct pc_route fu_cookie_routes[] = {
 static const struct pc_route fu_users_routes[] = {
 	{ "GET", "/me", fu_me_get, AUTHED },
 	{ "PATCH", "/me", fu_me_patch, AUTHED | PC_R_JSON | PC_R_SLOW },
+	{ "GET", "/me/sessions", fu_me_signins, AUTHED },
+	{ "DELETE", "/me/sessions", fu_me_signins_end, AUTHED },
+	{ "DELETE", "/me/sessions/{sid}", fu_me_signin_end, AUTHED },
+	{ "GET", "/{id}/sessions", fu_user_signins, AUTHED | PC_R_SUPERUSER },
+	{ "DELETE", "/{id}/sessions", fu_user_signins_end, AUTHED | PC_R_SUPERUSER },
+	{ "DELETE", "/{id}/sessions/{sid}", fu_user_signin_end, AUTHED | PC_R_SUPERUSER },
+	{ "POST", "/{id}/unlock", fu_user_unlock, AUTHED | PC_R_SUPERUSER },
 	{ "GET", "/{id}", fu_user_get, AUTHED | PC_R_SUPERUSER },
 	{ "PATCH", "/{id}", fu_user_patch, AUTHED | PC_R_SUPERUSER | PC_R_JSON | PC_R_SLOW },
 	{ "DELETE", "/{id}", fu_user_delete, AUTHED | PC_R_SUPERUSER },
@@ -111,6 +119,7 @@ struct fu_settings {
 	char path[FU__ROUTERS][128]; /* under auth_prefix (FU_USERS: unused) */
 	bool on[FU__ROUTERS];
 	struct pc_cookie_conf cookie;
+	bool require_current_password; /* PATCH /me: a new password or email needs it */
 };
 
 #define FU_STR(name, member, def, ch, chk, help) \
@@ -160,6 +169,9 @@ static const struct config_row fu_setting_rows[] = {
 	       "SameSite attribute of cookies"),
 	FU_STR("cookie_domain", cookie.domain, "", NULL, NULL,
 	       "Domain attribute of cookies; empty: host-only"),
+	CONFIG_ROW_BOOL(struct fu_settings, "require_current_password", require_current_password,
+			"false", "PATCH /users/me with a new password or email must carry the "
+			"current one as current_password (fastapi-users does not ask: off)"),
 };
 
 static const char *fu_settings_rule(const void *values, const char **field)
@@ -213,6 +225,7 @@ struct fu_errmap {
 static const struct fu_errmap fu_register_errs[] = {
 	{ PC_EEXISTS, 400, "REGISTER_USER_ALREADY_EXISTS", false },
 	{ PC_EBADPASSWORD, 400, "REGISTER_INVALID_PASSWORD", true },
+	{ PC_ELIMITED, 429, "TOO_MANY_REQUESTS", false }, /* Retry-After */
 	{ PC_OK, 0, NULL, false },
 };
 
@@ -222,6 +235,8 @@ static const struct fu_errmap fu_login_errs[] = {
 	/* fastapi-users has no second step: a user with TOTP on logs in at
 	 * MyAuth's /login/oauth + /login/totp, never here with a password alone */
 	{ PC_ESECONDFACTOR, 400, "LOGIN_TOTP_REQUIRED", false },
+	/* too many logins of this client, or the identifier locked (Retry-After) */
+	{ PC_ELIMITED, 429, "LOGIN_TOO_MANY_ATTEMPTS", false },
 	{ PC_OK, 0, NULL, false },
 };
 
@@ -247,6 +262,7 @@ static const struct fu_errmap fu_verify_errs[] = {
 /* forgot-password, request-verify-token: 202 whatever the address; only a
  * malformed one (422) or a failing server (500) answers otherwise. */
 static const struct fu_errmap fu_accepted_errs[] = {
+	{ PC_ELIMITED, 429, "TOO_MANY_REQUESTS", false }, /* Retry-After */
 	{ PC_OK, 0, NULL, false },
 };
 
@@ -369,33 +385,44 @@ static enum pc_err fu_read_reset(struct pc_req *req, const char **token, const c
 
 static enum pc_err fu_register(struct pc_req *req, struct pc_resp *resp)
 {
+	char client[PC_CLIENT_KEY_MAX];
 	struct pc_user_input in;
 	struct pc_user u;
 	enum pc_err err = fastapi_read_user(req, true, true, &in);
 
 	if (err == PC_OK)
+		err = face_register_check(req, resp, client);
+	if (err == PC_OK)
 		err = pc_user_register(req->ctx, &in, &u, &req->errinfo);
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_register_errs);
+	face_register_count(req, client);
 	return fu_user_render(req, resp, 201, &u);
 }
 
-/* Shared by both backends: read the form, check the password. */
-static enum pc_err fu_login_user(struct pc_req *req, struct pc_user *u)
+/* Shared by both backends: read the form, count the client's login, check
+ * the password (PC_ELIMITED, Retry-After set: the client or the identifier
+ * is over its limit). */
+static enum pc_err fu_login_user(struct pc_req *req, struct pc_resp *resp, struct pc_user *u)
 {
 	const char *username, *password;
 	enum pc_err err = fastapi_read_password_form(req, &username, &password);
 
+	if (err == PC_OK)
+		err = face_limit_client(req, resp, PC_LIMIT_LOGIN_IP);
 	if (err != PC_OK)
 		return err;
-	return pc_login(req->ctx, username, password, strlen(password), u);
+	err = pc_login(req->ctx, username, password, strlen(password), u);
+	if (err == PC_ELIMITED)
+		err = face_login_locked(req, resp, username);
+	return err;
 }
 
 static enum pc_err fu_jwt_login(struct pc_req *req, struct pc_resp *resp)
 {
 	char token[PC_JWT_MAX];
 	struct pc_user u;
-	enum pc_err err = fu_login_user(req, &u);
+	enum pc_err err = fu_login_user(req, resp, &u);
 
 	if (err == PC_OK)
 		err = pc_jwt_issue(req->ctx, &u, token, sizeof(token));
@@ -437,7 +464,7 @@ static enum pc_err fu_cookie_login(struct pc_req *req, struct pc_resp *resp)
 	char token[PC_TOKEN_MAX];
 	struct pc_cookie c;
 	struct pc_user u;
-	enum pc_err err = fu_login_user(req, &u);
+	enum pc_err err = fu_login_user(req, resp, &u);
 
 	if (err == PC_OK)
 		err = pc_session_create(req->ctx, &u, req->client_ip,
@@ -473,6 +500,8 @@ static enum pc_err fu_forgot_password(struct pc_req *req, struct pc_resp *resp)
 	enum pc_err err = fu_read_email(req, &email);
 
 	if (err == PC_OK)
+		err = face_limit_mail(req, resp, email);
+	if (err == PC_OK)
 		err = pc_password_forgot(req->ctx, email, &req->errinfo);
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_accepted_errs);
@@ -497,6 +526,8 @@ static enum pc_err fu_request_verify(struct pc_req *req, struct pc_resp *resp)
 	const char *email;
 	enum pc_err err = fu_read_email(req, &email);
 
+	if (err == PC_OK)
+		err = face_limit_mail(req, resp, email);
 	if (err == PC_OK)
 		err = pc_verify_request(req->ctx, email, &req->errinfo);
 	if (err != PC_OK)
@@ -572,11 +603,31 @@ static enum pc_err fu_patch(struct pc_req *req, struct pc_resp *resp, struct pc_
 	return fu_user_render(req, resp, 200, target);
 }
 
+/* With require_current_password, a new password or email needs the current
+ * password (current_password), unless the user has none: 400
+ * UPDATE_USER_BAD_CURRENT_PASSWORD, nothing changed, when it is missing or
+ * wrong (one hash verification either way). */
 static enum pc_err fu_me_patch(struct pc_req *req, struct pc_resp *resp)
 {
+	const struct fu_settings *st = config_layer_get(pc_ctx_config(req->ctx), &fu_settings);
 	struct pc_user target = *req->user;
+	const char *cur = NULL, *pw = NULL, *email = NULL;
+	enum pc_err err;
 
-	return fu_patch(req, resp, &target);
+	if (!st->require_current_password)
+		return fu_patch(req, resp, &target);
+	err = req_json_str(req, "password", false, &pw);
+	if (err == PC_OK)
+		err = req_json_str(req, "email", false, &email);
+	if (err == PC_OK)
+		err = req_json_str(req, "current_password", false, &cur);
+	if (err == PC_OK && (pw != NULL || email != NULL))
+		err = pc_user_check_password(req->ctx, target.id, cur, cur != NULL ? strlen(cur) : 0);
+	if (err == PC_EBADCREDS)
+		return fu_detail(req, resp, 400, "UPDATE_USER_BAD_CURRENT_PASSWORD", NULL);
+	if (err != PC_OK && err != PC_EINVAL)
+		return err;
+	return fu_patch(req, resp, &target); /* a field of the wrong type: its 422 */
 }
 
 static enum pc_err fu_user_get(struct pc_req *req, struct pc_resp *resp)
@@ -603,6 +654,112 @@ static enum pc_err fu_user_delete(struct pc_req *req, struct pc_resp *resp)
 {
 	enum pc_err err = pc_user_delete(req->ctx, req_param_get(req, "id"));
 
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_lookup_errs);
+	return resp_status(resp, 204);
+}
+
+/* ---- handlers: a user's sign-ins (issue 13) ------------------------------------------- */
+
+/* [{"id", "kind", "created_at", "last_seen_at", "expires_at", "ip",
+ * "user_agent"}], times as unix seconds, ip and user_agent null when not kept. */
+static enum pc_err fu_signins_render(struct pc_req *req, struct pc_resp *resp, const char *uid)
+{
+	struct pc_signin *s = arena_calloc(req->arena, PC_SIGNINS_MAX * sizeof(*s));
+	json_t *list;
+	size_t n, i;
+	enum pc_err err;
+
+	if (s == NULL)
+		return PC_ENOMEM;
+	err = pc_signins_list(req->ctx, uid, s, &n);
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_lookup_errs);
+	list = req_json_keep(req, json_array());
+	for (i = 0; list != NULL && i < n; i++)
+		json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:I, s:I, s:s?, s:s?}",
+			"id", s[i].id, "kind", s[i].kind, "created_at", (json_int_t)s[i].created_at,
+			"last_seen_at", (json_int_t)s[i].last_seen_at,
+			"expires_at", (json_int_t)s[i].expires_at,
+			"ip", s[i].ip[0] != '\0' ? s[i].ip : NULL,
+			"user_agent", s[i].user_agent[0] != '\0' ? s[i].user_agent : NULL));
+	return resp_json(resp, 200, list);
+}
+
+static enum pc_err fu_signin_end(struct pc_req *req, struct pc_resp *resp, const char *uid)
+{
+	enum pc_err err = pc_signin_end(req->ctx, uid, req_param_get(req, "sid"));
+
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_lookup_errs);
+	return resp_status(resp, 204);
+}
+
+static enum pc_err fu_signins_end(struct pc_req *req, struct pc_resp *resp, const char *uid)
+{
+	enum pc_err err = pc_signins_end_all(req->ctx, uid);
+
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_lookup_errs);
+	return resp_status(resp, 204);
+}
+
+static enum pc_err fu_me_signins(struct pc_req *req, struct pc_resp *resp)
+{
+	return fu_signins_render(req, resp, req->user->id);
+}
+
+static enum pc_err fu_me_signin_end(struct pc_req *req, struct pc_resp *resp)
+{
+	return fu_signin_end(req, resp, req->user->id);
+}
+
+static enum pc_err fu_me_signins_end(struct pc_req *req, struct pc_resp *resp)
+{
+	return fu_signins_end(req, resp, req->user->id);
+}
+
+static enum pc_err fu_user_signins(struct pc_req *req, struct pc_resp *resp)
+{
+	struct pc_user u;
+	enum pc_err err = pc_user_get(req->ctx, req_param_get(req, "id"), &u);
+
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_lookup_errs);
+	return fu_signins_render(req, resp, u.id);
+}
+
+static enum pc_err fu_user_signin_end(struct pc_req *req, struct pc_resp *resp)
+{
+	struct pc_user u;
+	enum pc_err err = pc_user_get(req->ctx, req_param_get(req, "id"), &u);
+
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_lookup_errs);
+	return fu_signin_end(req, resp, u.id);
+}
+
+static enum pc_err fu_user_signins_end(struct pc_req *req, struct pc_resp *resp)
+{
+	struct pc_user u;
+	enum pc_err err = pc_user_get(req->ctx, req_param_get(req, "id"), &u);
+
+	if (err != PC_OK)
+		return fu_fail(req, resp, err, fu_lookup_errs);
+	return fu_signins_end(req, resp, u.id);
+}
+
+/* A superuser ends the lock of the user's address and username (its failed
+ * logins forgotten): 204. */
+static enum pc_err fu_user_unlock(struct pc_req *req, struct pc_resp *resp)
+{
+	struct pc_user u;
+	enum pc_err err = pc_user_get(req->ctx, req_param_get(req, "id"), &u);
+
+	if (err == PC_OK && u.email[0] != '\0')
+		err = pc_login_unlock(req->ctx, u.email);
+	if (err == PC_OK && u.username[0] != '\0')
+		err = pc_login_unlock(req->ctx, u.username);
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_lookup_errs);
 	return resp_status(resp, 204);

@@ -161,12 +161,14 @@ struct ma_errmap {
 static const struct ma_errmap ma_signup_errs[] = {
 	{ PC_EEXISTS, 400, "This username is not available." },
 	{ PC_EBADPASSWORD, 400, NULL },
+	{ PC_ELIMITED, 429, "Too many attempts; try again later." }, /* Retry-After */
 	{ PC_OK, 0, NULL },
 };
 
 static const struct ma_errmap ma_login_errs[] = {
 	{ PC_EBADCREDS, 400, "Login failed; incorrect email or password." },
 	{ PC_ENOTVERIFIED, 400, "Login failed; incorrect email or password." },
+	{ PC_ELIMITED, 429, "Too many attempts; try again later." }, /* Retry-After */
 	{ PC_OK, 0, NULL },
 };
 
@@ -207,6 +209,7 @@ static const struct ma_errmap ma_claim_errs[] = {
 	{ PC_EBADCREDS, 400, MA_BAD_CLAIM },
 	{ PC_ENOTFOUND, 400, MA_BAD_CLAIM }, /* the user deleted as the tokens were issued */
 	{ PC_EUNAUTHORIZED, 403, MA_BAD_TOKEN },
+	{ PC_ELIMITED, 429, "Too many attempts; try again later." }, /* magic, recover */
 	{ PC_OK, 0, NULL },
 };
 
@@ -354,6 +357,7 @@ static enum pc_err ma_not_authenticated(struct pc_req *req, struct pc_resp *resp
 static enum pc_err ma_signup(struct pc_req *req, struct pc_resp *resp)
 {
 	const struct ma_settings *s = config_layer_get(pc_ctx_config(req->ctx), &ma_settings);
+	char client[PC_CLIENT_KEY_MAX];
 	struct pc_user_input in;
 	struct pc_user u;
 	enum pc_err err;
@@ -366,12 +370,15 @@ static enum pc_err ma_signup(struct pc_req *req, struct pc_resp *resp)
 		err = req_json_str(req, "password", true, &in.password);
 	if (err == PC_OK)
 		err = req_json_str(req, "full_name", false, &in.full_name);
+	if (err == PC_OK)
+		err = face_register_check(req, resp, client);
 	if (err == PC_OK) {
 		in.password_len = strlen(in.password);
 		err = pc_user_register(req->ctx, &in, &u, &req->errinfo);
 	}
 	if (err != PC_OK)
 		return ma_fail(req, resp, err, ma_signup_errs);
+	face_register_count(req, client);
 	return ma_user_render(req, resp, &u);
 }
 
@@ -380,7 +387,8 @@ static enum pc_err ma_pair_issue(struct pc_req *req, struct pc_resp *resp,
 				 const struct pc_user *u, const struct ma_errmap *errs)
 {
 	struct refresh_pair pair;
-	enum pc_err err = refresh_login(req->ctx, &jwt_claims_rfc7519, u, &pair);
+	enum pc_err err = refresh_login_from(req->ctx, &jwt_claims_rfc7519, u, req->client_ip,
+					     req_header_get(req, "User-Agent"), &pair);
 
 	if (err != PC_OK)
 		return ma_fail(req, resp, err, errs);
@@ -416,7 +424,12 @@ static enum pc_err ma_oauth(struct pc_req *req, struct pc_resp *resp)
 	enum pc_err err = fastapi_read_password_form(req, &username, &password);
 
 	if (err == PC_OK)
+		err = face_limit_client(req, resp, PC_LIMIT_LOGIN_IP);
+	if (err == PC_OK) {
 		err = auth_first_factor(req->ctx, username, password, strlen(password), &u);
+		if (err == PC_ELIMITED)
+			err = face_login_locked(req, resp, username);
+	}
 	if (err != PC_OK)
 		return ma_fail(req, resp, err, ma_login_errs);
 	return ma_login_issue(req, resp, &u, ma_login_errs);
@@ -476,9 +489,11 @@ static enum pc_err ma_magic(struct pc_req *req, struct pc_resp *resp)
 {
 	const struct ma_settings *s = config_layer_get(pc_ctx_config(req->ctx), &ma_settings);
 	char claim[PC_TOKEN_MAX];
-	enum pc_err err = pc_magic_request(req->ctx, req_param_get(req, "email"),
-					   s != NULL && s->open_registration, claim,
-					   &req->errinfo);
+	enum pc_err err = face_limit_mail(req, resp, req_param_get(req, "email"));
+
+	if (err == PC_OK)
+		err = pc_magic_request(req->ctx, req_param_get(req, "email"),
+				       s != NULL && s->open_registration, claim, &req->errinfo);
 
 	if (err != PC_OK)
 		return ma_email_fail(req, resp, err);
@@ -505,8 +520,11 @@ static enum pc_err ma_claim(struct pc_req *req, struct pc_resp *resp)
 static enum pc_err ma_recover(struct pc_req *req, struct pc_resp *resp)
 {
 	char claim[PC_TOKEN_MAX];
-	enum pc_err err = pc_password_recover(req->ctx, req_param_get(req, "email"), claim,
-					      &req->errinfo);
+	enum pc_err err = face_limit_mail(req, resp, req_param_get(req, "email"));
+
+	if (err == PC_OK)
+		err = pc_password_recover(req->ctx, req_param_get(req, "email"), claim,
+					  &req->errinfo);
 
 	if (err != PC_OK)
 		return ma_email_fail(req, resp, err);

@@ -2,7 +2,9 @@
  * native.c - portcullis' own routes: liveness, readiness, metrics.
  *
  *   GET /healthz  200 {"status": "ok"} while the process serves requests
- *   GET /readyz   200 {"status": "ready"} when the store answers, else 503
+ *   GET /readyz   200 {"status": "ready"} when the store answers and takes a
+ *                 write (one small committed write: a full disk or a
+ *                 read-only database is not ready), else 503
  *   GET /metrics  the Prometheus text exposition (metrics router, off by
  *                 default: metrics_router=true mounts it). With
  *                 metrics_token set, only "Authorization: Bearer <token>"

@@ -388,7 +388,8 @@ static enum pc_err sj_login_issue(struct pc_req *req, struct pc_resp *resp, int 
 				  const struct pc_user *u)
 {
 	struct refresh_pair pair;
-	enum pc_err err = refresh_login(req->ctx, &jwt_claims_simplejwt, u, &pair);
+	enum pc_err err = refresh_login_from(req->ctx, &jwt_claims_simplejwt, u, req->client_ip,
+					     req_header_get(req, "User-Agent"), &pair);
 
 	if (err != PC_OK)
 		return sj_fail(req, resp, err);
@@ -406,7 +407,16 @@ static enum pc_err sj_token(struct pc_req *req, struct pc_resp *resp)
 
 	if (!sj_read(req, sj_serializer_of(sj_token), f, &bad))
 		return sj_invalid(req, resp, bad);
-	err = pc_login(req->ctx, f[0], f[1], strlen(f[1]), &u);
+	err = face_limit_client(req, resp, PC_LIMIT_LOGIN_IP);
+	if (err == PC_OK) {
+		err = pc_login(req->ctx, f[0], f[1], strlen(f[1]), &u);
+		if (err == PC_ELIMITED)
+			err = face_login_locked(req, resp, f[0]);
+	}
+	/* DRF's throttling answer (Retry-After set) */
+	if (err == PC_ELIMITED)
+		return resp_json(resp, 429, req_json_keep(req,
+			json_pack("{s:s}", "detail", "Request was throttled.")));
 	/* unknown, wrong password, inactive, unverified, TOTP on: one answer */
 	if (err == PC_EBADCREDS || err == PC_ENOTVERIFIED || err == PC_ESECONDFACTOR)
 		return sj_401(req, resp, json_pack("{s:s}", "detail", SJ_NO_ACCOUNT));
@@ -469,6 +479,7 @@ static enum pc_err sj_verify(struct pc_req *req, struct pc_resp *resp)
 
 static enum pc_err sj_register(struct pc_req *req, struct pc_resp *resp)
 {
+	char client[PC_CLIENT_KEY_MAX];
 	const char *f[SJ_MAX_FIELDS] = { NULL, NULL };
 	struct pc_user_input in;
 	struct pc_user u;
@@ -477,6 +488,12 @@ static enum pc_err sj_register(struct pc_req *req, struct pc_resp *resp)
 
 	if (!sj_read(req, sj_serializer_of(sj_register), f, &bad))
 		return sj_invalid(req, resp, bad);
+	err = face_register_check(req, resp, client);
+	if (err == PC_ELIMITED)
+		return resp_json(resp, 429, req_json_keep(req,
+			json_pack("{s:s}", "detail", "Request was throttled.")));
+	if (err != PC_OK)
+		return sj_fail(req, resp, err);
 	pc_user_input_init(&in);
 	in.username = f[0];
 	in.password = f[1];
@@ -488,6 +505,7 @@ static enum pc_err sj_register(struct pc_req *req, struct pc_resp *resp)
 		return resp_json(resp, 400, req_json_keep(req, drf_validation_new(&req->errinfo)));
 	if (err != PC_OK)
 		return sj_fail(req, resp, err);
+	face_register_count(req, client);
 	if (pc_ctx_config(req->ctx)->requires_verification)
 		return resp_json(resp, 201, req_json_keep(req, json_object()));
 	return sj_login_issue(req, resp, 201, &u);

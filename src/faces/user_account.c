@@ -284,6 +284,10 @@ static const char *ua_field_msg(struct pc_req *req, const struct pc_errinfo *ei,
 		return arena_printf(req->arena, "%s is too long (at most %ld)", f, ei->limit);
 	case PC_V_CONTAINS_EMAIL:
 		return arena_printf(req->arena, "%s must not contain the email", f);
+	case PC_V_CONTAINS_USERNAME:
+		return arena_printf(req->arena, "%s must not contain the username", f);
+	case PC_V_TOO_WEAK:
+		return arena_printf(req->arena, "%s is too easy to guess", f);
 	case PC_V_TAKEN:
 		return arena_printf(req->arena, "%s is not allowed", f);
 	case PC_V_INVALID:
@@ -566,12 +570,20 @@ static enum pc_err ua_login(struct pc_req *req, struct pc_resp *resp)
 		err = req_json_str(req, "pwd", true, &pwd);
 	if (err != PC_OK)
 		return ua_bad_field(req, resp, "pwd");
-	err = pc_login(req->ctx, username, pwd, strlen(pwd), &u);
+	err = face_limit_client(req, resp, PC_LIMIT_LOGIN_IP);
+	if (err == PC_OK) {
+		err = pc_login(req->ctx, username, pwd, strlen(pwd), &u);
+		if (err == PC_ELIMITED)
+			err = face_login_locked(req, resp, username);
+	}
+	if (err == PC_ELIMITED) /* Flask-Limiter's words; Retry-After set */
+		return ua_msg(req, resp, 429, "Too many requests");
 	/* unknown, wrong password, inactive, unverified, TOTP on: one answer */
 	if (err == PC_EBADCREDS || err == PC_ENOTVERIFIED || err == PC_ESECONDFACTOR)
 		return ua_msg(req, resp, 401, "Wrong username or password");
 	if (err == PC_OK)
-		err = refresh_login(req->ctx, &jwt_claims_flask, &u, &pair);
+		err = refresh_login_from(req->ctx, &jwt_claims_flask, &u, req->client_ip,
+					 req_header_get(req, "User-Agent"), &pair);
 	if (err != PC_OK)
 		return ua_fail(req, resp, err);
 	return ua_pair_render(req, resp, &pair, u.id, "login successful");
@@ -639,6 +651,7 @@ static enum pc_err ua_logout(struct pc_req *req, struct pc_resp *resp)
 static enum pc_err ua_registration(struct pc_req *req, struct pc_resp *resp)
 {
 	struct pc_user_profile *p = arena_calloc(req->arena, sizeof(*p));
+	char client[PC_CLIENT_KEY_MAX];
 	struct pc_user_input in;
 	struct pc_user u;
 	enum pc_err err;
@@ -646,8 +659,17 @@ static enum pc_err ua_registration(struct pc_req *req, struct pc_resp *resp)
 	if (p == NULL)
 		return ua_fail(req, resp, PC_ENOMEM);
 	err = ua_read_registration(req, &in, p);
+	if (err == PC_OK) {
+		err = face_register_check(req, resp, client);
+		if (err == PC_ELIMITED)
+			return ua_msg(req, resp, 429, "Too many requests");
+		if (err != PC_OK)
+			return ua_fail(req, resp, err);
+	}
 	if (err == PC_OK)
 		err = pc_user_register(req->ctx, &in, &u, &req->errinfo);
+	if (err == PC_OK)
+		face_register_count(req, client);
 	if (err == PC_EINVAL || err == PC_EEXISTS || err == PC_EBADPASSWORD)
 		return ua_bad_field(req, resp, "pwd");
 	/* phone and contacts, checked before the user was made, are written
@@ -688,6 +710,13 @@ static enum pc_err ua_reset_request(struct pc_req *req, struct pc_resp *resp)
 	err = ua_str(req, "username", true, PC_USERNAME_MAX, &username);
 	if (err != PC_OK)
 		return ua_bad_field(req, resp, "pwd");
+	err = face_limit_mail(req, resp, NULL);
+	if (err == PC_OK)
+		err = face_limit_subject(req, resp, PC_LIMIT_MAIL_ADDRESS, username);
+	if (err == PC_ELIMITED)
+		return ua_msg(req, resp, 429, "Too many requests");
+	if (err != PC_OK)
+		return ua_fail(req, resp, err);
 	err = onetime_forgot_username(req->ctx, username, &known);
 	if (err != PC_OK)
 		return ua_fail(req, resp, err);

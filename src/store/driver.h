@@ -76,6 +76,19 @@ enum store_stmt {
 	STMT_PURGE_JTI,
 	STMT_KEY_GET,
 	STMT_KEY_PUT,
+	STMT_WRITE_PROBE, /* one committed write of a row of its own (/readyz) */
+	STMT_SYNCHRONOUS, /* n: 2 when a commit is durable before it returns, 1 when not */
+	STMT_RL_HIT,              /* counts one hit of :key in a window of :window s at :now */
+	STMT_RL_GET,              /* hits, locked_until of :key */
+	STMT_RL_WINDOW,           /* hits, window_start of :key */
+	STMT_RL_FAIL,             /* one more failure of :key at :now */
+	STMT_RL_LOCK,             /* locked_until = :until when later */
+	STMT_RL_CLEAR,            /* deletes :key */
+	STMT_RL_PURGE,            /* rows idle since :before and not locked at :now */
+	STMT_SIGNINS_OF_USER,     /* :user_id's live sessions and refresh families, at :now */
+	STMT_SESSION_DELETE_ONE,  /* :user_id's session whose id is :key */
+	STMT_RF_FAMILY_REVOKE_OF, /* :user_id's family :key, at :now */
+	STMT_RF_REVOKE_TOKENS_OF, /* its tokens */
 	STMT_OT_VOID,
 	STMT_OT_INSERT,
 	STMT_OT_GET,

@@ -44,6 +44,10 @@ static const char *const id_cols[] = { "id" };
 static const char *const value_cols[] = { "value" };
 static const char *const page_cols[] = { "first_created_at", "first_id", "n" };
 static const char *const outbox_stats_cols[] = { "pending", "failed", "oldest" };
+static const char *const rl_cols[] = { "hits", "at" };
+static const char *const signin_cols[] = {
+	"id", "kind", "created_at", "last_seen_at", "expires_at", "ip", "user_agent",
+};
 
 #define COLS(a) { .names = (a), .n = (int)(sizeof(a) / sizeof((a)[0])) }
 
@@ -52,6 +56,12 @@ const struct store_cols store_stmt_cols[STMT__MAX] = {
 	[STMT_PING] = COLS(one_cols),
 	[STMT_SCHEMA_CURRENT] = COLS(version_cols),
 	[STMT_FOREIGN_KEYS_BROKEN] = COLS(n_cols),
+	[STMT_SYNCHRONOUS] = COLS(n_cols),
+	[STMT_SIGNINS_OF_USER] = COLS(signin_cols),
+	[STMT_RL_HIT] = COLS(rl_cols),
+	[STMT_RL_GET] = COLS(rl_cols),
+	[STMT_RL_WINDOW] = COLS(rl_cols),
+	[STMT_RL_FAIL] = COLS(rl_cols),
 	[STMT_USER_BY_ID] = COLS(user_cols),
 	[STMT_USER_BY_ID_UNREVOKED] = COLS(user_cols),
 	[STMT_USER_BY_ID_UNREVOKED_FAMILY] = COLS(user_cols),
@@ -349,6 +359,26 @@ enum pc_err store_ping(struct pc_store *s)
 	return q_write(s, STMT_PING, NULL, 0, NULL, NULL);
 }
 
+enum pc_err store_durability(struct pc_store *s, int64_t *level)
+{
+	bool found = false;
+	enum pc_err err = q_value(s, STMT_SYNCHRONOUS, NULL, 0, level, &found);
+
+	if (err == PC_OK && !found)
+		err = PC_ESTORE;
+	return err;
+}
+
+/* A committed write: that the database takes writes (not full, not read-only,
+ * not locked past the busy timeout). The row is the probe's own, in keys
+ * ('write_probe'); nothing reads it. PC_ESTORE when refused. */
+enum pc_err store_write_probe(struct pc_store *s, int64_t now)
+{
+	const struct store_arg args[] = { A_INT(":now", now) };
+
+	return q_write(s, STMT_WRITE_PROBE, args, NARGS(args), NULL, NULL);
+}
+
 /* ---- users ---------------------------------------------------------------------------------- */
 
 /* ASCII lower-case copy of s into out[outsz]. PC_ETOOBIG when it does not fit. */
@@ -482,7 +512,9 @@ static enum pc_err user_row(struct pc_store *s, enum store_stmt id, const struct
 
 /*
  * Runs STMT_USER_INSERT or STMT_USER_UPDATE from u; email_lc and username_lc
- * are derived here. The update has no :created_at: its table stops before it.
+ * are derived here. The last argument differs: the insert's :created_at,
+ * the update's :now_ms (credentials_epoch_ms when password_changed_at
+ * moves, migration 011).
  * PC_EINVAL for a field not NUL-terminated; else as q_write().
  */
 static enum pc_err user_write(struct pc_store *s, enum store_stmt id, const struct pc_user *u,
@@ -490,6 +522,7 @@ static enum pc_err user_write(struct pc_store *s, enum store_stmt id, const stru
 {
 	char email_lc[sizeof(u->email)];
 	char username_lc[sizeof(u->username)];
+	bool update = id == STMT_USER_UPDATE;
 	const struct store_arg args[] = {
 		A_FIELD(":id", u->id),
 		A_FIELD_OR_NULL(":email", u->email), /* "": none (a username-only user) */
@@ -504,9 +537,9 @@ static enum pc_err user_write(struct pc_store *s, enum store_stmt id, const stru
 		A_INT(":password_changed_at", u->password_changed_at),
 		A_FIELD(":roles", u->roles),
 		A_INT(":updated_at", u->updated_at),
-		A_INT(":created_at", u->created_at), /* last: not in the update */
+		A_INT(update ? ":now_ms" : ":created_at", update ? time_now_ms() : u->created_at),
 	};
-	size_t n = NARGS(args) - (id == STMT_USER_UPDATE ? 1 : 0);
+	size_t n = NARGS(args);
 
 	/* Each copy has its field's size: it does not fit only when the field
 	 * is not NUL-terminated, and reads no further than the field's end. */
@@ -558,9 +591,11 @@ enum pc_err store_user_by_id(struct pc_store *s, const char *id, struct pc_user 
 }
 
 enum pc_err store_user_by_id_unrevoked(struct pc_store *s, const char *id, const char *jti,
-				       struct pc_user *out)
+				       int64_t issued_ms, struct pc_user *out)
 {
-	const struct store_arg args[] = { A_TEXT(":id", id), A_TEXT(":jti", jti) };
+	const struct store_arg args[] = {
+		A_TEXT(":id", id), A_TEXT(":jti", jti), A_INT(":issued_ms", issued_ms),
+	};
 
 	if (id == NULL || jti == NULL)
 		return PC_EINVAL;
@@ -569,10 +604,11 @@ enum pc_err store_user_by_id_unrevoked(struct pc_store *s, const char *id, const
 
 enum pc_err store_user_by_id_unrevoked_in_family(struct pc_store *s, const char *id,
 						 const char *jti, const char *family,
-						 struct pc_user *out)
+						 int64_t issued_ms, struct pc_user *out)
 {
 	const struct store_arg args[] = {
 		A_TEXT(":id", id), A_TEXT(":jti", jti), A_TEXT(":family", family),
+		A_INT(":issued_ms", issued_ms),
 	};
 
 	if (id == NULL || jti == NULL || family == NULL)
@@ -755,6 +791,172 @@ enum pc_err store_session_delete_user(struct pc_store *s, const char *user_id)
 	int64_t n;
 
 	return delete_by(s, STMT_SESSION_DELETE_USER, user_id, &n);
+}
+
+/* ---- rate limits (migration 012) --------------------------------------------------------------- */
+
+/* Runs a statement of rl_cols with args into *hits and *at. */
+static enum pc_err rl_row(struct pc_store *s, enum store_stmt id, const struct store_arg *args,
+			  size_t n, int64_t *hits, int64_t *at)
+{
+	struct q q;
+	enum pc_err err = q_row(s, id, args, n, &q);
+
+	*hits = 0;
+	*at = 0;
+	if (err == PC_ENOTFOUND)
+		return PC_OK;
+	if (err != PC_OK)
+		return err;
+	*hits = q_int(&q, 0);
+	*at = q_int(&q, 1);
+	q_done(&q);
+	return PC_OK;
+}
+
+enum pc_err store_rl_hit(struct pc_store *s, const char *key, int64_t now, int64_t window,
+			 int64_t *hits, int64_t *window_start)
+{
+	const struct store_arg args[] = {
+		A_TEXT(":key", key), A_INT(":now", now), A_INT(":window", window),
+	};
+
+	if (key == NULL)
+		return PC_EINVAL;
+	return rl_row(s, STMT_RL_HIT, args, NARGS(args), hits, window_start);
+}
+
+enum pc_err store_rl_get(struct pc_store *s, const char *key, int64_t *hits, int64_t *locked_until)
+{
+	const struct store_arg args[] = { A_TEXT(":key", key) };
+
+	if (key == NULL)
+		return PC_EINVAL;
+	return rl_row(s, STMT_RL_GET, args, NARGS(args), hits, locked_until);
+}
+
+enum pc_err store_rl_window(struct pc_store *s, const char *key, int64_t *hits,
+			    int64_t *window_start)
+{
+	const struct store_arg args[] = { A_TEXT(":key", key) };
+
+	if (key == NULL)
+		return PC_EINVAL;
+	return rl_row(s, STMT_RL_WINDOW, args, NARGS(args), hits, window_start);
+}
+
+enum pc_err store_rl_fail(struct pc_store *s, const char *key, int64_t now, int64_t *hits,
+			  int64_t *locked_until)
+{
+	const struct store_arg args[] = { A_TEXT(":key", key), A_INT(":now", now) };
+
+	if (key == NULL)
+		return PC_EINVAL;
+	return rl_row(s, STMT_RL_FAIL, args, NARGS(args), hits, locked_until);
+}
+
+enum pc_err store_rl_lock(struct pc_store *s, const char *key, int64_t until)
+{
+	const struct store_arg args[] = { A_TEXT(":key", key), A_INT(":until", until) };
+
+	if (key == NULL)
+		return PC_EINVAL;
+	return q_write(s, STMT_RL_LOCK, args, NARGS(args), NULL, NULL);
+}
+
+enum pc_err store_rl_clear(struct pc_store *s, const char *key)
+{
+	int64_t n;
+
+	return delete_by(s, STMT_RL_CLEAR, key, &n);
+}
+
+enum pc_err store_rl_purge(struct pc_store *s, int64_t before, int64_t now)
+{
+	const struct store_arg args[] = { A_INT(":before", before), A_INT(":now", now) };
+
+	return q_write(s, STMT_RL_PURGE, args, NARGS(args), NULL, NULL);
+}
+
+/* ---- a user's sign-ins: its sessions and refresh families ------------------------------------- */
+
+enum pc_err store_signins_of_user(struct pc_store *s, const char *user_id, int64_t now,
+				  store_signin_cb *cb, void *arg)
+{
+	const struct store_arg args[] = { A_TEXT(":user_id", user_id), A_INT(":now", now) };
+	struct pc_signin r;
+	struct q q;
+	bool row;
+	enum pc_err err;
+
+	if (user_id == NULL || cb == NULL)
+		return PC_EINVAL;
+	err = q_open(s, STMT_SIGNINS_OF_USER, args, NARGS(args), &q);
+	if (err != PC_OK)
+		return err;
+	while (err == PC_OK) {
+		err = q_step(&q, NULL, &row);
+		if (err != PC_OK || !row)
+			break;
+		memset(&r, 0, sizeof(r));
+		err = q_text(&q, 0, r.id, sizeof(r.id));
+		if (err == PC_OK)
+			err = q_text(&q, 1, r.kind, sizeof(r.kind));
+		if (err == PC_OK)
+			err = q_text(&q, 5, r.ip, sizeof(r.ip));
+		if (err == PC_OK)
+			err = q_text(&q, 6, r.user_agent, sizeof(r.user_agent));
+		r.created_at = q_int(&q, 2);
+		r.last_seen_at = q_int(&q, 3);
+		r.expires_at = q_int(&q, 4);
+		if (err == PC_OK && cb(&r, arg) != 0)
+			break;
+	}
+	q_done(&q);
+	return err;
+}
+
+enum pc_err store_signin_end(struct pc_store *s, const char *user_id, const char *id, int64_t now)
+{
+	const struct store_arg args[] = {
+		A_TEXT(":user_id", user_id), A_TEXT(":key", id != NULL ? id + 1 : NULL),
+		A_INT(":now", now),
+	};
+	int64_t n = 0;
+	enum pc_err err;
+
+	if (user_id == NULL || id == NULL || (id[0] != 's' && id[0] != 'r') || id[1] == '\0')
+		return PC_ENOTFOUND;
+	if (id[0] == 's')
+		return q_write_one(s, STMT_SESSION_DELETE_ONE, args, 2, NULL);
+	err = tx_begin(s);
+	if (err != PC_OK)
+		return err;
+	err = q_write(s, STMT_RF_FAMILY_REVOKE_OF, args, NARGS(args), NULL, &n);
+	if (err == PC_OK && n == 0)
+		err = PC_ENOTFOUND;
+	if (err == PC_OK)
+		err = q_write(s, STMT_RF_REVOKE_TOKENS_OF, args, NARGS(args), NULL, NULL);
+	return tx_end(s, err);
+}
+
+enum pc_err store_signins_end_all(struct pc_store *s, const char *user_id, int64_t now)
+{
+	const struct store_arg args[] = { A_TEXT(":key", user_id), A_INT(":now", now) };
+	int64_t n;
+	enum pc_err err;
+
+	if (user_id == NULL)
+		return PC_EINVAL;
+	err = tx_begin(s);
+	if (err != PC_OK)
+		return err;
+	err = delete_by(s, STMT_SESSION_DELETE_USER, user_id, &n);
+	if (err == PC_OK)
+		err = q_write(s, STMT_RF_FAMILY_REVOKE_USER, args, NARGS(args), NULL, NULL);
+	if (err == PC_OK)
+		err = q_write(s, STMT_RF_REVOKE_TOKENS_USER, args, NARGS(args), NULL, NULL);
+	return tx_end(s, err);
 }
 
 /* ---- JWT denylist ------------------------------------------------------------------------- */
@@ -1032,6 +1234,7 @@ static enum pc_err set_password(struct pc_store *s, const struct pc_onetime_row 
 		A_TEXT(":hashed_password", hash),
 		A_INT(":password_changed_at", changed_at),
 		A_INT(":now", now),
+		A_INT(":now_ms", time_now_ms()),
 		A_FIELD(":email_lc", t->email),
 	};
 
@@ -1079,18 +1282,6 @@ static enum pc_err apply_login(struct pc_store *s, const struct pc_onetime_row *
 }
 
 /* Marks the token used (only if it is still good) and applies; all or nothing. */
-/* Revokes every live refresh family of the user and its tokens: the access
- * tokens issued from them stop working with them (their family claim). */
-static enum pc_err revoke_user_families(struct pc_store *s, const char *user_id, int64_t now)
-{
-	const struct store_arg args[] = { A_TEXT(":key", user_id), A_INT(":now", now) };
-	enum pc_err err = q_write(s, STMT_RF_FAMILY_REVOKE_USER, args, NARGS(args), NULL, NULL);
-
-	if (err == PC_OK)
-		err = q_write(s, STMT_RF_REVOKE_TOKENS_USER, args, NARGS(args), NULL, NULL);
-	return err;
-}
-
 enum pc_err store_onetime_consume(struct pc_store *s, const char *token_hash,
 				  const char *purpose, int64_t now,
 				  const struct pc_onetime_apply *apply)
@@ -1100,7 +1291,6 @@ enum pc_err store_onetime_consume(struct pc_store *s, const char *token_hash,
 		A_TEXT(":token_hash", token_hash), A_TEXT(":purpose", purpose), A_INT(":now", now),
 	};
 	struct pc_onetime_row t;
-	int64_t n;
 	enum pc_err err;
 
 	if (token_hash == NULL || purpose == NULL)
@@ -1119,10 +1309,6 @@ enum pc_err store_onetime_consume(struct pc_store *s, const char *token_hash,
 		err = apply_verified(s, &t, now);
 	else if (err == PC_OK && apply->login)
 		err = apply_login(s, &t, now);
-	if (err == PC_OK && apply->end_sessions)
-		err = delete_by(s, STMT_SESSION_DELETE_USER, t.user_id, &n);
-	if (err == PC_OK && apply->end_sessions)
-		err = revoke_user_families(s, t.user_id, now);
 	if (err == PC_OK)
 		err = outbox_insert_all(s, apply->msgs, apply->nmsgs);
 	return tx_end(s, err);
@@ -1230,11 +1416,12 @@ enum pc_err store_outbox_failed(struct pc_store *s, int64_t id, int64_t now,
 /* ---- refresh families ------------------------------------------------------------------------ */
 
 enum pc_err store_refresh_family_insert(struct pc_store *s, const char *family_id,
-					const char *user_id, int64_t now)
+					const char *user_id, int64_t now, const char *ip,
+					const char *user_agent)
 {
 	const struct store_arg args[] = {
 		A_TEXT(":family_id", family_id), A_TEXT(":user_id", user_id),
-		A_INT(":created_at", now),
+		A_INT(":created_at", now), A_TEXT(":ip", ip), A_TEXT(":user_agent", user_agent),
 	};
 
 	if (family_id == NULL || user_id == NULL)

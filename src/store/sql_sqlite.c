@@ -67,6 +67,7 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 		":roles, :updated_at, :created_at)",
 	[STMT_USER_BY_ID] = "SELECT " USER_COLS " FROM users WHERE id = :id",
 	[STMT_USER_BY_ID_UNREVOKED] = "SELECT " USER_COLS " FROM users WHERE id = :id "
+		"AND credentials_epoch_ms < :issued_ms "
 		"AND NOT EXISTS (SELECT 1 FROM revoked_jti WHERE jti = :jti)",
 	[STMT_USER_BY_EMAIL] = "SELECT " USER_COLS " FROM users WHERE email_lc = :key",
 	[STMT_USER_BY_USERNAME] = "SELECT " USER_COLS " FROM users WHERE username_lc = :key",
@@ -75,6 +76,8 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 		"username_lc = :username_lc, full_name = :full_name, "
 		"hashed_password = :hashed_password, is_active = :is_active, "
 		"is_superuser = :is_superuser, is_verified = :is_verified, "
+		"credentials_epoch_ms = CASE WHEN password_changed_at = :password_changed_at "
+		"THEN credentials_epoch_ms ELSE :now_ms END, "
 		"password_changed_at = :password_changed_at, roles = :roles, "
 		"updated_at = :updated_at WHERE id = :id",
 	[STMT_USER_DELETE] = "DELETE FROM users WHERE id = :key",
@@ -109,6 +112,57 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 	[STMT_KEY_PUT] =
 		"INSERT INTO keys (name, value, created_at) VALUES (:name, :value, :created_at) "
 		"ON CONFLICT (name) DO NOTHING",
+	/* A session's id is 's' and the first 32 hex digits of its token's hash
+	 * (the hash of a hash: it opens nothing); a refresh family's is 'r' and
+	 * its id. A family's last use is its newest token's creation. */
+	/* A window that began :window seconds ago or more starts again. */
+	[STMT_RL_HIT] =
+		"INSERT INTO rate_limits (key, window_start, hits) VALUES (:key, :now, 1) "
+		"ON CONFLICT (key) DO UPDATE SET "
+		"hits = CASE WHEN rate_limits.window_start <= :now - :window THEN 1 "
+		"ELSE rate_limits.hits + 1 END, "
+		"window_start = CASE WHEN rate_limits.window_start <= :now - :window THEN :now "
+		"ELSE rate_limits.window_start END "
+		"RETURNING hits, window_start AS at",
+	[STMT_RL_GET] = "SELECT hits, locked_until AS at FROM rate_limits WHERE key = :key",
+	[STMT_RL_WINDOW] = "SELECT hits, window_start AS at FROM rate_limits WHERE key = :key",
+	[STMT_RL_FAIL] =
+		"INSERT INTO rate_limits (key, window_start, hits) VALUES (:key, :now, 1) "
+		"ON CONFLICT (key) DO UPDATE SET hits = rate_limits.hits + 1, window_start = :now "
+		"RETURNING hits, locked_until AS at",
+	[STMT_RL_LOCK] =
+		"UPDATE rate_limits SET locked_until = :until WHERE key = :key AND locked_until < :until",
+	[STMT_RL_CLEAR] = "DELETE FROM rate_limits WHERE key = :key",
+	[STMT_RL_PURGE] =
+		"DELETE FROM rate_limits WHERE window_start <= :before AND locked_until <= :now",
+	[STMT_SIGNINS_OF_USER] =
+		"SELECT 's' || substr(token_hash, 1, 32) AS id, 'session' AS kind, created_at, "
+		"last_seen_at, expires_at, coalesce(ip, '') AS ip, "
+		"coalesce(user_agent, '') AS user_agent FROM sessions "
+		"WHERE user_id = :user_id AND expires_at > :now "
+		"UNION ALL "
+		"SELECT 'r' || f.family_id AS id, 'refresh' AS kind, f.created_at, "
+		"(SELECT max(t.created_at) FROM refresh_tokens AS t "
+		"WHERE t.family_id = f.family_id) AS last_seen_at, "
+		"(SELECT max(t.expires_at) FROM refresh_tokens AS t "
+		"WHERE t.family_id = f.family_id) AS expires_at, coalesce(f.ip, '') AS ip, "
+		"coalesce(f.user_agent, '') AS user_agent "
+		"FROM refresh_families AS f WHERE f.user_id = :user_id AND f.revoked_at IS NULL "
+		"AND EXISTS (SELECT 1 FROM refresh_tokens AS t WHERE t.family_id = f.family_id "
+		"AND t.used_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > :now) "
+		"ORDER BY created_at, id",
+	[STMT_SESSION_DELETE_ONE] =
+		"DELETE FROM sessions WHERE user_id = :user_id AND substr(token_hash, 1, 32) = :key",
+	[STMT_RF_FAMILY_REVOKE_OF] =
+		"UPDATE refresh_families SET revoked_at = :now "
+		"WHERE family_id = :key AND user_id = :user_id AND revoked_at IS NULL",
+	[STMT_RF_REVOKE_TOKENS_OF] =
+		"UPDATE refresh_tokens SET revoked_at = :now "
+		"WHERE family_id = :key AND user_id = :user_id AND revoked_at IS NULL",
+	[STMT_SYNCHRONOUS] = "SELECT synchronous AS n FROM pragma_synchronous",
+	[STMT_WRITE_PROBE] =
+		"INSERT INTO keys (name, value, created_at) VALUES ('write_probe', '', :now) "
+		"ON CONFLICT (name) DO UPDATE SET created_at = :now",
 	[STMT_OT_VOID] =
 		"UPDATE one_time_tokens SET used_at = :at "
 		"WHERE user_id = :user_id AND purpose = :purpose AND used_at IS NULL",
@@ -122,8 +176,8 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 		"AND purpose = :purpose AND used_at IS NULL AND expires_at > :now",
 	[STMT_USER_SET_PASSWORD] =
 		"UPDATE users SET hashed_password = :hashed_password, "
-		"password_changed_at = :password_changed_at, updated_at = :now "
-		"WHERE id = :id AND is_active = 1 AND email_lc = :email_lc",
+		"password_changed_at = :password_changed_at, credentials_epoch_ms = :now_ms, "
+		"updated_at = :now WHERE id = :id AND is_active = 1 AND email_lc = :email_lc",
 	[STMT_USER_SET_VERIFIED] =
 		"UPDATE users SET is_verified = 1, updated_at = :now "
 		"WHERE id = :id AND email_lc = :email_lc AND is_verified = 0",
@@ -164,12 +218,13 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 	/* The access check of a token that names its refresh family: the user,
 	 * unless the jti is denied, while the family is the user's and live. */
 	[STMT_USER_BY_ID_UNREVOKED_FAMILY] = "SELECT " USER_COLS " FROM users WHERE id = :id "
+		"AND credentials_epoch_ms < :issued_ms "
 		"AND NOT EXISTS (SELECT 1 FROM revoked_jti WHERE jti = :jti) "
 		"AND EXISTS (SELECT 1 FROM refresh_families AS f WHERE f.family_id = :family "
 		"AND f.user_id = :id AND f.revoked_at IS NULL)",
 	[STMT_RF_FAMILY_INSERT] =
-		"INSERT INTO refresh_families (family_id, user_id, created_at) "
-		"VALUES (:family_id, :user_id, :created_at)",
+		"INSERT INTO refresh_families (family_id, user_id, created_at, ip, user_agent) "
+		"VALUES (:family_id, :user_id, :created_at, :ip, :user_agent)",
 	[STMT_RF_INSERT] =
 		"INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at) "
 		"VALUES (:token_hash, :family_id, :user_id, :created_at, :expires_at)",

@@ -12,7 +12,10 @@
  * store's mutex, so sqlite_close() can close those whose threads still live.
  * A connection is used only by the thread that opened it (SQLITE_OPEN_NOMUTEX).
  * Each is set up with journal_mode=WAL (readers never wait for the writer),
- * synchronous=NORMAL, foreign_keys=ON (sessions cascade with their user),
+ * synchronous=FULL (a commit is on disk before it is acknowledged, so it
+ * survives a power loss; "?synchronous=normal" on the URL trades that for
+ * speed: a power loss may then undo the last commits, never corrupt),
+ * foreign_keys=ON (sessions cascade with their user),
  * mmap_size 1 GiB, and a busy timeout of 10 s: a writer waits for the write
  * lock rather than fail with "database is locked".
  *
@@ -29,6 +32,11 @@
  *
  * The write generation: the WAL hook moves it after each commit that wrote.
  *
+ * The database file and its -wal and -shm files hold password hashes and
+ * secrets: a new one is made 0600, and an existing one that its group or
+ * others may read or write is refused at open (with the chmod that fixes
+ * it), not tightened behind the operator's back.
+ *
  * Database errors are logged to stderr as one line (SQLite's message, its
  * code, the statement text): never a parameter value.
  *
@@ -38,6 +46,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +90,13 @@ struct sqlite_store {
 	pthread_mutex_t lock; /* guards conns */
 	struct sqlite_conn *conns;
 	char path[PATH_MAX];
+	bool sync_normal;     /* ?synchronous=normal: no fsync per commit */
 };
+
+/* The store of this thread's last prepare: whose statement a failing step
+ * is (a connection is used only by the thread that opened it, and a step
+ * follows its prepare on that thread). */
+static _Thread_local struct sqlite_store *sqlite_current;
 
 static struct sqlite_store *sqlite_store_of(struct pc_store *s)
 {
@@ -211,7 +226,10 @@ static enum pc_err conn_open(struct sqlite_store *st, struct sqlite_conn **out,
 	if (rc == SQLITE_OK)
 		rc = conn_setup_exec(c->db, "PRAGMA journal_mode = WAL", journal_mode_row, &is_wal);
 	if (rc == SQLITE_OK)
-		rc = conn_setup_exec(c->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
+		rc = conn_setup_exec(c->db, st->sync_normal ?
+				     "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
+				     "PRAGMA mmap_size = " SQLITE_MMAP_BYTES :
+				     "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
 				     "PRAGMA mmap_size = " SQLITE_MMAP_BYTES, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(msg, sizeof(msg), "cannot set up database %.128s: %s (extended code %d)",
@@ -286,6 +304,7 @@ static enum pc_err sqlite_prepare(struct pc_store *s, enum store_stmt id, struct
 	enum pc_err err;
 	int rc;
 
+	sqlite_current = sqlite_store_of(s);
 	err = conn_get(sqlite_store_of(s), &c);
 	if (err != PC_OK)
 		return err;
@@ -315,6 +334,26 @@ static void sqlite_done(struct store_ps *ps)
 	sqlite3_clear_bindings(ps_stmt(ps));
 }
 
+/* Whether a failed write's code says the storage refuses writes, rather
+ * than that this one write was wrong (a constraint, a bug). */
+static bool refused_write(int xrc)
+{
+	switch (xrc & 0xff) {
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_PROTOCOL:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /*
  * Maps a failed step. A unique violation is PC_EEXISTS with ei->field "email",
  * "username" or "id"; a missing parent row (foreign key) is PC_ENOTFOUND;
@@ -342,6 +381,9 @@ static enum pc_err stmt_error(sqlite3_stmt *stmt, struct pc_errinfo *ei)
 	if (xrc == SQLITE_CONSTRAINT_FOREIGNKEY)
 		return PC_ENOTFOUND;
 	db_log(db, sqlite3_sql(stmt));
+	/* a COMMIT too: in a transaction, that is where the pages are written */
+	if (refused_write(xrc) && sqlite_current != NULL)
+		store_note_write_refused(&sqlite_current->base, time_now_ms());
 	return PC_ESTORE;
 }
 
@@ -494,42 +536,72 @@ static enum pc_err sqlite_exec(struct pc_store *s, const char *sql)
 /* ---- open, close ---------------------------------------------------------- */
 
 /*
- * Turns the URL into a file path in out[outsz]. PC_EINVAL (ei->detail) for an
- * in-memory database, a host part, an empty or too long path.
+ * The file path of a sqlite:// URL into st->path, and its one parameter:
+ * "?synchronous=full" (the default) or "?synchronous=normal". PC_EINVAL
+ * (ei->detail) for a URL it cannot use.
  */
-static enum pc_err url_path(const char *url, char *out, size_t outsz, struct pc_errinfo *ei)
+static enum pc_err url_path(const char *url, struct sqlite_store *st, struct pc_errinfo *ei)
 {
 	const char *p = url + strlen(SQLITE_URL_SCHEME);
+	const char *q = strchr(url, '?');
+	size_t n = q != NULL ? (size_t)(q - p) : strlen(p);
 	const char *msg = NULL;
 
 	if (strncmp(url, SQLITE_URL_SCHEME, strlen(SQLITE_URL_SCHEME)) != 0)
 		msg = "not a sqlite:// URL";
-	else if (*p == '\0' || strcmp(p, "/:memory:") == 0)
+	else if (n == 0 || (n == 9 && strncmp(p, "/:memory:", 9) == 0))
 		msg = "in-memory SQLite databases are not supported (each thread has its own "
 		      "connection); use sqlite:///relative/path.db or sqlite:////absolute/path.db";
 	else if (*p != '/')
 		msg = "a SQLite URL has no host: use sqlite:///relative/path.db or "
 		      "sqlite:////absolute/path.db";
-	else if (p[1] == '\0')
+	else if (n == 1)
 		msg = "the SQLite URL names no file";
-	else if (strlen(p + 1) >= outsz)
+	else if (n - 1 >= sizeof(st->path))
 		msg = "the SQLite database path is too long";
+	else if (q != NULL && strcmp(q, "?synchronous=full") != 0 &&
+		 strcmp(q, "?synchronous=normal") != 0)
+		msg = "the one SQLite URL parameter is ?synchronous=full or ?synchronous=normal";
 	if (msg != NULL) {
 		pc_errinfo_setf(ei, NULL, "database_url", PC_V_RULE, "%s", msg);
 		return PC_EINVAL;
 	}
-	snprintf(out, outsz, "%s", p + 1);
+	memcpy(st->path, p + 1, n - 1);
+	st->path[n - 1] = '\0';
+	st->sync_normal = q != NULL && strcmp(q, "?synchronous=normal") == 0;
 	return PC_OK;
+}
+
+/*
+ * PC_OK unless path exists with a mode that lets its group or others read or
+ * write it: then PC_EINVAL, ei saying which file, its mode and the fix.
+ */
+static enum pc_err private_mode(const char *path, struct pc_errinfo *ei)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) != 0 || (sb.st_mode & 077) == 0)
+		return PC_OK;
+	pc_errinfo_setf(ei, NULL, "database_url", PC_V_RULE,
+			"database file %.200s has mode %04o: its group or others may read or "
+			"write its password hashes and secrets; run chmod 600 on it (and on its "
+			"-wal and -shm files)", path, (unsigned)(sb.st_mode & 07777));
+	return PC_EINVAL;
 }
 
 /*
  * Creates the database file readable by its owner only when it does not exist
  * yet (it will hold password hashes and secrets); SQLite gives its -wal and
- * -shm files the same mode. PC_EINVAL (ei->detail) when it cannot be created.
+ * -shm files the same mode. An existing file, or its -wal or -shm, that
+ * another may read or write is refused (private_mode). PC_EINVAL
+ * (ei->detail) when it cannot be created or is refused.
  */
 static enum pc_err create_private(const char *path, struct pc_errinfo *ei)
 {
-	char msg[sizeof(ei->detail)];
+	static const char *const side[] = { "-wal", "-shm" };
+	char msg[sizeof(ei->detail)], other[PATH_MAX + 8];
+	enum pc_err err;
+	size_t i;
 	int fd;
 
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -537,11 +609,17 @@ static enum pc_err create_private(const char *path, struct pc_errinfo *ei)
 		close(fd);
 		return PC_OK;
 	}
-	if (errno == EEXIST)
-		return PC_OK;
-	snprintf(msg, sizeof(msg), "cannot create database %s: %m", path);
-	pc_errinfo_setf(ei, NULL, "database_url", PC_V_IO, "%s", msg);
-	return PC_EINVAL;
+	if (errno != EEXIST) {
+		snprintf(msg, sizeof(msg), "cannot create database %s: %m", path);
+		pc_errinfo_setf(ei, NULL, "database_url", PC_V_IO, "%s", msg);
+		return PC_EINVAL;
+	}
+	err = private_mode(path, ei);
+	for (i = 0; i < sizeof(side) / sizeof(side[0]) && err == PC_OK; i++) {
+		snprintf(other, sizeof(other), "%s%s", path, side[i]);
+		err = private_mode(other, ei);
+	}
+	return err;
 }
 
 /*
@@ -591,7 +669,8 @@ static enum pc_err sqlite_open(const char *url, const struct store_conf *conf,
 	atomic_init(&st->base.gen_tracked, true);
 	atomic_init(&st->base.gen_grace, false);
 	atomic_init(&st->base.gen_fd, -1);
-	err = url_path(url, st->path, sizeof(st->path), ei);
+	atomic_init(&st->base.write_refused_ms, 0);
+	err = url_path(url, st, ei);
 	if (err == PC_OK)
 		err = create_private(st->path, ei);
 	if (err == PC_OK)

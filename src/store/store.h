@@ -142,13 +142,13 @@ struct pc_onetime_apply {
 	                            * now or, if that would not move it, one more than it was.
 	                            * Only for an active user whose email is still the
 	                            * token's. Moving password_changed_at
-	                            * voids the user's other reset tokens (see user_update). */
+	                            * voids the user's other reset tokens, ends its
+	                            * sessions and refresh families (see user_update). */
 	bool set_verified;         /* verify: is_verified = 1, only while the user's email
 	                            * is still the token's and the user is not verified yet */
 	bool login;                /* magic link: is_verified = 1 (they proved the address),
 	                            * only for an active user whose email is still the
 	                            * token's */
-	bool end_sessions;         /* delete the user's sessions, revoke its refresh families */
 	const struct pc_outbox_row *const *msgs; /* events to enqueue with it */
 	size_t nmsgs;
 };
@@ -194,6 +194,7 @@ struct pc_store {
 	_Atomic bool gen_tracked;
 	_Atomic bool gen_grace;
 	_Atomic int gen_fd;
+	_Atomic int64_t write_refused_ms; /* when storage last refused a write (unix ms); 0: never */
 };
 
 /* Moves the generation when an announcement of another process's write is
@@ -205,6 +206,23 @@ static inline void store_generation_sync(struct pc_store *s)
 
 	if (p.fd >= 0 && poll(&p, 1, 0) > 0)
 		atomic_fetch_add(&s->gen, 1);
+}
+
+
+/* A driver's note that the storage refused a write (disk full, I/O error,
+ * read-only, locked past the busy timeout): /readyz is not ready for a while
+ * after (store_writes_refused). */
+static inline void store_note_write_refused(struct pc_store *s, int64_t now_ms)
+{
+	atomic_store(&s->write_refused_ms, now_ms);
+}
+
+/* Whether the storage refused a write within window_ms before now_ms. */
+static inline bool store_writes_refused(struct pc_store *s, int64_t now_ms, int64_t window_ms)
+{
+	int64_t at = atomic_load(&s->write_refused_ms);
+
+	return at != 0 && now_ms - at < window_ms;
 }
 
 /* The write generation; false when the store does not track its writes:
@@ -244,6 +262,13 @@ void store_close(struct pc_store *s);
 /* Applies pending numbered migrations in one transaction each; *applied counts them. */
 enum pc_err store_migrate(struct pc_store *s, int *applied);
 enum pc_err store_ping(struct pc_store *s);
+/* How durable a commit is on this thread's connection: 2 (on disk before
+ * the commit returns: SQLite's synchronous=FULL), 1 (NORMAL: a power loss
+ * may undo the last commits), 0 (OFF). PC_ESTORE. */
+enum pc_err store_durability(struct pc_store *s, int64_t *level);
+/* One small committed write (a row of the keys table that only it uses):
+ * PC_ESTORE when the database refuses writes (disk full, read-only, locked). */
+enum pc_err store_write_probe(struct pc_store *s, int64_t now);
 
 /* ---- transactions ---------------------------------------------------------------------- */
 
@@ -275,21 +300,25 @@ enum pc_err store_user_by_id(struct pc_store *s, const char *id, struct pc_user 
 enum pc_err store_user_by_email(struct pc_store *s, const char *email_lc, struct pc_user *out);
 enum pc_err store_user_by_username(struct pc_store *s, const char *username_lc,
 				   struct pc_user *out);
-/* The user with that id, unless jti is on the denylist: one query (one read
- * transaction) for what every JWT-authenticated request needs.
- * PC_ENOTFOUND when there is no such user or the jti is revoked. */
+/* The user with that id, unless jti is on the denylist or the user's
+ * password changed at or after issued_ms (the token's issue time, unix ms;
+ * credentials_epoch_ms, migration 011): one query (one read transaction)
+ * for what every JWT-authenticated request needs. PC_ENOTFOUND when there is
+ * no such user, the jti is revoked or the token predates the password. */
 enum pc_err store_user_by_id_unrevoked(struct pc_store *s, const char *id, const char *jti,
-				       struct pc_user *out);
+				       int64_t issued_ms, struct pc_user *out);
 /* As user_by_id_unrevoked, and only while the refresh family (named by an
  * access token's family claim) belongs to the user and is not revoked: still
  * one query. PC_ENOTFOUND otherwise. */
 enum pc_err store_user_by_id_unrevoked_in_family(struct pc_store *s, const char *id,
 						 const char *jti, const char *family,
-						 struct pc_user *out);
+						 int64_t issued_ms, struct pc_user *out);
 /* Writes every column but id and created_at, as given (a new password's
  * password_changed_at comes from store_password_changed_at()). PC_ENOTFOUND,
- * PC_EEXISTS. When password_changed_at moves, the user's unused reset tokens
- * are voided in the same statement. */
+ * PC_EEXISTS. When password_changed_at moves, in the same statement: the
+ * user's unused reset and magic tokens are voided, its sessions deleted,
+ * its refresh families and their tokens revoked, and credentials_epoch_ms
+ * set to now (access tokens issued before are refused; migration 011). */
 enum pc_err store_user_update(struct pc_store *s, const struct pc_user *u, struct pc_errinfo *ei);
 /* Deletes the user and, by cascade, its sessions and tokens. PC_ENOTFOUND. */
 enum pc_err store_user_delete(struct pc_store *s, const char *id);
@@ -315,6 +344,35 @@ enum pc_err store_session_user(struct pc_store *s, const char *token_hash, int64
 			       struct pc_user *out, int64_t *expires_at);
 enum pc_err store_session_delete(struct pc_store *s, const char *token_hash); /* PC_ENOTFOUND */
 enum pc_err store_session_delete_user(struct pc_store *s, const char *user_id);
+
+/* Rate limits (migration 012). rl_hit counts one hit of key in a window of
+ * window seconds (a window begun window seconds before now or earlier starts
+ * again): *hits and *window_start after it, in one statement. rl_get reads
+ * an account lock row (*hits failures in a row, *locked_until; both 0 when
+ * there is none); rl_fail counts one more failure (*hits after it); rl_lock
+ * moves locked_until to until when that is later; rl_clear deletes key;
+ * rl_purge deletes rows idle since before and not locked at now. PC_ESTORE. */
+enum pc_err store_rl_hit(struct pc_store *s, const char *key, int64_t now, int64_t window,
+			 int64_t *hits, int64_t *window_start);
+enum pc_err store_rl_get(struct pc_store *s, const char *key, int64_t *hits, int64_t *locked_until);
+/* A window counter's *hits and *window_start, without counting (0, 0: none). */
+enum pc_err store_rl_window(struct pc_store *s, const char *key, int64_t *hits,
+			    int64_t *window_start);
+enum pc_err store_rl_fail(struct pc_store *s, const char *key, int64_t now, int64_t *hits,
+			  int64_t *locked_until);
+enum pc_err store_rl_lock(struct pc_store *s, const char *key, int64_t until);
+enum pc_err store_rl_clear(struct pc_store *s, const char *key);
+enum pc_err store_rl_purge(struct pc_store *s, int64_t before, int64_t now);
+
+/* A user's sign-ins (struct pc_signin, portcullis.h), oldest first. */
+typedef int store_signin_cb(const struct pc_signin *r, void *arg); /* nonzero stops */
+enum pc_err store_signins_of_user(struct pc_store *s, const char *user_id, int64_t now,
+				  store_signin_cb *cb, void *arg);
+/* Ends the user's sign-in id: deletes the session, or revokes the family and
+ * its tokens. PC_ENOTFOUND when the user has no live sign-in of that id. */
+enum pc_err store_signin_end(struct pc_store *s, const char *user_id, const char *id, int64_t now);
+/* Ends them all: deletes the sessions, revokes the families, in one transaction. */
+enum pc_err store_signins_end_all(struct pc_store *s, const char *user_id, int64_t now);
 
 /* JWT denylist. Revoking a jti twice is PC_OK; the first expiry stays. */
 enum pc_err store_jti_revoke(struct pc_store *s, const char *jti, int64_t exp);
@@ -407,7 +465,8 @@ enum pc_err store_mail_purge(struct pc_store *s, int64_t now, int64_t done_befor
  * store_begin/commit: they join the caller's transaction).
  * family_insert: a new live family of user_id. PC_ENOTFOUND when the user is gone. */
 enum pc_err store_refresh_family_insert(struct pc_store *s, const char *family_id,
-					const char *user_id, int64_t now);
+					const char *user_id, int64_t now, const char *ip,
+					const char *user_agent);
 /* Inserts a token row (used_at and revoked_at NULL). PC_EEXISTS, PC_ENOTFOUND. */
 enum pc_err store_refresh_insert(struct pc_store *s, const struct pc_refresh_row *row);
 /* Spends the token by one compare-and-swap: used_at = now where it is unused,

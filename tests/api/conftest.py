@@ -72,6 +72,11 @@ STOP_TIMEOUT = 30.0
 
 # Cheap hashing: tests are about behaviour, not argon2's cost.
 CHEAP_ARGON2 = {"argon2_memory_kib": 1024, "argon2_iterations": 1}
+# The rate limits and the account lockout (on by default) are off for tests
+# that are about something else: a suite logs in from 127.0.0.1 far more
+# often than a person. test_rate_limits.py sets them on.
+NO_LIMITS = {"rate_limit_login_ip": 0, "rate_limit_mail_address": 0, "rate_limit_mail_ip": 0,
+             "rate_limit_register_ip": 0, "lockout_threshold": 0}
 
 
 def _base_env():
@@ -151,6 +156,7 @@ class Server:
                 "cookie_secure": False,
             })
             self.settings.update(CHEAP_ARGON2)
+            self.settings.update(NO_LIMITS)
         self.settings.update(settings or {})
         self.env = dict(env or {})
         self.config_file = config_file

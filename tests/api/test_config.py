@@ -51,7 +51,7 @@ def test_flag_overrides_env_and_ini(server_factory, tmp_path):
 
 def test_ini_alone_can_configure_the_server(server_factory, tmp_path):
     db = tmp_path / "ini.db"
-    secret = "ini-secret-" + "k" * 40
+    secret = "ini-secret-" + "0123456789abcdefghijklmnopqrstuvwxyz"  # varied: uniform ones are refused
     ini = write_ini(tmp_path / "full.ini", "\n".join([
         "; portcullis configuration",
         "[server]",
@@ -73,7 +73,7 @@ def test_ini_alone_can_configure_the_server(server_factory, tmp_path):
 
 def test_environment_alone_can_configure_the_server(server_factory, tmp_path):
     db = tmp_path / "env.db"
-    secret = "env-secret-" + "e" * 40
+    secret = "env-secret-" + "zyxwvutsrqponmlkjihgfedcba9876543210"  # varied: uniform ones are refused
     env = {
         "PORTCULLIS_DATABASE_URL": sqlite_url(db),
         "PORTCULLIS_JWT_SECRET": secret,

@@ -613,3 +613,26 @@ def test_fastapi_users_login_refuses_a_password_alone_when_totp_is_on(server):
     r = server.request("DELETE", "/auth/login/totp", json={"original": PW}, headers=bearer(token))
     assert r.status_code == 200, r.text
     assert server.post("/auth/login", data={"username": email, "password": PW}).status_code == 200
+
+
+def test_a_pending_second_step_token_dies_with_a_password_change(server):
+    """Issue 13, item 2: the TOTP-purpose token a password opened is a
+    credential too; a password change (here MyAuth's own PUT /users/me)
+    refuses it, as it does access tokens."""
+    u, token, totp, codes = enabled_user(server)
+    pending = pending_token(server, u["email"])
+    r = server.request("PUT", "/auth/users/me", json={"password": "new-horse-battery-7",
+                                                      "original": PW},
+                       headers=bearer(token))
+    assert r.status_code == 200, r.text
+    r = second_step(server, pending, totp.now())
+    assert_detail(r, 403, "Could not validate credentials")
+    fresh = pending_token_pw(server, u["email"], "new-horse-battery-7")
+    wait_fresh_step(totp)
+    assert second_step(server, fresh, totp.now()).status_code == 200
+
+
+def pending_token_pw(server, email, password):
+    r = oauth(server, email, password)
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]

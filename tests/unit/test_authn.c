@@ -89,7 +89,7 @@ static void open_with(const char *cookie_name)
 	test_ctx_open(&cfg, &ctx);
 	pc_user_input_init(&in);
 	in.email = "arthur@camelot.bt";
-	in.password = "pendragon";
+	in.password = "pendragon-rex-1066";
 	in.password_len = strlen(in.password);
 	cr_assert_eq(pc_user_register(ctx, &in, &user, &ei), PC_OK, "%s", ei.detail);
 	cr_assert_eq(pc_jwt_issue(ctx, &user, jwt, sizeof(jwt)), PC_OK);

@@ -84,6 +84,43 @@ Test(config, values_are_parsed_and_checked)
 	cr_expect_eq(pc_config_set(&cfg, "host", "a\nb", &ei), PC_EINVAL);
 }
 
+Test(config, uniform_or_short_secrets_are_refused)
+{
+	static const struct { const char *name, *value, *words; } weak[] = {
+		{ "jwt_secret", "abababababababababababababababababab", "uniform" },
+		{ "jwt_secret", "00000000000000000000000000000000000000000000", "uniform" },
+		{ "webhook_secret", "short-secret", "16 bytes" },
+		{ "webhook_secret", "aaaaaaaaaaaaaaaaaaaaaaaa", "uniform" },
+	};
+	struct pc_config cfg;
+	struct pc_errinfo ei;
+	size_t i;
+
+	for (i = 0; i < sizeof(weak) / sizeof(weak[0]); i++) {
+		pc_config_defaults(&cfg);
+		memset(&ei, 0, sizeof(ei));
+		pc_config_set(&cfg, weak[i].name, weak[i].value, NULL);
+		cr_expect_eq(pc_config_validate(&cfg, &ei), PC_EINVAL, "%s", weak[i].value);
+		cr_expect_str_eq(ei.field, weak[i].name);
+		cr_expect(strstr(ei.detail, weak[i].words) != NULL, "%s", ei.detail);
+		cr_expect(strstr(ei.detail, weak[i].value) == NULL, "not echoed");
+	}
+	pc_config_defaults(&cfg);
+	pc_config_set(&cfg, "webhook_secret", "0123456789abcdef", NULL);
+	cr_expect_eq(pc_config_validate(&cfg, &ei), PC_OK);
+}
+
+Test(config, sqlite_synchronous_is_full_or_normal)
+{
+	struct pc_config cfg;
+	struct pc_errinfo ei = { 0 };
+
+	pc_config_defaults(&cfg);
+	cr_expect_str_eq(cfg.sqlite_synchronous, "full");
+	cr_expect_eq(pc_config_set(&cfg, "sqlite_synchronous", "normal", &ei), PC_OK);
+	cr_expect_neq(pc_config_set(&cfg, "sqlite_synchronous", "off", &ei), PC_OK);
+}
+
 Test(config, short_secrets_are_refused)
 {
 	struct pc_config cfg;

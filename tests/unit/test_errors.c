@@ -43,7 +43,7 @@ Test(errors, a_short_password_carries_its_limit_into_each_faces_words)
 	char *drf;
 
 	pc_config_defaults(&cfg);
-	cr_assert_eq(password_check_policy(&cfg, "short", 5, NULL, &ei), PC_EBADPASSWORD);
+	cr_assert_eq(password_check_policy(&cfg, "short", 5, NULL, NULL, &ei), PC_EBADPASSWORD);
 	cr_expect_str_eq(fastapi_password_reason(&ei, reason, sizeof(reason)),
 			 "Password should be at least 8 characters");
 	drf = dump(drf_validation_new(&ei));

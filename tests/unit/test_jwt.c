@@ -145,6 +145,33 @@ Test(jwt, two_tokens_have_different_jti)
 	cr_assert_str_neq(a.jti, b.jti);
 }
 
+Test(jwt, the_jti_carries_the_issue_millisecond)
+{
+	struct pc_jwt_key k = key_for("HS256");
+	struct pc_jwt_claims c, legacy;
+	char tok[PC_JWT_MAX];
+	int64_t before, after, now;
+
+	/* the second may turn between the reads: try until it does not */
+	do {
+		before = time_now_ms();
+		now = time_now();
+		cr_assert_eq(jwt_sign(&k, T, SUB, now, 60, tok, sizeof(tok), &c), PC_OK);
+		after = time_now_ms();
+	} while (before / 1000 != now || after / 1000 != now);
+	cr_assert_geq(jwt_issued_ms(&c), before);
+	cr_assert_leq(jwt_issued_ms(&c), after);
+	/* a now that is not the clock's: its first millisecond, never later */
+	cr_assert_eq(jwt_sign(&k, T, SUB, NOW, 60, tok, sizeof(tok), &c), PC_OK);
+	cr_assert_eq(jwt_issued_ms(&c), NOW * 1000);
+	/* an id that is not ours (random, or another length): iat's first millisecond */
+	legacy = c;
+	snprintf(legacy.jti, sizeof(legacy.jti), "not-a-timed-id");
+	cr_assert_eq(jwt_issued_ms(&legacy), NOW * 1000);
+	snprintf(legacy.jti, sizeof(legacy.jti), "_____________________w");
+	cr_assert_eq(jwt_issued_ms(&legacy), NOW * 1000, "a millisecond outside iat's second");
+}
+
 Test(jwt, a_hand_made_token_with_the_right_alg_is_accepted)
 {
 	struct pc_jwt_claims c;

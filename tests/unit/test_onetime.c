@@ -296,18 +296,55 @@ Test(onetime, a_reset_ends_the_users_sessions)
 	cr_assert_eq(pc_session_authenticate(ctx, sess, &got), PC_EUNAUTHORIZED);
 }
 
-Test(onetime, reset_ends_sessions_false_keeps_them)
+Test(onetime, a_reset_refuses_access_tokens_issued_before_it_even_in_its_second)
 {
-	char tok[PC_TOKEN_MAX], sess[PC_TOKEN_MAX];
-	struct pc_user u, got;
+	char tok[PC_TOKEN_MAX], jwt[PC_JWT_MAX], after[PC_JWT_MAX];
+	struct pc_user u = reg("kay@camelot.bt"), got;
+	struct refresh_pair pair;
 
-	reopen_with("reset_ends_sessions", "false");
-	u = reg("kay@camelot.bt");
-	cr_assert_eq(pc_session_create(ctx, &u, "127.0.0.1", "t", sess), PC_OK);
+	cr_assert_eq(pc_jwt_issue(ctx, &u, jwt, sizeof(jwt)), PC_OK);
+	cr_assert_eq(refresh_login(ctx, &jwt_claims_rfc7519, &u, &pair), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, jwt, &got), PC_OK);
 	cr_assert_eq(pc_password_forgot(ctx, "kay@camelot.bt", NULL), PC_OK);
 	last_token("kay@camelot.bt", tok);
 	cr_assert_eq(reset(tok, "new-password-1"), PC_OK);
-	cr_assert_eq(pc_session_authenticate(ctx, sess, &got), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, jwt, &got), PC_EUNAUTHORIZED,
+		     "issued before the reset (most likely in the same second)");
+	cr_assert_eq(pc_jwt_authenticate(ctx, pair.access, &got), PC_EUNAUTHORIZED);
+	cr_assert_eq(refresh_rotate(ctx, &jwt_claims_rfc7519, pair.refresh, &pair, NULL),
+		     PC_EUNAUTHORIZED, "the family is revoked");
+	usleep(2000); /* the next millisecond */
+	cr_assert_eq(pc_jwt_issue(ctx, &u, after, sizeof(after)), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, after, &got), PC_OK, "issued after it");
+}
+
+Test(onetime, a_password_update_ends_sessions_families_and_earlier_tokens)
+{
+	char jwt[PC_JWT_MAX], sess[PC_TOKEN_MAX];
+	struct pc_user u = reg("gareth@camelot.bt"), got, other = reg("gaheris@camelot.bt");
+	struct pc_user_input in = { .password = "another-pass-2", .password_len = 14,
+				    .is_active = PC_UNSET, .is_superuser = PC_UNSET,
+				    .is_verified = PC_UNSET };
+	char ojwt[PC_JWT_MAX];
+	struct refresh_pair pair;
+	struct pc_errinfo ei = { 0 };
+
+	cr_assert_eq(pc_jwt_issue(ctx, &u, jwt, sizeof(jwt)), PC_OK);
+	cr_assert_eq(pc_jwt_issue(ctx, &other, ojwt, sizeof(ojwt)), PC_OK);
+	cr_assert_eq(pc_session_create(ctx, &u, "127.0.0.1", "t", sess), PC_OK);
+	cr_assert_eq(refresh_login(ctx, &jwt_claims_rfc7519, &u, &pair), PC_OK);
+	cr_assert_eq(pc_user_update(ctx, &u, &in, 0, &ei), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, jwt, &got), PC_EUNAUTHORIZED);
+	cr_assert_eq(pc_session_authenticate(ctx, sess, &got), PC_EUNAUTHORIZED);
+	cr_assert_eq(refresh_rotate(ctx, &jwt_claims_rfc7519, pair.refresh, &pair, NULL),
+		     PC_EUNAUTHORIZED);
+	cr_assert_eq(pc_jwt_authenticate(ctx, ojwt, &got), PC_OK, "other users keep theirs");
+	in.password = NULL;
+	in.full_name = "Sir Gareth";
+	usleep(2000);
+	cr_assert_eq(pc_jwt_issue(ctx, &u, jwt, sizeof(jwt)), PC_OK);
+	cr_assert_eq(pc_user_update(ctx, &u, &in, 0, &ei), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, jwt, &got), PC_OK, "no password change: kept");
 }
 
 Test(onetime, a_weak_password_is_refused_and_the_token_stays_good)

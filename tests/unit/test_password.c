@@ -200,8 +200,8 @@ Test(password, policy_accepts_a_reasonable_password)
 	struct pc_errinfo ei;
 
 	memset(&ei, 0, sizeof(ei));
-	cr_assert_eq(password_check_policy(&cfg, "long enough", 11, "king@example.com", &ei), PC_OK);
-	cr_assert_eq(password_check_policy(&cfg, "12345678", 8, NULL, &ei), PC_OK);
+	cr_assert_eq(password_check_policy(&cfg, "long enough", 11, "king@example.com", NULL, &ei), PC_OK);
+	cr_assert_eq(password_check_policy(&cfg, "12345678", 8, NULL, NULL, &ei), PC_OK);
 	cr_assert_eq(ei.code, PC_V_NONE);
 }
 
@@ -211,12 +211,12 @@ Test(password, policy_rejects_a_short_password_with_the_minimum)
 	struct pc_errinfo ei;
 
 	memset(&ei, 0, sizeof(ei));
-	cr_assert_eq(password_check_policy(&cfg, "1234567", 7, NULL, &ei), PC_EBADPASSWORD);
+	cr_assert_eq(password_check_policy(&cfg, "1234567", 7, NULL, NULL, &ei), PC_EBADPASSWORD);
 	cr_assert_eq(ei.code, PC_V_TOO_SHORT);
 	cr_assert_eq(ei.limit, 8);
 	cr_assert_str_eq(ei.field, "password");
 	cfg.password_min_length = 3;
-	cr_assert_eq(password_check_policy(&cfg, "ab", 2, NULL, &ei), PC_EBADPASSWORD);
+	cr_assert_eq(password_check_policy(&cfg, "ab", 2, NULL, NULL, &ei), PC_EBADPASSWORD);
 	cr_assert_eq(ei.code, PC_V_TOO_SHORT);
 	cr_assert_eq(ei.limit, 3);
 }
@@ -229,8 +229,8 @@ Test(password, policy_rejects_a_long_password_with_the_maximum)
 
 	memset(pw, 'a', sizeof(pw));
 	memset(&ei, 0, sizeof(ei));
-	cr_assert_eq(password_check_policy(&cfg, pw, 64, NULL, &ei), PC_OK);
-	cr_assert_eq(password_check_policy(&cfg, pw, 65, NULL, &ei), PC_EBADPASSWORD);
+	cr_assert_eq(password_check_policy(&cfg, pw, 64, NULL, NULL, &ei), PC_OK);
+	cr_assert_eq(password_check_policy(&cfg, pw, 65, NULL, NULL, &ei), PC_EBADPASSWORD);
 	cr_assert_eq(ei.code, PC_V_TOO_LONG);
 	cr_assert_eq(ei.limit, 64);
 }
@@ -241,7 +241,7 @@ Test(password, policy_counts_bytes_not_characters)
 	struct pc_errinfo ei;
 	const char *pw = "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"; /* four é, eight bytes */
 
-	cr_assert_eq(password_check_policy(&cfg, pw, strlen(pw), NULL, &ei), PC_OK);
+	cr_assert_eq(password_check_policy(&cfg, pw, strlen(pw), NULL, NULL, &ei), PC_OK);
 }
 
 Test(password, policy_rejects_a_password_containing_the_email_in_any_case)
@@ -251,12 +251,69 @@ Test(password, policy_rejects_a_password_containing_the_email_in_any_case)
 	const char *pw = "my King@Example.COM pass";
 
 	memset(&ei, 0, sizeof(ei));
-	cr_assert_eq(password_check_policy(&cfg, pw, strlen(pw), "king@example.com", &ei),
+	cr_assert_eq(password_check_policy(&cfg, pw, strlen(pw), "king@example.com", NULL, &ei),
 		     PC_EBADPASSWORD);
 	cr_assert_eq(ei.code, PC_V_CONTAINS_EMAIL);
-	cr_assert_eq(password_check_policy(&cfg, "king@example.co", 15, "king@example.com", &ei),
+	cr_assert_eq(password_check_policy(&cfg, "king@example.co", 15, "king@example.com", NULL, &ei),
 		     PC_OK, "a prefix of the email is not the email");
-	cr_assert_eq(password_check_policy(&cfg, pw, strlen(pw), "", &ei), PC_OK);
+	cr_assert_eq(password_check_policy(&cfg, pw, strlen(pw), "", NULL, &ei), PC_OK);
+}
+
+Test(password, policy_rejects_a_password_containing_the_username)
+{
+	struct pc_config cfg = policy_cfg();
+	struct pc_errinfo ei;
+	const char *pw = "the-LANCELOT-of-the-lake";
+
+	memset(&ei, 0, sizeof(ei));
+	cr_assert_eq(password_check_policy(&cfg, pw, strlen(pw), "sir@camelot.bt", "Lancelot", &ei),
+		     PC_EBADPASSWORD);
+	cr_assert_eq(ei.code, PC_V_CONTAINS_USERNAME);
+	cr_assert_eq(password_check_policy(&cfg, pw, strlen(pw), "sir@camelot.bt", "gawain", &ei),
+		     PC_OK);
+	cr_assert_eq(password_check_policy(&cfg, pw, strlen(pw), NULL, "", &ei), PC_OK);
+}
+
+Test(password, policy_rejects_what_zxcvbn_scores_below_the_threshold)
+{
+	static const char *const weak[] = {
+		"password", "12345678", "qwertyuiop", "aaaaaaaaaaaa", "Passw0rd!", "iloveyou1",
+		"abcdefgh12",
+	};
+	static const char *const strong[] = {
+		"correct-horse-9", "new-horse-battery-7", "long enough 42 gnus", "Tr0ub4dor&3x!",
+	};
+	struct pc_config cfg = policy_cfg();
+	struct pc_errinfo ei;
+	size_t i;
+
+	cfg.password_min_score = 2;
+	for (i = 0; i < sizeof(weak) / sizeof(weak[0]); i++) {
+		memset(&ei, 0, sizeof(ei));
+		cr_expect_eq(password_check_policy(&cfg, weak[i], strlen(weak[i]), NULL, NULL, &ei),
+			     PC_EBADPASSWORD, "%s", weak[i]);
+		cr_expect_eq(ei.code, PC_V_TOO_WEAK, "%s", weak[i]);
+		cr_expect_eq(ei.limit, 2);
+	}
+	for (i = 0; i < sizeof(strong) / sizeof(strong[0]); i++)
+		cr_expect_eq(password_check_policy(&cfg, strong[i], strlen(strong[i]), NULL, NULL,
+						   &ei), PC_OK, "%s", strong[i]);
+	cfg.password_min_score = 0;
+	cr_expect_eq(password_check_policy(&cfg, "password", 8, NULL, NULL, &ei), PC_OK, "off");
+}
+
+Test(password, policy_takes_the_users_own_words_as_known)
+{
+	struct pc_config cfg = policy_cfg();
+	struct pc_errinfo ei = { 0 };
+	const char *pw = "percivale1971";
+
+	cfg.password_min_score = 2;
+	cr_assert_eq(password_check_policy(&cfg, pw, strlen(pw), NULL, NULL, &ei), PC_OK);
+	/* the address's local part is a word an attacker knows: no longer enough */
+	cr_assert_eq(password_check_policy(&cfg, pw, strlen(pw), "percivale@camelot.bt", NULL,
+					   &ei), PC_EBADPASSWORD);
+	cr_assert_eq(ei.code, PC_V_TOO_WEAK);
 }
 
 Test(password, our_strings_verify_with_libargon2_itself_and_its_strings_with_ours)

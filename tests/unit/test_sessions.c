@@ -34,7 +34,7 @@ static void reg(const char *email, struct pc_user *u)
 
 	pc_user_input_init(&in);
 	in.email = email;
-	in.password = "pendragon";
+	in.password = "pendragon-rex-1066";
 	in.password_len = strlen(in.password);
 	cr_assert_eq(pc_user_register(ctx, &in, u, &ei), PC_OK, "%s", ei.detail);
 }

@@ -11,6 +11,7 @@
  * Each test gets its own temporary directory (mkdtemp), removed afterwards.
  */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <dirent.h>
 #include <limits.h>
 #include <pthread.h>
@@ -796,14 +797,145 @@ Test(store, the_access_check_reads_the_user_unless_its_jti_is_revoked)
 
 	make_user(&u, 71, "token@holder.io", NULL);
 	insert_ok(&u);
-	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-a", &got), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-a", INT64_MAX, &got), PC_OK);
 	cr_expect_str_eq(got.email, "token@holder.io");
 	cr_assert_eq(STORE_CALL(st, jti_revoke, "jti-a", 1700003600), PC_OK);
-	cr_expect_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-a", &got), PC_ENOTFOUND);
-	cr_expect_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-b", &got), PC_OK,
+	cr_expect_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-a", INT64_MAX, &got), PC_ENOTFOUND);
+	cr_expect_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-b", INT64_MAX, &got), PC_OK,
 		     "another token of the same user still counts");
 	cr_expect_eq(STORE_CALL(st, user_by_id_unrevoked, "0190a000-0000-7000-8000-00000000ffff",
-				"jti-b", &got), PC_ENOTFOUND);
+				"jti-b", INT64_MAX, &got), PC_ENOTFOUND);
+}
+
+/* ---- a user's sign-ins, rate limits, the password epoch (issue 13) ---------------------------- */
+
+static int signins_collect(const struct pc_signin *r, void *arg)
+{
+	struct pc_signin *out = arg;
+	int i = 0;
+
+	while (out[i].id[0] != '\0')
+		i++;
+	out[i] = *r;
+	return 0;
+}
+
+Test(store, sign_ins_are_listed_and_ended_per_user)
+{
+	const int64_t now = 1700000000;
+	struct pc_signin got[8];
+	struct pc_session_row sess;
+	struct pc_refresh_row rt;
+	struct pc_user u, other;
+
+	make_user(&u, 81, "signin@example.com", NULL);
+	make_user(&other, 82, "other@example.com", NULL);
+	insert_ok(&u);
+	insert_ok(&other);
+	make_session(&sess, "a1", u.id, now + 3600);
+	cr_assert_eq(STORE_CALL(st, session_insert, &sess), PC_OK);
+	make_session(&sess, "b2", other.id, now + 3600);
+	cr_assert_eq(STORE_CALL(st, session_insert, &sess), PC_OK);
+	cr_assert_eq(STORE_CALL(st, refresh_family_insert, "0190a000-0000-7000-8000-0000000000f1",
+				u.id, now - 10, "2001:db8::1", "app/1"), PC_OK);
+	memset(&rt, 0, sizeof(rt));
+	snprintf(rt.token_hash, sizeof(rt.token_hash), "%064d", 7);
+	snprintf(rt.family_id, sizeof(rt.family_id), "0190a000-0000-7000-8000-0000000000f1");
+	snprintf(rt.user_id, sizeof(rt.user_id), "%s", u.id);
+	rt.created_at = now - 5;
+	rt.expires_at = now + 100;
+	cr_assert_eq(STORE_CALL(st, refresh_insert, &rt), PC_OK);
+
+	memset(got, 0, sizeof(got));
+	cr_assert_eq(STORE_CALL(st, signins_of_user, u.id, now, signins_collect, got), PC_OK);
+	cr_assert_str_eq(got[0].kind, "refresh", "oldest first");
+	cr_assert_str_eq(got[0].id, "r0190a000-0000-7000-8000-0000000000f1");
+	cr_assert_eq(got[0].last_seen_at, now - 5);
+	cr_assert_eq(got[0].expires_at, now + 100);
+	cr_assert_str_eq(got[0].ip, "2001:db8::1");
+	cr_assert_str_eq(got[0].user_agent, "app/1");
+	cr_assert_str_eq(got[1].kind, "session");
+	cr_assert_eq(strlen(got[1].id), 33);
+	cr_assert_eq(got[2].id[0], '\0', "only the user's");
+
+	cr_assert_eq(STORE_CALL(st, signin_end, other.id, got[1].id, now), PC_ENOTFOUND,
+		     "not another user's");
+	cr_assert_eq(STORE_CALL(st, signin_end, other.id, got[0].id, now), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, signin_end, u.id, "x", now), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, signin_end, u.id, got[1].id, now), PC_OK);
+	cr_assert_eq(STORE_CALL(st, signin_end, u.id, got[0].id, now), PC_OK);
+	cr_assert_eq(STORE_CALL(st, signin_end, u.id, got[0].id, now), PC_ENOTFOUND, "once");
+	memset(got, 0, sizeof(got));
+	cr_assert_eq(STORE_CALL(st, signins_of_user, u.id, now, signins_collect, got), PC_OK);
+	cr_assert_eq(got[0].id[0], '\0');
+	cr_assert_eq(STORE_CALL(st, signins_end_all, other.id, now), PC_OK);
+	memset(got, 0, sizeof(got));
+	cr_assert_eq(STORE_CALL(st, signins_of_user, other.id, now, signins_collect, got), PC_OK);
+	cr_assert_eq(got[0].id[0], '\0');
+}
+
+Test(store, a_window_counter_restarts_after_its_window)
+{
+	int64_t hits, start;
+
+	cr_assert_eq(STORE_CALL(st, rl_hit, "k", 1000, 60, &hits, &start), PC_OK);
+	cr_assert_eq(hits, 1);
+	cr_assert_eq(STORE_CALL(st, rl_hit, "k", 1059, 60, &hits, &start), PC_OK);
+	cr_assert_eq(hits, 2);
+	cr_assert_eq(start, 1000);
+	cr_assert_eq(STORE_CALL(st, rl_hit, "k", 1060, 60, &hits, &start), PC_OK);
+	cr_assert_eq(hits, 1, "a new window");
+	cr_assert_eq(start, 1060);
+	cr_assert_eq(STORE_CALL(st, rl_window, "k", &hits, &start), PC_OK);
+	cr_assert_eq(hits, 1);
+	cr_assert_eq(STORE_CALL(st, rl_fail, "lock:x", 1000, &hits, &start), PC_OK);
+	cr_assert_eq(STORE_CALL(st, rl_fail, "lock:x", 1001, &hits, &start), PC_OK);
+	cr_assert_eq(hits, 2);
+	cr_assert_eq(STORE_CALL(st, rl_lock, "lock:x", 1500), PC_OK);
+	cr_assert_eq(STORE_CALL(st, rl_lock, "lock:x", 1400), PC_OK, "never earlier");
+	cr_assert_eq(STORE_CALL(st, rl_get, "lock:x", &hits, &start), PC_OK);
+	cr_assert_eq(start, 1500);
+	cr_assert_eq(STORE_CALL(st, rl_purge, 2000, 1200), PC_OK);
+	cr_assert_eq(STORE_CALL(st, rl_get, "lock:x", &hits, &start), PC_OK);
+	cr_assert_eq(hits, 2, "a lock running at now is kept");
+	cr_assert_eq(STORE_CALL(st, rl_window, "k", &hits, &start), PC_OK);
+	cr_assert_eq(hits, 0, "an idle counter is purged");
+	cr_assert_eq(STORE_CALL(st, rl_clear, "lock:x"), PC_OK);
+	cr_assert_eq(STORE_CALL(st, rl_get, "lock:x", &hits, &start), PC_OK);
+	cr_assert_eq(hits, 0);
+}
+
+Test(store, a_password_change_moves_the_epoch_and_ends_sessions_and_families)
+{
+	const int64_t now = 1700000000;
+	struct pc_session_row sess;
+	struct pc_user u, got;
+	int64_t before_ms = time_now_ms();
+
+	make_user(&u, 91, "epoch@example.com", NULL);
+	insert_ok(&u);
+	make_session(&sess, "e1", u.id, now + 3600);
+	cr_assert_eq(STORE_CALL(st, session_insert, &sess), PC_OK);
+	cr_assert_eq(STORE_CALL(st, refresh_family_insert, "0190a000-0000-7000-8000-0000000000f9",
+				u.id, now, NULL, NULL), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "j", 1, &got), PC_OK,
+		     "never changed: every token counts");
+	snprintf(u.full_name, sizeof(u.full_name), "Not a password change");
+	cr_assert_eq(STORE_CALL(st, user_update, &u, NULL), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "j", 1, &got), PC_OK);
+	make_session(&sess, "e1", u.id, now + 3600);
+	cr_assert_eq(STORE_CALL(st, session_user, sess.token_hash, now, &got, NULL), PC_OK);
+
+	u.password_changed_at = store_password_changed_at(u.password_changed_at, now);
+	cr_assert_eq(STORE_CALL(st, user_update, &u, NULL), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "j", before_ms - 1, &got),
+		     PC_ENOTFOUND, "issued before the change");
+	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "j", time_now_ms() + 1, &got),
+		     PC_OK, "issued after it");
+	cr_assert_eq(STORE_CALL(st, session_user, sess.token_hash, now, &got, NULL), PC_ENOTFOUND);
+	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked_in_family, u.id, "j",
+				"0190a000-0000-7000-8000-0000000000f9", time_now_ms() + 1, &got),
+		     PC_ENOTFOUND, "the family is revoked");
 }
 
 Test(store, purge_removes_exactly_the_expired_rows)
@@ -1112,6 +1244,65 @@ Test(store_open, sqlite_in_memory_and_hosts_are_refused)
 	cr_assert_not_null(strstr(ei.detail, "memory"));
 }
 
+Test(store_open, sqlite_commits_are_durable_unless_the_url_says_normal)
+{
+	char url[PATH_MAX + 64];
+	struct pc_errinfo ei = { 0 };
+	struct pc_store *s = NULL;
+	int64_t level = -1;
+
+	if (backend_driver()->dialect != STORE_DIALECT_SQLITE)
+		cr_skip_test("SQLite URLs only");
+	backend_url(url, sizeof(url));
+	cr_assert_eq(store_open(url, &s, NULL), PC_OK);
+	cr_assert_eq(store_durability(s, &level), PC_OK);
+	cr_assert_eq(level, 2, "synchronous=FULL by default");
+	store_close(s);
+	strcat(url, "?synchronous=normal");
+	cr_assert_eq(store_open(url, &s, NULL), PC_OK);
+	cr_assert_eq(store_durability(s, &level), PC_OK);
+	cr_assert_eq(level, 1);
+	store_close(s);
+	backend_url(url, sizeof(url));
+	strcat(url, "?synchronous=off");
+	cr_assert_eq(store_open(url, &s, &ei), PC_EINVAL);
+	cr_assert_not_null(strstr(ei.detail, "synchronous"));
+}
+
+Test(store_open, a_sqlite_file_others_may_read_is_refused)
+{
+	static const char *const files[] = { "", "-wal", "-shm" };
+	char url[PATH_MAX + 64], path[PATH_MAX + 16];
+	struct pc_errinfo ei;
+	struct pc_store *s = NULL;
+	struct stat sb;
+	size_t i;
+
+	if (backend_driver()->dialect != STORE_DIALECT_SQLITE)
+		cr_skip_test("SQLite files only");
+	backend_url(url, sizeof(url));
+	cr_assert_eq(store_open(url, &s, NULL), PC_OK);
+	store_close(s);
+	snprintf(path, sizeof(path), "%s/store.db", test_dir);
+	cr_assert_eq(stat(path, &sb), 0);
+	cr_assert_eq(sb.st_mode & 0777, 0600, "made private");
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/store.db%s", test_dir, files[i]);
+		close(open(path, O_WRONLY | O_CREAT, 0600));
+		cr_assert_eq(chmod(path, 0644), 0);
+		memset(&ei, 0, sizeof(ei));
+		cr_assert_eq(store_open(url, &s, &ei), PC_EINVAL, "%s", files[i]);
+		cr_assert_not_null(strstr(ei.detail, "0644"), "%s", ei.detail);
+		cr_assert_not_null(strstr(ei.detail, "chmod 600"), "%s", ei.detail);
+		cr_assert_eq(chmod(path, 0600), 0);
+	}
+	cr_assert_eq(chmod(path, 0620), 0);
+	cr_assert_eq(store_open(url, &s, &ei), PC_EINVAL, "group-writable too");
+	cr_assert_eq(chmod(path, 0600), 0);
+	cr_assert_eq(store_open(url, &s, NULL), PC_OK);
+	store_close(s);
+}
+
 struct lookup_arg {
 	struct pc_store *s;
 	const char *id;
@@ -1360,7 +1551,6 @@ Test(store, a_reset_sets_the_password_voids_the_rest_and_ends_sessions)
 	issue_ok(&b, false);
 
 	apply.password_hash = "$argon2id$v=19$m=1024,t=1,p=1$new$hash";
-	apply.end_sessions = true;
 	apply.msgs = msgs;
 	apply.nmsgs = 1;
 	cr_assert_eq(STORE_CALL(st, onetime_consume, a.token_hash, "reset", now + 10, &apply), PC_OK);
@@ -1404,7 +1594,7 @@ Test(store, a_reset_for_an_inactive_or_moved_user_changes_nothing)
 	const int64_t now = 1700000000;
 	struct pc_outbox_row *ev = make_msg("webhook", "http://127.0.0.1:9/h", "", now);
 	const struct pc_outbox_row *msgs[] = { ev };
-	struct pc_onetime_apply apply = { .password_hash = "$argon2id$new", .end_sessions = true,
+	struct pc_onetime_apply apply = { .password_hash = "$argon2id$new",
 					  .msgs = msgs, .nmsgs = 1 };
 	struct pc_onetime_row t, got;
 	struct pc_user u, ugot;
@@ -1734,12 +1924,16 @@ Test(store, every_statement_has_text_and_prepares_with_its_named_columns)
 Test(store, arguments_bind_by_name_and_must_cover_every_parameter)
 {
 	const struct store_driver *d = backend_driver();
-	const struct store_arg reversed[] = { A_TEXT(":jti", "j1"), A_TEXT(":id", NULL) };
+	const struct store_arg reversed[] = {
+		A_TEXT(":jti", "j1"), A_INT(":issued_ms", INT64_MAX), A_TEXT(":id", NULL),
+	};
 	const struct store_arg unknown[] = { A_TEXT(":id", "x"), A_TEXT(":nope", "j1") };
 	const struct store_arg missing[] = { A_TEXT(":id", "x") };
 	char unterminated[4] = { 'a', 'b', 'c', 'd' };
 	const struct store_arg bad_field[] = { A_FIELD(":id", unterminated), A_TEXT(":jti", "j") };
-	struct store_arg by_id[2] = { A_TEXT(":jti", "j1"), A_TEXT(":id", NULL) };
+	struct store_arg by_id[3] = {
+		A_TEXT(":jti", "j1"), A_INT(":issued_ms", INT64_MAX), A_TEXT(":id", NULL),
+	};
 	struct store_ps *ps;
 	struct pc_user u;
 	const char *text;
@@ -1748,10 +1942,10 @@ Test(store, arguments_bind_by_name_and_must_cover_every_parameter)
 
 	make_user(&u, 1, "a@example.com", NULL);
 	insert_ok(&u);
-	by_id[1].text = u.id;
+	by_id[2].text = u.id;
 
 	cr_assert_eq(d->prepare(st, STMT_USER_BY_ID_UNREVOKED, &ps), PC_OK);
-	cr_assert_eq(d->bind(ps, by_id, 2), PC_OK, "any order: the names decide");
+	cr_assert_eq(d->bind(ps, by_id, 3), PC_OK, "any order: the names decide");
 	cr_assert_eq(d->step(ps, NULL, &row), PC_OK);
 	cr_assert(row);
 	cr_assert_eq(d->column_text(ps, COL_USER_EMAIL, &text, &len), PC_OK);
@@ -1778,7 +1972,7 @@ Test(store, arguments_bind_by_name_and_must_cover_every_parameter)
 	d->done(ps);
 
 	/* and the statement is clean for the next use */
-	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "j1", &u), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "j1", INT64_MAX, &u), PC_OK);
 }
 
 /* ---- transactions ------------------------------------------------------------------------ */

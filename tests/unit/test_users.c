@@ -45,7 +45,7 @@ Test(users, registration_cannot_raise_privileges_and_stores_a_hash)
 	struct pc_user u, again;
 	struct pc_errinfo ei = { 0 };
 
-	cr_assert_eq(reg("Lancelot@Camelot.bt", "guinevere!", &u, &ei), PC_OK, "%s", ei.detail);
+	cr_assert_eq(reg("Lancelot@Camelot.bt", "guinevere-queen-9", &u, &ei), PC_OK, "%s", ei.detail);
 	cr_expect(u.is_active);
 	cr_expect(!u.is_superuser);
 	cr_expect(!u.is_verified);
@@ -92,15 +92,15 @@ Test(users, login_by_email_or_username_and_never_says_which_part_failed)
 	pc_user_input_init(&in);
 	in.email = "bedivere@camelot.bt";
 	in.username = "Bedivere";
-	in.password = "excalibur";
-	in.password_len = 9;
+	in.password = "excalibur-stone-42";
+	in.password_len = 18;
 	cr_assert_eq(pc_user_create(ctx, &in, &u, &ei), PC_OK, "%s", ei.detail);
-	cr_expect_eq(pc_login(ctx, "BEDIVERE@camelot.bt", "excalibur", 9, &in_user), PC_OK);
+	cr_expect_eq(pc_login(ctx, "BEDIVERE@camelot.bt", "excalibur-stone-42", 18, &in_user), PC_OK);
 	cr_expect_str_eq(in_user.id, u.id);
-	cr_expect_eq(pc_login(ctx, "bedivere", "excalibur", 9, &in_user), PC_OK);
-	cr_expect_eq(pc_login(ctx, "bedivere@camelot.bt", "excalibuR", 9, &in_user), PC_EBADCREDS);
-	cr_expect_eq(pc_login(ctx, "nobody@camelot.bt", "excalibur", 9, &in_user), PC_EBADCREDS);
-	cr_expect_eq(pc_login(ctx, "x'; --", "excalibur", 9, &in_user), PC_EBADCREDS);
+	cr_expect_eq(pc_login(ctx, "bedivere", "excalibur-stone-42", 18, &in_user), PC_OK);
+	cr_expect_eq(pc_login(ctx, "bedivere@camelot.bt", "excalibur-STONE-42", 18, &in_user), PC_EBADCREDS);
+	cr_expect_eq(pc_login(ctx, "nobody@camelot.bt", "excalibur-stone-42", 18, &in_user), PC_EBADCREDS);
+	cr_expect_eq(pc_login(ctx, "x'; --", "excalibur-stone-42", 18, &in_user), PC_EBADCREDS);
 }
 
 Test(users, inactive_users_cannot_log_in)
@@ -109,14 +109,14 @@ Test(users, inactive_users_cannot_log_in)
 	struct pc_user_input patch;
 	struct pc_errinfo ei = { 0 };
 
-	cr_assert_eq(reg("mordred@camelot.bt", "treachery", &u, &ei), PC_OK);
+	cr_assert_eq(reg("mordred@camelot.bt", "treachery-at-camlann-537", &u, &ei), PC_OK);
 	pc_user_input_init(&patch);
 	patch.is_active = 0;
 	cr_assert_eq(pc_user_update(ctx, &u, &patch, 0, &ei), PC_OK);
 	cr_expect(u.is_active, "without privilege the flag is ignored");
 	cr_assert_eq(pc_user_update(ctx, &u, &patch, PC_UPDATE_PRIVILEGED, &ei), PC_OK);
 	cr_expect(!u.is_active);
-	cr_expect_eq(pc_login(ctx, "mordred@camelot.bt", "treachery", 9, &out), PC_EBADCREDS);
+	cr_expect_eq(pc_login(ctx, "mordred@camelot.bt", "treachery-at-camlann-537", 24, &out), PC_EBADCREDS);
 }
 
 Test(users, a_new_email_clears_verification_and_a_new_password_replaces_the_old)
@@ -146,7 +146,7 @@ Test(users, jwt_logout_denies_the_token_until_it_expires)
 	struct pc_errinfo ei = { 0 };
 	char t1[PC_JWT_MAX], t2[PC_JWT_MAX];
 
-	cr_assert_eq(reg("kay@camelot.bt", "seneschal", &u, &ei), PC_OK);
+	cr_assert_eq(reg("kay@camelot.bt", "seneschal-of-camelot", &u, &ei), PC_OK);
 	cr_assert_eq(pc_jwt_issue(ctx, &u, t1, sizeof(t1)), PC_OK);
 	cr_assert_eq(pc_jwt_issue(ctx, &u, t2, sizeof(t2)), PC_OK);
 	cr_expect_eq(pc_jwt_authenticate(ctx, t1, &out), PC_OK);
@@ -197,7 +197,7 @@ static enum pc_err create_with_roles(const char *email, const char *roles, bool 
 
 	pc_user_input_init(&in);
 	in.email = email;
-	in.password = "excalibur!";
+	in.password = "excalibur-stone-42!";
 	in.password_len = strlen(in.password);
 	in.roles = roles;
 	return privileged ? pc_user_create(ctx, &in, u, ei) : pc_user_register(ctx, &in, u, ei);
@@ -265,7 +265,7 @@ Test(users, a_user_needs_an_email_or_a_username_not_both)
 	struct pc_errinfo ei = { 0 };
 
 	pc_user_input_init(&in);
-	in.password = "guinevere!";
+	in.password = "guinevere-queen-9";
 	in.password_len = strlen(in.password);
 	cr_assert_eq(pc_user_register(ctx, &in, &u, &ei), PC_EINVAL);
 	cr_expect_str_eq(ei.field, "username");
@@ -274,7 +274,7 @@ Test(users, a_user_needs_an_email_or_a_username_not_both)
 	in.username = "Galahad";
 	cr_assert_eq(pc_user_register(ctx, &in, &u, &ei), PC_OK, "%s", ei.detail);
 	cr_expect_str_eq(u.email, "");
-	cr_assert_eq(pc_login(ctx, "galahad", "guinevere!", 10, &got), PC_OK);
+	cr_assert_eq(pc_login(ctx, "galahad", "guinevere-queen-9", 17, &got), PC_OK);
 	cr_expect_str_eq(got.id, u.id);
 	cr_expect_str_eq(got.email, "");
 	/* a second username-only user: no email to collide on */
