@@ -8,7 +8,6 @@ import http.server
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -23,12 +22,7 @@ FWD = "/auth/forward"
 
 
 def db_write(srv, sql, params=()):
-    conn = sqlite3.connect(str(srv.db_path), timeout=15)
-    try:
-        conn.execute(sql, params)
-        conn.commit()
-    finally:
-        conn.close()
+    srv.db(sql, params)
 
 
 def user_headers(r):

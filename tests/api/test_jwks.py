@@ -311,7 +311,7 @@ def test_rotation_signs_with_the_new_key_and_keeps_the_old_until_its_tokens_expi
     assert verify_by_jwks(srv, old_token)["sub"] == u["id"]
 
     p = run_cli(["keys", "rotate", f"--algorithm={alg}", f"--lifetime-seconds={lifetime}"],
-                db_path=srv.db_path)
+                server=srv)
     assert p.returncode == 0, p.stderr
     new_kid = p.stdout.strip()
     assert new_kid and new_kid != old["kid"]
@@ -376,7 +376,7 @@ def test_a_pem_key_file_signs_and_is_published_with_its_thumbprint(server_factor
     assert claims["sub"] == u["id"]
     assert srv.db("SELECT * FROM signing_keys") == []  # nothing stored
     p = run_cli(["keys", "rotate", f"--algorithm={alg}", f"--jwt-private-key-file={path}"],
-                db_path=srv.db_path)
+                server=srv)
     assert p.returncode == 2, p.stderr
 
 

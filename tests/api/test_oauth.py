@@ -772,13 +772,7 @@ def test_associate_of_an_account_linked_to_another_user_is_refused(srv, provider
 
 
 def _sql(srv, sql, *args):
-    import sqlite3
-    conn = sqlite3.connect(str(srv.db_path), timeout=15)
-    try:
-        conn.execute(sql, args)
-        conn.commit()
-    finally:
-        conn.close()
+    srv.db(sql, args)
 
 
 def test_inactive_or_second_factor_users_do_not_log_in_by_a_provider(srv, provider):

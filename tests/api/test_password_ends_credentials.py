@@ -216,7 +216,7 @@ def test_the_cli_set_password_ends_every_credential(srv, sink):
     name, email, uid = new_user(srv)
     c = credentials(srv, name, email)
     p = run_cli(["user", "set-password", "--email", email, "--password-stdin"],
-                db_path=srv.db_path, input=NEW_PW + "\n", env={"PORTCULLIS_SMTP_URL": sink.url})
+                server=srv, input=NEW_PW + "\n", env={"PORTCULLIS_SMTP_URL": sink.url})
     assert p.returncode == 0, p.stderr
     assert uid in p.stdout
     time.sleep(1.2)
@@ -225,6 +225,6 @@ def test_the_cli_set_password_ends_every_credential(srv, sink):
     assert all(v == 200 for v in probes(srv, fresh).values())
     # the policy applies there too, and nothing changes
     p = run_cli(["user", "set-password", "--email", email, "--password-stdin"],
-                db_path=srv.db_path, input="password\n", env={"PORTCULLIS_SMTP_URL": sink.url})
+                server=srv, input="password\n", env={"PORTCULLIS_SMTP_URL": sink.url})
     assert p.returncode == 2, (p.returncode, p.stderr)
     srv.login(email, NEW_PW)

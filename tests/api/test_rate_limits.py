@@ -143,7 +143,7 @@ def test_a_superuser_unlocks_by_api_and_cli(server_factory):
     for _ in range(2):
         srv.login_raw(u["email"], "wrong-horse-1")
     retry_after(srv.login_raw(u["email"], PW))
-    p = run_cli(["user", "unlock", "--email", u["email"]], db_path=srv.db_path)
+    p = run_cli(["user", "unlock", "--email", u["email"]], server=srv)
     assert p.returncode == 0, p.stderr
     assert srv.login_raw(u["email"], PW).status_code == 200
 
