@@ -48,6 +48,7 @@ struct housekeeping {
 	pthread_cond_t wake;   /* on CLOCK_MONOTONIC; signalled to stop */
 	bool stop;             /* under lock */
 	bool running;
+	int64_t next[HOUSEKEEPING_NJOBS]; /* each job's next run (mono_s); the thread's own */
 };
 
 /* The housekeeping thread lives beside the ctx so struct pc_ctx stays plain data. */
@@ -199,27 +200,32 @@ static void housekeeping_round(struct pc_ctx *ctx, int64_t *next)
 	}
 }
 
+/* Waits (hk->lock held) until the soonest job of next[] is due, or stop. */
+static void housekeeping_wait(struct housekeeping *hk)
+{
+	struct timespec until = { 0 };
+	int64_t soonest = hk->next[0];
+
+	for (size_t i = 1; i < HOUSEKEEPING_NJOBS; i++)
+		soonest = hk->next[i] < soonest ? hk->next[i] : soonest;
+	until.tv_sec = (time_t)soonest;
+	while (!hk->stop && pthread_cond_timedwait(&hk->wake, &hk->lock, &until) == 0)
+		;
+}
+
+/* The start-up round ran in housekeeping_start: first wait for the next due. */
 static void *housekeeping_main(void *arg)
 {
 	struct ctx_full *f = arg;
 	struct housekeeping *hk = &f->hk;
-	int64_t next[HOUSEKEEPING_NJOBS] = { 0 };
 
 	pthread_mutex_lock(&hk->lock);
+	housekeeping_wait(hk);
 	while (!hk->stop) {
-		struct timespec until = { 0 };
-		int64_t soonest;
-
 		pthread_mutex_unlock(&hk->lock);
-		housekeeping_round(&f->ctx, next);
-		soonest = next[0];
-		for (size_t i = 1; i < HOUSEKEEPING_NJOBS; i++)
-			soonest = next[i] < soonest ? next[i] : soonest;
-		until.tv_sec = (time_t)soonest;
+		housekeeping_round(&f->ctx, hk->next);
 		pthread_mutex_lock(&hk->lock);
-		/* until the soonest job is due, or stop */
-		while (!hk->stop && pthread_cond_timedwait(&hk->wake, &hk->lock, &until) == 0)
-			;
+		housekeeping_wait(hk);
 	}
 	pthread_mutex_unlock(&hk->lock);
 	return NULL;
@@ -236,6 +242,11 @@ static enum pc_err housekeeping_start(struct ctx_full *f)
 	pthread_cond_init(&hk->wake, &attr);
 	pthread_condattr_destroy(&attr);
 	hk->stop = false;
+	/* The start-up round runs here, before the ctx is handed out: what it
+	 * purges is gone before the first request (or caller) can see it, and
+	 * never underneath one that has just begun. */
+	memset(hk->next, 0, sizeof(hk->next));
+	housekeeping_round(&f->ctx, hk->next);
 	if (pthread_create(&hk->thread, NULL, housekeeping_main, f) != 0) {
 		pthread_cond_destroy(&hk->wake);
 		pthread_mutex_destroy(&hk->lock);
