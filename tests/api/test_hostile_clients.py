@@ -228,6 +228,32 @@ def test_a_body_dripped_past_its_deadline_is_dropped_and_nothing_is_stored(serve
     assert srv.get("/healthz").status_code == 200
 
 
+def test_the_next_request_on_a_kept_alive_connection_has_a_deadline_too(server_factory):
+    srv = server_factory(header_timeout_seconds=2)
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    try:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while not got.endswith(b'{"status":"ok"}'):
+            got += s.recv(4096)
+        t0 = time.monotonic()
+        closed = None
+        for i in range(40):
+            try:
+                s.sendall(b"GET /healthz HTTP/1.1\r\n" if i == 0 else b"X-Drip-%d: x\r\n" % i)
+            except OSError:
+                closed = time.monotonic() - t0
+                break
+            done, got = _closed_after_nowait(s)
+            if done is not None:
+                closed = time.monotonic() - t0
+                break
+            time.sleep(0.25)
+        assert closed is not None and closed < 5, closed
+    finally:
+        s.close()
+
+
 def test_keep_alive_requests_each_get_a_fresh_deadline(server_factory):
     srv = server_factory(header_timeout_seconds=2)
     for _ in range(4):                     # one connection (requests.Session), 4 s in all
