@@ -75,9 +75,10 @@
  * its pool 431 itself, but closes without an answer one that fills the pool
  * just short of that (about 15.8-16.2 KiB in one line): no room is left for
  * the answer's headers. */
-#define SERVER_HEADER_MAX (12 * 1024)
+#define SERVER_HEADER_MAX (14 * 1024)
 #define SERVER_DEFAULT_CONNS 1024
 #define SERVER_IP_BUCKETS 4096
+#define SERVER_PROXIES_MAX 32
 #define SERVER_REAP_US (100 * 1000)
 
 /* One client address as the per-IP cap counts it: IPv4 (and IPv4-mapped
@@ -126,6 +127,8 @@ struct pc_server {
 	struct server_ipcount *ipc[SERVER_IP_BUCKETS];
 	struct server_conn conns;     /* list head (sentinel) */
 	unsigned per_ip;              /* 0: no cap */
+	struct server_ipkey proxies[SERVER_PROXIES_MAX]; /* trusted_proxies: not capped */
+	size_t nproxies;
 	int64_t header_us, body_us;
 	pthread_t reaper;
 	bool reaper_on;
@@ -418,6 +421,37 @@ static void server_ipkey(const struct sockaddr *sa, struct server_ipkey *k)
 	}
 }
 
+/* The keys of the trusted_proxies addresses (those that parse). */
+static void server_proxies(struct pc_server *s, const char *list)
+{
+	struct sockaddr_in6 a6;
+	struct sockaddr_in a4;
+	char one[INET6_ADDRSTRLEN + 1];
+	const char *p = list;
+	size_t n;
+
+	while (*p != '\0' && s->nproxies < SERVER_PROXIES_MAX) {
+		p += strspn(p, ", \t");
+		n = strcspn(p, ", \t");
+		if (n == 0)
+			break;
+		if (n < sizeof(one)) {
+			memcpy(one, p, n);
+			one[n] = '\0';
+			memset(&a4, 0, sizeof(a4));
+			memset(&a6, 0, sizeof(a6));
+			if (inet_pton(AF_INET, one, &a4.sin_addr) == 1) {
+				a4.sin_family = AF_INET;
+				server_ipkey((const struct sockaddr *)&a4, &s->proxies[s->nproxies++]);
+			} else if (inet_pton(AF_INET6, one, &a6.sin6_addr) == 1) {
+				a6.sin6_family = AF_INET6;
+				server_ipkey((const struct sockaddr *)&a6, &s->proxies[s->nproxies++]);
+			}
+		}
+		p += n;
+	}
+}
+
 static size_t server_ipkey_bucket(const struct server_ipkey *k)
 {
 	uint64_t h = 1469598103934665603ULL;
@@ -456,6 +490,11 @@ static enum MHD_Result server_on_accept(void *cls, const struct sockaddr *addr, 
 	server_ipkey(addr, &k);
 	if (k.fam == 0)
 		return MHD_YES;
+	for (size_t i = 0; i < s->nproxies; i++) {
+		/* a trusted proxy carries many clients' connections */
+		if (s->proxies[i].fam == k.fam && memcmp(s->proxies[i].b, k.b, sizeof(k.b)) == 0)
+			return MHD_YES;
+	}
 	pthread_mutex_lock(&s->guard_mu);
 	pp = server_ipcount_at(s, &k);
 	ok = *pp == NULL || (*pp)->n < s->per_ip;
@@ -957,6 +996,7 @@ enum pc_err server_start(struct pc_ctx *ctx, const struct pc_face *const *faces,
 	pthread_mutex_init(&s->guard_mu, NULL);
 	s->conns.next = s->conns.prev = &s->conns;
 	s->per_ip = cfg->max_connections_per_ip > 0 ? (unsigned)cfg->max_connections_per_ip : 0;
+	server_proxies(s, cfg->trusted_proxies);
 	s->header_us = (int64_t)cfg->header_timeout_seconds * 1000000;
 	s->body_us = (int64_t)cfg->body_timeout_seconds * 1000000;
 	err = router_new(cfg, faces, nfaces, &s->router, ei);
