@@ -207,6 +207,9 @@ struct pc_config {
 	int database_timeout_ms;         /* PostgreSQL: longest wait for a connection or answer */
 	int max_body_bytes;
 	int max_connections;
+	int max_connections_per_ip;     /* per client IP (IPv6: per /64); 0: no cap */
+	int header_timeout_seconds;      /* a request's header block must be complete within */
+	int body_timeout_seconds;        /* and its body within this after the headers */
 	bool requires_verification;
 	char bootstrap_admin_email[321];
 	char bootstrap_admin_password[PC_CFG_STR];

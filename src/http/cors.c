@@ -36,6 +36,7 @@ struct cors_settings {
 	char headers[512];
 	bool credentials;
 	int max_age;
+	char trusted[1024];
 };
 
 /* Lists are separated by commas and/or blanks. */
@@ -142,6 +143,19 @@ static const char *cors_check_tokens(const char *v)
 	return NULL;
 }
 
+static const char *cors_check_trusted(const char *v)
+{
+	const char *p = v, *o;
+	size_t n;
+
+	while ((o = cors_next(&p, &n)) != NULL) {
+		if (!cors_origin_ok(o, n))
+			return "must be exact origins, scheme://host[:port] in lower case without "
+			       "a path, separated by commas";
+	}
+	return NULL;
+}
+
 #define CORS_STR(name, member, def, chk, help) \
 	CONFIG_ROW_STR(struct cors_settings, name, member, def, NULL, chk, help)
 
@@ -158,6 +172,11 @@ static const struct config_row cors_rows[] = {
 			"(Access-Control-Allow-Credentials); refused with cors_origins=*"),
 	CONFIG_ROW_INT(struct cors_settings, "cors_max_age", max_age, "600", 0, 86400,
 		       "seconds a browser may keep a preflight's answer"),
+	CORS_STR("trusted_origins", trusted, "", cors_check_trusted,
+		 "origins whose pages may send cookie-authenticated state-changing requests "
+		 "(cookie login and logout included), besides the server's own; empty: the "
+		 "cors_origins and the origins of reset_url, verify_url, magic_url and "
+		 "oauth_callback_base"),
 };
 
 static bool cors_has_star(const char *list)
@@ -298,4 +317,74 @@ enum pc_err http_cors_headers(const struct pc_config *cfg, const struct pc_req *
 	if (err == PC_OK && s->credentials)
 		err = resp_header_add(resp, "Access-Control-Allow-Credentials", "true");
 	return err;
+}
+
+/* ---- the Origin check ------------------------------------------------------------------ */
+
+/* The origin part (scheme://authority) of an absolute URL: its length, 0
+ * when u is not one. */
+static size_t cors_url_origin_len(const char *u)
+{
+	const char *a = strstr(u, "://");
+
+	if (a == NULL || a == u)
+		return 0;
+	a += 3;
+	return (size_t)(a - u) + strcspn(a, "/?#");
+}
+
+/* Whether o (n bytes) is the origin of the configured URL u. */
+static bool cors_is_origin_of(const char *u, const char *o, size_t n)
+{
+	size_t un = cors_url_origin_len(u);
+
+	return un == n && strncasecmp(u, o, n) == 0;
+}
+
+/* Whether o (n bytes) is the server's own origin as the request names it:
+ * http:// or https:// and its Host (a page of another site cannot set the
+ * Host of a request to this server). */
+static bool cors_is_own(const struct pc_req *req, const char *o, size_t n)
+{
+	const char *host = req_header_get(req, "Host");
+	size_t skip;
+
+	if (host == NULL || host[0] == '\0')
+		return false;
+	if (n > 8 && strncasecmp(o, "https://", 8) == 0)
+		skip = 8;
+	else if (n > 7 && strncasecmp(o, "http://", 7) == 0)
+		skip = 7;
+	else
+		return false;
+	return strlen(host) == n - skip && strncasecmp(o + skip, host, n - skip) == 0;
+}
+
+bool http_origin_trusted(const struct pc_config *cfg, const struct pc_req *req)
+{
+	const struct cors_settings *s = config_layer_get(cfg, &http_cors_layer);
+	const char *o = req_header_get(req, "Origin");
+	size_t n;
+
+	if (o == NULL || o[0] == '\0') {
+		o = req_header_get(req, "Referer");
+		if (o == NULL || o[0] == '\0')
+			return true; /* not sent from a page: a browser names the origin */
+		n = cors_url_origin_len(o);
+		if (n == 0)
+			return false;
+	} else {
+		n = strlen(o);
+	}
+	if (cors_is_own(req, o, n))
+		return true;
+	if (s == NULL)
+		return false;
+	if (s->trusted[0] != '\0')
+		return cors_list_has(s->trusted, o, n, false);
+	if (cors_list_has(s->origins, o, n, false))
+		return true;
+	return cors_is_origin_of(cfg->reset_url, o, n) || cors_is_origin_of(cfg->verify_url, o, n) ||
+	       cors_is_origin_of(cfg->magic_url, o, n) ||
+	       cors_is_origin_of(cfg->oauth_callback_base, o, n);
 }

@@ -59,6 +59,7 @@ struct http_exchange {
 	const struct http_field *form;   /* PC_R_FORM: decoded fields */
 	size_t nform;
 	char ip[48];                     /* INET6_ADDRSTRLEN */
+	void *guard;                     /* server.c's record of the connection; may be NULL */
 };
 
 /* ---- decode (req.c) ------------------------------------------------------- */
@@ -125,6 +126,13 @@ bool http_cors_is_preflight(const struct pc_config *cfg, const struct pc_req *re
  * Access-Control-Allow-Methods/-Headers/-Max-Age headers), else the status
  * to render: 403 (origin, method or a header not allowed), 500. */
 int http_cors_preflight(const struct pc_config *cfg, struct pc_req *req, struct pc_resp *resp);
+/* The Origin check of cookie-authenticated state-changing requests: true
+ * when the request names no origin (no Origin, no Referer: not a browser's
+ * page), or its Origin (else its Referer's origin) is the server's own (its
+ * Host's), one of trusted_origins, or, that being empty, one of cors_origins
+ * or the origin of reset_url, verify_url, magic_url or oauth_callback_base.
+ * "null" and a malformed Referer are not trusted. */
+bool http_origin_trusted(const struct pc_config *cfg, const struct pc_req *req);
 /* Adds Vary: Origin, and for an allowed Origin Access-Control-Allow-Origin
  * (and -Credentials), to any answer; nothing when CORS is off. */
 enum pc_err http_cors_headers(const struct pc_config *cfg, const struct pc_req *req,

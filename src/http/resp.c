@@ -42,6 +42,7 @@ static const struct {
 	{ 415, "Unsupported Media Type" },
 	{ 422, "Unprocessable Entity" },
 	{ 429, "Too Many Requests" },
+	{ 431, "Request Header Fields Too Large" },
 	{ 500, "Internal Server Error" },
 	{ 503, "Service Unavailable" },
 };

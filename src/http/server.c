@@ -48,9 +48,11 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -68,7 +70,40 @@
  * the pool between keep-alive requests: its default 32 KiB cost two 16 KiB
  * memsets per request, and twice the memory per idle connection. */
 #define SERVER_CONN_MEMORY 16384
+/* The largest request line and header block answered (431 beyond, in the
+ * face's shape). Below the pool: MHD 0.9.75 answers a block that outgrows
+ * its pool 431 itself, but closes without an answer one that fills the pool
+ * just short of that (about 15.8-16.2 KiB in one line): no room is left for
+ * the answer's headers. */
+#define SERVER_HEADER_MAX (14 * 1024)
 #define SERVER_DEFAULT_CONNS 1024
+#define SERVER_IP_BUCKETS 4096
+#define SERVER_PROXIES_MAX 32
+#define SERVER_REAP_US (100 * 1000)
+
+/* One client address as the per-IP cap counts it: IPv4 (and IPv4-mapped
+ * IPv6) by its 4 bytes, IPv6 by its /64. */
+struct server_ipkey {
+	unsigned char fam; /* 4 or 6; 0: unknown (not counted) */
+	unsigned char b[8];
+};
+
+struct server_ipcount {
+	struct server_ipkey key;
+	unsigned n;
+	struct server_ipcount *next;
+};
+
+/* The guard's record of an open connection (MHD's socket context): its
+ * socket, its client key, and the deadline by which it must have sent what
+ * it is sending (header block, then body); 0 while the server is answering. */
+struct server_conn {
+	struct server_conn *prev, *next;
+	int fd;
+	struct server_ipkey key;
+	_Atomic int64_t deadline_us;
+	bool shut;
+};
 #define SERVER_DRAIN_US (5 * 1000 * 1000)
 
 struct pc_server {
@@ -87,6 +122,17 @@ struct pc_server {
 	atomic_int jobs;              /* submitted, not yet resumed */
 	atomic_int slow_open;         /* slow requests not yet completed */
 	atomic_bool stopping;
+	/* the guard: per-IP counts, open connections, the reaper thread */
+	pthread_mutex_t guard_mu;
+	struct server_ipcount *ipc[SERVER_IP_BUCKETS];
+	struct server_conn conns;     /* list head (sentinel) */
+	unsigned per_ip;              /* 0: no cap */
+	struct server_ipkey proxies[SERVER_PROXIES_MAX]; /* trusted_proxies: not capped */
+	size_t nproxies;
+	int64_t header_us, body_us;
+	pthread_t reaper;
+	bool reaper_on;
+	atomic_bool reaper_stop;
 };
 
 /* Added to every response unless the handler set the same header. */
@@ -265,6 +311,23 @@ static int server_checks(struct http_exchange *x)
 	return http_authn(&x->req, flags);
 }
 
+/* The Origin check (login and logout CSRF): a request that may change
+ * state (not GET, HEAD, OPTIONS) and is, or could become, a browser
+ * session's -- it carries a Cookie, or its face signs in with cookies
+ * (cookie login included) -- sent by a page of an origin not trusted. */
+static bool server_origin_refused(const struct http_exchange *x)
+{
+	const struct pc_req *r = &x->req;
+	const char *m = r->method;
+
+	if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0)
+		return false;
+	if (req_header_get(r, "Cookie") == NULL &&
+	    (r->face == NULL || !(r->face->auth.cookie || r->face->auth.cookie_jwt)))
+		return false;
+	return !http_origin_trusted(&x->srv->ctx->cfg, r);
+}
+
 /* The final call: match, check, run (or start the slow job). */
 static void server_dispatch(struct http_exchange *x)
 {
@@ -291,6 +354,10 @@ static void server_dispatch(struct http_exchange *x)
 	if (m == PC_MATCH_BAD_METHOD) {
 		server_render_error(x, 405, NULL);
 		resp_header_add(&x->resp, "Allow", allow != NULL ? allow : "");
+		return;
+	}
+	if (server_origin_refused(x)) {
+		server_render_error(x, 403, NULL);
 		return;
 	}
 	status = server_checks(x);
@@ -325,6 +392,218 @@ enum pc_err resp_metrics(struct pc_req *req, struct pc_resp *resp)
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 	resp->body_len = strlen(resp->body);
 	return PC_OK;
+}
+
+/* ---- the guard: connections per client, header and body deadlines ------------------- */
+
+static void server_ipkey(const struct sockaddr *sa, struct server_ipkey *k)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	memset(k, 0, sizeof(*k));
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)sa;
+
+		k->fam = 4;
+		memcpy(k->b, &a->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)sa;
+
+		if (memcmp(a->sin6_addr.s6_addr, mapped, sizeof(mapped)) == 0) {
+			k->fam = 4;
+			memcpy(k->b, a->sin6_addr.s6_addr + 12, 4);
+		} else {
+			k->fam = 6;
+			memcpy(k->b, a->sin6_addr.s6_addr, 8); /* the /64 */
+		}
+	}
+}
+
+/* The keys of the trusted_proxies addresses (those that parse). */
+static void server_proxies(struct pc_server *s, const char *list)
+{
+	struct sockaddr_in6 a6;
+	struct sockaddr_in a4;
+	char one[INET6_ADDRSTRLEN + 1];
+	const char *p = list;
+	size_t n;
+
+	while (*p != '\0' && s->nproxies < SERVER_PROXIES_MAX) {
+		p += strspn(p, ", \t");
+		n = strcspn(p, ", \t");
+		if (n == 0)
+			break;
+		if (n < sizeof(one)) {
+			memcpy(one, p, n);
+			one[n] = '\0';
+			memset(&a4, 0, sizeof(a4));
+			memset(&a6, 0, sizeof(a6));
+			if (inet_pton(AF_INET, one, &a4.sin_addr) == 1) {
+				a4.sin_family = AF_INET;
+				server_ipkey((const struct sockaddr *)&a4, &s->proxies[s->nproxies++]);
+			} else if (inet_pton(AF_INET6, one, &a6.sin6_addr) == 1) {
+				a6.sin6_family = AF_INET6;
+				server_ipkey((const struct sockaddr *)&a6, &s->proxies[s->nproxies++]);
+			}
+		}
+		p += n;
+	}
+}
+
+static size_t server_ipkey_bucket(const struct server_ipkey *k)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	h = (h ^ k->fam) * 1099511628211ULL;
+	for (size_t i = 0; i < sizeof(k->b); i++)
+		h = (h ^ k->b[i]) * 1099511628211ULL;
+	return (size_t)(h % SERVER_IP_BUCKETS);
+}
+
+/* The count of k (guard_mu held); create: add a zero one when absent. */
+static struct server_ipcount **server_ipcount_at(struct pc_server *s, const struct server_ipkey *k)
+{
+	struct server_ipcount **pp = &s->ipc[server_ipkey_bucket(k)];
+
+	for (; *pp != NULL; pp = &(*pp)->next) {
+		if ((*pp)->key.fam == k->fam && memcmp((*pp)->key.b, k->b, sizeof(k->b)) == 0)
+			break;
+	}
+	return pp;
+}
+
+/* MHD's accept policy: refuses a client that holds per_ip connections. Two
+ * pool threads accepting at once may each let one more in: the cap is
+ * exact to within the number of threads. */
+static enum MHD_Result server_on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	struct pc_server *s = cls;
+	struct server_ipcount **pp;
+	struct server_ipkey k;
+	bool ok;
+
+	(void)len;
+	if (s->per_ip == 0)
+		return MHD_YES;
+	server_ipkey(addr, &k);
+	if (k.fam == 0)
+		return MHD_YES;
+	for (size_t i = 0; i < s->nproxies; i++) {
+		/* a trusted proxy carries many clients' connections */
+		if (s->proxies[i].fam == k.fam && memcmp(s->proxies[i].b, k.b, sizeof(k.b)) == 0)
+			return MHD_YES;
+	}
+	pthread_mutex_lock(&s->guard_mu);
+	pp = server_ipcount_at(s, &k);
+	ok = *pp == NULL || (*pp)->n < s->per_ip;
+	pthread_mutex_unlock(&s->guard_mu);
+	return ok ? MHD_YES : MHD_NO;
+}
+
+static void server_conn_started(struct pc_server *s, struct MHD_Connection *c, void **sctx)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct server_ipcount **pp;
+	struct server_conn *sc = calloc(1, sizeof(*sc));
+
+	*sctx = sc;
+	if (sc == NULL)
+		return;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	sc->fd = ci != NULL ? ci->connect_fd : -1;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	server_ipkey(ci != NULL ? ci->client_addr : NULL, &sc->key);
+	atomic_init(&sc->deadline_us, time_mono_us() + s->header_us);
+	pthread_mutex_lock(&s->guard_mu);
+	if (sc->key.fam != 0) {
+		pp = server_ipcount_at(s, &sc->key);
+		if (*pp == NULL)
+			*pp = calloc(1, sizeof(**pp));
+		if (*pp != NULL) {
+			(*pp)->key = sc->key;
+			(*pp)->n++;
+		} else {
+			sc->key.fam = 0; /* out of memory: not counted */
+		}
+	}
+	sc->next = s->conns.next;
+	sc->prev = &s->conns;
+	s->conns.next->prev = sc;
+	s->conns.next = sc;
+	pthread_mutex_unlock(&s->guard_mu);
+}
+
+/* MHD calls this before it closes the socket: once off the list, the
+ * reaper no longer touches the descriptor. */
+static void server_conn_closed(struct pc_server *s, struct server_conn *sc)
+{
+	struct server_ipcount **pp, *gone = NULL;
+
+	if (sc == NULL)
+		return;
+	pthread_mutex_lock(&s->guard_mu);
+	sc->prev->next = sc->next;
+	sc->next->prev = sc->prev;
+	if (sc->key.fam != 0) {
+		pp = server_ipcount_at(s, &sc->key);
+		if (*pp != NULL && --(*pp)->n == 0) {
+			gone = *pp;
+			*pp = gone->next;
+		}
+	}
+	pthread_mutex_unlock(&s->guard_mu);
+	free(gone);
+	free(sc);
+}
+
+static void server_on_connection(void *cls, struct MHD_Connection *c, void **sctx,
+				 enum MHD_ConnectionNotificationCode code)
+{
+	struct pc_server *s = cls;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		server_conn_started(s, c, sctx);
+	else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		server_conn_closed(s, *sctx);
+		*sctx = NULL;
+	}
+}
+
+/* Sets the connection's deadline: now + us, or none (us 0). */
+static void server_deadline(struct http_exchange *x, int64_t us)
+{
+	struct server_conn *sc = x->guard;
+
+	if (sc != NULL)
+		atomic_store_explicit(&sc->deadline_us, us != 0 ? time_mono_us() + us : 0,
+				      memory_order_relaxed);
+}
+
+/* Shuts down (does not close) every connection past its deadline: MHD sees
+ * the end of the stream, closes it and frees its resources. */
+static void *server_reaper(void *arg)
+{
+	struct pc_server *s = arg;
+	struct timespec ts = { 0, SERVER_REAP_US * 1000 };
+	struct server_conn *sc;
+	int64_t now, d;
+
+	while (!atomic_load(&s->reaper_stop)) {
+		nanosleep(&ts, NULL);
+		now = time_mono_us();
+		pthread_mutex_lock(&s->guard_mu);
+		for (sc = s->conns.next; sc != &s->conns; sc = sc->next) {
+			d = atomic_load_explicit(&sc->deadline_us, memory_order_relaxed);
+			if (d != 0 && now > d && !sc->shut && sc->fd >= 0) {
+				shutdown(sc->fd, SHUT_RDWR);
+				sc->shut = true;
+			}
+		}
+		pthread_mutex_unlock(&s->guard_mu);
+	}
+	return NULL;
 }
 
 /* ---- MHD callbacks ---------------------------------------------------------------- */
@@ -371,6 +650,8 @@ static struct http_exchange *server_exchange_new(struct pc_server *s, struct MHD
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci != NULL && ci->client_addr != NULL)
 		server_ip_text(ci->client_addr, x->ip, sizeof(x->ip));
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	x->guard = ci != NULL ? ci->socket_context : NULL;
 	http_request_id_set(&x->req, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 								 "X-Request-ID"));
 	return x;
@@ -408,21 +689,167 @@ static void server_gather(struct http_exchange *x, const char *data, size_t n)
 	buf_release(&x->req.body);
 }
 
+/* What server_strict counts of the header block. */
+struct server_hdrs {
+	unsigned content_length, transfer_encoding, host;
+	const char *cl;      /* the first Content-Length */
+	bool cl_differ;      /* another Content-Length with another value */
+	size_t bytes;        /* names, values and their separators */
+};
+
+static enum MHD_Result server_count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+					   const char *value)
+{
+	struct server_hdrs *h = cls;
+
+	(void)kind;
+	if (key == NULL)
+		return MHD_YES;
+	h->bytes += strlen(key) + (value != NULL ? strlen(value) : 0) + 4;
+	if (strcasecmp(key, "Content-Length") == 0) {
+		if (h->content_length++ == 0)
+			h->cl = value;
+		else if (value == NULL || h->cl == NULL || strcmp(value, h->cl) != 0)
+			h->cl_differ = true;
+	} else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+		h->transfer_encoding++;
+	} else if (strcasecmp(key, "Host") == 0) {
+		h->host++;
+	}
+	return MHD_YES;
+}
+
+/* The starts of the query's keys and values, to tell MHD's NULs from a client's. */
+struct server_args {
+	const char *at[64];
+	size_t n;
+	bool overflow;
+};
+
+static enum MHD_Result server_note_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				       const char *value)
+{
+	struct server_args *a = cls;
+
+	(void)kind;
+	if (a->n + 2 > sizeof(a->at) / sizeof(a->at[0])) {
+		a->overflow = true;
+		return MHD_NO;
+	}
+	a->at[a->n++] = key;
+	if (value != NULL)
+		a->at[a->n++] = value;
+	return MHD_YES;
+}
+
+/* MHD 0.9.75 cuts the request line in place: method NUL target NUL version,
+ * the target's '?', and in the query each '&' and '=', replaced by NUL too;
+ * a NUL the client sent is taken as the same (MHD reads "/healthz\0x" as
+ * "/healthz"). True when the text between method and version holds a NUL
+ * MHD did not make: a segment that is neither the method, the path, nor a
+ * query key or value (empty segments aside: "a&&b"). */
+static bool server_line_has_nul(const struct http_exchange *x, const char *version)
+{
+	const char *m = x->req.method, *u = x->req.path, *p;
+	struct server_args a;
+	size_t i;
+
+	if (m == NULL || u == NULL || version == NULL || m + strlen(m) + 1 != u)
+		return true;
+	if (version < u || version - u > 65536)
+		return false; /* not MHD's in-place layout: nothing to tell */
+	p = u + strlen(u) + 1;
+	if (p >= version)
+		return false;
+	memset(&a, 0, sizeof(a));
+	MHD_get_connection_values(x->conn, MHD_GET_ARGUMENT_KIND, server_note_arg, &a);
+	if (a.overflow)
+		return false;
+	while (p < version) {
+		if (*p != '\0') {
+			for (i = 0; i < a.n && a.at[i] != p; i++)
+				;
+			if (i == a.n)
+				return true;
+		}
+		p += strlen(p) + 1;
+	}
+	return false;
+}
+
+/* A byte allowed in the request target: visible ASCII (RFC 9112 3.2; the
+ * rest must be percent-encoded). */
+static bool server_target_byte_ok(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f;
+}
+
+/* The strict reading of the request line and header block (RFC 9112),
+ * where libmicrohttpd is lenient: 0 when it passes, else 400 or 431.
+ *   - the version is HTTP/1.0 or HTTP/1.1, the method a token, the target
+ *     visible ASCII (a NUL cuts MHD's line short: "GET /healthz\0x HTTP/1.1"
+ *     reaches here as HTTP/0.9 or with the NUL's tail lost);
+ *   - HTTP/1.1 names exactly one Host;
+ *   - no two Content-Length headers that differ (MHD takes the first), no
+ *     Content-Length beside Transfer-Encoding (the smuggling pair);
+ *   - the header block within SERVER_HEADER_MAX (431 beyond). */
+static int server_strict(struct http_exchange *x, const char *version)
+{
+	struct server_hdrs h;
+	const char *p;
+
+	if (version == NULL ||
+	    (strcmp(version, "HTTP/1.1") != 0 && strcmp(version, "HTTP/1.0") != 0))
+		return 400;
+	for (p = x->req.method; p != NULL && *p != '\0'; p++) {
+		if (!ascii_is_alnum(*p) && *p != '-' && *p != '_')
+			return 400;
+	}
+	for (p = x->req.path; p != NULL && *p != '\0'; p++) {
+		if (!server_target_byte_ok((unsigned char)*p))
+			return 400;
+	}
+	if (x->conn == NULL)
+		return 0;
+	if (server_line_has_nul(x, version))
+		return 400;
+	memset(&h, 0, sizeof(h));
+	MHD_get_connection_values(x->conn, MHD_HEADER_KIND, server_count_header, &h);
+	if (h.bytes + strlen(x->req.path) > SERVER_HEADER_MAX)
+		return 431;
+	if (strcmp(version, "HTTP/1.1") == 0 && h.host != 1)
+		return 400;
+	if (h.cl_differ || (h.content_length > 0 && h.transfer_encoding > 0) ||
+	    h.transfer_encoding > 1)
+		return 400;
+	return 0;
+}
+
 static enum MHD_Result server_on_access(void *cls, struct MHD_Connection *c, const char *url,
 					const char *method, const char *version,
 					const char *upload, size_t *upload_size, void **con_cls)
 {
 	struct pc_server *s = cls;
 	struct http_exchange *x = *con_cls;
+	int status;
 
-	(void)version;
 	if (x == NULL) {
 		x = server_exchange_new(s, c, url, method);
 		if (x == NULL)
 			return MHD_NO;
 		*con_cls = x;
-		if (!server_declared_too_big(x))
+		status = server_strict(x, version);
+		if (status != 0) {
+			server_deadline(x, 0);
+			server_render_error(x, status, NULL);
+			resp_header_add(&x->resp, "Connection", "close");
+			return server_send(x);
+		}
+		if (!server_declared_too_big(x)) {
+			server_deadline(x, s->body_us);
 			return MHD_YES;
+		}
+		server_deadline(x, 0);
 		x->too_big = true;
 		server_dispatch(x);
 		return server_send(x);
@@ -434,6 +861,7 @@ static enum MHD_Result server_on_access(void *cls, struct MHD_Connection *c, con
 	}
 	switch (x->phase) {
 	case HTTP_PHASE_BODY:
+		server_deadline(x, 0);
 		server_dispatch(x);
 		if (x->phase == HTTP_PHASE_SLOW)
 			return MHD_YES;
@@ -459,6 +887,7 @@ static void server_on_completed(void *cls, struct MHD_Connection *c, void **con_
 	if (x == NULL)
 		return;
 	*con_cls = NULL;
+	server_deadline(x, s->header_us); /* the next request on the connection */
 	if (s->access_log)
 		http_access_log(x);
 	if (x->sent_status != 0)
@@ -563,6 +992,13 @@ enum pc_err server_start(struct pc_ctx *ctx, const struct pc_face *const *faces,
 	atomic_init(&s->slow_open, 0);
 	atomic_init(&s->stopping, false);
 	atomic_init(&s->starting, false);
+	atomic_init(&s->reaper_stop, false);
+	pthread_mutex_init(&s->guard_mu, NULL);
+	s->conns.next = s->conns.prev = &s->conns;
+	s->per_ip = cfg->max_connections_per_ip > 0 ? (unsigned)cfg->max_connections_per_ip : 0;
+	server_proxies(s, cfg->trusted_proxies);
+	s->header_us = (int64_t)cfg->header_timeout_seconds * 1000000;
+	s->body_us = (int64_t)cfg->body_timeout_seconds * 1000000;
 	err = router_new(cfg, faces, nfaces, &s->router, ei);
 	if (err != PC_OK)
 		goto out_free;
@@ -584,7 +1020,8 @@ enum pc_err server_start(struct pc_ctx *ctx, const struct pc_face *const *faces,
 	if (s->addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	atomic_store(&s->starting, true);
-	s->daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, server_on_access, s,
+	s->daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, server_on_accept, s,
+				     server_on_access, s,
 				     MHD_OPTION_EXTERNAL_LOGGER, server_on_mhd_log, s,
 				     MHD_OPTION_THREAD_POOL_SIZE, threads,
 				     MHD_OPTION_CONNECTION_LIMIT, conns,
@@ -592,6 +1029,7 @@ enum pc_err server_start(struct pc_ctx *ctx, const struct pc_face *const *faces,
 				     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
 				     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&s->addr,
 				     MHD_OPTION_NOTIFY_COMPLETED, server_on_completed, s,
+				     MHD_OPTION_NOTIFY_CONNECTION, server_on_connection, s,
 				     MHD_OPTION_UNESCAPE_CALLBACK, server_unescape_none, NULL,
 				     MHD_OPTION_END);
 	atomic_store(&s->starting, false);
@@ -604,10 +1042,18 @@ enum pc_err server_start(struct pc_ctx *ctx, const struct pc_face *const *faces,
 		err = PC_EINTERNAL;
 		goto out_free;
 	}
+	if (pthread_create(&s->reaper, NULL, server_reaper, s) != 0) {
+		MHD_stop_daemon(s->daemon);
+		pc_errinfo_setf(ei, "", "port", PC_V_LISTEN, "cannot start the connection reaper");
+		err = PC_EINTERNAL;
+		goto out_free;
+	}
+	s->reaper_on = true;
 	*out = s;
 	return PC_OK;
 out_free:
 	router_free(s->router);
+	pthread_mutex_destroy(&s->guard_mu);
 	free(s);
 	return err;
 }
@@ -633,6 +1079,19 @@ void server_stop(struct pc_server *s)
 	while (atomic_load(&s->slow_open) > 0 && time_mono_us() < deadline)
 		server_nap();
 	MHD_stop_daemon(s->daemon);
+	if (s->reaper_on) {
+		atomic_store(&s->reaper_stop, true);
+		pthread_join(s->reaper, NULL);
+	}
+	for (size_t i = 0; i < SERVER_IP_BUCKETS; i++) {
+		while (s->ipc[i] != NULL) { /* none left once MHD closed every connection */
+			struct server_ipcount *n = s->ipc[i];
+
+			s->ipc[i] = n->next;
+			free(n);
+		}
+	}
+	pthread_mutex_destroy(&s->guard_mu);
 	router_free(s->router);
 	free(s);
 }

@@ -76,7 +76,7 @@ CHEAP_ARGON2 = {"argon2_memory_kib": 1024, "argon2_iterations": 1}
 # that are about something else: a suite logs in from 127.0.0.1 far more
 # often than a person. test_rate_limits.py sets them on.
 NO_LIMITS = {"rate_limit_login_ip": 0, "rate_limit_mail_address": 0, "rate_limit_mail_ip": 0,
-             "rate_limit_register_ip": 0, "lockout_threshold": 0}
+             "rate_limit_register_ip": 0, "lockout_threshold": 0, "max_connections_per_ip": 0}
 
 
 def _base_env():
