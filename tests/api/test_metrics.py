@@ -172,22 +172,30 @@ def test_without_a_token_only_loopback_may_read(tmp_path):
     if ip is None or ip.startswith("127."):
         pytest.skip("no non-loopback address on this machine")
     # the harness binds 127.0.0.1 only: this one listens on every address
-    port = free_port()
     env = _base_env()
-    proc = subprocess.Popen([str(BIN), "serve", "--host=0.0.0.0", f"--port={port}",
-                             f"--database-url={sqlite_url(tmp_path / 'm.db')}",
-                             f"--jwt-secret={JWT_SECRET}", "--metrics-router=true"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-                            cwd=tmp_path)
-    try:
+    # a port free on 127.0.0.1 may still be taken on another address: a
+    # server that exits at once (cannot bind) is tried again on another
+    for attempt in range(5):
+        port = free_port()
+        proc = subprocess.Popen([str(BIN), "serve", "--host=0.0.0.0", f"--port={port}",
+                                 f"--database-url={sqlite_url(tmp_path / 'm.db')}",
+                                 f"--jwt-secret={JWT_SECRET}", "--metrics-router=true"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                                cwd=tmp_path)
         deadline = time.time() + 30
-        while True:
+        while proc.poll() is None:
             try:
                 if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
                     break
             except requests.RequestException:
-                assert time.time() < deadline and proc.poll() is None, "server did not start"
+                assert time.time() < deadline, "server did not start"
                 time.sleep(0.05)
+        if proc.poll() is None:
+            break
+        err = proc.communicate(timeout=30)[1].decode(errors="replace")
+        assert "bind" in err.lower() or "address" in err.lower(), err[-2000:]
+    try:
+        assert proc.poll() is None, "server did not start"
         assert requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).status_code == 200
         r = requests.get(f"http://{ip}:{port}/metrics", timeout=10)
         assert r.status_code == 403
