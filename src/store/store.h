@@ -198,13 +198,17 @@ struct pc_store {
 };
 
 /* Moves the generation when an announcement of another process's write is
- * waiting on gen_fd (a poll of 0 ms; nothing when there is no such socket). */
+ * waiting on gen_fd (a poll of 0 ms; nothing when there is no such socket).
+ * A socket that is closing (the database went down) is no announcement: the
+ * listener thread sees it too and puts the store in its grace, where what is
+ * cached stays good for the rest of its time to live. */
 static inline void store_generation_sync(struct pc_store *s)
 {
 	struct pollfd p = { .fd = atomic_load_explicit(&s->gen_fd, memory_order_relaxed),
-			    .events = POLLIN, .revents = 0 };
+			    .events = POLLIN | POLLRDHUP, .revents = 0 };
 
-	if (p.fd >= 0 && poll(&p, 1, 0) > 0)
+	if (p.fd >= 0 && poll(&p, 1, 0) > 0 &&
+	    (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0)
 		atomic_fetch_add(&s->gen, 1);
 }
 

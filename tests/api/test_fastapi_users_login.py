@@ -277,10 +277,17 @@ def test_forgot_password_costs_alike_for_known_and_unknown_addresses(server_fact
 
     timed(u["email"])
     timed(srv.fresh_email())
-    for _ in range(41):
-        known.append(timed(u["email"]))
-        unknown.append(timed(srv.fresh_email()))
-    k, n = statistics.median(known), statistics.median(unknown)
-    print(f"forgot-password medians: known {k * 1000:.2f} ms, unknown {n * 1000:.2f} ms")
-    assert n * 1.35 >= k, (f"unknown address median {n * 1000:.2f} ms against known "
-                          f"{k * 1000:.2f} ms")
+    # up to three rounds, so that a machine busy with something else during
+    # one round does not fail it; the defect is slower in every round
+    seen = []
+    for _ in range(3):
+        known, unknown = [], []
+        for _ in range(41):
+            known.append(timed(u["email"]))
+            unknown.append(timed(srv.fresh_email()))
+        k, n = statistics.median(known), statistics.median(unknown)
+        seen.append(f"known {k * 1000:.2f} ms, unknown {n * 1000:.2f} ms")
+        if n * 1.35 >= k:
+            break
+    print("forgot-password medians:", "; ".join(seen))
+    assert n * 1.35 >= k, f"unknown addresses answered faster in every round: {seen}"
