@@ -674,6 +674,8 @@ enum pc_err totp_enable(struct pc_ctx *ctx, const struct pc_user *u, const char 
 				 (const char (*)[PC_SHA256_HEX])hashes, TOTP_RECOVERY_N);
 	if (err == PC_ENOTFOUND)
 		err = PC_EBADCREDS;
+	if (err == PC_OK)
+		(void)pc_audit(ctx, "totp.enable", u->id, NULL);
 	crypto_wipe(secret, sizeof(secret));
 	crypto_wipe(key, sizeof(key));
 	crypto_wipe(&row, sizeof(row));
@@ -691,7 +693,10 @@ enum pc_err totp_disable(struct pc_ctx *ctx, const struct pc_user *u, const char
 		err = PC_EBADCREDS;
 	if (err != PC_OK)
 		return err;
-	return STORE_CALL(ctx->store, totp_disable, u->id, time_now());
+	err = STORE_CALL(ctx->store, totp_disable, u->id, time_now());
+	if (err == PC_OK)
+		(void)pc_audit(ctx, "totp.disable", u->id, NULL);
+	return err;
 }
 
 /* ---- the second step of a login ------------------------------------------------------------ */
