@@ -233,3 +233,17 @@ def test_the_cli_prints_the_log(admin_srv):
     for bad in (["--user-id", "x"], ["--after", "soon"], ["--limit", "0"], ["--bogus"]):
         p = run_cli(["audit"] + bad, server=srv)
         assert p.returncode == 2, (bad, p.stdout, p.stderr)
+
+
+def test_totp_on_and_off_are_recorded_without_the_secret(server_factory):
+    from test_myauth_totp import PW as TOTP_PW, enabled_user, totp_row
+    srv = server_factory()
+    u, token, totp, codes = enabled_user(srv)
+    secret = totp.secret
+    row = totp_row(srv, u["id"])
+    r = srv.request("DELETE", "/auth/login/totp", json={"original": TOTP_PW},
+                    headers=bearer(token))
+    assert r.status_code == 200, r.text
+    assert [e for e in events(srv, u["id"]) if e.startswith("totp.")] == [
+        "totp.enable", "totp.disable"]
+    no_secret_in(srv, secret, TOTP_PW, token, row["secret_enc"], *codes)
