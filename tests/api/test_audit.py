@@ -150,8 +150,17 @@ def test_a_reset_is_recorded_and_audit_events_go_out_as_webhooks(server_factory)
         text = json.dumps(got)
         for s in (PW, NEW_PW, WRONG, token):
             assert s not in text
-        # login.success is not named: no webhook for it
+        # login.success is not named: no webhook for it, not even queued
         assert not [j for j in got if j["event"] == "audit.login.success"]
+        deadline = time.monotonic() + 20
+        while srv.db("SELECT count(*) AS n FROM mail_outbox WHERE kind = 'webhook' "
+                     "AND (sent_at IS NULL OR sent_at = 0)")[0]["n"] > 0:
+            assert time.monotonic() < deadline, "webhooks still pending"
+            time.sleep(0.2)
+        with hooks.cond:
+            sent = [json.loads(b)["event"] for _, _, b in hooks.events]
+        assert sorted(e for e in sent if e.startswith("audit.")) == [
+            "audit.login.failure", "audit.password.reset"], sent
         no_secret_in(srv, PW, NEW_PW, WRONG, token)
     finally:
         hooks.stop()
