@@ -207,8 +207,11 @@ enum pc_err auth_first_factor(struct pc_ctx *ctx, const char *ident, const char 
 
 	if (err == PC_OK) {
 		stats_add(STAT_LOGIN_OK, 1);
-		login_timing_record(time_mono_us() - t0);
-		(void)pc_audit(ctx, "login.success", out->id, NULL);
+		/* a TOTP user's password is one factor: the login goes on (MyAuth's
+		 * second step) or stops (the faces without one) */
+		(void)pc_audit(ctx, "login.success", out->id,
+			       out->totp_enabled ? "{\"second_factor\":\"pending\"}" : NULL);
+		login_timing_record(time_mono_us() - t0); /* the answer's time, audit row included */
 	} else if (err != PC_ESTORE && err != PC_ENOMEM && err != PC_EUNAVAILABLE) {
 		char detail[96];
 

@@ -244,15 +244,26 @@ def test_the_cli_prints_the_log(admin_srv):
         assert p.returncode == 2, (bad, p.stdout, p.stderr)
 
 
-def test_totp_on_and_off_are_recorded_without_the_secret(server_factory):
-    from test_myauth_totp import PW as TOTP_PW, enabled_user, totp_row
+def test_totp_on_and_off_and_second_steps_are_recorded_without_the_secret(server_factory):
+    from test_myauth_totp import (PW as TOTP_PW, enabled_user, pending_token, second_step,
+                                  totp_row)
     srv = server_factory()
     u, token, totp, codes = enabled_user(srv)
     secret = totp.secret
     row = totp_row(srv, u["id"])
+    pending = pending_token(srv, u["email"])
+    wrong = "000000" if totp.now() != "000000" else "111111"
+    assert second_step(srv, pending, wrong).status_code == 400
+    assert second_step(srv, pending, totp.now()).status_code == 200
+    got = srv.db("SELECT event, detail FROM audit_log WHERE user_id = ? ORDER BY id",
+                 (u["id"],))
+    tail = [(g["event"], json.loads(g["detail"])) for g in got][-3:]
+    assert tail == [("login.success", {"second_factor": "pending"}),
+                    ("login.failure", {"reason": "bad_code"}),
+                    ("login.success", {"second_factor": "done"})], tail
     r = srv.request("DELETE", "/auth/login/totp", json={"original": TOTP_PW},
                     headers=bearer(token))
     assert r.status_code == 200, r.text
     assert [e for e in events(srv, u["id"]) if e.startswith("totp.")] == [
         "totp.enable", "totp.disable"]
-    no_secret_in(srv, secret, TOTP_PW, token, row["secret_enc"], *codes)
+    no_secret_in(srv, secret, TOTP_PW, token, pending, row["secret_enc"], *codes)
