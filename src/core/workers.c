@@ -8,10 +8,11 @@
  *   - the ring holds w->count jobs, at most w->max_queue, oldest at w->head;
  *   - jobs carry their client's key (workers_submit_keyed; 0: none): a free
  *     worker takes the oldest job of the client with the fewest jobs
- *     running, so that one client's flood of logins shares the pool with
- *     the others' instead of queueing them behind it (issue 13, item 1);
- *     among equals, submission order (FIFO). w->running[] holds the key of
- *     each busy worker's job;
+ *     running, and among those one of another client than the job taken
+ *     last (w->last_key), so that one client's flood of logins shares the
+ *     pool with the others' instead of queueing them behind it, even on one
+ *     thread (issue 13, item 1); among equals, submission order (FIFO).
+ *     w->running[] holds the key of each busy worker's job;
  *   - a client may hold at most its cap of jobs queued or running at once
  *     (PC_ELIMITED past it; 0: no cap);
  *   - submit never blocks on the queue: a full queue, or a pool that is
@@ -59,6 +60,7 @@ struct pc_workers {
 		bool busy;
 		uint64_t key;
 	} *running;               /* nthreads slots: the job each worker runs */
+	uint64_t last_key;        /* the key of the job taken last */
 };
 
 /* Jobs of key running now (under w->lock). */
@@ -76,11 +78,12 @@ static unsigned workers_running_of(const struct pc_workers *w, uint64_t key)
 static struct workers_job workers_take(struct pc_workers *w)
 {
 	size_t best = 0, i;
-	unsigned best_n = UINT32_MAX;
+	unsigned best_n = UINT32_MAX; /* 2 * running + (the key taken last) */
 	struct workers_job job;
 
 	for (i = 0; i < w->count && best_n > 0; i++) {
-		unsigned n = workers_running_of(w, w->ring[(w->head + i) % w->max_queue].key);
+		uint64_t key = w->ring[(w->head + i) % w->max_queue].key;
+		unsigned n = 2 * workers_running_of(w, key) + (key == w->last_key);
 
 		if (n < best_n) {
 			best_n = n;
@@ -88,6 +91,7 @@ static struct workers_job workers_take(struct pc_workers *w)
 		}
 	}
 	job = w->ring[(w->head + best) % w->max_queue];
+	w->last_key = job.key;
 	/* the older jobs move up one slot, so the ring stays in order */
 	for (i = best; i > 0; i--)
 		w->ring[(w->head + i) % w->max_queue] = w->ring[(w->head + i - 1) % w->max_queue];
