@@ -183,6 +183,11 @@ enum pc_err audit_purge(struct pc_ctx *ctx, int64_t now)
 	return STORE_CALL(ctx->store, audit_purge, now - (int64_t)ctx->cfg.audit_retention_days * 86400);
 }
 
+bool audit_in_request(void)
+{
+	return audit_scope_tls.actor[0] != '\0' || audit_scope_tls.ip[0] != '\0';
+}
+
 bool audit_by_other(const char *user_id)
 {
 	return audit_scope_tls.actor[0] != '\0' &&

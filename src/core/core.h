@@ -937,6 +937,8 @@ enum pc_err ratelimit_purge(struct pc_ctx *ctx, int64_t now);
  * than user_id (a superuser acting on another user: its events are
  * "admin.*"). audit.c. */
 bool audit_by_other(const char *user_id);
+/* Whether this thread serves a request (pc_audit_scope set); false in the CLI. */
+bool audit_in_request(void);
 /* Deletes audit rows older than audit_retention_days (housekeeping; audit.c). */
 enum pc_err audit_purge(struct pc_ctx *ctx, int64_t now);
 /* After a login: a failure counts one more (and locks past the threshold:

@@ -328,12 +328,13 @@ static enum pc_err patch_identity(struct pc_ctx *ctx, struct pc_user *u,
 
 /* The audit rows of an update: password.change when the password moved, and
  * admin.user_update (the fields given, never their values) when a superuser
- * or the CLI (privileged) changed someone. */
+ * changed someone else, or the CLI (privileged, outside any request) anyone;
+ * a superuser's PATCH of its own account is its own change. */
 static void users_audit_update(struct pc_ctx *ctx, const char *id,
 			       const struct pc_user_input *patch, unsigned flags)
 {
 	char detail[256];
-	bool admin = audit_by_other(id) || (flags & PC_UPDATE_PRIVILEGED);
+	bool admin = audit_by_other(id) || ((flags & PC_UPDATE_PRIVILEGED) && !audit_in_request());
 	int n;
 
 	if (patch->password != NULL)
@@ -459,7 +460,6 @@ enum pc_err pc_user_get_by_email(struct pc_ctx *ctx, const char *email, struct p
 enum pc_err pc_user_delete(struct pc_ctx *ctx, const char *id)
 {
 	char key[PC_UUID_STR];
-
 	enum pc_err err;
 
 	if (!id_canonical(id, key))

@@ -102,9 +102,16 @@ def test_password_changes_and_admin_actions_are_recorded_with_the_actor(admin_sr
     assert json.loads(rows[0]["detail"]) == {"by": "self"}
     assert json.loads(rows[1]["detail"]) == {"by": "admin"}
     assert json.loads(rows[2]["detail"]) == {"fields": ["password", "is_verified"]}
+    # a superuser changing its own password acts for itself
+    r = srv.patch("/users/me", json={"password": NEW_PW + "x"}, headers=bearer(admin))
+    assert r.status_code == 200, r.text
+    mine = audit_rows(srv, admin_id)
+    assert [(x["event"], x["actor_id"], json.loads(x["detail"])) for x in mine
+            if not x["event"].startswith("login.")] == [
+        ("password.change", None, {"by": "self"})], mine
     # the trail outlives the user
     assert srv.db("SELECT count(*) AS n FROM users WHERE id = ?", (u["id"],))[0]["n"] == 0
-    no_secret_in(srv, PW, NEW_PW, token, admin)
+    no_secret_in(srv, PW, NEW_PW, NEW_PW + "x", token, admin)
 
 
 def test_a_refresh_token_used_twice_is_recorded(server_factory):
