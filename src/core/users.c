@@ -254,10 +254,17 @@ enum pc_err users_register(struct pc_ctx *ctx, const struct pc_user_input *in,
 	return user_create(ctx, in, 0, out, ei);
 }
 
+/* The privileged create (a superuser's, the CLI's, the bootstrap admin's):
+ * an admin action, audited with the flags given. */
 enum pc_err pc_user_create(struct pc_ctx *ctx, const struct pc_user_input *in,
 			   struct pc_user *out, struct pc_errinfo *ei)
 {
-	return user_create(ctx, in, USER_HONOUR_FLAGS, out, ei);
+	enum pc_err err = user_create(ctx, in, USER_HONOUR_FLAGS, out, ei);
+
+	if (err == PC_OK)
+		(void)pc_audit(ctx, "admin.user_create", out->id,
+			       out->is_superuser ? "{\"is_superuser\":true}" : "{\"is_superuser\":false}");
+	return err;
 }
 
 enum pc_err users_register_passwordless(struct pc_ctx *ctx, const char *email,

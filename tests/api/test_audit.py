@@ -108,6 +108,7 @@ def test_password_changes_and_admin_actions_are_recorded_with_the_actor(admin_sr
     mine = audit_rows(srv, admin_id)
     assert [(x["event"], x["actor_id"], json.loads(x["detail"])) for x in mine
             if not x["event"].startswith("login.")] == [
+        ("admin.user_create", None, {"is_superuser": True}),  # the bootstrap admin
         ("password.change", None, {"by": "self"})], mine
     # the trail outlives the user
     assert srv.db("SELECT count(*) AS n FROM users WHERE id = ?", (u["id"],))[0]["n"] == 0
@@ -238,6 +239,12 @@ def test_the_cli_prints_the_log(admin_srv):
     assert len(out) == 1 and "\tlogin.failure\t" in out[0] and f"user={u['id']}" in out[0]
     p = run_cli(["audit", "--after", str(int(time.time()) + 5)], server=srv)
     assert p.returncode == 0 and p.stdout == ""
+    p = run_cli(["user", "create", "--email", "made@example.com", "--password-stdin"],
+                server=srv, input=PW + "\n")
+    assert p.returncode == 0, p.stderr
+    made = srv.user_row(email="made@example.com")["id"]
+    assert [(r["event"], r["actor_id"], json.loads(r["detail"])) for r in audit_rows(srv, made)] \
+        == [("admin.user_create", None, {"is_superuser": False})]
     # a CLI password change is an admin action without an actor
     p = run_cli(["user", "set-password", "--email", u["email"], "--password-stdin"],
                 server=srv, input=NEW_PW + "\n")
