@@ -505,10 +505,12 @@ struct pc_audit_row {
 	char ip[PC_CLIENT_KEY_MAX];  /* the client's key; "" outside a request (CLI) */
 	char detail[PC_AUDIT_DETAIL_MAX]; /* a JSON object; never a secret or token */
 };
-/* The request being served on this thread: its client key and its
- * authenticated user (NULL: none), so that audit rows name them. The HTTP
- * layer sets it around each handler and clears it (NULL, NULL) after. */
-void pc_audit_scope(const char *ip, const char *actor_id);
+/* The request being served on this thread: its peer address and
+ * X-Forwarded-For (borrowed until cleared; the client's key, pc_client_key,
+ * is derived from them only when a row is written) and its authenticated
+ * user (NULL: none), so that audit rows name them. The HTTP layer sets it
+ * around each handler and clears it (NULL, NULL, NULL) after. */
+void pc_audit_scope(const char *peer, const char *xff, const char *actor_id);
 /* Records event about user_id (NULL: none) with detail (a JSON object text;
  * NULL: {}): one insert, joining the caller's store transaction if one is
  * open, plus a webhook outbox row when webhook_audit_events names it.

@@ -1,8 +1,8 @@
 /*
  * audit.c - the audit log of security events (issue 13, item 5).
  *
- * Owns nothing between calls but the calling thread's scope: the client key
- * and the authenticated user of the request that thread serves
+ * Owns nothing between calls but the calling thread's scope: the peer, the
+ * X-Forwarded-For and the authenticated user of the request that thread serves
  * (pc_audit_scope, set by the HTTP layer around each handler), so that a row
  * names who acted and from where without every core call carrying them.
  *
@@ -32,13 +32,15 @@
 #include "store/store.h"
 
 static _Thread_local struct {
-	char ip[PC_CLIENT_KEY_MAX];
+	const char *peer; /* borrowed from the request; NULL: none */
+	const char *xff;
 	char actor[PC_ID_LEN + 1];
 } audit_scope_tls;
 
-void pc_audit_scope(const char *ip, const char *actor_id)
+void pc_audit_scope(const char *peer, const char *xff, const char *actor_id)
 {
-	snprintf(audit_scope_tls.ip, sizeof(audit_scope_tls.ip), "%s", ip != NULL ? ip : "");
+	audit_scope_tls.peer = peer;
+	audit_scope_tls.xff = xff;
 	snprintf(audit_scope_tls.actor, sizeof(audit_scope_tls.actor), "%s",
 		 actor_id != NULL ? actor_id : "");
 }
@@ -138,7 +140,8 @@ enum pc_err pc_audit(struct pc_ctx *ctx, const char *event, const char *user_id,
 	/* the actor only when someone else acted */
 	if (audit_scope_tls.actor[0] != '\0' && strcmp(audit_scope_tls.actor, r.user_id) != 0)
 		memcpy(r.actor_id, audit_scope_tls.actor, sizeof(r.actor_id));
-	memcpy(r.ip, audit_scope_tls.ip, sizeof(r.ip));
+	if (audit_scope_tls.peer != NULL)
+		pc_client_key(ctx, audit_scope_tls.peer, audit_scope_tls.xff, r.ip);
 	memcpy(r.detail, detail, strlen(detail) + 1);
 	if (ctx->cfg.webhook_url[0] != '\0' && ctx->cfg.webhook_audit_events[0] != '\0' &&
 	    audit_listed(ctx->cfg.webhook_audit_events, event)) {
@@ -185,7 +188,7 @@ enum pc_err audit_purge(struct pc_ctx *ctx, int64_t now)
 
 bool audit_in_request(void)
 {
-	return audit_scope_tls.actor[0] != '\0' || audit_scope_tls.ip[0] != '\0';
+	return audit_scope_tls.actor[0] != '\0' || audit_scope_tls.peer != NULL;
 }
 
 bool audit_by_other(const char *user_id)

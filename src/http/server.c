@@ -188,15 +188,14 @@ static enum MHD_Result server_send(struct http_exchange *x)
  * set no status, whatever it returned, is answered 500. */
 static void server_run_handler(struct http_exchange *x)
 {
-	char client[PC_CLIENT_KEY_MAX];
 	enum pc_err err;
 
-	/* who acts and from where, for the audit rows the handler writes */
-	pc_client_key(x->req.ctx, x->req.client_ip, req_header_get(&x->req, "X-Forwarded-For"),
-		      client);
-	pc_audit_scope(client, x->req.user != NULL ? x->req.user->id : NULL);
+	/* who acts and from where, for the audit rows the handler writes (the
+	 * client's key is worked out only when a row is) */
+	pc_audit_scope(x->req.client_ip, req_header_get(&x->req, "X-Forwarded-For"),
+		       x->req.user != NULL ? x->req.user->id : NULL);
 	err = x->req.route->handler(&x->req, &x->resp);
-	pc_audit_scope(NULL, NULL);
+	pc_audit_scope(NULL, NULL, NULL);
 
 	/* PC_OK or not, what counts is whether a response was made; a handler
 	 * that let the database's absence through unrendered answers 503 */
