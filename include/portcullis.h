@@ -195,6 +195,11 @@ struct pc_config {
 	int lockout_base_seconds;        /* the first lock; doubles per further failure */
 	int lockout_max_seconds;         /* the longest lock */
 	char trusted_proxies[PC_CFG_STR]; /* comma-separated addresses whose X-Forwarded-For counts */
+	int audit_retention_days;        /* audit rows kept this long; 0: forever */
+	char webhook_audit_events[PC_CFG_STR]; /* audit events sent as webhooks: "", "*" or a list */
+	bool login_failure_delay;        /* failed logins held to the median successful one */
+	int login_failure_jitter_ms;     /* plus up to this much at random */
+	int hash_queue_per_client;       /* queued slow jobs one client may hold; 0: no cap */
 	int argon2_memory_kib;
 	int argon2_iterations;
 	int argon2_parallelism;
@@ -489,6 +494,39 @@ enum pc_err pc_login_retry_after(struct pc_ctx *ctx, const char *ident, int64_t 
 /* Unlocks a login identifier (its failed logins forgotten): a superuser's
  * call. PC_ESTORE. */
 enum pc_err pc_login_unlock(struct pc_ctx *ctx, const char *ident);
+
+/* ---- the audit log of security events (audit.c; migration 013) ---------------- */
+
+#define PC_AUDIT_DETAIL_MAX 1024
+#define PC_AUDIT_LIST_MAX 1000 /* rows per page at most */
+struct pc_audit_row {
+	char id[PC_ID_LEN + 1];        /* UUIDv7: rows sort by it, the list's cursor */
+	int64_t at;                  /* unix seconds */
+	char event[48];              /* "login.failure", "admin.user_delete", ... */
+	char user_id[PC_ID_LEN + 1];   /* "" when no account is known */
+	char actor_id[PC_ID_LEN + 1];  /* "" unless someone else acted (a superuser) */
+	char ip[PC_CLIENT_KEY_MAX];  /* the client's key; "" outside a request (CLI) */
+	char detail[PC_AUDIT_DETAIL_MAX]; /* a JSON object; never a secret or token */
+};
+/* The request being served on this thread: its peer address and
+ * X-Forwarded-For (borrowed until cleared; the client's key, pc_client_key,
+ * is derived from them only when a row is written) and its authenticated
+ * user (NULL: none), so that audit rows name them. The HTTP layer sets it
+ * around each handler and clears it (NULL, NULL, NULL) after. */
+void pc_audit_scope(const char *peer, const char *xff, const char *actor_id);
+/* Records event about user_id (NULL: none) with detail (a JSON object text;
+ * NULL: {}): one insert, joining the caller's store transaction if one is
+ * open, plus a webhook outbox row when webhook_audit_events names it.
+ * Best effort for callers that must not fail on it: they ignore the result. */
+enum pc_err pc_audit(struct pc_ctx *ctx, const char *event, const char *user_id,
+		     const char *detail);
+/* Rows after the cursor (an audit id; "" from the start), of user_id when not
+ * NULL, oldest first, at most limit (1..PC_AUDIT_LIST_MAX). cb nonzero stops. */
+typedef int pc_audit_cb(const struct pc_audit_row *r, void *arg);
+enum pc_err pc_audit_list(struct pc_ctx *ctx, const char *user_id, const char *after, int limit,
+			  pc_audit_cb *cb, void *arg);
+/* A cursor for "at or after unix second t" (an id below every id of t). */
+void pc_audit_cursor_at(int64_t t, char out[PC_ID_LEN + 1]);
 
 /* Database sessions: opaque 256-bit token, stored as its SHA-256. */
 enum pc_err pc_session_create(struct pc_ctx *ctx, const struct pc_user *u, const char *ip,

@@ -44,5 +44,6 @@ int cli_migrate(int argc, char **argv);
 int cli_user(int argc, char **argv);
 int cli_routes(int argc, char **argv);
 int cli_keys(int argc, char **argv);
+int cli_audit(int argc, char **argv);
 
 #endif /* PC_CLI_H */

@@ -18,6 +18,7 @@ static const struct cli_cmd commands[] = {
 	{ "migrate", cli_migrate, "apply pending database migrations and exit" },
 	{ "user", cli_user, "create and list users (user create, user list)" },
 	{ "routes", cli_routes, "print the mounted routes: method, path, face, router" },
+	{ "audit", cli_audit, "the audit log of security events (--user-id, --after, --json)" },
 	{ "keys", cli_keys, "signing keys of EdDSA/ES256/RS256 tokens (keys rotate, keys list)" },
 };
 

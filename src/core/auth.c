@@ -23,8 +23,11 @@
  * every access token out there, on every face.
  * The public pc_jwt_* calls use RFC 7519's table (sub, jti, aud).
  */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/core.h"
 #include "store/store.h"
@@ -71,13 +74,23 @@ enum pc_err pc_login_retry_after(struct pc_ctx *ctx, const char *ident, int64_t 
 enum pc_err pc_login_unlock(struct pc_ctx *ctx, const char *ident)
 {
 	char key[PC_EMAIL_MAX + 1], lock[RATELIMIT_KEY_MAX];
-	bool is_email;
+	struct pc_user u;
+	bool is_email, key_ok;
+	enum pc_err err;
 
 	if (ident == NULL)
 		return PC_EINVAL;
-	(void)login_key(ident, key, &is_email);
+	key_ok = login_key(ident, key, &is_email);
 	ratelimit_lock_key(key, lock);
-	return STORE_CALL(ctx->store, rl_clear, lock);
+	err = STORE_CALL(ctx->store, rl_clear, lock);
+	if (err == PC_OK) {
+		bool known = login_lookup(ctx, key, key_ok, is_email, &u) == PC_OK;
+
+		(void)pc_audit(ctx, "admin.unlock", known ? u.id : NULL, NULL);
+		if (known)
+			crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
+	}
+	return err;
 }
 
 /* Best effort: a failed rehash leaves the old, still valid hash. */
@@ -106,27 +119,122 @@ enum pc_err pc_login(struct pc_ctx *ctx, const char *ident, const char *password
 	return err;
 }
 
+/* What the audit row of a login names: the account when known, why it
+ * failed, and the lock a failure set (seconds; 0: none). */
+struct login_audit {
+	char user_id[PC_ID_LEN + 1];
+	const char *reason;
+	int64_t locked_for;
+};
+
 static enum pc_err auth_first_factor_check(struct pc_ctx *ctx, const char *ident,
 					   const char *password, size_t password_len,
-					   struct pc_user *out);
+					   struct pc_user *out, struct login_audit *la);
+
+/* ---- failed logins held to the successful ones' time (issue 13, item 4) ---------- */
+
+/* The durations of the last LOGIN_TIMES successful first factors (us): a
+ * failed one answers no sooner than their median plus jitter, so that no
+ * path of a failure (an unknown user, a hash we cannot read) is faster than
+ * a success, as Authelia does. Process-wide, under login_times_lock. */
+#define LOGIN_TIMES 32
+static pthread_mutex_t login_times_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t login_times[LOGIN_TIMES];
+static size_t login_times_n, login_times_next;
+
+static void login_timing_record(int64_t us)
+{
+	pthread_mutex_lock(&login_times_lock);
+	login_times[login_times_next] = us;
+	login_times_next = (login_times_next + 1) % LOGIN_TIMES;
+	if (login_times_n < LOGIN_TIMES)
+		login_times_n++;
+	pthread_mutex_unlock(&login_times_lock);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The median of the recorded successes (us); 0 when there are none. */
+static int64_t login_timing_median(void)
+{
+	int64_t v[LOGIN_TIMES];
+	size_t n;
+
+	pthread_mutex_lock(&login_times_lock);
+	n = login_times_n;
+	memcpy(v, login_times, sizeof(v));
+	pthread_mutex_unlock(&login_times_lock);
+	if (n == 0)
+		return 0;
+	qsort(v, n, sizeof(v[0]), cmp_i64);
+	return v[n / 2];
+}
+
+/* Sleeps until the failure begun at t0 (time_mono_us) is as old as the
+ * median success plus up to login_failure_jitter_ms at random. */
+static void login_failure_hold(struct pc_ctx *ctx, int64_t t0)
+{
+	int64_t target, left;
+	uint32_t r = 0;
+
+	if (!ctx->cfg.login_failure_delay)
+		return;
+	target = login_timing_median();
+	if (ctx->cfg.login_failure_jitter_ms > 0 && crypto_random(&r, sizeof(r)) == PC_OK)
+		target += (int64_t)(r % ((uint32_t)ctx->cfg.login_failure_jitter_ms * 1000u + 1u));
+	left = t0 + target - time_mono_us();
+	if (left > 0) {
+		struct timespec ts = { .tv_sec = left / 1000000, .tv_nsec = (left % 1000000) * 1000 };
+
+		while (nanosleep(&ts, &ts) != 0)
+			;
+	}
+}
 
 /* Counts the attempt (STAT_LOGIN_OK or STAT_LOGIN_FAILED; store trouble is
  * not the user's failure and counts as neither) around the check. */
 enum pc_err auth_first_factor(struct pc_ctx *ctx, const char *ident, const char *password,
 			      size_t password_len, struct pc_user *out)
 {
-	enum pc_err err = auth_first_factor_check(ctx, ident, password, password_len, out);
+	struct login_audit la = { .reason = NULL };
+	int64_t t0 = time_mono_us();
+	enum pc_err err = auth_first_factor_check(ctx, ident, password, password_len, out, &la);
 
-	if (err == PC_OK)
+	if (err == PC_OK) {
 		stats_add(STAT_LOGIN_OK, 1);
-	else if (err != PC_ESTORE && err != PC_ENOMEM && err != PC_EUNAVAILABLE)
+		/* a TOTP user's password is one factor: the login goes on (MyAuth's
+		 * second step) or stops (the faces without one) */
+		(void)pc_audit(ctx, "login.success", out->id,
+			       out->totp_enabled ? "{\"second_factor\":\"pending\"}" : NULL);
+		login_timing_record(time_mono_us() - t0); /* the answer's time, audit row included */
+	} else if (err != PC_ESTORE && err != PC_ENOMEM && err != PC_EUNAVAILABLE) {
+		char detail[96];
+
 		stats_add(STAT_LOGIN_FAILED, 1);
+		snprintf(detail, sizeof(detail), "{\"reason\":\"%s\"}",
+			 la.reason != NULL ? la.reason : "bad_credentials");
+		(void)pc_audit(ctx, "login.failure", la.user_id[0] != '\0' ? la.user_id : NULL,
+			       detail);
+		if (la.locked_for > 0) {
+			snprintf(detail, sizeof(detail), "{\"seconds\":%lld}",
+				 (long long)la.locked_for);
+			(void)pc_audit(ctx, "lockout", la.user_id[0] != '\0' ? la.user_id : NULL,
+				       detail);
+		}
+		if (err != PC_ELIMITED)
+			login_failure_hold(ctx, t0);
+	}
 	return err;
 }
 
 static enum pc_err auth_first_factor_check(struct pc_ctx *ctx, const char *ident,
 					   const char *password, size_t password_len,
-					   struct pc_user *out)
+					   struct pc_user *out, struct login_audit *la)
 {
 	char key[PC_EMAIL_MAX + 1], lock[RATELIMIT_KEY_MAX];
 	struct pc_user u;
@@ -140,33 +248,49 @@ static enum pc_err auth_first_factor_check(struct pc_ctx *ctx, const char *ident
 	ratelimit_lock_key(key, lock);
 	/* a locked identifier, known or not, is refused before any hash work */
 	err = ratelimit_lock_check(ctx, lock, &hits, &retry);
+	if (err == PC_ELIMITED) {
+		/* for the audit row: whose account is locked, when there is one */
+		la->reason = "locked";
+		if (login_lookup(ctx, key, key_ok, is_email, &u) == PC_OK) {
+			memcpy(la->user_id, u.id, sizeof(la->user_id));
+			crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
+		}
+	}
 	if (err != PC_OK)
 		return err;
 	err = login_lookup(ctx, key, key_ok, is_email, &u);
 	if (err == PC_ESTORE || err == PC_EUNAVAILABLE)
 		return err;
+	if (err == PC_OK)
+		memcpy(la->user_id, u.id, sizeof(la->user_id));
 	if (err != PC_OK || u.hashed_password[0] == '\0') {
+		la->reason = err != PC_OK ? "unknown_user" : "no_password";
+		if (err == PC_OK)
+			crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
 		password_dummy_verify(&ctx->argon2, password, password_len);
-		err = ratelimit_lock_record(ctx, lock, true, hits);
+		err = ratelimit_lock_record(ctx, lock, true, hits, &la->locked_for);
 		return err == PC_OK ? PC_EBADCREDS : err;
 	}
 	err = password_verify(&ctx->argon2, u.hashed_password, password, password_len,
 				 &needs_rehash);
 	/* the lock counts wrong passwords only: a right one clears the count,
 	 * whatever comes after (inactive, unverified) */
-	if (ratelimit_lock_record(ctx, lock, err != PC_OK, hits) != PC_OK) {
+	if (ratelimit_lock_record(ctx, lock, err != PC_OK, hits, &la->locked_for) != PC_OK) {
 		err = PC_ESTORE;
 		goto out_wipe;
 	}
 	if (err != PC_OK) {
+		la->reason = "bad_password";
 		err = PC_EBADCREDS;
 		goto out_wipe;
 	}
 	if (!u.is_active) {
+		la->reason = "inactive";
 		err = PC_EBADCREDS;
 		goto out_wipe;
 	}
 	if (ctx->cfg.requires_verification && !u.is_verified) {
+		la->reason = "unverified";
 		err = PC_ENOTVERIFIED;
 		goto out_wipe;
 	}

@@ -297,6 +297,11 @@ typedef void pc_job_fn(void *arg);
 /* nice > 0 lowers the workers' scheduling priority by that much (0..19). */
 enum pc_err workers_new(unsigned nthreads, size_t max_queue, int nice, struct pc_workers **out);
 enum pc_err workers_submit(struct pc_workers *w, pc_job_fn *fn, void *arg);
+/* As workers_submit, with the client's key (0: none): a free worker runs
+ * the oldest job of the key with the fewest jobs running; PC_ELIMITED when
+ * cap (0: none) jobs of key are queued or running already. */
+enum pc_err workers_submit_keyed(struct pc_workers *w, uint64_t key, unsigned cap, pc_job_fn *fn,
+				 void *arg);
 unsigned workers_count(const struct pc_workers *w);
 /* Jobs waiting in the queue now (takes the lock: for /metrics, not hot paths). */
 size_t workers_queued(struct pc_workers *w);
@@ -928,9 +933,19 @@ enum pc_err ratelimit_lock_check(struct pc_ctx *ctx, const char *key, int64_t *h
 				 int64_t *retry_after);
 /* Deletes counters idle for a day and not locked at now (housekeeping). */
 enum pc_err ratelimit_purge(struct pc_ctx *ctx, int64_t now);
-/* After a login: a failure counts one more (and locks past the threshold);
+/* Whether the request this thread serves is authenticated as someone other
+ * than user_id (a superuser acting on another user: its events are
+ * "admin.*"). audit.c. */
+bool audit_by_other(const char *user_id);
+/* Whether this thread serves a request (pc_audit_scope set); false in the CLI. */
+bool audit_in_request(void);
+/* Deletes audit rows older than audit_retention_days (housekeeping; audit.c). */
+enum pc_err audit_purge(struct pc_ctx *ctx, int64_t now);
+/* After a login: a failure counts one more (and locks past the threshold:
+ * *locked_for gets the lock's seconds, else 0);
  * a success clears a count there was (hits, from ratelimit_lock_check). */
-enum pc_err ratelimit_lock_record(struct pc_ctx *ctx, const char *key, bool failed, int64_t hits);
+enum pc_err ratelimit_lock_record(struct pc_ctx *ctx, const char *key, bool failed, int64_t hits,
+				  int64_t *locked_for);
 
 /* ---- ctx ----------------------------------------------------------------------- */
 

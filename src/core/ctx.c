@@ -39,6 +39,7 @@ static const struct housekeeping_job {
 	/* due every second; reads only once jwt_keys_reload_seconds have passed */
 	{ "signing keys (reload)", 1, keys_reload },
 	{ "idle rate-limit counters", 300, ratelimit_purge },
+	{ "audit rows past audit_retention_days", 3600, audit_purge },
 };
 #define HOUSEKEEPING_NJOBS (sizeof(housekeeping_jobs) / sizeof(housekeeping_jobs[0]))
 

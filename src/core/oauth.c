@@ -872,6 +872,13 @@ static enum pc_err oauth_link(struct pc_ctx *ctx, const char *name, const struct
 	}
 	if (err == PC_OK)
 		err = oauth_link_write(ctx, name, id, out->user.id, linked ? &found : NULL, email);
+	if (err == PC_OK && !linked) {
+		char detail[80];
+
+		/* in the link's transaction; the provider's name only, no token */
+		snprintf(detail, sizeof(detail), "{\"provider\":\"%.31s\"}", name);
+		(void)pc_audit(ctx, "oauth.link", out->user.id, detail);
+	}
 	if (err == PC_OK)
 		err = store_commit(ctx->store);
 	if (err != PC_OK) {

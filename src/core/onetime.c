@@ -442,6 +442,7 @@ static enum pc_err ot_reset(struct pc_ctx *ctx, const char *token, const char *c
 		goto out_wipe;
 	if (b->n > 0)
 		outbox_kick(ctx);
+	(void)pc_audit(ctx, "password.reset", u.id, NULL);
 	if (out != NULL) {
 		struct pc_user now_u;
 

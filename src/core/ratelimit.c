@@ -141,12 +141,14 @@ enum pc_err ratelimit_lock_check(struct pc_ctx *ctx, const char *key, int64_t *h
 	return PC_OK;
 }
 
-enum pc_err ratelimit_lock_record(struct pc_ctx *ctx, const char *key, bool failed, int64_t hits)
+enum pc_err ratelimit_lock_record(struct pc_ctx *ctx, const char *key, bool failed, int64_t hits,
+				  int64_t *locked_for)
 {
 	const struct pc_config *cfg = &ctx->cfg;
 	int64_t now = time_now(), until = 0, lock;
 	enum pc_err err;
 
+	*locked_for = 0;
 	if (cfg->lockout_threshold <= 0)
 		return PC_OK;
 	if (!failed)
@@ -159,7 +161,10 @@ enum pc_err ratelimit_lock_record(struct pc_ctx *ctx, const char *key, bool fail
 		lock *= 2;
 	if (lock > cfg->lockout_max_seconds)
 		lock = cfg->lockout_max_seconds;
-	return STORE_CALL(ctx->store, rl_lock, key, now + lock);
+	err = STORE_CALL(ctx->store, rl_lock, key, now + lock);
+	if (err == PC_OK)
+		*locked_for = lock;
+	return err;
 }
 
 enum pc_err ratelimit_purge(struct pc_ctx *ctx, int64_t now)

@@ -157,6 +157,9 @@ static enum pc_err refresh_spent(struct pc_ctx *ctx, const char *hash, int64_t n
 	if (now < row->used_at + ctx->cfg.refresh_grace_seconds)
 		return PC_OK;
 	err = STORE_CALL(ctx->store, refresh_family_revoke, row->family_id, now);
+	/* in the same transaction as the revocation */
+	if (err == PC_OK)
+		(void)pc_audit(ctx, "refresh.reuse", row->user_id, NULL);
 	return err == PC_OK ? PC_EREVOKED : err;
 }
 

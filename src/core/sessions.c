@@ -96,12 +96,21 @@ enum pc_err pc_signins_list(struct pc_ctx *ctx, const char *user_id, struct pc_s
 	return err;
 }
 
+/* Ending sign-ins is audited when someone else (a superuser) does it. */
 enum pc_err pc_signin_end(struct pc_ctx *ctx, const char *user_id, const char *id)
 {
-	return STORE_CALL(ctx->store, signin_end, user_id, id, time_now());
+	enum pc_err err = STORE_CALL(ctx->store, signin_end, user_id, id, time_now());
+
+	if (err == PC_OK && audit_by_other(user_id))
+		(void)pc_audit(ctx, "admin.sessions_end", user_id, "{\"which\":\"one\"}");
+	return err;
 }
 
 enum pc_err pc_signins_end_all(struct pc_ctx *ctx, const char *user_id)
 {
-	return STORE_CALL(ctx->store, signins_end_all, user_id, time_now());
+	enum pc_err err = STORE_CALL(ctx->store, signins_end_all, user_id, time_now());
+
+	if (err == PC_OK && audit_by_other(user_id))
+		(void)pc_audit(ctx, "admin.sessions_end", user_id, "{\"which\":\"all\"}");
+	return err;
 }

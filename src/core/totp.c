@@ -674,6 +674,8 @@ enum pc_err totp_enable(struct pc_ctx *ctx, const struct pc_user *u, const char 
 				 (const char (*)[PC_SHA256_HEX])hashes, TOTP_RECOVERY_N);
 	if (err == PC_ENOTFOUND)
 		err = PC_EBADCREDS;
+	if (err == PC_OK)
+		(void)pc_audit(ctx, "totp.enable", u->id, NULL);
 	crypto_wipe(secret, sizeof(secret));
 	crypto_wipe(key, sizeof(key));
 	crypto_wipe(&row, sizeof(row));
@@ -691,7 +693,10 @@ enum pc_err totp_disable(struct pc_ctx *ctx, const struct pc_user *u, const char
 		err = PC_EBADCREDS;
 	if (err != PC_OK)
 		return err;
-	return STORE_CALL(ctx->store, totp_disable, u->id, time_now());
+	err = STORE_CALL(ctx->store, totp_disable, u->id, time_now());
+	if (err == PC_OK)
+		(void)pc_audit(ctx, "totp.disable", u->id, NULL);
+	return err;
 }
 
 /* ---- the second step of a login ------------------------------------------------------------ */
@@ -770,12 +775,18 @@ enum pc_err totp_login(struct pc_ctx *ctx, const char *token, const char *claim,
 	if (err == PC_EBADCREDS) {
 		if (STORE_CALL(ctx->store, totp_fail, u.id, now, &totp_lockout, &locked) != PC_OK)
 			err = PC_ESTORE;
+		else
+			(void)pc_audit(ctx, "login.failure", u.id, "{\"reason\":\"bad_code\"}");
+		if (err == PC_EBADCREDS && locked > now)
+			(void)pc_audit(ctx, "lockout", u.id, "{\"factor\":\"totp\"}");
 		goto out_wipe;
 	}
 	if (err == PC_OK)
 		err = STORE_CALL(ctx->store, jti_revoke, c.jti, c.exp); /* the token is spent */
-	if (err == PC_OK)
+	if (err == PC_OK) {
+		(void)pc_audit(ctx, "login.success", u.id, "{\"second_factor\":\"done\"}");
 		*out = u;
+	}
 out_wipe:
 	crypto_wipe(&row, sizeof(row));
 	crypto_wipe(u.hashed_password, sizeof(u.hashed_password));

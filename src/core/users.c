@@ -254,10 +254,17 @@ enum pc_err users_register(struct pc_ctx *ctx, const struct pc_user_input *in,
 	return user_create(ctx, in, 0, out, ei);
 }
 
+/* The privileged create (a superuser's, the CLI's, the bootstrap admin's):
+ * an admin action, audited with the flags given. */
 enum pc_err pc_user_create(struct pc_ctx *ctx, const struct pc_user_input *in,
 			   struct pc_user *out, struct pc_errinfo *ei)
 {
-	return user_create(ctx, in, USER_HONOUR_FLAGS, out, ei);
+	enum pc_err err = user_create(ctx, in, USER_HONOUR_FLAGS, out, ei);
+
+	if (err == PC_OK)
+		(void)pc_audit(ctx, "admin.user_create", out->id,
+			       out->is_superuser ? "{\"is_superuser\":true}" : "{\"is_superuser\":false}");
+	return err;
 }
 
 enum pc_err users_register_passwordless(struct pc_ctx *ctx, const char *email,
@@ -326,6 +333,39 @@ static enum pc_err patch_identity(struct pc_ctx *ctx, struct pc_user *u,
 	return taken_check(ctx, check_email, check_username, u->id, ei);
 }
 
+/* The audit rows of an update: password.change when the password moved, and
+ * admin.user_update (the fields given, never their values) when a superuser
+ * changed someone else, or the CLI (privileged, outside any request) anyone;
+ * a superuser's PATCH of its own account is its own change. */
+static void users_audit_update(struct pc_ctx *ctx, const char *id,
+			       const struct pc_user_input *patch, unsigned flags)
+{
+	char detail[256];
+	bool admin = audit_by_other(id) || ((flags & PC_UPDATE_PRIVILEGED) && !audit_in_request());
+	int n;
+
+	if (patch->password != NULL)
+		(void)pc_audit(ctx, "password.change", id,
+			       admin ? "{\"by\":\"admin\"}" : "{\"by\":\"self\"}");
+	if (!admin)
+		return;
+	n = snprintf(detail, sizeof(detail), "{\"fields\":[%s%s%s%s%s%s%s%s",
+		     patch->email != NULL ? "\"email\"," : "",
+		     patch->password != NULL ? "\"password\"," : "",
+		     patch->username != NULL ? "\"username\"," : "",
+		     patch->full_name != NULL ? "\"full_name\"," : "",
+		     patch->is_active != PC_UNSET ? "\"is_active\"," : "",
+		     patch->is_superuser != PC_UNSET ? "\"is_superuser\"," : "",
+		     patch->is_verified != PC_UNSET ? "\"is_verified\"," : "",
+		     patch->roles != NULL ? "\"roles\"," : "");
+	if (n < 0 || (size_t)n + 3 > sizeof(detail))
+		return;
+	if (detail[n - 1] == ',')
+		n--;
+	memcpy(detail + n, "]}", 3);
+	(void)pc_audit(ctx, "admin.user_update", id, detail);
+}
+
 enum pc_err pc_user_update(struct pc_ctx *ctx, struct pc_user *u, const struct pc_user_input *patch,
 			   unsigned flags, struct pc_errinfo *ei)
 {
@@ -365,8 +405,10 @@ enum pc_err pc_user_update(struct pc_ctx *ctx, struct pc_user *u, const struct p
 	}
 	cur.updated_at = now;
 	err = STORE_CALL(ctx->store, user_update, &cur, ei);
-	if (err == PC_OK)
+	if (err == PC_OK) {
 		*u = cur;
+		users_audit_update(ctx, cur.id, patch, flags);
+	}
 out_wipe:
 	crypto_wipe(cur.hashed_password, sizeof(cur.hashed_password));
 	return err;
@@ -425,10 +467,15 @@ enum pc_err pc_user_get_by_email(struct pc_ctx *ctx, const char *email, struct p
 enum pc_err pc_user_delete(struct pc_ctx *ctx, const char *id)
 {
 	char key[PC_UUID_STR];
+	enum pc_err err;
 
 	if (!id_canonical(id, key))
 		return PC_ENOTFOUND;
-	return STORE_CALL(ctx->store, user_delete, key);
+	err = STORE_CALL(ctx->store, user_delete, key);
+	if (err == PC_OK)
+		(void)pc_audit(ctx, audit_by_other(key) ? "admin.user_delete" : "user.delete", key,
+			       NULL);
+	return err;
 }
 
 enum pc_err pc_user_list(struct pc_ctx *ctx, int64_t offset, int limit, pc_user_cb *cb, void *arg)

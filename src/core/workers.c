@@ -6,7 +6,15 @@
  *
  * Invariants (all under w->lock):
  *   - the ring holds w->count jobs, at most w->max_queue, oldest at w->head;
- *     jobs run in submission order (FIFO);
+ *   - jobs carry their client's key (workers_submit_keyed; 0: none): a free
+ *     worker takes the oldest job of the client with the fewest jobs
+ *     running, and among those one of another client than the job taken
+ *     last (w->last_key), so that one client's flood of logins shares the
+ *     pool with the others' instead of queueing them behind it, even on one
+ *     thread (issue 13, item 1); among equals, submission order (FIFO).
+ *     w->running[] holds the key of each busy worker's job;
+ *   - a client may hold at most its cap of jobs queued or running at once
+ *     (PC_ELIMITED past it; 0: no cap);
  *   - submit never blocks on the queue: a full queue, or a pool that is
  *     stopping, answers PC_EBUSY;
  *   - once w->stopping is set nothing new is accepted; a thread leaves only
@@ -33,6 +41,7 @@
 struct workers_job {
 	pc_job_fn *fn;
 	void *arg;
+	uint64_t key;      /* the client's; 0: none */
 	int64_t queued_us; /* time_mono_us() at submit: the wait goes to STAT_HASH_WAIT_US */
 };
 
@@ -47,12 +56,55 @@ struct pc_workers {
 	int nice;                 /* added to each worker thread's niceness */
 	unsigned nthreads;        /* threads started */
 	pthread_t *threads;
+	struct workers_slot {
+		bool busy;
+		uint64_t key;
+	} *running;               /* nthreads slots: the job each worker runs */
+	uint64_t last_key;        /* the key of the job taken last */
 };
+
+/* Jobs of key running now (under w->lock). */
+static unsigned workers_running_of(const struct pc_workers *w, uint64_t key)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < w->nthreads; i++)
+		n += w->running[i].busy && w->running[i].key == key;
+	return n;
+}
+
+/* Takes the next job (w->count > 0, under w->lock): the oldest of the key
+ * with the fewest running, and closes the gap it leaves in the ring. */
+static struct workers_job workers_take(struct pc_workers *w)
+{
+	size_t best = 0, i;
+	unsigned best_n = UINT32_MAX; /* 2 * running + (the key taken last) */
+	struct workers_job job;
+
+	for (i = 0; i < w->count && best_n > 0; i++) {
+		uint64_t key = w->ring[(w->head + i) % w->max_queue].key;
+		unsigned n = 2 * workers_running_of(w, key) + (key == w->last_key);
+
+		if (n < best_n) {
+			best_n = n;
+			best = i;
+		}
+	}
+	job = w->ring[(w->head + best) % w->max_queue];
+	w->last_key = job.key;
+	/* the older jobs move up one slot, so the ring stays in order */
+	for (i = best; i > 0; i--)
+		w->ring[(w->head + i) % w->max_queue] = w->ring[(w->head + i - 1) % w->max_queue];
+	w->head = (w->head + 1) % w->max_queue;
+	w->count--;
+	return job;
+}
 
 static void *workers_main(void *p)
 {
 	struct pc_workers *w = p;
 	struct workers_job job;
+	unsigned slot = 0;
 
 	/* Best effort: lowering one's own priority needs no privilege; should it
 	 * fail, the thread simply keeps the default priority. */
@@ -89,14 +141,20 @@ static void *workers_main(void *p)
 			pthread_cond_wait(&w->nonempty, &w->lock);
 		if (w->count == 0)
 			break; /* stopping and drained */
-		job = w->ring[w->head];
-		w->head = (w->head + 1) % w->max_queue;
-		w->count--;
+		job = workers_take(w);
+		while (slot < w->nthreads && w->running[slot].busy)
+			slot++;
+		/* there is a free slot: this thread's own last one is free */
+		if (slot < w->nthreads)
+			w->running[slot] = (struct workers_slot){ true, job.key };
 		pthread_mutex_unlock(&w->lock);
 		stats_add(STAT_HASH_JOBS, 1);
 		stats_add(STAT_HASH_WAIT_US, (uint64_t)(time_mono_us() - job.queued_us));
 		job.fn(job.arg);
 		pthread_mutex_lock(&w->lock);
+		if (slot < w->nthreads)
+			w->running[slot].busy = false;
+		slot = 0;
 	}
 	pthread_mutex_unlock(&w->lock);
 	password_memory_drop();
@@ -141,7 +199,8 @@ enum pc_err workers_new(unsigned nthreads, size_t max_queue, int nice, struct pc
 		return PC_ENOMEM;
 	w->ring = calloc(max_queue, sizeof(*w->ring));
 	w->threads = calloc(nthreads, sizeof(*w->threads));
-	if (w->ring == NULL || w->threads == NULL) {
+	w->running = calloc(nthreads, sizeof(*w->running));
+	if (w->ring == NULL || w->threads == NULL || w->running == NULL) {
 		err = PC_ENOMEM;
 		goto out_free_arrays;
 	}
@@ -176,6 +235,7 @@ out_stop_threads:
 out_destroy_lock:
 	pthread_mutex_destroy(&w->lock);
 out_free_arrays:
+	free(w->running);
 	free(w->threads);
 	free(w->ring);
 	free(w);
@@ -187,6 +247,14 @@ out_free_arrays:
  * w or fn is NULL. On PC_OK the job will run exactly once. */
 enum pc_err workers_submit(struct pc_workers *w, pc_job_fn *fn, void *arg)
 {
+	return workers_submit_keyed(w, 0, 0, fn, arg);
+}
+
+/* As workers_submit, for client key (0: none); PC_ELIMITED when cap (0: no
+ * cap) jobs of that key are queued or running already. */
+enum pc_err workers_submit_keyed(struct pc_workers *w, uint64_t key, unsigned cap, pc_job_fn *fn,
+				 void *arg)
+{
 	enum pc_err err = PC_OK;
 
 	if (w == NULL || fn == NULL)
@@ -196,7 +264,17 @@ enum pc_err workers_submit(struct pc_workers *w, pc_job_fn *fn, void *arg)
 		err = PC_EBUSY;
 		goto out_unlock;
 	}
-	w->ring[(w->head + w->count) % w->max_queue] = (struct workers_job){ fn, arg,
+	if (cap > 0) {
+		unsigned n = workers_running_of(w, key);
+
+		for (size_t i = 0; i < w->count && n < cap; i++)
+			n += w->ring[(w->head + i) % w->max_queue].key == key;
+		if (n >= cap) {
+			err = PC_ELIMITED;
+			goto out_unlock;
+		}
+	}
+	w->ring[(w->head + w->count) % w->max_queue] = (struct workers_job){ fn, arg, key,
 										    time_mono_us() };
 	w->count++;
 	pthread_cond_signal(&w->nonempty);
@@ -231,6 +309,7 @@ void workers_free(struct pc_workers *w)
 	workers_stop(w);
 	pthread_cond_destroy(&w->nonempty);
 	pthread_mutex_destroy(&w->lock);
+	free(w->running);
 	free(w->threads);
 	free(w->ring);
 	free(w);

@@ -29,6 +29,8 @@
  *
  * Reads top-down: tables, error maps, readers, renderers, handlers.
  */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "faces/face.h"
@@ -39,7 +41,7 @@ static pc_handler_fn fu_register, fu_jwt_login, fu_jwt_logout, fu_cookie_login,
 	fu_protected, fu_forgot_password, fu_reset_password, fu_request_verify, fu_verify,
 	fu_oauth_authorize, fu_oauth_callback, fu_oauth_assoc_authorize, fu_oauth_assoc_callback,
 	fu_reset_page, fu_verify_page, fu_me_signins, fu_me_signin_end, fu_me_signins_end,
-	fu_user_signins, fu_user_signin_end, fu_user_signins_end, fu_user_unlock;
+	fu_user_signins, fu_user_signin_end, fu_user_signins_end, fu_user_unlock, fu_audit;
 
 #define AUTHED (PC_R_AUTH | PC_R_ACTIVE)
 
@@ -100,6 +102,10 @@ static const struct pc_route fu_oauth_assoc_routes[] = {
 	{ "GET", "/{provider}/associate/callback", fu_oauth_assoc_callback, AUTHED | PC_R_SLOW },
 };
 
+static const struct pc_route fu_admin_routes[] = {
+	{ "GET", "/audit", fu_audit, AUTHED | PC_R_SUPERUSER },
+};
+
 static const struct pc_route fu_root_routes[] = {
 	{ "GET", "/protected", fu_protected, AUTHED },
 };
@@ -110,12 +116,13 @@ static const struct pc_route fu_root_routes[] = {
 
 /* The routers, in mount order: their switches and paths. */
 enum fu_router { FU_JWT, FU_COOKIE, FU_REGISTER, FU_RESET, FU_VERIFY, FU_USERS, FU_OAUTH,
-		 FU_OAUTH_ASSOC, FU_PAGES, FU__ROUTERS };
+		 FU_OAUTH_ASSOC, FU_PAGES, FU_ADMIN, FU__ROUTERS };
 
 struct fu_settings {
 	char auth_prefix[128];  /* register, reset, verify and both auth backends */
 	char oauth_prefix[128]; /* the OAuth routers: {oauth_prefix}/{provider}/... */
 	char users_prefix[128]; /* users router */
+	char admin_prefix[128]; /* admin router: /audit */
 	char path[FU__ROUTERS][128]; /* under auth_prefix (FU_USERS: unused) */
 	bool on[FU__ROUTERS];
 	struct pc_cookie_conf cookie;
@@ -131,6 +138,9 @@ static const struct config_row fu_setting_rows[] = {
 	       "prefix of the fastapi_users auth and register routes"),
 	FU_STR("users_prefix", users_prefix, "/users", NULL, config_check_prefix,
 	       "prefix of the fastapi_users users routes"),
+	FU_STR("admin_prefix", admin_prefix, "/admin", NULL, config_check_prefix,
+	       "prefix of the admin router (GET /audit: the audit log, superusers only)"),
+	FU_BOOL("admin_router", on[FU_ADMIN], "mount the admin router (GET {admin_prefix}/audit)"),
 	FU_STR("jwt_auth_path", path[FU_JWT], "", NULL, config_check_prefix,
 	       "path of the JWT auth router (login, logout) under auth_prefix; the docs use /jwt"),
 	FU_STR("cookie_auth_path", path[FU_COOKIE], "/cookie", NULL, config_check_prefix,
@@ -209,6 +219,7 @@ static const struct pc_mount fu_mounts[] = {
 	FU_MOUNT("oauth", "oauth_prefix", NULL, "oauth_router", fu_oauth_routes),
 	FU_MOUNT("oauth associate", "oauth_prefix", NULL, "oauth_associate_router",
 		 fu_oauth_assoc_routes),
+	FU_MOUNT("admin", "admin_prefix", NULL, "admin_router", fu_admin_routes),
 	FU_MOUNT("protected", NULL, NULL, NULL, fu_root_routes),
 	FU_MOUNT("pages", NULL, NULL, "pages_router", fu_page_routes),
 };
@@ -763,6 +774,110 @@ static enum pc_err fu_user_unlock(struct pc_req *req, struct pc_resp *resp)
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_lookup_errs);
 	return resp_status(resp, 204);
+}
+
+/* ---- GET {admin_prefix}/audit: the audit log, for superusers ------------------ */
+
+struct fu_audit_acc {
+	json_t *list;
+	bool failed;
+};
+
+static int fu_audit_take(const struct pc_audit_row *r, void *arg)
+{
+	struct fu_audit_acc *a = arg;
+	json_t *detail = json_loads(r->detail, 0, NULL);
+	json_t *o;
+
+	if (detail == NULL)
+		detail = json_object();
+	o = json_pack("{s:s, s:I, s:s, s:s?, s:s?, s:s?, s:o}", "id", r->id, "at",
+		      (json_int_t)r->at, "event", r->event, "user_id",
+		      r->user_id[0] != '\0' ? r->user_id : NULL, "actor_id",
+		      r->actor_id[0] != '\0' ? r->actor_id : NULL, "ip", r->ip[0] != '\0' ? r->ip : NULL,
+		      "detail", detail);
+	if (o == NULL || json_array_append_new(a->list, o) != 0) {
+		a->failed = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* ?user_id= (a UUID), ?after= (an audit id, or unix seconds: from that
+ * second on), ?limit= (1..PC_AUDIT_LIST_MAX, 100 by default). 422 otherwise. */
+static enum pc_err fu_audit_query(struct pc_req *req, char user_id[PC_ID_LEN + 1],
+				  char after[PC_ID_LEN + 1], int *limit)
+{
+	const char *u = req_query_get(req, "user_id");
+	const char *a = req_query_get(req, "after");
+	const char *l = req_query_get(req, "limit");
+	char *end;
+	long long n;
+
+	user_id[0] = '\0';
+	after[0] = '\0';
+	*limit = 100;
+	if (u != NULL) {
+		if (!crypto_uuid_valid(u)) {
+			pc_errinfo_set(&req->errinfo, "query", "user_id", PC_V_INVALID, 0);
+			return PC_EINVAL;
+		}
+		memcpy(user_id, u, PC_ID_LEN + 1);
+		ascii_lower_str(user_id);
+	}
+	if (a != NULL && crypto_uuid_valid(a)) {
+		memcpy(after, a, PC_ID_LEN + 1);
+		ascii_lower_str(after);
+	} else if (a != NULL) {
+		errno = 0;
+		n = strtoll(a, &end, 10);
+		if (a[0] < '0' || a[0] > '9' || *end != '\0' || errno != 0 || n > 100000000000LL) {
+			pc_errinfo_set(&req->errinfo, "query", "after", PC_V_INVALID, 0);
+			return PC_EINVAL;
+		}
+		pc_audit_cursor_at((int64_t)n, after);
+	}
+	if (l != NULL) {
+		errno = 0;
+		n = strtoll(l, &end, 10);
+		if (l[0] == '\0' || *end != '\0' || errno != 0 || (l[0] != '-' && (l[0] < '0' || l[0] > '9'))) {
+			pc_errinfo_set(&req->errinfo, "query", "limit", PC_V_NOT_INTEGER, 0);
+			return PC_EINVAL;
+		}
+		if (n < 1) {
+			pc_errinfo_set(&req->errinfo, "query", "limit", PC_V_RANGE, 1);
+			return PC_EINVAL;
+		}
+		if (n > PC_AUDIT_LIST_MAX) {
+			pc_errinfo_set(&req->errinfo, "query", "limit", PC_V_INVALID, 0);
+			return PC_EINVAL;
+		}
+		*limit = (int)n;
+	}
+	return PC_OK;
+}
+
+/* A list of {"id", "at", "event", "user_id", "actor_id", "ip", "detail"},
+ * oldest first; the next page is ?after=<the last id>. */
+static enum pc_err fu_audit(struct pc_req *req, struct pc_resp *resp)
+{
+	char user_id[PC_ID_LEN + 1], after[PC_ID_LEN + 1];
+	struct fu_audit_acc a = { json_array(), false };
+	int limit;
+	enum pc_err err = a.list != NULL ? PC_OK : PC_ENOMEM;
+
+	if (err == PC_OK)
+		err = fu_audit_query(req, user_id, after, &limit);
+	if (err == PC_OK)
+		err = pc_audit_list(req->ctx, user_id[0] != '\0' ? user_id : NULL, after, limit,
+				    fu_audit_take, &a);
+	if (err == PC_OK && a.failed)
+		err = PC_ENOMEM;
+	if (err != PC_OK) {
+		json_decref(a.list);
+		return fu_fail(req, resp, err, fu_lookup_errs);
+	}
+	return resp_json(resp, 200, req_json_keep(req, a.list));
 }
 
 static enum pc_err fu_protected(struct pc_req *req, struct pc_resp *resp)

@@ -234,7 +234,14 @@ static enum MHD_Result server_send(struct http_exchange *x)
  * set no status, whatever it returned, is answered 500. */
 static void server_run_handler(struct http_exchange *x)
 {
-	enum pc_err err = x->req.route->handler(&x->req, &x->resp);
+	enum pc_err err;
+
+	/* who acts and from where, for the audit rows the handler writes (the
+	 * client's key is worked out only when a row is) */
+	pc_audit_scope(x->req.client_ip, req_header_get(&x->req, "X-Forwarded-For"),
+		       x->req.user != NULL ? x->req.user->id : NULL);
+	err = x->req.route->handler(&x->req, &x->resp);
+	pc_audit_scope(NULL, NULL, NULL);
 
 	/* PC_OK or not, what counts is whether a response was made; a handler
 	 * that let the database's absence through unrendered answers 503 */
@@ -261,10 +268,28 @@ static void server_busy(struct http_exchange *x)
 	resp_header_add(&x->resp, "Retry-After", "1");
 }
 
-/* PC_R_SLOW: suspend, then hand the handler to the worker pool. */
+/* The client's key (pc_client_key) as the worker pool's 64-bit key
+ * (FNV-1a; never 0, the pool's "no client"). */
+static uint64_t server_client_hash(struct http_exchange *x)
+{
+	char client[PC_CLIENT_KEY_MAX];
+	uint64_t h = 14695981039346656037ULL;
+
+	pc_client_key(x->req.ctx, x->req.client_ip, req_header_get(&x->req, "X-Forwarded-For"),
+		      client);
+	for (const char *p = client; *p != '\0'; p++) {
+		h ^= (unsigned char)*p;
+		h *= 1099511628211ULL;
+	}
+	return h != 0 ? h : 1;
+}
+
+/* PC_R_SLOW: suspend, then hand the handler to the worker pool (the
+ * client's share of it: workers_submit_keyed). */
 static void server_slow_start(struct http_exchange *x)
 {
 	struct pc_server *s = x->srv;
+	enum pc_err err;
 
 	if (s->workers == NULL) {
 		server_run_handler(x);
@@ -280,9 +305,16 @@ static void server_slow_start(struct http_exchange *x)
 	x->counted_slow = true;
 	atomic_fetch_add(&s->slow_open, 1);
 	MHD_suspend_connection(x->conn);
-	if (workers_submit(s->workers, server_slow_job, x) == PC_OK)
+	err = workers_submit_keyed(s->workers, server_client_hash(x),
+				   (unsigned)s->ctx->cfg.hash_queue_per_client, server_slow_job, x);
+	if (err == PC_OK)
 		return;
-	server_busy(x);
+	if (err == PC_ELIMITED) { /* this client's share of the pool is taken */
+		server_render_error(x, 429, NULL);
+		resp_header_add(&x->resp, "Retry-After", "1");
+	} else {
+		server_busy(x);
+	}
 	atomic_store_explicit(&x->slow_done, 1, memory_order_release);
 	MHD_resume_connection(x->conn);
 	atomic_fetch_sub(&s->jobs, 1);

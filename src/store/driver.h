@@ -142,6 +142,10 @@ enum store_stmt {
 	STMT_SK_INSERT,
 	STMT_SK_RETIRE, /* every unretired key but :kid, at :at */
 	STMT_SK_PURGE,  /* retired at or before :before */
+	STMT_AUDIT_INSERT,    /* 013: one audit row */
+	STMT_AUDIT_LIST,      /* rows with id > :after, oldest first, at most :limit */
+	STMT_AUDIT_LIST_USER, /* the same, of :user_id only */
+	STMT_AUDIT_PURGE,     /* rows at before :before */
 	STMT__MAX
 };
 

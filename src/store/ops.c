@@ -45,6 +45,9 @@ static const char *const value_cols[] = { "value" };
 static const char *const page_cols[] = { "first_created_at", "first_id", "n" };
 static const char *const outbox_stats_cols[] = { "pending", "failed", "oldest" };
 static const char *const rl_cols[] = { "hits", "at" };
+static const char *const audit_cols[] = {
+	"id", "at", "event", "user_id", "actor_id", "ip", "detail",
+};
 static const char *const signin_cols[] = {
 	"id", "kind", "created_at", "last_seen_at", "expires_at", "ip", "user_agent",
 };
@@ -85,6 +88,8 @@ const struct store_cols store_stmt_cols[STMT__MAX] = {
 	[STMT_OAUTH_BY_ACCOUNT] = COLS(oauth_cols),
 	[STMT_OAUTH_LIST_USER] = COLS(oauth_cols),
 	[STMT_SK_LIST] = COLS(signing_key_cols),
+	[STMT_AUDIT_LIST] = COLS(audit_cols),
+	[STMT_AUDIT_LIST_USER] = COLS(audit_cols),
 };
 
 /* ---- one use of a statement ---------------------------------------------------------------- */
@@ -1802,4 +1807,84 @@ enum pc_err store_oauth_state_purge(struct pc_store *s, int64_t now, int64_t *re
 {
 	*removed = 0;
 	return purge_one(s, STMT_OAUTH_STATE_PURGE, now, removed);
+}
+
+/* ---- the audit log (migration 013) ------------------------------------------------------------ */
+
+enum pc_err store_audit_insert(struct pc_store *s, const struct pc_audit_row *r,
+			       const struct pc_outbox_row *hook)
+{
+	const struct store_arg args[] = {
+		A_FIELD(":id", r->id),
+		A_INT(":at", r->at),
+		A_FIELD(":event", r->event),
+		A_FIELD_OR_NULL(":user_id", r->user_id),
+		A_FIELD_OR_NULL(":actor_id", r->actor_id),
+		A_FIELD_OR_NULL(":ip", r->ip),
+		A_FIELD(":detail", r->detail),
+	};
+	bool own;
+	enum pc_err err;
+
+	if (hook == NULL)
+		return q_write(s, STMT_AUDIT_INSERT, args, NARGS(args), NULL, NULL);
+	/* both or neither: in the caller's transaction when one is open */
+	err = tx_begin(s);
+	own = err == PC_OK;
+	if (err != PC_OK && err != PC_EINVAL)
+		return err;
+	err = q_write(s, STMT_AUDIT_INSERT, args, NARGS(args), NULL, NULL);
+	if (err == PC_OK)
+		err = outbox_insert(s, hook);
+	return own ? tx_end(s, err) : err;
+}
+
+enum pc_err store_audit_list(struct pc_store *s, const char *user_id, const char *after,
+			     int limit, store_audit_cb *cb, void *arg)
+{
+	const struct store_arg args[] = {
+		A_TEXT(":after", after != NULL ? after : ""),
+		A_INT(":limit", limit),
+		A_TEXT(":user_id", user_id),
+	};
+	struct pc_audit_row r;
+	struct q q;
+	bool row;
+	enum pc_err err;
+
+	if (cb == NULL || limit < 1)
+		return PC_EINVAL;
+	err = q_open(s, user_id != NULL ? STMT_AUDIT_LIST_USER : STMT_AUDIT_LIST, args,
+		     user_id != NULL ? 3 : 2, &q);
+	if (err != PC_OK)
+		return err;
+	while (err == PC_OK) {
+		err = q_step(&q, NULL, &row);
+		if (err != PC_OK || !row)
+			break;
+		memset(&r, 0, sizeof(r));
+		err = q_text(&q, 0, r.id, sizeof(r.id));
+		r.at = q_int(&q, 1);
+		if (err == PC_OK)
+			err = q_text(&q, 2, r.event, sizeof(r.event));
+		if (err == PC_OK)
+			err = q_text(&q, 3, r.user_id, sizeof(r.user_id));
+		if (err == PC_OK)
+			err = q_text(&q, 4, r.actor_id, sizeof(r.actor_id));
+		if (err == PC_OK)
+			err = q_text(&q, 5, r.ip, sizeof(r.ip));
+		if (err == PC_OK)
+			err = q_text(&q, 6, r.detail, sizeof(r.detail));
+		if (err == PC_OK && cb(&r, arg) != 0)
+			break;
+	}
+	q_done(&q);
+	return err;
+}
+
+enum pc_err store_audit_purge(struct pc_store *s, int64_t before)
+{
+	const struct store_arg args[] = { A_INT(":before", before) };
+
+	return q_write(s, STMT_AUDIT_PURGE, args, NARGS(args), NULL, NULL);
 }

@@ -334,4 +334,16 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 		"UPDATE signing_keys SET retired_at = :at WHERE retired_at IS NULL AND kid <> :kid",
 	[STMT_SK_PURGE] =
 		"DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at <= :before",
+	[STMT_AUDIT_INSERT] =
+		"INSERT INTO audit_log (id, at, event, user_id, actor_id, ip, detail) "
+		"VALUES (:id, :at, :event, :user_id, :actor_id, :ip, :detail)",
+	[STMT_AUDIT_LIST] =
+		"SELECT id, at, event, coalesce(user_id, '') AS user_id, "
+		"coalesce(actor_id, '') AS actor_id, coalesce(ip, '') AS ip, detail "
+		"FROM audit_log WHERE id > :after ORDER BY id LIMIT :limit",
+	[STMT_AUDIT_LIST_USER] =
+		"SELECT id, at, event, coalesce(user_id, '') AS user_id, "
+		"coalesce(actor_id, '') AS actor_id, coalesce(ip, '') AS ip, detail "
+		"FROM audit_log WHERE user_id = :user_id AND id > :after ORDER BY id LIMIT :limit",
+	[STMT_AUDIT_PURGE] = "DELETE FROM audit_log WHERE at < :before",
 };

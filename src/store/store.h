@@ -368,6 +368,18 @@ enum pc_err store_rl_lock(struct pc_store *s, const char *key, int64_t until);
 enum pc_err store_rl_clear(struct pc_store *s, const char *key);
 enum pc_err store_rl_purge(struct pc_store *s, int64_t before, int64_t now);
 
+/* The audit log (migration 013; struct pc_audit_row, portcullis.h). insert:
+ * one row, and with hook (a webhook outbox row; NULL: none) both or neither,
+ * in the caller's transaction when one is open. list: rows with id > after
+ * ("" from the start), of user_id when not NULL, oldest first, at most
+ * limit. purge: rows with at < before. PC_ESTORE. */
+typedef int store_audit_cb(const struct pc_audit_row *r, void *arg); /* nonzero stops */
+enum pc_err store_audit_insert(struct pc_store *s, const struct pc_audit_row *r,
+			       const struct pc_outbox_row *hook);
+enum pc_err store_audit_list(struct pc_store *s, const char *user_id, const char *after,
+			     int limit, store_audit_cb *cb, void *arg);
+enum pc_err store_audit_purge(struct pc_store *s, int64_t before);
+
 /* A user's sign-ins (struct pc_signin, portcullis.h), oldest first. */
 typedef int store_signin_cb(const struct pc_signin *r, void *arg); /* nonzero stops */
 enum pc_err store_signins_of_user(struct pc_store *s, const char *user_id, int64_t now,

@@ -204,6 +204,11 @@ def test_second_login_of_a_linked_account_updates_its_tokens(srv, provider):
     assert len(rows) == 1
     assert rows[0]["access_token"] != first["access_token"]
     assert rows[0]["updated_at"] > first["updated_at"]
+    # the link is audited once (issue 13, item 5), in its transaction, without a token
+    uid = srv.db("SELECT user_id FROM oauth_accounts")[0]["user_id"]
+    audit = srv.db("SELECT event, detail FROM audit_log WHERE user_id = ? AND event = ?",
+                   (uid, "oauth.link"))
+    assert audit == [{"event": "oauth.link", "detail": '{"provider":"corp"}'}], audit
 
 
 def test_existing_user_is_linked_by_verified_email_when_on(server_factory, provider):

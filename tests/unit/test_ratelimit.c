@@ -85,20 +85,22 @@ Test(ratelimit, a_window_refuses_past_its_limit_with_the_time_left)
 Test(ratelimit, the_lock_doubles_up_to_its_cap_and_a_success_clears_it)
 {
 	char lock[RATELIMIT_KEY_MAX];
-	int64_t hits, retry;
+	int64_t hits, retry, locked = -1;
 
 	ratelimit_lock_key("gawain@camelot.bt", lock);
 	cr_assert_eq(ratelimit_lock_check(ctx, lock, &hits, &retry), PC_OK);
-	cr_assert_eq(ratelimit_lock_record(ctx, lock, true, hits), PC_OK);
+	cr_assert_eq(ratelimit_lock_record(ctx, lock, true, hits, &locked), PC_OK);
 	cr_assert_eq(ratelimit_lock_check(ctx, lock, &hits, &retry), PC_OK, "1 < threshold");
 	cr_assert_eq(hits, 1);
-	cr_assert_eq(ratelimit_lock_record(ctx, lock, true, hits), PC_OK);
+	cr_assert_eq(locked, 0, "no lock yet");
+	cr_assert_eq(ratelimit_lock_record(ctx, lock, true, hits, &locked), PC_OK);
 	cr_assert_eq(ratelimit_lock_check(ctx, lock, &hits, &retry), PC_ELIMITED);
 	cr_assert(retry > 8 && retry <= 10, "base: %lld", (long long)retry);
-	cr_assert_eq(ratelimit_lock_record(ctx, lock, true, hits), PC_OK);
+	cr_assert_eq(locked, 10, "the lock set is told: %lld", (long long)locked);
+	cr_assert_eq(ratelimit_lock_record(ctx, lock, true, hits, &locked), PC_OK);
 	cr_assert_eq(ratelimit_lock_check(ctx, lock, &hits, &retry), PC_ELIMITED);
 	cr_assert(retry > 18 && retry <= 20, "doubled: %lld", (long long)retry);
-	cr_assert_eq(ratelimit_lock_record(ctx, lock, true, hits), PC_OK);
+	cr_assert_eq(ratelimit_lock_record(ctx, lock, true, hits, &locked), PC_OK);
 	cr_assert_eq(ratelimit_lock_check(ctx, lock, &hits, &retry), PC_ELIMITED);
 	cr_assert(retry > 33 && retry <= 35, "capped: %lld", (long long)retry);
 	cr_assert_eq(pc_login_unlock(ctx, "GAWAIN@camelot.bt"), PC_OK);

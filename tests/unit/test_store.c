@@ -905,6 +905,69 @@ Test(store, a_window_counter_restarts_after_its_window)
 	cr_assert_eq(hits, 0);
 }
 
+static int audit_collect(const struct pc_audit_row *r, void *arg)
+{
+	struct pc_audit_row *out = arg;
+
+	while (out->id[0] != '\0')
+		out++;
+	*out = *r;
+	return 0;
+}
+
+static void make_audit(struct pc_audit_row *r, const char *id, int64_t at, const char *event,
+		       const char *user_id, const char *ip)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->id, sizeof(r->id), "%s", id);
+	r->at = at;
+	snprintf(r->event, sizeof(r->event), "%s", event);
+	snprintf(r->user_id, sizeof(r->user_id), "%s", user_id != NULL ? user_id : "");
+	snprintf(r->ip, sizeof(r->ip), "%s", ip != NULL ? ip : "");
+	snprintf(r->detail, sizeof(r->detail), "{\"reason\":\"x\"}");
+}
+
+Test(store, audit_rows_list_by_cursor_and_user_and_purge_by_age)
+{
+	const char *uid = "0190a000-0000-7000-8000-0000000000a1";
+	struct pc_audit_row r, got[8];
+
+	make_audit(&r, "0190a000-0000-7000-8000-000000000001", 1000, "login.failure", NULL, "192.0.2.1");
+	cr_assert_eq(STORE_CALL(st, audit_insert, &r, NULL), PC_OK);
+	make_audit(&r, "0190a000-0000-7000-8000-000000000002", 2000, "login.success", uid, NULL);
+	cr_assert_eq(STORE_CALL(st, audit_insert, &r, NULL), PC_OK);
+	make_audit(&r, "0190a000-0000-7000-8000-000000000003", 3000, "admin.unlock", uid, "::/64");
+	snprintf(r.actor_id, sizeof(r.actor_id), "0190a000-0000-7000-8000-0000000000b2");
+	cr_assert_eq(STORE_CALL(st, audit_insert, &r, NULL), PC_OK);
+	cr_assert_eq(STORE_CALL(st, audit_insert, &r, NULL), PC_EEXISTS, "ids are unique");
+
+	memset(got, 0, sizeof(got));
+	cr_assert_eq(STORE_CALL(st, audit_list, NULL, "", 10, audit_collect, got), PC_OK);
+	cr_assert_str_eq(got[0].event, "login.failure");
+	cr_assert_str_eq(got[0].user_id, "", "NULL reads as empty");
+	cr_assert_str_eq(got[0].ip, "192.0.2.1");
+	cr_assert_str_eq(got[0].detail, "{\"reason\":\"x\"}");
+	cr_assert_str_eq(got[2].actor_id, "0190a000-0000-7000-8000-0000000000b2");
+	cr_assert_eq(got[2].at, 3000);
+	cr_assert_eq(got[3].id[0], '\0');
+
+	memset(got, 0, sizeof(got));
+	cr_assert_eq(STORE_CALL(st, audit_list, uid, "0190a000-0000-7000-8000-000000000002", 10,
+				audit_collect, got), PC_OK);
+	cr_assert_str_eq(got[0].event, "admin.unlock", "after the cursor, the user's only");
+	cr_assert_eq(got[1].id[0], '\0');
+	memset(got, 0, sizeof(got));
+	cr_assert_eq(STORE_CALL(st, audit_list, NULL, "", 1, audit_collect, got), PC_OK);
+	cr_assert_eq(got[1].id[0], '\0', "the limit holds");
+
+	cr_assert_eq(STORE_CALL(st, audit_purge, 2000), PC_OK);
+	memset(got, 0, sizeof(got));
+	cr_assert_eq(STORE_CALL(st, audit_list, NULL, "", 10, audit_collect, got), PC_OK);
+	cr_assert_str_eq(got[0].event, "login.success", "older than the bound: purged");
+	cr_assert_str_eq(got[1].event, "admin.unlock");
+	cr_assert_eq(got[2].id[0], '\0');
+}
+
 Test(store, a_password_change_moves_the_epoch_and_ends_sessions_and_families)
 {
 	const int64_t now = 1700000000;

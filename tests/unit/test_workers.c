@@ -105,6 +105,49 @@ Test(workers, one_thread_runs_jobs_in_submission_order, .init = reset)
 		cr_assert_eq(seen[i], i, "position %ld holds %d", (long)i, seen[i]);
 }
 
+/* Issue 13, item 1: one client's flood does not queue the others behind it,
+ * even on one thread: after the flooding client's job, another client's. */
+Test(workers, a_clients_flood_takes_turns_with_the_other_clients, .init = reset)
+{
+	struct pc_workers *w;
+	intptr_t i;
+	const int want[] = { 100, 1, 200, 2, 3, 4, 5 };
+
+	cr_assert_eq(workers_new(1, 64, 0, &w), PC_OK);
+	cr_assert_eq(workers_submit_keyed(w, 7, 0, blocking_job, NULL), PC_OK);
+	wait_started(1);
+	for (i = 1; i <= 5; i++)
+		cr_assert_eq(workers_submit_keyed(w, 7, 0, order_job, (void *)i), PC_OK);
+	cr_assert_eq(workers_submit_keyed(w, 8, 0, order_job, (void *)100), PC_OK);
+	cr_assert_eq(workers_submit_keyed(w, 9, 0, order_job, (void *)200), PC_OK);
+	release_all();
+	workers_free(w);
+	cr_assert_eq(ran, 8);
+	for (i = 0; i < 7; i++)
+		cr_assert_eq(seen[i + 1], want[i], "position %ld holds %d", (long)i + 1, seen[i + 1]);
+}
+
+/* A client's cap counts its jobs queued and running, no other client's. */
+Test(workers, a_clients_cap_counts_its_queued_and_running_jobs, .init = reset)
+{
+	struct pc_workers *w;
+
+	cr_assert_eq(workers_new(2, 64, 0, &w), PC_OK);
+	cr_assert_eq(workers_submit_keyed(w, 7, 0, blocking_job, NULL), PC_OK);
+	cr_assert_eq(workers_submit_keyed(w, 7, 0, blocking_job, NULL), PC_OK);
+	wait_started(2);
+	cr_assert_eq(workers_submit_keyed(w, 7, 0, order_job, (void *)1), PC_OK);
+	cr_assert_eq(workers_submit_keyed(w, 7, 0, order_job, (void *)2), PC_OK);
+	cr_assert_eq(workers_submit_keyed(w, 8, 0, order_job, (void *)100), PC_OK);
+	/* the cap counts queued and running jobs of that client only */
+	cr_assert_eq(workers_submit_keyed(w, 7, 4, order_job, (void *)3), PC_ELIMITED);
+	cr_assert_eq(workers_submit_keyed(w, 8, 2, order_job, (void *)101), PC_OK);
+	cr_assert_eq(workers_submit_keyed(w, 8, 2, order_job, (void *)102), PC_ELIMITED);
+	release_all();
+	workers_free(w);
+	cr_assert_eq(ran, 6);
+}
+
 Test(workers, a_full_queue_answers_busy_without_blocking, .init = reset)
 {
 	struct pc_workers *w;
