@@ -62,23 +62,34 @@ static void rl_key(const char *prefix, const char *subject, char out[RL_KEY_MAX]
 		out[i] = (char)ascii_lower(out[i]);
 }
 
+/* The kind's limit for subject, and its key: PC_EINVAL for no such kind;
+ * *limit 0 when the limit is off (then nothing is counted). */
+static enum pc_err rl_prepare(struct pc_ctx *ctx, enum pc_limit kind, const char *subject,
+			      const struct rl_kind **k, int *limit, char key[RL_KEY_MAX])
+{
+	*limit = 0;
+	if ((unsigned)kind >= PC_LIMIT__MAX)
+		return PC_EINVAL;
+	*k = &rl_kinds[kind];
+	*limit = rl_limit(&ctx->cfg, *k);
+	if (*limit > 0)
+		rl_key((*k)->prefix, subject, key);
+	return PC_OK;
+}
+
 enum pc_err pc_limit_hit(struct pc_ctx *ctx, enum pc_limit kind, const char *subject,
 			 int64_t *retry_after)
 {
-	const struct rl_kind *k;
+	const struct rl_kind *k = NULL;
 	char key[RL_KEY_MAX];
 	int64_t now = time_now(), hits = 0, start = 0;
 	enum pc_err err;
 	int limit;
 
 	*retry_after = 0;
-	if ((unsigned)kind >= PC_LIMIT__MAX)
-		return PC_EINVAL;
-	k = &rl_kinds[kind];
-	limit = rl_limit(&ctx->cfg, k);
-	if (limit <= 0)
-		return PC_OK;
-	rl_key(k->prefix, subject, key);
+	err = rl_prepare(ctx, kind, subject, &k, &limit, key);
+	if (err != PC_OK || limit <= 0)
+		return err;
 	err = STORE_CALL(ctx->store, rl_hit, key, now, k->window, &hits, &start);
 	if (err != PC_OK)
 		return err;
@@ -93,20 +104,16 @@ enum pc_err pc_limit_hit(struct pc_ctx *ctx, enum pc_limit kind, const char *sub
 enum pc_err pc_limit_peek(struct pc_ctx *ctx, enum pc_limit kind, const char *subject,
 			  int64_t *retry_after)
 {
-	const struct rl_kind *k;
+	const struct rl_kind *k = NULL;
 	char key[RL_KEY_MAX];
 	int64_t now = time_now(), hits = 0, start = 0;
 	enum pc_err err;
 	int limit;
 
 	*retry_after = 0;
-	if ((unsigned)kind >= PC_LIMIT__MAX)
-		return PC_EINVAL;
-	k = &rl_kinds[kind];
-	limit = rl_limit(&ctx->cfg, k);
-	if (limit <= 0)
-		return PC_OK;
-	rl_key(k->prefix, subject, key);
+	err = rl_prepare(ctx, kind, subject, &k, &limit, key);
+	if (err != PC_OK || limit <= 0)
+		return err;
 	err = STORE_CALL(ctx->store, rl_window, key, &hits, &start);
 	if (err != PC_OK || hits < limit || start <= now - k->window)
 		return err;

@@ -730,34 +730,32 @@ static enum pc_err fu_me_signins_end(struct pc_req *req, struct pc_resp *resp)
 	return fu_signins_end(req, resp, req->user->id);
 }
 
-static enum pc_err fu_user_signins(struct pc_req *req, struct pc_resp *resp)
+/* The admin sign-in routes: fn on the user the path's {id} names (404 in
+ * the face's words when there is none). */
+static enum pc_err fu_on_user(struct pc_req *req, struct pc_resp *resp,
+			      enum pc_err (*fn)(struct pc_req *, struct pc_resp *, const char *))
 {
 	struct pc_user u;
 	enum pc_err err = pc_user_get(req->ctx, req_param_get(req, "id"), &u);
 
 	if (err != PC_OK)
 		return fu_fail(req, resp, err, fu_lookup_errs);
-	return fu_signins_render(req, resp, u.id);
+	return fn(req, resp, u.id);
+}
+
+static enum pc_err fu_user_signins(struct pc_req *req, struct pc_resp *resp)
+{
+	return fu_on_user(req, resp, fu_signins_render);
 }
 
 static enum pc_err fu_user_signin_end(struct pc_req *req, struct pc_resp *resp)
 {
-	struct pc_user u;
-	enum pc_err err = pc_user_get(req->ctx, req_param_get(req, "id"), &u);
-
-	if (err != PC_OK)
-		return fu_fail(req, resp, err, fu_lookup_errs);
-	return fu_signin_end(req, resp, u.id);
+	return fu_on_user(req, resp, fu_signin_end);
 }
 
 static enum pc_err fu_user_signins_end(struct pc_req *req, struct pc_resp *resp)
 {
-	struct pc_user u;
-	enum pc_err err = pc_user_get(req->ctx, req_param_get(req, "id"), &u);
-
-	if (err != PC_OK)
-		return fu_fail(req, resp, err, fu_lookup_errs);
-	return fu_signins_end(req, resp, u.id);
+	return fu_on_user(req, resp, fu_signins_end);
 }
 
 /* A superuser ends the lock of the user's address and username (its failed
