@@ -1912,7 +1912,7 @@ Test(store, purge_removes_expired_tokens_and_old_finished_rows)
 }
 
 #define CLAIM_ROWS 60
-#define CLAIM_THREADS 4
+#define CLAIM_THREADS 8
 
 struct claim_arg {
 	int64_t ids[CLAIM_ROWS];
@@ -1926,8 +1926,11 @@ static void *claim_thread(void *p)
 	struct pc_outbox_row *row = calloc(1, sizeof(*row));
 	enum pc_err err;
 
+	/* each sender its own store, as instances have: no pool in common */
+	struct pc_store *own = open_store();
+
 	for (;;) {
-		err = STORE_CALL(st, outbox_claim, 1700000000, 1700003600, row);
+		err = STORE_CALL(own, outbox_claim, 1700000000, 1700003600, row);
 		if (err == PC_ENOTFOUND)
 			break;
 		if (err != PC_OK || a->n >= CLAIM_ROWS) {
@@ -1936,6 +1939,7 @@ static void *claim_thread(void *p)
 		}
 		a->ids[a->n++] = row->id;
 	}
+	store_close(own);
 	free(row);
 	return NULL;
 }
