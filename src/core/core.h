@@ -328,6 +328,9 @@ struct phc_info {
  * number, unpadded standard base64). False when it is not one; true says
  * nothing of whether argon2 takes the parameters. Exposed for the fuzzer. */
 bool password_phc_parse(const char *phc, struct phc_info *pi);
+/* Whether password_verify knows the format of h (argon2 PHC, bcrypt,
+ * Django's, Werkzeug's); not whether its costs are within bounds. */
+bool password_format_known(const char *h);
 
 /* PC_OK on a match; PC_EBADCREDS on a mismatch; PC_EINVAL when the stored
  * string is not a hash we can verify, after spending a dummy verification
