@@ -333,7 +333,9 @@ static void import_record(struct import_run *run, struct record *r, long line)
 		return;
 	}
 	if (err == PC_EINVAL) {
-		fail_line(run, line, "refused", ei.field);
+		char why[320];
+
+		fail_line(run, line, "refused", pc_errinfo_describe(&ei, why, sizeof(why)));
 		return;
 	}
 	if (err != PC_OK) {

@@ -90,7 +90,7 @@ def test_every_format_logs_in_and_is_rehashed_at_its_first_login(server_factory,
     assert p.returncode == 0, p.stderr
     assert f"imported {len(rows)}" in p.stdout, p.stdout
     assert "failed 0" in p.stdout
-    assert "warning" not in p.stderr  # no development warnings outside serve
+    assert p.stderr == ""  # no warnings outside serve; no progress bar off a terminal
     for r in rows:
         stored = user_row(srv, r["email"])
         assert stored["id"] == r["id"]  # a UUID id is kept
@@ -183,6 +183,8 @@ def test_a_malformed_line_is_reported_by_number_and_the_rest_go_in(server_factor
     assert "imported 4" in p.stdout and "failed 3" in p.stdout, p.stdout
     assert "line 3:" in p.stderr and "line 5:" in p.stderr and "line 6:" in p.stderr, p.stderr
     assert "line 1:" not in p.stderr and "line 7:" not in p.stderr
+    said = {l.split(":")[2].strip(): l for l in p.stderr.splitlines()}
+    assert "JSON" in said["line 3"] and "email" in said["line 5"] and "is_active" in said["line 6"]
     assert user_row(srv, "broken@example.com") is None
     assert user_row(srv, f"m9.{t}@example.com") is None
     for i in range(4):
@@ -245,3 +247,13 @@ def test_import_refusals(server_factory, tmp_path, args, code, mention):
     p = run_cli(args, server=srv)
     assert p.returncode == code, (p.returncode, p.stderr)
     assert mention in p.stderr.lower(), p.stderr
+
+
+def test_a_terminal_gets_a_progress_bar(tmp_path):
+    from test_cli import run_on_a_terminal
+    db = tmp_path / "p.db"
+    assert run_cli(["migrate"], db_path=db).returncode == 0
+    f = write_jsonl(tmp_path / "p.jsonl", [{"email": f"p{i}@example.com"} for i in range(1500)])
+    code, shown = run_on_a_terminal(["user", "import", str(f)], db, [])
+    assert code == 0, shown
+    assert "100%" in shown and "1500 imported" in shown and "imported 1500" in shown, shown
