@@ -540,7 +540,12 @@ int cli_user_import(struct pc_config *cfg, int n, char **a)
 		rc = CLI_EXIT_FAIL;
 		goto out_free;
 	}
-	run->size = fstat(fileno(run->in), &st) == 0 ? st.st_size : 0;
+	if (fstat(fileno(run->in), &st) != 0 || S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "portcullis: user import: %s is not a file\n", path);
+		rc = CLI_EXIT_FAIL;
+		goto out_close;
+	}
+	run->size = S_ISREG(st.st_mode) ? st.st_size : 0;
 	run->progress = isatty(STDERR_FILENO) == 1;
 	err = cli_ctx_open(cfg, &run->ctx, &ei);
 	if (err != PC_OK) {

@@ -239,10 +239,12 @@ def test_an_unknown_hash_format_imports_but_cannot_log_in(server_factory, tmp_pa
     (["user", "import", "f.jsonl", "--batch", "0"], 2, "batch"),
     (["user", "import", "f.jsonl", "--frob"], 2, "frob"),
     (["user", "import", "no-such-file.jsonl"], 1, "no-such-file"),
+    (["user", "import", "adir.jsonl"], 1, "not a file"),
 ])
 def test_import_refusals(server_factory, tmp_path, args, code, mention):
     srv = server_factory()
     (tmp_path / "f.jsonl").write_text("")
+    (tmp_path / "adir.jsonl").mkdir()
     args = [str(tmp_path / a) if a.endswith(".jsonl") else a for a in args]
     p = run_cli(args, server=srv)
     assert p.returncode == code, (p.returncode, p.stderr)
