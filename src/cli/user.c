@@ -274,7 +274,8 @@ static int user_set_password(struct pc_config *cfg, int n, char **a)
 	pc_ctx_free(ctx);
 	if (err != PC_OK) {
 		cli_report("user set-password", err, &ei);
-		return err == PC_ESTORE || err == PC_EINTERNAL ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
+		return err == PC_ESTORE || err == PC_EINTERNAL || err == PC_ENOTFOUND ? CLI_EXIT_FAIL
+										     : CLI_EXIT_USAGE;
 	}
 	printf("%s\t%s\n", u.id, u.email);
 	return CLI_EXIT_OK;

@@ -425,3 +425,17 @@ def test_two_different_passwords_at_a_terminal_are_refused(tmp_db):
     assert code == 2, shown
     assert "differ" in shown and PW not in shown
     assert rows(tmp_db, "SELECT id FROM users") == []
+
+
+def test_user_set_password_reads_stdin_without_the_flag_and_refuses_an_unknown_user(server_factory):
+    srv = server_factory()
+    uid = cli_user(srv, "setpw@example.com")
+    p = run_cli(["user", "set-password", "--email", "setpw@example.com"], server=srv,
+                input="another-Secret-55\n")
+    assert p.returncode == 0 and uid in p.stdout, p.stderr
+    assert srv.login("setpw@example.com", "another-Secret-55")
+    p = run_cli(["user", "set-password", "--email", "nobody@example.com"], server=srv,
+                input="another-Secret-55\n")
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    p = run_cli(["user", "set-password"], server=srv, input="another-Secret-55\n")
+    assert p.returncode == 2 and "--email" in p.stderr
