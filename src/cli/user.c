@@ -125,27 +125,28 @@ static int read_line(FILE *f, char *pw, size_t pwsz, size_t *len)
 	return CLI_EXIT_OK;
 }
 
-/* Prompts on stderr with the terminal's echo off, restoring it after. */
+/* Prompts on stderr with the terminal's echo off, restoring it after. Echo
+ * goes off before the prompt shows, so nothing typed after it is flushed. */
 static int prompt_line(const char *prompt, char *pw, size_t pwsz, size_t *len)
 {
 	struct termios old, quiet;
 	int rc;
 
-	fprintf(stderr, "%s", prompt);
-	fflush(stderr);
 	if (tcgetattr(STDIN_FILENO, &old) != 0) {
-		fprintf(stderr, "\nportcullis: user: cannot turn the terminal's echo off\n");
+		fprintf(stderr, "portcullis: user: cannot turn the terminal's echo off\n");
 		return CLI_EXIT_FAIL;
 	}
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)ECHO;
 	quiet.c_lflag |= ECHONL;
-	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) != 0) {
-		fprintf(stderr, "\nportcullis: user: cannot turn the terminal's echo off\n");
+	if (tcsetattr(STDIN_FILENO, TCSANOW, &quiet) != 0) {
+		fprintf(stderr, "portcullis: user: cannot turn the terminal's echo off\n");
 		return CLI_EXIT_FAIL;
 	}
+	fprintf(stderr, "%s", prompt);
+	fflush(stderr);
 	rc = read_line(stdin, pw, pwsz, len);
-	(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	(void)tcsetattr(STDIN_FILENO, TCSANOW, &old);
 	return rc;
 }
 
@@ -394,7 +395,7 @@ static int user_ident(struct pc_config *cfg, enum ident_cmd which, int n, char *
 	static const char *const names[] = { "delete", "set-active", "show" };
 	const char *cmd = names[which];
 	struct pc_errinfo ei = { 0 };
-	struct pc_user_input in;
+	struct pc_user_input patch;
 	struct pc_user u;
 	struct pc_ctx *ctx;
 	bool active = false;
@@ -421,9 +422,9 @@ static int user_ident(struct pc_config *cfg, enum ident_cmd which, int n, char *
 		err = pc_user_delete(ctx, u.id);
 		break;
 	case IDENT_SET_ACTIVE:
-		pc_user_input_init(&in);
-		in.is_active = active;
-		err = pc_user_update(ctx, &u, &in, PC_UPDATE_PRIVILEGED, &ei);
+		pc_user_input_init(&patch);
+		patch.is_active = active;
+		err = pc_user_update(ctx, &u, &patch, PC_UPDATE_PRIVILEGED, &ei);
 		crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
 		break;
 	case IDENT_SHOW:

@@ -602,30 +602,35 @@ enum pc_err password_verify(const struct pc_argon2_params *policy, const char *p
 			       const char *pw, size_t len, bool *needs_rehash)
 {
 	struct phc_info pi;
+	bool legacy = false, argon2_ran = false;
 	enum pc_err err;
 
 	if (needs_rehash != NULL)
 		*needs_rehash = false;
 	if (pw == NULL && len > 0)
 		return PC_EINVAL;
-	/* A stored string we cannot verify (a bcrypt "$2b$", a hash whose
-	 * parameters pass our limits, garbage) costs what a verification costs,
-	 * so that the time of a failed login does not tell such users apart. */
-	if (phc != NULL && !password_phc_parse(phc, &pi)) {
+	if (phc == NULL) {
+		err = PC_EINVAL;
+	} else if (!password_phc_parse(phc, &pi)) {
+		legacy = true;
 		err = legacy_verify(phc, pw, len);
-		if (err == PC_EINVAL && policy != NULL)
-			password_dummy_verify(policy, pw, len);
-		if (err == PC_OK && needs_rehash != NULL)
-			*needs_rehash = true; /* every imported format moves to the policy */
-		return err;
+	} else if (pi.m > PW_MAX_M_KIB || pi.t > PW_MAX_T || pi.p > PW_MAX_P) {
+		err = PC_EINVAL;
+	} else {
+		err = phc_check(phc, &pi, pw, len);
+		argon2_ran = true;
 	}
-	if (phc == NULL || pi.m > PW_MAX_M_KIB || pi.t > PW_MAX_T || pi.p > PW_MAX_P) {
+	/* A stored string we cannot verify (an unknown format, costs beyond
+	 * our bounds, garbage) costs what a verification costs, so that the
+	 * time of a failed login does not tell such users apart. */
+	if (err == PC_EINVAL && !argon2_ran) {
 		if (policy != NULL)
 			password_dummy_verify(policy, pw, len);
 		return PC_EINVAL;
 	}
-	err = phc_check(phc, &pi, pw, len);
-	if (err == PC_OK && needs_rehash != NULL) {
+	if (err == PC_OK && needs_rehash != NULL && legacy) {
+		*needs_rehash = true; /* every imported format moves to the policy */
+	} else if (err == PC_OK && needs_rehash != NULL) {
 		*needs_rehash = policy == NULL || pi.type != Argon2_id ||
 				pi.version != ARGON2_VERSION_13 || pi.m != policy->m_kib ||
 				pi.t != policy->t || pi.p != policy->p ||

@@ -403,7 +403,16 @@ def run_on_a_terminal(args, db_path, typed):
             shown += chunk
             if pending and shown.count(b": ") > len(typed) - len(pending):
                 os.write(fd, pending.pop(0).encode() + b"\n")
-    _, status = os.waitpid(pid, 0)
+    done, status = os.waitpid(pid, os.WNOHANG)
+    for _ in range(100):  # it closed the terminal: it is exiting
+        if done != 0:
+            break
+        time.sleep(0.05)
+        done, status = os.waitpid(pid, os.WNOHANG)
+    if done == 0:  # still waiting for input: stop it, and fail
+        os.kill(pid, 9)
+        _, status = os.waitpid(pid, 0)
+        return -1, shown.decode(errors="replace")
     return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
 
 
