@@ -219,6 +219,8 @@ struct pc_config {
 	char bootstrap_admin_email[321];
 	char bootstrap_admin_password[PC_CFG_STR];
 	bool access_log;
+	bool quiet_dev_defaults;         /* not a setting: no development-default warnings
+	                                  * (the CLI's commands other than serve) */
 	/* mail, one-time tokens, events (issue 4) */
 	char smtp_url[PC_CFG_STR];       /* smtp://host:port, smtps://...; "" = mail to the log */
 	bool smtp_starttls;              /* smtp://: require STARTTLS */
@@ -409,6 +411,22 @@ PC_WUR enum pc_err pc_user_check_password(struct pc_ctx *ctx, const char *id, co
 enum pc_err pc_user_get(struct pc_ctx *ctx, const char *id, struct pc_user *out);
 enum pc_err pc_user_get_by_email(struct pc_ctx *ctx, const char *email, struct pc_user *out);
 enum pc_err pc_user_delete(struct pc_ctx *ctx, const char *id);
+
+/* Import of users from another system (portcullis user import): the
+ * identity fields and flags of in (is_* PC_UNSET counts as 0, is_active
+ * too), the id kept when it is a UUID, the hash kept as it is. PC_EEXISTS
+ * (ei: field "id", "email" or "username"), PC_EINVAL (ei: field), PC_ESTORE.
+ * Calls between _begin and _commit are one transaction (no other store
+ * call of this thread may open one meanwhile); after an error, _rollback. */
+PC_WUR enum pc_err pc_user_import(struct pc_ctx *ctx, const struct pc_user_input *in,
+				  const char *id, const char *hashed, int64_t created_at,
+				  struct pc_user *out, struct pc_errinfo *ei);
+enum pc_err pc_user_import_begin(struct pc_ctx *ctx);
+enum pc_err pc_user_import_commit(struct pc_ctx *ctx);
+enum pc_err pc_user_import_rollback(struct pc_ctx *ctx);
+/* Whether a stored hash is of a format login verifies (argon2, bcrypt,
+ * Django's, Werkzeug's). */
+bool pc_password_format_known(const char *hashed);
 
 typedef int pc_user_cb(const struct pc_user *u, void *arg); /* nonzero stops */
 enum pc_err pc_user_list(struct pc_ctx *ctx, int64_t offset, int limit, pc_user_cb *cb, void *arg);

@@ -39,6 +39,13 @@ int cli_exit_for(enum pc_err err, const struct pc_errinfo *ei);
 /* Prints "portcullis: <what>: <the error>: <ei described>" to stderr. */
 void cli_report(const char *what, enum pc_err err, const struct pc_errinfo *ei);
 
+/* pc_ctx_open for a command other than serve and migrate: no access log,
+ * no development-default warnings, and a sqlite:// URL whose file is
+ * missing is refused (PC_ENOTFOUND, ei says which file) instead of made. */
+enum pc_err cli_ctx_open(struct pc_config *cfg, struct pc_ctx **out, struct pc_errinfo *ei);
+/* portcullis user import (import.c); n, a: the arguments after "import". */
+int cli_user_import(struct pc_config *cfg, int n, char **a);
+
 int cli_serve(int argc, char **argv);
 int cli_migrate(int argc, char **argv);
 int cli_user(int argc, char **argv);

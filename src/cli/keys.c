@@ -83,7 +83,7 @@ int cli_keys(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	cfg.access_log = false;
-	err = pc_ctx_open(&cfg, &ctx, &ei);
+	err = cli_ctx_open(&cfg, &ctx, &ei);
 	if (err != PC_OK) {
 		cli_report("cannot open", err, &ei);
 		return cli_exit_for(err, &ei);

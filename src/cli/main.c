@@ -6,9 +6,11 @@
  * boolean settings also take a bare flag for true. --config FILE names an
  * INI file. Precedence: flag > PORTCULLIS_* environment > INI > default.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "faces/face.h"
@@ -78,6 +80,34 @@ void cli_report(const char *what, enum pc_err err, const struct pc_errinfo *ei)
 			pc_errinfo_describe(ei, line, sizeof(line)));
 	else
 		fprintf(stderr, "portcullis: %s: %s\n", what, pc_strerror(err));
+}
+
+/* SQLite's URL is sqlite:///rel.db or sqlite:////abs.db, maybe with a
+ * ?query: a command that only uses a database refuses one whose file is
+ * missing, where SQLite would make a new, empty one. */
+enum pc_err cli_ctx_open(struct pc_config *cfg, struct pc_ctx **out, struct pc_errinfo *ei)
+{
+	static const char scheme[] = "sqlite:///";
+	char path[sizeof(cfg->database_url)];
+	struct stat st;
+	size_t n;
+
+	cfg->access_log = false;
+	cfg->quiet_dev_defaults = true;
+	if (strncmp(cfg->database_url, scheme, sizeof(scheme) - 1) == 0) {
+		const char *p = cfg->database_url + sizeof(scheme) - 1;
+
+		n = strcspn(p, "?");
+		memcpy(path, p, n);
+		path[n] = '\0';
+		if (n > 0 && stat(path, &st) != 0 && errno == ENOENT) {
+			pc_errinfo_setf(ei, "config", "database_url", PC_V_IO,
+					"database file %s does not exist (portcullis migrate creates it)",
+					path);
+			return PC_ENOTFOUND;
+		}
+	}
+	return pc_ctx_open(cfg, out, ei);
 }
 
 static bool is_bool_word(const char *s)

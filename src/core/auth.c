@@ -5,7 +5,10 @@
  * without a password, a hash we cannot read, a wrong password and an
  * inactive user all answer PC_EBADCREDS, and each spends one hash
  * verification (the dummy one when there is no hash or one password_verify
- * cannot read, a bcrypt "$2b$" say), so timing does not tell either. Only a right password of an active but unverified user, when
+ * cannot read, an old Django "md5$" or a bcrypt beyond its cost bound say),
+ * so timing does not tell either. Imported hashes it can read (bcrypt,
+ * Django's, Werkzeug's) verify, and are rehashed like old-parameter argon2
+ * ones. Only a right password of an active but unverified user, when
  * verification is required, answers PC_ENOTVERIFIED (fastapi-users does the
  * same). A successful login with an old-parameter hash rehashes it.
  *

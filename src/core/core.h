@@ -9,7 +9,7 @@
  *   refresh   refresh families: rotate, detect reuse, revoke
  *   totp      the second factor: enrol, verify, replay guard, recovery, lockout
  *   workers   bounded pool for slow work (argon2 hashing, outbound HTTP)
- *   password  argon2id hash/verify, dummy verify, policy
+ *   password  argon2id hash/verify, imported formats, dummy verify, policy
  *   jwt       claims tables; issue/verify access tokens, the algorithm pinned
  *   email     validation and normalisation of addresses and usernames
  *   users     passwordless registration (the rest of users.c is public API)
@@ -333,11 +333,15 @@ struct phc_info {
  * number, unpadded standard base64). False when it is not one; true says
  * nothing of whether argon2 takes the parameters. Exposed for the fuzzer. */
 bool password_phc_parse(const char *phc, struct phc_info *pi);
+/* Whether password_verify knows the format of h (argon2 PHC, bcrypt,
+ * Django's, Werkzeug's); not whether its costs are within bounds. */
+bool password_format_known(const char *h);
 
 /* PC_OK on a match; PC_EBADCREDS on a mismatch; PC_EINVAL when the stored
  * string is not a hash we can verify, after spending a dummy verification
  * with policy (when not NULL), so that such a string costs what a hash does.
- * *needs_rehash is true on a match whose parameters differ from the policy. */
+ * *needs_rehash is true on a match whose parameters differ from the policy,
+ * and on every match of an imported (non-argon2) format. */
 PC_WUR enum pc_err password_verify(const struct pc_argon2_params *policy, const char *phc,
 				      const char *pw, size_t len, bool *needs_rehash);
 

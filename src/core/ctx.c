@@ -123,8 +123,9 @@ static enum pc_err jwt_key_settle(struct pc_ctx *ctx, struct pc_errinfo *ei)
 			pc_errinfo_setf(ei, "config", "jwt_secret", PC_V_STORE, "cannot keep a generated JWT secret in the database");
 			return err;
 		}
-		fprintf(stderr, "portcullis: warning: no jwt_secret configured; using a generated "
-				"secret kept in the database (development default)\n");
+		if (!ctx->cfg.quiet_dev_defaults)
+			fprintf(stderr, "portcullis: warning: no jwt_secret configured; using a "
+					"generated secret kept in the database (development default)\n");
 		secret = stored;
 	}
 	k->len = strlen(secret);

@@ -252,6 +252,8 @@ enum pc_err mail_open(struct pc_ctx *ctx, struct pc_errinfo *ei)
 		return PC_EINTERNAL;
 	}
 	m->running = true;
+	if (cfg->quiet_dev_defaults) /* not the server (the CLI's other commands) */
+		return PC_OK;
 	if (cfg->smtp_url[0] == '\0')
 		fprintf(stderr, "portcullis: warning: no smtp_url: mail is written to the log, "
 			"not sent (development default)\n");

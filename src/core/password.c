@@ -25,8 +25,19 @@
  * reuses it hash after hash and drops its pages with
  * password_memory_release once idle; any other thread unmaps it after
  * each hash. argon2 wipes the memory before handing it back (its default).
- * Legacy formats (bcrypt, Django, Werkzeug) are not handled in this file yet:
- * they verify as PC_EINVAL.
+ *
+ * Imported (legacy) hashes, kept as they are and rehashed to the policy at
+ * the first successful login (needs_rehash is always true for them), each a
+ * row of legacy_formats below:
+ *   $2a$ $2b$ $2y$ (bcrypt: libxcrypt's crypt_rn), cost PW_BCRYPT_MIN_COST..
+ *     PW_BCRYPT_MAX_COST;
+ *   Django: pbkdf2_sha256$<iter>$<salt>$<base64>, argon2$<PHC>,
+ *     bcrypt_sha256$<bcrypt of the hex SHA-256 of the password>;
+ *   Werkzeug: pbkdf2:sha256:<iter>$<salt>$<hex> (also sha512),
+ *     scrypt:<n>:<r>:<p>$<salt>$<hex>.
+ * A stored string sets the work of its verification, so each cost is
+ * bounded (PW_MAX_PBKDF2_ITER, PW_MAX_SCRYPT_MEM, ...): a string beyond a
+ * bound is PC_EINVAL, never run. Every digest compare is constant time.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -34,6 +45,9 @@
 #include <sys/mman.h>
 
 #include <argon2.h>
+#include <crypt.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
 
 #include <zxcvbn.h>
 
@@ -46,6 +60,13 @@
 #define PW_MAX_M_KIB (1u << 20) /* 1 GiB */
 #define PW_MAX_T 64u
 #define PW_MAX_P 64u
+#define PW_BCRYPT_MIN_COST 4
+#define PW_BCRYPT_MAX_COST 14          /* about a second; 31 would take days */
+#define PW_BCRYPT_LEN 60
+#define PW_MAX_PBKDF2_ITER 2000000u    /* Django 5.2 uses 1 000 000 */
+#define PW_MAX_SCRYPT_MEM (256u << 20) /* Werkzeug's default n=32768, r=8 takes 32 MiB */
+#define PW_MAX_SCRYPT_P 16u
+#define PW_LEGACY_SALT_MAX 128
 
 static const struct {
 	const char *prefix;
@@ -301,30 +322,315 @@ static enum pc_err phc_check(const char *phc, const struct phc_info *pi, const c
 	return err;
 }
 
+/* ---- imported formats ------------------------------------------------------- */
+
+/* Reads a decimal number (no sign, no leading zero) up to the next char in
+ * stops; at most max. */
+static bool legacy_number(const char **s, uint64_t max, uint64_t *out)
+{
+	const char *p = *s;
+	uint64_t v = 0;
+
+	if (!ascii_is_digit(*p) || (p[0] == '0' && ascii_is_digit(p[1])))
+		return false;
+	while (ascii_is_digit(*p)) {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > max)
+			return false;
+		p++;
+	}
+	*out = v;
+	*s = p;
+	return true;
+}
+
+/* The segment from s up to the next '$' (or the end when last): its start
+ * and length; s moves past the '$'. Empty segments are refused. */
+static bool legacy_segment(const char **s, bool last, const char **seg, size_t *len)
+{
+	const char *end = last ? *s + strlen(*s) : strchr(*s, '$');
+
+	if (end == NULL || end == *s || (last && strchr(*s, '$') != NULL))
+		return false;
+	*seg = *s;
+	*len = (size_t)(end - *s);
+	*s = last ? end : end + 1;
+	return true;
+}
+
+static int legacy_hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static bool legacy_hex_decode(const char *s, size_t n, uint8_t *out, size_t outsz)
+{
+	if (n % 2 != 0 || n / 2 != outsz)
+		return false;
+	for (size_t i = 0; i < n; i += 2) {
+		int hi = legacy_hex_value(s[i]), lo = legacy_hex_value(s[i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i / 2] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
+/* bcrypt ($2a$, $2b$, $2y$): "$2X$NN$" then 53 characters of bcrypt's
+ * alphabet. crypt_rn needs a C string: a password with a NUL byte in it
+ * cannot be the one hashed, and is a mismatch. */
+static enum pc_err verify_bcrypt(const char *h, const char *pw, size_t len)
+{
+	struct crypt_data *cd;
+	char *copy;
+	const char *got;
+	int cost;
+	enum pc_err err = PC_EBADCREDS;
+
+	if (strlen(h) != PW_BCRYPT_LEN || h[0] != '$' || h[1] != '2' ||
+	    (h[2] != 'a' && h[2] != 'b' && h[2] != 'y') || h[3] != '$' || !ascii_is_digit(h[4]) ||
+	    !ascii_is_digit(h[5]) || h[6] != '$')
+		return PC_EINVAL;
+	cost = (h[4] - '0') * 10 + (h[5] - '0');
+	if (cost < PW_BCRYPT_MIN_COST || cost > PW_BCRYPT_MAX_COST)
+		return PC_EINVAL;
+	for (size_t i = 7; i < PW_BCRYPT_LEN; i++) {
+		if (!ascii_is_alnum(h[i]) && h[i] != '.' && h[i] != '/')
+			return PC_EINVAL;
+	}
+	if (len > 0 && memchr(pw, '\0', len) != NULL)
+		return PC_EBADCREDS;
+	cd = calloc(1, sizeof(*cd));
+	copy = malloc(len + 1);
+	if (cd == NULL || copy == NULL) {
+		err = PC_ENOMEM;
+		goto out_free;
+	}
+	if (len > 0)
+		memcpy(copy, pw, len);
+	copy[len] = '\0';
+	got = crypt_rn(copy, h, cd, (int)sizeof(*cd));
+	if (got == NULL || strlen(got) != PW_BCRYPT_LEN)
+		err = PC_EINVAL;
+	else if (crypto_ct_equal(got, h, PW_BCRYPT_LEN))
+		err = PC_OK;
+out_free:
+	if (copy != NULL) {
+		crypto_wipe(copy, len + 1);
+		free(copy);
+	}
+	if (cd != NULL) {
+		crypto_wipe(cd, sizeof(*cd));
+		free(cd);
+	}
+	return err;
+}
+
+/* Django's bcrypt_sha256$: bcrypt of the lower-case hex SHA-256 of pw. */
+static enum pc_err verify_django_bcrypt_sha256(const char *h, const char *pw, size_t len)
+{
+	char hex[PC_SHA256_HEX];
+	enum pc_err err;
+
+	if (h[0] != '$')
+		return PC_EINVAL;
+	crypto_sha256_hex(pw != NULL ? pw : "", len, hex);
+	err = verify_bcrypt(h, hex, strlen(hex));
+	crypto_wipe(hex, sizeof(hex));
+	return err;
+}
+
+/* Django's argon2$ + an argon2 PHC string. */
+static enum pc_err verify_django_argon2(const char *h, const char *pw, size_t len)
+{
+	struct phc_info pi;
+
+	if (!password_phc_parse(h, &pi) || pi.m > PW_MAX_M_KIB || pi.t > PW_MAX_T ||
+	    pi.p > PW_MAX_P)
+		return PC_EINVAL;
+	return phc_check(h, &pi, pw, len);
+}
+
+/* PBKDF2-HMAC of pw and the salt's bytes, compared with want. */
+static enum pc_err pbkdf2_check(const EVP_MD *md, uint64_t iter, const char *salt, size_t salt_len,
+				const char *pw, size_t len, const uint8_t *want, size_t want_len)
+{
+	uint8_t got[EVP_MAX_MD_SIZE];
+	enum pc_err err = PC_EBADCREDS;
+
+	if (want_len != (size_t)EVP_MD_get_size(md) || len > INT32_MAX)
+		return PC_EINVAL;
+	if (PKCS5_PBKDF2_HMAC(pw != NULL ? pw : "", (int)len, (const unsigned char *)salt,
+			      (int)salt_len, (int)iter, md, (int)want_len, got) != 1)
+		return PC_EINTERNAL;
+	if (crypto_ct_equal(got, want, want_len))
+		err = PC_OK;
+	crypto_wipe(got, sizeof(got));
+	return err;
+}
+
+/* Django's pbkdf2_sha256$<iter>$<salt>$<base64, padded>. */
+static enum pc_err verify_django_pbkdf2(const char *h, const char *pw, size_t len)
+{
+	uint8_t want[64];
+	const char *salt, *b64;
+	size_t salt_len, b64_len, want_len;
+	uint64_t iter;
+
+	if (!legacy_number(&h, PW_MAX_PBKDF2_ITER, &iter) || *h++ != '$' ||
+	    !legacy_segment(&h, false, &salt, &salt_len) || salt_len > PW_LEGACY_SALT_MAX ||
+	    !legacy_segment(&h, true, &b64, &b64_len))
+		return PC_EINVAL;
+	while (b64_len > 0 && b64[b64_len - 1] == '=')
+		b64_len--;
+	if (crypto_b64_decode(b64, b64_len, want, sizeof(want), &want_len) != PC_OK)
+		return PC_EINVAL;
+	return pbkdf2_check(EVP_sha256(), iter, salt, salt_len, pw, len, want, want_len);
+}
+
+/* Werkzeug's pbkdf2:<sha256|sha512>:<iter>$<salt>$<hex>. */
+static enum pc_err verify_werkzeug_pbkdf2(const char *h, const char *pw, size_t len)
+{
+	uint8_t want[64];
+	const EVP_MD *md;
+	const char *salt, *hex;
+	size_t salt_len, hex_len;
+	uint64_t iter;
+
+	if (strncmp(h, "sha256:", 7) == 0)
+		md = EVP_sha256();
+	else if (strncmp(h, "sha512:", 7) == 0)
+		md = EVP_sha512();
+	else
+		return PC_EINVAL;
+	h += 7;
+	if (!legacy_number(&h, PW_MAX_PBKDF2_ITER, &iter) || *h++ != '$' ||
+	    !legacy_segment(&h, false, &salt, &salt_len) || salt_len > PW_LEGACY_SALT_MAX ||
+	    !legacy_segment(&h, true, &hex, &hex_len) ||
+	    !legacy_hex_decode(hex, hex_len, want, (size_t)EVP_MD_get_size(md)))
+		return PC_EINVAL;
+	return pbkdf2_check(md, iter, salt, salt_len, pw, len, want, hex_len / 2);
+}
+
+/* Werkzeug's scrypt:<n>:<r>:<p>$<salt>$<hex of 64 bytes>. n a power of two
+ * above 1; the memory scrypt needs (128 r (n + p + 2) bytes) at most
+ * PW_MAX_SCRYPT_MEM. */
+static enum pc_err verify_werkzeug_scrypt(const char *h, const char *pw, size_t len)
+{
+	uint8_t want[64], got[64];
+	const char *salt, *hex;
+	size_t salt_len, hex_len;
+	uint64_t n, r, p, mem;
+	enum pc_err err = PC_EBADCREDS;
+
+	if (!legacy_number(&h, PW_MAX_SCRYPT_MEM, &n) || *h++ != ':' ||
+	    !legacy_number(&h, PW_MAX_SCRYPT_MEM, &r) || *h++ != ':' ||
+	    !legacy_number(&h, PW_MAX_SCRYPT_P, &p) || *h++ != '$' ||
+	    !legacy_segment(&h, false, &salt, &salt_len) || salt_len > PW_LEGACY_SALT_MAX ||
+	    !legacy_segment(&h, true, &hex, &hex_len) ||
+	    !legacy_hex_decode(hex, hex_len, want, sizeof(want)))
+		return PC_EINVAL;
+	if (n < 2 || (n & (n - 1)) != 0 || r == 0 || p == 0)
+		return PC_EINVAL;
+	mem = 128 * r * (n + p + 2);
+	if (mem > PW_MAX_SCRYPT_MEM)
+		return PC_EINVAL;
+	if (EVP_PBE_scrypt(pw != NULL ? pw : "", len, (const unsigned char *)salt, salt_len, n, r, p,
+			   mem + (1u << 20), got, sizeof(got)) != 1)
+		return PC_EINTERNAL;
+	if (crypto_ct_equal(got, want, sizeof(want)))
+		err = PC_OK;
+	crypto_wipe(got, sizeof(got));
+	return err;
+}
+
+/* The string from its skip-th character on goes to verify: PC_OK,
+ * PC_EBADCREDS, PC_EINVAL (malformed or beyond a cost bound), PC_ENOMEM,
+ * PC_EINTERNAL. */
+static const struct legacy_format {
+	const char *prefix;
+	size_t skip;
+	enum pc_err (*verify)(const char *h, const char *pw, size_t len);
+} legacy_formats[] = {
+	{ "$2a$", 0, verify_bcrypt },
+	{ "$2b$", 0, verify_bcrypt },
+	{ "$2y$", 0, verify_bcrypt },
+	{ "pbkdf2_sha256$", 14, verify_django_pbkdf2 },
+	{ "argon2$", 6, verify_django_argon2 },          /* the PHC string keeps its '$' */
+	{ "bcrypt_sha256$", 14, verify_django_bcrypt_sha256 },
+	{ "pbkdf2:", 7, verify_werkzeug_pbkdf2 },
+	{ "scrypt:", 7, verify_werkzeug_scrypt },
+};
+
+static const struct legacy_format *legacy_find(const char *h)
+{
+	for (size_t i = 0; i < sizeof(legacy_formats) / sizeof(legacy_formats[0]); i++) {
+		if (strncmp(h, legacy_formats[i].prefix, strlen(legacy_formats[i].prefix)) == 0)
+			return &legacy_formats[i];
+	}
+	return NULL;
+}
+
+bool password_format_known(const char *h)
+{
+	struct phc_info pi;
+
+	return h != NULL && (password_phc_parse(h, &pi) || legacy_find(h) != NULL);
+}
+
+/* A legacy string's verification; PC_EINVAL when no format takes it. */
+static enum pc_err legacy_verify(const char *h, const char *pw, size_t len)
+{
+	const struct legacy_format *f = legacy_find(h);
+
+	if (f == NULL)
+		return PC_EINVAL;
+	return f->verify(h + f->skip, pw, len);
+}
+
 /* PC_OK on a match, PC_EBADCREDS on a mismatch, PC_EINVAL when phc is not an
- * argon2 string we will verify, PC_ENOMEM / PC_EINTERNAL when argon2 fails.
+ * argon2 or imported string we will verify (the dummy verification spent), PC_ENOMEM / PC_EINTERNAL when argon2 fails.
  * *needs_rehash (may be NULL) is set only on PC_OK, false otherwise. */
 enum pc_err password_verify(const struct pc_argon2_params *policy, const char *phc,
 			       const char *pw, size_t len, bool *needs_rehash)
 {
 	struct phc_info pi;
+	bool legacy = false, argon2_ran = false;
 	enum pc_err err;
 
 	if (needs_rehash != NULL)
 		*needs_rehash = false;
 	if (pw == NULL && len > 0)
 		return PC_EINVAL;
-	/* A stored string we cannot verify (a bcrypt "$2b$", a hash whose
-	 * parameters pass our limits, garbage) costs what a verification costs,
-	 * so that the time of a failed login does not tell such users apart. */
-	if (phc == NULL || !password_phc_parse(phc, &pi) || pi.m > PW_MAX_M_KIB ||
-	    pi.t > PW_MAX_T || pi.p > PW_MAX_P) {
+	if (phc == NULL) {
+		err = PC_EINVAL;
+	} else if (!password_phc_parse(phc, &pi)) {
+		legacy = true;
+		err = legacy_verify(phc, pw, len);
+	} else if (pi.m > PW_MAX_M_KIB || pi.t > PW_MAX_T || pi.p > PW_MAX_P) {
+		err = PC_EINVAL;
+	} else {
+		err = phc_check(phc, &pi, pw, len);
+		argon2_ran = true;
+	}
+	/* A stored string we cannot verify (an unknown format, costs beyond
+	 * our bounds, garbage) costs what a verification costs, so that the
+	 * time of a failed login does not tell such users apart. */
+	if (err == PC_EINVAL && !argon2_ran) {
 		if (policy != NULL)
 			password_dummy_verify(policy, pw, len);
 		return PC_EINVAL;
 	}
-	err = phc_check(phc, &pi, pw, len);
-	if (err == PC_OK && needs_rehash != NULL) {
+	if (err == PC_OK && needs_rehash != NULL && legacy) {
+		*needs_rehash = true; /* every imported format moves to the policy */
+	} else if (err == PC_OK && needs_rehash != NULL) {
 		*needs_rehash = policy == NULL || pi.type != Argon2_id ||
 				pi.version != ARGON2_VERSION_13 || pi.m != policy->m_kib ||
 				pi.t != policy->t || pi.p != policy->p ||

@@ -490,6 +490,113 @@ enum pc_err pc_user_count(struct pc_ctx *ctx, int64_t *out)
 	return STORE_CALL(ctx->store, user_count, out);
 }
 
+/* ---- import ------------------------------------------------------------------------- */
+
+/* One user of another system, its password hash kept as it is (verified
+ * by password_verify's imported formats, rehashed at its first login).
+ * The same checks as pc_user_create on the identity fields; the id is kept
+ * when it is a UUID (fastapi-users), else (Django's integers) a new one is
+ * made. PC_EEXISTS, ei's field "id", "email" or "username" saying which is
+ * taken (so a second run of the same file adds nothing); PC_EINVAL (ei:
+ * field) for a field that would be refused at registration or a hash longer
+ * than PC_HASH_MAX; PC_ESTORE. hashed may be NULL or "": a user without a
+ * password (a reset or a magic link gives it one). */
+enum pc_err pc_user_import(struct pc_ctx *ctx, const struct pc_user_input *in, const char *id,
+			   const char *hashed, int64_t created_at, struct pc_user *out,
+			   struct pc_errinfo *ei)
+{
+	char email_lc[PC_EMAIL_MAX + 1], username_lc[PC_USERNAME_MAX + 1], key[PC_UUID_STR];
+	struct pc_user u, other;
+	bool has_username = in->username != NULL && in->username[0] != '\0';
+	bool has_email = in->email != NULL && in->email[0] != '\0';
+	enum pc_err err;
+	int64_t now = time_now();
+
+	memset(&u, 0, sizeof(u));
+	if (!has_email && !has_username) {
+		pc_errinfo_set(ei, "body", "email", PC_V_MISSING, 0);
+		return PC_EINVAL;
+	}
+	if (has_email) {
+		err = email_normalize(in->email, u.email, email_lc, ei);
+		if (err != PC_OK)
+			return err;
+	}
+	if (has_username) {
+		err = email_username_normalize(in->username, username_lc, ei);
+		if (err != PC_OK)
+			return err;
+		memcpy(u.username, in->username, strlen(in->username) + 1);
+	}
+	if (in->full_name != NULL && in->full_name[0] != '\0') {
+		err = full_name_check(in->full_name, ei);
+		if (err != PC_OK)
+			return err;
+		memcpy(u.full_name, in->full_name, strlen(in->full_name) + 1);
+	}
+	if (in->roles != NULL) {
+		err = roles_normalize(in->roles, u.roles, ei);
+		if (err != PC_OK)
+			return err;
+	}
+	if (hashed != NULL && strlen(hashed) > PC_HASH_MAX) {
+		pc_errinfo_set(ei, "body", "hashed_password", PC_V_TOO_LONG, PC_HASH_MAX);
+		return PC_EINVAL;
+	}
+	if (id != NULL && id_canonical(id, key)) {
+		err = STORE_CALL(ctx->store, user_by_id, key, &other);
+		crypto_wipe(other.hashed_password, sizeof(other.hashed_password));
+		if (err == PC_OK) {
+			pc_errinfo_set(ei, "body", "id", PC_V_TAKEN, 0);
+			return PC_EEXISTS;
+		}
+		if (err != PC_ENOTFOUND)
+			return err;
+		memcpy(u.id, key, PC_UUID_STR);
+	} else {
+		err = crypto_uuid7(u.id);
+		if (err != PC_OK)
+			return err;
+	}
+	err = taken_check(ctx, has_email ? email_lc : NULL, has_username ? username_lc : NULL, NULL,
+			  ei);
+	if (err != PC_OK)
+		return err;
+	if (hashed != NULL)
+		memcpy(u.hashed_password, hashed, strlen(hashed) + 1);
+	u.is_active = in->is_active != 0;
+	u.is_superuser = in->is_superuser == 1;
+	u.is_verified = in->is_verified == 1;
+	u.password_changed_at = now;
+	u.created_at = created_at > 0 ? created_at : now;
+	u.updated_at = now;
+	err = STORE_CALL(ctx->store, user_insert, &u, ei);
+	if (err == PC_OK && out != NULL)
+		*out = u;
+	crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
+	return err;
+}
+
+enum pc_err pc_user_import_begin(struct pc_ctx *ctx)
+{
+	return store_begin(ctx->store);
+}
+
+enum pc_err pc_user_import_commit(struct pc_ctx *ctx)
+{
+	return store_commit(ctx->store);
+}
+
+enum pc_err pc_user_import_rollback(struct pc_ctx *ctx)
+{
+	return store_rollback(ctx->store);
+}
+
+bool pc_password_format_known(const char *hashed)
+{
+	return password_format_known(hashed);
+}
+
 /* ---- the user_account face's profile fields ------------------------------------------ */
 
 /* printable: no C0 controls or DEL (UTF-8 above 0x7f passes, as the request

@@ -337,6 +337,7 @@ def test_rotation_signs_with_the_new_key_and_keeps_the_old_until_its_tokens_expi
 
 
 def test_keys_list_and_rotate_refuse_hs256(tmp_db):
+    run_cli(["migrate"], db_path=tmp_db)
     p = run_cli(["keys", "rotate"], db_path=tmp_db)
     assert p.returncode == 2, p.stderr
     assert "EdDSA, ES256 or RS256" in p.stderr
@@ -347,6 +348,7 @@ def test_keys_list_and_rotate_refuse_hs256(tmp_db):
 
 
 def test_keys_list_prints_the_signing_key_first(tmp_db):
+    run_cli(["migrate"], db_path=tmp_db)
     p = run_cli(["keys", "list", "--algorithm=ES256"], db_path=tmp_db)
     assert p.returncode == 0, p.stderr
     first = p.stdout.split()[0]

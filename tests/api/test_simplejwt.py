@@ -464,7 +464,7 @@ def test_cli_lists_a_user_without_email(server_factory):
     name, _ = new_user(srv)
     p = run_cli(["user", "list", "--json"], server=srv)
     assert p.returncode == 0, p.stderr
-    rows = [json.loads(line) for line in p.stdout.splitlines()]
+    rows = json.loads(p.stdout)  # one JSON array
     mine = [r for r in rows if r.get("username") == name]
     assert len(mine) == 1 and mine[0]["email"] is None
     p = run_cli(["user", "list"], server=srv)

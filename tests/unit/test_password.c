@@ -366,3 +366,137 @@ Test(password, a_hash_with_non_zero_padding_bits_is_not_a_match)
 	phc[n - 1] = alphabet[strchr(alphabet, phc[n - 1]) - alphabet + 1];
 	cr_expect_neq(password_verify(&fast, phc, "pad", 3, NULL), PC_OK, "%s", phc);
 }
+
+/* ---- imported formats ---------------------------------------------------------
+ * Each string below was made by the tool that makes it (Debian 12's
+ * python3-bcrypt 3.2, Django 3.2's hashers, Werkzeug 2.2) for the password
+ * "correct horse", with small costs; the scrypt one as Werkzeug 3 writes it
+ * (hashlib.scrypt, dklen 64), as Debian 12's Werkzeug predates scrypt. */
+
+static const char *const legacy_vectors[] = {
+	"$2b$04$TxCD.dKVNjYi/LGQx2KNE.4zFHHtYcV/921F5P8sWQXh51B2Re3Zi",
+	"$2a$04$2YlNjXkGh8hFV.3A2mGSVe/vjwNAMkolqNM9Yh45PaptSDbomNNUS",
+	"$2y$04$TxCD.dKVNjYi/LGQx2KNE.4zFHHtYcV/921F5P8sWQXh51B2Re3Zi", /* PHP's name for 2b */
+	"pbkdf2_sha256$1000$seasalt2024abc$s5HY4eKr8G/cGOmnuLRS2xIAtzPbnFodgA8Fe6LXang=",
+	"argon2$argon2id$v=19$m=1024,t=1,p=2$c2Vhc2FsdDIwMjRhYmM$r+4OKAZTSwjswHEs1B7z5Q",
+	"bcrypt_sha256$$2b$04$qpNVY6YLp4RfctoklaHJQ.lCOAdoTHlOXh8h/hjVgMZ1U/lvrVZ62",
+	"pbkdf2:sha256:1000$3tfKpDpLN4zXC5G9$929407423479eec3ab3739c40f0b8a89d0a6b3e43f51c4333b75cfb70cb6173f",
+	"pbkdf2:sha512:1000$jlsR0WWM7pRcds0A$31e209a9184a616be5b0517419f897582be00e4fe15723bd21a9e17945d0f3962703de87286d67c54059815e1b96cf46f9f2db4408f1d2b08712a17fdedc2069",
+	"scrypt:1024:8:1$ZsaltZsaltZsalt1$31326674a731660715bb0b0dca2ba74ec14d8e7dd0ecffd272f520a152978eb8859b0e179d30236578990266ad61b1a05d6417866b096fdaa2c1b563e105145b",
+};
+
+Test(password, each_imported_format_verifies_its_password_and_asks_for_a_rehash)
+{
+	for (size_t i = 0; i < sizeof(legacy_vectors) / sizeof(legacy_vectors[0]); i++) {
+		bool rehash = false;
+
+		cr_assert_eq(password_verify(&fast, legacy_vectors[i], "correct horse", 13, &rehash),
+			     PC_OK, "%s", legacy_vectors[i]);
+		cr_assert(rehash, "no rehash asked for %s", legacy_vectors[i]);
+		cr_assert(password_format_known(legacy_vectors[i]));
+	}
+}
+
+Test(password, each_imported_format_refuses_a_wrong_password)
+{
+	static const char *const wrong[] = { "correct horsf", "correct horse ", "", "Correct horse" };
+
+	for (size_t i = 0; i < sizeof(legacy_vectors) / sizeof(legacy_vectors[0]); i++) {
+		for (size_t k = 0; k < sizeof(wrong) / sizeof(wrong[0]); k++) {
+			bool rehash = true;
+
+			cr_assert_eq(password_verify(&fast, legacy_vectors[i], wrong[k], strlen(wrong[k]),
+						     &rehash), PC_EBADCREDS, "%s took '%s'",
+				     legacy_vectors[i], wrong[k]);
+			cr_assert_not(rehash);
+		}
+	}
+}
+
+Test(password, a_bcrypt_password_with_a_nul_byte_is_not_its_prefix)
+{
+	/* crypt sees C strings: "correct horse\0x" must not pass as "correct horse" */
+	bool rehash;
+
+	cr_assert_eq(password_verify(&fast, legacy_vectors[0], "correct horse\0x", 15, &rehash),
+		     PC_EBADCREDS);
+}
+
+Test(password, a_changed_digest_is_a_mismatch_in_every_format)
+{
+	for (size_t i = 0; i < sizeof(legacy_vectors) / sizeof(legacy_vectors[0]); i++) {
+		char h[512];
+		size_t n = strlen(legacy_vectors[i]);
+		bool rehash;
+		enum pc_err err;
+
+		memcpy(h, legacy_vectors[i], n + 1);
+		/* the digest's next-to-last character, moved to another of its alphabet */
+		h[n - 2] = h[n - 2] == 'a' ? 'b' : 'a';
+		err = password_verify(&fast, h, "correct horse", 13, &rehash);
+		cr_assert(err == PC_EBADCREDS || err == PC_EINVAL, "%s: %d", h, err);
+		cr_assert_neq(err, PC_OK, "%s", h);
+	}
+}
+
+Test(password, imported_costs_beyond_the_bounds_are_refused_unrun)
+{
+	/* each well formed but for its cost: verifying would take minutes or
+	 * gigabytes, so it is PC_EINVAL (the dummy spent) at once */
+	static const char *const costly[] = {
+		"$2b$15$TxCD.dKVNjYi/LGQx2KNE.4zFHHtYcV/921F5P8sWQXh51B2Re3Zi",
+		"$2b$31$TxCD.dKVNjYi/LGQx2KNE.4zFHHtYcV/921F5P8sWQXh51B2Re3Zi",
+		"$2b$03$TxCD.dKVNjYi/LGQx2KNE.4zFHHtYcV/921F5P8sWQXh51B2Re3Zi",
+		"pbkdf2_sha256$2000001$seasalt2024abc$s5HY4eKr8G/cGOmnuLRS2xIAtzPbnFodgA8Fe6LXang=",
+		"pbkdf2_sha256$999999999999$seasalt2024abc$s5HY4eKr8G/cGOmnuLRS2xIAtzPbnFodgA8Fe6LXang=",
+		"pbkdf2:sha256:2000001$3tfKpDpLN4zXC5G9$929407423479eec3ab3739c40f0b8a89d0a6b3e43f51c4333b75cfb70cb6173f",
+		/* 128 r (n + p + 2) just above 256 MiB */
+		"scrypt:262144:8:1$ZsaltZsaltZsalt1$31326674a731660715bb0b0dca2ba74ec14d8e7dd0ecffd272f520a152978eb8859b0e179d30236578990266ad61b1a05d6417866b096fdaa2c1b563e105145b",
+		"scrypt:1048576:8:1$ZsaltZsaltZsalt1$31326674a731660715bb0b0dca2ba74ec14d8e7dd0ecffd272f520a152978eb8859b0e179d30236578990266ad61b1a05d6417866b096fdaa2c1b563e105145b",
+		"scrypt:1024:8:17$ZsaltZsaltZsalt1$31326674a731660715bb0b0dca2ba74ec14d8e7dd0ecffd272f520a152978eb8859b0e179d30236578990266ad61b1a05d6417866b096fdaa2c1b563e105145b",
+		"scrypt:1000:8:1$ZsaltZsaltZsalt1$31326674a731660715bb0b0dca2ba74ec14d8e7dd0ecffd272f520a152978eb8859b0e179d30236578990266ad61b1a05d6417866b096fdaa2c1b563e105145b",
+		"argon2$argon2id$v=19$m=4194304,t=1,p=2$c2Vhc2FsdDIwMjRhYmM$r+4OKAZTSwjswHEs1B7z5Q",
+	};
+
+	for (size_t i = 0; i < sizeof(costly) / sizeof(costly[0]); i++) {
+		bool rehash = true;
+
+		cr_assert_eq(password_verify(&fast, costly[i], "correct horse", 13, &rehash), PC_EINVAL,
+			     "%s", costly[i]);
+		cr_assert_not(rehash);
+	}
+}
+
+Test(password, malformed_imported_strings_are_invalid)
+{
+	static const char *const bad[] = {
+		"$2b$04$TxCD.dKVNjYi/LGQx2KNE.4zFHHtYcV/921F5P8sWQXh51B2Re3Z",   /* short */
+		"$2b$04$TxCD.dKVNjYi/LGQx2KNE.4zFHHtYcV/921F5P8sWQXh51B2Re3Zi!", /* long */
+		"$2x$04$TxCD.dKVNjYi/LGQx2KNE.4zFHHtYcV/921F5P8sWQXh51B2Re3Zi",
+		"$2b$4x$TxCD.dKVNjYi/LGQx2KNE.4zFHHtYcV/921F5P8sWQXh51B2Re3Zi",
+		"pbkdf2_sha256$01000$seasalt2024abc$s5HY4eKr8G/cGOmnuLRS2xIAtzPbnFodgA8Fe6LXang=",
+		"pbkdf2_sha256$1000$$s5HY4eKr8G/cGOmnuLRS2xIAtzPbnFodgA8Fe6LXang=",
+		"pbkdf2_sha256$1000$seasalt2024abc$s5HY4eKr8G/cGOmnuLRS2xIAtzPbnFodgA8Fe6LX=",
+		"pbkdf2_sha256$1000$seasalt2024abc$s5HY4eKr8G/cGOmnuLRS2xIAtzPbnFodgA8Fe6LXang=$x",
+		"pbkdf2:md5:1000$3tfKpDpLN4zXC5G9$929407423479eec3ab3739c40f0b8a89",
+		"pbkdf2:sha256$3tfKpDpLN4zXC5G9$929407423479eec3ab3739c40f0b8a89d0a6b3e43f51c4333b75cfb70cb6173f",
+		"pbkdf2:sha256:1000$3tfKpDpLN4zXC5G9$929407423479eec3ab3739c40f0b8a89d0a6b3e43f51c4333b75cfb70cb617",
+		"pbkdf2:sha256:1000$3tfKpDpLN4zXC5G9$z29407423479eec3ab3739c40f0b8a89d0a6b3e43f51c4333b75cfb70cb6173f",
+		"scrypt:1024:0:1$ZsaltZsaltZsalt1$31326674a731660715bb0b0dca2ba74ec14d8e7dd0ecffd272f520a152978eb8859b0e179d30236578990266ad61b1a05d6417866b096fdaa2c1b563e105145b",
+		"scrypt:1024:8:1$ZsaltZsaltZsalt1$3132",
+		"bcrypt_sha256$pbkdf2_sha256$1000$seasalt2024abc$s5HY4eKr8G/cGOmnuLRS2xIAtzPbnFodgA8Fe6LXang=",
+		"argon2$$2b$04$TxCD.dKVNjYi/LGQx2KNE.4zFHHtYcV/921F5P8sWQXh51B2Re3Zi",
+		"md5$salt$0123456789abcdef0123456789abcdef",
+		"!unusable",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		bool rehash = true;
+
+		cr_assert_eq(password_verify(&fast, bad[i], "correct horse", 13, &rehash), PC_EINVAL,
+			     "%s", bad[i]);
+		cr_assert_not(rehash);
+	}
+	cr_assert_not(password_format_known("md5$salt$0123"));
+	cr_assert_not(password_format_known("!unusable"));
+}
