@@ -283,7 +283,10 @@ static enum pc_err auth_first_factor_check(struct pc_ctx *ctx, const char *ident
 		goto out_wipe;
 	}
 	if (err != PC_OK) {
-		la->reason = "bad_password";
+		/* a stored hash of a format this server cannot verify (an import)
+		 * is said in the audit log only, never in the answer */
+		la->reason = pc_password_format_known(u.hashed_password) ? "bad_password"
+									  : "unknown_hash_format";
 		err = PC_EBADCREDS;
 		goto out_wipe;
 	}

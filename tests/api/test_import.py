@@ -231,6 +231,11 @@ def test_an_unknown_hash_format_imports_but_cannot_log_in(server_factory, tmp_pa
         assert bad.status_code == wrong.status_code == 400
         assert bad.json() == wrong.json() == {"detail": "LOGIN_BAD_CREDENTIALS"}
         assert user_row(srv, r["email"])["hashed_password"] == r["hashed_password"]
+    # the audit log says why, the answers never did
+    md5_id = user_row(srv, rows[0]["email"])["id"]
+    failures = srv.db("SELECT detail FROM audit_log WHERE event = 'login.failure' "
+                      "AND user_id = ?", (md5_id,))
+    assert len(failures) == 2 and all("unknown_hash_format" in f["detail"] for f in failures)
 
 
 @pytest.mark.parametrize("args,code,mention", [
