@@ -172,6 +172,26 @@ static int read_password(char *pw, size_t pwsz, size_t *len)
 	return rc;
 }
 
+/* The password (read_password), then the database: a CLI_EXIT_* code; on
+ * anything but CLI_EXIT_OK nothing is open and pw is wiped. */
+static int password_then_open(struct pc_config *cfg, char pw[PASSWORD_LINE_MAX], size_t *pwlen,
+			      struct pc_ctx **ctx)
+{
+	struct pc_errinfo ei = { 0 };
+	enum pc_err err;
+	int rc = read_password(pw, PASSWORD_LINE_MAX, pwlen);
+
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	err = cli_ctx_open(cfg, ctx, &ei);
+	if (err != PC_OK) {
+		crypto_wipe(pw, PASSWORD_LINE_MAX);
+		cli_report("cannot open", err, &ei);
+		return CLI_EXIT_FAIL;
+	}
+	return CLI_EXIT_OK;
+}
+
 static int user_create(struct pc_config *cfg, int n, char **a)
 {
 	struct pc_errinfo ei = { 0 };
@@ -186,15 +206,9 @@ static int user_create(struct pc_config *cfg, int n, char **a)
 
 	rc = parse_create(n, a, &ca);
 	if (rc == CLI_EXIT_OK)
-		rc = read_password(pw, sizeof(pw), &pwlen);
+		rc = password_then_open(cfg, pw, &pwlen, &ctx);
 	if (rc != CLI_EXIT_OK)
 		return rc;
-	err = cli_ctx_open(cfg, &ctx, &ei);
-	if (err != PC_OK) {
-		crypto_wipe(pw, sizeof(pw));
-		cli_report("cannot open", err, &ei);
-		return CLI_EXIT_FAIL;
-	}
 	pc_user_input_init(&in);
 	in.email = ca.email;
 	in.username = ca.username;
@@ -255,15 +269,9 @@ static int user_set_password(struct pc_config *cfg, int n, char **a)
 
 	rc = parse_set_password(n, a, &email);
 	if (rc == CLI_EXIT_OK)
-		rc = read_password(pw, sizeof(pw), &pwlen);
+		rc = password_then_open(cfg, pw, &pwlen, &ctx);
 	if (rc != CLI_EXIT_OK)
 		return rc;
-	err = cli_ctx_open(cfg, &ctx, &ei);
-	if (err != PC_OK) {
-		crypto_wipe(pw, sizeof(pw));
-		cli_report("cannot open", err, &ei);
-		return CLI_EXIT_FAIL;
-	}
 	pc_user_input_init(&in);
 	in.password = pw;
 	in.password_len = pwlen;
