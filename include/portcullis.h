@@ -219,6 +219,9 @@ struct pc_config {
 	char bootstrap_admin_email[321];
 	char bootstrap_admin_password[PC_CFG_STR];
 	bool access_log;
+	char log_level[8];               /* debug, info, warn, error: the least a record needs */
+	char log_format[8];              /* json, text; auto: text on a terminal, else json */
+	char log_file[PC_CFG_STR];       /* "" = stderr; reopened by pc_log_reopen (SIGHUP) */
 	bool quiet_dev_defaults;         /* not a setting: no development-default warnings
 	                                  * (the CLI's commands other than serve) */
 	/* mail, one-time tokens, events (issue 4) */

@@ -7,11 +7,13 @@
  *   ascii     locale-free character classes
  *   time      clocks
  *   stats     counters for /metrics: per thread, no lock on the hot path
+ *   log       the process's log: levels, JSON or text, one write(2) a record
  * (err.c, the public pc_strerror and pc_errinfo_set, lives here too.)
  */
 #ifndef PC_BASE_H
 #define PC_BASE_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -173,5 +175,70 @@ void stats_sum_range(unsigned first, size_t n, uint64_t *out);
 /* Reserves n slots for the life of the process: their first index, or -1
  * when fewer are left. */
 long stats_reserve(size_t n);
+
+/* ---- log (log.c) ------------------------------------------------------------ */
+
+/* One record = one line = one write(2) from a bounded stack buffer (no
+ * malloc), to stderr or log_file. JSON: {"ts","level","component","msg",
+ * fields...}; text: "ts level component: msg key=value ...". Callers never
+ * pass a password, a token or a secret. Thread-safe once configured. */
+enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
+enum log_format { LOG_FORMAT_AUTO, LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
+
+#define LOG_LINE_MAX 16384 /* a record, escaped; longer ones are cut and say so */
+#define LOG_MSG_MAX 1024   /* the msg, formatted (long texts go in a field) */
+#define LOG_TS_MAX 32
+
+enum log_field_type { LOG_F_STR, LOG_F_INT, LOG_F_BOOL };
+struct log_field {
+	const char *key;
+	enum log_field_type type;
+	const char *str;   /* LOG_F_STR; NULL: JSON null */
+	long long num;     /* LOG_F_INT, LOG_F_BOOL */
+};
+#define LOG_STR(k, v) { .key = (k), .type = LOG_F_STR, .str = (v) }
+#define LOG_INT(k, v) { .key = (k), .type = LOG_F_INT, .num = (long long)(v) }
+#define LOG_BOOL(k, v) { .key = (k), .type = LOG_F_BOOL, .num = (v) ? 1 : 0 }
+/* An array of fields as log_emit's two arguments. */
+#define LOG_FIELDS(a) (a), (sizeof(a) / sizeof((a)[0]))
+
+/* "debug", "info", "warn", "error"; "json", "text", "auto" (or ""). */
+bool log_level_parse(const char *s, enum log_level *out);
+bool log_format_parse(const char *s, enum log_format *out);
+const char *log_level_name(enum log_level lv);
+/* Sets the minimum level, the format (AUTO: text on a terminal, else JSON)
+ * and the sink: path, opened for appending, or stderr when NULL or "".
+ * Call before threads start. PC_EINVAL with why when path cannot be opened. */
+enum pc_err log_configure(enum log_level min, enum log_format fmt, const char *path,
+			  char *why, size_t whysz);
+/* Opens log_file again (after it was moved away: SIGHUP); the old
+ * descriptor is replaced atomically under the writers. PC_OK when the log
+ * is stderr; PC_EINTERNAL when the file cannot be opened (the old one stays). */
+enum pc_err pc_log_reopen(void);
+enum log_format log_format_get(void); /* JSON or TEXT, never AUTO */
+bool log_enabled(enum log_level lv);
+
+void log_emit(enum log_level lv, const char *component, const struct log_field *fields,
+	      size_t nfields, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void log_emitv(enum log_level lv, const char *component, const struct log_field *fields,
+	       size_t nfields, const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+#define log_debug(comp, ...) log_emit(LOG_LEVEL_DEBUG, (comp), NULL, 0, __VA_ARGS__)
+#define log_info(comp, ...) log_emit(LOG_LEVEL_INFO, (comp), NULL, 0, __VA_ARGS__)
+#define log_warn(comp, ...) log_emit(LOG_LEVEL_WARN, (comp), NULL, 0, __VA_ARGS__)
+#define log_error(comp, ...) log_emit(LOG_LEVEL_ERROR, (comp), NULL, 0, __VA_ARGS__)
+
+/* The pieces, for records built elsewhere (the access log): one record into
+ * buf (bufsz > 64), returning its length, newline included; the timestamp;
+ * JSON string escaping of s[0..n) into dst (always terminated; *cut set
+ * when it did not all fit; never splits a character); one write. */
+size_t log_format_record(char *buf, size_t bufsz, enum log_format fmt, enum log_level lv,
+			 const char *component, const struct log_field *fields, size_t nfields,
+			 const char *msg);
+void log_timestamp(char out[LOG_TS_MAX]);
+size_t log_escape(char *dst, size_t dstsz, const char *s, size_t n, bool *cut);
+void log_write_line(const char *line, size_t len);
+/* url with the password of its userinfo and of any password= parameter
+ * replaced by "***": postgres://u:***@h/db. Cut to outsz - 1 bytes. */
+void log_redact_url(const char *url, char *out, size_t outsz);
 
 #endif /* PC_BASE_H */

@@ -216,7 +216,7 @@ int main(int argc, char **argv)
 		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
 	}
 	if (strcmp(argv[1], "--version") == 0) {
-		printf("portcullis 0.1.0\n");
+		printf("portcullis %s\n", PC_VERSION);
 		return CLI_EXIT_OK;
 	}
 	if (argc > CLI_ARGS_MAX) {

@@ -3,7 +3,12 @@
  * SIGINT or SIGTERM, then stop cleanly (in-flight requests finish).
  *
  * Signals are blocked in every thread (the mask is inherited) and taken by
- * sigwait here, so no handler runs inside library code.
+ * sigwait here, so no handler runs inside library code. SIGHUP reopens
+ * log_file (after logrotate moved it away).
+ *
+ * What serve prints is a log stream (log_format, log_file): records from the
+ * moment the configuration is read. Only a bad configuration, found before
+ * the log is set up, is told as plain text.
  */
 #include <malloc.h>
 #include <signal.h>
@@ -24,6 +29,18 @@ static void serve_help(void)
 
 #define SERVE_TRIM_PERIOD_S 5
 
+/* A failure to start, as an error record: "<what>: <error>: <detail>". */
+static void serve_report(const char *what, enum pc_err err, const struct pc_errinfo *ei)
+{
+	char line[320];
+
+	if (ei != NULL && (ei->detail[0] != '\0' || ei->code != PC_V_NONE))
+		log_error("serve", "%s: %s: %s", what, pc_strerror(err),
+			  pc_errinfo_describe(ei, line, sizeof(line)));
+	else
+		log_error("serve", "%s: %s", what, pc_strerror(err));
+}
+
 /* Whether a face sends its session cookie without Secure. */
 static bool serve_insecure_cookie(const struct pc_config *cfg)
 {
@@ -36,10 +53,80 @@ static bool serve_insecure_cookie(const struct pc_config *cfg)
 	return false;
 }
 
+/* The faces and routers the routes of cfg mount, as "a,b,c" lists, for the
+ * start-up record. */
+struct serve_mounted {
+	char faces[256];
+	char routers[1024];
+};
+
+static void serve_add_name(char *list, size_t size, const char *name)
+{
+	size_t n = strlen(name), len = strlen(list);
+	const char *p = list;
+
+	if (n == 0)
+		return;
+	while (*p != '\0') { /* already listed? */
+		size_t k = strcspn(p, ",");
+
+		if (k == n && memcmp(p, name, n) == 0)
+			return;
+		p += k + (p[k] == ',');
+	}
+	if (len + n + 2 > size)
+		return;
+	if (len > 0)
+		list[len++] = ',';
+	memcpy(list + len, name, n + 1);
+}
+
+static void serve_note_route(const char *method, const char *path, const char *face,
+			     const char *router, void *arg)
+{
+	struct serve_mounted *m = arg;
+	char both[160];
+
+	(void)method;
+	(void)path;
+	serve_add_name(m->faces, sizeof(m->faces), face);
+	if (router[0] != '\0' && snprintf(both, sizeof(both), "%s/%s", face, router) > 0)
+		serve_add_name(m->routers, sizeof(m->routers), both);
+}
+
+/* The start-up record: what runs, where, on what (the database URL with its
+ * password hidden). */
+static void serve_log_start(const struct pc_config *cfg, const struct serve_mounted *m)
+{
+	char db[sizeof(cfg->database_url)], listen[sizeof(cfg->host) + 32];
+	const char *fmt = log_format_get() == LOG_FORMAT_TEXT ? "text" : "json";
+
+	log_redact_url(cfg->database_url, db, sizeof(db));
+	snprintf(listen, sizeof(listen), "http://%s:%d", cfg->host, cfg->port);
+	const struct log_field f[] = {
+		LOG_STR("version", PC_VERSION), LOG_STR("database", db),
+		LOG_STR("listen", listen),      LOG_STR("faces", m->faces),
+		LOG_STR("routers", m->routers), LOG_STR("log_format", fmt),
+		LOG_STR("log_level", cfg->log_level),
+	};
+	log_emit(LOG_LEVEL_INFO, "serve", LOG_FIELDS(f), "portcullis %s listening on %s",
+		 PC_VERSION, listen);
+}
+
+/* SIGHUP: log_file again (logrotate moved the old one away). */
+static void serve_reopen_log(const struct pc_config *cfg)
+{
+	if (pc_log_reopen() != PC_OK)
+		log_error("serve", "SIGHUP: cannot reopen log_file %s; still writing the old one",
+			  cfg->log_file);
+	else
+		log_info("serve", "SIGHUP: log reopened");
+}
+
 /* Waits for SIGINT or SIGTERM; meanwhile, every few seconds, returns the
  * pages malloc holds free (argon2 buffers after a login flood, connection
  * pools after a burst) to the OS, so an idle server is small again. */
-static int serve_wait(const sigset_t *set)
+static int serve_wait(const sigset_t *set, const struct pc_config *cfg)
 {
 	const struct timespec period = { SERVE_TRIM_PERIOD_S, 0 };
 	int sig;
@@ -48,6 +135,10 @@ static int serve_wait(const sigset_t *set)
 		sig = sigtimedwait(set, NULL, &period);
 		if (sig < 0)
 			malloc_trim(0);
+		if (sig == SIGHUP) {
+			serve_reopen_log(cfg);
+			sig = -1;
+		}
 	} while (sig < 0);
 	return sig;
 }
@@ -55,6 +146,7 @@ static int serve_wait(const sigset_t *set)
 int cli_serve(int argc, char **argv)
 {
 	struct pc_errinfo ei = { 0 };
+	struct serve_mounted mounted = { "", "" };
 	struct pc_config cfg;
 	struct pc_server *server;
 	struct pc_router *routes;
@@ -66,6 +158,11 @@ int cli_serve(int argc, char **argv)
 	rc = cli_settings_only(argc, argv, "serve", serve_help, &cfg);
 	if (rc >= 0)
 		return rc;
+	err = config_log_open(&cfg, &ei);
+	if (err != PC_OK) {
+		cli_report("cannot open the log", err, &ei);
+		return cli_exit_for(err, &ei);
+	}
 	/* Few malloc arenas keep per-thread caches small. argon2's buffers are
 	 * reused from the heap while logins pour in (no page faults per hash),
 	 * and serve_wait() gives free memory back to the OS once they stop. */
@@ -73,6 +170,7 @@ int cli_serve(int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -80,27 +178,29 @@ int cli_serve(int argc, char **argv)
 	 * error, reported before the database is opened or made. */
 	err = router_new(&cfg, faces_all, faces_count, &routes, &ei);
 	if (err != PC_OK) {
-		cli_report("cannot mount the routes", err, &ei);
+		serve_report("cannot mount the routes", err, &ei);
 		return cli_exit_for(err, &ei);
 	}
+	if (router_each(routes, serve_note_route, &mounted) != PC_OK)
+		memcpy(mounted.faces, "?", 2);
 	router_free(routes);
 	err = pc_ctx_open(&cfg, &ctx, &ei);
 	if (err != PC_OK) {
-		cli_report("cannot start", err, &ei);
+		serve_report("cannot start", err, &ei);
 		return cli_exit_for(err, &ei);
 	}
 	err = server_start(ctx, faces_all, faces_count, &server, &ei);
 	if (err != PC_OK) {
-		cli_report("cannot listen", err, &ei);
+		serve_report("cannot listen", err, &ei);
 		pc_ctx_free(ctx);
 		return CLI_EXIT_FAIL;
 	}
-	fprintf(stderr, "portcullis: listening on http://%s:%d\n", cfg.host, cfg.port);
+	serve_log_start(&cfg, &mounted);
 	if (cfg.database_url[0] != '\0' && strncmp(cfg.database_url, "sqlite:", 7) == 0 &&
 	    serve_insecure_cookie(&cfg))
-		fprintf(stderr, "portcullis: warning: cookie_secure=false: development only\n");
-	sig = serve_wait(&set);
-	fprintf(stderr, "portcullis: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+		log_warn("serve", "cookie_secure=false: development only");
+	sig = serve_wait(&set, &cfg);
+	log_info("serve", "%s received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	server_stop(server);
 	pc_ctx_free(ctx);
 	return CLI_EXIT_OK;

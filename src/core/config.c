@@ -335,7 +335,11 @@ static const struct config_row settings[] = {
 	S_BOOL(requires_verification, "false", "unverified users cannot log in"),
 	S_STR(bootstrap_admin_email, "", NULL, NULL, "superuser created at start-up when absent"),
 	S_STR(bootstrap_admin_password, "", NULL, NULL, "its password"),
-	S_BOOL(access_log, "true", "one JSON line per request on stderr"),
+	S_BOOL(access_log, "true", "one log line per request"),
+	S_STR(log_level, "info", "debug|info|warn|error", NULL, "the least level a log record needs"),
+	S_STR(log_format, "auto", "auto|json|text", NULL,
+	      "log records as JSON lines or text; auto: text on a terminal, else JSON"),
+	S_STR(log_file, "", NULL, NULL, "file the log is appended to (SIGHUP reopens it); empty: stderr"),
 	S_STR(smtp_url, "", NULL, check_smtp_url,
 	      "smtp://host:port or smtps://host:port; empty: mail is written to the log (development)"),
 	S_BOOL(smtp_starttls, "false", "smtp://: require STARTTLS before sending"),
@@ -1060,4 +1064,23 @@ void pc_config_print_help(FILE *out)
 			var[j] = ascii_upper(var[j]);
 		fprintf(out, "  %-30s %s\n      %s\n", flag, var, oauth_rows[i].help);
 	}
+}
+
+/* ---- the log -------------------------------------------------------------------------- */
+
+enum pc_err config_log_open(const struct pc_config *cfg, struct pc_errinfo *ei)
+{
+	enum log_level lv = LOG_LEVEL_INFO;
+	enum log_format fmt = LOG_FORMAT_AUTO;
+	char why[256 + PC_CFG_STR];
+
+	if (!log_level_parse(cfg->log_level, &lv) || !log_format_parse(cfg->log_format, &fmt)) {
+		pc_errinfo_setf(ei, "config", "log_level", PC_V_PATTERN, "log_level or log_format");
+		return PC_EINVAL;
+	}
+	if (log_configure(lv, fmt, cfg->log_file, why, sizeof(why)) != PC_OK) {
+		pc_errinfo_setf(ei, "config", "log_file", PC_V_IO, "%s", why);
+		return PC_EINVAL;
+	}
+	return PC_OK;
 }

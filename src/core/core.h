@@ -91,6 +91,11 @@ const void *config_layer_get(const struct pc_config *cfg, const struct config_la
 /* A row of the layer by name, or NULL (mount prefixes, at start-up). */
 const struct config_row *config_layer_row(const struct config_layer *l, const char *name);
 
+/* Sets up the log (base/log.c) from log_level, log_format and log_file:
+ * `serve` does, before it logs anything. PC_EINVAL with ei when log_file
+ * cannot be opened for appending. */
+enum pc_err config_log_open(const struct pc_config *cfg, struct pc_errinfo *ei);
+
 /* Leaf checks that rows share (config.c). */
 const char *config_check_http_url(const char *v);   /* http:// or https://, no quotes */
 const char *config_check_prefix(const char *v);     /* "" or /a/b, no trailing '/' */

@@ -124,8 +124,8 @@ static enum pc_err jwt_key_settle(struct pc_ctx *ctx, struct pc_errinfo *ei)
 			return err;
 		}
 		if (!ctx->cfg.quiet_dev_defaults)
-			fprintf(stderr, "portcullis: warning: no jwt_secret configured; using a "
-					"generated secret kept in the database (development default)\n");
+			log_warn("config", "no jwt_secret configured; using a "
+					"generated secret kept in the database (development default)");
 		secret = stored;
 	}
 	k->len = strlen(secret);
@@ -166,7 +166,7 @@ static enum pc_err bootstrap_admin(struct pc_ctx *ctx, struct pc_errinfo *ei)
 	if (err == PC_EEXISTS) /* another instance created it first */
 		return PC_OK;
 	if (err == PC_OK)
-		fprintf(stderr, "portcullis: created bootstrap superuser %s\n", u.email);
+		log_info("users", "created bootstrap superuser %s", u.email);
 	return err;
 }
 
@@ -196,7 +196,7 @@ static void housekeeping_round(struct pc_ctx *ctx, int64_t *next)
 			continue;
 		err = job->run(ctx, time_now());
 		if (err != PC_OK)
-			fprintf(stderr, "portcullis: housekeeping: purge of %s failed (%s)\n", job->name,
+			log_error("housekeeping", "purge of %s failed (%s)", job->name,
 				pc_strerror(err));
 		next[i] = mono_s() + job->interval_s;
 	}

@@ -232,12 +232,12 @@ static int keys_load_row(const struct pc_signing_key_row *k, void *arg)
 	e = &l->v[l->n];
 	if (keys_entry_from_pem(e, k->alg, k->private_pem, strlen(k->private_pem),
 				l->ctx->cfg.jwt_audience) != PC_OK) {
-		fprintf(stderr, "portcullis: signing key %s (%s) does not load; skipped\n", k->kid,
+		log_warn("keys", "signing key %s (%s) does not load; skipped", k->kid,
 			k->alg);
 		return 0;
 	}
 	if (strcmp(e->key.kid, k->kid) != 0) {
-		fprintf(stderr, "portcullis: signing key %s: its thumbprint differs; skipped\n",
+		log_warn("keys", "signing key %s: its thumbprint differs; skipped",
 			k->kid);
 		jwt_key_close(&e->key);
 		return 0;

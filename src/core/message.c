@@ -581,21 +581,27 @@ out_free:
 	return e;
 }
 
-/* The development default: the mail, link included, goes to the log. */
+/* The development default: the mail, link included, goes to the log as one
+ * record, its text in the field "mail" (escaped: one line). */
 static enum pc_err message_send_log(struct outbox_attempt *a)
 {
 	const struct pc_outbox_row *row = a->row;
+	char text[sizeof(row->recipient) + sizeof(row->subject) + sizeof(row->body_text) + 32];
 
 	if (has_crlf(row->recipient) || has_crlf(row->subject)) {
 		snprintf(a->error, sizeof(a->error), "a header holds CR or LF");
 		return PC_EINVAL;
 	}
-	flockfile(stderr);
-	fprintf(stderr,
-		"portcullis: mail (no smtp_url: written here instead of sent; development default)\n"
-		"To: %s\nSubject: %s\n\n%s\n-- end of mail --\n",
-		row->recipient, row->subject, row->body_text);
-	funlockfile(stderr);
+	snprintf(text, sizeof(text), "To: %s\nSubject: %s\n\n%s", row->recipient, row->subject,
+		 row->body_text);
+	const struct log_field f[] = {
+		LOG_INT("outbox_id", row->id),
+		LOG_STR("to", row->recipient),
+		LOG_STR("subject", row->subject),
+		LOG_STR("mail", text),
+	};
+	log_emit(LOG_LEVEL_INFO, "mail", LOG_FIELDS(f),
+		 "mail written here instead of sent (no smtp_url: development default)");
 	return PC_OK;
 }
 

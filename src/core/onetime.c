@@ -585,8 +585,8 @@ static enum pc_err ot_after_register(struct pc_ctx *ctx, const struct pc_user *u
 		ot_batch_free(b);
 	}
 	if (err != PC_OK)
-		fprintf(stderr, "portcullis: after the registration of user %s: cannot write its "
-			"mail or event: %s\n", u->id, pc_strerror(err));
+		log_error("mail", "after the registration of user %s: cannot write its "
+			"mail or event: %s", u->id, pc_strerror(err));
 	return err;
 }
 

@@ -102,7 +102,9 @@ static int64_t retry_delay(const struct pc_config *cfg, int64_t attempts)
 	return d < cfg->mail_retry_max_seconds ? d : cfg->mail_retry_max_seconds;
 }
 
-/* Records the outcome of one attempt on the claimed row. */
+/* Records the outcome of one attempt on the claimed row, and logs it: a
+ * success (info), a retry (warn) or the end (error), each with the row's id
+ * and the attempt's number. */
 static void outbox_record(struct pc_mailer *m, const struct pc_outbox_row *row, enum pc_err result,
 			  const char *error)
 {
@@ -113,11 +115,17 @@ static void outbox_record(struct pc_mailer *m, const struct pc_outbox_row *row, 
 	enum pc_err err;
 
 	if (result == PC_OK) {
+		const struct log_field f[] = {
+			LOG_INT("outbox_id", row->id),
+			LOG_INT("attempt", row->attempts),
+		};
+
+		log_emit(LOG_LEVEL_INFO, row->kind, LOG_FIELDS(f), "%s delivered", row->kind);
 		err = STORE_CALL(st, outbox_sent, row->id, now);
 		if (err != PC_OK)
-			fprintf(stderr, "portcullis: mail: outbox row %lld was delivered but cannot "
-				"be marked sent (%s): it may be delivered again\n",
-				(long long)row->id, pc_strerror(err));
+			log_emit(LOG_LEVEL_ERROR, row->kind, LOG_FIELDS(f),
+				 "delivered but cannot be marked sent (%s): it may be delivered again",
+				 pc_strerror(err));
 		return;
 	}
 	if (result == PC_EBUSY) { /* interrupted by stopping: due again at once */
@@ -129,17 +137,36 @@ static void outbox_record(struct pc_mailer *m, const struct pc_outbox_row *row, 
 		give_up = result == PC_EINVAL ||
 			  (cfg->mail_max_attempts > 0 && row->attempts >= cfg->mail_max_attempts);
 	}
+	const struct log_field f[] = {
+		LOG_INT("outbox_id", row->id),
+		LOG_INT("attempt", row->attempts),
+		LOG_STR("error", error),
+		LOG_INT("retry_in_s", give_up ? -1 : next - now),
+	};
 	if (give_up)
-		fprintf(stderr, "portcullis: mail: %s outbox row %lld given up after %lld attempts: %s\n",
-			row->kind, (long long)row->id, (long long)row->attempts, error);
-	else if (result != PC_EBUSY)
-		fprintf(stderr, "portcullis: mail: %s outbox row %lld, attempt %lld failed: %s; "
-			"next in %lld s\n", row->kind, (long long)row->id, (long long)row->attempts,
-			error, (long long)(next - now));
+		log_emit(LOG_LEVEL_ERROR, row->kind, LOG_FIELDS(f) - 1,
+			 "%s given up after %lld attempts", row->kind, (long long)row->attempts);
+	else if (result == PC_EBUSY)
+		log_emit(LOG_LEVEL_INFO, row->kind, LOG_FIELDS(f),
+			 "%s attempt interrupted by the stop; due again at the next start", row->kind);
+	else
+		log_emit(LOG_LEVEL_WARN, row->kind, LOG_FIELDS(f),
+			 "%s attempt failed; next in %lld s", row->kind, (long long)(next - now));
 	err = STORE_CALL(st, outbox_failed, row->id, now, next, error, give_up);
 	if (err != PC_OK)
-		fprintf(stderr, "portcullis: mail: cannot record a failed attempt (%s)\n",
-			pc_strerror(err));
+		log_emit(LOG_LEVEL_ERROR, row->kind, LOG_FIELDS(f) - 1,
+			 "cannot record a failed attempt (%s)", pc_strerror(err));
+}
+
+static void outbox_log_attempt(const struct pc_outbox_row *row)
+{
+	const struct log_field f[] = {
+		LOG_INT("outbox_id", row->id),
+		LOG_INT("attempt", row->attempts),
+		LOG_STR("subject", row->subject),
+	};
+
+	log_emit(LOG_LEVEL_INFO, row->kind, LOG_FIELDS(f), "%s attempt", row->kind);
 }
 
 /* Delivers every due row, one claim at a time, until none is due or stop. */
@@ -166,6 +193,7 @@ static void outbox_drain(struct pc_mailer *m)
 			return; /* taken by another sender meanwhile, or the store failed */
 		a.now = now;
 		a.error[0] = '\0';
+		outbox_log_attempt(row);
 		err = outbox_deliver(&a);
 		if (err == PC_EBUSY)
 			snprintf(a.error, sizeof(a.error), "interrupted: the server stopped");
@@ -255,12 +283,12 @@ enum pc_err mail_open(struct pc_ctx *ctx, struct pc_errinfo *ei)
 	if (cfg->quiet_dev_defaults) /* not the server (the CLI's other commands) */
 		return PC_OK;
 	if (cfg->smtp_url[0] == '\0')
-		fprintf(stderr, "portcullis: warning: no smtp_url: mail is written to the log, "
-			"not sent (development default)\n");
+		log_warn("mail", "no smtp_url: mail is written to the log, "
+			"not sent (development default)");
 	else if (cfg->smtp_username[0] != '\0' && strncmp(cfg->smtp_url, "smtp://", 7) == 0 &&
 		 !cfg->smtp_starttls)
-		fprintf(stderr, "portcullis: warning: SMTP login over smtp:// without "
-			"smtp_starttls: the password crosses the network in clear\n");
+		log_warn("mail", "SMTP login over smtp:// without "
+			"smtp_starttls: the password crosses the network in clear");
 	return PC_OK;
 }
 

@@ -1,27 +1,27 @@
 /*
- * accesslog.c - request ids and the one JSON line per request.
+ * accesslog.c - request ids and the one log line per request.
  *
- * Owns nothing. A line is built in a stack buffer and written to stderr
- * with a single write(2), so lines from concurrent threads never interleave
- * (writes of this size to a pipe or file are not split).
+ * Owns nothing. A line is built in a stack buffer (http_access_log_format
+ * fills the caller's) in the log's format (log_format, base/log.c) and
+ * written to the log's sink (stderr or log_file) with a single write(2), so
+ * lines from concurrent threads never interleave (writes of this size to a
+ * pipe or file are not split).
  *
  * What a line holds, and nothing else:
- *   {"ts": "2024-05-01T12:00:00.123Z", "rid", "method", "path" (no query
- *    string, escaped, first 256 bytes), "status", "dur_ms", "ip",
- *    "user" (user id or null)}
+ *   {"ts": "2024-05-01T12:00:00.123Z", "level": "info", "msg": "request",
+ *    "rid", "method", "path" (no query string, escaped, first 256 bytes),
+ *    "status", "dur_ms", "ip", "user" (user id or null)}
+ * or, as text: "<ts> info  access: GET /path 200 1.234ms rid=... ip=... user=-".
  * Never headers, bodies, cookies, query strings or tokens: they carry
  * credentials.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "http/internal.h"
 
-#define LOG_PATH_MAX 256
-#define LOG_LINE_MAX 4096
+#define ACCESS_PATH_MAX 256
+#define ACCESS_LINE_MAX 4096
 
 /* ---- request id ---------------------------------------------------------------- */
 
@@ -106,80 +106,58 @@ size_t http_json_escape(char *dst, size_t dstsz, const char *s, size_t n)
 
 /* ---- lines ------------------------------------------------------------------------- */
 
-/* "2024-05-01T12:00:00.123Z" */
-static void log_ts(char out[32])
+size_t http_access_log_format(const struct http_exchange *x, enum log_format fmt, char *line,
+			      size_t size)
 {
-	int64_t ms = time_now_ms();
-	time_t secs = (time_t)(ms / 1000);
-	struct tm tm;
+	const struct pc_req *req = &x->req;
+	char ts[LOG_TS_MAX], method[64], path[ACCESS_PATH_MAX * 6 + 1];
+	char user[3 * (PC_ID_LEN + 1) + 3];
+	int64_t dur = time_mono_us() - x->t0_us;
+	const char *p = req->path != NULL ? req->path : "";
+	bool json = fmt != LOG_FORMAT_TEXT;
+	int n;
 
-	if (gmtime_r(&secs, &tm) == NULL ||
-	    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		     (int)(ms % 1000)) < 0)
-		out[0] = '\0';
-}
+	log_timestamp(ts);
+	http_json_escape(method, sizeof(method), req->method != NULL ? req->method : "",
+			 req->method != NULL ? strnlen(req->method, 16) : 0);
+	http_json_escape(path, sizeof(path), p, strnlen(p, ACCESS_PATH_MAX));
+	if (req->user != NULL) {
+		size_t q = json ? 1 : 0;
 
-/* One write; a short write to stderr is retried, other errors are dropped. */
-static void log_write(const char *line, size_t len)
-{
-	ssize_t w;
-
-	while (len > 0) {
-		w = write(STDERR_FILENO, line, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		line += w;
-		len -= (size_t)w;
+		user[0] = '"';
+		n = (int)http_json_escape(user + q, sizeof(user) - 2, req->user->id,
+					  strnlen(req->user->id, PC_ID_LEN));
+		if (json) {
+			user[n + 1] = '"';
+			user[n + 2] = '\0';
+		}
+	} else {
+		memcpy(user, json ? "null" : "-", json ? 5 : 2);
 	}
+	if (json)
+		n = snprintf(line, size,
+			     "{\"ts\":\"%s\",\"level\":\"info\",\"msg\":\"request\",\"rid\":\"%s\","
+			     "\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,\"dur_ms\":%lld.%03lld,"
+			     "\"ip\":\"%s\",\"user\":%s}\n",
+			     ts, req->request_id, method, path, x->sent_status,
+			     (long long)(dur / 1000), (long long)(dur % 1000), x->ip, user);
+	else
+		n = snprintf(line, size,
+			     "%s info  access: %s %s %d %lld.%03lldms rid=%s ip=%s user=%s\n", ts,
+			     method, path, x->sent_status, (long long)(dur / 1000),
+			     (long long)(dur % 1000), req->request_id, x->ip, user);
+	if (n <= 0 || size == 0)
+		return 0;
+	if ((size_t)n >= size) { /* cut: still one line */
+		line[size - 2] = '\n';
+		return size - 1;
+	}
+	return (size_t)n;
 }
 
 void http_access_log(const struct http_exchange *x)
 {
-	const struct pc_req *req = &x->req;
-	char ts[32], method[64], path[LOG_PATH_MAX * 6 + 1], user[3 * (PC_ID_LEN + 1) + 3];
-	char line[LOG_LINE_MAX];
-	int64_t dur = time_mono_us() - x->t0_us;
-	const char *p = req->path != NULL ? req->path : "";
-	int n;
+	char line[ACCESS_LINE_MAX];
 
-	log_ts(ts);
-	http_json_escape(method, sizeof(method), req->method != NULL ? req->method : "",
-			 req->method != NULL ? strnlen(req->method, 16) : 0);
-	http_json_escape(path, sizeof(path), p, strnlen(p, LOG_PATH_MAX));
-	if (req->user != NULL) {
-		user[0] = '"';
-		n = (int)http_json_escape(user + 1, sizeof(user) - 2, req->user->id,
-					  strnlen(req->user->id, PC_ID_LEN));
-		user[n + 1] = '"';
-		user[n + 2] = '\0';
-	} else {
-		memcpy(user, "null", 5);
-	}
-	n = snprintf(line, sizeof(line),
-		     "{\"ts\":\"%s\",\"rid\":\"%s\",\"method\":\"%s\",\"path\":\"%s\","
-		     "\"status\":%d,\"dur_ms\":%lld.%03lld,\"ip\":\"%s\",\"user\":%s}\n",
-		     ts, req->request_id, method, path, x->sent_status, (long long)(dur / 1000),
-		     (long long)(dur % 1000), x->ip, user);
-	if (n <= 0)
-		return;
-	log_write(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
-
-void http_log_event(const char *level, const char *msg)
-{
-	char ts[32], esc[1024], line[1200];
-	size_t mlen = strlen(msg);
-	int n;
-
-	while (mlen > 0 && (msg[mlen - 1] == '\n' || msg[mlen - 1] == '\r'))
-		mlen--;
-	log_ts(ts);
-	http_json_escape(esc, sizeof(esc), msg, mlen);
-	n = snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n", ts,
-		     level, esc);
-	if (n > 0)
-		log_write(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+	log_write_line(line, http_access_log_format(x, log_format_get(), line, sizeof(line)));
 }

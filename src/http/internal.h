@@ -178,10 +178,11 @@ void http_request_id_set(struct pc_req *req, const char *incoming);
  * than split an escape. Returns the length written. */
 size_t http_json_escape(char *dst, size_t dstsz, const char *s, size_t n);
 
-/* One JSON line on stderr for the finished exchange, with one write(2). */
+/* The log line of the finished exchange, in fmt, into line (size bytes at
+ * most, newline included, cut if need be): its length. No allocation. */
+size_t http_access_log_format(const struct http_exchange *x, enum log_format fmt, char *line,
+			      size_t size);
+/* That line to the log's sink with one write(2). */
 void http_access_log(const struct http_exchange *x);
-
-/* One JSON line on stderr: {"ts", "level", "msg"} (server events). */
-void http_log_event(const char *level, const char *msg);
 
 #endif /* PC_HTTP_INTERNAL_H */

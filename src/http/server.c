@@ -949,7 +949,7 @@ static void server_on_mhd_log(void *cls, const char *fmt, va_list ap)
 	if (atomic_load_explicit(&s->starting, memory_order_relaxed))
 		if (snprintf(s->start_err, sizeof(s->start_err), "%s", msg) < 0)
 			s->start_err[0] = '\0';
-	http_log_event("error", msg);
+	log_error("http", "%s", msg);
 }
 
 /* ---- start and stop -------------------------------------------------------------------- */

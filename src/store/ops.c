@@ -152,8 +152,8 @@ static enum pc_err q_text(struct q *q, int col, char *out, size_t outsz)
 		return PC_OK;
 	}
 	if (n >= outsz) {
-		fprintf(stderr, "portcullis: %s: column %s holds %zu bytes, more than its "
-			"field (%zu) in: %.80s\n", q->d->name, store_stmt_cols[q->id].names[col], n,
+		log_error("store", "%s: column %s holds %zu bytes, more than its "
+			"field (%zu) in: %.80s", q->d->name, store_stmt_cols[q->id].names[col], n,
 			outsz - 1, q->d->sql[q->id]);
 		return PC_ESTORE;
 	}
@@ -290,8 +290,8 @@ static enum pc_err migrate_keys_intact(struct pc_store *s)
 	enum pc_err err = q_value(s, STMT_FOREIGN_KEYS_BROKEN, NULL, 0, &broken, &found);
 
 	if (err == PC_OK && broken > 0) {
-		fprintf(stderr, "portcullis: %s: %lld references point at no row after the "
-			"migration\n", s->drv->name, (long long)broken);
+		log_error("store", "%s: %lld references point at no row after the "
+			"migration", s->drv->name, (long long)broken);
 		err = PC_ESTORE;
 	}
 	return err;
@@ -324,7 +324,7 @@ static enum pc_err migrate_one(struct pc_store *s, const struct pc_migration *m,
 		if (err == PC_OK && m->foreign_keys_off)
 			err = migrate_keys_intact(s);
 		if (err != PC_OK)
-			fprintf(stderr, "portcullis: %s: migration %03d_%s failed\n", s->drv->name,
+			log_error("store", "%s: migration %03d_%s failed", s->drv->name,
 				m->number, m->name);
 		if (err == PC_OK)
 			err = q_write(s, STMT_SCHEMA_INSERT, row, NARGS(row), NULL, NULL);

@@ -203,7 +203,7 @@ static enum pc_err text_rewrite(const char *sql, struct pg_text *t)
 	t->sql[o] = '\0';
 	return PC_OK;
 out_bad:
-	fprintf(stderr, "portcullis: postgres: parameters too many or too long in: %.80s\n", sql);
+	log_error("postgres", "parameters too many or too long in: %.80s", sql);
 	free(t->sql);
 	t->sql = NULL;
 	return PC_ESTORE;
@@ -245,11 +245,11 @@ static enum pc_err pg_error(struct pg_conn *c, const PGresult *res, struct pc_er
 		return PC_ENOTFOUND;
 	if (state == NULL || state_unavailable(state) || PQstatus(c->db) != CONNECTION_OK) {
 		c->broken = true;
-		fprintf(stderr, "portcullis: postgres: database unavailable (%s) in: %.80s\n",
+		log_error("postgres", "database unavailable (%s) in: %.80s",
 			state != NULL ? state : "no answer", what);
 		return PC_EUNAVAILABLE;
 	}
-	fprintf(stderr, "portcullis: postgres: %s (SQLSTATE %s) in: %.80s\n",
+	log_error("postgres", "%s (SQLSTATE %s) in: %.80s",
 		msg != NULL ? msg : "error", state, what);
 	return PC_ESTORE;
 }
@@ -317,7 +317,7 @@ static void pg_collect(struct pg_conn *c, PGresult **out)
 out_broken:
 	PQclear(keep);
 	if (PQstatus(db) == CONNECTION_OK && keep == NULL)
-		fprintf(stderr, "portcullis: postgres: no answer within %d ms\n", c->st->timeout_ms);
+		log_error("postgres", "no answer within %d ms", c->st->timeout_ms);
 	c->broken = true;
 }
 
@@ -385,7 +385,7 @@ static PGconn *db_connect(struct pg_store *st, char *msg, size_t msgsz, bool qui
 	why = db != NULL ? PQerrorMessage(db) : "out of memory";
 	n = strcspn(why, "\n");
 	if (!quiet)
-		fprintf(stderr, "portcullis: postgres: cannot connect: %.*s\n", (int)n, why);
+		log_error("postgres", "cannot connect: %.*s", (int)n, why);
 	if (msg != NULL)
 		snprintf(msg, msgsz, "cannot connect to PostgreSQL: %.*s", (int)n, why);
 	atomic_store(&st->base.gen_fd, -1);
@@ -495,8 +495,8 @@ static enum pc_err conn_get(struct pg_store *st, struct pg_conn **out, struct pc
 		if (pthread_cond_timedwait(&st->freed, &st->lock, &until) == ETIMEDOUT &&
 		    st->idle == NULL && st->nconns >= st->pool_size) {
 			pthread_mutex_unlock(&st->lock);
-			fprintf(stderr, "portcullis: postgres: no free connection within %d ms "
-				"(pool of %d)\n", st->timeout_ms, st->pool_size);
+			log_error("postgres", "no free connection within %d ms "
+				"(pool of %d)", st->timeout_ms, st->pool_size);
 			return PC_EBUSY;
 		}
 	}
@@ -560,14 +560,14 @@ static enum pc_err check_columns(struct pg_conn *c, enum store_stmt id, const PG
 	int i, n = PQnfields(desc);
 
 	if (n != want->n) {
-		fprintf(stderr, "portcullis: postgres: %d result columns, not %d, in: %.80s\n", n,
+		log_error("postgres", "%d result columns, not %d, in: %.80s", n,
 			want->n, c->st->text[id].sql);
 		return PC_ESTORE;
 	}
 	for (i = 0; i < n; i++) {
 		if (strcmp(PQfname(desc, i), want->names[i]) != 0) {
-			fprintf(stderr, "portcullis: postgres: result column %d is %s, not %s, in: "
-				"%.80s\n", i, PQfname(desc, i), want->names[i], c->st->text[id].sql);
+			log_error("postgres", "result column %d is %s, not %s, in: "
+				"%.80s", i, PQfname(desc, i), want->names[i], c->st->text[id].sql);
 			return PC_ESTORE;
 		}
 	}
@@ -630,7 +630,7 @@ static enum pc_err pg_prepare(struct pc_store *s, enum store_stmt id, struct sto
 	}
 	ps = &c->ps[id];
 	if (ps->ran || ps->bound != 0) {
-		fprintf(stderr, "portcullis: postgres: statement in use twice: %.80s\n",
+		log_error("postgres", "statement in use twice: %.80s",
 			st->text[id].sql);
 		conn_release(c);
 		return PC_ESTORE;
@@ -656,7 +656,7 @@ static enum pc_err pg_bind(struct store_ps *p, const struct store_arg *args, siz
 			if (strcmp(t->names[k], a->name) == 0)
 				break;
 		if (k == t->nparams) {
-			fprintf(stderr, "portcullis: postgres: no parameter %s in: %.80s\n", a->name,
+			log_error("postgres", "no parameter %s in: %.80s", a->name,
 				t->sql);
 			return PC_ESTORE;
 		}
@@ -677,7 +677,7 @@ static enum pc_err pg_bind(struct store_ps *p, const struct store_arg *args, siz
 	}
 	if ((size_t)t->nparams != n ||
 	    ps->bound != (t->nparams == 64 ? ~(uint64_t)0 : ((uint64_t)1 << t->nparams) - 1)) {
-		fprintf(stderr, "portcullis: postgres: %zu arguments for %d parameters in: %.80s\n",
+		log_error("postgres", "%zu arguments for %d parameters in: %.80s",
 			n, t->nparams, t->sql);
 		return PC_ESTORE;
 	}
@@ -822,7 +822,7 @@ static enum pc_err pg_commit(struct pc_store *s)
 		return err;
 	c->in_tx = false;
 	if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
-		fprintf(stderr, "portcullis: postgres: the transaction was rolled back\n");
+		log_error("postgres", "the transaction was rolled back");
 		err = PC_ESTORE;
 	} else if (c->wrote) {
 		gen_move(st);
@@ -925,7 +925,7 @@ static void *listener_main(void *arg)
 			}
 			failing = false;
 			listener_up(st, db);
-			fprintf(stderr, "portcullis: postgres: listening on %s again\n", PG_CHANNEL);
+			log_info("postgres", "listening on %s again", PG_CHANNEL);
 		}
 		struct pollfd p[2] = {
 			{ .fd = PQsocket(db), .events = POLLIN, .revents = 0 },
@@ -943,8 +943,8 @@ static void *listener_main(void *arg)
 			atomic_store(&st->base.gen_grace, true);
 			atomic_store(&st->base.gen_tracked, false);
 			atomic_store(&st->base.gen_fd, -1);
-			fprintf(stderr, "portcullis: postgres: lost %s; nothing new is cached "
-				"until it is back\n", PG_CHANNEL);
+			log_warn("postgres", "lost %s; nothing new is cached "
+				"until it is back", PG_CHANNEL);
 			PQfinish(db);
 			db = NULL;
 			continue;
@@ -969,7 +969,7 @@ static void pg_close(struct pc_store *s)
 	if (st->listener_started) {
 		atomic_store(&st->stopping, true);
 		if (write(st->wake[1], &one, 1) < 0)
-			fprintf(stderr, "portcullis: postgres: cannot wake the listener\n");
+			log_error("postgres", "cannot wake the listener");
 		pthread_join(st->listener, NULL);
 	}
 	pthread_setspecific(st->key, NULL);

@@ -107,7 +107,7 @@ static struct sqlite_store *sqlite_store_of(struct pc_store *s)
 static void db_log(sqlite3 *db, const char *what)
 {
 	stats_add(STAT_STORE_ERRORS, 1);
-	fprintf(stderr, "portcullis: sqlite: %s (code %d) in: %.80s\n", sqlite3_errmsg(db),
+	log_error("sqlite", "%s (code %d) in: %.80s", sqlite3_errmsg(db),
 		sqlite3_extended_errcode(db), what);
 }
 
@@ -237,8 +237,8 @@ static enum pc_err conn_open(struct sqlite_store *st, struct sqlite_conn **out,
 		goto out_fail;
 	}
 	if (!is_wal) {
-		fprintf(stderr, "portcullis: sqlite: WAL journal not available for %s; "
-			"concurrent requests will wait for each other\n", st->path);
+		log_warn("sqlite", "WAL journal not available for %s; "
+			"concurrent requests will wait for each other", st->path);
 		atomic_store(&st->base.gen_tracked, false);
 	} else {
 		sqlite3_wal_hook(c->db, conn_on_commit, st);
@@ -257,7 +257,7 @@ static enum pc_err conn_open(struct sqlite_store *st, struct sqlite_conn **out,
 	return PC_OK;
 
 out_fail:
-	fprintf(stderr, "portcullis: sqlite: %s\n", msg);
+	log_error("sqlite", "%s", msg);
 	pc_errinfo_setf(ei, NULL, "database_url", PC_V_STORE, "%s", msg);
 	conn_free(c);
 	return PC_ESTORE;
@@ -282,14 +282,14 @@ static enum pc_err stmt_check_columns(sqlite3_stmt *stmt, enum store_stmt id)
 	int i, n = sqlite3_column_count(stmt);
 
 	if (n != want->n) {
-		fprintf(stderr, "portcullis: sqlite: %d result columns, not %d, in: %.80s\n", n,
+		log_error("sqlite", "%d result columns, not %d, in: %.80s", n,
 			want->n, store_sql_sqlite[id]);
 		return PC_ESTORE;
 	}
 	for (i = 0; i < n; i++) {
 		if (strcmp(sqlite3_column_name(stmt, i), want->names[i]) != 0) {
-			fprintf(stderr, "portcullis: sqlite: result column %d is %s, not %s, in: "
-				"%.80s\n", i, sqlite3_column_name(stmt, i), want->names[i],
+			log_error("sqlite", "result column %d is %s, not %s, in: "
+				"%.80s", i, sqlite3_column_name(stmt, i), want->names[i],
 				store_sql_sqlite[id]);
 			return PC_ESTORE;
 		}
@@ -407,7 +407,7 @@ static enum pc_err bind_one(sqlite3_stmt *stmt, const struct store_arg *a)
 	enum pc_err err;
 
 	if (i == 0) {
-		fprintf(stderr, "portcullis: sqlite: no parameter %s in: %.80s\n", a->name,
+		log_error("sqlite", "no parameter %s in: %.80s", a->name,
 			sqlite3_sql(stmt));
 		return PC_ESTORE;
 	}
@@ -434,7 +434,7 @@ static enum pc_err sqlite_bind(struct store_ps *ps, const struct store_arg *args
 	for (k = 0; k < n && err == PC_OK; k++)
 		err = bind_one(stmt, &args[k]);
 	if (err == PC_OK && (size_t)sqlite3_bind_parameter_count(stmt) != n) {
-		fprintf(stderr, "portcullis: sqlite: %zu arguments for %d parameters in: %.80s\n",
+		log_error("sqlite", "%zu arguments for %d parameters in: %.80s",
 			n, sqlite3_bind_parameter_count(stmt), sqlite3_sql(stmt));
 		err = PC_ESTORE;
 	}
@@ -527,7 +527,7 @@ static enum pc_err sqlite_exec(struct pc_store *s, const char *sql)
 		return err;
 	if (sqlite3_exec(c->db, sql, NULL, NULL, &errmsg) == SQLITE_OK)
 		return PC_OK;
-	fprintf(stderr, "portcullis: sqlite: %s in: %.80s\n", errmsg != NULL ? errmsg : "failed",
+	log_error("sqlite", "%s in: %.80s", errmsg != NULL ? errmsg : "failed",
 		sql);
 	sqlite3_free(errmsg);
 	return PC_ESTORE;

@@ -68,7 +68,7 @@ enum pc_err store_open_conf(const char *url, const struct store_conf *conf, stru
 		if (strncmp(url, d->scheme, strlen(d->scheme)) != 0)
 			continue;
 		if (!driver_complete(d)) {
-			fprintf(stderr, "portcullis: the %s driver leaves a slot empty\n", d->name);
+			log_error("store", "the %s driver leaves a slot empty", d->name);
 			return PC_EINTERNAL;
 		}
 		return d->open(url, conf, out, ei);
