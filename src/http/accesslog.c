@@ -159,5 +159,7 @@ void http_access_log(const struct http_exchange *x)
 {
 	char line[ACCESS_LINE_MAX];
 
+	if (!log_enabled(LOG_LEVEL_INFO)) /* log_level=warn or error */
+		return;
 	log_write_line(line, http_access_log_format(x, log_format_get(), line, sizeof(line)));
 }
