@@ -116,7 +116,7 @@ def test_the_database_password_is_hidden_in_the_start_up_record(server_factory):
     password = PG_BASE_URL.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
     text = srv.stderr_text()
     assert password not in text
-    assert re.search(r"database=postgres(ql)?://[^:@ ]+:\*\*\*@", text), text
+    assert re.search(r"database=\"?postgres(ql)?://[^:@ ]+:\*\*\*@", text), text
 
 
 def test_log_level_warn_hides_info_records(server_factory):

@@ -1,0 +1,143 @@
+/*
+ * test_log.c - the log's records (base/log.c): JSON and text shapes,
+ * escaping (controls, quotes, invalid UTF-8), the cut of a record too long
+ * for its buffer, levels, and the password hidden in a database URL.
+ */
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "base/base.h"
+
+static size_t rec(char *buf, size_t size, enum log_format fmt, const char *msg,
+		  const struct log_field *f, size_t n)
+{
+	size_t len = log_format_record(buf, size, fmt, LOG_LEVEL_WARN, "mail", f, n, msg);
+
+	cr_assert_eq(len, strlen(buf));
+	cr_assert(len > 0 && buf[len - 1] == '\n');
+	cr_assert_null(memchr(buf, '\n', len - 1), "one line: %s", buf);
+	return len;
+}
+
+Test(log, a_json_record_holds_ts_level_component_msg_and_typed_fields)
+{
+	char buf[512];
+	const struct log_field f[] = {
+		LOG_INT("outbox_id", 42), LOG_STR("error", "smtp: \"no\"\r\n"),
+		LOG_BOOL("final", true), LOG_STR("user", NULL),
+	};
+
+	rec(buf, sizeof(buf), LOG_FORMAT_JSON, "attempt failed\n", LOG_FIELDS(f));
+	cr_assert(strncmp(buf, "{\"ts\":\"", 7) == 0, "%s", buf);
+	cr_assert(buf[30] == 'Z' && buf[31] == '"', "%s", buf);
+	cr_assert_str_eq(buf + 32,
+			 ",\"level\":\"warn\",\"component\":\"mail\",\"msg\":\"attempt failed\","
+			 "\"outbox_id\":42,\"error\":\"smtp: \\\"no\\\"\\r\\n\",\"final\":true,"
+			 "\"user\":null}\n");
+}
+
+Test(log, a_text_record_is_one_readable_line_with_key_value_fields)
+{
+	char buf[512];
+	const struct log_field f[] = {
+		LOG_INT("outbox_id", 7), LOG_STR("kind", "mail"), LOG_STR("error", "a b\nc"),
+	};
+
+	rec(buf, sizeof(buf), LOG_FORMAT_TEXT, "attempt", LOG_FIELDS(f));
+	cr_assert_str_eq(buf + 24, " warn  mail: attempt outbox_id=7 kind=mail error=\"a b\\nc\"\n",
+			 "%s", buf);
+}
+
+Test(log, escaping_keeps_utf8_and_replaces_what_is_not)
+{
+	char out[64];
+	bool cut = false;
+
+	log_escape(out, sizeof(out), "caf\xc3\xa9 \x01\x7f", 8, &cut);
+	cr_assert_str_eq(out, "caf\xc3\xa9 \\u0001\\u007f");
+	log_escape(out, sizeof(out), "\xff\xc3(\xed\xa0\x80\xe0\x80\x80", 9, &cut);
+	cr_assert_str_eq(out, "\\ufffd\\ufffd(\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd");
+	cr_assert_not(cut);
+	/* no escape and no character is split at the end */
+	cr_assert_eq(log_escape(out, 8, "\x01\xc3\xa9", 3, &cut), 6);
+	cr_assert_str_eq(out, "\\u0001");
+	cr_assert(cut);
+}
+
+Test(log, a_record_too_long_is_cut_and_stays_one_valid_line)
+{
+	char buf[200], big[1000];
+	const struct log_field f[] = { LOG_STR("mail", big), LOG_INT("outbox_id", 3) };
+	size_t len;
+
+	memset(big, '"', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	len = rec(buf, sizeof(buf), LOG_FORMAT_JSON, "x", LOG_FIELDS(f));
+	cr_assert(len < sizeof(buf));
+	cr_assert(strstr(buf, ",\"truncated\":true}\n") != NULL, "%s", buf);
+	/* the cut string is closed: an even run of backslash-quote pairs */
+	cr_assert(strstr(buf, "\"\\\"\\\"") != NULL, "%s", buf);
+	len = rec(buf, sizeof(buf), LOG_FORMAT_TEXT, "x", LOG_FIELDS(f));
+	cr_assert(strstr(buf, " [truncated]\n") != NULL, "%s", buf);
+}
+
+Test(log, levels_and_formats_parse_by_name_only)
+{
+	enum log_level lv;
+	enum log_format fmt;
+
+	cr_assert(log_level_parse("warn", &lv) && lv == LOG_LEVEL_WARN);
+	cr_assert(log_level_parse("debug", &lv) && lv == LOG_LEVEL_DEBUG);
+	cr_assert_not(log_level_parse("WARN", &lv));
+	cr_assert_not(log_level_parse("warning", &lv));
+	cr_assert(log_format_parse("text", &fmt) && fmt == LOG_FORMAT_TEXT);
+	cr_assert(log_format_parse("auto", &fmt) && fmt == LOG_FORMAT_AUTO);
+	cr_assert_not(log_format_parse("xml", &fmt));
+}
+
+Test(log, the_minimum_level_filters)
+{
+	char why[64];
+
+	cr_assert_eq(log_configure(LOG_LEVEL_WARN, LOG_FORMAT_JSON, NULL, why, sizeof(why)), PC_OK);
+	cr_assert_not(log_enabled(LOG_LEVEL_INFO));
+	cr_assert(log_enabled(LOG_LEVEL_WARN) && log_enabled(LOG_LEVEL_ERROR));
+	cr_assert_eq(log_format_get(), LOG_FORMAT_JSON);
+	cr_assert_eq(log_configure(LOG_LEVEL_INFO, LOG_FORMAT_JSON, "/no/such/dir/x.log", why,
+				   sizeof(why)), PC_EINVAL);
+	cr_assert(strstr(why, "/no/such/dir/x.log") != NULL, "%s", why);
+}
+
+static void redacted(const char *url, const char *want)
+{
+	char out[256];
+
+	log_redact_url(url, out, sizeof(out));
+	cr_assert_str_eq(out, want);
+}
+
+Test(log, the_password_of_a_database_url_is_hidden)
+{
+	redacted("postgres://portcullis:s3cret@127.0.0.1:5432/db",
+		 "postgres://portcullis:***@127.0.0.1:5432/db");
+	redacted("postgresql://u:p%40ss:w@h/db?sslmode=require",
+		 "postgresql://u:***@h/db?sslmode=require");
+	redacted("postgres://h/db?sslmode=require&password=s3cret&user=u",
+		 "postgres://h/db?sslmode=require&password=***&user=u");
+	redacted("postgres://h/db?password=s3cret", "postgres://h/db?password=***");
+	/* no password: unchanged */
+	redacted("postgres://u@h/db", "postgres://u@h/db");
+	redacted("sqlite:///var/lib/portcullis/p.db", "sqlite:///var/lib/portcullis/p.db");
+	redacted("sqlite:///a@b:c.db", "sqlite:///a@b:c.db");
+}
+
+Test(log, a_redacted_url_is_cut_to_its_buffer)
+{
+	char out[12], out16[16];
+
+	log_redact_url("postgres://u:secret@host/db", out, sizeof(out));
+	cr_assert_str_eq(out, "postgres://");
+	log_redact_url("postgres://u:secret@host/db", out16, sizeof(out16));
+	cr_assert_str_eq(out16, "postgres://u:**");
+}
