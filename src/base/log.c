@@ -263,26 +263,30 @@ size_t log_escape(char *dst, size_t dstsz, const char *s, size_t n, bool *cut)
 	return o;
 }
 
-/* A line under construction: len < cap - LOG_RESERVE until the end. */
+/* A line under construction: len < cap - LOG_RESERVE until the end, and a
+ * piece that does not fit sets cut (nothing is written after it). A string
+ * opened is always closed: its closing quote comes out of the reserve. */
 struct log_line {
 	char *p;
 	size_t len, cap;
 	bool cut;
 };
 
-static void line_raw(struct log_line *l, const char *s, size_t n)
+/* s[0..n) whole, or nothing and cut. */
+static bool line_raw(struct log_line *l, const char *s, size_t n)
 {
 	if (l->cut || l->len + n + LOG_RESERVE > l->cap) {
 		l->cut = true;
-		return;
+		return false;
 	}
 	memcpy(l->p + l->len, s, n);
 	l->len += n;
+	return true;
 }
 
-static void line_str(struct log_line *l, const char *s)
+static bool line_str(struct log_line *l, const char *s)
 {
-	line_raw(l, s, strlen(s));
+	return line_raw(l, s, strlen(s));
 }
 
 static void line_esc(struct log_line *l, const char *s, size_t n)
@@ -292,45 +296,46 @@ static void line_esc(struct log_line *l, const char *s, size_t n)
 	l->len += log_escape(l->p + l->len, l->cap - LOG_RESERVE - l->len, s, n, &l->cut);
 }
 
+/* Writes open (which ends by opening a string, or not when quoted is
+ * false), the escaped value and, if open was written, the closing quote. */
+static void line_value(struct log_line *l, const char *open, const char *s, size_t n, bool quoted)
+{
+	if (!line_str(l, open))
+		return;
+	line_esc(l, s, n);
+	if (quoted)
+		l->p[l->len++] = '"'; /* from the reserve when cut */
+}
+
 /* Whether a text value needs quotes: empty, or holding a blank, '"' or '='. */
 static bool text_needs_quotes(const char *s)
 {
 	return s[0] == '\0' || strpbrk(s, " \"=") != NULL;
 }
 
+/* One field; its key is an identifier of the caller's (never escaped). */
 static void line_field(struct log_line *l, bool json, const struct log_field *f)
 {
-	char num[24];
+	char head[96], num[24];
+	const char *s = f->str != NULL ? f->str : "";
+	bool q = json || text_needs_quotes(s);
 	int n;
 
-	line_str(l, json ? ",\"" : " ");
-	line_esc(l, f->key, strlen(f->key));
-	line_str(l, json ? "\":" : "=");
-	switch (f->type) {
-	case LOG_F_INT:
-		n = snprintf(num, sizeof(num), "%lld", f->num);
-		line_raw(l, num, n > 0 ? (size_t)n : 0);
-		break;
-	case LOG_F_BOOL:
-		line_str(l, f->num ? "true" : "false");
-		break;
-	case LOG_F_STR:
-	default: {
-		const char *s = f->str != NULL ? f->str : "";
-		bool q = json || text_needs_quotes(s);
-
-		if (json && f->str == NULL) {
-			line_str(l, "null");
-			break;
-		}
-		if (q)
-			line_str(l, "\"");
-		line_esc(l, s, strlen(s));
-		if (q)
-			line_str(l, "\"");
-		break;
+	if (f->type == LOG_F_INT || f->type == LOG_F_BOOL || (json && f->str == NULL)) {
+		if (f->type == LOG_F_INT)
+			snprintf(num, sizeof(num), "%lld", f->num);
+		else
+			snprintf(num, sizeof(num), "%s",
+				 f->type == LOG_F_BOOL ? (f->num ? "true" : "false") : "null");
+		n = snprintf(head, sizeof(head), json ? ",\"%.64s\":%s" : " %.64s=%s", f->key, num);
+		if (n > 0)
+			line_raw(l, head, (size_t)n);
+		return;
 	}
-	}
+	n = snprintf(head, sizeof(head), json ? ",\"%.64s\":\"" : (q ? " %.64s=\"" : " %.64s="),
+		     f->key);
+	if (n > 0)
+		line_value(l, head, s, strlen(s), q);
 }
 
 size_t log_format_record(char *buf, size_t bufsz, enum log_format fmt, enum log_level lv,
@@ -353,14 +358,9 @@ size_t log_format_record(char *buf, size_t bufsz, enum log_format fmt, enum log_
 		line_str(&l, "\",\"level\":\"");
 		line_str(&l, log_level_name(lv));
 		line_str(&l, "\"");
-		if (component != NULL) {
-			line_str(&l, ",\"component\":\"");
-			line_esc(&l, component, strlen(component));
-			line_str(&l, "\"");
-		}
-		line_str(&l, ",\"msg\":\"");
-		line_esc(&l, msg, mlen);
-		line_str(&l, "\"");
+		if (component != NULL)
+			line_value(&l, ",\"component\":\"", component, strlen(component), true);
+		line_value(&l, ",\"msg\":\"", msg, mlen, true);
 	} else {
 		line_str(&l, ts);
 		line_str(&l, " ");

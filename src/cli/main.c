@@ -223,6 +223,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "portcullis: too many arguments\n");
 		return CLI_EXIT_USAGE;
 	}
+	/* A command's stderr is for a person: what the core logs there is text,
+	 * like the command's own messages. serve sets its log from its settings. */
+	if (log_configure(LOG_LEVEL_INFO, LOG_FORMAT_TEXT, NULL, NULL, 0) != PC_OK)
+		return CLI_EXIT_FAIL;
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].run(argc - 1, argv + 1);

@@ -37,8 +37,8 @@
  * others may read or write is refused at open (with the chmod that fixes
  * it), not tightened behind the operator's back.
  *
- * Database errors are logged to stderr as one line (SQLite's message, its
- * code, the statement text): never a parameter value.
+ * Database errors are logged as one record (base/log.c: SQLite's message,
+ * its code, the statement text): never a parameter value.
  *
  * sqlite_close() must not run while other threads still call the store.
  */
