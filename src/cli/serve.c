@@ -29,11 +29,15 @@ static void serve_help(void)
 
 #define SERVE_TRIM_PERIOD_S 5
 
-/* A failure to start, as an error record: "<what>: <error>: <detail>". */
-static void serve_report(const char *what, enum pc_err err, const struct pc_errinfo *ei)
+/* A failure to start, as an error record: "<what>: <error>: <detail>"; with
+ * log_file, on stderr too (in plain words), for whoever started the server. */
+static void serve_report(const struct pc_config *cfg, const char *what, enum pc_err err,
+			 const struct pc_errinfo *ei)
 {
 	char line[320];
 
+	if (cfg->log_file[0] != '\0')
+		cli_report(what, err, ei);
 	if (ei != NULL && (ei->detail[0] != '\0' || ei->code != PC_V_NONE))
 		log_error("serve", "%s: %s: %s", what, pc_strerror(err),
 			  pc_errinfo_describe(ei, line, sizeof(line)));
@@ -178,7 +182,7 @@ int cli_serve(int argc, char **argv)
 	 * error, reported before the database is opened or made. */
 	err = router_new(&cfg, faces_all, faces_count, &routes, &ei);
 	if (err != PC_OK) {
-		serve_report("cannot mount the routes", err, &ei);
+		serve_report(&cfg, "cannot mount the routes", err, &ei);
 		return cli_exit_for(err, &ei);
 	}
 	if (router_each(routes, serve_note_route, &mounted) != PC_OK)
@@ -186,12 +190,12 @@ int cli_serve(int argc, char **argv)
 	router_free(routes);
 	err = pc_ctx_open(&cfg, &ctx, &ei);
 	if (err != PC_OK) {
-		serve_report("cannot start", err, &ei);
+		serve_report(&cfg, "cannot start", err, &ei);
 		return cli_exit_for(err, &ei);
 	}
 	err = server_start(ctx, faces_all, faces_count, &server, &ei);
 	if (err != PC_OK) {
-		serve_report("cannot listen", err, &ei);
+		serve_report(&cfg, "cannot listen", err, &ei);
 		pc_ctx_free(ctx);
 		return CLI_EXIT_FAIL;
 	}

@@ -286,6 +286,28 @@ def test_a_log_file_that_cannot_be_opened_stops_the_start_in_plain_words(tmp_pat
     assert not (tmp_path / "x.db").exists()  # refused before anything was opened
 
 
+def test_a_failed_start_is_an_error_record_and_with_log_file_plain_words_on_stderr(tmp_path):
+    import socket
+    for log_file in (None, tmp_path / "portcullis.log"):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen(1)
+            port = s.getsockname()[1]
+            args = ["serve", "--host=127.0.0.1", f"--port={port}", "--log-format=json",
+                    f"--database-url=sqlite:///{tmp_path}/x.db"]
+            if log_file:
+                args.append(f"--log-file={log_file}")
+            p = run_cli(args, env={"PORTCULLIS_JWT_SECRET": "k" * 8 + "0123456789abcdefghijklmnop"})
+        assert p.returncode == 1, (p.returncode, p.stderr)
+        text = log_file.read_text() if log_file else p.stderr
+        err = [r for r in records(text) if r["level"] == "error" and r["component"] == "serve"]
+        assert len(err) == 1 and "cannot listen" in err[0]["msg"], text
+        assert str(port) in err[0]["msg"]
+        if log_file:
+            assert p.stderr.startswith("portcullis: cannot listen"), p.stderr
+            assert str(port) in p.stderr
+
+
 # ---- no secrets -------------------------------------------------------------------------------
 
 
