@@ -127,7 +127,8 @@ static void serve_reopen_log(const struct pc_config *cfg)
 		log_info("serve", "SIGHUP: log reopened");
 }
 
-/* Waits for SIGINT or SIGTERM; meanwhile, every few seconds, returns the
+/* Waits for SIGINT or SIGTERM (a SIGHUP reopens the log, and the wait goes
+ * on); meanwhile, every few seconds, returns the
  * pages malloc holds free (argon2 buffers after a login flood, connection
  * pools after a burst) to the OS, so an idle server is small again. */
 static int serve_wait(const sigset_t *set, const struct pc_config *cfg)
