@@ -321,6 +321,16 @@ def targets(res):
                       None if after is None else after <= 16 * 1024))
 
 
+    bal = get(res, "memory", "idle_big_after_load")
+    lbl = (f"Idle RSS after load on the {get(res, 'meta', 'big_users') or 0:,}-user store "
+           f"≤ 16 MiB (/users/me, logins, the admin list)")
+    if bal and bal.get("VmRSS"):
+        out.append(target(lbl, f"{fmt_mib(bal['VmRSS'])} (anonymous {fmt_mib(bal.get('RssAnon'))}, "
+                               f"file-backed {fmt_mib(bal.get('RssFile'))}: the store's pages "
+                               f"SQLite's mmap mapped)", bal["VmRSS"] <= 16 * 1024))
+    else:
+        out.append(target(lbl, NA, None))
+
     g = res.get("growth") or {}
     users = g.get("users") or {}
     for name, label in (("me_jwt_64", "/users/me"), ("login_16", "login")):
