@@ -418,7 +418,8 @@ extern const size_t postgres_migrations_count;
 /*
  * Whether a statement writes only what no credential check reads and no
  * remembered answer depends on: the attempt counters (rate limits, lockout),
- * the audit log, the mail outbox. A commit whose writes are all of these does
+ * the audit log, the mail outbox, the write probe's own row (/readyz, and
+ * the unknown-address path of forgot-password). A commit whose writes are all of these does
  * not move the write generation (store.h), so that every login attempt's
  * counter, every audit row and every mail sent does not void each thread's
  * credential cache (authcache.c) and the user list's buckets (ops.c). Any
@@ -427,6 +428,7 @@ extern const size_t postgres_migrations_count;
 static inline bool store_stmt_gen_neutral(enum store_stmt id)
 {
 	switch (id) {
+	case STMT_WRITE_PROBE:
 	case STMT_RL_HIT:
 	case STMT_RL_FAIL:
 	case STMT_RL_LOCK:

@@ -230,7 +230,8 @@ def test_attempt_counters_and_audit_rows_leave_the_credential_cache_alone(server
     # cache time: only a move of the write generation can void an entry.
     # The login rate limit and the lockout on, as by default.
     srv = server_factory(threads=1, auth_cache_ms=60000, metrics_router=True,
-                         rate_limit_login_ip=100, lockout_threshold=10)
+                         rate_limit_login_ip=100, lockout_threshold=10,
+                         rate_limit_mail_address=100, rate_limit_mail_ip=100)
     u = srv.register_ok()
     tok = srv.login(u["email"], "correct-horse-9")
     assert srv.me(tok).status_code == 200  # remembered now
@@ -243,6 +244,11 @@ def test_attempt_counters_and_audit_rows_leave_the_credential_cache_alone(server
     assert bad.status_code == 400
     assert srv.db("SELECT count(*) AS n FROM rate_limits")[0]["n"] > counters
     assert srv.db("SELECT count(*) AS n FROM audit_log")[0]["n"] > audit
+    # forgot-password for an unknown address: its mail counters and the
+    # write probe that pays the known path's commit
+    r = srv.post("/auth/forgot-password", json={"email": "nobody-" + u["email"]})
+    assert r.status_code == 202
+    assert srv.db("SELECT count(*) AS n FROM keys WHERE name = 'write_probe'")[0]["n"] == 1
     r = srv.me(tok)
     assert r.status_code == 200 and r.json()["id"] == u["id"]
     hit1, miss1 = cache_counts(srv)
