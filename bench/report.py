@@ -212,6 +212,52 @@ def targets(res):
             out.append(target(label, f"{r:.2f} × (medians {fmt_rate(rate(m))} / "
                                      f"{fmt_rate(base['rps'])} req/s)", r >= k))
 
+    # A deployment's mix first (Bench.deployment): each of 10 000 users
+    # presents its own credential, the access log is on and goes to a file.
+    for pre, where in (("", ""), ("pg_", ", PostgreSQL")):
+        if not any(n.startswith(pre + "dist_") for n in sc):
+            continue
+        d64, d256, d64w = (med(res, pre + n) for n in ("dceiling_64", "dceiling_256",
+                                                         "dceiling_64w"))
+        for kind, lbl in (("jwt", "bearer JWTs"), ("cookie", "session cookies")):
+            vs_ceiling(f"/users/me, 10 000 users' own {lbl}, access log on, 64 conns ≥ 0.7 × "
+                       f"ceiling{where}", f"{pre}dist_{kind}_64", d64, 0.7)
+            vs_ceiling(f"/users/me, 10 000 users' own {lbl}, access log on, 256 conns ≥ 0.6 × "
+                       f"ceiling{where}", f"{pre}dist_{kind}_256", d256, 0.6)
+            vs_ceiling(f"/users/me, 10 000 users' own {lbl}, beside background writes ≥ 0.6 × "
+                       f"ceiling{where}", f"{pre}dist_{kind}_64_writes", d64w, 0.6)
+        for n, base in (("dist_jwt_64", d64), ("dist_cookie_64", d64), ("dist_jwt_256", d256),
+                        ("dist_cookie_256", d256), ("dist_jwt_64_writes", d64w),
+                        ("dist_cookie_64_writes", d64w)):
+            m = med(res, pre + n)
+            lbl = f"p99 of {n} ≤ 3 × the ceiling's p99{where}"
+            if m and base and m.get("p99_ms") is not None and base.get("p99_ms"):
+                k = m["p99_ms"] / base["p99_ms"]
+                out.append(target(lbl, f"{k:.2f} × ({fmt_ms(m['p99_ms'])} / "
+                                       f"{fmt_ms(base['p99_ms'])} ms)", k <= 3))
+            else:
+                out.append(target(lbl, NA, None))
+    fs = res.get("fsync") or {}
+    for key, name, where in (("sqlite", "refresh_64", "SQLite"),):
+        m, f = med(res, name), get(fs, key, "median_ops_per_s")
+        lbl = f"Refresh rotation on {where} (durable commits) ≥ 0.9 × the disk's fsync rate, zero failures"
+        if m and f:
+            k = rate(m) / f
+            out.append(target(lbl, f"{k:.2f} × ({fmt_rate(rate(m))} rotations/s / {fmt_rate(f)} "
+                                   f"fdatasync/s), failed {m['failed']}, non-2xx {m['non2xx']}",
+                              k >= 0.9 and not m["failed"] and not m["non2xx"]))
+        else:
+            out.append(target(lbl, NA, None))
+    p1, pf = med(res, "list_page_1"), med(res, "list_page_far")
+    lbl = "Admin list, page 10 000 within 20 % of page 1"
+    if p1 and pf and p1.get("rps"):
+        k = pf["rps"] / p1["rps"] - 1
+        out.append(target(lbl, f"{k * 100:+.1f} % ({fmt_rate(pf['rps'])} / {fmt_rate(p1['rps'])} "
+                               f"pages/s, page {sc['list_page_far'].get('page', '?')} of "
+                               f"{sc['list_page_far'].get('users', 0):,} users)", abs(k) <= 0.2))
+    else:
+        out.append(target(lbl, NA, None))
+
     vs_ceiling("/users/me, JWT, 64 conns ≥ 0.7 × ceiling", "me_jwt_64", c64, 0.7)
     vs_ceiling("/users/me, JWT, 256 conns ≥ 0.7 × ceiling", "me_jwt_256", c256, 0.7)
     vs_ceiling("/users/me, database session ≥ 0.5 × ceiling", "me_cookie_64", c64, 0.5)
@@ -234,7 +280,7 @@ def targets(res):
     failing = []
     total = 0
     for name, s in sc.items():
-        if name.startswith("ceiling"):
+        if "ceiling_" in name:
             continue          # not the server: its hangs are reported apart
         if s.get("available", True) and s.get("median"):
             total += 1
@@ -275,6 +321,16 @@ def targets(res):
                       None if after is None else after <= 16 * 1024))
 
 
+    bal = get(res, "memory", "idle_big_after_load")
+    lbl = (f"Idle RSS after load on the {get(res, 'meta', 'big_users') or 0:,}-user store "
+           f"≤ 16 MiB (/users/me, logins, the admin list)")
+    if bal and bal.get("VmRSS"):
+        out.append(target(lbl, f"{fmt_mib(bal['VmRSS'])} (anonymous {fmt_mib(bal.get('RssAnon'))}, "
+                               f"file-backed {fmt_mib(bal.get('RssFile'))}: the store's pages "
+                               f"SQLite's mmap mapped)", bal["VmRSS"] <= 16 * 1024))
+    else:
+        out.append(target(lbl, NA, None))
+
     g = res.get("growth") or {}
     users = g.get("users") or {}
     for name, label in (("me_jwt_64", "/users/me"), ("login_16", "login")):
@@ -314,9 +370,19 @@ def targets_text(res):
 SCENARIO_LABELS = {
     "ceiling_64": "ceiling (bare libmicrohttpd, 80-byte JSON)",
     "ceiling_256": "ceiling (bare libmicrohttpd, 80-byte JSON)",
-    "me_jwt_64": "GET /users/me, bearer JWT",
-    "me_jwt_256": "GET /users/me, bearer JWT",
-    "me_cookie_64": "GET /users/me, database session cookie",
+    "me_jwt_64": "GET /users/me, one bearer JWT over and over (the cache's best case)",
+    "me_jwt_256": "GET /users/me, one bearer JWT over and over (the cache's best case)",
+    "me_cookie_64": "GET /users/me, one session cookie over and over (the cache's best case)",
+    "dceiling_64": "ceiling (bare libmicrohttpd, 80-byte JSON)",
+    "dceiling_256": "ceiling (bare libmicrohttpd, 80-byte JSON)",
+    "dceiling_64w": "ceiling (run before the rows beside writes, the writes not started)",
+    "dist_jwt_64": "GET /users/me, 10 000 users' own bearer JWTs, access log on",
+    "dist_jwt_64_nolog": "the same, access log off (what the log costs)",
+    "dist_cookie_64": "GET /users/me, 10 000 users' own session cookies, access log on",
+    "dist_jwt_256": "GET /users/me, 10 000 users' own bearer JWTs, access log on",
+    "dist_cookie_256": "GET /users/me, 10 000 users' own session cookies, access log on",
+    "dist_jwt_64_writes": "10 000 users' own bearer JWTs, access log on, beside background writes",
+    "dist_cookie_64_writes": "10 000 users' own session cookies, access log on, beside background writes",
     "me_jwt_64_nocache": "GET /users/me, bearer JWT, credential cache off (every request checks the signature and reads the store)",
     "verify_64": "token verification (simplejwt)",
     "refresh_64": "refresh rotation",
@@ -346,8 +412,73 @@ def row_for(res, name, base_col):
         return [label, s.get("conns", ""), s.get("note") or NA, "", "", "", ""]
     r = s.get(base_col) if base_col else None
     return [label, s.get("conns", ""), fmt_rate(rate(m)), fmt_ms(m["p50_ms"]), fmt_ms(m["p99_ms"]),
-            "1.00" if name.startswith("ceiling") else fmt_ratio(r) if base_col else "",
+            "1.00" if "ceiling_" in name else fmt_ratio(r) if base_col else "",
             f"{m['failed']} ({fmt_pct(m['failed_share'])})"]
+
+
+def deployment_md(res):
+    """The deployment rows, first in the report, SQLite then PostgreSQL."""
+    o = []
+    dep = res.get("deployment") or {}
+    if not dep:
+        return o
+    o.append("## A deployment's mix: 10 000 users, each with its own credential\n")
+    o.append("`GET /users/me` with 10 000 users' own bearer JWTs or session cookies, cycled by "
+             "`me_many.lua` (each wrk thread takes every other one), the access log on and "
+             "written to a file (the server's stderr, redirected to `server-deploy.log` in the "
+             "work directory, as a service manager would); then the same beside a background "
+             "of writes from one more client. As in every scenario, the server runs with the "
+             "login and registration rate limits, the lockout and the per-client connection "
+             "cap off (one client, 127.0.0.1, floods on purpose). Every row runs in lockstep "
+             "with a ceiling run (× ceiling: the median of the per-run ratios).\n")
+    for key, pre, where in (("sqlite", "", "SQLite"), ("pg_", "pg_", "PostgreSQL")):
+        info = dep.get(key)
+        if not info:
+            continue
+        names = ["dceiling_64", "dist_jwt_64", "dist_jwt_64_nolog", "dist_cookie_64",
+                 "dceiling_256", "dist_jwt_256", "dist_cookie_256", "dceiling_64w",
+                 "dist_jwt_64_writes", "dist_cookie_64_writes"]
+        o.append(f"### {where}\n")
+        rows = []
+        for n in names:
+            r = row_for(res, pre + n, "ratio_to_ceiling")
+            r[0] = SCENARIO_LABELS.get(n, n)
+            rows.append(r)
+        o.append(table(["scenario", "conns", "req/s", "p50 ms", "p99 ms", "× ceiling",
+                        "failed (all runs)"], rows))
+        o.append("")
+        bw = info.get("background_writes") or []
+        if bw:
+            w = bw[0]
+            plan = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in w["planned_per_s"].items())
+            got = "; ".join(f"run {i + 1}: {x['total_per_s']}/s ("
+                            + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in x["per_s"].items())
+                            + f"), failed {sum(x['failed'].values())}"
+                            for i, x in enumerate(bw))
+            o.append(f"Background writes, planned per second: {plan} (one client, each "
+                     f"second's writes spread over it, a late one sent at once); reached: {got}."
+                     + (f" First errors: {bw[0]['errors']}" if bw[0].get("errors") else "") + "\n")
+        if info.get("access_log_bytes"):
+            o.append(f"Access log written: {info['access_log_lines']:,} lines, "
+                     f"{info['access_log_bytes'] / 1048576:.1f} MiB (`{info['access_log_file']}`).\n")
+        rss = get(res, "memory", pre + "deploy_idle_after_load", "VmRSS")
+        if rss:
+            o.append(f"RSS of the server idle after these rows: {fmt_mib(rss)}.\n")
+    fs = res.get("fsync") or {}
+    if fs:
+        parts = []
+        for key in ("sqlite", "postgres"):
+            f = fs.get(key)
+            if f:
+                runs = f["runs"]
+                parts.append(f"{key}: {fmt_rate(f['median_ops_per_s'])} appends+fdatasync/s "
+                             f"(median of {len(runs)}; mean {runs[0]['mean_ms']} ms, worst "
+                             f"{runs[0]['worst_ms']} ms in the first run)")
+        o.append("Durable-write ceiling (`pc-fsync`: 4 KiB appended and `fdatasync`ed in a loop "
+                 "in the database's directory, 3 s, right before each refresh-rotation run): "
+                 + "; ".join(parts) + ". One durable commit per sync is the limit without "
+                 "group commit.\n")
+    return o
 
 
 def markdown(res):
@@ -362,7 +493,9 @@ def markdown(res):
              f"{meta.get('sqlite', '')}. Server: release build, {meta.get('server_threads')} HTTP "
              f"threads, {meta.get('hash_workers')} hash workers, argon2id "
              f"m={get(meta, 'argon2', 'memory_kib')} KiB t={get(meta, 'argon2', 'iterations')} "
-             f"p={get(meta, 'argon2', 'parallelism')} (the defaults), access log off. "
+             f"p={get(meta, 'argon2', 'parallelism')} (the defaults), access log off except in "
+             f"the deployment rows; login and registration rate limits, lockout and the "
+             f"per-client connection cap off in every row. "
              f"Everything on loopback, wrk on the same cores.\n")
 
     o.append(noise_text(res))
@@ -371,7 +504,8 @@ def markdown(res):
                    [[t["target"], t["measured"], f"**{t['result']}**"] for t in res.get("targets", [])]))
     o.append("")
 
-    o.append("## Throughput against the ceiling\n")
+    o.extend(deployment_md(res))
+    o.append("## Throughput against the ceiling (one credential over and over: the cache's best case)\n")
     o.append("Requests/s: successful (2xx) answers a second, median of the runs. × ceiling: "
              "the runs alternate with the ceiling's at the same connection count; each run is "
              "divided by the ceiling run just before it and the column gives the median of "

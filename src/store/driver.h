@@ -415,4 +415,36 @@ extern const char *const store_sql_postgres[STMT__MAX]; /* sql_pg.c */
 extern const struct pc_migration postgres_migrations[]; /* generated */
 extern const size_t postgres_migrations_count;
 
+/*
+ * Whether a statement writes only what no credential check reads and no
+ * remembered answer depends on: the attempt counters (rate limits, lockout),
+ * the audit log, the mail outbox, the write probe's own row (/readyz, and
+ * the unknown-address path of forgot-password). A commit whose writes are all of these does
+ * not move the write generation (store.h), so that every login attempt's
+ * counter, every audit row and every mail sent does not void each thread's
+ * credential cache (authcache.c) and the user list's buckets (ops.c). Any
+ * other write moves it: a statement missing here costs only a cache miss.
+ */
+static inline bool store_stmt_gen_neutral(enum store_stmt id)
+{
+	switch (id) {
+	case STMT_WRITE_PROBE:
+	case STMT_RL_HIT:
+	case STMT_RL_FAIL:
+	case STMT_RL_LOCK:
+	case STMT_RL_CLEAR:
+	case STMT_RL_PURGE:
+	case STMT_AUDIT_INSERT:
+	case STMT_AUDIT_PURGE:
+	case STMT_OUTBOX_INSERT:
+	case STMT_OUTBOX_LEASE:
+	case STMT_OUTBOX_SENT:
+	case STMT_OUTBOX_RETRY:
+	case STMT_OUTBOX_GIVE_UP:
+		return true;
+	default:
+		return false;
+	}
+}
+
 #endif /* PC_STORE_DRIVER_H */

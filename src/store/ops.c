@@ -19,6 +19,7 @@
  * that does not fit is PC_ESTORE (logged: the column's name and the
  * statement, never a value), never truncated.
  */
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -674,38 +675,179 @@ enum pc_err store_user_delete(struct pc_store *s, const char *id)
  * write lock). A driver without that property must run both in a read
  * transaction.
  */
+/*
+ * The user_pages walk, remembered per store. Finding the bucket of an offset
+ * reads every bucket before it (1 000 rows at page 10 000 of 1 000 000
+ * users): the list remembers the buckets' keys and running counts and looks
+ * the offset up by bisection. What it remembers counts only while the
+ * store's write generation has not moved since the walk began (a write of
+ * this process, or one another instance announced) and for
+ * PAGES_MEMO_MS at most (a registration by another instance on the same
+ * SQLite file moves no generation here: its page shifts by a row for that
+ * long at most). A small store (under PAGES_MEMO_MIN buckets) is walked
+ * every time: the walk costs little there, and a list stays exact.
+ * An offset past what is remembered walks again.
+ */
+#define PAGES_MEMO_MIN 8
+#define PAGES_MEMO_MS 1000
+
+struct pages_memo_bucket {
+	int64_t first_created_at;
+	int64_t before; /* users in the buckets before this one */
+	int64_t n;
+	char first_id[PC_ID_LEN + 1];
+};
+
+struct store_pages_memo {
+	uint64_t gen;
+	int64_t loaded_ms; /* monotonic */
+	size_t len;
+	struct pages_memo_bucket b[];
+};
+
+static pthread_mutex_t pages_memo_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int64_t pages_memo_now_ms(void)
+{
+	return time_mono_us() / 1000;
+}
+
+void store_pages_memo_free(struct pc_store *s)
+{
+	pthread_mutex_lock(&pages_memo_lock);
+	free(s->pages_memo);
+	s->pages_memo = NULL;
+	pthread_mutex_unlock(&pages_memo_lock);
+}
+
+/* The bucket of offset from what is remembered: true with its key and the
+ * users before it; false when nothing good is remembered or offset is past
+ * it. */
+static bool pages_memo_find(struct pc_store *s, int64_t offset, int64_t *created_at,
+			    char id[PC_ID_LEN + 1], int64_t *before)
+{
+	struct store_pages_memo *m;
+	uint64_t gen;
+	size_t lo, hi, mid;
+	bool ok = false;
+
+	if (!store_generation_use(s, &gen))
+		return false;
+	pthread_mutex_lock(&pages_memo_lock);
+	m = s->pages_memo;
+	if (m != NULL && m->gen == gen && pages_memo_now_ms() - m->loaded_ms < PAGES_MEMO_MS &&
+	    m->len > 0 && offset < m->b[m->len - 1].before + m->b[m->len - 1].n) {
+		lo = 0;
+		hi = m->len - 1;
+		while (lo < hi) { /* the last bucket with before <= offset */
+			mid = lo + (hi - lo + 1) / 2;
+			if (m->b[mid].before <= offset)
+				lo = mid;
+			else
+				hi = mid - 1;
+		}
+		*created_at = m->b[lo].first_created_at;
+		memcpy(id, m->b[lo].first_id, PC_ID_LEN + 1);
+		*before = m->b[lo].before;
+		ok = true;
+	}
+	pthread_mutex_unlock(&pages_memo_lock);
+	return ok;
+}
+
+/* Walks STMT_USER_PAGES to the bucket of offset; remembers the whole walk
+ * when the store is large (gen: the generation read before the walk). */
+static enum pc_err pages_walk(struct pc_store *s, int64_t offset, uint64_t gen, bool tracked,
+			      bool *found, int64_t *created_at, char id[PC_ID_LEN + 1],
+			      int64_t *before)
+{
+	struct store_pages_memo *m = NULL, *old;
+	size_t cap = 0;
+	int64_t seen = 0, n;
+	struct q pq;
+	bool row = true;
+	enum pc_err err;
+
+	*found = false;
+	err = q_open(s, STMT_USER_PAGES, NULL, 0, &pq);
+	while (err == PC_OK) {
+		struct pages_memo_bucket b;
+
+		err = q_step(&pq, NULL, &row);
+		if (err != PC_OK || !row)
+			break;
+		n = q_int(&pq, 2);
+		b.first_created_at = q_int(&pq, 0);
+		b.before = seen;
+		b.n = n;
+		err = q_text(&pq, 1, b.first_id, sizeof(b.first_id));
+		if (err != PC_OK)
+			break;
+		if (!*found && offset - seen < n) {
+			*created_at = b.first_created_at;
+			memcpy(id, b.first_id, sizeof(b.first_id));
+			*before = seen;
+			*found = true;
+			if (!tracked)
+				break;
+		}
+		seen += n;
+		if (tracked) {
+			if (m == NULL || m->len == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				struct store_pages_memo *g =
+					realloc(m, sizeof(*m) + ncap * sizeof(m->b[0]));
+
+				if (g == NULL) {
+					free(m);
+					m = NULL;
+					tracked = false;
+					continue;
+				}
+				if (m == NULL)
+					g->len = 0;
+				m = g;
+				cap = ncap;
+			}
+			m->b[m->len++] = b;
+		}
+	}
+	q_done(&pq);
+	if (err != PC_OK || m == NULL || m->len < PAGES_MEMO_MIN) {
+		free(m);
+		return err;
+	}
+	m->gen = gen;
+	m->loaded_ms = pages_memo_now_ms();
+	pthread_mutex_lock(&pages_memo_lock);
+	old = s->pages_memo;
+	s->pages_memo = m;
+	pthread_mutex_unlock(&pages_memo_lock);
+	free(old);
+	return PC_OK;
+}
+
 enum pc_err store_user_list(struct pc_store *s, int64_t offset, int limit, pc_user_cb *cb,
 			    void *arg)
 {
 	struct pc_user u;
 	char first_id[sizeof(u.id)];
-	int64_t before = 0, first_created_at = 0, n;
-	struct q pq, q;
-	bool row = true, found = false;
-	enum pc_err err;
+	int64_t before = 0, first_created_at = 0;
+	uint64_t gen = 0;
+	struct q q;
+	bool row = true, found, tracked;
+	enum pc_err err = PC_OK;
 
 	if (offset < 0 || limit < 0 || cb == NULL)
 		return PC_EINVAL;
-	err = q_open(s, STMT_USER_PAGES, NULL, 0, &pq);
-	if (err != PC_OK)
-		return err;
-	while (err == PC_OK && !found) {
-		err = q_step(&pq, NULL, &row);
-		if (err != PC_OK || !row)
-			break;
-		n = q_int(&pq, 2);
-		if (offset - before < n) {
-			first_created_at = q_int(&pq, 0);
-			err = q_text(&pq, 1, first_id, sizeof(first_id));
-			found = true;
-		} else {
-			before += n;
-		}
+	found = pages_memo_find(s, offset, &first_created_at, first_id, &before);
+	if (!found) {
+		tracked = store_generation(s, &gen); /* before the walk */
+		err = pages_walk(s, offset, gen, tracked, &found, &first_created_at, first_id,
+				 &before);
 	}
-	if (err != PC_OK || !found || limit == 0) {
-		q_done(&pq);
+	if (err != PC_OK || !found || limit == 0)
 		return err;
-	}
 	{
 		const struct store_arg args[] = {
 			A_INT(":first_created_at", first_created_at),
@@ -716,10 +858,8 @@ enum pc_err store_user_list(struct pc_store *s, int64_t offset, int limit, pc_us
 
 		err = q_open(s, STMT_USER_LIST, args, NARGS(args), &q);
 	}
-	if (err != PC_OK) {
-		q_done(&pq);
+	if (err != PC_OK)
 		return err;
-	}
 	while (err == PC_OK) {
 		err = q_step(&q, NULL, &row);
 		if (err != PC_OK || !row)
@@ -729,7 +869,6 @@ enum pc_err store_user_list(struct pc_store *s, int64_t offset, int limit, pc_us
 			break;
 	}
 	q_done(&q);
-	q_done(&pq);
 	return err;
 }
 

@@ -720,7 +720,7 @@ static enum pc_err pg_step(struct store_ps *p, struct pc_errinfo *ei, bool *row)
 		ps->next_row = 0;
 		ps->changes = PQresultStatus(ps->res) == PGRES_COMMAND_OK ?
 			strtoll(PQcmdTuples(ps->res), NULL, 10) : 0;
-		if (ps->changes > 0) {
+		if (ps->changes > 0 && !store_stmt_gen_neutral(ps->id)) {
 			if (c->in_tx)
 				c->wrote = true;
 			else

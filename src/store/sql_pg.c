@@ -97,8 +97,10 @@ const char *const store_sql_postgres[STMT__MAX] = {
 	 * rest of the offset inside that bucket: at most about 1000 index steps at
 	 * any page (migration 006). */
 	[STMT_USER_LIST] =
-		"SELECT " USER_COLS " FROM users WHERE (created_at, id) >= "
-		"(:first_created_at, :first_id) ORDER BY created_at, id LIMIT :limit OFFSET :skip",
+		"SELECT " USER_COLS_U " FROM (SELECT created_at AS k_created, id AS k_id "
+		"FROM users WHERE (created_at, id) >= (:first_created_at, :first_id) "
+		"ORDER BY created_at, id LIMIT :limit OFFSET :skip) AS k "
+		"JOIN users AS u ON u.id = k.k_id ORDER BY k.k_created, k.k_id",
 	[STMT_USER_PAGES] =
 		"SELECT first_created_at, first_id, n FROM user_pages "
 		"ORDER BY first_created_at, first_id",

@@ -84,10 +84,15 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 	/* The list seeks to the key of the user_pages bucket where its offset
 	 * falls (found by store_user_list walking STMT_USER_PAGES) and skips the
 	 * rest of the offset inside that bucket: at most about 1000 index steps at
-	 * any page (migration 006). */
+	 * any page (migration 006). The steps skipped and the page's keys come
+	 * from the covering index (created_at, id) alone; only the page's own
+	 * rows are then read from the table (a skip over full rows read each one:
+	 * 2.6x slower at page 10 000 of 1 000 000). */
 	[STMT_USER_LIST] =
-		"SELECT " USER_COLS " FROM users WHERE (created_at, id) >= "
-		"(:first_created_at, :first_id) ORDER BY created_at, id LIMIT :limit OFFSET :skip",
+		"SELECT " USER_COLS_U " FROM (SELECT created_at AS k_created, id AS k_id "
+		"FROM users WHERE (created_at, id) >= (:first_created_at, :first_id) "
+		"ORDER BY created_at, id LIMIT :limit OFFSET :skip) AS k "
+		"JOIN users AS u ON u.id = k.k_id ORDER BY k.k_created, k.k_id",
 	[STMT_USER_PAGES] =
 		"SELECT first_created_at, first_id, n FROM user_pages "
 		"ORDER BY first_created_at, first_id",

@@ -82,6 +82,9 @@ struct sqlite_conn {
 	struct sqlite_store *store;
 	sqlite3 *db;
 	sqlite3_stmt *stmt[STMT__MAX]; /* NULL until first used */
+	/* a statement that may change what a credential check reads was
+	 * prepared since the last commit that wrote (conn_on_commit) */
+	bool gen_write;
 };
 
 struct sqlite_store {
@@ -159,14 +162,21 @@ static int journal_mode_row(void *arg, int ncols, char **vals, char **names)
 /*
  * SQLite calls this after each commit that wrote something in WAL mode, once
  * the write lock is released: the write generation moves only after the
- * data is there to be read (store.h). It replaces SQLite's default hook, so
- * it also checkpoints as that one does, passively, at the same WAL size.
+ * data is there to be read (store.h), and only when the transaction ran a
+ * statement that is not generation-neutral (driver.h,
+ * store_stmt_gen_neutral: the attempt counters, the audit log, the outbox).
+ * It replaces SQLite's default hook, so it also checkpoints as that one
+ * does, passively, at the same WAL size.
  */
 static int conn_on_commit(void *arg, sqlite3 *db, const char *name, int frames)
 {
-	struct sqlite_store *st = arg;
+	struct sqlite_conn *c = arg;
+	struct sqlite_store *st = c->store;
 
-	atomic_fetch_add(&st->base.gen, 1);
+	if (c->gen_write) {
+		c->gen_write = false;
+		atomic_fetch_add(&st->base.gen, 1);
+	}
 	if (frames >= SQLITE_WAL_CHECKPOINT_FRAMES)
 		(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	return SQLITE_OK;
@@ -241,7 +251,7 @@ static enum pc_err conn_open(struct sqlite_store *st, struct sqlite_conn **out,
 			"concurrent requests will wait for each other", st->path);
 		atomic_store(&st->base.gen_tracked, false);
 	} else {
-		sqlite3_wal_hook(c->db, conn_on_commit, st);
+		sqlite3_wal_hook(c->db, conn_on_commit, c);
 	}
 	if (pthread_setspecific(st->key, c) != 0) {
 		snprintf(msg, sizeof(msg), "cannot keep a connection for this thread");
@@ -323,6 +333,8 @@ static enum pc_err sqlite_prepare(struct pc_store *s, enum store_stmt id, struct
 			return err;
 		}
 	}
+	if (!store_stmt_gen_neutral(id) && !sqlite3_stmt_readonly(c->stmt[id]))
+		c->gen_write = true; /* a rollback leaves it set: the next commit moves */
 	*out = (struct store_ps *)c->stmt[id];
 	return PC_OK;
 }
@@ -525,6 +537,7 @@ static enum pc_err sqlite_exec(struct pc_store *s, const char *sql)
 	err = conn_get(sqlite_store_of(s), &c);
 	if (err != PC_OK)
 		return err;
+	c->gen_write = true; /* a migration may change anything */
 	if (sqlite3_exec(c->db, sql, NULL, NULL, &errmsg) == SQLITE_OK)
 		return PC_OK;
 	log_error("sqlite", "%s in: %.80s", errmsg != NULL ? errmsg : "failed",

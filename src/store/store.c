@@ -82,5 +82,6 @@ void store_close(struct pc_store *s)
 {
 	if (s == NULL)
 		return;
+	store_pages_memo_free(s);
 	s->drv->close(s);
 }

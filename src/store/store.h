@@ -170,6 +170,7 @@ static inline int64_t store_password_changed_at(int64_t was, int64_t now)
 /* ---- the store ------------------------------------------------------------------------- */
 
 struct store_driver; /* driver.h: the back end's method table */
+struct store_pages_memo; /* ops.c */
 
 /*
  * Every back end's store starts with this.
@@ -195,6 +196,7 @@ struct pc_store {
 	_Atomic bool gen_grace;
 	_Atomic int gen_fd;
 	_Atomic int64_t write_refused_ms; /* when storage last refused a write (unix ms); 0: never */
+	struct store_pages_memo *pages_memo; /* ops.c: the user list's buckets, remembered */
 };
 
 /* Moves the generation when an announcement of another process's write is
@@ -326,9 +328,13 @@ enum pc_err store_user_by_id_unrevoked_in_family(struct pc_store *s, const char 
 enum pc_err store_user_update(struct pc_store *s, const struct pc_user *u, struct pc_errinfo *ei);
 /* Deletes the user and, by cascade, its sessions and tokens. PC_ENOTFOUND. */
 enum pc_err store_user_delete(struct pc_store *s, const char *id);
+/* Frees what store_user_list remembers of the store (store_close). */
+void store_pages_memo_free(struct pc_store *s);
 /* Ordered by created_at, id; the offset is found through the count index
- * user_pages (migration 007), not walked. cb returning nonzero stops the
- * walk. cb may call the store, but not user_list: its statements are in use. */
+ * user_pages (migration 007), not walked (its buckets remembered for up to
+ * a second while the write generation holds, ops.c). cb returning nonzero
+ * stops the walk. cb may call the store, but not user_list: its statements
+ * are in use. */
 enum pc_err store_user_list(struct pc_store *s, int64_t offset, int limit, pc_user_cb *cb,
 			    void *arg);
 enum pc_err store_user_count(struct pc_store *s, int64_t *out);

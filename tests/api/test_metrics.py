@@ -217,3 +217,47 @@ def test_a_weak_metrics_token_is_refused(server_factory, token):
                 env={"PORTCULLIS_JWT_SECRET": JWT_SECRET}, timeout=20)
     assert p.returncode == 2, p.stderr
     assert "metrics_token" in p.stderr
+
+
+def cache_counts(srv):
+    m = scrape(srv)
+    c = "portcullis_auth_cache_total"
+    return val(m, c, result="hit"), val(m, c, result="miss")
+
+
+def test_attempt_counters_and_audit_rows_leave_the_credential_cache_alone(server_factory):
+    # One HTTP thread: every request sees the same per-thread cache; a long
+    # cache time: only a move of the write generation can void an entry.
+    # The login rate limit and the lockout on, as by default.
+    srv = server_factory(threads=1, auth_cache_ms=60000, metrics_router=True,
+                         rate_limit_login_ip=100, lockout_threshold=10,
+                         rate_limit_mail_address=100, rate_limit_mail_ip=100)
+    u = srv.register_ok()
+    tok = srv.login(u["email"], "correct-horse-9")
+    assert srv.me(tok).status_code == 200  # remembered now
+    counters = srv.db("SELECT count(*) AS n FROM rate_limits")[0]["n"]
+    audit = srv.db("SELECT count(*) AS n FROM audit_log")[0]["n"]
+    hit0, miss0 = cache_counts(srv)
+    # a failed login writes its attempt counters (rate limit, lockout) and
+    # an audit row, and nothing a credential check reads
+    bad = srv.post("/auth/login", data={"username": u["email"], "password": "wrong-horse-1"})
+    assert bad.status_code == 400
+    assert srv.db("SELECT count(*) AS n FROM rate_limits")[0]["n"] > counters
+    assert srv.db("SELECT count(*) AS n FROM audit_log")[0]["n"] > audit
+    # forgot-password for an unknown address: its mail counters and the
+    # write probe that pays the known path's commit
+    r = srv.post("/auth/forgot-password", json={"email": "nobody-" + u["email"]})
+    assert r.status_code == 202
+    assert srv.db("SELECT count(*) AS n FROM keys WHERE name = 'write_probe'")[0]["n"] == 1
+    r = srv.me(tok)
+    assert r.status_code == 200 and r.json()["id"] == u["id"]
+    hit1, miss1 = cache_counts(srv)
+    assert (hit1 - hit0, miss1 - miss0) == (1, 0), "the counters' write voided the cache"
+    # a write a credential check reads (the user's own row) does void it
+    assert srv.patch("/users/me", json={"email": "moved-" + u["email"]},
+                     headers=bearer(tok)).status_code == 200
+    hit2, miss2 = cache_counts(srv)
+    r = srv.me(tok)
+    assert r.status_code == 200 and r.json()["email"] == "moved-" + u["email"]
+    hit3, miss3 = cache_counts(srv)
+    assert miss3 - miss2 == 1 and hit3 == hit2

@@ -656,6 +656,53 @@ Test(store, list_is_ordered_by_creation_then_id_with_offset_and_limit)
 	cr_assert_eq(STORE_CALL(st, user_list, 0, -1, list_cb, &acc), PC_EINVAL);
 }
 
+/* A large store's list remembers its buckets (ops.c, pages memo): a page
+ * read through what is remembered is the page a walk gives, and a write of
+ * this process (a user added before every other) is seen by the next list at
+ * once, not after the memo's second. */
+Test(store, a_remembered_page_is_exact_and_a_write_moves_it)
+{
+	enum { N = 8300 }; /* 9 buckets of user_pages: enough to be remembered */
+	struct list_acc acc;
+	struct pc_user u, want;
+	char email[64];
+	unsigned i;
+
+	cr_assert_eq(store_begin(st), PC_OK);
+	for (i = 1; i <= N; i++) {
+		snprintf(email, sizeof(email), "m%u@example.com", i);
+		make_user(&u, i, email, NULL);
+		insert_ok(&u);
+	}
+	cr_assert_eq(store_commit(st), PC_OK);
+	for (i = 0; i < 2; i++) { /* the walk, then what it remembered */
+		memset(&acc, 0, sizeof(acc));
+		cr_assert_eq(STORE_CALL(st, user_list, 8100, 3, list_cb, &acc), PC_OK);
+		cr_assert_eq(acc.n, 3);
+		make_user(&want, 8101, "x", NULL);
+		cr_assert_str_eq(acc.ids[0], want.id, "round %u", i);
+		make_user(&want, 8103, "x", NULL);
+		cr_assert_str_eq(acc.ids[2], want.id, "round %u", i);
+	}
+	memset(&acc, 0, sizeof(acc));
+	cr_assert_eq(STORE_CALL(st, user_list, N, 3, list_cb, &acc), PC_OK);
+	cr_assert_eq(acc.n, 0, "past the end");
+
+	make_user(&u, N + 1, "first@example.com", NULL);
+	u.created_at = 1; /* before everyone: every later position moves by one */
+	insert_ok(&u);
+	memset(&acc, 0, sizeof(acc));
+	cr_assert_eq(STORE_CALL(st, user_list, 8100, 3, list_cb, &acc), PC_OK);
+	cr_assert_eq(acc.n, 3);
+	make_user(&want, 8100, "x", NULL);
+	cr_assert_str_eq(acc.ids[0], want.id, "the write is seen at once");
+	memset(&acc, 0, sizeof(acc));
+	cr_assert_eq(STORE_CALL(st, user_list, N, 3, list_cb, &acc), PC_OK);
+	cr_assert_eq(acc.n, 1, "the last user, one place further");
+	make_user(&want, N, "x", NULL);
+	cr_assert_str_eq(acc.ids[0], want.id);
+}
+
 Test(store, sql_metacharacters_are_stored_as_data)
 {
 	struct pc_user u, got;
