@@ -606,7 +606,7 @@ static enum MHD_Result server_on_accept(void *cls, const struct sockaddr *addr, 
 
 	(void)len;
 	if (atomic_load(&s->stopping))
-		return MHD_NO;
+		return MHD_NO; /* stopping: nothing new, as a quiesced daemon */
 	if (s->per_ip == 0)
 		return MHD_YES;
 	server_ipkey(addr, &k);
