@@ -13,7 +13,7 @@ import time
 
 import requests
 
-from conftest import BIN, JWT_SECRET, _base_env
+from conftest import BIN, JWT_SECRET, _base_env, sanitizer_problems
 from test_hostile_clients import _open_count, _open_from
 from test_metrics import parse
 
@@ -265,6 +265,41 @@ def test_a_port_another_server_listens_on_is_refused_not_shared(server_factory, 
         p.kill()
         _, err = p.communicate()
         raise AssertionError("a second server started on the same port: " + err[-2000:])
-    assert p.returncode != 0
+    assert p.returncode != 0 and not sanitizer_problems(err)
     assert "Address already in use" in err, err
     assert srv.alive()
+
+
+def test_an_ipv6_host_is_served_by_every_thread(tmp_path):
+    s6 = socket.socket(socket.AF_INET6)
+    s6.bind(("::1", 0))
+    port = s6.getsockname()[1]
+    s6.close()
+    p = subprocess.Popen([str(BIN), "serve", "--host=[::1]", f"--port={port}", "--threads=2",
+                          f"--database-url=sqlite:///{tmp_path}/v6.db",
+                          f"--jwt-secret={JWT_SECRET}", "--cookie-secure=false",
+                          "--metrics-router=true"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         env=_base_env(), cwd=tmp_path)
+    try:
+        base = f"http://[::1]:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if requests.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert p.poll() is None and time.monotonic() < deadline, "no answer over IPv6"
+            time.sleep(0.05)
+        for _ in range(40):
+            with requests.Session() as s:
+                assert s.get(base + "/healthz", timeout=5).json() == {"status": "ok"}
+        m = parse(requests.get(base + "/metrics", timeout=5).text)
+        acc = {dict(lb)["thread"]: v for (n, lb), v in m.items()
+               if n == "portcullis_http_thread_connections_accepted_total"}
+        assert sorted(acc) == ["0", "1"] and min(acc.values()) > 0, acc
+    finally:
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=30)
+    assert p.returncode == 0 and not sanitizer_problems(err), err
