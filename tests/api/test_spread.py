@@ -15,7 +15,7 @@ import requests
 
 from conftest import BIN, JWT_SECRET, _base_env, sanitizer_problems
 from test_hostile_clients import _open_count, _open_from
-from test_metrics import parse
+from test_metrics import parse, val
 
 PW = "correct-horse-9"
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -194,44 +194,56 @@ def test_logins_hashed_on_the_worker_pool_are_answered_at_once(server_factory):
 
 def test_sigterm_lets_requests_in_flight_on_every_thread_finish_and_refuses_new_ones(
         server_factory):
-    # four threads, one hash worker and a slower hash: eight logins queue
-    srv = server_factory(threads=4, hash_workers=1, argon2_memory_kib=32768,
+    # four threads, one hash worker and a slow hash: sixteen logins queue
+    srv = server_factory(threads=4, hash_workers=1, argon2_memory_kib=65536,
                          argon2_iterations=3, metrics_router=True)
     u = srv.register_ok(password=PW)
+    n = 16
+
+    def hashing():
+        m = parse(srv.get("/metrics").text)
+        return val(m, "portcullis_hash_jobs_total") + val(m, "portcullis_hash_queue_depth")
+
+    before = hashing()
     results = []
 
     def client():
         with requests.Session() as s:  # a connection of its own
             try:
                 r = s.post(srv.url("/auth/login"), data={"username": u["email"], "password": PW},
-                           timeout=30)
+                           timeout=60)
                 results.append(r.status_code)
             except requests.RequestException as e:
                 results.append(type(e).__name__)
 
-    clients = [threading.Thread(target=client) for _ in range(8)]
+    clients = [threading.Thread(target=client) for _ in range(n)]
     for t in clients:
         t.start()
-    time.sleep(0.2)
+    # every login handed to the hash worker (taken or queued) before the stop
+    deadline = time.monotonic() + 20
+    while hashing() - before < n and time.monotonic() < deadline:
+        time.sleep(0.02)
     open_ = threads_of(srv, "portcullis_http_thread_connections")
+    assert hashing() - before >= n
     proc = srv.proc
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.2)
     # stopping: a new connection is closed unanswered, the queued logins go on
-    refused = None
     try:
-        s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
-        s.sendall(HEALTHZ)
-        refused = s.recv(4096)
-        s.close()
+        c = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        c.sendall(HEALTHZ)
+        refused = c.recv(4096)
+        c.close()
     except OSError as e:
         refused = type(e).__name__
     still_running = proc.poll() is None
     for t in clients:
         t.join()
-    assert results == [200] * 8, results
-    # several threads held them (the scrape's own connection aside)
-    assert sum(1 for v in open_.values() if v > 0) >= 2, open_
+    assert results == [200] * n, results
+    # the logins were held by several threads: the scrape's own connection
+    # is one of the open ones, so three threads or more
+    assert sum(open_.values()) == n + 1, open_
+    assert sum(1 for v in open_.values() if v > 0) >= 3, open_
     assert still_running, "the logins took less time than the test needs"
     assert refused in (b"", "ConnectionResetError", "ConnectionRefusedError",
                        "BrokenPipeError"), refused
