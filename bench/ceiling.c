@@ -3,14 +3,18 @@
  *
  * It answers every request with one fixed 80-byte JSON body (200,
  * Content-Type: application/json) and does nothing else: no routing, no
- * parsing, no logging. It runs with the daemon flags and options of
- * portcullis' own server (src/http/server.c): internal polling thread, epoll,
- * a thread pool of --threads, suspend/resume allowed, the same connection
- * limit (4 096: enough for 1 000 open connections), idle timeout (30 s) and
- * per-connection memory pool (16 KiB);
- * keep them in step with server_start. What wrk measures against it is
- * the most this machine gives for one HTTP request; bench/run divides the
- * server's figures by it.
+ * parsing, no logging. It runs as portcullis' own server does
+ * (src/http/server.c): one daemon per thread (--threads), each with its own
+ * listening socket on the same address (SO_REUSEADDR, SO_REUSEPORT, backlog
+ * 4 096) so that the kernel spreads the connections over the threads, and
+ * its own epoll set, run by its own thread that polls the set and then calls
+ * MHD_run() (not MHD's internal polling thread: see server.c for the
+ * connections it leaves waiting); suspend/resume allowed, the same connection
+ * limit (4 096 in all, each daemon its share: enough for 1 000 open
+ * connections), idle timeout (30 s) and per-connection memory pool
+ * (16 KiB); keep them in step with server_daemon_start. What wrk measures
+ * against it is the most this machine gives for one HTTP request;
+ * bench/run divides the server's figures by it.
  *
  * Invariants: the response is made once and shared by every thread (MHD
  * reference-counts it); the body is exactly CEILING_BODY_LEN bytes.
@@ -21,25 +25,38 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
 
 #define CEILING_BODY_LEN 80
+#define CEILING_BACKLOG 4096
+#define CEILING_THREADS_MAX 1024
 
 /* 80 bytes: the size of a small /users/me-like answer. */
 static const char ceiling_body[] =
 	"{\"id\":\"01928c1e-7b6a-7c3d-9e2f-0a1b2c3d4e5f\",\"email\":\"user@example.org\",\"ok\":10}";
 
 _Static_assert(sizeof(ceiling_body) - 1 == CEILING_BODY_LEN, "the ceiling body is 80 bytes");
+
+/* One thread's daemon; stop_fd, shared, becomes readable at the stop. */
+struct ceiling_lane {
+	struct MHD_Daemon *d;
+	int epoll_fd;
+	int stop_fd;
+	pthread_t thread;
+};
 
 struct ceiling_opts {
 	const char *host;
@@ -123,14 +140,58 @@ static int parse_args(int argc, char **argv, struct ceiling_opts *o)
 	return 0;
 }
 
+/* A listening socket on addr, non-blocking, in the port's SO_REUSEPORT
+ * group; -1 on failure (errno set). */
+static int ceiling_listen(const struct sockaddr_in *addr)
+{
+	int one = 1;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+	    bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0 ||
+	    listen(fd, CEILING_BACKLOG) != 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* The thread of one daemon: the loop of src/http/server.c's lanes. */
+static void *ceiling_lane_main(void *arg)
+{
+	struct ceiling_lane *l = arg;
+	struct pollfd p[2] = { { .fd = l->epoll_fd, .events = POLLIN },
+			       { .fd = l->stop_fd, .events = POLLIN } };
+	MHD_UNSIGNED_LONG_LONG t;
+	int ms;
+
+	for (;;) {
+		ms = -1;
+		if (MHD_get_timeout(l->d, &t) == MHD_YES)
+			ms = t < INT_MAX ? (int)t : INT_MAX;
+		if (poll(p, 2, ms) > 0 && (p[1].revents & POLLIN))
+			return NULL;
+		MHD_run(l->d);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct ceiling_opts o = { "127.0.0.1", 8099, 0, 4096 };
+	static struct ceiling_lane lanes[CEILING_THREADS_MAX];
+	const union MHD_DaemonInfo *di;
+	uint64_t one = 1;
 	struct sockaddr_in addr;
 	struct MHD_Response *resp;
-	struct MHD_Daemon *d;
+	unsigned i, per;
 	sigset_t sigs;
-	int sig;
+	int sig, fd, stop_fd;
 
 	if (parse_args(argc, argv, &o) != 0) {
 		usage(stderr);
@@ -140,6 +201,9 @@ int main(int argc, char **argv)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		o.threads = n > 0 ? (unsigned)n : 1;
 	}
+	if (o.threads > CEILING_THREADS_MAX)
+		o.threads = CEILING_THREADS_MAX;
+	per = o.connections / o.threads > 0 ? o.connections / o.threads : 1;
 	memset(&addr, 0, sizeof(addr));
 	addr.sin_family = AF_INET;
 	addr.sin_port = htons((unsigned short)o.port);
@@ -162,26 +226,48 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-			     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
-			     0, NULL, NULL, ceiling_answer, resp,
-			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-			     MHD_OPTION_THREAD_POOL_SIZE, o.threads,
-			     MHD_OPTION_CONNECTION_LIMIT, o.connections,
-			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
-			     MHD_OPTION_END);
-	if (d == NULL) {
-		fprintf(stderr, "pc-ceiling: cannot listen on %s:%u\n", o.host, o.port);
-		MHD_destroy_response(resp);
+	stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (stop_fd < 0) {
+		perror("pc-ceiling: eventfd");
 		return 1;
+	}
+	for (i = 0; i < o.threads; i++) {
+		struct ceiling_lane *l = &lanes[i];
+
+		fd = ceiling_listen(&addr);
+		if (fd < 0) {
+			fprintf(stderr, "pc-ceiling: cannot listen on %s:%u: %s\n", o.host, o.port,
+				strerror(errno));
+			return 1;
+		}
+		l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+					0, NULL, NULL, ceiling_answer, resp,
+					MHD_OPTION_LISTEN_SOCKET, fd,
+					MHD_OPTION_CONNECTION_LIMIT, per,
+					MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+					MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
+					MHD_OPTION_END);
+		di = l->d != NULL ? MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+		l->epoll_fd = di != NULL ? di->epoll_fd : -1;
+		l->stop_fd = stop_fd;
+		if (l->epoll_fd < 0 || pthread_create(&l->thread, NULL, ceiling_lane_main, l) != 0) {
+			fprintf(stderr, "pc-ceiling: cannot start daemon %u on %s:%u\n", i, o.host,
+				o.port);
+			return 1;
+		}
 	}
 	printf("pc-ceiling: listening on %s:%u, %u threads\n", o.host, o.port, o.threads);
 	fflush(stdout);
 
 	while (sigwait(&sigs, &sig) != 0)
 		;
-	MHD_stop_daemon(d);
+	if (write(stop_fd, &one, sizeof(one)) != sizeof(one))
+		return 1;
+	for (i = 0; i < o.threads; i++) {
+		pthread_join(lanes[i].thread, NULL);
+		MHD_stop_daemon(lanes[i].d);
+	}
+	close(stop_fd);
 	MHD_destroy_response(resp);
 	return 0;
 }

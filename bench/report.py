@@ -348,7 +348,71 @@ def targets(res):
     su = get(res, "startup", "small_store", "median_ms")
     out.append(target("Start-up to first /healthz 200 ≤ 100 ms (existing database)",
                       NA if su is None else f"{su:.1f} ms", None if su is None else su <= 100))
+    out.extend(spread_targets(res))
     return out
+
+
+# ---- connections spread over the threads (issue 15, item 2) ------------------------------
+
+SPREAD_MAX = 1.2   # the busiest thread's share of the connections ≤ 1.2 × an even share (60/40 of 2)
+
+
+def split_share(split):
+    """The busiest thread's share of the connections over an even share
+    (1.0: even; 2.0 with two threads: all on one)."""
+    if not split or sum(split) == 0:
+        return None
+    return max(split) / sum(split) * len(split)
+
+
+def spread_splits(res, name):
+    runs = (res["scenarios"].get(name) or {}).get("runs") or []
+    return [r["conn_split"] for r in runs if r.get("conn_split")]
+
+
+def bursts_text(b):
+    if not b or "hung" not in b:
+        return NA if not b else f"error: {b.get('error', '?')[:200]}"
+    return (f"{b['hung']} hung of {b['connections']:,} connections in {b['bursts']:,} bursts "
+            f"of {b['conns_per_burst']} ({b['bursts_with_hung']} bursts with one; "
+            f"{b['refused']} refused; burst median {b['burst_ms_median']} ms, "
+            f"slowest {b['burst_ms_max']} ms)")
+
+
+def spread_targets(res):
+    out = []
+    b = get(res, "bursts", "server")
+    label = "No hung connection in 1 000 bursts of 256 new connections"
+    if not b or "hung" not in b:
+        out.append(target(label, bursts_text(b), None))
+    else:
+        out.append(target(label, bursts_text(b), b["hung"] == 0,
+                          None if b["bursts"] >= 1000 else f"only {b['bursts']} bursts run"))
+    shares = []
+    for name in ("me_jwt_64", "me_jwt_256"):
+        for sp in spread_splits(res, name):
+            shares.append((split_share(sp), name, sp))
+    label = "Connections per thread within 60/40 at 64 and 256 connections"
+    shares = [x for x in shares if x[0] is not None]
+    if not shares:
+        out.append(target(label, NA, None))
+    else:
+        worst = max(shares, key=lambda x: x[0])
+        out.append(target(label, f"most lopsided: {'/'.join(str(n) for n in worst[2])} "
+                                 f"({worst[1]}; {len(shares)} runs)",
+                          worst[0] <= SPREAD_MAX + 1e-9))
+    return out
+
+
+def spread_markdown(res):
+    o = []
+    b = res.get("bursts") or {}
+    if b:
+        o.append("Bursts of new connections (`bench/bursts`: each burst opens 256 connections at "
+                 "once, one request on each; an answer missing after 5 s is a hung connection): "
+                 f"server (`GET /healthz`) {bursts_text(b.get('server'))}; ceiling "
+                 f"{bursts_text(b.get('ceiling'))}.\n")
+    return o
 
 
 # ---- text -------------------------------------------------------------------------------------
@@ -523,9 +587,10 @@ def markdown(res):
         if sp:
             splits.append(f"{n} {', '.join(sp)}")
     if splits:
-        o.append("Connections per libmicrohttpd pool thread, mid-run, run by run (the pool "
-                 "does not balance them; a lopsided split leaves a core to wrk): "
-                 + "; ".join(splits) + ".\n")
+        o.append("Connections per HTTP thread, mid-run, run by run (one listening socket per "
+                 "thread, SO_REUSEPORT: the kernel spreads them; a lopsided split leaves a core "
+                 "to wrk): " + "; ".join(splits) + ".\n")
+    o.extend(spread_markdown(res))
 
     h = res.get("hash") or {}
     o.append("## Login and registration against the hashing ceiling\n")

@@ -155,6 +155,10 @@ void http_metrics_record(const struct http_metrics *m, size_t route_id, int stat
 /* The Prometheus text exposition of every counter into out. PC_ENOMEM, PC_ETOOBIG. */
 enum pc_err http_metrics_write(const struct http_metrics *m, const struct pc_router *r,
 			       struct pc_ctx *ctx, struct pc_buf *out);
+/* The per-thread connection series: open[i] and accepted[i] of HTTP thread
+ * i, for i < n. PC_ENOMEM, PC_ETOOBIG. */
+enum pc_err http_metrics_threads(struct pc_buf *out, const uint64_t *open,
+				 const uint64_t *accepted, size_t n);
 
 /* ---- router (router.c) ------------------------------------------------------------- */
 

@@ -292,3 +292,23 @@ enum pc_err http_metrics_write(const struct http_metrics *m, const struct pc_rou
 	free(v);
 	return err;
 }
+
+enum pc_err http_metrics_threads(struct pc_buf *out, const uint64_t *open,
+				 const uint64_t *accepted, size_t n)
+{
+	enum pc_err err = metrics_head(out, "portcullis_http_thread_connections", "gauge",
+				       "Connections open now, by HTTP thread (its listening socket).");
+	size_t i;
+
+	for (i = 0; i < n && err == PC_OK; i++)
+		err = buf_printf(out, "portcullis_http_thread_connections{thread=\"%zu\"} %" PRIu64
+				 "\n", i, open[i]);
+	if (err == PC_OK)
+		err = metrics_head(out, "portcullis_http_thread_connections_accepted_total", "counter",
+				   "Connections accepted since the start, by HTTP thread.");
+	for (i = 0; i < n && err == PC_OK; i++)
+		err = buf_printf(out,
+				 "portcullis_http_thread_connections_accepted_total{thread=\"%zu\"} %"
+				 PRIu64 "\n", i, accepted[i]);
+	return err;
+}

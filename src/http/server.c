@@ -5,8 +5,25 @@
  * an arena holding the struct http_exchange, plus the body buffer. Both
  * are freed in the completion callback, after the access log line.
  *
- * Threads: MHD's internal epoll thread pool runs the access handler; a
- * connection stays on one pool thread, so inline requests take no lock.
+ * Threads: one libmicrohttpd daemon per HTTP thread (settings threads),
+ * a lane: its own listening socket on the same address (SO_REUSEPORT: the
+ * kernel spreads new connections over the sockets, so over the threads),
+ * its own epoll set, run by its own thread (server_lane_main). MHD's thread
+ * pool shares one socket and left connections where they landed (64/0 at
+ * 64 connections). A connection stays on its lane's thread, so inline
+ * requests take no lock; what the lanes share (the guard, the counters) is
+ * locked or atomic.
+ *
+ * Why our own loop rather than MHD's internal polling thread: MHD 0.9.75's
+ * MHD_epoll() reads events 128 at a time and, when a call returns exactly
+ * 128, calls epoll_wait again with the timeout it computed before the first
+ * (up to the 30 s idle timeout); the 128 connections already read wait
+ * unserved until some other event comes: a burst of new connections, or
+ * all of a lane's kept-alive connections at once, hangs. The lane's thread
+ * waits itself (poll on the epoll set, with MHD_get_timeout) and then runs
+ * MHD_run(), whose epoll_wait calls never block. A lane's eventfd wakes it:
+ * for a resumed connection (MHD drops its own wake-up channel when it does
+ * not run the loop) and to stop.
  * PC_R_SLOW handlers run on the core's worker pool while the connection is
  * suspended.
  *
@@ -32,27 +49,33 @@
  * before its release store; the pool thread reads it only after the
  * acquire load (and MHD's resume goes through a mutex besides).
  *
- * Stopping: new PC_R_SLOW requests get 503; the server waits until every
- * submitted job has resumed its connection (MHD must not be stopped with
- * suspended connections), then briefly for those responses to go out, then
- * stops the daemon. MHD_quiesce_daemon is not used: in 0.9.75 its removal
- * of the listening socket from each pool thread's epoll set races with the
- * threads doing the same, and the loser calls MHD_PANIC.
+ * Stopping: new connections are refused (the accept policy) and new
+ * PC_R_SLOW requests get 503; the server waits until every submitted job
+ * has resumed its connection (MHD must not be stopped with suspended
+ * connections), then briefly for those responses to go out, then stops the
+ * daemons. MHD_quiesce_daemon is not used: in 0.9.75 MHD_epoll() removes a
+ * quiesced listening socket from its epoll set itself, and one of its two
+ * removals calls MHD_PANIC on the ENOENT of losing that race to
+ * MHD_quiesce_daemon's own removal.
  *
- * The listening socket keeps MHD's default SO_REUSEADDR (fast restarts).
- * MHD_OPTION_LISTENING_ADDRESS_REUSE is not passed: 1 adds SO_REUSEPORT,
- * which would let a second server bind the same port silently and share
- * its traffic; 0 drops SO_REUSEADDR.
+ * The listening sockets: SO_REUSEADDR (fast restarts) and SO_REUSEPORT
+ * (one per daemon). SO_REUSEPORT would let a second server of the same user
+ * bind the same port silently and share its traffic: a probe socket without
+ * it is bound first and held until the daemons listen, so a port another
+ * process listens on is refused ("Address already in use") as before.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -97,17 +120,37 @@ struct server_ipcount {
 /* The guard's record of an open connection (MHD's socket context): its
  * socket, its client key, and the deadline by which it must have sent what
  * it is sending (header block, then body); 0 while the server is answering. */
+struct server_lane;
 struct server_conn {
 	struct server_conn *prev, *next;
+	struct server_lane *lane;     /* the HTTP thread that holds it */
 	int fd;
 	struct server_ipkey key;
 	_Atomic int64_t deadline_us;
 	bool shut;
 };
 #define SERVER_DRAIN_US (5 * 1000 * 1000)
+/* Each listening socket's queue of connections not yet accepted (the
+ * kernel caps it at net.core.somaxconn). */
+#define SERVER_BACKLOG 4096
+#define SERVER_LANES_MAX 256 /* the threads setting's maximum */
+
+/* One HTTP thread: its daemon (and so its listening socket and its
+ * connections) and what /metrics says of it. */
+struct server_lane {
+	struct pc_server *srv;
+	struct MHD_Daemon *daemon;
+	int epoll_fd;                 /* the daemon's epoll set (MHD's) */
+	int wake_fd;                  /* eventfd: wakes the lane's thread; -1: none */
+	pthread_t thread;
+	bool thread_on;
+	atomic_uint open;             /* connections open now */
+	atomic_ullong accepted;       /* connections taken since the start */
+};
 
 struct pc_server {
-	struct MHD_Daemon *daemon;
+	struct server_lane *lanes;    /* one per HTTP thread */
+	unsigned nlanes;
 	struct pc_ctx *ctx;
 	struct pc_router *router;
 	const struct pc_face *first_face; /* renders errors met before routing */
@@ -122,6 +165,7 @@ struct pc_server {
 	atomic_int jobs;              /* submitted, not yet resumed */
 	atomic_int slow_open;         /* slow requests not yet completed */
 	atomic_bool stopping;
+	atomic_bool lanes_stop;       /* the lanes' threads return */
 	/* the guard: per-IP counts, open connections, the reaper thread */
 	pthread_mutex_t guard_mu;
 	struct server_ipcount *ipc[SERVER_IP_BUCKETS];
@@ -249,16 +293,44 @@ static void server_run_handler(struct http_exchange *x)
 		server_render_error(x, err == PC_EUNAVAILABLE ? 503 : 500, NULL);
 }
 
+/* Wakes lane l's thread: MHD then serves what was resumed at once. */
+static void server_lane_wake(struct server_lane *l)
+{
+	uint64_t one = 1;
+
+	/* EAGAIN (the counter is full) means it is awake already */
+	if (l != NULL && l->wake_fd >= 0 && write(l->wake_fd, &one, sizeof(one)) < 0)
+		return;
+}
+
+/* The lane of x's connection: its guard's, else the one of its daemon. */
+static struct server_lane *server_lane_of(const struct http_exchange *x)
+{
+	const struct server_conn *sc = x->guard;
+	const union MHD_ConnectionInfo *ci;
+
+	if (sc != NULL)
+		return sc->lane;
+	ci = x->conn != NULL ? MHD_get_connection_info(x->conn, MHD_CONNECTION_INFO_DAEMON) : NULL;
+	for (unsigned i = 0; ci != NULL && i < x->srv->nlanes; i++) {
+		if (x->srv->lanes[i].daemon == ci->daemon)
+			return &x->srv->lanes[i];
+	}
+	return NULL;
+}
+
 static void server_slow_job(void *arg)
 {
 	struct http_exchange *x = arg;
 	struct pc_server *s = x->srv;
 	struct MHD_Connection *c = x->conn;
+	struct server_lane *l = server_lane_of(x);
 
 	server_run_handler(x);
-	/* x belongs to the pool thread from here: touch only s and c. */
+	/* x belongs to the pool thread from here: touch only s, c and l. */
 	atomic_store_explicit(&x->slow_done, 1, memory_order_release);
 	MHD_resume_connection(c);
+	server_lane_wake(l); /* before the count: server_stop closes it at 0 */
 	atomic_fetch_sub(&s->jobs, 1);
 }
 
@@ -317,6 +389,7 @@ static void server_slow_start(struct http_exchange *x)
 	}
 	atomic_store_explicit(&x->slow_done, 1, memory_order_release);
 	MHD_resume_connection(x->conn);
+	server_lane_wake(server_lane_of(x));
 	atomic_fetch_sub(&s->jobs, 1);
 }
 
@@ -403,6 +476,18 @@ static void server_dispatch(struct http_exchange *x)
 		server_run_handler(x);
 }
 
+/* The per-thread series of /metrics: each lane's connections. */
+static enum pc_err server_metrics_threads(const struct pc_server *s, struct pc_buf *out)
+{
+	uint64_t open[SERVER_LANES_MAX], accepted[SERVER_LANES_MAX];
+
+	for (unsigned i = 0; i < s->nlanes; i++) {
+		open[i] = atomic_load_explicit(&s->lanes[i].open, memory_order_relaxed);
+		accepted[i] = atomic_load_explicit(&s->lanes[i].accepted, memory_order_relaxed);
+	}
+	return http_metrics_threads(out, open, accepted, s->nlanes);
+}
+
 enum pc_err resp_metrics(struct pc_req *req, struct pc_resp *resp)
 {
 	struct http_exchange *x = req->impl;
@@ -413,6 +498,8 @@ enum pc_err resp_metrics(struct pc_req *req, struct pc_resp *resp)
 		return PC_EINVAL;
 	buf_init(&b, 4 * 1024 * 1024);
 	err = http_metrics_write(&x->srv->metrics, x->srv->router, req->ctx, &b);
+	if (err == PC_OK)
+		err = server_metrics_threads(x->srv, &b);
 	if (err == PC_OK) {
 		resp->body = arena_strndup(req->arena, b.data != NULL ? b.data : "", b.len);
 		err = resp->body != NULL ? PC_OK : PC_ENOMEM;
@@ -506,9 +593,10 @@ static struct server_ipcount **server_ipcount_at(struct pc_server *s, const stru
 	return pp;
 }
 
-/* MHD's accept policy: refuses a client that holds per_ip connections. Two
- * pool threads accepting at once may each let one more in: the cap is
- * exact to within the number of threads. */
+/* MHD's accept policy (every daemon's): refuses every connection once the
+ * server is stopping, and a client that holds per_ip connections. Two
+ * daemons accepting at once may each let one more in: the cap is exact to
+ * within the number of threads. */
 static enum MHD_Result server_on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
 {
 	struct pc_server *s = cls;
@@ -517,6 +605,8 @@ static enum MHD_Result server_on_accept(void *cls, const struct sockaddr *addr, 
 	bool ok;
 
 	(void)len;
+	if (atomic_load(&s->stopping))
+		return MHD_NO; /* stopping: nothing new, as a quiesced daemon */
 	if (s->per_ip == 0)
 		return MHD_YES;
 	server_ipkey(addr, &k);
@@ -534,8 +624,9 @@ static enum MHD_Result server_on_accept(void *cls, const struct sockaddr *addr, 
 	return ok ? MHD_YES : MHD_NO;
 }
 
-static void server_conn_started(struct pc_server *s, struct MHD_Connection *c, void **sctx)
+static void server_conn_started(struct server_lane *l, struct MHD_Connection *c, void **sctx)
 {
+	struct pc_server *s = l->srv;
 	const union MHD_ConnectionInfo *ci;
 	struct server_ipcount **pp;
 	struct server_conn *sc = calloc(1, sizeof(*sc));
@@ -543,6 +634,7 @@ static void server_conn_started(struct pc_server *s, struct MHD_Connection *c, v
 	*sctx = sc;
 	if (sc == NULL)
 		return;
+	sc->lane = l;
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	sc->fd = ci != NULL ? ci->connect_fd : -1;
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -590,15 +682,19 @@ static void server_conn_closed(struct pc_server *s, struct server_conn *sc)
 	free(sc);
 }
 
+/* cls: the lane of the daemon that holds the connection. */
 static void server_on_connection(void *cls, struct MHD_Connection *c, void **sctx,
 				 enum MHD_ConnectionNotificationCode code)
 {
-	struct pc_server *s = cls;
+	struct server_lane *l = cls;
 
-	if (code == MHD_CONNECTION_NOTIFY_STARTED)
-		server_conn_started(s, c, sctx);
-	else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-		server_conn_closed(s, *sctx);
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		atomic_fetch_add_explicit(&l->open, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&l->accepted, 1, memory_order_relaxed);
+		server_conn_started(l, c, sctx);
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		atomic_fetch_sub_explicit(&l->open, 1, memory_order_relaxed);
+		server_conn_closed(l->srv, *sctx);
 		*sctx = NULL;
 	}
 }
@@ -1000,14 +1096,205 @@ static enum pc_err server_resolve(struct pc_server *s, const struct pc_config *c
 	return PC_OK;
 }
 
+/* A TCP socket for s->addr, non-blocking, close-on-exec, SO_REUSEADDR, and
+ * SO_REUSEPORT when reuseport; an IPv6 one takes IPv6 only (as MHD's own).
+ * -1 with errno on failure. */
+static int server_socket(const struct pc_server *s, bool reuseport)
+{
+	int fam = s->addr.ss_family, one = 1, e;
+	int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
+	    (fam == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* Binds n listening sockets to s->addr, one per lane, into fds. The probe
+ * (no SO_REUSEPORT) is bound first and held until they listen: bound
+ * beside another process's listening socket it fails, where theirs would
+ * join its group and share its traffic. */
+static enum pc_err server_listen(struct pc_server *s, const struct pc_config *cfg, int *fds,
+				 unsigned n, struct pc_errinfo *ei)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&s->addr;
+	socklen_t len = s->addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						       : sizeof(struct sockaddr_in);
+	int probe, e = 0;
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		fds[i] = -1;
+	probe = server_socket(s, false);
+	if (probe < 0 || bind(probe, sa, len) != 0)
+		e = errno;
+	for (i = 0; i < n && e == 0; i++) {
+		fds[i] = server_socket(s, true);
+		if (fds[i] < 0 || bind(fds[i], sa, len) != 0 || listen(fds[i], SERVER_BACKLOG) != 0)
+			e = errno;
+	}
+	if (probe >= 0)
+		close(probe);
+	if (e == 0)
+		return PC_OK;
+	for (i = 0; i < n; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+	pc_errinfo_setf(ei, "", "port", PC_V_LISTEN, "cannot listen on %s:%d: %s", cfg->host,
+			cfg->port, strerror(e));
+	return PC_EINTERNAL;
+}
+
+/* Starts lane l's daemon on its listening socket fd, taking conns
+ * connections at most; the lane's thread runs it. Every libmicrohttpd flag
+ * and option of the server is here. MHD owns fd from the call on (on
+ * failure it may have closed it or not: it is left, the server does not
+ * start). */
+static struct MHD_Daemon *server_daemon_start(struct server_lane *l, int fd, unsigned conns)
+{
+	struct pc_server *s = l->srv;
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+
+	if (s->addr.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	return MHD_start_daemon(flags, 0, server_on_accept, s, server_on_access, s,
+				MHD_OPTION_EXTERNAL_LOGGER, server_on_mhd_log, s,
+				MHD_OPTION_LISTEN_SOCKET, fd,
+				MHD_OPTION_CONNECTION_LIMIT, conns,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SERVER_CONN_TIMEOUT_S,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
+				MHD_OPTION_NOTIFY_COMPLETED, server_on_completed, s,
+				MHD_OPTION_NOTIFY_CONNECTION, server_on_connection, l,
+				MHD_OPTION_UNESCAPE_CALLBACK, server_unescape_none, NULL,
+				MHD_OPTION_END);
+}
+
+/* A lane's thread: waits for its daemon's events (or its timeout, or a
+ * wake-up), then runs the daemon without blocking; see the head of the file. */
+static void *server_lane_main(void *arg)
+{
+	struct server_lane *l = arg;
+	struct pollfd p[2] = { { .fd = l->epoll_fd, .events = POLLIN },
+			       { .fd = l->wake_fd, .events = POLLIN } };
+	MHD_UNSIGNED_LONG_LONG t;
+	uint64_t n;
+	int ms;
+
+	while (!atomic_load(&l->srv->lanes_stop)) {
+		ms = -1;
+		if (MHD_get_timeout(l->daemon, &t) == MHD_YES)
+			ms = t < INT_MAX ? (int)t : INT_MAX;
+		if (poll(p, 2, ms) > 0 && (p[1].revents & POLLIN) &&
+		    read(l->wake_fd, &n, sizeof(n)) < 0)
+			n = 0; /* EAGAIN: another read took it */
+		MHD_run(l->daemon);
+	}
+	return NULL;
+}
+
+/* Stops every lane's thread, then its daemon (MHD closes what is left open),
+ * then closes its eventfd. */
+static void server_daemons_stop(struct pc_server *s)
+{
+	struct server_lane *l;
+	unsigned i;
+
+	atomic_store(&s->lanes_stop, true);
+	for (i = 0; i < s->nlanes; i++) {
+		l = &s->lanes[i];
+		if (l->thread_on) {
+			server_lane_wake(l);
+			pthread_join(l->thread, NULL);
+			l->thread_on = false;
+		}
+	}
+	for (i = 0; i < s->nlanes; i++) {
+		l = &s->lanes[i];
+		if (l->daemon != NULL)
+			MHD_stop_daemon(l->daemon);
+		l->daemon = NULL;
+		if (l->wake_fd >= 0)
+			close(l->wake_fd);
+		l->wake_fd = -1;
+	}
+}
+
+/* Runs lane l's daemon, started: its eventfd, its thread. */
+static bool server_lane_run(struct server_lane *l)
+{
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+
+	if (di == NULL || di->epoll_fd < 0)
+		return false;
+	l->epoll_fd = di->epoll_fd;
+	l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (l->wake_fd < 0)
+		return false;
+	l->thread_on = pthread_create(&l->thread, NULL, server_lane_main, l) == 0;
+	return l->thread_on;
+}
+
+/* One lane per HTTP thread, each its daemon on its listening socket. */
+static enum pc_err server_lanes_start(struct pc_server *s, const struct pc_config *cfg,
+				      struct pc_errinfo *ei)
+{
+	int fds[SERVER_LANES_MAX];
+	unsigned threads, conns, i;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	enum pc_err err;
+
+	threads = cfg->threads > 0 ? (unsigned)cfg->threads : ncpu > 0 ? (unsigned)ncpu : 1;
+	if (threads > SERVER_LANES_MAX)
+		threads = SERVER_LANES_MAX;
+	conns = cfg->max_connections > 0 ? (unsigned)cfg->max_connections : SERVER_DEFAULT_CONNS;
+	conns = conns / threads > 0 ? conns / threads : 1; /* each daemon's share */
+	s->lanes = calloc(threads, sizeof(*s->lanes));
+	if (s->lanes == NULL)
+		return PC_ENOMEM;
+	s->nlanes = threads;
+	for (i = 0; i < threads; i++) {
+		s->lanes[i].srv = s;
+		s->lanes[i].epoll_fd = -1;
+		s->lanes[i].wake_fd = -1;
+		atomic_init(&s->lanes[i].open, 0);
+		atomic_init(&s->lanes[i].accepted, 0);
+	}
+	err = server_listen(s, cfg, fds, threads, ei);
+	if (err != PC_OK)
+		return err;
+	atomic_store(&s->starting, true);
+	for (i = 0; i < threads; i++) {
+		s->lanes[i].daemon = server_daemon_start(&s->lanes[i], fds[i], conns);
+		if (s->lanes[i].daemon == NULL || !server_lane_run(&s->lanes[i]))
+			break;
+	}
+	atomic_store(&s->starting, false);
+	if (i == threads)
+		return PC_OK;
+	for (unsigned j = i + 1; j < threads; j++)
+		close(fds[j]);
+	server_daemons_stop(s);
+	pc_errinfo_setf(ei, "", "port", PC_V_LISTEN, "cannot listen on %s:%d: %s", cfg->host,
+			cfg->port, s->start_err[0] != '\0' ? s->start_err : "cannot start a daemon");
+	ei->detail[strcspn(ei->detail, "\n")] = '\0';
+	return PC_EINTERNAL;
+}
+
 enum pc_err server_start(struct pc_ctx *ctx, const struct pc_face *const *faces, size_t nfaces,
 			    struct pc_server **out, struct pc_errinfo *ei)
 {
 	const struct pc_config *cfg = &ctx->cfg;
 	struct pc_errinfo scratch;
 	struct pc_server *s;
-	unsigned flags, threads, conns;
-	long ncpu;
 	enum pc_err err;
 
 	*out = NULL;
@@ -1023,6 +1310,7 @@ enum pc_err server_start(struct pc_ctx *ctx, const struct pc_face *const *faces,
 	atomic_init(&s->jobs, 0);
 	atomic_init(&s->slow_open, 0);
 	atomic_init(&s->stopping, false);
+	atomic_init(&s->lanes_stop, false);
 	atomic_init(&s->starting, false);
 	atomic_init(&s->reaper_stop, false);
 	pthread_mutex_init(&s->guard_mu, NULL);
@@ -1041,41 +1329,11 @@ enum pc_err server_start(struct pc_ctx *ctx, const struct pc_face *const *faces,
 	if (err != PC_OK)
 		goto out_free;
 	server_raise_nofile();
-
-	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	threads = cfg->threads > 0 ? (unsigned)cfg->threads : ncpu > 0 ? (unsigned)ncpu : 1;
-	conns = cfg->max_connections > 0 ? (unsigned)cfg->max_connections : SERVER_DEFAULT_CONNS;
-	if (conns < threads)
-		conns = threads; /* MHD gives each pool thread conns / threads */
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-		MHD_USE_ERROR_LOG;
-	if (s->addr.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	atomic_store(&s->starting, true);
-	s->daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, server_on_accept, s,
-				     server_on_access, s,
-				     MHD_OPTION_EXTERNAL_LOGGER, server_on_mhd_log, s,
-				     MHD_OPTION_THREAD_POOL_SIZE, threads,
-				     MHD_OPTION_CONNECTION_LIMIT, conns,
-				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SERVER_CONN_TIMEOUT_S,
-				     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
-				     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&s->addr,
-				     MHD_OPTION_NOTIFY_COMPLETED, server_on_completed, s,
-				     MHD_OPTION_NOTIFY_CONNECTION, server_on_connection, s,
-				     MHD_OPTION_UNESCAPE_CALLBACK, server_unescape_none, NULL,
-				     MHD_OPTION_END);
-	atomic_store(&s->starting, false);
-	if (s->daemon == NULL) {
-		pc_errinfo_setf(ei, "", "port", PC_V_LISTEN, "cannot listen on %s:%d: %s", cfg->host,
-				cfg->port, s->start_err[0] != '\0' ? s->start_err
-								    : "MHD_start_daemon failed");
-		if (ei != NULL)
-			ei->detail[strcspn(ei->detail, "\n")] = '\0';
-		err = PC_EINTERNAL;
+	err = server_lanes_start(s, cfg, ei);
+	if (err != PC_OK)
 		goto out_free;
-	}
 	if (pthread_create(&s->reaper, NULL, server_reaper, s) != 0) {
-		MHD_stop_daemon(s->daemon);
+		server_daemons_stop(s);
 		pc_errinfo_setf(ei, "", "port", PC_V_LISTEN, "cannot start the connection reaper");
 		err = PC_EINTERNAL;
 		goto out_free;
@@ -1084,6 +1342,7 @@ enum pc_err server_start(struct pc_ctx *ctx, const struct pc_face *const *faces,
 	*out = s;
 	return PC_OK;
 out_free:
+	free(s->lanes);
 	router_free(s->router);
 	pthread_mutex_destroy(&s->guard_mu);
 	free(s);
@@ -1103,14 +1362,14 @@ void server_stop(struct pc_server *s)
 
 	if (s == NULL)
 		return;
-	atomic_store(&s->stopping, true);
+	atomic_store(&s->stopping, true); /* no new connection, no new slow job */
 	/* Every submitted job resumes its connection; MHD must not stop before. */
 	while (atomic_load(&s->jobs) > 0)
 		server_nap();
 	deadline = time_mono_us() + SERVER_DRAIN_US;
 	while (atomic_load(&s->slow_open) > 0 && time_mono_us() < deadline)
 		server_nap();
-	MHD_stop_daemon(s->daemon);
+	server_daemons_stop(s);
 	if (s->reaper_on) {
 		atomic_store(&s->reaper_stop, true);
 		pthread_join(s->reaper, NULL);
@@ -1124,6 +1383,7 @@ void server_stop(struct pc_server *s)
 		}
 	}
 	pthread_mutex_destroy(&s->guard_mu);
+	free(s->lanes);
 	router_free(s->router);
 	free(s);
 }
