@@ -1,6 +1,7 @@
 /*
  * serve.c - `portcullis serve`: open the core, mount the faces, listen until
- * SIGINT or SIGTERM, then stop cleanly (in-flight requests finish).
+ * SIGINT or SIGTERM, then stop cleanly (in-flight requests finish). SIGHUP
+ * reads the configuration again (serve_reload).
  *
  * Signals are blocked in every thread (the mask is inherited) and taken by
  * sigwait here, so no handler runs inside library code.
@@ -8,6 +9,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -24,16 +26,115 @@ static void serve_help(void)
 
 #define SERVE_TRIM_PERIOD_S 5
 
-/* Whether a face sends its session cookie without Secure. */
-static bool serve_insecure_cookie(const struct pc_config *cfg)
+/* Each face that sends its session cookie without Secure, loudly: over
+ * plain HTTP that is what makes cookie login work (make run), and in
+ * production it hands the session to anyone on the path. */
+static void serve_warn_insecure_cookies(const struct pc_config *cfg)
 {
 	for (size_t i = 0; i < faces_count; i++) {
-		const struct pc_cookie_conf *ck = face_cookie_conf(faces_all[i], cfg);
+		const struct pc_face *f = faces_all[i];
+		const struct pc_cookie_conf *ck = face_cookie_conf(f, cfg);
+		const char *setting = NULL;
 
-		if (ck != NULL && !ck->secure)
-			return true;
+		if (ck == NULL || ck->secure)
+			continue;
+		for (size_t k = 0; f->settings != NULL && k < f->settings->nrows; k++) {
+			const char *n = f->settings->rows[k].name;
+			size_t len = strlen(n);
+
+			if (len >= 13 && strcmp(n + len - 13, "cookie_secure") == 0)
+				setting = n;
+		}
+		if (setting == NULL)
+			continue; /* it reads another face's cookie, and sets none */
+		fprintf(stderr,
+			"portcullis: WARNING: %s=false: the %s session cookie is sent without "
+			"Secure, over plain HTTP too. DEVELOPMENT ONLY: never in production, "
+			"where %s must stay true (its default) behind HTTPS\n",
+			setting, f->name, setting);
 	}
-	return false;
+}
+
+/* The settings a SIGHUP changes for the requests that follow: each is read
+ * through config_live where it is used (ratelimit.c, cors.c, message.c),
+ * and the mail templates are read again whatever their names. Any other
+ * setting that differs is reported as needing a restart. */
+static const char *const serve_reloadable[] = {
+	"rate_limit_login_ip", "rate_limit_mail_address", "rate_limit_mail_ip",
+	"rate_limit_register_ip", "lockout_threshold", "lockout_base_seconds",
+	"lockout_max_seconds", "cors_origins", "cors_methods", "cors_headers",
+	"cors_credentials", "cors_max_age", "trusted_origins", "reset_url", "verify_url",
+	"magic_url", "reset_template_text", "reset_template_html", "verify_template_text",
+	"verify_template_html", "magic_template_text", "magic_template_html",
+};
+
+#define SERVE_RELOADABLE_N (sizeof(serve_reloadable) / sizeof(serve_reloadable[0]))
+
+struct serve_said {
+	char applied[1024]; /* names, comma-separated */
+	size_t napplied, nrestart;
+};
+
+static void serve_reload_say(void *arg, const char *name, bool applied)
+{
+	struct serve_said *s = arg;
+	size_t n = strlen(s->applied);
+
+	if (!applied) {
+		fprintf(stderr, "portcullis: reload: %s changed, but takes a restart to apply; "
+			"the old value stays in use\n", name);
+		s->nrestart++;
+		return;
+	}
+	snprintf(s->applied + n, sizeof(s->applied) - n, "%s%s", n > 0 ? ", " : "", name);
+	s->napplied++;
+}
+
+/* SIGHUP: the configuration read again from the same sources (the same
+ * flags, the environment, the --config file), and what can change while
+ * requests run applied (ctx_reload). An invalid configuration, or a
+ * template that cannot be read, changes nothing. */
+static void serve_reload(int argc, char **argv, struct pc_ctx *ctx, const struct pc_config *start)
+{
+	struct pc_config *next = malloc(sizeof(*next));
+	const char *list[SERVE_RELOADABLE_N];
+	struct pc_errinfo ei = { 0 };
+	struct serve_said said = { .applied = "" };
+	char *rest[CLI_ARGS_MAX];
+	size_t n = 0;
+	int nrest;
+	enum pc_err err;
+
+	if (next == NULL) {
+		fprintf(stderr, "portcullis: reload refused: out of memory; nothing changed\n");
+		return;
+	}
+	fprintf(stderr, "portcullis: SIGHUP received, reading the configuration again\n");
+	if (cli_config_load(argc, argv, next, rest, &nrest) != CLI_EXIT_OK) {
+		fprintf(stderr, "portcullis: reload refused (the reason is above); nothing "
+			"changed, the running configuration stays\n");
+		goto out;
+	}
+	/* CORS turned on from off: the server decided at start not to look */
+	for (size_t i = 0; i < SERVE_RELOADABLE_N; i++) {
+		if (strcmp(serve_reloadable[i], "cors_origins") == 0 &&
+		    pc_config_get_str(start, "cors_origins") != NULL &&
+		    pc_config_get_str(start, "cors_origins")[0] == '\0')
+			continue;
+		list[n++] = serve_reloadable[i];
+	}
+	err = ctx_reload(ctx, next, list, n, serve_reload_say, &said, &ei);
+	if (err != PC_OK) {
+		cli_report("reload refused, nothing changed, the running configuration stays", err,
+			   &ei);
+		goto out;
+	}
+	fprintf(stderr, "portcullis: reload: done; applied: %s; mail templates read again%s\n",
+		said.napplied > 0 ? said.applied : "no setting changed",
+		said.nrestart > 0 ? "; see above for what needs a restart" : "");
+out:
+	crypto_wipe(next, sizeof(*next));
+	free(next);
 }
 
 /* Waits for SIGINT or SIGTERM; meanwhile, every few seconds, returns the
@@ -66,6 +167,7 @@ int cli_serve(int argc, char **argv)
 	rc = cli_settings_only(argc, argv, "serve", serve_help, &cfg);
 	if (rc >= 0)
 		return rc;
+	cli_warn_unknown_env();
 	/* Few malloc arenas keep per-thread caches small. argon2's buffers are
 	 * reused from the heap while logins pour in (no page faults per hash),
 	 * and serve_wait() gives free memory back to the OS once they stop. */
@@ -73,6 +175,7 @@ int cli_serve(int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -96,10 +199,9 @@ int cli_serve(int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 	fprintf(stderr, "portcullis: listening on http://%s:%d\n", cfg.host, cfg.port);
-	if (cfg.database_url[0] != '\0' && strncmp(cfg.database_url, "sqlite:", 7) == 0 &&
-	    serve_insecure_cookie(&cfg))
-		fprintf(stderr, "portcullis: warning: cookie_secure=false: development only\n");
-	sig = serve_wait(&set);
+	serve_warn_insecure_cookies(&cfg);
+	while ((sig = serve_wait(&set)) == SIGHUP)
+		serve_reload(argc, argv, ctx, &cfg);
 	fprintf(stderr, "portcullis: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	server_stop(server);
 	pc_ctx_free(ctx);

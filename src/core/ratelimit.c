@@ -71,7 +71,7 @@ static enum pc_err rl_prepare(struct pc_ctx *ctx, enum pc_limit kind, const char
 	if ((unsigned)kind >= PC_LIMIT__MAX)
 		return PC_EINVAL;
 	*k = &rl_kinds[kind];
-	*limit = rl_limit(&ctx->cfg, *k);
+	*limit = rl_limit(config_live(&ctx->cfg), *k); /* a reload may change it */
 	if (*limit > 0)
 		rl_key((*k)->prefix, subject, key);
 	return PC_OK;
@@ -136,7 +136,7 @@ enum pc_err ratelimit_lock_check(struct pc_ctx *ctx, const char *key, int64_t *h
 
 	*hits = 0;
 	*retry_after = 0;
-	if (ctx->cfg.lockout_threshold <= 0)
+	if (config_live(&ctx->cfg)->lockout_threshold <= 0)
 		return PC_OK;
 	err = STORE_CALL(ctx->store, rl_get, key, hits, &until);
 	if (err != PC_OK)
@@ -151,7 +151,7 @@ enum pc_err ratelimit_lock_check(struct pc_ctx *ctx, const char *key, int64_t *h
 enum pc_err ratelimit_lock_record(struct pc_ctx *ctx, const char *key, bool failed, int64_t hits,
 				  int64_t *locked_for)
 {
-	const struct pc_config *cfg = &ctx->cfg;
+	const struct pc_config *cfg = config_live(&ctx->cfg);
 	int64_t now = time_now(), until = 0, lock;
 	enum pc_err err;
 
