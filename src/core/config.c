@@ -31,6 +31,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1191,16 +1192,41 @@ bool config_setting_at(const struct pc_config *cfg, size_t i, struct config_view
 
 /* ---- the live configuration: what a reload changes while requests run --------------- */
 
-/* A published configuration never changes and is never freed while its
- * base lives: a request that read the pointer keeps a whole, consistent
- * configuration however many reloads follow (each keeps its predecessor
- * in prev, freed by config_live_forget when the server is gone). A base
- * is a running server's own configuration (ctx->cfg); a reader gets the
- * latest snapshot published for it, or the base itself. */
+/* A published configuration never changes: a request that read the
+ * pointer keeps a whole, consistent configuration however many reloads
+ * follow. Each copy keeps its predecessor in prev; a predecessor is freed
+ * once it has been replaced for CONFIG_LIVE_GRACE_US (a reader holds its
+ * pointer for one function that never waits on anything: ratelimit.c,
+ * cors.c, message.c), and the rest by config_live_forget when the server is
+ * gone. A base is a running server's own configuration (ctx->cfg); a
+ * reader gets the latest copy published for it, or the base itself. */
 struct config_snap {
 	struct pc_config cfg;
 	struct config_snap *prev;
+	int64_t replaced_us; /* time_mono_us when a newer copy took its place */
 };
+
+#define CONFIG_LIVE_GRACE_US (600 * INT64_C(1000000))
+
+/* Frees the copies behind s that were replaced over the grace ago (each
+ * one behind was replaced before the one in front of it). */
+static void snap_prune(struct config_snap *s, int64_t now_us)
+{
+	struct config_snap *old, *prev;
+
+	for (; s != NULL && s->prev != NULL; s = s->prev) {
+		if (s->prev->replaced_us + CONFIG_LIVE_GRACE_US > now_us)
+			continue;
+		old = s->prev;
+		s->prev = NULL;
+		for (; old != NULL; old = prev) {
+			prev = old->prev;
+			crypto_wipe(old, sizeof(*old));
+			free(old);
+		}
+		return;
+	}
+}
 
 #define CONFIG_LIVE_MAX 8
 
@@ -1228,7 +1254,7 @@ const struct pc_config *config_live(const struct pc_config *base)
 
 enum pc_err config_live_publish(const struct pc_config *base, const struct pc_config *next)
 {
-	struct config_snap *s = malloc(sizeof(*s));
+	struct config_snap *s = calloc(1, sizeof(*s));
 	size_t i, free_i = CONFIG_LIVE_MAX;
 
 	if (s == NULL)
@@ -1255,8 +1281,13 @@ enum pc_err config_live_publish(const struct pc_config *base, const struct pc_co
 		atomic_store_explicit(&live[i].base, base, memory_order_release);
 		atomic_fetch_add(&live_used, 1);
 	} else {
+		int64_t now_us = time_mono_us();
+
 		s->prev = atomic_load(&live[i].snap);
+		if (s->prev != NULL)
+			s->prev->replaced_us = now_us;
 		atomic_store_explicit(&live[i].snap, s, memory_order_release);
+		snap_prune(s, now_us);
 	}
 	pthread_mutex_unlock(&live_mu);
 	return PC_OK;

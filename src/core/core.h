@@ -116,8 +116,10 @@ void config_value_text(const char *name, const struct config_row *row, const voi
  * never changes; a reload publishes a whole new copy for it, and whoever
  * reads a setting that a reload may change reads config_live(base): the
  * latest copy published for base, or base itself. A published copy is
- * never written and stays allocated until config_live_forget(base), so a
- * reader never sees half of one. PC_ENOMEM; PC_ETOOBIG past 8 bases. */
+ * never written, so a reader never sees half of one; it stays allocated
+ * for 10 minutes after a newer one replaces it (a reader uses the pointer
+ * within one call that waits on nothing, then drops it), the last until
+ * config_live_forget(base). PC_ENOMEM; PC_ETOOBIG past 8 bases. */
 const struct pc_config *config_live(const struct pc_config *base);
 enum pc_err config_live_publish(const struct pc_config *base, const struct pc_config *next);
 void config_live_forget(const struct pc_config *base);
