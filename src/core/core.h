@@ -950,7 +950,8 @@ enum pc_err message_templates_load(struct pc_ctx *ctx, struct pc_errinfo *ei);
 void message_templates_free(struct pc_ctx *ctx);
 /* Reads the override files cfg names again (also when the names are the
  * same) and makes them the ones rendered from now on; the set they replace
- * stays allocated until message_templates_free. On failure (a file that
+ * stays allocated 10 minutes (a render holds it within one call), or until
+ * message_templates_free. On failure (a file that
  * cannot be read, with ei) nothing changes. */
 enum pc_err message_templates_reload(struct pc_ctx *ctx, const struct pc_config *cfg,
 				     struct pc_errinfo *ei);

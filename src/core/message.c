@@ -149,8 +149,13 @@ static const struct message_kind_def {
 /* The override files' text (ctx->templates); NULL: the built-in one. */
 struct message_templates {
 	char *text[TPL__MAX];
-	struct message_templates *prev; /* replaced by a reload; freed with ctx */
+	struct message_templates *prev; /* the set a reload replaced */
+	int64_t replaced_us;            /* when (time_mono_us) */
 };
+
+/* A replaced set is freed this long after (a render reads its text within
+ * one call that waits on nothing), else with ctx (message_templates_free). */
+#define TEMPLATES_GRACE_US (600 * INT64_C(1000000))
 
 
 static bool has_crlf(const char *s)
@@ -704,12 +709,24 @@ enum pc_err message_templates_reload(struct pc_ctx *ctx, const struct pc_config 
 {
 	struct message_templates *t;
 	enum pc_err err = templates_read(cfg, &t, ei);
+	int64_t now_us;
 
 	if (err != PC_OK)
 		return err;
 	/* a render that has just loaded the old set keeps reading it: it stays,
-	 * behind the new one, until message_templates_free */
+	 * behind the new one, for the grace (only this function, on the one
+	 * thread that reloads, touches the chain) */
+	now_us = time_mono_us();
 	t->prev = atomic_load(&ctx->templates);
+	if (t->prev != NULL)
+		t->prev->replaced_us = now_us;
 	atomic_store_explicit(&ctx->templates, t, memory_order_release);
+	for (struct message_templates *m = t; m->prev != NULL; m = m->prev) {
+		if (m->prev->replaced_us + TEMPLATES_GRACE_US <= now_us) {
+			templates_free(m->prev);
+			m->prev = NULL;
+			break;
+		}
+	}
 	return PC_OK;
 }
