@@ -20,7 +20,11 @@ static void serve_help(void)
 {
 	printf("usage: portcullis serve [--config FILE] [--<setting> VALUE ...]\n\n"
 	       "Runs the HTTP server. With no configuration: SQLite file ./portcullis.db,\n"
-	       "http://127.0.0.1:8000, a generated JWT secret kept in the database.\n\n");
+	       "http://127.0.0.1:8000, a generated JWT secret kept in the database.\n"
+	       "SIGINT or SIGTERM stops it; SIGHUP reads the configuration again and applies\n"
+	       "the rate limits, lockout, CORS, trusted origins, mail links and templates,\n"
+	       "naming each other changed setting as needing a restart. `portcullis config`\n"
+	       "prints the effective configuration, secrets masked.\n\n");
 	pc_config_print_help(stdout);
 }
 
