@@ -339,9 +339,9 @@ struct said {
 static void say(void *arg, const char *name, bool applied)
 {
 	struct said *s = arg;
+	size_t n = strlen(s->names);
 
-	strncat(s->names, name, sizeof(s->names) - strlen(s->names) - 2);
-	strcat(s->names, " ");
+	snprintf(s->names + n, sizeof(s->names) - n, "%s ", name);
 	if (applied)
 		s->applied++;
 	else
