@@ -1,5 +1,6 @@
 # portcullis: thin wrappers over scripts/ and meson. See README.md.
 #   make run    install what is needed, build (release), start on 127.0.0.1:8000
+#               (development cookies without Secure: DEV_FLAGS below)
 #   make test   install, build with ASan+UBSan, run unit and API tests against SQLite,
 #               then the store suite and the API tests again against a throwaway
 #               PostgreSQL cluster (scripts/with-postgres)
@@ -38,8 +39,14 @@ asan: bootstrap $(ASAN_DIR)/build.ninja
 
 build: release
 
+# Development over plain HTTP: the session cookies go without Secure, or a
+# client on http://127.0.0.1:8000 would never send them back (cookie login
+# 204, then every request 401). The server warns loudly at start; the
+# production default (no flag) stays Secure.
+DEV_FLAGS := --cookie-secure=false --user-account-cookie-secure=false
+
 run: release
-	./$(REL_DIR)/portcullis serve
+	./$(REL_DIR)/portcullis serve $(DEV_FLAGS)
 
 unit: asan
 	$(SAN_ENV) meson test -C $(ASAN_DIR) --print-errorlogs

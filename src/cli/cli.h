@@ -46,6 +46,12 @@ enum pc_err cli_ctx_open(struct pc_config *cfg, struct pc_ctx **out, struct pc_e
 /* portcullis user import (import.c); n, a: the arguments after "import". */
 int cli_user_import(struct pc_config *cfg, int n, char **a);
 
+/* One warning on stderr for each PORTCULLIS_* variable of the environment
+ * that names no setting (PORTCULLIS_CONFIG aside), with the nearest
+ * setting's variable when one is close; never the value. serve and config. */
+void cli_warn_unknown_env(void);
+
+int cli_config(int argc, char **argv);
 int cli_serve(int argc, char **argv);
 int cli_migrate(int argc, char **argv);
 int cli_user(int argc, char **argv);

@@ -22,6 +22,7 @@ static const struct cli_cmd commands[] = {
 	{ "routes", cli_routes, "print the mounted routes: method, path, face, router" },
 	{ "audit", cli_audit, "the audit log of security events (--user-id, --after, --json)" },
 	{ "keys", cli_keys, "signing keys of EdDSA/ES256/RS256 tokens (keys rotate, keys list)" },
+	{ "config", cli_config, "print the effective configuration: values, sources, secrets masked" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -108,6 +109,81 @@ enum pc_err cli_ctx_open(struct pc_config *cfg, struct pc_ctx **out, struct pc_e
 		}
 	}
 	return pc_ctx_open(cfg, out, ei);
+}
+
+/* Levenshtein distance of a and b (each under 96 bytes), at most 99. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b), row[96], prev, tmp;
+
+	if (na >= 96 || nb >= 96)
+		return 99;
+	for (size_t j = 0; j <= nb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= na; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= nb; j++) {
+			size_t best = prev + (a[i - 1] != b[j - 1]);
+
+			tmp = row[j];
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			prev = tmp;
+		}
+	}
+	return row[nb];
+}
+
+extern char **environ;
+
+void cli_warn_unknown_env(void)
+{
+	static const char pre[] = "PORTCULLIS_";
+	char name[96];
+
+	for (char **e = environ; e != NULL && *e != NULL; e++) {
+		size_t n = strcspn(*e, "="), best_d = 99;
+		const char *best = NULL, *s, *help;
+		char hint[160];
+
+		if (strncmp(*e, pre, sizeof(pre) - 1) != 0)
+			continue;
+		n -= sizeof(pre) - 1;
+		if (n == 0 || n >= sizeof(name)) {
+			log_warn("config", "an environment variable PORTCULLIS_... names no "
+				 "setting and is ignored");
+			continue;
+		}
+		for (size_t i = 0; i < n; i++)
+			name[i] = ascii_lower((*e)[sizeof(pre) - 1 + i]);
+		name[n] = '\0';
+		if (strcmp(name, "config") == 0 || pc_config_has(name))
+			continue;
+		for (size_t i = 0; (s = pc_config_setting_name(i, &help)) != NULL; i++) {
+			size_t d = edit_distance(name, s);
+
+			if (d < best_d) {
+				best_d = d;
+				best = s;
+			}
+		}
+		/* the variable's name only: its value may be a secret */
+		hint[0] = '\0';
+		if (best != NULL && best_d <= 3 && best_d * 3 <= n) {
+			char var[128];
+			size_t m = (size_t)snprintf(var, sizeof(var), "PORTCULLIS_%s", best);
+
+			for (size_t i = 0; i < m && i < sizeof(var); i++)
+				var[i] = ascii_upper(var[i]);
+			snprintf(hint, sizeof(hint), " (did you mean %s?)", var);
+		}
+		log_warn("config", "environment variable %.*s names no setting and is ignored%s",
+			 (int)(n + sizeof(pre) - 1), *e, hint);
+	}
 }
 
 static bool is_bool_word(const char *s)

@@ -1,6 +1,7 @@
 /*
  * serve.c - `portcullis serve`: open the core, mount the faces, listen until
- * SIGINT or SIGTERM, then stop cleanly (in-flight requests finish).
+ * SIGINT or SIGTERM, then stop cleanly (in-flight requests finish). SIGHUP
+ * reads the configuration again (serve_reload).
  *
  * Signals are blocked in every thread (the mask is inherited) and taken by
  * sigwait here, so no handler runs inside library code. SIGHUP reopens
@@ -13,6 +14,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -23,7 +25,11 @@ static void serve_help(void)
 {
 	printf("usage: portcullis serve [--config FILE] [--<setting> VALUE ...]\n\n"
 	       "Runs the HTTP server. With no configuration: SQLite file ./portcullis.db,\n"
-	       "http://127.0.0.1:8000, a generated JWT secret kept in the database.\n\n");
+	       "http://127.0.0.1:8000, a generated JWT secret kept in the database.\n"
+	       "SIGINT or SIGTERM stops it; SIGHUP reads the configuration again and applies\n"
+	       "the rate limits, lockout, CORS, trusted origins, mail links and templates,\n"
+	       "naming each other changed setting as needing a restart. `portcullis config`\n"
+	       "prints the effective configuration, secrets masked.\n\n");
 	pc_config_print_help(stdout);
 }
 
@@ -45,16 +51,115 @@ static void serve_report(const struct pc_config *cfg, const char *what, enum pc_
 		log_error("serve", "%s: %s", what, pc_strerror(err));
 }
 
-/* Whether a face sends its session cookie without Secure. */
-static bool serve_insecure_cookie(const struct pc_config *cfg)
+/* Each face that sends its session cookie without Secure, loudly: over
+ * plain HTTP that is what makes cookie login work (make run), and in
+ * production it hands the session to anyone on the path. */
+static void serve_warn_insecure_cookies(const struct pc_config *cfg)
 {
 	for (size_t i = 0; i < faces_count; i++) {
-		const struct pc_cookie_conf *ck = face_cookie_conf(faces_all[i], cfg);
+		const struct pc_face *f = faces_all[i];
+		const struct pc_cookie_conf *ck = face_cookie_conf(f, cfg);
+		const char *setting = NULL;
 
-		if (ck != NULL && !ck->secure)
-			return true;
+		if (ck == NULL || ck->secure)
+			continue;
+		for (size_t k = 0; f->settings != NULL && k < f->settings->nrows; k++) {
+			const char *n = f->settings->rows[k].name;
+			size_t len = strlen(n);
+
+			if (len >= 13 && strcmp(n + len - 13, "cookie_secure") == 0)
+				setting = n;
+		}
+		if (setting == NULL)
+			continue; /* it reads another face's cookie, and sets none */
+		log_warn("serve",
+			 "WARNING: %s=false: the %s session cookie is sent without "
+			"Secure, over plain HTTP too. DEVELOPMENT ONLY: never in production, "
+			"where %s must stay true (its default) behind HTTPS",
+			setting, f->name, setting);
 	}
-	return false;
+}
+
+/* The settings a SIGHUP changes for the requests that follow: each is read
+ * through config_live where it is used (ratelimit.c, cors.c, message.c),
+ * and the mail templates are read again whatever their names. Any other
+ * setting that differs is reported as needing a restart. */
+static const char *const serve_reloadable[] = {
+	"rate_limit_login_ip", "rate_limit_mail_address", "rate_limit_mail_ip",
+	"rate_limit_register_ip", "lockout_threshold", "lockout_base_seconds",
+	"lockout_max_seconds", "cors_origins", "cors_methods", "cors_headers",
+	"cors_credentials", "cors_max_age", "trusted_origins", "reset_url", "verify_url",
+	"magic_url", "reset_template_text", "reset_template_html", "verify_template_text",
+	"verify_template_html", "magic_template_text", "magic_template_html",
+};
+
+#define SERVE_RELOADABLE_N (sizeof(serve_reloadable) / sizeof(serve_reloadable[0]))
+
+struct serve_said {
+	char applied[1024]; /* names, comma-separated */
+	size_t napplied, nrestart;
+};
+
+static void serve_reload_say(void *arg, const char *name, bool applied)
+{
+	struct serve_said *s = arg;
+	size_t n = strlen(s->applied);
+
+	if (!applied) {
+		log_warn("serve", "reload: %s changed, but takes a restart to apply; "
+			 "the old value stays in use", name);
+		s->nrestart++;
+		return;
+	}
+	snprintf(s->applied + n, sizeof(s->applied) - n, "%s%s", n > 0 ? ", " : "", name);
+	s->napplied++;
+}
+
+/* SIGHUP: the configuration read again from the same sources (the same
+ * flags, the environment, the --config file), and what can change while
+ * requests run applied (ctx_reload). An invalid configuration, or a
+ * template that cannot be read, changes nothing. */
+static void serve_reload(int argc, char **argv, struct pc_ctx *ctx, const struct pc_config *start)
+{
+	struct pc_config *next = malloc(sizeof(*next));
+	const char *list[SERVE_RELOADABLE_N];
+	struct pc_errinfo ei = { 0 };
+	struct serve_said said = { .applied = "" };
+	char *rest[CLI_ARGS_MAX];
+	size_t n = 0;
+	int nrest;
+	enum pc_err err;
+
+	if (next == NULL) {
+		log_error("serve", "reload refused: out of memory; nothing changed");
+		return;
+	}
+	log_info("serve", "SIGHUP received, reading the configuration again");
+	if (cli_config_load(argc, argv, next, rest, &nrest) != CLI_EXIT_OK) {
+		log_error("serve", "reload refused (the reason is above); nothing "
+			  "changed, the running configuration stays");
+		goto out;
+	}
+	/* CORS turned on from off: the server decided at start not to look */
+	for (size_t i = 0; i < SERVE_RELOADABLE_N; i++) {
+		if (strcmp(serve_reloadable[i], "cors_origins") == 0 &&
+		    pc_config_get_str(start, "cors_origins") != NULL &&
+		    pc_config_get_str(start, "cors_origins")[0] == '\0')
+			continue;
+		list[n++] = serve_reloadable[i];
+	}
+	err = ctx_reload(ctx, next, list, n, serve_reload_say, &said, &ei);
+	if (err != PC_OK) {
+		serve_report(start, "reload refused, nothing changed, the running configuration stays",
+			     err, &ei);
+		goto out;
+	}
+	log_info("serve", "reload: done; applied: %s; mail templates read again%s",
+		said.napplied > 0 ? said.applied : "no setting changed",
+		said.nrestart > 0 ? "; see above for what needs a restart" : "");
+out:
+	crypto_wipe(next, sizeof(*next));
+	free(next);
 }
 
 /* The faces and routers the routes of cfg mount, as "a,b,c" lists, for the
@@ -127,11 +232,10 @@ static void serve_reopen_log(const struct pc_config *cfg)
 		log_info("serve", "SIGHUP: log reopened");
 }
 
-/* Waits for SIGINT or SIGTERM (a SIGHUP reopens the log, and the wait goes
- * on); meanwhile, every few seconds, returns the
+/* Waits for SIGINT, SIGTERM or SIGHUP; meanwhile, every few seconds, returns the
  * pages malloc holds free (argon2 buffers after a login flood, connection
  * pools after a burst) to the OS, so an idle server is small again. */
-static int serve_wait(const sigset_t *set, const struct pc_config *cfg)
+static int serve_wait(const sigset_t *set)
 {
 	const struct timespec period = { SERVE_TRIM_PERIOD_S, 0 };
 	int sig;
@@ -140,10 +244,6 @@ static int serve_wait(const sigset_t *set, const struct pc_config *cfg)
 		sig = sigtimedwait(set, NULL, &period);
 		if (sig < 0)
 			malloc_trim(0);
-		if (sig == SIGHUP) {
-			serve_reopen_log(cfg);
-			sig = -1;
-		}
 	} while (sig < 0);
 	return sig;
 }
@@ -168,6 +268,7 @@ int cli_serve(int argc, char **argv)
 		cli_report("cannot open the log", err, &ei);
 		return cli_exit_for(err, &ei);
 	}
+	cli_warn_unknown_env();
 	/* Few malloc arenas keep per-thread caches small. argon2's buffers are
 	 * reused from the heap while logins pour in (no page faults per hash),
 	 * and serve_wait() gives free memory back to the OS once they stop. */
@@ -201,10 +302,11 @@ int cli_serve(int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 	serve_log_start(&cfg, &mounted);
-	if (cfg.database_url[0] != '\0' && strncmp(cfg.database_url, "sqlite:", 7) == 0 &&
-	    serve_insecure_cookie(&cfg))
-		log_warn("serve", "cookie_secure=false: development only");
-	sig = serve_wait(&set, &cfg);
+	serve_warn_insecure_cookies(&cfg);
+	while ((sig = serve_wait(&set)) == SIGHUP) {
+		serve_reopen_log(&cfg);
+		serve_reload(argc, argv, ctx, &cfg);
+	}
 	log_info("serve", "%s received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	server_stop(server);
 	pc_ctx_free(ctx);

@@ -28,10 +28,14 @@
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/core.h"
 
@@ -1083,4 +1087,292 @@ enum pc_err config_log_open(const struct pc_config *cfg, struct pc_errinfo *ei)
 		return PC_EINVAL;
 	}
 	return PC_OK;
+}
+/* ---- every setting's value as text, secrets masked ---------------------------------- */
+
+/* The names whose whole value is a secret: a key, a password, a token. */
+static const char *const secret_suffixes[] = { "_secret", "_password", "_token", "_key" };
+
+bool config_is_secret(const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < sizeof(secret_suffixes) / sizeof(secret_suffixes[0]); i++) {
+		size_t k = strlen(secret_suffixes[i]);
+
+		if (n >= k && strcmp(name + n - k, secret_suffixes[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+#define CONFIG_MASK "********"
+
+/* v with the password of a URL's user:password@ and the value of a
+ * password= query parameter replaced by CONFIG_MASK, into out. */
+static void mask_url(const char *v, char *out, size_t outsz)
+{
+	const char *scheme = strstr(v, "://"), *auth, *at, *colon, *q, *p;
+	size_t len;
+	int n = 0;
+
+	out[0] = '\0';
+	if (scheme == NULL) {
+		snprintf(out, outsz, "%s", v);
+		return;
+	}
+	auth = scheme + 3;
+	len = strcspn(auth, "/?#");
+	at = memchr(auth, '@', len);
+	for (const char *s = auth; at != NULL && s < auth + len; s++) {
+		if (*s == '@')
+			at = s; /* the last '@' of the authority ends the user part */
+	}
+	colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	if (colon != NULL)
+		n = snprintf(out, outsz, "%.*s:%s%.*s", (int)(colon - v), v, CONFIG_MASK,
+			     (int)(auth + len - at), at);
+	else
+		n = snprintf(out, outsz, "%.*s", (int)(auth + len - v), v);
+	if (n < 0 || (size_t)n >= outsz)
+		return;
+	/* the query: password=... (libpq), whatever the case of the name */
+	q = auth + len;
+	for (p = q; *p != '\0';) {
+		size_t seg = strcspn(p + 1, "?&#") + 1;
+		int m;
+
+		if ((p[0] == '?' || p[0] == '&') && strncasecmp(p + 1, "password=", 9) == 0)
+			m = snprintf(out + n, outsz - (size_t)n, "%cpassword=%s", p[0], CONFIG_MASK);
+		else
+			m = snprintf(out + n, outsz - (size_t)n, "%.*s", (int)seg, p);
+		if (m < 0 || (size_t)(n + m) >= outsz)
+			return;
+		n += m;
+		p += seg;
+	}
+}
+
+void config_value_text(const char *name, const struct config_row *row, const void *field,
+		       bool masked, char *out, size_t outsz)
+{
+	switch (row->type) {
+	case CONFIG_INT:
+		snprintf(out, outsz, "%d", *(const int *)field);
+		return;
+	case CONFIG_BOOL:
+		snprintf(out, outsz, "%s", *(const bool *)field ? "true" : "false");
+		return;
+	case CONFIG_STR:
+		break;
+	}
+	if (!masked || ((const char *)field)[0] == '\0')
+		snprintf(out, outsz, "%s", (const char *)field);
+	else if (config_is_secret(name))
+		snprintf(out, outsz, "%s", CONFIG_MASK);
+	else
+		mask_url(field, out, outsz);
+}
+
+bool config_setting_at(const struct pc_config *cfg, size_t i, struct config_view *out)
+{
+	struct row_ref r;
+
+	memset(out, 0, sizeof(*out));
+	if (row_at(i, &r)) {
+		snprintf(out->name, sizeof(out->name), "%s", r.row->name);
+		out->row = r.row;
+		out->field = row_field(cfg, &r);
+		out->def = r.row->def;
+		return true;
+	}
+	/* past the rows: each used provider slot's keyed rows */
+	{
+		size_t nrows = NSETTINGS, j;
+
+		for (size_t k = 0; k < nlayers; k++)
+			nrows += layers[k].layer->nrows;
+		j = i - nrows;
+		for (size_t s = 0; s < PC_OAUTH_MAX; s++) {
+			const struct pc_oauth_conf *o = &cfg->oauth[s];
+
+			if (o->name[0] == '\0')
+				continue;
+			if (j < NOAUTH_ROWS) {
+				snprintf(out->name, sizeof(out->name), "oauth_%s_%s", o->name,
+					 oauth_rows[j].name);
+				out->row = &oauth_rows[j];
+				out->field = (const char *)o + oauth_rows[j].offset;
+				out->def = oauth_rows[j].def;
+				return true;
+			}
+			j -= NOAUTH_ROWS;
+		}
+	}
+	return false;
+}
+
+/* ---- the live configuration: what a reload changes while requests run --------------- */
+
+/* A published configuration never changes: a request that read the
+ * pointer keeps a whole, consistent configuration however many reloads
+ * follow. Each copy keeps its predecessor in prev; a predecessor is freed
+ * once it has been replaced for CONFIG_LIVE_GRACE_US (a reader holds its
+ * pointer for one function that never waits on anything: ratelimit.c,
+ * cors.c, message.c), and the rest by config_live_forget when the server is
+ * gone. A base is a running server's own configuration (ctx->cfg); a
+ * reader gets the latest copy published for it, or the base itself. */
+struct config_snap {
+	struct pc_config cfg;
+	struct config_snap *prev;
+	int64_t replaced_us; /* time_mono_us when a newer copy took its place */
+};
+
+#define CONFIG_LIVE_GRACE_US (600 * INT64_C(1000000))
+
+/* Frees the copies behind s that were replaced over the grace ago (each
+ * one behind was replaced before the one in front of it). */
+static void snap_prune(struct config_snap *s, int64_t now_us)
+{
+	struct config_snap *old, *prev;
+
+	for (; s != NULL && s->prev != NULL; s = s->prev) {
+		if (s->prev->replaced_us + CONFIG_LIVE_GRACE_US > now_us)
+			continue;
+		old = s->prev;
+		s->prev = NULL;
+		for (; old != NULL; old = prev) {
+			prev = old->prev;
+			crypto_wipe(old, sizeof(*old));
+			free(old);
+		}
+		return;
+	}
+}
+
+#define CONFIG_LIVE_MAX 8
+
+static struct {
+	_Atomic(const struct pc_config *) base;
+	_Atomic(struct config_snap *) snap;
+} live[CONFIG_LIVE_MAX];
+static atomic_int live_used; /* 0: nothing published, the common case */
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+
+const struct pc_config *config_live(const struct pc_config *base)
+{
+	if (atomic_load_explicit(&live_used, memory_order_acquire) == 0)
+		return base;
+	for (size_t i = 0; i < CONFIG_LIVE_MAX; i++) {
+		if (atomic_load_explicit(&live[i].base, memory_order_acquire) == base) {
+			struct config_snap *s = atomic_load_explicit(&live[i].snap,
+								     memory_order_acquire);
+
+			return s != NULL ? &s->cfg : base;
+		}
+	}
+	return base;
+}
+
+enum pc_err config_live_publish(const struct pc_config *base, const struct pc_config *next)
+{
+	struct config_snap *s = calloc(1, sizeof(*s));
+	size_t i, free_i = CONFIG_LIVE_MAX;
+
+	if (s == NULL)
+		return PC_ENOMEM;
+	memcpy(&s->cfg, next, sizeof(s->cfg));
+	pthread_mutex_lock(&live_mu);
+	for (i = 0; i < CONFIG_LIVE_MAX; i++) {
+		const struct pc_config *b = atomic_load(&live[i].base);
+
+		if (b == base)
+			break;
+		if (b == NULL && free_i == CONFIG_LIVE_MAX)
+			free_i = i;
+	}
+	if (i == CONFIG_LIVE_MAX && free_i == CONFIG_LIVE_MAX) {
+		pthread_mutex_unlock(&live_mu);
+		free(s);
+		return PC_ETOOBIG;
+	}
+	if (i == CONFIG_LIVE_MAX) {
+		i = free_i;
+		s->prev = NULL;
+		atomic_store_explicit(&live[i].snap, s, memory_order_release);
+		atomic_store_explicit(&live[i].base, base, memory_order_release);
+		atomic_fetch_add(&live_used, 1);
+	} else {
+		int64_t now_us = time_mono_us();
+
+		s->prev = atomic_load(&live[i].snap);
+		if (s->prev != NULL)
+			s->prev->replaced_us = now_us;
+		atomic_store_explicit(&live[i].snap, s, memory_order_release);
+		snap_prune(s, now_us);
+	}
+	pthread_mutex_unlock(&live_mu);
+	return PC_OK;
+}
+
+void config_live_forget(const struct pc_config *base)
+{
+	pthread_mutex_lock(&live_mu);
+	for (size_t i = 0; i < CONFIG_LIVE_MAX; i++) {
+		struct config_snap *s, *prev;
+
+		if (atomic_load(&live[i].base) != base)
+			continue;
+		atomic_store(&live[i].base, NULL);
+		atomic_fetch_sub(&live_used, 1);
+		for (s = atomic_exchange(&live[i].snap, NULL); s != NULL; s = prev) {
+			prev = s->prev;
+			crypto_wipe(s, sizeof(*s));
+			free(s);
+		}
+	}
+	pthread_mutex_unlock(&live_mu);
+}
+
+static bool name_listed(const char *name, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(names[i], name) == 0)
+			return true;
+	}
+	return false;
+}
+
+void config_reload_merge(struct pc_config *cur, const struct pc_config *next,
+			 const char *const *reloadable, size_t nreloadable, config_diff_fn *say,
+			 void *arg)
+{
+	struct row_ref r;
+
+	for (size_t i = 0; row_at(i, &r); i++) {
+		char *a = row_field(cur, &r);
+		const char *b = (const char *)next + r.base + r.row->offset;
+		bool same = r.row->type == CONFIG_STR ? strcmp(a, b) == 0 :
+							memcmp(a, b, r.row->size) == 0;
+		bool apply = name_listed(r.row->name, reloadable, nreloadable);
+
+		if (same)
+			continue;
+		if (apply)
+			memcpy(a, b, r.row->size);
+		if (say != NULL)
+			say(arg, r.row->name, apply);
+	}
+	for (size_t s = 0; s < PC_OAUTH_MAX; s++) {
+		bool differ = strcmp(cur->oauth[s].name, next->oauth[s].name) != 0;
+
+		for (size_t k = 0; k < NOAUTH_ROWS && !differ; k++)
+			differ = strcmp((const char *)&cur->oauth[s] + oauth_rows[k].offset,
+					(const char *)&next->oauth[s] + oauth_rows[k].offset) != 0;
+		if (differ) {
+			if (say != NULL)
+				say(arg, "oauth_<name>_*", false);
+			break;
+		}
+	}
 }

@@ -95,6 +95,47 @@ const struct config_row *config_layer_row(const struct config_layer *l, const ch
  * `serve` does, before it logs anything. PC_EINVAL with ei when log_file
  * cannot be opened for appending. */
 enum pc_err config_log_open(const struct pc_config *cfg, struct pc_errinfo *ei);
+/* One effective setting, for `portcullis config`: its name (a keyed one
+ * spelled out, oauth_corp_client_id), its row, where its value lives in the
+ * configuration read, its default text. */
+struct config_view {
+	char name[96];
+	const struct config_row *row;
+	const void *field;
+	const char *def;
+};
+/* The i-th setting of cfg: the core's rows, each layer's, then the keyed
+ * rows of each provider cfg names; false past the last. */
+bool config_setting_at(const struct pc_config *cfg, size_t i, struct config_view *out);
+/* Whether the setting's whole value is a secret (a name ending _secret,
+ * _password, _token or _key: jwt_secret, smtp_password, metrics_token, ...). */
+bool config_is_secret(const char *name);
+/* The value as text into out; masked: a secret's non-empty value becomes
+ * "********", and any other string keeps its URL's user but not its
+ * password (scheme://user:********@host, ?password=********). */
+void config_value_text(const char *name, const struct config_row *row, const void *field,
+		       bool masked, char *out, size_t outsz);
+
+/* The live configuration. A server's configuration (ctx->cfg, the base)
+ * never changes; a reload publishes a whole new copy for it, and whoever
+ * reads a setting that a reload may change reads config_live(base): the
+ * latest copy published for base, or base itself. A published copy is
+ * never written, so a reader never sees half of one; it stays allocated
+ * for 10 minutes after a newer one replaces it (a reader uses the pointer
+ * within one call that waits on nothing, then drops it), the last until
+ * config_live_forget(base). PC_ENOMEM; PC_ETOOBIG past 8 bases. */
+const struct pc_config *config_live(const struct pc_config *base);
+enum pc_err config_live_publish(const struct pc_config *base, const struct pc_config *next);
+void config_live_forget(const struct pc_config *base);
+/* For each setting whose value differs between cur and next: when its name
+ * is one of reloadable[], next's value is copied into cur; either way
+ * say(arg, name, copied) (say may be NULL). Values are compared, never
+ * passed to say. The OAuth providers' settings are never copied
+ * ("oauth_<name>_*"). */
+typedef void config_diff_fn(void *arg, const char *name, bool applied);
+void config_reload_merge(struct pc_config *cur, const struct pc_config *next,
+			 const char *const *reloadable, size_t nreloadable, config_diff_fn *say,
+			 void *arg);
 
 /* Leaf checks that rows share (config.c). */
 const char *config_check_http_url(const char *v);   /* http:// or https://, no quotes */
@@ -911,6 +952,13 @@ enum pc_err message_deliver(struct outbox_attempt *a);
  * ctx->templates; _free frees them (the built-in ones are used after). */
 enum pc_err message_templates_load(struct pc_ctx *ctx, struct pc_errinfo *ei);
 void message_templates_free(struct pc_ctx *ctx);
+/* Reads the override files cfg names again (also when the names are the
+ * same) and makes them the ones rendered from now on; the set they replace
+ * stays allocated 10 minutes (a render holds it within one call), or until
+ * message_templates_free. On failure (a file that
+ * cannot be read, with ei) nothing changes. */
+enum pc_err message_templates_reload(struct pc_ctx *ctx, const struct pc_config *cfg,
+				     struct pc_errinfo *ei);
 /* url with token=<token> added to its query (before any #fragment), by
  * libcurl's URL API. PC_EINVAL when url does not parse; PC_ETOOBIG. */
 enum pc_err message_link(const char *url, const char *token, char *out, size_t outsz);
@@ -965,7 +1013,8 @@ struct pc_ctx {
 	struct pc_jwt_key jwt;
 	struct pc_argon2_params argon2;
 	struct pc_mailer *mailer; /* the outbox sender (outbox.c) */
-	struct message_templates *templates; /* mail template overrides (message.c) */
+	/* mail template overrides (message.c); a reload swaps in a new set */
+	_Atomic(struct message_templates *) templates;
 	uint64_t serial;          /* unique in the process: whose cache entries (authcache.c) */
 	struct pc_jwt_key totp_jwt;             /* the TOTP-purpose token's key (totp.c) */
 	unsigned char totp_key[TOTP_AES_KEY];   /* seals TOTP secrets */
@@ -973,6 +1022,17 @@ struct pc_ctx {
 	struct oauth_set *oauth;                /* the OAuth providers (oauth.c) */
 	struct keyset *keys;                    /* published signing keys; NULL: HS* (keys.c) */
 };
+
+/* A reload (SIGHUP): next is the configuration read again from the same
+ * sources. When it is valid and the mail templates it names can be read,
+ * the settings named in reloadable[] take next's values for every request
+ * from now on (config_live; the templates are read again whatever their
+ * names), and say(arg, name, applied) tells each setting that differs
+ * (applied false: it needs a restart). Otherwise nothing changes, nothing
+ * is said, and ei says why (PC_EINVAL, PC_ENOMEM). */
+enum pc_err ctx_reload(struct pc_ctx *ctx, const struct pc_config *next,
+		       const char *const *reloadable, size_t nreloadable, config_diff_fn *say,
+		       void *arg, struct pc_errinfo *ei);
 
 /* The pool that runs slow work; the HTTP layer submits hashing requests here. */
 struct pc_workers *ctx_workers(struct pc_ctx *ctx);

@@ -387,6 +387,7 @@ void pc_ctx_free(struct pc_ctx *ctx)
 	keys_close(ctx);
 	jwt_key_close(&ctx->jwt);
 	store_close(ctx->store);
+	config_live_forget(&ctx->cfg);
 	crypto_wipe(f, sizeof(*f));
 	free(f);
 }
@@ -408,5 +409,39 @@ enum pc_err pc_migrate(const struct pc_config *cfg, int *applied, struct pc_erri
 	if (err != PC_OK)
 		pc_errinfo_setf(ei, "config", "database_url", PC_V_STORE, "database migration failed");
 	store_close(store);
+	return err;
+}
+
+/* Validate, read the templates, merge (silently), publish; only then say
+ * what changed, so that a refused reload says nothing changed. */
+enum pc_err ctx_reload(struct pc_ctx *ctx, const struct pc_config *next,
+		       const char *const *reloadable, size_t nreloadable, config_diff_fn *say,
+		       void *arg, struct pc_errinfo *ei)
+{
+	struct pc_config *merged, *seen;
+	enum pc_err err;
+
+	err = pc_config_validate(next, ei);
+	if (err != PC_OK)
+		return err;
+	merged = malloc(sizeof(*merged));
+	seen = malloc(sizeof(*seen));
+	if (merged == NULL || seen == NULL) {
+		free(merged);
+		free(seen);
+		return PC_ENOMEM;
+	}
+	memcpy(merged, config_live(&ctx->cfg), sizeof(*merged));
+	memcpy(seen, merged, sizeof(*seen));
+	config_reload_merge(merged, next, reloadable, nreloadable, NULL, NULL);
+	err = message_templates_reload(ctx, merged, ei);
+	if (err == PC_OK)
+		err = config_live_publish(&ctx->cfg, merged);
+	if (err == PC_OK)
+		config_reload_merge(seen, next, reloadable, nreloadable, say, arg);
+	crypto_wipe(merged, sizeof(*merged));
+	crypto_wipe(seen, sizeof(*seen));
+	free(merged);
+	free(seen);
 	return err;
 }

@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,7 +149,13 @@ static const struct message_kind_def {
 /* The override files' text (ctx->templates); NULL: the built-in one. */
 struct message_templates {
 	char *text[TPL__MAX];
+	struct message_templates *prev; /* the set a reload replaced */
+	int64_t replaced_us;            /* when (time_mono_us) */
 };
+
+/* A replaced set is freed this long after (a render reads its text within
+ * one call that waits on nothing), else with ctx (message_templates_free). */
+#define TEMPLATES_GRACE_US (600 * INT64_C(1000000))
 
 
 static bool has_crlf(const char *s)
@@ -280,10 +287,13 @@ static void expires_text(int seconds, char *out, size_t outsz)
 	}
 }
 
-static const char *template_text(const struct pc_ctx *ctx, enum message_tpl t)
+static const char *template_text(struct pc_ctx *ctx, enum message_tpl t)
 {
-	if (ctx->templates != NULL && ctx->templates->text[t] != NULL)
-		return ctx->templates->text[t];
+	const struct message_templates *m = atomic_load_explicit(&ctx->templates,
+								 memory_order_acquire);
+
+	if (m != NULL && m->text[t] != NULL)
+		return m->text[t];
 	return message_tpls[t].builtin;
 }
 
@@ -321,7 +331,8 @@ enum pc_err message_render(struct pc_ctx *ctx, enum pc_mail_kind kind, const cha
 	k = &message_kinds[kind];
 	if (has_crlf(email) || has_crlf(k->subject))
 		return PC_EINVAL; /* header injection: never build such a message */
-	err = message_link(CFG_STR(&ctx->cfg, k->url_offset), token, link, sizeof(link));
+	err = message_link(CFG_STR(config_live(&ctx->cfg), k->url_offset), token, link,
+			   sizeof(link));
 	if (err != PC_OK)
 		return err;
 	expires_text(CFG_INT(&ctx->cfg, k->lifetime_offset), expires, sizeof(expires));
@@ -652,31 +663,76 @@ static enum pc_err tpl_load(const char *setting, const char *path, char **out,
 	return PC_OK;
 }
 
-void message_templates_free(struct pc_ctx *ctx)
+static void templates_free(struct message_templates *t)
 {
-	struct message_templates *t = ctx->templates;
+	struct message_templates *prev;
 
-	if (t == NULL)
-		return;
-	for (size_t i = 0; i < TPL__MAX; i++)
-		free(t->text[i]);
-	free(t);
-	ctx->templates = NULL;
+	for (; t != NULL; t = prev) {
+		prev = t->prev;
+		for (size_t i = 0; i < TPL__MAX; i++)
+			free(t->text[i]);
+		free(t);
+	}
 }
 
-enum pc_err message_templates_load(struct pc_ctx *ctx, struct pc_errinfo *ei)
+void message_templates_free(struct pc_ctx *ctx)
+{
+	templates_free(atomic_exchange(&ctx->templates, NULL));
+}
+
+/* The override files cfg names, read now. */
+static enum pc_err templates_read(const struct pc_config *cfg, struct message_templates **out,
+				  struct pc_errinfo *ei)
 {
 	struct message_templates *t = calloc(1, sizeof(*t));
 	enum pc_err err = t != NULL ? PC_OK : PC_ENOMEM;
 
-	ctx->templates = t;
 	for (size_t i = 0; i < TPL__MAX && err == PC_OK; i++) {
-		const char *path = CFG_STR(&ctx->cfg, message_tpls[i].path_offset);
+		const char *path = CFG_STR(cfg, message_tpls[i].path_offset);
 
 		if (path[0] != '\0')
 			err = tpl_load(message_tpls[i].setting, path, &t->text[i], ei);
 	}
-	if (err != PC_OK)
-		message_templates_free(ctx);
+	if (err != PC_OK) {
+		templates_free(t);
+		t = NULL;
+	}
+	*out = t;
 	return err;
+}
+
+enum pc_err message_templates_load(struct pc_ctx *ctx, struct pc_errinfo *ei)
+{
+	struct message_templates *t;
+	enum pc_err err = templates_read(&ctx->cfg, &t, ei);
+
+	atomic_store(&ctx->templates, t);
+	return err;
+}
+
+enum pc_err message_templates_reload(struct pc_ctx *ctx, const struct pc_config *cfg,
+				     struct pc_errinfo *ei)
+{
+	struct message_templates *t;
+	enum pc_err err = templates_read(cfg, &t, ei);
+	int64_t now_us;
+
+	if (err != PC_OK)
+		return err;
+	/* a render that has just loaded the old set keeps reading it: it stays,
+	 * behind the new one, for the grace (only this function, on the one
+	 * thread that reloads, touches the chain) */
+	now_us = time_mono_us();
+	t->prev = atomic_load(&ctx->templates);
+	if (t->prev != NULL)
+		t->prev->replaced_us = now_us;
+	atomic_store_explicit(&ctx->templates, t, memory_order_release);
+	for (struct message_templates *m = t; m->prev != NULL; m = m->prev) {
+		if (m->prev->replaced_us + TEMPLATES_GRACE_US <= now_us) {
+			templates_free(m->prev);
+			m->prev = NULL;
+			break;
+		}
+	}
+	return PC_OK;
 }

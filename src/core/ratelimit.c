@@ -71,7 +71,7 @@ static enum pc_err rl_prepare(struct pc_ctx *ctx, enum pc_limit kind, const char
 	if ((unsigned)kind >= PC_LIMIT__MAX)
 		return PC_EINVAL;
 	*k = &rl_kinds[kind];
-	*limit = rl_limit(&ctx->cfg, *k);
+	*limit = rl_limit(config_live(&ctx->cfg), *k); /* a reload may change it */
 	if (*limit > 0)
 		rl_key((*k)->prefix, subject, key);
 	return PC_OK;
@@ -136,7 +136,7 @@ enum pc_err ratelimit_lock_check(struct pc_ctx *ctx, const char *key, int64_t *h
 
 	*hits = 0;
 	*retry_after = 0;
-	if (ctx->cfg.lockout_threshold <= 0)
+	if (config_live(&ctx->cfg)->lockout_threshold <= 0)
 		return PC_OK;
 	err = STORE_CALL(ctx->store, rl_get, key, hits, &until);
 	if (err != PC_OK)
@@ -151,23 +151,27 @@ enum pc_err ratelimit_lock_check(struct pc_ctx *ctx, const char *key, int64_t *h
 enum pc_err ratelimit_lock_record(struct pc_ctx *ctx, const char *key, bool failed, int64_t hits,
 				  int64_t *locked_for)
 {
-	const struct pc_config *cfg = &ctx->cfg;
+	/* the live values, copied: a reload may publish others meanwhile, and
+	 * the store call below may wait */
+	const struct pc_config *live = config_live(&ctx->cfg);
+	const int threshold = live->lockout_threshold, base = live->lockout_base_seconds,
+		  max = live->lockout_max_seconds;
 	int64_t now = time_now(), until = 0, lock;
 	enum pc_err err;
 
 	*locked_for = 0;
-	if (cfg->lockout_threshold <= 0)
+	if (threshold <= 0)
 		return PC_OK;
 	if (!failed)
 		return hits > 0 ? STORE_CALL(ctx->store, rl_clear, key) : PC_OK;
 	err = STORE_CALL(ctx->store, rl_fail, key, now, &hits, &until);
-	if (err != PC_OK || hits < cfg->lockout_threshold)
+	if (err != PC_OK || hits < threshold)
 		return err;
-	lock = cfg->lockout_base_seconds;
-	for (int64_t i = cfg->lockout_threshold; i < hits && lock < cfg->lockout_max_seconds; i++)
+	lock = base;
+	for (int64_t i = threshold; i < hits && lock < max; i++)
 		lock *= 2;
-	if (lock > cfg->lockout_max_seconds)
-		lock = cfg->lockout_max_seconds;
+	if (lock > max)
+		lock = max;
 	err = STORE_CALL(ctx->store, rl_lock, key, now + lock);
 	if (err == PC_OK)
 		*locked_for = lock;

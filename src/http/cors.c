@@ -3,7 +3,10 @@
  * the headers of preflight and actual answers.
  *
  * Owns nothing: the settings are a configuration layer (rows below, values
- * in pc_config's layer area); the lists are read in place.
+ * in pc_config's layer area); the lists are read in place, in the live
+ * configuration (config_live: a SIGHUP may change them; turning CORS on
+ * from off needs a restart, as the server decides at start whether to
+ * look at all).
  *
  * Off unless cors_origins names at least one origin. Then:
  *   - every answer carries "Vary: Origin" (a cache must not hand one
@@ -213,9 +216,11 @@ const struct config_layer http_cors_layer = {
 
 /* ---- answers ------------------------------------------------------------------------ */
 
+/* The settings a reload may have changed: config_live's (one whole,
+ * never-written copy, so one answer sees one set of lists). */
 static const struct cors_settings *cors_get(const struct pc_config *cfg)
 {
-	const struct cors_settings *s = config_layer_get(cfg, &http_cors_layer);
+	const struct cors_settings *s = config_layer_get(config_live(cfg), &http_cors_layer);
 
 	return s != NULL && s->origins[0] != '\0' ? s : NULL;
 }
@@ -360,8 +365,9 @@ static bool cors_is_own(const struct pc_req *req, const char *o, size_t n)
 	return strlen(host) == n - skip && strncasecmp(o + skip, host, n - skip) == 0;
 }
 
-bool http_origin_trusted(const struct pc_config *cfg, const struct pc_req *req)
+bool http_origin_trusted(const struct pc_config *base, const struct pc_req *req)
 {
+	const struct pc_config *cfg = config_live(base); /* trusted_origins reload */
 	const struct cors_settings *s = config_layer_get(cfg, &http_cors_layer);
 	const char *o = req_header_get(req, "Origin");
 	size_t n;

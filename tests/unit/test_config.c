@@ -271,3 +271,124 @@ Test(config, ini_then_environment)
 	unlink(path);
 	cr_expect_eq(pc_config_load_ini(&cfg, path, &ei), PC_ENOTFOUND);
 }
+
+/* ---- portcullis config: values as text, secrets masked ---------------------------------- */
+
+static void text_of(const struct pc_config *cfg, const char *name, bool masked, char *out,
+		    size_t outsz)
+{
+	struct config_view v;
+
+	for (size_t i = 0; config_setting_at(cfg, i, &v); i++) {
+		if (strcmp(v.name, name) == 0) {
+			config_value_text(v.name, v.row, v.field, masked, out, outsz);
+			return;
+		}
+	}
+	cr_assert_fail("no setting %s", name);
+}
+
+Test(config, masking_hides_each_secret_and_url_password)
+{
+	static const struct {
+		const char *name, *value, *shown;
+	} cases[] = {
+		{ "jwt_secret", "jwt-secret-0123456789abcdefghijklmnopq", "********" },
+		{ "smtp_password", "pw-in-clear", "********" },
+		{ "bootstrap_admin_password", "admin-pw-1", "********" },
+		{ "webhook_secret", "webhook-secret-0123456789", "********" },
+		{ "totp_key", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		  "********" },
+		{ "oauth_corp_client_secret", "client-secret-x", "********" },
+		{ "database_url", "postgres://u:pw1@h:5432/db?sslmode=require&password=pw2",
+		  "postgres://u:********@h:5432/db?sslmode=require&password=********" },
+		{ "database_url", "postgresql://u@h/db?Password=pw3#x",
+		  "postgresql://u@h/db?password=********#x" },
+		{ "database_url", "sqlite:///p.db", "sqlite:///p.db" },
+		{ "smtp_url", "smtps://me:a:b@mail:465", "smtps://me:********@mail:465" },
+		{ "webhook_url", "https://h.example/x?y=1", "https://h.example/x?y=1" },
+		{ "smtp_username", "mailer", "mailer" },
+		{ "oauth_corp_client_secret_file", "/etc/secret", "/etc/secret" },
+		{ "jwt_secret", "", "" },
+	};
+	struct pc_config *cfg = malloc(sizeof(*cfg));
+	char text[2048];
+
+	pc_config_defaults(cfg);
+	cr_assert_eq(pc_config_set(cfg, "oauth_providers", "corp", NULL), PC_OK);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_assert_eq(pc_config_set(cfg, cases[i].name, cases[i].value, NULL), PC_OK, "%s",
+			     cases[i].name);
+		text_of(cfg, cases[i].name, true, text, sizeof(text));
+		cr_assert_str_eq(text, cases[i].shown, "%s", cases[i].name);
+		text_of(cfg, cases[i].name, false, text, sizeof(text));
+		cr_assert_str_eq(text, cases[i].value, "%s unmasked", cases[i].name);
+	}
+	cr_assert(config_is_secret("metrics_token") && config_is_secret("jwt_secret"));
+	cr_assert(!config_is_secret("password_min_length") && !config_is_secret("jwt_private_key_file"));
+	free(cfg);
+}
+
+/* ---- the live configuration (SIGHUP) -------------------------------------------------- */
+
+struct said {
+	char names[512];
+	int applied, restart;
+};
+
+static void say(void *arg, const char *name, bool applied)
+{
+	struct said *s = arg;
+	size_t n = strlen(s->names);
+
+	snprintf(s->names + n, sizeof(s->names) - n, "%s ", name);
+	if (applied)
+		s->applied++;
+	else
+		s->restart++;
+}
+
+Test(config, live_copies_are_published_whole_and_kept)
+{
+	struct pc_config *base = malloc(sizeof(*base)), *next = malloc(sizeof(*next));
+	const struct pc_config *first;
+	const char *const reloadable[] = { "rate_limit_login_ip", "reset_url" };
+	struct said s = { .names = "" };
+
+	pc_config_defaults(base);
+	cr_assert_eq(config_live(base), base, "nothing published: the base itself");
+	memcpy(next, base, sizeof(*next));
+	cr_assert_eq(pc_config_set(next, "rate_limit_login_ip", "7", NULL), PC_OK);
+	cr_assert_eq(pc_config_set(next, "port", "9001", NULL), PC_OK);
+	cr_assert_eq(pc_config_set(next, "jwt_secret", "jwt-secret-0123456789abcdefghijklmnopq", NULL),
+		     PC_OK);
+	{
+		struct pc_config *merged = malloc(sizeof(*merged));
+
+		memcpy(merged, base, sizeof(*merged));
+		config_reload_merge(merged, next, reloadable, 2, say, &s);
+		cr_assert_eq(merged->rate_limit_login_ip, 7);
+		cr_assert_eq(merged->port, 8000, "not reloadable: kept");
+		cr_assert_str_eq(merged->jwt_secret, "");
+		cr_assert_eq(s.applied, 1);
+		cr_assert_eq(s.restart, 2);
+		cr_assert(strstr(s.names, "port ") != NULL && strstr(s.names, "jwt_secret ") != NULL);
+		cr_assert_eq(config_live_publish(base, merged), PC_OK);
+		free(merged);
+	}
+	first = config_live(base);
+	cr_assert_neq(first, base);
+	cr_assert_eq(first->rate_limit_login_ip, 7);
+	cr_assert_eq(base->rate_limit_login_ip, 60, "the base never changes");
+	/* a second publication: the first copy stays readable until forget */
+	cr_assert_eq(pc_config_set(next, "rate_limit_login_ip", "8", NULL), PC_OK);
+	cr_assert_eq(config_live_publish(base, next), PC_OK);
+	cr_assert_eq(config_live(base)->rate_limit_login_ip, 8);
+	cr_assert_eq(first->rate_limit_login_ip, 7);
+	/* another base is not touched */
+	cr_assert_eq(config_live(next), next);
+	config_live_forget(base);
+	cr_assert_eq(config_live(base), base);
+	free(base);
+	free(next);
+}
