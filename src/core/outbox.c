@@ -108,6 +108,48 @@ static int64_t retry_delay(const struct pc_config *cfg, int64_t attempts)
 	return d < cfg->mail_retry_max_seconds ? d : cfg->mail_retry_max_seconds;
 }
 
+/*
+ * A mail given up goes to the audit log as "mail.gave_up" (and so to the
+ * webhooks that name it): the outbox row's id, why (an SMTP 5xx and its
+ * code, the attempts spent, or a message that cannot be built), and the user
+ * the address belongs to, if any. Never the address, the subject or the
+ * server's reply (which may quote the address). Only rows of kind "mail": a
+ * webhook given up is logged, never audited, so that a webhook receiver that
+ * refuses cannot set off audit webhooks without end.
+ */
+static void outbox_audit_gave_up(struct pc_ctx *ctx, const struct pc_outbox_row *row,
+				 enum pc_err result, const char *error)
+{
+	char addr[PC_OUTBOX_RCPT_MAX + 1], detail[160];
+	const char *user_id = NULL;
+	struct pc_user u;
+	long code = 0;
+	const char *reason = "attempts";
+
+	if (strcmp(row->kind, "mail") != 0)
+		return;
+	if (result == PC_EINVAL) {
+		reason = sscanf(error, "smtp: permanent refusal %ld", &code) == 1 ? "smtp_refused"
+										: "unbuildable";
+	}
+	snprintf(addr, sizeof(addr), "%s", row->recipient);
+	ascii_lower_str(addr);
+	if (STORE_CALL(ctx->store, user_by_email, addr, &u) == PC_OK) {
+		crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
+		user_id = u.id;
+	}
+	if (code >= 500 && code <= 599)
+		snprintf(detail, sizeof(detail),
+			 "{\"outbox_id\":%lld,\"kind\":\"mail\",\"reason\":\"%s\",\"attempts\":%lld,"
+			 "\"smtp_code\":%ld}", (long long)row->id, reason, (long long)row->attempts,
+			 code);
+	else
+		snprintf(detail, sizeof(detail),
+			 "{\"outbox_id\":%lld,\"kind\":\"mail\",\"reason\":\"%s\",\"attempts\":%lld}",
+			 (long long)row->id, reason, (long long)row->attempts);
+	(void)pc_audit(ctx, "mail.gave_up", user_id, detail);
+}
+
 /* Records the outcome of one attempt on the claimed row. */
 static void outbox_record(struct pc_mailer *m, const struct pc_outbox_row *row, enum pc_err result,
 			  const char *error)
@@ -146,6 +188,8 @@ static void outbox_record(struct pc_mailer *m, const struct pc_outbox_row *row, 
 	if (err != PC_OK)
 		fprintf(stderr, "portcullis: mail: cannot record a failed attempt (%s)\n",
 			pc_strerror(err));
+	else if (give_up)
+		outbox_audit_gave_up(m->ctx, row, result, error);
 }
 
 /* Delivers every due row, one claim at a time, until none is due or stop. */
