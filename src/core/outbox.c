@@ -49,6 +49,12 @@
 
 #define OUTBOX_POLL_S 1
 #define OUTBOX_KEEP_DONE_S (7 * 86400) /* sent or given-up rows kept this long */
+/* A kick comes from a request thread before that request is answered: woken
+ * at once, the sender's work (a claim, a delivery, two commits) would run
+ * ahead of the answer on a busy CPU, and a mail request that writes a mail
+ * would answer later than one that does not (an unknown address; issue 13,
+ * item 4). So the sender starts this long after a kick. */
+#define OUTBOX_KICK_DELAY_MS 20
 
 _Static_assert(sizeof(((struct outbox_attempt *)0)->error) == PC_OUTBOX_ERROR_MAX + 1,
 	       "an attempt's error is what last_error holds");
@@ -100,6 +106,48 @@ static int64_t retry_delay(const struct pc_config *cfg, int64_t attempts)
 	for (i = 1; i < attempts && d < cfg->mail_retry_max_seconds; i++)
 		d *= 2;
 	return d < cfg->mail_retry_max_seconds ? d : cfg->mail_retry_max_seconds;
+}
+
+/*
+ * A mail given up goes to the audit log as "mail.gave_up" (and so to the
+ * webhooks that name it): the outbox row's id, why (an SMTP 5xx and its
+ * code, the attempts spent, or a message that cannot be built), and the user
+ * the address belongs to, if any. Never the address, the subject or the
+ * server's reply (which may quote the address). Only rows of kind "mail": a
+ * webhook given up is logged, never audited, so that a webhook receiver that
+ * refuses cannot set off audit webhooks without end.
+ */
+static void outbox_audit_gave_up(struct pc_ctx *ctx, const struct pc_outbox_row *row,
+				 enum pc_err result, const char *error)
+{
+	char addr[PC_OUTBOX_RCPT_MAX + 1], detail[160];
+	const char *user_id = NULL;
+	struct pc_user u;
+	long code = 0;
+	const char *reason = "attempts";
+
+	if (strcmp(row->kind, "mail") != 0)
+		return;
+	if (result == PC_EINVAL) {
+		reason = sscanf(error, "smtp: permanent refusal %ld", &code) == 1 ? "smtp_refused"
+										: "unbuildable";
+	}
+	snprintf(addr, sizeof(addr), "%s", row->recipient);
+	ascii_lower_str(addr);
+	if (STORE_CALL(ctx->store, user_by_email, addr, &u) == PC_OK) {
+		crypto_wipe(u.hashed_password, sizeof(u.hashed_password));
+		user_id = u.id;
+	}
+	if (code >= 500 && code <= 599)
+		snprintf(detail, sizeof(detail),
+			 "{\"outbox_id\":%lld,\"kind\":\"mail\",\"reason\":\"%s\",\"attempts\":%lld,"
+			 "\"smtp_code\":%ld}", (long long)row->id, reason, (long long)row->attempts,
+			 code);
+	else
+		snprintf(detail, sizeof(detail),
+			 "{\"outbox_id\":%lld,\"kind\":\"mail\",\"reason\":\"%s\",\"attempts\":%lld}",
+			 (long long)row->id, reason, (long long)row->attempts);
+	(void)pc_audit(ctx, "mail.gave_up", user_id, detail);
 }
 
 /* Records the outcome of one attempt on the claimed row, and logs it: a
@@ -156,6 +204,8 @@ static void outbox_record(struct pc_mailer *m, const struct pc_outbox_row *row, 
 	if (err != PC_OK)
 		log_emit(LOG_LEVEL_ERROR, row->kind, LOG_FIELDS(f) - 1,
 			 "cannot record a failed attempt (%s)", pc_strerror(err));
+	else if (give_up)
+		outbox_audit_gave_up(m->ctx, row, result, error);
 }
 
 static void outbox_log_attempt(const struct pc_outbox_row *row)
@@ -223,6 +273,20 @@ static void *outbox_main(void *arg)
 		while (!m->kicked && !atomic_load(&m->stop)) {
 			if (pthread_cond_timedwait(&m->wake, &m->lock, &until) != 0)
 				break;
+		}
+		if (m->kicked) {
+			/* a kick comes from a request before its answer is sent:
+			 * let the answer go first (see OUTBOX_KICK_DELAY_MS) */
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += OUTBOX_KICK_DELAY_MS * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			while (!atomic_load(&m->stop)) {
+				if (pthread_cond_timedwait(&m->wake, &m->lock, &until) != 0)
+					break;
+			}
 		}
 		m->kicked = false;
 		pthread_mutex_unlock(&m->lock);

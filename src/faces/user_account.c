@@ -5,7 +5,8 @@
  * Mounted under user_account_prefix (default /user_account):
  *   POST login                   {username, pwd} -> 200 {msg, token} and the cookies
  *   POST refresh                 the refresh cookie + X-CSRF-TOKEN -> new cookies
- *   GET  logout                  -> 200 {msg}, cookies cleared, tokens revoked
+ *   GET  logout                  -> 200 {msg}, cookies cleared, tokens revoked (403
+ *                                from an untrusted Origin or Referer: it changes state)
  *   POST logout                  the same; with the cookie it needs X-CSRF-TOKEN
  *   POST registration            {username, full_name, email, phone, contacts, pwd}
  *                                -> 200 {msg} and a confirmation mail
@@ -83,7 +84,7 @@ static pc_handler_fn ua_login, ua_refresh, ua_logout, ua_registration, ua_confir
 static const struct pc_route ua_routes[] = {
 	{ "POST", "/login", ua_login, PC_R_JSON | PC_R_SLOW },
 	{ "POST", "/refresh", ua_refresh, 0 },
-	{ "GET", "/logout", ua_logout, PC_R_AUTH },
+	{ "GET", "/logout", ua_logout, PC_R_AUTH | PC_R_WRITES }, /* Origin-checked */
 	/* also POST (Flask-JWT-Extended's examples): with a cookie, CSRF applies */
 	{ "POST", "/logout", ua_logout, PC_R_AUTH },
 	{ "POST", "/registration", ua_registration, PC_R_JSON | PC_R_SLOW },

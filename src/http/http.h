@@ -56,6 +56,8 @@ enum pc_route_flags {
 	PC_R_BEARER = 1 << 6,    /* with PC_R_AUTH: only the Authorization bearer JWT counts */
 	PC_R_COOKIE = 1 << 7,    /* with PC_R_AUTH: only the session cookie counts */
 	PC_R_ADMIN = 1 << 8,     /* a superuser or a user with the role "admin", else 403 */
+	PC_R_WRITES = 1 << 9,    /* a GET that changes state (user_account's logout): under
+				  * the Origin check as the other methods are */
 };
 
 struct pc_route {

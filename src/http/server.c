@@ -71,6 +71,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,9 +96,10 @@
 #define SERVER_CONN_MEMORY 16384
 /* The largest request line and header block answered (431 beyond, in the
  * face's shape). Below the pool: MHD 0.9.75 answers a block that outgrows
- * its pool 431 itself, but closes without an answer one that fills the pool
- * just short of that (about 15.8-16.2 KiB in one line): no room is left for
- * the answer's headers. */
+ * its pool 431 itself; one that fills the pool just short of that (about
+ * 15.8-16.2 KiB in one line) reaches us with no room left in the pool for
+ * the answer's header lines, so our 431 is written to the socket by us
+ * (server_send_raw_close). */
 #define SERVER_HEADER_MAX (14 * 1024)
 #define SERVER_DEFAULT_CONNS 1024
 #define SERVER_IP_BUCKETS 4096
@@ -272,6 +274,91 @@ static enum MHD_Result server_send(struct http_exchange *x)
 	return ret;
 }
 
+/* Appends fmt's text to out[size] at *off; false once it no longer fits. */
+__attribute__((format(printf, 4, 5)))
+static bool server_raw_add(char *out, size_t size, size_t *off, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out + *off, size - *off, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= size - *off)
+		return false;
+	*off += (size_t)n;
+	return true;
+}
+
+/*
+ * The answer to a header block over SERVER_HEADER_MAX, written to the socket
+ * here, then the connection closed (MHD_NO). libmicrohttpd keeps the whole
+ * block in its per-connection pool and builds an answer's header lines in
+ * what is left: a block that leaves less than that (about 15.8-16.2 KiB in a
+ * 16 KiB pool) reached us and was closed without an answer when MHD could
+ * not build ours. The block is read whole (it ended with its empty line), so
+ * nothing unread makes the close a reset. Falls back to server_send when the
+ * answer does not fit (it always does: a face's error body is small).
+ */
+static enum MHD_Result server_send_raw_close(struct http_exchange *x)
+{
+	const struct pc_resp *resp = &x->resp;
+	const union MHD_ConnectionInfo *ci;
+	const struct pc_header *h;
+	char out[4096], date[64];
+	size_t off = 0, sent = 0, i;
+	struct tm tm;
+	time_t now = time(NULL);
+	bool ok;
+
+	ci = MHD_get_connection_info(x->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci == NULL || gmtime_r(&now, &tm) == NULL ||
+	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+		return server_send(x);
+	server_challenge(x);
+	if (x->srv->cors)
+		http_cors_headers(&x->srv->ctx->cfg, &x->req, &x->resp);
+	ok = server_raw_add(out, sizeof(out), &off, "HTTP/1.1 %d %s\r\nDate: %s\r\n", resp->status,
+			    resp_reason(resp->status), date);
+	if (ok && resp->content_type != NULL && !http_resp_has_header(resp, "Content-Type"))
+		ok = server_raw_add(out, sizeof(out), &off, "Content-Type: %s\r\n", resp->content_type);
+	for (h = resp->headers; ok && h != NULL; h = h->next) {
+		if (strcasecmp(h->name, "Connection") != 0)
+			ok = server_raw_add(out, sizeof(out), &off, "%s: %s\r\n", h->name, h->value);
+	}
+	for (i = 0; ok && i < sizeof(server_headers) / sizeof(server_headers[0]); i++) {
+		if (!http_resp_has_header(resp, server_headers[i].name))
+			ok = server_raw_add(out, sizeof(out), &off, "%s: %s\r\n", server_headers[i].name,
+					    server_headers[i].value);
+	}
+	if (ok)
+		ok = server_raw_add(out, sizeof(out), &off,
+				    "X-Request-ID: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+				    x->req.request_id, resp->body != NULL ? resp->body_len : 0);
+	if (ok && resp->body != NULL) {
+		ok = resp->body_len <= sizeof(out) - off;
+		if (ok) {
+			memcpy(out + off, resp->body, resp->body_len);
+			off += resp->body_len;
+		}
+	}
+	if (!ok)
+		return server_send(x);
+	/* a few hundred bytes into an idle socket's empty send buffer */
+	while (sent < off) {
+		ssize_t n = send(ci->connect_fd, out + sent, off - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		sent += (size_t)n;
+	}
+	x->sent_status = resp->status;
+	x->phase = HTTP_PHASE_SENT;
+	return MHD_NO;
+}
+
 /* ---- handlers ------------------------------------------------------------------ */
 
 /* Runs the route's handler (on a pool thread or a worker). A handler that
@@ -417,15 +504,19 @@ static int server_checks(struct http_exchange *x)
 }
 
 /* The Origin check (login and logout CSRF): a request that may change
- * state (not GET, HEAD, OPTIONS) and is, or could become, a browser
- * session's -- it carries a Cookie, or its face signs in with cookies
- * (cookie login included) -- sent by a page of an origin not trusted. */
+ * state (not GET, HEAD, OPTIONS; a GET of a PC_R_WRITES route does) and is,
+ * or could become, a browser session's -- it carries a Cookie, or its face
+ * signs in with cookies (cookie login included) -- sent by a page of an
+ * origin not trusted. */
 static bool server_origin_refused(const struct http_exchange *x)
 {
 	const struct pc_req *r = &x->req;
 	const char *m = r->method;
 
-	if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0)
+	if (strcmp(m, "OPTIONS") == 0)
+		return false;
+	if ((strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) &&
+	    !(r->route != NULL && (r->route->flags & PC_R_WRITES)))
 		return false;
 	if (req_header_get(r, "Cookie") == NULL &&
 	    (r->face == NULL || !(r->face->auth.cookie || r->face->auth.cookie_jwt)))
@@ -970,6 +1061,8 @@ static enum MHD_Result server_on_access(void *cls, struct MHD_Connection *c, con
 		if (status != 0) {
 			server_deadline(x, 0);
 			server_render_error(x, status, NULL);
+			if (status == 431)
+				return server_send_raw_close(x);
 			resp_header_add(&x->resp, "Connection", "close");
 			return server_send(x);
 		}

@@ -77,6 +77,8 @@ enum store_stmt {
 	STMT_KEY_GET,
 	STMT_KEY_PUT,
 	STMT_WRITE_PROBE, /* one committed write of a row of its own (/readyz) */
+	STMT_TOKEN_DECOY, /* :tag, :owner, :payload into ring slot :slot at :now (014) */
+	STMT_MAIL_DECOY,  /* :payload into ring slot :slot at :now (014_mail_decoys) */
 	STMT_SYNCHRONOUS, /* n: 2 when a commit is durable before it returns, 1 when not */
 	STMT_RL_HIT,              /* counts one hit of :key in a window of :window s at :now */
 	STMT_RL_GET,              /* hits, locked_until of :key */

@@ -1360,6 +1360,86 @@ enum pc_err store_onetime_issue(struct pc_store *s, const struct pc_onetime_row 
 	return tx_end(s, err);
 }
 
+/* len random hex characters into buf (which holds len + 2). */
+static enum pc_err decoy_text(char *buf, size_t len)
+{
+	unsigned char raw[256];
+	size_t i, n;
+	enum pc_err err = PC_OK;
+
+	for (i = 0; i < len && err == PC_OK; i += 2 * n) {
+		n = (len - i + 1) / 2 < sizeof(raw) ? (len - i + 1) / 2 : sizeof(raw);
+		err = crypto_random(raw, n);
+		if (err == PC_OK)
+			crypto_hex_encode(raw, n, buf + i);
+	}
+	buf[len] = '\0';
+	return err;
+}
+
+/* One decoy row of len characters into a random slot of table id's ring:
+ * token_decoys (with a random tag and owner, as a token's hash and user) or
+ * mail_decoys. */
+static enum pc_err decoy_put(struct pc_store *s, enum store_stmt id, char *buf, size_t len,
+			     int64_t now)
+{
+	unsigned char slot;
+	char tag[PC_SHA256_HEX], owner[PC_ID_LEN + 2];
+	enum pc_err err = crypto_random(&slot, 1);
+
+	if (err == PC_OK)
+		err = decoy_text(tag, PC_SHA256_HEX - 1);
+	if (err == PC_OK)
+		err = decoy_text(owner, PC_ID_LEN);
+	if (err == PC_OK)
+		err = decoy_text(buf, len);
+	if (err == PC_OK) {
+		const struct store_arg args[] = {
+			A_INT(":slot", slot % STORE_DECOY_SLOTS),
+			A_TEXT(":payload", buf),
+			A_INT(":now", now),
+			A_TEXT(":tag", tag),     /* token_decoys' only */
+			A_TEXT(":owner", owner), /* token_decoys' only */
+		};
+
+		err = q_write(s, id, args, id == STMT_TOKEN_DECOY ? NARGS(args) : 3, NULL, NULL);
+	}
+	return err;
+}
+
+enum pc_err store_mail_decoy(struct pc_store *s, const char *purpose, bool void_older,
+			     const size_t *lens, size_t n, int64_t now)
+{
+	struct pc_onetime_row nobody;
+	size_t i, most = 0;
+	char *buf;
+	enum pc_err err;
+
+	for (i = 0; i < n; i++) {
+		if (lens[i] > STORE_DECOY_MAX)
+			return PC_ETOOBIG;
+		most = lens[i] > most ? lens[i] : most;
+	}
+	buf = malloc(most + 2);
+	if (buf == NULL)
+		return PC_ENOMEM;
+	memset(&nobody, 0, sizeof(nobody)); /* user "": voids nothing */
+	snprintf(nobody.purpose, sizeof(nobody.purpose), "%s", purpose);
+	nobody.created_at = now;
+	err = tx_begin(s);
+	if (err != PC_OK) {
+		free(buf);
+		return err;
+	}
+	if (void_older)
+		err = onetime_void_older(s, &nobody);
+	for (i = 0; i < n && err == PC_OK; i++)
+		err = decoy_put(s, i == 0 ? STMT_TOKEN_DECOY : STMT_MAIL_DECOY, buf, lens[i], now);
+	err = tx_end(s, err);
+	free(buf);
+	return err;
+}
+
 enum pc_err store_onetime_get(struct pc_store *s, const char *token_hash,
 			      struct pc_onetime_row *out)
 {

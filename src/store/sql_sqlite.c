@@ -168,6 +168,13 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 	[STMT_WRITE_PROBE] =
 		"INSERT INTO keys (name, value, created_at) VALUES ('write_probe', '', :now) "
 		"ON CONFLICT (name) DO UPDATE SET created_at = :now",
+	[STMT_TOKEN_DECOY] =
+		"INSERT INTO token_decoys (slot, tag, owner, payload, written_at) "
+		"VALUES (:slot, :tag, :owner, :payload, :now) ON CONFLICT (slot) DO UPDATE "
+		"SET tag = :tag, owner = :owner, payload = :payload, written_at = :now",
+	[STMT_MAIL_DECOY] =
+		"INSERT INTO mail_decoys (slot, payload, written_at) VALUES (:slot, :payload, :now) "
+		"ON CONFLICT (slot) DO UPDATE SET payload = :payload, written_at = :now",
 	[STMT_OT_VOID] =
 		"UPDATE one_time_tokens SET used_at = :at "
 		"WHERE user_id = :user_id AND purpose = :purpose AND used_at IS NULL",

@@ -440,6 +440,17 @@ enum pc_err store_signing_key_purge(struct pc_store *s, int64_t before, int64_t 
 enum pc_err store_onetime_issue(struct pc_store *s, const struct pc_onetime_row *tok,
 				bool void_older, const struct pc_outbox_row *const *msgs,
 				size_t nmsgs);
+/* The write of a mail request that sends nothing, shaped as
+ * store_onetime_issue's: in one transaction, when void_older, the same void
+ * (of nobody's tokens of purpose), then one row per length in lens[n] (the
+ * token row's, each message's), of random text that long, each into a random
+ * slot of a ring of STORE_DECOY_SLOTS (mail_decoys): so that its commit costs
+ * what the other's does, and the table stays bounded. PC_ETOOBIG past
+ * STORE_DECOY_MAX; nothing is written on any error. */
+#define STORE_DECOY_SLOTS 64
+#define STORE_DECOY_MAX (512 * 1024)
+enum pc_err store_mail_decoy(struct pc_store *s, const char *purpose, bool void_older,
+			     const size_t *lens, size_t n, int64_t now);
 /* The token row, used or not. PC_ENOTFOUND. */
 enum pc_err store_onetime_get(struct pc_store *s, const char *token_hash,
 			      struct pc_onetime_row *out);

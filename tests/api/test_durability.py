@@ -10,6 +10,7 @@
 """
 
 import asyncio
+import json
 import os
 import subprocess
 import threading
@@ -168,3 +169,64 @@ def test_a_permanent_smtp_refusal_ends_the_retries(server_factory, reply, perman
             assert "given up" in srv.stderr_text(), "logged"
         else:
             assert row["gave_up_at"] is None and smtp.tries >= 2, "retried"
+
+
+@pytest.mark.parametrize("reply,max_attempts,reason", [
+    ("550 5.1.1 <{addr}>: mailbox unavailable", 0, "smtp_refused"),
+    ("451 4.3.0 <{addr}>: try again later", 2, "attempts"),
+])
+def test_a_mail_given_up_is_audited_and_sent_as_a_webhook(server_factory, reply, max_attempts,
+                                                          reason):
+    """Issue 13, item 7: a mail the outbox gives up (a permanent SMTP refusal,
+    or mail_max_attempts spent) is written to the audit log as mail.gave_up,
+    with the outbox id, why, the SMTP code, and the user the address belongs
+    to; never the address nor the server's reply (which quotes it here). It is
+    offered to webhook_audit_events as any audit event."""
+    from test_fastapi_users_mail import HookSink
+    hooks = HookSink()
+    smtp = RefusingSmtp("")
+    try:
+        with smtp:
+            srv = server_factory(smtp_url=f"smtp://127.0.0.1:{smtp.port}",
+                                 mail_retry_base_seconds=1, mail_retry_max_seconds=1,
+                                 mail_max_attempts=max_attempts, smtp_timeout_seconds=5,
+                                 webhook_url=hooks.url,
+                                 webhook_secret="gave-up-hook-secret-0123456789abcdefXYZ",
+                                 webhook_audit_events="mail.gave_up")
+            u = srv.register_ok()
+            smtp.reply = reply.format(addr=u["email"])
+            assert srv.post("/auth/forgot-password", json={"email": u["email"]}).status_code == 202
+            deadline = time.monotonic() + 20
+            while not srv.db("SELECT * FROM audit_log WHERE event = 'mail.gave_up'"):
+                assert time.monotonic() < deadline, outbox_row(srv, u["email"])
+                time.sleep(0.2)
+            box = srv.db("SELECT id, attempts, gave_up_at FROM mail_outbox WHERE recipient = ?",
+                         (u["email"],))[0]
+            assert box["gave_up_at"] is not None
+            assert box["attempts"] == (1 if max_attempts == 0 else max_attempts)
+            rows = srv.db("SELECT * FROM audit_log WHERE event = 'mail.gave_up'")
+            assert len(rows) == 1, rows
+            row = rows[0]
+            assert row["user_id"] == u["id"] and row["actor_id"] is None
+            want = {"outbox_id": box["id"], "kind": "mail", "reason": reason,
+                    "attempts": box["attempts"]}
+            if reason == "smtp_refused":
+                want["smtp_code"] = int(reply[:3])
+            assert json.loads(row["detail"]) == want
+            # the webhook, sent as any audit event
+            deadline = time.monotonic() + 20
+            got = []
+            while not got:
+                assert time.monotonic() < deadline, "no audit.mail.gave_up webhook"
+                with hooks.cond:
+                    got = [json.loads(b) for _, _, b in hooks.events]
+                    got = [j for j in got if j["event"] == "audit.mail.gave_up"]
+                    if not got:
+                        hooks.cond.wait(0.5)
+            assert got[0]["user"] == {"id": u["id"]}
+            assert got[0]["audit"]["detail"] == want
+            text = json.dumps([dict(r) for r in rows]) + json.dumps(got)
+            assert u["email"].split("@")[0] not in text, "never the address"
+            assert "mailbox unavailable" not in text and "try again" not in text
+    finally:
+        hooks.stop()

@@ -1,10 +1,14 @@
 """fastapi_users face: POST /auth/login and /auth/logout (JWT bearer backend)."""
 
+import http.client
+import json
+import random
 import statistics
 import time
 import uuid
 
 import jwt
+import pytest
 
 from conftest import (ADMIN_EMAIL, ADMIN_PASSWORD, assert_detail,
                       assert_validation_error, bearer, decode_token)
@@ -260,39 +264,67 @@ def test_an_unknown_email_costs_the_same_hash_as_a_wrong_password(server_factory
                           f"{k * 1000:.1f} ms: the dummy hash is skipped")
 
 
-def test_forgot_password_costs_alike_for_known_and_unknown_addresses(server_factory, tmp_path):
-    """Issue 13, item 4: the unknown-address path does the known one's work
-    but the token's write, and makes a committed write of its own, so that
-    the commit (an fsync with synchronous=FULL) is paid on both: before, an
-    unknown address answered measurably faster. Interleaved samples, medians
-    compared (an unknown address may not be more than 1.75x faster; without
-    its commit it was 1.6-2.4x, with it 0.7-1.15x when measured on a loaded
-    machine, and about 1.4-1.5x on an idle one after the audit and the limits
-    went in: the known path's larger transaction and the sender it wakes)."""
-    srv = server_factory(smtp_url="", access_log=False)
+MAIL_REQUESTS = {  # route: (path, whether the address goes in the path)
+    "forgot-password": ("/auth/forgot-password", False),
+    "request-verify-token": ("/auth/request-verify-token", False),
+    "myauth-recover": ("/auth/login/recover/", True),
+    # registration closed: an unknown address is a stand-in, as for the others
+    "myauth-magic": ("/auth/login/magic/", True),
+}
+MAIL_REQUEST_SETTINGS = {"myauth-magic": {"users_open_registration": False}}
+
+
+@pytest.mark.parametrize("route", sorted(MAIL_REQUESTS))
+def test_mail_requests_cost_alike_for_known_and_unknown_addresses(server_factory, route):
+    """Issue 13, item 4: a mail request answers alike for an address that gets
+    a mail and one that does not. The known path writes a token and its mail
+    in one transaction; the unknown one writes rows as long, in a transaction
+    of the same shape (token_decoys, mail_decoys), and both wake the sender,
+    which starts only after the answer. Before: an unknown address wrote one
+    row that did not change (no commit to pay) and did not wake the sender:
+    0.25 ms against 0.75 ms for a known one over a kept-alive socket (release
+    build). Measured in pairs (one known, one unknown, in a random order, over
+    one kept-alive connection), so that a machine busy with something else
+    weighs on both halves of a pair alike; the median of the pairs' ratios
+    must be within 1.2x either way in one of three rounds of 51 pairs."""
+    srv = server_factory(smtp_url="", access_log=False, **MAIL_REQUEST_SETTINGS.get(route, {}))
+    path, in_path = MAIL_REQUESTS[route]
     u = srv.register_ok(password=PW)
-    known, unknown = [], []
+    rng = random.Random(13)
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
 
     def timed(email):
+        if in_path:
+            args = ("POST", path + email, b"", {})
+        else:
+            args = ("POST", path, json.dumps({"email": email}).encode(),
+                    {"Content-Type": "application/json"})
         t0 = time.perf_counter()
-        r = srv.post("/auth/forgot-password", json={"email": email})
+        conn.request(*args)
+        r = conn.getresponse()
+        body = r.read()
         dt = time.perf_counter() - t0
-        assert r.status_code == 202, r.text
+        assert r.status in (200, 202), body
         return dt
 
     timed(u["email"])
     timed(srv.fresh_email())
-    # up to three rounds, so that a machine busy with something else during
-    # one round does not fail it; the defect is slower in every round
     seen = []
     for _ in range(3):
-        known, unknown = [], []
-        for _ in range(41):
-            known.append(timed(u["email"]))
-            unknown.append(timed(srv.fresh_email()))
-        k, n = statistics.median(known), statistics.median(unknown)
-        seen.append(f"known {k * 1000:.2f} ms, unknown {n * 1000:.2f} ms")
-        if n * 1.75 >= k:
+        ratios = []
+        for _ in range(51):
+            if rng.random() < 0.5:
+                k = timed(u["email"])
+                n = timed(srv.fresh_email())
+            else:
+                n = timed(srv.fresh_email())
+                k = timed(u["email"])
+            ratios.append(k / n)
+        ratio = statistics.median(ratios)
+        seen.append(f"{ratio:.2f}")
+        if 1 / 1.2 <= ratio <= 1.2:
             break
-    print("forgot-password medians:", "; ".join(seen))
-    assert n * 1.75 >= k, f"unknown addresses answered faster in every round: {seen}"
+    conn.close()
+    print(f"{route}: median known/unknown ratio of pairs, by round:", ", ".join(seen))
+    assert ratio <= 1.2, f"unknown addresses answered faster in every round: {seen}"
+    assert ratio >= 1 / 1.2, f"known addresses answered faster in every round: {seen}"

@@ -405,6 +405,39 @@ def test_logout_clears_the_cookies_and_revokes_the_tokens(srv):
     assert srv.get(P + "/logout").json() == MISSING_JWT
 
 
+@pytest.mark.parametrize("hdrs", [
+    {"Origin": "https://evil.example"},
+    {"Origin": "null"},
+    {"Referer": "https://evil.example/page"},
+    {"Origin": "https://sub.app.example"},
+])
+def test_a_cross_site_get_logout_is_refused_and_the_session_kept(srv, hdrs):
+    """Issue 13, item 6: GET /logout changes state (it revokes the tokens and
+    clears the cookies), so it is under the Origin check of the other
+    cookie-carrying state changes: a page of another origin (an <img> or a
+    link) cannot sign the user out. Refused 403 in the face's shape; nothing
+    revoked; the same GET from the server's own origin, or with neither
+    header (curl), still signs out."""
+    name = new_user(srv)
+    s, login = session_login(srv, name)
+    access = login.json()["token"]
+    before = counts(srv)
+    r = s.get(srv.url(P + "/logout"), headers=hdrs)
+    assert r.status_code == 403, r.text
+    assert r.json() == {"msg": "Forbidden"}
+    assert "set-cookie" not in r.headers
+    assert counts(srv) == before, "nothing revoked"
+    assert profile(srv, session=s).status_code == 200, "the cookie session lives"
+    assert profile(srv, headers=bearer(access)).status_code == 200
+    r = s.get(srv.url(P + "/logout"), headers={"Origin": srv.base})
+    assert r.status_code == 200 and r.json() == {"msg": "logout successful"}
+    assert profile(srv, headers=bearer(access)).json() == REVOKED
+    # with neither Origin nor Referer (not a browser's page): as before
+    s2, login2 = session_login(srv, name)
+    assert s2.get(srv.url(P + "/logout")).status_code == 200
+    assert profile(srv, headers=bearer(login2.json()["token"])).json() == REVOKED
+
+
 # ---- registration and confirmation ------------------------------------------------------------
 
 

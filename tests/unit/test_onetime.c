@@ -232,6 +232,47 @@ Test(onetime, forgot_answers_alike_for_unknown_and_inactive_and_writes_nothing)
 	cr_assert_eq(mails_to("mordred@camelot.bt"), 0);
 }
 
+/* Issue 13, item 4: an address that gets no mail pays a write of the same
+ * shape: rows in token_decoys and mail_decoys as long as the token's and the
+ * mail's, in rings that stay bounded (64 slots), never a token or a mail. */
+Test(onetime, an_unknown_address_writes_decoys_as_long_in_a_bounded_ring)
+{
+	char before[512], after[512], n[32], len[32], mail_len[32];
+
+	outbox_summary(before, sizeof(before));
+	cr_assert_eq(pc_password_forgot(ctx, "nobody@camelot.bt", NULL), PC_OK);
+	test_db_text(dir, "SELECT count(*) FROM token_decoys", NULL, n, sizeof(n));
+	cr_assert_str_eq(n, "1");
+	/* one mail and one event (a webhook is configured): two mail decoys */
+	test_db_text(dir, "SELECT count(*) FROM mail_decoys", NULL, n, sizeof(n));
+	cr_assert_str_eq(n, "2");
+	test_db_text(dir, "SELECT max(length(payload)) FROM mail_decoys", NULL, len, sizeof(len));
+	cr_assert_gt(atoi(len), 500, "as long as a rendered mail: %s", len);
+	for (int i = 0; i < 150; i++) {
+		char addr[64];
+
+		snprintf(addr, sizeof(addr), "nobody%d@camelot.bt", i);
+		cr_assert_eq(pc_password_forgot(ctx, addr, NULL), PC_OK);
+	}
+	test_db_text(dir, "SELECT count(*) FROM token_decoys", NULL, n, sizeof(n));
+	cr_assert_leq(atoi(n), 64);
+	test_db_text(dir, "SELECT count(*) FROM mail_decoys", NULL, n, sizeof(n));
+	cr_assert_leq(atoi(n), 64);
+	outbox_summary(after, sizeof(after));
+	cr_assert_str_eq(after, before, "no token, no mail, no event");
+
+	/* a known address writes its token and mail, no decoy */
+	raw_sql("DELETE FROM token_decoys; DELETE FROM mail_decoys");
+	reg("arthur@camelot.bt");
+	cr_assert_eq(pc_password_forgot(ctx, "arthur@camelot.bt", NULL), PC_OK);
+	test_db_text(dir, "SELECT count(*) FROM token_decoys", NULL, n, sizeof(n));
+	cr_assert_str_eq(n, "0");
+	test_db_text(dir, "SELECT max(length(body_text) + length(body_html)) FROM mail_outbox "
+		     "WHERE kind = 'mail'", NULL, mail_len, sizeof(mail_len));
+	cr_assert_gt(atoi(mail_len), 0);
+	cr_assert_geq(atoi(len), atoi(mail_len), "the decoy is as long as the mail");
+}
+
 Test(onetime, forgot_refuses_a_malformed_address)
 {
 	static const char *const bad[] = {
