@@ -420,8 +420,10 @@ extern const size_t postgres_migrations_count;
 /*
  * Whether a statement writes only what no credential check reads and no
  * remembered answer depends on: the attempt counters (rate limits, lockout),
- * the audit log, the mail outbox, the write probe's own row (/readyz, and
- * the unknown-address path of forgot-password). A commit whose writes are all of these does
+ * the audit log, the mail outbox, the write probe's own row (/readyz), the
+ * one-time tokens a mail request writes and voids, and the decoys an unknown
+ * address writes in their place (so that a flood of forgot-password requests,
+ * known addresses or not, leaves the caches alone, and both paths alike). A commit whose writes are all of these does
  * not move the write generation (store.h), so that every login attempt's
  * counter, every audit row and every mail sent does not void each thread's
  * credential cache (authcache.c) and the user list's buckets (ops.c). Any
@@ -430,6 +432,9 @@ extern const size_t postgres_migrations_count;
 static inline bool store_stmt_gen_neutral(enum store_stmt id)
 {
 	switch (id) {
+	case STMT_BEGIN: /* writes nothing itself (SQLite calls BEGIN IMMEDIATE a write) */
+	case STMT_COMMIT:
+	case STMT_ROLLBACK:
 	case STMT_WRITE_PROBE:
 	case STMT_RL_HIT:
 	case STMT_RL_FAIL:
@@ -443,6 +448,10 @@ static inline bool store_stmt_gen_neutral(enum store_stmt id)
 	case STMT_OUTBOX_SENT:
 	case STMT_OUTBOX_RETRY:
 	case STMT_OUTBOX_GIVE_UP:
+	case STMT_OT_VOID:
+	case STMT_OT_INSERT:
+	case STMT_TOKEN_DECOY:
+	case STMT_MAIL_DECOY:
 		return true;
 	default:
 		return false;

@@ -244,10 +244,17 @@ def test_attempt_counters_and_audit_rows_leave_the_credential_cache_alone(server
     assert bad.status_code == 400
     assert srv.db("SELECT count(*) AS n FROM rate_limits")[0]["n"] > counters
     assert srv.db("SELECT count(*) AS n FROM audit_log")[0]["n"] > audit
-    # forgot-password for an unknown address: its mail counters and the
-    # write probe that pays the known path's commit
+    # forgot-password for an unknown address (its mail counters and the decoy
+    # rows that pay the known path's commit) and for a known one (its token,
+    # the void of the older ones, its outbox row)
     r = srv.post("/auth/forgot-password", json={"email": "nobody-" + u["email"]})
     assert r.status_code == 202
+    assert srv.db("SELECT count(*) AS n FROM mail_decoys")[0]["n"] >= 1
+    r = srv.post("/auth/forgot-password", json={"email": u["email"]})
+    assert r.status_code == 202
+    assert srv.db("SELECT count(*) AS n FROM one_time_tokens")[0]["n"] >= 1
+    # /readyz's committed write probe
+    assert srv.get("/readyz").status_code == 200
     assert srv.db("SELECT count(*) AS n FROM keys WHERE name = 'write_probe'")[0]["n"] == 1
     r = srv.me(tok)
     assert r.status_code == 200 and r.json()["id"] == u["id"]
