@@ -24,11 +24,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -158,6 +160,30 @@ void log_write_line(const char *line, size_t len)
 			return; /* nowhere to say so */
 		line += w;
 		len -= (size_t)w;
+	}
+}
+
+void log_write_lines(const char *buf, size_t len)
+{
+	struct stat st;
+	size_t n;
+
+	if (len <= PIPE_BUF || (fstat(log_fd, &st) == 0 && S_ISREG(st.st_mode))) {
+		log_write_line(buf, len);
+		return;
+	}
+	while (len > 0) {
+		n = len <= PIPE_BUF ? len : PIPE_BUF;
+		while (n > 1 && buf[n - 1] != '\n')
+			n--;
+		if (buf[n - 1] != '\n') { /* no line end within PIPE_BUF: the line as is */
+			const char *e = memchr(buf, '\n', len);
+
+			n = e != NULL ? (size_t)(e - buf) + 1 : len;
+		}
+		log_write_line(buf, n);
+		buf += n;
+		len -= n;
 	}
 }
 

@@ -344,3 +344,44 @@ def test_no_password_token_or_secret_reaches_the_log(server_factory):
                reset_token, verify_token, smtp_password, srv.jwt_secret]
     for s in secrets:
         assert s and s not in log, f"a secret in the log: {s[:10]}..."
+
+
+# ---- access-log lines are batched per HTTP thread (issue 15) -----------------------------------
+
+
+def test_concurrent_requests_give_exactly_one_whole_line_each(server_factory):
+    import concurrent.futures
+
+    import requests
+
+    srv = server_factory(access_log=True, threads=2)
+    rids = [f"batch-{i:04d}-" + "x" * 40 for i in range(600)]
+
+    def one(chunk):
+        with requests.Session() as s:
+            for rid in chunk:
+                r = s.get(srv.base + "/healthz", headers={"X-Request-ID": rid}, timeout=10)
+                assert r.status_code == 200 and r.headers["X-Request-ID"] == rid
+
+    with concurrent.futures.ThreadPoolExecutor(24) as pool:
+        list(pool.map(one, [rids[i::24] for i in range(24)]))
+    srv.stop()  # the lanes' batches go out as the threads stop
+    recs = records(srv.stderr_text())  # every line whole JSON: none cut or mixed
+    seen = [r["rid"] for r in recs if r.get("msg") == "request"]
+    for rid in rids:
+        assert seen.count(rid) == 1, rid
+    assert all(r["status"] == 200 and r["path"] == "/healthz"
+               for r in recs if r.get("msg") == "request" and r["rid"] in set(rids))
+
+
+def test_a_lone_request_is_logged_at_once_on_an_idle_server(server_factory):
+    srv = server_factory(access_log=True)
+    time.sleep(0.3)  # idle: the lanes wait in poll
+    for i in range(3):
+        rid = f"lone-request-{i}"
+        t0 = time.monotonic()
+        assert srv.get("/healthz", headers={"X-Request-ID": rid}).status_code == 200
+        while not any(r.get("rid") == rid for r in records(srv.stderr_text())):
+            assert time.monotonic() - t0 < 0.2, f"{rid} not in the log within 200 ms"
+            time.sleep(0.005)
+        time.sleep(0.3)
