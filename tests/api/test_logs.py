@@ -385,3 +385,56 @@ def test_a_lone_request_is_logged_at_once_on_an_idle_server(server_factory):
             assert time.monotonic() - t0 < 0.2, f"{rid} not in the log within 200 ms"
             time.sleep(0.005)
         time.sleep(0.3)
+
+
+def test_lines_through_a_pipe_stay_whole_under_concurrent_requests(server_factory):
+    """stderr a pipe (as under a service manager): batches go out as whole
+    lines of at most PIPE_BUF bytes a write, so two threads never mix."""
+    import concurrent.futures
+    import subprocess
+    import threading
+
+    import requests
+
+    from conftest import _base_env, free_port
+
+    srv = server_factory(start=False, access_log=True, threads=2)
+    port = free_port()
+    argv = [a for a in srv.argv() if not a.startswith(("--port=", "--host="))]
+    argv += ["--host=127.0.0.1", f"--port={port}"]
+    srv.workdir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env=_base_env(), cwd=srv.workdir)
+    chunks = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: proc.stderr.read(512), b"")))
+    reader.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + WAIT
+        while True:
+            try:
+                if requests.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
+        rids = [f"pipe-{i:04d}-" + "y" * 50 for i in range(800)]
+
+        def one(chunk):
+            with requests.Session() as s:
+                for rid in chunk:
+                    r = s.get(base + "/nope/" + "z" * 200, headers={"X-Request-ID": rid},
+                              timeout=10)
+                    assert r.status_code == 404
+
+        with concurrent.futures.ThreadPoolExecutor(32) as pool:
+            list(pool.map(one, [rids[i::32] for i in range(32)]))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=WAIT) == 0
+        reader.join(WAIT)
+    recs = records(b"".join(chunks).decode())
+    seen = [r["rid"] for r in recs if r.get("msg") == "request"]
+    for rid in rids:
+        assert seen.count(rid) == 1, rid
