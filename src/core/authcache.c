@@ -1,5 +1,5 @@
 /*
- * authcache.c - remembers, per thread, credentials that were verified a
+ * authcache.c - remembers, for every thread, credentials that were verified a
  * moment ago, so that a client presenting the same access JWT or session
  * cookie again does not pay the signature check, the claims parse and the
  * store read each time.
@@ -24,11 +24,13 @@
  * before stays good for the rest of its time to live (store.h, gen_grace). Only successes are remembered: a bad token costs the full check
  * every time. Remembered users carry no password hash.
  *
- * Memory: AUTHCACHE_SETS x AUTHCACHE_WAYS entries per thread that
- * authenticates (16 384 credentials, ~270 bytes each: a keyed SHA-256 of the
- * credential, never the credential itself, and the user's fields packed),
- * allocated on first use and freed when the thread ends, its pages touched
- * only as entries fill.
+ * Memory: one table for the process, AUTHCACHE_SETS x AUTHCACHE_WAYS entries
+ * (16 384 credentials, ~270 bytes each: a keyed SHA-256 of the credential,
+ * never the credential itself, and the user's fields packed), allocated on
+ * first use and kept until the process ends, its pages touched only as
+ * entries fill. Threads share it: set i is guarded by mutex
+ * i % AUTHCACHE_LOCKS (held for a compare and a copy, never across a store
+ * call), so a credential checked on one thread is remembered on all.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -39,8 +41,8 @@
 #include "core/core.h"
 #include "store/store.h"
 
-/* 8192 sets of 2 entries: 16 384 credentials a thread, ~4.3 MiB when all
- * are filled (pages are touched only as they fill). */
+/* 8192 sets of 2 entries: 16 384 credentials, ~4.3 MiB when all are filled
+ * (pages are touched only as they fill). */
 #define AUTHCACHE_SETS 8192 /* a power of two */
 #define AUTHCACHE_WAYS 2
 #define AUTHCACHE_TEXT 180  /* id, e-mail, username, full name, roles, back to back */
@@ -67,54 +69,45 @@ enum {
 	AUTHCACHE_F_TOTP = 8,
 };
 
+#define AUTHCACHE_LOCKS 1024 /* a power of two; set i is guarded by lock i % AUTHCACHE_LOCKS */
+
 struct authcache {
+	pthread_mutex_t lock[AUTHCACHE_LOCKS];
 	struct authcache_entry slot[AUTHCACHE_SETS][AUTHCACHE_WAYS];
 };
 
-static pthread_key_t authcache_key;
 static pthread_once_t authcache_once = PTHREAD_ONCE_INIT;
-static bool authcache_key_ok;
+static struct authcache *authcache_all; /* set once, by authcache_init */
 static uint64_t authcache_seed[2];
 static unsigned char authcache_key_bytes[32]; /* the digest's key */
-static _Thread_local struct authcache *authcache_mine;
-
-static void authcache_free(void *p)
-{
-	struct authcache *c = p;
-
-	if (c == NULL)
-		return;
-	crypto_wipe(c, sizeof(*c));
-	free(c);
-	authcache_mine = NULL;
-}
 
 static void authcache_init(void)
 {
-	authcache_key_ok = pthread_key_create(&authcache_key, authcache_free) == 0 &&
-			   crypto_random(authcache_seed, sizeof(authcache_seed)) == PC_OK &&
-			   crypto_random(authcache_key_bytes, sizeof(authcache_key_bytes)) == PC_OK;
-}
+	struct authcache *c;
+	size_t i;
 
-/* This thread's table, made on first use; NULL when it cannot be. */
-static struct authcache *authcache_table(void)
-{
-	struct authcache *c = authcache_mine;
-
-	if (c != NULL)
-		return c;
-	pthread_once(&authcache_once, authcache_init);
-	if (!authcache_key_ok)
-		return NULL;
+	if (crypto_random(authcache_seed, sizeof(authcache_seed)) != PC_OK ||
+	    crypto_random(authcache_key_bytes, sizeof(authcache_key_bytes)) != PC_OK)
+		return;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
-		return NULL;
-	if (pthread_setspecific(authcache_key, c) != 0) {
-		free(c);
-		return NULL;
-	}
-	authcache_mine = c;
-	return c;
+		return;
+	for (i = 0; i < AUTHCACHE_LOCKS; i++)
+		if (pthread_mutex_init(&c->lock[i], NULL) != 0) {
+			while (i-- > 0)
+				pthread_mutex_destroy(&c->lock[i]);
+			free(c);
+			return;
+		}
+	authcache_all = c;
+}
+
+/* The process's table, made on first use (its pages touched only as entries
+ * fill); NULL when it cannot be. Kept until the process ends. */
+static struct authcache *authcache_table(void)
+{
+	pthread_once(&authcache_once, authcache_init);
+	return authcache_all;
 }
 
 static int64_t authcache_mono_ms(void)
@@ -245,13 +238,18 @@ bool authcache_get(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t 
 	uint64_t gen;
 	size_t w;
 
+	bool hit = false;
+	size_t i;
+
 	if (ctx->cfg.auth_cache_ms <= 0 || len == 0 || len > PC_AUTHCACHE_CRED_MAX)
 		return false;
-	c = authcache_mine;
+	c = authcache_table();
 	if (c == NULL)
 		return false;
-	set = c->slot[authcache_slot(kind, cred, len)];
+	i = authcache_slot(kind, cred, len);
+	set = c->slot[i];
 	authcache_digest(kind, cred, len, d);
+	pthread_mutex_lock(&c->lock[i & (AUTHCACHE_LOCKS - 1)]);
 	for (w = 0; w < AUTHCACHE_WAYS; w++) {
 		e = &set[w];
 		if (e->owner != ctx->serial)
@@ -260,11 +258,13 @@ bool authcache_get(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t 
 			continue;
 		if (!store_generation_use(ctx->store, &gen) || gen != e->gen || now >= e->exp ||
 		    authcache_mono_ms() - e->loaded_ms >= ctx->cfg.auth_cache_ms)
-			return false;
+			break;
 		authcache_unpack(e, out);
-		return true;
+		hit = true;
+		break;
 	}
-	return false;
+	pthread_mutex_unlock(&c->lock[i & (AUTHCACHE_LOCKS - 1)]);
+	return hit;
 }
 
 void authcache_put(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t len,
@@ -275,13 +275,17 @@ void authcache_put(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t 
 	struct authcache *c;
 	size_t w;
 
+	size_t i;
+
 	if (stamp == 0 || len == 0 || len > PC_AUTHCACHE_CRED_MAX)
 		return;
 	c = authcache_table();
 	if (c == NULL)
 		return;
-	set = c->slot[authcache_slot(kind, cred, len)];
+	i = authcache_slot(kind, cred, len);
+	set = c->slot[i];
 	authcache_digest(kind, cred, len, d);
+	pthread_mutex_lock(&c->lock[i & (AUTHCACHE_LOCKS - 1)]);
 	/* the credential's own entry, else an empty one, else the older */
 	e = NULL;
 	for (w = 0; w < AUTHCACHE_WAYS && e == NULL; w++)
@@ -292,15 +296,16 @@ void authcache_put(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t 
 			e = &set[w];
 	if (e == NULL)
 		e = set[0].loaded_ms <= set[1].loaded_ms ? &set[0] : &set[1];
-	if (!authcache_pack(e, u)) {
+	if (authcache_pack(e, u)) {
+		e->owner = ctx->serial;
+		e->gen = stamp;
+		e->loaded_ms = authcache_mono_ms();
+		e->exp = exp;
+		memcpy(e->digest, d, sizeof(d));
+	} else {
 		e->owner = 0; /* a stale entry of the same credential must not stay */
-		return;
 	}
-	e->owner = ctx->serial;
-	e->gen = stamp;
-	e->loaded_ms = authcache_mono_ms();
-	e->exp = exp;
-	memcpy(e->digest, d, sizeof(d));
+	pthread_mutex_unlock(&c->lock[i & (AUTHCACHE_LOCKS - 1)]);
 }
 
 enum pc_err authcache_through(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t len,
