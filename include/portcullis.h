@@ -174,6 +174,7 @@ struct pc_config {
 	int port;
 	char database_url[1024];
 	char sqlite_synchronous[8];      /* "full" or "normal" (a sqlite:// URL's ?synchronous=) */
+	int sqlite_mmap_mb;              /* MiB of the file SQLite reads through a map (?mmap_mb=) */
 	char jwt_secret[PC_CFG_STR];     /* "" = generated once, kept in the store */
 	char algorithm[16];              /* HS256, HS384, HS512; EdDSA, ES256, RS256 */
 	char jwt_audience[128];

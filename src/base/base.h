@@ -237,6 +237,10 @@ size_t log_format_record(char *buf, size_t bufsz, enum log_format fmt, enum log_
 void log_timestamp(char out[LOG_TS_MAX]);
 size_t log_escape(char *dst, size_t dstsz, const char *s, size_t n, bool *cut);
 void log_write_line(const char *line, size_t len);
+/* Whole lines buf[0..len) (len == 0 or buf[len-1] == '\n'): one write(2) to a
+ * regular file; to a pipe or socket, writes of whole lines of at most
+ * PIPE_BUF bytes each, so another writer's lines never land mid-line. */
+void log_write_lines(const char *buf, size_t len);
 /* url with the password of its userinfo and of any password= parameter
  * replaced by "***": postgres://u:***@h/db. Cut to outsz - 1 bytes. */
 void log_redact_url(const char *url, char *out, size_t outsz);

@@ -24,11 +24,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -161,17 +163,62 @@ void log_write_line(const char *line, size_t len)
 	}
 }
 
+void log_write_lines(const char *buf, size_t len)
+{
+	struct stat st;
+	size_t n;
+
+	if (len <= PIPE_BUF || (fstat(log_fd, &st) == 0 && S_ISREG(st.st_mode))) {
+		log_write_line(buf, len);
+		return;
+	}
+	while (len > 0) {
+		n = len <= PIPE_BUF ? len : PIPE_BUF;
+		while (n > 1 && buf[n - 1] != '\n')
+			n--;
+		if (buf[n - 1] != '\n') { /* no line end within PIPE_BUF: the line as is */
+			const char *e = memchr(buf, '\n', len);
+
+			n = e != NULL ? (size_t)(e - buf) + 1 : len;
+		}
+		log_write_line(buf, n);
+		buf += n;
+		len -= n;
+	}
+}
+
+/* The seconds part ("2026-11-30T05:50:00") is formatted once a second per
+ * thread; each call writes only the milliseconds after it. */
 void log_timestamp(char out[LOG_TS_MAX])
 {
+	static _Thread_local int64_t cached_s = -1;
+	static _Thread_local char cached[20];
 	int64_t ms = time_now_ms();
 	time_t secs = (time_t)(ms / 1000);
+	int frac = (int)(ms % 1000);
 	struct tm tm;
 
-	if (gmtime_r(&secs, &tm) == NULL ||
-	    snprintf(out, LOG_TS_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		     (int)(ms % 1000)) < 0)
+	if (ms < 0) {
 		out[0] = '\0';
+		return;
+	}
+	if ((int64_t)secs != cached_s) {
+		if (gmtime_r(&secs, &tm) == NULL ||
+		    snprintf(cached, sizeof(cached), "%04d-%02d-%02dT%02d:%02d:%02d",
+			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			     tm.tm_sec) != 19) {
+			out[0] = '\0';
+			return;
+		}
+		cached_s = (int64_t)secs;
+	}
+	memcpy(out, cached, 19);
+	out[19] = '.';
+	out[20] = (char)('0' + frac / 100);
+	out[21] = (char)('0' + frac / 10 % 10);
+	out[22] = (char)('0' + frac % 10);
+	out[23] = 'Z';
+	out[24] = '\0';
 }
 
 /* The length of the valid UTF-8 sequence at s (n bytes left), 0 if none. */

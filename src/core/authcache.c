@@ -1,14 +1,14 @@
 /*
- * authcache.c - remembers, per thread, credentials that were verified a
+ * authcache.c - remembers, for every thread, credentials that were verified a
  * moment ago, so that a client presenting the same access JWT or session
  * cookie again does not pay the signature check, the claims parse and the
  * store read each time.
  *
  * What makes a remembered answer as good as a fresh one:
- *   - the key is the whole credential: a hit needs the same kind, the same
- *     length and the same bytes, compared in constant time (no early exit
- *     that would time how much of a valid token a guess got right); the
- *     slot is chosen by a hash keyed with a per-process random secret;
+ *   - the key is the whole credential: a hit needs the same SHA-256 of a
+ *     per-process random key, the kind, the length and the bytes, compared
+ *     in constant time; the set is chosen by a hash keyed with a
+ *     per-process random secret, so nobody outside can aim at one;
  *   - the credential's own expiry is checked on every hit, as the full
  *     check does (valid while now < exp);
  *   - the store's write generation: every committed write of this process
@@ -24,9 +24,13 @@
  * before stays good for the rest of its time to live (store.h, gen_grace). Only successes are remembered: a bad token costs the full check
  * every time. Remembered users carry no password hash.
  *
- * Memory: AUTHCACHE_SLOTS entries per thread that authenticates, allocated
- * on first use and freed when the thread ends (a few hundred KiB, touched
- * only as slots fill).
+ * Memory: one table for the process, AUTHCACHE_SETS x AUTHCACHE_WAYS entries
+ * (16 384 credentials, ~270 bytes each: a keyed SHA-256 of the credential,
+ * never the credential itself, and the user's fields packed), allocated on
+ * first use and kept until the process ends, its pages touched only as
+ * entries fill. Threads share it: set i is guarded by mutex
+ * i % AUTHCACHE_LOCKS (held for a compare and a copy, never across a store
+ * call), so a credential checked on one thread is remembered on all.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -37,65 +41,73 @@
 #include "core/core.h"
 #include "store/store.h"
 
-#define AUTHCACHE_SLOTS 128 /* a power of two */
+/* 8192 sets of 2 entries: 16 384 credentials, ~4.3 MiB when all are filled
+ * (pages are touched only as they fill). */
+#define AUTHCACHE_SETS 8192 /* a power of two */
+#define AUTHCACHE_WAYS 2
+#define AUTHCACHE_TEXT 180  /* id, e-mail, username, full name, roles, back to back */
 
+/* A remembered credential, compact: its keyed digest rather than its bytes,
+ * and the user's fields packed. A user whose texts do not fit is not
+ * remembered (checked in full each time). */
 struct authcache_entry {
 	uint64_t owner;    /* ctx->serial; 0: empty */
 	uint64_t gen;      /* the store's write generation when it was filled */
 	int64_t loaded_ms; /* monotonic */
 	int64_t exp;       /* the credential's expiry, unix seconds */
-	uintptr_t kind;
-	size_t len;
-	char cred[PC_AUTHCACHE_CRED_MAX];
-	struct pc_user user;
+	int64_t password_changed_at, created_at, updated_at;
+	unsigned char digest[PC_SHA256_LEN]; /* SHA-256(seed, kind, length, credential) */
+	uint8_t flags;     /* AUTHCACHE_F_* */
+	uint8_t n_email, n_username, n_full_name, n_roles;
+	char text[AUTHCACHE_TEXT];
 };
+
+enum {
+	AUTHCACHE_F_ACTIVE = 1,
+	AUTHCACHE_F_SUPERUSER = 2,
+	AUTHCACHE_F_VERIFIED = 4,
+	AUTHCACHE_F_TOTP = 8,
+};
+
+#define AUTHCACHE_LOCKS 1024 /* a power of two; set i is guarded by lock i % AUTHCACHE_LOCKS */
 
 struct authcache {
-	struct authcache_entry slot[AUTHCACHE_SLOTS];
+	pthread_mutex_t lock[AUTHCACHE_LOCKS];
+	struct authcache_entry slot[AUTHCACHE_SETS][AUTHCACHE_WAYS];
 };
 
-static pthread_key_t authcache_key;
 static pthread_once_t authcache_once = PTHREAD_ONCE_INIT;
-static bool authcache_key_ok;
+static struct authcache *authcache_all; /* set once, by authcache_init */
 static uint64_t authcache_seed[2];
-static _Thread_local struct authcache *authcache_mine;
-
-static void authcache_free(void *p)
-{
-	struct authcache *c = p;
-
-	if (c == NULL)
-		return;
-	crypto_wipe(c, sizeof(*c));
-	free(c);
-	authcache_mine = NULL;
-}
+static unsigned char authcache_key_bytes[32]; /* the digest's key */
 
 static void authcache_init(void)
 {
-	authcache_key_ok = pthread_key_create(&authcache_key, authcache_free) == 0 &&
-			   crypto_random(authcache_seed, sizeof(authcache_seed)) == PC_OK;
-}
+	struct authcache *c;
+	size_t i;
 
-/* This thread's table, made on first use; NULL when it cannot be. */
-static struct authcache *authcache_table(void)
-{
-	struct authcache *c = authcache_mine;
-
-	if (c != NULL)
-		return c;
-	pthread_once(&authcache_once, authcache_init);
-	if (!authcache_key_ok)
-		return NULL;
+	if (crypto_random(authcache_seed, sizeof(authcache_seed)) != PC_OK ||
+	    crypto_random(authcache_key_bytes, sizeof(authcache_key_bytes)) != PC_OK)
+		return;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
-		return NULL;
-	if (pthread_setspecific(authcache_key, c) != 0) {
-		free(c);
-		return NULL;
-	}
-	authcache_mine = c;
-	return c;
+		return;
+	for (i = 0; i < AUTHCACHE_LOCKS; i++)
+		if (pthread_mutex_init(&c->lock[i], NULL) != 0) {
+			while (i-- > 0)
+				pthread_mutex_destroy(&c->lock[i]);
+			free(c);
+			return;
+		}
+	authcache_all = c;
+}
+
+/* The process's table, made on first use (its pages touched only as entries
+ * fill); NULL when it cannot be. Kept until the process ends. */
+static struct authcache *authcache_table(void)
+{
+	pthread_once(&authcache_once, authcache_init);
+	return authcache_all;
 }
 
 static int64_t authcache_mono_ms(void)
@@ -106,7 +118,7 @@ static int64_t authcache_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The slot of a credential: its length and its last 16 bytes (a JWT's
+/* The set of a credential: its length and its last 16 bytes (a JWT's
  * signature, a session token's random tail: what tells two credentials
  * apart), mixed with the process's random seed, so that nobody outside can
  * aim at a slot. The whole credential is compared on a hit. */
@@ -124,7 +136,88 @@ static size_t authcache_slot(uintptr_t kind, const char *cred, size_t len)
 	h ^= h >> 29;
 	h *= 0xc4ceb9fe1a85ec53ull;
 	h ^= h >> 32;
-	return (size_t)(h & (AUTHCACHE_SLOTS - 1));
+	return (size_t)(h & (AUTHCACHE_SETS - 1));
+}
+
+/* What an entry keeps of a credential: SHA-256 over the process's random key,
+ * the kind, the length and the bytes. Equal digests mean equal credentials
+ * (finding two that collide is finding a SHA-256 collision). */
+static void authcache_digest(uintptr_t kind, const char *cred, size_t len,
+			     unsigned char out[PC_SHA256_LEN])
+{
+	unsigned char buf[sizeof(authcache_key_bytes) + 2 * sizeof(uint64_t) +
+			  PC_AUTHCACHE_CRED_MAX];
+	uint64_t k = (uint64_t)kind, n = (uint64_t)len;
+	size_t o = 0;
+
+	memcpy(buf, authcache_key_bytes, sizeof(authcache_key_bytes));
+	o += sizeof(authcache_key_bytes);
+	memcpy(buf + o, &k, sizeof(k));
+	o += sizeof(k);
+	memcpy(buf + o, &n, sizeof(n));
+	o += sizeof(n);
+	memcpy(buf + o, cred, len);
+	crypto_sha256(buf, o + len, out);
+	crypto_wipe(buf, o + len);
+}
+
+/* u's fields into e; false when its texts do not fit (e untouched). */
+static bool authcache_pack(struct authcache_entry *e, const struct pc_user *u)
+{
+	size_t ni = strnlen(u->id, sizeof(u->id)), ne = strnlen(u->email, sizeof(u->email));
+	size_t nu = strnlen(u->username, sizeof(u->username));
+	size_t nf = strnlen(u->full_name, sizeof(u->full_name));
+	size_t nr = strnlen(u->roles, sizeof(u->roles));
+	char *t = e->text;
+
+	if (ni != PC_ID_LEN || ne > 255 || nu > 255 || nf > 255 || nr > 255 ||
+	    ni + ne + nu + nf + nr > sizeof(e->text))
+		return false;
+	memcpy(t, u->id, ni);
+	t += ni;
+	memcpy(t, u->email, ne);
+	t += ne;
+	memcpy(t, u->username, nu);
+	t += nu;
+	memcpy(t, u->full_name, nf);
+	t += nf;
+	memcpy(t, u->roles, nr);
+	e->n_email = (uint8_t)ne;
+	e->n_username = (uint8_t)nu;
+	e->n_full_name = (uint8_t)nf;
+	e->n_roles = (uint8_t)nr;
+	e->flags = (uint8_t)((u->is_active ? AUTHCACHE_F_ACTIVE : 0) |
+			     (u->is_superuser ? AUTHCACHE_F_SUPERUSER : 0) |
+			     (u->is_verified ? AUTHCACHE_F_VERIFIED : 0) |
+			     (u->totp_enabled ? AUTHCACHE_F_TOTP : 0));
+	e->password_changed_at = u->password_changed_at;
+	e->created_at = u->created_at;
+	e->updated_at = u->updated_at;
+	return true;
+}
+
+/* e's user into out (no password hash: none is kept). */
+static void authcache_unpack(const struct authcache_entry *e, struct pc_user *out)
+{
+	const char *t = e->text;
+
+	memset(out, 0, sizeof(*out));
+	memcpy(out->id, t, PC_ID_LEN);
+	t += PC_ID_LEN;
+	memcpy(out->email, t, e->n_email);
+	t += e->n_email;
+	memcpy(out->username, t, e->n_username);
+	t += e->n_username;
+	memcpy(out->full_name, t, e->n_full_name);
+	t += e->n_full_name;
+	memcpy(out->roles, t, e->n_roles);
+	out->is_active = (e->flags & AUTHCACHE_F_ACTIVE) != 0;
+	out->is_superuser = (e->flags & AUTHCACHE_F_SUPERUSER) != 0;
+	out->is_verified = (e->flags & AUTHCACHE_F_VERIFIED) != 0;
+	out->totp_enabled = (e->flags & AUTHCACHE_F_TOTP) != 0;
+	out->password_changed_at = e->password_changed_at;
+	out->created_at = e->created_at;
+	out->updated_at = e->updated_at;
 }
 
 uint64_t authcache_stamp(struct pc_ctx *ctx)
@@ -139,48 +232,80 @@ uint64_t authcache_stamp(struct pc_ctx *ctx)
 bool authcache_get(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t len,
 		   int64_t now, struct pc_user *out)
 {
-	struct authcache_entry *e;
+	unsigned char d[PC_SHA256_LEN];
+	struct authcache_entry *set, *e;
 	struct authcache *c;
 	uint64_t gen;
+	size_t w;
 
-	if (ctx->cfg.auth_cache_ms <= 0 || len == 0 || len > sizeof(e->cred))
+	bool hit = false;
+	size_t i;
+
+	if (ctx->cfg.auth_cache_ms <= 0 || len == 0 || len > PC_AUTHCACHE_CRED_MAX)
 		return false;
-	c = authcache_mine;
+	c = authcache_table();
 	if (c == NULL)
 		return false;
-	e = &c->slot[authcache_slot(kind, cred, len)];
-	if (e->owner != ctx->serial || e->kind != kind || e->len != len)
-		return false;
-	if (!store_generation_use(ctx->store, &gen) || gen != e->gen || now >= e->exp ||
-	    authcache_mono_ms() - e->loaded_ms >= ctx->cfg.auth_cache_ms)
-		return false;
-	if (!crypto_ct_equal_words(e->cred, cred, len))
-		return false;
-	*out = e->user;
-	return true;
+	i = authcache_slot(kind, cred, len);
+	set = c->slot[i];
+	authcache_digest(kind, cred, len, d);
+	pthread_mutex_lock(&c->lock[i & (AUTHCACHE_LOCKS - 1)]);
+	for (w = 0; w < AUTHCACHE_WAYS; w++) {
+		e = &set[w];
+		if (e->owner != ctx->serial)
+			continue;
+		if (!crypto_ct_equal_words(e->digest, d, sizeof(d)))
+			continue;
+		if (!store_generation_use(ctx->store, &gen) || gen != e->gen || now >= e->exp ||
+		    authcache_mono_ms() - e->loaded_ms >= ctx->cfg.auth_cache_ms)
+			break;
+		authcache_unpack(e, out);
+		hit = true;
+		break;
+	}
+	pthread_mutex_unlock(&c->lock[i & (AUTHCACHE_LOCKS - 1)]);
+	return hit;
 }
 
 void authcache_put(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t len,
 		   int64_t exp, uint64_t stamp, const struct pc_user *u)
 {
-	struct authcache_entry *e;
+	unsigned char d[PC_SHA256_LEN];
+	struct authcache_entry *set, *e;
 	struct authcache *c;
+	size_t w;
 
-	if (stamp == 0 || len == 0 || len > sizeof(e->cred))
+	size_t i;
+
+	if (stamp == 0 || len == 0 || len > PC_AUTHCACHE_CRED_MAX)
 		return;
 	c = authcache_table();
 	if (c == NULL)
 		return;
-	e = &c->slot[authcache_slot(kind, cred, len)];
-	e->owner = ctx->serial;
-	e->gen = stamp;
-	e->loaded_ms = authcache_mono_ms();
-	e->exp = exp;
-	e->kind = kind;
-	e->len = len;
-	memcpy(e->cred, cred, len);
-	e->user = *u;
-	crypto_wipe(e->user.hashed_password, sizeof(e->user.hashed_password));
+	i = authcache_slot(kind, cred, len);
+	set = c->slot[i];
+	authcache_digest(kind, cred, len, d);
+	pthread_mutex_lock(&c->lock[i & (AUTHCACHE_LOCKS - 1)]);
+	/* the credential's own entry, else an empty one, else the older */
+	e = NULL;
+	for (w = 0; w < AUTHCACHE_WAYS && e == NULL; w++)
+		if (set[w].owner == ctx->serial && memcmp(set[w].digest, d, sizeof(d)) == 0)
+			e = &set[w];
+	for (w = 0; w < AUTHCACHE_WAYS && e == NULL; w++)
+		if (set[w].owner != ctx->serial)
+			e = &set[w];
+	if (e == NULL)
+		e = set[0].loaded_ms <= set[1].loaded_ms ? &set[0] : &set[1];
+	if (authcache_pack(e, u)) {
+		e->owner = ctx->serial;
+		e->gen = stamp;
+		e->loaded_ms = authcache_mono_ms();
+		e->exp = exp;
+		memcpy(e->digest, d, sizeof(d));
+	} else {
+		e->owner = 0; /* a stale entry of the same credential must not stay */
+	}
+	pthread_mutex_unlock(&c->lock[i & (AUTHCACHE_LOCKS - 1)]);
 }
 
 enum pc_err authcache_through(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t len,

@@ -265,6 +265,9 @@ static const struct config_row settings[] = {
 	S_STR(sqlite_synchronous, "full", "full|normal", NULL,
 	      "SQLite: full: each commit is on disk before it is acknowledged (survives power "
 	      "loss); normal: faster, a power loss may undo the last commits"),
+	S_INT(sqlite_mmap_mb, "0", 0, 1024,
+	      "SQLite: MiB of the database file read through a memory map (skips a copy per page "
+	      "read, but each page read stays in the server's RSS); 0: SQLite's own page cache"),
 	S_STR(jwt_secret, "", NULL, check_jwt_secret,
 	      "HMAC secret for access JWTs, at least 32 bytes; empty: generated and kept in the database"),
 	S_STR(algorithm, "HS256", "HS256|HS384|HS512|EdDSA|ES256|RS256", NULL,

@@ -279,16 +279,16 @@ static void housekeeping_stop(struct ctx_full *f)
 static _Atomic uint64_t ctx_serials;
 
 /*
- * The URL the store opens: database_url, with sqlite_synchronous as its
- * ?synchronous= when it is a sqlite:// URL that says none itself (the
- * URL's own parameter wins).
+ * The URL the store opens: database_url, with sqlite_synchronous and
+ * sqlite_mmap_mb as its ?synchronous=&mmap_mb= when it is a sqlite:// URL
+ * that has no parameter itself (the URL's own parameters win).
  */
 static void ctx_store_url(const struct pc_config *cfg, char *out, size_t outsz)
 {
 	if (strncmp(cfg->database_url, "sqlite://", 9) == 0 &&
 	    strchr(cfg->database_url, '?') == NULL)
-		snprintf(out, outsz, "%s?synchronous=%s", cfg->database_url,
-			 cfg->sqlite_synchronous);
+		snprintf(out, outsz, "%s?synchronous=%s&mmap_mb=%d", cfg->database_url,
+			 cfg->sqlite_synchronous, cfg->sqlite_mmap_mb);
 	else
 		snprintf(out, outsz, "%s", cfg->database_url);
 }

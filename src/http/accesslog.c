@@ -1,11 +1,19 @@
 /*
  * accesslog.c - request ids and the one log line per request.
  *
- * Owns nothing. A line is built in a stack buffer (http_access_log_format
- * fills the caller's) in the log's format (log_format, base/log.c) and
- * written to the log's sink (stderr or log_file) with a single write(2), so
- * lines from concurrent threads never interleave (writes of this size to a
- * pipe or file are not split).
+ * Owns nothing; borrows the calling thread's batch (http_log_batch_begin),
+ * which its owner (a lane of server.c) keeps. A line is built in the log's
+ * format (log_format, base/log.c) by http_access_log_format into the
+ * caller's buffer: on a lane thread the free tail of its batch, elsewhere a
+ * stack buffer written at once. A batch holds whole lines only and goes to
+ * the log's sink (stderr or log_file) with one write(2) when a line might
+ * not fit any more and at the end of every round of the lane's loop (so a
+ * line never waits once the thread is idle), and when the lane stops. Lines
+ * of concurrent threads never interleave mid-line: a flush is whole lines in
+ * one write(2) to a file, or writes of whole lines of at most PIPE_BUF bytes
+ * to a pipe or socket (log_write_lines).
+ * A pc_log_reopen between two flushes sends the lines pending at that
+ * moment to the new file: none is lost.
  *
  * What a line holds, and nothing else:
  *   {"ts": "2024-05-01T12:00:00.123Z", "level": "info", "msg": "request",
@@ -22,6 +30,10 @@
 
 #define ACCESS_PATH_MAX 256
 #define ACCESS_LINE_MAX 4096
+
+_Static_assert(HTTP_LOG_BATCH_SIZE >= 2 * ACCESS_LINE_MAX, "a batch holds at least two lines");
+
+static _Thread_local struct http_log_batch *log_batch; /* this thread's, or NULL */
 
 /* ---- request id ---------------------------------------------------------------- */
 
@@ -157,9 +169,39 @@ size_t http_access_log_format(const struct http_exchange *x, enum log_format fmt
 
 void http_access_log(const struct http_exchange *x)
 {
+	struct http_log_batch *b = log_batch;
 	char line[ACCESS_LINE_MAX];
 
 	if (!log_enabled(LOG_LEVEL_INFO)) /* log_level=warn or error */
 		return;
-	log_write_line(line, http_access_log_format(x, log_format_get(), line, sizeof(line)));
+	if (b == NULL) {
+		log_write_line(line,
+			       http_access_log_format(x, log_format_get(), line, sizeof(line)));
+		return;
+	}
+	if (sizeof(b->buf) - b->len < ACCESS_LINE_MAX)
+		http_log_batch_flush();
+	b->len += http_access_log_format(x, log_format_get(), b->buf + b->len, ACCESS_LINE_MAX);
+}
+
+void http_log_batch_begin(struct http_log_batch *b)
+{
+	b->len = 0;
+	log_batch = b;
+}
+
+void http_log_batch_flush(void)
+{
+	struct http_log_batch *b = log_batch;
+
+	if (b == NULL || b->len == 0)
+		return;
+	log_write_lines(b->buf, b->len);
+	b->len = 0;
+}
+
+void http_log_batch_end(void)
+{
+	http_log_batch_flush();
+	log_batch = NULL;
 }

@@ -186,7 +186,23 @@ size_t http_json_escape(char *dst, size_t dstsz, const char *s, size_t n);
  * most, newline included, cut if need be): its length. No allocation. */
 size_t http_access_log_format(const struct http_exchange *x, enum log_format fmt, char *line,
 			      size_t size);
-/* That line to the log's sink with one write(2). */
+/* That line to the calling thread's batch (flushed first if the line might
+ * not fit), or, on a thread without one, to the log's sink with one write(2). */
 void http_access_log(const struct http_exchange *x);
+
+/* A thread's pending access-log lines: whole lines only, bounded, no malloc
+ * per request. Owned by its lane (server.c); accesslog.c borrows it through a
+ * thread-local pointer between begin and end. */
+#define HTTP_LOG_BATCH_SIZE 32768
+struct http_log_batch {
+	size_t len;
+	char buf[HTTP_LOG_BATCH_SIZE];
+};
+/* Makes b (emptied) the calling thread's batch. */
+void http_log_batch_begin(struct http_log_batch *b);
+/* Writes the calling thread's pending lines with one write(2); none: nothing. */
+void http_log_batch_flush(void);
+/* Flushes, then the thread has no batch any more (lines go out one by one). */
+void http_log_batch_end(void);
 
 #endif /* PC_HTTP_INTERNAL_H */

@@ -148,6 +148,7 @@ struct server_lane {
 	bool thread_on;
 	atomic_uint open;             /* connections open now */
 	atomic_ullong accepted;       /* connections taken since the start */
+	struct http_log_batch log;    /* access-log lines of this round (accesslog.c) */
 };
 
 struct pc_server {
@@ -1282,6 +1283,7 @@ static void *server_lane_main(void *arg)
 	uint64_t n;
 	int ms;
 
+	http_log_batch_begin(&l->log);
 	while (!atomic_load(&l->srv->lanes_stop)) {
 		ms = -1;
 		if (MHD_get_timeout(l->daemon, &t) == MHD_YES)
@@ -1290,7 +1292,9 @@ static void *server_lane_main(void *arg)
 		    read(l->wake_fd, &n, sizeof(n)) < 0)
 			n = 0; /* EAGAIN: another read took it */
 		MHD_run(l->daemon);
+		http_log_batch_flush(); /* the round's lines, before the next wait */
 	}
+	http_log_batch_end();
 	return NULL;
 }
 

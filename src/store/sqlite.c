@@ -16,8 +16,11 @@
  * survives a power loss; "?synchronous=normal" on the URL trades that for
  * speed: a power loss may then undo the last commits, never corrupt),
  * foreign_keys=ON (sessions cascade with their user),
- * mmap_size 1 GiB, and a busy timeout of 10 s: a writer waits for the write
- * lock rather than fail with "database is locked".
+ * mmap_size from "?mmap_mb=N" (0..1024 MiB; 0 by default here, ctx.c passes
+ * the sqlite_mmap_mb setting: reads through a map skip a copy, but every
+ * page read stays in the process's RSS while the connection lives), and a
+ * busy timeout of 10 s: a writer waits for the write lock rather than fail
+ * with "database is locked".
  *
  * Statements. A connection prepares a statement of enum store_stmt (text:
  * store_sql_sqlite[]) the first time it needs it (SQLITE_PREPARE_PERSISTENT),
@@ -59,10 +62,7 @@
 #define SQLITE_URL_SCHEME "sqlite://"
 #define SQLITE_BUSY_TIMEOUT_MS 10000
 #define SQLITE_WAL_CHECKPOINT_FRAMES 1000 /* SQLite's own wal_autocheckpoint default */
-/* Reads of the database file through the page cache, no read() copy: ~20 %
- * off a user_by_id over 1 000 000 users. Address space only; SQLite caps it
- * at its compile-time SQLITE_MAX_MMAP_SIZE. */
-#define SQLITE_MMAP_BYTES "1073741824"
+#define SQLITE_MMAP_MB_MAX 1024 /* SQLite caps it at its SQLITE_MAX_MMAP_SIZE anyway */
 #define SQLITE_OPEN_FLAGS \
 	(SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX)
 
@@ -94,6 +94,7 @@ struct sqlite_store {
 	struct sqlite_conn *conns;
 	char path[PATH_MAX];
 	bool sync_normal;     /* ?synchronous=normal: no fsync per commit */
+	int mmap_mb;          /* ?mmap_mb=N: PRAGMA mmap_size, MiB */
 };
 
 /* The store of this thread's last prepare: whose statement a failing step
@@ -217,7 +218,7 @@ static enum pc_err conn_open(struct sqlite_store *st, struct sqlite_conn **out,
 {
 	struct sqlite_conn *c;
 	bool is_wal = false;
-	char msg[sizeof(ei->detail)];
+	char msg[sizeof(ei->detail)], setup[160];
 	int rc;
 
 	c = calloc(1, sizeof(*c));
@@ -235,12 +236,12 @@ static enum pc_err conn_open(struct sqlite_store *st, struct sqlite_conn **out,
 	rc = sqlite3_busy_timeout(c->db, SQLITE_BUSY_TIMEOUT_MS);
 	if (rc == SQLITE_OK)
 		rc = conn_setup_exec(c->db, "PRAGMA journal_mode = WAL", journal_mode_row, &is_wal);
-	if (rc == SQLITE_OK)
-		rc = conn_setup_exec(c->db, st->sync_normal ?
-				     "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
-				     "PRAGMA mmap_size = " SQLITE_MMAP_BYTES :
-				     "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
-				     "PRAGMA mmap_size = " SQLITE_MMAP_BYTES, NULL, NULL);
+	if (rc == SQLITE_OK) {
+		snprintf(setup, sizeof(setup),
+			 "PRAGMA synchronous = %s; PRAGMA foreign_keys = ON; PRAGMA mmap_size = %lld",
+			 st->sync_normal ? "NORMAL" : "FULL", (long long)st->mmap_mb << 20);
+		rc = conn_setup_exec(c->db, setup, NULL, NULL);
+	}
 	if (rc != SQLITE_OK) {
 		snprintf(msg, sizeof(msg), "cannot set up database %.128s: %s (extended code %d)",
 			 st->path, sqlite3_errmsg(c->db), sqlite3_extended_errcode(c->db));
@@ -548,18 +549,46 @@ static enum pc_err sqlite_exec(struct pc_store *s, const char *sql)
 
 /* ---- open, close ---------------------------------------------------------- */
 
+/* One URL parameter into st: synchronous=full|normal or mmap_mb=0..1024.
+ * False for any other. */
+static bool url_param(const char *p, size_t n, struct sqlite_store *st)
+{
+	long v = 0;
+	size_t i;
+
+	if (n == 16 && strncmp(p, "synchronous=full", n) == 0)
+		st->sync_normal = false;
+	else if (n == 18 && strncmp(p, "synchronous=normal", n) == 0)
+		st->sync_normal = true;
+	else if (n > 8 && n <= 12 && strncmp(p, "mmap_mb=", 8) == 0) {
+		for (i = 8; i < n; i++) {
+			if (p[i] < '0' || p[i] > '9')
+				return false;
+			v = v * 10 + (p[i] - '0');
+		}
+		if (v > SQLITE_MMAP_MB_MAX)
+			return false;
+		st->mmap_mb = (int)v;
+	} else
+		return false;
+	return true;
+}
+
 /*
- * The file path of a sqlite:// URL into st->path, and its one parameter:
- * "?synchronous=full" (the default) or "?synchronous=normal". PC_EINVAL
- * (ei->detail) for a URL it cannot use.
+ * The file path of a sqlite:// URL into st->path, and its parameters, joined
+ * by '&': "synchronous=full" (the default) or "synchronous=normal";
+ * "mmap_mb=N" (0, the default, to 1024). PC_EINVAL (ei->detail) for a URL it
+ * cannot use.
  */
 static enum pc_err url_path(const char *url, struct sqlite_store *st, struct pc_errinfo *ei)
 {
 	const char *p = url + strlen(SQLITE_URL_SCHEME);
 	const char *q = strchr(url, '?');
 	size_t n = q != NULL ? (size_t)(q - p) : strlen(p);
-	const char *msg = NULL;
+	const char *msg = NULL, *a, *b;
 
+	st->sync_normal = false;
+	st->mmap_mb = 0;
 	if (strncmp(url, SQLITE_URL_SCHEME, strlen(SQLITE_URL_SCHEME)) != 0)
 		msg = "not a sqlite:// URL";
 	else if (n == 0 || (n == 9 && strncmp(p, "/:memory:", 9) == 0))
@@ -572,16 +601,18 @@ static enum pc_err url_path(const char *url, struct sqlite_store *st, struct pc_
 		msg = "the SQLite URL names no file";
 	else if (n - 1 >= sizeof(st->path))
 		msg = "the SQLite database path is too long";
-	else if (q != NULL && strcmp(q, "?synchronous=full") != 0 &&
-		 strcmp(q, "?synchronous=normal") != 0)
-		msg = "the one SQLite URL parameter is ?synchronous=full or ?synchronous=normal";
+	for (a = q != NULL ? q + 1 : NULL; msg == NULL && a != NULL; a = b != NULL ? b + 1 : NULL) {
+		b = strchr(a, '&');
+		if (!url_param(a, b != NULL ? (size_t)(b - a) : strlen(a), st))
+			msg = "the SQLite URL parameters are synchronous=full or synchronous=normal "
+			      "and mmap_mb=0..1024, joined by &";
+	}
 	if (msg != NULL) {
 		pc_errinfo_setf(ei, NULL, "database_url", PC_V_RULE, "%s", msg);
 		return PC_EINVAL;
 	}
 	memcpy(st->path, p + 1, n - 1);
 	st->path[n - 1] = '\0';
-	st->sync_normal = q != NULL && strcmp(q, "?synchronous=normal") == 0;
 	return PC_OK;
 }
 

@@ -264,7 +264,10 @@ def test_log_file_is_written_and_reopened_after_sighup(server_factory, tmp_path)
     assert not any(r.get("rid") == second for r in old)
     assert any("reopened" in r["msg"] for r in new), new
     assert any(r.get("rid") == second for r in new)
-    assert "SIGTERM" in new[-1]["msg"]
+    # the stop record is the last but for the access lines the HTTP threads still
+    # held in their batches when it was written (flushed as they stop)
+    stop = max(i for i, r in enumerate(new) if "SIGTERM" in r["msg"])
+    assert all(r.get("msg") == "request" for r in new[stop + 1:]), new[stop:]
     assert path.stat().st_mode & 0o007 == 0  # not for others to read
     assert srv.stderr_text() == ""  # everything went to the file
 
@@ -344,3 +347,97 @@ def test_no_password_token_or_secret_reaches_the_log(server_factory):
                reset_token, verify_token, smtp_password, srv.jwt_secret]
     for s in secrets:
         assert s and s not in log, f"a secret in the log: {s[:10]}..."
+
+
+# ---- access-log lines are batched per HTTP thread (issue 15) -----------------------------------
+
+
+def test_concurrent_requests_give_exactly_one_whole_line_each(server_factory):
+    import concurrent.futures
+
+    import requests
+
+    srv = server_factory(access_log=True, threads=2)
+    rids = [f"batch-{i:04d}-" + "x" * 40 for i in range(600)]
+
+    def one(chunk):
+        with requests.Session() as s:
+            for rid in chunk:
+                r = s.get(srv.base + "/healthz", headers={"X-Request-ID": rid}, timeout=10)
+                assert r.status_code == 200 and r.headers["X-Request-ID"] == rid
+
+    with concurrent.futures.ThreadPoolExecutor(24) as pool:
+        list(pool.map(one, [rids[i::24] for i in range(24)]))
+    srv.stop()  # the lanes' batches go out as the threads stop
+    recs = records(srv.stderr_text())  # every line whole JSON: none cut or mixed
+    seen = [r["rid"] for r in recs if r.get("msg") == "request"]
+    for rid in rids:
+        assert seen.count(rid) == 1, rid
+    assert all(r["status"] == 200 and r["path"] == "/healthz"
+               for r in recs if r.get("msg") == "request" and r["rid"] in set(rids))
+
+
+def test_a_lone_request_is_logged_at_once_on_an_idle_server(server_factory):
+    srv = server_factory(access_log=True)
+    time.sleep(0.3)  # idle: the lanes wait in poll
+    for i in range(3):
+        rid = f"lone-request-{i}"
+        t0 = time.monotonic()
+        assert srv.get("/healthz", headers={"X-Request-ID": rid}).status_code == 200
+        while not any(r.get("rid") == rid for r in records(srv.stderr_text())):
+            assert time.monotonic() - t0 < 0.2, f"{rid} not in the log within 200 ms"
+            time.sleep(0.005)
+        time.sleep(0.3)
+
+
+def test_lines_through_a_pipe_stay_whole_under_concurrent_requests(server_factory):
+    """stderr a pipe (as under a service manager): batches go out as whole
+    lines of at most PIPE_BUF bytes a write, so two threads never mix."""
+    import concurrent.futures
+    import subprocess
+    import threading
+
+    import requests
+
+    from conftest import _base_env, free_port
+
+    srv = server_factory(start=False, access_log=True, threads=2)
+    port = free_port()
+    argv = [a for a in srv.argv() if not a.startswith(("--port=", "--host="))]
+    argv += ["--host=127.0.0.1", f"--port={port}"]
+    srv.workdir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env=_base_env(), cwd=srv.workdir)
+    chunks = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: proc.stderr.read(512), b"")))
+    reader.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + WAIT
+        while True:
+            try:
+                if requests.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
+        rids = [f"pipe-{i:04d}-" + "y" * 50 for i in range(800)]
+
+        def one(chunk):
+            with requests.Session() as s:
+                for rid in chunk:
+                    r = s.get(base + "/nope/" + "z" * 200, headers={"X-Request-ID": rid},
+                              timeout=10)
+                    assert r.status_code == 404
+
+        with concurrent.futures.ThreadPoolExecutor(32) as pool:
+            list(pool.map(one, [rids[i::32] for i in range(32)]))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=WAIT) == 0
+        reader.join(WAIT)
+    recs = records(b"".join(chunks).decode())
+    seen = [r["rid"] for r in recs if r.get("msg") == "request"]
+    for rid in rids:
+        assert seen.count(rid) == 1, rid

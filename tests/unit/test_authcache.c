@@ -2,6 +2,7 @@
  * pc_session_authenticate, over a real SQLite store: a remembered answer
  * must never outlive what the full check would say. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,4 +271,40 @@ Test(authcache, another_context_does_not_see_this_one_s_entries)
 	cr_expect_eq(pc_jwt_authenticate(other, t, &out), PC_EUNAUTHORIZED);
 	test_ctx_close(&other, odir);
 	cr_expect_eq(pc_jwt_authenticate(ctx, t, &out), PC_OK);
+}
+
+struct other_thread_call {
+	const char *token;
+	enum pc_err err;
+	struct pc_user out;
+};
+
+static void *authenticate_on_another_thread(void *arg)
+{
+	struct other_thread_call *call = arg;
+
+	call->err = pc_jwt_authenticate(ctx, call->token, &call->out);
+	return NULL;
+}
+
+Test(authcache, a_token_checked_on_one_thread_is_remembered_on_another)
+{
+	struct other_thread_call call = { 0 };
+	struct pc_user u, out;
+	char t[PC_JWT_MAX];
+	uint64_t hits;
+	pthread_t th;
+
+	reg("gawain@camelot.bt", &u);
+	cr_assert_eq(pc_jwt_issue(ctx, &u, t, sizeof(t)), PC_OK);
+	call.token = t;
+	cr_assert_eq(pthread_create(&th, NULL, authenticate_on_another_thread, &call), 0);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	cr_assert_eq(call.err, PC_OK);
+	hits = stats_sum(STAT_AUTHCACHE_HIT);
+	cr_assert_eq(pc_jwt_authenticate(ctx, t, &out), PC_OK);
+	cr_expect_eq(stats_sum(STAT_AUTHCACHE_HIT), hits + 1, "answered from the shared table");
+	cr_expect_str_eq(out.id, u.id);
+	cr_expect_str_eq(out.email, u.email);
+	cr_expect_str_eq(out.hashed_password, "");
 }

@@ -121,6 +121,19 @@ Test(config, sqlite_synchronous_is_full_or_normal)
 	cr_expect_neq(pc_config_set(&cfg, "sqlite_synchronous", "off", &ei), PC_OK);
 }
 
+Test(config, sqlite_mmap_mb_is_off_by_default_and_bounded)
+{
+	struct pc_config cfg;
+	struct pc_errinfo ei = { 0 };
+
+	pc_config_defaults(&cfg);
+	cr_expect_eq(cfg.sqlite_mmap_mb, 0);
+	cr_expect_eq(pc_config_set(&cfg, "sqlite_mmap_mb", "1024", &ei), PC_OK);
+	cr_expect_eq(cfg.sqlite_mmap_mb, 1024);
+	cr_expect_neq(pc_config_set(&cfg, "sqlite_mmap_mb", "1025", &ei), PC_OK);
+	cr_expect_neq(pc_config_set(&cfg, "sqlite_mmap_mb", "-1", &ei), PC_OK);
+}
+
 Test(config, short_secrets_are_refused)
 {
 	struct pc_config cfg;

@@ -1379,6 +1379,40 @@ Test(store_open, sqlite_commits_are_durable_unless_the_url_says_normal)
 	cr_assert_not_null(strstr(ei.detail, "synchronous"));
 }
 
+Test(store_open, sqlite_url_takes_synchronous_and_mmap_mb_joined_by_ampersand)
+{
+	static const char *const bad[] = { "?mmap_mb=1025", "?mmap_mb=", "?mmap_mb=-1",
+					   "?mmap_mb=1x", "?synchronous=normal&", "?mmap_mb=8&x=1",
+					   "?mmap_mb=99999999999" };
+	char url[PATH_MAX + 64];
+	struct pc_errinfo ei;
+	struct pc_store *s = NULL;
+	int64_t level = -1;
+	size_t i;
+
+	if (backend_driver()->dialect != STORE_DIALECT_SQLITE)
+		cr_skip_test("SQLite URLs only");
+	backend_url(url, sizeof(url));
+	strcat(url, "?mmap_mb=16&synchronous=normal");
+	cr_assert_eq(store_open(url, &s, NULL), PC_OK, "%s", url);
+	cr_assert_eq(store_durability(s, &level), PC_OK);
+	cr_assert_eq(level, 1, "both parameters read");
+	store_close(s);
+	backend_url(url, sizeof(url));
+	strcat(url, "?synchronous=full&mmap_mb=0");
+	cr_assert_eq(store_open(url, &s, NULL), PC_OK, "%s", url);
+	cr_assert_eq(store_durability(s, &level), PC_OK);
+	cr_assert_eq(level, 2);
+	store_close(s);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		backend_url(url, sizeof(url));
+		strcat(url, bad[i]);
+		memset(&ei, 0, sizeof(ei));
+		cr_expect_eq(store_open(url, &s, &ei), PC_EINVAL, "%s", bad[i]);
+		cr_expect_not_null(strstr(ei.detail, "mmap_mb"), "%s", ei.detail);
+	}
+}
+
 Test(store_open, a_sqlite_file_others_may_read_is_refused)
 {
 	static const char *const files[] = { "", "-wal", "-shm" };
