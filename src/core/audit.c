@@ -154,12 +154,12 @@ enum pc_err pc_audit(struct pc_ctx *ctx, const char *event, const char *user_id,
 			return err;
 		}
 	}
+	/* The webhook row is sent by the outbox's sender at its next round (at
+	 * most a second away): no kick from here, so that the sender, which
+	 * audits the mail it gives up, stays the only one of the two that calls
+	 * the other. */
 	err = STORE_CALL(ctx->store, audit_insert, &r, hook);
-	if (hook != NULL) {
-		free(hook);
-		if (err == PC_OK)
-			outbox_kick(ctx);
-	}
+	free(hook);
 	return err;
 }
 

@@ -712,14 +712,6 @@ static int64_t pages_memo_now_ms(void)
 	return time_mono_us() / 1000;
 }
 
-void store_pages_memo_free(struct pc_store *s)
-{
-	pthread_mutex_lock(&pages_memo_lock);
-	free(s->pages_memo);
-	s->pages_memo = NULL;
-	pthread_mutex_unlock(&pages_memo_lock);
-}
-
 /* The bucket of offset from what is remembered: true with its key and the
  * users before it; false when nothing good is remembered or offset is past
  * it. */

@@ -6,6 +6,7 @@
  * operations of ops.c, which reach the database through s->drv.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/driver.h"
@@ -82,6 +83,8 @@ void store_close(struct pc_store *s)
 {
 	if (s == NULL)
 		return;
-	store_pages_memo_free(s);
+	/* closing: no other thread holds the store, so no lock (ops.c) */
+	free(s->pages_memo);
+	s->pages_memo = NULL;
 	s->drv->close(s);
 }

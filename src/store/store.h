@@ -329,7 +329,6 @@ enum pc_err store_user_update(struct pc_store *s, const struct pc_user *u, struc
 /* Deletes the user and, by cascade, its sessions and tokens. PC_ENOTFOUND. */
 enum pc_err store_user_delete(struct pc_store *s, const char *id);
 /* Frees what store_user_list remembers of the store (store_close). */
-void store_pages_memo_free(struct pc_store *s);
 /* Ordered by created_at, id; the offset is found through the count index
  * user_pages (migration 007), not walked (its buckets remembered for up to
  * a second while the write generation holds, ops.c). cb returning nonzero
