@@ -73,49 +73,6 @@ void http_request_id_set(struct pc_req *req, const char *incoming)
 	crypto_hex_encode(rnd, sizeof(rnd), req->request_id);
 }
 
-/* ---- escaping --------------------------------------------------------------------- */
-
-size_t http_json_escape(char *dst, size_t dstsz, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i, o = 0;
-
-	if (dstsz == 0)
-		return 0;
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc = 0;
-
-		if (c == '"' || c == '\\')
-			esc = (char)c;
-		else if (c == '\n')
-			esc = 'n';
-		else if (c == '\r')
-			esc = 'r';
-		else if (c == '\t')
-			esc = 't';
-		if (esc != 0) {
-			if (o + 2 >= dstsz)
-				break;
-			dst[o++] = '\\';
-			dst[o++] = esc;
-		} else if (c < 0x20 || c >= 0x7F) {
-			if (o + 6 >= dstsz)
-				break;
-			memcpy(dst + o, "\\u00", 4);
-			dst[o + 4] = hex[c >> 4];
-			dst[o + 5] = hex[c & 15];
-			o += 6;
-		} else {
-			if (o + 1 >= dstsz)
-				break;
-			dst[o++] = (char)c;
-		}
-	}
-	dst[o] = '\0';
-	return o;
-}
-
 /* ---- lines ------------------------------------------------------------------------- */
 
 size_t http_access_log_format(const struct http_exchange *x, enum log_format fmt, char *line,
@@ -130,15 +87,15 @@ size_t http_access_log_format(const struct http_exchange *x, enum log_format fmt
 	int n;
 
 	log_timestamp(ts);
-	http_json_escape(method, sizeof(method), req->method != NULL ? req->method : "",
-			 req->method != NULL ? strnlen(req->method, 16) : 0);
-	http_json_escape(path, sizeof(path), p, strnlen(p, ACCESS_PATH_MAX));
+	log_escape(method, sizeof(method), req->method != NULL ? req->method : "",
+		   req->method != NULL ? strnlen(req->method, 16) : 0, NULL);
+	log_escape(path, sizeof(path), p, strnlen(p, ACCESS_PATH_MAX), NULL);
 	if (req->user != NULL) {
 		size_t q = json ? 1 : 0;
 
 		user[0] = '"';
-		n = (int)http_json_escape(user + q, sizeof(user) - 2, req->user->id,
-					  strnlen(req->user->id, PC_ID_LEN));
+		n = (int)log_escape(user + q, sizeof(user) - 2, req->user->id,
+				    strnlen(req->user->id, PC_ID_LEN), NULL);
 		if (json) {
 			user[n + 1] = '"';
 			user[n + 2] = '\0';

@@ -176,12 +176,6 @@ void router_route_labels(const struct pc_router *r, size_t id, const char **meth
  * else writes 32 random hex digits. */
 void http_request_id_set(struct pc_req *req, const char *incoming);
 
-/* Writes s[0..n) JSON-escaped (without quotes) into dst, NUL-terminated,
- * never more than dstsz bytes; bytes >= 0x80 and controls become \u00XX, so
- * the output is ASCII and valid JSON whatever the input. Stops early rather
- * than split an escape. Returns the length written. */
-size_t http_json_escape(char *dst, size_t dstsz, const char *s, size_t n);
-
 /* The log line of the finished exchange, in fmt, into line (size bytes at
  * most, newline included, cut if need be): its length. No allocation. */
 size_t http_access_log_format(const struct http_exchange *x, enum log_format fmt, char *line,

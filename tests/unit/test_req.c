@@ -146,13 +146,13 @@ Test(text, percent_decoding_keeps_plus_outside_forms)
 	cr_assert_str_eq(out, "%2");
 }
 
-Test(text, log_escaping_yields_ascii_json_and_respects_the_size)
+Test(text, access_log_paths_are_escaped_as_json_within_the_size)
 {
 	char out[64];
 
-	http_json_escape(out, sizeof(out), "/a\"b\\c\n\x01\xff", 9);
-	cr_assert_str_eq(out, "/a\\\"b\\\\c\\n\\u0001\\u00ff");
-	cr_assert_eq(http_json_escape(out, 8, "\x01\x01", 2), 6);
+	log_escape(out, sizeof(out), "/a\"b\\c\n\x01\xff", 9, NULL);
+	cr_assert_str_eq(out, "/a\\\"b\\\\c\\n\\u0001\\ufffd");
+	cr_assert_eq(log_escape(out, 8, "\x01\x01", 2, NULL), 6);
 	cr_assert_str_eq(out, "\\u0001");
 }
 
