@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <sqlite3.h>
 
 #include "store/driver.h"
@@ -2051,6 +2053,65 @@ Test(store, two_senders_never_hold_the_same_row, .timeout = 60)
 	cr_assert_eq(total, CLAIM_ROWS);
 	for (i = 1; i <= CLAIM_ROWS; i++)
 		cr_assert_eq(seen[i], 1, "row %d claimed %d times", i, seen[i]);
+}
+
+/* A row that another sender holds is skipped, never waited on: the claim
+ * takes the next due row at once (PostgreSQL: FOR UPDATE SKIP LOCKED; without
+ * it, a sender waits for the other's commit and then finds nothing due). */
+struct held_claim {
+	int64_t id;
+	enum pc_err err;
+	atomic_bool done;
+};
+
+static void *claim_beside_a_lock(void *p)
+{
+	struct held_claim *h = p;
+	struct pc_outbox_row *row = calloc(1, sizeof(*row));
+	struct pc_store *own = open_store();
+
+	h->err = STORE_CALL(own, outbox_claim, 1700000000, 1700003600, row);
+	h->id = row->id;
+	atomic_store(&h->done, true);
+	store_close(own);
+	free(row);
+	return NULL;
+}
+
+Test(store, a_claim_skips_the_row_another_sender_holds, .timeout = 30)
+{
+	struct held_claim h = { 0 };
+	PGconn *db;
+	PGresult *r;
+	pthread_t t;
+	int waited_ms = 0;
+	bool done_while_held;
+
+	if (!backend_is_pg())
+		cr_skip_test("PostgreSQL only");
+	cr_assert_eq(enqueue_one(1700000000, "x"), 1);
+	cr_assert_eq(enqueue_one(1700000000, "y"), 2);
+	db = pg_raw_connect();
+	r = PQexec(db, "BEGIN");
+	PQclear(r);
+	r = PQexec(db, "SELECT id FROM mail_outbox WHERE id = 1 FOR UPDATE");
+	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(db));
+	PQclear(r);
+	cr_assert_eq(pthread_create(&t, NULL, claim_beside_a_lock, &h), 0);
+	while (!atomic_load(&h.done) && waited_ms < 3000) {
+		struct timespec ms = { 0, 10 * 1000 * 1000 };
+
+		nanosleep(&ms, NULL);
+		waited_ms += 10;
+	}
+	done_while_held = atomic_load(&h.done);
+	r = PQexec(db, "ROLLBACK");
+	PQclear(r);
+	pthread_join(t, NULL);
+	PQfinish(db);
+	cr_assert(done_while_held, "the claim waited for the other sender's lock");
+	cr_assert_eq(h.err, PC_OK);
+	cr_assert_eq(h.id, 2);
 }
 
 /* ---- the driver: statements, named arguments and columns ------------------------------------ */
