@@ -124,6 +124,18 @@ static inline bool ascii_is_b64url(int c)
 {
 	return ascii_is_alnum(c) || c == '-' || c == '_';
 }
+/* The value of a hex digit (either case), or -1. */
+static inline int ascii_hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 static inline char ascii_lower(char c)
 {
 	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;

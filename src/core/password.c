@@ -358,23 +358,12 @@ static bool legacy_segment(const char **s, bool last, const char **seg, size_t *
 	return true;
 }
 
-static int legacy_hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool legacy_hex_decode(const char *s, size_t n, uint8_t *out, size_t outsz)
 {
 	if (n % 2 != 0 || n / 2 != outsz)
 		return false;
 	for (size_t i = 0; i < n; i += 2) {
-		int hi = legacy_hex_value(s[i]), lo = legacy_hex_value(s[i + 1]);
+		int hi = ascii_hex_value(s[i]), lo = ascii_hex_value(s[i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return false;

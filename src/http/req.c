@@ -23,17 +23,6 @@
 
 /* ---- pure parsers ----------------------------------------------------------- */
 
-static int req_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 size_t http_pct_decode(char *dst, const char *src, size_t n, bool plus)
 {
 	size_t i = 0, o = 0;
@@ -43,8 +32,8 @@ size_t http_pct_decode(char *dst, const char *src, size_t n, bool plus)
 		int hi, lo;
 
 		if (c == '%' && i + 2 < n) {
-			hi = req_hexval(src[i + 1]);
-			lo = req_hexval(src[i + 2]);
+			hi = ascii_hex_value(src[i + 1]);
+			lo = ascii_hex_value(src[i + 2]);
 			if (hi >= 0 && lo >= 0) {
 				dst[o++] = (char)(hi << 4 | lo);
 				i += 3;
