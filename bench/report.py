@@ -326,8 +326,8 @@ def targets(res):
            f"≤ 16 MiB (/users/me, logins, the admin list)")
     if bal and bal.get("VmRSS"):
         out.append(target(lbl, f"{fmt_mib(bal['VmRSS'])} (anonymous {fmt_mib(bal.get('RssAnon'))}, "
-                               f"file-backed {fmt_mib(bal.get('RssFile'))}: the store's pages "
-                               f"SQLite's mmap mapped)", bal["VmRSS"] <= 16 * 1024))
+                               f"file-backed {fmt_mib(bal.get('RssFile'))}: the binary, its "
+                               f"libraries and any store pages mapped)", bal["VmRSS"] <= 16 * 1024))
     else:
         out.append(target(lbl, NA, None))
 
