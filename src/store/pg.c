@@ -684,10 +684,12 @@ static enum pc_err pg_bind(struct store_ps *p, const struct store_arg *args, siz
 	return PC_OK;
 }
 
-/* Moves the write generation: a write was committed. */
+/* Moves the write generation: a write was committed. Every remembered
+ * credential is voided with it (no per-user stamps here: store.h). */
 static void gen_move(struct pg_store *st)
 {
 	atomic_fetch_add(&st->base.gen, 1);
+	store_cred_bump_all(&st->base);
 }
 
 /* Runs the statement (on the first step) and hands out its rows. */

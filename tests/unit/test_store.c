@@ -832,10 +832,10 @@ Test(store, a_revoked_jti_stays_revoked)
 
 	cr_assert_eq(STORE_CALL(st, jti_is_revoked, "jti-1", &revoked), PC_OK);
 	cr_assert_eq(revoked, false);
-	cr_assert_eq(STORE_CALL(st, jti_revoke, "jti-1", 1700003600), PC_OK);
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "jti-1", "u-1", 1700003600), PC_OK);
 	cr_assert_eq(STORE_CALL(st, jti_is_revoked, "jti-1", &revoked), PC_OK);
 	cr_assert_eq(revoked, true);
-	cr_assert_eq(STORE_CALL(st, jti_revoke, "jti-1", 1700003600), PC_OK, "twice is fine");
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "jti-1", "u-1", 1700003600), PC_OK, "twice is fine");
 	cr_assert_eq(STORE_CALL(st, jti_is_revoked, "jti-2", &revoked), PC_OK);
 	cr_assert_eq(revoked, false);
 }
@@ -848,7 +848,7 @@ Test(store, the_access_check_reads_the_user_unless_its_jti_is_revoked)
 	insert_ok(&u);
 	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-a", INT64_MAX, &got), PC_OK);
 	cr_expect_str_eq(got.email, "token@holder.io");
-	cr_assert_eq(STORE_CALL(st, jti_revoke, "jti-a", 1700003600), PC_OK);
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "jti-a", NULL, 1700003600), PC_OK);
 	cr_expect_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-a", INT64_MAX, &got), PC_ENOTFOUND);
 	cr_expect_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-b", INT64_MAX, &got), PC_OK,
 		     "another token of the same user still counts");
@@ -1065,8 +1065,8 @@ Test(store, purge_removes_exactly_the_expired_rows)
 	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_OK);
 	make_session(&row, "live", u.id, now + 100);
 	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_OK);
-	cr_assert_eq(STORE_CALL(st, jti_revoke, "old", now - 1), PC_OK);
-	cr_assert_eq(STORE_CALL(st, jti_revoke, "new", now + 100), PC_OK);
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "old", u.id, now - 1), PC_OK);
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "new", NULL, now + 100), PC_OK);
 
 	cr_assert_eq(STORE_CALL(st, purge_expired, now, &removed), PC_OK);
 	cr_assert_eq(removed, 3);
@@ -1182,7 +1182,7 @@ Test(store, data_survives_closing_and_reopening)
 	insert_ok(&u);
 	make_session(&row, "s1", u.id, 1700003600);
 	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_OK);
-	cr_assert_eq(STORE_CALL(st, jti_revoke, "j1", 1700003600), PC_OK);
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "j1", u.id, 1700003600), PC_OK);
 	cr_assert_eq(STORE_CALL(st, key_put_if_absent, "k", "v"), PC_OK);
 	store_close(st);
 
@@ -2250,7 +2250,7 @@ Test(store, a_rollback_leaves_nothing_written)
 	store_generation(st, &g0);
 	cr_assert_eq(store_begin(st), PC_OK);
 	insert_ok(&u);
-	cr_assert_eq(STORE_CALL(st, jti_revoke, "j1", 1700003600), PC_OK);
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "j1", u.id, 1700003600), PC_OK);
 	cr_assert_eq(STORE_CALL(st, user_insert, &u, NULL), PC_EEXISTS);
 	cr_assert_eq(store_rollback(st), PC_OK);
 
