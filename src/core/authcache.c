@@ -38,7 +38,8 @@
  * first use and kept until the process ends, its pages touched only as
  * entries fill. Each credential has two candidate sets (two-choice
  * placement): a lookup checks both, a fill takes a free way of the emptier
- * one, else the oldest of the four, so that clients cycling through more
+ * one, else moves one of the four entries to its own other set, else
+ * evicts the oldest of the four, so that clients cycling through more
  * credentials than one set holds still find theirs. Threads share it: set i
  * is guarded by mutex i % AUTHCACHE_LOCKS (held for a compare and a copy,
  * never across a store call), so a credential checked on one thread is
@@ -294,10 +295,38 @@ bool authcache_get(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t 
 	return hit;
 }
 
+/* Moves the live entry e of set at to a dead way of its other set, when
+ * that has one and its lock can be had at once (sets a and b are locked
+ * already): true when e is free now. One step of cuckoo hashing, so that a
+ * fill finding both of its sets full rarely has to evict. */
+static bool authcache_move_away(struct pc_ctx *ctx, struct authcache *c,
+				struct authcache_entry *e, size_t at, size_t a, size_t b,
+				int64_t now, int64_t now_ms, int64_t ttl_ms)
+{
+	size_t x, y, other, lk, w;
+	bool held, moved = false;
+
+	authcache_sets(e->digest, &x, &y);
+	other = x == at ? y : x;
+	lk = other & (AUTHCACHE_LOCKS - 1);
+	held = lk == (a & (AUTHCACHE_LOCKS - 1)) || lk == (b & (AUTHCACHE_LOCKS - 1));
+	if (!held && pthread_mutex_trylock(&c->lock[lk]) != 0)
+		return false;
+	for (w = 0; w < AUTHCACHE_WAYS && !moved; w++)
+		if (!authcache_live(ctx, &c->slot[other][w], now, now_ms, ttl_ms)) {
+			c->slot[other][w] = *e;
+			e->owner = 0;
+			moved = true;
+		}
+	if (!held)
+		pthread_mutex_unlock(&c->lock[lk]);
+	return moved;
+}
+
 /* Where a fill of digest d goes among the ways of sets a and b (both
  * locked): the credential's own entry, else a dead way (empty, another
- * context's, voided or expired) of the set with more of them, else the
- * oldest of the four. */
+ * context's, voided or expired) of the set with more of them, else a way
+ * whose entry could move to its other set, else the oldest of the four. */
 static struct authcache_entry *authcache_place(struct pc_ctx *ctx, struct authcache *c,
 					       const unsigned char d[PC_SHA256_LEN], size_t a,
 					       size_t b, int64_t now, int64_t now_ms)
@@ -322,6 +351,10 @@ static struct authcache_entry *authcache_place(struct pc_ctx *ctx, struct authca
 		}
 	if (ndead[0] > 0 || ndead[1] > 0)
 		return ndead[0] >= ndead[1] ? dead[0] : dead[1];
+	for (w = 0; w < 2 * AUTHCACHE_WAYS; w++)
+		if (authcache_move_away(ctx, c, ways[w], w < AUTHCACHE_WAYS ? a : b, a, b, now,
+					now_ms, ttl_ms))
+			return ways[w];
 	old = ways[0];
 	for (w = 1; w < 2 * AUTHCACHE_WAYS; w++)
 		if (ways[w]->loaded_ms < old->loaded_ms)
