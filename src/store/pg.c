@@ -938,6 +938,12 @@ static void *listener_main(void *arg)
 			continue;
 		if (p[1].revents != 0)
 			break;
+		/* Moved before the socket is read, not only for each notification
+		 * read: a reader that finds the socket empty (store_generation_sync)
+		 * must find the move made, also while this thread is between the
+		 * read and the notifications it holds. */
+		if (p[0].revents != 0)
+			gen_move(st);
 		if ((p[0].revents != 0 && PQconsumeInput(db) == 0) ||
 		    PQstatus(db) != CONNECTION_OK) {
 			/* what is cached stays good for the rest of its time to

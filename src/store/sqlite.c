@@ -139,6 +139,8 @@ static void conn_free(struct sqlite_conn *c)
 {
 	size_t i;
 
+	if (sqlite_cred_due == c)
+		sqlite_cred_due = NULL;
 	for (i = 0; i < STMT__MAX; i++)
 		sqlite3_finalize(c->stmt[i]);
 	sqlite3_close_v2(c->db);

@@ -2555,7 +2555,8 @@ Test(store, a_committed_write_a_check_reads_bumps_its_user_before_it_returns)
 	s = store_cred_stamp(st);
 	cr_assert_eq(store_begin(st), PC_OK);
 	cr_assert_eq(STORE_CALL(st, jti_revoke, "j-x", NULL, 1700003600), PC_OK);
-	cr_expect(stamp_holds(s, b.id), "not before the commit");
+	if (sqlite) /* PostgreSQL: earlier writes' notifications may arrive meanwhile */
+		cr_expect(stamp_holds(s, b.id), "not before the commit");
 	cr_assert_eq(store_commit(st), PC_OK);
 	cr_expect_not(stamp_holds(s, b.id), "a revocation of no known user bumps all");
 	cr_expect_not(stamp_holds(s, a.id));
