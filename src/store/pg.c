@@ -930,7 +930,7 @@ static void *listener_main(void *arg)
 			log_info("postgres", "listening on %s again", PG_CHANNEL);
 		}
 		struct pollfd p[2] = {
-			{ .fd = PQsocket(db), .events = POLLIN, .revents = 0 },
+			{ .fd = PQsocket(db), .events = POLLIN | POLLRDHUP, .revents = 0 },
 			{ .fd = st->wake[0], .events = POLLIN, .revents = 0 },
 		};
 
@@ -942,8 +942,9 @@ static void *listener_main(void *arg)
 		 * read: a reader that finds the socket empty (store_generation_sync)
 		 * must find the move made, also while this thread is between the
 		 * read and the notifications it holds. */
-		if (p[0].revents != 0)
-			gen_move(st);
+		if ((p[0].revents & POLLIN) != 0 &&
+		    (p[0].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0)
+			gen_move(st); /* a closing socket is no announcement (gen_grace) */
 		if ((p[0].revents != 0 && PQconsumeInput(db) == 0) ||
 		    PQstatus(db) != CONNECTION_OK) {
 			/* what is cached stays good for the rest of its time to
