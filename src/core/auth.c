@@ -365,7 +365,7 @@ enum pc_err auth_jwt_revoke(struct pc_ctx *ctx, const struct jwt_claims_table *t
 
 	if (keys_verify(ctx, t, token, time_now(), &claims) != PC_OK)
 		return PC_EUNAUTHORIZED;
-	return STORE_CALL(ctx->store, jti_revoke, claims.jti, claims.exp);
+	return STORE_CALL(ctx->store, jti_revoke, claims.jti, claims.sub, claims.exp);
 }
 
 enum pc_err auth_jwt_claims(struct pc_ctx *ctx, const struct jwt_claims_table *t,

@@ -7,30 +7,43 @@
  * What makes a remembered answer as good as a fresh one:
  *   - the key is the whole credential: a hit needs the same SHA-256 of a
  *     per-process random key, the kind, the length and the bytes, compared
- *     in constant time; the set is chosen by a hash keyed with a
- *     per-process random secret, so nobody outside can aim at one;
+ *     in constant time; the two sets a credential may live in are taken
+ *     from that keyed digest, so nobody outside can aim at one;
  *   - the credential's own expiry is checked on every hit, as the full
  *     check does (valid while now < exp);
- *   - the store's write generation: every committed write of this process
- *     (logout's denylist entry, a deactivation, a password change, a deleted
- *     session, ...) moves it, and an entry only counts while it has not moved
- *     since the generation read *before* the store lookup that filled it;
- *   - a time to live (cfg.auth_cache_ms, 1 s by default) bounds how long a
- *     write made by another process (the CLI, a hand edit) can go unseen;
- *     0 turns the cache off.
+ *   - the store's per-user stamps (store.h, store_cred_*): a committed write
+ *     that may change what the check of a user reads (logout's denylist
+ *     entry, a deactivation, a password change, a deleted session, ...)
+ *     bumps that user before the writer answers, and an entry only counts
+ *     while its user's bucket (and the bump of all) has not moved past the
+ *     stamp read *before* the store lookup that filled it;
+ *   - on SQLite, other processes' writes (the CLI, a hand edit, another
+ *     server on the file) reach the stamps through the change log of
+ *     migration 015, read at least every auth_cache_ms / 2 while entries are
+ *     used (store_cred_poll): so they count within auth_cache_ms, and an
+ *     entry may live AUTHCACHE_CAP_MS (a safety cap). Where the stamps cannot
+ *     follow other processes' writes (PostgreSQL, where every write moves all
+ *     of them; a change log that cannot be read) an entry lives
+ *     cfg.auth_cache_ms (1 s by default) at most. 0 turns the cache off.
  * A store that cannot report its writes (SQLite without WAL) is never
  * cached. PostgreSQL reports other instances' writes too (pg.c: LISTEN);
  * while that channel is down nothing new is cached, and what was cached
- * before stays good for the rest of its time to live (store.h, gen_grace). Only successes are remembered: a bad token costs the full check
- * every time. Remembered users carry no password hash.
+ * before stays good for the rest of its time to live (store.h, gen_grace).
+ * Only successes are remembered: a bad token costs the full check every
+ * time. Remembered users carry no password hash.
  *
  * Memory: one table for the process, AUTHCACHE_SETS x AUTHCACHE_WAYS entries
  * (16 384 credentials, ~270 bytes each: a keyed SHA-256 of the credential,
  * never the credential itself, and the user's fields packed), allocated on
  * first use and kept until the process ends, its pages touched only as
- * entries fill. Threads share it: set i is guarded by mutex
- * i % AUTHCACHE_LOCKS (held for a compare and a copy, never across a store
- * call), so a credential checked on one thread is remembered on all.
+ * entries fill. Each credential has two candidate sets (two-choice
+ * placement): a lookup checks both, a fill takes a free way of the emptier
+ * one, else moves one of the four entries to its own other set, else
+ * evicts the oldest of the four, so that clients cycling through more
+ * credentials than one set holds still find theirs. Threads share it: set i
+ * is guarded by mutex i % AUTHCACHE_LOCKS (held for a compare and a copy,
+ * never across a store call), so a credential checked on one thread is
+ * remembered on all.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -46,17 +59,21 @@
 #define AUTHCACHE_SETS 8192 /* a power of two */
 #define AUTHCACHE_WAYS 2
 #define AUTHCACHE_TEXT 180  /* id, e-mail, username, full name, roles, back to back */
+/* The longest an entry lives where the store's stamps follow every writer
+ * (store_cred_exact): a cap for safety, beside the credential's own expiry. */
+#define AUTHCACHE_CAP_MS (5 * 60 * 1000)
 
 /* A remembered credential, compact: its keyed digest rather than its bytes,
  * and the user's fields packed. A user whose texts do not fit is not
  * remembered (checked in full each time). */
 struct authcache_entry {
 	uint64_t owner;    /* ctx->serial; 0: empty */
-	uint64_t gen;      /* the store's write generation when it was filled */
+	uint64_t stamp;    /* the store's credential stamp read before the fill's lookup */
 	int64_t loaded_ms; /* monotonic */
 	int64_t exp;       /* the credential's expiry, unix seconds */
 	int64_t password_changed_at, created_at, updated_at;
-	unsigned char digest[PC_SHA256_LEN]; /* SHA-256(seed, kind, length, credential) */
+	unsigned char digest[PC_SHA256_LEN]; /* SHA-256(key, kind, length, credential) */
+	uint32_t bucket;   /* the user's stamp bucket (store_cred_bucket) */
 	uint8_t flags;     /* AUTHCACHE_F_* */
 	uint8_t n_email, n_username, n_full_name, n_roles;
 	char text[AUTHCACHE_TEXT];
@@ -78,7 +95,6 @@ struct authcache {
 
 static pthread_once_t authcache_once = PTHREAD_ONCE_INIT;
 static struct authcache *authcache_all; /* set once, by authcache_init */
-static uint64_t authcache_seed[2];
 static unsigned char authcache_key_bytes[32]; /* the digest's key */
 
 static void authcache_init(void)
@@ -86,8 +102,7 @@ static void authcache_init(void)
 	struct authcache *c;
 	size_t i;
 
-	if (crypto_random(authcache_seed, sizeof(authcache_seed)) != PC_OK ||
-	    crypto_random(authcache_key_bytes, sizeof(authcache_key_bytes)) != PC_OK)
+	if (crypto_random(authcache_key_bytes, sizeof(authcache_key_bytes)) != PC_OK)
 		return;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -118,27 +133,6 @@ static int64_t authcache_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The set of a credential: its length and its last 16 bytes (a JWT's
- * signature, a session token's random tail: what tells two credentials
- * apart), mixed with the process's random seed, so that nobody outside can
- * aim at a slot. The whole credential is compared on a hit. */
-static size_t authcache_slot(uintptr_t kind, const char *cred, size_t len)
-{
-	uint64_t a = 0, b = 0, h;
-	size_t n = len < 16 ? len : 16;
-	char tail[16] = { 0 };
-
-	memcpy(tail, cred + len - n, n);
-	memcpy(&a, tail, 8);
-	memcpy(&b, tail + 8, 8);
-	h = (a ^ authcache_seed[0]) * 0x9e3779b97f4a7c15ull;
-	h ^= (b ^ authcache_seed[1] ^ ((uint64_t)len << 8) ^ (uint64_t)kind) * 0xff51afd7ed558ccdull;
-	h ^= h >> 29;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 32;
-	return (size_t)(h & (AUTHCACHE_SETS - 1));
-}
-
 /* What an entry keeps of a credential: SHA-256 over the process's random key,
  * the kind, the length and the bytes. Equal digests mean equal credentials
  * (finding two that collide is finding a SHA-256 collision). */
@@ -159,6 +153,34 @@ static void authcache_digest(uintptr_t kind, const char *cred, size_t len,
 	memcpy(buf + o, cred, len);
 	crypto_sha256(buf, o + len, out);
 	crypto_wipe(buf, o + len);
+}
+
+/* The two sets a credential may live in: two independent pieces of its
+ * keyed digest (so the process's random key chooses them), never equal. */
+static void authcache_sets(const unsigned char d[PC_SHA256_LEN], size_t *a, size_t *b)
+{
+	uint64_t x, y;
+
+	memcpy(&x, d, sizeof(x));
+	memcpy(&y, d + sizeof(x), sizeof(y));
+	*a = (size_t)(x & (AUTHCACHE_SETS - 1));
+	*b = (size_t)(y & (AUTHCACHE_SETS - 1));
+	if (*b == *a)
+		*b ^= 1;
+}
+
+/* How long an entry may live over this store. */
+static int64_t authcache_ttl_ms(struct pc_ctx *ctx)
+{
+	return store_cred_exact(ctx->store) ? AUTHCACHE_CAP_MS : ctx->cfg.auth_cache_ms;
+}
+
+/* Whether e still answers for its credential at now (its digest aside). */
+static bool authcache_live(struct pc_ctx *ctx, const struct authcache_entry *e, int64_t now,
+			   int64_t now_ms, int64_t ttl_ms)
+{
+	return e->owner == ctx->serial && store_cred_fresh(ctx->store, e->stamp, e->bucket) &&
+	       now < e->exp && now_ms - e->loaded_ms < ttl_ms;
 }
 
 /* u's fields into e; false when its texts do not fit (e untouched). */
@@ -226,86 +248,166 @@ uint64_t authcache_stamp(struct pc_ctx *ctx)
 
 	if (ctx->cfg.auth_cache_ms <= 0 || !store_generation(ctx->store, &gen))
 		return 0;
-	return gen;
+	return store_cred_stamp(ctx->store); /* from 1: never 0 */
 }
 
 bool authcache_get(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t len,
 		   int64_t now, struct pc_user *out)
 {
 	unsigned char d[PC_SHA256_LEN];
-	struct authcache_entry *set, *e;
+	struct authcache_entry *e;
 	struct authcache *c;
+	int64_t ttl_ms, now_ms;
 	uint64_t gen;
-	size_t w;
-
-	bool hit = false;
-	size_t i;
+	size_t set[2], k, w;
+	bool hit = false, found = false;
 
 	if (ctx->cfg.auth_cache_ms <= 0 || len == 0 || len > PC_AUTHCACHE_CRED_MAX)
 		return false;
 	c = authcache_table();
 	if (c == NULL)
 		return false;
-	i = authcache_slot(kind, cred, len);
-	set = c->slot[i];
+	/* other processes' writes: counted within auth_cache_ms */
+	store_cred_poll(ctx->store, ctx->cfg.auth_cache_ms / 2);
+	if (!store_generation_use(ctx->store, &gen))
+		return false;
+	ttl_ms = authcache_ttl_ms(ctx);
+	now_ms = authcache_mono_ms();
 	authcache_digest(kind, cred, len, d);
-	pthread_mutex_lock(&c->lock[i & (AUTHCACHE_LOCKS - 1)]);
-	for (w = 0; w < AUTHCACHE_WAYS; w++) {
-		e = &set[w];
-		if (e->owner != ctx->serial)
-			continue;
-		if (!crypto_ct_equal_words(e->digest, d, sizeof(d)))
-			continue;
-		if (!store_generation_use(ctx->store, &gen) || gen != e->gen || now >= e->exp ||
-		    authcache_mono_ms() - e->loaded_ms >= ctx->cfg.auth_cache_ms)
+	authcache_sets(d, &set[0], &set[1]);
+	for (k = 0; k < 2 && !found; k++) {
+		pthread_mutex_lock(&c->lock[set[k] & (AUTHCACHE_LOCKS - 1)]);
+		for (w = 0; w < AUTHCACHE_WAYS; w++) {
+			e = &c->slot[set[k]][w];
+			if (e->owner != ctx->serial)
+				continue;
+			if (!crypto_ct_equal_words(e->digest, d, sizeof(d)))
+				continue;
+			found = true;
+			if (!authcache_live(ctx, e, now, now_ms, ttl_ms))
+				break;
+			authcache_unpack(e, out);
+			hit = true;
 			break;
-		authcache_unpack(e, out);
-		hit = true;
-		break;
+		}
+		pthread_mutex_unlock(&c->lock[set[k] & (AUTHCACHE_LOCKS - 1)]);
 	}
-	pthread_mutex_unlock(&c->lock[i & (AUTHCACHE_LOCKS - 1)]);
 	return hit;
+}
+
+/* Moves the live entry e of set at to a dead way of its other set, when
+ * that has one and its lock can be had at once (sets a and b are locked
+ * already): true when e is free now. One step of cuckoo hashing, so that a
+ * fill finding both of its sets full rarely has to evict. */
+static bool authcache_move_away(struct pc_ctx *ctx, struct authcache *c,
+				struct authcache_entry *e, size_t at, size_t a, size_t b,
+				int64_t now, int64_t now_ms, int64_t ttl_ms)
+{
+	size_t x, y, other, lk, w;
+	bool held, moved = false;
+
+	authcache_sets(e->digest, &x, &y);
+	other = x == at ? y : x;
+	lk = other & (AUTHCACHE_LOCKS - 1);
+	held = lk == (a & (AUTHCACHE_LOCKS - 1)) || lk == (b & (AUTHCACHE_LOCKS - 1));
+	if (!held && pthread_mutex_trylock(&c->lock[lk]) != 0)
+		return false;
+	for (w = 0; w < AUTHCACHE_WAYS && !moved; w++)
+		if (!authcache_live(ctx, &c->slot[other][w], now, now_ms, ttl_ms)) {
+			c->slot[other][w] = *e;
+			e->owner = 0;
+			moved = true;
+		}
+	if (!held)
+		pthread_mutex_unlock(&c->lock[lk]);
+	return moved;
+}
+
+/* Where a fill of digest d goes among the ways of sets a and b (both
+ * locked): the credential's own entry, else a dead way (empty, another
+ * context's, voided or expired) of the set with more of them, else a way
+ * whose entry could move to its other set, else the oldest of the four. */
+static struct authcache_entry *authcache_place(struct pc_ctx *ctx, struct authcache *c,
+					       const unsigned char d[PC_SHA256_LEN], size_t a,
+					       size_t b, int64_t now, int64_t now_ms)
+{
+	struct authcache_entry *ways[2 * AUTHCACHE_WAYS], *dead[2] = { NULL, NULL }, *old;
+	int64_t ttl_ms = authcache_ttl_ms(ctx);
+	size_t ndead[2] = { 0, 0 }, w;
+
+	for (w = 0; w < AUTHCACHE_WAYS; w++) {
+		ways[w] = &c->slot[a][w];
+		ways[AUTHCACHE_WAYS + w] = &c->slot[b][w];
+	}
+	for (w = 0; w < 2 * AUTHCACHE_WAYS; w++)
+		if (ways[w]->owner == ctx->serial &&
+		    memcmp(ways[w]->digest, d, PC_SHA256_LEN) == 0)
+			return ways[w];
+	for (w = 0; w < 2 * AUTHCACHE_WAYS; w++)
+		if (!authcache_live(ctx, ways[w], now, now_ms, ttl_ms)) {
+			ndead[w / AUTHCACHE_WAYS]++;
+			if (dead[w / AUTHCACHE_WAYS] == NULL)
+				dead[w / AUTHCACHE_WAYS] = ways[w];
+		}
+	if (ndead[0] > 0 || ndead[1] > 0)
+		return ndead[0] >= ndead[1] ? dead[0] : dead[1];
+	for (w = 0; w < 2 * AUTHCACHE_WAYS; w++)
+		if (authcache_move_away(ctx, c, ways[w], w < AUTHCACHE_WAYS ? a : b, a, b, now,
+					now_ms, ttl_ms))
+			return ways[w];
+	old = ways[0];
+	for (w = 1; w < 2 * AUTHCACHE_WAYS; w++)
+		if (ways[w]->loaded_ms < old->loaded_ms)
+			old = ways[w];
+	return old;
 }
 
 void authcache_put(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t len,
 		   int64_t exp, uint64_t stamp, const struct pc_user *u)
 {
 	unsigned char d[PC_SHA256_LEN];
-	struct authcache_entry *set, *e;
+	struct authcache_entry *e;
 	struct authcache *c;
-	size_t w;
-
-	size_t i;
+	size_t set[2], lk[2], bucket;
+	int64_t now_ms;
 
 	if (stamp == 0 || len == 0 || len > PC_AUTHCACHE_CRED_MAX)
 		return;
 	c = authcache_table();
 	if (c == NULL)
 		return;
-	i = authcache_slot(kind, cred, len);
-	set = c->slot[i];
+	bucket = store_cred_bucket(u->id, strnlen(u->id, sizeof(u->id)));
+	if (!store_cred_fresh(ctx->store, stamp, bucket))
+		return; /* the user was written since the stamp: what was read may be old */
 	authcache_digest(kind, cred, len, d);
-	pthread_mutex_lock(&c->lock[i & (AUTHCACHE_LOCKS - 1)]);
-	/* the credential's own entry, else an empty one, else the older */
-	e = NULL;
-	for (w = 0; w < AUTHCACHE_WAYS && e == NULL; w++)
-		if (set[w].owner == ctx->serial && memcmp(set[w].digest, d, sizeof(d)) == 0)
-			e = &set[w];
-	for (w = 0; w < AUTHCACHE_WAYS && e == NULL; w++)
-		if (set[w].owner != ctx->serial)
-			e = &set[w];
-	if (e == NULL)
-		e = set[0].loaded_ms <= set[1].loaded_ms ? &set[0] : &set[1];
+	authcache_sets(d, &set[0], &set[1]);
+	/* both sets' locks, in order (one when they share it) */
+	lk[0] = set[0] & (AUTHCACHE_LOCKS - 1);
+	lk[1] = set[1] & (AUTHCACHE_LOCKS - 1);
+	if (lk[1] < lk[0]) {
+		size_t t = lk[0];
+
+		lk[0] = lk[1];
+		lk[1] = t;
+	}
+	pthread_mutex_lock(&c->lock[lk[0]]);
+	if (lk[1] != lk[0])
+		pthread_mutex_lock(&c->lock[lk[1]]);
+	now_ms = authcache_mono_ms();
+	e = authcache_place(ctx, c, d, set[0], set[1], time_now(), now_ms);
 	if (authcache_pack(e, u)) {
 		e->owner = ctx->serial;
-		e->gen = stamp;
-		e->loaded_ms = authcache_mono_ms();
+		e->stamp = stamp;
+		e->bucket = (uint32_t)bucket;
+		e->loaded_ms = now_ms;
 		e->exp = exp;
 		memcpy(e->digest, d, sizeof(d));
 	} else {
 		e->owner = 0; /* a stale entry of the same credential must not stay */
 	}
-	pthread_mutex_unlock(&c->lock[i & (AUTHCACHE_LOCKS - 1)]);
+	if (lk[1] != lk[0])
+		pthread_mutex_unlock(&c->lock[lk[1]]);
+	pthread_mutex_unlock(&c->lock[lk[0]]);
 }
 
 enum pc_err authcache_through(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t len,

@@ -330,7 +330,7 @@ static const struct config_row settings[] = {
 	      "niceness of hash worker threads, so token checks preempt hashing"),
 	S_INT(threads, "0", 0, 256, "HTTP threads; 0: one per CPU"),
 	S_INT(auth_cache_ms, "1000", 0, 60000,
-	      "how long a thread reuses a verified token or cookie unless the store changes; 0: off"),
+	      "credential cache: longest a write by another process (CLI, hand edit) goes unseen; 0: off"),
 	S_INT(max_body_bytes, "65536", 1024, 16777216, "largest request body accepted (413 beyond)"),
 	S_INT(max_connections, "4096", 16, 1000000, "simultaneous connections"),
 	S_INT(max_connections_per_ip, "64", 0, 1000000,

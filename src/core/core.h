@@ -150,14 +150,18 @@ const char *config_check_cookie_name(const char *v);/* a non-empty cookie token 
  * one face's table is not remembered as good for another's). */
 enum { PC_AUTHCACHE_SESSION = 2 }; /* never an address */
 
-/* The store's write generation to pass to authcache_put: read it before
- * the store lookup whose answer will be remembered. 0: do not remember
- * (cache off, or a store that cannot report its writes). */
+/* The store's credential stamp to pass to authcache_put (store.h,
+ * store_cred_stamp): read it before the store lookup whose answer will be
+ * remembered. 0: do not remember (cache off, or a store that cannot report
+ * its writes). */
 uint64_t authcache_stamp(struct pc_ctx *ctx);
-/* The user behind a credential verified moments ago on this thread, if the
+/* The user behind a credential verified moments ago (by any thread), if the
  * same bytes of the same kind were remembered, have not expired (now < exp),
- * the store has not been written since and the entry is younger than
- * cfg.auth_cache_ms. out gets no password hash. */
+ * nothing a check of its user reads was written since (the user's stamp
+ * bucket) and the entry is younger than its time to live (cfg.auth_cache_ms,
+ * or a 5-minute cap where the store's stamps follow every writer). Reads the
+ * store's change log first when auth_cache_ms / 2 passed since it was last
+ * read. out gets no password hash. */
 bool authcache_get(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t len,
 		   int64_t now, struct pc_user *out);
 /* Remembers a credential that has just passed the full check, valid until

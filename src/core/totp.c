@@ -782,7 +782,7 @@ enum pc_err totp_login(struct pc_ctx *ctx, const char *token, const char *claim,
 		goto out_wipe;
 	}
 	if (err == PC_OK)
-		err = STORE_CALL(ctx->store, jti_revoke, c.jti, c.exp); /* the token is spent */
+		err = STORE_CALL(ctx->store, jti_revoke, c.jti, c.sub, c.exp); /* the token is spent */
 	if (err == PC_OK) {
 		(void)pc_audit(ctx, "login.success", u.id, "{\"second_factor\":\"done\"}");
 		*out = u;

@@ -148,6 +148,9 @@ enum store_stmt {
 	STMT_AUDIT_LIST,      /* rows with id > :after, oldest first, at most :limit */
 	STMT_AUDIT_LIST_USER, /* the same, of :user_id only */
 	STMT_AUDIT_PURGE,     /* rows at before :before */
+	STMT_CRED_CHANGES,    /* 015, SQLite: the log's top seq (top 1), then its rows after
+	                       * :last (top 0), at most :limit, in seq order */
+	STMT_PURGE_CRED_CHANGES, /* 015: log rows at before :before (PostgreSQL: none) */
 	STMT__MAX
 };
 
@@ -406,6 +409,12 @@ struct store_driver {
 	enum pc_err (*begin)(struct pc_store *s);
 	enum pc_err (*commit)(struct pc_store *s);
 	enum pc_err (*rollback)(struct pc_store *s);
+
+	/* Optional (NULL: none): reads the log of credential-relevant writes,
+	 * other processes' included, on this thread's connection and bumps the
+	 * users it names (store.h, store_cred_*); on any doubt (an error, a gap,
+	 * too many rows) bumps all. store_cred_poll calls it. */
+	void (*cred_sync)(struct pc_store *s);
 };
 
 extern const struct store_driver store_sqlite_driver; /* sqlite.c */

@@ -53,6 +53,8 @@ static const char *const signin_cols[] = {
 	"id", "kind", "created_at", "last_seen_at", "expires_at", "ip", "user_agent",
 };
 
+static const char *const cred_change_cols[] = { "seq", "user_id", "top" };
+
 #define COLS(a) { .names = (a), .n = (int)(sizeof(a) / sizeof((a)[0])) }
 
 /* Statements absent here return no rows. */
@@ -91,6 +93,7 @@ const struct store_cols store_stmt_cols[STMT__MAX] = {
 	[STMT_SK_LIST] = COLS(signing_key_cols),
 	[STMT_AUDIT_LIST] = COLS(audit_cols),
 	[STMT_AUDIT_LIST_USER] = COLS(audit_cols),
+	[STMT_CRED_CHANGES] = COLS(cred_change_cols),
 };
 
 /* ---- one use of a statement ---------------------------------------------------------------- */
@@ -1097,9 +1100,12 @@ enum pc_err store_signins_end_all(struct pc_store *s, const char *user_id, int64
 
 /* ---- JWT denylist ------------------------------------------------------------------------- */
 
-enum pc_err store_jti_revoke(struct pc_store *s, const char *jti, int64_t exp)
+enum pc_err store_jti_revoke(struct pc_store *s, const char *jti, const char *user_id,
+			     int64_t exp)
 {
-	const struct store_arg args[] = { A_TEXT(":jti", jti), A_INT(":expires_at", exp) };
+	const struct store_arg args[] = {
+		A_TEXT(":jti", jti), A_TEXT(":user_id", user_id), A_INT(":expires_at", exp),
+	};
 
 	if (jti == NULL)
 		return PC_EINVAL;
@@ -1153,7 +1159,24 @@ static enum pc_err purge_two(struct pc_store *s, enum store_stmt a, int64_t a_be
 
 enum pc_err store_purge_expired(struct pc_store *s, int64_t now, int64_t *removed)
 {
-	return purge_two(s, STMT_PURGE_SESSIONS, now, STMT_PURGE_JTI, now, removed);
+	enum pc_err err;
+	int64_t n = 0, log_rows = 0;
+
+	*removed = 0;
+	err = tx_begin(s);
+	if (err != PC_OK)
+		return err;
+	err = purge_one(s, STMT_PURGE_SESSIONS, now, &n);
+	if (err == PC_OK)
+		err = purge_one(s, STMT_PURGE_JTI, now, &n);
+	/* the change log (015) by the wall clock its triggers write */
+	if (err == PC_OK)
+		err = purge_one(s, STMT_PURGE_CRED_CHANGES, time_now() - STORE_CRED_LOG_KEEP_S,
+				&log_rows);
+	err = tx_end(s, err);
+	if (err == PC_OK)
+		*removed = n;
+	return err;
 }
 
 enum pc_err store_mail_purge(struct pc_store *s, int64_t now, int64_t done_before,

@@ -684,10 +684,12 @@ static enum pc_err pg_bind(struct store_ps *p, const struct store_arg *args, siz
 	return PC_OK;
 }
 
-/* Moves the write generation: a write was committed. */
+/* Moves the write generation: a write was committed. Every remembered
+ * credential is voided with it (no per-user stamps here: store.h). */
 static void gen_move(struct pg_store *st)
 {
 	atomic_fetch_add(&st->base.gen, 1);
+	store_cred_bump_all(&st->base);
 }
 
 /* Runs the statement (on the first step) and hands out its rows. */
@@ -928,7 +930,7 @@ static void *listener_main(void *arg)
 			log_info("postgres", "listening on %s again", PG_CHANNEL);
 		}
 		struct pollfd p[2] = {
-			{ .fd = PQsocket(db), .events = POLLIN, .revents = 0 },
+			{ .fd = PQsocket(db), .events = POLLIN | POLLRDHUP, .revents = 0 },
 			{ .fd = st->wake[0], .events = POLLIN, .revents = 0 },
 		};
 
@@ -936,6 +938,13 @@ static void *listener_main(void *arg)
 			continue;
 		if (p[1].revents != 0)
 			break;
+		/* Moved before the socket is read, not only for each notification
+		 * read: a reader that finds the socket empty (store_generation_sync)
+		 * must find the move made, also while this thread is between the
+		 * read and the notifications it holds. */
+		if ((p[0].revents & POLLIN) != 0 &&
+		    (p[0].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0)
+			gen_move(st); /* a closing socket is no announcement (gen_grace) */
 		if ((p[0].revents != 0 && PQconsumeInput(db) == 0) ||
 		    PQstatus(db) != CONNECTION_OK) {
 			/* what is cached stays good for the rest of its time to

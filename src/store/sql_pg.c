@@ -116,7 +116,7 @@ const char *const store_sql_postgres[STMT__MAX] = {
 	[STMT_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = :key",
 	[STMT_SESSION_DELETE_USER] = "DELETE FROM sessions WHERE user_id = :key",
 	[STMT_JTI_REVOKE] =
-		"INSERT INTO revoked_jti (jti, expires_at) VALUES (:jti, :expires_at) "
+		"INSERT INTO revoked_jti (jti, user_id, expires_at) VALUES (:jti, :user_id, :expires_at) "
 		"ON CONFLICT (jti) DO NOTHING",
 	[STMT_JTI_IS_REVOKED] = "SELECT 1 AS one FROM revoked_jti WHERE jti = :jti",
 	[STMT_PURGE_SESSIONS] = "DELETE FROM sessions WHERE expires_at <= :before",
@@ -379,4 +379,12 @@ const char *const store_sql_postgres[STMT__MAX] = {
 	[STMT_MAIL_DECOY] =
 		"INSERT INTO mail_decoys (slot, payload, written_at) VALUES (:slot, :payload, :now) "
 		"ON CONFLICT (slot) DO UPDATE SET payload = :payload, written_at = :now",
+	/* 015: PostgreSQL keeps no change log (its triggers NOTIFY instead):
+	 * the read answers nothing and is never run (no cred_sync), the purge
+	 * deletes nothing. */
+	[STMT_CRED_CHANGES] =
+		"SELECT CAST(0 AS BIGINT) AS seq, CAST(NULL AS TEXT) AS user_id, 1 AS top "
+		"WHERE CAST(:last AS BIGINT) < 0 AND CAST(:limit AS BIGINT) < 0",
+	[STMT_PURGE_CRED_CHANGES] =
+		"DELETE FROM revoked_jti WHERE false AND expires_at <= :before",
 };

@@ -108,7 +108,7 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 	[STMT_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = :key",
 	[STMT_SESSION_DELETE_USER] = "DELETE FROM sessions WHERE user_id = :key",
 	[STMT_JTI_REVOKE] =
-		"INSERT INTO revoked_jti (jti, expires_at) VALUES (:jti, :expires_at) "
+		"INSERT INTO revoked_jti (jti, user_id, expires_at) VALUES (:jti, :user_id, :expires_at) "
 		"ON CONFLICT (jti) DO NOTHING",
 	[STMT_JTI_IS_REVOKED] = "SELECT 1 AS one FROM revoked_jti WHERE jti = :jti",
 	[STMT_PURGE_SESSIONS] = "DELETE FROM sessions WHERE expires_at <= :before",
@@ -358,4 +358,14 @@ const char *const store_sql_sqlite[STMT__MAX] = {
 		"coalesce(actor_id, '') AS actor_id, coalesce(ip, '') AS ip, detail "
 		"FROM audit_log WHERE user_id = :user_id AND id > :after ORDER BY id LIMIT :limit",
 	[STMT_AUDIT_PURGE] = "DELETE FROM audit_log WHERE at < :before",
+	/* 015: the change log of credential-relevant writes, read after this
+	 * process's own commits and now and then for other processes' (sqlite.c,
+	 * cred_sync). One statement: one snapshot, so the top seq and the rows
+	 * agree. */
+	[STMT_CRED_CHANGES] =
+		"SELECT coalesce((SELECT seq FROM sqlite_sequence "
+		"WHERE name = 'credential_changes'), 0) AS seq, NULL AS user_id, 1 AS top "
+		"UNION ALL SELECT * FROM (SELECT seq, user_id, 0 AS top FROM credential_changes "
+		"WHERE seq > :last ORDER BY seq LIMIT :limit)",
+	[STMT_PURGE_CRED_CHANGES] = "DELETE FROM credential_changes WHERE at <= :before",
 };

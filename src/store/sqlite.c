@@ -35,6 +35,15 @@
  *
  * The write generation: the WAL hook moves it after each commit that wrote.
  *
+ * Per-user credential stamps (store.h, store_cred_*). The triggers of
+ * migration 015 log every change of a row a credential check reads in
+ * credential_changes. The update hook notes that a statement of this
+ * connection logged one; after the commit (the WAL hook marks it due, and the
+ * driver's done, back in autocommit, reads it: on the committing thread,
+ * before the operation returns) the connection reads the log's new rows and
+ * bumps their users (cred_sync). Other processes' rows are read the same way
+ * when the credential cache asks (store_cred_poll).
+ *
  * The database file and its -wal and -shm files hold password hashes and
  * secrets: a new one is made 0600, and an existing one that its group or
  * others may read or write is refused at open (with the chmod that fixes
@@ -85,7 +94,13 @@ struct sqlite_conn {
 	/* a statement that may change what a credential check reads was
 	 * prepared since the last commit that wrote (conn_on_commit) */
 	bool gen_write;
+	/* the open transaction logged rows in credential_changes (conn_on_change) */
+	bool cred_logged;
 };
+
+/* Rows of credential_changes read at most at once; past it every user is
+ * bumped instead. */
+#define SQLITE_CRED_BATCH 1000
 
 struct sqlite_store {
 	struct pc_store base; /* first: a struct pc_store * is a struct sqlite_store * */
@@ -101,6 +116,10 @@ struct sqlite_store {
  * is (a connection is used only by the thread that opened it, and a step
  * follows its prepare on that thread). */
 static _Thread_local struct sqlite_store *sqlite_current;
+
+/* This thread's connection whose commit logged credential changes not yet
+ * read (conn_on_commit); read in sqlite_done once out of the transaction. */
+static _Thread_local struct sqlite_conn *sqlite_cred_due;
 
 static struct sqlite_store *sqlite_store_of(struct pc_store *s)
 {
@@ -120,6 +139,8 @@ static void conn_free(struct sqlite_conn *c)
 {
 	size_t i;
 
+	if (sqlite_cred_due == c)
+		sqlite_cred_due = NULL;
 	for (i = 0; i < STMT__MAX; i++)
 		sqlite3_finalize(c->stmt[i]);
 	sqlite3_close_v2(c->db);
@@ -178,9 +199,34 @@ static int conn_on_commit(void *arg, sqlite3 *db, const char *name, int frames)
 		c->gen_write = false;
 		atomic_fetch_add(&st->base.gen, 1);
 	}
+	if (c->cred_logged) {
+		c->cred_logged = false;
+		sqlite_cred_due = c; /* read by sqlite_done: no statement inside this hook */
+	}
 	if (frames >= SQLITE_WAL_CHECKPOINT_FRAMES)
 		(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	return SQLITE_OK;
+}
+
+/* The update hook: a row of credential_changes was inserted (by a trigger of
+ * 015) in this connection's transaction. */
+static void conn_on_change(void *arg, int op, const char *db, const char *table,
+			   sqlite3_int64 rowid)
+{
+	struct sqlite_conn *c = arg;
+
+	(void)db;
+	(void)rowid;
+	if (op == SQLITE_INSERT && strcmp(table, "credential_changes") == 0)
+		c->cred_logged = true;
+}
+
+/* The rollback hook: what the transaction logged is gone with it. */
+static void conn_on_rollback(void *arg)
+{
+	struct sqlite_conn *c = arg;
+
+	c->cred_logged = false;
 }
 
 /*
@@ -253,6 +299,8 @@ static enum pc_err conn_open(struct sqlite_store *st, struct sqlite_conn **out,
 		atomic_store(&st->base.gen_tracked, false);
 	} else {
 		sqlite3_wal_hook(c->db, conn_on_commit, c);
+		sqlite3_update_hook(c->db, conn_on_change, c);
+		sqlite3_rollback_hook(c->db, conn_on_rollback, c);
 	}
 	if (pthread_setspecific(st->key, c) != 0) {
 		snprintf(msg, sizeof(msg), "cannot keep a connection for this thread");
@@ -340,11 +388,27 @@ static enum pc_err sqlite_prepare(struct pc_store *s, enum store_stmt id, struct
 	return PC_OK;
 }
 
+static void sqlite_cred_sync(struct pc_store *s);
+
+/* Reads the credential changes this thread's last commit logged, once no
+ * transaction is open any more: after the commit, before the operation
+ * returns (store.h: a bump precedes the writer's answer). */
+static void cred_due_sync(void)
+{
+	struct sqlite_conn *c = sqlite_cred_due;
+
+	if (c == NULL || !sqlite3_get_autocommit(c->db))
+		return;
+	sqlite_cred_due = NULL;
+	sqlite_cred_sync(&c->store->base);
+}
+
 /* Ends a use: no snapshot held, no pointer to the caller's strings kept. */
 static void sqlite_done(struct store_ps *ps)
 {
 	sqlite3_reset(ps_stmt(ps));
 	sqlite3_clear_bindings(ps_stmt(ps));
+	cred_due_sync();
 }
 
 /* Whether a failed write's code says the storage refuses writes, rather
@@ -534,17 +598,88 @@ static enum pc_err sqlite_exec(struct pc_store *s, const char *sql)
 	struct sqlite_conn *c;
 	char *errmsg = NULL;
 	enum pc_err err;
+	int rc;
 
 	err = conn_get(sqlite_store_of(s), &c);
 	if (err != PC_OK)
 		return err;
 	c->gen_write = true; /* a migration may change anything */
-	if (sqlite3_exec(c->db, sql, NULL, NULL, &errmsg) == SQLITE_OK)
+	store_cred_bump_all(s); /* ... before and after it */
+	rc = sqlite3_exec(c->db, sql, NULL, NULL, &errmsg);
+	store_cred_bump_all(s);
+	cred_due_sync();
+	if (rc == SQLITE_OK)
 		return PC_OK;
 	log_error("sqlite", "%s in: %.80s", errmsg != NULL ? errmsg : "failed",
 		sql);
 	sqlite3_free(errmsg);
 	return PC_ESTORE;
+}
+
+/* ---- the change log of credentials (015) --------------------------------------------- */
+
+/*
+ * Reads the rows of credential_changes after the last one applied and bumps
+ * their users (store.h); then the last one applied moves to the log's top.
+ * Every user is bumped instead on any doubt: the first read (nothing known
+ * of what came before), more than SQLITE_CRED_BATCH rows waiting, a gap (rows
+ * purged before they were read), a NULL user, an error (then the stamps are
+ * no longer exact: a remembered answer lives auth_cache_ms at most, until a
+ * read succeeds again). The bumps are made before the last seq moves, so a
+ * thread that sees it moved finds them made. Any thread, its own connection.
+ */
+static void sqlite_cred_sync(struct pc_store *s)
+{
+	int64_t last = atomic_load(&s->cred_last), top = -1, next, seq, was;
+	struct store_arg args[] = {
+		A_INT(":last", last < 0 ? INT64_MAX : last), A_INT(":limit", SQLITE_CRED_BATCH + 1),
+	};
+	struct store_ps *ps;
+	const char *id;
+	size_t len, n = 0;
+	bool row = false, all = last < 0, ok;
+	enum pc_err err;
+
+	next = last + 1;
+	err = sqlite_prepare(s, STMT_CRED_CHANGES, &ps);
+	if (err != PC_OK) {
+		atomic_store(&s->cred_exact, false);
+		store_cred_bump_all(s);
+		return;
+	}
+	err = sqlite_bind(ps, args, NARGS(args));
+	while (err == PC_OK && (err = sqlite_step(ps, NULL, &row)) == PC_OK && row) {
+		seq = sqlite_column_int(ps, 0);
+		if (sqlite_column_int(ps, 2) == 1) {
+			top = seq;
+			continue;
+		}
+		if (all)
+			continue;
+		if (seq != next || ++n > SQLITE_CRED_BATCH) {
+			all = true; /* a gap, or too many */
+			continue;
+		}
+		next = seq + 1;
+		if (sqlite_column_text(ps, 1, &id, &len) != PC_OK || id == NULL)
+			all = true; /* a user not known */
+		else
+			store_cred_bump_user(s, id, len);
+	}
+	sqlite_done(ps);
+	ok = err == PC_OK && top >= 0;
+	if (!ok || all || top != next - 1)
+		store_cred_bump_all(s); /* an error, a doubt, rows purged unread, a new log */
+	atomic_store(&s->cred_exact, ok);
+	if (!ok)
+		return;
+	if (last >= 0 && top < last) { /* the log started again (another file there) */
+		atomic_store(&s->cred_last, top);
+		return;
+	}
+	was = atomic_load(&s->cred_last);
+	while (was < top && !atomic_compare_exchange_weak(&s->cred_last, &was, top))
+		;
 }
 
 /* ---- open, close ---------------------------------------------------------- */
@@ -784,4 +919,5 @@ const struct store_driver store_sqlite_driver = {
 	.begin = sqlite_begin,
 	.commit = sqlite_commit,
 	.rollback = sqlite_rollback,
+	.cred_sync = sqlite_cred_sync,
 };

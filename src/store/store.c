@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/driver.h"
 
@@ -56,6 +57,7 @@ enum pc_err store_open(const char *url, struct pc_store **out, struct pc_errinfo
 enum pc_err store_open_conf(const char *url, const struct store_conf *conf, struct pc_store **out,
 			    struct pc_errinfo *ei)
 {
+	enum pc_err err;
 	size_t i;
 
 	*out = NULL;
@@ -72,7 +74,12 @@ enum pc_err store_open_conf(const char *url, const struct store_conf *conf, stru
 			log_error("store", "the %s driver leaves a slot empty", d->name);
 			return PC_EINTERNAL;
 		}
-		return d->open(url, conf, out, ei);
+		err = d->open(url, conf, out, ei);
+		if (err == PC_OK) {
+			atomic_store(&(*out)->cred_seq, 1);
+			atomic_store(&(*out)->cred_last, -1);
+		}
+		return err;
 	}
 	pc_errinfo_setf(ei, NULL, "database_url", PC_V_CHOICE, "unsupported database URL scheme");
 	return PC_EINVAL;
@@ -87,4 +94,27 @@ void store_close(struct pc_store *s)
 	free(s->pages_memo);
 	s->pages_memo = NULL;
 	s->drv->close(s);
+}
+
+static int64_t store_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void store_cred_poll(struct pc_store *s, int64_t every_ms)
+{
+	int64_t now;
+
+	if (s->drv->cred_sync == NULL)
+		return;
+	now = store_mono_ms();
+	if (now - atomic_load_explicit(&s->cred_read_ms, memory_order_relaxed) <= every_ms ||
+	    atomic_exchange(&s->cred_reading, true))
+		return; /* read a moment ago, or being read by another thread */
+	s->drv->cred_sync(s);
+	atomic_store(&s->cred_read_ms, now);
+	atomic_store(&s->cred_reading, false);
 }

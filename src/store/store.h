@@ -170,6 +170,11 @@ static inline int64_t store_password_changed_at(int64_t was, int64_t now)
 /* ---- the store ------------------------------------------------------------------------- */
 
 struct store_driver; /* driver.h: the back end's method table */
+
+/* The buckets of the per-user credential stamps: users whose ids hash to
+ * the same bucket share one (a bump of either voids the other's entries:
+ * a miss, never a stale hit). A power of two; 128 KiB, touched as used. */
+#define STORE_CRED_BUCKETS 16384
 struct store_pages_memo; /* ops.c */
 
 /*
@@ -197,6 +202,15 @@ struct pc_store {
 	_Atomic int gen_fd;
 	_Atomic int64_t write_refused_ms; /* when storage last refused a write (unix ms); 0: never */
 	struct store_pages_memo *pages_memo; /* ops.c: the user list's buckets, remembered */
+	/* Per-user credential stamps (below: store_cred_*). */
+	_Atomic uint64_t cred_seq;  /* the last stamp handed out; starts at 1 */
+	_Atomic uint64_t cred_all;  /* a bump of every user: no entry stamped before it counts */
+	_Atomic bool cred_exact;    /* the stamps follow every write, also other processes'
+	                             * (SQLite's change log, migration 015) */
+	_Atomic int64_t cred_read_ms; /* when the change log was last read (monotonic ms) */
+	_Atomic bool cred_reading;  /* a thread is reading it (store_cred_poll) */
+	_Atomic int64_t cred_last;  /* the log's last seq applied; -1: never read */
+	_Atomic uint64_t cred_bucket[STORE_CRED_BUCKETS]; /* by store_cred_bucket(user id) */
 };
 
 /* Moves the generation when an announcement of another process's write is
@@ -204,15 +218,98 @@ struct pc_store {
  * A socket that is closing (the database went down) is no announcement: the
  * listener thread sees it too and puts the store in its grace, where what is
  * cached stays good for the rest of its time to live. */
+static inline void store_cred_bump_all(struct pc_store *s);
+
 static inline void store_generation_sync(struct pc_store *s)
 {
 	struct pollfd p = { .fd = atomic_load_explicit(&s->gen_fd, memory_order_relaxed),
 			    .events = POLLIN | POLLRDHUP, .revents = 0 };
 
 	if (p.fd >= 0 && poll(&p, 1, 0) > 0 &&
-	    (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0)
+	    (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0) {
 		atomic_fetch_add(&s->gen, 1);
+		store_cred_bump_all(s);
+	}
 }
+
+/*
+ * Per-user credential stamps: what lets a remembered credential (authcache.c)
+ * outlive a write of another user.
+ *
+ * A check reads stamp = store_cred_stamp() BEFORE its store read; its answer
+ * counts while store_cred_fresh(stamp, bucket of its user) holds. A bump of
+ * user U (after a committed write that may change what a check of U reads,
+ * before the writer returns) takes v = ++cred_seq and raises U's bucket to
+ * v; a bump of all raises cred_all to v. A stamp read before the bump is
+ * below v, so an answer read before the write stops counting; a stamp read
+ * after it belongs to a read that sees the write.
+ *
+ * Who bumps: SQLite after each commit that logged rows in
+ * credential_changes (its triggers, migration 015): each logged user, or all
+ * for a row of unknown user; other processes' rows when the log is read
+ * (store_cred_poll). Every move of the write generation on PostgreSQL, and a
+ * migration, bump all.
+ */
+static inline size_t store_cred_bucket(const char *user_id, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)user_id[i];
+		h *= 0x100000001b3ull;
+	}
+	h ^= h >> 32;
+	return (size_t)(h & (STORE_CRED_BUCKETS - 1));
+}
+
+static inline void store_cred_raise(_Atomic uint64_t *at, uint64_t v)
+{
+	uint64_t was = atomic_load(at);
+
+	while (was < v && !atomic_compare_exchange_weak(at, &was, v))
+		;
+}
+
+/* The stamp to keep with an answer: read before the store read. */
+static inline uint64_t store_cred_stamp(struct pc_store *s)
+{
+	return atomic_load(&s->cred_seq);
+}
+
+static inline void store_cred_bump_user(struct pc_store *s, const char *user_id, size_t len)
+{
+	uint64_t v = atomic_fetch_add(&s->cred_seq, 1) + 1;
+
+	store_cred_raise(&s->cred_bucket[store_cred_bucket(user_id, len)], v);
+}
+
+static inline void store_cred_bump_all(struct pc_store *s)
+{
+	uint64_t v = atomic_fetch_add(&s->cred_seq, 1) + 1;
+
+	store_cred_raise(&s->cred_all, v);
+}
+
+/* Whether an answer stamped stamp, of a user of bucket, still counts. */
+static inline bool store_cred_fresh(struct pc_store *s, uint64_t stamp, size_t bucket)
+{
+	return atomic_load(&s->cred_all) <= stamp &&
+	       atomic_load(&s->cred_bucket[bucket & (STORE_CRED_BUCKETS - 1)]) <= stamp;
+}
+
+/* Whether the stamps follow other processes' writes too (then a remembered
+ * answer may live long; otherwise at most auth_cache_ms). */
+static inline bool store_cred_exact(struct pc_store *s)
+{
+	return atomic_load_explicit(&s->cred_exact, memory_order_relaxed);
+}
+
+/* Reads the change log of other processes' writes and bumps their users,
+ * when more than every_ms passed since it was last read and no other
+ * thread is reading it (that one's reading will do): store.c. Nothing on a
+ * back end without a log. */
+void store_cred_poll(struct pc_store *s, int64_t every_ms);
 
 
 /* A driver's note that the storage refused a write (disk full, I/O error,
@@ -395,12 +492,17 @@ enum pc_err store_signin_end(struct pc_store *s, const char *user_id, const char
 /* Ends them all: deletes the sessions, revokes the families, in one transaction. */
 enum pc_err store_signins_end_all(struct pc_store *s, const char *user_id, int64_t now);
 
-/* JWT denylist. Revoking a jti twice is PC_OK; the first expiry stays. */
-enum pc_err store_jti_revoke(struct pc_store *s, const char *jti, int64_t exp);
+/* JWT denylist. Revoking a jti twice is PC_OK; the first expiry stays.
+ * user_id: the token's subject (NULL: unknown; then every remembered
+ * credential is voided, not only that user's). */
+enum pc_err store_jti_revoke(struct pc_store *s, const char *jti, const char *user_id,
+			     int64_t exp);
 enum pc_err store_jti_is_revoked(struct pc_store *s, const char *jti, bool *out);
 
-/* Deletes expired sessions and denylist entries, in one transaction;
- * *removed counts rows. */
+/* Deletes expired sessions and denylist entries, and the change log's rows
+ * (015) older than STORE_CRED_LOG_KEEP_S, in one transaction; *removed counts
+ * the sessions and denylist entries. */
+#define STORE_CRED_LOG_KEEP_S 3600
 enum pc_err store_purge_expired(struct pc_store *s, int64_t now, int64_t *removed);
 
 /* Generated secrets of the embedded default. get: PC_ENOTFOUND when absent,

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "store/store.h"
 #include "helpers.h"
 
 static char dir[64];
@@ -77,10 +78,11 @@ static bool jwt_until(const char *t, enum pc_err want, int want_active, int ms)
 	return false;
 }
 
-/* A credential of the same kind and length whose last 16 bytes (what picks
- * its slot, see authcache_slot) are those of the remembered one, but whose
- * payload differs at byte at: the cache holds an entry in exactly that
- * slot, and only the full compare tells the two apart. */
+/* A credential of the same kind and length whose last 16 bytes are those
+ * of the remembered one, but whose payload differs at byte at: only the full
+ * compare tells the two apart (its sets come from the keyed digest of the
+ * whole credential: see also the forged tokens among 10 000 remembered ones
+ * below, where the sets a forged token looks in are mostly occupied). */
 static void same_slot_copy(const char *cred, size_t at, char *out, size_t outsz)
 {
 	size_t n = strlen(cred);
@@ -307,4 +309,246 @@ Test(authcache, a_token_checked_on_one_thread_is_remembered_on_another)
 	cr_expect_str_eq(out.id, u.id);
 	cr_expect_str_eq(out.email, u.email);
 	cr_expect_str_eq(out.hashed_password, "");
+}
+
+/* ---- per-user stamps (issue 15, item 3) -------------------------------------------------- */
+
+/* Hits counted by the call f: the cache answered (1) or the full check (0). */
+#define HITS_OF(call) ({ uint64_t h0_ = stats_sum(STAT_AUTHCACHE_HIT); \
+			 (void)(call); stats_sum(STAT_AUTHCACHE_HIT) - h0_; })
+
+/* The text of the first column of sql's first row, read by a connection of
+ * its own ("" for NULL or no row). */
+static void db_text(const char *sql, char *out, size_t outsz)
+{
+	char path[128];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	const unsigned char *t;
+
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+	out[0] = '\0';
+	if (sqlite3_step(st) == SQLITE_ROW && (t = sqlite3_column_text(st, 0)) != NULL)
+		snprintf(out, outsz, "%s", (const char *)t);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+Test(authcache, a_write_of_one_user_voids_its_entries_at_once_and_leaves_another_s_alone)
+{
+	struct pc_user a, b, out;
+	struct pc_user_input p;
+	struct pc_errinfo ei = { 0 };
+	char ta[PC_JWT_MAX], ta2[PC_JWT_MAX], tb[PC_JWT_MAX];
+	char sa[PC_TOKEN_MAX], sa2[PC_TOKEN_MAX], sb[PC_TOKEN_MAX];
+	enum pc_err err = PC_OK;
+
+	reg("isolde@camelot.bt", &a);
+	reg("kay@camelot.bt", &b);
+	cr_assert_eq(pc_jwt_issue(ctx, &a, ta, sizeof(ta)), PC_OK);
+	cr_assert_eq(pc_jwt_issue(ctx, &a, ta2, sizeof(ta2)), PC_OK);
+	cr_assert_eq(pc_jwt_issue(ctx, &b, tb, sizeof(tb)), PC_OK);
+	cr_assert_eq(pc_session_create(ctx, &a, NULL, NULL, sa), PC_OK);
+	cr_assert_eq(pc_session_create(ctx, &a, NULL, NULL, sa2), PC_OK);
+	cr_assert_eq(pc_session_create(ctx, &b, NULL, NULL, sb), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, ta, &out), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, ta2, &out), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, tb, &out), PC_OK);
+	cr_assert_eq(pc_session_authenticate(ctx, sa, &out), PC_OK);
+	cr_assert_eq(pc_session_authenticate(ctx, sa2, &out), PC_OK);
+	cr_assert_eq(pc_session_authenticate(ctx, sb, &out), PC_OK);
+	cr_assert_eq(HITS_OF(err = pc_jwt_authenticate(ctx, tb, &out)), 1, "remembered");
+
+	/* a session's logout: that session at once, b's entries stay */
+	cr_assert_eq(pc_session_end(ctx, sa), PC_OK);
+	cr_expect_eq(pc_session_authenticate(ctx, sa, &out), PC_EUNAUTHORIZED, "logout at once");
+	cr_expect_eq(HITS_OF(err = pc_jwt_authenticate(ctx, tb, &out)), 1,
+		     "another user's write voided b's token");
+	cr_expect_eq(err, PC_OK);
+	cr_expect_eq(HITS_OF(err = pc_session_authenticate(ctx, sb, &out)), 1);
+	cr_expect_eq(err, PC_OK);
+
+	/* a JWT's logout */
+	cr_assert_eq(pc_jwt_revoke(ctx, ta2), PC_OK);
+	cr_expect_eq(pc_jwt_authenticate(ctx, ta2, &out), PC_EUNAUTHORIZED, "logout at once");
+	cr_expect_eq(HITS_OF(err = pc_jwt_authenticate(ctx, tb, &out)), 1);
+	cr_expect_eq(err, PC_OK);
+
+	/* a deactivation */
+	pc_user_input_init(&p);
+	p.is_active = 0;
+	cr_assert_eq(pc_user_update(ctx, &a, &p, PC_UPDATE_PRIVILEGED, &ei), PC_OK, "%s", ei.detail);
+	cr_assert_eq(pc_jwt_authenticate(ctx, ta, &out), PC_OK);
+	cr_expect_not(out.is_active, "the deactivation shows on the next request");
+	cr_expect_eq(HITS_OF(err = pc_jwt_authenticate(ctx, tb, &out)), 1);
+	cr_expect_eq(err, PC_OK);
+	cr_expect(out.is_active);
+
+	/* a password change: a's other session ends with it, at once */
+	cr_assert_eq(pc_session_authenticate(ctx, sa2, &out), PC_OK);
+	pc_user_input_init(&p);
+	p.password = "excalibur-stone-0512";
+	p.password_len = strlen(p.password);
+	cr_assert_eq(pc_user_update(ctx, &a, &p, PC_UPDATE_PRIVILEGED, &ei), PC_OK, "%s", ei.detail);
+	cr_expect_eq(pc_session_authenticate(ctx, sa2, &out), PC_EUNAUTHORIZED,
+		     "the password change ended the session at once");
+	cr_expect_eq(pc_jwt_authenticate(ctx, ta, &out), PC_EUNAUTHORIZED,
+		     "and the tokens issued before it");
+	cr_expect_eq(HITS_OF(err = pc_session_authenticate(ctx, sb, &out)), 1);
+	cr_expect_eq(err, PC_OK);
+	cr_expect_eq(HITS_OF(err = pc_jwt_authenticate(ctx, tb, &out)), 1);
+	cr_expect_eq(err, PC_OK);
+}
+
+Test(authcache, a_jwt_logout_records_its_user_and_counts_at_once)
+{
+	struct pc_user a, b, out;
+	struct pc_jwt_claims c;
+	char ta[PC_JWT_MAX], tb[PC_JWT_MAX], sql[200], got[64];
+	enum pc_err err = PC_OK;
+
+	reg("lamorak@camelot.bt", &a);
+	reg("lancelot@camelot.bt", &b);
+	cr_assert_eq(pc_jwt_issue(ctx, &a, ta, sizeof(ta)), PC_OK);
+	cr_assert_eq(pc_jwt_issue(ctx, &b, tb, sizeof(tb)), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, ta, &out), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, tb, &out), PC_OK);
+	cr_assert_eq(pc_jwt_revoke(ctx, ta), PC_OK);
+	cr_expect_eq(pc_jwt_authenticate(ctx, ta, &out), PC_EUNAUTHORIZED);
+	cr_assert_eq(keys_verify(ctx, &jwt_claims_rfc7519, ta, time_now(), &c), PC_OK);
+	snprintf(sql, sizeof(sql), "SELECT user_id FROM revoked_jti WHERE jti = '%s'", c.jti);
+	db_text(sql, got, sizeof(got));
+	cr_expect_str_eq(got, a.id, "the denylist row names the token's user");
+	cr_expect_eq(HITS_OF(err = pc_jwt_authenticate(ctx, tb, &out)), 1);
+	cr_expect_eq(err, PC_OK);
+
+	/* a revocation of an unknown user voids every entry, b's too */
+	cr_assert_eq(keys_verify(ctx, &jwt_claims_rfc7519, tb, time_now(), &c), PC_OK);
+	cr_assert_eq(STORE_CALL(ctx->store, jti_revoke, c.jti, NULL, c.exp), PC_OK);
+	cr_expect_eq(pc_jwt_authenticate(ctx, tb, &out), PC_EUNAUTHORIZED,
+		     "a revocation without its user counts at once");
+}
+
+/* The full check of the next test: reads the user, then (while the read
+ * answer is on its way to the cache) deactivates it through the store. */
+static enum pc_err check_then_write(struct pc_ctx *c, const void *arg, const char *cred,
+				    int64_t now, struct pc_user *out, int64_t *exp)
+{
+	const struct pc_user *u = arg;
+	struct pc_user w;
+
+	(void)cred;
+	cr_assert_eq(STORE_CALL(c->store, user_by_id, u->id, out), PC_OK);
+	w = *out;
+	w.is_active = false;
+	cr_assert_eq(STORE_CALL(c->store, user_update, &w, NULL), PC_OK);
+	*exp = now + 3600;
+	return PC_OK;
+}
+
+static enum pc_err check_only(struct pc_ctx *c, const void *arg, const char *cred, int64_t now,
+			      struct pc_user *out, int64_t *exp)
+{
+	const struct pc_user *u = arg;
+
+	(void)cred;
+	cr_assert_eq(STORE_CALL(c->store, user_by_id, u->id, out), PC_OK);
+	*exp = now + 3600;
+	return PC_OK;
+}
+
+Test(authcache, a_write_during_the_full_check_voids_what_it_read)
+{
+	static const char cred[] = "a-credential-of-this-test-only-0123456789";
+	static const char cred2[] = "another-credential-of-this-test-0123456789";
+	struct pc_user u, out;
+
+	reg("lionel@camelot.bt", &u);
+	cr_assert_eq(authcache_through(ctx, PC_AUTHCACHE_SESSION, cred, strlen(cred),
+				       check_then_write, &u, &out), PC_OK);
+	cr_assert(out.is_active, "the check read the user before its write");
+	cr_expect_not(authcache_get(ctx, PC_AUTHCACHE_SESSION, cred, strlen(cred), time_now(),
+				    &out), "an answer read before a write was remembered past it");
+	/* the control: nothing written, remembered */
+	cr_assert_eq(authcache_through(ctx, PC_AUTHCACHE_SESSION, cred2, strlen(cred2),
+				       check_only, &u, &out), PC_OK);
+	cr_expect(authcache_get(ctx, PC_AUTHCACHE_SESSION, cred2, strlen(cred2), time_now(),
+				&out));
+	cr_expect_not(out.is_active);
+}
+
+Test(authcache_cfg, another_process_s_write_of_one_user_leaves_another_s_entries_alone)
+{
+	struct pc_user a, b, out;
+	char ta[PC_JWT_MAX], tb[PC_JWT_MAX], sb[PC_TOKEN_MAX], sql[160];
+	enum pc_err err = PC_OK;
+	int64_t t0;
+
+	open_with("300", "3600");
+	reg("mordred@camelot.bt", &a);
+	reg("morgause@camelot.bt", &b);
+	cr_assert_eq(pc_jwt_issue(ctx, &a, ta, sizeof(ta)), PC_OK);
+	cr_assert_eq(pc_jwt_issue(ctx, &b, tb, sizeof(tb)), PC_OK);
+	cr_assert_eq(pc_session_create(ctx, &b, NULL, NULL, sb), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, ta, &out), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, tb, &out), PC_OK);
+	cr_assert_eq(pc_session_authenticate(ctx, sb, &out), PC_OK);
+	snprintf(sql, sizeof(sql), "UPDATE users SET is_active = 0 WHERE id = '%s'", a.id);
+	t0 = time_mono_us();
+	write_elsewhere(sql);
+	cr_expect(jwt_until(ta, PC_OK, 0, 5000), "the deactivation is seen");
+	/* polled every 10 ms: seen after about auth_cache_ms / 2, well within 5 s
+	 * on a loaded machine */
+	cr_expect_lt(time_mono_us() - t0, 5000 * 1000);
+	/* and b, remembered long before, is still answered from the cache:
+	 * longer than auth_cache_ms after it was filled */
+	usleep(400 * 1000);
+	cr_expect_eq(HITS_OF(err = pc_jwt_authenticate(ctx, tb, &out)), 1,
+		     "another process's write of a voided b's token");
+	cr_expect_eq(err, PC_OK);
+	cr_expect(out.is_active);
+	cr_expect_eq(HITS_OF(err = pc_session_authenticate(ctx, sb, &out)), 1);
+	cr_expect_eq(err, PC_OK);
+	/* another process ends b's session: seen within the cache time */
+	snprintf(sql, sizeof(sql), "DELETE FROM sessions WHERE user_id = '%s'", b.id);
+	write_elsewhere(sql);
+	t0 = time_mono_us() + 5000 * 1000;
+	while (pc_session_authenticate(ctx, sb, &out) == PC_OK && time_mono_us() < t0)
+		usleep(10 * 1000);
+	cr_expect_eq(pc_session_authenticate(ctx, sb, &out), PC_EUNAUTHORIZED);
+}
+
+Test(authcache, ten_thousand_distinct_tokens_in_cyclic_order_are_nearly_all_remembered)
+{
+	enum { N = 10000 };
+	struct pc_user u, out;
+	char (*t)[PC_JWT_MAX] = malloc(sizeof(*t) * N);
+	uint64_t h0;
+	size_t i;
+
+	cr_assert_not_null(t);
+	reg("pellinore@camelot.bt", &u);
+	for (i = 0; i < N; i++)
+		cr_assert_eq(pc_jwt_issue(ctx, &u, t[i], sizeof(t[i])), PC_OK);
+	for (i = 0; i < N; i++)
+		cr_assert_eq(pc_jwt_authenticate(ctx, t[i], &out), PC_OK);
+	/* as wrk does: the same order again, each credential once */
+	h0 = stats_sum(STAT_AUTHCACHE_HIT);
+	for (i = 0; i < N; i++)
+		cr_assert_eq(pc_jwt_authenticate(ctx, t[i], &out), PC_OK);
+	cr_expect_gt(stats_sum(STAT_AUTHCACHE_HIT) - h0, N * 99 / 100,
+		     "%llu of %d remembered", (unsigned long long)(stats_sum(STAT_AUTHCACHE_HIT) - h0),
+		     N);
+	/* with most sets occupied, forged tokens (one byte of the payload
+	 * changed) land among remembered entries: each is checked in full */
+	for (i = 0; i < 200; i++) {
+		char bad[PC_JWT_MAX];
+
+		same_slot_copy(t[i], (size_t)(strchr(t[i], '.') - t[i]) + 8, bad, sizeof(bad));
+		cr_expect_eq(pc_jwt_authenticate(ctx, bad, &out), PC_EUNAUTHORIZED,
+			     "a forged token was answered from the cache");
+	}
+	free(t);
 }

@@ -832,10 +832,10 @@ Test(store, a_revoked_jti_stays_revoked)
 
 	cr_assert_eq(STORE_CALL(st, jti_is_revoked, "jti-1", &revoked), PC_OK);
 	cr_assert_eq(revoked, false);
-	cr_assert_eq(STORE_CALL(st, jti_revoke, "jti-1", 1700003600), PC_OK);
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "jti-1", "u-1", 1700003600), PC_OK);
 	cr_assert_eq(STORE_CALL(st, jti_is_revoked, "jti-1", &revoked), PC_OK);
 	cr_assert_eq(revoked, true);
-	cr_assert_eq(STORE_CALL(st, jti_revoke, "jti-1", 1700003600), PC_OK, "twice is fine");
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "jti-1", "u-1", 1700003600), PC_OK, "twice is fine");
 	cr_assert_eq(STORE_CALL(st, jti_is_revoked, "jti-2", &revoked), PC_OK);
 	cr_assert_eq(revoked, false);
 }
@@ -848,7 +848,7 @@ Test(store, the_access_check_reads_the_user_unless_its_jti_is_revoked)
 	insert_ok(&u);
 	cr_assert_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-a", INT64_MAX, &got), PC_OK);
 	cr_expect_str_eq(got.email, "token@holder.io");
-	cr_assert_eq(STORE_CALL(st, jti_revoke, "jti-a", 1700003600), PC_OK);
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "jti-a", NULL, 1700003600), PC_OK);
 	cr_expect_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-a", INT64_MAX, &got), PC_ENOTFOUND);
 	cr_expect_eq(STORE_CALL(st, user_by_id_unrevoked, u.id, "jti-b", INT64_MAX, &got), PC_OK,
 		     "another token of the same user still counts");
@@ -1065,8 +1065,8 @@ Test(store, purge_removes_exactly_the_expired_rows)
 	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_OK);
 	make_session(&row, "live", u.id, now + 100);
 	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_OK);
-	cr_assert_eq(STORE_CALL(st, jti_revoke, "old", now - 1), PC_OK);
-	cr_assert_eq(STORE_CALL(st, jti_revoke, "new", now + 100), PC_OK);
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "old", u.id, now - 1), PC_OK);
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "new", NULL, now + 100), PC_OK);
 
 	cr_assert_eq(STORE_CALL(st, purge_expired, now, &removed), PC_OK);
 	cr_assert_eq(removed, 3);
@@ -1182,7 +1182,7 @@ Test(store, data_survives_closing_and_reopening)
 	insert_ok(&u);
 	make_session(&row, "s1", u.id, 1700003600);
 	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_OK);
-	cr_assert_eq(STORE_CALL(st, jti_revoke, "j1", 1700003600), PC_OK);
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "j1", u.id, 1700003600), PC_OK);
 	cr_assert_eq(STORE_CALL(st, key_put_if_absent, "k", "v"), PC_OK);
 	store_close(st);
 
@@ -2250,7 +2250,7 @@ Test(store, a_rollback_leaves_nothing_written)
 	store_generation(st, &g0);
 	cr_assert_eq(store_begin(st), PC_OK);
 	insert_ok(&u);
-	cr_assert_eq(STORE_CALL(st, jti_revoke, "j1", 1700003600), PC_OK);
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "j1", u.id, 1700003600), PC_OK);
 	cr_assert_eq(STORE_CALL(st, user_insert, &u, NULL), PC_EEXISTS);
 	cr_assert_eq(store_rollback(st), PC_OK);
 
@@ -2487,4 +2487,107 @@ Test(store, an_oauth_state_is_spent_once_until_purged)
 	cr_expect_eq(removed, 1);
 	cr_expect_eq(STORE_CALL(st, oauth_state_use, "bb22", 1700009999), PC_EEXISTS);
 	cr_expect_eq(STORE_CALL(st, oauth_state_use, "aa11", 1700000600), PC_OK);
+}
+
+/* ---- the write generation and the per-user credential stamps (issue 15) --------------------- */
+
+Test(store, writes_no_check_reads_leave_the_generation_and_others_move_it)
+{
+	struct pc_user u;
+	int64_t hits, start;
+	uint64_t g0, g1, g2;
+
+	cr_assert(store_generation(st, &g0));
+	cr_assert_eq(store_rl_hit(st, "ip:192.0.2.1", 1700000000, 60, &hits, &start), PC_OK);
+	cr_assert_eq(store_write_probe(st, 1700000000), PC_OK);
+	cr_assert_eq(store_begin(st), PC_OK);
+	cr_assert_eq(store_rl_hit(st, "ip:192.0.2.2", 1700000000, 60, &hits, &start), PC_OK);
+	cr_assert_eq(store_commit(st), PC_OK);
+	store_generation(st, &g1);
+	cr_expect_eq(g1, g0, "an attempt counter or the write probe moved the generation");
+	make_user(&u, 1, "a@example.com", NULL);
+	insert_ok(&u);
+	store_generation(st, &g2);
+	cr_expect_gt(g2, g1, "a user's write did not move it");
+}
+
+/* Whether a stamp taken before now still holds for user id. */
+static bool stamp_holds(uint64_t stamp, const char *id)
+{
+	return store_cred_fresh(st, stamp, store_cred_bucket(id, strlen(id)));
+}
+
+Test(store, a_committed_write_a_check_reads_bumps_its_user_before_it_returns)
+{
+	struct pc_session_row row;
+	struct pc_user a, b;
+	uint64_t s;
+	bool sqlite = !backend_is_pg();
+
+	make_user(&a, 1, "a@example.com", NULL);
+	make_user(&b, 2, "b@example.com", NULL);
+	insert_ok(&a);
+	insert_ok(&b);
+	make_session(&row, "s1", a.id, 1700003600);
+	cr_assert_eq(STORE_CALL(st, session_insert, &row), PC_OK);
+	cr_assert_neq(store_cred_bucket(a.id, strlen(a.id)), store_cred_bucket(b.id, strlen(b.id)),
+		      "the test's two users share a bucket");
+
+	s = store_cred_stamp(st);
+	a.is_active = false;
+	cr_assert_eq(STORE_CALL(st, user_update, &a, NULL), PC_OK);
+	cr_expect_not(stamp_holds(s, a.id), "a deactivation");
+	if (sqlite)
+		cr_expect(stamp_holds(s, b.id), "only the written user's stamp moves");
+
+	s = store_cred_stamp(st);
+	cr_assert_eq(STORE_CALL(st, session_delete, row.token_hash), PC_OK);
+	cr_expect_not(stamp_holds(s, a.id), "a session's logout");
+	if (sqlite)
+		cr_expect(stamp_holds(s, b.id));
+
+	s = store_cred_stamp(st);
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "j-a", a.id, 1700003600), PC_OK);
+	cr_expect_not(stamp_holds(s, a.id), "a JWT's logout");
+	if (sqlite)
+		cr_expect(stamp_holds(s, b.id));
+
+	s = store_cred_stamp(st);
+	cr_assert_eq(store_begin(st), PC_OK);
+	cr_assert_eq(STORE_CALL(st, jti_revoke, "j-x", NULL, 1700003600), PC_OK);
+	if (sqlite) /* PostgreSQL: earlier writes' notifications may arrive meanwhile */
+		cr_expect(stamp_holds(s, b.id), "not before the commit");
+	cr_assert_eq(store_commit(st), PC_OK);
+	cr_expect_not(stamp_holds(s, b.id), "a revocation of no known user bumps all");
+	cr_expect_not(stamp_holds(s, a.id));
+}
+
+Test(store, another_connection_s_write_is_seen_when_the_change_log_is_read)
+{
+	struct pc_user a, b;
+	char sql[160];
+	int64_t removed;
+	uint64_t s;
+
+	if (backend_is_pg())
+		cr_skip_test("PostgreSQL keeps no change log (every write moves all, by NOTIFY)");
+	make_user(&a, 1, "a@example.com", NULL);
+	make_user(&b, 2, "b@example.com", NULL);
+	insert_ok(&a);
+	insert_ok(&b);
+	store_cred_poll(st, 0); /* the first read of the log: all, once */
+	cr_assert(store_cred_exact(st), "the log is read");
+	s = store_cred_stamp(st);
+	snprintf(sql, sizeof(sql), "UPDATE users SET is_active = 0 WHERE id = '%s'", a.id);
+	backend_raw_exec(sql);
+	cr_expect(stamp_holds(s, a.id), "not seen before the log is read");
+	usleep(20 * 1000);
+	store_cred_poll(st, 0);
+	cr_expect_not(stamp_holds(s, a.id), "seen once it is read");
+	cr_expect(stamp_holds(s, b.id), "and only that user");
+	/* rows older than the log keeps go with the purge */
+	cr_assert_gt(backend_raw_int("SELECT count(*) FROM credential_changes"), 0);
+	backend_raw_exec("UPDATE credential_changes SET at = at - 7200");
+	cr_assert_eq(STORE_CALL(st, purge_expired, time_now(), &removed), PC_OK);
+	cr_expect_eq(backend_raw_int("SELECT count(*) FROM credential_changes"), 0);
 }
