@@ -457,9 +457,12 @@ enum pc_err pc_jwt_issue(struct pc_ctx *ctx, const struct pc_user *u, char *out,
 
 /* Verifies an access JWT (alg pinned, signature, exp, aud, denylist) and
  * loads its user, without its password hash. PC_EUNAUTHORIZED on any
- * failure. The user may be inactive: callers decide. The same token seen
- * again on the same thread within cfg.auth_cache_ms, with no store write in
- * between, is answered from memory (exp still checked). */
+ * failure. The user may be inactive: callers decide. A token checked
+ * before is answered from memory (exp still checked) while nothing it
+ * depends on changed: a write of this process to its user, session, jti or
+ * refresh family voids it at once; another process's write is seen within
+ * cfg.auth_cache_ms (on SQLite, from the store's change log; on PostgreSQL,
+ * an entry lives that long at most); 0 turns this off. */
 PC_WUR enum pc_err pc_jwt_authenticate(struct pc_ctx *ctx, const char *token, struct pc_user *out);
 
 /* Logout of a JWT: its jti is denied until the token's own expiry. */

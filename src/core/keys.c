@@ -279,19 +279,42 @@ static enum pc_err keys_read_store(struct pc_ctx *ctx, struct keys_load *l)
 	return err;
 }
 
-/* Swaps l into the set (taking its entries) and frees the old ones. */
-static void keys_install(struct keyset *ks, struct keys_load *l)
+/* Whether a key of old[0..oldn) is not in l: a token it signed no longer
+ * verifies. */
+static bool keys_dropped(const struct keys_entry *old, size_t oldn, const struct keys_load *l)
+{
+	size_t i, j;
+
+	for (i = 0; i < oldn; i++) {
+		for (j = 0; j < l->n; j++)
+			if (strcmp(old[i].key.kid, l->v[j].key.kid) == 0)
+				break;
+		if (j == l->n)
+			return true;
+	}
+	return false;
+}
+
+/* Swaps l into the set (taking its entries) and frees the old ones. When the
+ * new set drops a key (removed from the store by hand, or purged), every
+ * remembered credential is voided (authcache.c): one the dropped key signed
+ * must be refused from now on, not when its entry ages out. */
+static void keys_install(struct pc_ctx *ctx, struct keyset *ks, struct keys_load *l)
 {
 	struct keys_entry *old;
 	size_t oldn;
+	bool dropped;
 
 	pthread_rwlock_wrlock(&ks->lock);
 	old = ks->v;
 	oldn = ks->n;
+	dropped = keys_dropped(old, oldn, l);
 	ks->v = l->v;
 	ks->n = l->n;
 	ks->signer = l->signer == KEYS_MAX ? l->n : l->signer;
 	pthread_rwlock_unlock(&ks->lock);
+	if (dropped)
+		store_cred_bump_all(ctx->store);
 	keys_entries_free(old, oldn);
 	l->v = NULL;
 }
@@ -310,7 +333,7 @@ enum pc_err keys_reload(struct pc_ctx *ctx, int64_t now)
 		atomic_store(&ks->next_load, now + ctx->cfg.jwt_keys_reload_seconds);
 		err = keys_read_store(ctx, &l);
 		if (err == PC_OK)
-			keys_install(ks, &l);
+			keys_install(ctx, ks, &l);
 	}
 	pthread_mutex_unlock(&ks->loading);
 	return err;
@@ -348,7 +371,7 @@ static enum pc_err keys_open_file(struct pc_ctx *ctx, struct keyset *ks, struct 
 	}
 	l.n = 1;
 	ks->from_file = true;
-	keys_install(ks, &l);
+	keys_install(ctx, ks, &l);
 	return PC_OK;
 }
 
@@ -390,7 +413,7 @@ enum pc_err keys_open(struct pc_ctx *ctx, struct pc_errinfo *ei)
 			err = keys_read_store(ctx, &l);
 	}
 	if (err == PC_OK)
-		keys_install(ks, &l);
+		keys_install(ctx, ks, &l);
 	atomic_store(&ks->next_load, time_now() + ctx->cfg.jwt_keys_reload_seconds);
 	if (err != PC_OK)
 		pc_errinfo_setf(ei, "config", "algorithm", PC_V_STORE,
@@ -435,7 +458,7 @@ enum pc_err keys_rotate(struct pc_ctx *ctx, char kid[64])
 	crypto_wipe(row, sizeof(*row));
 	free(row);
 	if (err == PC_OK && keys_read_store(ctx, &l) == PC_OK)
-		keys_install(ctx->keys, &l);
+		keys_install(ctx, ctx->keys, &l);
 	return err;
 }
 

@@ -198,6 +198,34 @@ Test(keys, a_rotation_keeps_the_old_key_until_its_last_token_expires)
 		     PC_EUNAUTHORIZED);
 }
 
+/* A remembered token (authcache.c: entries live minutes while nothing they
+ * read changes) whose key leaves the set is refused at the next check, not
+ * when its entry ages out: dropping a key voids what was remembered. */
+Test(keys, a_remembered_token_of_a_dropped_key_is_refused_at_once)
+{
+	struct pc_user_input in;
+	struct pc_errinfo ei = { 0 };
+	struct pc_user u, out;
+	char tok[PC_JWT_MAX], new_kid[64];
+
+	reopen_alg("ES256", "60");
+	pc_user_input_init(&in);
+	in.email = "lamorak@camelot.bt";
+	in.password = "pendragon-rex-1066";
+	in.password_len = strlen(in.password);
+	cr_assert_eq(pc_user_register(ctx, &in, &u, &ei), PC_OK, "%s", ei.detail);
+	cr_assert_eq(pc_jwt_issue(ctx, &u, tok, sizeof(tok)), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, tok, &out), PC_OK);
+	cr_assert_eq(keys_rotate(ctx, new_kid), PC_OK);
+	cr_assert_eq(pc_jwt_authenticate(ctx, tok, &out), PC_OK, "its key is still loaded");
+	/* the old keys retired more than lifetime_seconds ago: purged, dropped */
+	test_db_exec(dir, "UPDATE signing_keys SET retired_at = retired_at - 61 WHERE kid <> ?1",
+		     new_kid);
+	wait_kids(new_kid);
+	cr_assert_eq(pc_jwt_authenticate(ctx, tok, &out), PC_EUNAUTHORIZED,
+		     "a token its dropped key signed is refused, remembered or not");
+}
+
 Test(keys, a_new_algorithm_gets_a_new_key_and_the_old_one_stays_published)
 {
 	struct pc_user u = user();
