@@ -30,6 +30,9 @@ typedef void (*pc_cleanup_fn)(void *);
 
 struct pc_arena *arena_new(size_t chunk_size);   /* NULL on ENOMEM */
 void arena_free(struct pc_arena *a);             /* NULL is a no-op */
+/* Runs the cleanups and frees all but the first chunk, which is reused:
+ * the arena is empty again, everything it handed out gone. */
+void arena_reset(struct pc_arena *a);            /* NULL is a no-op */
 void *arena_alloc(struct pc_arena *a, size_t n); /* NULL on ENOMEM */
 void *arena_calloc(struct pc_arena *a, size_t n);
 char *arena_strdup(struct pc_arena *a, const char *s);
