@@ -59,6 +59,13 @@ enum pc_err buf_printf(struct pc_buf *b, const char *fmt, ...)
 void buf_reset(struct pc_buf *b);   /* len = 0, keeps memory */
 void buf_release(struct pc_buf *b); /* frees the data; the struct may be reused after init */
 
+/* Numbers as decimal text without printf (hot paths: the access log line):
+ * v into out, NUL-terminated, as "%lld" / "%llu" would write it; returns
+ * the length (at most 20). out holds TEXT_INT_MAX bytes. */
+#define TEXT_INT_MAX 21
+size_t text_i64(char out[TEXT_INT_MAX], int64_t v);
+size_t text_u64(char out[TEXT_INT_MAX], uint64_t v);
+
 /* ---- crypto --------------------------------------------------------------- */
 
 #define PC_SHA256_LEN 32

@@ -254,6 +254,12 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+/* Printable ASCII but '"' and '\\': written as it is. */
+static inline bool log_plain(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7F && c != '"' && c != '\\';
+}
+
 size_t log_escape(char *dst, size_t dstsz, const char *s, size_t n, bool *cut)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -266,6 +272,25 @@ size_t log_escape(char *dst, size_t dstsz, const char *s, size_t n, bool *cut)
 		unsigned char c = u[i];
 		char esc = 0, tmp[8];
 		size_t k, w;
+
+		if (log_plain(c)) {
+			/* a run of plain bytes goes as it is: whole, or what fits */
+			for (k = i + 1; k < n && log_plain(u[k]); k++)
+				;
+			w = k - i;
+			if (o + w >= dstsz) {
+				w = dstsz - 1 - o;
+				memcpy(dst + o, u + i, w);
+				o += w;
+				if (cut != NULL)
+					*cut = true;
+				break;
+			}
+			memcpy(dst + o, u + i, w);
+			o += w;
+			i = k;
+			continue;
+		}
 
 		if (c == '"' || c == '\\')
 			esc = (char)c;
