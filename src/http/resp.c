@@ -117,66 +117,106 @@ enum pc_err resp_json(struct pc_resp *resp, int status, const json_t *j)
 
 /* ---- the JSON writer: hot bodies without building a jansson tree ------------------- */
 
-static void jw_put(struct pc_jw *w, const char *s, size_t n)
+/* Written as it is in a JSON string: not '"', '\\' or a control byte
+ * (UTF-8 sequences pass). */
+static inline bool jw_plain(unsigned char c)
 {
-	struct resp_dump d = { w->arena, w->p, w->len, w->cap };
+	return c >= 0x20 && c != '"' && c != '\\';
+}
+
+/* Room for n more bytes and the NUL: the first buffer (RESP_JSON_FIRST), or
+ * one twice as big as often as needed. False (and failed) on ENOMEM. */
+static bool jw_room(struct pc_jw *w, size_t n)
+{
+	size_t cap;
+	char *p;
 
 	if (w->failed)
-		return;
-	if (w->p == NULL) {
-		d.cap = RESP_JSON_FIRST;
-		d.p = arena_alloc(w->arena, d.cap);
-		if (d.p == NULL) {
+		return false;
+	if (w->p != NULL && n < w->cap - w->len)
+		return true;
+	cap = w->p != NULL ? w->cap : RESP_JSON_FIRST;
+	while (n >= cap - w->len) {
+		if (cap > SIZE_MAX / 2) {
 			w->failed = true;
-			return;
+			return false;
 		}
+		cap *= 2;
 	}
-	if (resp_dump_cb(s, n, &d) != 0) {
+	p = arena_alloc(w->arena, cap);
+	if (p == NULL) {
 		w->failed = true;
-		return;
+		return false;
 	}
-	w->p = d.p;
-	w->len = d.len;
-	w->cap = d.cap;
+	if (w->p != NULL)
+		memcpy(p, w->p, w->len + 1);
+	else
+		p[0] = '\0';
+	w->p = p;
+	w->cap = cap;
+	return true;
+}
+
+/* Appends s[0..n) and keeps the text NUL-terminated. */
+static void jw_put(struct pc_jw *w, const char *s, size_t n)
+{
+	if (!jw_room(w, n))
+		return;
+	memcpy(w->p + w->len, s, n);
+	w->len += n;
+	w->p[w->len] = '\0';
 }
 
 /* A JSON string as jansson writes it with JSON_COMPACT: '"' and '\\'
  * escaped, the usual short escapes for controls, other controls as \u00XX,
- * everything else (UTF-8 included) as it is. */
+ * everything else (UTF-8 included) as it is. Measured first, then written
+ * straight into the buffer. */
 static void jw_string(struct pc_jw *w, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	const char *run = s;
-	char esc[7];
+	const unsigned char *u = (const unsigned char *)s;
+	size_t need = 2, i;
+	char *o;
 
-	jw_put(w, "\"", 1);
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-		size_t n = 2;
-
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		jw_put(w, run, (size_t)(s - run));
-		run = s + 1;
-		esc[0] = '\\';
-		switch (c) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			n = 6;
-		}
-		jw_put(w, esc, n);
+	for (i = 0; u[i] != '\0'; i++) {
+		if (jw_plain(u[i]))
+			need++;
+		else if (u[i] == '"' || u[i] == '\\' || u[i] == '\b' || u[i] == '\f' ||
+			 u[i] == '\n' || u[i] == '\r' || u[i] == '\t')
+			need += 2;
+		else
+			need += 6;
 	}
-	jw_put(w, run, (size_t)(s - run));
-	jw_put(w, "\"", 1);
+	if (!jw_room(w, need))
+		return;
+	o = w->p + w->len;
+	*o++ = '"';
+	for (; *u != '\0'; u++) {
+		unsigned char c = *u;
+
+		if (jw_plain(c)) {
+			*o++ = (char)c;
+			continue;
+		}
+		*o++ = '\\';
+		switch (c) {
+		case '"': *o++ = '"'; break;
+		case '\\': *o++ = '\\'; break;
+		case '\b': *o++ = 'b'; break;
+		case '\f': *o++ = 'f'; break;
+		case '\n': *o++ = 'n'; break;
+		case '\r': *o++ = 'r'; break;
+		case '\t': *o++ = 't'; break;
+		default:
+			memcpy(o, "u00", 3);
+			o[3] = hex[c >> 4];
+			o[4] = hex[c & 15];
+			o += 5;
+		}
+	}
+	*o++ = '"';
+	*o = '\0';
+	w->len = (size_t)(o - w->p);
 }
 
 void jw_init(struct pc_jw *w, struct pc_arena *arena)
