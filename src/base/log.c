@@ -40,6 +40,9 @@
 static atomic_int log_min = LOG_LEVEL_INFO;
 static atomic_int log_fmt = LOG_FORMAT_AUTO; /* resolved on first use */
 static int log_fd = STDERR_FILENO;
+/* whether log_fd is a regular file: 1 yes, 0 no, -1 not known yet (asked
+ * once, not with an fstat a flush; asked again after a reopen) */
+static atomic_int log_is_file = -1;
 static char log_path[4096];
 
 static const char *const log_level_names[] = {
@@ -99,6 +102,7 @@ enum pc_err log_configure(enum log_level min, enum log_format fmt, const char *p
 			close(log_fd);
 		log_fd = fd;
 		memcpy(log_path, path, strlen(path) + 1);
+		atomic_store_explicit(&log_is_file, -1, memory_order_relaxed);
 	}
 	if (fmt == LOG_FORMAT_AUTO)
 		fmt = isatty(log_fd) ? LOG_FORMAT_TEXT : LOG_FORMAT_JSON;
@@ -121,6 +125,7 @@ enum pc_err pc_log_reopen(void)
 		return PC_EINTERNAL;
 	}
 	close(fd);
+	atomic_store_explicit(&log_is_file, -1, memory_order_relaxed);
 	return PC_OK;
 }
 
@@ -166,9 +171,14 @@ void log_write_line(const char *line, size_t len)
 void log_write_lines(const char *buf, size_t len)
 {
 	struct stat st;
+	int is_file = len <= PIPE_BUF ? 1 : atomic_load_explicit(&log_is_file, memory_order_relaxed);
 	size_t n;
 
-	if (len <= PIPE_BUF || (fstat(log_fd, &st) == 0 && S_ISREG(st.st_mode))) {
+	if (is_file < 0) {
+		is_file = fstat(log_fd, &st) == 0 && S_ISREG(st.st_mode);
+		atomic_store_explicit(&log_is_file, is_file, memory_order_relaxed);
+	}
+	if (is_file) {
 		log_write_line(buf, len);
 		return;
 	}

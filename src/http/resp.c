@@ -117,13 +117,6 @@ enum pc_err resp_json(struct pc_resp *resp, int status, const json_t *j)
 
 /* ---- the JSON writer: hot bodies without building a jansson tree ------------------- */
 
-/* Written as it is in a JSON string: not '"', '\\' or a control byte
- * (UTF-8 sequences pass). */
-static inline bool jw_plain(unsigned char c)
-{
-	return c >= 0x20 && c != '"' && c != '\\';
-}
-
 /* Room for n more bytes and the NUL: the first buffer (RESP_JSON_FIRST), or
  * one twice as big as often as needed. False (and failed) on ENOMEM. */
 static bool jw_room(struct pc_jw *w, size_t n)
@@ -167,51 +160,50 @@ static void jw_put(struct pc_jw *w, const char *s, size_t n)
 	w->p[w->len] = '\0';
 }
 
+/* How jansson (JSON_COMPACT) writes each byte in a string: 0 as it is
+ * (UTF-8 sequences and 0x7f included), else the letter after the backslash;
+ * 'u' for \u00XX. */
+static const char jw_esc[256] = {
+	'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
+	'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
+	['"'] = '"', ['\\'] = '\\',
+};
+
 /* A JSON string as jansson writes it with JSON_COMPACT: '"' and '\\'
  * escaped, the usual short escapes for controls, other controls as \u00XX,
- * everything else (UTF-8 included) as it is. Measured first, then written
- * straight into the buffer. */
+ * everything else (UTF-8 included) as it is. Written straight into the
+ * buffer: room for the plain case first, for the worst of the rest at the
+ * first escape. */
 static void jw_string(struct pc_jw *w, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	const unsigned char *u = (const unsigned char *)s;
-	size_t need = 2, i;
+	size_t n = strlen(s), i;
 	char *o;
 
-	for (i = 0; u[i] != '\0'; i++) {
-		if (jw_plain(u[i]))
-			need++;
-		else if (u[i] == '"' || u[i] == '\\' || u[i] == '\b' || u[i] == '\f' ||
-			 u[i] == '\n' || u[i] == '\r' || u[i] == '\t')
-			need += 2;
-		else
-			need += 6;
-	}
-	if (!jw_room(w, need))
+	if (n > SIZE_MAX / 8 || !jw_room(w, n + 2))
 		return;
 	o = w->p + w->len;
 	*o++ = '"';
-	for (; *u != '\0'; u++) {
-		unsigned char c = *u;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char e = jw_esc[c];
 
-		if (jw_plain(c)) {
+		if (e == 0) {
 			*o++ = (char)c;
 			continue;
 		}
+		w->len = (size_t)(o - w->p);
+		if (!jw_room(w, 6 * (n - i) + 1)) /* this escape, the rest escaped, the quote */
+			return;
+		o = w->p + w->len;
 		*o++ = '\\';
-		switch (c) {
-		case '"': *o++ = '"'; break;
-		case '\\': *o++ = '\\'; break;
-		case '\b': *o++ = 'b'; break;
-		case '\f': *o++ = 'f'; break;
-		case '\n': *o++ = 'n'; break;
-		case '\r': *o++ = 'r'; break;
-		case '\t': *o++ = 't'; break;
-		default:
+		if (e == 'u') {
 			memcpy(o, "u00", 3);
 			o[3] = hex[c >> 4];
 			o[4] = hex[c & 15];
 			o += 5;
+		} else {
+			*o++ = e;
 		}
 	}
 	*o++ = '"';

@@ -963,23 +963,31 @@ struct server_hdrs {
 	size_t bytes;        /* names, values and their separators */
 };
 
+/* Whether key is name, in any case, as strcasecmp says (up to a NUL); a key
+ * MHD measured shorter than name (key_size) cannot be, and is not compared. */
+static bool server_key_is(const char *key, size_t key_size, const char *name, size_t name_len)
+{
+	return key_size >= name_len && strcasecmp(key, name) == 0;
+}
+
 static enum MHD_Result server_count_header(void *cls, enum MHD_ValueKind kind, const char *key,
-					   const char *value)
+					   size_t key_size, const char *value, size_t value_size)
 {
 	struct server_hdrs *h = cls;
 
 	(void)kind;
+	(void)value_size; /* counted up to a NUL, as before */
 	if (key == NULL)
 		return MHD_YES;
 	h->bytes += strlen(key) + (value != NULL ? strlen(value) : 0) + 4;
-	if (strcasecmp(key, "Content-Length") == 0) {
+	if (server_key_is(key, key_size, "Content-Length", 14)) {
 		if (h->content_length++ == 0)
 			h->cl = value;
 		else if (value == NULL || h->cl == NULL || strcmp(value, h->cl) != 0)
 			h->cl_differ = true;
-	} else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+	} else if (server_key_is(key, key_size, "Transfer-Encoding", 17)) {
 		h->transfer_encoding++;
-	} else if (strcasecmp(key, "Host") == 0) {
+	} else if (server_key_is(key, key_size, "Host", 4)) {
 		h->host++;
 	}
 	return MHD_YES;
@@ -1080,7 +1088,7 @@ static int server_strict(struct http_exchange *x, const char *version)
 	if (server_line_has_nul(x, version))
 		return 400;
 	memset(&h, 0, sizeof(h));
-	MHD_get_connection_values(x->conn, MHD_HEADER_KIND, server_count_header, &h);
+	MHD_get_connection_values_n(x->conn, MHD_HEADER_KIND, server_count_header, &h);
 	if (h.bytes + strlen(x->req.path) > SERVER_HEADER_MAX)
 		return 431;
 	if (strcmp(version, "HTTP/1.1") == 0 && h.host != 1)
