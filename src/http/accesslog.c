@@ -82,13 +82,12 @@ struct access_out {
 	size_t size, len;
 };
 
-static void access_put(struct access_out *o, const char *s, size_t n)
+static inline void access_put(struct access_out *o, const char *s, size_t n)
 {
-	if (o->len + 1 < o->size) {
-		size_t room = o->size - 1 - o->len;
-
-		memcpy(o->p + o->len, s, n < room ? n : room);
-	}
+	if (o->len < o->size && n < o->size - o->len) /* whole, a NUL's room left */
+		memcpy(o->p + o->len, s, n); /* inlined for a literal's constant n */
+	else if (o->len + 1 < o->size)
+		memcpy(o->p + o->len, s, o->size - 1 - o->len);
 	o->len += n;
 }
 

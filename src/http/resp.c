@@ -117,17 +117,15 @@ enum pc_err resp_json(struct pc_resp *resp, int status, const json_t *j)
 
 /* ---- the JSON writer: hot bodies without building a jansson tree ------------------- */
 
-/* Room for n more bytes and the NUL: the first buffer (RESP_JSON_FIRST), or
- * one twice as big as often as needed. False (and failed) on ENOMEM. */
-static bool jw_room(struct pc_jw *w, size_t n)
+/* jw_room's slow way: the first buffer (RESP_JSON_FIRST), or one twice as
+ * big as often as needed. False (and failed) on ENOMEM. */
+static bool jw_grow(struct pc_jw *w, size_t n)
 {
 	size_t cap;
 	char *p;
 
 	if (w->failed)
 		return false;
-	if (w->p != NULL && n < w->cap - w->len)
-		return true;
 	cap = w->p != NULL ? w->cap : RESP_JSON_FIRST;
 	while (n >= cap - w->len) {
 		if (cap > SIZE_MAX / 2) {
@@ -150,12 +148,20 @@ static bool jw_room(struct pc_jw *w, size_t n)
 	return true;
 }
 
+/* Room for n more bytes and the NUL; false once failed. */
+static inline bool jw_room(struct pc_jw *w, size_t n)
+{
+	if (w->p != NULL && !w->failed && n < w->cap - w->len)
+		return true;
+	return jw_grow(w, n);
+}
+
 /* Appends s[0..n) and keeps the text NUL-terminated. */
-static void jw_put(struct pc_jw *w, const char *s, size_t n)
+static inline void jw_put(struct pc_jw *w, const char *s, size_t n)
 {
 	if (!jw_room(w, n))
 		return;
-	memcpy(w->p + w->len, s, n);
+	memcpy(w->p + w->len, s, n); /* inlined for a literal's constant n */
 	w->len += n;
 	w->p[w->len] = '\0';
 }
