@@ -3,7 +3,10 @@
  *
  * Owns: the daemon, the router, and per request (through MHD's *con_cls)
  * an arena holding the struct http_exchange, plus the body buffer. Both
- * are freed in the completion callback, after the access log line.
+ * are let go in the completion callback, after the access log line: the
+ * body freed, the arena emptied (arena_reset) and kept by the lane for its
+ * next request (up to SERVER_ARENA_SPARE of them), so a request costs no
+ * malloc of its own; the exchange is zeroed whole as each request starts.
  *
  * Threads: one libmicrohttpd daemon per HTTP thread (settings threads),
  * a lane: its own listening socket on the same address (SO_REUSEPORT: the
