@@ -57,19 +57,22 @@ static bool log_rid_ok(const char *s)
 void http_request_id_set(struct pc_req *req, const char *incoming)
 {
 	static _Thread_local uint64_t prefix, seq;
-	unsigned char rnd[16];
+	static _Thread_local char prefix_hex[17]; /* the prefix's 16 digits, made once */
 
 	_Static_assert(sizeof(req->request_id) > HTTP_REQUEST_ID_MAX, "request_id too small");
 	if (incoming != NULL && log_rid_ok(incoming)) {
 		memcpy(req->request_id, incoming, strlen(incoming) + 1);
 		return;
 	}
-	if (prefix == 0 && crypto_random(&prefix, sizeof(prefix)) != PC_OK)
-		prefix = (uint64_t)time_mono_us() ^ (uint64_t)(uintptr_t)&seq;
+	if (prefix == 0) {
+		if (crypto_random(&prefix, sizeof(prefix)) != PC_OK)
+			prefix = (uint64_t)time_mono_us() ^ (uint64_t)(uintptr_t)&seq;
+		crypto_hex_encode(&prefix, sizeof(prefix), prefix_hex);
+	}
 	seq++;
-	memcpy(rnd, &prefix, 8);
-	memcpy(rnd + 8, &seq, 8);
-	crypto_hex_encode(rnd, sizeof(rnd), req->request_id);
+	/* the hex of prefix's bytes, then of seq's, as of the 16 bytes together */
+	memcpy(req->request_id, prefix_hex, 16);
+	crypto_hex_encode(&seq, sizeof(seq), req->request_id + 16);
 }
 
 /* ---- lines ------------------------------------------------------------------------- */

@@ -708,3 +708,34 @@ Test(resp, the_json_writer_fills_its_buffer_exactly_and_grows_on_the_next_byte)
 		json_decref(j);
 	}
 }
+
+Test(text, made_request_ids_are_the_thread_prefix_then_the_counter_in_hex)
+{
+	struct pc_req a, b;
+	unsigned char bytes[16];
+	uint64_t sa, sb;
+
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	http_request_id_set(&a, NULL);
+	http_request_id_set(&b, NULL);
+	cr_assert_eq(strlen(a.request_id), 32);
+	cr_assert_eq(strspn(b.request_id, "0123456789abcdef"), 32);
+	cr_assert_eq(memcmp(a.request_id, b.request_id, 16), 0, "one prefix a thread");
+	/* the 16 bytes prefix then counter, as crypto_hex_encode writes them */
+	for (int i = 0; i < 16; i++) {
+		unsigned hi = (unsigned)ascii_hex_value(b.request_id[2 * i]);
+		unsigned lo = (unsigned)ascii_hex_value(b.request_id[2 * i + 1]);
+
+		bytes[i] = (unsigned char)(hi << 4 | lo);
+	}
+	memcpy(&sb, bytes + 8, 8);
+	for (int i = 0; i < 8; i++) {
+		unsigned hi = (unsigned)ascii_hex_value(a.request_id[16 + 2 * i]);
+		unsigned lo = (unsigned)ascii_hex_value(a.request_id[16 + 2 * i + 1]);
+
+		bytes[8 + i] = (unsigned char)(hi << 4 | lo);
+	}
+	memcpy(&sa, bytes + 8, 8);
+	cr_assert_eq(sb, sa + 1, "the counter counts");
+}
