@@ -30,6 +30,9 @@ typedef void (*pc_cleanup_fn)(void *);
 
 struct pc_arena *arena_new(size_t chunk_size);   /* NULL on ENOMEM */
 void arena_free(struct pc_arena *a);             /* NULL is a no-op */
+/* Runs the cleanups and frees all but the first chunk, which is reused:
+ * the arena is empty again, everything it handed out gone. */
+void arena_reset(struct pc_arena *a);            /* NULL is a no-op */
 void *arena_alloc(struct pc_arena *a, size_t n); /* NULL on ENOMEM */
 void *arena_calloc(struct pc_arena *a, size_t n);
 char *arena_strdup(struct pc_arena *a, const char *s);
@@ -55,6 +58,13 @@ enum pc_err buf_printf(struct pc_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void buf_reset(struct pc_buf *b);   /* len = 0, keeps memory */
 void buf_release(struct pc_buf *b); /* frees the data; the struct may be reused after init */
+
+/* Numbers as decimal text without printf (hot paths: the access log line):
+ * v into out, NUL-terminated, as "%lld" / "%llu" would write it; returns
+ * the length (at most 20). out holds TEXT_INT_MAX bytes. */
+#define TEXT_INT_MAX 21
+size_t text_i64(char out[TEXT_INT_MAX], int64_t v);
+size_t text_u64(char out[TEXT_INT_MAX], uint64_t v);
 
 /* ---- crypto --------------------------------------------------------------- */
 

@@ -132,3 +132,35 @@ void buf_release(struct pc_buf *b)
 	b->len = 0;
 	b->cap = 0;
 }
+
+/* ---- numbers as text ---------------------------------------------------------------- */
+
+/* v's digits at out, then a NUL: their count (1..20). */
+static size_t text_digits(char *out, uint64_t v)
+{
+	char tmp[TEXT_INT_MAX];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	out[n] = '\0';
+	return n;
+}
+
+size_t text_u64(char out[TEXT_INT_MAX], uint64_t v)
+{
+	return text_digits(out, v);
+}
+
+size_t text_i64(char out[TEXT_INT_MAX], int64_t v)
+{
+	if (v >= 0)
+		return text_digits(out, (uint64_t)v);
+	out[0] = '-';
+	/* the magnitude in unsigned arithmetic: INT64_MIN has no positive twin */
+	return 1 + text_digits(out + 1, 0 - (uint64_t)v);
+}

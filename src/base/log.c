@@ -40,6 +40,9 @@
 static atomic_int log_min = LOG_LEVEL_INFO;
 static atomic_int log_fmt = LOG_FORMAT_AUTO; /* resolved on first use */
 static int log_fd = STDERR_FILENO;
+/* whether log_fd is a regular file: 1 yes, 0 no, -1 not known yet (asked
+ * once, not with an fstat a flush; asked again after a reopen) */
+static atomic_int log_is_file = -1;
 static char log_path[4096];
 
 static const char *const log_level_names[] = {
@@ -99,6 +102,7 @@ enum pc_err log_configure(enum log_level min, enum log_format fmt, const char *p
 			close(log_fd);
 		log_fd = fd;
 		memcpy(log_path, path, strlen(path) + 1);
+		atomic_store_explicit(&log_is_file, -1, memory_order_relaxed);
 	}
 	if (fmt == LOG_FORMAT_AUTO)
 		fmt = isatty(log_fd) ? LOG_FORMAT_TEXT : LOG_FORMAT_JSON;
@@ -121,6 +125,7 @@ enum pc_err pc_log_reopen(void)
 		return PC_EINTERNAL;
 	}
 	close(fd);
+	atomic_store_explicit(&log_is_file, -1, memory_order_relaxed);
 	return PC_OK;
 }
 
@@ -166,9 +171,14 @@ void log_write_line(const char *line, size_t len)
 void log_write_lines(const char *buf, size_t len)
 {
 	struct stat st;
+	int is_file = len <= PIPE_BUF ? 1 : atomic_load_explicit(&log_is_file, memory_order_relaxed);
 	size_t n;
 
-	if (len <= PIPE_BUF || (fstat(log_fd, &st) == 0 && S_ISREG(st.st_mode))) {
+	if (is_file < 0) {
+		is_file = fstat(log_fd, &st) == 0 && S_ISREG(st.st_mode);
+		atomic_store_explicit(&log_is_file, is_file, memory_order_relaxed);
+	}
+	if (is_file) {
 		log_write_line(buf, len);
 		return;
 	}
@@ -254,6 +264,12 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+/* Printable ASCII but '"' and '\\': written as it is. */
+static inline bool log_plain(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7F && c != '"' && c != '\\';
+}
+
 size_t log_escape(char *dst, size_t dstsz, const char *s, size_t n, bool *cut)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -266,6 +282,25 @@ size_t log_escape(char *dst, size_t dstsz, const char *s, size_t n, bool *cut)
 		unsigned char c = u[i];
 		char esc = 0, tmp[8];
 		size_t k, w;
+
+		if (log_plain(c)) {
+			/* a run of plain bytes goes as it is: whole, or what fits */
+			for (k = i + 1; k < n && log_plain(u[k]); k++)
+				;
+			w = k - i;
+			if (o + w >= dstsz) {
+				w = dstsz - 1 - o;
+				memcpy(dst + o, u + i, w);
+				o += w;
+				if (cut != NULL)
+					*cut = true;
+				break;
+			}
+			memcpy(dst + o, u + i, w);
+			o += w;
+			i = k;
+			continue;
+		}
 
 		if (c == '"' || c == '\\')
 			esc = (char)c;

@@ -41,8 +41,11 @@ void pc_audit_scope(const char *peer, const char *xff, const char *actor_id)
 {
 	audit_scope_tls.peer = peer;
 	audit_scope_tls.xff = xff;
-	snprintf(audit_scope_tls.actor, sizeof(audit_scope_tls.actor), "%s",
-		 actor_id != NULL ? actor_id : "");
+	size_t n = actor_id != NULL ? strnlen(actor_id, sizeof(audit_scope_tls.actor) - 1) : 0;
+
+	/* twice a request: a bounded copy, not snprintf */
+	memcpy(audit_scope_tls.actor, actor_id != NULL ? actor_id : "", n);
+	audit_scope_tls.actor[n] = '\0';
 }
 
 /* Whether list (comma-separated names, or "*") names event. */

@@ -23,7 +23,6 @@
  * Never headers, bodies, cookies, query strings or tokens: they carry
  * credentials.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "http/internal.h"
@@ -58,22 +57,74 @@ static bool log_rid_ok(const char *s)
 void http_request_id_set(struct pc_req *req, const char *incoming)
 {
 	static _Thread_local uint64_t prefix, seq;
-	unsigned char rnd[16];
+	static _Thread_local char prefix_hex[17]; /* the prefix's 16 digits, made once */
 
 	_Static_assert(sizeof(req->request_id) > HTTP_REQUEST_ID_MAX, "request_id too small");
 	if (incoming != NULL && log_rid_ok(incoming)) {
 		memcpy(req->request_id, incoming, strlen(incoming) + 1);
 		return;
 	}
-	if (prefix == 0 && crypto_random(&prefix, sizeof(prefix)) != PC_OK)
-		prefix = (uint64_t)time_mono_us() ^ (uint64_t)(uintptr_t)&seq;
+	if (prefix == 0) {
+		if (crypto_random(&prefix, sizeof(prefix)) != PC_OK)
+			prefix = (uint64_t)time_mono_us() ^ (uint64_t)(uintptr_t)&seq;
+		crypto_hex_encode(&prefix, sizeof(prefix), prefix_hex);
+	}
 	seq++;
-	memcpy(rnd, &prefix, 8);
-	memcpy(rnd + 8, &seq, 8);
-	crypto_hex_encode(rnd, sizeof(rnd), req->request_id);
+	/* the hex of prefix's bytes, then of seq's, as of the 16 bytes together */
+	memcpy(req->request_id, prefix_hex, 16);
+	crypto_hex_encode(&seq, sizeof(seq), req->request_id + 16);
 }
 
 /* ---- lines ------------------------------------------------------------------------- */
+
+/* A line being written into line[size]: len counts every byte put, the
+ * bytes past size - 1 are dropped (snprintf's way: http_access_log_format
+ * then cuts the line and keeps its newline). */
+struct access_out {
+	char *p;
+	size_t size, len;
+};
+
+static inline void access_put(struct access_out *o, const char *s, size_t n)
+{
+	if (o->len < o->size && n < o->size - o->len) /* whole, a NUL's room left */
+		memcpy(o->p + o->len, s, n); /* inlined for a literal's constant n */
+	else if (o->len + 1 < o->size)
+		memcpy(o->p + o->len, s, o->size - 1 - o->len);
+	o->len += n;
+}
+
+#define ACCESS_LIT(o, lit) access_put((o), (lit), sizeof(lit) - 1)
+
+static void access_str(struct access_out *o, const char *s)
+{
+	access_put(o, s, strlen(s));
+}
+
+static void access_int(struct access_out *o, int64_t v)
+{
+	char num[TEXT_INT_MAX];
+
+	access_put(o, num, text_i64(num, v));
+}
+
+/* dur microseconds as milliseconds with three decimals ("%lld.%03lld"); a
+ * monotonic clock never makes it negative: 0 then. */
+static void access_ms(struct access_out *o, int64_t dur)
+{
+	char frac[3];
+	int64_t r;
+
+	if (dur < 0)
+		dur = 0;
+	r = dur % 1000;
+	access_int(o, dur / 1000);
+	frac[0] = (char)('0' + r / 100);
+	frac[1] = (char)('0' + r / 10 % 10);
+	frac[2] = (char)('0' + r % 10);
+	ACCESS_LIT(o, ".");
+	access_put(o, frac, 3);
+}
 
 size_t http_access_log_format(const struct http_exchange *x, enum log_format fmt, char *line,
 			      size_t size)
@@ -81,47 +132,79 @@ size_t http_access_log_format(const struct http_exchange *x, enum log_format fmt
 	const struct pc_req *req = &x->req;
 	char ts[LOG_TS_MAX], method[64], path[ACCESS_PATH_MAX * 6 + 1];
 	char user[3 * (PC_ID_LEN + 1) + 3];
-	int64_t dur = time_mono_us() - x->t0_us;
+	int64_t dur = (x->t1_us != 0 ? x->t1_us : time_mono_us()) - x->t0_us;
 	const char *p = req->path != NULL ? req->path : "";
 	bool json = fmt != LOG_FORMAT_TEXT;
-	int n;
+	struct access_out o = { line, size, 0 };
+	size_t mlen, plen, ulen;
 
+	if (size < 2) { /* not even the newline */
+		if (size == 1)
+			line[0] = '\0';
+		return 0;
+	}
 	log_timestamp(ts);
-	log_escape(method, sizeof(method), req->method != NULL ? req->method : "",
-		   req->method != NULL ? strnlen(req->method, 16) : 0, NULL);
-	log_escape(path, sizeof(path), p, strnlen(p, ACCESS_PATH_MAX), NULL);
+	mlen = log_escape(method, sizeof(method), req->method != NULL ? req->method : "",
+			  req->method != NULL ? strnlen(req->method, 16) : 0, NULL);
+	plen = log_escape(path, sizeof(path), p, strnlen(p, ACCESS_PATH_MAX), NULL);
 	if (req->user != NULL) {
 		size_t q = json ? 1 : 0;
 
 		user[0] = '"';
-		n = (int)log_escape(user + q, sizeof(user) - 2, req->user->id,
-				    strnlen(req->user->id, PC_ID_LEN), NULL);
+		ulen = log_escape(user + q, sizeof(user) - 2, req->user->id,
+				  strnlen(req->user->id, PC_ID_LEN), NULL);
 		if (json) {
-			user[n + 1] = '"';
-			user[n + 2] = '\0';
+			user[ulen + 1] = '"';
+			user[ulen + 2] = '\0';
+			ulen += 2;
 		}
 	} else {
 		memcpy(user, json ? "null" : "-", json ? 5 : 2);
+		ulen = json ? 4 : 1;
 	}
-	if (json)
-		n = snprintf(line, size,
-			     "{\"ts\":\"%s\",\"level\":\"info\",\"msg\":\"request\",\"rid\":\"%s\","
-			     "\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,\"dur_ms\":%lld.%03lld,"
-			     "\"ip\":\"%s\",\"user\":%s}\n",
-			     ts, req->request_id, method, path, x->sent_status,
-			     (long long)(dur / 1000), (long long)(dur % 1000), x->ip, user);
-	else
-		n = snprintf(line, size,
-			     "%s info  access: %s %s %d %lld.%03lldms rid=%s ip=%s user=%s\n", ts,
-			     method, path, x->sent_status, (long long)(dur / 1000),
-			     (long long)(dur % 1000), req->request_id, x->ip, user);
-	if (n <= 0 || size == 0)
-		return 0;
-	if ((size_t)n >= size) { /* cut: still one line */
+	if (json) {
+		ACCESS_LIT(&o, "{\"ts\":\"");
+		access_str(&o, ts);
+		ACCESS_LIT(&o, "\",\"level\":\"info\",\"msg\":\"request\",\"rid\":\"");
+		access_str(&o, req->request_id);
+		ACCESS_LIT(&o, "\",\"method\":\"");
+		access_put(&o, method, mlen);
+		ACCESS_LIT(&o, "\",\"path\":\"");
+		access_put(&o, path, plen);
+		ACCESS_LIT(&o, "\",\"status\":");
+		access_int(&o, x->sent_status);
+		ACCESS_LIT(&o, ",\"dur_ms\":");
+		access_ms(&o, dur);
+		ACCESS_LIT(&o, ",\"ip\":\"");
+		access_str(&o, x->ip);
+		ACCESS_LIT(&o, "\",\"user\":");
+		access_put(&o, user, ulen);
+		ACCESS_LIT(&o, "}\n");
+	} else {
+		access_str(&o, ts);
+		ACCESS_LIT(&o, " info  access: ");
+		access_put(&o, method, mlen);
+		ACCESS_LIT(&o, " ");
+		access_put(&o, path, plen);
+		ACCESS_LIT(&o, " ");
+		access_int(&o, x->sent_status);
+		ACCESS_LIT(&o, " ");
+		access_ms(&o, dur);
+		ACCESS_LIT(&o, "ms rid=");
+		access_str(&o, req->request_id);
+		ACCESS_LIT(&o, " ip=");
+		access_str(&o, x->ip);
+		ACCESS_LIT(&o, " user=");
+		access_put(&o, user, ulen);
+		ACCESS_LIT(&o, "\n");
+	}
+	if (o.len >= size) { /* cut: still one line */
 		line[size - 2] = '\n';
+		line[size - 1] = '\0';
 		return size - 1;
 	}
-	return (size_t)n;
+	line[o.len] = '\0';
+	return o.len;
 }
 
 void http_access_log(const struct http_exchange *x)

@@ -60,6 +60,8 @@ struct http_exchange {
 	size_t nform;
 	char ip[48];                     /* INET6_ADDRSTRLEN */
 	void *guard;                     /* server.c's record of the connection; may be NULL */
+	void *lane;                      /* server.c's HTTP thread that took it; may be NULL */
+	int64_t t1_us;                   /* time_mono_us() at completion; 0 before */
 };
 
 /* ---- decode (req.c) ------------------------------------------------------- */

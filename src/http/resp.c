@@ -117,66 +117,104 @@ enum pc_err resp_json(struct pc_resp *resp, int status, const json_t *j)
 
 /* ---- the JSON writer: hot bodies without building a jansson tree ------------------- */
 
-static void jw_put(struct pc_jw *w, const char *s, size_t n)
+/* jw_room's slow way: the first buffer (RESP_JSON_FIRST), or one twice as
+ * big as often as needed. False (and failed) on ENOMEM. */
+static bool jw_grow(struct pc_jw *w, size_t n)
 {
-	struct resp_dump d = { w->arena, w->p, w->len, w->cap };
+	size_t cap;
+	char *p;
 
 	if (w->failed)
-		return;
-	if (w->p == NULL) {
-		d.cap = RESP_JSON_FIRST;
-		d.p = arena_alloc(w->arena, d.cap);
-		if (d.p == NULL) {
+		return false;
+	cap = w->p != NULL ? w->cap : RESP_JSON_FIRST;
+	while (n >= cap - w->len) {
+		if (cap > SIZE_MAX / 2) {
 			w->failed = true;
-			return;
+			return false;
 		}
+		cap *= 2;
 	}
-	if (resp_dump_cb(s, n, &d) != 0) {
+	p = arena_alloc(w->arena, cap);
+	if (p == NULL) {
 		w->failed = true;
-		return;
+		return false;
 	}
-	w->p = d.p;
-	w->len = d.len;
-	w->cap = d.cap;
+	if (w->p != NULL)
+		memcpy(p, w->p, w->len + 1);
+	else
+		p[0] = '\0';
+	w->p = p;
+	w->cap = cap;
+	return true;
 }
+
+/* Room for n more bytes and the NUL; false once failed. */
+static inline bool jw_room(struct pc_jw *w, size_t n)
+{
+	if (w->p != NULL && !w->failed && n < w->cap - w->len)
+		return true;
+	return jw_grow(w, n);
+}
+
+/* Appends s[0..n) and keeps the text NUL-terminated. */
+static inline void jw_put(struct pc_jw *w, const char *s, size_t n)
+{
+	if (!jw_room(w, n))
+		return;
+	memcpy(w->p + w->len, s, n); /* inlined for a literal's constant n */
+	w->len += n;
+	w->p[w->len] = '\0';
+}
+
+/* How jansson (JSON_COMPACT) writes each byte in a string: 0 as it is
+ * (UTF-8 sequences and 0x7f included), else the letter after the backslash;
+ * 'u' for \u00XX. */
+static const char jw_esc[256] = {
+	'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
+	'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
+	['"'] = '"', ['\\'] = '\\',
+};
 
 /* A JSON string as jansson writes it with JSON_COMPACT: '"' and '\\'
  * escaped, the usual short escapes for controls, other controls as \u00XX,
- * everything else (UTF-8 included) as it is. */
+ * everything else (UTF-8 included) as it is. Written straight into the
+ * buffer: room for the plain case first, for the worst of the rest at the
+ * first escape. */
 static void jw_string(struct pc_jw *w, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	const char *run = s;
-	char esc[7];
+	size_t n = strlen(s), i;
+	char *o;
 
-	jw_put(w, "\"", 1);
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-		size_t n = 2;
+	if (n > SIZE_MAX / 8 || !jw_room(w, n + 2))
+		return;
+	o = w->p + w->len;
+	*o++ = '"';
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char e = jw_esc[c];
 
-		if (c >= 0x20 && c != '"' && c != '\\')
+		if (e == 0) {
+			*o++ = (char)c;
 			continue;
-		jw_put(w, run, (size_t)(s - run));
-		run = s + 1;
-		esc[0] = '\\';
-		switch (c) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			n = 6;
 		}
-		jw_put(w, esc, n);
+		w->len = (size_t)(o - w->p);
+		if (!jw_room(w, 6 * (n - i) + 1)) /* this escape, the rest escaped, the quote */
+			return;
+		o = w->p + w->len;
+		*o++ = '\\';
+		if (e == 'u') {
+			memcpy(o, "u00", 3);
+			o[3] = hex[c >> 4];
+			o[4] = hex[c & 15];
+			o += 5;
+		} else {
+			*o++ = e;
+		}
 	}
-	jw_put(w, run, (size_t)(s - run));
-	jw_put(w, "\"", 1);
+	*o++ = '"';
+	*o = '\0';
+	w->len = (size_t)(o - w->p);
 }
 
 void jw_init(struct pc_jw *w, struct pc_arena *arena)

@@ -55,6 +55,13 @@ struct router_entry {
 	struct router_seg seg[ROUTER_MAX_SEGS];
 };
 
+/* A literal segment's length and first byte in one nonzero word: two
+ * segments that differ in either are not equal. */
+static uint64_t router_first_key(const char *text, size_t len)
+{
+	return ((uint64_t)len << 16) | ((uint64_t)(len > 0 ? (unsigned char)text[0] : 0) << 8) | 1;
+}
+
 struct router_mount {
 	char *prefix; /* prefix + suffix, no trailing '/' ("" = root) (malloc) */
 	size_t len;
@@ -65,6 +72,7 @@ struct pc_router {
 	struct router_entry *e;
 	size_t ne;
 	size_t by_nseg[ROUTER_MAX_SEGS + 2]; /* [k]..[k+1]: entries with k segments */
+	uint64_t *first_key; /* per entry: router_first_key of seg[0], 0 for a param (malloc) */
 	struct router_mount *m;
 	size_t nm;
 	const struct pc_face *first;
@@ -380,6 +388,17 @@ enum pc_err router_new(const struct pc_config *cfg, const struct pc_face *const 
 			i++;
 		r->by_nseg[k] = i;
 	}
+	r->first_key = calloc(r->ne > 0 ? r->ne : 1, sizeof(*r->first_key));
+	if (r->first_key == NULL) {
+		err = PC_ENOMEM;
+		goto out_free;
+	}
+	for (i = 0; i < r->ne; i++) {
+		const struct router_entry *e = &r->e[i];
+
+		r->first_key[i] = e->nseg == 0 || e->seg[0].param
+				      ? 0 : router_first_key(e->seg[0].text, e->seg[0].len);
+	}
 	*out = r;
 	return PC_OK;
 out_free:
@@ -401,6 +420,7 @@ void router_free(struct pc_router *r)
 		free(r->m[i].prefix);
 	free(r->e);
 	free(r->m);
+	free(r->first_key);
 	free(r);
 }
 
@@ -588,6 +608,7 @@ enum pc_match router_match(const struct pc_router *r, struct pc_req *req, const 
 	struct router_reqseg s[ROUTER_MAX_SEGS];
 	const struct router_entry *best = NULL, *path_hit = NULL;
 	size_t i, lo, hi;
+	uint64_t first;
 	int n, k, p;
 
 	req->route = NULL;
@@ -600,9 +621,14 @@ enum pc_match router_match(const struct pc_router *r, struct pc_req *req, const 
 		goto out_miss;
 	lo = r->by_nseg[n];
 	hi = r->by_nseg[n + 1];
+	first = router_first_key(s[0].p, s[0].len);
 	for (i = lo; i < hi; i++) {
 		const struct router_entry *e = &r->e[i];
 
+		/* a literal first segment of another length or first byte: not it,
+		 * told from one compact array, without reading the entry */
+		if (r->first_key[i] != 0 && r->first_key[i] != first)
+			continue;
 		if (!router_entry_matches(e, s))
 			continue;
 		if (strcmp(e->method, req->method) != 0) {

@@ -3,7 +3,10 @@
  *
  * Owns: the daemon, the router, and per request (through MHD's *con_cls)
  * an arena holding the struct http_exchange, plus the body buffer. Both
- * are freed in the completion callback, after the access log line.
+ * are let go in the completion callback, after the access log line: the
+ * body freed, the arena emptied (arena_reset) and kept by the lane for its
+ * next request (up to SERVER_ARENA_SPARE of them), so a request costs no
+ * malloc of its own; the exchange is zeroed whole as each request starts.
  *
  * Threads: one libmicrohttpd daemon per HTTP thread (settings threads),
  * a lane: its own listening socket on the same address (SO_REUSEPORT: the
@@ -87,6 +90,10 @@
 #include "http/internal.h"
 
 #define SERVER_ARENA_CHUNK 8192
+/* Emptied request arenas a lane keeps for its next requests: one per
+ * request in flight on it at once (slow ones wait on a worker with theirs),
+ * more are freed. */
+#define SERVER_ARENA_SPARE 8
 #define SERVER_CONN_TIMEOUT_S 30
 /* libmicrohttpd's per-connection pool: the request's header block, its
  * parsed headers and the response's header block live in it, so it bounds
@@ -130,6 +137,7 @@ struct server_conn {
 	struct server_ipkey key;
 	_Atomic int64_t deadline_us;
 	bool shut;
+	char ip[48];                  /* the client's address as text, made once */
 };
 #define SERVER_DRAIN_US (5 * 1000 * 1000)
 /* Each listening socket's queue of connections not yet accepted (the
@@ -149,6 +157,10 @@ struct server_lane {
 	atomic_uint open;             /* connections open now */
 	atomic_ullong accepted;       /* connections taken since the start */
 	struct http_log_batch log;    /* access-log lines of this round (accesslog.c) */
+	/* request arenas emptied (arena_reset) for the next exchanges: touched
+	 * only on the lane's thread (its MHD callbacks), then by server stop */
+	struct pc_arena *spare[SERVER_ARENA_SPARE];
+	unsigned nspare;
 };
 
 struct pc_server {
@@ -607,6 +619,18 @@ enum pc_err resp_metrics(struct pc_req *req, struct pc_resp *resp)
 
 /* ---- the guard: connections per client, header and body deadlines ------------------- */
 
+static void server_ip_text(const struct sockaddr *sa, char *out, size_t outsz)
+{
+	const void *addr = NULL;
+
+	if (sa->sa_family == AF_INET)
+		addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6)
+		addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	if (addr == NULL || inet_ntop(sa->sa_family, addr, out, (socklen_t)outsz) == NULL)
+		out[0] = '\0';
+}
+
 static void server_ipkey(const struct sockaddr *sa, struct server_ipkey *k)
 {
 	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
@@ -731,6 +755,8 @@ static void server_conn_started(struct server_lane *l, struct MHD_Connection *c,
 	sc->fd = ci != NULL ? ci->connect_fd : -1;
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	server_ipkey(ci != NULL ? ci->client_addr : NULL, &sc->key);
+	if (ci != NULL && ci->client_addr != NULL)
+		server_ip_text(ci->client_addr, sc->ip, sizeof(sc->ip));
 	atomic_init(&sc->deadline_us, time_mono_us() + s->header_us);
 	pthread_mutex_lock(&s->guard_mu);
 	if (sc->key.fam != 0) {
@@ -792,13 +818,18 @@ static void server_on_connection(void *cls, struct MHD_Connection *c, void **sct
 }
 
 /* Sets the connection's deadline: now + us, or none (us 0). */
-static void server_deadline(struct http_exchange *x, int64_t us)
+static void server_deadline_at(struct http_exchange *x, int64_t now, int64_t us)
 {
 	struct server_conn *sc = x->guard;
 
 	if (sc != NULL)
-		atomic_store_explicit(&sc->deadline_us, us != 0 ? time_mono_us() + us : 0,
+		atomic_store_explicit(&sc->deadline_us, us != 0 ? now + us : 0,
 				      memory_order_relaxed);
+}
+
+static void server_deadline(struct http_exchange *x, int64_t us)
+{
+	server_deadline_at(x, us != 0 && x->guard != NULL ? time_mono_us() : 0, us);
 }
 
 /* Shuts down (does not close) every connection past its deadline: MHD sees
@@ -828,31 +859,45 @@ static void *server_reaper(void *arg)
 
 /* ---- MHD callbacks ---------------------------------------------------------------- */
 
-static void server_ip_text(const struct sockaddr *sa, char *out, size_t outsz)
+/* An empty request arena: one of the lane's spares, else a new one. */
+static struct pc_arena *server_arena_take(struct server_lane *l)
 {
-	const void *addr = NULL;
+	if (l != NULL && l->nspare > 0)
+		return l->spare[--l->nspare];
+	return arena_new(SERVER_ARENA_CHUNK);
+}
 
-	if (sa->sa_family == AF_INET)
-		addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
-	else if (sa->sa_family == AF_INET6)
-		addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-	if (addr == NULL || inet_ntop(sa->sa_family, addr, out, (socklen_t)outsz) == NULL)
-		out[0] = '\0';
+/* Gives a request's arena back: emptied (its cleanups run, what it handed
+ * out gone) and kept by the lane for its next request, or freed. */
+static void server_arena_give(struct server_lane *l, struct pc_arena *a)
+{
+	if (l != NULL && l->nspare < SERVER_ARENA_SPARE) {
+		arena_reset(a);
+		l->spare[l->nspare++] = a;
+		return;
+	}
+	arena_free(a);
 }
 
 static struct http_exchange *server_exchange_new(struct pc_server *s, struct MHD_Connection *c,
 						 const char *url, const char *method)
 {
 	const union MHD_ConnectionInfo *ci;
+	struct server_conn *sc;
+	struct server_lane *l;
 	struct http_exchange *x;
 	struct pc_arena *a;
 
-	a = arena_new(SERVER_ARENA_CHUNK);
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	sc = ci != NULL ? ci->socket_context : NULL;
+	l = sc != NULL ? sc->lane : NULL;
+	a = server_arena_take(l);
 	if (a == NULL)
 		return NULL;
+	/* zeroed whole: nothing of the arena's last request shows through */
 	x = arena_calloc(a, sizeof(*x));
 	if (x == NULL) {
-		arena_free(a);
+		server_arena_give(l, a);
 		return NULL;
 	}
 	x->req.ctx = s->ctx;
@@ -867,11 +912,15 @@ static struct http_exchange *server_exchange_new(struct pc_server *s, struct MHD
 	x->srv = s;
 	x->t0_us = time_mono_us();
 	atomic_init(&x->slow_done, 0);
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci != NULL && ci->client_addr != NULL)
-		server_ip_text(ci->client_addr, x->ip, sizeof(x->ip));
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	x->guard = ci != NULL ? ci->socket_context : NULL;
+	x->guard = sc;
+	x->lane = l;
+	if (sc != NULL) {
+		memcpy(x->ip, sc->ip, sizeof(x->ip)); /* made when the connection opened */
+	} else {
+		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (ci != NULL && ci->client_addr != NULL)
+			server_ip_text(ci->client_addr, x->ip, sizeof(x->ip));
+	}
 	http_request_id_set(&x->req, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 								 "X-Request-ID"));
 	return x;
@@ -917,23 +966,31 @@ struct server_hdrs {
 	size_t bytes;        /* names, values and their separators */
 };
 
+/* Whether key is name, in any case, as strcasecmp says (up to a NUL); a key
+ * MHD measured shorter than name (key_size) cannot be, and is not compared. */
+static bool server_key_is(const char *key, size_t key_size, const char *name, size_t name_len)
+{
+	return key_size >= name_len && strcasecmp(key, name) == 0;
+}
+
 static enum MHD_Result server_count_header(void *cls, enum MHD_ValueKind kind, const char *key,
-					   const char *value)
+					   size_t key_size, const char *value, size_t value_size)
 {
 	struct server_hdrs *h = cls;
 
 	(void)kind;
+	(void)value_size; /* counted up to a NUL, as before */
 	if (key == NULL)
 		return MHD_YES;
 	h->bytes += strlen(key) + (value != NULL ? strlen(value) : 0) + 4;
-	if (strcasecmp(key, "Content-Length") == 0) {
+	if (server_key_is(key, key_size, "Content-Length", 14)) {
 		if (h->content_length++ == 0)
 			h->cl = value;
 		else if (value == NULL || h->cl == NULL || strcmp(value, h->cl) != 0)
 			h->cl_differ = true;
-	} else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+	} else if (server_key_is(key, key_size, "Transfer-Encoding", 17)) {
 		h->transfer_encoding++;
-	} else if (strcasecmp(key, "Host") == 0) {
+	} else if (server_key_is(key, key_size, "Host", 4)) {
 		h->host++;
 	}
 	return MHD_YES;
@@ -1034,7 +1091,7 @@ static int server_strict(struct http_exchange *x, const char *version)
 	if (server_line_has_nul(x, version))
 		return 400;
 	memset(&h, 0, sizeof(h));
-	MHD_get_connection_values(x->conn, MHD_HEADER_KIND, server_count_header, &h);
+	MHD_get_connection_values_n(x->conn, MHD_HEADER_KIND, server_count_header, &h);
 	if (h.bytes + strlen(x->req.path) > SERVER_HEADER_MAX)
 		return 431;
 	if (strcmp(version, "HTTP/1.1") == 0 && h.host != 1)
@@ -1068,7 +1125,7 @@ static enum MHD_Result server_on_access(void *cls, struct MHD_Connection *c, con
 			return server_send(x);
 		}
 		if (!server_declared_too_big(x)) {
-			server_deadline(x, s->body_us);
+			server_deadline_at(x, x->t0_us, s->body_us);
 			return MHD_YES;
 		}
 		server_deadline(x, 0);
@@ -1109,16 +1166,17 @@ static void server_on_completed(void *cls, struct MHD_Connection *c, void **con_
 	if (x == NULL)
 		return;
 	*con_cls = NULL;
-	server_deadline(x, s->header_us); /* the next request on the connection */
+	x->t1_us = time_mono_us(); /* one clock read: deadline, log line, metrics */
+	server_deadline_at(x, x->t1_us, s->header_us); /* the next request on the connection */
 	if (s->access_log)
 		http_access_log(x);
 	if (x->sent_status != 0)
 		http_metrics_record(&s->metrics, x->req.route_id, x->sent_status,
-				    time_mono_us() - x->t0_us);
+				    x->t1_us - x->t0_us);
 	if (x->counted_slow)
 		atomic_fetch_sub(&s->slow_open, 1);
 	buf_release(&x->req.body);
-	arena_free(x->req.arena);
+	server_arena_give(x->lane, x->req.arena);
 }
 
 /* Leaves the path and query percent-encoded: req.c and the router decode. */
@@ -1317,8 +1375,10 @@ static void server_daemons_stop(struct pc_server *s)
 	for (i = 0; i < s->nlanes; i++) {
 		l = &s->lanes[i];
 		if (l->daemon != NULL)
-			MHD_stop_daemon(l->daemon);
+			MHD_stop_daemon(l->daemon); /* completes what is open: arenas come back */
 		l->daemon = NULL;
+		while (l->nspare > 0)
+			arena_free(l->spare[--l->nspare]);
 		if (l->wake_fd >= 0)
 			close(l->wake_fd);
 		l->wake_fd = -1;

@@ -390,6 +390,52 @@ def test_a_lone_request_is_logged_at_once_on_an_idle_server(server_factory):
         time.sleep(0.3)
 
 
+def test_a_request_shows_nothing_of_the_one_before_it_on_the_same_connection(server_factory):
+    """An HTTP thread empties one request's arena and hands it to the next
+    (issue 15): on one kept-alive connection, after a big request and a
+    signed-in one, an anonymous request's answer and access line carry
+    nothing of theirs."""
+    import requests
+
+    srv = server_factory(access_log=True, threads=1)
+    u, _, token = srv.new_user(password=PW)
+    marker = "arena-marker-" + "q" * 40 + "@" + "q" * 60 + ".example.com"
+    with requests.Session() as s:
+        # big: a long path split by the router (3 KB), then a user whose address is echoed
+        long = s.get(srv.base + "/arena-marker/" + "q" * 3000, headers={"X-Request-ID": "reuse-0"},
+                     timeout=10)
+        assert long.status_code == 404
+        other = s.post(srv.base + "/auth/register", headers={"X-Request-ID": "reuse-1"},
+                       json={"email": marker, "password": PW}, timeout=10)
+        assert other.status_code == 201 and other.json()["email"] == marker
+        me = s.get(srv.base + "/users/me", headers={**bearer(token), "X-Request-ID": "reuse-2"},
+                   timeout=10)
+        assert me.status_code == 200 and me.json()["id"] == u["id"]
+        anon = s.get(srv.base + "/users/me", headers={"X-Request-ID": "reuse-3"}, timeout=10)
+        health = s.get(srv.base + "/healthz", timeout=10)
+        small = s.get(srv.base + "/" + "p" * 300, timeout=10)
+    assert anon.status_code == 401 and anon.json() == {"detail": "Unauthorized"}
+    assert health.status_code == 200 and small.status_code == 404
+    for r in (anon, health, small):
+        seen = r.text + repr(sorted(r.headers.items()))
+        for leak in ("arena-marker", u["id"], u["email"], other.json()["id"], "reuse-0",
+                     "reuse-1", "reuse-2", "qqqq"):
+            assert leak not in seen, (leak, r.request.url, seen)
+    assert health.headers["X-Request-ID"] != small.headers["X-Request-ID"]
+    srv.stop()
+    recs = {r["rid"]: r for r in records(srv.stderr_text()) if r.get("msg") == "request"}
+    assert recs["reuse-2"]["user"] == u["id"]
+    assert recs["reuse-3"] == {**recs["reuse-3"], "method": "GET", "path": "/users/me",
+                               "status": 401, "user": None}
+    h = recs[health.headers["X-Request-ID"]]
+    assert (h["path"], h["status"], h["user"]) == ("/healthz", 200, None)
+    sm = recs[small.headers["X-Request-ID"]]
+    assert (sm["path"], sm["status"], sm["user"]) == ("/" + "p" * 255, 404, None)
+    for rid in ("reuse-3", health.headers["X-Request-ID"], small.headers["X-Request-ID"]):
+        line = json.dumps(recs[rid])
+        assert "arena-marker" not in line and u["id"] not in line and "qqqq" not in line, line
+
+
 def test_lines_through_a_pipe_stay_whole_under_concurrent_requests(server_factory):
     """stderr a pipe (as under a service manager): batches go out as whole
     lines of at most PIPE_BUF bytes a write, so two threads never mix."""

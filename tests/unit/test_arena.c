@@ -3,6 +3,7 @@
  * strings, printf, and deferred cleanups in reverse order.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -171,4 +172,59 @@ Test(arena, defer_rejects_a_null_function_and_free_accepts_null)
 	cr_assert_eq(arena_defer(a, NULL, NULL), PC_EINVAL);
 	arena_free(a);
 	arena_free(NULL);
+}
+
+/* ---- arena_reset: one arena reused request after request (server.c's lanes) ---- */
+
+static int reset_runs;
+
+static void reset_count(void *arg)
+{
+	(void)arg;
+	reset_runs++;
+}
+
+Test(arena, a_reset_runs_the_cleanups_and_starts_the_first_chunk_over)
+{
+	struct pc_arena *a = arena_new(1024);
+	unsigned char *first, *again;
+
+	cr_assert_not_null(a);
+	first = arena_alloc(a, 64);
+	cr_assert_not_null(first);
+	reset_runs = 0;
+	cr_assert_eq(arena_defer(a, reset_count, NULL), PC_OK);
+	cr_assert_eq(arena_defer(a, free, malloc(100)), PC_OK); /* ASan: no leak */
+	for (int i = 0; i < 100; i++) /* more chunks, and chunks of their own */
+		cr_assert_not_null(arena_alloc(a, i % 10 == 0 ? 100000 : 200));
+	arena_reset(a);
+	cr_assert_eq(reset_runs, 1);
+	again = arena_alloc(a, 64);
+	cr_assert_eq(again, first, "the first allocation after a reset reuses the first chunk");
+	/* the cleanups ran once: a second reset or the free runs none again */
+	arena_reset(a);
+	arena_free(a);
+	cr_assert_eq(reset_runs, 1);
+	arena_reset(NULL);
+}
+
+Test(arena, a_reset_arena_serves_many_rounds)
+{
+	struct pc_arena *a = arena_new(512);
+
+	cr_assert_not_null(a);
+	for (int round = 0; round < 50; round++) {
+		char *s = arena_printf(a, "round %d", round);
+		unsigned char *z = arena_calloc(a, 300);
+
+		cr_assert_not_null(s);
+		cr_assert_str_eq(s, round % 2 == 0 ? arena_printf(a, "round %d", round) : s);
+		cr_assert_not_null(z);
+		for (int i = 0; i < 300; i++)
+			cr_assert_eq(z[i], 0, "round %d byte %d", round, i);
+		memset(z, 0xee, 300); /* what the next round must not see in its calloc */
+		cr_assert_not_null(arena_alloc(a, 5000));
+		arena_reset(a);
+	}
+	arena_free(a);
 }

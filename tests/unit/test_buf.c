@@ -1,6 +1,9 @@
 /*
  * test_buf.c - the bounded buffer: termination, growth, the maximum.
  */
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -132,4 +135,48 @@ Test(buf, reset_keeps_memory_and_release_allows_reuse)
 	cr_assert_eq(buf_addstr(&b, "reused"), PC_OK);
 	cr_assert_str_eq(b.data, "reused");
 	buf_release(&b);
+}
+
+/* ---- numbers as text ------------------------------------------------------------ */
+
+Test(text, signed_numbers_read_as_printf_writes_them)
+{
+	static const int64_t v[] = { 0, 1, -1, 9, 10, -10, 99, 100, 1000, -999, 123456789,
+				     INT32_MAX, INT32_MIN, (int64_t)INT32_MAX + 1,
+				     INT64_MAX, INT64_MIN, INT64_MAX - 1, INT64_MIN + 1 };
+	char got[TEXT_INT_MAX], want[64];
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		size_t n = text_i64(got, v[i]);
+
+		snprintf(want, sizeof(want), "%" PRId64, v[i]);
+		cr_expect_str_eq(got, want);
+		cr_expect_eq(n, strlen(want), "%s", want);
+	}
+	/* the longest fills the buffer exactly, NUL included */
+	cr_assert_eq(text_i64(got, INT64_MIN), TEXT_INT_MAX - 1);
+}
+
+Test(text, unsigned_numbers_read_as_printf_writes_them)
+{
+	static const uint64_t v[] = { 0, 1, 9, 10, 19, 20, 1000000, UINT32_MAX,
+				      (uint64_t)INT64_MAX + 1, UINT64_MAX - 1, UINT64_MAX };
+	char got[TEXT_INT_MAX], want[64];
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		size_t n = text_u64(got, v[i]);
+
+		snprintf(want, sizeof(want), "%" PRIu64, v[i]);
+		cr_expect_str_eq(got, want);
+		cr_expect_eq(n, strlen(want), "%s", want);
+	}
+	cr_assert_eq(text_u64(got, UINT64_MAX), 20);
+	for (uint64_t p = 1, d = 1; d <= 19; p *= 10, d++) { /* every power of ten and one less */
+		snprintf(want, sizeof(want), "%" PRIu64, p);
+		text_u64(got, p);
+		cr_expect_str_eq(got, want);
+		snprintf(want, sizeof(want), "%" PRIu64, p - 1);
+		text_u64(got, p - 1);
+		cr_expect_str_eq(got, want);
+	}
 }

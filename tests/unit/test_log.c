@@ -3,6 +3,7 @@
  * escaping (controls, quotes, invalid UTF-8), the cut of a record too long
  * for its buffer, levels, and the password hidden in a database URL.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -157,4 +158,137 @@ Test(log, a_redacted_url_is_cut_to_its_buffer)
 	cr_assert_str_eq(out, "postgres://");
 	log_redact_url("postgres://u:secret@host/db", out16, sizeof(out16));
 	cr_assert_str_eq(out16, "postgres://u:**");
+}
+
+/* ---- log_escape: its fast path for plain runs against a byte-by-byte reference ---- */
+
+/* The escaper byte by byte, as it was before runs of plain bytes were copied
+ * whole: what log_escape must still write, cut included. */
+static size_t ref_utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xBF;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		len = 2;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		len = 3;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		len = 4;
+	else
+		return 0;
+	if (s[0] == 0xE0)
+		lo = 0xA0;
+	else if (s[0] == 0xED)
+		hi = 0x9F;
+	else if (s[0] == 0xF0)
+		lo = 0x90;
+	else if (s[0] == 0xF4)
+		hi = 0x8F;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xBF)
+			return 0;
+	return len;
+}
+
+static size_t ref_escape(char *dst, size_t dstsz, const char *s, size_t n, bool *cut)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, o = 0;
+
+	if (dstsz == 0)
+		return 0;
+	while (i < n) {
+		unsigned char c = u[i];
+		char tmp[8];
+		size_t k = 1, w;
+
+		if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t') {
+			tmp[0] = '\\';
+			tmp[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : (char)c;
+			w = 2;
+		} else if (c < 0x20 || c == 0x7F) {
+			snprintf(tmp, sizeof(tmp), "\\u%04x", c);
+			w = 6;
+		} else {
+			k = ref_utf8_len(u + i, n - i);
+			if (k == 0) {
+				memcpy(tmp, "\\ufffd", 6);
+				w = 6;
+				k = 1;
+			} else {
+				memcpy(tmp, u + i, k);
+				w = k;
+			}
+		}
+		if (o + w >= dstsz) {
+			*cut = true;
+			break;
+		}
+		memcpy(dst + o, tmp, w);
+		o += w;
+		i += k;
+	}
+	dst[o] = '\0';
+	return o;
+}
+
+static void escape_same(const char *s, size_t n)
+{
+	char got[200], want[200];
+
+	for (size_t size = 1; size <= sizeof(got); size++) {
+		bool gcut = false, wcut = false;
+		size_t g, w;
+
+		memset(got, 'Z', sizeof(got));
+		g = log_escape(got, size, s, n, &gcut);
+		w = ref_escape(want, size, s, n, &wcut);
+		cr_assert_eq(g, w, "length, size %zu", size);
+		cr_assert_eq(memcmp(got, want, w + 1), 0, "text, size %zu: %s / %s", size, got, want);
+		cr_assert_eq(gcut, wcut, "cut, size %zu", size);
+		if (size < sizeof(got))
+			cr_assert_eq(got[size], 'Z', "nothing past the buffer, size %zu", size);
+	}
+}
+
+Test(log, every_byte_alone_escapes_as_before)
+{
+	for (int c = 0; c < 256; c++) {
+		char one = (char)c;
+
+		escape_same(&one, 1);
+	}
+	/* and every control byte in a plain run's middle */
+	for (int c = 0; c < 0x20; c++) {
+		char s[] = "abcdefgh?ijklmnop";
+
+		s[8] = (char)c;
+		escape_same(s, sizeof(s) - 1);
+	}
+}
+
+Test(log, plain_runs_are_cut_where_the_buffer_ends)
+{
+	static const char *const cases[] = {
+		"/users/me", "/a\"b\\c\n\x01\xff", "caf\xc3\xa9 \x7f plain \xed\xa0\x80 tail",
+		"\xf0\x9f\x94\x91\xf4\x90\x80\x80\xe0\x80\x80 x", "GET", "", "a\tb\rc",
+		"0123456789012345678901234567890123456789012345678901234567890123456789",
+	};
+	char exact[10];
+	bool cut = false;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		escape_same(cases[i], strlen(cases[i]));
+	/* a plain run that fills the buffer exactly (NUL included) is whole */
+	cr_assert_eq(log_escape(exact, sizeof(exact), "123456789", 9, &cut), 9);
+	cr_assert_str_eq(exact, "123456789");
+	cr_assert_not(cut);
+	cr_assert_eq(log_escape(exact, sizeof(exact), "1234567890", 10, &cut), 9);
+	cr_assert_str_eq(exact, "123456789");
+	cr_assert(cut);
 }

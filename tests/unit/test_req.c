@@ -3,6 +3,8 @@
  * form bodies, UTF-8, the Cookie header, JSON bodies and the 422 details,
  * Set-Cookie rendering, headers, JSON output, log escaping, request ids.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -540,4 +542,200 @@ Test(resp, the_json_writer_grows_past_its_first_buffer)
 	cr_expect_eq(x->resp.body_len, sizeof(big) - 1 + 1 + 10);
 	cr_expect_eq(strncmp(x->resp.body, "{\"big\":\"xxx", 11), 0);
 	cr_expect_str_eq(x->resp.body + x->resp.body_len - 3, "x\"}");
+}
+
+/* ---- the access log line: written without printf, read as printf wrote it ------- */
+
+/* The line as http_access_log_format wrote it with snprintf (method, path
+ * and user escaped the same way), cut to size the same way. */
+static size_t ref_access_line(const struct http_exchange *e, bool json, char *line, size_t size)
+{
+	const struct pc_req *r = &e->req;
+	char ts[LOG_TS_MAX], method[64], path[256 * 6 + 1], user[3 * (PC_ID_LEN + 1) + 3];
+	int64_t dur = e->t1_us - e->t0_us;
+	int n;
+
+	log_timestamp(ts);
+	log_escape(method, sizeof(method), r->method, strnlen(r->method, 16), NULL);
+	log_escape(path, sizeof(path), r->path, strnlen(r->path, 256), NULL);
+	if (r->user != NULL) {
+		n = (int)log_escape(user + (json ? 1 : 0), sizeof(user) - 2, r->user->id,
+				    strnlen(r->user->id, PC_ID_LEN), NULL);
+		if (json) {
+			user[0] = '"';
+			user[n + 1] = '"';
+			user[n + 2] = '\0';
+		}
+	} else {
+		snprintf(user, sizeof(user), "%s", json ? "null" : "-");
+	}
+	if (json)
+		n = snprintf(line, size,
+			     "{\"ts\":\"%s\",\"level\":\"info\",\"msg\":\"request\",\"rid\":\"%s\","
+			     "\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,\"dur_ms\":%lld.%03lld,"
+			     "\"ip\":\"%s\",\"user\":%s}\n",
+			     ts, r->request_id, method, path, e->sent_status, (long long)(dur / 1000),
+			     (long long)(dur % 1000), e->ip, user);
+	else
+		n = snprintf(line, size,
+			     "%s info  access: %s %s %d %lld.%03lldms rid=%s ip=%s user=%s\n", ts,
+			     method, path, e->sent_status, (long long)(dur / 1000),
+			     (long long)(dur % 1000), r->request_id, e->ip, user);
+	if ((size_t)n >= size) {
+		line[size - 2] = '\n';
+		return size - 1;
+	}
+	return (size_t)n;
+}
+
+static void access_same(bool json)
+{
+	char got[4096], want[4096], again[4096];
+	size_t full = 0;
+
+	for (size_t size = 2; size <= sizeof(got) && (full == 0 || size <= full + 3); size++) {
+		size_t g, w;
+
+		do { /* the timestamp's millisecond may turn between the two */
+			ref_access_line(x, json, want, size);
+			memset(got, 'Z', sizeof(got));
+			g = http_access_log_format(x, json ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT, got,
+						   size);
+			w = ref_access_line(x, json, again, size);
+		} while (strcmp(want, again) != 0);
+		cr_assert_eq(g, w, "length at size %zu", size);
+		cr_assert_str_eq(got, want, "size %zu", size);
+		cr_assert_eq(got[w - 1], '\n', "one line, size %zu", size);
+		if (size < sizeof(got))
+			cr_assert_eq(got[size], 'Z', "nothing past the buffer, size %zu", size);
+		if (w < size - 1 && full == 0)
+			full = w;
+	}
+	cr_assert_gt(full, 0);
+}
+
+Test(resp, the_access_log_line_reads_as_printf_wrote_it)
+{
+	static struct pc_user u;
+	static const struct {
+		const char *method, *path, *ip;
+		int status;
+		int64_t dur;
+		bool user;
+	} cases[] = {
+		{ "GET", "/users/me", "127.0.0.1", 200, 1234, true },
+		{ "POST", "/auth/login", "::1", 422, 0, false },
+		{ "PATCH", "/a\"b\\c\n\x01\xff", "2001:db8::1", 503, 999, true },
+		{ "GE\x01T", "/", "", 0, 1000, false },
+		{ "DELETE", "/x", "10.0.0.1", 404, INT64_C(123456789012), true },
+		{ "VERYLONGMETHODNAMEOVER16", "/p", "1.2.3.4", 999, 7, false },
+	};
+
+	memcpy(u.id, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", PC_ID_LEN);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		x->req.method = cases[i].method;
+		x->req.path = cases[i].path;
+		snprintf(x->ip, sizeof(x->ip), "%s", cases[i].ip);
+		snprintf(x->req.request_id, sizeof(x->req.request_id), "rid-%zu", i);
+		x->sent_status = cases[i].status;
+		x->t0_us = 1000000;
+		x->t1_us = 1000000 + cases[i].dur;
+		x->req.user = cases[i].user ? &u : NULL;
+		access_same(true);
+		access_same(false);
+	}
+	/* a long path: the first 256 bytes, escaped */
+	{
+		char path[1000];
+
+		memset(path, '\x01', sizeof(path) - 1);
+		path[sizeof(path) - 1] = '\0';
+		x->req.path = path;
+		access_same(true);
+		access_same(false);
+	}
+}
+
+Test(resp, the_json_writer_escapes_every_byte_as_jansson_and_passes_the_rest)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (int c = 1; c < 256; c++) {
+		char in[4] = { 'a', (char)c, 'b', '\0' }, want[32];
+		struct pc_jw w;
+
+		if (c == '"' || c == '\\')
+			snprintf(want, sizeof(want), "{\"k\":\"a\\%cb\"}", c);
+		else if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+			snprintf(want, sizeof(want), "{\"k\":\"a\\%cb\"}",
+				 c == '\b' ? 'b' : c == '\f' ? 'f' : c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+		else if (c < 0x20)
+			snprintf(want, sizeof(want), "{\"k\":\"a\\u00%c%cb\"}", hex[c >> 4], hex[c & 15]);
+		else /* 0x7f and every byte >= 0x80, valid UTF-8 or not, as it is */
+			snprintf(want, sizeof(want), "{\"k\":\"a%cb\"}", c);
+		jw_init(&w, arena);
+		jw_str(&w, "k", in);
+		cr_assert_eq(resp_jw(&x->resp, 200, &w), PC_OK);
+		cr_assert_str_eq(x->resp.body, want, "byte %d", c);
+		cr_assert_eq(x->resp.body_len, strlen(want), "byte %d", c);
+	}
+}
+
+Test(resp, the_json_writer_fills_its_buffer_exactly_and_grows_on_the_next_byte)
+{
+	/* values around the first buffer's size, ending on an escape or not */
+	for (size_t n = 230; n < 270; n++) {
+		char v[300];
+		struct pc_jw w;
+		json_t *j;
+		char *want;
+
+		memset(v, 'v', n);
+		v[n] = '\0';
+		if (n % 2 == 0)
+			v[n - 1] = '\n';
+		if (n % 3 == 0)
+			v[n - 2] = '\x01';
+		j = json_pack("{s:s, s:b}", "k", v, "t", 1);
+		want = json_dumps(j, JSON_COMPACT);
+		jw_init(&w, arena);
+		jw_str(&w, "k", v);
+		jw_bool(&w, "t", true);
+		cr_assert_eq(resp_jw(&x->resp, 200, &w), PC_OK);
+		cr_assert_str_eq(x->resp.body, want, "length %zu", n);
+		cr_assert_eq(x->resp.body_len, strlen(want));
+		free(want);
+		json_decref(j);
+	}
+}
+
+Test(text, made_request_ids_are_the_thread_prefix_then_the_counter_in_hex)
+{
+	struct pc_req a, b;
+	unsigned char bytes[16];
+	uint64_t sa, sb;
+
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	http_request_id_set(&a, NULL);
+	http_request_id_set(&b, NULL);
+	cr_assert_eq(strlen(a.request_id), 32);
+	cr_assert_eq(strspn(b.request_id, "0123456789abcdef"), 32);
+	cr_assert_eq(memcmp(a.request_id, b.request_id, 16), 0, "one prefix a thread");
+	/* the 16 bytes prefix then counter, as crypto_hex_encode writes them */
+	for (int i = 0; i < 16; i++) {
+		unsigned hi = (unsigned)ascii_hex_value(b.request_id[2 * i]);
+		unsigned lo = (unsigned)ascii_hex_value(b.request_id[2 * i + 1]);
+
+		bytes[i] = (unsigned char)(hi << 4 | lo);
+	}
+	memcpy(&sb, bytes + 8, 8);
+	for (int i = 0; i < 8; i++) {
+		unsigned hi = (unsigned)ascii_hex_value(a.request_id[16 + 2 * i]);
+		unsigned lo = (unsigned)ascii_hex_value(a.request_id[16 + 2 * i + 1]);
+
+		bytes[8 + i] = (unsigned char)(hi << 4 | lo);
+	}
+	memcpy(&sa, bytes + 8, 8);
+	cr_assert_eq(sb, sa + 1, "the counter counts");
 }
