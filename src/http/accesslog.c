@@ -240,6 +240,11 @@ void http_log_batch_flush(void)
 	b->len = 0;
 }
 
+bool http_log_batch_pending(void)
+{
+	return log_batch != NULL && log_batch->len > 0;
+}
+
 void http_log_batch_end(void)
 {
 	http_log_batch_flush();

@@ -189,7 +189,7 @@ void http_access_log(const struct http_exchange *x);
 /* A thread's pending access-log lines: whole lines only, bounded, no malloc
  * per request. Owned by its lane (server.c); accesslog.c borrows it through a
  * thread-local pointer between begin and end. */
-#define HTTP_LOG_BATCH_SIZE 32768
+#define HTTP_LOG_BATCH_SIZE 65536
 struct http_log_batch {
 	size_t len;
 	char buf[HTTP_LOG_BATCH_SIZE];
@@ -198,6 +198,8 @@ struct http_log_batch {
 void http_log_batch_begin(struct http_log_batch *b);
 /* Writes the calling thread's pending lines with one write(2); none: nothing. */
 void http_log_batch_flush(void);
+/* Whether the calling thread's batch holds lines not yet written. */
+bool http_log_batch_pending(void);
 /* Flushes, then the thread has no batch any more (lines go out one by one). */
 void http_log_batch_end(void);
 

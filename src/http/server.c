@@ -101,6 +101,9 @@
  * the pool between keep-alive requests: its default 32 KiB cost two 16 KiB
  * memsets per request, and twice the memory per idle connection. */
 #define SERVER_CONN_MEMORY 16384
+/* How long a lane keeps its access-log lines while more work is ready: the
+ * longest a line waits for its write(2) under load (server_lane_main). */
+#define SERVER_LOG_HOLD_US 100000
 /* The largest request line and header block answered (431 beyond, in the
  * face's shape). Below the pool: MHD 0.9.75 answers a block that outgrows
  * its pool 431 itself; one that fills the pool just short of that (about
@@ -1338,19 +1341,34 @@ static void *server_lane_main(void *arg)
 	struct pollfd p[2] = { { .fd = l->epoll_fd, .events = POLLIN },
 			       { .fd = l->wake_fd, .events = POLLIN } };
 	MHD_UNSIGNED_LONG_LONG t;
+	int64_t flushed_us, now_us;
 	uint64_t n;
-	int ms;
+	int ms, ready;
 
 	http_log_batch_begin(&l->log);
+	flushed_us = time_mono_us();
 	while (!atomic_load(&l->srv->lanes_stop)) {
 		ms = -1;
 		if (MHD_get_timeout(l->daemon, &t) == MHD_YES)
 			ms = t < INT_MAX ? (int)t : INT_MAX;
-		if (poll(p, 2, ms) > 0 && (p[1].revents & POLLIN) &&
-		    read(l->wake_fd, &n, sizeof(n)) < 0)
+		/* The access-log lines of the rounds so far wait while more work is
+		 * ready (under load, one write(2) of a full batch rather than one a
+		 * round: an append's cost is mostly per write), at most
+		 * SERVER_LOG_HOLD_US; they go out before any wait. */
+		ready = 0;
+		if (http_log_batch_pending()) {
+			ready = poll(p, 2, 0);
+			now_us = time_mono_us();
+			if (ready <= 0 || now_us - flushed_us >= SERVER_LOG_HOLD_US) {
+				http_log_batch_flush();
+				flushed_us = now_us;
+			}
+		}
+		if (ready == 0)
+			ready = poll(p, 2, ms);
+		if (ready > 0 && (p[1].revents & POLLIN) && read(l->wake_fd, &n, sizeof(n)) < 0)
 			n = 0; /* EAGAIN: another read took it */
 		MHD_run(l->daemon);
-		http_log_batch_flush(); /* the round's lines, before the next wait */
 	}
 	http_log_batch_end();
 	return NULL;
