@@ -943,7 +943,8 @@ static void *listener_main(void *arg)
 		 * must find the move made, also while this thread is between the
 		 * read and the notifications it holds. */
 		if ((p[0].revents & POLLIN) != 0 &&
-		    (p[0].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0)
+		    (p[0].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0 &&
+		    store_gen_fd_announces(p[0].fd))
 			gen_move(st); /* a closing socket is no announcement (gen_grace) */
 		if ((p[0].revents != 0 && PQconsumeInput(db) == 0) ||
 		    PQstatus(db) != CONNECTION_OK) {

@@ -23,6 +23,7 @@
 #define PC_STORE_H
 
 #include <poll.h>
+#include <sys/socket.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -213,6 +214,18 @@ struct pc_store {
 	_Atomic uint64_t cred_bucket[STORE_CRED_BUCKETS]; /* by store_cred_bucket(user id) */
 };
 
+/* Whether what waits on a readable announcement socket may be an
+ * announcement: anything but an error message (PostgreSQL's 'E', which is
+ * what a server going down sends before it closes: the socket is then
+ * closing, not announcing). Peeked, never read. Encrypted bytes cannot be
+ * told apart: they count as an announcement (a cache miss at worst). */
+static inline bool store_gen_fd_announces(int fd)
+{
+	unsigned char first;
+
+	return recv(fd, &first, 1, MSG_PEEK | MSG_DONTWAIT) != 1 || first != 'E';
+}
+
 /* Moves the generation when an announcement of another process's write is
  * waiting on gen_fd (a poll of 0 ms; nothing when there is no such socket).
  * A socket that is closing (the database went down) is no announcement: the
@@ -226,7 +239,8 @@ static inline void store_generation_sync(struct pc_store *s)
 			    .events = POLLIN | POLLRDHUP, .revents = 0 };
 
 	if (p.fd >= 0 && poll(&p, 1, 0) > 0 &&
-	    (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0) {
+	    (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0 &&
+	    store_gen_fd_announces(p.fd)) {
 		atomic_fetch_add(&s->gen, 1);
 		store_cred_bump_all(s);
 	}
