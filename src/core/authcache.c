@@ -85,7 +85,7 @@
 #define AUTHCACHE_CAP_MS (5 * 60 * 1000)
 /* How often a reader copies an entry that a writer changed under it before
  * it counts a miss. */
-#define AUTHCACHE_READ_TRIES 4
+#define AUTHCACHE_READ_TRIES 32
 
 /* A remembered credential, compact: its keyed digest rather than its bytes,
  * and the user's fields packed. What a hit checks comes first (the first 64
