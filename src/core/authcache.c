@@ -441,12 +441,6 @@ bool authcache_get(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t 
 	c = authcache_table();
 	if (c == NULL)
 		return false;
-	/* other processes' writes: counted within auth_cache_ms */
-	store_cred_poll(ctx->store, ctx->cfg.auth_cache_ms / 2);
-	if (!store_generation_use(ctx->store, &gen))
-		return false;
-	ttl_ms = authcache_ttl_ms(ctx);
-	now_ms = authcache_mono_ms();
 	authcache_digest(kind, cred, len, d);
 	authcache_sets(d, &set[0], &set[1]);
 	tag = authcache_tag(d);
@@ -455,7 +449,8 @@ bool authcache_get(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t 
 	word[0] = __atomic_load_n(&c->set[set[0]], __ATOMIC_RELAXED);
 	word[1] = __atomic_load_n(&c->set[set[1]], __ATOMIC_RELAXED);
 	/* the ways whose tag matches (the word is read again, acquire, by
-	 * authcache_read), their entries asked for at once */
+	 * authcache_read), their entries asked for at once, to arrive while
+	 * the store's stamps are brought up to date */
 	for (k = 0; k < 2; k++)
 		for (w = 0; w < AUTHCACHE_WAYS; w++)
 			if (authcache_tag_of(word[k], w) == tag) {
@@ -463,6 +458,13 @@ bool authcache_get(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t 
 				cand[n][0] = set[k];
 				cand[n++][1] = w;
 			}
+	/* other processes' writes: counted within auth_cache_ms (before the
+	 * entry is read and its stamp checked) */
+	store_cred_poll(ctx->store, ctx->cfg.auth_cache_ms / 2);
+	if (!store_generation_use(ctx->store, &gen))
+		return false;
+	ttl_ms = authcache_ttl_ms(ctx);
+	now_ms = authcache_mono_ms();
 	for (k = 0; k < n; k++) {
 		if (!authcache_read(c, cand[k][0], cand[k][1], tag, &e))
 			continue;
