@@ -33,20 +33,43 @@
  * time. Remembered users carry no password hash.
  *
  * Memory: one table for the process, AUTHCACHE_SETS x AUTHCACHE_WAYS entries
- * (16 384 credentials, ~270 bytes each: a keyed SHA-256 of the credential,
- * never the credential itself, and the user's fields packed), allocated on
- * first use and kept until the process ends, its pages touched only as
- * entries fill. Each credential has two candidate sets (two-choice
- * placement): a lookup checks both, a fill takes a free way of the emptier
- * one, else moves one of the four entries to its own other set, else
- * evicts the oldest of the four, so that clients cycling through more
- * credentials than one set holds still find theirs. Threads share it: set i
- * is guarded by mutex i % AUTHCACHE_LOCKS (held for a compare and a copy,
- * never across a store call), so a credential checked on one thread is
- * remembered on all.
+ * (16 384 credentials, 280 bytes each: a keyed SHA-256 of the credential,
+ * never the credential itself, and the user's fields packed) and one 8-byte
+ * word a set (64 KiB), allocated on first use and kept until the process
+ * ends, its pages touched only as entries fill (on huge pages once half of
+ * it has been filled: authcache_go_huge). Each credential has two
+ * candidate sets (two-choice placement): a lookup checks both, a fill takes
+ * a free way of the emptier one, else moves one of the four entries to its
+ * own other set, else evicts the oldest of the four, so that clients
+ * cycling through more credentials than one set holds still find theirs.
+ *
+ * The set's word (struct authcache, set) makes a hit cheap in cache misses: it holds
+ * each way's tag, one byte of the keyed digest (plus a bit: in use), beside
+ * the set's sequence count; the words of 8 sets share a cache line. A lookup
+ * loads the words of both sets at once and reads only an entry whose tag
+ * matches (1 in 256 for another credential's), whose check fields (digest,
+ * owner, stamp, expiry, age) lead it. The tag compare is a plain one: a tag
+ * is a byte of a digest keyed with the process's secret random key, so how
+ * long it takes tells nothing about the credential's bytes; the decision
+ * stays with the full digest compare, in constant time.
+ *
+ * Threads share the table, a seqlock a set: a writer (a fill, a move to the
+ * other set) takes the set by making its count odd (compare and swap; it
+ * waits for no store call, only for another writer's few stores), writes
+ * entries and tags with relaxed atomic stores, and makes the count even
+ * again (release). A reader never writes: it loads the word (acquire),
+ * copies the candidate entry word by word (relaxed) into a local, then
+ * (acquire fence) loads the word again; only an unchanged, even word lets it
+ * use the copy, else it reads again, and after a few tries counts a miss
+ * (the full check then runs: never a wrong answer, only a slower one). So a
+ * credential checked on one thread is remembered on all, and hits on two
+ * threads never write a shared cache line.
  */
 #include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -54,7 +77,7 @@
 #include "core/core.h"
 #include "store/store.h"
 
-/* 8192 sets of 2 entries: 16 384 credentials, ~4.3 MiB when all are filled
+/* 8192 sets of 2 entries: 16 384 credentials, ~4.4 MiB when all are filled
  * (pages are touched only as they fill). */
 #define AUTHCACHE_SETS 8192 /* a power of two */
 #define AUTHCACHE_WAYS 2
@@ -62,22 +85,35 @@
 /* The longest an entry lives where the store's stamps follow every writer
  * (store_cred_exact): a cap for safety, beside the credential's own expiry. */
 #define AUTHCACHE_CAP_MS (5 * 60 * 1000)
+/* How often a reader copies an entry that a writer changed under it before
+ * it counts a miss. */
+#define AUTHCACHE_READ_TRIES 32
 
 /* A remembered credential, compact: its keyed digest rather than its bytes,
- * and the user's fields packed. A user whose texts do not fit is not
- * remembered (checked in full each time). */
+ * and the user's fields packed. What a hit checks comes first (the first 64
+ * bytes), the user's fields after. A user whose texts do not fit is not
+ * remembered (checked in full each time). In the table an entry is words
+ * (uint64_t[AUTHCACHE_WORDS]), read and written only whole, atomically
+ * (authcache_load, authcache_store), so that a reader may copy one while a
+ * writer changes it (the copy is then thrown away). */
 struct authcache_entry {
+	unsigned char digest[PC_SHA256_LEN]; /* SHA-256(key, kind, length, credential) */
 	uint64_t owner;    /* ctx->serial; 0: empty */
 	uint64_t stamp;    /* the store's credential stamp read before the fill's lookup */
-	int64_t loaded_ms; /* monotonic */
 	int64_t exp;       /* the credential's expiry, unix seconds */
+	int64_t loaded_ms; /* monotonic */
 	int64_t password_changed_at, created_at, updated_at;
-	unsigned char digest[PC_SHA256_LEN]; /* SHA-256(key, kind, length, credential) */
 	uint32_t bucket;   /* the user's stamp bucket (store_cred_bucket) */
 	uint8_t flags;     /* AUTHCACHE_F_* */
 	uint8_t n_email, n_username, n_full_name, n_roles;
 	char text[AUTHCACHE_TEXT];
 };
+
+#define AUTHCACHE_WORDS ((sizeof(struct authcache_entry) + 7) / 8)
+#define AUTHCACHE_OWNER_WORD (offsetof(struct authcache_entry, owner) / 8)
+_Static_assert(sizeof(struct authcache_entry) == 8 * AUTHCACHE_WORDS, "an entry is whole words");
+_Static_assert(offsetof(struct authcache_entry, owner) % 8 == 0, "owner is one word");
+_Static_assert(offsetof(struct authcache_entry, loaded_ms) + 8 <= 64, "a hit's checks lead");
 
 enum {
 	AUTHCACHE_F_ACTIVE = 1,
@@ -86,35 +122,60 @@ enum {
 	AUTHCACHE_F_TOTP = 8,
 };
 
-#define AUTHCACHE_LOCKS 1024 /* a power of two; set i is guarded by lock i % AUTHCACHE_LOCKS */
+/* A set's word: bits 0-31 its sequence count (odd while a writer holds the
+ * set), bits 32 + 16 w .. 47 + 16 w way w's tag (authcache_tag; 0: the way
+ * holds nothing). */
+#define AUTHCACHE_SEQ_MASK 0xffffffffull
+#define AUTHCACHE_TAG_SHIFT(w) (32 + 16 * (w))
+_Static_assert(AUTHCACHE_WAYS * 16 <= 32, "the tags fit the word");
 
 struct authcache {
-	pthread_mutex_t lock[AUTHCACHE_LOCKS];
-	struct authcache_entry slot[AUTHCACHE_SETS][AUTHCACHE_WAYS];
+	uint64_t set[AUTHCACHE_SETS]; /* 8 a cache line */
+	uint64_t slot[AUTHCACHE_SETS][AUTHCACHE_WAYS][AUTHCACHE_WORDS];
 };
 
 static pthread_once_t authcache_once = PTHREAD_ONCE_INIT;
-static struct authcache *authcache_all; /* set once, by authcache_init */
+static struct authcache *authcache_all; /* set once, by authcache_init; 2 MiB aligned */
 static unsigned char authcache_key_bytes[32]; /* the digest's key */
+static atomic_size_t authcache_fills;   /* entries written so far (authcache_put) */
+
+#define AUTHCACHE_HUGE ((size_t)2 << 20) /* a huge page (x86-64, arm64 with 4 KiB pages) */
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25 /* Linux 6.1 */
+#endif
 
 static void authcache_init(void)
 {
-	struct authcache *c;
-	size_t i;
+	size_t sz = sizeof(struct authcache) + AUTHCACHE_HUGE;
+	void *m;
 
 	if (crypto_random(authcache_key_bytes, sizeof(authcache_key_bytes)) != PC_OK)
 		return;
-	c = calloc(1, sizeof(*c));
-	if (c == NULL)
+	/* fresh zero pages, touched only as entries fill; a huge page's worth
+	 * more address space (not memory) to start on a huge page boundary */
+	m = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
 		return;
-	for (i = 0; i < AUTHCACHE_LOCKS; i++)
-		if (pthread_mutex_init(&c->lock[i], NULL) != 0) {
-			while (i-- > 0)
-				pthread_mutex_destroy(&c->lock[i]);
-			free(c);
-			return;
-		}
-	authcache_all = c;
+	authcache_all = (struct authcache *)(((uintptr_t)m + AUTHCACHE_HUGE - 1) &
+					     ~(uintptr_t)(AUTHCACHE_HUGE - 1));
+}
+
+/* Once half the table has been filled (by then nearly every one of its 4 KiB
+ * pages is touched: no more memory), its whole huge pages become huge pages
+ * (asked for, and collapsed at once where the kernel can: Linux 6.1). A hit
+ * reads one random entry among 4.4 MiB: over 4 KiB pages most lookups missed
+ * the TLB too, and its page walk cost more than the entry's own cache miss
+ * (10 000 JWTs: authcache_get's share of the server's time ~5 % -> 3.4 %). A
+ * refusal (an older kernel, THP off) changes nothing but the speed. */
+static void authcache_go_huge(struct authcache *c)
+{
+	size_t len = sizeof(*c) & ~(AUTHCACHE_HUGE - 1);
+
+	if (atomic_fetch_add_explicit(&authcache_fills, 1, memory_order_relaxed) + 1 !=
+	    (size_t)AUTHCACHE_SETS * AUTHCACHE_WAYS / 2)
+		return;
+	if (madvise(c, len, MADV_HUGEPAGE) == 0)
+		(void)madvise(c, len, MADV_COLLAPSE);
 }
 
 /* The process's table, made on first use (its pages touched only as entries
@@ -123,6 +184,145 @@ static struct authcache *authcache_table(void)
 {
 	pthread_once(&authcache_once, authcache_init);
 	return authcache_all;
+}
+
+/* ---- the sets' words: tags and seqlock ------------------------------------------- */
+
+static inline uint16_t authcache_tag_of(uint64_t word, size_t w)
+{
+	return (uint16_t)(word >> AUTHCACHE_TAG_SHIFT(w));
+}
+
+/* A credential's tag: a byte of its keyed digest that picks neither of its
+ * sets (authcache_sets uses bytes 0-15), and the in-use bit. */
+static inline uint16_t authcache_tag(const unsigned char d[PC_SHA256_LEN])
+{
+	return (uint16_t)(0x100 | d[16]);
+}
+
+/* word with its count one further (the tags kept) */
+static inline uint64_t authcache_next(uint64_t word)
+{
+	return (word & ~AUTHCACHE_SEQ_MASK) | (uint64_t)(uint32_t)(word + 1);
+}
+
+static inline void authcache_pause(unsigned n)
+{
+	if (n % 64 == 63)
+		sched_yield(); /* the writer holding the set may have lost its core */
+#if defined(__x86_64__) || defined(__i386__)
+	else
+		__builtin_ia32_pause();
+#endif
+}
+
+/* Takes set s for writing when no writer holds it: true then. */
+static bool authcache_trylock(struct authcache *c, size_t s)
+{
+	uint64_t w = __atomic_load_n(&c->set[s], __ATOMIC_RELAXED);
+
+	if ((w & 1) != 0 || !__atomic_compare_exchange_n(&c->set[s], &w, authcache_next(w), false,
+							 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return false;
+	/* the odd count is seen before any store of this writer to the set */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	return true;
+}
+
+static void authcache_lock(struct authcache *c, size_t s)
+{
+	unsigned n;
+
+	for (n = 0; !authcache_trylock(c, s); n++)
+		authcache_pause(n);
+}
+
+/* Lets set s go: the count even again, after every store to the set. */
+static void authcache_unlock(struct authcache *c, size_t s)
+{
+	uint64_t w = __atomic_load_n(&c->set[s], __ATOMIC_RELAXED);
+
+	__atomic_store_n(&c->set[s], authcache_next(w), __ATOMIC_RELEASE);
+}
+
+/* Way w of set s (held) now has tag (0: nothing). */
+static void authcache_set_tag(struct authcache *c, size_t s, size_t w, uint16_t tag)
+{
+	uint64_t word = __atomic_load_n(&c->set[s], __ATOMIC_RELAXED);
+
+	word &= ~(0xffffull << AUTHCACHE_TAG_SHIFT(w));
+	word |= (uint64_t)tag << AUTHCACHE_TAG_SHIFT(w);
+	__atomic_store_n(&c->set[s], word, __ATOMIC_RELAXED);
+}
+
+/* The words of an entry into e, each read atomically. */
+static void authcache_load(const uint64_t *from, struct authcache_entry *e)
+{
+	unsigned char *to = (unsigned char *)e;
+	size_t i;
+
+	for (i = 0; i < AUTHCACHE_WORDS; i++) {
+		uint64_t x = __atomic_load_n(&from[i], __ATOMIC_RELAXED);
+
+		memcpy(to + 8 * i, &x, 8);
+	}
+}
+
+/* e into the words of an entry (its set held), each written atomically. */
+static void authcache_store(uint64_t *to, const struct authcache_entry *e)
+{
+	const unsigned char *from = (const unsigned char *)e;
+	size_t i;
+
+	for (i = 0; i < AUTHCACHE_WORDS; i++) {
+		uint64_t x;
+
+		memcpy(&x, from + 8 * i, 8);
+		__atomic_store_n(&to[i], x, __ATOMIC_RELAXED);
+	}
+}
+
+/* Way w of set s (held) empty. */
+static void authcache_clear(struct authcache *c, size_t s, size_t w)
+{
+	__atomic_store_n(&c->slot[s][w][AUTHCACHE_OWNER_WORD], 0, __ATOMIC_RELAXED);
+	authcache_set_tag(c, s, w, 0);
+}
+
+static void authcache_prefetch(const uint64_t *entry)
+{
+	const char *p = (const char *)entry;
+	size_t o;
+
+	for (o = 0; o < sizeof(struct authcache_entry); o += 64)
+		__builtin_prefetch(p + o);
+	__builtin_prefetch(p + sizeof(struct authcache_entry) - 1);
+}
+
+/* A consistent copy of way w of set s into e while its tag is still tag:
+ * false when it no longer is, or writers kept changing the set. */
+static bool authcache_read(struct authcache *c, size_t s, size_t w, uint16_t tag,
+			   struct authcache_entry *e)
+{
+	uint64_t before;
+	unsigned n;
+
+	for (n = 0; n < AUTHCACHE_READ_TRIES; n++) {
+		before = __atomic_load_n(&c->set[s], __ATOMIC_ACQUIRE);
+		if ((before & 1) != 0) {
+			authcache_pause(n);
+			continue;
+		}
+		if (authcache_tag_of(before, w) != tag)
+			return false;
+		authcache_load(c->slot[s][w], e);
+		/* the copy's loads before the second load of the word: a writer's
+		 * store seen in the copy means its odd count is seen here */
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&c->set[s], __ATOMIC_RELAXED) == before)
+			return true;
+	}
+	return false;
 }
 
 static int64_t authcache_mono_ms(void)
@@ -255,120 +455,139 @@ bool authcache_get(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t 
 		   int64_t now, struct pc_user *out)
 {
 	unsigned char d[PC_SHA256_LEN];
-	struct authcache_entry *e;
+	struct authcache_entry e;
 	struct authcache *c;
 	int64_t ttl_ms, now_ms;
-	uint64_t gen;
-	size_t set[2], k, w;
-	bool hit = false, found = false;
+	uint64_t gen, word[2];
+	size_t set[2], cand[2 * AUTHCACHE_WAYS][2], n = 0, k, w;
+	uint16_t tag;
+	bool hit = false;
 
 	if (ctx->cfg.auth_cache_ms <= 0 || len == 0 || len > PC_AUTHCACHE_CRED_MAX)
 		return false;
 	c = authcache_table();
 	if (c == NULL)
 		return false;
-	/* other processes' writes: counted within auth_cache_ms */
+	authcache_digest(kind, cred, len, d);
+	authcache_sets(d, &set[0], &set[1]);
+	tag = authcache_tag(d);
+	/* both sets' words asked for before either is used */
+	__builtin_prefetch(&c->set[set[1]]);
+	word[0] = __atomic_load_n(&c->set[set[0]], __ATOMIC_RELAXED);
+	word[1] = __atomic_load_n(&c->set[set[1]], __ATOMIC_RELAXED);
+	/* the ways whose tag matches (the word is read again, acquire, by
+	 * authcache_read), their entries asked for at once, to arrive while
+	 * the store's stamps are brought up to date */
+	for (k = 0; k < 2; k++)
+		for (w = 0; w < AUTHCACHE_WAYS; w++)
+			if (authcache_tag_of(word[k], w) == tag) {
+				authcache_prefetch(c->slot[set[k]][w]);
+				cand[n][0] = set[k];
+				cand[n++][1] = w;
+			}
+	/* other processes' writes: counted within auth_cache_ms (before the
+	 * entry is read and its stamp checked) */
 	store_cred_poll(ctx->store, ctx->cfg.auth_cache_ms / 2);
 	if (!store_generation_use(ctx->store, &gen))
 		return false;
 	ttl_ms = authcache_ttl_ms(ctx);
 	now_ms = authcache_mono_ms();
-	authcache_digest(kind, cred, len, d);
-	authcache_sets(d, &set[0], &set[1]);
-	for (k = 0; k < 2 && !found; k++) {
-		pthread_mutex_lock(&c->lock[set[k] & (AUTHCACHE_LOCKS - 1)]);
-		for (w = 0; w < AUTHCACHE_WAYS; w++) {
-			e = &c->slot[set[k]][w];
-			if (e->owner != ctx->serial)
-				continue;
-			if (!crypto_ct_equal_words(e->digest, d, sizeof(d)))
-				continue;
-			found = true;
-			if (!authcache_live(ctx, e, now, now_ms, ttl_ms))
-				break;
-			authcache_unpack(e, out);
-			hit = true;
-			break;
-		}
-		pthread_mutex_unlock(&c->lock[set[k] & (AUTHCACHE_LOCKS - 1)]);
+	for (k = 0; k < n; k++) {
+		if (!authcache_read(c, cand[k][0], cand[k][1], tag, &e))
+			continue;
+		if (e.owner != ctx->serial)
+			continue;
+		if (!crypto_ct_equal_words(e.digest, d, sizeof(d)))
+			continue;
+		/* the credential's own entry: it answers, or nothing does */
+		hit = authcache_live(ctx, &e, now, now_ms, ttl_ms);
+		if (hit)
+			authcache_unpack(&e, out);
+		break;
 	}
 	return hit;
 }
 
-/* Moves the live entry e of set at to a dead way of its other set, when
- * that has one and its lock can be had at once (sets a and b are locked
- * already): true when e is free now. One step of cuckoo hashing, so that a
- * fill finding both of its sets full rarely has to evict. */
+/* Moves the live entry e, of way w of set at, to a dead way of its other
+ * set, when that has one and can be had at once (sets a and b are held
+ * already): true when way w is free now. One step of cuckoo hashing, so that
+ * a fill finding both of its sets full rarely has to evict. */
 static bool authcache_move_away(struct pc_ctx *ctx, struct authcache *c,
-				struct authcache_entry *e, size_t at, size_t a, size_t b,
-				int64_t now, int64_t now_ms, int64_t ttl_ms)
+				const struct authcache_entry *e, size_t at, size_t w, size_t a,
+				size_t b, int64_t now, int64_t now_ms, int64_t ttl_ms)
 {
-	size_t x, y, other, lk, w;
+	struct authcache_entry o;
+	size_t x, y, other, ow;
 	bool held, moved = false;
 
 	authcache_sets(e->digest, &x, &y);
 	other = x == at ? y : x;
-	lk = other & (AUTHCACHE_LOCKS - 1);
-	held = lk == (a & (AUTHCACHE_LOCKS - 1)) || lk == (b & (AUTHCACHE_LOCKS - 1));
-	if (!held && pthread_mutex_trylock(&c->lock[lk]) != 0)
+	held = other == a || other == b;
+	if (!held && !authcache_trylock(c, other))
 		return false;
-	for (w = 0; w < AUTHCACHE_WAYS && !moved; w++)
-		if (!authcache_live(ctx, &c->slot[other][w], now, now_ms, ttl_ms)) {
-			c->slot[other][w] = *e;
-			e->owner = 0;
+	for (ow = 0; ow < AUTHCACHE_WAYS && !moved; ow++) {
+		authcache_load(c->slot[other][ow], &o);
+		if (!authcache_live(ctx, &o, now, now_ms, ttl_ms)) {
+			authcache_store(c->slot[other][ow], e);
+			authcache_set_tag(c, other, ow, authcache_tag(e->digest));
+			authcache_clear(c, at, w);
 			moved = true;
 		}
+	}
 	if (!held)
-		pthread_mutex_unlock(&c->lock[lk]);
+		authcache_unlock(c, other);
 	return moved;
 }
 
 /* Where a fill of digest d goes among the ways of sets a and b (both
- * locked): the credential's own entry, else a dead way (empty, another
- * context's, voided or expired) of the set with more of them, else a way
- * whose entry could move to its other set, else the oldest of the four. */
-static struct authcache_entry *authcache_place(struct pc_ctx *ctx, struct authcache *c,
-					       const unsigned char d[PC_SHA256_LEN], size_t a,
-					       size_t b, int64_t now, int64_t now_ms)
+ * held), as way (*way) of set (*at): the credential's own entry, else a
+ * dead way (empty, another context's, voided or expired) of the set with
+ * more of them, else a way whose entry could move to its other set, else
+ * the oldest of the four. */
+static void authcache_place(struct pc_ctx *ctx, struct authcache *c,
+			    const unsigned char d[PC_SHA256_LEN], size_t a, size_t b, int64_t now,
+			    int64_t now_ms, size_t *at, size_t *way)
 {
-	struct authcache_entry *ways[2 * AUTHCACHE_WAYS], *dead[2] = { NULL, NULL }, *old;
+	struct authcache_entry ways[2 * AUTHCACHE_WAYS];
 	int64_t ttl_ms = authcache_ttl_ms(ctx);
-	size_t ndead[2] = { 0, 0 }, w;
+	size_t ndead[2] = { 0, 0 }, dead[2] = { 0, 0 }, w, old;
 
-	for (w = 0; w < AUTHCACHE_WAYS; w++) {
-		ways[w] = &c->slot[a][w];
-		ways[AUTHCACHE_WAYS + w] = &c->slot[b][w];
+#define AUTHCACHE_SET_OF(w) ((w) < AUTHCACHE_WAYS ? a : b)
+	for (w = 0; w < 2 * AUTHCACHE_WAYS; w++)
+		authcache_load(c->slot[AUTHCACHE_SET_OF(w)][w % AUTHCACHE_WAYS], &ways[w]);
+	*way = AUTHCACHE_WAYS; /* none yet */
+	for (w = 0; w < 2 * AUTHCACHE_WAYS && *way == AUTHCACHE_WAYS; w++)
+		if (ways[w].owner == ctx->serial && memcmp(ways[w].digest, d, PC_SHA256_LEN) == 0)
+			*way = w;
+	for (w = 0; w < 2 * AUTHCACHE_WAYS && *way == AUTHCACHE_WAYS; w++)
+		if (!authcache_live(ctx, &ways[w], now, now_ms, ttl_ms) &&
+		    ndead[w / AUTHCACHE_WAYS]++ == 0)
+			dead[w / AUTHCACHE_WAYS] = w;
+	if (*way == AUTHCACHE_WAYS && (ndead[0] > 0 || ndead[1] > 0))
+		*way = ndead[0] >= ndead[1] ? dead[0] : dead[1];
+	for (w = 0; w < 2 * AUTHCACHE_WAYS && *way == AUTHCACHE_WAYS; w++)
+		if (authcache_move_away(ctx, c, &ways[w], AUTHCACHE_SET_OF(w), w % AUTHCACHE_WAYS,
+					a, b, now, now_ms, ttl_ms))
+			*way = w;
+	if (*way == AUTHCACHE_WAYS) {
+		old = 0;
+		for (w = 1; w < 2 * AUTHCACHE_WAYS; w++)
+			if (ways[w].loaded_ms < ways[old].loaded_ms)
+				old = w;
+		*way = old;
 	}
-	for (w = 0; w < 2 * AUTHCACHE_WAYS; w++)
-		if (ways[w]->owner == ctx->serial &&
-		    memcmp(ways[w]->digest, d, PC_SHA256_LEN) == 0)
-			return ways[w];
-	for (w = 0; w < 2 * AUTHCACHE_WAYS; w++)
-		if (!authcache_live(ctx, ways[w], now, now_ms, ttl_ms)) {
-			ndead[w / AUTHCACHE_WAYS]++;
-			if (dead[w / AUTHCACHE_WAYS] == NULL)
-				dead[w / AUTHCACHE_WAYS] = ways[w];
-		}
-	if (ndead[0] > 0 || ndead[1] > 0)
-		return ndead[0] >= ndead[1] ? dead[0] : dead[1];
-	for (w = 0; w < 2 * AUTHCACHE_WAYS; w++)
-		if (authcache_move_away(ctx, c, ways[w], w < AUTHCACHE_WAYS ? a : b, a, b, now,
-					now_ms, ttl_ms))
-			return ways[w];
-	old = ways[0];
-	for (w = 1; w < 2 * AUTHCACHE_WAYS; w++)
-		if (ways[w]->loaded_ms < old->loaded_ms)
-			old = ways[w];
-	return old;
+	*at = AUTHCACHE_SET_OF(*way);
+	*way %= AUTHCACHE_WAYS;
+#undef AUTHCACHE_SET_OF
 }
 
 void authcache_put(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t len,
 		   int64_t exp, uint64_t stamp, const struct pc_user *u)
 {
 	unsigned char d[PC_SHA256_LEN];
-	struct authcache_entry *e;
+	struct authcache_entry e;
 	struct authcache *c;
-	size_t set[2], lk[2], bucket;
+	size_t set[2], bucket, at, way;
 	int64_t now_ms;
 
 	if (stamp == 0 || len == 0 || len > PC_AUTHCACHE_CRED_MAX)
@@ -381,33 +600,27 @@ void authcache_put(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t 
 		return; /* the user was written since the stamp: what was read may be old */
 	authcache_digest(kind, cred, len, d);
 	authcache_sets(d, &set[0], &set[1]);
-	/* both sets' locks, in order (one when they share it) */
-	lk[0] = set[0] & (AUTHCACHE_LOCKS - 1);
-	lk[1] = set[1] & (AUTHCACHE_LOCKS - 1);
-	if (lk[1] < lk[0]) {
-		size_t t = lk[0];
-
-		lk[0] = lk[1];
-		lk[1] = t;
-	}
-	pthread_mutex_lock(&c->lock[lk[0]]);
-	if (lk[1] != lk[0])
-		pthread_mutex_lock(&c->lock[lk[1]]);
+	/* both sets, in order (never the same: authcache_sets) */
+	authcache_lock(c, set[0] < set[1] ? set[0] : set[1]);
+	authcache_lock(c, set[0] < set[1] ? set[1] : set[0]);
 	now_ms = authcache_mono_ms();
-	e = authcache_place(ctx, c, d, set[0], set[1], time_now(), now_ms);
-	if (authcache_pack(e, u)) {
-		e->owner = ctx->serial;
-		e->stamp = stamp;
-		e->bucket = (uint32_t)bucket;
-		e->loaded_ms = now_ms;
-		e->exp = exp;
-		memcpy(e->digest, d, sizeof(d));
+	authcache_place(ctx, c, d, set[0], set[1], time_now(), now_ms, &at, &way);
+	memset(&e, 0, sizeof(e));
+	if (authcache_pack(&e, u)) {
+		e.owner = ctx->serial;
+		e.stamp = stamp;
+		e.bucket = (uint32_t)bucket;
+		e.loaded_ms = now_ms;
+		e.exp = exp;
+		memcpy(e.digest, d, sizeof(d));
+		authcache_store(c->slot[at][way], &e);
+		authcache_set_tag(c, at, way, authcache_tag(d));
 	} else {
-		e->owner = 0; /* a stale entry of the same credential must not stay */
+		authcache_clear(c, at, way); /* a stale entry of the same credential must not stay */
 	}
-	if (lk[1] != lk[0])
-		pthread_mutex_unlock(&c->lock[lk[1]]);
-	pthread_mutex_unlock(&c->lock[lk[0]]);
+	authcache_unlock(c, set[0] < set[1] ? set[1] : set[0]);
+	authcache_unlock(c, set[0] < set[1] ? set[0] : set[1]);
+	authcache_go_huge(c);
 }
 
 enum pc_err authcache_through(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t len,
