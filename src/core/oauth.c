@@ -215,7 +215,7 @@ enum pc_err oauth_open(struct pc_ctx *ctx, struct pc_errinfo *ei)
 	 * is a start-up error), not at the first sign-in */
 	if (err == PC_OK && set->n > 0 && httpc_global_init() != PC_OK) {
 		pc_errinfo_setf(ei, "config", "oauth", PC_V_INTERNAL,
-				"libcurl could not be loaded (see the log)");
+				"an OAuth provider is set, and libcurl could not be loaded (see the log)");
 		err = PC_EINTERNAL;
 	}
 	ctx->oauth = set;

@@ -319,8 +319,10 @@ enum pc_err mail_open(struct pc_ctx *ctx, struct pc_errinfo *ei)
 	 * libcurl is a start-up error, not a mail that never leaves. */
 	if ((cfg->smtp_url[0] != '\0' || cfg->webhook_url[0] != '\0') &&
 	    httpc_global_init() != PC_OK) {
-		pc_errinfo_setf(ei, "config", cfg->smtp_url[0] != '\0' ? "smtp_url" : "webhook_url",
-				PC_V_INTERNAL, "libcurl could not be loaded (see the log)");
+		const char *setting = cfg->smtp_url[0] != '\0' ? "smtp_url" : "webhook_url";
+
+		pc_errinfo_setf(ei, "config", setting, PC_V_INTERNAL,
+				"%s is set, and libcurl could not be loaded (see the log)", setting);
 		return PC_EINTERNAL;
 	}
 	err = message_templates_load(ctx, ei);
