@@ -111,8 +111,12 @@ def hiding(soname, instead="/dev/null"):
 def run_hidden(prefix, args, env=None):
     e = {k: v for k, v in os.environ.items() if not k.startswith("PORTCULLIS_")}
     e.update(env or {})
-    p = subprocess.run(prefix + [str(BIN)] + args, capture_output=True, text=True, env=e,
-                       timeout=60)
+    try:
+        p = subprocess.run(prefix + [str(BIN)] + args, capture_output=True, text=True, env=e,
+                           timeout=20)
+    except subprocess.TimeoutExpired as t:
+        pytest.fail(f"still running after 20 s (the error was not met): {t.stderr!r:.4000}",
+                    pytrace=False)
     assert not sanitizer_problems(p.stderr), p.stderr[-8000:]
     return p
 
