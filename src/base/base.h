@@ -8,6 +8,7 @@
  *   time      clocks
  *   stats     counters for /metrics: per thread, no lock on the hot path
  *   log       the process's log: levels, JSON or text, one write(2) a record
+ *   dl        a shared library loaded when first needed (libpq, libcurl)
  * (err.c, the public pc_strerror and pc_errinfo_set, lives here too.)
  */
 #ifndef PC_BASE_H
@@ -266,5 +267,15 @@ void log_write_lines(const char *buf, size_t len);
 /* url with the password of its userinfo and of any password= parameter
  * replaced by "***": postgres://u:***@h/db. Cut to outsz - 1 bytes. */
 void log_redact_url(const char *url, char *out, size_t outsz);
+
+/* ---- dl (dl.c) -------------------------------------------------------------- */
+
+/* Opens the shared library soname (RTLD_NOW | RTLD_LOCAL) and resolves each
+ * of names[0..n) into syms[i]. PC_EINTERNAL when the library or a name is
+ * missing: nothing stays open, every syms[i] is NULL, and why says which,
+ * with dlerror()'s words. The owner calls it once per library (under its
+ * pthread_once) and keeps the result. A library loaded is never closed. */
+enum pc_err pc_dl_load(const char *soname, const char *const *names, void **syms, size_t n,
+		       char *why, size_t whysz);
 
 #endif /* PC_BASE_H */

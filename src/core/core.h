@@ -653,8 +653,11 @@ enum pc_err onetime_forgot_username(struct pc_ctx *ctx, const char *username, bo
 
 /* ---- httpc (httpc.c) ------------------------------------------------------------ */
 
-/* libcurl's process-wide set-up, done once (every user of libcurl in the
- * core calls this before its first handle). PC_EINTERNAL when it failed. */
+/* Loads libcurl (libcurl.h: the server does not link it) and runs its
+ * process-wide set-up, once per process: every user of libcurl in the core
+ * calls this before its first libcurl call, and makes none unless PC_OK.
+ * PC_EINTERNAL when libcurl or one of its functions is missing or its set-up
+ * failed (logged once, naming the library and why; the same answer after). */
 enum pc_err httpc_global_init(void);
 
 /* A hook asked during a transfer: true aborts it (PC_EBUSY). fn NULL: none. */
@@ -689,11 +692,11 @@ struct httpc_response {
 enum pc_err httpc_do(const struct httpc_request *req, struct httpc_response *resp);
 void httpc_response_release(struct httpc_response *resp);
 
-/* For the core's other libcurl transfers (SMTP): the options every transfer
- * shares (no signals, timeouts, protocols, error buffer, cancel hook) on a
- * CURL handle, and a failed curl_easy_perform's code put in words into err
+/* For the core's other libcurl transfers (SMTP), after httpc_global_init:
+ * the options every transfer shares (no signals, timeouts, protocols, error
+ * buffer, cancel hook) on a CURL handle, and a failed curl_easy_perform's code put in words into err
  * (PC_EBUSY when cancelled, PC_EINTERNAL otherwise). */
-void httpc_curl_setup(void *curl, long timeout_s, char *errbuf, const char *protocols,
+void httpc_curl_setup(void *handle, long timeout_s, char *errbuf, const char *protocols,
 		      const struct httpc_cancel *cancel);
 enum pc_err httpc_curl_error(int rc, const char *errbuf, char *err, size_t errsz);
 
@@ -964,7 +967,8 @@ void message_templates_free(struct pc_ctx *ctx);
 enum pc_err message_templates_reload(struct pc_ctx *ctx, const struct pc_config *cfg,
 				     struct pc_errinfo *ei);
 /* url with token=<token> added to its query (before any #fragment), by
- * libcurl's URL API. PC_EINVAL when url does not parse; PC_ETOOBIG. */
+ * libcurl's URL API. PC_EINVAL when url does not parse; PC_ETOOBIG;
+ * PC_EINTERNAL when libcurl cannot be loaded (httpc_global_init). */
 enum pc_err message_link(const char *url, const char *token, char *out, size_t outsz);
 /* {{name}} substitution; values HTML-escaped when html. Unknown names stay.
  * PC_ETOOBIG past out's max. */

@@ -2,9 +2,11 @@
  * httpc.c - the outbound HTTP client: one request, one response, over
  * libcurl's easy interface. Webhooks use it; OAuth will.
  *
- * Owns: libcurl's process-wide set-up (httpc_global_init, once per process,
- * also for the SMTP sender), and nothing between calls: each httpc_do makes
- * its own handle and frees it.
+ * Owns: libcurl itself (libcurl.h): httpc_global_init loads it and runs its
+ * process-wide set-up, once per process, for every user of libcurl (the SMTP
+ * sender and the mail links too); nothing is loaded before the first call
+ * that needs it. And nothing between calls: each httpc_do makes its own
+ * handle and frees it.
  *
  * Invariants: only http:// and https:// are spoken (redirects are not
  * followed); a header line holding CR or LF is refused before anything is
@@ -12,25 +14,54 @@
  * it); no signal is used for timeouts (the server's threads share one
  * process); a caller's cancel hook aborts a transfer in flight.
  */
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/core.h"
+#include "core/libcurl.h"
+
+struct libcurl_fns libcurl;
 
 static pthread_once_t httpc_once = PTHREAD_ONCE_INIT;
-static CURLcode httpc_init_rc;
+static enum pc_err httpc_init_err = PC_EINTERNAL;
 
+static const char *const httpc_names[] = {
+#define HTTPC_NAME(name) "curl_" #name,
+	LIBCURL_FUNCS(HTTPC_NAME)
+#undef HTTPC_NAME
+};
+
+/* Loads libcurl into the table and sets it up; logs why once when it cannot. */
 static void httpc_init_once(void)
 {
-	httpc_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	void *syms[sizeof(httpc_names) / sizeof(httpc_names[0])];
+	struct libcurl_fns t;
+	char why[256];
+	size_t i = 0;
+	CURLcode rc;
+
+	if (pc_dl_load(LIBCURL_SONAME, httpc_names, syms, sizeof(syms) / sizeof(syms[0]), why,
+		       sizeof(why)) != PC_OK) {
+		log_error("httpc", "libcurl unavailable (no outbound HTTP, no SMTP): %s", why);
+		return;
+	}
+#define HTTPC_SET(name) t.name = (__typeof__(t.name))syms[i++];
+	LIBCURL_FUNCS(HTTPC_SET)
+#undef HTTPC_SET
+	rc = t.global_init(CURL_GLOBAL_DEFAULT);
+	if (rc != CURLE_OK) {
+		log_error("httpc", "curl_global_init failed: %s", t.easy_strerror(rc));
+		return;
+	}
+	libcurl = t;
+	httpc_init_err = PC_OK;
 }
 
 enum pc_err httpc_global_init(void)
 {
 	pthread_once(&httpc_once, httpc_init_once);
-	return httpc_init_rc == CURLE_OK ? PC_OK : PC_EINTERNAL;
+	return httpc_init_err;
 }
 
 /* What the callbacks of one transfer share. */
@@ -67,26 +98,26 @@ static int httpc_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_
 	return cancel->fn(cancel->arg) ? 1 : 0;
 }
 
-void httpc_curl_setup(void *curl, long timeout_s, char *errbuf, const char *protocols,
+void httpc_curl_setup(void *handle, long timeout_s, char *errbuf, const char *protocols,
 		      const struct httpc_cancel *cancel)
 {
-	CURL *c = curl;
+	CURL *c = handle;
 
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, protocols);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout_s);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	libcurl.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	libcurl.easy_setopt(c, CURLOPT_PROTOCOLS_STR, protocols);
+	libcurl.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout_s);
+	libcurl.easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
+	libcurl.easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	if (cancel != NULL && cancel->fn != NULL) {
-		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, httpc_progress);
-		curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)cancel);
+		libcurl.easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+		libcurl.easy_setopt(c, CURLOPT_XFERINFOFUNCTION, httpc_progress);
+		libcurl.easy_setopt(c, CURLOPT_XFERINFODATA, (void *)cancel);
 	}
 }
 
 enum pc_err httpc_curl_error(int rc, const char *errbuf, char *err, size_t errsz)
 {
-	snprintf(err, errsz, "%s%s%s", curl_easy_strerror((CURLcode)rc), errbuf[0] ? ": " : "",
+	snprintf(err, errsz, "%s%s%s", libcurl.easy_strerror((CURLcode)rc), errbuf[0] ? ": " : "",
 		 errbuf);
 	return rc == CURLE_ABORTED_BY_CALLBACK ? PC_EBUSY : PC_EINTERNAL;
 }
@@ -99,12 +130,12 @@ static enum pc_err httpc_headers(const char *const *lines, struct curl_slist **o
 	*out = NULL;
 	for (size_t i = 0; lines != NULL && lines[i] != NULL; i++) {
 		if (strpbrk(lines[i], "\r\n") != NULL || strchr(lines[i], ':') == NULL) {
-			curl_slist_free_all(list);
+			libcurl.slist_free_all(list);
 			return PC_EINVAL;
 		}
-		l = curl_slist_append(list, lines[i]);
+		l = libcurl.slist_append(list, lines[i]);
 		if (l == NULL) {
-			curl_slist_free_all(list);
+			libcurl.slist_free_all(list);
 			return PC_ENOMEM;
 		}
 		list = l;
@@ -130,35 +161,38 @@ enum pc_err httpc_do(const struct httpc_request *req, struct httpc_response *res
 		return PC_EINVAL;
 	}
 	err = httpc_global_init();
-	if (err == PC_OK)
-		err = httpc_headers(req->headers, &headers);
+	if (err != PC_OK) {
+		snprintf(resp->error, sizeof(resp->error), "libcurl unavailable (see the log)");
+		return err;
+	}
+	err = httpc_headers(req->headers, &headers);
 	if (err != PC_OK) {
 		snprintf(resp->error, sizeof(resp->error), "%s",
 			 err == PC_EINVAL ? "a header line holds CR or LF, or no colon"
 					  : pc_strerror(err));
 		return err;
 	}
-	c = curl_easy_init();
+	c = libcurl.easy_init();
 	if (c == NULL) {
 		snprintf(resp->error, sizeof(resp->error), "out of memory");
 		err = PC_ENOMEM;
 		goto out_free;
 	}
 	httpc_curl_setup(c, req->timeout_s, errbuf, "http,https", &req->cancel);
-	curl_easy_setopt(c, CURLOPT_URL, req->url);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "portcullis");
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, httpc_write);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+	libcurl.easy_setopt(c, CURLOPT_URL, req->url);
+	libcurl.easy_setopt(c, CURLOPT_USERAGENT, "portcullis");
+	libcurl.easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	libcurl.easy_setopt(c, CURLOPT_WRITEFUNCTION, httpc_write);
+	libcurl.easy_setopt(c, CURLOPT_WRITEDATA, &t);
 	if (req->body != NULL) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		libcurl.easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
+		libcurl.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
 	}
 	if (strcmp(req->method, "HEAD") == 0)
-		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+		libcurl.easy_setopt(c, CURLOPT_NOBODY, 1L);
 	else if (strcmp(req->method, "GET") != 0 || req->body != NULL)
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
-	rc = curl_easy_perform(c);
+		libcurl.easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
+	rc = libcurl.easy_perform(c);
 	if (rc != CURLE_OK && t.toobig) {
 		snprintf(resp->error, sizeof(resp->error), "response body over %zu bytes",
 			 req->response_max);
@@ -166,11 +200,11 @@ enum pc_err httpc_do(const struct httpc_request *req, struct httpc_response *res
 	} else if (rc != CURLE_OK) {
 		err = httpc_curl_error(rc, errbuf, resp->error, sizeof(resp->error));
 	} else {
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+		libcurl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
 	}
 out_free:
-	curl_slist_free_all(headers);
-	curl_easy_cleanup(c);
+	libcurl.slist_free_all(headers);
+	libcurl.easy_cleanup(c);
 	return err;
 }
 

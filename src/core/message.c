@@ -27,7 +27,6 @@
  * log only in the development default's mail; the SMTP password is never
  * logged.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,6 +37,7 @@
 #include <time.h>
 
 #include "core/core.h"
+#include "core/libcurl.h"
 #include "store/store.h"
 
 #define MESSAGE_LINK_MAX 2048
@@ -195,23 +195,27 @@ enum pc_err message_link(const char *url, const char *token, char *out, size_t o
 	n = snprintf(query, sizeof(query), "token=%s", token);
 	if (n < 0 || (size_t)n >= sizeof(query))
 		return PC_ETOOBIG;
-	u = curl_url();
+	if (httpc_global_init() != PC_OK) {
+		crypto_wipe(query, sizeof(query));
+		return PC_EINTERNAL;
+	}
+	u = libcurl.url();
 	if (u == NULL)
 		return PC_ENOMEM;
 	/* Into the query, before any #fragment; "?" or "&" as the URL needs. */
-	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_set(u, CURLUPART_QUERY, query, CURLU_APPENDQUERY | CURLU_URLENCODE) ==
+	if (libcurl.url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    libcurl.url_set(u, CURLUPART_QUERY, query, CURLU_APPENDQUERY | CURLU_URLENCODE) ==
 		    CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_URL, &link, 0) == CURLUE_OK) {
+	    libcurl.url_get(u, CURLUPART_URL, &link, 0) == CURLUE_OK) {
 		size_t len = strlen(link);
 
 		err = len < outsz ? PC_OK : PC_ETOOBIG;
 		if (err == PC_OK)
 			memcpy(out, link, len + 1);
 		crypto_wipe(link, len);
-		curl_free(link);
+		libcurl.free(link);
 	}
-	curl_url_cleanup(u);
+	libcurl.url_cleanup(u);
 	crypto_wipe(query, sizeof(query));
 	return err;
 }
@@ -416,7 +420,7 @@ static enum pc_err header_add(struct curl_slist **list, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return PC_ETOOBIG;
-	l = curl_slist_append(*list, line);
+	l = libcurl.slist_append(*list, line);
 	if (l == NULL)
 		return PC_ENOMEM;
 	*list = l;
@@ -462,7 +466,7 @@ static enum pc_err message_headers(const struct pc_config *cfg, const struct pc_
 	if (err == PC_OK)
 		err = header_add(&h, "Content-Type: multipart/alternative");
 	if (err != PC_OK) {
-		curl_slist_free_all(h);
+		libcurl.slist_free_all(h);
 		return err;
 	}
 	*out = h;
@@ -501,28 +505,28 @@ static enum pc_err message_mime(CURL *c, const struct pc_outbox_row *row, curl_m
 		{ row->body_text, "text/plain; charset=utf-8" },
 		{ row->body_html, "text/html; charset=utf-8" },
 	};
-	curl_mime *mime = curl_mime_init(c);
+	curl_mime *mime = libcurl.mime_init(c);
 	struct pc_buf lines;
 	enum pc_err err = mime != NULL ? PC_OK : PC_ENOMEM;
 
 	buf_init(&lines, 2 * PC_OUTBOX_BODY_MAX + 2);
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]) && err == PC_OK; i++) {
-		curl_mimepart *p = curl_mime_addpart(mime);
+		curl_mimepart *p = libcurl.mime_addpart(mime);
 
 		err = p != NULL ? crlf_lines(parts[i].body, &lines) : PC_ENOMEM;
 		if (err != PC_OK)
 			break;
 		/* curl_mime_data copies the bytes */
-		if (curl_mime_data(p, lines.data != NULL ? lines.data : "", lines.len) != CURLE_OK ||
-		    curl_mime_type(p, parts[i].type) != CURLE_OK ||
-		    curl_mime_encoder(p, "quoted-printable") != CURLE_OK)
+		if (libcurl.mime_data(p, lines.data != NULL ? lines.data : "", lines.len) != CURLE_OK ||
+		    libcurl.mime_type(p, parts[i].type) != CURLE_OK ||
+		    libcurl.mime_encoder(p, "quoted-printable") != CURLE_OK)
 			err = PC_ENOMEM;
 	}
 	if (lines.data != NULL)
 		crypto_wipe(lines.data, lines.cap);
 	buf_release(&lines);
 	if (err != PC_OK) {
-		curl_mime_free(mime);
+		libcurl.mime_free(mime);
 		return err;
 	}
 	*out = mime;
@@ -541,6 +545,10 @@ static enum pc_err message_send_smtp(struct outbox_attempt *a)
 	CURL *c;
 	enum pc_err e;
 
+	if (httpc_global_init() != PC_OK) {
+		snprintf(a->error, sizeof(a->error), "smtp: libcurl unavailable (see the log)");
+		return PC_EINTERNAL; /* retried: the operator may install it */
+	}
 	e = message_headers(cfg, row, a->now, from_addr, &headers);
 	if (e != PC_OK) {
 		snprintf(a->error, sizeof(a->error), "cannot build the message: %s", pc_strerror(e));
@@ -548,31 +556,31 @@ static enum pc_err message_send_smtp(struct outbox_attempt *a)
 	}
 	snprintf(env_from, sizeof(env_from), "<%s>", from_addr);
 	snprintf(env_rcpt, sizeof(env_rcpt), "<%s>", row->recipient);
-	c = curl_easy_init();
-	rcpt = curl_slist_append(NULL, env_rcpt);
+	c = libcurl.easy_init();
+	rcpt = libcurl.slist_append(NULL, env_rcpt);
 	e = c != NULL && rcpt != NULL ? message_mime(c, row, &mime) : PC_ENOMEM;
 	if (e != PC_OK) {
 		snprintf(a->error, sizeof(a->error), "smtp: out of memory");
 		goto out_free;
 	}
 	httpc_curl_setup(c, cfg->smtp_timeout_seconds, errbuf, "smtp,smtps", &a->cancel);
-	curl_easy_setopt(c, CURLOPT_URL, cfg->smtp_url);
-	curl_easy_setopt(c, CURLOPT_MAIL_FROM, env_from);
-	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
+	libcurl.easy_setopt(c, CURLOPT_URL, cfg->smtp_url);
+	libcurl.easy_setopt(c, CURLOPT_MAIL_FROM, env_from);
+	libcurl.easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
+	libcurl.easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	libcurl.easy_setopt(c, CURLOPT_MIMEPOST, mime);
 	if (cfg->smtp_starttls)
-		curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+		libcurl.easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
 	if (cfg->smtp_username[0] != '\0') {
-		curl_easy_setopt(c, CURLOPT_USERNAME, cfg->smtp_username);
-		curl_easy_setopt(c, CURLOPT_PASSWORD, cfg->smtp_password);
+		libcurl.easy_setopt(c, CURLOPT_USERNAME, cfg->smtp_username);
+		libcurl.easy_setopt(c, CURLOPT_PASSWORD, cfg->smtp_password);
 	}
-	rc = curl_easy_perform(c);
+	rc = libcurl.easy_perform(c);
 	if (rc != CURLE_OK) {
 		long code = 0;
 
 		e = httpc_curl_error(rc, errbuf, why, sizeof(why));
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		libcurl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 		/* A 5xx reply (RFC 5321 4.2.1: permanent) to MAIL, RCPT or DATA
 		 * will come again: the mail is given up, not retried. A refused
 		 * login is the operator's to fix: retried. */
@@ -585,10 +593,10 @@ static enum pc_err message_send_smtp(struct outbox_attempt *a)
 		}
 	}
 out_free:
-	curl_easy_cleanup(c); /* before the lists and parts it points to */
-	curl_mime_free(mime);
-	curl_slist_free_all(headers);
-	curl_slist_free_all(rcpt);
+	libcurl.easy_cleanup(c); /* before the lists and parts it points to */
+	libcurl.mime_free(mime);
+	libcurl.slist_free_all(headers);
+	libcurl.slist_free_all(rcpt);
 	return e;
 }
 

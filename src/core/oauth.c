@@ -211,6 +211,13 @@ enum pc_err oauth_open(struct pc_ctx *ctx, struct pc_errinfo *ei)
 			break;
 		set->n++;
 	}
+	/* a provider is talked to with libcurl: loaded now (a missing libcurl
+	 * is a start-up error), not at the first sign-in */
+	if (err == PC_OK && set->n > 0 && httpc_global_init() != PC_OK) {
+		pc_errinfo_setf(ei, "config", "oauth", PC_V_INTERNAL,
+				"an OAuth provider is set, and libcurl could not be loaded (see the log)");
+		err = PC_EINTERNAL;
+	}
 	ctx->oauth = set;
 	if (err != PC_OK)
 		oauth_close(ctx);

@@ -314,8 +314,15 @@ enum pc_err mail_open(struct pc_ctx *ctx, struct pc_errinfo *ei)
 	struct pc_mailer *m;
 	enum pc_err err;
 
-	if (httpc_global_init() != PC_OK) {
-		pc_errinfo_setf(ei, "config", "smtp_url", PC_V_INTERNAL, "libcurl failed to initialise");
+	/* libcurl is loaded when first needed (libcurl.h); a server set up to
+	 * send by SMTP or to post webhooks loads it now, so that a missing
+	 * libcurl is a start-up error, not a mail that never leaves. */
+	if ((cfg->smtp_url[0] != '\0' || cfg->webhook_url[0] != '\0') &&
+	    httpc_global_init() != PC_OK) {
+		const char *setting = cfg->smtp_url[0] != '\0' ? "smtp_url" : "webhook_url";
+
+		pc_errinfo_setf(ei, "config", setting, PC_V_INTERNAL,
+				"%s is set, and libcurl could not be loaded (see the log)", setting);
 		return PC_EINTERNAL;
 	}
 	err = message_templates_load(ctx, ei);

@@ -64,6 +64,74 @@
 
 #include "store/driver.h"
 
+/* ---- libpq, loaded by the first pg_open ------------------------------------------------------ */
+
+/*
+ * The server does not link libpq: a server on SQLite never maps it nor what
+ * it pulls in (Kerberos, LDAP, SASL...). The first pg_open opens libpq.so.5
+ * and resolves every function below into the table `libpq`, once per process
+ * (pthread_once; written there, only read after); a call reads as libpq's own
+ * without its "PQ" prefix: libpq.exec(db, sql) is PQexec(db, sql). Each slot
+ * has the type of the function in libpq-fe.h, so the compiler checks every
+ * call as it would a direct one. No slot is called before a pg_open passed
+ * libpq_load.
+ */
+#define LIBPQ_SONAME "libpq.so.5"
+
+#define LIBPQ_FUNCS(X)                                                                         \
+	X(connectdbParams) X(conninfoParse) X(conninfoFree) X(status) X(errorMessage)          \
+	X(setNoticeProcessor) X(socket) X(finish)                                              \
+	X(exec) X(sendQuery) X(sendPrepare) X(sendDescribePrepared) X(sendQueryPrepared)       \
+	X(flush) X(consumeInput) X(isBusy) X(getResult) X(notifies) X(freemem)                 \
+	X(resultStatus) X(resultErrorField) X(cmdStatus) X(cmdTuples) X(clear)                 \
+	X(ntuples) X(nfields) X(fname) X(getisnull) X(getvalue) X(getlength)
+
+static struct libpq_fns {
+#define LIBPQ_SLOT(name) __typeof__(PQ##name) *name;
+	LIBPQ_FUNCS(LIBPQ_SLOT)
+#undef LIBPQ_SLOT
+} libpq;
+
+static const char *const libpq_names[] = {
+#define LIBPQ_NAME(name) "PQ" #name,
+	LIBPQ_FUNCS(LIBPQ_NAME)
+#undef LIBPQ_NAME
+};
+
+static pthread_once_t libpq_once = PTHREAD_ONCE_INIT;
+static enum pc_err libpq_err = PC_EINTERNAL;
+static char libpq_why[256]; /* why it could not be loaded */
+
+static void libpq_load_once(void)
+{
+	void *syms[sizeof(libpq_names) / sizeof(libpq_names[0])];
+	size_t i = 0;
+
+	libpq_err = pc_dl_load(LIBPQ_SONAME, libpq_names, syms, sizeof(syms) / sizeof(syms[0]),
+			       libpq_why, sizeof(libpq_why));
+	if (libpq_err != PC_OK) {
+		log_error("postgres", "libpq unavailable: %s", libpq_why);
+		return;
+	}
+#define LIBPQ_SET(name) libpq.name = (__typeof__(libpq.name))syms[i++];
+	LIBPQ_FUNCS(LIBPQ_SET)
+#undef LIBPQ_SET
+}
+
+/* Loads libpq once per process (logged the first time it cannot be: the
+ * library or one of its functions missing). PC_ESTORE (ei names
+ * database_url and says why) when it is not there. */
+static enum pc_err libpq_load(struct pc_errinfo *ei)
+{
+	pthread_once(&libpq_once, libpq_load_once);
+	if (libpq_err != PC_OK) {
+		pc_errinfo_setf(ei, NULL, "database_url", PC_V_STORE,
+				"PostgreSQL needs libpq: %s", libpq_why);
+		return PC_ESTORE;
+	}
+	return PC_OK;
+}
+
 #define PG_MAX_PARAMS 32
 #define PG_NAME_MAX 40
 #define PG_CHANNEL "portcullis_gen"
@@ -228,12 +296,12 @@ static bool state_unavailable(const char *state)
 static enum pc_err pg_error(struct pg_conn *c, const PGresult *res, struct pc_errinfo *ei,
 			    const char *what)
 {
-	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	const char *msg = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *state = res != NULL ? libpq.resultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res != NULL ? libpq.resultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	const char *constraint, *field = "id";
 
 	if (state != NULL && strcmp(state, "23505") == 0) {
-		constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+		constraint = libpq.resultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
 		if (constraint != NULL && strcmp(constraint, "users_email_lc_key") == 0)
 			field = "email";
 		else if (constraint != NULL && strcmp(constraint, "users_username_lc_key") == 0)
@@ -243,7 +311,7 @@ static enum pc_err pg_error(struct pg_conn *c, const PGresult *res, struct pc_er
 	}
 	if (state != NULL && strcmp(state, "23503") == 0)
 		return PC_ENOTFOUND;
-	if (state == NULL || state_unavailable(state) || PQstatus(c->db) != CONNECTION_OK) {
+	if (state == NULL || state_unavailable(state) || libpq.status(c->db) != CONNECTION_OK) {
 		c->broken = true;
 		log_error("postgres", "database unavailable (%s) in: %.80s",
 			state != NULL ? state : "no answer", what);
@@ -260,7 +328,7 @@ static enum pc_err pg_error(struct pg_conn *c, const PGresult *res, struct pc_er
  * false on a timeout or a poll failure. */
 static bool sock_wait(PGconn *db, short events, int64_t deadline)
 {
-	struct pollfd p = { .fd = PQsocket(db), .events = events, .revents = 0 };
+	struct pollfd p = { .fd = libpq.socket(db), .events = events, .revents = 0 };
 	int64_t left;
 	int rc;
 
@@ -291,32 +359,32 @@ static void pg_collect(struct pg_conn *c, PGresult **out)
 	int f;
 
 	*out = NULL;
-	while ((f = PQflush(db)) == 1) {
-		if (!sock_wait(db, POLLIN | POLLOUT, deadline) || PQconsumeInput(db) == 0)
+	while ((f = libpq.flush(db)) == 1) {
+		if (!sock_wait(db, POLLIN | POLLOUT, deadline) || libpq.consumeInput(db) == 0)
 			goto out_broken;
 	}
 	if (f < 0)
 		goto out_broken;
 	for (;;) {
-		while (PQisBusy(db)) {
-			if (!sock_wait(db, POLLIN, deadline) || PQconsumeInput(db) == 0)
+		while (libpq.isBusy(db)) {
+			if (!sock_wait(db, POLLIN, deadline) || libpq.consumeInput(db) == 0)
 				goto out_broken;
 		}
-		r = PQgetResult(db);
+		r = libpq.getResult(db);
 		if (r == NULL)
 			break;
-		if (keep != NULL && PQresultStatus(keep) == PGRES_FATAL_ERROR) {
-			PQclear(r);
+		if (keep != NULL && libpq.resultStatus(keep) == PGRES_FATAL_ERROR) {
+			libpq.clear(r);
 			continue;
 		}
-		PQclear(keep);
+		libpq.clear(keep);
 		keep = r;
 	}
 	*out = keep;
 	return;
 out_broken:
-	PQclear(keep);
-	if (PQstatus(db) == CONNECTION_OK && keep == NULL)
+	libpq.clear(keep);
+	if (libpq.status(db) == CONNECTION_OK && keep == NULL)
 		log_error("postgres", "no answer within %d ms", c->st->timeout_ms);
 	c->broken = true;
 }
@@ -324,7 +392,7 @@ out_broken:
 /* Whether res is a success of a command or a query. */
 static bool res_ok(const PGresult *res)
 {
-	ExecStatusType t = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	ExecStatusType t = res != NULL ? libpq.resultStatus(res) : PGRES_FATAL_ERROR;
 
 	return t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK;
 }
@@ -340,7 +408,7 @@ static enum pc_err conn_run(struct pg_conn *c, const char *sql, struct pc_errinf
 		*keep = NULL;
 	if (c->broken)
 		return PC_EUNAVAILABLE;
-	if (PQsendQuery(c->db, sql) == 0)
+	if (libpq.sendQuery(c->db, sql) == 0)
 		c->broken = true;
 	else
 		pg_collect(c, &res);
@@ -349,7 +417,7 @@ static enum pc_err conn_run(struct pg_conn *c, const char *sql, struct pc_errinf
 	if (err == PC_OK && keep != NULL)
 		*keep = res;
 	else
-		PQclear(res);
+		libpq.clear(res);
 	return err;
 }
 
@@ -368,28 +436,28 @@ static PGconn *db_connect(struct pg_store *st, char *msg, size_t msgsz, bool qui
 {
 	const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
 	const char *const values[] = { st->connect_timeout, "portcullis", st->url, NULL };
-	PGconn *db = PQconnectdbParams(keys, values, 1);
+	PGconn *db = libpq.connectdbParams(keys, values, 1);
 	PGresult *res;
 	const char *why;
 	size_t n;
 
-	if (db != NULL && PQstatus(db) == CONNECTION_OK) {
-		PQsetNoticeProcessor(db, notice_drop, NULL);
-		res = PQexec(db, st->session_setup);
-		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-			PQclear(res);
+	if (db != NULL && libpq.status(db) == CONNECTION_OK) {
+		libpq.setNoticeProcessor(db, notice_drop, NULL);
+		res = libpq.exec(db, st->session_setup);
+		if (libpq.resultStatus(res) == PGRES_COMMAND_OK) {
+			libpq.clear(res);
 			return db;
 		}
-		PQclear(res);
+		libpq.clear(res);
 	}
-	why = db != NULL ? PQerrorMessage(db) : "out of memory";
+	why = db != NULL ? libpq.errorMessage(db) : "out of memory";
 	n = strcspn(why, "\n");
 	if (!quiet)
 		log_error("postgres", "cannot connect: %.*s", (int)n, why);
 	if (msg != NULL)
 		snprintf(msg, msgsz, "cannot connect to PostgreSQL: %.*s", (int)n, why);
 	atomic_store(&st->base.gen_fd, -1);
-	PQfinish(db);
+	libpq.finish(db);
 	return NULL;
 }
 
@@ -397,8 +465,8 @@ static PGconn *db_connect(struct pg_store *st, char *msg, size_t msgsz, bool qui
 static void conn_free(struct pg_conn *c)
 {
 	for (size_t i = 0; i < STMT__MAX; i++)
-		PQclear(c->ps[i].res);
-	PQfinish(c->db);
+		libpq.clear(c->ps[i].res);
+	libpq.finish(c->db);
 	free(c);
 }
 
@@ -457,13 +525,13 @@ static void conn_thread_exit(void *p)
  * a restart or a terminate, which makes the socket readable while idle. */
 static bool conn_alive(struct pg_conn *c)
 {
-	struct pollfd p = { .fd = PQsocket(c->db), .events = POLLIN, .revents = 0 };
+	struct pollfd p = { .fd = libpq.socket(c->db), .events = POLLIN, .revents = 0 };
 
-	if (PQstatus(c->db) != CONNECTION_OK || p.fd < 0)
+	if (libpq.status(c->db) != CONNECTION_OK || p.fd < 0)
 		return false;
 	if (poll(&p, 1, 0) <= 0)
 		return true;
-	if (PQconsumeInput(c->db) == 0 || PQstatus(c->db) != CONNECTION_OK)
+	if (libpq.consumeInput(c->db) == 0 || libpq.status(c->db) != CONNECTION_OK)
 		return false;
 	return true;
 }
@@ -510,7 +578,7 @@ static enum pc_err conn_get(struct pg_store *st, struct pg_conn **out, struct pc
 	pthread_mutex_unlock(&st->lock);
 	if (c != NULL && !conn_alive(c)) {
 		/* replaced in place: its prepared statements went with the old one */
-		PQfinish(c->db);
+		libpq.finish(c->db);
 		c->db = NULL;
 		memset(c->prepared, 0, sizeof(c->prepared));
 	}
@@ -557,7 +625,7 @@ static enum pc_err conn_get(struct pg_store *st, struct pg_conn **out, struct pc
 static enum pc_err check_columns(struct pg_conn *c, enum store_stmt id, const PGresult *desc)
 {
 	const struct store_cols *want = &store_stmt_cols[id];
-	int i, n = PQnfields(desc);
+	int i, n = libpq.nfields(desc);
 
 	if (n != want->n) {
 		log_error("postgres", "%d result columns, not %d, in: %.80s", n,
@@ -565,9 +633,9 @@ static enum pc_err check_columns(struct pg_conn *c, enum store_stmt id, const PG
 		return PC_ESTORE;
 	}
 	for (i = 0; i < n; i++) {
-		if (strcmp(PQfname(desc, i), want->names[i]) != 0) {
+		if (strcmp(libpq.fname(desc, i), want->names[i]) != 0) {
 			log_error("postgres", "result column %d is %s, not %s, in: "
-				"%.80s", i, PQfname(desc, i), want->names[i], c->st->text[id].sql);
+				"%.80s", i, libpq.fname(desc, i), want->names[i], c->st->text[id].sql);
 			return PC_ESTORE;
 		}
 	}
@@ -583,28 +651,28 @@ static enum pc_err conn_prepare(struct pg_conn *c, enum store_stmt id)
 	enum pc_err err;
 
 	snprintf(name, sizeof(name), "p%d", (int)id);
-	if (PQsendPrepare(c->db, name, t->sql, t->nparams, NULL) == 0)
+	if (libpq.sendPrepare(c->db, name, t->sql, t->nparams, NULL) == 0)
 		c->broken = true;
 	else
 		pg_collect(c, &res);
 	if (!res_ok(res)) {
 		err = pg_error(c, res, NULL, t->sql);
-		PQclear(res);
+		libpq.clear(res);
 		return err == PC_EEXISTS || err == PC_ENOTFOUND ? PC_ESTORE : err;
 	}
-	PQclear(res);
+	libpq.clear(res);
 	res = NULL;
-	if (PQsendDescribePrepared(c->db, name) == 0)
+	if (libpq.sendDescribePrepared(c->db, name) == 0)
 		c->broken = true;
 	else
 		pg_collect(c, &res);
 	if (!res_ok(res)) {
 		err = pg_error(c, res, NULL, t->sql);
-		PQclear(res);
+		libpq.clear(res);
 		return err == PC_EEXISTS || err == PC_ENOTFOUND ? PC_ESTORE : err;
 	}
 	err = check_columns(c, id, res);
-	PQclear(res);
+	libpq.clear(res);
 	if (err == PC_OK)
 		c->prepared[id] = true;
 	return err;
@@ -707,21 +775,21 @@ static enum pc_err pg_step(struct store_ps *p, struct pc_errinfo *ei, bool *row)
 		if (c->broken)
 			return PC_EUNAVAILABLE;
 		snprintf(name, sizeof(name), "p%d", (int)ps->id);
-		if (PQsendQueryPrepared(c->db, name, t->nparams, ps->values, ps->lengths, NULL,
+		if (libpq.sendQueryPrepared(c->db, name, t->nparams, ps->values, ps->lengths, NULL,
 					0) == 0)
 			c->broken = true;
 		else
 			pg_collect(c, &ps->res);
 		if (!res_ok(ps->res)) {
 			err = pg_error(c, ps->res, ei, t->sql);
-			PQclear(ps->res);
+			libpq.clear(ps->res);
 			ps->res = NULL;
 			return err;
 		}
-		ps->nrows = PQntuples(ps->res);
+		ps->nrows = libpq.ntuples(ps->res);
 		ps->next_row = 0;
-		ps->changes = PQresultStatus(ps->res) == PGRES_COMMAND_OK ?
-			strtoll(PQcmdTuples(ps->res), NULL, 10) : 0;
+		ps->changes = libpq.resultStatus(ps->res) == PGRES_COMMAND_OK ?
+			strtoll(libpq.cmdTuples(ps->res), NULL, 10) : 0;
 		if (ps->changes > 0 && !store_stmt_gen_neutral(ps->id)) {
 			if (c->in_tx)
 				c->wrote = true;
@@ -741,9 +809,9 @@ static int64_t pg_column_int(struct store_ps *p, int col)
 	struct pg_ps *ps = pg_ps_of(p);
 	const char *v;
 
-	if (ps->res == NULL || PQgetisnull(ps->res, ps->cur_row, col))
+	if (ps->res == NULL || libpq.getisnull(ps->res, ps->cur_row, col))
 		return 0;
-	v = PQgetvalue(ps->res, ps->cur_row, col);
+	v = libpq.getvalue(ps->res, ps->cur_row, col);
 	if (v[0] == 't')
 		return 1;
 	if (v[0] == 'f')
@@ -757,12 +825,12 @@ static enum pc_err pg_column_text(struct store_ps *p, int col, const char **text
 
 	*text = NULL;
 	*len = 0;
-	if (ps->res == NULL || col >= PQnfields(ps->res))
+	if (ps->res == NULL || col >= libpq.nfields(ps->res))
 		return PC_ESTORE;
-	if (PQgetisnull(ps->res, ps->cur_row, col))
+	if (libpq.getisnull(ps->res, ps->cur_row, col))
 		return PC_OK;
-	*text = PQgetvalue(ps->res, ps->cur_row, col);
-	*len = (size_t)PQgetlength(ps->res, ps->cur_row, col);
+	*text = libpq.getvalue(ps->res, ps->cur_row, col);
+	*len = (size_t)libpq.getlength(ps->res, ps->cur_row, col);
 	return PC_OK;
 }
 
@@ -776,7 +844,7 @@ static void pg_done(struct store_ps *p)
 	struct pg_ps *ps = pg_ps_of(p);
 	struct pg_conn *c = ps->c;
 
-	PQclear(ps->res);
+	libpq.clear(ps->res);
 	ps->res = NULL;
 	ps->ran = false;
 	ps->bound = 0;
@@ -823,13 +891,13 @@ static enum pc_err pg_commit(struct pc_store *s)
 	if (err != PC_OK)
 		return err;
 	c->in_tx = false;
-	if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+	if (strcmp(libpq.cmdStatus(res), "COMMIT") != 0) {
 		log_error("postgres", "the transaction was rolled back");
 		err = PC_ESTORE;
 	} else if (c->wrote) {
 		gen_move(st);
 	}
-	PQclear(res);
+	libpq.clear(res);
 	c->wrote = false;
 	conn_release(c);
 	return err;
@@ -887,13 +955,13 @@ static PGconn *listener_connect(struct pg_store *st, bool quiet)
 
 	if (db == NULL)
 		return NULL;
-	res = PQexec(db, "LISTEN " PG_CHANNEL);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		PQclear(res);
-		PQfinish(db);
+	res = libpq.exec(db, "LISTEN " PG_CHANNEL);
+	if (libpq.resultStatus(res) != PGRES_COMMAND_OK) {
+		libpq.clear(res);
+		libpq.finish(db);
 		return NULL;
 	}
-	PQclear(res);
+	libpq.clear(res);
 	return db;
 }
 
@@ -904,7 +972,7 @@ static PGconn *listener_connect(struct pg_store *st, bool quiet)
 static void listener_up(struct pg_store *st, PGconn *db)
 {
 	gen_move(st);
-	atomic_store(&st->base.gen_fd, PQsocket(db));
+	atomic_store(&st->base.gen_fd, libpq.socket(db));
 	atomic_store(&st->base.gen_tracked, true);
 	atomic_store(&st->base.gen_grace, false);
 }
@@ -930,7 +998,7 @@ static void *listener_main(void *arg)
 			log_info("postgres", "listening on %s again", PG_CHANNEL);
 		}
 		struct pollfd p[2] = {
-			{ .fd = PQsocket(db), .events = POLLIN | POLLRDHUP, .revents = 0 },
+			{ .fd = libpq.socket(db), .events = POLLIN | POLLRDHUP, .revents = 0 },
 			{ .fd = st->wake[0], .events = POLLIN, .revents = 0 },
 		};
 
@@ -946,8 +1014,8 @@ static void *listener_main(void *arg)
 		    (p[0].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0 &&
 		    store_gen_fd_announces(p[0].fd))
 			gen_move(st); /* a closing socket is no announcement (gen_grace) */
-		if ((p[0].revents != 0 && PQconsumeInput(db) == 0) ||
-		    PQstatus(db) != CONNECTION_OK) {
+		if ((p[0].revents != 0 && libpq.consumeInput(db) == 0) ||
+		    libpq.status(db) != CONNECTION_OK) {
 			/* what is cached stays good for the rest of its time to
 			 * live (auth_cache_ms), nothing new is cached */
 			atomic_store(&st->base.gen_grace, true);
@@ -955,16 +1023,16 @@ static void *listener_main(void *arg)
 			atomic_store(&st->base.gen_fd, -1);
 			log_warn("postgres", "lost %s; nothing new is cached "
 				"until it is back", PG_CHANNEL);
-			PQfinish(db);
+			libpq.finish(db);
 			db = NULL;
 			continue;
 		}
-		while ((n = PQnotifies(db)) != NULL) {
+		while ((n = libpq.notifies(db)) != NULL) {
 			gen_move(st); /* another instance (or this one) wrote */
-			PQfreemem(n);
+			libpq.freemem(n);
 		}
 	}
-	PQfinish(db);
+	libpq.finish(db);
 	return NULL;
 }
 
@@ -989,7 +1057,7 @@ static void pg_close(struct pc_store *s)
 		conn_unlink_all(c);
 		conn_free(c);
 	}
-	PQfinish(st->listen_db); /* when the thread never took it */
+	libpq.finish(st->listen_db); /* when the thread never took it */
 	pthread_cond_destroy(&st->freed);
 	pthread_mutex_destroy(&st->lock);
 	close(st->wake[0]);
@@ -1003,8 +1071,9 @@ static void pg_close(struct pc_store *s)
 	free(st);
 }
 
-/* Whether url is a postgres:// or postgresql:// URL libpq can read. The
- * message never quotes the URL (it may hold a password). */
+/* Whether url is a postgres:// or postgresql:// URL libpq can read (libpq
+ * loaded first: PC_ESTORE when it cannot be). The message never quotes the
+ * URL (it may hold a password). */
 static enum pc_err url_check(const char *url, struct pc_errinfo *ei)
 {
 	PQconninfoOption *o;
@@ -1015,14 +1084,16 @@ static enum pc_err url_check(const char *url, struct pc_errinfo *ei)
 				"unsupported database URL scheme");
 		return PC_EINVAL;
 	}
-	o = PQconninfoParse(url, &msg);
+	if (libpq_load(ei) != PC_OK)
+		return PC_ESTORE;
+	o = libpq.conninfoParse(url, &msg);
 	if (o == NULL) {
-		PQfreemem(msg);
+		libpq.freemem(msg);
 		pc_errinfo_setf(ei, NULL, "database_url", PC_V_RULE,
 				"the PostgreSQL URL does not parse (see libpq's connection URIs)");
 		return PC_EINVAL;
 	}
-	PQconninfoFree(o);
+	libpq.conninfoFree(o);
 	return PC_OK;
 }
 
