@@ -12,10 +12,10 @@
  * store's mutex, so sqlite_close() can close those whose threads still live.
  * A connection is used only by the thread that opened it (SQLITE_OPEN_NOMUTEX).
  * Each is set up with journal_mode=WAL (readers never wait for the writer),
- * synchronous=FULL (a commit is on disk before it is acknowledged, so it
- * survives a power loss; "?synchronous=normal" on the URL trades that for
- * speed: a power loss may then undo the last commits, never corrupt),
- * foreign_keys=ON (sessions cascade with their user),
+ * durable commits (a commit is on disk before it is acknowledged, so it
+ * survives a power loss: the group commit below; "?synchronous=normal" on
+ * the URL trades that for speed: a power loss may then undo the last
+ * commits, never corrupt), foreign_keys=ON (sessions cascade with their user),
  * mmap_size from "?mmap_mb=N" (0..1024 MiB; 0 by default here, ctx.c passes
  * the sqlite_mmap_mb setting: reads through a map skip a copy, but every
  * page read stays in the process's RSS while the connection lives), and a
@@ -34,6 +34,51 @@
  * is open is SQLite's own autocommit flag: no state of ours to drift.
  *
  * The write generation: the WAL hook moves it after each commit that wrote.
+ *
+ * Group commit (the default, "?synchronous=full", in WAL mode). SQLite's own
+ * synchronous=FULL syncs the WAL inside each commit, under the write lock:
+ * one commit per sync of the disk, whatever the number of writers. Instead
+ * the connections run synchronous=NORMAL (SQLite writes a commit's WAL frames
+ * and syncs nothing) and the driver makes each commit durable itself before
+ * the statement that committed returns (wal_group_sync): the WAL hook marks
+ * the commit due, and, on the committing thread, with the write lock
+ * released, the commit takes a number (committed) and waits until "synced"
+ * reaches it. When no sync began since it was counted ("started" is below
+ * its number), the thread leads one: it notes the last number handed out
+ * (target, now "started"), syncs the WAL (xSync of SQLite's own WAL handle,
+ * with the flags SQLite's FULL uses for a commit: SQLITE_SYNC_NORMAL,
+ * fdatasync on Linux), and raises "synced" to target. A sync of the file
+ * covers every frame written before it began, whichever connection (file
+ * descriptor) wrote it, and a commit is counted only after its frames were
+ * written: so a sync makes durable every commit counted before it began,
+ * and a thread returns only once one such sync succeeded. A commit counted
+ * while a sync is under way (which may not cover it) starts the next one at
+ * once, beside it (a disk takes a few syncs at a time), up to
+ * SQLITE_GROUP_SYNCS under way; past that, the commits wait, and the next
+ * sync serves all of them: while the disk syncs, the other writers commit.
+ *
+ * What NORMAL still syncs by itself keeps the WAL safe to restart: a
+ * checkpoint syncs the WAL before it copies frames into the database and the
+ * database before it records them as copied, and the WAL header written when
+ * the log starts again from its beginning (only once every frame is in the
+ * synced database) is synced before any frame after it. What is on disk is
+ * always a prefix of the commits (recovery stops at the first frame whose
+ * checksum chain breaks), so a commit that depends on another is never
+ * durable without it. Unlike FULL, another connection may read a commit
+ * before it is on disk (its writer has not returned yet); a write that
+ * builds on what it read is synced with it.
+ *
+ * A failed sync (an I/O error) fails every commit it was to cover, and, as
+ * PostgreSQL stops at one, every later one of this store: after a failed
+ * fdatasync the kernel may have dropped the pages it could not write, and
+ * a later sync that succeeds does not bring them back. The failure is
+ * logged; the commits report PC_ESTORE and /readyz reports writes refused
+ * (store_note_write_refused) until the process is restarted.
+ *
+ * A statement that writes and returns rows (RETURNING) outside a
+ * transaction commits when it finishes: sqlite_done steps it to its end
+ * (the WAL hook runs only in a step) and syncs there; done cannot return an
+ * error, so such a failure shows in the log and in every later commit.
  *
  * Per-user credential stamps (store.h, store_cred_*). The triggers of
  * migration 015 log every change of a row a credential check reads in
@@ -71,6 +116,10 @@
 #define SQLITE_URL_SCHEME "sqlite://"
 #define SQLITE_BUSY_TIMEOUT_MS 10000
 #define SQLITE_WAL_CHECKPOINT_FRAMES 1000 /* SQLite's own wal_autocheckpoint default */
+/* Syncs of the WAL under way at once (the group commit, atop): a commit
+ * counted while one runs starts the next beside it rather than wait for it
+ * to end; past this many, the commits wait and the next sync serves them all. */
+#define SQLITE_GROUP_SYNCS 2
 #define SQLITE_MMAP_MB_MAX 1024 /* SQLite caps it at its SQLITE_MAX_MMAP_SIZE anyway */
 #define SQLITE_OPEN_FLAGS \
 	(SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX)
@@ -96,6 +145,20 @@ struct sqlite_conn {
 	bool gen_write;
 	/* the open transaction logged rows in credential_changes (conn_on_change) */
 	bool cred_logged;
+	/* its commits are made durable by the group commit (WAL, not ?synchronous=normal) */
+	bool group_sync;
+};
+
+/* The group commit's state, one per store (see the comment atop). */
+struct sqlite_group {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;  /* "synced" or "failed" moved, or a leader finished */
+	uint64_t committed;   /* commits counted, each after its frames were written */
+	uint64_t started;     /* a sync that began after this commit was counted is under way
+	                       * or done */
+	unsigned syncing;     /* syncs under way, SQLITE_GROUP_SYNCS at most */
+	uint64_t synced;      /* every commit counted up to this one is on disk */
+	bool failed;          /* a sync failed: no later commit is reported durable */
 };
 
 /* Rows of credential_changes read at most at once; past it every user is
@@ -110,6 +173,7 @@ struct sqlite_store {
 	char path[PATH_MAX];
 	bool sync_normal;     /* ?synchronous=normal: no fsync per commit */
 	int mmap_mb;          /* ?mmap_mb=N: PRAGMA mmap_size, MiB */
+	struct sqlite_group group;
 };
 
 /* The store of this thread's last prepare: whose statement a failing step
@@ -120,6 +184,10 @@ static _Thread_local struct sqlite_store *sqlite_current;
 /* This thread's connection whose commit logged credential changes not yet
  * read (conn_on_commit); read in sqlite_done once out of the transaction. */
 static _Thread_local struct sqlite_conn *sqlite_cred_due;
+
+/* This thread's connection whose commit wrote frames not yet synced (the WAL
+ * hook marks it; the step that committed, or sqlite_done, syncs them). */
+static _Thread_local struct sqlite_conn *sqlite_sync_due;
 
 static struct sqlite_store *sqlite_store_of(struct pc_store *s)
 {
@@ -141,6 +209,8 @@ static void conn_free(struct sqlite_conn *c)
 
 	if (sqlite_cred_due == c)
 		sqlite_cred_due = NULL;
+	if (sqlite_sync_due == c)
+		sqlite_sync_due = NULL;
 	for (i = 0; i < STMT__MAX; i++)
 		sqlite3_finalize(c->stmt[i]);
 	sqlite3_close_v2(c->db);
@@ -203,6 +273,8 @@ static int conn_on_commit(void *arg, sqlite3 *db, const char *name, int frames)
 		c->cred_logged = false;
 		sqlite_cred_due = c; /* read by sqlite_done: no statement inside this hook */
 	}
+	if (c->group_sync)
+		sqlite_sync_due = c; /* synced once the step returns: no waiting inside SQLite */
 	if (frames >= SQLITE_WAL_CHECKPOINT_FRAMES)
 		(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	return SQLITE_OK;
@@ -227,6 +299,18 @@ static void conn_on_rollback(void *arg)
 	struct sqlite_conn *c = arg;
 
 	c->cred_logged = false;
+}
+
+/* portcullis_group_commit(): 1 when this connection's commits are synced
+ * by the group commit (then synchronous reads NORMAL, yet a commit is on
+ * disk before it returns: STMT_SYNCHRONOUS reports 2), else 0. */
+static void conn_group_commit_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const struct sqlite_conn *c = sqlite3_user_data(ctx);
+
+	(void)argc;
+	(void)argv;
+	sqlite3_result_int(ctx, c->group_sync ? 1 : 0);
 }
 
 /*
@@ -282,12 +366,19 @@ static enum pc_err conn_open(struct sqlite_store *st, struct sqlite_conn **out,
 	rc = sqlite3_busy_timeout(c->db, SQLITE_BUSY_TIMEOUT_MS);
 	if (rc == SQLITE_OK)
 		rc = conn_setup_exec(c->db, "PRAGMA journal_mode = WAL", journal_mode_row, &is_wal);
+	/* FULL without WAL (SQLite's rollback journal syncs itself); NORMAL in
+	 * WAL mode, where the group commit syncs unless ?synchronous=normal. */
+	c->group_sync = is_wal && !st->sync_normal;
 	if (rc == SQLITE_OK) {
 		snprintf(setup, sizeof(setup),
 			 "PRAGMA synchronous = %s; PRAGMA foreign_keys = ON; PRAGMA mmap_size = %lld",
-			 st->sync_normal ? "NORMAL" : "FULL", (long long)st->mmap_mb << 20);
+			 st->sync_normal || is_wal ? "NORMAL" : "FULL", (long long)st->mmap_mb << 20);
 		rc = conn_setup_exec(c->db, setup, NULL, NULL);
 	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_create_function_v2(c->db, "portcullis_group_commit", 0,
+						SQLITE_UTF8 | SQLITE_DIRECTONLY, c,
+						conn_group_commit_fn, NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(msg, sizeof(msg), "cannot set up database %.128s: %s (extended code %d)",
 			 st->path, sqlite3_errmsg(c->db), sqlite3_extended_errcode(c->db));
@@ -403,11 +494,99 @@ static void cred_due_sync(void)
 	sqlite_cred_sync(&c->store->base);
 }
 
-/* Ends a use: no snapshot held, no pointer to the caller's strings kept. */
+/* Syncs c's WAL through SQLite's own handle of it (the file the frames went
+ * to, whatever has happened to its path since), with the flags SQLite's
+ * synchronous=FULL gives a commit's sync (SQLITE_SYNC_NORMAL; its
+ * fullfsync, off by default, is macOS's F_FULLFSYNC). An SQLite code. */
+static int wal_sync(struct sqlite_conn *c)
+{
+	sqlite3_file *wal = NULL;
+	int rc;
+
+	rc = sqlite3_file_control(c->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+	if (rc != SQLITE_OK)
+		return rc;
+	if (wal == NULL || wal->pMethods == NULL)
+		return SQLITE_IOERR_FSYNC; /* no WAL open: nothing to make durable with */
+	return wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
+}
+
+/*
+ * The group commit (atop): makes this thread's last commit, whose frames c
+ * wrote, durable before it returns. Counts it, then waits until a sync that
+ * began after it was counted succeeded, leading that sync when none began
+ * yet. PC_ESTORE (logged, storage noted as refusing writes)
+ * when a sync failed, now or before.
+ */
+static enum pc_err wal_group_sync(struct sqlite_conn *c)
+{
+	struct sqlite_store *st = c->store;
+	struct sqlite_group *g = &st->group;
+	uint64_t seq, target;
+	bool durable;
+	int rc;
+
+	pthread_mutex_lock(&g->lock);
+	seq = ++g->committed;
+	while (g->synced < seq && !g->failed) {
+		/* a sync that covers it is under way, or as many as run at once */
+		if (g->started >= seq || g->syncing >= SQLITE_GROUP_SYNCS) {
+			pthread_cond_wait(&g->cond, &g->lock);
+			continue;
+		}
+		/* Lead: every commit counted so far wrote its frames already. */
+		target = g->committed;
+		g->started = target;
+		g->syncing++;
+		pthread_mutex_unlock(&g->lock);
+		rc = wal_sync(c);
+		pthread_mutex_lock(&g->lock);
+		g->syncing--;
+		if (rc != SQLITE_OK) {
+			g->failed = true;
+			log_error("sqlite", "cannot sync the write-ahead log of %s (code %d): "
+				  "no commit from now on is reported durable; restart", st->path, rc);
+		} else if (target > g->synced)
+			g->synced = target;
+		pthread_cond_broadcast(&g->cond);
+	}
+	durable = g->synced >= seq;
+	pthread_mutex_unlock(&g->lock);
+	if (durable)
+		return PC_OK;
+	stats_add(STAT_STORE_ERRORS, 1);
+	store_note_write_refused(&st->base, time_now_ms());
+	return PC_ESTORE;
+}
+
+/* Syncs the commit this thread's last step made, if it wrote (the WAL hook
+ * marked it due). PC_OK when there was none. */
+static enum pc_err commit_sync(void)
+{
+	struct sqlite_conn *c = sqlite_sync_due;
+
+	if (c == NULL)
+		return PC_OK;
+	sqlite_sync_due = NULL;
+	return wal_group_sync(c);
+}
+
+/* Ends a use: no snapshot held, no pointer to the caller's strings kept. A
+ * statement that writes, left at a row outside a transaction (RETURNING),
+ * commits here: stepped to its end, for the WAL hook runs only in a step,
+ * then synced (an error is logged, and fails every later commit). */
 static void sqlite_done(struct store_ps *ps)
 {
-	sqlite3_reset(ps_stmt(ps));
-	sqlite3_clear_bindings(ps_stmt(ps));
+	sqlite3_stmt *stmt = ps_stmt(ps);
+
+	if (sqlite3_stmt_busy(stmt) && !sqlite3_stmt_readonly(stmt) &&
+	    sqlite3_get_autocommit(sqlite3_db_handle(stmt))) {
+		while (sqlite3_step(stmt) == SQLITE_ROW)
+			;
+	}
+	(void)commit_sync();
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
 	cred_due_sync();
 }
 
@@ -518,14 +697,17 @@ static enum pc_err sqlite_bind(struct store_ps *ps, const struct store_arg *args
 	return err;
 }
 
+/* A step that committed (outside a transaction, or the COMMIT) returns once
+ * the commit is durable (commit_sync). */
 static enum pc_err sqlite_step(struct store_ps *ps, struct pc_errinfo *ei, bool *row)
 {
 	int rc = sqlite3_step(ps_stmt(ps));
+	enum pc_err err, synced;
 
 	*row = rc == SQLITE_ROW;
-	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-		return PC_OK;
-	return stmt_error(ps_stmt(ps), ei);
+	err = rc == SQLITE_ROW || rc == SQLITE_DONE ? PC_OK : stmt_error(ps_stmt(ps), ei);
+	synced = commit_sync();
+	return err != PC_OK ? err : synced;
 }
 
 static int64_t sqlite_column_int(struct store_ps *ps, int col)
@@ -606,10 +788,11 @@ static enum pc_err sqlite_exec(struct pc_store *s, const char *sql)
 	c->gen_write = true; /* a migration may change anything */
 	store_cred_bump_all(s); /* ... before and after it */
 	rc = sqlite3_exec(c->db, sql, NULL, NULL, &errmsg);
+	err = commit_sync(); /* one sync covers each commit of the script */
 	store_cred_bump_all(s);
 	cred_due_sync();
 	if (rc == SQLITE_OK)
-		return PC_OK;
+		return err;
 	log_error("sqlite", "%s in: %.80s", errmsg != NULL ? errmsg : "failed",
 		sql);
 	sqlite3_free(errmsg);
@@ -861,6 +1044,8 @@ static enum pc_err sqlite_open(const char *url, const struct store_conf *conf,
 		goto out_free;
 	}
 	pthread_mutex_init(&st->lock, NULL);
+	pthread_mutex_init(&st->group.lock, NULL);
+	pthread_cond_init(&st->group.cond, NULL);
 	err = conn_open(st, &c, ei);
 	if (err != PC_OK)
 		goto out_key;
@@ -868,6 +1053,8 @@ static enum pc_err sqlite_open(const char *url, const struct store_conf *conf,
 	return PC_OK;
 
 out_key:
+	pthread_cond_destroy(&st->group.cond);
+	pthread_mutex_destroy(&st->group.lock);
 	pthread_mutex_destroy(&st->lock);
 	pthread_key_delete(st->key);
 out_free:
@@ -894,6 +1081,8 @@ static void sqlite_close(struct pc_store *s)
 	}
 	pthread_mutex_unlock(&st->lock);
 	pthread_mutex_destroy(&st->lock);
+	pthread_cond_destroy(&st->group.cond);
+	pthread_mutex_destroy(&st->group.lock);
 	free(st);
 }
 
