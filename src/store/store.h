@@ -380,8 +380,9 @@ void store_close(struct pc_store *s);
 enum pc_err store_migrate(struct pc_store *s, int *applied);
 enum pc_err store_ping(struct pc_store *s);
 /* How durable a commit is on this thread's connection: 2 (on disk before
- * the commit returns: SQLite's synchronous=FULL), 1 (NORMAL: a power loss
- * may undo the last commits), 0 (OFF). PC_ESTORE. */
+ * the commit returns: SQLite's synchronous=FULL, or NORMAL with the driver's
+ * group commit), 1 (NORMAL alone: a power loss may undo the last commits),
+ * 0 (OFF). PC_ESTORE. */
 enum pc_err store_durability(struct pc_store *s, int64_t *level);
 /* One small committed write (a row of the keys table that only it uses):
  * PC_ESTORE when the database refuses writes (disk full, read-only, locked). */
