@@ -9,6 +9,7 @@ write_queue_max values refuse to start."""
 import contextlib
 import json
 import re
+import signal
 import sqlite3
 import threading
 import time
@@ -16,7 +17,8 @@ import time
 import pytest
 import requests
 
-from conftest import JWT_SECRET, bearer, cookie_header, free_port, run_cli, set_cookie_parts
+from conftest import (JWT_SECRET, bearer, cookie_header, free_port, run_cli, set_cookie_parts,
+                      sha256_hex)
 
 PW = "correct-horse-9"
 UA = "/user_account"
@@ -208,6 +210,33 @@ def test_a_full_write_queue_is_503_with_retry_after_in_the_faces_shape(server_fa
     r = srv.post("/auth/login/refresh", headers=bearer(pairs[2]["refresh_token"]))
     assert r.status_code == 200, r.text
     assert metric(srv, "portcullis_write_queue_depth") == 0
+
+
+def test_sigterm_waits_for_the_write_jobs_under_way_and_queued(server_factory):
+    srv = server_factory(metrics_router=True, write_workers=2)
+    pairs = [ma_pair(srv) for _ in range(4)]
+    w0 = metric(srv, "portcullis_write_jobs_total")
+    out = [None] * 4
+    threads = [threading.Thread(target=ma_refresh, args=(srv, p["refresh_token"], out, i))
+               for i, p in enumerate(pairs)]
+    with write_lock(srv):
+        for t in threads:
+            t.start()
+        wait_for(srv, "portcullis_write_jobs_total", w0 + 2)  # both workers wait for the lock
+        wait_for(srv, "portcullis_write_queue_depth", 2)      # two more queued
+        proc = srv.proc
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert proc.poll() is None  # it waits for the jobs it took
+    srv.stop()  # exits 0, no sanitizer report
+    for t in threads:
+        t.join(30)
+    assert [getattr(r, "status_code", r) for r in out] == [200] * 4, out
+    # each rotation that answered was committed: the new tokens are in the store
+    for r in out:
+        row = srv.db("SELECT used_at FROM refresh_tokens WHERE token_hash = ?",
+                     (sha256_hex(r.json()["refresh_token"]),))
+        assert len(row) == 1 and row[0]["used_at"] is None, row
 
 
 @pytest.mark.parametrize("setting,value", [
