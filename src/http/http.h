@@ -24,8 +24,8 @@
  *   PC_R_SUPERUSER         user is superuser         -> 403
  *   PC_R_ADMIN             superuser or role "admin" -> 403
  * then the handler runs: inline, or for PC_R_SLOW (PC_R_COMMITS) on a hash
- * (write) worker thread while the connection is suspended. The arena is freed after the response is sent,
- * when the access log line is written.
+ * (write) worker thread while the connection is suspended. The arena is
+ * freed after the response is sent, when the access log line is written.
  */
 #ifndef PC_HTTP_H
 #define PC_HTTP_H
