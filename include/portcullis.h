@@ -207,6 +207,8 @@ struct pc_config {
 	int hash_workers;                /* 0 = number of CPUs */
 	int hash_queue_max;              /* queued slow jobs before 503 */
 	int hash_nice;                   /* niceness added to hash worker threads */
+	int write_workers;               /* threads running the durable-write routes */
+	int write_queue_max;             /* queued durable-write jobs before 503 */
 	int threads;                     /* HTTP threads; 0 = number of CPUs */
 	int auth_cache_ms;               /* reuse of a verified credential; 0 = off */
 	int database_pool_size;          /* PostgreSQL: connections per instance at most */

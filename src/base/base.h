@@ -185,6 +185,8 @@ enum stat_id {
 	STAT_STORE_ERRORS,    /* store statements that failed (PC_ESTORE) */
 	STAT_HASH_JOBS,       /* jobs the hash workers took from their queue */
 	STAT_HASH_WAIT_US,    /* their total wait in the queue, microseconds */
+	STAT_WRITE_JOBS,      /* jobs the write workers took from their queue */
+	STAT_WRITE_WAIT_US,   /* their total wait in the queue, microseconds */
 	STAT__NAMED
 };
 

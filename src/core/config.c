@@ -328,6 +328,10 @@ static const struct config_row settings[] = {
 	      "once, 503 beyond; the queue serves the client with the fewest running first; 0: no cap"),
 	S_INT(hash_nice, "10", 0, 19,
 	      "niceness of hash worker threads, so token checks preempt hashing"),
+	S_INT(write_workers, "16", 1, 256,
+	      "threads running the routes whose cost is a durable commit (refresh, logout): "
+	      "enough commits in flight for concurrent ones to share a sync"),
+	S_INT(write_queue_max, "4096", 1, 1000000, "queued durable-write requests before 503"),
 	S_INT(threads, "0", 0, 256, "HTTP threads; 0: one per CPU"),
 	S_INT(auth_cache_ms, "1000", 0, 60000,
 	      "credential cache: longest a write by another process (CLI, hand edit) goes unseen; 0: off"),

@@ -8,7 +8,8 @@
  *   auth      access JWTs by a face's claims table (login is public API)
  *   refresh   refresh families: rotate, detect reuse, revoke
  *   totp      the second factor: enrol, verify, replay guard, recovery, lockout
- *   workers   bounded pool for slow work (argon2 hashing, outbound HTTP)
+ *   workers   bounded pools for slow work (argon2 hashing, outbound HTTP) and
+ *             for durable commits
  *   password  argon2id hash/verify, imported formats, dummy verify, policy
  *   jwt       claims tables; issue/verify access tokens, the algorithm pinned
  *   email     validation and normalisation of addresses and usernames
@@ -344,7 +345,14 @@ enum pc_err totp_qr_svg(const char *text, char **out);
 struct pc_workers;
 typedef void pc_job_fn(void *arg);
 
+/* What a pool runs: hashing (its threads keep their hash memory between
+ * jobs; STAT_HASH_*) or durable commits (STAT_WRITE_*). */
+enum workers_kind { WORKERS_HASH, WORKERS_WRITE };
+
 /* nice > 0 lowers the workers' scheduling priority by that much (0..19). */
+enum pc_err workers_new_kind(enum workers_kind kind, unsigned nthreads, size_t max_queue, int nice,
+			     struct pc_workers **out);
+/* A WORKERS_HASH pool. */
 enum pc_err workers_new(unsigned nthreads, size_t max_queue, int nice, struct pc_workers **out);
 enum pc_err workers_submit(struct pc_workers *w, pc_job_fn *fn, void *arg);
 /* As workers_submit, with the client's key (0: none): a free worker runs
@@ -1017,7 +1025,8 @@ enum pc_err ratelimit_lock_record(struct pc_ctx *ctx, const char *key, bool fail
 struct pc_ctx {
 	struct pc_config cfg;
 	struct pc_store *store;
-	struct pc_workers *workers;
+	struct pc_workers *workers;       /* hashing (PC_R_SLOW routes) */
+	struct pc_workers *write_workers; /* durable commits (PC_R_COMMITS routes) */
 	struct pc_jwt_key jwt;
 	struct pc_argon2_params argon2;
 	struct pc_mailer *mailer; /* the outbox sender (outbox.c) */
@@ -1044,5 +1053,8 @@ enum pc_err ctx_reload(struct pc_ctx *ctx, const struct pc_config *next,
 
 /* The pool that runs slow work; the HTTP layer submits hashing requests here. */
 struct pc_workers *ctx_workers(struct pc_ctx *ctx);
+/* The pool of write_workers threads; the HTTP layer submits here the
+ * requests whose cost is a durable commit. */
+struct pc_workers *ctx_write_workers(struct pc_ctx *ctx);
 
 #endif /* PC_CORE_H */

@@ -4,8 +4,9 @@
  * Opening, in order: validate the config; open the store and run pending
  * migrations; settle the JWT key (the configured secret, or one generated
  * once and kept in the store's keys table so restarts keep tokens valid);
- * start the hash workers; create the bootstrap superuser when configured and
- * absent; load the mail templates and start the outbox sender (mail_open);
+ * start the hash workers and the write workers; create the bootstrap
+ * superuser when configured and absent; load the mail templates and start
+ * the outbox sender (mail_open);
  * start the housekeeping thread, which runs each purge of housekeeping_jobs[]
  * at start-up and then every interval.
  * Freeing undoes it in reverse. Each step's failure undoes the steps before.
@@ -61,6 +62,11 @@ struct ctx_full {
 struct pc_workers *ctx_workers(struct pc_ctx *ctx)
 {
 	return ctx->workers;
+}
+
+struct pc_workers *ctx_write_workers(struct pc_ctx *ctx)
+{
+	return ctx->write_workers;
 }
 
 const struct pc_config *pc_ctx_config(const struct pc_ctx *ctx)
@@ -340,6 +346,12 @@ enum pc_err pc_ctx_open(const struct pc_config *cfg, struct pc_ctx **out, struct
 	err = workers_new(nworkers, (size_t)cfg->hash_queue_max, cfg->hash_nice, &ctx->workers);
 	if (err != PC_OK)
 		goto out_close_key;
+	/* niceness 0: a write worker mostly waits on the disk, and a commit
+	 * that waits for the CPU holds the write lock the longer */
+	err = workers_new_kind(WORKERS_WRITE, (unsigned)cfg->write_workers,
+			       (size_t)cfg->write_queue_max, 0, &ctx->write_workers);
+	if (err != PC_OK)
+		goto out_free_workers;
 	err = bootstrap_admin(ctx, ei);
 	if (err != PC_OK)
 		goto out_free_workers;
@@ -360,6 +372,7 @@ out_close_mail:
 out_close_oauth:
 	oauth_close(ctx);
 out_free_workers:
+	workers_free(ctx->write_workers);
 	workers_free(ctx->workers);
 out_close_key:
 	totp_close(ctx);
@@ -381,6 +394,7 @@ void pc_ctx_free(struct pc_ctx *ctx)
 		return;
 	housekeeping_stop(f);
 	mail_close(ctx);
+	workers_free(ctx->write_workers);
 	workers_free(ctx->workers);
 	oauth_close(ctx);
 	totp_close(ctx);

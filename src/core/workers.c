@@ -1,5 +1,7 @@
 /*
- * workers.c - a bounded pool for slow work (argon2 hashing, outbound HTTP).
+ * workers.c - a bounded pool for slow work: argon2 hashing and outbound HTTP
+ * (the hash pool), durable commits (the write pool: threads that mostly wait
+ * on the disk, so many of them, at the normal priority).
  *
  * Owns: the threads, and the ring of queued jobs (not the jobs' arguments:
  * a job owns its arg and frees it itself).
@@ -22,7 +24,10 @@
  *   - worker threads block all signals: the main thread handles them;
  *   - worker threads run at niceness w->nice (Linux: per thread), so that
  *     request threads waking up preempt hashing at once and cheap requests
- *     stay fast while logins pour in.
+ *     stay fast while logins pour in;
+ *   - a pool counts its jobs and their waits in its kind's two stats
+ *     (STAT_HASH_* or STAT_WRITE_*); only a hash pool's threads keep their
+ *     hash memory between jobs (password_memory_keep).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -42,7 +47,7 @@ struct workers_job {
 	pc_job_fn *fn;
 	void *arg;
 	uint64_t key;      /* the client's; 0: none */
-	int64_t queued_us; /* time_mono_us() at submit: the wait goes to STAT_HASH_WAIT_US */
+	int64_t queued_us; /* time_mono_us() at submit: the wait goes to w->stat_wait_us */
 };
 
 struct pc_workers {
@@ -54,6 +59,8 @@ struct pc_workers {
 	size_t count;             /* queued jobs */
 	bool stopping;
 	int nice;                 /* added to each worker thread's niceness */
+	bool hashes;              /* WORKERS_HASH: keeps hash memory between jobs */
+	unsigned stat_jobs, stat_wait_us; /* the kind's counters */
 	unsigned nthreads;        /* threads started */
 	pthread_t *threads;
 	struct workers_slot {
@@ -118,12 +125,13 @@ static void *workers_main(void *p)
 		if (errno == 0)
 			(void)setpriority(PRIO_PROCESS, tid, base + w->nice > 19 ? 19 : base + w->nice);
 	}
-	password_memory_keep();
+	if (w->hashes)
+		password_memory_keep();
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		/* Idle for WORKERS_IDLE_RELEASE_S: give the hash memory's pages
 		 * back, so that a server past its login burst shrinks again. */
-		if (w->count == 0 && !w->stopping) {
+		if (w->hashes && w->count == 0 && !w->stopping) {
 			struct timespec until;
 
 			clock_gettime(CLOCK_REALTIME, &until);
@@ -148,8 +156,8 @@ static void *workers_main(void *p)
 		if (slot < w->nthreads)
 			w->running[slot] = (struct workers_slot){ true, job.key };
 		pthread_mutex_unlock(&w->lock);
-		stats_add(STAT_HASH_JOBS, 1);
-		stats_add(STAT_HASH_WAIT_US, (uint64_t)(time_mono_us() - job.queued_us));
+		stats_add(w->stat_jobs, 1);
+		stats_add(w->stat_wait_us, (uint64_t)(time_mono_us() - job.queued_us));
 		job.fn(job.arg);
 		pthread_mutex_lock(&w->lock);
 		if (slot < w->nthreads)
@@ -157,7 +165,8 @@ static void *workers_main(void *p)
 		slot = 0;
 	}
 	pthread_mutex_unlock(&w->lock);
-	password_memory_drop();
+	if (w->hashes)
+		password_memory_drop();
 	return NULL;
 }
 
@@ -174,11 +183,18 @@ static void workers_stop(struct pc_workers *w)
 		pthread_join(w->threads[i], NULL);
 }
 
+/* A hash pool: workers_new_kind(WORKERS_HASH, ...). */
+enum pc_err workers_new(unsigned nthreads, size_t max_queue, int nice, struct pc_workers **out)
+{
+	return workers_new_kind(WORKERS_HASH, nthreads, max_queue, nice, out);
+}
+
 /* Starts nthreads threads (0: one per online CPU) over a queue of max_queue
  * jobs. *out is owned by the caller (workers_free). PC_EINVAL when
  * max_queue is 0 or nthreads is over 1024; PC_ENOMEM; PC_EINTERNAL when a
  * thread cannot be started (the ones started are stopped again). */
-enum pc_err workers_new(unsigned nthreads, size_t max_queue, int nice, struct pc_workers **out)
+enum pc_err workers_new_kind(enum workers_kind kind, unsigned nthreads, size_t max_queue, int nice,
+			     struct pc_workers **out)
 {
 	struct pc_workers *w;
 	sigset_t all, old;
@@ -206,6 +222,9 @@ enum pc_err workers_new(unsigned nthreads, size_t max_queue, int nice, struct pc
 	}
 	w->max_queue = max_queue;
 	w->nice = nice;
+	w->hashes = kind == WORKERS_HASH;
+	w->stat_jobs = kind == WORKERS_HASH ? STAT_HASH_JOBS : STAT_WRITE_JOBS;
+	w->stat_wait_us = kind == WORKERS_HASH ? STAT_HASH_WAIT_US : STAT_WRITE_WAIT_US;
 	if (pthread_mutex_init(&w->lock, NULL) != 0) {
 		err = PC_EINTERNAL;
 		goto out_free_arrays;

@@ -47,7 +47,7 @@ static pc_handler_fn fu_register, fu_jwt_login, fu_jwt_logout, fu_cookie_login,
 
 static const struct pc_route fu_jwt_routes[] = {
 	{ "POST", "/login", fu_jwt_login, PC_R_FORM | PC_R_SLOW },
-	{ "POST", "/logout", fu_jwt_logout, AUTHED | PC_R_BEARER },
+	{ "POST", "/logout", fu_jwt_logout, AUTHED | PC_R_BEARER | PC_R_COMMITS },
 };
 
 static const struct pc_route fu_register_routes[] = {
@@ -72,18 +72,18 @@ static const struct pc_route fu_page_routes[] = {
 
 static const struct pc_route fu_cookie_routes[] = {
 	{ "POST", "/login", fu_cookie_login, PC_R_FORM | PC_R_SLOW },
-	{ "POST", "/logout", fu_cookie_logout, AUTHED | PC_R_COOKIE },
+	{ "POST", "/logout", fu_cookie_logout, AUTHED | PC_R_COOKIE | PC_R_COMMITS },
 };
 
 static const struct pc_route fu_users_routes[] = {
 	{ "GET", "/me", fu_me_get, AUTHED },
 	{ "PATCH", "/me", fu_me_patch, AUTHED | PC_R_JSON | PC_R_SLOW },
 	{ "GET", "/me/sessions", fu_me_signins, AUTHED },
-	{ "DELETE", "/me/sessions", fu_me_signins_end, AUTHED },
-	{ "DELETE", "/me/sessions/{sid}", fu_me_signin_end, AUTHED },
+	{ "DELETE", "/me/sessions", fu_me_signins_end, AUTHED | PC_R_COMMITS },
+	{ "DELETE", "/me/sessions/{sid}", fu_me_signin_end, AUTHED | PC_R_COMMITS },
 	{ "GET", "/{id}/sessions", fu_user_signins, AUTHED | PC_R_SUPERUSER },
-	{ "DELETE", "/{id}/sessions", fu_user_signins_end, AUTHED | PC_R_SUPERUSER },
-	{ "DELETE", "/{id}/sessions/{sid}", fu_user_signin_end, AUTHED | PC_R_SUPERUSER },
+	{ "DELETE", "/{id}/sessions", fu_user_signins_end, AUTHED | PC_R_SUPERUSER | PC_R_COMMITS },
+	{ "DELETE", "/{id}/sessions/{sid}", fu_user_signin_end, AUTHED | PC_R_SUPERUSER | PC_R_COMMITS },
 	{ "POST", "/{id}/unlock", fu_user_unlock, AUTHED | PC_R_SUPERUSER },
 	{ "GET", "/{id}", fu_user_get, AUTHED | PC_R_SUPERUSER },
 	{ "PATCH", "/{id}", fu_user_patch, AUTHED | PC_R_SUPERUSER | PC_R_JSON | PC_R_SLOW },

@@ -76,8 +76,8 @@ static pc_handler_fn ma_signup, ma_oauth, ma_refresh, ma_revoke, ma_magic, ma_cl
 static const struct pc_route ma_login_routes[] = {
 	{ "POST", "/signup", ma_signup, PC_R_JSON | PC_R_SLOW },
 	{ "POST", "/oauth", ma_oauth, PC_R_FORM | PC_R_SLOW },
-	{ "POST", "/refresh", ma_refresh, 0 },
-	{ "POST", "/revoke", ma_revoke, 0 },
+	{ "POST", "/refresh", ma_refresh, PC_R_COMMITS },
+	{ "POST", "/revoke", ma_revoke, PC_R_COMMITS },
 	/* magic link and recovery: the email token as the bearer, the claim in the body */
 	{ "POST", "/magic/{email}", ma_magic, 0 },
 	{ "POST", "/claim", ma_claim, PC_R_JSON },

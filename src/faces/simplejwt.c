@@ -65,7 +65,7 @@ static pc_handler_fn sj_token, sj_refresh, sj_verify, sj_register, sj_getuser;
 
 static const struct pc_route sj_token_routes[] = {
 	{ "POST", "/token", sj_token, SJ_BODY | PC_R_SLOW },
-	{ "POST", "/token/refresh", sj_refresh, SJ_BODY },
+	{ "POST", "/token/refresh", sj_refresh, SJ_BODY | PC_R_COMMITS },
 	{ "POST", "/token/verify", sj_verify, SJ_BODY },
 };
 

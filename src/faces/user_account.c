@@ -83,10 +83,10 @@ static pc_handler_fn ua_login, ua_refresh, ua_logout, ua_registration, ua_confir
 
 static const struct pc_route ua_routes[] = {
 	{ "POST", "/login", ua_login, PC_R_JSON | PC_R_SLOW },
-	{ "POST", "/refresh", ua_refresh, 0 },
-	{ "GET", "/logout", ua_logout, PC_R_AUTH | PC_R_WRITES }, /* Origin-checked */
+	{ "POST", "/refresh", ua_refresh, PC_R_COMMITS },
+	{ "GET", "/logout", ua_logout, PC_R_AUTH | PC_R_WRITES | PC_R_COMMITS }, /* Origin-checked */
 	/* also POST (Flask-JWT-Extended's examples): with a cookie, CSRF applies */
-	{ "POST", "/logout", ua_logout, PC_R_AUTH },
+	{ "POST", "/logout", ua_logout, PC_R_AUTH | PC_R_COMMITS },
 	{ "POST", "/registration", ua_registration, PC_R_JSON | PC_R_SLOW },
 	{ "GET", "/confirm_email/{token}", ua_confirm, 0 },
 	{ "POST", "/reset_password_request", ua_reset_request, PC_R_JSON },

@@ -9,7 +9,8 @@
  *             the server to every response
  *   router    mounting tables under prefixes, collision check, matching
  *   server    the MHD daemon: thread pool, body limit, suspend/resume to the
- *             worker pool for PC_R_SLOW routes, access log
+ *             hash pool for PC_R_SLOW routes and to the write pool for
+ *             PC_R_COMMITS routes, access log
  *
  * No type from microhttpd.h appears here: faces never see MHD.
  *
@@ -22,9 +23,9 @@
  *   PC_R_ACTIVE            user is active            -> 401
  *   PC_R_SUPERUSER         user is superuser         -> 403
  *   PC_R_ADMIN             superuser or role "admin" -> 403
- * then the handler runs: inline, or for PC_R_SLOW on a worker thread while
- * the connection is suspended. The arena is freed after the response is sent,
- * when the access log line is written.
+ * then the handler runs: inline, or for PC_R_SLOW (PC_R_COMMITS) on a hash
+ * (write) worker thread while the connection is suspended. The arena is
+ * freed after the response is sent, when the access log line is written.
  */
 #ifndef PC_HTTP_H
 #define PC_HTTP_H
@@ -58,6 +59,8 @@ enum pc_route_flags {
 	PC_R_ADMIN = 1 << 8,     /* a superuser or a user with the role "admin", else 403 */
 	PC_R_WRITES = 1 << 9,    /* a GET that changes state (user_account's logout): under
 				  * the Origin check as the other methods are */
+	PC_R_COMMITS = 1 << 10,  /* the handler's cost is a durable commit (refresh, logout):
+				  * it runs on the write pool, the connection suspended */
 };
 
 struct pc_route {

@@ -36,7 +36,7 @@ struct http_field {
  * Phases of an exchange (server.c drives them):
  *
  *   BODY --(final call: router, checks, inline handler)--> response queued
- *     \--(PC_R_SLOW: suspend, submit)--> SLOW --(worker ran handler,
+ *     \--(PC_R_SLOW, PC_R_COMMITS: suspend, submit)--> SLOW --(worker ran handler,
  *         slow_done = 1, resume)--> final call again: response queued
  *
  * too_big is set while gathering the body and answered with 413 at the

@@ -243,6 +243,18 @@ static enum pc_err metrics_core(struct pc_ctx *ctx, struct pc_buf *out)
 				  "Time those jobs waited in the queue.", "",
 				  (double)stats_sum(STAT_HASH_WAIT_US) / 1e6);
 	if (err == PC_OK)
+		err = metrics_one(out, "portcullis_write_queue_depth", "gauge",
+				  "Durable-write requests (refresh, logout) waiting for a write worker.",
+				  "", (double)workers_queued(ctx_write_workers(ctx)));
+	if (err == PC_OK)
+		err = metrics_one(out, "portcullis_write_jobs_total", "counter",
+				  "Durable-write requests taken by a write worker.", "",
+				  (double)stats_sum(STAT_WRITE_JOBS));
+	if (err == PC_OK)
+		err = metrics_one(out, "portcullis_write_queue_wait_seconds_total", "counter",
+				  "Time those requests waited in the queue.", "",
+				  (double)stats_sum(STAT_WRITE_WAIT_US) / 1e6);
+	if (err == PC_OK)
 		err = metrics_one(out, "portcullis_outbox_pending", "gauge",
 				  "Mails and webhook events not yet delivered.", "", (double)pending);
 	if (err == PC_OK)

@@ -27,8 +27,14 @@
  * MHD_run(), whose epoll_wait calls never block. A lane's eventfd wakes it:
  * for a resumed connection (MHD drops its own wake-up channel when it does
  * not run the loop) and to stop.
- * PC_R_SLOW handlers run on the core's worker pool while the connection is
- * suspended.
+ * PC_R_SLOW handlers run on the core's hash pool while the connection is
+ * suspended, PC_R_COMMITS handlers on its write pool the same way: a
+ * durable commit waits ~0.2 ms on the disk's sync, during which an inline
+ * handler would hold its lane (and every connection on it), and with as
+ * many commits in flight as lanes the group commit has few to share a
+ * sync. The write pool's many threads keep that many commits waiting
+ * together; the hash pool's few, niced ones stay the cores' for hashing,
+ * so neither kind of job queues behind the other.
  *
  * The access handler, call by call (MHD calls it again until a response is
  * queued):
@@ -41,8 +47,9 @@
  *   final call     router (face, 404, 405 + Allow), 413 if too_big, the
  *                  checks (422 body, 401/403 credentials), then
  *                    inline: run the handler, queue the response;
- *                    PC_R_SLOW: phase SLOW, suspend, submit the job -- the
- *                    worker runs the handler, sets slow_done (release) and
+ *                    PC_R_SLOW (hash pool) or PC_R_COMMITS (write pool):
+ *                    phase SLOW, suspend, submit the job -- the worker
+ *                    runs the handler, sets slow_done (release) and
  *                    resumes; submit failing (PC_EBUSY) renders 503 with
  *                    Retry-After and resumes at once.
  *   resumed call   phase SLOW and slow_done (acquire): queue the response.
@@ -53,10 +60,10 @@
  * acquire load (and MHD's resume goes through a mutex besides).
  *
  * Stopping: new connections are refused (the accept policy) and new
- * PC_R_SLOW requests get 503; the server waits until every submitted job
- * has resumed its connection (MHD must not be stopped with suspended
- * connections), then briefly for those responses to go out, then stops the
- * daemons. MHD_quiesce_daemon is not used: in 0.9.75 MHD_epoll() removes a
+ * PC_R_SLOW and PC_R_COMMITS requests get 503; the server waits until every
+ * submitted job (of either pool: s->jobs counts both) has resumed its
+ * connection (MHD must not be stopped with suspended connections), then
+ * briefly for those responses to go out, then stops the daemons. MHD_quiesce_daemon is not used: in 0.9.75 MHD_epoll() removes a
  * quiesced listening socket from its epoll set itself, and one of its two
  * removals calls MHD_PANIC on the ENOENT of losing that race to
  * MHD_quiesce_daemon's own removal.
@@ -172,7 +179,8 @@ struct pc_server {
 	struct pc_ctx *ctx;
 	struct pc_router *router;
 	const struct pc_face *first_face; /* renders errors met before routing */
-	struct pc_workers *workers;   /* NULL: slow handlers run inline */
+	struct pc_workers *workers;   /* hash pool; NULL: slow handlers run inline */
+	struct pc_workers *write_workers; /* write pool; NULL: PC_R_COMMITS ones inline */
 	size_t max_body;
 	bool access_log;
 	bool cors;                    /* cors_origins names an origin */
@@ -459,14 +467,14 @@ static uint64_t server_client_hash(struct http_exchange *x)
 	return h != 0 ? h : 1;
 }
 
-/* PC_R_SLOW: suspend, then hand the handler to the worker pool (the
- * client's share of it: workers_submit_keyed). */
-static void server_slow_start(struct http_exchange *x)
+/* PC_R_SLOW and PC_R_COMMITS: suspend, then hand the handler to pool w
+ * (the client's share of it, cap jobs at most: workers_submit_keyed). */
+static void server_slow_start(struct http_exchange *x, struct pc_workers *w, unsigned cap)
 {
 	struct pc_server *s = x->srv;
 	enum pc_err err;
 
-	if (s->workers == NULL) {
+	if (w == NULL) {
 		server_run_handler(x);
 		return;
 	}
@@ -480,8 +488,7 @@ static void server_slow_start(struct http_exchange *x)
 	x->counted_slow = true;
 	atomic_fetch_add(&s->slow_open, 1);
 	MHD_suspend_connection(x->conn);
-	err = workers_submit_keyed(s->workers, server_client_hash(x),
-				   (unsigned)s->ctx->cfg.hash_queue_per_client, server_slow_job, x);
+	err = workers_submit_keyed(w, server_client_hash(x), cap, server_slow_job, x);
 	if (err == PC_OK)
 		return;
 	if (err == PC_ELIMITED) { /* this client's share of the pool is taken */
@@ -540,7 +547,7 @@ static bool server_origin_refused(const struct http_exchange *x)
 	return !http_origin_trusted(&x->srv->ctx->cfg, r);
 }
 
-/* The final call: match, check, run (or start the slow job). */
+/* The final call: match, check, run (or start the pool's job). */
 static void server_dispatch(struct http_exchange *x)
 {
 	const char *allow = NULL;
@@ -578,7 +585,10 @@ static void server_dispatch(struct http_exchange *x)
 		return;
 	}
 	if (x->req.route->flags & PC_R_SLOW)
-		server_slow_start(x);
+		server_slow_start(x, x->srv->workers,
+				  (unsigned)x->srv->ctx->cfg.hash_queue_per_client);
+	else if (x->req.route->flags & PC_R_COMMITS)
+		server_slow_start(x, x->srv->write_workers, 0); /* a fair order, no cap */
 	else
 		server_run_handler(x);
 }
@@ -1480,6 +1490,7 @@ enum pc_err server_start(struct pc_ctx *ctx, const struct pc_face *const *faces,
 		return PC_ENOMEM;
 	s->ctx = ctx;
 	s->workers = ctx_workers(ctx);
+	s->write_workers = ctx_write_workers(ctx);
 	s->max_body = cfg->max_body_bytes > 0 ? (size_t)cfg->max_body_bytes : 0;
 	s->access_log = cfg->access_log;
 	atomic_init(&s->jobs, 0);

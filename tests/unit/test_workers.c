@@ -1,6 +1,7 @@
 /*
  * test_workers.c - the bounded pool: every job runs, FIFO order on one
- * thread, PC_EBUSY when the queue is full, free drains the queue.
+ * thread, PC_EBUSY when the queue is full, free drains the queue; a write
+ * pool counts its jobs in its own stats.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -257,4 +258,26 @@ Test(workers, workers_run_at_the_niceness_asked_for)
 	cr_expect_eq(p.seen, base + 7 > 19 ? 19 : base + 7);
 	cr_expect_eq(getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)), base,
 		     "the caller's own priority is untouched");
+}
+
+Test(workers, a_write_pool_counts_its_jobs_apart_from_the_hash_pools)
+{
+	uint64_t hash_jobs = stats_sum(STAT_HASH_JOBS), write_jobs = stats_sum(STAT_WRITE_JOBS);
+	struct pc_workers *w;
+	int one = 1;
+
+	ran = 0;
+	cr_assert_eq(workers_new_kind(WORKERS_WRITE, 2, 8, 0, &w), PC_OK);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(workers_submit(w, count_job, &one), PC_OK);
+	workers_free(w);
+	cr_expect_eq(ran, 5);
+	cr_expect_eq(stats_sum(STAT_WRITE_JOBS) - write_jobs, 5);
+	cr_expect_eq(stats_sum(STAT_HASH_JOBS) - hash_jobs, 0);
+
+	cr_assert_eq(workers_new_kind(WORKERS_HASH, 1, 8, 0, &w), PC_OK);
+	cr_assert_eq(workers_submit(w, count_job, &one), PC_OK);
+	workers_free(w);
+	cr_expect_eq(stats_sum(STAT_HASH_JOBS) - hash_jobs, 1);
+	cr_expect_eq(stats_sum(STAT_WRITE_JOBS) - write_jobs, 5);
 }
