@@ -11,10 +11,13 @@
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,6 +28,30 @@ static inline void test_dir_make(char *dir, size_t dirsz, const char *prefix)
 {
 	snprintf(dir, dirsz, "/tmp/%sXXXXXX", prefix);
 	cr_assert_not_null(mkdtemp(dir));
+}
+
+/* Removes the files in dir, then dir; dir becomes "" (nothing when it is ""
+ * already). The store suites' directories hold files only. */
+static inline void test_dir_remove(char *dir)
+{
+	char path[PATH_MAX * 2];
+	struct dirent *e;
+	DIR *d;
+
+	if (dir[0] == '\0')
+		return;
+	d = opendir(dir);
+	if (d != NULL) {
+		for (e = readdir(d); e != NULL; e = readdir(d)) {
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			unlink(path);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
+	dir[0] = '\0';
 }
 
 /* The URL of the database "t.db" in dir, into url[urlsz]. */

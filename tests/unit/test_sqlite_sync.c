@@ -26,6 +26,7 @@
 
 #include <sqlite3.h>
 
+#include "helpers.h"
 #include "store/store.h"
 
 static char test_dir[PATH_MAX];
@@ -270,28 +271,6 @@ static uint64_t wal_syncs(void)
 
 /* ---- fixture --------------------------------------------------------------------- */
 
-static void remove_test_dir(void)
-{
-	char path[PATH_MAX * 2];
-	struct dirent *e;
-	DIR *d;
-
-	if (test_dir[0] == '\0')
-		return;
-	d = opendir(test_dir);
-	if (d != NULL) {
-		for (e = readdir(d); e != NULL; e = readdir(d)) {
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", test_dir, e->d_name);
-			unlink(path);
-		}
-		closedir(d);
-	}
-	rmdir(test_dir);
-	test_dir[0] = '\0';
-}
-
 /* Opens (and migrates) the test's store through the shim, with the URL's
  * parameters params ("" for none). */
 static struct pc_store *open_store(const char *params)
@@ -323,7 +302,7 @@ static void teardown(void)
 {
 	store_close(st);
 	st = NULL;
-	remove_test_dir();
+	test_dir_remove(test_dir);
 }
 
 TestSuite(sqlite_sync, .init = setup, .fini = teardown);

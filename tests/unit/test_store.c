@@ -26,6 +26,7 @@
 #include <time.h>
 #include <sqlite3.h>
 
+#include "helpers.h"
 #include "store/driver.h"
 
 static char test_dir[PATH_MAX];
@@ -211,10 +212,6 @@ static void make_test_dir(void)
 
 static void remove_test_dir(void)
 {
-	char path[PATH_MAX * 2];
-	struct dirent *e;
-	DIR *d;
-
 	if (test_dir[0] == '\0')
 		return;
 	if (backend_is_pg()) {
@@ -224,18 +221,7 @@ static void remove_test_dir(void)
 		snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", schema);
 		pg_base_exec(sql);
 	}
-	d = opendir(test_dir);
-	if (d != NULL) {
-		for (e = readdir(d); e != NULL; e = readdir(d)) {
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", test_dir, e->d_name);
-			unlink(path);
-		}
-		closedir(d);
-	}
-	rmdir(test_dir);
-	test_dir[0] = '\0';
+	test_dir_remove(test_dir);
 }
 
 /* Opens the test's database through the back end's own open. */
