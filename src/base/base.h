@@ -75,6 +75,14 @@ size_t text_u64(char out[TEXT_INT_MAX], uint64_t v);
 
 enum pc_err crypto_random(void *out, size_t n);
 void crypto_sha256(const void *p, size_t n, unsigned char out[PC_SHA256_LEN]);
+/* A keyed SHA-256: the state after a secret first block, kept and reused. */
+#define PC_SHA256_BLOCK 64
+struct pc_sha256_keyed {
+	uint64_t state[16]; /* OpenSSL's SHA256_CTX (112 bytes) */
+};
+bool crypto_sha256_keyed_init(struct pc_sha256_keyed *k, const unsigned char key[PC_SHA256_BLOCK]);
+void crypto_sha256_keyed(const struct pc_sha256_keyed *k, const void *a, size_t na,
+			 const void *b, size_t nb, unsigned char out[PC_SHA256_LEN]);
 void crypto_sha256_hex(const void *p, size_t n, char out[PC_SHA256_HEX]);
 void crypto_hex_encode(const void *p, size_t n, char *out); /* out holds 2n+1 */
 /* Constant-time equality of n bytes (CRYPTO_memcmp). */

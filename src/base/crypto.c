@@ -18,11 +18,14 @@
 #include <pthread.h>
 #include <string.h>
 
+/* SHA256_*: see crypto_sha256 */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "base/base.h"
 
@@ -51,65 +54,61 @@ enum pc_err crypto_random(void *out, size_t n)
 	return PC_OK;
 }
 
-/* Fetched once: EVP_sha256() makes OpenSSL 3 look the digest up (under a
- * lock) on every call, and session cookies are hashed on every request. */
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-/* One digest context per thread, made on its first hash and reused
- * (EVP_Digest makes and frees one per call: about a microsecond, on every
- * credential check); freed by the key's destructor when the thread exits. */
-static pthread_key_t sha256_key;
-static bool sha256_key_ok;
-static _Thread_local EVP_MD_CTX *sha256_ctx;
-
-static void sha256_ctx_free(void *p)
+/* SHA-256 through OpenSSL's SHA256_* functions, on a context on the stack:
+ * no allocation, no provider lookup. They are deprecated in OpenSSL 3 in
+ * favour of EVP_Digest*, which on a reused context still frees and
+ * allocates the provider's state on every EVP_DigestInit_ex2 (and its
+ * lookups): about half of the cost of hashing a 300-byte credential, which
+ * the credential cache does on every request. The same assembly does the
+ * compression either way (SHA extensions where the CPU has them). */
+static bool sha256_run(SHA256_CTX *c, const void *a, size_t na, const void *b, size_t nb,
+		       unsigned char out[PC_SHA256_LEN])
 {
-	EVP_MD_CTX_free(p);
-	sha256_ctx = NULL;
-}
+	bool ok = (na == 0 || SHA256_Update(c, a, na) == 1) &&
+		  (nb == 0 || SHA256_Update(c, b, nb) == 1) && SHA256_Final(out, c) == 1;
 
-static void sha256_fetch(void)
-{
-	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-	sha256_key_ok = pthread_key_create(&sha256_key, sha256_ctx_free) == 0;
-}
-
-/* This thread's context, made on first use; NULL when it cannot be kept. */
-static EVP_MD_CTX *sha256_thread_ctx(void)
-{
-	EVP_MD_CTX *c = sha256_ctx;
-
-	if (c != NULL || !sha256_key_ok)
-		return c;
-	c = EVP_MD_CTX_new();
-	if (c == NULL)
-		return NULL;
-	if (pthread_setspecific(sha256_key, c) != 0) {
-		EVP_MD_CTX_free(c);
-		return NULL;
-	}
-	sha256_ctx = c;
-	return c;
-}
-
-void crypto_sha256(const void *p, size_t n, unsigned char out[PC_SHA256_LEN])
-{
-	unsigned int outlen = PC_SHA256_LEN;
-	EVP_MD_CTX *c;
-	bool ok;
-
-	pthread_once(&sha256_once, sha256_fetch);
-	c = sha256_md != NULL ? sha256_thread_ctx() : NULL;
-	if (c != NULL)
-		ok = EVP_DigestInit_ex2(c, sha256_md, NULL) == 1 &&
-		     EVP_DigestUpdate(c, p, n) == 1 && EVP_DigestFinal_ex(c, out, &outlen) == 1;
-	else
-		ok = sha256_md != NULL && EVP_Digest(p, n, out, &outlen, sha256_md, NULL) == 1;
+	OPENSSL_cleanse(c, sizeof(*c));
 	/* these fail only on a broken library; leave zeros then, which match no
 	 * stored hash of real input. */
 	if (!ok)
 		memset(out, 0, PC_SHA256_LEN);
+	return ok;
+}
+
+void crypto_sha256(const void *p, size_t n, unsigned char out[PC_SHA256_LEN])
+{
+	SHA256_CTX c;
+
+	if (SHA256_Init(&c) != 1)
+		memset(out, 0, PC_SHA256_LEN);
+	else
+		sha256_run(&c, p, n, NULL, 0, out);
+}
+
+_Static_assert(sizeof(SHA256_CTX) <= sizeof(((struct pc_sha256_keyed *)0)->state),
+	       "a keyed state holds OpenSSL's SHA256_CTX");
+
+/* k: SHA-256's state after one block, the key (a whole block, so the
+ * state is all that is kept of it). False when the library fails. */
+bool crypto_sha256_keyed_init(struct pc_sha256_keyed *k, const unsigned char key[PC_SHA256_BLOCK])
+{
+	SHA256_CTX c;
+	bool ok = SHA256_Init(&c) == 1 && SHA256_Update(&c, key, PC_SHA256_BLOCK) == 1;
+
+	memcpy(k->state, &c, sizeof(c));
+	OPENSSL_cleanse(&c, sizeof(c));
+	return ok;
+}
+
+/* SHA-256(key || a || b), from k's state: one compression fewer than
+ * hashing the key again, and nothing copied. */
+void crypto_sha256_keyed(const struct pc_sha256_keyed *k, const void *a, size_t na,
+			 const void *b, size_t nb, unsigned char out[PC_SHA256_LEN])
+{
+	SHA256_CTX c;
+
+	memcpy(&c, k->state, sizeof(c));
+	sha256_run(&c, a, na, b, nb, out);
 }
 
 void crypto_sha256_hex(const void *p, size_t n, char out[PC_SHA256_HEX])

@@ -136,7 +136,7 @@ struct authcache {
 
 static pthread_once_t authcache_once = PTHREAD_ONCE_INIT;
 static struct authcache *authcache_all; /* set once, by authcache_init; 2 MiB aligned */
-static unsigned char authcache_key_bytes[32]; /* the digest's key */
+static struct pc_sha256_keyed authcache_key; /* the digest's key, a random block, absorbed */
 static atomic_size_t authcache_fills;   /* entries written so far (authcache_put) */
 
 #define AUTHCACHE_HUGE ((size_t)2 << 20) /* a huge page (x86-64, arm64 with 4 KiB pages) */
@@ -147,10 +147,15 @@ static atomic_size_t authcache_fills;   /* entries written so far (authcache_put
 static void authcache_init(void)
 {
 	size_t sz = sizeof(struct authcache) + AUTHCACHE_HUGE;
+	unsigned char key[PC_SHA256_BLOCK];
 	void *m;
 
-	if (crypto_random(authcache_key_bytes, sizeof(authcache_key_bytes)) != PC_OK)
+	if (crypto_random(key, sizeof(key)) != PC_OK ||
+	    !crypto_sha256_keyed_init(&authcache_key, key)) {
+		crypto_wipe(key, sizeof(key));
 		return;
+	}
+	crypto_wipe(key, sizeof(key));
 	/* fresh zero pages, touched only as entries fill; a huge page's worth
 	 * more address space (not memory) to start on a huge page boundary */
 	m = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -333,26 +338,16 @@ static int64_t authcache_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* What an entry keeps of a credential: SHA-256 over the process's random key,
- * the kind, the length and the bytes. Equal digests mean equal credentials
- * (finding two that collide is finding a SHA-256 collision). */
+/* What an entry keeps of a credential: SHA-256 over the process's random
+ * key (a whole block, absorbed once: authcache_key), the kind, the length
+ * and the bytes. Equal digests mean equal credentials (finding two that
+ * collide is finding a SHA-256 collision). */
 static void authcache_digest(uintptr_t kind, const char *cred, size_t len,
 			     unsigned char out[PC_SHA256_LEN])
 {
-	unsigned char buf[sizeof(authcache_key_bytes) + 2 * sizeof(uint64_t) +
-			  PC_AUTHCACHE_CRED_MAX];
-	uint64_t k = (uint64_t)kind, n = (uint64_t)len;
-	size_t o = 0;
+	uint64_t head[2] = { (uint64_t)kind, (uint64_t)len };
 
-	memcpy(buf, authcache_key_bytes, sizeof(authcache_key_bytes));
-	o += sizeof(authcache_key_bytes);
-	memcpy(buf + o, &k, sizeof(k));
-	o += sizeof(k);
-	memcpy(buf + o, &n, sizeof(n));
-	o += sizeof(n);
-	memcpy(buf + o, cred, len);
-	crypto_sha256(buf, o + len, out);
-	crypto_wipe(buf, o + len);
+	crypto_sha256_keyed(&authcache_key, head, sizeof(head), cred, len, out);
 }
 
 /* The two sets a credential may live in: two independent pieces of its

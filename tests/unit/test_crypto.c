@@ -18,6 +18,54 @@ Test(crypto, sha256_hex_matches_the_standard_vectors)
 	cr_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
+/* The 448-bit standard vector: two blocks, the second all padding. */
+Test(crypto, sha256_of_a_whole_block_and_more_matches_the_standard_vector)
+{
+	static const char m[] = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+	char hex[PC_SHA256_HEX];
+
+	crypto_sha256_hex(m, strlen(m), hex);
+	cr_assert_str_eq(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+/* The keyed state is SHA-256 with the key block hashed first: the same
+ * digest as hashing key || a || b in one go, whatever the lengths (an
+ * empty part, a part ending in the middle of a block, whole blocks), and
+ * another key gives another digest. */
+Test(crypto, keyed_sha256_is_the_hash_of_the_key_then_the_parts)
+{
+	static const size_t lens[] = { 0, 1, 15, 16, 55, 56, 63, 64, 65, 300, 1000 };
+	unsigned char key[PC_SHA256_BLOCK], data[1100], joined[PC_SHA256_BLOCK + 16 + 1100];
+	unsigned char want[PC_SHA256_LEN], got[PC_SHA256_LEN];
+	struct pc_sha256_keyed k, k2;
+	size_t i, j;
+
+	for (i = 0; i < sizeof(key); i++)
+		key[i] = (unsigned char)(7 * i + 1);
+	for (i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 31 + 5);
+	cr_assert(crypto_sha256_keyed_init(&k, key));
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		for (j = 0; j <= 16; j += 8) {
+			memcpy(joined, key, sizeof(key));
+			memcpy(joined + sizeof(key), data, j);
+			memcpy(joined + sizeof(key) + j, data + 100, lens[i]);
+			crypto_sha256(joined, sizeof(key) + j + lens[i], want);
+			crypto_sha256_keyed(&k, data, j, data + 100, lens[i], got);
+			cr_assert(memcmp(want, got, sizeof(got)) == 0, "head %zu, data %zu", j,
+				  lens[i]);
+		}
+	}
+	/* the state is kept: the same call again gives the same digest */
+	crypto_sha256_keyed(&k, data, 8, data, 300, want);
+	crypto_sha256_keyed(&k, data, 8, data, 300, got);
+	cr_assert(memcmp(want, got, sizeof(got)) == 0);
+	key[0] ^= 1;
+	cr_assert(crypto_sha256_keyed_init(&k2, key));
+	crypto_sha256_keyed(&k2, data, 8, data, 300, got);
+	cr_assert(memcmp(want, got, sizeof(got)) != 0);
+}
+
 Test(crypto, token_hash_is_the_hex_sha256_of_the_text)
 {
 	char a[PC_SHA256_HEX], b[PC_SHA256_HEX];
