@@ -150,6 +150,8 @@ struct sqlite_conn {
 	bool cred_logged;
 	/* its commits are made durable by the group commit (WAL, not ?synchronous=normal) */
 	bool group_sync;
+	/* it holds its store's write_mu: a transaction of its is open (sqlite_begin) */
+	bool write_held;
 };
 
 /* The group commit's state, one per store (see the comment atop). */
@@ -177,6 +179,13 @@ struct sqlite_store {
 	bool sync_normal;     /* ?synchronous=normal: no fsync per commit */
 	int mmap_mb;          /* ?mmap_mb=N: PRAGMA mmap_size, MiB */
 	struct sqlite_group group;
+	/* The in-process writers' turn: a transaction takes it before BEGIN
+	 * IMMEDIATE and gives it back once it ended (sqlite_step, before the
+	 * commit's sync), so this process's writers queue here and the next
+	 * one starts the moment the last one's COMMIT is written, rather than
+	 * nap in the busy handler while the write lock lies free. Other
+	 * processes' writers still meet SQLite's lock and the busy handler. */
+	pthread_mutex_t write_mu;
 };
 
 /* The store of this thread's last prepare: whose statement a failing step
@@ -191,6 +200,9 @@ static _Thread_local struct sqlite_conn *sqlite_cred_due;
 /* This thread's connection whose commit wrote frames not yet synced (the WAL
  * hook marks it; the step that committed, or sqlite_done, syncs them). */
 static _Thread_local struct sqlite_conn *sqlite_sync_due;
+
+/* How many stores' write_mu this thread holds (a transaction open on each). */
+static _Thread_local unsigned sqlite_turns_held;
 
 static struct sqlite_store *sqlite_store_of(struct pc_store *s)
 {
@@ -214,6 +226,10 @@ static void conn_free(struct sqlite_conn *c)
 		sqlite_cred_due = NULL;
 	if (sqlite_sync_due == c)
 		sqlite_sync_due = NULL;
+	if (c->write_held) { /* its thread ended inside a transaction: closing rolls it back */
+		c->write_held = false;
+		pthread_mutex_unlock(&c->store->write_mu);
+	}
 	for (i = 0; i < STMT__MAX; i++)
 		sqlite3_finalize(c->stmt[i]);
 	sqlite3_close_v2(c->db);
@@ -728,6 +744,25 @@ static enum pc_err sqlite_bind(struct store_ps *ps, const struct store_arg *args
 	return err;
 }
 
+/* Gives the store's write_mu back once the transaction that took it has
+ * ended: its COMMIT or ROLLBACK ran, an error rolled it back, or its BEGIN
+ * failed. */
+static void write_turn_settle(struct store_ps *ps)
+{
+	struct sqlite_store *st = sqlite_current;
+	struct sqlite_conn *c;
+
+	if (sqlite_turns_held == 0 || st == NULL)
+		return;
+	c = pthread_getspecific(st->key);
+	if (c == NULL || !c->write_held || c->db != sqlite3_db_handle(ps_stmt(ps)) ||
+	    !sqlite3_get_autocommit(c->db))
+		return;
+	c->write_held = false;
+	sqlite_turns_held--;
+	pthread_mutex_unlock(&st->write_mu);
+}
+
 /* A step that committed (outside a transaction, or the COMMIT) returns once
  * the commit is durable (commit_sync). */
 static enum pc_err sqlite_step(struct store_ps *ps, struct pc_errinfo *ei, bool *row)
@@ -737,6 +772,7 @@ static enum pc_err sqlite_step(struct store_ps *ps, struct pc_errinfo *ei, bool 
 
 	*row = rc == SQLITE_ROW;
 	err = rc == SQLITE_ROW || rc == SQLITE_DONE ? PC_OK : stmt_error(ps_stmt(ps), ei);
+	write_turn_settle(ps);
 	synced = commit_sync();
 	return err != PC_OK ? err : synced;
 }
@@ -790,9 +826,28 @@ static enum pc_err tx_run(struct pc_store *s, enum store_stmt id, bool want_open
 	return err;
 }
 
+/* BEGIN IMMEDIATE after this process's other writers (write_mu). */
 static enum pc_err sqlite_begin(struct pc_store *s)
 {
-	return tx_run(s, STMT_BEGIN, false);
+	struct sqlite_store *st = sqlite_store_of(s);
+	struct sqlite_conn *c;
+	enum pc_err err;
+
+	err = conn_get(st, &c);
+	if (err != PC_OK)
+		return err;
+	if (c->write_held || !sqlite3_get_autocommit(c->db))
+		return PC_EINVAL; /* nested */
+	pthread_mutex_lock(&st->write_mu);
+	c->write_held = true;
+	sqlite_turns_held++;
+	err = tx_run(s, STMT_BEGIN, false);
+	if (c->write_held && sqlite3_get_autocommit(c->db)) { /* not begun, not given back yet */
+		c->write_held = false;
+		sqlite_turns_held--;
+		pthread_mutex_unlock(&st->write_mu);
+	}
+	return err;
 }
 
 static enum pc_err sqlite_commit(struct pc_store *s)
@@ -1076,6 +1131,7 @@ static enum pc_err sqlite_open(const char *url, const struct store_conf *conf,
 	}
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->group.lock, NULL);
+	pthread_mutex_init(&st->write_mu, NULL);
 	pthread_cond_init(&st->group.cond, NULL);
 	err = conn_open(st, &c, ei);
 	if (err != PC_OK)
@@ -1085,6 +1141,7 @@ static enum pc_err sqlite_open(const char *url, const struct store_conf *conf,
 
 out_key:
 	pthread_cond_destroy(&st->group.cond);
+	pthread_mutex_destroy(&st->write_mu);
 	pthread_mutex_destroy(&st->group.lock);
 	pthread_mutex_destroy(&st->lock);
 	pthread_key_delete(st->key);
@@ -1113,6 +1170,7 @@ static void sqlite_close(struct pc_store *s)
 	pthread_mutex_unlock(&st->lock);
 	pthread_mutex_destroy(&st->lock);
 	pthread_cond_destroy(&st->group.cond);
+	pthread_mutex_destroy(&st->write_mu);
 	pthread_mutex_destroy(&st->group.lock);
 	free(st);
 }

@@ -2263,6 +2263,88 @@ Test(store, nested_or_unbalanced_transactions_are_refused)
 	cr_assert_eq(STORE_CALL(st, user_by_id, u.id, &got), PC_OK);
 }
 
+/* Transactions on many threads at once, ended every way (commit, rollback,
+ * a statement that fails inside, a refused nested begin): each takes its
+ * turn and gives it back (SQLite: the in-process write_mu), so all of them
+ * finish, and exactly the committed ones are stored. */
+#define TURN_THREADS 6
+#define TURN_ROUNDS 24
+
+static void *turn_worker(void *p)
+{
+	struct conc_arg *a = p;
+	struct pc_user u;
+	char email[64];
+	enum pc_err err;
+
+	for (unsigned i = 0; i < TURN_ROUNDS; i++) {
+		snprintf(email, sizeof(email), "turn%u.%u@example.com", a->thread, i);
+		make_user(&u, 5000 + a->thread * 100 + i, email, NULL);
+		err = store_begin(st);
+		if (err == PC_OK)
+			err = STORE_CALL(st, user_insert, &u, NULL);
+		if (err == PC_OK && i % 4 == 1)
+			err = store_begin(st) == PC_EINVAL ? PC_OK : PC_EINTERNAL; /* nested */
+		if (err == PC_OK && i % 4 == 2 && STORE_CALL(st, user_insert, &u, NULL) != PC_EEXISTS)
+			err = PC_EINTERNAL; /* a statement that fails leaves the transaction open */
+		if (err == PC_OK)
+			err = i % 4 == 3 ? store_rollback(st) : store_commit(st);
+		if (err != PC_OK && a->failures++ == 0)
+			a->first_err = err;
+	}
+	return NULL;
+}
+
+Test(store, transactions_on_many_threads_each_take_their_turn_and_give_it_back, .timeout = 30)
+{
+	struct conc_arg args[TURN_THREADS];
+	pthread_t t[TURN_THREADS];
+	int64_t n = -1;
+	unsigned i;
+
+	for (i = 0; i < TURN_THREADS; i++) {
+		args[i] = (struct conc_arg){ .thread = i + 1 };
+		cr_assert_eq(pthread_create(&t[i], NULL, turn_worker, &args[i]), 0);
+	}
+	for (i = 0; i < TURN_THREADS; i++)
+		pthread_join(t[i], NULL);
+	for (i = 0; i < TURN_THREADS; i++)
+		cr_assert_eq(args[i].failures, 0, "thread %u: %d failures, first %s", i,
+			     args[i].failures, pc_strerror(args[i].first_err));
+	cr_assert_eq(STORE_CALL(st, user_count, &n), PC_OK);
+	cr_assert_eq(n, TURN_THREADS * TURN_ROUNDS * 3 / 4, "every fourth one rolled back");
+}
+
+/* A thread that ends inside its transaction: its connection closes (SQLite)
+ * and the transaction is rolled back; the next one, on another thread, is
+ * not kept waiting for it. */
+static void *begin_and_leave(void *p)
+{
+	struct pc_user *u = p;
+
+	if (store_begin(st) == PC_OK)
+		(void)STORE_CALL(st, user_insert, u, NULL);
+	return NULL;
+}
+
+Test(store, a_thread_that_ends_inside_a_transaction_does_not_block_the_next, .timeout = 20)
+{
+	struct pc_user u, v, got;
+	pthread_t t;
+
+	if (backend_is_pg())
+		return; /* the pool's connection is the transaction's, not the thread's */
+	make_user(&u, 1, "left@example.com", NULL);
+	make_user(&v, 2, "next@example.com", NULL);
+	cr_assert_eq(pthread_create(&t, NULL, begin_and_leave, &u), 0);
+	pthread_join(t, NULL);
+	cr_assert_eq(store_begin(st), PC_OK);
+	insert_ok(&v);
+	cr_assert_eq(store_commit(st), PC_OK);
+	cr_assert_eq(STORE_CALL(st, user_by_id, u.id, &got), PC_ENOTFOUND, "rolled back");
+	cr_assert_eq(STORE_CALL(st, user_by_id, v.id, &got), PC_OK);
+}
+
 Test(store, operations_with_their_own_transaction_are_refused_inside_one)
 {
 	const int64_t now = 1700000000;
