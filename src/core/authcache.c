@@ -21,9 +21,12 @@
  *     server on the file) reach the stamps through the change log of
  *     migration 015, read at least every auth_cache_ms / 2 while entries are
  *     used (store_cred_poll): so they count within auth_cache_ms, and an
- *     entry may live AUTHCACHE_CAP_MS (a safety cap). Where the stamps cannot
- *     follow other processes' writes (PostgreSQL, where every write moves all
- *     of them; a change log that cannot be read) an entry lives
+ *     entry may live AUTHCACHE_CAP_MS (a safety cap). On PostgreSQL every
+ *     write, of any instance, bumps all (its channel announces each); an
+ *     entry may live the cap too while that channel was shown live within
+ *     auth_cache_ms (pg.c's probe; store_cred_exact_at). Where the stamps
+ *     cannot follow other processes' writes (a change log that cannot be
+ *     read, the channel down, stalled or over TLS) an entry lives
  *     cfg.auth_cache_ms (1 s by default) at most. 0 turns the cache off.
  * A store that cannot report its writes (SQLite without WAL) is never
  * cached. PostgreSQL reports other instances' writes too (pg.c: LISTEN);
@@ -365,9 +368,14 @@ static void authcache_sets(const unsigned char d[PC_SHA256_LEN], size_t *a, size
 }
 
 /* How long an entry may live over this store. */
-static int64_t authcache_ttl_ms(struct pc_ctx *ctx)
+/* How long an entry lives: up to the cap while the store's stamps follow
+ * every writer's writes, other processes' seen within auth_cache_ms
+ * (store_cred_exact_at); else auth_cache_ms. now_ms: authcache_mono_ms. */
+static int64_t authcache_ttl_ms(struct pc_ctx *ctx, int64_t now_ms)
 {
-	return store_cred_exact(ctx->store) ? AUTHCACHE_CAP_MS : ctx->cfg.auth_cache_ms;
+	return store_cred_exact_at(ctx->store, now_ms, ctx->cfg.auth_cache_ms)
+		       ? AUTHCACHE_CAP_MS
+		       : ctx->cfg.auth_cache_ms;
 }
 
 /* Whether e still answers for its credential at now (its digest aside). */
@@ -485,8 +493,8 @@ bool authcache_get(struct pc_ctx *ctx, uintptr_t kind, const char *cred, size_t 
 	store_cred_poll(ctx->store, ctx->cfg.auth_cache_ms / 2);
 	if (!store_generation_use(ctx->store, &gen))
 		return false;
-	ttl_ms = authcache_ttl_ms(ctx);
 	now_ms = authcache_mono_ms();
+	ttl_ms = authcache_ttl_ms(ctx, now_ms);
 	for (k = 0; k < n; k++) {
 		if (!authcache_read(c, cand[k][0], cand[k][1], tag, &e))
 			continue;
@@ -544,7 +552,7 @@ static void authcache_place(struct pc_ctx *ctx, struct authcache *c,
 			    int64_t now_ms, size_t *at, size_t *way)
 {
 	struct authcache_entry ways[2 * AUTHCACHE_WAYS];
-	int64_t ttl_ms = authcache_ttl_ms(ctx);
+	int64_t ttl_ms = authcache_ttl_ms(ctx, now_ms);
 	size_t ndead[2] = { 0, 0 }, dead[2] = { 0, 0 }, w, old;
 
 #define AUTHCACHE_SET_OF(w) ((w) < AUTHCACHE_WAYS ? a : b)

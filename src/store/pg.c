@@ -49,7 +49,9 @@
  * cached, and what was cached before it fell stays good only for the rest of
  * its time to live (gen_grace; auth_cache_ms bounds it); when it is back, the
  * generation moves once (what was missed meanwhile voids every older entry)
- * and caching resumes.
+ * and caching resumes. The listener shows its channel live every
+ * PG_PROBE_MS (listener_probe): while it was within auth_cache_ms, an entry
+ * lives until a write voids it (store_cred_exact_at), as on SQLite.
  */
 #include <errno.h>
 #include <poll.h>
@@ -84,7 +86,7 @@
 	X(exec) X(sendQuery) X(sendPrepare) X(sendDescribePrepared) X(sendQueryPrepared)       \
 	X(flush) X(consumeInput) X(isBusy) X(getResult) X(notifies) X(freemem)                 \
 	X(resultStatus) X(resultErrorField) X(cmdStatus) X(cmdTuples) X(clear)                 \
-	X(ntuples) X(nfields) X(fname) X(getisnull) X(getvalue) X(getlength)
+	X(ntuples) X(nfields) X(fname) X(getisnull) X(getvalue) X(getlength) X(sslInUse)
 
 static struct libpq_fns {
 #define LIBPQ_SLOT(name) __typeof__(PQ##name) *name;
@@ -136,6 +138,8 @@ static enum pc_err libpq_load(struct pc_errinfo *ei)
 #define PG_NAME_MAX 40
 #define PG_CHANNEL "portcullis_gen"
 #define PG_LISTEN_RETRY_MS 250
+/* How often the listening connection is shown live (listener_probe). */
+#define PG_PROBE_MS 100
 
 /* ---- the statements' text, rewritten ------------------------------------------------- */
 
@@ -977,14 +981,85 @@ static void listener_up(struct pg_store *st, PGconn *db)
 	atomic_store(&st->base.gen_grace, false);
 }
 
+/* The clock of store_cred_exact_at (the credential cache's). */
+static int64_t listener_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The liveness probe of the listening connection: its LISTEN again (a
+ * no-op for a channel it listens to, and what pg_stat_activity keeps
+ * showing for it), sent every PG_PROBE_MS. PostgreSQL sends the
+ * notifications it holds for a session before the ReadyForQuery that ends
+ * an answer, so once the answer is read, every write committed before the
+ * probe was sent has been announced: cred_live_ms is then the time it was
+ * sent, and the credential cache may keep entries past auth_cache_ms while
+ * that time is within auth_cache_ms (store_cred_exact_at). A database
+ * that stops answering, or a network that stops carrying, ends that within
+ * auth_cache_ms; an answer overdue by the store's timeout counts as the
+ * connection lost. Not over TLS: readers cannot tell the answer from an
+ * announcement there (store_gen_fd_announces), each probe would void the
+ * cache, and entries live auth_cache_ms as before. */
+struct listener_probe {
+	bool on;          /* the connection is probed (not TLS) */
+	bool out;         /* a probe is unanswered */
+	int64_t sent_ms;  /* when it was sent */
+	int64_t next_ms;  /* when the next one goes */
+};
+
+/* Sends the probe when due; the poll timeout (ms) until there is
+ * something to do for it (timeout_ms when nothing). */
+static int listener_probe_send(PGconn *db, struct listener_probe *pr, int timeout_ms)
+{
+	int64_t now = listener_mono_ms();
+
+	if (!pr->on)
+		return timeout_ms;
+	if (!pr->out && now >= pr->next_ms) {
+		if (libpq.sendQuery(db, "LISTEN " PG_CHANNEL) != 1 || libpq.flush(db) != 0)
+			return PG_PROBE_MS; /* the connection's own checks will tell */
+		pr->out = true;
+		pr->sent_ms = now;
+	}
+	if (pr->out)
+		return PG_PROBE_MS;
+	return (int)(pr->next_ms - now);
+}
+
+/* After input was consumed: the probe's answer, when whole, makes every
+ * write committed before it was sent known (cred_live_ms). False when
+ * the answer is overdue (the connection is then taken as lost). */
+static bool listener_probe_read(struct pg_store *st, PGconn *db, struct listener_probe *pr)
+{
+	PGresult *res;
+
+	if (!pr->out)
+		return true;
+	if (libpq.isBusy(db) == 0) {
+		while ((res = libpq.getResult(db)) != NULL)
+			libpq.clear(res);
+		atomic_store(&st->base.cred_live_ms, pr->sent_ms);
+		pr->out = false;
+		pr->next_ms = pr->sent_ms + PG_PROBE_MS;
+		return true;
+	}
+	return listener_mono_ms() - pr->sent_ms <= st->timeout_ms;
+}
+
 static void *listener_main(void *arg)
 {
 	struct pg_store *st = arg;
 	PGconn *db = st->listen_db; /* connected by pg_open */
+	struct listener_probe pr = { 0 };
 	PGnotify *n;
 	bool failing = false; /* said once per outage, not every retry */
 
 	st->listen_db = NULL;
+	if (db != NULL)
+		pr.on = libpq.sslInUse(db) == 0;
 	while (!atomic_load(&st->stopping)) {
 		if (db == NULL) {
 			db = listener_connect(st, failing);
@@ -995,6 +1070,8 @@ static void *listener_main(void *arg)
 			}
 			failing = false;
 			listener_up(st, db);
+			memset(&pr, 0, sizeof(pr));
+			pr.on = libpq.sslInUse(db) == 0;
 			log_info("postgres", "listening on %s again", PG_CHANNEL);
 		}
 		struct pollfd p[2] = {
@@ -1002,7 +1079,7 @@ static void *listener_main(void *arg)
 			{ .fd = st->wake[0], .events = POLLIN, .revents = 0 },
 		};
 
-		if (poll(p, 2, 1000) < 0 && errno != EINTR)
+		if (poll(p, 2, listener_probe_send(db, &pr, 1000)) < 0 && errno != EINTR)
 			continue;
 		if (p[1].revents != 0)
 			break;
@@ -1015,9 +1092,10 @@ static void *listener_main(void *arg)
 		    store_gen_fd_announces(p[0].fd))
 			gen_move(st); /* a closing socket is no announcement (gen_grace) */
 		if ((p[0].revents != 0 && libpq.consumeInput(db) == 0) ||
-		    libpq.status(db) != CONNECTION_OK) {
+		    libpq.status(db) != CONNECTION_OK || !listener_probe_read(st, db, &pr)) {
 			/* what is cached stays good for the rest of its time to
 			 * live (auth_cache_ms), nothing new is cached */
+			atomic_store(&st->base.cred_live_ms, 0);
 			atomic_store(&st->base.gen_grace, true);
 			atomic_store(&st->base.gen_tracked, false);
 			atomic_store(&st->base.gen_fd, -1);
@@ -1032,6 +1110,7 @@ static void *listener_main(void *arg)
 			libpq.freemem(n);
 		}
 	}
+	atomic_store(&st->base.cred_live_ms, 0);
 	libpq.finish(db);
 	return NULL;
 }

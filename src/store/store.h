@@ -22,6 +22,7 @@
 #ifndef PC_STORE_H
 #define PC_STORE_H
 
+#include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <stdatomic.h>
@@ -208,22 +209,53 @@ struct pc_store {
 	_Atomic uint64_t cred_all;  /* a bump of every user: no entry stamped before it counts */
 	_Atomic bool cred_exact;    /* the stamps follow every write, also other processes'
 	                             * (SQLite's change log, migration 015) */
+	/* PostgreSQL: when (monotonic coarse ms, as store_cred_exact_at's now) the
+	 * channel of other instances' writes was last shown live: every write
+	 * committed before then has been announced here; 0: not now */
+	_Atomic int64_t cred_live_ms;
 	_Atomic int64_t cred_read_ms; /* when the change log was last read (monotonic ms) */
 	_Atomic bool cred_reading;  /* a thread is reading it (store_cred_poll) */
 	_Atomic int64_t cred_last;  /* the log's last seq applied; -1: never read */
 	_Atomic uint64_t cred_bucket[STORE_CRED_BUCKETS]; /* by store_cred_bucket(user id) */
 };
 
-/* Whether what waits on a readable announcement socket may be an
- * announcement: anything but an error message (PostgreSQL's 'E', which is
- * what a server going down sends before it closes: the socket is then
- * closing, not announcing). Peeked, never read. Encrypted bytes cannot be
- * told apart: they count as an announcement (a cache miss at worst). */
+/* Whether what waits on a readable announcement socket may hold an
+ * announcement (the listener thread of a driver reads from it: a reader
+ * that finds it empty has nothing to announce, the listener moved the
+ * generation before it read; the end of the stream is a closing, not an
+ * announcement). PostgreSQL's messages, peeked (never read) in order: a
+ * notification ('A') is one; an error ('E', what a server going down sends
+ * before it closes) ends the walk with no; the answer to the listener's
+ * liveness probe (its LISTEN again: 'C' CommandComplete, then 'Z'
+ * ReadyForQuery) is none and is skipped. Anything else, a message cut
+ * short by the peek, more than was peeked, or bytes that cannot be told
+ * apart (encrypted) count as an announcement: a cache miss at worst. */
+#define STORE_GEN_PEEK 64
 static inline bool store_gen_fd_announces(int fd)
 {
-	unsigned char first;
+	unsigned char b[STORE_GEN_PEEK];
+	ssize_t n = recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+	size_t at = 0, len;
 
-	return recv(fd, &first, 1, MSG_PEEK | MSG_DONTWAIT) != 1 || first != 'E';
+	/* nothing left: the listener read it, having moved the generation
+	 * first if it was an announcement; the end of the stream: closing */
+	if (n == 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)))
+		return false;
+	if (n < 0)
+		return true;
+	while (at < (size_t)n) {
+		if (b[at] == 'E')
+			return false;
+		if ((b[at] != 'C' && b[at] != 'Z') || (size_t)n - at < 5)
+			return true;
+		len = (size_t)b[at + 1] << 24 | (size_t)b[at + 2] << 16 | (size_t)b[at + 3] << 8 |
+		      (size_t)b[at + 4];
+		if (len != 5 && (b[at] != 'C' || len < 4 || len > 32))
+			return true; /* 'Z' is 5, "LISTEN"'s 'C' 11: not the probe's answer */
+		at += 1 + len;
+	}
+	/* the last message cut short, or more behind what was peeked */
+	return at != (size_t)n || (size_t)n == sizeof(b);
 }
 
 /* Moves the generation when an announcement of another process's write is
@@ -317,6 +349,20 @@ static inline bool store_cred_fresh(struct pc_store *s, uint64_t stamp, size_t b
 static inline bool store_cred_exact(struct pc_store *s)
 {
 	return atomic_load_explicit(&s->cred_exact, memory_order_relaxed);
+}
+
+/* As store_cred_exact, at now_ms (CLOCK_MONOTONIC_COARSE, ms), with other
+ * processes' writes seen up to window_ms ago at most: SQLite's log is read
+ * often enough by store_cred_poll; PostgreSQL's channel must have been
+ * shown live (cred_live_ms) within window_ms while it is listened to. */
+static inline bool store_cred_exact_at(struct pc_store *s, int64_t now_ms, int64_t window_ms)
+{
+	int64_t live = atomic_load_explicit(&s->cred_live_ms, memory_order_relaxed);
+
+	if (store_cred_exact(s))
+		return true;
+	return live > 0 && now_ms - live <= window_ms &&
+	       atomic_load_explicit(&s->gen_tracked, memory_order_relaxed);
 }
 
 /* Reads the change log of other processes' writes and bumps their users,

@@ -9,6 +9,7 @@ scripts/with-postgres (stopped and started by its pg_ctl), an aiosmtpd sink.
 
 import concurrent.futures
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -150,6 +151,65 @@ def test_nothing_is_cached_while_the_channel_of_other_writes_is_down(pair):
         assert_detail(b.me(token), 401, "Unauthorized")
     finally:
         superuser_exec("ALTER ROLE portcullis CONNECTION LIMIT -1")
+
+
+def cache_counts(srv):
+    """The credential cache's hits and misses so far (/metrics)."""
+    got = {}
+    for line in srv.get("/metrics").text.splitlines():
+        if line.startswith('portcullis_auth_cache_total{result="'):
+            got[line.split('"')[1]] = float(line.rsplit(" ", 1)[1])
+    return got.get("hit", 0.0), got.get("miss", 0.0)
+
+
+def listener_pids(srv):
+    """The backends of every instance's listening connection: they LISTEN,
+    and the probe that shows them live LISTENs again."""
+    rows = superuser_exec("SELECT pid FROM pg_stat_activity WHERE application_name = 'portcullis' "
+                          "AND query ILIKE 'LISTEN%'")
+    return [r[0] for r in rows]
+
+
+def test_an_entry_outlives_auth_cache_ms_while_the_channel_is_shown_live(server_factory):
+    # The channel announces every write and its probe shows it live: an entry
+    # then lives past auth_cache_ms (until a write, 5 minutes at most).
+    srv = server_factory(threads=1, auth_cache_ms=300, metrics_router=True)
+    u = srv.register_ok(password=PW)
+    token = srv.login(u["email"], PW)
+    assert srv.me(token).status_code == 200
+    time.sleep(1.0)  # past auth_cache_ms, and any announcement of the login is in
+    hits, misses = cache_counts(srv)
+    assert srv.me(token).status_code == 200
+    assert cache_counts(srv) == (hits + 1, misses), "answered from the cache"
+
+
+def test_a_stalled_channel_ends_long_lived_entries_within_auth_cache_ms(pair):
+    # A's listening connection stops carrying (its backend frozen: a stalled
+    # network, a hung server): A stops trusting its old entries within
+    # auth_cache_ms (1 s), long before the probe's answer is overdue by the
+    # store's timeout, and a deactivation through B is then seen.
+    a, b = pair
+    u = a.register_ok(password=PW)
+    token = a.login(u["email"], PW)
+    assert a.me(token).status_code == 200
+    time.sleep(1.3)
+    assert a.me(token).status_code == 200  # older than auth_cache_ms, still good
+    pids = listener_pids(a)
+    assert pids
+    try:
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        r = b.patch("/users/" + u["id"], json={"is_active": False},
+                    headers=bearer(admin_token(b)))
+        assert r.status_code == 200, r.text
+        t0 = time.monotonic()
+        while a.me(token).status_code == 200:
+            assert time.monotonic() - t0 < 1.8, "an entry outlived auth_cache_ms unconfirmed"
+            time.sleep(0.02)
+        assert_detail(a.me(token), 401, "Unauthorized")
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
 
 
 def test_32_concurrent_registrations_over_both_lose_nothing(pair):
