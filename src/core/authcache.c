@@ -367,7 +367,6 @@ static void authcache_sets(const unsigned char d[PC_SHA256_LEN], size_t *a, size
 		*b ^= 1;
 }
 
-/* How long an entry may live over this store. */
 /* How long an entry lives: up to the cap while the store's stamps follow
  * every writer's writes, other processes' seen within auth_cache_ms
  * (store_cred_exact_at); else auth_cache_ms. now_ms: authcache_mono_ms. */

@@ -1035,13 +1035,17 @@ static int listener_probe_send(PGconn *db, struct listener_probe *pr, int timeou
 static bool listener_probe_read(struct pg_store *st, PGconn *db, struct listener_probe *pr)
 {
 	PGresult *res;
+	bool ok = true;
 
 	if (!pr->out)
 		return true;
 	if (libpq.isBusy(db) == 0) {
-		while ((res = libpq.getResult(db)) != NULL)
+		while ((res = libpq.getResult(db)) != NULL) {
+			ok = ok && libpq.resultStatus(res) == PGRES_COMMAND_OK;
 			libpq.clear(res);
-		atomic_store(&st->base.cred_live_ms, pr->sent_ms);
+		}
+		if (ok) /* a refused LISTEN shows nothing live */
+			atomic_store(&st->base.cred_live_ms, pr->sent_ms);
 		pr->out = false;
 		pr->next_ms = pr->sent_ms + PG_PROBE_MS;
 		return true;
