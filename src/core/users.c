@@ -366,10 +366,21 @@ static void users_audit_update(struct pc_ctx *ctx, const char *id,
 	(void)pc_audit(ctx, "admin.user_update", id, detail);
 }
 
+/* Whether b holds what a stored of every field an update may change (their
+ * text, not the bytes after it). */
+static bool user_same(const struct pc_user *a, const struct pc_user *b)
+{
+	return strcmp(a->email, b->email) == 0 && strcmp(a->username, b->username) == 0 &&
+	       strcmp(a->full_name, b->full_name) == 0 && strcmp(a->roles, b->roles) == 0 &&
+	       strcmp(a->hashed_password, b->hashed_password) == 0 &&
+	       a->password_changed_at == b->password_changed_at && a->is_active == b->is_active &&
+	       a->is_superuser == b->is_superuser && a->is_verified == b->is_verified;
+}
+
 enum pc_err pc_user_update(struct pc_ctx *ctx, struct pc_user *u, const struct pc_user_input *patch,
 			   unsigned flags, struct pc_errinfo *ei)
 {
-	struct pc_user cur;
+	struct pc_user cur, was;
 	bool email_changed;
 	enum pc_err err;
 	int64_t now = time_now();
@@ -377,6 +388,7 @@ enum pc_err pc_user_update(struct pc_ctx *ctx, struct pc_user *u, const struct p
 	err = STORE_CALL(ctx->store, user_by_id, u->id, &cur);
 	if (err != PC_OK)
 		return err;
+	was = cur;
 	err = patch_identity(ctx, &cur, patch, &email_changed, ei);
 	if (err == PC_OK && (flags & PC_UPDATE_PRIVILEGED) && patch->roles != NULL)
 		err = roles_normalize(patch->roles, cur.roles, ei);
@@ -403,14 +415,19 @@ enum pc_err pc_user_update(struct pc_ctx *ctx, struct pc_user *u, const struct p
 		if (patch->is_verified != PC_UNSET)
 			cur.is_verified = patch->is_verified != 0;
 	}
-	cur.updated_at = now;
-	err = STORE_CALL(ctx->store, user_update, &cur, ei);
+	/* a patch that changes nothing (every field given as it was, or null
+	 * for "absent") writes nothing: not even updated_at */
+	if (!user_same(&was, &cur)) {
+		cur.updated_at = now;
+		err = STORE_CALL(ctx->store, user_update, &cur, ei);
+	}
 	if (err == PC_OK) {
 		*u = cur;
 		users_audit_update(ctx, cur.id, patch, flags);
 	}
 out_wipe:
 	crypto_wipe(cur.hashed_password, sizeof(cur.hashed_password));
+	crypto_wipe(was.hashed_password, sizeof(was.hashed_password));
 	return err;
 }
 

@@ -108,6 +108,19 @@ def test_non_object_body_is_422(guard, body):
     assert_fastapi_error(r, {422})
 
 
+def test_a_patch_that_changes_nothing_writes_nothing(server):
+    # a second later than the registration: a write would move updated_at
+    u, pw, token = server.new_user()
+    time.sleep(1.1)
+    before = server.users_snapshot()
+    auth = {"Authorization": f"Bearer {token}"}
+    for body in ({}, {"password": None}, {"email": u["email"]}):
+        r = server.patch("/users/me", json=body, headers=auth)
+        assert r.status_code == 200, (body, r.text)
+        assert r.json()["email"] == u["email"]
+    assert server.users_snapshot() == before
+
+
 def test_wrong_types_on_patch_me_authenticated(server):
     u, pw, token = server.new_user()
     before = server.users_snapshot()
