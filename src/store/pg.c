@@ -39,12 +39,26 @@
  *
  * The write generation (store.h): moved after each committed statement that
  * changed rows (autocommit) and after each COMMIT of a transaction that did.
- * Other instances' writes arrive on channel portcullis_gen (the triggers of
- * migrations 001 and 003 notify it on commit from the tables a remembered
- * credential depends on: users, sessions, revoked_jti, refresh_families):
- * a listener thread with its own connection moves the generation on each,
- * and a reader that finds data waiting on that connection's socket moves it
- * at once (store.h, gen_fd), not waiting for the thread to be scheduled.
+ * The tables a remembered credential depends on (users, sessions,
+ * revoked_jti, refresh_families) notify channel portcullis_gen on commit,
+ * naming each user a statement changed, or '' for every user (the triggers
+ * of migration 016); each notification bumps the stamps of the user it
+ * names (store.h, store_cred_bump_payload), so a write voids that user's
+ * remembered credentials only. This instance's own writes: every pooled
+ * connection LISTENs too (its session setup), PostgreSQL sends a listening
+ * session the notifications of its commit before the ReadyForQuery that
+ * ends the committing command, so they are read with the result and their
+ * users bumped before the writer returns (conn_drain, by the backend's pid;
+ * other backends' are dropped there). A connection whose LISTEN was
+ * refused, a script (a migration) and an answer lost after the server may
+ * have committed bump every user. Other instances' writes: a listener
+ * thread with its own connection bumps the users of each notification and
+ * moves the generation, and a reader that finds data waiting on that
+ * connection's socket does so at once (store.h, gen_fd,
+ * store_gen_fd_announces), not waiting for the thread to be scheduled.
+ * That thread also reads what idle pooled connections received, so their
+ * sockets and the server's notification queue do not fill up
+ * (pool_drain_idle).
  * While that connection is down gen_tracked is false, so nothing new is
  * cached, and what was cached before it fell stays good only for the rest of
  * its time to live (gen_grace; auth_cache_ms bounds it); when it is back, the
@@ -1037,10 +1051,9 @@ static PGconn *listener_connect(struct pg_store *st, bool quiet)
 	return db;
 }
 
-/* Moves the generation for each notification; when the connection is lost,
- * gen_tracked goes false until it is listening again. */
 /* The listening connection db is up: what was missed meanwhile voids
- * every older cache entry, and caching may resume. */
+ * every older cache entry (every user is bumped), and caching may resume.
+ * While it is down gen_tracked is false. */
 static void listener_up(struct pg_store *st, PGconn *db)
 {
 	gen_move(st);
