@@ -278,6 +278,59 @@ def test_a_write_through_b_voids_its_user_on_a_and_no_other(server_factory):
             time.sleep(0.005)
 
 
+def test_the_triggers_name_each_user_a_statement_changed(server_factory):
+    # Migration 016: one notification a distinct user of the rows a
+    # statement changed; '' (every user) for a row of no known user or more
+    # than 64 users; nothing for a statement that changed no row.
+    import select
+    import psycopg2
+    srv = server_factory(threads=1)
+    x, y = srv.register_ok(password=PW), srv.register_ok(password=PW)
+    ear, hand = psycopg2.connect(srv.pg_url), psycopg2.connect(srv.pg_url)
+    ear.autocommit = hand.autocommit = True
+    ear.cursor().execute("LISTEN portcullis_gen")
+
+    def heard(sql, want):
+        ear.poll()
+        del ear.notifies[:]
+        hand.cursor().execute(sql)
+        deadline = time.monotonic() + (0.2 if not want else 2.0)
+        while time.monotonic() < deadline and len(ear.notifies) < len(want):
+            select.select([ear], [], [], 0.05)
+            ear.poll()
+        time.sleep(0.05)
+        ear.poll()
+        return sorted(n.payload for n in ear.notifies)
+
+    try:
+        xi, yi = x["id"], y["id"]
+        assert heard(f"UPDATE users SET full_name = 'x' WHERE id = '{xi}'", [xi]) == [xi]
+        assert heard("UPDATE users SET full_name = 'x' WHERE id = 'nobody'", []) == []
+        assert heard(f"UPDATE users SET full_name = 'y' WHERE id IN ('{xi}', '{yi}')",
+                     [xi, yi]) == sorted([xi, yi])
+        assert heard("INSERT INTO sessions (token_hash, user_id, created_at, expires_at, "
+                     f"last_seen_at) VALUES ('t-x', '{xi}', 1, 4000000000, 1)", []) == []
+        assert heard(f"DELETE FROM sessions WHERE user_id = '{xi}'", [xi]) == [xi]
+        assert heard("INSERT INTO revoked_jti (jti, expires_at, user_id) "
+                     f"VALUES ('j-x', 4000000000, '{xi}')", [xi]) == [xi]
+        assert heard("INSERT INTO revoked_jti (jti, expires_at, user_id) "
+                     "VALUES ('j-none', 4000000000, NULL)", [""]) == [""]
+        assert heard(f"UPDATE refresh_families SET revoked_at = 1 WHERE user_id = '{yi}'",
+                     []) == []  # no family yet: no row changed
+        hand.cursor().execute(
+            "INSERT INTO users (id, email, email_lc, created_at, updated_at) "
+            "SELECT 'bulk-' || i, 'bulk' || i || '@example.com', 'bulk' || i || '@example.com', "
+            "1, 1 FROM generate_series(1, 65) i")
+        assert heard("UPDATE users SET full_name = 'b' WHERE id LIKE 'bulk-%'", [""]) == [""]
+        some = [f"bulk-{i}" for i in range(1, 65)]
+        in_list = ", ".join(f"'{i}'" for i in some)
+        assert heard(f"UPDATE users SET full_name = 'c' WHERE id IN ({in_list})",
+                     some) == sorted(some), "64 users are each named"
+    finally:
+        ear.close()
+        hand.close()
+
+
 def test_32_concurrent_registrations_over_both_lose_nothing(pair):
     a, b = pair
     tag = uuid.uuid4().hex[:8]
