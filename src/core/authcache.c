@@ -22,9 +22,12 @@
  *     migration 015, read at least every auth_cache_ms / 2 while entries are
  *     used (store_cred_poll): so they count within auth_cache_ms, and an
  *     entry may live AUTHCACHE_CAP_MS (a safety cap). On PostgreSQL every
- *     write, of any instance, bumps all (its channel announces each); an
- *     entry may live the cap too while that channel was shown live within
- *     auth_cache_ms (pg.c's probe; store_cred_exact_at). Where the stamps
+ *     write, of any instance, bumps the users it changed (its channel
+ *     announces each, naming them: migration 016; this instance's own
+ *     before the writer returns, others' as they arrive; every user when
+ *     a notification names none or cannot be read); an entry may live the
+ *     cap too while that channel was shown live within auth_cache_ms
+ *     (pg.c's probe; store_cred_exact_at). Where the stamps
  *     cannot follow other processes' writes (a change log that cannot be
  *     read, the channel down, stalled or over TLS) an entry lives
  *     cfg.auth_cache_ms (1 s by default) at most. 0 turns the cache off.

@@ -39,12 +39,26 @@
  *
  * The write generation (store.h): moved after each committed statement that
  * changed rows (autocommit) and after each COMMIT of a transaction that did.
- * Other instances' writes arrive on channel portcullis_gen (the triggers of
- * migrations 001 and 003 notify it on commit from the tables a remembered
- * credential depends on: users, sessions, revoked_jti, refresh_families):
- * a listener thread with its own connection moves the generation on each,
- * and a reader that finds data waiting on that connection's socket moves it
- * at once (store.h, gen_fd), not waiting for the thread to be scheduled.
+ * The tables a remembered credential depends on (users, sessions,
+ * revoked_jti, refresh_families) notify channel portcullis_gen on commit,
+ * naming each user a statement changed, or '' for every user (the triggers
+ * of migration 016); each notification bumps the stamps of the user it
+ * names (store.h, store_cred_bump_payload), so a write voids that user's
+ * remembered credentials only. This instance's own writes: every pooled
+ * connection LISTENs too (its session setup), PostgreSQL sends a listening
+ * session the notifications of its commit before the ReadyForQuery that
+ * ends the committing command, so they are read with the result and their
+ * users bumped before the writer returns (conn_drain, by the backend's pid;
+ * other backends' are dropped there). A connection whose LISTEN was
+ * refused, a script (a migration) and an answer lost after the server may
+ * have committed bump every user. Other instances' writes: a listener
+ * thread with its own connection bumps the users of each notification and
+ * moves the generation, and a reader that finds data waiting on that
+ * connection's socket does so at once (store.h, gen_fd,
+ * store_gen_fd_announces), not waiting for the thread to be scheduled.
+ * That thread also reads what idle pooled connections received, so their
+ * sockets and the server's notification queue do not fill up
+ * (pool_drain_idle).
  * While that connection is down gen_tracked is false, so nothing new is
  * cached, and what was cached before it fell stays good only for the rest of
  * its time to live (gen_grace; auth_cache_ms bounds it); when it is back, the
@@ -85,7 +99,7 @@
 	X(setNoticeProcessor) X(socket) X(finish)                                              \
 	X(exec) X(sendQuery) X(sendPrepare) X(sendDescribePrepared) X(sendQueryPrepared)       \
 	X(flush) X(consumeInput) X(isBusy) X(getResult) X(notifies) X(freemem)                 \
-	X(resultStatus) X(resultErrorField) X(cmdStatus) X(cmdTuples) X(clear)                 \
+	X(resultStatus) X(resultErrorField) X(cmdStatus) X(cmdTuples) X(clear) X(backendPID)   \
 	X(ntuples) X(nfields) X(fname) X(getisnull) X(getvalue) X(getlength) X(sslInUse)
 
 static struct libpq_fns {
@@ -175,7 +189,9 @@ struct pg_conn {
 	int nopen;  /* statements between prepare and done */
 	bool in_tx;
 	bool wrote; /* the open transaction changed rows */
+	bool wrote_script; /* ... by a script (pg_exec): whose users are not known */
 	bool broken;
+	bool listening; /* its LISTEN on PG_CHANNEL succeeded: its own writes are announced to it */
 	bool prepared[STMT__MAX];
 	struct pg_ps ps[STMT__MAX];
 };
@@ -187,7 +203,8 @@ struct pg_store {
 	int pool_size;
 	int timeout_ms;
 	char connect_timeout[16];
-	char session_setup[128]; /* run on each new connection */
+	char session_setup[160]; /* run on each new connection, LISTEN last */
+	char session_setup_quiet[128]; /* the same without LISTEN: when that is refused */
 	pthread_key_t key; /* the thread's taken connection */
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
@@ -351,6 +368,29 @@ static bool sock_wait(PGconn *db, short events, int64_t deadline)
 }
 
 /*
+ * Takes the notifications libpq holds for c (read with a result, or while
+ * it was idle in the pool). Its own backend's (this connection's writes:
+ * PostgreSQL sends a listening session the notifications of its commit
+ * before the ReadyForQuery that ends the committing command, so they are in
+ * once the result was read) bump their users; other backends' are dropped
+ * (the listener thread hears those), so they never pile up here.
+ */
+static void conn_drain(struct pg_conn *c)
+{
+	PGnotify *n;
+	int self;
+
+	if (c->db == NULL)
+		return;
+	self = libpq.backendPID(c->db);
+	while ((n = libpq.notifies(c->db)) != NULL) {
+		if (n->be_pid == self)
+			store_cred_bump_payload(&c->st->base, n->extra, strlen(n->extra));
+		libpq.freemem(n);
+	}
+}
+
+/*
  * Collects the results of the query just sent on c: *out is the first
  * failed one, else the last (NULL when the connection failed or the
  * deadline passed: c is then broken). The caller clears *out.
@@ -385,8 +425,10 @@ static void pg_collect(struct pg_conn *c, PGresult **out)
 		keep = r;
 	}
 	*out = keep;
+	conn_drain(c);
 	return;
 out_broken:
+	conn_drain(c);
 	libpq.clear(keep);
 	if (libpq.status(db) == CONNECTION_OK && keep == NULL)
 		log_error("postgres", "no answer within %d ms", c->st->timeout_ms);
@@ -434,9 +476,12 @@ static void notice_drop(void *arg, const char *message)
 	(void)message;
 }
 
-/* Opens a libpq connection to the store's URL, the defaults first. NULL
+/* Opens a libpq connection to the store's URL, the defaults first, and
+ * runs the session's setup, which LISTENs on PG_CHANNEL (*listening: it
+ * did; when that alone is refused, the connection is kept without). NULL
  * (logged, and said in msg when given) when it fails. */
-static PGconn *db_connect(struct pg_store *st, char *msg, size_t msgsz, bool quiet)
+static PGconn *db_connect(struct pg_store *st, char *msg, size_t msgsz, bool quiet,
+			  bool *listening)
 {
 	const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
 	const char *const values[] = { st->connect_timeout, "portcullis", st->url, NULL };
@@ -448,6 +493,11 @@ static PGconn *db_connect(struct pg_store *st, char *msg, size_t msgsz, bool qui
 	if (db != NULL && libpq.status(db) == CONNECTION_OK) {
 		libpq.setNoticeProcessor(db, notice_drop, NULL);
 		res = libpq.exec(db, st->session_setup);
+		*listening = libpq.resultStatus(res) == PGRES_COMMAND_OK;
+		if (!*listening) { /* one implicit transaction: nothing of it holds */
+			libpq.clear(res);
+			res = libpq.exec(db, st->session_setup_quiet);
+		}
 		if (libpq.resultStatus(res) == PGRES_COMMAND_OK) {
 			libpq.clear(res);
 			return db;
@@ -586,6 +636,8 @@ static enum pc_err conn_get(struct pg_store *st, struct pg_conn **out, struct pc
 		c->db = NULL;
 		memset(c->prepared, 0, sizeof(c->prepared));
 	}
+	if (c != NULL)
+		conn_drain(c); /* what it heard while idle */
 	if (c == NULL) {
 		c = calloc(1, sizeof(*c));
 		if (c == NULL) {
@@ -608,7 +660,7 @@ static enum pc_err conn_get(struct pg_store *st, struct pg_conn **out, struct pc
 		pthread_mutex_unlock(&st->lock);
 	}
 	if (c->db == NULL) {
-		c->db = db_connect(st, msg, sizeof(msg), false);
+		c->db = db_connect(st, msg, sizeof(msg), false, &c->listening);
 		if (c->db == NULL) {
 			pc_errinfo_setf(ei, NULL, "database_url", PC_V_STORE, "%s", msg);
 			c->broken = true;
@@ -756,12 +808,26 @@ static enum pc_err pg_bind(struct store_ps *p, const struct store_arg *args, siz
 	return PC_OK;
 }
 
-/* Moves the write generation: a write was committed. Every remembered
- * credential is voided with it (no per-user stamps here: store.h). */
+/* Moves the write generation and voids every remembered credential: a
+ * write whose users are not known was committed (a migration), or may have
+ * been missed (the listening connection came back). */
 static void gen_move(struct pg_store *st)
 {
 	atomic_fetch_add(&st->base.gen, 1);
 	store_cred_bump_all(&st->base);
+}
+
+/* A write on c was committed (a changing statement in autocommit, or the
+ * COMMIT of a transaction that changed rows), its result read: the
+ * generation moves. Its users were bumped as the result was read, from its
+ * own notifications (conn_drain); a connection that could not LISTEN
+ * hears none, and every user is bumped instead. */
+static void gen_wrote(struct pg_conn *c)
+{
+	if (c->listening)
+		atomic_fetch_add(&c->st->base.gen, 1);
+	else
+		gen_move(c->st);
 }
 
 /* Runs the statement (on the first step) and hands out its rows. */
@@ -786,6 +852,9 @@ static enum pc_err pg_step(struct store_ps *p, struct pc_errinfo *ei, bool *row)
 			pg_collect(c, &ps->res);
 		if (!res_ok(ps->res)) {
 			err = pg_error(c, ps->res, ei, t->sql);
+			/* the answer lost: the server may have committed it */
+			if (c->broken && !c->in_tx && !store_stmt_gen_neutral(ps->id))
+				gen_move(c->st);
 			libpq.clear(ps->res);
 			ps->res = NULL;
 			return err;
@@ -798,7 +867,7 @@ static enum pc_err pg_step(struct store_ps *p, struct pc_errinfo *ei, bool *row)
 			if (c->in_tx)
 				c->wrote = true;
 			else
-				gen_move(c->st);
+				gen_wrote(c);
 		}
 	}
 	if (ps->res == NULL || ps->next_row >= ps->nrows)
@@ -875,6 +944,7 @@ static enum pc_err pg_begin(struct pc_store *s)
 	if (err == PC_OK) {
 		c->in_tx = true;
 		c->wrote = false;
+		c->wrote_script = false;
 	}
 	conn_release(c);
 	return err;
@@ -892,17 +962,23 @@ static enum pc_err pg_commit(struct pc_store *s)
 	if (c == NULL || !c->in_tx)
 		return PC_EINVAL;
 	err = conn_run(c, s->drv->sql[STMT_COMMIT], NULL, &res);
-	if (err != PC_OK)
+	if (err != PC_OK) {
+		if (c->broken && (c->wrote || c->wrote_script)) /* the answer lost: it may have committed */
+			gen_move(st);
 		return err;
+	}
 	c->in_tx = false;
 	if (strcmp(libpq.cmdStatus(res), "COMMIT") != 0) {
 		log_error("postgres", "the transaction was rolled back");
 		err = PC_ESTORE;
-	} else if (c->wrote) {
+	} else if (c->wrote_script) {
 		gen_move(st);
+	} else if (c->wrote) {
+		gen_wrote(c);
 	}
 	libpq.clear(res);
 	c->wrote = false;
+	c->wrote_script = false;
 	conn_release(c);
 	return err;
 }
@@ -920,11 +996,14 @@ static enum pc_err pg_rollback(struct pc_store *s)
 		err = conn_run(c, s->drv->sql[STMT_ROLLBACK], NULL, NULL);
 	c->in_tx = false;
 	c->wrote = false;
+	c->wrote_script = false;
 	conn_release(c);
 	return err == PC_EUNAVAILABLE ? PC_OK : err;
 }
 
-/* A script of several statements (a migration). */
+/* A script of several statements (a migration): whom it changed is not
+ * known, so every remembered credential is voided once it committed (or
+ * may have). */
 static enum pc_err pg_exec(struct pc_store *s, const char *sql)
 {
 	struct pg_conn *c;
@@ -935,8 +1014,10 @@ static enum pc_err pg_exec(struct pc_store *s, const char *sql)
 	err = conn_run(c, sql, NULL, NULL);
 	if (err == PC_EEXISTS || err == PC_ENOTFOUND)
 		err = PC_ESTORE;
-	if (err == PC_OK && c->in_tx)
-		c->wrote = true;
+	if (c->in_tx)
+		c->wrote_script = true;
+	else
+		gen_move(pg_store_of(s));
 	conn_release(c);
 	return err;
 }
@@ -954,7 +1035,8 @@ static void listener_nap(struct pg_store *st, int ms)
 /* Connects and LISTENs. NULL when it cannot (logged unless quiet). */
 static PGconn *listener_connect(struct pg_store *st, bool quiet)
 {
-	PGconn *db = db_connect(st, NULL, 0, quiet);
+	bool listening;
+	PGconn *db = db_connect(st, NULL, 0, quiet, &listening);
 	PGresult *res;
 
 	if (db == NULL)
@@ -969,10 +1051,9 @@ static PGconn *listener_connect(struct pg_store *st, bool quiet)
 	return db;
 }
 
-/* Moves the generation for each notification; when the connection is lost,
- * gen_tracked goes false until it is listening again. */
 /* The listening connection db is up: what was missed meanwhile voids
- * every older cache entry, and caching may resume. */
+ * every older cache entry (every user is bumped), and caching may resume.
+ * While it is down gen_tracked is false. */
 static void listener_up(struct pg_store *st, PGconn *db)
 {
 	gen_move(st);
@@ -1053,6 +1134,35 @@ static bool listener_probe_read(struct pg_store *st, PGconn *db, struct listener
 	return listener_mono_ms() - pr->sent_ms <= st->timeout_ms;
 }
 
+/*
+ * Every pooled connection LISTENs (its own writes' notifications tell whom
+ * they changed), so every instance's notifications reach it too. One taken
+ * from the pool drops them (conn_drain); one that stays idle would leave
+ * them on its socket, its backend would stop sending once that is full and
+ * hold the server's notification queue back from being trimmed. So the
+ * listener reads what the idle ones received, at most every PG_PROBE_MS,
+ * holding the pool's lock (no thread takes one meanwhile): its own (none
+ * are expected while idle) still bump, the rest is dropped.
+ */
+static void pool_drain_idle(struct pg_store *st, int64_t *last_ms)
+{
+	int64_t now = listener_mono_ms();
+	struct pg_conn *c;
+
+	if (now - *last_ms < PG_PROBE_MS)
+		return;
+	*last_ms = now;
+	pthread_mutex_lock(&st->lock);
+	for (c = st->idle; c != NULL; c = c->next_idle) {
+		struct pollfd p = { .fd = c->db != NULL ? libpq.socket(c->db) : -1,
+				    .events = POLLIN, .revents = 0 };
+
+		if (p.fd >= 0 && poll(&p, 1, 0) > 0 && libpq.consumeInput(c->db) != 0)
+			conn_drain(c); /* a failure: conn_get finds it dead */
+	}
+	pthread_mutex_unlock(&st->lock);
+}
+
 static void *listener_main(void *arg)
 {
 	struct pg_store *st = arg;
@@ -1060,6 +1170,7 @@ static void *listener_main(void *arg)
 	struct listener_probe pr = { 0 };
 	PGnotify *n;
 	bool failing = false; /* said once per outage, not every retry */
+	int64_t swept_ms = 0;
 
 	st->listen_db = NULL;
 	if (db != NULL)
@@ -1093,8 +1204,8 @@ static void *listener_main(void *arg)
 		 * read and the notifications it holds. */
 		if ((p[0].revents & POLLIN) != 0 &&
 		    (p[0].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0 &&
-		    store_gen_fd_announces(p[0].fd))
-			gen_move(st); /* a closing socket is no announcement (gen_grace) */
+		    store_gen_fd_announces(&st->base, p[0].fd))
+			atomic_fetch_add(&st->base.gen, 1); /* a closing socket is no announcement */
 		if ((p[0].revents != 0 && libpq.consumeInput(db) == 0) ||
 		    libpq.status(db) != CONNECTION_OK || !listener_probe_read(st, db, &pr)) {
 			/* what is cached stays good for the rest of its time to
@@ -1110,9 +1221,12 @@ static void *listener_main(void *arg)
 			continue;
 		}
 		while ((n = libpq.notifies(db)) != NULL) {
-			gen_move(st); /* another instance (or this one) wrote */
+			/* another instance (or this one) wrote: its users */
+			store_cred_bump_payload(&st->base, n->extra, strlen(n->extra));
+			atomic_fetch_add(&st->base.gen, 1);
 			libpq.freemem(n);
 		}
+		pool_drain_idle(st, &swept_ms);
 	}
 	atomic_store(&st->base.cred_live_ms, 0);
 	libpq.finish(db);
@@ -1206,8 +1320,11 @@ static enum pc_err pg_open(const char *url, const struct store_conf *conf, struc
 	/* libpq's connect_timeout is whole seconds, at least 2 */
 	snprintf(st->connect_timeout, sizeof(st->connect_timeout), "%d",
 		 st->timeout_ms < 2000 ? 2 : (st->timeout_ms + 999) / 1000);
-	snprintf(st->session_setup, sizeof(st->session_setup),
+	snprintf(st->session_setup_quiet, sizeof(st->session_setup_quiet),
 		 "SET statement_timeout = %d; SET client_min_messages = warning", st->timeout_ms);
+	/* LISTEN last: pg_stat_activity shows a pooled connection by its first words */
+	snprintf(st->session_setup, sizeof(st->session_setup), "%s; LISTEN " PG_CHANNEL,
+		 st->session_setup_quiet);
 	st->wake[0] = st->wake[1] = -1;
 	st->url = strdup(url);
 	if (st->url == NULL) {

@@ -28,6 +28,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "portcullis.h"
 #include "base/base.h"
@@ -219,51 +220,13 @@ struct pc_store {
 	_Atomic uint64_t cred_bucket[STORE_CRED_BUCKETS]; /* by store_cred_bucket(user id) */
 };
 
-/* Whether what waits on a readable announcement socket may hold an
- * announcement (the listener thread of a driver reads from it: a reader
- * that finds it empty has nothing to announce, the listener moved the
- * generation before it read; the end of the stream is a closing, not an
- * announcement). PostgreSQL's messages, peeked (never read) in order: a
- * notification ('A') is one; an error ('E', what a server going down sends
- * before it closes) ends the walk with no; the answer to the listener's
- * liveness probe (its LISTEN again: 'C' CommandComplete, then 'Z'
- * ReadyForQuery) is none and is skipped. Anything else, a message cut
- * short by the peek, more than was peeked, or bytes that cannot be told
- * apart (encrypted) count as an announcement: a cache miss at worst. */
-#define STORE_GEN_PEEK 64
-static inline bool store_gen_fd_announces(int fd)
-{
-	unsigned char b[STORE_GEN_PEEK];
-	ssize_t n = recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
-	size_t at = 0, len;
-
-	/* nothing left: the listener read it, having moved the generation
-	 * first if it was an announcement; the end of the stream: closing */
-	if (n == 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)))
-		return false;
-	if (n < 0)
-		return true;
-	while (at < (size_t)n) {
-		if (b[at] == 'E')
-			return false;
-		if ((b[at] != 'C' && b[at] != 'Z') || (size_t)n - at < 5)
-			return true;
-		len = (size_t)b[at + 1] << 24 | (size_t)b[at + 2] << 16 | (size_t)b[at + 3] << 8 |
-		      (size_t)b[at + 4];
-		if (len != 5 && (b[at] != 'C' || len < 4 || len > 32))
-			return true; /* 'Z' is 5, "LISTEN"'s 'C' 11: not the probe's answer */
-		at += 1 + len;
-	}
-	/* the last message cut short, or more behind what was peeked */
-	return at != (size_t)n || (size_t)n == sizeof(b);
-}
-
 /* Moves the generation when an announcement of another process's write is
- * waiting on gen_fd (a poll of 0 ms; nothing when there is no such socket).
- * A socket that is closing (the database went down) is no announcement: the
- * listener thread sees it too and puts the store in its grace, where what is
- * cached stays good for the rest of its time to live. */
-static inline void store_cred_bump_all(struct pc_store *s);
+ * waiting on gen_fd (a poll of 0 ms; nothing when there is no such socket),
+ * and bumps the users it names (store_gen_fd_announces). A socket that is
+ * closing (the database went down) is no announcement: the listener thread
+ * sees it too and puts the store in its grace, where what is cached stays
+ * good for the rest of its time to live. */
+static inline bool store_gen_fd_announces(struct pc_store *s, int fd);
 
 static inline void store_generation_sync(struct pc_store *s)
 {
@@ -272,10 +235,8 @@ static inline void store_generation_sync(struct pc_store *s)
 
 	if (p.fd >= 0 && poll(&p, 1, 0) > 0 &&
 	    (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0 &&
-	    store_gen_fd_announces(p.fd)) {
+	    store_gen_fd_announces(s, p.fd))
 		atomic_fetch_add(&s->gen, 1);
-		store_cred_bump_all(s);
-	}
 }
 
 /*
@@ -293,8 +254,15 @@ static inline void store_generation_sync(struct pc_store *s)
  * Who bumps: SQLite after each commit that logged rows in
  * credential_changes (its triggers, migration 015): each logged user, or all
  * for a row of unknown user; other processes' rows when the log is read
- * (store_cred_poll). Every move of the write generation on PostgreSQL, and a
- * migration, bump all.
+ * (store_cred_poll). PostgreSQL from the notifications of channel
+ * portcullis_gen (its triggers, migration 016: one a statement for each
+ * user it changed, or '' for every user): its own, read on the connection
+ * that wrote before the writer returns; every instance's, by its listener
+ * thread and by readers that peek at that thread's socket
+ * (store_gen_fd_announces); each through store_cred_bump_payload. A
+ * migration, a listening connection that came back (something may have
+ * been missed), a pooled connection that could not LISTEN, and any doubt
+ * (a notification cut short or that cannot be read) bump all.
  */
 static inline size_t store_cred_bucket(const char *user_id, size_t len)
 {
@@ -363,6 +331,94 @@ static inline bool store_cred_exact_at(struct pc_store *s, int64_t now_ms, int64
 		return true;
 	return live > 0 && now_ms - live <= window_ms &&
 	       atomic_load_explicit(&s->gen_tracked, memory_order_relaxed);
+}
+
+/* The one reading of a notification's payload (PostgreSQL's channel
+ * portcullis_gen, migration 016): "" is every user; 1..PC_ID_LEN bytes of
+ * what an id holds (hex digits and '-', crypto_uuid_valid) are that user;
+ * anything else is every user too (a miss at worst, never a stale hit). */
+static inline void store_cred_bump_payload(struct pc_store *s, const char *p, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > PC_ID_LEN)
+		goto out_all;
+	for (i = 0; i < len; i++) {
+		char c = p[i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+		      c == '-'))
+			goto out_all;
+	}
+	store_cred_bump_user(s, p, len);
+	return;
+out_all:
+	store_cred_bump_all(s);
+}
+
+/*
+ * Whether what waits on a readable announcement socket holds an
+ * announcement, bumping the users it names (the listener thread of a driver
+ * reads from it: a reader that finds it empty has nothing to announce, the
+ * listener made the bumps before it read; the end of the stream is a
+ * closing, not an announcement). PostgreSQL's messages, peeked (never read)
+ * in order: a notification ('A': int32 length, int32 sender's pid, the
+ * channel and the payload as C strings) is one, and its payload's user is
+ * bumped (store_cred_bump_payload); an error ('E', what a server going down
+ * sends before it closes) ends the walk with no more; the answer to the
+ * listener's liveness probe (its LISTEN again: 'C' CommandComplete, then 'Z'
+ * ReadyForQuery) is none and is skipped. Anything else, a message cut short
+ * by the peek, more than was peeked, or bytes that cannot be told apart
+ * (encrypted) count as an announcement of every user: a cache miss at worst.
+ * No allocation: it runs on every cache lookup while the socket has data.
+ */
+#define STORE_GEN_PEEK 512
+static inline bool store_gen_fd_announces(struct pc_store *s, int fd)
+{
+	unsigned char b[STORE_GEN_PEEK];
+	ssize_t n = recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+	size_t at = 0, len, chan, pay;
+	const unsigned char *end;
+	bool announced = false;
+
+	/* nothing left: the listener read it, having made the bumps first if
+	 * it was an announcement; the end of the stream: closing */
+	if (n == 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)))
+		return false;
+	if (n < 0)
+		goto out_all;
+	while (at < (size_t)n) {
+		if (b[at] == 'E')
+			return announced;
+		if ((b[at] != 'A' && b[at] != 'C' && b[at] != 'Z') || (size_t)n - at < 5)
+			goto out_all;
+		len = (size_t)b[at + 1] << 24 | (size_t)b[at + 2] << 16 | (size_t)b[at + 3] << 8 |
+		      (size_t)b[at + 4];
+		if (b[at] == 'A') {
+			/* pid, channel, payload: each string ends inside the message */
+			if (len < 4 + 4 + 2 || len > (size_t)n - at - 1)
+				goto out_all;
+			chan = at + 1 + 8;
+			end = memchr(b + chan, 0, at + 1 + len - chan);
+			if (end == NULL)
+				goto out_all;
+			pay = (size_t)(end - b) + 1;
+			end = memchr(b + pay, 0, at + 1 + len - pay);
+			if (end == NULL || (size_t)(end - b) + 1 != at + 1 + len)
+				goto out_all;
+			store_cred_bump_payload(s, (const char *)b + pay, (size_t)(end - b) - pay);
+			announced = true;
+		} else if (len != 5 && (b[at] != 'C' || len < 4 || len > 32)) {
+			goto out_all; /* 'Z' is 5, "LISTEN"'s 'C' 11: not the probe's answer */
+		}
+		at += 1 + len;
+	}
+	/* the last message cut short, or more behind what was peeked */
+	if (at == (size_t)n && (size_t)n < sizeof(b))
+		return announced;
+out_all:
+	store_cred_bump_all(s);
+	return true;
 }
 
 /* Reads the change log of other processes' writes and bumps their users,

@@ -212,6 +212,126 @@ def test_a_stalled_channel_ends_long_lived_entries_within_auth_cache_ms(pair):
             os.kill(pid, signal.SIGCONT)
 
 
+# ---- a write voids its users' remembered credentials only (migration 016) ---------------
+
+
+def set_active(srv, admin, user_id, active):
+    r = srv.patch("/users/" + user_id, json={"is_active": active}, headers=bearer(admin))
+    assert r.status_code == 200, r.text
+
+
+def own_write_cycles(srv, n):
+    """n times: X and Y remembered; X deactivated on srv itself; X's token
+    refused at once (its own notification bumped X before the PATCH
+    returned), while Y's next check is answered from the cache; X back."""
+    admin = admin_token(srv)
+    x, y = srv.register_ok(password=PW), srv.register_ok(password=PW)
+    tx, ty = srv.login(x["email"], PW), srv.login(y["email"], PW)
+    for i in range(n):
+        for t in (tx, ty, tx, ty):
+            assert srv.me(t).status_code == 200
+        set_active(srv, admin, x["id"], False)
+        assert_detail(srv.me(tx), 401, "Unauthorized")  # read your writes
+        hits, misses = cache_counts(srv)
+        assert srv.me(ty).status_code == 200
+        assert cache_counts(srv) == (hits + 1, misses), f"cycle {i}: Y stays remembered"
+        set_active(srv, admin, x["id"], True)
+
+
+def test_a_write_on_one_instance_voids_its_user_at_once_and_no_other(server_factory):
+    srv = server_factory(threads=1, metrics_router=True, **ADMIN)
+    own_write_cycles(srv, 20)
+
+
+def test_own_writes_void_their_user_without_the_listener(server_factory):
+    # The listening connection frozen: only the writing connection's own
+    # notifications, read with the PATCH's result, can void X in time.
+    others = set(listener_pids(None))  # other tests' instances may still run
+    srv = server_factory(threads=1, metrics_router=True, **ADMIN)
+    srv.register_ok(password=PW)  # the pool warm, the listener heard something
+    pids = sorted(set(listener_pids(srv)) - others)
+    assert len(pids) == 1
+    try:
+        os.kill(pids[0], signal.SIGSTOP)
+        own_write_cycles(srv, 3)
+    finally:
+        os.kill(pids[0], signal.SIGCONT)
+
+
+def test_a_write_through_b_voids_its_user_on_a_and_no_other(server_factory):
+    a = server_factory(threads=1, metrics_router=True, **ADMIN)
+    b = server_factory(pg_url=a.pg_url, threads=1, **ADMIN)
+    admin = admin_token(b)
+    x, y = a.register_ok(password=PW), a.register_ok(password=PW)
+    tx, ty = a.login(x["email"], PW), a.login(y["email"], PW)
+    for i in range(5):
+        for t in (tx, ty, tx, ty):
+            assert a.me(t).status_code == 200
+        set_active(b, admin, x["id"], False)
+        assert_detail(me_once_told(a, tx), 401, "Unauthorized")
+        hits, misses = cache_counts(a)
+        assert a.me(ty).status_code == 200
+        assert cache_counts(a) == (hits + 1, misses), f"cycle {i}: Y stays remembered on A"
+        set_active(b, admin, x["id"], True)
+        t0 = time.monotonic()
+        while a.me(tx).status_code != 200:  # X back on A once A heard it
+            assert time.monotonic() - t0 < 0.25, "reactivation through B unseen on A"
+            time.sleep(0.005)
+
+
+def test_the_triggers_name_each_user_a_statement_changed(server_factory):
+    # Migration 016: one notification a distinct user of the rows a
+    # statement changed; '' (every user) for a row of no known user or more
+    # than 64 users; nothing for a statement that changed no row.
+    import select
+    import psycopg2
+    srv = server_factory(threads=1)
+    x, y = srv.register_ok(password=PW), srv.register_ok(password=PW)
+    ear, hand = psycopg2.connect(srv.pg_url), psycopg2.connect(srv.pg_url)
+    ear.autocommit = hand.autocommit = True
+    ear.cursor().execute("LISTEN portcullis_gen")
+
+    def heard(sql, want):
+        ear.poll()
+        del ear.notifies[:]
+        hand.cursor().execute(sql)
+        deadline = time.monotonic() + (0.2 if not want else 2.0)
+        while time.monotonic() < deadline and len(ear.notifies) < len(want):
+            select.select([ear], [], [], 0.05)
+            ear.poll()
+        time.sleep(0.05)
+        ear.poll()
+        return sorted(n.payload for n in ear.notifies)
+
+    try:
+        xi, yi = x["id"], y["id"]
+        assert heard(f"UPDATE users SET full_name = 'x' WHERE id = '{xi}'", [xi]) == [xi]
+        assert heard("UPDATE users SET full_name = 'x' WHERE id = 'nobody'", []) == []
+        assert heard(f"UPDATE users SET full_name = 'y' WHERE id IN ('{xi}', '{yi}')",
+                     [xi, yi]) == sorted([xi, yi])
+        assert heard("INSERT INTO sessions (token_hash, user_id, created_at, expires_at, "
+                     f"last_seen_at) VALUES ('t-x', '{xi}', 1, 4000000000, 1)", []) == []
+        assert heard(f"DELETE FROM sessions WHERE user_id = '{xi}'", [xi]) == [xi]
+        assert heard("INSERT INTO revoked_jti (jti, expires_at, user_id) "
+                     f"VALUES ('j-x', 4000000000, '{xi}')", [xi]) == [xi]
+        assert heard("INSERT INTO revoked_jti (jti, expires_at, user_id) "
+                     "VALUES ('j-none', 4000000000, NULL)", [""]) == [""]
+        assert heard(f"UPDATE refresh_families SET revoked_at = 1 WHERE user_id = '{yi}'",
+                     []) == []  # no family yet: no row changed
+        hand.cursor().execute(
+            "INSERT INTO users (id, email, email_lc, created_at, updated_at) "
+            "SELECT 'bulk-' || i, 'bulk' || i || '@example.com', 'bulk' || i || '@example.com', "
+            "1, 1 FROM generate_series(1, 65) i")
+        assert heard("UPDATE users SET full_name = 'b' WHERE id LIKE 'bulk-%'", [""]) == [""]
+        some = [f"bulk-{i}" for i in range(1, 65)]
+        in_list = ", ".join(f"'{i}'" for i in some)
+        assert heard(f"UPDATE users SET full_name = 'c' WHERE id IN ({in_list})",
+                     some) == sorted(some), "64 users are each named"
+    finally:
+        ear.close()
+        hand.close()
+
+
 def test_32_concurrent_registrations_over_both_lose_nothing(pair):
     a, b = pair
     tag = uuid.uuid4().hex[:8]

@@ -1205,7 +1205,11 @@ Test(store, ping_answers)
  * answer to the listener's probe (its LISTEN again) is not, alone or twice;
  * behind it a notification still is; an error (a server going down) is
  * not; an empty socket (the listener read it) and a closed one are not;
- * what cannot be told apart (TLS, a cut message, more than is peeked) is. */
+ * what cannot be told apart (TLS, a cut message, more than is peeked) is.
+ * Each whole notification bumps the user its payload names, '' or a payload
+ * that is no id every user; anything in doubt bumps every user. */
+static struct pc_store peek_store; /* its stamps only */
+
 static bool announces_after(const void *bytes, size_t n, bool close_writer)
 {
 	int sv[2];
@@ -1218,11 +1222,34 @@ static bool announces_after(const void *bytes, size_t n, bool close_writer)
 		close(sv[1]);
 		sv[1] = -1;
 	}
-	got = store_gen_fd_announces(sv[0]);
+	got = store_gen_fd_announces(&peek_store, sv[0]);
 	close(sv[0]);
 	if (sv[1] >= 0)
 		close(sv[1]);
 	return got;
+}
+
+/* Whether user id's remembered answers, stamped at stamp, still count. */
+static bool peek_fresh(uint64_t stamp, const char *id)
+{
+	return store_cred_fresh(&peek_store, stamp, store_cred_bucket(id, strlen(id)));
+}
+
+/* A notification of channel portcullis_gen with payload into out; its size. */
+static size_t notification(unsigned char *out, const char *payload)
+{
+	static const char chan[] = "portcullis_gen";
+	size_t len = 4 + 4 + sizeof(chan) + strlen(payload) + 1;
+
+	out[0] = 'A';
+	out[1] = (unsigned char)(len >> 24);
+	out[2] = (unsigned char)(len >> 16);
+	out[3] = (unsigned char)(len >> 8);
+	out[4] = (unsigned char)len;
+	memcpy(out + 5, "\0\0\x30\x39", 4); /* the sender's pid */
+	memcpy(out + 9, chan, sizeof(chan));
+	memcpy(out + 9 + sizeof(chan), payload, strlen(payload) + 1);
+	return 1 + len;
 }
 
 Test(store_open, a_notification_is_told_from_the_probes_answer)
@@ -1234,6 +1261,7 @@ Test(store_open, a_notification_is_told_from_the_probes_answer)
 	unsigned char buf[3 * sizeof(answer) + sizeof(notify)], big[STORE_GEN_PEEK + 18];
 	size_t i;
 
+	atomic_init(&peek_store.cred_seq, 1);
 	cr_assert(announces_after(notify, sizeof(notify), false));
 	cr_assert_not(announces_after(answer, sizeof(answer), false), "the probe's answer");
 	memcpy(buf, answer, sizeof(answer));
@@ -1251,6 +1279,81 @@ Test(store_open, a_notification_is_told_from_the_probes_answer)
 	for (i = 0; i + sizeof(answer) <= sizeof(big); i += sizeof(answer))
 		memcpy(big + i, answer, sizeof(answer));
 	cr_assert(announces_after(big, i, false), "more than is peeked");
+}
+
+Test(store_open, a_peeked_notification_bumps_the_user_it_names)
+{
+	static const char x[] = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+	static const char y[] = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c";
+	static const char z[] = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5d";
+	static const char *const not_ids[] = {
+		"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b0", /* one byte too long */
+		"0190a1b2 c3d4",                       /* a byte no id holds */
+		"user'1",
+	};
+	static const unsigned char answer[] = { 'C', 0, 0, 0, 11, 'L', 'I', 'S', 'T', 'E', 'N', 0,
+						'Z', 0, 0, 0, 5, 'I' };
+	unsigned char buf[4 * 96];
+	uint64_t stamp;
+	size_t n, one;
+
+	cr_assert(store_cred_bucket(x, strlen(x)) != store_cred_bucket(y, strlen(y)));
+	cr_assert(store_cred_bucket(x, strlen(x)) != store_cred_bucket(z, strlen(z)));
+	cr_assert(store_cred_bucket(y, strlen(y)) != store_cred_bucket(z, strlen(z)));
+	atomic_init(&peek_store.cred_seq, 1);
+
+	/* one user's notification: that user, nobody else */
+	stamp = store_cred_stamp(&peek_store);
+	n = notification(buf, x);
+	cr_assert(announces_after(buf, n, false));
+	cr_assert_not(peek_fresh(stamp, x), "the named user is bumped");
+	cr_assert(peek_fresh(stamp, y), "another user is not");
+
+	/* two, behind the probe's answer: both users, not the third */
+	stamp = store_cred_stamp(&peek_store);
+	memcpy(buf, answer, sizeof(answer));
+	n = sizeof(answer);
+	n += notification(buf + n, x);
+	n += notification(buf + n, y);
+	cr_assert(announces_after(buf, n, false));
+	cr_assert_not(peek_fresh(stamp, x));
+	cr_assert_not(peek_fresh(stamp, y));
+	cr_assert(peek_fresh(stamp, z), "a user no notification names");
+
+	/* '' is every user */
+	stamp = store_cred_stamp(&peek_store);
+	n = notification(buf, "");
+	cr_assert(announces_after(buf, n, false));
+	cr_assert_not(peek_fresh(stamp, z), "'' bumps every user");
+
+	/* a payload that is no id is every user */
+	for (size_t i = 0; i < sizeof(not_ids) / sizeof(not_ids[0]); i++) {
+		stamp = store_cred_stamp(&peek_store);
+		n = notification(buf, not_ids[i]);
+		cr_assert(announces_after(buf, n, false));
+		cr_assert_not(peek_fresh(stamp, z), "payload %s bumps every user", not_ids[i]);
+	}
+
+	/* a whole one, then one cut short: every user */
+	stamp = store_cred_stamp(&peek_store);
+	one = notification(buf, x);
+	n = one + notification(buf + one, y);
+	cr_assert(announces_after(buf, n - 3, false));
+	cr_assert_not(peek_fresh(stamp, x));
+	cr_assert_not(peek_fresh(stamp, z), "a cut notification bumps every user");
+
+	/* a length that runs past its strings, or strings past its length */
+	stamp = store_cred_stamp(&peek_store);
+	n = notification(buf, x);
+	buf[4]--; /* the payload's end falls outside the message */
+	cr_assert(announces_after(buf, n, false));
+	cr_assert_not(peek_fresh(stamp, z), "a malformed notification bumps every user");
+
+	/* the probe's answer alone and an error bump nobody */
+	stamp = store_cred_stamp(&peek_store);
+	cr_assert_not(announces_after(answer, sizeof(answer), false));
+	cr_assert_not(announces_after(NULL, 0, true));
+	cr_assert(peek_fresh(stamp, x) && peek_fresh(stamp, z));
 }
 
 Test(store_open, an_unknown_scheme_is_refused_with_a_message)
@@ -2657,20 +2760,18 @@ Test(store, a_committed_write_a_check_reads_bumps_its_user_before_it_returns)
 	a.is_active = false;
 	cr_assert_eq(STORE_CALL(st, user_update, &a, NULL), PC_OK);
 	cr_expect_not(stamp_holds(s, a.id), "a deactivation");
-	if (sqlite)
-		cr_expect(stamp_holds(s, b.id), "only the written user's stamp moves");
+	/* PostgreSQL too: its notifications name the user (migration 016) */
+	cr_expect(stamp_holds(s, b.id), "only the written user's stamp moves");
 
 	s = store_cred_stamp(st);
 	cr_assert_eq(STORE_CALL(st, session_delete, row.token_hash), PC_OK);
 	cr_expect_not(stamp_holds(s, a.id), "a session's logout");
-	if (sqlite)
-		cr_expect(stamp_holds(s, b.id));
+	cr_expect(stamp_holds(s, b.id));
 
 	s = store_cred_stamp(st);
 	cr_assert_eq(STORE_CALL(st, jti_revoke, "j-a", a.id, 1700003600), PC_OK);
 	cr_expect_not(stamp_holds(s, a.id), "a JWT's logout");
-	if (sqlite)
-		cr_expect(stamp_holds(s, b.id));
+	cr_expect(stamp_holds(s, b.id));
 
 	s = store_cred_stamp(st);
 	cr_assert_eq(store_begin(st), PC_OK);
@@ -2690,7 +2791,7 @@ Test(store, another_connection_s_write_is_seen_when_the_change_log_is_read)
 	uint64_t s;
 
 	if (backend_is_pg())
-		cr_skip_test("PostgreSQL keeps no change log (every write moves all, by NOTIFY)");
+		cr_skip_test("PostgreSQL keeps no change log (its writes are announced by NOTIFY)");
 	make_user(&a, 1, "a@example.com", NULL);
 	make_user(&b, 2, "b@example.com", NULL);
 	insert_ok(&a);
