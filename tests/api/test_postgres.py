@@ -316,6 +316,8 @@ def test_the_triggers_name_each_user_a_statement_changed(server_factory):
                      f"VALUES ('j-x', 4000000000, '{xi}')", [xi]) == [xi]
         assert heard("INSERT INTO revoked_jti (jti, expires_at, user_id) "
                      "VALUES ('j-none', 4000000000, NULL)", [""]) == [""]
+        assert heard("DELETE FROM revoked_jti WHERE jti IN ('j-x', 'j-none')", []) == [], \
+            "the denylist's purge voids nothing"
         assert heard(f"UPDATE refresh_families SET revoked_at = 1 WHERE user_id = '{yi}'",
                      []) == []  # no family yet: no row changed
         hand.cursor().execute(

@@ -9,7 +9,10 @@
 -- rows it changed (old and new rows of an UPDATE), or a single '' when a
 -- row's user is NULL (revoked_jti.user_id of rows older than 015, or not
 -- known) or more than 64 users were changed. A statement that changed no
--- row notifies nothing. PostgreSQL delivers a transaction's notifications
+-- row notifies nothing. The denylist's deletes (its purge of entries past
+-- their token's expiry) notify nothing, as on SQLite (015): removing a
+-- refusal changes no answer a cache holds, which are successes only, and a
+-- purge of many would void every user's. PostgreSQL delivers a transaction's notifications
 -- when it commits, once per distinct payload, and to the session that made
 -- them too before its ReadyForQuery: each pooled connection of an instance
 -- LISTENs, and bumps the users of its own writes before the writer returns.
@@ -65,9 +68,6 @@ CREATE TRIGGER revoked_jti_notify_insert AFTER INSERT ON revoked_jti
 	FOR EACH STATEMENT EXECUTE FUNCTION portcullis_notify_users('user_id');
 CREATE TRIGGER revoked_jti_notify_update AFTER UPDATE ON revoked_jti
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION portcullis_notify_users('user_id');
-CREATE TRIGGER revoked_jti_notify_delete AFTER DELETE ON revoked_jti
-	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION portcullis_notify_users('user_id');
 CREATE TRIGGER refresh_families_notify_update AFTER UPDATE ON refresh_families
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
