@@ -1032,22 +1032,17 @@ static void listener_nap(struct pg_store *st, int ms)
 	(void)poll(&p, 1, ms);
 }
 
-/* Connects and LISTENs. NULL when it cannot (logged unless quiet). */
+/* Connects; the session's setup LISTENs (db_connect). NULL when it cannot,
+ * or when the LISTEN alone was refused (logged unless quiet). */
 static PGconn *listener_connect(struct pg_store *st, bool quiet)
 {
-	bool listening;
+	bool listening = false;
 	PGconn *db = db_connect(st, NULL, 0, quiet, &listening);
-	PGresult *res;
 
-	if (db == NULL)
-		return NULL;
-	res = libpq.exec(db, "LISTEN " PG_CHANNEL);
-	if (libpq.resultStatus(res) != PGRES_COMMAND_OK) {
-		libpq.clear(res);
+	if (db != NULL && !listening) {
 		libpq.finish(db);
 		return NULL;
 	}
-	libpq.clear(res);
 	return db;
 }
 
