@@ -1134,28 +1134,63 @@ static bool listener_probe_read(struct pg_store *st, PGconn *db, struct listener
  * they changed), so every instance's notifications reach it too. One taken
  * from the pool drops them (conn_drain); one that stays idle would leave
  * them on its socket, its backend would stop sending once that is full and
- * hold the server's notification queue back from being trimmed. So the
- * listener reads what the idle ones received, at most every PG_PROBE_MS,
- * holding the pool's lock (no thread takes one meanwhile): its own (none
- * are expected while idle) still bump, the rest is dropped.
+ * hold the server's notification queue back from being trimmed (once that
+ * is full, every NOTIFY fails, and with it every write that fires a
+ * trigger). So the listener, at most every PG_PROBE_MS, takes the idle ones
+ * with something waiting out of the pool, reads each until its socket is
+ * empty or PG_DRAIN_READS reads (libpq reads at most its buffer, 16 KiB at
+ * first, a read: one read a sweep let a burst of notifications outrun it),
+ * and gives them back. Its own (none are expected while idle) still bump,
+ * the rest is dropped. A thread that finds no idle connection meanwhile
+ * opens one or waits, as for any busy pool.
  */
+#define PG_DRAIN_READS 256
+
+static bool conn_input_waits(struct pg_conn *c)
+{
+	struct pollfd p = { .fd = c->db != NULL ? libpq.socket(c->db) : -1,
+			    .events = POLLIN, .revents = 0 };
+
+	return p.fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
 static void pool_drain_idle(struct pg_store *st, int64_t *last_ms)
 {
 	int64_t now = listener_mono_ms();
-	struct pg_conn *c;
+	struct pg_conn *c, **pp, *taken = NULL;
+	unsigned n;
 
 	if (now - *last_ms < PG_PROBE_MS)
 		return;
 	*last_ms = now;
 	pthread_mutex_lock(&st->lock);
-	for (c = st->idle; c != NULL; c = c->next_idle) {
-		struct pollfd p = { .fd = c->db != NULL ? libpq.socket(c->db) : -1,
-				    .events = POLLIN, .revents = 0 };
-
-		if (p.fd >= 0 && poll(&p, 1, 0) > 0 && libpq.consumeInput(c->db) != 0)
-			conn_drain(c); /* a failure: conn_get finds it dead */
+	for (pp = &st->idle; (c = *pp) != NULL;) {
+		if (!conn_input_waits(c)) {
+			pp = &c->next_idle;
+			continue;
+		}
+		*pp = c->next_idle;
+		c->next_idle = taken;
+		taken = c;
 	}
 	pthread_mutex_unlock(&st->lock);
+	if (taken == NULL)
+		return;
+	for (c = taken; c != NULL; c = c->next_idle) {
+		for (n = 0; n < PG_DRAIN_READS && conn_input_waits(c); n++) {
+			if (libpq.consumeInput(c->db) == 0)
+				break; /* a failure: conn_get finds it dead */
+			conn_drain(c);
+		}
+	}
+	pthread_mutex_lock(&st->lock);
+	while ((c = taken) != NULL) {
+		taken = c->next_idle;
+		c->next_idle = st->idle;
+		st->idle = c;
+	}
+	pthread_mutex_unlock(&st->lock);
+	pthread_cond_broadcast(&st->freed);
 }
 
 static void *listener_main(void *arg)

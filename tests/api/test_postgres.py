@@ -279,6 +279,45 @@ def test_a_write_through_b_voids_its_user_on_a_and_no_other(server_factory):
             time.sleep(0.005)
 
 
+def notify_queue_usage():
+    return superuser_exec("SELECT pg_notification_queue_usage()")[0][0]
+
+
+def test_idle_pooled_connections_do_not_hold_back_the_notification_queue(server_factory):
+    # Every pooled connection LISTENs. One left idle while notifications pile
+    # up stops reading once its socket is full; its backend then blocks and
+    # holds the server's notification queue back (once it is full, 8 GB,
+    # every NOTIFY fails, and with it every write that fires a trigger). The
+    # listener reads the idle ones every 100 ms (pool_drain_idle).
+    import psycopg2
+    srv = server_factory(threads=2, **ADMIN)
+    with concurrent.futures.ThreadPoolExecutor(6) as ex:  # several pooled connections
+        users = list(ex.map(lambda _: srv.register_ok(password=PW), range(6)))
+    pooled = superuser_exec("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                            "'portcullis' AND state = 'idle' AND query NOT ILIKE 'LISTEN%'")
+    assert pooled[0][0] >= 1, "an idle pooled connection to hold"
+    t0 = time.monotonic()
+    while notify_queue_usage() > 0:  # what earlier tests left behind, read
+        assert time.monotonic() - t0 < 10, "the queue is held before the burst"
+        time.sleep(0.1)
+    hand = psycopg2.connect(srv.pg_url)
+    try:
+        hand.autocommit = True
+        # ~13 MB of messages to each listening backend: far more than a
+        # socket that nobody reads takes in
+        hand.cursor().execute("SELECT count(pg_notify('portcullis_gen', 'burst-' || i)) "
+                              "FROM generate_series(1, 400000) i")
+    finally:
+        hand.close()
+    assert notify_queue_usage() > 0, "the burst is queued"
+    t0 = time.monotonic()
+    while notify_queue_usage() > 0:
+        assert time.monotonic() - t0 < 15, "an idle pooled connection holds the queue back"
+        time.sleep(0.1)
+    token = srv.login(users[0]["email"], PW)  # the pool still answers
+    assert srv.me(token).status_code == 200
+
+
 def test_the_triggers_name_each_user_a_statement_changed(server_factory):
     # Migration 016: one notification a distinct user of the rows a
     # statement changed; '' (every user) for a row of no known user or more
