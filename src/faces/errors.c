@@ -12,8 +12,12 @@
 #include "faces/errors.h"
 #include "http/http.h"
 
+/* A message: a table's words (under 256 bytes) with a value of under 256
+ * put in, whole. */
+#define ERRORS_MSG_MAX 512
+
 /* Copies fmt to out with its first "{}" replaced by the limit (or, for
- * PC_V_PATTERN, the detail). */
+ * PC_V_PATTERN, the detail); cut to outsz. */
 static void errors_fill(const char *fmt, const struct pc_errinfo *ei, char *out, size_t outsz)
 {
 	const char *hole = strstr(fmt, "{}");
@@ -102,7 +106,7 @@ static const char *const fastapi_password_words[PC_V__MAX] = {
 json_t *fastapi_validation_new(const struct pc_errinfo *ei)
 {
 	const struct fastapi_word *w = NULL;
-	char msg[256];
+	char msg[ERRORS_MSG_MAX];
 	json_t *loc;
 
 	if ((unsigned)ei->code < PC_V__MAX && fastapi_words[ei->code].type != NULL)
@@ -156,7 +160,7 @@ static const char *const drf_words[PC_V__MAX] = {
 json_t *drf_validation_new(const struct pc_errinfo *ei)
 {
 	const char *fmt = NULL;
-	char msg[256];
+	char msg[ERRORS_MSG_MAX];
 
 	if (ei->code >= PC_V_EMAIL_EMPTY && ei->code <= PC_V_EMAIL_DOMAIN_NO_DOT)
 		fmt = DRF_EMAIL_WORDS;
