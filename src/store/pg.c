@@ -575,15 +575,23 @@ static void conn_thread_exit(void *p)
 	conn_release(c);
 }
 
+/* Whether c's socket holds something unread (a notification, an error, the
+ * server's close). */
+static bool conn_input_waits(struct pg_conn *c)
+{
+	struct pollfd p = { .fd = c->db != NULL ? libpq.socket(c->db) : -1,
+			    .events = POLLIN, .revents = 0 };
+
+	return p.fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
 /* Whether an idle connection is still good: the server closes its end on
  * a restart or a terminate, which makes the socket readable while idle. */
 static bool conn_alive(struct pg_conn *c)
 {
-	struct pollfd p = { .fd = libpq.socket(c->db), .events = POLLIN, .revents = 0 };
-
-	if (libpq.status(c->db) != CONNECTION_OK || p.fd < 0)
+	if (libpq.status(c->db) != CONNECTION_OK || libpq.socket(c->db) < 0)
 		return false;
-	if (poll(&p, 1, 0) <= 0)
+	if (!conn_input_waits(c))
 		return true;
 	if (libpq.consumeInput(c->db) == 0 || libpq.status(c->db) != CONNECTION_OK)
 		return false;
@@ -1145,14 +1153,6 @@ static bool listener_probe_read(struct pg_store *st, PGconn *db, struct listener
  * opens one or waits, as for any busy pool.
  */
 #define PG_DRAIN_READS 256
-
-static bool conn_input_waits(struct pg_conn *c)
-{
-	struct pollfd p = { .fd = c->db != NULL ? libpq.socket(c->db) : -1,
-			    .events = POLLIN, .revents = 0 };
-
-	return p.fd >= 0 && poll(&p, 1, 0) > 0;
-}
 
 static void pool_drain_idle(struct pg_store *st, int64_t *last_ms)
 {
