@@ -1,18 +1,23 @@
 /*
  * accesslog.c - request ids and the one log line per request.
  *
- * Owns nothing; borrows the calling thread's batch (http_log_batch_begin),
- * which its owner (a lane of server.c) keeps. A line is built in the log's
- * format (log_format, base/log.c) by http_access_log_format into the
- * caller's buffer: on a lane thread the free tail of its batch, elsewhere a
- * stack buffer written at once. A batch holds whole lines only and goes to
- * the log's sink (stderr or log_file) with one write(2) when a line might
- * not fit any more and at the end of every round of the lane's loop (so a
- * line never waits once the thread is idle), and when the lane stops. Lines
- * of concurrent threads never interleave mid-line: a flush is whole lines in
- * one write(2) to a file, or writes of whole lines of at most PIPE_BUF bytes
- * to a pipe or socket (log_write_lines).
- * A pc_log_reopen between two flushes sends the lines pending at that
+ * Owns nothing; borrows the calling thread's pair of batches
+ * (http_log_batch_begin), which its owner (a lane of server.c) keeps, and
+ * runs the log's writer thread for the server, which keeps its struct. A
+ * line is built in the log's format (log_format, base/log.c) by
+ * http_access_log_format into the caller's buffer: on a lane thread the free
+ * tail of its batch, elsewhere a stack buffer written at once. A batch holds
+ * whole lines only and is flushed when a line might not fit any more and at
+ * the end of every round of the lane's loop (so a line never waits once the
+ * thread is idle), and when the lane stops. A flush hands the batch to the
+ * writer and goes on in the lane's next one (waiting first, should the
+ * writer still hold that one); the writer sends each batch to the log's sink
+ * (stderr or log_file) in the order handed over. Without a writer (it could
+ * not start) the lane writes the batch itself. Lines never interleave
+ * mid-line: a batch is whole lines in one write(2) to a file, or writes of
+ * whole lines of at most PIPE_BUF bytes to a pipe or socket
+ * (log_write_lines).
+ * A pc_log_reopen between two writes sends the lines pending at that
  * moment to the new file: none is lost.
  *
  * What a line holds, and nothing else:
@@ -32,7 +37,7 @@
 
 _Static_assert(HTTP_LOG_BATCH_SIZE >= 2 * ACCESS_LINE_MAX, "a batch holds at least two lines");
 
-static _Thread_local struct http_log_batch *log_batch; /* this thread's, or NULL */
+static _Thread_local struct http_log_lane *log_lane; /* this thread's, or NULL */
 
 /* ---- request id ---------------------------------------------------------------- */
 
@@ -209,44 +214,142 @@ size_t http_access_log_format(const struct http_exchange *x, enum log_format fmt
 
 void http_access_log(const struct http_exchange *x)
 {
-	struct http_log_batch *b = log_batch;
+	struct http_log_batch *b;
 	char line[ACCESS_LINE_MAX];
 
 	if (!log_enabled(LOG_LEVEL_INFO)) /* log_level=warn or error */
 		return;
-	if (b == NULL) {
+	if (log_lane == NULL) {
 		log_write_line(line,
 			       http_access_log_format(x, log_format_get(), line, sizeof(line)));
 		return;
 	}
-	if (sizeof(b->buf) - b->len < ACCESS_LINE_MAX)
+	if (sizeof(log_lane->batch[0].buf) - log_lane->batch[log_lane->cur].len < ACCESS_LINE_MAX)
 		http_log_batch_flush();
+	b = &log_lane->batch[log_lane->cur];
 	b->len += http_access_log_format(x, log_format_get(), b->buf + b->len, ACCESS_LINE_MAX);
 }
 
-void http_log_batch_begin(struct http_log_batch *b)
+/* ---- the writer ---------------------------------------------------------------------- */
+
+static void *log_writer_main(void *arg)
 {
-	b->len = 0;
-	log_batch = b;
+	struct http_log_writer *w = arg;
+	struct http_log_batch *b;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (w->head == NULL && !w->stop)
+			pthread_cond_wait(&w->queued, &w->lock);
+		b = w->head;
+		if (b == NULL) /* stopping, and nothing left */
+			break;
+		w->head = b->next;
+		if (w->head == NULL)
+			w->tail = NULL;
+		pthread_mutex_unlock(&w->lock);
+		log_write_lines(b->buf, b->len); /* queued: the lane does not touch it */
+		pthread_mutex_lock(&w->lock);
+		b->len = 0;
+		b->queued = false;
+		pthread_cond_broadcast(&w->written);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+bool http_log_writer_start(struct http_log_writer *w)
+{
+	w->head = w->tail = NULL;
+	w->stop = false;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->queued, NULL);
+	pthread_cond_init(&w->written, NULL);
+	w->on = pthread_create(&w->thread, NULL, log_writer_main, w) == 0;
+	if (!w->on) {
+		pthread_cond_destroy(&w->written);
+		pthread_cond_destroy(&w->queued);
+		pthread_mutex_destroy(&w->lock);
+	}
+	return w->on;
+}
+
+void http_log_writer_stop(struct http_log_writer *w)
+{
+	if (!w->on)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_signal(&w->queued);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	w->on = false;
+	pthread_cond_destroy(&w->written);
+	pthread_cond_destroy(&w->queued);
+	pthread_mutex_destroy(&w->lock);
+}
+
+/* ---- a lane's batches ------------------------------------------------------------ */
+
+void http_log_batch_begin(struct http_log_lane *l, struct http_log_writer *writer)
+{
+	for (size_t i = 0; i < HTTP_LOG_BATCHES; i++) {
+		l->batch[i].len = 0;
+		l->batch[i].queued = false;
+	}
+	l->cur = 0;
+	l->writer = writer != NULL && writer->on ? writer : NULL;
+	log_lane = l;
 }
 
 void http_log_batch_flush(void)
 {
-	struct http_log_batch *b = log_batch;
+	struct http_log_lane *l = log_lane;
+	struct http_log_writer *w;
+	struct http_log_batch *b, *next;
 
-	if (b == NULL || b->len == 0)
+	if (l == NULL || l->batch[l->cur].len == 0)
 		return;
-	log_write_lines(b->buf, b->len);
-	b->len = 0;
+	b = &l->batch[l->cur];
+	w = l->writer;
+	if (w == NULL) {
+		log_write_lines(b->buf, b->len);
+		b->len = 0;
+		return;
+	}
+	next = &l->batch[(l->cur + 1) % HTTP_LOG_BATCHES];
+	pthread_mutex_lock(&w->lock);
+	b->next = NULL;
+	b->queued = true;
+	if (w->tail != NULL)
+		w->tail->next = b;
+	else
+		w->head = b;
+	w->tail = b;
+	pthread_cond_signal(&w->queued);
+	while (next->queued) /* the writer is every other batch behind: wait */
+		pthread_cond_wait(&w->written, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+	l->cur = (l->cur + 1) % HTTP_LOG_BATCHES;
 }
 
 bool http_log_batch_pending(void)
 {
-	return log_batch != NULL && log_batch->len > 0;
+	return log_lane != NULL && log_lane->batch[log_lane->cur].len > 0;
 }
 
 void http_log_batch_end(void)
 {
+	struct http_log_lane *l = log_lane;
+	struct http_log_writer *w;
+
 	http_log_batch_flush();
-	log_batch = NULL;
+	if (l != NULL && (w = l->writer) != NULL) { /* every batch written: l may go */
+		pthread_mutex_lock(&w->lock);
+		for (size_t i = 0; i < HTTP_LOG_BATCHES; i++)
+			while (l->batch[i].queued)
+				pthread_cond_wait(&w->written, &w->lock);
+		pthread_mutex_unlock(&w->lock);
+	}
+	log_lane = NULL;
 }

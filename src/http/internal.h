@@ -14,6 +14,7 @@
 #ifndef PC_HTTP_INTERNAL_H
 #define PC_HTTP_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -187,18 +188,50 @@ size_t http_access_log_format(const struct http_exchange *x, enum log_format fmt
 void http_access_log(const struct http_exchange *x);
 
 /* A thread's pending access-log lines: whole lines only, bounded, no malloc
- * per request. Owned by its lane (server.c); accesslog.c borrows it through a
- * thread-local pointer between begin and end. */
+ * per request. A lane (server.c) owns HTTP_LOG_BATCHES of them and fills
+ * one while the log's writer writes those handed over; accesslog.c borrows
+ * them through a thread-local pointer between begin and end. */
 #define HTTP_LOG_BATCH_SIZE 65536
+#define HTTP_LOG_BATCHES 4
 struct http_log_batch {
+	struct http_log_batch *next; /* in the writer's queue */
+	bool queued;                 /* handed to the writer, not yet written (its lock) */
 	size_t len;
 	char buf[HTTP_LOG_BATCH_SIZE];
 };
-/* Makes b (emptied) the calling thread's batch. */
-void http_log_batch_begin(struct http_log_batch *b);
-/* Writes the calling thread's pending lines with one write(2); none: nothing. */
+struct http_log_lane {
+	struct http_log_batch batch[HTTP_LOG_BATCHES]; /* filled in turn */
+	unsigned cur;                 /* the one being filled */
+	struct http_log_writer *writer; /* NULL: the lane writes its batches itself */
+};
+
+/* The access log's writer: one thread that writes the lanes' batches in the
+ * order they were handed over, so that a lane's thread, the server's
+ * bottleneck under load, hands a full batch over instead of spending the
+ * write(2) (a page-cache append, ~0.5 us a line) itself; a lane whose next
+ * batch is still queued waits for it (the log then sets the pace, as when
+ * the lane wrote). One writer: its writes never contend for the file. */
+struct http_log_writer {
+	pthread_mutex_t lock;
+	pthread_cond_t queued;        /* a batch handed over, or stop */
+	pthread_cond_t written;       /* a batch written */
+	struct http_log_batch *head, *tail;
+	bool stop;
+	bool on;                      /* the thread runs */
+	pthread_t thread;
+};
+/* Starts w's thread: false if it cannot (lanes then write themselves). */
+bool http_log_writer_start(struct http_log_writer *w);
+/* Writes what is queued, then stops w's thread. After every lane's
+ * http_log_batch_end. */
+void http_log_writer_stop(struct http_log_writer *w);
+
+/* Makes l (emptied) the calling thread's batches; writer: NULL or started. */
+void http_log_batch_begin(struct http_log_lane *l, struct http_log_writer *writer);
+/* Hands the calling thread's pending lines to the writer (or writes them with
+ * one write(2)); none: nothing. */
 void http_log_batch_flush(void);
-/* Whether the calling thread's batch holds lines not yet written. */
+/* Whether the calling thread's batch holds lines not yet handed over. */
 bool http_log_batch_pending(void);
 /* Flushes, then the thread has no batch any more (lines go out one by one). */
 void http_log_batch_end(void);

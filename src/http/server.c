@@ -166,7 +166,7 @@ struct server_lane {
 	bool thread_on;
 	atomic_uint open;             /* connections open now */
 	atomic_ullong accepted;       /* connections taken since the start */
-	struct http_log_batch log;    /* access-log lines of this round (accesslog.c) */
+	struct http_log_lane log;     /* access-log lines not yet written (accesslog.c) */
 	/* request arenas emptied (arena_reset) for the next exchanges: touched
 	 * only on the lane's thread (its MHD callbacks), then by server stop */
 	struct pc_arena *spare[SERVER_ARENA_SPARE];
@@ -183,6 +183,7 @@ struct pc_server {
 	struct pc_workers *write_workers; /* write pool; NULL: PC_R_COMMITS ones inline */
 	size_t max_body;
 	bool access_log;
+	struct http_log_writer log_writer; /* writes the lanes' access-log lines */
 	bool cors;                    /* cors_origins names an origin */
 	struct http_metrics metrics;  /* per-route series of /metrics */
 	atomic_bool starting;         /* MHD messages go to start_err too */
@@ -1355,16 +1356,16 @@ static void *server_lane_main(void *arg)
 	uint64_t n;
 	int ms, ready;
 
-	http_log_batch_begin(&l->log);
+	http_log_batch_begin(&l->log, l->srv->access_log ? &l->srv->log_writer : NULL);
 	flushed_us = time_mono_us();
 	while (!atomic_load(&l->srv->lanes_stop)) {
 		ms = -1;
 		if (MHD_get_timeout(l->daemon, &t) == MHD_YES)
 			ms = t < INT_MAX ? (int)t : INT_MAX;
 		/* The access-log lines of the rounds so far wait while more work is
-		 * ready (under load, one write(2) of a full batch rather than one a
-		 * round: an append's cost is mostly per write), at most
-		 * SERVER_LOG_HOLD_US; they go out before any wait. */
+		 * ready (under load, one hand-over and one write(2) of a full batch
+		 * rather than one a round: an append's cost is mostly per write),
+		 * at most SERVER_LOG_HOLD_US; they are handed over before any wait. */
 		ready = 0;
 		if (http_log_batch_pending()) {
 			ready = poll(p, 2, 0);
@@ -1515,6 +1516,8 @@ enum pc_err server_start(struct pc_ctx *ctx, const struct pc_face *const *faces,
 	if (err != PC_OK)
 		goto out_free;
 	server_raise_nofile();
+	if (s->access_log)
+		(void)http_log_writer_start(&s->log_writer); /* else the lanes write */
 	err = server_lanes_start(s, cfg, ei);
 	if (err != PC_OK)
 		goto out_free;
@@ -1528,6 +1531,7 @@ enum pc_err server_start(struct pc_ctx *ctx, const struct pc_face *const *faces,
 	*out = s;
 	return PC_OK;
 out_free:
+	http_log_writer_stop(&s->log_writer); /* the lanes are stopped: none left to hand over */
 	free(s->lanes);
 	router_free(s->router);
 	pthread_mutex_destroy(&s->guard_mu);
@@ -1556,6 +1560,7 @@ void server_stop(struct pc_server *s)
 	while (atomic_load(&s->slow_open) > 0 && time_mono_us() < deadline)
 		server_nap();
 	server_daemons_stop(s);
+	http_log_writer_stop(&s->log_writer); /* after every lane's last batch */
 	if (s->reaper_on) {
 		atomic_store(&s->reaper_stop, true);
 		pthread_join(s->reaper, NULL);

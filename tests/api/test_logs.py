@@ -487,3 +487,22 @@ def test_lines_through_a_pipe_stay_whole_under_concurrent_requests(server_factor
     seen = [r["rid"] for r in recs if r.get("msg") == "request"]
     for rid in rids:
         assert seen.count(rid) == 1, rid
+
+
+def test_one_connections_requests_are_logged_once_each_and_in_order(server_factory):
+    """A lane hands its full batches to the log's writer thread and fills the
+    next meanwhile (issue 15): thousands of requests on one kept-alive
+    connection (one lane) fill many batches, and the log must still hold
+    each line once, whole, in the order the requests were answered."""
+    import requests
+
+    srv = server_factory(access_log=True, threads=2)
+    rids = [f"order-{i:05d}-" + "y" * 48 for i in range(4000)]
+    with requests.Session() as s:
+        for rid in rids:
+            r = s.get(srv.base + "/healthz", headers={"X-Request-ID": rid}, timeout=10)
+            assert r.status_code == 200
+    srv.stop()
+    seen = [r["rid"] for r in records(srv.stderr_text())
+            if r.get("msg") == "request" and r["rid"].startswith("order-")]
+    assert seen == rids
