@@ -1,7 +1,7 @@
 /*
  * accesslog.c - request ids and the one log line per request.
  *
- * Owns nothing; borrows the calling thread's pair of batches
+ * Owns nothing; borrows the calling thread's batches (HTTP_LOG_BATCHES)
  * (http_log_batch_begin), which its owner (a lane of server.c) keeps, and
  * runs the log's writer thread for the server, which keeps its struct. A
  * line is built in the log's format (log_format, base/log.c) by
