@@ -29,6 +29,7 @@
  * credentials.
  */
 #include <string.h>
+#include <time.h>
 
 #include "http/internal.h"
 
@@ -232,27 +233,63 @@ void http_access_log(const struct http_exchange *x)
 
 /* ---- the writer ---------------------------------------------------------------------- */
 
+/* Writes every queued batch (taken from the queue at once, the lock let go
+ * meanwhile), then frees them for their lanes. Called and returns with
+ * w->lock held. */
+static void log_writer_drain(struct http_log_writer *w)
+{
+	struct http_log_batch *b = w->head, *next;
+
+	w->head = w->tail = NULL;
+	pthread_mutex_unlock(&w->lock);
+	for (next = b; next != NULL; next = next->next)
+		log_write_lines(next->buf, next->len); /* queued: no lane touches it */
+	pthread_mutex_lock(&w->lock);
+	for (; b != NULL; b = next) {
+		next = b->next;
+		b->len = 0;
+		b->queued = false;
+	}
+	if (w->waiting > 0)
+		pthread_cond_broadcast(&w->written);
+}
+
+/* The writer's loop. After a write it looks at the queue again in
+ * HTTP_LOG_WRITER_TICK_US without being woken, so that under load a lane
+ * hands its batches over with no wake-up (no futex call, no switch to the
+ * writer a batch); once a look finds nothing, it sleeps until woken, and the
+ * lanes wake it at their next hand-over: an idle server's lines go out at
+ * once. */
 static void *log_writer_main(void *arg)
 {
 	struct http_log_writer *w = arg;
-	struct http_log_batch *b;
+	bool recent = false; /* wrote at the last look */
+	struct timespec until;
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
+		if (w->head != NULL) {
+			log_writer_drain(w);
+			recent = true;
+			continue;
+		}
+		if (w->stop)
+			break;
+		if (recent) {
+			recent = false;
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_nsec += HTTP_LOG_WRITER_TICK_US * 1000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			(void)pthread_cond_timedwait(&w->queued, &w->lock, &until);
+			continue;
+		}
+		w->asleep = true;
 		while (w->head == NULL && !w->stop)
 			pthread_cond_wait(&w->queued, &w->lock);
-		b = w->head;
-		if (b == NULL) /* stopping, and nothing left */
-			break;
-		w->head = b->next;
-		if (w->head == NULL)
-			w->tail = NULL;
-		pthread_mutex_unlock(&w->lock);
-		log_write_lines(b->buf, b->len); /* queued: the lane does not touch it */
-		pthread_mutex_lock(&w->lock);
-		b->len = 0;
-		b->queued = false;
-		pthread_cond_broadcast(&w->written);
+		w->asleep = false;
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
@@ -260,10 +297,16 @@ static void *log_writer_main(void *arg)
 
 bool http_log_writer_start(struct http_log_writer *w)
 {
+	pthread_condattr_t ca;
+
 	w->head = w->tail = NULL;
-	w->stop = false;
+	w->stop = w->asleep = false;
+	w->waiting = 0;
 	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->queued, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->queued, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&w->written, NULL);
 	w->on = pthread_create(&w->thread, NULL, log_writer_main, w) == 0;
 	if (!w->on) {
@@ -326,9 +369,14 @@ void http_log_batch_flush(void)
 	else
 		w->head = b;
 	w->tail = b;
-	pthread_cond_signal(&w->queued);
+	/* a writer between two looks takes it at the next; one asleep, or
+	 * one this lane must wait for, is woken */
+	if (w->asleep || next->queued)
+		pthread_cond_signal(&w->queued);
+	w->waiting++;
 	while (next->queued) /* the writer is every other batch behind: wait */
 		pthread_cond_wait(&w->written, &w->lock);
+	w->waiting--;
 	pthread_mutex_unlock(&w->lock);
 	l->cur = (l->cur + 1) % HTTP_LOG_BATCHES;
 }
@@ -346,9 +394,14 @@ void http_log_batch_end(void)
 	http_log_batch_flush();
 	if (l != NULL && (w = l->writer) != NULL) { /* every batch written: l may go */
 		pthread_mutex_lock(&w->lock);
-		for (size_t i = 0; i < HTTP_LOG_BATCHES; i++)
+		w->waiting++;
+		for (size_t i = 0; i < HTTP_LOG_BATCHES; i++) {
+			if (l->batch[i].queued)
+				pthread_cond_signal(&w->queued);
 			while (l->batch[i].queued)
 				pthread_cond_wait(&w->written, &w->lock);
+		}
+		w->waiting--;
 		pthread_mutex_unlock(&w->lock);
 	}
 	log_lane = NULL;

@@ -211,11 +211,14 @@ struct http_log_lane {
  * write(2) (a page-cache append, ~0.5 us a line) itself; a lane whose next
  * batch is still queued waits for it (the log then sets the pace, as when
  * the lane wrote). One writer: its writes never contend for the file. */
+#define HTTP_LOG_WRITER_TICK_US 2000
 struct http_log_writer {
 	pthread_mutex_t lock;
 	pthread_cond_t queued;        /* a batch handed over, or stop */
 	pthread_cond_t written;       /* a batch written */
 	struct http_log_batch *head, *tail;
+	unsigned waiting;             /* lanes waiting for a batch to be written */
+	bool asleep;                  /* until woken (else it looks again within a tick) */
 	bool stop;
 	bool on;                      /* the thread runs */
 	pthread_t thread;
