@@ -374,7 +374,7 @@ void http_log_batch_flush(void)
 	if (w->asleep || next->queued)
 		pthread_cond_signal(&w->queued);
 	w->waiting++;
-	while (next->queued) /* the writer is every other batch behind: wait */
+	while (next->queued) /* the writer still holds the next: wait for it */
 		pthread_cond_wait(&w->written, &w->lock);
 	w->waiting--;
 	pthread_mutex_unlock(&w->lock);
