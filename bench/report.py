@@ -441,8 +441,8 @@ SCENARIO_LABELS = {
     "dceiling_cookie_64": "ceiling, presented the cookie rows' requests",
     "dceiling_jwt_256": "ceiling, presented the JWT rows' requests",
     "dceiling_cookie_256": "ceiling, presented the cookie rows' requests",
-    "dceiling_jwt_64w": "ceiling, the JWT rows' requests (before the writes start)",
-    "dceiling_cookie_64w": "ceiling, the cookie rows' requests (before the writes start)",
+    "dceiling_jwt_64w": "ceiling, the JWT rows' requests (in turns with the row, the writes held)",
+    "dceiling_cookie_64w": "ceiling, the cookie rows' requests (in turns with the row, the writes held)",
     "dist_jwt_64": "GET /users/me, 10 000 users' own bearer JWTs, access log on",
     "dist_jwt_64_nolog": "the same, access log off (what the log costs)",
     "dist_cookie_64": "GET /users/me, 10 000 users' own session cookies, access log on",
@@ -496,8 +496,10 @@ def deployment_md(res):
              "work directory, as a service manager would); then the same beside a background "
              "of writes from one more client. As in every scenario, the server runs with the "
              "login and registration rate limits, the lockout and the per-client connection "
-             "cap off (one client, 127.0.0.1, floods on purpose). Every row runs in lockstep "
-             "with a ceiling run (× ceiling: the median of the per-run ratios).\n")
+             "cap off (one client, 127.0.0.1, floods on purpose). Every row and its ceiling "
+             "take turns of 1 s (ceiling, row, row, ceiling, ...; the writes held during the "
+             "ceiling's turns) until each has run a run's length; a run's figures are those of "
+             "its turns taken together (× ceiling: the median of the per-run ratios).\n")
     for key, pre, where in (("sqlite", "", "SQLite"), ("pg_", "pg_", "PostgreSQL")):
         info = dep.get(key)
         if not info:

@@ -94,6 +94,17 @@ function done(summary, latency, requests)
    else
       add("latency_us", "null")
    end
+   -- PC_WRK_HIST set: the whole latency histogram too, [microseconds, count]
+   -- for every value seen, so that bench/run can merge the slices of a
+   -- lockstep row into one distribution (wrk's latency(i): the i-th value)
+   if summary.requests > 0 and os.getenv("PC_WRK_HIST") then
+      local h = {}
+      for i = 1, #latency do
+         local v, c = latency(i)
+         h[#h + 1] = string.format("[%d,%d]", v, c)
+      end
+      add("hist", "[" .. table.concat(h, ",") .. "]")
+   end
    local counted = false
    local c = { s2xx = 0, s3xx = 0, s4xx = 0, s5xx = 0, sother = 0 }
    for _, t in ipairs(threads) do
