@@ -285,8 +285,7 @@ size_t log_escape(char *dst, size_t dstsz, const char *s, size_t n, bool *cut)
 
 		if (log_plain(c)) {
 			/* a run of plain bytes goes as it is: whole, or what fits */
-			for (k = i + 1; k < n && log_plain(u[k]); k++)
-				;
+			k = i + 1 + text_plain_run(s + i + 1, n - i - 1, false);
 			w = k - i;
 			if (o + w >= dstsz) {
 				w = dstsz - 1 - o;

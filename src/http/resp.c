@@ -179,7 +179,7 @@ static const char jw_esc[256] = {
  * escaped, the usual short escapes for controls, other controls as \u00XX,
  * everything else (UTF-8 included) as it is. Written straight into the
  * buffer: room for the plain case first, for the worst of the rest at the
- * first escape. */
+ * first escape; the runs between escapes copied whole (text_plain_run). */
 static void jw_string(struct pc_jw *w, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -191,13 +191,17 @@ static void jw_string(struct pc_jw *w, const char *s)
 	o = w->p + w->len;
 	*o++ = '"';
 	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char e = jw_esc[c];
+		size_t run = text_plain_run(s + i, n - i, true);
+		unsigned char c;
+		char e;
 
-		if (e == 0) {
-			*o++ = (char)c;
-			continue;
-		}
+		memcpy(o, s + i, run);
+		o += run;
+		i += run;
+		if (i == n)
+			break;
+		c = (unsigned char)s[i];
+		e = jw_esc[c];
 		w->len = (size_t)(o - w->p);
 		if (!jw_room(w, 6 * (n - i) + 1)) /* this escape, the rest escaped, the quote */
 			return;

@@ -180,3 +180,51 @@ Test(text, unsigned_numbers_read_as_printf_writes_them)
 		cr_expect_str_eq(got, want);
 	}
 }
+
+/* ---- plain runs ------------------------------------------------------------------- */
+
+/* What text_plain_run must find, a byte at a time. */
+static size_t plain_run_ref(const unsigned char *u, size_t n, bool json)
+{
+	size_t i = 0;
+
+	while (i < n && u[i] >= 0x20 && u[i] != '"' && u[i] != '\\' && (json || u[i] < 0x7f))
+		i++;
+	return i;
+}
+
+Test(text, plain_runs_stop_at_the_first_byte_to_escape_wherever_it_sits)
+{
+	unsigned char s[40];
+
+	/* every byte value at every offset of a run of 'a' (the word loop, its
+	 * tail, and a word that holds a byte to escape with plain bytes on both
+	 * sides), also behind a byte >= 0x80 that a JSON string keeps */
+	for (int c = 0; c < 256; c++) {
+		for (size_t at = 0; at < 24; at++) {
+			for (int lead = 0; lead < 2; lead++) {
+				size_t n = 24 + (size_t)(c % 9);
+
+				memset(s, 'a', sizeof(s));
+				if (lead && at > 0)
+					s[0] = 0xc3;
+				s[at] = (unsigned char)c;
+				for (int json = 0; json < 2; json++) {
+					size_t want = plain_run_ref(s, n, json);
+
+					cr_expect_eq(text_plain_run((const char *)s, n, json), want,
+						     "byte 0x%02x at %zu, lead %d, json %d", c, at,
+						     lead, json);
+				}
+			}
+		}
+	}
+	/* nothing, and a run that ends with the input */
+	cr_assert_eq(text_plain_run("", 0, true), 0);
+	cr_assert_eq(text_plain_run("abcdefghijklmnopq", 17, false), 17);
+	/* a borrow in the word test flags bytes after the first to escape, never before */
+	cr_assert_eq(text_plain_run("ab\x01!\"cdefgh", 11, true), 2);
+	cr_assert_eq(text_plain_run("abcdefg\x1f", 8, true), 7);
+	cr_assert_eq(text_plain_run("abcdefg\x7f", 8, true), 8);
+	cr_assert_eq(text_plain_run("abcdefg\x7f", 8, false), 7);
+}

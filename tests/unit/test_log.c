@@ -72,6 +72,32 @@ Test(log, escaping_keeps_utf8_and_replaces_what_is_not)
 	cr_assert(cut);
 }
 
+Test(log, escaping_finds_each_byte_to_escape_wherever_it_sits_in_a_long_field)
+{
+	/* the plain bytes around it go eight at a time (text_plain_run) */
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "\x01", "\\u0001" }, { "\n", "\\n" }, { "\"", "\\\"" }, { "\\", "\\\\" },
+		{ "\x7f", "\\u007f" }, { "\xff", "\\ufffd" }, { "\xc3\xa9", "\xc3\xa9" },
+	};
+	char in[40], want[80], out[128];
+
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		size_t n = strlen(cases[k].in);
+
+		for (size_t at = 0; at + n <= 24; at++) {
+			memset(in, 'a', 24);
+			memcpy(in + at, cases[k].in, n);
+			memset(want, 'a', at);
+			snprintf(want + at, sizeof(want) - at, "%s%.*s", cases[k].out,
+				 (int)(24 - at - n), "aaaaaaaaaaaaaaaaaaaaaaaa");
+			log_escape(out, sizeof(out), in, 24, NULL);
+			cr_expect_str_eq(out, want, "case %zu at %zu", k, at);
+		}
+	}
+}
+
 Test(log, a_record_too_long_is_cut_and_stays_one_valid_line)
 {
 	char buf[200], big[1000];

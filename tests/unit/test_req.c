@@ -528,6 +528,33 @@ Test(resp, the_json_writer_writes_what_jansson_writes)
 	}
 }
 
+Test(resp, the_json_writer_escapes_each_ascii_byte_wherever_it_sits_in_a_long_value)
+{
+	char v[32];
+
+	/* the plain bytes around it go eight at a time (text_plain_run) */
+	for (int c = 1; c < 0x80; c++) {
+		for (size_t at = 0; at < sizeof(v) - 1; at += 5) {
+			struct pc_jw w;
+			json_t *j;
+			char *want;
+
+			memset(v, 'a', sizeof(v) - 1);
+			v[sizeof(v) - 1] = '\0';
+			v[at] = (char)c;
+			j = json_pack("{s:s}", "k", v);
+			want = json_dumps(j, JSON_COMPACT);
+			cr_assert_not_null(want);
+			jw_init(&w, arena);
+			jw_str(&w, "k", v);
+			cr_assert_eq(resp_jw(&x->resp, 200, &w), PC_OK);
+			cr_expect_str_eq(x->resp.body, want, "byte 0x%02x at %zu", c, at);
+			free(want);
+			json_decref(j);
+		}
+	}
+}
+
 Test(resp, the_json_writer_grows_past_its_first_buffer)
 {
 	char big[3000];
