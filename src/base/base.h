@@ -68,12 +68,46 @@ void buf_release(struct pc_buf *b); /* frees the data; the struct may be reused 
 size_t text_i64(char out[TEXT_INT_MAX], int64_t v);
 size_t text_u64(char out[TEXT_INT_MAX], uint64_t v);
 
+/* text_plain_run's word test: the high bit of each byte of x below b (b <=
+ * 0x80) is set, and maybe others after the first such byte (a borrow runs
+ * on), never one when no byte is below b. */
+#define TEXT_ONES 0x0101010101010101ULL
+#define TEXT_HIGHS 0x8080808080808080ULL
+
+static inline uint64_t text_below(uint64_t x, unsigned b)
+{
+	return (x - TEXT_ONES * b) & ~x & TEXT_HIGHS;
+}
+
+static inline uint64_t text_has(uint64_t x, unsigned char c)
+{
+	return text_below(x ^ (TEXT_ONES * c), 1);
+}
+
 /* How many bytes at the start of s[0..n) a writer copies as they are, up
  * to the first it must escape: for a JSON string (json) every byte from
  * 0x20 up but '"' and '\\' (UTF-8 and 0x7f pass as they are), for a log
  * field (!json) 0x20-0x7e but '"' and '\\'. Eight bytes at a time where all
  * eight pass (hot paths: the response body, the access log line). */
-static inline size_t text_plain_run(const char *s, size_t n, bool json);
+static inline size_t text_plain_run(const char *s, size_t n, bool json)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i;
+
+	for (i = 0; n - i >= 8; i += 8) {
+		uint64_t x, bad;
+
+		memcpy(&x, u + i, 8);
+		bad = text_below(x, 0x20) | text_has(x, '"') | text_has(x, '\\');
+		if (!json)
+			bad |= (x & TEXT_HIGHS) | text_has(x, 0x7f);
+		if (bad != 0) /* one of these eight: the byte loop finds which */
+			break;
+	}
+	while (i < n && u[i] >= 0x20 && u[i] != '"' && u[i] != '\\' && (json || u[i] < 0x7f))
+		i++;
+	return i;
+}
 
 /* ---- crypto --------------------------------------------------------------- */
 
@@ -130,42 +164,6 @@ void crypto_token_hash(const char *token, char out[PC_SHA256_HEX]);
 enum pc_err crypto_uuid7(char out[PC_UUID_STR]);
 /* 8-4-4-4-12 lower- or upper-case hex. */
 bool crypto_uuid_valid(const char *s);
-
-/* text_plain_run's word test: the high bit of each byte of x below b (b <=
- * 0x80) is set, and maybe others after the first such byte (a borrow runs
- * on), never one when no byte is below b. */
-#define TEXT_ONES 0x0101010101010101ULL
-#define TEXT_HIGHS 0x8080808080808080ULL
-
-static inline uint64_t text_below(uint64_t x, unsigned b)
-{
-	return (x - TEXT_ONES * b) & ~x & TEXT_HIGHS;
-}
-
-static inline uint64_t text_has(uint64_t x, unsigned char c)
-{
-	return text_below(x ^ (TEXT_ONES * c), 1);
-}
-
-static inline size_t text_plain_run(const char *s, size_t n, bool json)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i;
-
-	for (i = 0; n - i >= 8; i += 8) {
-		uint64_t x, bad;
-
-		memcpy(&x, u + i, 8);
-		bad = text_below(x, 0x20) | text_has(x, '"') | text_has(x, '\\');
-		if (!json)
-			bad |= (x & TEXT_HIGHS) | text_has(x, 0x7f);
-		if (bad != 0) /* one of these eight: the byte loop finds which */
-			break;
-	}
-	while (i < n && u[i] >= 0x20 && u[i] != '"' && u[i] != '\\' && (json || u[i] < 0x7f))
-		i++;
-	return i;
-}
 
 /* ---- ascii ---------------------------------------------------------------- */
 

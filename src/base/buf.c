@@ -164,4 +164,3 @@ size_t text_i64(char out[TEXT_INT_MAX], int64_t v)
 	/* the magnitude in unsigned arithmetic: INT64_MIN has no positive twin */
 	return 1 + text_digits(out + 1, 0 - (uint64_t)v);
 }
-
