@@ -10,7 +10,11 @@
  * under the store's pthread key; the key's destructor closes it when the
  * thread exits. Every connection is also on the store's list, under the
  * store's mutex, so sqlite_close() can close those whose threads still live.
- * A connection is used only by the thread that opened it (SQLITE_OPEN_NOMUTEX).
+ * A thread's own connection is used only by that thread (SQLITE_OPEN_NOMUTEX)
+ * and runs what it reads outside a transaction and its single-statement
+ * writes. Transactions and scripts run on one more, the store's writer,
+ * used by whichever thread holds the store's write_mu (sqlite_begin): its
+ * page cache stays warm from one transaction to the next.
  * Each is set up with journal_mode=WAL (readers never wait for the writer),
  * durable commits (a commit is on disk before it is acknowledged, so it
  * survives a power loss: the group commit below; "?synchronous=normal" on
@@ -33,7 +37,8 @@
  * Transactions are BEGIN IMMEDIATE: the write lock is taken up front (waiting
  * in the busy handler); a deferred transaction that upgrades from read to
  * write can get SQLITE_BUSY without the busy handler being tried. Whether one
- * is open is SQLite's own autocommit flag: no state of ours to drift.
+ * is open is the writer's autocommit flag; which thread's it is, the turn
+ * that thread holds (sqlite_turn), given back once the flag says it ended.
  *
  * The write generation: the WAL hook moves it after each commit that wrote.
  *
@@ -150,8 +155,8 @@ struct sqlite_conn {
 	bool cred_logged;
 	/* its commits are made durable by the group commit (WAL, not ?synchronous=normal) */
 	bool group_sync;
-	/* it holds its store's write_mu: a transaction of its is open (sqlite_begin) */
-	bool write_held;
+	/* the store's writer (sqlite_begin): no thread's own, used under write_mu */
+	bool is_writer;
 };
 
 /* The group commit's state, one per store (see the comment atop). */
@@ -186,6 +191,11 @@ struct sqlite_store {
 	 * nap in the busy handler while the write lock lies free. Other
 	 * processes' writers still meet SQLite's lock and the busy handler. */
 	pthread_mutex_t write_mu;
+	/* The connection every transaction runs on, by whichever thread holds
+	 * write_mu (opened by the first transaction, NULL until then): its page
+	 * cache stays warm, for no other connection of this process commits
+	 * while it lives (see sqlite_begin). */
+	struct sqlite_conn *writer;
 };
 
 /* The store of this thread's last prepare: whose statement a failing step
@@ -201,8 +211,10 @@ static _Thread_local struct sqlite_conn *sqlite_cred_due;
  * hook marks it; the step that committed, or sqlite_done, syncs them). */
 static _Thread_local struct sqlite_conn *sqlite_sync_due;
 
-/* How many stores' write_mu this thread holds (a transaction open on each). */
-static _Thread_local unsigned sqlite_turns_held;
+/* The writer whose store's write_mu this thread holds: a transaction of
+ * this thread's is open on it (sqlite_begin), or ended and not settled yet
+ * (write_turn_settle). One store at a time. */
+static _Thread_local struct sqlite_conn *sqlite_turn;
 
 static struct sqlite_store *sqlite_store_of(struct pc_store *s)
 {
@@ -226,8 +238,8 @@ static void conn_free(struct sqlite_conn *c)
 		sqlite_cred_due = NULL;
 	if (sqlite_sync_due == c)
 		sqlite_sync_due = NULL;
-	if (c->write_held) { /* its thread ended inside a transaction: closing rolls it back */
-		c->write_held = false;
+	if (sqlite_turn == c) { /* closed inside a transaction: closing rolls it back */
+		sqlite_turn = NULL;
 		pthread_mutex_unlock(&c->store->write_mu);
 	}
 	for (i = 0; i < STMT__MAX; i++)
@@ -249,12 +261,20 @@ static void conn_unlink(struct sqlite_conn *c)
 	c->prev = NULL;
 }
 
-/* The pthread key's destructor: runs when a thread that used the store exits. */
+/* The pthread key's destructor: runs when a thread that used the store exits.
+ * A transaction it left open on the writer is rolled back and its turn given
+ * back, so the next writer does not wait for ever. */
 static void conn_destroy(void *p)
 {
 	struct sqlite_conn *c = p;
 	struct sqlite_store *st = c->store;
+	struct sqlite_conn *w = sqlite_turn;
 
+	if (w != NULL && w->store == st) {
+		sqlite_turn = NULL;
+		(void)sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+		pthread_mutex_unlock(&st->write_mu);
+	}
 	pthread_mutex_lock(&st->lock);
 	conn_unlink(c);
 	pthread_mutex_unlock(&st->lock);
@@ -387,10 +407,11 @@ static int conn_setup_exec(sqlite3 *db, const char *sql, int (*cb)(void *, int, 
 }
 
 /*
- * Opens this thread's connection, sets it up, registers it under the key and
- * on the list. PC_ESTORE (logged; ei->detail says why when ei is given), PC_ENOMEM.
+ * Opens a connection, sets it up and puts it on the list: this thread's,
+ * registered under the key, or the store's writer (is_writer, sqlite_begin).
+ * PC_ESTORE (logged; ei->detail says why when ei is given), PC_ENOMEM.
  */
-static enum pc_err conn_open(struct sqlite_store *st, struct sqlite_conn **out,
+static enum pc_err conn_open(struct sqlite_store *st, bool is_writer, struct sqlite_conn **out,
 			     struct pc_errinfo *ei)
 {
 	struct sqlite_conn *c;
@@ -402,6 +423,7 @@ static enum pc_err conn_open(struct sqlite_store *st, struct sqlite_conn **out,
 	if (c == NULL)
 		return PC_ENOMEM;
 	c->store = st;
+	c->is_writer = is_writer;
 	rc = sqlite3_open_v2(st->path, &c->db, SQLITE_OPEN_FLAGS, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(msg, sizeof(msg), "cannot open database %.128s: %s", st->path,
@@ -440,7 +462,7 @@ static enum pc_err conn_open(struct sqlite_store *st, struct sqlite_conn **out,
 		sqlite3_update_hook(c->db, conn_on_change, c);
 		sqlite3_rollback_hook(c->db, conn_on_rollback, c);
 	}
-	if (pthread_setspecific(st->key, c) != 0) {
+	if (!is_writer && pthread_setspecific(st->key, c) != 0) {
 		snprintf(msg, sizeof(msg), "cannot keep a connection for this thread");
 		goto out_fail;
 	}
@@ -466,7 +488,18 @@ static enum pc_err conn_get(struct sqlite_store *st, struct sqlite_conn **out)
 	*out = pthread_getspecific(st->key);
 	if (*out != NULL)
 		return PC_OK;
-	return conn_open(st, out, NULL);
+	return conn_open(st, false, out, NULL);
+}
+
+/* The connection this thread's next statement runs on: the writer inside
+ * its transaction (sqlite_begin), else its own. PC_ESTORE, PC_ENOMEM. */
+static enum pc_err conn_use(struct sqlite_store *st, struct sqlite_conn **out)
+{
+	if (sqlite_turn != NULL && sqlite_turn->store == st) {
+		*out = sqlite_turn;
+		return PC_OK;
+	}
+	return conn_get(st, out);
 }
 
 /*
@@ -494,15 +527,17 @@ static enum pc_err stmt_check_columns(sqlite3_stmt *stmt, enum store_stmt id)
 	return PC_OK;
 }
 
-/* This thread's prepared statement id, prepared (and checked) on first use. */
+/* Statement id, prepared (and checked) on first use: the writer's inside
+ * this thread's transaction (sqlite_begin), else this thread's own. */
 static enum pc_err sqlite_prepare(struct pc_store *s, enum store_stmt id, struct store_ps **out)
 {
+	struct sqlite_store *st = sqlite_store_of(s);
 	struct sqlite_conn *c;
 	enum pc_err err;
 	int rc;
 
-	sqlite_current = sqlite_store_of(s);
-	err = conn_get(sqlite_store_of(s), &c);
+	sqlite_current = st;
+	err = conn_use(st, &c);
 	if (err != PC_OK)
 		return err;
 	if (c->stmt[id] == NULL) {
@@ -535,7 +570,9 @@ static void cred_due_sync(void)
 {
 	struct sqlite_conn *c = sqlite_cred_due;
 
-	if (c == NULL || !sqlite3_get_autocommit(c->db))
+	/* the writer's transaction ended once its turn was given back; its
+	 * connection is then another thread's to use */
+	if (c == NULL || sqlite_turn == c || (!c->is_writer && !sqlite3_get_autocommit(c->db)))
 		return;
 	sqlite_cred_due = NULL;
 	sqlite_cred_sync(&c->store->base);
@@ -551,6 +588,14 @@ static int wal_sync(struct sqlite_conn *c)
 	int rc;
 
 	rc = sqlite3_file_control(c->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+	if (rc == SQLITE_OK && (wal == NULL || wal->pMethods == NULL) && !c->is_writer) {
+		/* A thread's own connection syncing the writer's commit may not
+		 * have read since the WAL was made: a read opens it (SQLite then
+		 * keeps it open until the connection closes). */
+		rc = sqlite3_exec(c->db, "PRAGMA schema_version", NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_file_control(c->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+	}
 	if (rc != SQLITE_OK)
 		return rc;
 	if (wal == NULL || wal->pMethods == NULL)
@@ -607,15 +652,59 @@ static enum pc_err wal_group_sync(struct sqlite_conn *c)
 }
 
 /* Syncs the commit this thread's last step made, if it wrote (the WAL hook
- * marked it due). PC_OK when there was none. */
+ * marked it due). PC_OK when there was none. A commit of the writer's waits
+ * until its turn is given back (sqlite_done), so that the next transaction
+ * runs while this one's sync does; the sync goes through this thread's own
+ * connection's handle of the WAL (the same file, another descriptor: a
+ * sync of the file covers what any descriptor wrote), for the writer is
+ * then another thread's. */
 static enum pc_err commit_sync(void)
 {
 	struct sqlite_conn *c = sqlite_sync_due;
+	enum pc_err err;
 
-	if (c == NULL)
+	if (c == NULL || sqlite_turn == c)
 		return PC_OK;
 	sqlite_sync_due = NULL;
+	if (c->is_writer) {
+		err = conn_get(c->store, &c);
+		if (err != PC_OK) {
+			stats_add(STAT_STORE_ERRORS, 1);
+			return err;
+		}
+	}
 	return wal_group_sync(c);
+}
+
+/* Gives the store's write_mu back once the transaction that took it has
+ * ended: its COMMIT or ROLLBACK ran, an error rolled it back, or its BEGIN
+ * failed; db ran the statement just ended. */
+static void write_turn_settle(sqlite3 *db)
+{
+	struct sqlite_conn *w = sqlite_turn;
+
+	if (w == NULL || w->db != db || !sqlite3_get_autocommit(w->db))
+		return;
+	sqlite_turn = NULL;
+	pthread_mutex_unlock(&w->store->write_mu);
+}
+
+/* sqlite_done, with the sync's outcome: a COMMIT's (tx_run). */
+static enum pc_err stmt_finish(sqlite3_stmt *stmt)
+{
+	enum pc_err err;
+
+	if (sqlite3_stmt_busy(stmt) && !sqlite3_stmt_readonly(stmt) &&
+	    sqlite3_get_autocommit(sqlite3_db_handle(stmt))) {
+		while (sqlite3_step(stmt) == SQLITE_ROW)
+			;
+	}
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	write_turn_settle(sqlite3_db_handle(stmt)); /* stmt is the next writer's from here */
+	err = commit_sync();
+	cred_due_sync();
+	return err;
 }
 
 /* Ends a use: no snapshot held, no pointer to the caller's strings kept. A
@@ -624,17 +713,7 @@ static enum pc_err commit_sync(void)
  * then synced (an error is logged, and fails every later commit). */
 static void sqlite_done(struct store_ps *ps)
 {
-	sqlite3_stmt *stmt = ps_stmt(ps);
-
-	if (sqlite3_stmt_busy(stmt) && !sqlite3_stmt_readonly(stmt) &&
-	    sqlite3_get_autocommit(sqlite3_db_handle(stmt))) {
-		while (sqlite3_step(stmt) == SQLITE_ROW)
-			;
-	}
-	(void)commit_sync();
-	sqlite3_reset(stmt);
-	sqlite3_clear_bindings(stmt);
-	cred_due_sync();
+	(void)stmt_finish(ps_stmt(ps));
 }
 
 /* Whether a failed write's code says the storage refuses writes, rather
@@ -744,27 +823,9 @@ static enum pc_err sqlite_bind(struct store_ps *ps, const struct store_arg *args
 	return err;
 }
 
-/* Gives the store's write_mu back once the transaction that took it has
- * ended: its COMMIT or ROLLBACK ran, an error rolled it back, or its BEGIN
- * failed. */
-static void write_turn_settle(struct store_ps *ps)
-{
-	struct sqlite_store *st = sqlite_current;
-	struct sqlite_conn *c;
-
-	if (sqlite_turns_held == 0 || st == NULL)
-		return;
-	c = pthread_getspecific(st->key);
-	if (c == NULL || !c->write_held || c->db != sqlite3_db_handle(ps_stmt(ps)) ||
-	    !sqlite3_get_autocommit(c->db))
-		return;
-	c->write_held = false;
-	sqlite_turns_held--;
-	pthread_mutex_unlock(&st->write_mu);
-}
-
-/* A step that committed (outside a transaction, or the COMMIT) returns once
- * the commit is durable (commit_sync). */
+/* A step that committed outside a transaction returns once the commit is
+ * durable (commit_sync); a COMMIT's is made durable by its sqlite_done,
+ * once the writer's turn is given back (tx_run). */
 static enum pc_err sqlite_step(struct store_ps *ps, struct pc_errinfo *ei, bool *row)
 {
 	int rc = sqlite3_step(ps_stmt(ps));
@@ -772,7 +833,6 @@ static enum pc_err sqlite_step(struct store_ps *ps, struct pc_errinfo *ei, bool 
 
 	*row = rc == SQLITE_ROW;
 	err = rc == SQLITE_ROW || rc == SQLITE_DONE ? PC_OK : stmt_error(ps_stmt(ps), ei);
-	write_turn_settle(ps);
 	synced = commit_sync();
 	return err != PC_OK ? err : synced;
 }
@@ -813,7 +873,7 @@ static enum pc_err tx_run(struct pc_store *s, enum store_stmt id, bool want_open
 {
 	struct store_ps *ps;
 	bool row;
-	enum pc_err err;
+	enum pc_err err, synced;
 
 	err = sqlite_prepare(s, id, &ps);
 	if (err != PC_OK)
@@ -822,29 +882,59 @@ static enum pc_err tx_run(struct pc_store *s, enum store_stmt id, bool want_open
 		err = PC_EINVAL; /* nested, or none to end */
 	else
 		err = sqlite_step(ps, NULL, &row);
-	sqlite_done(ps);
-	return err;
+	synced = stmt_finish(ps_stmt(ps)); /* the turn given back, then a COMMIT synced */
+	return err != PC_OK ? err : synced;
 }
 
-/* BEGIN IMMEDIATE after this process's other writers (write_mu). */
+/* Takes the store's write_mu for this thread (sqlite_turn), opening the
+ * writer on first use, and this thread's own connection, which syncs the
+ * writer's commits (commit_sync). PC_ESTORE, PC_ENOMEM. */
+static enum pc_err turn_take(struct sqlite_store *st)
+{
+	struct sqlite_conn *own;
+	enum pc_err err;
+
+	err = conn_get(st, &own);
+	if (err != PC_OK)
+		return err;
+	pthread_mutex_lock(&st->write_mu);
+	if (st->writer == NULL) {
+		err = conn_open(st, true, &st->writer, NULL);
+		if (err != PC_OK) {
+			st->writer = NULL;
+			pthread_mutex_unlock(&st->write_mu);
+			return err;
+		}
+	}
+	sqlite_turn = st->writer;
+	return PC_OK;
+}
+
+/*
+ * BEGIN IMMEDIATE on the store's writer, after this process's other writers
+ * (write_mu). Every transaction of the process runs on that one connection,
+ * whichever thread runs it: SQLite empties a connection's page cache when
+ * it finds that another connection committed since its last transaction,
+ * so with a connection per thread each transaction read its b-tree paths
+ * again (two dozen pread64 calls for a refresh rotation); the writer's
+ * cache stays warm while only it commits. It is used only under write_mu,
+ * by the thread that holds it (sqlite_turn), and given back once the
+ * transaction ended (stmt_finish), before its commit's sync. A turn is
+ * taken on one store at a time: PC_EINVAL inside another's.
+ */
 static enum pc_err sqlite_begin(struct pc_store *s)
 {
 	struct sqlite_store *st = sqlite_store_of(s);
-	struct sqlite_conn *c;
 	enum pc_err err;
 
-	err = conn_get(st, &c);
+	if (sqlite_turn != NULL)
+		return PC_EINVAL; /* nested */
+	err = turn_take(st);
 	if (err != PC_OK)
 		return err;
-	if (c->write_held || !sqlite3_get_autocommit(c->db))
-		return PC_EINVAL; /* nested */
-	pthread_mutex_lock(&st->write_mu);
-	c->write_held = true;
-	sqlite_turns_held++;
-	err = tx_run(s, STMT_BEGIN, false);
-	if (c->write_held && sqlite3_get_autocommit(c->db)) { /* not begun, not given back yet */
-		c->write_held = false;
-		sqlite_turns_held--;
+	err = tx_run(s, STMT_BEGIN, false); /* a BEGIN that failed gave the turn back */
+	if (sqlite_turn == st->writer && sqlite3_get_autocommit(st->writer->db)) {
+		sqlite_turn = NULL; /* not begun, not given back yet (no statement) */
 		pthread_mutex_unlock(&st->write_mu);
 	}
 	return err;
@@ -860,20 +950,32 @@ static enum pc_err sqlite_rollback(struct pc_store *s)
 	return tx_run(s, STMT_ROLLBACK, true);
 }
 
-/* A script of several statements (a migration). PC_ESTORE (logged). */
+/* A script of several statements (a migration, a pragma the migrations
+ * set), on the writer like every transaction: inside this thread's, or in a
+ * turn of its own (a script that leaves a transaction open keeps the turn,
+ * as sqlite_begin does). PC_ESTORE (logged). */
 static enum pc_err sqlite_exec(struct pc_store *s, const char *sql)
 {
+	struct sqlite_store *st = sqlite_store_of(s);
 	struct sqlite_conn *c;
 	char *errmsg = NULL;
 	enum pc_err err;
 	int rc;
 
-	err = conn_get(sqlite_store_of(s), &c);
+	if (sqlite_turn == NULL) {
+		err = turn_take(st);
+		if (err != PC_OK)
+			return err;
+	}
+	err = conn_use(st, &c);
 	if (err != PC_OK)
 		return err;
 	c->gen_write = true; /* a migration may change anything */
 	store_cred_bump_all(s); /* ... before and after it */
 	rc = sqlite3_exec(c->db, sql, NULL, NULL, &errmsg);
+	if (sqlite3_get_autocommit(c->db))
+		c->gen_write = false; /* what it committed moved the generation already */
+	write_turn_settle(c->db); /* its own turn, or the transaction it ended */
 	err = commit_sync(); /* one sync covers each commit of the script */
 	store_cred_bump_all(s);
 	cred_due_sync();
@@ -1133,7 +1235,7 @@ static enum pc_err sqlite_open(const char *url, const struct store_conf *conf,
 	pthread_mutex_init(&st->group.lock, NULL);
 	pthread_mutex_init(&st->write_mu, NULL);
 	pthread_cond_init(&st->group.cond, NULL);
-	err = conn_open(st, &c, ei);
+	err = conn_open(st, false, &c, ei);
 	if (err != PC_OK)
 		goto out_key;
 	*out = &st->base;

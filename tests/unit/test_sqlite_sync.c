@@ -10,7 +10,8 @@
  * A commit is durable when a sync that began after its last write succeeded
  * before it returned: synced_from > the thread's last write. The shim can
  * also make WAL syncs slow (a disk that takes its time: writers pile up)
- * or fail.
+ * or fail. It counts the pages read from the database and the WAL too (a
+ * connection's page cache that was emptied reads them again).
  *
  * Each test gets its own temporary directory (mkdtemp), removed afterwards.
  */
@@ -51,6 +52,7 @@ static uint64_t shim_synced_from;  /* highest start of a WAL sync that succeeded
 static uint64_t shim_wal_syncs;    /* WAL syncs that succeeded */
 static int shim_sync_delay_us;     /* each WAL sync takes at least this long */
 static bool shim_fail_next_sync;   /* the next WAL sync fails */
+static uint64_t shim_reads;        /* reads of the database file and the WAL */
 static _Thread_local uint64_t shim_my_write; /* this thread's last WAL write */
 
 static struct shim_file *shim(sqlite3_file *f)
@@ -65,6 +67,9 @@ static int shim_close(sqlite3_file *f)
 
 static int shim_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
 {
+	pthread_mutex_lock(&shim_lock);
+	shim_reads++;
+	pthread_mutex_unlock(&shim_lock);
 	return shim(f)->real->pMethods->xRead(shim(f)->real, buf, n, off);
 }
 
@@ -257,6 +262,16 @@ static bool my_write_synced(void)
 	ok = shim_my_write > 0 && shim_synced_from > shim_my_write;
 	pthread_mutex_unlock(&shim_lock);
 	return ok;
+}
+
+static uint64_t file_reads(void)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&shim_lock);
+	n = shim_reads;
+	pthread_mutex_unlock(&shim_lock);
+	return n;
 }
 
 static uint64_t wal_syncs(void)
@@ -460,4 +475,72 @@ Test(sqlite_sync, concurrent_commits_share_syncs_and_each_is_synced_before_it_re
 	/* one each would be 200; about 90 here with two under way at once */
 	cr_assert_lt(syncs, GC_THREADS * GC_COMMITS * 3 / 4, "%llu syncs for %d commits: no grouping",
 		     (unsigned long long)syncs, GC_THREADS * GC_COMMITS);
+}
+
+/* ---- one connection for every transaction (sqlite_begin) ----------------------------- */
+
+static void *commit_w2(void *p)
+{
+	enum pc_err *err = p;
+
+	*err = commit_one(st, "w2");
+	return NULL;
+}
+
+/* Another connection's commit empties a connection's page cache: were each
+ * thread's transactions on its own connection, every one after another
+ * thread's would read its b-tree paths again from the files (refresh
+ * rotation read two dozen pages). Here one thread commits, and the next
+ * transaction, on another thread, reads what it wrote and writes beside it. */
+Test(sqlite_sync, a_transaction_after_another_threads_commit_reads_no_page_again)
+{
+	enum pc_err err = PC_EINVAL;
+	char value[8];
+	uint64_t reads;
+	pthread_t t;
+
+	st = open_store("");
+	cr_assert_eq(commit_one(st, "w1"), PC_OK);
+	/* this thread's own connection, opened and read outside a transaction */
+	cr_assert_eq(STORE_CALL(st, key_get, "w1", value, sizeof(value)), PC_OK);
+	cr_assert_eq(pthread_create(&t, NULL, commit_w2, &err), 0);
+	pthread_join(t, NULL);
+	cr_assert_eq(err, PC_OK, "%s", pc_strerror(err));
+	reads = file_reads();
+	cr_assert_eq(store_begin(st), PC_OK);
+	cr_expect_eq(STORE_CALL(st, key_get, "w2", value, sizeof(value)), PC_OK,
+		     "the other thread's commit is not seen");
+	cr_assert_eq(STORE_CALL(st, key_put_if_absent, "w3", "v"), PC_OK);
+	cr_assert_eq(store_commit(st), PC_OK);
+	reads = file_reads() - reads;
+	cr_expect_eq(reads, 0, "%llu pages read again", (unsigned long long)reads);
+}
+
+static void *tx_left_open(void *p)
+{
+	enum pc_err *err = p;
+
+	*err = store_begin(st);
+	if (*err == PC_OK)
+		*err = STORE_CALL(st, key_put_if_absent, "abandoned", "v");
+	return NULL; /* ends inside its transaction */
+}
+
+/* A thread that ends inside its transaction (a bug elsewhere) gives the
+ * writers' turn back, its writes rolled back, rather than stop every
+ * later transaction. */
+Test(sqlite_sync, a_thread_that_ends_inside_a_transaction_leaves_the_turn_free, .timeout = 30)
+{
+	enum pc_err err = PC_EINVAL;
+	char value[8];
+	pthread_t t;
+
+	st = open_store("");
+	cr_assert_eq(pthread_create(&t, NULL, tx_left_open, &err), 0);
+	pthread_join(t, NULL);
+	cr_assert_eq(err, PC_OK);
+	cr_assert_eq(commit_one(st, "after"), PC_OK);
+	cr_expect(my_write_synced());
+	cr_expect_eq(STORE_CALL(st, key_get, "abandoned", value, sizeof(value)), PC_ENOTFOUND);
+	cr_expect_eq(STORE_CALL(st, key_get, "after", value, sizeof(value)), PC_OK);
 }
