@@ -123,7 +123,23 @@
 
 #define SQLITE_URL_SCHEME "sqlite://"
 #define SQLITE_BUSY_TIMEOUT_MS 10000
-#define SQLITE_WAL_CHECKPOINT_FRAMES 1000 /* SQLite's own wal_autocheckpoint default */
+/* The WAL length (frames of a 4 KiB page each) past which a commit starts
+ * a checkpoint (ckpt_due_run). SQLite's own wal_autocheckpoint is 1 000; the
+ * part of a checkpoint under the write turn costs about the same (two syncs,
+ * 12 ms here) whatever the length, so a longer WAL pays it less often: at
+ * 8 000 frames (a WAL file of ~33 MiB, reused once it starts again) ~14 us
+ * of the turn per refresh rotation, against ~66 us at 1 000. */
+#define SQLITE_WAL_CHECKPOINT_FRAMES 8000
+/* The checkpoint's passes outside the write turn (ckpt_due_run): at most
+ * this many, until fewer frames than SQLITE_CKPT_REST are left for the
+ * pass under the turn. */
+#define SQLITE_CKPT_PASSES 8
+#define SQLITE_CKPT_REST 64
+/* A store's checkpoint (ckpt_state): none under way; passes outside the
+ * turn copying; caught up, the rest for the next commit's hook. */
+#define SQLITE_CKPT_IDLE 0
+#define SQLITE_CKPT_COPYING 1
+#define SQLITE_CKPT_CAUGHT_UP 2
 /* Syncs of the WAL under way at once (the group commit, atop): a commit
  * counted while one runs starts the next beside it rather than wait for it
  * to end; past this many, the commits wait and the next sync serves them all. */
@@ -196,6 +212,7 @@ struct sqlite_store {
 	 * cache stays warm, for no other connection of this process commits
 	 * while it lives (see sqlite_begin). */
 	struct sqlite_conn *writer;
+	_Atomic int ckpt_state; /* SQLITE_CKPT_*: the checkpoint in two parts (ckpt_due_run) */
 };
 
 /* The store of this thread's last prepare: whose statement a failing step
@@ -215,6 +232,11 @@ static _Thread_local struct sqlite_conn *sqlite_sync_due;
  * this thread's is open on it (sqlite_begin), or ended and not settled yet
  * (write_turn_settle). One store at a time. */
 static _Thread_local struct sqlite_conn *sqlite_turn;
+
+/* The store whose WAL this thread's last commit found past
+ * SQLITE_WAL_CHECKPOINT_FRAMES (conn_on_commit): checkpointed by
+ * ckpt_due_run once no transaction of this thread's is open. */
+static _Thread_local struct sqlite_store *sqlite_ckpt_due;
 
 static struct sqlite_store *sqlite_store_of(struct pc_store *s)
 {
@@ -296,13 +318,16 @@ static int journal_mode_row(void *arg, int ncols, char **vals, char **names)
  * data is there to be read (store.h), and only when the transaction ran a
  * statement that is not generation-neutral (driver.h,
  * store_stmt_gen_neutral: the attempt counters, the audit log, the outbox).
- * It replaces SQLite's default hook, so it also checkpoints as that one
- * does, passively, at the same WAL size.
+ * It replaces SQLite's default hook, so it also checkpoints, passively, in
+ * two parts (ckpt_due_run): a WAL past SQLITE_WAL_CHECKPOINT_FRAMES is
+ * marked for the passes outside the turn, and once they caught up, the next
+ * commit copies what is left.
  */
 static int conn_on_commit(void *arg, sqlite3 *db, const char *name, int frames)
 {
 	struct sqlite_conn *c = arg;
 	struct sqlite_store *st = c->store;
+	int caught_up = SQLITE_CKPT_CAUGHT_UP;
 
 	if (c->gen_write) {
 		c->gen_write = false;
@@ -314,8 +339,11 @@ static int conn_on_commit(void *arg, sqlite3 *db, const char *name, int frames)
 	}
 	if (c->group_sync)
 		sqlite_sync_due = c; /* synced once the step returns: no waiting inside SQLite */
-	if (frames >= SQLITE_WAL_CHECKPOINT_FRAMES)
+	if (atomic_compare_exchange_strong(&st->ckpt_state, &caught_up, SQLITE_CKPT_IDLE))
 		(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	else if (frames >= SQLITE_WAL_CHECKPOINT_FRAMES &&
+		   atomic_load(&st->ckpt_state) == SQLITE_CKPT_IDLE)
+		sqlite_ckpt_due = st;
 	return SQLITE_OK;
 }
 
@@ -689,6 +717,49 @@ static void write_turn_settle(sqlite3 *db)
 	pthread_mutex_unlock(&w->store->write_mu);
 }
 
+/*
+ * The checkpoint of a WAL the last commit found long (conn_on_commit). Done
+ * in the WAL hook, as SQLite's own hook does, it held every other
+ * transaction back for its whole copy: 13 ms for a WAL of 1 000 frames,
+ * once every ~140 refresh rotations, a quarter of the time the write turn
+ * was held. Done only outside the turn, it never caught up with the writes
+ * beside it, and SQLite starts the WAL again from its beginning only once a
+ * checkpoint copied every frame: the WAL grew without end.
+ *
+ * So in two parts. Here, outside any transaction, on this thread's own
+ * connection, passes of passive checkpoints (each copies the frames no
+ * reader still needs; SQLITE_BUSY at once while another connection
+ * checkpoints) copy the bulk while the other threads write, each pass the
+ * frames written during the last, until fewer than SQLITE_CKPT_REST are
+ * left (at most SQLITE_CKPT_PASSES). Then the next commit's hook, under the
+ * turn, copies that rest (conn_on_commit), and the transaction after it
+ * starts the WAL again. One thread of a store runs the passes at a time
+ * (ckpt_state).
+ */
+static void ckpt_due_run(void)
+{
+	struct sqlite_store *st = sqlite_ckpt_due;
+	struct sqlite_conn *own;
+	int expected = SQLITE_CKPT_IDLE, pass, rc = SQLITE_OK, log = 0, done = 0;
+
+	if (st == NULL || sqlite_turn != NULL)
+		return;
+	own = pthread_getspecific(st->key);
+	if (own == NULL || !sqlite3_get_autocommit(own->db))
+		return;
+	sqlite_ckpt_due = NULL;
+	if (!atomic_compare_exchange_strong(&st->ckpt_state, &expected, SQLITE_CKPT_COPYING))
+		return; /* another thread's passes are under way */
+	for (pass = 0; pass < SQLITE_CKPT_PASSES; pass++) {
+		rc = sqlite3_wal_checkpoint_v2(own->db, "main", SQLITE_CHECKPOINT_PASSIVE,
+					       &log, &done);
+		if (rc != SQLITE_OK || log - done < SQLITE_CKPT_REST)
+			break;
+	}
+	/* BUSY: another process checkpoints; a later long commit tries again */
+	atomic_store(&st->ckpt_state, rc == SQLITE_OK ? SQLITE_CKPT_CAUGHT_UP : SQLITE_CKPT_IDLE);
+}
+
 /* sqlite_done, with the sync's outcome: a COMMIT's (tx_run). */
 static enum pc_err stmt_finish(sqlite3_stmt *stmt)
 {
@@ -704,6 +775,7 @@ static enum pc_err stmt_finish(sqlite3_stmt *stmt)
 	write_turn_settle(sqlite3_db_handle(stmt)); /* stmt is the next writer's from here */
 	err = commit_sync();
 	cred_due_sync();
+	ckpt_due_run();
 	return err;
 }
 
@@ -979,6 +1051,7 @@ static enum pc_err sqlite_exec(struct pc_store *s, const char *sql)
 	err = commit_sync(); /* one sync covers each commit of the script */
 	store_cred_bump_all(s);
 	cred_due_sync();
+	ckpt_due_run();
 	if (rc == SQLITE_OK)
 		return err;
 	log_error("sqlite", "%s in: %.80s", errmsg != NULL ? errmsg : "failed",
@@ -1261,6 +1334,8 @@ static void sqlite_close(struct pc_store *s)
 	struct sqlite_store *st = sqlite_store_of(s);
 	struct sqlite_conn *c;
 
+	if (sqlite_ckpt_due == st)
+		sqlite_ckpt_due = NULL;
 	pthread_setspecific(st->key, NULL);
 	pthread_key_delete(st->key); /* threads exiting later run no destructor */
 	pthread_mutex_lock(&st->lock);

@@ -17,6 +17,8 @@
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <stdint.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -53,6 +55,7 @@ static uint64_t shim_wal_syncs;    /* WAL syncs that succeeded */
 static int shim_sync_delay_us;     /* each WAL sync takes at least this long */
 static bool shim_fail_next_sync;   /* the next WAL sync fails */
 static uint64_t shim_reads;        /* reads of the database file and the WAL */
+static uint64_t shim_wal_bytes;    /* bytes written to the WAL */
 static _Thread_local uint64_t shim_my_write; /* this thread's last WAL write */
 
 static struct shim_file *shim(sqlite3_file *f)
@@ -79,6 +82,7 @@ static int shim_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off
 
 	if (shim(f)->wal) {
 		pthread_mutex_lock(&shim_lock);
+		shim_wal_bytes += (uint64_t)n;
 		shim_my_write = ++shim_events;
 		pthread_mutex_unlock(&shim_lock);
 	}
@@ -543,4 +547,66 @@ Test(sqlite_sync, a_thread_that_ends_inside_a_transaction_leaves_the_turn_free, 
 	cr_expect(my_write_synced());
 	cr_expect_eq(STORE_CALL(st, key_get, "abandoned", value, sizeof(value)), PC_ENOTFOUND);
 	cr_expect_eq(STORE_CALL(st, key_get, "after", value, sizeof(value)), PC_OK);
+}
+
+/* ---- the checkpoint (ckpt_due_run) ---------------------------------------------------- */
+
+#define CK_THREADS 4
+#define CK_COMMITS 3000
+
+static void *ck_writer(void *p)
+{
+	unsigned thread = (unsigned)(uintptr_t)p, i;
+	char name[32], value[1200];
+
+	memset(value, 'v', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	for (i = 0; i < CK_COMMITS; i++) {
+		snprintf(name, sizeof(name), "ck%u.%u", thread, i);
+		if (store_begin(st) != PC_OK)
+			return (void *)1;
+		if (STORE_CALL(st, key_put_if_absent, name, value) != PC_OK) {
+			(void)store_rollback(st);
+			return (void *)1;
+		}
+		if (store_commit(st) != PC_OK)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+/* Writers that never pause: the checkpoint outside the write turn never
+ * catches up with them by itself, and SQLite starts the WAL again from its
+ * beginning only after one that copied every frame. Its rest, under the
+ * turn, lets it: the WAL file ends far shorter than what was written to it. */
+Test(sqlite_sync, under_writes_that_never_pause_the_wal_starts_again, .timeout = 120)
+{
+	pthread_t t[CK_THREADS];
+	char path[PATH_MAX + 16], value[1300];
+	uint64_t written;
+	struct stat sb;
+	void *ret;
+	unsigned i;
+
+	st = open_store("?synchronous=normal");
+	pthread_mutex_lock(&shim_lock);
+	written = shim_wal_bytes;
+	pthread_mutex_unlock(&shim_lock);
+	for (i = 0; i < CK_THREADS; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, ck_writer, (void *)(uintptr_t)i), 0);
+	for (i = 0; i < CK_THREADS; i++) {
+		pthread_join(t[i], &ret);
+		cr_expect_null(ret, "writer %u failed", i);
+	}
+	pthread_mutex_lock(&shim_lock);
+	written = shim_wal_bytes - written;
+	pthread_mutex_unlock(&shim_lock);
+	snprintf(path, sizeof(path), "%s/sync.db-wal", test_dir);
+	cr_assert_eq(stat(path, &sb), 0);
+	/* more than three WALs' worth written: started again at least twice */
+	cr_assert_gt(written, 3 * 8000 * 4120ULL, "%llu bytes written", (unsigned long long)written);
+	cr_expect_lt((uint64_t)sb.st_size, written / 2, "the WAL holds %lld of %llu bytes written",
+		     (long long)sb.st_size, (unsigned long long)written);
+	cr_expect_eq(STORE_CALL(st, key_get, "ck3.2999", value, sizeof(value)), PC_OK);
+	cr_expect_eq(strlen(value), 1199);
 }
