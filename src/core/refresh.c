@@ -35,6 +35,13 @@
  *     one wins, on any back end;
  *   - the spend, the user check and the child (or the revocation) are
  *     written in one transaction (store_begin/commit), or nothing is;
+ *   - the work that writes nothing is done outside that transaction, which
+ *     on SQLite holds every other writer of the process back (sqlite.c:
+ *     the write turn): the child's text is drawn before it, the access
+ *     token signed after its commit. A signing that fails there (a buffer
+ *     too small: it would fail on every rotation alike) leaves the child
+ *     stored and unanswered; the spent parent rotates again within
+ *     refresh_grace_seconds;
  *   - reuse detection lives in the store, so it survives restarts and is
  *     shared by every instance on the database (DESIGN §9, Keycloak);
  *   - a refresh token never passes as an access token (it is no JWT: the
@@ -61,10 +68,11 @@ static enum pc_err refresh_copy(char *dst, size_t dstsz, const char *src)
 	return PC_OK;
 }
 
-/* Inserts a new token of family for user_id, valid from now; token gets its
- * text. Joins the caller's transaction. */
+/* Inserts token (crypto_token_new, drawn by the caller before its
+ * transaction) as a new token of family for user_id, valid from now. Joins
+ * the caller's transaction. */
 static enum pc_err refresh_issue(struct pc_ctx *ctx, const char *family, const char *user_id,
-				 int64_t now, char token[PC_TOKEN_MAX])
+				 int64_t now, const char token[PC_TOKEN_MAX])
 {
 	struct pc_refresh_row row;
 	enum pc_err err;
@@ -73,8 +81,6 @@ static enum pc_err refresh_issue(struct pc_ctx *ctx, const char *family, const c
 	err = refresh_copy(row.family_id, sizeof(row.family_id), family);
 	if (err == PC_OK)
 		err = refresh_copy(row.user_id, sizeof(row.user_id), user_id);
-	if (err == PC_OK)
-		err = crypto_token_new(token);
 	if (err != PC_OK)
 		return err;
 	crypto_token_hash(token, row.token_hash);
@@ -122,11 +128,17 @@ enum pc_err refresh_login_from(struct pc_ctx *ctx, const struct jwt_claims_table
 	err = crypto_uuid7(out->family);
 	if (err == PC_OK)
 		err = auth_jwt_issue_family(ctx, t, u, out->family, out->access, sizeof(out->access));
-	if (err != PC_OK)
+	if (err == PC_OK)
+		err = crypto_token_new(out->refresh);
+	if (err != PC_OK) {
+		crypto_wipe(out, sizeof(*out));
 		return err;
+	}
 	err = store_begin(ctx->store);
-	if (err != PC_OK)
+	if (err != PC_OK) {
+		crypto_wipe(out, sizeof(*out));
 		return err;
+	}
 	err = STORE_CALL(ctx->store, refresh_family_insert, out->family, u->id, now,
 			 ip != NULL ? where : NULL, user_agent != NULL ? ua : NULL);
 	if (err == PC_OK)
@@ -188,9 +200,13 @@ enum pc_err refresh_rotate(struct pc_ctx *ctx, const struct jwt_claims_table *t,
 	if (token == NULL || !crypto_token_shape_ok(token))
 		return PC_EUNAUTHORIZED;
 	crypto_token_hash(token, hash);
-	err = store_begin(ctx->store);
-	if (err != PC_OK)
+	err = crypto_token_new(out->refresh); /* the child's text, drawn before the transaction */
+	if (err == PC_OK)
+		err = store_begin(ctx->store);
+	if (err != PC_OK) {
+		crypto_wipe(out, sizeof(*out));
 		return err;
+	}
 	err = STORE_CALL(ctx->store, refresh_use, hash, now);
 	if (err == PC_OK)
 		err = STORE_CALL(ctx->store, refresh_get, hash, &row);
@@ -201,11 +217,11 @@ enum pc_err refresh_rotate(struct pc_ctx *ctx, const struct jwt_claims_table *t,
 	if (err == PC_OK)
 		err = refresh_copy(out->family, sizeof(out->family), row.family_id);
 	if (err == PC_OK)
-		err = auth_jwt_issue_family(ctx, t, &u, out->family, out->access,
-					    sizeof(out->access));
-	if (err == PC_OK)
 		err = refresh_issue(ctx, out->family, u.id, now, out->refresh);
 	err = refresh_end(ctx, err, PC_EREVOKED);
+	if (err == PC_OK) /* after the commit: the signing holds no other writer back */
+		err = auth_jwt_issue_family(ctx, t, &u, out->family, out->access,
+					    sizeof(out->access));
 	if (err != PC_OK)
 		crypto_wipe(out, sizeof(*out));
 	else if (u_out != NULL)
