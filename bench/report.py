@@ -120,7 +120,8 @@ def finish(res):
     g = res.get("growth") or {}
     for name in ("me_jwt_64", "login_16"):
         if name in g and "small_median" in g[name]:
-            # runs interleaved small, big: the median of the per-pair changes
+            # runs interleaved (the sides taking turns going first): the median
+            # of the per-pair changes
             pairs = [b["ok_rps"] / a["ok_rps"] - 1 for a, b in zip(g[name]["small"], g[name]["big"])
                      if a["ok_rps"]]
             g[name]["pair_changes"] = [round(x, 4) for x in pairs]
