@@ -39,9 +39,9 @@
  * time. Remembered users carry no password hash.
  *
  * Memory: one table for the process, AUTHCACHE_SETS x AUTHCACHE_WAYS entries
- * (16 384 credentials, 280 bytes each: a keyed SHA-256 of the credential,
+ * (32 768 credentials, 280 bytes each: a keyed SHA-256 of the credential,
  * never the credential itself, and the user's fields packed) and one 8-byte
- * word a set (64 KiB), allocated on first use and kept until the process
+ * word a set (128 KiB), allocated on first use and kept until the process
  * ends, its pages touched only as entries fill (on huge pages once half of
  * it has been filled: authcache_go_huge). Each credential has two
  * candidate sets (two-choice placement): a lookup checks both, a fill takes
@@ -83,9 +83,12 @@
 #include "core/core.h"
 #include "store/store.h"
 
-/* 8192 sets of 2 entries: 16 384 credentials, ~4.4 MiB when all are filled
- * (pages are touched only as they fill). */
-#define AUTHCACHE_SETS 8192 /* a power of two */
+/* 16 384 sets of 2 entries: 32 768 credentials, ~8.8 MiB when all are filled
+ * (pages are touched only as they fill). Room for 10 000 users' access JWTs
+ * and their session cookies at once: at 8192 sets (16 384 credentials) a
+ * server that checked the one kind evicted most of the other, and ~8 000 of
+ * the next 10 000 checks of it were store reads. */
+#define AUTHCACHE_SETS 16384 /* a power of two */
 #define AUTHCACHE_WAYS 2
 #define AUTHCACHE_TEXT 180  /* id, e-mail, username, full name, roles, back to back */
 /* The longest an entry lives where the store's stamps follow every writer
@@ -174,7 +177,7 @@ static void authcache_init(void)
 /* Once half the table has been filled (by then nearly every one of its 4 KiB
  * pages is touched: no more memory), its whole huge pages become huge pages
  * (asked for, and collapsed at once where the kernel can: Linux 6.1). A hit
- * reads one random entry among 4.4 MiB: over 4 KiB pages most lookups missed
+ * reads one random entry among 8.8 MiB: over 4 KiB pages most lookups missed
  * the TLB too, and its page walk cost more than the entry's own cache miss
  * (10 000 JWTs: authcache_get's share of the server's time ~5 % -> 3.4 %). A
  * refusal (an older kernel, THP off) changes nothing but the speed. */
